@@ -1,0 +1,1 @@
+"""Benchmarks for symgrad: run ``python benchmarks/bench_core.py`` (``--quick``, ``--json PATH``)."""

@@ -1,0 +1,78 @@
+"""The array benchmark problems, each written once as plain Python for symgrad (read with `inspect`).
+
+Used by `bench_arrays.py`.  Like `bench_problems`, this module imports only `math` and NumPy.
+
+* `rosen(x)`: the n-dimensional Rosenbrock function, a reduction over neighbouring pairs.
+* `logistic_nll(w, X, y)`: the mean logistic negative log-likelihood, nested loops, gradient w.r.t. `w`.
+* `mlp_loss(W1, b1, W2, b2, w3, b3, X, y)`: micrograd's two-moons MLP (2-16-16-1, ReLU, SVM max-margin loss
+  and an L2 penalty), hidden layers in local arrays written element by element; gradient w.r.t. all 337
+  parameters.
+* `oscillator(k, c, obs)`: x'' = -k x - c x' by explicit Euler (dt = `DT`) from x = 1, v = 0, one step per
+  observation, summing the squared error against `obs`; gradient w.r.t. (k, c).
+"""
+
+import math
+
+import numpy as np
+
+ALPHA = 1e-4  # weight of the MLP's L2 penalty (micrograd's demo)
+DT = 0.01  # the oscillator's time step
+
+
+def rosen(x):
+    s = 0.0
+    for i in range(len(x) - 1):
+        s += 100*(x[i + 1] - x[i]**2)**2 + (1 - x[i])**2
+    return s
+
+
+def logistic_nll(w, X, y):
+    total = 0.0
+    for i in range(X.shape[0]):
+        z = 0.0
+        for j in range(X.shape[1]):
+            z += X[i, j]*w[j]
+        total += math.log1p(math.exp(-z)) + (1 - y[i])*z
+    return total / X.shape[0]
+
+
+def mlp_loss(W1, b1, W2, b2, w3, b3, X, y):
+    n = X.shape[0]
+    hidden = W1.shape[0]
+    h1 = np.zeros(hidden)
+    h2 = np.zeros(hidden)
+    data_loss = 0.0
+    for i in range(n):
+        for j in range(hidden):  # first hidden layer: ReLU(W1 x + b1)
+            acc = b1[j]
+            for k in range(X.shape[1]):
+                acc += W1[j, k]*X[i, k]
+            h1[j] = max(acc, 0.0)
+        for j in range(hidden):  # second hidden layer: ReLU(W2 h1 + b2)
+            acc = b2[j]
+            for k in range(hidden):
+                acc += W2[j, k]*h1[k]
+            h2[j] = max(acc, 0.0)
+        score = b3  # linear output
+        for j in range(hidden):
+            score += w3[j]*h2[j]
+        data_loss += max(0.0, 1.0 - y[i]*score)  # SVM max-margin loss
+    squares = b3**2  # L2 penalty on all parameters
+    for j in range(hidden):
+        squares += b1[j]**2 + b2[j]**2 + w3[j]**2
+        for k in range(X.shape[1]):
+            squares += W1[j, k]**2
+        for k in range(hidden):
+            squares += W2[j, k]**2
+    return data_loss / n + ALPHA*squares
+
+
+def oscillator(k, c, obs):
+    x = 1.0
+    v = 0.0
+    err = 0.0
+    for t in range(len(obs)):
+        a = -k*x - c*v
+        x, v = x + DT*v, v + DT*a
+        err += (x - obs[t])**2
+    return err

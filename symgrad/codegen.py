@@ -1,0 +1,443 @@
+"""Codegen: print a `Derivative` as Python source of three plain kernels that ``numba.njit`` compiles.
+
+Each kernel (``value``, ``grad``, ``value_and_grad``) keeps only the statements its results need, shares
+repeated subexpressions with ``sympy.cse`` within each straight run of assignments (so the gradient reuses what
+the forward pass computed) and is printed by `NumbaPrinter`, a subclass of SymPy's Python printer whose
+function spellings come from the rules table.  Loops stay loops; tapes are arrays that grow by doubling.
+Nothing here touches Numba itself: `symgrad.jit` compiles the text.
+"""
+
+from dataclasses import dataclass
+
+import sympy as sp
+from sympy.printing.pycode import PythonCodePrinter
+
+from .ir import INT, Allocate, Assign, Loop, Pop, Push, ReverseLoop, Store, Update, walk
+from .rules import RULES
+
+from .cache import KERNEL_NAMES
+
+
+class NumbaPrinter(PythonCodePrinter):
+    """SymPy's Python printer, with floats printed exactly and small powers as products."""
+
+    def __init__(self):
+        super().__init__({"order": "none"})  # canonical term ordering costs much and buys nothing in a kernel
+
+    def _print_Float(self, expr):
+        return repr(float(expr))
+
+    def _print_Rational(self, expr):
+        return repr(expr.p / expr.q)
+
+    def _print_Pow(self, expr, rational=False):
+        base, exponent = expr.args
+        if exponent == sp.Rational(1, 2) or exponent == 0.5:
+            return f"math.sqrt({self._print(base)})"
+        if exponent == -sp.Rational(1, 2) or exponent == -0.5:
+            return f"(1.0/math.sqrt({self._print(base)}))"
+        if exponent.is_Integer and base.is_Symbol and 2 <= abs(int(exponent)) <= 4:
+            product = "*".join([self._print(base)] * abs(int(exponent)))
+            return f"({product})" if exponent > 0 else f"(1.0/({product}))"
+        if exponent == -1:
+            return f"(1.0/{self.parenthesize(base, 100)})"
+        return super()._print_Pow(expr, rational=rational)
+
+    def _print_Piecewise(self, expr):
+        if expr.args[-1].cond is not sp.true:  # SymPy would end in `else None`, which Numba types as optional
+            expr = sp.Piecewise(*expr.args, (sp.nan, True))
+        return super()._print_Piecewise(expr)
+
+    def _print_NaN(self, expr):
+        return "math.nan"
+
+    def _print_Infinity(self, expr):
+        return "math.inf"
+
+    def _print_NegativeInfinity(self, expr):
+        return "(-math.inf)"
+
+    def _print_Indexed(self, expr):
+        return f"{self._print(expr.base.label)}[{', '.join(self._print(i) for i in expr.indices)}]"
+
+
+def _rule_printer(template):
+    def print_node(self, expr):
+        return template.format(*(self._print(a) if a.is_Atom else f"({self._print(a)})" for a in expr.args))
+
+    return print_node
+
+
+for _rule in RULES:
+    if _rule.code is not None:
+        setattr(NumbaPrinter, f"_print_{_rule.node.__name__}", _rule_printer(_rule.code))
+
+
+@dataclass
+class Kernel:
+    """One kernel: its statements (after CSE), with loops nested, and the text of what it returns."""
+
+    name: str
+    arguments: list
+    statements: list
+    returns: str
+    tapes: dict
+    checks: list
+    function: str
+
+    def operation_count(self):
+        return sum(sp.count_ops(value) for value in _values(self.statements))
+
+    def source(self, printer):
+        # An int argument arrives as a float64 so that 3.7 is refused here rather than truncated by Numba.
+        parameters = [f"{a.name}_given" if a.kind == INT else a.name for a in self.arguments]
+        lines = [f"def {self.name}({', '.join(parameters)}):"]
+        for argument in self.arguments:
+            lines += [f"    {s.name} = {argument.name}.shape[{k}]" for k, s in enumerate(argument.shape)]
+            if argument.kind == INT:
+                message = (f"{self.function}(): argument {argument.name!r} is used as an integer (a loop bound or "
+                           "an index): pass a whole number")
+                lines += [f"    if {argument.name}_given != math.floor({argument.name}_given):",
+                          f"        raise ValueError({message!r})",
+                          f"    {argument.name} = int({argument.name}_given)"]
+        for condition, message in self.checks:
+            lines += [f"    if not ({printer.doprint(condition)}):", f"        raise ValueError({message!r})"]
+        used = {v.tape for v in walk(self.statements) if isinstance(v, (Push, Pop))}
+        for tape, size in self.tapes.items():
+            if tape in used:
+                lines += [f"    {tape} = np.empty({printer.doprint(size) if size is not None else 64})",
+                          f"    {tape}_n = 0"]
+        fixed = {tape for tape, size in self.tapes.items() if size is not None}
+        lines += _emit(self.statements, printer, "    ", fixed)
+        lines.append(f"    return {self.returns}")
+        return "\n".join(lines)
+
+
+def _values(statements):
+    for statement in walk(statements):
+        if isinstance(statement, (Assign, Update, Store)):
+            yield statement.value
+
+
+def _emit(statements, printer, indent, fixed):
+    """Python source lines for a statement list; tapes in `fixed` were sized up front and never grow."""
+    lines = []
+
+    def p(expr):  # a bare integer would make Numba type the variable as an int
+        return f"{int(expr)}.0" if isinstance(expr, sp.Integer) else printer.doprint(expr)
+
+    for s in statements:
+        if isinstance(s, Assign):
+            lines.append(f"{indent}{p(s.target)} = {p(s.value)}")
+        elif isinstance(s, Update):
+            lines.append(f"{indent}{p(s.target)} {'+=' if s.accumulate else '='} {p(s.value)}")
+        elif isinstance(s, Store):
+            element = p(sp.Indexed(s.base, *s.indices))
+            lines.append(f"{indent}{element} {'+=' if s.accumulate else '='} {p(s.value)}")
+        elif isinstance(s, Allocate):
+            shape = "".join(printer.doprint(n) + ", " for n in s.shape)
+            lines.append(f"{indent}{p(s.base.label)} = np.zeros(({shape}))")
+        elif isinstance(s, Push):
+            if s.tape not in fixed:
+                lines += [f"{indent}if {s.tape}_n == {s.tape}.shape[0]:", f"{indent}    {s.tape} = grow({s.tape})"]
+            lines += [f"{indent}{s.tape}[{s.tape}_n] = {p(s.value)}", f"{indent}{s.tape}_n += 1"]
+        elif isinstance(s, Pop):
+            lines += [f"{indent}{s.tape}_n -= 1", f"{indent}{p(s.target)} = {s.tape}[{s.tape}_n]"]
+        elif isinstance(s, Loop):
+            lines += [f"{indent}{p(c.phi)} = {p(c.initial)}" for c in s.carried]
+            bounds = [s.start, s.stop] + ([s.step] if s.step != 1 else [])
+            lines.append(f"{indent}for {p(s.index)} in range({', '.join(printer.doprint(b) for b in bounds)}):")
+            body = _emit(s.body, printer, indent + "    ", fixed)
+            if s.carried:
+                body.append(f"{indent}    {', '.join(p(c.phi) for c in s.carried)} = "
+                            f"{', '.join(p(c.next) for c in s.carried)}")
+            lines += body or [f"{indent}    pass"]
+            lines += [f"{indent}{p(c.result)} = {p(c.phi)}" for c in s.carried]
+        elif isinstance(s, ReverseLoop):
+            if s.unless_zero is not None:
+                lines.append(f"{indent}if {p(s.unless_zero)} != 0.0:")
+                indent += "    "
+            lines += _reverse_header(s.loop, printer, indent, s.any_order)
+            lines += _emit(s.body, printer, indent + "    ", fixed) or [f"{indent}    pass"]
+            if s.unless_zero is not None:
+                indent = indent[:-4]
+    return lines
+
+
+def _reverse_header(loop, printer, indent, any_order):
+    """`for` over a loop's iterations, last first (or first to last when the order does not matter)."""
+    p = printer.doprint
+    index, start, stop, step = loop.index, loop.start, loop.stop, loop.step
+    if any_order:
+        bounds = [start, stop] + ([step] if step != 1 else [])
+        return [f"{indent}for {p(index)} in range({', '.join(p(b) for b in bounds)}):"]
+    if step == 1:
+        return [f"{indent}for {p(index)} in range({p(stop - 1)}, {p(start - 1)}, -1):"]
+    if step == -1:
+        return [f"{indent}for {p(index)} in range({p(stop + 1)}, {p(start + 1)}):"]
+    span = stop - start + step - 1 if step > 0 else start - stop - step - 1
+    count = f"max(0, ({p(span)}) // {abs(int(step))})"
+    return [f"{indent}for {p(index)}_k in range({count} - 1, -1, -1):",
+            f"{indent}    {p(index)} = {p(start)} + {p(index)}_k * {p(step)}"]
+
+
+def _used(statement):
+    """The symbols a statement reads (everything inside a loop)."""
+    if isinstance(statement, Assign):
+        return statement.value.free_symbols
+    if isinstance(statement, (Loop, ReverseLoop)):
+        loop = statement.loop if isinstance(statement, ReverseLoop) else statement
+        used = set().union(*(e.free_symbols for e in (loop.start, loop.stop, loop.step)))
+        used |= set().union(*(c.initial.free_symbols | c.next.free_symbols for c in loop.carried), set())
+        return used.union(*(_used(s) for s in statement.body), set())
+    if isinstance(statement, (Update, Push)):
+        reads_target = isinstance(statement, Update) and statement.accumulate
+        return statement.value.free_symbols | ({statement.target} if reads_target else set())
+    if isinstance(statement, Store):
+        return statement.value.free_symbols.union(*(i.free_symbols for i in statement.indices), {statement.base.label})
+    if isinstance(statement, Allocate):
+        return set().union(*(n.free_symbols for n in statement.shape))
+    return set()
+
+
+def _has_effects(statement):
+    return isinstance(statement, (Store, Update, Push, Pop, ReverseLoop)) or (
+        isinstance(statement, Loop) and any(_has_effects(s) for s in statement.body))
+
+
+def _live(statements, results):
+    """The top-level statements the results depend on (loops without effects count as assignments)."""
+    needed = set().union(*(sp.sympify(r).free_symbols for r in results))
+    live = []
+    for statement in reversed(statements):
+        defined = {statement.target} if isinstance(statement, Assign) else (
+            {c.result for c in statement.carried} if isinstance(statement, Loop) else
+            {statement.base.label} if isinstance(statement, Allocate) else set())
+        if _has_effects(statement) or defined & needed:
+            live.append(statement)
+            needed |= _used(statement)
+    return live[::-1]
+
+
+def _defines(statement):
+    """The symbols a statement gives values to."""
+    if isinstance(statement, (Assign, Pop)) or isinstance(statement, Update) and not statement.accumulate:
+        return {statement.target}
+    if isinstance(statement, Allocate):
+        return {statement.base.label}
+    if isinstance(statement, Loop):
+        own = {statement.index} | {c.phi for c in statement.carried} | {c.result for c in statement.carried}
+        return own.union(*(_defines(s) for s in statement.body))
+    if isinstance(statement, ReverseLoop):
+        return {statement.loop.index}.union(*(_defines(s) for s in statement.body))
+    return set()
+
+
+def _order_free(statements, outside):
+    """Whether a reverse sweep's iterations may run in any order: what they share with each other (symbols
+    defined `outside` the loop, adjoint arrays) they only accumulate into (`+=`)."""
+    for statement in walk(statements):
+        if isinstance(statement, (Allocate, Push, Pop)) or (isinstance(statement, Store) and not statement.accumulate):
+            return False
+        if isinstance(statement, Update) and not statement.accumulate and statement.target in outside:
+            return False
+    return True
+
+
+def _fused(statements, forward_at, reverse_at, arguments):
+    """`statements` with the reverse sweep at `reverse_at` run inside the forward loop at `forward_at`, or None.
+
+    A reduction's reverse sweep needs only each iteration's own values and adjoints fixed before the loop
+    (``1/n`` for a mean), so both sweeps can share one pass over the data and the values they both compute."""
+    forward, backward = statements[forward_at], statements[reverse_at]
+    nested = [s for s in forward.body if isinstance(s, Loop)]
+    outside = set().union(*(_defines(s) for s in statements[:reverse_at]))
+    if any(isinstance(s, Push) for loop in nested for s in walk(loop.body)) or not _order_free(
+            [s for s in backward.body if not isinstance(s, Pop)], outside):
+        return None
+    pushed = {s.tape for s in forward.body if isinstance(s, Push)}
+    popped = {s.tape for s in backward.body if isinstance(s, Pop)}
+    if pushed != popped or any(isinstance(s, Pop) for s in walk(backward.body) if s not in backward.body):
+        return None
+    available = set().union(*(_defines(s) for s in statements[:forward_at]), *(
+        {a.symbol, *a.shape} for a in arguments))
+    inside = _defines(forward) - {c.result for c in forward.carried}  # the results exist only after the loop
+    need = {s for s in _used(backward) if isinstance(s, sp.Symbol)} - inside - _defines(backward)
+    moved, between = [], statements[forward_at + 1:reverse_at]
+    for statement in reversed(between):
+        if _defines(statement) & need:
+            if isinstance(statement, (Loop, ReverseLoop)):
+                return None
+            moved.insert(0, statement)
+            need = (need - _defines(statement)) | {s for s in _used(statement) if isinstance(s, sp.Symbol)}
+    if need - available:
+        return None
+    written = {s.base.label for s in walk(backward.body) if isinstance(s, Store)}
+    for statement in walk([s for s in between if all(s is not m for m in moved)]):
+        if isinstance(statement, Store) and statement.base.label in written and not statement.accumulate or (
+                isinstance(statement, Assign) and _arrays_read(statement.value) & written):
+            return None  # a later statement's adjoint reads or resets what the reverse sweep adds into
+    in_forward = {id(s) for s in forward.body}
+    body = [s for s in forward.body if not isinstance(s, Push)] + [
+        s for s in backward.body if not isinstance(s, Pop) and id(s) not in in_forward]
+    loop = Loop(forward.index, forward.start, forward.stop, forward.step, body, forward.carried, forward.line)
+    rest = [s for s in between if all(s is not m for m in moved)]
+    return statements[:forward_at] + moved + [loop] + rest + statements[reverse_at + 1:]
+
+
+def _scaling_adjoint(sweep):
+    """A symbol from outside `sweep` that every contribution it makes is proportional to, or None."""
+    if any(isinstance(s, (Push, Pop, Allocate)) or (isinstance(s, (Store, Update)) and not s.accumulate)
+           for s in walk(sweep.body)):
+        return None
+    inlined, terms = {}, []
+    for statement in walk(sweep.body):
+        if isinstance(statement, Assign):
+            inlined[statement.target] = statement.value.xreplace(inlined)
+        elif isinstance(statement, (Store, Update)):
+            terms.append(statement.value.xreplace(inlined))
+    inside = _defines(sweep)
+    candidates = sorted((s for s in terms[0].free_symbols if isinstance(s, sp.Symbol) and not s.is_integer
+                         and s not in inside), key=str) if terms else []
+    for candidate in candidates:
+        if all(term.xreplace({candidate: 0}) == 0 for term in terms):
+            return candidate
+    return None
+
+
+def skip_zero_sweeps(statements):
+    """Mark each reverse sweep that can be skipped while its scaling adjoint is zero, and each whose iterations
+    may run in any order (see `ReverseLoop`)."""
+    result = []
+    for statement in statements:
+        if isinstance(statement, ReverseLoop):
+            any_order = _order_free(statement.body, _used(statement) - _defines(statement))
+            statement = ReverseLoop(statement.loop, skip_zero_sweeps(statement.body), _scaling_adjoint(statement),
+                                    any_order)
+        elif isinstance(statement, Loop):
+            statement = Loop(statement.index, statement.start, statement.stop, statement.step,
+                             skip_zero_sweeps(statement.body), statement.carried, statement.line)
+        result.append(statement)
+    return result
+
+
+def fuse_reductions(statements, arguments):
+    """Fuse every reverse sweep that allows it into its forward loop (see `_fused`)."""
+    for reverse_at, statement in enumerate(statements):
+        if isinstance(statement, ReverseLoop):
+            forward_at = next((k for k, s in enumerate(statements[:reverse_at])
+                               if isinstance(s, Loop) and s.index == statement.loop.index), None)
+            fused = None if forward_at is None else _fused(statements, forward_at, reverse_at, arguments)
+            if fused is not None:
+                return fuse_reductions(fused, arguments)
+    return statements
+
+
+def _temporaries(taken):
+    k = 0
+    while True:
+        name = f"_t{k}"
+        k += 1
+        if name not in taken:
+            yield sp.Symbol(name, real=True)
+
+
+def _shared_run(statements, temporaries):
+    """A run of assignments and `+=` stores with common subexpressions shared, each shared value placed just
+    before its first use, and the stores last (so that the compiler need not reload what they might alias)."""
+    replacements, reduced = sp.cse([s.value for s in statements], symbols=temporaries, order="none")
+    definition = dict(replacements)
+    rank = {symbol: k for k, (symbol, _) in enumerate(replacements)}
+    placed, result, stores = set(), [], []
+    for statement, value in zip(statements, reduced):
+        wanted, stack = set(), [s for s in value.free_symbols if s in definition]
+        while stack:
+            temporary = stack.pop()
+            if temporary not in placed and temporary not in wanted:
+                wanted.add(temporary)
+                stack.extend(s for s in definition[temporary].free_symbols if s in definition)
+        result += [Assign(t, definition[t]) for t in sorted(wanted, key=rank.get)]
+        placed |= wanted
+        if isinstance(statement, Store):
+            stores.append(Store(statement.base, statement.indices, value, True, statement.line))
+        else:
+            result.append(Assign(statement.target, value))
+    return result + stores
+
+
+def _arrays_read(expr):
+    return {e.base.label for e in expr.atoms(sp.Indexed)}
+
+
+def shared(statements, temporaries):
+    """CSE over every straight run of assignments and `+=` stores (a loop, an update or a read of an array
+    the run has stored into ends a run)."""
+    result, run, stored = [], [], set()
+
+    def flush():
+        nonlocal run, stored
+        if run:
+            result.extend(_shared_run(run, temporaries))
+        run, stored = [], set()
+
+    for statement in statements:
+        if isinstance(statement, Assign) and _arrays_read(statement.value) & stored:
+            flush()
+        if isinstance(statement, Assign) or (isinstance(statement, Store) and statement.accumulate):
+            run.append(statement)
+            if isinstance(statement, Store):
+                stored.add(statement.base.label)
+            continue
+        flush()
+        if isinstance(statement, Loop):
+            body = _live(statement.body, [c.next for c in statement.carried])
+            statement = Loop(statement.index, statement.start, statement.stop, statement.step,
+                             shared(body, temporaries), statement.carried, statement.line)
+        elif isinstance(statement, ReverseLoop):
+            statement = ReverseLoop(statement.loop, shared(_live(statement.body, []), temporaries),
+                                    statement.unless_zero, statement.any_order)
+        result.append(statement)
+    flush()
+    return result
+
+
+def _tuple_text(printer, values, as_tuple):
+    printed = [f"{float(v)!r}" if sp.sympify(v).is_number else printer.doprint(v) for v in values]
+    if not as_tuple:
+        return printed[0]
+    return "(" + ", ".join(printed) + ("," if len(printed) == 1 else "") + ")"
+
+
+def build_kernels(derivative, gradient_as_tuple):
+    """The three kernels of a derivative: value, grad and value_and_grad."""
+    program = derivative.program
+    printer = NumbaPrinter()
+    taken = {a.name for a in program.arguments} | {s.name for a in program.arguments for s in a.shape}
+    taken |= {s.name for s in walk(program.body + derivative.forward + derivative.adjoint)
+              for s in [getattr(s, "target", None)] if isinstance(s, sp.Symbol)}
+    everything = derivative.forward + derivative.adjoint
+    value_text = _tuple_text(printer, program.outputs, len(program.outputs) > 1)
+    gradient_text = _tuple_text(printer, derivative.gradients, gradient_as_tuple)
+    plans = {
+        "value": (program.body, program.outputs, value_text),
+        "grad": (everything, derivative.gradients, gradient_text),
+        "value_and_grad": (everything, program.outputs + derivative.gradients, f"{value_text}, {gradient_text}"),
+    }
+    kernels = {}
+    for name, (statements, results, returns) in plans.items():
+        body = fuse_reductions(_live(statements, results), program.arguments)
+        body = skip_zero_sweeps(shared(body, _temporaries(taken)))
+        kernels[name] = Kernel(name, program.arguments, body, returns, derivative.tapes, program.checks,
+                               program.name)
+    return kernels
+
+
+RUNTIME_FUNCTIONS = ("digamma", "grow")
+
+
+def kernels_source(kernels):
+    """The kernels as Python source text, and the import of the runtime helpers they call."""
+    printer = NumbaPrinter()
+    text = "\n\n\n".join(kernels[name].source(printer) for name in KERNEL_NAMES)
+    used = [name for name in RUNTIME_FUNCTIONS if f"{name}(" in text]
+    return text, (f"from symgrad.runtime import {', '.join(used)}\n" if used else "")

@@ -1,0 +1,271 @@
+"""Display: the function and its partials as LaTeX and as terminal text.
+
+Small straight-line functions are shown in closed form: the SSA program is inlined and, when short enough,
+simplified.  When inlining would be too large (a long chain reuses each value several times, so its closed form
+grows exponentially), the statements are shown as shared definitions (``x_1 = ...``) with the adjoint update
+equations (``\\bar{x} = ...``) over them.  Programs with loops show reductions as sums (``\\sum_i``) and other
+loops as recurrences, and the gradient as the adjoint updates each iteration makes, last iteration first.
+"""
+
+import re
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .ir import Allocate, Assign, Loop, Pop, ReverseLoop, Store, Update
+from .rules import RULES
+
+CLOSED_FORM_LIMIT = 400  # nodes in an inlined expression tree beyond which definitions are shown instead
+SIMPLIFY_LIMIT = 40  # operations below which a closed form is worth sympy.simplify
+
+
+@dataclass
+class Rendering:
+    latex: str
+    text: str
+    expressions: dict
+
+
+def textbook(expr):
+    """Rewrite nodes whose SymPy spelling is odd (expm1, log1p, hypot) into textbook notation, and whole
+    floats (`2.0`) as integers."""
+    expr = expr.xreplace({f: sp.Integer(int(f)) for f in expr.atoms(sp.Float) if f == int(f)})
+    for rule in RULES:
+        if rule.readable is not None and expr.has(rule.node):
+            expr = expr.replace(lambda e, node=rule.node: isinstance(e, node), lambda e, r=rule: r.readable(*e.args))
+    return expr
+
+
+def _tree_size(expr, sizes):
+    size = 0
+    for node in sp.preorder_traversal(expr):
+        size += sizes.get(node, 1) if node.is_Symbol else 1
+    return size
+
+
+def _tidy(expr):
+    expr = textbook(expr)
+    if expr.has(sp.Piecewise):
+        expr = sp.piecewise_fold(expr)
+    if sp.count_ops(expr) <= SIMPLIFY_LIMIT and not expr.has(sp.Piecewise):
+        # rational simplification only: sympy.simplify's trigonometric passes take seconds on tanh and friends
+        candidates = [expr, sp.factor_terms(expr), sp.factor_terms(sp.cancel(expr))]
+        return textbook(min(candidates, key=sp.count_ops))
+    if expr.has(sp.Piecewise) and sp.count_ops(expr) <= SIMPLIFY_LIMIT:
+        return min([expr, sp.piecewise_fold(expr).simplify()], key=sp.count_ops)
+    return expr
+
+
+def _function_latex(name):
+    return name if len(name) == 1 else r"\operatorname{%s}" % name.replace("_", r"\_")
+
+
+def render(derivative):
+    """LaTeX, terminal text and the named SymPy expressions of a derivative."""
+    program = derivative.program
+    if not all(isinstance(s, Assign) for s in program.body + derivative.adjoint):
+        return _render_loops(derivative)
+    statements = derivative.forward + derivative.adjoint
+    sizes = {}
+    for statement in statements:
+        sizes[statement.target] = _tree_size(statement.value, sizes)
+    results = program.outputs + derivative.gradients
+    name = program.name
+    head = f"{name}({', '.join(a.name for a in program.arguments)})"
+    value_names = [name] if len(program.outputs) == 1 else [f"{name}[{k}]" for k in range(len(program.outputs))]
+    partial_names = [f"d{name}/d{w}" for w in derivative.wrt]
+
+    bars = {bar: r"\bar{%s}" % sp.latex(symbol) for symbol, bar in derivative.adjoint_of.items()}
+    latex_of = lambda e: sp.latex(textbook(e), symbol_names=bars, full_prec=False)  # noqa: E731
+    lines, text_lines, expressions = [], [], {}
+    if all(_tree_size(r, sizes) <= CLOSED_FORM_LIMIT for r in results):
+        inlined = {}
+        for statement in statements:
+            inlined[statement.target] = statement.value.xreplace(inlined)
+        closed = [_tidy(sp.sympify(r).xreplace(inlined)) for r in results]
+        values, partials = closed[:len(program.outputs)], closed[len(program.outputs):]
+    else:
+        for statement in statements:
+            expressions[statement.target.name] = statement.value
+            lines.append(f"{latex_of(statement.target)} &= {latex_of(textbook(statement.value))}")
+            text_lines.append(f"{statement.target.name} = {textbook(statement.value)}")
+        values, partials = program.outputs, derivative.gradients
+    fname = _function_latex(name)
+    arguments = ", ".join(sp.latex(a.symbol) for a in program.arguments)
+    for label, value in zip(value_names, values):
+        expressions[label] = value
+        lines.append(f"{fname}({arguments}) &= {latex_of(value)}" if label == name
+                     else f"{fname}_{{{label[len(name) + 1:-1]}}}({arguments}) &= {latex_of(value)}")
+        text_lines.append(f"{head if label == name else label} = {value}")
+    for label, argument, value in zip(partial_names, derivative.wrt, partials):
+        expressions[label] = value
+        symbol = sp.latex(program.argument(argument).symbol)
+        lines.append(rf"\frac{{\partial {fname}}}{{\partial {symbol}}} &= {latex_of(value)}")
+        text_lines.append(f"{label} = {value}")
+    latex = "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+    return Rendering(latex, "\n".join(text_lines), expressions)
+
+
+# --- programs with loops ------------------------------------------------------------------------------------
+_BAR_SUFFIXES = {"": "", "_sum": r"^{\Sigma}", "_next": "'", "_at": ""}
+_BAR_NAME = re.compile(r"^(.*?)_bar(_sum|_next|_at)?\d*$")  # the names reverse mode gives adjoints
+_DOT_NAME = re.compile(r"^(.*?)_dot_(.+?)\d*$")  # the names forward mode gives tangents
+
+
+def _bar_names(statements, arguments):
+    """LaTeX names for the adjoint symbols reverse mode made (`x_bar` -> \\bar{x}), and array sizes."""
+    names = {size: r"%s_{%s}" % ("N" if axis == 0 else "M", sp.latex(a.symbol))
+             for a in arguments for axis, size in enumerate(a.shape)}
+    for symbol in set().union(*(_symbols(s) for s in statements)):
+        tangent = _DOT_NAME.match(symbol.name)
+        if tangent:
+            names[symbol] = r"\frac{\partial %s}{\partial %s}" % (sp.latex(sp.Symbol(tangent.group(1))),
+                                                                  sp.latex(sp.Symbol(tangent.group(2))))
+            continue
+        match = _BAR_NAME.match(symbol.name)
+        if match:
+            base, suffix = match.group(1), match.group(2) or ""
+            names[symbol] = r"\bar{%s}%s" % (sp.latex(sp.Symbol(base)), _BAR_SUFFIXES[suffix])
+    return names
+
+
+def _symbols(statement):
+    symbols = set()
+    for attribute in ("target", "value"):
+        value = getattr(statement, attribute, None)
+        if isinstance(value, sp.Basic):
+            symbols |= value.free_symbols | {i.base.label for i in value.atoms(sp.Indexed)}
+    if isinstance(statement, (Store, Allocate)):
+        symbols.add(statement.base.label)
+    for inner in getattr(statement, "body", []):
+        symbols |= _symbols(inner)
+    return symbols
+
+
+def as_sum(loop, definitions):
+    """A reduction loop as `initial + Sum(term, (i, start, stop - 1))`, or None when it is not one."""
+    if len(loop.carried) != 1 or loop.step != 1:
+        return None
+    carried = loop.carried[0]
+    inlined = dict(definitions)
+    for statement in loop.body:
+        if isinstance(statement, Assign):
+            inlined[statement.target] = statement.value.xreplace(inlined)
+        elif isinstance(statement, Loop) and as_sum(statement, inlined) is not None:
+            inlined[statement.carried[0].result] = as_sum(statement, inlined)
+        else:
+            return None
+    following = carried.next.xreplace(inlined)
+    term = following - carried.phi
+    if not following.has(carried.phi) or term.has(carried.phi):
+        return None
+    return carried.initial.xreplace(inlined) + sp.Sum(sp.factor_terms(term), (loop.index, loop.start, loop.stop - 1))
+
+
+class _Listing:
+    """Lines of an aligned LaTeX block and of plain text, with indentation for loop bodies."""
+
+    def __init__(self, names, inline):
+        self.names = names
+        self.inline = inline
+        self.latex, self.text = [], []
+
+    def tex(self, expr):
+        if isinstance(expr, sp.Expr):
+            expr = textbook(expr.xreplace(self.inline))
+        return sp.latex(expr, symbol_names=self.names, full_prec=False)
+
+    def add(self, depth, left, operator, right, left_text, operator_text, right_text):
+        self.latex.append(r"%s%s &%s %s" % (r"\quad " * depth, left, operator, right))
+        self.text.append(f"{'    ' * depth}{left_text} {operator_text} {right_text}")
+
+    def equation(self, depth, target, operator, value, operator_text):
+        shown = textbook(value.xreplace(self.inline)) if isinstance(value, sp.Expr) else value
+        self.add(depth, self.tex(target), operator, self.tex(value), str(target), operator_text, str(shown))
+
+    def header(self, depth, index, first, last):
+        self.latex.append(r"%s&\textbf{for } %s = %s, \ldots, %s:" % (
+            r"\quad " * depth, self.tex(index), self.tex(first), self.tex(last)))
+        self.text.append(f"{'    ' * depth}for {index} = {first} ... {last}:")
+
+    def statements(self, statements, depth, skip=frozenset()):
+        for s in statements:
+            if id(s) in skip or isinstance(s, Pop):
+                continue
+            if isinstance(s, Assign):
+                self.equation(depth, s.target, "=", s.value, "=")
+            elif isinstance(s, Update):
+                self.equation(depth, s.target, r"\mathrel{+}=" if s.accumulate else "=", s.value,
+                              "+=" if s.accumulate else "=")
+            elif isinstance(s, Store):
+                element = sp.Indexed(s.base, *s.indices)
+                self.equation(depth, element, r"\mathrel{+}=" if s.accumulate else r"\leftarrow", s.value,
+                              "+=" if s.accumulate else "<-")
+            elif isinstance(s, Allocate):
+                self.equation(depth, s.base.label, "=", sp.Integer(0), "=")
+            elif isinstance(s, Loop):
+                self.loop(s, depth)
+            elif isinstance(s, ReverseLoop):
+                loop = s.loop
+                self.header(depth, loop.index, loop.stop - loop.step, loop.start)
+                self.statements(s.body, depth + 1, skip)
+
+    def loop(self, loop, depth):
+        total = as_sum(loop, {})
+        if total is not None:
+            self.equation(depth, loop.carried[0].result, "=", total, "=")
+            return
+        for carried in loop.carried:
+            self.equation(depth, carried.phi, "=", carried.initial, "=")
+        self.header(depth, loop.index, loop.start, loop.stop - loop.step)
+        self.statements(loop.body, depth + 1)
+        for carried in loop.carried:
+            self.equation(depth + 1, carried.phi, r"\leftarrow", carried.next, "<-")
+        for carried in loop.carried:
+            self.equation(depth, carried.result, "=", carried.phi, "=")
+
+
+def _forward_statements(statements):
+    """Every forward statement object, so that the reverse sweep's recomputations can be left out."""
+    found = set()
+    for s in statements:
+        found.add(id(s))
+        if isinstance(s, Loop):
+            found |= _forward_statements(s.body)
+    return found
+
+
+def _parts(statements):
+    """The values reverse mode named inside the forward statements, to be shown inline again."""
+    parts = {}
+    for s in statements:
+        if isinstance(s, Assign) and s.target.name.rstrip("0123456789").endswith("_part"):
+            parts[s.target] = s.value.xreplace(parts)
+        elif isinstance(s, Loop):
+            parts.update(_parts(s.body))
+    return parts
+
+
+def _render_loops(derivative):
+    program = derivative.program
+    names = _bar_names(derivative.forward + derivative.adjoint, program.arguments)
+    listing = _Listing(names, _parts(derivative.forward))
+    listing.statements(derivative.forward if derivative.mode == "forward" else program.body, 0)
+    name = program.name
+    fname = _function_latex(name)
+    arguments = ", ".join(a.name for a in program.arguments)
+    expressions = {}
+    for k, output in enumerate(program.outputs):
+        label = name if len(program.outputs) == 1 else f"{name}[{k}]"
+        expressions[label] = output
+        listing.add(0, f"{fname}({', '.join(sp.latex(a.symbol) for a in program.arguments)})", "=",
+                    listing.tex(output), f"{name}({arguments})" if label == name else label, "=", str(output))
+    listing.statements(derivative.adjoint, 0, skip=_forward_statements(derivative.forward))
+    for argument, gradient in zip(derivative.wrt, derivative.gradients):
+        label = f"d{name}/d{argument}"
+        expressions[label] = gradient
+        symbol = sp.latex(program.argument(argument).symbol)
+        listing.add(0, rf"\frac{{\partial {fname}}}{{\partial {symbol}}}", "=", listing.tex(gradient),
+                    label, "=", str(gradient))
+    latex = "\\begin{aligned}\n" + " \\\\\n".join(listing.latex) + "\n\\end{aligned}"
+    return Rendering(latex, "\n".join(listing.text), expressions)

@@ -1,0 +1,114 @@
+"""Forward mode: derivatives with respect to a few scalars carried along with the values, in one pass.
+
+For a recurrence differentiated with respect to a handful of scalar parameters (the stiffness and damping of an
+integrated oscillator), carrying ``d state / d parameter`` forward through the loop costs a few extra numbers
+per step and no tape, where reverse mode would record every step and sweep back over them.  Each statement
+``v = e(s1..sk)`` gains, per parameter p, ``v_dot_p = sum_i de/ds_i * s_i_dot_p`` with the same local partials
+as reverse mode (`reverse.local_partial`), so the rules table serves both.
+"""
+
+import sympy as sp
+
+from .ir import Allocate, Assign, Carried, Derivative, Loop, Store
+from .reverse import defined_names, differentiable_atoms, local_partial, unique_symbol
+
+MAX_PARAMETERS = 4  # more scalars than this, and one reverse sweep is cheaper than carrying them all
+
+
+def prefers_forward(program, wrt):
+    """Forward mode for a program with loops differentiated with respect to a few float scalars."""
+    scalars = all(program.argument(name).kind == "float" for name in wrt)
+    return scalars and len(wrt) <= MAX_PARAMETERS and any(isinstance(s, Loop) for s in program.body)
+
+
+class Tangents:
+    def __init__(self, program, wrt):
+        self.program = program
+        self.wrt = list(wrt)
+        self.used_names = {a.name for a in program.arguments} | {s.name for a in program.arguments for s in a.shape}
+        self.used_names |= defined_names(program.body)
+        self.tangent = {}  # (symbol or array label, parameter) -> tangent symbol, array base or number
+        for name in self.wrt:
+            for other in self.wrt:
+                self.tangent[(program.argument(name).symbol, other)] = sp.Integer(1 if name == other else 0)
+
+    def fresh(self, name):
+        return unique_symbol(self.used_names, name)
+
+    def of(self, atom, parameter):
+        """The tangent of an atom (a symbol or an array element) along one parameter."""
+        if isinstance(atom, sp.Indexed):
+            base = self.tangent.get((atom.base.label, parameter))
+            return sp.Integer(0) if base is None else sp.Indexed(base, *atom.indices)
+        return self.tangent.get((atom, parameter), sp.Integer(0))
+
+    def differential(self, value, parameter, out=None):
+        """d value / d parameter from the local partials of `value` and the tangents of what it reads."""
+        total = sp.Integer(0)
+        for atom in sorted(differentiable_atoms(value), key=str):
+            tangent = self.of(atom, parameter)
+            if tangent != 0:
+                total += local_partial(value, atom, out) * tangent
+        return sp.piecewise_fold(total) if total.has(sp.Piecewise) else total
+
+    def named(self, symbol, parameter, value, guard, line, out):
+        """Bind the tangent of `symbol`: a number stays a number, anything else gets a statement."""
+        if guard is not sp.true and value != 0:
+            value = sp.Piecewise((value, guard), (0, True))
+        if value.is_number:
+            self.tangent[(symbol, parameter)] = value
+            return
+        tangent = self.fresh(f"{symbol.name}_dot_{parameter}")
+        self.tangent[(symbol, parameter)] = tangent
+        out.append(Assign(tangent, value, sp.true, line))
+
+    def statements(self, statements):
+        out = []
+        for statement in statements:
+            out.append(statement)
+            if isinstance(statement, Assign):
+                for parameter in self.wrt:
+                    value = self.differential(statement.value, parameter, statement.target)
+                    self.named(statement.target, parameter, value, statement.guard, statement.line, out)
+            elif isinstance(statement, Allocate):
+                for parameter in self.wrt:
+                    base = sp.IndexedBase(self.fresh(f"{statement.base.label.name}_dot_{parameter}"),
+                                          shape=statement.base.shape)
+                    self.tangent[(statement.base.label, parameter)] = base
+                    out.append(Allocate(base, statement.shape, statement.line))
+            elif isinstance(statement, Store):
+                for parameter in self.wrt:
+                    base = self.tangent[(statement.base.label, parameter)]
+                    out.append(Store(base, statement.indices, self.differential(statement.value, parameter),
+                                     statement.accumulate, statement.line))
+            elif isinstance(statement, Loop):
+                out[-1] = self.loop(statement)
+        return out
+
+    def loop(self, loop):
+        """A loop carrying the tangents of its carried values as more carried values."""
+        phis = {}
+        for c in loop.carried:
+            for parameter in self.wrt:
+                phis[(c, parameter)] = self.fresh(f"{c.phi.name}_dot_{parameter}")
+                self.tangent[(c.phi, parameter)] = phis[(c, parameter)]
+        body = self.statements(loop.body)
+        carried = list(loop.carried)
+        for c in loop.carried:
+            for parameter in self.wrt:
+                initial = self.differential(c.initial, parameter) if not c.initial.is_Symbol else self.of(
+                    c.initial, parameter)
+                following = self.of(c.next, parameter) if c.next.is_Symbol else self.differential(c.next, parameter)
+                result = self.fresh(f"{c.result.name}_dot_{parameter}")
+                self.tangent[(c.result, parameter)] = result
+                carried.append(Carried(phis[(c, parameter)], initial, following, result))
+        return Loop(loop.index, loop.start, loop.stop, loop.step, body, carried, loop.line)
+
+
+def forward(program, wrt, output=0):
+    """The derivative of `program.outputs[output]` with respect to the scalars in `wrt`, by forward mode."""
+    tangents = Tangents(program, wrt)
+    body = tangents.statements(program.body)
+    seed = program.outputs[output]
+    gradients = [tangents.of(seed, parameter) if isinstance(seed, sp.Symbol) else sp.Integer(0) for parameter in wrt]
+    return Derivative(program, list(wrt), body, [], gradients, {}, {}, mode="forward")

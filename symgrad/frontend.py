@@ -1,0 +1,1076 @@
+"""Parse: lift a Python function's source (``inspect`` + ``ast``) into a `Program`.
+
+The lifter executes the function symbolically: every assignment of a non-trivial value becomes one SSA
+`Assign`, helpers are inlined at their call sites, an ``if`` runs both branches and merges what they assign
+into `Piecewise` values, and an early ``return`` runs the rest of the function on the other side of the branch.
+Everything outside the subset in LANGUAGE.md is refused with an `UnsupportedSyntaxError` at its line and column.
+"""
+
+import ast
+import builtins
+import contextlib
+import inspect
+import numbers
+import operator
+import textwrap
+import types
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from . import errors
+from .cache import INLINE_ATTRIBUTE
+from .ir import ARRAY1, ARRAY2, FLOAT, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
+from .rules import FUNCTIONS_BY_OBJECT, NAMED_CONSTANTS, IntDiv
+
+# Names the generated kernels use themselves; a user variable of that name gets another.
+RESERVED_NAMES = frozenset({"math", "np", "digamma", "grow"})
+
+def _floor_division(a, b):
+    return IntDiv(a, b) if a.is_integer and b.is_integer else sp.floor(a / b)
+
+
+def _modulo(a, b):
+    return sp.Mod(a, b) if a.is_integer and b.is_integer else a - b * sp.floor(a / b)
+
+
+ARITHMETIC = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+    ast.FloorDiv: _floor_division,
+    ast.Mod: _modulo,
+}
+
+UNROLL_LIMIT = 8  # literal loops of at most this many iterations (and no loop inside) are unrolled
+
+# NumPy calls that make a local array of zeros, and those that reduce arrays to a number.
+ARRAY_CONSTRUCTORS = {id(np.zeros), id(np.empty)}
+ARRAY_LIKE_CONSTRUCTORS = {id(np.zeros_like), id(np.empty_like)}
+ARRAY_REDUCTIONS = {id(np.sum), id(builtins.sum), id(np.dot)}
+
+COMPARISONS = {ast.Lt: sp.Lt, ast.LtE: sp.Le, ast.Gt: sp.Gt, ast.GtE: sp.Ge, ast.Eq: sp.Eq, ast.NotEq: sp.Ne}
+
+# Refused statements and expressions: what to write instead.
+REFUSED_STATEMENTS = {
+    ast.While: "a `while` loop: use `for i in range(n)` with a trip count known before the loop",
+    ast.Break: "`break`: compute the value with a conditional expression instead of leaving the loop",
+    ast.Continue: "`continue`: put the rest of the loop body under an `if`",
+    ast.Try: "`try`: symgrad kernels cannot catch exceptions; check the arguments before the call",
+    ast.With: "`with`: move the context manager outside the differentiated function",
+    ast.Raise: "`raise`: check the arguments before calling the differentiated function",
+    ast.Global: "`global`: pass the value as an argument",
+    ast.Nonlocal: "`nonlocal`: pass the value as an argument and return the new one",
+    ast.FunctionDef: "a nested `def`: define the helper at module level; symgrad inlines it",
+    ast.AsyncFunctionDef: "an `async def`: define a plain helper at module level",
+    ast.ClassDef: "a class definition: define it at module level, outside the differentiated function",
+    ast.Import: "an `import` inside the function: import at module level",
+    ast.ImportFrom: "an `import` inside the function: import at module level",
+    ast.Delete: "`del`: leave the variable alone; symgrad tracks values, not names",
+}
+REFUSED_EXPRESSIONS = {
+    ast.Lambda: "a `lambda`: define a helper with `def` at module level",
+    ast.List: "a list: use separate scalar variables, or pass an array argument",
+    ast.Dict: "a dict: use separate scalar variables",
+    ast.Set: "a set: use separate scalar variables",
+    ast.ListComp: "a list comprehension: write the sum or product out, or use a `for` loop over scalars",
+    ast.SetComp: "a set comprehension: use scalar variables",
+    ast.DictComp: "a dict comprehension: use scalar variables",
+    ast.GeneratorExp: "a generator expression: write the sum out, or use a `for` loop over scalars",
+    ast.JoinedStr: "a string: symgrad differentiates numbers only",
+    ast.Yield: "`yield`: return one value (or a tuple) instead",
+    ast.YieldFrom: "`yield from`: return one value (or a tuple) instead",
+    ast.Await: "`await`: call the coroutine outside the differentiated function",
+    ast.NamedExpr: "an assignment expression (`:=`): assign in a statement of its own",
+    ast.Starred: "a starred expression: pass the arguments one by one",
+    ast.Slice: "a slice (a view of an array): index single elements in a `for` loop",
+}
+
+
+@dataclass
+class Source:
+    """A parsed function definition and where it came from, for messages with file, line and column."""
+
+    function: types.FunctionType
+    definition: ast.FunctionDef
+    filename: str
+    first_line: int
+    indent: int
+    lines: list
+
+    def error(self, kind, node, message):
+        lineno = self.first_line + getattr(node, "lineno", 1) - 1
+        offset = getattr(node, "col_offset", 0) + self.indent + 1
+        text = self.lines[lineno - self.first_line] if 0 <= lineno - self.first_line < len(self.lines) else None
+        return kind(message, self.filename, lineno, offset, text)
+
+
+_SOURCES = {}
+
+
+def read_source(function):
+    """Read and parse a function's definition once per function object."""
+    if function in _SOURCES:
+        return _SOURCES[function]
+    name = getattr(function, "__qualname__", repr(function))
+    try:
+        lines, first_line = inspect.getsourcelines(function)
+        filename = inspect.getsourcefile(function) or function.__code__.co_filename
+    except (OSError, TypeError) as exc:
+        code = getattr(function, "__code__", None)
+        raise errors.SourceNotFoundError(
+            f"cannot read the source of {name} ({exc}): define it in a file or a notebook cell, not with exec",
+            getattr(code, "co_filename", None), getattr(code, "co_firstlineno", None), 1) from None
+    text = "".join(lines)
+    indent = len(lines[0]) - len(lines[0].lstrip())
+    tree = ast.parse(textwrap.dedent(text))
+    source = Source(function, tree.body[0], filename, max(first_line, 1), indent, lines)
+    if not isinstance(source.definition, ast.FunctionDef):
+        raise source.error(errors.UnsupportedExpressionError, source.definition,
+                           f"{name} is not defined by a `def` statement (a lambda?): "
+                           f"write `def {name}(...): return ...`")
+    _SOURCES[function] = source
+    return source
+
+
+class _Undefined:
+    """A name with no value on some path: assigned on one side of an `if` only, or inside a loop only."""
+
+    def __init__(self, name, advice):
+        self.name = name
+        self.advice = advice
+
+
+@dataclass
+class _Returned:
+    value: object
+
+
+@dataclass(eq=False)
+class ArrayValue:
+    """An array as the lifter sees it: its IndexedBase, its shape (integer expressions), and whether it is local."""
+
+    base: sp.IndexedBase
+    shape: tuple
+    local: bool
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+
+class _Frame:
+    """One function being lifted: its source, its local variables and where its free names resolve."""
+
+    def __init__(self, source, variables):
+        self.source = source
+        self.variables = variables
+        self.loops = 0  # loops of this function around the statement being lifted
+        function = source.function
+        cells = dict(zip(function.__code__.co_freevars, function.__closure__ or ()))
+        self.closure = {name: cell.cell_contents for name, cell in cells.items() if _cell_is_set(cell)}
+        self.globals = function.__globals__
+
+    def resolve(self, name):
+        if name in self.closure:
+            return self.closure[name]
+        if name in self.globals:
+            return self.globals[name]
+        return getattr(builtins, name) if hasattr(builtins, name) else self.globals[name]
+
+
+def _cell_is_set(cell):
+    try:
+        cell.cell_contents
+    except ValueError:
+        return False
+    return True
+
+
+def constant_to_sympy(value):
+    """A Python or NumPy number as a SymPy number; None for anything else."""
+    if isinstance(value, (bool, np.bool_)):
+        return sp.Integer(int(value))
+    if isinstance(value, numbers.Integral):
+        return sp.Integer(int(value))
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        return NAMED_CONSTANTS.get(value, sp.Float(value))
+    return None
+
+
+# --- argument kinds, read off the source before lifting --------------------------------------------------------
+def _static_target(frame, node):
+    """The object a call's function expression names (a module attribute or a global), or None."""
+    try:
+        if isinstance(node, ast.Name):
+            return frame.resolve(node.id)
+        if isinstance(node, ast.Attribute):
+            base = _static_target(frame, node.value)
+            return getattr(base, node.attr, None) if isinstance(base, types.ModuleType) else None
+    except KeyError:
+        return None
+    return None
+
+
+def _names_in(node):
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def infer_kinds(source, seen=None):
+    """Each parameter's kind from how the body uses it: indexed -> array (1-D or 2-D by the number of
+    indices), `len`/`.shape`/`np.sum`/`np.dot`/`@` -> array, in a `range` or an index -> int, else float."""
+    seen = (seen or set()) | {source.function}
+    frame = _Frame(source, {})
+    parameters = [p.arg for p in source.definition.args.posonlyargs + source.definition.args.args
+                  + source.definition.args.kwonlyargs]
+    ndims, integers = {}, set()
+    aliases = {node.targets[0].id: node.value.id for node in ast.walk(source.definition)
+               if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+               and isinstance(node.value, ast.Name) and node.value.id in parameters}
+
+    def array(name, ndim):
+        name = aliases.get(name, name)
+        if name in parameters:
+            ndims[name] = max(ndims.get(name, 0), ndim)
+
+    for node in ast.walk(source.definition):
+        if isinstance(node, ast.Subscript):
+            depth, base = 0, node
+            while isinstance(base, ast.Subscript):
+                depth += len(base.slice.elts) if isinstance(base.slice, ast.Tuple) else 1
+                integers |= _names_in(base.slice)
+                base = base.value
+            if isinstance(base, ast.Name):
+                array(base.id, depth)
+        elif isinstance(node, ast.Attribute) and node.attr in ("shape", "size") and isinstance(node.value, ast.Name):
+            array(node.value.id, 1)
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
+            for side in (node.left, node.right):
+                if isinstance(side, ast.Name):
+                    array(side.id, 1)
+        elif isinstance(node, ast.Call):
+            target = _static_target(frame, node.func)
+            arguments = [a.id if isinstance(a, ast.Name) else None for a in node.args]
+            if target is range:
+                for argument in node.args:
+                    integers |= _names_in(argument)
+            elif id(target) in ARRAY_REDUCTIONS | ARRAY_LIKE_CONSTRUCTORS or target is len:
+                for name in arguments:
+                    if name and not (target is builtins.sum and isinstance(node.args[0], ast.GeneratorExp)):
+                        array(name, 1)
+            elif isinstance(getattr(target, INLINE_ATTRIBUTE, target), types.FunctionType):
+                helper = getattr(target, INLINE_ATTRIBUTE, target)
+                if helper in seen:
+                    continue
+                try:
+                    helper_source = read_source(helper)
+                except errors.UnsupportedSyntaxError:
+                    continue  # the lifter reports it where the call is lifted
+                helper_kinds = infer_kinds(helper_source, seen)
+                helper_parameters = list(helper_kinds)
+                for position, name in enumerate(arguments):
+                    if name and position < len(helper_parameters):
+                        kind = helper_kinds[helper_parameters[position]]
+                        if kind in (ARRAY1, ARRAY2):
+                            array(name, 1 if kind == ARRAY1 else 2)
+                        elif kind == INT and name in parameters:
+                            integers.add(name)
+    kinds = {}
+    for name in parameters:
+        if name in ndims:
+            kinds[name] = ARRAY1 if ndims[name] == 1 else ARRAY2
+        else:
+            kinds[name] = INT if name in integers else FLOAT
+    return kinds
+
+
+def _assigned_names(statements):
+    names = set()
+    for statement in statements:
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+    return names
+
+
+class Lifter:
+    """Lifts one function (and the helpers it calls) into a Program."""
+
+    def __init__(self, function):
+        self.function = function
+        self.body = []
+        self.guard = sp.true
+        self.used_names = set(RESERVED_NAMES)
+        self.inlining = []
+        self.frame = None
+        self.loop_depth = 0
+        self.name_hint = "array"
+
+    # --- emission -------------------------------------------------------------------------------------
+    def fresh(self, name, **assumptions):
+        candidate, k = name, 0
+        while candidate in self.used_names:
+            k += 1
+            candidate = f"{name}_{k}"
+        self.used_names.add(candidate)
+        return sp.Symbol(candidate, **(assumptions or {"real": True}))
+
+    def line(self, node):
+        return self.frame.source.first_line + getattr(node, "lineno", 1) - 1
+
+    def assign(self, name, value, node, taped=False):
+        """Bind a value to a fresh SSA symbol; atoms (symbols, numbers), tuples and arrays are bound as they are."""
+        if isinstance(value, tuple):
+            return tuple(self.assign(name, v, node) for v in value)
+        if isinstance(value, ArrayValue) or value.is_Symbol or value.is_number:
+            return value
+        symbol = self.fresh(name, integer=True) if value.is_integer else self.fresh(name)
+        self.body.append(Assign(symbol, value, self.guard, self.line(node), taped))
+        return symbol
+
+    @contextlib.contextmanager
+    def guarded(self, condition):
+        outer = self.guard
+        self.guard = sp.And(outer, condition)
+        try:
+            yield
+        finally:
+            self.guard = outer
+
+    @contextlib.contextmanager
+    def nested_block(self):
+        """Collect the statements lifted inside into a list of their own (a loop body)."""
+        outer = self.body
+        self.body = []
+        self.loop_depth += 1
+        self.frame.loops += 1
+        try:
+            yield self.body
+        finally:
+            self.body = outer
+            self.loop_depth -= 1
+            self.frame.loops -= 1
+
+    def error(self, kind, node, message):
+        return self.frame.source.error(kind, node, message)
+
+    # --- functions ------------------------------------------------------------------------------------
+    def lift(self):
+        source = read_source(self.function)
+        kinds = infer_kinds(source)
+        arguments = []
+        for parameter in self._parameters(source):
+            if parameter.arg in RESERVED_NAMES:
+                raise source.error(errors.UnsupportedSyntaxError, parameter,
+                                   f"an argument may not be called {parameter.arg!r} (a name the kernels use): "
+                                   "rename it")
+            arguments.append(self._argument(parameter.arg, kinds[parameter.arg]))
+        name = self.function.__name__
+        variables = {a.name: ArrayValue(a.base, a.shape, False) if a.base is not None else a.symbol for a in arguments}
+        with self.entered(source, variables):
+            result = self.run_body()
+            if isinstance(result, tuple):
+                outputs = [self.assign(f"{name}_{k}", value, source.definition) for k, value in enumerate(result)]
+            else:
+                outputs = [self.assign(name, self.number(result, source.definition), source.definition)]
+        program = Program(name, arguments, self.body, outputs, source.filename, source.first_line)
+        program.checks = index_checks(program)
+        return program
+
+    def _argument(self, name, kind):
+        if kind == FLOAT:
+            return Argument(name, self.fresh(name))
+        if kind == INT:
+            return Argument(name, self.fresh(name, integer=True), INT)
+        label = self.fresh(name)
+        ndim = 1 if kind == ARRAY1 else 2
+        shape = tuple(self.fresh(f"{name}_shape{k}", integer=True, nonnegative=True) for k in range(ndim))
+        return Argument(name, label, kind, sp.IndexedBase(label, shape=shape), shape)
+
+    def _parameters(self, source):
+        spec = source.definition.args
+        for extra, what in ((spec.vararg, "*args"), (spec.kwarg, "**kwargs")):
+            if extra is not None:
+                raise source.error(errors.UnsupportedSyntaxError, extra,
+                                   f"{what} in a differentiated function: name each argument")
+        return spec.posonlyargs + spec.args + spec.kwonlyargs
+
+    @contextlib.contextmanager
+    def entered(self, source, variables):
+        """Lift statements of `source`'s function, with `variables` as its locals."""
+        outer = self.frame
+        self.frame = _Frame(source, variables)
+        self.inlining.append(source.function)
+        try:
+            yield
+        finally:
+            self.inlining.pop()
+            self.frame = outer
+
+    def run_body(self):
+        definition = self.frame.source.definition
+        returned = self.run_block(definition.body)
+        if returned is None:
+            raise self.error(errors.MissingReturnError, definition,
+                             f"{definition.name}() can reach its end without `return`: "
+                             "end every path with `return <expression>`")
+        return returned.value
+
+    def inline(self, function, node, args, keywords):
+        if function in self.inlining:
+            raise self.error(errors.RecursionNotSupportedError, node,
+                             f"recursive call to {function.__name__}(): write the recursion as a `for` loop")
+        source = read_source(function)
+        try:
+            bound = inspect.signature(function).bind(*args, **keywords)
+        except TypeError as exc:
+            raise self.error(errors.UnsupportedCallError, node, f"call to {function.__name__}(): {exc}") from None
+        bound.apply_defaults()
+        variables = {}
+        for name, value in bound.arguments.items():
+            if not isinstance(value, (sp.Basic, tuple, ArrayValue)):
+                value = constant_to_sympy(value)
+                if value is None:
+                    raise self.error(errors.UnsupportedCallError, node,
+                                     f"{function.__name__}() has a default for {name!r} that is not a number")
+            variables[name] = value
+        with self.entered(source, variables):
+            return self.run_body()
+
+    # --- statements -----------------------------------------------------------------------------------
+    def run_block(self, statements):
+        """Run statements in order; a `_Returned` when every path through them returns, else None."""
+        for index, statement in enumerate(statements):
+            if isinstance(statement, ast.Return):
+                if self.frame.loops:
+                    raise self.error(errors.UnsupportedStatementError, statement,
+                                     "`return` inside a `for` loop: assign to a variable and return after the loop")
+                return _Returned(self.return_value(statement))
+            if isinstance(statement, ast.If) and _contains_return(statement):
+                return self.run_returning_if(statement, statements[index + 1:])
+            self.statement(statement)
+        return None
+
+    def statement(self, node):
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+            self.name_hint = targets[0].id if isinstance(targets[0], ast.Name) else "array"
+            value = self.value(node.value)
+            for target in targets:
+                self.bind(target, value, node)
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            self.bind(node.target, self.value(node.value), node)
+        elif isinstance(node, ast.AugAssign):
+            self.augmented(node)
+        elif isinstance(node, ast.If):
+            self.run_branches(node)
+        elif isinstance(node, ast.For):
+            self.loop(node)
+        elif isinstance(node, ast.Expr):
+            if type(node.value) in REFUSED_EXPRESSIONS:
+                self.value(node.value)  # refused with its own message (`yield`, `await`, ...)
+            if not (isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+                raise self.error(errors.UnsupportedStatementError, node,
+                                 "an expression statement (its value is thrown away; a call such as print() has "
+                                 "side effects symgrad cannot compile): assign the value or remove the line")
+        elif isinstance(node, (ast.Pass, ast.Assert)):
+            pass  # asserts are not differentiated and not compiled
+        else:
+            reason = REFUSED_STATEMENTS.get(type(node), f"the statement {type(node).__name__}")
+            raise self.error(errors.UnsupportedStatementError, node, f"unsupported: {reason}")
+
+    def augmented(self, node):
+        if isinstance(node.target, ast.Subscript):
+            array, indices = self.element(node.target)
+            value = self.number(self.value(node.value), node.value)
+            if isinstance(node.op, (ast.Add, ast.Sub)):
+                self.store(array, indices, value if isinstance(node.op, ast.Add) else -value, True, node)
+            else:
+                current = self.read(array, indices, node.target)
+                self.store(array, indices, self.arithmetic(node.op, current, value, node), False, node)
+        elif isinstance(node.target, ast.Name):
+            current = self.name_value(node.target)
+            self.bind(node.target, self.arithmetic(node.op, current, self.value(node.value), node), node)
+        else:
+            raise self.error(errors.UnsupportedStatementError, node.target,
+                             "augmented assignment to this target: use a variable or an array element")
+
+    def bind(self, target, value, node):
+        if isinstance(target, ast.Name):
+            previous = self.frame.variables.get(target.id)
+            if self.loop_depth and isinstance(previous, ArrayValue) and previous is not value:
+                raise self.error(errors.UnsupportedStatementError, target,
+                                 f"rebinding the array {target.id!r} inside a loop: make a new array once before "
+                                 "the loop and write its elements")
+            self.frame.variables[target.id] = self.assign(target.id, value, node)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            if not isinstance(value, tuple) or len(value) != len(target.elts):
+                count = len(value) if isinstance(value, tuple) else 1
+                raise self.error(errors.UnsupportedStatementError, target,
+                                 f"cannot unpack {count} value(s) into {len(target.elts)} names")
+            for element, part in zip(target.elts, value):
+                self.bind(element, part, node)
+        elif isinstance(target, ast.Subscript):
+            array, indices = self.element(target)
+            self.store(array, indices, self.number(value, node), False, node)
+        else:
+            raise self.error(errors.UnsupportedStatementError, target,
+                             f"assignment to {type(target).__name__}: assign to variables or array elements")
+
+    def store(self, array, indices, value, accumulate, node):
+        if not array.local:
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"writing into the argument array {array.base.label}: copy it into a local array "
+                             "(np.zeros_like) and write there")
+        if self.guard is not sp.true:  # a store under `if` writes on every path, choosing the value
+            guard, self.guard = self.guard, sp.true  # the old value is read on every path too
+            old = sp.Integer(0) if accumulate else self.read(array, indices, node)
+            self.guard = guard
+            value = sp.Piecewise((value, self.guard), (old, True))
+        self.body.append(Store(array.base, indices, value, accumulate, self.line(node)))
+
+    def return_value(self, node):
+        if node.value is None:
+            raise self.error(errors.MissingReturnError, node, "a bare `return`: return a value")
+        value = self.value(node.value)
+        if isinstance(value, ArrayValue):
+            raise self.error(errors.UnsupportedStatementError, node,
+                             "returning an array: return a number, or a tuple of numbers for a Jacobian")
+        return value
+
+    def run_branches(self, node):
+        """An `if` without `return` in it: run both sides, merge what they assign into Piecewise values."""
+        condition = self.condition(node.test)
+        if condition in (sp.true, sp.false):
+            self.run_block(node.body if condition is sp.true else node.orelse)
+            return
+        before = dict(self.frame.variables)
+        with self.guarded(condition):
+            self.run_block(node.body)
+        then_variables, self.frame.variables = self.frame.variables, dict(before)
+        with self.guarded(sp.Not(condition)):
+            self.run_block(node.orelse)
+        else_variables = self.frame.variables
+        merged = {}
+        advice = "give it a value on every path (before the `if`, or in an `else:`)"
+        for name in then_variables.keys() | else_variables.keys():
+            a, b = then_variables.get(name), else_variables.get(name)
+            if isinstance(a, _Undefined) or isinstance(b, _Undefined):
+                merged[name] = a if isinstance(a, _Undefined) else b
+            elif a is None or b is None:
+                merged[name] = _Undefined(name, f"is assigned on only one side of the `if` above: {advice}")
+            elif a is b or (not isinstance(a, ArrayValue) and a == b):
+                merged[name] = a
+            elif isinstance(a, ArrayValue) or isinstance(b, ArrayValue):
+                merged[name] = _Undefined(name, "names different arrays on the two sides of the `if` above")
+            else:
+                merged[name] = self.assign(name, self.select(condition, a, b, node), node)
+        self.frame.variables = merged
+
+    def run_returning_if(self, node, rest):
+        """An `if` with a `return` in it: each side runs on with the rest of the block, then the two results merge."""
+        condition = self.condition(node.test)
+        if condition in (sp.true, sp.false):
+            return self.run_block((node.body if condition is sp.true else node.orelse) + rest)
+        before = dict(self.frame.variables)
+        with self.guarded(condition):
+            then_result = self.run_block(node.body + rest)
+        self.frame.variables = dict(before)
+        with self.guarded(sp.Not(condition)):
+            else_result = self.run_block(node.orelse + rest)
+        if then_result is None or else_result is None:
+            return None
+        return _Returned(self.select(condition, then_result.value, else_result.value, node))
+
+    def select(self, condition, a, b, node):
+        if isinstance(a, tuple) or isinstance(b, tuple):
+            if not (isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b)):
+                raise self.error(errors.UnsupportedStatementError, node,
+                                 "the two sides of this branch give values of different shapes (a tuple and a number)")
+            return tuple(self.select(condition, x, y, node) for x, y in zip(a, b))
+        return sp.Piecewise((self.number(a, node), condition), (self.number(b, node), True))
+
+    def loop(self, node):
+        """`for i in range(...)`: unrolled when short and literal, else kept as a Loop with its carried values."""
+        if node.orelse:
+            raise self.error(errors.UnsupportedStatementError, node, "a `for ... else`: drop the `else` clause")
+        call = node.iter
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "range"
+                and self.frame.resolve(call.func.id) is range and not call.keywords and 1 <= len(call.args) <= 3):
+            raise self.error(errors.UnsupportedStatementError, node.iter,
+                             "a `for` loop over something other than `range(...)`: loop over indices")
+        if not isinstance(node.target, ast.Name):
+            raise self.error(errors.UnsupportedStatementError, node.target, "the loop variable must be a plain name")
+        start, stop, step = self.range_bounds(call)
+        literal = all(b.is_Integer for b in (start, stop, step))
+        if literal and len(range(start, stop, step)) * _literal_iterations(node.body) <= UNROLL_LIMIT:
+            for index in range(start, stop, step):
+                self.frame.variables[node.target.id] = sp.Integer(index)
+                self.run_block(node.body)
+            return
+        before = self.frame.variables
+        assigned = _assigned_names(node.body)
+        carried_names = sorted(n for n in assigned if n in before and not isinstance(
+            before[n], (ArrayValue, _Undefined, tuple)) and n != node.target.id)
+        index = self.fresh(node.target.id, integer=True)
+        phis = {name: self.fresh(name) for name in carried_names}
+        self.frame.variables = {**before, **phis, node.target.id: index}
+        with self.nested_block() as body:
+            self.run_block(node.body)
+        after = self.frame.variables
+        carried, variables = [], dict(before)
+        for name in carried_names:
+            if isinstance(after[name], _Undefined):
+                raise self.error(errors.UndefinedNameError, node,
+                                 f"{name!r} is assigned on only one side of an `if` in this loop: "
+                                 "give it a value on every path")
+            result = self.fresh(name)
+            carried.append(Carried(phis[name], self.number(before[name], node), self.number(after[name], node),
+                                   result))
+            variables[name] = result
+        for name in assigned - set(carried_names):
+            if name in after:
+                variables[name] = _Undefined(name, "is assigned inside the loop above but has no value before it: "
+                                                   "give it one before the loop")
+        self.body.append(Loop(index, start, stop, step, body, carried, self.line(node)))
+        self.frame.variables = variables
+
+    def range_bounds(self, call):
+        bounds = [self.number(self.value(arg), arg) for arg in call.args]
+        for arg, bound in zip(call.args, bounds):
+            if not bound.is_integer:
+                raise self.error(errors.UnsupportedExpressionError, arg,
+                                 f"the range bound {ast.unparse(arg)!r} is not an integer expression (it depends on a "
+                                 "float value): loop bounds must come from int arguments, len(x), x.shape[k] or "
+                                 "integer literals")
+        if len(bounds) == 1:
+            return sp.Integer(0), bounds[0], sp.Integer(1)
+        step = bounds[2] if len(bounds) == 3 else sp.Integer(1)
+        if not step.is_Integer or step == 0:
+            raise self.error(errors.UnsupportedExpressionError, call.args[-1],
+                             "a range step that is not a non-zero integer literal: write the step as a number")
+        return bounds[0], bounds[1], step
+
+    def reduce(self, name, start, stop, term, node):
+        """A sum as a loop: `result = sum(term(k) for k in range(start, stop))`; `term` lifts the summand."""
+        index = self.fresh("k", integer=True)
+        phi = self.fresh(name)
+        with self.nested_block() as body:
+            summand = self.number(term(index), node)
+            following = self.assign(name, phi + summand, node)
+        result = self.fresh(name)
+        self.body.append(Loop(index, start, stop, sp.Integer(1), body,
+                              [Carried(phi, sp.Integer(0), following, result)], self.line(node)))
+        return result
+
+    # --- arrays -----------------------------------------------------------------------------------------
+    def element(self, node):
+        """The array and integer indices of `x[i]`, `x[i, j]` or `x[i][j]`."""
+        index_nodes, base = [], node
+        while isinstance(base, ast.Subscript):
+            index_nodes = (list(base.slice.elts) if isinstance(base.slice, ast.Tuple) else [base.slice]) + index_nodes
+            base = base.value
+        array = self.value(base)
+        if not isinstance(array, ArrayValue):
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"indexing {ast.unparse(base)!r}, which is a number, not an array: pass arrays as "
+                             "1-D or 2-D float arrays, and each scalar as its own argument")
+        if len(index_nodes) != array.ndim:
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"{ast.unparse(base)!r} has {array.ndim} axes but is indexed with {len(index_nodes)} "
+                             "index(es): index single elements (slices are not supported)")
+        indices = []
+        for axis, index_node in enumerate(index_nodes):
+            if isinstance(index_node, ast.Slice):
+                raise self.error(errors.UnsupportedExpressionError, index_node,
+                                 "a slice (a view of an array): index single elements in a `for` loop")
+            index = self.number(self.value(index_node), index_node)
+            if not index.is_integer:
+                raise self.error(errors.UnsupportedExpressionError, index_node,
+                                 f"the index {ast.unparse(index_node)!r} is not an integer expression: index with "
+                                 "loop variables, int arguments and integer arithmetic on them")
+            if index.is_Integer and index < 0:
+                index = array.shape[axis] + index
+            indices.append(index)
+        return array, tuple(indices)
+
+    def read(self, array, indices, node):
+        """An element's value; a local array's element is read into a symbol of its own (taped inside loops)."""
+        element = sp.Indexed(array.base, *indices)
+        if not array.local:
+            return element
+        return self.assign(f"{array.base.label}_at", element, node, taped=self.loop_depth > 0)
+
+    def allocate(self, shape, node):
+        shape = shape if isinstance(shape, tuple) else (shape,)
+        if not 1 <= len(shape) <= 2 or not all(isinstance(n, sp.Basic) and n.is_integer for n in shape):
+            raise self.error(errors.UnsupportedCallError, node,
+                             "a local array's shape must be one or two integer expressions, e.g. np.zeros((n, m))")
+        if self.loop_depth and not all(n.free_symbols <= self._outer_symbols() for n in shape):
+            raise self.error(errors.UnsupportedCallError, node, "a local array whose size changes from one "
+                                                                "iteration to the next: allocate it before the loop")
+        label = self.fresh(self.name_hint)
+        base = sp.IndexedBase(label, shape=shape)
+        self.body.append(Allocate(base, tuple(shape), self.line(node)))
+        return ArrayValue(base, tuple(shape), True)
+
+    def _outer_symbols(self):
+        return {s for v in self.frame.variables.values() if isinstance(v, sp.Basic) for s in v.free_symbols} | {
+            s for v in self.frame.variables.values() if isinstance(v, ArrayValue) for n in v.shape
+            for s in n.free_symbols}
+
+    def array_call(self, target, node, args):
+        """np.zeros/np.empty/np.zeros_like, and the reductions np.sum, sum, np.dot; None for other calls."""
+        label = ast.unparse(node.func)
+        if id(target) in ARRAY_CONSTRUCTORS:
+            keywords = {k.arg for k in node.keywords}
+            if len(args) != 1 or keywords - {"dtype"}:
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(shape): give the shape only")
+            return self.allocate(args[0], node)
+        if id(target) in ARRAY_LIKE_CONSTRUCTORS:
+            if len(args) != 1 or not isinstance(args[0], ArrayValue):
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(x) needs one array argument")
+            return self.allocate(args[0].shape, node)
+        if target is len:
+            if len(args) != 1 or not isinstance(args[0], ArrayValue):
+                raise self.error(errors.UnsupportedCallError, node, "len() of something that is not an array")
+            return args[0].shape[0]
+        if id(target) not in ARRAY_REDUCTIONS or not any(isinstance(a, ArrayValue) for a in args):
+            return None
+        if node.keywords:
+            raise self.error(errors.UnsupportedCallError, node, f"keyword arguments to {label}: pass arrays only")
+        if target is np.dot:
+            return self.dot(args, node)
+        if len(args) != 1:
+            raise self.error(errors.UnsupportedCallError, node, f"{label}() of one array (no axis or start)")
+        array = args[0]
+        if array.ndim == 1:
+            return self.reduce("total", sp.Integer(0), array.shape[0],
+                               lambda k: self.read(array, (k,), node), node)
+        return self.reduce("total", sp.Integer(0), array.shape[0], lambda k: self.reduce(
+            "row", sp.Integer(0), array.shape[1], lambda m: self.read(array, (k, m), node), node), node)
+
+    def dot(self, args, node):
+        if len(args) != 2 or not all(isinstance(a, ArrayValue) and a.ndim == 1 for a in args):
+            raise self.error(errors.UnsupportedCallError, node,
+                             "np.dot / @ of two 1-D arrays only: write other products as loops")
+        a, b = args
+        return self.reduce("dot", sp.Integer(0), a.shape[0],
+                           lambda k: self.read(a, (k,), node) * self.read(b, (k,), node), node)
+
+    def generator_sum(self, node):
+        """`sum(expr for i in range(...))` as a reduction loop."""
+        generator = node.args[0]
+        (comprehension,) = generator.generators if len(generator.generators) == 1 else (None,)
+        if (comprehension is None or comprehension.ifs or comprehension.is_async or len(node.args) != 1
+                or not isinstance(comprehension.target, ast.Name) or not isinstance(comprehension.iter, ast.Call)
+                or _static_target(self.frame, comprehension.iter.func) is not range):
+            raise self.error(errors.UnsupportedExpressionError, generator,
+                             "a generator expression other than `sum(expr for i in range(...))`")
+        start, stop, step = self.range_bounds(comprehension.iter)
+        if step != 1:
+            raise self.error(errors.UnsupportedExpressionError, comprehension.iter,
+                             "a generator sum over a range with a step: use a `for` loop")
+        name = comprehension.target.id
+
+        def term(index):
+            saved = self.frame.variables.get(name)
+            self.frame.variables[name] = index
+            try:
+                return self.value(generator.elt)
+            finally:
+                if saved is None:
+                    del self.frame.variables[name]
+                else:
+                    self.frame.variables[name] = saved
+
+        return self.reduce("total", start, stop, term, node)
+
+    # --- expressions ----------------------------------------------------------------------------------
+    def value(self, node):
+        """A SymPy expression, a tuple of them, or an ArrayValue, for an expression node."""
+        if isinstance(node, ast.Constant):
+            number = constant_to_sympy(node.value) if not isinstance(node.value, (str, bytes)) else None
+            if number is None:
+                raise self.error(errors.UnsupportedExpressionError, node,
+                                 f"the constant {node.value!r}: symgrad differentiates numbers only")
+            return number
+        if isinstance(node, ast.Name):
+            return self.name_value(node)
+        if isinstance(node, ast.BinOp):
+            left, right = self.value(node.left), self.value(node.right)
+            if isinstance(node.op, ast.MatMult):
+                return self.dot([left, right], node)
+            return self.arithmetic(node.op, self.number(left, node.left), self.number(right, node.right), node)
+        if isinstance(node, ast.UnaryOp):
+            if isinstance(node.op, ast.USub):
+                return -self.scalar(node.operand)
+            if isinstance(node.op, ast.UAdd):
+                return self.scalar(node.operand)
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"the operator {type(node.op).__name__} on a number: use `not` only in conditions")
+        if isinstance(node, ast.IfExp):
+            condition = self.condition(node.test)
+            if condition in (sp.true, sp.false):
+                return self.value(node.body if condition is sp.true else node.orelse)
+            with self.guarded(condition):
+                a = self.value(node.body)
+            with self.guarded(sp.Not(condition)):
+                b = self.value(node.orelse)
+            return self.select(condition, a, b, node)
+        if isinstance(node, ast.Tuple):
+            return tuple(self.scalar(element) for element in node.elts)
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        if isinstance(node, ast.Subscript):
+            return self.subscript(node)
+        if isinstance(node, ast.Attribute):
+            return self.attribute(node)
+        if isinstance(node, (ast.Compare, ast.BoolOp)):
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             "a comparison used as a number: write `1.0 if a < b else 0.0`")
+        reason = REFUSED_EXPRESSIONS.get(type(node), f"the expression {type(node).__name__}")
+        raise self.error(errors.UnsupportedExpressionError, node, f"unsupported: {reason}")
+
+    def subscript(self, node):
+        container = node.value
+        if isinstance(container, ast.Attribute) and container.attr == "shape" or isinstance(container, ast.Tuple):
+            values = self.value(container)
+            index = self.number(self.value(node.slice), node.slice)
+            if not isinstance(values, tuple) or not index.is_Integer or not -len(values) <= index < len(values):
+                raise self.error(errors.UnsupportedExpressionError, node,
+                                 f"{ast.unparse(node)!r}: index a shape or a tuple with an integer literal in range")
+            return values[int(index)]
+        array, indices = self.element(node)
+        return self.read(array, indices, node)
+
+    def attribute(self, node):
+        if isinstance(node.value, ast.Name) and isinstance(self.frame.variables.get(node.value.id), ArrayValue):
+            array = self.frame.variables[node.value.id]
+            if node.attr == "shape":
+                return array.shape
+            if node.attr == "size":
+                return sp.Mul(*array.shape)
+            if node.attr == "ndim":
+                return sp.Integer(array.ndim)
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"the array attribute .{node.attr}: use .shape, .size, len() or element indexing")
+        return self.global_number(self.resolve(node), node)
+
+    def number(self, value, node):
+        """`value` as one SymPy expression: refuse tuples and arrays where a number is needed."""
+        if isinstance(value, tuple):
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             "a tuple used as a number: unpack it first (`a, b = ...`)")
+        if isinstance(value, ArrayValue):
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"the array {value.base.label} used as a number: index its elements (x[i]), or "
+                             "use np.sum / np.dot")
+        return value
+
+    def scalar(self, node):
+        return self.number(self.value(node), node)
+
+    def arithmetic(self, op, a, b, node):
+        if type(op) not in ARITHMETIC:
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"the operator {type(op).__name__} on scalars: use + - * / ** // %")
+        a, b = self.number(a, node), self.number(b, node)
+        if b.is_zero and isinstance(op, (ast.Div, ast.FloorDiv, ast.Mod)):
+            raise self.error(errors.UnsupportedExpressionError, node, "division by the constant zero")
+        return ARITHMETIC[type(op)](a, b)
+
+    def name_value(self, node):
+        variables = self.frame.variables
+        if node.id in variables:
+            value = variables[node.id]
+            if isinstance(value, _Undefined):
+                raise self.error(errors.UndefinedNameError, node, f"{node.id!r} {value.advice}")
+            return value
+        return self.global_number(self.resolve(node), node)
+
+    def global_number(self, obj, node):
+        number = constant_to_sympy(obj)
+        if number is not None:
+            return number
+        label = ast.unparse(node)
+        if isinstance(obj, (list, dict, set, np.ndarray, bytearray)):
+            raise self.error(errors.MutableGlobalError, node,
+                             f"{label!r} is a mutable {type(obj).__name__} from outside the function, which the "
+                             "kernel would freeze: pass it as an argument")
+        raise self.error(errors.UnsupportedExpressionError, node,
+                         f"{label!r} is a {type(obj).__name__}, not a number: pass numbers as arguments")
+
+    def resolve(self, node):
+        """The Python object a global name or a module attribute (`math.pi`, `np.sin`) refers to."""
+        if isinstance(node, ast.Name):
+            if node.id in self.frame.variables:
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"{node.id!r} is a local value, not a function")
+            try:
+                return self.frame.resolve(node.id)
+            except KeyError:
+                raise self.error(errors.UndefinedNameError, node, f"name {node.id!r} is not defined") from None
+        if isinstance(node, ast.Attribute):
+            base = self.resolve(node.value) if isinstance(node.value, (ast.Name, ast.Attribute)) else None
+            if isinstance(base, types.ModuleType):
+                if not hasattr(base, node.attr):
+                    raise self.error(errors.UnsupportedCallError, node,
+                                     f"module {base.__name__!r} has no attribute {node.attr!r}")
+                return getattr(base, node.attr)
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"the attribute {ast.unparse(node)!r}: only module attributes such as math.pi or "
+                             "np.sin, and an array's .shape and .size, are supported")
+        raise self.error(errors.UnsupportedCallError, node, f"a call of {ast.unparse(node)!r}: call a named function")
+
+    def call(self, node):
+        target = self.resolve(node.func)
+        label = ast.unparse(node.func)
+        if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
+            raise self.error(errors.UnsupportedCallError, node, f"*args or **kwargs in the call to {label}: "
+                                                                "pass the arguments one by one")
+        if target is builtins.sum and node.args and isinstance(node.args[0], ast.GeneratorExp):
+            return self.generator_sum(node)
+        args = [self.value(arg) for arg in node.args]
+        target = getattr(target, INLINE_ATTRIBUTE, target)
+        if isinstance(target, types.FunctionType):
+            return self.inline(target, node, args, {k.arg: self.value(k.value) for k in node.keywords})
+        array_result = self.array_call(target, node, args)
+        if array_result is not None:
+            return array_result
+        if node.keywords:
+            raise self.error(errors.UnsupportedCallError, node, f"keyword arguments to {label}: pass them by position")
+        args = [self.number(a, arg) for a, arg in zip(args, node.args)]
+        if target is float and len(args) == 1:
+            return args[0]
+        spelling = FUNCTIONS_BY_OBJECT.get(id(target))
+        if spelling is None:
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"call to {label!r}, which symgrad cannot lift: use the math/numpy functions listed "
+                             "in LANGUAGE.md or a Python helper function, and compute anything else (random "
+                             "numbers, I/O) outside and pass it in as an argument")
+        name, build = spelling
+        try:
+            return build(*args)
+        except TypeError as exc:
+            raise self.error(errors.UnsupportedCallError, node, f"call to {label}: {exc}") from None
+
+    def condition(self, node):
+        """A SymPy boolean for a condition (`if`, conditional expression)."""
+        if isinstance(node, ast.Compare):
+            left = self.scalar(node.left)
+            parts = []
+            for op, comparator in zip(node.ops, node.comparators):
+                if type(op) not in COMPARISONS:
+                    raise self.error(errors.UnsupportedExpressionError, node,
+                                     f"the comparison {type(op).__name__}: compare numbers with < <= > >= == !=")
+                right = self.scalar(comparator)
+                parts.append(COMPARISONS[type(op)](left, right))
+                left = right
+            return sp.And(*parts)
+        if isinstance(node, ast.BoolOp):
+            combine = sp.And if isinstance(node.op, ast.And) else sp.Or
+            return combine(*(self.condition(v) for v in node.values))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            return sp.Not(self.condition(node.operand))
+        if isinstance(node, ast.Constant) and isinstance(node.value, bool):
+            return sp.true if node.value else sp.false
+        return sp.Ne(self.scalar(node), 0)
+
+
+def _extreme(expr, loops, upper):
+    """The largest (or smallest) value of an index over the iterations of the enclosing loops, and the
+    conditions under which those loops run at all (the index is read only then); None when the index is not
+    affine in the loop variables."""
+    running = []
+    for loop in reversed(loops):
+        running.append(loop.stop > loop.start if loop.step > 0 else loop.stop < loop.start)
+        if loop.index not in expr.free_symbols:
+            continue
+        slope = expr.diff(loop.index)
+        if not slope.is_Integer:
+            return None
+        first, last = (loop.start, loop.stop - 1) if loop.step > 0 else (loop.start, loop.stop + 1)
+        low, high = (first, last) if loop.step > 0 else (last, first)
+        expr = expr.subs(loop.index, high if (slope > 0) == upper else low)
+    return expr, running
+
+
+def index_checks(program):
+    """The conditions on array sizes under which every element the program reads or writes exists.
+
+    Numba does not check bounds; these conditions run once at the start of each kernel instead, so a call with
+    arrays of mismatched sizes raises a ValueError naming the array rather than reading past its end."""
+    readable = {s: f"{a.name}.shape[{k}]" for a in program.arguments for k, s in enumerate(a.shape)}
+    known_at_entry = set(readable) | {a.symbol for a in program.arguments if a.kind == INT}
+    names = {a.symbol: a.name for a in program.arguments}
+    checks = {}
+
+    def check(element, loops, line):
+        base = element.base
+        owner = f"argument {names[base.label]!r}" if base.label in names else f"the local array {base.label.name!r}"
+        for axis, index in enumerate(element.indices):
+            size = base.shape[axis]
+            for upper in (True, False):
+                extreme = _extreme(index, loops, upper)
+                if extreme is None:
+                    continue
+                value, running = extreme
+                within = value < size if upper else value >= -size
+                condition = sp.Or(sp.Not(sp.And(*running)), within)
+                if condition is sp.true or condition in checks or not condition.free_symbols <= known_at_entry:
+                    continue  # (an index bounded by an enclosing loop's variable is checked with that loop's)
+                shown = lambda e: str(e.xreplace({s: sp.Symbol(n) for s, n in readable.items()}))  # noqa: E731
+                checks[condition] = (f"{program.name}(): {owner} is too small along axis {axis} for the other "
+                                     f"arguments: line {line} reads index {shown(index)}, which reaches "
+                                     f"{shown(value)}, but the size is {shown(size)}")
+
+    def visit(statements, loops):
+        for statement in statements:
+            expressions = []
+            if isinstance(statement, Assign):
+                expressions = [statement.value]
+            elif isinstance(statement, Store):
+                expressions = [statement.value, sp.Indexed(statement.base, *statement.indices)]
+            elif isinstance(statement, Loop):
+                expressions = [c.next for c in statement.carried]
+                visit(statement.body, loops + [statement])
+            for expression in expressions:
+                elements = expression.atoms(sp.Indexed)
+                if isinstance(expression, sp.Indexed):
+                    elements.add(expression)
+                for element in elements:
+                    check(element, loops, statement.line)
+
+    visit(program.body, [])
+    return list(checks.items())
+
+
+def _contains_return(node):
+    return any(isinstance(n, ast.Return) for n in ast.walk(node))
+
+
+def _literal_iterations(statements):
+    """How many times the innermost statements of nested `for i in range(<int literals>)` loops run at most;
+    infinity when a nested loop's range is not literal."""
+    most = 1
+    for statement in statements:
+        if isinstance(statement, ast.For):
+            call = statement.iter
+            literal = isinstance(call, ast.Call) and call.args and all(
+                isinstance(a, ast.Constant) and isinstance(a.value, int) for a in call.args)
+            if not literal:
+                return float("inf")
+            most = max(most, len(range(*(a.value for a in call.args))) * _literal_iterations(statement.body))
+        elif isinstance(statement, ast.If):
+            most = max(most, _literal_iterations(statement.body), _literal_iterations(statement.orelse))
+    return most
+
+
+def lift(function):
+    """The Program of a Python function: the entry point of the pipeline."""
+    return Lifter(function).lift()

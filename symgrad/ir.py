@@ -1,0 +1,160 @@
+"""The intermediate representation: plain dataclasses holding SymPy expressions.
+
+A `Program` is a list of statements.  `Assign` is a single assignment (SSA within its block): each right-hand
+side is one Python expression of the source, so the graph stays linear in the size of the source, and a value
+used twice is one shared symbol.  Branches are `Piecewise` values; the statements computed only on one side
+of a branch carry that side's condition as their `guard`, which reverse mode uses so that an untaken branch
+never leaks NaN into a gradient.
+
+Loops stay loops: a `Loop` holds its body (again a statement list) and its loop-carried values, each a `Carried`
+(the symbol the body reads, its value before the loop, the value the body yields for the next iteration, and
+the symbol holding the final value after the loop).  Reads of arrays are `sympy.Indexed`; local arrays are made
+by `Allocate` and written by `Store`.  Reverse mode adds statements of its own (`Update`, `Push`, `Pop`,
+`ReverseLoop`) that only the kernels contain.  Nothing here knows about `ast`; nothing imports a later stage.
+"""
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import sympy as sp
+
+# The argument kinds a Program is derived for (one derivation serves every value and every array length).
+FLOAT, INT, ARRAY1, ARRAY2 = "float", "int", "array1", "array2"
+ARRAY_KINDS = {ARRAY1: 1, ARRAY2: 2}
+
+
+@dataclass(frozen=True)
+class Argument:
+    name: str
+    symbol: sp.Symbol  # for an array: the IndexedBase's label
+    kind: str = FLOAT
+    base: Optional[sp.IndexedBase] = None  # arrays only
+    shape: tuple = ()  # arrays only: one integer symbol per axis
+
+
+@dataclass(frozen=True)
+class Assign:
+    target: sp.Symbol
+    value: sp.Expr
+    guard: sp.Basic = sp.true  # the branch condition under which the value is used
+    line: Optional[int] = None  # line of the source statement, for display and messages
+    taped: bool = False  # a read of a local array inside a loop: reverse mode records the value
+
+
+@dataclass(frozen=True)
+class Carried:
+    """A loop-carried value: `phi` inside the body, `initial` before, `next` yielded, `result` after the loop."""
+
+    phi: sp.Symbol
+    initial: sp.Expr
+    next: sp.Expr
+    result: sp.Symbol
+
+
+@dataclass
+class Loop:
+    index: sp.Symbol
+    start: sp.Expr
+    stop: sp.Expr
+    step: sp.Expr
+    body: list
+    carried: list
+    line: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class Allocate:
+    """A local array of zeros: `np.zeros(shape)` and friends."""
+
+    base: sp.IndexedBase
+    shape: tuple
+    line: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class Store:
+    """`base[indices] = value`, or `+=` when `accumulate`."""
+
+    base: sp.IndexedBase
+    indices: tuple
+    value: sp.Expr
+    accumulate: bool = False
+    line: Optional[int] = None
+
+
+# --- statements only reverse mode writes ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Update:
+    """A mutable variable: `target = value`, or `target += value` when `accumulate` (adjoint accumulators)."""
+
+    target: sp.Symbol
+    value: sp.Expr
+    accumulate: bool = False
+
+
+@dataclass(frozen=True)
+class Push:
+    """Record a value on a tape in the forward sweep."""
+
+    tape: str
+    value: sp.Expr
+
+
+@dataclass(frozen=True)
+class Pop:
+    """Take the last recorded value off a tape in the reverse sweep."""
+
+    tape: str
+    target: sp.Symbol
+
+
+@dataclass
+class ReverseLoop:
+    """The iterations of `loop`, last first; skipped whole while `unless_zero` (an adjoint that scales every
+    contribution the sweep makes) is zero, as it is for an inactive ReLU or hinge."""
+
+    loop: Loop
+    body: list
+    unless_zero: Optional[sp.Symbol] = None
+    any_order: bool = False  # the iterations only add into adjoints: run them first to last (vectorises)
+
+
+@dataclass
+class Program:
+    name: str
+    arguments: list
+    body: list
+    outputs: list  # one expression per returned value (a tuple return gives several)
+    filename: str = "<unknown>"
+    line: int = 0
+    checks: list = field(default_factory=list)  # (condition, message): array sizes a call must satisfy
+
+    def argument(self, name):
+        return next(a for a in self.arguments if a.name == name)
+
+
+@dataclass
+class Derivative:
+    """A program together with the statements of its gradient, produced by reverse mode.
+
+    `forward` is the program's body with the tape records the reverse sweep needs; `adjoint` runs after it;
+    `gradients[k]` is d(output)/d(wrt[k]) (an array symbol for an array argument); `adjoint_of` maps each
+    forward symbol whose adjoint got a name to that name (display writes them as bars); `tapes` maps the name
+    of each tape the kernels allocate to the number of records it will hold (None when unknown at entry)."""
+
+    program: Program
+    wrt: list
+    forward: list
+    adjoint: list
+    gradients: list
+    adjoint_of: dict = field(default_factory=dict)
+    tapes: dict = field(default_factory=dict)
+    mode: str = "reverse"  # or "forward": tangents carried in `forward`, no adjoint statements
+
+
+def walk(statements):
+    """Every statement, and every statement inside loops and reverse sweeps, in program order."""
+    for statement in statements:
+        yield statement
+        if isinstance(statement, (Loop, ReverseLoop)):
+            yield from walk(statement.body)

@@ -1,0 +1,403 @@
+"""Reverse mode: from a `Program` to a `Derivative` holding the adjoint statements.
+
+Walk the statements backwards; for each ``v = e(s1..sk)`` add ``v_bar * de/ds_i`` to the adjoint of every
+active ``s_i``.  The local partial ``de/ds_i`` comes from the rules table applied to ``e`` alone, one small
+right-hand side at a time, and the rules may use ``v`` itself (``tanh' = 1 - v**2``), so the adjoint program is
+linear in the size of the forward program: no expression swell.
+
+Loops are reversed as loops.  The reverse sweep runs the iterations last first; each iteration recomputes its
+body's values from what the iteration started with, then walks the body backwards.  A carried value that the
+body only adds to (a reduction, ``s += ...``) needs nothing stored; any other carried value is recorded on a
+tape at the start of every iteration (memory O(steps x carried values)), as is every read of a local array
+inside a loop and every result of a loop nested in another.  Adjoints of values from outside a loop are summed
+in accumulators across the iterations; adjoints of array elements go straight into adjoint arrays.
+"""
+
+from collections import defaultdict
+
+import sympy as sp
+
+from .ir import Allocate, Assign, Derivative, Loop, Pop, Program, Push, ReverseLoop, Store, Update, walk
+from .rules import IntDiv, rule_for
+
+
+def local_partial(expr, atom, out=None):
+    """d expr / d atom by the rules table; `out`, when given, is a symbol holding expr's value."""
+    if expr == atom:
+        return sp.Integer(1)
+    if not expr.has(atom):
+        return sp.Integer(0)
+    if isinstance(expr, sp.Piecewise):  # conditions change only on a set of measure zero
+        return sp.Piecewise(*[(local_partial(value, atom), condition) for value, condition in expr.args])
+    rule = rule_for(type(expr))
+    if rule is None:
+        raise NotImplementedError(f"symgrad has no derivative rule for {type(expr).__name__}")
+    partials = rule.partials(expr.args, expr if out is None else out)
+    return sp.Add(*[p * local_partial(arg, atom) for p, arg in zip(partials, expr.args) if arg.has(atom)])
+
+
+def unique_symbol(used_names, name):
+    """A real symbol called `name`, numbered when that is taken; its name is then taken too."""
+    candidate, k = name, 0
+    while candidate in used_names:
+        k += 1
+        candidate = f"{name}{k}"
+    used_names.add(candidate)
+    return sp.Symbol(candidate, real=True)
+
+
+def differentiable_atoms(expr):
+    """The float symbols and array elements an expression reads (not integers, not array labels)."""
+    elements = expr.atoms(sp.Indexed)
+    labels = {e.base.label for e in elements}
+    symbols = {s for s in expr.free_symbols if isinstance(s, sp.Symbol) and not s.is_integer and s not in labels}
+    return symbols | elements
+
+
+def _key(atom):
+    """What activity is tracked on: a symbol, or the label of the array an element belongs to."""
+    return atom.base.label if isinstance(atom, sp.Indexed) else atom
+
+
+class _Scope:
+    """The reverse sweep of one block: adjoint contributions pending for the symbols the block defines, and
+    accumulators for symbols defined outside it (the block is a loop body, run many times)."""
+
+    def __init__(self, reverser, parent, defined):
+        self.reverser = reverser
+        self.parent = parent
+        self.defined = defined
+        self.contributions = defaultdict(list)
+        self.accumulators = {}
+        self.out = []
+
+    def contribute(self, atom, term):
+        if isinstance(atom, sp.Indexed):
+            self.out.append(Store(self.reverser.adjoint_array(atom.base), atom.indices, term, accumulate=True))
+        elif self.parent is None or atom in self.defined:
+            self.contributions[atom].append(term)
+        else:
+            if atom not in self.accumulators:
+                self.accumulators[atom] = self.reverser.fresh(f"{atom.name}_bar_sum")
+            self.out.append(Update(self.accumulators[atom], term, accumulate=True))
+
+    def total(self, symbol):
+        """The adjoint of `symbol`, complete once every later statement of the block has been walked."""
+        value = sp.Add(*self.contributions.pop(symbol, []))
+        if value.is_Atom:
+            return value
+        bar = self.reverser.fresh(f"{symbol.name}_bar")
+        self.out.append(Assign(bar, value))
+        self.reverser.adjoint_of.setdefault(symbol, bar)
+        return bar
+
+
+class Reverser:
+    def __init__(self, program, wrt):
+        self.program = program
+        self.used_names = {a.name for a in program.arguments} | defined_names(program.body)
+        self.used_names |= {s.name for a in program.arguments for s in a.shape}
+        self.body = self.name_arguments(program.body)
+        self.adjoint_of = {}
+        self.adjoint_arrays = {}
+        self.tapes = {}  # name -> how many records it will hold (None: not known before the loops run)
+        self.entry_symbols = {s for a in program.arguments for s in a.shape} | {
+            a.symbol for a in program.arguments if a.kind == "int"}
+        self.active = self._activity(self.body, {program.argument(name).symbol for name in wrt})
+        self.taped_carried = {}
+        self.loop_arrays = _allocated_in_loops(self.body, False)
+        self.store_tapes = {}
+
+    def name_arguments(self, statements):
+        """Give a name of its own to every sum inside a power or a function (`t = y - x**2` in `(y - x**2)**2`).
+
+        The partials then read `200*t` where SymPy would otherwise distribute `200*(y - x**2)` into terms that
+        no later pass can share with the forward value."""
+        named = []
+        for statement in statements:
+            if isinstance(statement, Assign):
+                replacements = {}
+                for node in sp.postorder_traversal(statement.value):
+                    if isinstance(node, (sp.Pow, sp.Function)) and not isinstance(node, sp.Piecewise):
+                        for argument in node.args:
+                            if (isinstance(argument, sp.Add) and argument not in replacements
+                                    and not argument.is_integer):
+                                value = argument.xreplace(replacements)
+                                replacements[argument] = self.fresh(f"{statement.target.name}_part")
+                                named.append(Assign(replacements[argument], value, statement.guard, statement.line))
+                if replacements:
+                    statement = Assign(statement.target, statement.value.xreplace(replacements), statement.guard,
+                                       statement.line, statement.taped)
+            elif isinstance(statement, Loop):
+                statement = Loop(statement.index, statement.start, statement.stop, statement.step,
+                                 self.name_arguments(statement.body), statement.carried, statement.line)
+            named.append(statement)
+        return named
+
+    def fresh(self, name):
+        return unique_symbol(self.used_names, name)
+
+    def new_tape(self, symbol, loops):
+        """A tape for one record site inside `loops`, sized up front when their trip counts are known at entry."""
+        name = self.fresh(f"tape_{symbol.name}").name
+        size = sp.Integer(1)
+        for loop in loops:
+            span = loop.stop - loop.start if loop.step > 0 else loop.start - loop.stop
+            size *= sp.Max(0, IntDiv(span + abs(loop.step) - 1, abs(loop.step)) if abs(loop.step) != 1 else span)
+        self.tapes[name] = size if size.free_symbols <= self.entry_symbols else None
+        return name
+
+    def adjoint_array(self, base):
+        label = base.label
+        if label not in self.adjoint_arrays:
+            self.adjoint_arrays[label] = sp.IndexedBase(self.fresh(f"{label.name}_bar"), shape=base.shape)
+        return self.adjoint_arrays[label]
+
+    # --- which values depend on the wrt arguments ---------------------------------------------------------
+    def _activity(self, statements, active):
+        """The symbols (and array labels) whose values depend on `active`, found by iterating to a fixpoint."""
+        active = set(active)
+        while True:
+            size = len(active)
+            self._mark(statements, active)
+            if len(active) == size:
+                return active
+
+    def _mark(self, statements, active):
+        reads = lambda e: {_key(a) for a in differentiable_atoms(e)}  # noqa: E731
+        for statement in statements:
+            if isinstance(statement, Assign) and reads(statement.value) & active:
+                active.add(statement.target)
+            elif isinstance(statement, Store) and reads(statement.value) & active:
+                active.add(statement.base.label)
+            elif isinstance(statement, Loop):
+                for carried in statement.carried:
+                    if (reads(carried.initial) | reads(carried.next)) & active:
+                        active |= {carried.phi, carried.result}
+                self._mark(statement.body, active)
+
+    # --- the forward sweep, with what the reverse sweep needs recorded ------------------------------------
+    def needs_tape(self, loop, carried):
+        """False for a pure accumulator: its only use is `next = phi + (something without phi)`."""
+        uses = [s for s in loop.body if carried.phi in _symbols_used(s)]
+        if len(uses) != 1 or not isinstance(uses[0], Assign) or uses[0].target != carried.next:
+            return True
+        return local_partial(uses[0].value, carried.phi) != 1 or uses[0].guard is not sp.true
+
+    def record(self, statements, loops):
+        """A copy of `statements` (the body of the innermost of `loops`) with the tape records (`Push`) the
+        reverse sweep will pop: what it cannot recompute.  That is a carried value other than an accumulator, a
+        nested loop's result, the value a store overwrites (the reverse sweep puts it back, so that arrays hold
+        what they held when each iteration ran), and a read of a local array that the same loop body also
+        writes, or that lives only for one iteration of an enclosing loop."""
+        recorded = []
+        for statement in statements:
+            if isinstance(statement, Store) and statement.base.label not in self.loop_arrays:
+                self.store_tapes[id(statement)] = self.new_tape(statement.base.label, loops)
+                recorded.append(Push(self.store_tapes[id(statement)], sp.Indexed(statement.base, *statement.indices)))
+            recorded.append(statement)
+            if isinstance(statement, Assign) and statement.taped:
+                label = statement.value.base.label
+                if label in self.loop_arrays or _stores_to(loops[-1].body, label):
+                    recorded.append(Push(self._tape_of(statement.target, loops), statement.target))
+            elif isinstance(statement, Loop):
+                inner = loops + [statement]
+                pushes = [Push(self._tape_of(c.phi, inner), c.phi) for c in statement.carried
+                          if self.needs_tape(statement, c)]
+                body = pushes + self.record(statement.body, inner)
+                recorded[-1] = Loop(statement.index, statement.start, statement.stop, statement.step, body,
+                                    statement.carried, statement.line)
+                if loops:
+                    recorded += [Push(self._tape_of(c.result, loops), c.result) for c in statement.carried]
+        return recorded
+
+    def _tape_of(self, symbol, loops):
+        if symbol not in self.taped_carried:
+            self.taped_carried[symbol] = self.new_tape(symbol, loops)
+        return self.taped_carried[symbol]
+
+    # --- the reverse sweep ------------------------------------------------------------------------------
+    def sweep(self, statements, scope):
+        for statement in reversed(statements):
+            if isinstance(statement, Assign):
+                if statement.target in self.active:
+                    bar = scope.total(statement.target)
+                    self.propagate(statement.value, bar, scope, statement.guard, statement.target)
+            elif isinstance(statement, Store):
+                if statement.base.label in self.active:
+                    bar_array = self.adjoint_array(statement.base)
+                    bar = self.fresh(f"{statement.base.label.name}_bar_at")
+                    scope.out.append(Assign(bar, sp.Indexed(bar_array, *statement.indices)))
+                    if not statement.accumulate:
+                        scope.out.append(Store(bar_array, statement.indices, sp.Integer(0)))
+                    self.propagate(statement.value, bar, scope)
+                if id(statement) in self.store_tapes:  # put back what the store overwrote
+                    previous = self.fresh(f"{statement.base.label.name}_before")
+                    scope.out += [Pop(self.store_tapes[id(statement)], previous),
+                                  Store(statement.base, statement.indices, previous)]
+            elif isinstance(statement, Loop):
+                self.reverse_loop(statement, scope)
+
+    def propagate(self, value, bar, scope, guard=sp.true, out=None):
+        """Add `bar * d value / d atom` to the adjoint of every active atom `value` reads; `out` holds `value`."""
+        if bar == 0:
+            return
+        for atom in sorted(differentiable_atoms(value), key=str):
+            if _key(atom) not in self.active:
+                continue
+            term = bar * local_partial(value, atom, out)
+            if term == 0:
+                continue
+            if term.has(sp.Piecewise):
+                term = sp.piecewise_fold(term)
+            if guard is not sp.true:  # an untaken branch must not leak NaN * 0 into the gradient
+                term = sp.Piecewise((term, guard), (0, True))
+            scope.contribute(atom, term)
+
+    def reverse_loop(self, loop, scope):
+        carried = [c for c in loop.carried if c.phi in self.active]
+        restores = any(id(s) in self.store_tapes for s in walk(loop.body))
+        if not carried and not restores and not _stores_active(loop.body, self.active):
+            return
+        carried_bars = {}
+        for c in carried:
+            total = scope.total(c.result)
+            if total.is_Atom and not self.needs_tape(loop, c):
+                carried_bars[c] = total  # an accumulator's adjoint is the same in every iteration
+            else:
+                carried_bars[c] = self.fresh(f"{c.phi.name}_bar")
+                scope.out.append(Update(carried_bars[c], total))
+        defined = {loop.index} | {c.phi for c in loop.carried} | _defined_symbols(loop.body)
+        inner = _Scope(self, scope, defined)
+        inner.out += [Pop(self.taped_carried[c.phi], c.phi) for c in loop.carried if c.phi in self.taped_carried]
+        inner.out += self.recompute(loop.body)
+        for c in carried:
+            if isinstance(c.next, sp.Symbol) and c.next in defined:
+                inner.contributions[c.next].append(carried_bars[c])
+            else:
+                self.propagate(c.next, carried_bars[c], inner)
+        self.sweep(loop.body, inner)
+        new_bars = [(carried_bars[c], inner.total(c.phi)) for c in carried]
+        staged = []
+        for bar, value in new_bars:
+            if value != bar:
+                temporary = self.fresh(f"{bar.name}_next")
+                inner.out.append(Assign(temporary, value))
+                staged.append(Update(bar, temporary))
+        inner.out += staged
+        scope.out += [Update(acc, sp.Integer(0)) for acc in inner.accumulators.values()]
+        scope.out.append(ReverseLoop(loop, inner.out))
+        for outer, acc in inner.accumulators.items():
+            scope.contribute(outer, acc)
+        for c in carried:
+            if isinstance(c.initial, sp.Symbol) and c.initial in self.active:
+                scope.contribute(c.initial, carried_bars[c])
+
+    def recompute(self, body):
+        """The body's forward values for one iteration, from what was recorded; adjoint arrays zeroed."""
+        statements = []
+        for statement in body:
+            if isinstance(statement, Assign):
+                if statement.target in self.taped_carried:
+                    statements.append(Pop(self.taped_carried[statement.target], statement.target))
+                else:
+                    statements.append(statement)
+            elif isinstance(statement, Loop):
+                statements += [Pop(self.taped_carried[c.result], c.result) for c in statement.carried
+                               if c.result in self.taped_carried]
+            elif isinstance(statement, Allocate) and statement.base.label in self.active:
+                statements.append(Allocate(self.adjoint_array(statement.base), statement.shape))
+        return statements
+
+    def run(self, wrt, output):
+        program = self.program
+        forward = self.record(self.body, [])
+        top = _Scope(self, None, set())
+        seed = program.outputs[output]
+        if isinstance(seed, sp.Basic) and _key(seed) in self.active and not seed.is_number:
+            top.contributions[seed].append(sp.Integer(1))
+        for statement in self.body:
+            if isinstance(statement, Allocate) and statement.base.label in self.active:
+                top.out.append(Allocate(self.adjoint_array(statement.base), statement.shape))
+        arrays = [program.argument(name) for name in wrt if program.argument(name).base is not None]
+        top.out += [Allocate(self.adjoint_array(a.base), a.shape) for a in arrays]
+        self.sweep(self.body, top)
+        gradients = []
+        for name in wrt:
+            argument = program.argument(name)
+            if argument.base is not None:
+                gradients.append(self.adjoint_array(argument.base).label)
+            else:
+                gradients.append(top.total(argument.symbol))
+        for argument in arrays:
+            self.adjoint_of.setdefault(argument.symbol, self.adjoint_array(argument.base).label)
+        return Derivative(program, list(wrt), forward, top.out, gradients, self.adjoint_of, self.tapes)
+
+
+def reverse(program: Program, wrt, output=0) -> Derivative:
+    """The adjoint of `program.outputs[output]` with respect to the arguments named in `wrt`."""
+    return Reverser(program, wrt).run(wrt, output)
+
+
+def _defined_symbols(statements):
+    symbols = set()
+    for statement in statements:
+        if isinstance(statement, Assign):
+            symbols.add(statement.target)
+        elif isinstance(statement, Loop):
+            symbols |= {c.result for c in statement.carried}
+    return symbols
+
+
+def defined_names(statements):
+    names = set()
+    for statement in statements:
+        if isinstance(statement, Assign):
+            names.add(statement.target.name)
+        elif isinstance(statement, Allocate):
+            names.add(statement.base.label.name)
+        elif isinstance(statement, Loop):
+            names.add(statement.index.name)
+            names |= {s.name for c in statement.carried for s in (c.phi, c.result)}
+            names |= defined_names(statement.body)
+    return names
+
+
+def _symbols_used(statement):
+    """Every symbol a statement reads, looking inside loops."""
+    if isinstance(statement, (Assign, Update, Push)):
+        return statement.value.free_symbols
+    if isinstance(statement, Store):
+        return statement.value.free_symbols | set().union(*(i.free_symbols for i in statement.indices))
+    if isinstance(statement, Loop):
+        used = set().union(*(e.free_symbols for e in (statement.start, statement.stop, statement.step)))
+        for c in statement.carried:
+            used |= c.initial.free_symbols | c.next.free_symbols
+        for inner in statement.body:
+            used |= _symbols_used(inner)
+        return used
+    return set()
+
+
+def _stores_to(statements, label):
+    return any(isinstance(s, Store) and s.base.label == label for s in walk(statements))
+
+
+def _allocated_in_loops(statements, inside):
+    """The local arrays made inside a loop: a new array each iteration."""
+    labels = set()
+    for statement in statements:
+        if isinstance(statement, Allocate) and inside:
+            labels.add(statement.base.label)
+        elif isinstance(statement, Loop):
+            labels |= _allocated_in_loops(statement.body, True)
+    return labels
+
+
+def _stores_active(statements, active):
+    for statement in statements:
+        if isinstance(statement, Store) and statement.base.label in active:
+            return True
+        if isinstance(statement, Loop) and _stores_active(statement.body, active):
+            return True
+    return False

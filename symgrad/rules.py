@@ -1,0 +1,255 @@
+"""The rules table: every operation symgrad knows, with its derivative, its Numba spelling and its display.
+
+One row per SymPy node class, in the spirit of CasADi's ``calculus.hpp``: the local partial derivatives are
+written in terms of the arguments *and the output* (``tanh' = 1 - out**2``, ``exp' = out``), so reverse mode
+reuses forward values instead of recomputing them.  A second table, ``PYTHON_SPELLINGS``, maps the names a
+user writes (``math.atan2``, ``np.arctan2``, builtin ``max``) to the SymPy expression they build.
+
+To support a new function: add its row to ``RULES`` (and a Numba template), then its Python names to
+``PYTHON_SPELLINGS``.  Nothing else in the pipeline needs to change.
+
+Conventions at kinks follow JAX and PyTorch: ``abs'(0) = 0``, ``sign' = floor' = ceil' = 0``; for
+``max(a, b)``/``min(a, b)`` a tie splits the derivative evenly between two varying arguments, and gives
+nothing to a varying argument tied with a constant, so ``max(x, 0)`` has ``relu'(0) = 0``.
+"""
+
+import builtins
+import math
+import operator
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+import sympy as sp
+from sympy.codegen import cfunctions
+
+
+def _powered(latex, exp):
+    """LaTeX of a function node, raised to `exp` when the printer asks (it does for powers of functions)."""
+    return latex if exp is None else r"{%s}^{%s}" % (latex, exp)
+
+
+def _pick_constant(a, b, a_wins):
+    """Fold max/min of two real constants (`min(0.25, math.sin(...))` too) and of equal arguments."""
+    if a == b:
+        return a
+    if a.is_number and b.is_number and a.is_extended_real and b.is_extended_real:
+        return a if a_wins(a, b) == sp.true else b
+    return None
+
+
+class Maximum(sp.Function):
+    """max(a, b) with symgrad's tie convention (see the module docstring)."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, a, b):
+        return _pick_constant(a, b, operator.ge)
+
+    def _latex(self, printer, exp=None):
+        return _powered(r"\max\left(%s, %s\right)" % tuple(printer._print(a) for a in self.args), exp)
+
+
+class Minimum(sp.Function):
+    """min(a, b) with symgrad's tie convention (see the module docstring)."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, a, b):
+        return _pick_constant(a, b, operator.le)
+
+    def _latex(self, printer, exp=None):
+        return _powered(r"\min\left(%s, %s\right)" % tuple(printer._print(a) for a in self.args), exp)
+
+
+class IntDiv(sp.Function):
+    """Floor division of integers (`n // 2`): an index or a bound, never differentiated."""
+
+    is_integer = True
+    nargs = 2
+
+    @classmethod
+    def eval(cls, a, b):
+        if a.is_Integer and b.is_Integer:
+            return a // b
+        return None
+
+    def _sympystr(self, printer):
+        return "(%s // %s)" % tuple(printer._print(a) for a in self.args)
+
+    def _latex(self, printer, exp=None):
+        return _powered(r"\left\lfloor \frac{%s}{%s} \right\rfloor" % tuple(printer._print(a) for a in self.args), exp)
+
+
+def tie_step(difference, other):
+    """d max(a, other)/da: 1 above, 0 below; at a tie 1/2 against a varying `other`, 0 against a constant."""
+    return sp.Heaviside(difference, 0 if other.is_number else sp.Rational(1, 2))
+
+
+def _pow_partials(args, out):
+    base, exponent = args
+    if exponent.is_number:
+        if exponent == sp.Rational(1, 2):
+            return (1 / (2 * out), 0)
+        return (exponent * base ** (exponent - 1), 0)
+    return (exponent * base ** (exponent - 1), out * sp.log(base))
+
+
+def _mul_partials(args, out):
+    return tuple(sp.Mul(*(args[:i] + args[i + 1:])) for i in range(len(args)))
+
+
+def _zero(args, out):
+    return (0,) * len(args)
+
+
+def _no_second_derivative(args, out):
+    raise NotImplementedError("symgrad has no derivative rule for digamma (a second derivative of gamma/lgamma)")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One operation: its SymPy class, local partials (args, out) -> one per argument, and its Numba code.
+
+    `code` formats the printed arguments into Numba source; None leaves the printing to SymPy's Python printer
+    (arithmetic). `readable` rewrites the node into textbook notation for display, where SymPy's own is odd.
+    """
+
+    node: type
+    partials: Callable
+    code: Optional[str] = None
+    readable: Optional[Callable] = None
+    smooth: bool = True
+
+
+RULES = [
+    # arithmetic: printed by SymPy's Python printer
+    Rule(sp.Add, lambda args, out: (1,) * len(args)),
+    Rule(sp.Mul, _mul_partials),
+    Rule(sp.Pow, _pow_partials),
+    # trigonometric and hyperbolic
+    Rule(sp.sin, lambda a, out: (sp.cos(a[0]),), "math.sin({0})"),
+    Rule(sp.cos, lambda a, out: (-sp.sin(a[0]),), "math.cos({0})"),
+    Rule(sp.tan, lambda a, out: (1 + out**2,), "math.tan({0})"),
+    Rule(sp.asin, lambda a, out: (1 / sp.sqrt(1 - a[0] ** 2),), "math.asin({0})"),
+    Rule(sp.acos, lambda a, out: (-1 / sp.sqrt(1 - a[0] ** 2),), "math.acos({0})"),
+    Rule(sp.atan, lambda a, out: (1 / (1 + a[0] ** 2),), "math.atan({0})"),
+    Rule(sp.atan2, lambda a, out: (a[1] / (a[0] ** 2 + a[1] ** 2), -a[0] / (a[0] ** 2 + a[1] ** 2)),
+         "math.atan2({0}, {1})"),
+    Rule(sp.sinh, lambda a, out: (sp.cosh(a[0]),), "math.sinh({0})"),
+    Rule(sp.cosh, lambda a, out: (sp.sinh(a[0]),), "math.cosh({0})"),
+    Rule(sp.tanh, lambda a, out: (1 - out**2,), "math.tanh({0})"),
+    Rule(sp.asinh, lambda a, out: (1 / sp.sqrt(a[0] ** 2 + 1),), "math.asinh({0})"),
+    Rule(sp.acosh, lambda a, out: (1 / sp.sqrt(a[0] ** 2 - 1),), "math.acosh({0})"),
+    Rule(sp.atanh, lambda a, out: (1 / (1 - a[0] ** 2),), "math.atanh({0})"),
+    # exponentials and logarithms
+    Rule(sp.exp, lambda a, out: (out,), "math.exp({0})"),
+    Rule(cfunctions.expm1, lambda a, out: (out + 1,), "math.expm1({0})", readable=lambda x: sp.exp(x) - 1),
+    Rule(sp.log, lambda a, out: (1 / a[0],), "math.log({0})"),
+    Rule(cfunctions.log1p, lambda a, out: (1 / (1 + a[0]),), "math.log1p({0})", readable=lambda x: sp.log(1 + x)),
+    Rule(cfunctions.Cbrt, lambda a, out: (1 / (3 * out**2),), "np.cbrt({0})", readable=lambda x: sp.real_root(x, 3)),
+    Rule(cfunctions.hypot, lambda a, out: (a[0] / out, a[1] / out), "math.hypot({0}, {1})",
+         readable=lambda x, y: sp.sqrt(x**2 + y**2)),
+    # special functions
+    Rule(sp.erf, lambda a, out: (2 / sp.sqrt(sp.pi) * sp.exp(-a[0] ** 2),), "math.erf({0})"),
+    Rule(sp.erfc, lambda a, out: (-2 / sp.sqrt(sp.pi) * sp.exp(-a[0] ** 2),), "math.erfc({0})"),
+    Rule(sp.gamma, lambda a, out: (out * sp.polygamma(0, a[0]),), "math.gamma({0})"),
+    Rule(sp.loggamma, lambda a, out: (sp.polygamma(0, a[0]),), "math.lgamma({0})",
+         readable=lambda x: sp.log(sp.Abs(sp.gamma(x)))),
+    Rule(sp.polygamma, _no_second_derivative, "digamma({1})"),
+    # non-smooth: the conventions at kinks live here
+    Rule(sp.Abs, lambda a, out: (sp.sign(a[0]),), "abs({0})", smooth=False),
+    Rule(sp.sign, _zero, "(1.0 if {0} > 0 else (-1.0 if {0} < 0 else 0.0 * {0}))", smooth=False),
+    Rule(sp.floor, _zero, "np.floor({0})", smooth=False),
+    Rule(sp.ceiling, _zero, "np.ceil({0})", smooth=False),
+    Rule(Maximum, lambda a, out: (tie_step(a[0] - a[1], a[1]), tie_step(a[1] - a[0], a[0])),
+         "max({0}, {1})", smooth=False),
+    Rule(Minimum, lambda a, out: (tie_step(a[1] - a[0], a[1]), tie_step(a[0] - a[1], a[0])),
+         "min({0}, {1})", smooth=False),
+    Rule(sp.Heaviside, _zero, "(1.0 if {0} > 0 else ({1} if {0} == 0 else 0.0))", smooth=False),
+    Rule(IntDiv, _zero, "({0} // {1})", smooth=False),
+]
+
+RULES_BY_NODE = {rule.node: rule for rule in RULES}
+
+
+def rule_for(node_class):
+    """The row for a SymPy node class (or its nearest tabled base class); None when there is none."""
+    for cls in node_class.__mro__:
+        if cls in RULES_BY_NODE:
+            return RULES_BY_NODE[cls]
+    return None
+
+
+def _log(x, base=None):
+    return sp.log(x) if base is None else sp.log(x) / sp.log(base)
+
+
+def _fold(binary):
+    """min/max of any number of arguments, as nested binary nodes."""
+
+    def build(*args):
+        result = args[0]
+        for arg in args[1:]:
+            result = binary(result, arg)
+        return result
+
+    return build
+
+
+# The names users write -> the SymPy expression they build.  Looked up in `math`, `numpy` and builtins.
+PYTHON_SPELLINGS = {
+    ("sin",): sp.sin,
+    ("cos",): sp.cos,
+    ("tan",): sp.tan,
+    ("asin", "arcsin"): sp.asin,
+    ("acos", "arccos"): sp.acos,
+    ("atan", "arctan"): sp.atan,
+    ("atan2", "arctan2"): sp.atan2,
+    ("sinh",): sp.sinh,
+    ("cosh",): sp.cosh,
+    ("tanh",): sp.tanh,
+    ("asinh", "arcsinh"): sp.asinh,
+    ("acosh", "arccosh"): sp.acosh,
+    ("atanh", "arctanh"): sp.atanh,
+    ("exp",): sp.exp,
+    ("expm1",): cfunctions.expm1,
+    ("log",): _log,
+    ("log1p",): cfunctions.log1p,
+    ("log2",): lambda x: sp.log(x) / sp.log(2),
+    ("log10",): lambda x: sp.log(x) / sp.log(10),
+    ("sqrt",): sp.sqrt,
+    ("cbrt",): cfunctions.Cbrt,
+    ("hypot",): cfunctions.hypot,
+    ("pow", "power"): sp.Pow,
+    ("square",): lambda x: x**2,
+    ("erf",): sp.erf,
+    ("erfc",): sp.erfc,
+    ("gamma",): sp.gamma,
+    ("lgamma",): sp.loggamma,
+    ("abs", "fabs", "absolute"): sp.Abs,
+    ("sign",): sp.sign,
+    ("floor",): sp.floor,
+    ("ceil",): sp.ceiling,
+    ("max", "maximum", "fmax"): _fold(Maximum),
+    ("min", "minimum", "fmin"): _fold(Minimum),
+}
+
+# Constants by value, so `math.pi`, `np.pi` and `from math import pi` all display as \pi.
+NAMED_CONSTANTS = {math.pi: sp.pi, math.e: sp.E, math.inf: sp.oo, -math.inf: -sp.oo}
+
+
+def _functions_by_object():
+    table = {}
+    for names, build in PYTHON_SPELLINGS.items():
+        for module in (math, np, builtins):
+            for name in names:
+                obj = getattr(module, name, None)
+                if callable(obj):
+                    table[id(obj)] = (name, build)
+    return table
+
+
+FUNCTIONS_BY_OBJECT = _functions_by_object()

@@ -1,0 +1,32 @@
+"""Functions the generated kernels call that neither `math` nor Numba provide."""
+
+import math
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, error_model="numpy")
+def digamma(x):
+    """psi(x) = d/dx log|gamma(x)|: reflection below 0.5, recurrence up to 10, then the asymptotic series."""
+    result = 0.0
+    if x <= 0.0 and math.floor(x) == x:
+        return math.nan
+    if x < 0.5:
+        result -= math.pi / math.tan(math.pi * x)
+        x = 1.0 - x
+    while x < 10.0:
+        result -= 1.0 / x
+        x += 1.0
+    inverse_square = 1.0 / (x * x)
+    series = inverse_square * (1.0 / 12 - inverse_square * (1.0 / 120 - inverse_square * (
+        1.0 / 252 - inverse_square * (1.0 / 240 - inverse_square * (1.0 / 132 - inverse_square * (691.0 / 32760))))))
+    return result + math.log(x) - 0.5 / x - series
+
+
+@numba.njit(cache=True)
+def grow(tape):
+    """A tape twice as long, holding what `tape` held: amortised O(1) per record."""
+    longer = np.empty(2 * tape.shape[0])
+    longer[: tape.shape[0]] = tape
+    return longer

@@ -1,0 +1,412 @@
+"""Refusals and call-time errors.
+
+Every construct outside the subset must raise `sg.UnsupportedSyntaxError` (and its specific subclass from
+symgrad/errors.py) pointing at the exact line of the offending construct in *this* file, with a column, and a
+message naming the construct.  The expected line is found from a marker comment on that line, never hard-coded.
+Call-time mistakes are `TypeError`s naming what is wrong.  None of them may surface as a Numba or SymPy traceback.
+"""
+
+# ruff: noqa: F841, PLW0602  (the functions below are outside the subset on purpose: unused locals, a bare global)
+
+import math
+import pathlib
+import random
+import re
+import traceback
+
+import numpy as np
+import pytest
+
+import symgrad as sg
+from symgrad import errors
+
+THIS_FILE = pathlib.Path(__file__).resolve()
+SOURCE_LINES = THIS_FILE.read_text().splitlines()
+
+WEIGHTS = [0.5, 2.0]  # a mutable global: reading it must be refused
+TABLE = {"a": 1.0}
+ARRAY = np.array([1.0, 2.0])
+G = 1.0
+
+
+def marker_line(marker):
+    """The 1-based line holding ``# MARK: <marker>`` (exactly one)."""
+    found = [k + 1 for k, line in enumerate(SOURCE_LINES) if line.rstrip().endswith(f"# MARK: {marker}")]
+    assert len(found) == 1, f"marker {marker!r} found on lines {found}"
+    return found[0]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Functions outside the subset.  Each offending construct carries a marker comment.
+# --------------------------------------------------------------------------------------------------------------
+
+def uses_while(x):
+    while x > 1.0:  # MARK: while
+        x = x / 2.0
+    return x
+
+
+def uses_break(x):
+    s = 0.0
+    for i in range(3):
+        s += x
+        break  # MARK: break
+    return s
+
+
+def uses_continue(x):
+    s = 0.0
+    for i in range(3):
+        continue  # MARK: continue
+    return s + x
+
+
+def uses_try(x):
+    try:  # MARK: try
+        y = 1.0 / x
+    except ZeroDivisionError:
+        y = 0.0
+    return y
+
+
+def uses_with(x):
+    with open("nothing") as handle:  # MARK: with
+        pass
+    return x
+
+
+lambda_assigned = lambda x: x * 2.0  # MARK: lambda-assigned
+
+
+def lambda_in_body(x):
+    square = lambda t: t * t  # MARK: lambda-in-body
+    return square(x)
+
+
+def uses_yield(x):
+    yield x * 2.0  # MARK: yield
+
+
+def uses_yield_value(x):
+    y = yield x  # MARK: yield-value
+    return y
+
+
+def uses_global(x):
+    global G  # MARK: global
+    return x * G
+
+
+def make_nonlocal():
+    c = 2.0
+
+    def uses_nonlocal(x):
+        nonlocal c  # MARK: nonlocal
+        return x * c
+
+    return uses_nonlocal
+
+
+uses_nonlocal = make_nonlocal()
+
+
+def nested_def(x):
+    def inner(t):  # MARK: nested-def
+        return t * t
+
+    return inner(x)
+
+
+def class_inside(x):
+    class Point:  # MARK: class
+        pass
+
+    return x
+
+
+def uses_string(x):
+    label = "x squared"  # MARK: string
+    return x * x
+
+
+def uses_fstring(x):
+    label = f"{x}"  # MARK: f-string
+    return x
+
+
+def uses_list(x):
+    values = [x, 2.0 * x]  # MARK: list
+    return x
+
+
+def uses_dict(x):
+    values = {"a": x}  # MARK: dict
+    return x
+
+
+def uses_list_comprehension(x):
+    total = sum([x * k for k in range(3)])  # MARK: list-comprehension
+    return total
+
+
+def calls_print(x):
+    print(x)  # MARK: print-statement
+    return x
+
+
+def assigns_print(x):
+    y = print(x)  # MARK: print-call
+    return x
+
+
+def calls_random(x):
+    r = random.random()  # MARK: random
+    return x * r
+
+
+def reads_mutable_list(x):
+    w = WEIGHTS  # MARK: mutable-list
+    return x
+
+
+def indexes_mutable_list(x):
+    return WEIGHTS[0] * x  # MARK: mutable-list-index
+
+
+def reads_mutable_dict(x):
+    return TABLE["a"] * x  # MARK: mutable-dict
+
+
+def reads_global_array(x):
+    return ARRAY * x  # MARK: mutable-array
+
+
+def recursive(x):
+    if x > 1.0:
+        return recursive(x - 1.0) * x  # MARK: recursion
+    return x
+
+
+def ping(x):
+    return pong(x) + 1.0
+
+
+def pong(x):
+    return ping(x) * 2.0  # MARK: mutual-recursion
+
+
+def defined_on_one_branch(x):
+    if x > 0.0:
+        y = x
+    return y * 2.0  # MARK: undefined-name
+
+
+def missing_return(x):  # MARK: missing-return
+    y = x * 2.0
+
+
+def returns_on_one_path(x):  # MARK: missing-return-one-path
+    if x > 0.0:
+        return x
+
+
+def indexes_scalar(x):
+    y = x * 2.0
+    return y[0]  # MARK: index-scalar
+
+
+def helper_with_while(t):
+    while t > 1.0:  # MARK: while-in-helper
+        t = t - 1.0
+    return t
+
+
+def calls_bad_helper(x):
+    return helper_with_while(x) * 2.0
+
+
+REFUSALS = [
+    # function, subclass, marker, words the message must contain (any of them, case-insensitive), token at offset
+    (uses_while, errors.UnsupportedStatementError, "while", ["while"], "while"),
+    (uses_break, errors.UnsupportedStatementError, "break", ["break"], "break"),
+    (uses_continue, errors.UnsupportedStatementError, "continue", ["continue"], "continue"),
+    (uses_try, errors.UnsupportedStatementError, "try", ["try"], "try"),
+    (uses_with, errors.UnsupportedStatementError, "with", ["with"], "with"),
+    (lambda_assigned, errors.UnsupportedExpressionError, "lambda-assigned", ["lambda"], None),
+    (lambda_in_body, errors.UnsupportedExpressionError, "lambda-in-body", ["lambda"], "lambda"),
+    (uses_yield, (errors.UnsupportedStatementError, errors.UnsupportedExpressionError), "yield", ["yield"], "yield"),
+    (uses_yield_value, errors.UnsupportedExpressionError, "yield-value", ["yield"], "yield"),
+    (uses_global, errors.UnsupportedStatementError, "global", ["global"], "global"),
+    (uses_nonlocal, errors.UnsupportedStatementError, "nonlocal", ["nonlocal"], "nonlocal"),
+    (nested_def, errors.UnsupportedStatementError, "nested-def", ["def"], "def"),
+    (class_inside, errors.UnsupportedStatementError, "class", ["class"], "class"),
+    (uses_string, errors.UnsupportedExpressionError, "string", ["string", "'x squared'"], '"x squared"'),
+    (uses_fstring, errors.UnsupportedExpressionError, "f-string", ["string"], 'f"'),
+    (uses_list, errors.UnsupportedExpressionError, "list", ["list"], "["),
+    (uses_dict, errors.UnsupportedExpressionError, "dict", ["dict"], "{"),
+    (uses_list_comprehension, errors.UnsupportedExpressionError, "list-comprehension", ["comprehension"],
+     "[x * k"),
+    (calls_print, (errors.UnsupportedStatementError, errors.UnsupportedCallError), "print-statement", ["print"],
+     "print("),
+    (assigns_print, errors.UnsupportedCallError, "print-call", ["print"], "print("),
+    (calls_random, errors.UnsupportedCallError, "random", ["random.random"], "random.random()"),
+    (reads_mutable_list, errors.MutableGlobalError, "mutable-list", ["WEIGHTS"], "WEIGHTS"),
+    (indexes_mutable_list, errors.MutableGlobalError, "mutable-list-index", ["WEIGHTS"], "WEIGHTS"),
+    (reads_mutable_dict, errors.MutableGlobalError, "mutable-dict", ["TABLE"], "TABLE"),
+    (reads_global_array, errors.MutableGlobalError, "mutable-array", ["ARRAY"], "ARRAY"),
+    (recursive, errors.RecursionNotSupportedError, "recursion", ["recursi"], "recursive("),
+    (ping, errors.RecursionNotSupportedError, "mutual-recursion", ["recursi"], "ping("),
+    (defined_on_one_branch, errors.UndefinedNameError, "undefined-name", ["'y'"], "y"),
+    (missing_return, errors.MissingReturnError, "missing-return", ["return"], "def"),
+    (returns_on_one_path, errors.MissingReturnError, "missing-return-one-path", ["return"], "def"),
+    (indexes_scalar, errors.UnsupportedExpressionError, "index-scalar", ["index"], "y[0]"),
+    (calls_bad_helper, errors.UnsupportedStatementError, "while-in-helper", ["while"], "while"),
+]
+
+
+def assert_no_numba_or_sympy_frames(excinfo):
+    error = excinfo.value
+    frames = traceback.extract_tb(excinfo.tb)
+    foreign = [f.filename for f in frames if re.search(r"[/\\](numba|sympy)[/\\]", f.filename)]
+    assert not foreign, f"{type(error).__name__} raised from inside {foreign}"
+    assert not type(error).__module__.startswith(("numba", "sympy"))
+    assert error.__cause__ is None
+    assert error.__context__ is None or error.__suppress_context__, "the traceback shows another exception"
+    shown = "".join(traceback.format_exception(type(error), error, excinfo.tb))
+    assert "numba.core" not in shown and "NumbaError" not in shown and "sympy.core" not in shown
+
+
+@pytest.mark.parametrize("function, subclass, marker, words, token", REFUSALS,
+                         ids=[refusal[2] for refusal in REFUSALS])
+def test_refusal_points_at_the_construct(function, subclass, marker, words, token):
+    g = sg.grad(function)
+    with pytest.raises(sg.UnsupportedSyntaxError) as excinfo:
+        g(1.5)
+    error = excinfo.value
+    assert isinstance(error, SyntaxError)
+    assert isinstance(error, subclass), f"{type(error).__name__} is not {subclass}"
+    assert pathlib.Path(error.filename).resolve() == THIS_FILE
+    assert error.lineno == marker_line(marker), f"{error} points at line {error.lineno}"
+    assert error.offset is not None and error.offset >= 1
+    if token is not None:
+        line = SOURCE_LINES[error.lineno - 1]
+        assert line[error.offset - 1:].startswith(token), \
+            f"column {error.offset} of {line!r} is not at {token!r}"
+    message = str(error).lower()
+    assert any(word.lower() in message for word in words), f"message {str(error)!r} names none of {words}"
+    assert f"{error.lineno}" in str(error)
+    assert_no_numba_or_sympy_frames(excinfo)
+
+
+@pytest.mark.parametrize("entry", ["latex", "value", "value_and_grad", "source"])
+def test_refusal_from_every_entry_point(entry):
+    g = sg.grad(uses_while)
+    with pytest.raises(errors.UnsupportedStatementError) as excinfo:
+        member = getattr(g, entry)
+        member(1.5) if entry in ("value", "value_and_grad") else member()
+    assert excinfo.value.lineno == marker_line("while")
+    assert_no_numba_or_sympy_frames(excinfo)
+
+
+def test_refusal_is_raised_again_on_a_second_call():
+    g = sg.value_and_grad(uses_try)
+    for _ in range(2):
+        with pytest.raises(errors.UnsupportedStatementError) as excinfo:
+            g(1.5)
+        assert excinfo.value.lineno == marker_line("try")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Call-time errors
+# --------------------------------------------------------------------------------------------------------------
+
+def two_arguments(alpha, beta):
+    return alpha * math.exp(beta)
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    """One grad and one value_and_grad transform of `two_arguments`, already compiled by a good call."""
+    g = sg.grad(two_arguments, wrt=("alpha", "beta"))
+    vg = sg.value_and_grad(two_arguments, wrt=("alpha", "beta"))
+    assert g(1.0, 0.0) == (1.0, 1.0)
+    assert vg(1.0, 0.0) == (1.0, (1.0, 1.0))
+    return g, vg
+
+
+def _entry_points(g, vg):
+    return {"grad": g, "value_and_grad": vg, ".value": g.value, ".value_and_grad": g.value_and_grad}
+
+
+@pytest.mark.parametrize("args, given", [((1.0,), 1), ((1.0, 2.0, 3.0), 3), ((), 0)])
+def test_wrong_argument_count(compiled, args, given):
+    for label, entry in _entry_points(*compiled).items():
+        with pytest.raises(TypeError) as excinfo:
+            entry(*args)
+        message = str(excinfo.value)
+        numbers = [int(n) for n in re.findall(r"\d+", message)]
+        assert 2 in numbers and (given in numbers or given == 0), f"{label}: {message!r} does not name the counts"
+        assert "No matching definition" not in message
+        assert_no_numba_or_sympy_frames(excinfo)
+
+
+@pytest.mark.parametrize("position, bad", [
+    (0, "a string"),
+    (1, "2.0"),
+    (1, np.ones(3)),
+    (0, np.zeros((2, 2))),
+    (1, None),
+    (0, 1 + 2j),
+], ids=["str-alpha", "str-beta", "ndarray-beta", "matrix-alpha", "none-beta", "complex-alpha"])
+def test_bad_argument_type_names_the_argument(compiled, position, bad):
+    name = ("alpha", "beta")[position]
+    args = [0.5, 0.25]
+    args[position] = bad
+    for label, entry in _entry_points(*compiled).items():
+        with pytest.raises(TypeError) as excinfo:
+            entry(*args)
+        message = str(excinfo.value)
+        assert name in message, f"{label}: {message!r} does not name {name!r}"
+        assert "No matching definition" not in message and "numba" not in message.lower()
+        assert_no_numba_or_sympy_frames(excinfo)
+
+
+def test_bad_argument_on_the_first_call_names_the_argument():
+    """The dispatcher has not been called yet: the error must still be ours."""
+    g = sg.grad(two_arguments, wrt="beta")
+    with pytest.raises(TypeError) as excinfo:
+        g(0.5, "text")
+    assert "beta" in str(excinfo.value)
+    assert_no_numba_or_sympy_frames(excinfo)
+    assert g(0.5, 0.0) == 0.5
+
+
+@pytest.mark.parametrize("wrt, named", [
+    ("gamma", "gamma"),
+    (("alpha", "gamma"), "gamma"),
+    (2, "2"),
+    (-3, "-3"),
+])
+def test_wrt_naming_a_missing_argument(wrt, named):
+    for transform in (sg.grad, sg.value_and_grad):
+        with pytest.raises(sg.NonDifferentiableArgumentError) as excinfo:
+            transform(two_arguments, wrt=wrt)
+        assert isinstance(excinfo.value, TypeError)
+        message = str(excinfo.value)
+        assert named in message and "alpha" in message and "beta" in message
+        assert_no_numba_or_sympy_frames(excinfo)
+
+
+def test_wrt_missing_as_decorator_option():
+    with pytest.raises(sg.NonDifferentiableArgumentError):
+        @sg.grad(wrt="z")
+        def f(x, y):
+            return x * y
+
+
+def test_unsupported_syntax_error_is_exported():
+    assert issubclass(sg.UnsupportedSyntaxError, SyntaxError)
+    for name in ("UnsupportedStatementError", "UnsupportedExpressionError", "UnsupportedCallError",
+                 "MutableGlobalError", "RecursionNotSupportedError", "UndefinedNameError", "MissingReturnError"):
+        assert issubclass(getattr(errors, name), sg.UnsupportedSyntaxError)
+    assert issubclass(sg.NonDifferentiableArgumentError, TypeError)
