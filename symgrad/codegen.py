@@ -119,16 +119,25 @@ def _values(statements):
             yield statement.value
 
 
-def _emit(statements, printer, indent, fixed):
-    """Python source lines for a statement list; tapes in `fixed` were sized up front and never grow."""
+def _emit(statements, printer, indent, fixed, accumulators=frozenset()):
+    """Python source lines for a statement list; tapes in `fixed` were sized up front and never grow.
+
+    A sum that adds into one of the `accumulators` (the carried values of the loops around) is printed as
+    ``acc + (rest)``: the loop's chain of dependent additions is then one addition long, not one per term."""
     lines = []
 
     def p(expr):  # a bare integer would make Numba type the variable as an int
         return f"{int(expr)}.0" if isinstance(expr, sp.Integer) else printer.doprint(expr)
 
+    def accumulated(value):
+        accumulator = next((t for t in value.args if t in accumulators), None) if value.is_Add else None
+        if accumulator is None or len(value.args) < 3:
+            return p(value)
+        return f"{p(accumulator)} + ({p(sp.Add(*(t for t in value.args if t is not accumulator)))})"
+
     for s in statements:
         if isinstance(s, Assign):
-            lines.append(f"{indent}{p(s.target)} = {p(s.value)}")
+            lines.append(f"{indent}{p(s.target)} = {accumulated(s.value)}")
         elif isinstance(s, Update):
             lines.append(f"{indent}{p(s.target)} {'+=' if s.accumulate else '='} {p(s.value)}")
         elif isinstance(s, Store):
@@ -147,7 +156,7 @@ def _emit(statements, printer, indent, fixed):
             lines += [f"{indent}{p(c.phi)} = {p(c.initial)}" for c in s.carried]
             bounds = [s.start, s.stop] + ([s.step] if s.step != 1 else [])
             lines.append(f"{indent}for {p(s.index)} in range({', '.join(printer.doprint(b) for b in bounds)}):")
-            body = _emit(s.body, printer, indent + "    ", fixed)
+            body = _emit(s.body, printer, indent + "    ", fixed, accumulators | {c.phi for c in s.carried})
             if s.carried:
                 body.append(f"{indent}    {', '.join(p(c.phi) for c in s.carried)} = "
                             f"{', '.join(p(c.next) for c in s.carried)}")
@@ -158,7 +167,7 @@ def _emit(statements, printer, indent, fixed):
                 lines.append(f"{indent}if {p(s.unless_zero)} != 0.0:")
                 indent += "    "
             lines += _reverse_header(s.loop, printer, indent, s.any_order)
-            lines += _emit(s.body, printer, indent + "    ", fixed) or [f"{indent}    pass"]
+            lines += _emit(s.body, printer, indent + "    ", fixed, accumulators) or [f"{indent}    pass"]
             if s.unless_zero is not None:
                 indent = indent[:-4]
     return lines
@@ -362,7 +371,18 @@ def _shared_run(statements, temporaries):
             stores.append(Store(statement.base, statement.indices, value, True, statement.line))
         else:
             result.append(Assign(statement.target, value))
-    return result + stores
+    return result + _merged(stores)
+
+
+def _merged(stores):
+    """`+=` stores into the same element, merged into one (the run reads none of them in between)."""
+    merged = {}
+    for store in stores:
+        key = (store.base, store.indices)
+        earlier = merged.get(key)
+        merged[key] = store if earlier is None else Store(store.base, store.indices, earlier.value + store.value,
+                                                            True, earlier.line)
+    return list(merged.values())
 
 
 def _arrays_read(expr):
