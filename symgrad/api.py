@@ -14,6 +14,7 @@ import numbers
 import os
 import pathlib
 import sys
+import textwrap
 import threading
 import time
 from dataclasses import dataclass
@@ -98,7 +99,7 @@ def _normalise_wrt(function, wrt):
     return tuple(positions), as_tuple, tuple(names[p] for p in positions)
 
 
-def _derive(function, wrt, gradient_as_tuple):
+def _derive(function, wrt, gradient_as_tuple, parallel):
     """Run the stages in order: parse, differentiate (reverse mode, or forward mode for a few scalars through
     loops), codegen, and display beside them."""
     from .codegen import build_kernels, kernels_source
@@ -117,13 +118,14 @@ def _derive(function, wrt, gradient_as_tuple):
                 f"cannot differentiate {program.name}() with respect to {name!r}: it is used as an integer (a loop "
                 f"bound or an index) in {program.filename}:{program.line}; pass float data as another argument")
     derivative = forward(program, wrt) if prefers_forward(program, wrt) else reverse(program, wrt)
-    kernels = build_kernels(derivative, gradient_as_tuple)
+    kernels = build_kernels(derivative, gradient_as_tuple, parallel)
     rendering = render(derivative)
     source, imports = kernels_source(kernels)
     text = cache.module_text(
         name=program.name, filename=program.filename, line=program.line, imports=imports,
         arguments=tuple(a.name for a in program.arguments), kinds=tuple(a.kind for a in program.arguments),
-        wrt=tuple(wrt), latex=rendering.latex, text=rendering.text, kernels=source)
+        wrt=tuple(wrt), threaded=tuple(name for name, kernel in kernels.items() if kernel.threaded()),
+        latex=rendering.latex, text=rendering.text, kernels=source)
     return _Derivation(derivative, kernels, rendering, text)
 
 
@@ -166,7 +168,7 @@ def _explain_arguments(module, *args, **keywords):
 class Transform:
     """A differentiated function: call it for the gradient (or value and gradient), read its formulas."""
 
-    def __init__(self, function, wrt, mode):
+    def __init__(self, function, wrt, mode, parallel=False):
         if getattr(function, cache.INLINE_ATTRIBUTE, None) is not None:
             raise TypeError(f"{function!r} is already a symgrad transform: apply grad/value_and_grad to the "
                             "plain Python function (its .fun)")
@@ -177,6 +179,7 @@ class Transform:
         setattr(self, cache.INLINE_ATTRIBUTE, function)
         self._positions, self._as_tuple, self.wrt = _normalise_wrt(function, wrt)
         self._mode = mode
+        self.parallel = bool(parallel)
         self._module = None
         self._derivation = None
         self.kernels = Kernels(self)
@@ -205,7 +208,7 @@ class Transform:
     # --- derivation, cached -------------------------------------------------------------------------------
     def _load(self):
         if self._module is None:
-            key = cache.derivation_key(self.fun, self._positions, self._as_tuple)
+            key = cache.derivation_key(self.fun, self._positions, self._as_tuple, self.parallel)
             module = cache.load(key)
             if module is None:
                 module = cache.store(key, self._derived().module_text)
@@ -215,7 +218,7 @@ class Transform:
     def _derived(self):
         if self._derivation is None:
             with _progress(f"deriving {self.fun.__name__}()"):
-                self._derivation = _derive(self.fun, self.wrt, self._as_tuple)
+                self._derivation = _derive(self.fun, self.wrt, self._as_tuple, self.parallel)
         return self._derivation
 
     # --- formulas and source ----------------------------------------------------------------------------
@@ -235,6 +238,21 @@ class Transform:
         """The generated Python source of the kernels (the module Numba compiles)."""
         return pathlib.Path(self._load().__file__).read_text()
 
+    def pretty(self, use_unicode=True):
+        """The function and every partial drawn by SymPy's pretty printer (2-D fractions, sums, cases), for a
+        terminal; ``use_unicode=False`` draws them in ASCII.  It derives (imports SymPy), as `.expressions` does."""
+        from .display import pretty
+
+        derivation = self._derived()
+        return pretty(derivation.derivative, derivation.rendering, use_unicode)
+
+    def to_markdown(self, source=True):
+        """The function's Python source (a ``python`` code block, unless ``source=False``) and its formulas (a
+        ``$$`` math block), for documentation pages and notebooks' Markdown cells."""
+        parts = ["```python\n" + textwrap.dedent(inspect.getsource(self.fun)).rstrip() + "\n```"] if source else []
+        parts.append("$$\n" + self.latex() + "\n$$")
+        return "\n\n".join(parts) + "\n"
+
     def __str__(self):
         return self._load().TEXT
 
@@ -243,20 +261,22 @@ class Transform:
         return f"<symgrad.{self._mode} of {self.fun.__name__}({arguments}) wrt {', '.join(self.wrt)}>"
 
 
-def _transform(mode, function, wrt):
+def _transform(mode, function, wrt, parallel):
     if function is None:
-        return lambda f: Transform(f, wrt, mode)
-    return Transform(function, wrt, mode)
+        return lambda f: Transform(f, wrt, mode, parallel)
+    return Transform(function, wrt, mode, parallel)
 
 
-def grad(function=None, wrt=0):
+def grad(function=None, wrt=0, parallel=False):
     """The gradient of a scalar function w.r.t. `wrt` (a name, a position, or a tuple of them).
 
     Called, it returns a float for one argument and a tuple for a tuple `wrt`.  Works bare (``@grad``) and with
-    options (``@grad(wrt="w")``)."""
-    return _transform("grad", function, wrt)
+    options (``@grad(wrt="w")``).  ``parallel=True`` runs each long loop whose iterations only add into sums
+    (a loss over the rows of data) on Numba's threads; it is opt-in because a kernel called from the user's
+    own threads or ``prange`` would then start threads inside threads."""
+    return _transform("grad", function, wrt, parallel)
 
 
-def value_and_grad(function=None, wrt=0):
+def value_and_grad(function=None, wrt=0, parallel=False):
     """Like `grad`, but calling it returns ``(value, gradient)`` from one compiled pass."""
-    return _transform("value_and_grad", function, wrt)
+    return _transform("value_and_grad", function, wrt, parallel)

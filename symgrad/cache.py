@@ -96,10 +96,10 @@ def _package_fingerprint():
     return digest.hexdigest()
 
 
-def derivation_key(function, wrt, gradient_as_tuple):
-    """The name of the kernels for (function and all it reads, wrt, result shape, symgrad's source)."""
+def derivation_key(function, wrt, gradient_as_tuple, parallel=False):
+    """The name of the kernels for (function and all it reads, wrt, result shape, options, symgrad's source)."""
     fingerprint = _function_fingerprint(function, set())
-    text = f"{VERSION}|{_package_fingerprint()}|{fingerprint}|{tuple(wrt)}|{gradient_as_tuple}"
+    text = f"{VERSION}|{_package_fingerprint()}|{fingerprint}|{tuple(wrt)}|{gradient_as_tuple}|{parallel}"
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -153,6 +153,7 @@ LINE = {line!r}
 ARGUMENTS = {arguments!r}
 KINDS = {kinds!r}
 WRT = {wrt!r}
+THREADED = {threaded!r}
 LATEX = {latex!r}
 TEXT = {text!r}
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
-from .ir import INT, Allocate, Assign, Loop, Pop, Push, ReverseLoop, Store, Update, walk
+from .ir import INT, Allocate, Assign, Carried, Loop, Pop, Push, ReverseLoop, Store, Update, walk
 from .rules import RULES
 
 from .cache import KERNEL_NAMES
@@ -84,6 +84,10 @@ class Kernel:
     tapes: dict
     checks: list
     function: str
+
+    def threaded(self):
+        """Whether a loop of this kernel runs on threads (Numba then compiles it with ``parallel=True``)."""
+        return any(isinstance(s, ChunkedLoop) for s in self.statements)
 
     def operation_count(self):
         return sum(sp.count_ops(value) for value in _values(self.statements))
@@ -162,6 +166,8 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset()):
                             f"{', '.join(p(c.next) for c in s.carried)}")
             lines += body or [f"{indent}    pass"]
             lines += [f"{indent}{p(c.result)} = {p(c.phi)}" for c in s.carried]
+        elif isinstance(s, ChunkedLoop):
+            lines += _emit_chunked(s, printer, indent, fixed, accumulators)
         elif isinstance(s, ReverseLoop):
             if s.unless_zero is not None:
                 lines.append(f"{indent}if {p(s.unless_zero)} != 0.0:")
@@ -171,6 +177,112 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset()):
             if s.unless_zero is not None:
                 indent = indent[:-4]
     return lines
+
+
+CHUNKS = 32  # fixed, so that a parallel kernel's rounding does not depend on the number of threads
+PARALLEL_MIN_ITERATIONS = 4096  # below this a loop runs serially: starting the threads would cost more
+CHUNK = sp.Symbol("_chunk", integer=True)
+
+
+@dataclass
+class ChunkedLoop:
+    """A loop whose iterations only add into sums and into adjoint arrays, run as `CHUNKS` chunks on Numba's
+    threads (``prange``); each chunk adds into partial sums of its own, which are added up after the loop."""
+
+    loop: Loop
+    arrays: dict  # label of each array the iterations add into -> its number of dimensions
+    sums: list  # scalars from outside the loop that the iterations add into (adjoints)
+
+
+def _sum_term(loop, carried):
+    """The assignment that adds into `carried` (``phi + terms``), if the loop uses `phi` for nothing else."""
+    definition = next((s for s in loop.body if isinstance(s, Assign) and s.target == carried.next), None)
+    if definition is None or not definition.value.is_Add or carried.phi not in definition.value.args:
+        return None
+    others = [s for s in loop.body if s is not definition]
+    reads = set().union(*(_used(s) for s in others), *(c.next.free_symbols for c in loop.carried if c is not carried))
+    if carried.phi in reads or carried.next in reads or carried.phi in (definition.value - carried.phi).free_symbols:
+        return None
+    return definition
+
+
+def _chunkable(loop, later):
+    """`loop` as a `ChunkedLoop` when its iterations are independent but for sums, else None."""
+    inner = list(walk(loop.body))
+    if loop.step != 1 or any(isinstance(s, (Push, Pop, Allocate)) for s in inner):
+        return None
+    stores = [s for s in inner if isinstance(s, Store)]
+    if any(not s.accumulate or loop.index in sp.Tuple(*s.indices).free_symbols for s in stores):
+        return None  # rows the loop index picks may repeat across chunk boundaries: keep it serial
+    arrays = {s.base.label: len(s.indices) for s in stores}
+    read = set().union(*(_arrays_read(v) for v in _values(loop.body)))
+    inside = _defines(loop)
+    sums = sorted({s.target for s in inner if isinstance(s, Update) and s.target not in inside}, key=str)
+    if read & set(arrays) or any(isinstance(s, Update) and s.target in sums and not s.accumulate for s in inner):
+        return None
+    reads = set().union(*(_used(s) - ({s.target} if isinstance(s, Update) else set()) for s in inner))
+    if set(sums) & reads or any(_sum_term(loop, c) is None for c in loop.carried):
+        return None
+    if (inside - {c.result for c in loop.carried}) & later:
+        return None
+    return ChunkedLoop(loop, arrays, sums)
+
+
+def _redirected(statements, arrays, sums):
+    """The statements adding into each chunk's own partial arrays and sums."""
+    result = []
+    for s in statements:
+        if isinstance(s, Store) and s.base.label in arrays:
+            s = Store(sp.IndexedBase(f"{s.base.label}_parts"), (CHUNK,) + tuple(s.indices), s.value, True, s.line)
+        elif isinstance(s, Update) and s.target in sums:
+            s = Update(sp.Symbol(f"{s.target}_chunk", real=True), s.value, True)
+        elif isinstance(s, Loop):
+            s = Loop(s.index, s.start, s.stop, s.step, _redirected(s.body, arrays, sums), s.carried, s.line)
+        elif isinstance(s, ReverseLoop):
+            s = ReverseLoop(s.loop, _redirected(s.body, arrays, sums), s.unless_zero, s.any_order)
+        result.append(s)
+    return result
+
+
+def _emit_chunked(chunked, printer, indent, fixed, accumulators):
+    """The loop twice: in chunks on threads when it is long, as it is otherwise."""
+    p, loop = printer.doprint, chunked.loop
+    count, inner = p(loop.stop - loop.start), indent + "        "
+    lines = [f"{indent}if {count} >= {PARALLEL_MIN_ITERATIONS}:"]
+    for label, dimensions in chunked.arrays.items():
+        shape = ", ".join(f"{label}.shape[{k}]" for k in range(dimensions))
+        lines.append(f"{indent}    {label}_parts = np.zeros(({CHUNKS}, {shape}))")
+    partial = [c.phi for c in loop.carried] + list(chunked.sums)
+    lines += [f"{indent}    {p(s)}_parts = np.empty({CHUNKS})" for s in partial]
+    lines += [f"{indent}    for {CHUNK} in prange({CHUNKS}):",
+              f"{inner}{CHUNK}_start = {p(loop.start)} + (({count}) * {CHUNK}) // {CHUNKS}",
+              f"{inner}{CHUNK}_stop = {p(loop.start)} + (({count}) * ({CHUNK} + 1)) // {CHUNKS}"]
+    lines += [f"{inner}{p(s)}_chunk = 0.0" for s in chunked.sums]
+    from_zero = [Carried(c.phi, sp.Float(0.0), c.next, c.result) for c in loop.carried]
+    body = Loop(loop.index, sp.Symbol(f"{CHUNK}_start", integer=True), sp.Symbol(f"{CHUNK}_stop", integer=True), 1,
+                _redirected(loop.body, chunked.arrays, chunked.sums), from_zero, loop.line)
+    lines += [line for line in _emit([body], printer, inner, fixed, accumulators)
+              if not any(line == f"{inner}{p(c.result)} = {p(c.phi)}" for c in loop.carried)]
+    lines += [f"{inner}{p(c.phi)}_parts[{CHUNK}] = {p(c.phi)}" for c in loop.carried]
+    lines += [f"{inner}{p(s)}_parts[{CHUNK}] = {p(s)}_chunk" for s in chunked.sums]
+    lines += [f"{indent}    {p(c.result)} = {p(c.initial)} + {p(c.phi)}_parts.sum()" for c in loop.carried]
+    lines += [f"{indent}    {p(s)} += {p(s)}_parts.sum()" for s in chunked.sums]
+    if chunked.arrays:
+        lines += [f"{indent}    for {CHUNK} in range({CHUNKS}):"]
+        lines += [f"{indent}        {label} += {label}_parts[{CHUNK}]" for label in chunked.arrays]
+    lines.append(f"{indent}else:")
+    return lines + _emit([loop], printer, indent + "    ", fixed, accumulators)
+
+
+def in_chunks(statements, results):
+    """Each top-level loop that allows it as a `ChunkedLoop` (the kernel then compiles with ``parallel=True``)."""
+    result = []
+    for at, statement in enumerate(statements):
+        if isinstance(statement, Loop):
+            later = set().union(*(sp.sympify(r).free_symbols for r in results), *(_used(s) for s in statements[at + 1:]))
+            statement = _chunkable(statement, later) or statement
+        result.append(statement)
+    return result
 
 
 def _reverse_header(loop, printer, indent, any_order):
@@ -428,8 +540,9 @@ def _tuple_text(printer, values, as_tuple):
     return "(" + ", ".join(printed) + ("," if len(printed) == 1 else "") + ")"
 
 
-def build_kernels(derivative, gradient_as_tuple):
-    """The three kernels of a derivative: value, grad and value_and_grad."""
+def build_kernels(derivative, gradient_as_tuple, parallel=False):
+    """The three kernels of a derivative: value, grad and value_and_grad (with long loops run on threads
+    where that is safe, when `parallel`)."""
     program = derivative.program
     printer = NumbaPrinter()
     taken = {a.name for a in program.arguments} | {s.name for a in program.arguments for s in a.shape}
@@ -447,6 +560,8 @@ def build_kernels(derivative, gradient_as_tuple):
     for name, (statements, results, returns) in plans.items():
         body = fuse_reductions(_live(statements, results), program.arguments)
         body = skip_zero_sweeps(shared(body, _temporaries(taken)))
+        if parallel:
+            body = in_chunks(body, results)
         kernels[name] = Kernel(name, program.arguments, body, returns, derivative.tapes, program.checks,
                                program.name)
     return kernels
@@ -460,4 +575,6 @@ def kernels_source(kernels):
     printer = NumbaPrinter()
     text = "\n\n\n".join(kernels[name].source(printer) for name in KERNEL_NAMES)
     used = [name for name in RUNTIME_FUNCTIONS if f"{name}(" in text]
-    return text, (f"from symgrad.runtime import {', '.join(used)}\n" if used else "")
+    imports = (f"from symgrad.runtime import {', '.join(used)}\n" if used else "") + (
+        "from numba import prange\n" if "prange(" in text else "")
+    return text, imports

@@ -12,6 +12,11 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from sympy.printing.conventions import split_super_sub
+from sympy.printing.pretty.pretty import PrettyPrinter
+from sympy.printing.pretty.pretty_symbology import pretty_use_unicode
+from sympy.printing.pretty.stringpict import prettyForm, stringPict
+
 from .ir import Allocate, Assign, Loop, Pop, ReverseLoop, Store, Update
 from .rules import RULES
 
@@ -246,10 +251,10 @@ def _parts(statements):
     return parts
 
 
-def _render_loops(derivative):
+def _render_loops(derivative, listing_class=_Listing):
     program = derivative.program
     names = _bar_names(derivative.forward + derivative.adjoint, program.arguments)
-    listing = _Listing(names, _parts(derivative.forward))
+    listing = listing_class(names, _parts(derivative.forward))
     listing.statements(derivative.forward if derivative.mode == "forward" else program.body, 0)
     name = program.name
     fname = _function_latex(name)
@@ -269,3 +274,115 @@ def _render_loops(derivative):
                     label, "=", str(gradient))
     latex = "\\begin{aligned}\n" + " \\\\\n".join(listing.latex) + "\n\\end{aligned}"
     return Rendering(latex, "\n".join(listing.text), expressions)
+
+
+# --- SymPy's pretty printer, for terminals ----------------------------------------------------------------------
+_SHAPE_NAME = re.compile(r"^(.*)_shape(\d)$")  # the names the frontend gives array sizes
+_PARTIAL_LABEL = re.compile(r"^d(.+)/d(\w+)$")  # the labels of partials: "drosen/dx"
+_PRETTY_BAR_SUFFIXES = {"": "", "_sum": "Σ", "_next": "'", "_at": ""}
+
+
+class _PrettyPrinter(PrettyPrinter):
+    """SymPy's pretty printer, with `max`/`min` for symgrad's tie-aware nodes and no line wrapping."""
+
+    def __init__(self, use_unicode):
+        super().__init__({"use_unicode": use_unicode, "wrap_line": False})
+
+    def _print_Maximum(self, expr):
+        return self._print_Function(expr, func_name="max")
+
+    def _print_Minimum(self, expr):
+        return self._print_Function(expr, func_name="min")
+
+
+def _pretty_symbol(symbol, use_unicode):
+    """The name a terminal shows for a symbol: sizes as N_x, adjoints overlined, tangents as ∂y/∂x."""
+    name = symbol.name
+    shape = _SHAPE_NAME.match(name)
+    if shape:
+        return sp.Symbol(f"{'N' if shape.group(2) == '0' else 'M'}_{shape.group(1)}")
+    if not use_unicode:
+        return symbol
+    tangent = _DOT_NAME.match(name)
+    if tangent:
+        return sp.Symbol(f"∂{tangent.group(1)}/∂{tangent.group(2)}")
+    bar = _BAR_NAME.match(name)
+    if bar:
+        base, _, subscripts = split_super_sub(bar.group(1))
+        overlined = "".join(c + "\u0305" for c in base) + _PRETTY_BAR_SUFFIXES[bar.group(2) or ""]
+        return sp.Symbol("_".join([overlined, *subscripts]))
+    return symbol
+
+
+def _beside(*parts):
+    """Pretty forms (or strings) side by side, on a common baseline."""
+    forms = [part if isinstance(part, stringPict) else prettyForm(part) for part in parts]
+    return prettyForm(*stringPict.next(*forms))
+
+
+class _PrettyListing(_Listing):
+    """A `_Listing` that draws each equation with SymPy's pretty printer instead of writing LaTeX."""
+
+    def __init__(self, names, inline, use_unicode):
+        super().__init__(names, inline)
+        self.printer = _PrettyPrinter(use_unicode)
+        self.use_unicode = use_unicode
+
+    def tex(self, expr):
+        return self.form(expr)
+
+    def form(self, expr):
+        """The pretty form of an expression, with the parts reverse mode named shown inline again."""
+        if not isinstance(expr, sp.Basic):
+            return prettyForm(str(expr))
+        if isinstance(expr, sp.Expr):
+            expr = textbook(expr.xreplace(self.inline))
+        return self.printer._print(expr.xreplace({s: _pretty_symbol(s, self.use_unicode) for s in expr.atoms(sp.Symbol)}))
+
+    def label(self, text):
+        """A label such as "drosen/dx" as the fraction ∂rosen/∂x; anything else as it is."""
+        partial = _PARTIAL_LABEL.match(text)
+        if not partial:
+            return prettyForm(text)
+        d = "∂" if self.use_unicode else "d"
+        return prettyForm(d + partial.group(1)) / prettyForm(d + partial.group(2))
+
+    def line(self, depth, *parts):
+        self.text.append(_beside("    " * depth, *parts).render(wrap_line=False))
+
+    def add(self, depth, left, operator, right, left_text, operator_text, right_text):
+        self.line(depth, self.label(left_text), f" {operator_text} ", right)
+
+    def equation(self, depth, target, operator, value, operator_text):
+        self.line(depth, self.form(target), f" {operator_text} ", self.form(value))
+
+    def header(self, depth, index, first, last):
+        dots = "…" if self.use_unicode else "..."
+        self.line(depth, "for ", self.form(index), " = ", self.form(first), f", {dots}, ", self.form(last), ":")
+
+
+def pretty(derivative, rendering, use_unicode=True):
+    """The function and its partials drawn by SymPy's pretty printer (2-D fractions, sums, cases), for a terminal.
+
+    Straight-line functions show the closed forms (or definitions) of `rendering.expressions`; programs with loops
+    show the listing `render` writes as LaTeX, one pretty-printed equation per line."""
+    previous = pretty_use_unicode(use_unicode)  # SymPy's glyph tables read this global flag, not the printer's
+    try:
+        return _pretty(derivative, rendering, use_unicode)
+    finally:
+        pretty_use_unicode(previous)
+
+
+def _pretty(derivative, rendering, use_unicode):
+    program = derivative.program
+    if not all(isinstance(s, Assign) for s in program.body + derivative.adjoint):
+        return _render_loops(derivative, lambda names, inline: _PrettyListing(names, inline, use_unicode)).text
+    listing = _PrettyListing({}, {}, use_unicode)
+    for label, value in rendering.expressions.items():
+        if label == program.name:
+            left = prettyForm(f"{label}({', '.join(a.name for a in program.arguments)})")
+        else:
+            left = listing.label(label) if _PARTIAL_LABEL.match(label) else listing.form(sp.Symbol(label))
+        listing.line(0, left, " = ", listing.form(value))
+    separator = "\n\n" if any("\n" in block for block in listing.text) else "\n"
+    return separator.join(listing.text)

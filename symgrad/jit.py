@@ -14,4 +14,5 @@ NUMBA_TYPES = {
 def compile_kernel(module, name):
     """A Numba dispatcher for one kernel, typed from the module's argument kinds and cached on disk."""
     signature = tuple(NUMBA_TYPES[kind] for kind in module.KINDS)
-    return numba.njit([signature], cache=True, error_model="numpy")(getattr(module, name))
+    return numba.njit([signature], cache=True, error_model="numpy", parallel=name in module.THREADED)(
+        getattr(module, name))
