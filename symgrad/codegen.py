@@ -354,15 +354,68 @@ def _defines(statement):
     return set()
 
 
-def _order_free(statements, outside):
+def _order_free(statements, outside, rewritten=None):
     """Whether a reverse sweep's iterations may run in any order: what they share with each other (symbols
-    defined `outside` the loop, adjoint arrays) they only accumulate into (`+=`)."""
+    defined `outside` the loop, adjoint arrays) they only accumulate into (`+=`).
+
+    With `rewritten` (see `_rewritten_arrays`), an iteration may also pop its own tapes, and restore or reset
+    (to zero) the elements of a rewritten array or of its adjoint in the sweep of the loop that rewrites it."""
     for statement in walk(statements):
-        if isinstance(statement, (Allocate, Push, Pop)) or (isinstance(statement, Store) and not statement.accumulate):
+        if isinstance(statement, (Allocate, Push)) or (isinstance(statement, Pop) and rewritten is None):
+            return False
+        if isinstance(statement, Store) and not statement.accumulate and not (
+                rewritten and statement.indices in {(index,) for index in rewritten.values()}
+                and (statement.base.label in rewritten or statement.value == 0)):
             return False
         if isinstance(statement, Update) and not statement.accumulate and statement.target in outside:
             return False
     return True
+
+
+def _rewritten_arrays(forward, before):
+    """The local arrays that each iteration of `forward` overwrites whole, in one loop over their length, before
+    it reads them, mapped to that loop's index; None if any other array is written in the loop.
+
+    No value passes through them from one iteration to the next (the hidden layers of a network evaluated point by
+    point), so each iteration's reverse sweep may run right after it."""
+    shapes = {s.base.label: tuple(s.shape) for s in before if isinstance(s, Allocate)}
+    stores = [s for s in walk(forward.body) if isinstance(s, Store)]
+    rewritten = {}
+    for at, loop in enumerate(forward.body):
+        for store in (s for s in loop.body if isinstance(s, Store)) if isinstance(loop, Loop) else ():
+            label = store.base.label
+            whole = (loop.start == 0 and loop.step == 1 and shapes.get(label) == (loop.stop,)
+                     and store.indices == (loop.index,) and not store.accumulate)
+            read_before = any(label in _arrays_read(v) for v in _values(forward.body[:at + 1]))
+            if whole and not read_before and sum(s.base.label == label for s in stores) == 1:
+                rewritten[label] = loop.index
+    return rewritten if all(s.base.label in rewritten for s in stores) else None
+
+
+def _without(statements, unwanted):
+    """`statements` less those `unwanted` picks, in loops and sweeps too."""
+    result = []
+    for s in statements:
+        if isinstance(s, Loop):
+            s = Loop(s.index, s.start, s.stop, s.step, _without(s.body, unwanted), s.carried, s.line)
+        elif isinstance(s, ReverseLoop):
+            s = ReverseLoop(s.loop, _without(s.body, unwanted), s.unless_zero, s.any_order)
+        if not unwanted(s):
+            result.append(s)
+    return result
+
+
+def _pops_its_own(forward, backward, rewritten):
+    """Whether `backward` pops, at each depth, just the tapes `forward` pushes at that depth (nested tapes only
+    where every iteration rewrites its arrays, so that it can undo its own pushes right after them)."""
+    def tapes(statements, kind, top):
+        return {s.tape for s in (statements if top else walk(statements)) if isinstance(s, kind)}
+
+    nested_pushes = tapes(forward.body, Push, False) - tapes(forward.body, Push, True)
+    nested_pops = tapes(backward.body, Pop, False) - tapes(backward.body, Pop, True)
+    if tapes(forward.body, Push, True) != tapes(backward.body, Pop, True) or nested_pushes != nested_pops:
+        return False
+    return rewritten is not None or not nested_pushes
 
 
 def _fused(statements, forward_at, reverse_at, arguments):
@@ -371,14 +424,13 @@ def _fused(statements, forward_at, reverse_at, arguments):
     A reduction's reverse sweep needs only each iteration's own values and adjoints fixed before the loop
     (``1/n`` for a mean), so both sweeps can share one pass over the data and the values they both compute."""
     forward, backward = statements[forward_at], statements[reverse_at]
-    nested = [s for s in forward.body if isinstance(s, Loop)]
     outside = set().union(*(_defines(s) for s in statements[:reverse_at]))
-    if any(isinstance(s, Push) for loop in nested for s in walk(loop.body)) or not _order_free(
-            [s for s in backward.body if not isinstance(s, Pop)], outside):
-        return None
-    pushed = {s.tape for s in forward.body if isinstance(s, Push)}
-    popped = {s.tape for s in backward.body if isinstance(s, Pop)}
-    if pushed != popped or any(isinstance(s, Pop) for s in walk(backward.body) if s not in backward.body):
+    rewritten = _rewritten_arrays(forward, statements[:forward_at])
+    later = [s for k, s in enumerate(statements[forward_at + 1:], forward_at + 1) if k != reverse_at]
+    if rewritten and any(set(rewritten) & _arrays_read(v) for v in _values(later)):
+        return None  # read after the loop, they must keep the last iteration's values, which its sweep restores
+    if not _pops_its_own(forward, backward, rewritten) or not _order_free(
+            [s for s in backward.body if not isinstance(s, Pop)], outside, rewritten):
         return None
     available = set().union(*(_defines(s) for s in statements[:forward_at]), *(
         {a.symbol, *a.shape} for a in arguments))
@@ -399,8 +451,14 @@ def _fused(statements, forward_at, reverse_at, arguments):
                 isinstance(statement, Assign) and _arrays_read(statement.value) & written):
             return None  # a later statement's adjoint reads or resets what the reverse sweep adds into
     in_forward = {id(s) for s in forward.body}
-    body = [s for s in forward.body if not isinstance(s, Push)] + [
-        s for s in backward.body if not isinstance(s, Pop) and id(s) not in in_forward]
+    ahead = [s for s in forward.body if not isinstance(s, Push)]
+    back = [s for s in backward.body if not isinstance(s, Pop) and id(s) not in in_forward]
+    if rewritten:  # the next iteration rewrites them: saving and restoring their old values is wasted work
+        saved = {s.tape for s in walk(ahead) if isinstance(s, Push) and _arrays_read(s.value) & set(rewritten)}
+        ahead = _without(ahead, lambda s: isinstance(s, Push) and s.tape in saved)
+        back = _without(back, lambda s: isinstance(s, Pop) and s.tape in saved or (
+            isinstance(s, Store) and s.base.label in rewritten and not s.accumulate))
+    body = ahead + back
     loop = Loop(forward.index, forward.start, forward.stop, forward.step, body, forward.carried, forward.line)
     rest = [s for s in between if all(s is not m for m in moved)]
     return statements[:forward_at] + moved + [loop] + rest + statements[reverse_at + 1:]

@@ -337,7 +337,8 @@ class _PrettyListing(_Listing):
             return prettyForm(str(expr))
         if isinstance(expr, sp.Expr):
             expr = textbook(expr.xreplace(self.inline))
-        return self.printer._print(expr.xreplace({s: _pretty_symbol(s, self.use_unicode) for s in expr.atoms(sp.Symbol)}))
+        renamed = expr.xreplace({s: _pretty_symbol(s, self.use_unicode) for s in expr.atoms(sp.Symbol)})
+        return self.printer._print(renamed)
 
     def label(self, text):
         """A label such as "drosen/dx" as the fraction ∂rosen/∂x; anything else as it is."""

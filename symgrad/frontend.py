@@ -222,7 +222,8 @@ def _names_in(node):
 
 def infer_kinds(source, seen=None):
     """Each parameter's kind from how the body uses it: indexed -> array (1-D or 2-D by the number of
-    indices), `len`/`.shape`/`np.sum`/`np.dot`/`@` -> array, in a `range` or an index -> int, else float."""
+    indices, or by `.shape[1]`), `len`/`.shape`/`np.sum`/`np.dot`/`@` -> array, in a `range` or an index -> int,
+    else float."""
     seen = (seen or set()) | {source.function}
     frame = _Frame(source, {})
     parameters = [p.arg for p in source.definition.args.posonlyargs + source.definition.args.args
@@ -246,6 +247,10 @@ def infer_kinds(source, seen=None):
                 base = base.value
             if isinstance(base, ast.Name):
                 array(base.id, depth)
+            shape = node.value
+            if (isinstance(shape, ast.Attribute) and shape.attr == "shape" and isinstance(shape.value, ast.Name)
+                    and isinstance(node.slice, ast.Constant) and type(node.slice.value) is int):
+                array(shape.value.id, node.slice.value + 1)  # X.shape[1]: X has two dimensions at least
         elif isinstance(node, ast.Attribute) and node.attr in ("shape", "size") and isinstance(node.value, ast.Name):
             array(node.value.id, 1)
         elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):

@@ -289,3 +289,60 @@ def test_random_loop_programs_grad_wrt_x_and_w(source, x, w):
 @example(PURE_SUM_PROGRAM, np.array([0.3, -0.8, 1.1]), 0.7)
 def test_random_loop_programs_value_and_grad_wrt_x_and_w(source, x, w):
     check_program(source, x, w, ("x", "w"), "value_and_grad")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# (c) random row-by-row programs: a local array written element by element in each iteration of a loop over
+#     rows, then read (a network's hidden layer).  Some variants rewrite it whole before reading it (each row's
+#     reverse sweep may then follow the row at once); others let values pass from row to row through it (read
+#     before the rewrite, a partial rewrite, `+=`, a read after the loop), which must keep the two sweeps apart.
+# --------------------------------------------------------------------------------------------------------------
+LAYER_WRITES = {
+    "whole": ("range(k)", "h[j] = {}"),
+    "read_before": ("range(k)", "h[j] = 0.5 * h[j] + {}"),
+    "partial": ("range(1, k)", "h[j] = {}"),
+    "accumulate": ("range(k)", "h[j] += {}"),
+}
+
+
+@st.composite
+def layer_programs(draw):
+    """Source text of `program(X, w)`: rows of X through a local layer `h` (and maybe a second layer `g`)."""
+    write_range, write = LAYER_WRITES[draw(st.sampled_from(sorted(LAYER_WRITES)))]
+    unit = draw(expressions(["X[i, j]", "w[j]", "X[i, j] * w[j]"], 2))
+    lines = ["import math", "", "import numpy as np", "", "", "def program(X, w):", "    m = X.shape[0]",
+             "    k = X.shape[1]", "    h = np.zeros(k)", "    g = np.zeros(k)", "    s = 0.0", "    for i in range(m):",
+             f"        for j in {write_range}:", f"            {write.format(unit)}"]
+    source = "h"
+    if draw(st.booleans()):  # a second layer, rewritten whole from the first
+        mixed = draw(expressions(["h[q]", "w[j]", "h[q] * w[j]"], 1))
+        lines += ["        for j in range(k):", "            acc = 0.0", "            for q in range(k):",
+                  f"                acc += {mixed}", "            g[j] = math.tanh(acc)"]
+        source = "g"
+    reduce = draw(expressions([f"{source}[j]", "w[j]", f"{source}[j] * X[i, j]"], 2))
+    lines += ["        for j in range(k):", f"            s += {reduce}"]
+    if draw(st.booleans()):
+        lines += ["    for j in range(k):", "        s += h[j] * w[j]"]  # the last row's layer, read after the loop
+    lines += ["    return s + 0.25 * w[0]", ""]  # w is an array even where the layer does not read it
+    return "\n".join(lines)
+
+
+@st.composite
+def layer_data(draw):
+    m, k = draw(st.integers(0, 4)), draw(st.integers(1, 4))
+    X = np.array(draw(st.lists(finite(-1.5, 1.5), min_size=m * k, max_size=m * k)), dtype=float).reshape(m, k)
+    return X, np.array(draw(st.lists(finite(-1.5, 1.5), min_size=k, max_size=k)), dtype=float)
+
+
+@PROGRAM_SETTINGS
+@given(layer_programs(), layer_data())
+def test_random_layer_programs_value_and_grad_wrt_data_and_weights(source, data):
+    X, w = data
+    function = write_module(source).program
+    value, (X_bar, w_bar) = sg.value_and_grad(function, wrt=("X", "w"))(X, w)
+    expected_value = function(X, w)
+    scale = max(1.0, abs(expected_value))
+    assert value == pytest.approx(expected_value, rel=1e-10, abs=1e-10), source
+    for position, g in enumerate((X_bar, w_bar)):
+        np.testing.assert_allclose(g, finite_difference(function, (X, w), position), rtol=1e-5, atol=1e-6 * scale,
+                                   err_msg=source)

@@ -1,7 +1,8 @@
 """Every example runs in a fresh process and prints what it claims (small sizes where the example offers them).
 
-The examples check their own gradients against central finite differences and print the largest relative
-error; these tests read that number back, so an example whose gradient went wrong fails here.
+The examples check their own gradients against central finite differences (and, where there is one, against a
+gradient derived by hand) and print the largest relative error; these tests read that number back, so an example
+whose gradient went wrong fails here.
 """
 
 import os
@@ -17,21 +18,38 @@ EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 # (script, arguments, lines the output must contain)
 RUNS = [
     ("quickstart.py", [], [r"\\frac\{\\partial", r"nfev"]),
-    ("rosen_lbfgs.py", ["--small"], [r"max relative error"]),
+    # (f(x) - x)**2 with f = x*w + b at (2, 3, 4): the hand-derived gradient (32, 32, 16), also checked in the output
+    ("basics.py", [], [r"symgrad +value 64\.000000 +d/dx = 32\., d/dw = 32\., d/db = 16\.",
+                       r"binary cross entropy", r"mean squared error", r"vs the gradient derived by hand"]),
+    ("sgd_clipping.py", ["--small"], [r"clipped \(True\) to norm 1\.0000", r"max \|difference\| from the Python loop",
+                                      r"ms per epoch"]),
+    ("rosen_lbfgs.py", ["--small"], [r"max relative error", r"finite differences \(jac=None\) +2 ",
+                                     r"finite differences at n = 20"]),
     ("logistic_regression.py", ["--small"], [r"max relative error"]),
     ("oscillator_fit.py", ["--small"], [r"max relative error"]),
-    # the whole demo: micrograd's claim is 100% training accuracy after 100 steps
-    ("moons_mlp.py", ["--png", ""], [r"final training accuracy 100%", r"max relative error"]),
+    # the whole demo: micrograd's claim is 100% training accuracy after 100 steps, and the picture of it
+    ("moons_mlp.py", ["--png", "{png}"], [r"final training accuracy 100%", r"max relative error",
+                                          r"us per step in Numba"]),
 ]
 
 
 @pytest.mark.parametrize("script, arguments, expected", RUNS, ids=[run[0] for run in RUNS])
-def test_example_runs_and_prints_what_it_claims(script, arguments, expected):
+def test_example_runs_and_prints_what_it_claims(script, arguments, expected, tmp_path):
     environment = dict(os.environ, SYMGRAD_QUIET="1", OPENBLAS_NUM_THREADS="1")
+    png = tmp_path / "boundary.png"
+    draws = "{png}" in arguments
+    arguments = [a.format(png=png) for a in arguments]
     completed = subprocess.run([sys.executable, str(EXAMPLES / script), *arguments], capture_output=True,
                                text=True, timeout=600, env=environment, cwd=EXAMPLES.parent)
     assert completed.returncode == 0, completed.stderr[-3000:]
     for pattern in expected:
         assert re.search(pattern, completed.stdout), f"{script} printed no {pattern!r}:\n{completed.stdout[-3000:]}"
     for error in re.findall(r"max relative error[^:]*: ([0-9.e+-]+)", completed.stdout):
-        assert float(error) < 1e-6, f"{script}: gradient differs from finite differences by {error}"
+        assert float(error) < 1e-6, f"{script}: gradient differs from its reference by {error}"
+    if draws:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            assert "matplotlib is not installed" in completed.stdout
+        else:
+            assert png.read_bytes().startswith(b"\x89PNG"), f"{script} wrote no PNG"

@@ -1,0 +1,7 @@
+"""`python -m symgrad ...` runs the `symgrad` command line (see symgrad/cli.py)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,436 @@
+"""The `symgrad` command: read a function out of a Python file, show what symgrad derives from it, check it.
+
+    symgrad show examples/quickstart.py:rosen            # the source and the partials, pretty-printed
+    symgrad show examples/quickstart.py:rosen --latex    # ... as LaTeX (also --text, --markdown, --source)
+    symgrad check examples/quickstart.py:rosen --at x=1.5,y=2
+    symgrad check examples/rosen_lbfgs.py:rosen --at "x=[-1.2, 1, -1.2, 1]"
+
+A function already decorated with symgrad is used as it is (its `wrt`); a plain function is wrapped, with respect to
+`--wrt` or else every argument symgrad reads as a float or an array.  Mistakes in the command or in the user's code
+are reported as one line on stderr (with file:line for code symgrad does not lift) and a non-zero exit status, never
+as a traceback: the traceback of a mistake in the user's file points into symgrad, which does not help them.
+"""
+
+import argparse
+import ast
+import importlib.util
+import inspect
+import pathlib
+import sys
+import traceback
+
+import numpy as np
+
+from .api import Transform, value_and_grad
+from .errors import UnsupportedSyntaxError
+
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 1, 2, 3
+
+
+class CommandError(Exception):
+    """A mistake in the command line or in the user's file: printed as one line, then exit with `status`."""
+
+    def __init__(self, message, status=EXIT_FAILED):
+        super().__init__(message)
+        self.status = status
+
+
+# --- finding the function ---------------------------------------------------------------------------------------
+def _import_file(path):
+    """Import a Python file as a module (its directory first on sys.path, so that its own imports work)."""
+    name = path.stem if path.stem.isidentifier() and path.stem not in sys.modules else f"_symgrad_target_{path.stem}"
+    name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    except UnsupportedSyntaxError:
+        raise  # a symgrad transform used at import time: reported with its own file:line
+    except SyntaxError as error:
+        where = f"{_shown(error.filename)}:{error.lineno}:{error.offset}"
+        raise CommandError(f"{where}: syntax error: {error.msg}") from None
+    except (Exception, SystemExit) as error:  # the user's module failed: name the line in their file
+        lines = [f.lineno for f in traceback.extract_tb(error.__traceback__) if pathlib.Path(f.filename) == path]
+        where = f"{_shown(path)}:{lines[-1]}" if lines else _shown(path)
+        raise CommandError(f"{where}: importing the file raised {type(error).__name__}: {error}") from None
+    return module
+
+
+def _candidates(module):
+    """The functions a file defines itself, symgrad transforms first."""
+    own = [(name, value) for name, value in vars(module).items()
+           if (isinstance(value, Transform) or inspect.isfunction(value))
+           and getattr(getattr(value, "fun", value), "__module__", None) == module.__name__]
+    return [name for name, value in own if isinstance(value, Transform)] + \
+           [name for name, value in own if not isinstance(value, Transform)]
+
+
+def load_target(spec):
+    """`path/to/file.py:name` -> (the Transform or plain function called `name` in that file, its path)."""
+    text, colon, name = spec.rpartition(":")
+    if not colon or "/" in name or "\\" in name:
+        text, name = spec, ""
+    path = pathlib.Path(text).resolve()
+    if not path.is_file():
+        raise CommandError(f"{text}: no such file (expected FILE.py:FUNCTION)", EXIT_USAGE)
+    module = _import_file(path)
+    names = _candidates(module)
+    listed = ", ".join(names) if names else "none"
+    if not name:
+        raise CommandError(f"name the function after a colon, as in {text}:{names[0] if names else 'f'} "
+                           f"(functions in {text}: {listed})", EXIT_USAGE)
+    if not hasattr(module, name):
+        raise CommandError(f"{text} has no function {name!r} (functions in it: {listed})", EXIT_USAGE)
+    target = getattr(module, name)
+    if not isinstance(target, Transform) and not inspect.isfunction(target):
+        raise CommandError(f"{text}:{name} is a {type(target).__name__}, not a Python function", EXIT_USAGE)
+    return target, path
+
+
+def _kinds(function):
+    """What symgrad reads each argument as (float, int, array1, array2), without deriving anything."""
+    from .frontend import infer_kinds, read_source
+
+    return infer_kinds(read_source(function))
+
+
+def transform_for(target, wrt=None):
+    """The Transform the command works on: the decorated one, or a new one when `wrt` is given or the target is
+    a plain function (then with respect to every float and array argument)."""
+    if isinstance(target, Transform) and wrt is None:
+        return target
+    function = target.fun if isinstance(target, Transform) else target
+    if wrt is None:
+        wrt = tuple(name for name, kind in _kinds(function).items() if kind != "int")
+        if not wrt:
+            raise CommandError(f"{function.__name__}() has no float or array argument to differentiate")
+    options = {"parallel": True} if getattr(target, "parallel", False) else {}  # keep the decorator's threading
+    return value_and_grad(function, wrt=tuple(wrt), **options)
+
+
+def parse_wrt(text):
+    """`--wrt x,y` -> ("x", "y"); positions (`0,1`) are accepted too."""
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise CommandError("--wrt is empty: name at least one argument, as in --wrt x,y", EXIT_USAGE)
+    return tuple(int(n) if n.lstrip("-").isdigit() else n for n in names)
+
+
+# --- argument values (--at) -------------------------------------------------------------------------------------
+def _split_top_level(text):
+    """Split on commas outside brackets: `x=[1, 2],y=3` -> ["x=[1, 2]", "y=3"]."""
+    parts, depth, current = [], 0, ""
+    for character in text:
+        depth += {"[": 1, "(": 1, "]": -1, ")": -1}.get(character, 0)
+        if character == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += character
+    return parts + [current]
+
+
+def parse_value(name, text):
+    """A number, a literal list (`[1, 2]`, `[[1, 2], [3, 4]]`), or `@file` (.npy, else text read by np.loadtxt)."""
+    text = text.strip()
+    if text.startswith("@"):
+        path = pathlib.Path(text[1:])
+        try:
+            data = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, ndmin=1)
+        except (OSError, ValueError) as error:
+            raise CommandError(f"--at {name}={text}: cannot read {path}: {error}", EXIT_USAGE) from None
+        return np.ascontiguousarray(data, dtype=np.float64)
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        value = None
+    if isinstance(value, (list, tuple)):
+        try:
+            return np.ascontiguousarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise CommandError(f"--at {name}={text}: a list must hold numbers in rows of equal length",
+                               EXIT_USAGE) from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            value = float(text)  # also inf and nan
+        except ValueError:
+            raise CommandError(f"--at {name}={text}: not a number, a list such as [1, 2.5], or @file.npy",
+                               EXIT_USAGE) from None
+    return value
+
+
+def parse_at(items, function):
+    """The --at options -> the full argument list of `function` (defaults fill what is not given)."""
+    given = {}
+    for item in items:
+        for part in _split_top_level(item):
+            name, equals, value = part.partition("=")
+            if not equals or not name.strip():
+                raise CommandError(f"--at {part!r}: write NAME=VALUE, as in --at x=1.5,y=2", EXIT_USAGE)
+            given[name.strip()] = parse_value(name.strip(), value)
+    parameters = inspect.signature(function).parameters
+    unknown = sorted(set(given) - set(parameters))
+    if unknown:
+        raise CommandError(f"--at {unknown[0]}=...: {function.__name__}() has no argument {unknown[0]!r} "
+                           f"(its arguments: {', '.join(parameters)})", EXIT_USAGE)
+    missing = [n for n, p in parameters.items() if n not in given and p.default is inspect.Parameter.empty]
+    if missing:
+        raise CommandError(f"no value for {', '.join(missing)}: give every argument, as in --at "
+                           + ",".join(f"{n}=1.0" for n in missing), EXIT_USAGE)
+    return [given[n] if n in given else p.default for n, p in parameters.items()]
+
+
+# --- the check ----------------------------------------------------------------------------------------------------
+def central_differences(function, args, position, step):
+    """d function / d args[position] by central differences, element by element for an array."""
+    base = args[position]
+    if np.ndim(base) == 0:
+        h = step * max(1.0, abs(float(base)))
+        plus, minus = list(args), list(args)
+        plus[position], minus[position] = float(base) + h, float(base) - h
+        return (function(*plus) - function(*minus)) / (2 * h)
+    gradient = np.empty(np.shape(base))
+    for index in np.ndindex(gradient.shape):
+        h = step * max(1.0, abs(base[index]))
+        plus, minus = list(args), list(args)
+        plus[position], minus[position] = base.copy(), base.copy()
+        plus[position][index] += h
+        minus[position][index] -= h
+        gradient[index] = (function(*plus) - function(*minus)) / (2 * h)
+    return gradient
+
+
+def _python_arguments(function, args):
+    """The arguments as the plain Python function wants them: whole numbers as ints where symgrad reads an int
+    (its kernels take `3.0` there, but Python's `range` does not)."""
+    kinds = _kinds(function)
+    return [int(a) if kinds.get(name) == "int" and isinstance(a, float) and a.is_integer() else a
+            for name, a in zip(inspect.signature(function).parameters, args)]
+
+
+def check(transform, args, step, against):
+    """Compare the compiled gradient with central differences of the Python function (or of the compiled value
+    kernel) -> (value, the Python function's value or None, one row per wrt argument: (label, symgrad,
+    finite differences, abs error), where an array's row is its element with the largest error)."""
+    function = transform.fun
+    names = list(inspect.signature(function).parameters)
+    value, gradient = transform.value_and_grad(*args)
+    gradients = gradient if isinstance(gradient, tuple) else (gradient,)
+    if against == "python":
+        reference_args, reference_function = _python_arguments(function, args), function
+        try:
+            reference_value = function(*reference_args)
+        except Exception as error:
+            raise CommandError(f"the Python function {function.__name__}() raised {type(error).__name__}: {error} "
+                               "at these arguments; try --against kernel") from None
+    else:
+        reference_args, reference_function, reference_value = list(args), transform.value, None
+    rows = []
+    for name, exact in zip(transform.wrt, gradients):
+        exact = np.asarray(exact, dtype=float)
+        reference = np.asarray(central_differences(reference_function, reference_args, names.index(name), step))
+        errors = np.abs(exact - reference)
+        where = np.unravel_index(int(np.argmax(errors)), errors.shape) if errors.ndim else ()
+        label = f"{name}[{', '.join(map(str, where))}] (worst of {errors.size})" if errors.ndim else name
+        rows.append((label, float(exact[where]), float(reference[where]), float(errors[where]),
+                     float(np.max(np.abs(exact))) if exact.size else 0.0))
+    return value, reference_value, rows
+
+
+# --- output -------------------------------------------------------------------------------------------------------
+def _consoles():
+    from rich.console import Console
+
+    out = Console(highlight=False)
+    if not out.is_terminal:
+        out.width = 100  # piped or captured: rich's default of 80 columns would wrap check's table
+    return out, Console(stderr=True, highlight=False)
+
+
+def _shown(path):
+    """A path as the user would type it: relative to the working directory when it is below it."""
+    path = pathlib.Path(path)
+    try:
+        return str(path.resolve().relative_to(pathlib.Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _describe(transform, path):
+    function = transform.fun
+    arguments = ", ".join(inspect.signature(function).parameters)
+    return f"{function.__name__}({arguments})", f"{_shown(path)}:{inspect.getsourcelines(function)[1]}"
+
+
+def command_show(options):
+    target, path = load_target(options.target)
+    transform = transform_for(target, parse_wrt(options.wrt) if options.wrt else None)
+    out, _ = _consoles()
+    if options.form in ("latex", "text", "markdown", "source"):
+        payload = {"latex": transform.latex, "text": transform.__str__, "markdown": transform.to_markdown,
+                   "source": transform.source}[options.form]()
+        if out.is_terminal and options.form in ("latex", "source"):
+            from rich.syntax import Syntax
+
+            out.print(Syntax(payload, "latex" if options.form == "latex" else "python", background_color="default",
+                             word_wrap=True))
+        else:
+            sys.stdout.write(payload.rstrip("\n") + "\n")
+        return 0
+    from rich.rule import Rule
+    from rich.syntax import Syntax
+    from rich.text import Text
+
+    head, where = _describe(transform, path)
+    formulas = transform.pretty(use_unicode=options.unicode)
+    out.print(Rule(Text.assemble((head, "bold cyan"), f"  {where}  ", ("d/d" + ", d/d".join(transform.wrt), "green"))))
+    source = inspect.getsource(transform.fun).rstrip()
+    if out.is_terminal:
+        out.print(Syntax(source, "python", background_color="default", word_wrap=True))
+    else:
+        out.print(Text(source), soft_wrap=True)
+    out.print(Rule("derived", style="dim"))
+    out.print(Text(formulas), soft_wrap=True)  # wrapping would tear the 2-D drawings apart
+    return 0
+
+
+def _number(value):
+    return f"{value:.15g}"
+
+
+def command_check(options):
+    target, path = load_target(options.target)
+    transform = transform_for(target, parse_wrt(options.wrt) if options.wrt else None)
+    args = parse_at(options.at, transform.fun)
+    value, python_value, rows = check(transform, args, options.step, options.against)
+    from rich.markup import escape
+    from rich.table import Table
+
+    out, _ = _consoles()
+    head, where = _describe(transform, path)
+    out.print(f"[bold cyan]{escape(head)}[/]  {escape(where)}", soft_wrap=True)
+    shown_value = f"value {_number(value)}"
+    if python_value is not None:
+        shown_value += f" (the Python function gives {_number(python_value)})"
+    out.print(shown_value, soft_wrap=True)
+    reference = "central differences of the " + ("Python function" if options.against == "python"
+                                                 else "compiled value kernel")
+    out.print(f"gradient vs {reference}, step {options.step:g}:", soft_wrap=True)
+    table = Table()
+    for column in ("argument", "symgrad", "finite differences", "abs error"):
+        table.add_column(column, justify="left" if column == "argument" else "right")
+    for label, exact, approximate, error, _ in rows:
+        table.add_row(label, _number(exact), _number(approximate), f"{error:.1e}")
+    out.print(table)
+    largest = max(row[3] for row in rows)
+    relative = largest / max([1.0] + [row[4] for row in rows])
+    passed = relative <= options.tol  # False for nan
+    verdict = "[bold green]OK[/]" if passed else "[bold red]FAILED[/]"
+    out.print(f"largest error {largest:.2e} (relative to max(1, |gradient|): {relative:.2e}); "
+              f"tolerance {options.tol:g}: {verdict}", soft_wrap=True)
+    return 0 if passed else EXIT_FAILED
+
+
+# --- the command line -----------------------------------------------------------------------------------------------
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="symgrad", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Exact symbolic gradients of plain Python functions: show them, check them.",
+        epilog="examples:\n  symgrad show examples/quickstart.py:rosen --latex\n"
+               "  symgrad check examples/quickstart.py:rosen --at x=1.5,y=2\n\n"
+               "Run 'symgrad COMMAND --help' for each command's options.")
+    parser.add_argument("--traceback", action="store_true", help="on an error, print the whole traceback")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    target_help = "the function: path/to/file.py:name (decorated with symgrad or plain)"
+    wrt_help = ("differentiate with respect to these arguments (names or positions, comma-separated); default: the "
+                "decorator's wrt, or every float and array argument of a plain function")
+    show = commands.add_parser(
+        "show", formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="print a function and the partial derivatives symgrad derives",
+        description="Print the function and its derived partials: pretty-printed by default, or as LaTeX, plain "
+                    "text, Markdown, or the generated Numba kernel source.",
+        epilog="example:\n  symgrad show examples/quickstart.py:rosen --latex > rosen.tex")
+    show.add_argument("target", metavar="FILE.py:FUNCTION", help=target_help)
+    show.add_argument("--wrt", metavar="x,y", help=wrt_help)
+    form = show.add_mutually_exclusive_group()
+    form.add_argument("--latex", dest="form", action="store_const", const="latex",
+                      help="the LaTeX aligned block of .latex()")
+    form.add_argument("--text", dest="form", action="store_const", const="text", help="one line per formula, str()")
+    form.add_argument("--markdown", dest="form", action="store_const", const="markdown",
+                      help="the source and the formulas as Markdown, .to_markdown()")
+    form.add_argument("--source", dest="form", action="store_const", const="source",
+                      help="the generated kernel module that Numba compiles, .source()")
+    show.add_argument("--ascii", dest="unicode", action="store_false",
+                      help="draw the pretty-printed formulas with ASCII characters only")
+    show.set_defaults(handler=command_show, form="pretty")
+
+    check_parser = commands.add_parser(
+        "check", formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="compare the compiled gradient with central finite differences",
+        description="Evaluate the compiled gradient at the given arguments and compare it with central finite "
+                    "differences of the plain Python function. Prints the largest error; exits with status 1 when "
+                    "it exceeds the tolerance.",
+        epilog="argument values (--at NAME=VALUE, comma-separated or repeated):\n"
+               "  a number             x=1.5\n"
+               "  a list               x=[1, 2, 3] or A=[[1, 2], [3, 4]] (quote it for the shell)\n"
+               "  a file               x=@data.npy (np.load), x=@data.txt (np.loadtxt)\n"
+               "arguments with a default in the signature may be left out.\n\n"
+               "examples:\n  symgrad check examples/quickstart.py:rosen --at x=1.5,y=2\n"
+               "  symgrad check examples/rosen_lbfgs.py:rosen --at 'x=[-1.2, 1, -1.2, 1]'")
+    check_parser.add_argument("target", metavar="FILE.py:FUNCTION", help=target_help)
+    check_parser.add_argument("--at", action="append", default=[], metavar="NAME=VALUE,...", required=True,
+                              help="the point: a value for every argument")
+    check_parser.add_argument("--wrt", metavar="x,y", help=wrt_help)
+    check_parser.add_argument("--step", type=float, default=1e-6,
+                              help="relative step of the differences (default 1e-6, times max(1, |x|))")
+    check_parser.add_argument("--tol", type=float, default=1e-5,
+                              help="largest error allowed, relative to max(1, |gradient|) (default 1e-5)")
+    check_parser.add_argument("--against", choices=("python", "kernel"), default="python",
+                              help="difference the plain Python function (default, independent of symgrad) or the "
+                                   "compiled value kernel (faster for large arrays)")
+    check_parser.set_defaults(handler=command_check)
+    return parser
+
+
+def _report(message):
+    from rich.markup import escape
+
+    _, err = _consoles()
+    err.print(f"[bold red]symgrad: error:[/] {escape(message)}", soft_wrap=True)
+
+
+def main(argv=None):
+    """Run the command line; return the exit status (0 ok, 1 failed check or refused code, 2 usage, 3 internal)."""
+    parser = build_parser()
+    options = parser.parse_args(argv)
+    if options.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return options.handler(options)
+    except CommandError as error:
+        _report(str(error))
+        return error.status
+    except UnsupportedSyntaxError as error:
+        where = f"{_shown(error.filename)}:{error.lineno}:{error.offset}" if error.filename else "<unknown>"
+        _report(f"{where}: {type(error).__name__}: {error.msg}")
+        return EXIT_FAILED
+    except (TypeError, ValueError) as error:  # symgrad's own messages for wrong wrt, kinds and arguments
+        if options.traceback:
+            raise
+        _report(f"{type(error).__name__}: {error}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:
+        if options.traceback:
+            raise
+        _report(f"internal error: {type(error).__name__}: {error} (rerun with --traceback, and please report it)")
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())
