@@ -1,6 +1,7 @@
 """The array benchmark problems, each written once as plain Python for symgrad (read with `inspect`).
 
-Used by `bench_arrays.py`.  Like `bench_problems`, this module imports only `math` and NumPy.
+Used by `bench_arrays.py` and `run.py`.  Like `bench_problems`, this module imports only `math` and NumPy, and it
+also makes the data each problem is timed on (`make_args`).
 
 * `rosen(x)`: the n-dimensional Rosenbrock function, a reduction over neighbouring pairs.
 * `logistic_nll(w, X, y)`: the mean logistic negative log-likelihood, nested loops, gradient w.r.t. `w`.
@@ -76,3 +77,52 @@ def oscillator(k, c, obs):
         x, v = x + DT*v, v + DT*a
         err += (x - obs[t])**2
     return err
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------------------------
+MLP_HIDDEN = 16
+TRUE_K, TRUE_C = 4.0, 0.3
+
+
+def make_moons(n_samples, noise, rng):
+    """Two interleaving half circles (scikit-learn's make_moons), labels -1 / +1."""
+    n_upper = n_samples // 2
+    n_lower = n_samples - n_upper
+    upper = np.linspace(0.0, math.pi, n_upper)
+    lower = np.linspace(0.0, math.pi, n_lower)
+    X = np.concatenate([np.stack([np.cos(upper), np.sin(upper)], axis=1),
+                        np.stack([1.0 - np.cos(lower), 0.5 - np.sin(lower)], axis=1)])
+    X += noise * rng.standard_normal(X.shape)
+    return X, np.concatenate([-np.ones(n_upper), np.ones(n_lower)])
+
+
+def simulate(k, c, steps):
+    xs = np.empty(steps)
+    x, v = 1.0, 0.0
+    for t in range(steps):
+        x, v = x + DT * v, v + DT * (-k * x - c * v)
+        xs[t] = x
+    return xs
+
+
+def make_args(problem, size, rng):
+    """One argument tuple for `problem` at `size` (the data size: n, rows, points or steps)."""
+    if problem == "rosen":
+        return (rng.uniform(-2.0, 2.0, size),)
+    if problem == "logistic":
+        X = rng.standard_normal((size, 10))
+        w_true = rng.standard_normal(10)
+        y = (rng.uniform(size=size) < 1.0 / (1.0 + np.exp(-X @ w_true))).astype(float)
+        return (0.5 * rng.standard_normal(10), X, y)
+    if problem == "mlp":
+        X, y = make_moons(size, 0.1, rng)
+        init = np.random.default_rng(int(rng.integers(0, 2**31)))  # micrograd's init: U(-1, 1) weights, 0 biases
+        return (init.uniform(-1.0, 1.0, (MLP_HIDDEN, 2)), np.zeros(MLP_HIDDEN),
+                init.uniform(-1.0, 1.0, (MLP_HIDDEN, MLP_HIDDEN)), np.zeros(MLP_HIDDEN),
+                init.uniform(-1.0, 1.0, MLP_HIDDEN), 0.0, X, y)
+    if problem == "oscillator":
+        obs = simulate(TRUE_K, TRUE_C, size) + 0.05 * rng.standard_normal(size)
+        return (float(rng.uniform(1.0, 6.0)), float(rng.uniform(0.0, 1.0)), obs)
+    raise ValueError(problem)

@@ -41,262 +41,43 @@ if HERE not in sys.path:
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import array_problems
-import numba
+import hand
 import numpy as np
-from array_problems import ALPHA, DT
-from bench_core import (
-    _load_average,
-    log,
-    machine_info,
-    median,
-    paired_ratio,
-    python_call_times,
-)
+import problems
+import systems
+from array_problems import make_args
+from bench_core import _load_average, log, machine_info
+from timing import median, paired_ratio, python_call_times
 
 import symgrad as sg
 
+# Problems also timed with symgrad's parallel=True (a loss over rows: its loop only adds into sums)
+THREADED = {"logistic"}
 RATIO_TARGET = 1.5  # symgrad / hand-written njit, per call from Python
 JAX_TARGET = 1.0  # JAX / symgrad must exceed this
 TOLERANCE = 1e-9  # max relative error of symgrad vs hand-written
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Hand-written gradients: value and gradient in one fused pass, shaped like symgrad's (value, gradient).
-# error_model="numpy" as symgrad uses for its kernels.
-# ---------------------------------------------------------------------------------------------------------------
-@numba.njit(error_model="numpy")
-def rosen_hand(x):
-    n = x.shape[0]
-    g = np.empty(n)
-    s = 0.0
-    carry = 0.0  # d/dx[i] of the previous term, 200 (x[i] - x[i-1]^2)
-    for i in range(n - 1):
-        xi = x[i]
-        t = x[i + 1] - xi * xi
-        u = 1.0 - xi
-        s += 100.0 * t * t + u * u
-        g[i] = carry - 400.0 * xi * t - 2.0 * u
-        carry = 200.0 * t
-    if n > 0:
-        g[n - 1] = carry
-    return s, g
-
-
-@numba.njit(error_model="numpy")
-def logistic_hand(w, X, y):
-    n, d = X.shape
-    g = np.zeros(d)
-    inv_n = 1.0 / n
-    total = 0.0
-    for i in range(n):
-        z = 0.0
-        for j in range(d):
-            z += X[i, j] * w[j]
-        e = math.exp(-z)
-        total += math.log1p(e) + (1.0 - y[i]) * z
-        dz = ((1.0 - y[i]) - e / (1.0 + e)) * inv_n
-        for j in range(d):
-            g[j] += dz * X[i, j]
-    return total * inv_n, g
-
-
-@numba.njit(error_model="numpy")
-def mlp_hand(W1, b1, W2, b2, w3, b3, X, y):
-    n, d = X.shape
-    hidden = W1.shape[0]
-    gW1 = np.zeros((hidden, d))
-    gb1 = np.zeros(hidden)
-    gW2 = np.zeros((hidden, hidden))
-    gb2 = np.zeros(hidden)
-    gw3 = np.zeros(hidden)
-    gb3 = 0.0
-    h1 = np.empty(hidden)
-    h2 = np.empty(hidden)
-    dh1 = np.empty(hidden)
-    inv_n = 1.0 / n
-    data_loss = 0.0
-    for i in range(n):
-        # forward for this point
-        for j in range(hidden):
-            acc = b1[j]
-            for k in range(d):
-                acc += W1[j, k] * X[i, k]
-            h1[j] = max(acc, 0.0)
-        for j in range(hidden):
-            acc = b2[j]
-            for k in range(hidden):
-                acc += W2[j, k] * h1[k]
-            h2[j] = max(acc, 0.0)
-        score = b3
-        for j in range(hidden):
-            score += w3[j] * h2[j]
-        margin = 1.0 - y[i] * score
-        # backward for this point, only where the hinge is active (elsewhere its gradient is 0)
-        if margin > 0.0:
-            data_loss += margin
-            ds = -y[i] * inv_n
-            gb3 += ds
-            for k in range(hidden):
-                dh1[k] = 0.0
-            for j in range(hidden):
-                gw3[j] += ds * h2[j]
-                if h2[j] > 0.0:
-                    da = ds * w3[j]
-                    gb2[j] += da
-                    for k in range(hidden):
-                        gW2[j, k] += da * h1[k]
-                        dh1[k] += da * W2[j, k]
-            for j in range(hidden):
-                if h1[j] > 0.0:
-                    da = dh1[j]
-                    gb1[j] += da
-                    for k in range(d):
-                        gW1[j, k] += da * X[i, k]
-    two_alpha = 2.0 * ALPHA
-    squares = b3 * b3
-    for j in range(hidden):
-        squares += b1[j] * b1[j] + b2[j] * b2[j] + w3[j] * w3[j]
-        gb1[j] += two_alpha * b1[j]
-        gb2[j] += two_alpha * b2[j]
-        gw3[j] += two_alpha * w3[j]
-        for k in range(d):
-            squares += W1[j, k] * W1[j, k]
-            gW1[j, k] += two_alpha * W1[j, k]
-        for k in range(hidden):
-            squares += W2[j, k] * W2[j, k]
-            gW2[j, k] += two_alpha * W2[j, k]
-    return data_loss * inv_n + ALPHA * squares, (gW1, gb1, gW2, gb2, gw3, gb3 + two_alpha * b3)
-
-
-@numba.njit(error_model="numpy")
-def oscillator_hand(k, c, obs):
-    # Two parameters: forward sensitivities (d/dk and d/dc of x and v) carried in the same loop, no tape.
-    x, v = 1.0, 0.0
-    xk, vk, xc, vc = 0.0, 0.0, 0.0, 0.0
-    err, gk, gc = 0.0, 0.0, 0.0
-    for t in range(obs.shape[0]):
-        a = -k * x - c * v
-        ak = -x - k * xk - c * vk
-        ac = -v - k * xc - c * vc
-        x, v = x + DT * v, v + DT * a
-        xk, vk = xk + DT * vk, vk + DT * ak
-        xc, vc = xc + DT * vc, vc + DT * ac
-        r = x - obs[t]
-        err += r * r
-        gk += 2.0 * r * xk
-        gc += 2.0 * r * xc
-    return err, (gk, gc)
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # JAX twins, vectorised as a JAX user would write them (imported lazily)
 # ---------------------------------------------------------------------------------------------------------------
 def jax_twins():
-    import jax
-    import jax.numpy as jnp
-
-    jax.config.update("jax_enable_x64", True)
-
-    def rosen(x):
-        return jnp.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
-
-    def logistic_nll(w, X, y):
-        z = X @ w
-        return jnp.mean(jnp.log1p(jnp.exp(-z)) + (1 - y) * z)
-
-    def mlp_loss(W1, b1, W2, b2, w3, b3, X, y):
-        h1 = jnp.maximum(X @ W1.T + b1, 0.0)
-        h2 = jnp.maximum(h1 @ W2.T + b2, 0.0)
-        score = h2 @ w3 + b3
-        data_loss = jnp.mean(jnp.maximum(0.0, 1.0 - y * score))
-        squares = (jnp.sum(W1 ** 2) + jnp.sum(b1 ** 2) + jnp.sum(W2 ** 2) + jnp.sum(b2 ** 2) + jnp.sum(w3 ** 2)
-                   + b3 ** 2)
-        return data_loss + ALPHA * squares
-
-    def oscillator(k, c, obs):
-        def step(carry, o):
-            x, v, err = carry
-            a = -k * x - c * v
-            x, v = x + DT * v, v + DT * a
-            return (x, v, err + (x - o) ** 2), None
-
-        start = (jnp.asarray(1.0, jnp.float64), jnp.asarray(0.0, jnp.float64), jnp.asarray(0.0, jnp.float64))
-        (_, _, err), _ = jax.lax.scan(step, start, obs)
-        return err
-
-    twins = {"rosen": (rosen, 0), "logistic": (logistic_nll, 0), "mlp": (mlp_loss, (0, 1, 2, 3, 4, 5)),
-             "oscillator": (oscillator, (0, 1))}
-
-    def blocking(function):
-        def call(*args):
-            return jax.block_until_ready(function(*args))
-        return call
-
-    compiled = {name: blocking(jax.jit(jax.value_and_grad(f, argnums=argnums)))
-                for name, (f, argnums) in twins.items()}
-
-    def to_device(args):
-        """Arrays on the device once, as a JAX user's loop would hold them; floats stay Python floats."""
-        return tuple(jax.device_put(a) if isinstance(a, np.ndarray) else a for a in args)
-
-    return compiled, to_device, jax.__version__
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Data
-# ---------------------------------------------------------------------------------------------------------------
-MLP_HIDDEN = 16
-TRUE_K, TRUE_C = 4.0, 0.3
-
-
-def make_moons(n_samples, noise, rng):
-    """Two interleaving half circles (scikit-learn's make_moons), labels -1 / +1."""
-    n_upper = n_samples // 2
-    n_lower = n_samples - n_upper
-    upper = np.linspace(0.0, math.pi, n_upper)
-    lower = np.linspace(0.0, math.pi, n_lower)
-    X = np.concatenate([np.stack([np.cos(upper), np.sin(upper)], axis=1),
-                        np.stack([1.0 - np.cos(lower), 0.5 - np.sin(lower)], axis=1)])
-    X += noise * rng.standard_normal(X.shape)
-    return X, np.concatenate([-np.ones(n_upper), np.ones(n_lower)])
-
-
-def simulate(k, c, steps):
-    xs = np.empty(steps)
-    x, v = 1.0, 0.0
-    for t in range(steps):
-        x, v = x + DT * v, v + DT * (-k * x - c * v)
-        xs[t] = x
-    return xs
-
-
-def make_args(problem, size, rng):
-    """One argument tuple for `problem` at `size` (the data size: n, rows, points or steps)."""
-    if problem == "rosen":
-        return (rng.uniform(-2.0, 2.0, size),)
-    if problem == "logistic":
-        X = rng.standard_normal((size, 10))
-        w_true = rng.standard_normal(10)
-        y = (rng.uniform(size=size) < 1.0 / (1.0 + np.exp(-X @ w_true))).astype(float)
-        return (0.5 * rng.standard_normal(10), X, y)
-    if problem == "mlp":
-        X, y = make_moons(size, 0.1, rng)
-        init = np.random.default_rng(int(rng.integers(0, 2**31)))  # micrograd's init: U(-1, 1) weights, 0 biases
-        return (init.uniform(-1.0, 1.0, (MLP_HIDDEN, 2)), np.zeros(MLP_HIDDEN),
-                init.uniform(-1.0, 1.0, (MLP_HIDDEN, MLP_HIDDEN)), np.zeros(MLP_HIDDEN),
-                init.uniform(-1.0, 1.0, MLP_HIDDEN), 0.0, X, y)
-    if problem == "oscillator":
-        obs = simulate(TRUE_K, TRUE_C, size) + 0.05 * rng.standard_normal(size)
-        return (float(rng.uniform(1.0, 6.0)), float(rng.uniform(0.0, 1.0)), obs)
-    raise ValueError(problem)
+    """``jax.jit(jax.value_and_grad(twin))`` per problem family, as the comparison harness builds it (vectorised
+    ``jnp`` code, ``lax.scan`` for the oscillator), and the conversion of host arguments to device arrays."""
+    jax = systems.SYSTEMS["jax"]
+    version = jax.version()
+    families = {p.family: p for p in problems.PROBLEMS.values() if not p.scalar}
+    runners = {name: jax.build(p, p.args(np.random.default_rng(0))) for name, p in families.items()}
+    return {name: r.call for name, r in runners.items()}, runners["rosen"].convert, version
 
 
 # name -> (function, wrt, hand-written, sizes timed, two sizes for the derivation figure, size label)
 PROBLEMS = {
-    "rosen": (array_problems.rosen, 0, rosen_hand, (10, 1000, 100000), (10, 100000), "n={}"),
-    "logistic": (array_problems.logistic_nll, 0, logistic_hand, (10000,), (100, 10000), "X {}x10"),
-    "mlp": (array_problems.mlp_loss, (0, 1, 2, 3, 4, 5), mlp_hand, (100,), (20, 100), "{} pts, 337 p"),
-    "oscillator": (array_problems.oscillator, (0, 1), oscillator_hand, (1000,), (100, 1000), "{} steps"),
+    "rosen": (array_problems.rosen, 0, hand.njit(hand.rosen_hand), (10, 1000, 100000), (10, 100000), "n={}"),
+    "logistic": (array_problems.logistic_nll, 0, hand.njit(hand.logistic_hand), (10000,), (100, 10000), "X {}x10"),
+    "mlp": (array_problems.mlp_loss, (0, 1, 2, 3, 4, 5), hand.njit(hand.mlp_hand), (100,), (20, 100), "{} pts, 337 p"),
+    "oscillator": (array_problems.oscillator, (0, 1), hand.njit(hand.oscillator_hand), (1000,), (100, 1000),
+                   "{} steps"),
 }
 
 
@@ -443,52 +224,58 @@ def run(quick):
     rng = np.random.default_rng(20240612)
 
     transforms = {}
-    for name, (function, wrt, hand, sizes, _, label) in PROBLEMS.items():
-        vg = sg.value_and_grad(function, wrt=wrt)
-        transforms[name] = vg
-        modules = set()
-        for size in sizes:
-            log(f"{name} {label.format(size)}: compile, check, time")
-            args = make_args(name, size, rng)
-            t0 = time.perf_counter()
-            vg(*args)
-            first_call = time.perf_counter() - t0
-            modules.add(vg._load().__file__)
-            hand(*args)
-            jax_args = to_device(args)
-            twins[name](*jax_args)
+    for name, (function, wrt, by_hand, sizes, _, label) in PROBLEMS.items():
+        for parallel in (False, True) if name in THREADED else (False,):
+            vg = sg.value_and_grad(function, wrt=wrt, parallel=parallel)
+            if not parallel:
+                transforms[name] = vg
+            modules = set()
+            for size in sizes:
+                log(f"{name} {label.format(size)}: compile, check, time")
+                args = make_args(name, size, rng)
+                t0 = time.perf_counter()
+                vg(*args)
+                first_call = time.perf_counter() - t0
+                modules.add(vg._load().__file__)
+                by_hand(*args)
+                jax_args = to_device(args)
+                twins[name](*jax_args)
 
-            points = [args] + [make_args(name, size, rng) for _ in range(config["check_points"] - 1)]
-            err_random = max(relative_error(vg(*p), hand(*p)) for p in points)
-            err_sparse = relative_error(vg(*sparse_copy(args)), hand(*sparse_copy(args)))
-            err_jax = max(relative_error(vg(*p), twins[name](*to_device(p))) for p in points)
+                points = [args] + [make_args(name, size, rng) for _ in range(config["check_points"] - 1)]
+                err_random = max(relative_error(vg(*p), by_hand(*p)) for p in points)
+                err_sparse = relative_error(vg(*sparse_copy(args)), by_hand(*sparse_copy(args)))
+                err_jax = max(relative_error(vg(*p), twins[name](*to_device(p))) for p in points)
 
-            # JAX on its device arrays, behind a wrapper that ignores the host arguments (the wrapper costs
-            # ~0.1 us, against JAX's several us of dispatch), so that all four are timed in the same rounds.
-            jax_call = twins[name]
+                # JAX on its device arrays, behind a wrapper that ignores the host arguments (the wrapper costs
+                # ~0.1 us, against JAX's several us of dispatch), so that all four are timed in the same rounds.
+                jax_call = twins[name]
 
-            def jax_on_device(*_host_args, _call=jax_call, _args=jax_args):
-                return _call(*_args)
+                def jax_on_device(*_host_args, _call=jax_call, _args=jax_args):
+                    return _call(*_args)
 
-            functions = {"symgrad": vg, "dispatcher": vg.kernels.value_and_grad, "hand": hand, "jax": jax_on_device}
-            times = python_call_times(functions, args, config["repeat"], config["batch_s"])
-            row = {
-                "problem": name, "size": size, "sizes": label.format(size), "first_call_s": first_call,
-                "symgrad_s": median(times["symgrad"]), "dispatcher_s": median(times["dispatcher"]),
-                "hand_s": median(times["hand"]), "jax_s": median(times["jax"]),
-                "ratio": paired_ratio(times["symgrad"], times["hand"]),
-                "ratio_dispatcher": paired_ratio(times["dispatcher"], times["hand"]),
-                "jax_over_symgrad": paired_ratio(times["jax"], times["symgrad"]),
-                "ratio_quartiles": quartiles(times["symgrad"], times["hand"]),
-                "jax_over_symgrad_quartiles": quartiles(times["jax"], times["symgrad"]),
-                "max_rel_err": max(err_random, err_sparse), "max_rel_err_random": err_random,
-                "max_rel_err_sparse": err_sparse, "max_rel_err_vs_jax": err_jax,
-            }
-            results["rows"].append(row)
-        dispatcher = vg.kernels.value_and_grad
-        results["derivation"][name] = {"in_process": {
-            "sizes": list(sizes), "modules": sorted(os.path.basename(m) for m in modules),
-            "signatures": len(dispatcher.signatures), "overloads": len(dispatcher.overloads)}}
+                functions = {"symgrad": vg, "dispatcher": vg.kernels.value_and_grad, "hand": by_hand,
+                             "jax": jax_on_device}
+                times = python_call_times(functions, args, config["repeat"], config["batch_s"])
+                row = {
+                    "problem": name, "size": size, "sizes": label.format(size) + (" threads" if parallel else ""),
+                "first_call_s": first_call,
+                    "symgrad_s": median(times["symgrad"]), "dispatcher_s": median(times["dispatcher"]),
+                    "hand_s": median(times["hand"]), "jax_s": median(times["jax"]),
+                    "ratio": paired_ratio(times["symgrad"], times["hand"]),
+                    "ratio_dispatcher": paired_ratio(times["dispatcher"], times["hand"]),
+                    "jax_over_symgrad": paired_ratio(times["jax"], times["symgrad"]),
+                    "ratio_quartiles": quartiles(times["symgrad"], times["hand"]),
+                    "jax_over_symgrad_quartiles": quartiles(times["jax"], times["symgrad"]),
+                    "max_rel_err": max(err_random, err_sparse), "max_rel_err_random": err_random,
+                    "max_rel_err_sparse": err_sparse, "max_rel_err_vs_jax": err_jax,
+                }
+                results["rows"].append(row)
+            if parallel:
+                continue
+            dispatcher = vg.kernels.value_and_grad
+            results["derivation"][name] = {"in_process": {
+                "sizes": list(sizes), "modules": sorted(os.path.basename(m) for m in modules),
+                "signatures": len(dispatcher.signatures), "overloads": len(dispatcher.overloads)}}
 
     for name, spec in PROBLEMS.items():
         log(f"{name}: derivation time in fresh processes, sizes {spec[4]}")

@@ -179,7 +179,7 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset()):
     return lines
 
 
-CHUNKS = 32  # fixed, so that a parallel kernel's rounding does not depend on the number of threads
+CHUNKS = 16  # fixed, so that a parallel kernel's rounding does not depend on the number of threads
 PARALLEL_MIN_ITERATIONS = 4096  # below this a loop runs serially: starting the threads would cost more
 CHUNK = sp.Symbol("_chunk", integer=True)
 
@@ -265,11 +265,15 @@ def _emit_chunked(chunked, printer, indent, fixed, accumulators):
               if not any(line == f"{inner}{p(c.result)} = {p(c.phi)}" for c in loop.carried)]
     lines += [f"{inner}{p(c.phi)}_parts[{CHUNK}] = {p(c.phi)}" for c in loop.carried]
     lines += [f"{inner}{p(s)}_parts[{CHUNK}] = {p(s)}_chunk" for s in chunked.sums]
-    lines += [f"{indent}    {p(c.result)} = {p(c.initial)} + {p(c.phi)}_parts.sum()" for c in loop.carried]
-    lines += [f"{indent}    {p(s)} += {p(s)}_parts.sum()" for s in chunked.sums]
-    if chunked.arrays:
-        lines += [f"{indent}    for {CHUNK} in range({CHUNKS}):"]
-        lines += [f"{indent}        {label} += {label}_parts[{CHUNK}]" for label in chunked.arrays]
+    # Partial sums added up in plain loops: an array expression here would be one more parallel launch each.
+    lines += [f"{indent}    {p(c.result)} = {p(c.initial)}" for c in loop.carried]
+    lines.append(f"{indent}    for {CHUNK} in range({CHUNKS}):")
+    lines += [f"{indent}        {p(c.result)} += {p(c.phi)}_parts[{CHUNK}]" for c in loop.carried]
+    lines += [f"{indent}        {p(s)} += {p(s)}_parts[{CHUNK}]" for s in chunked.sums]
+    for label, dimensions in chunked.arrays.items():
+        element = ", ".join(f"{CHUNK}_{k}" for k in range(dimensions))
+        lines += [f"{indent}        {'    ' * k}for {CHUNK}_{k} in range({label}.shape[{k}]):" for k in range(dimensions)]
+        lines.append(f"{indent}        {'    ' * dimensions}{label}[{element}] += {label}_parts[{CHUNK}, {element}]")
     lines.append(f"{indent}else:")
     return lines + _emit([loop], printer, indent + "    ", fixed, accumulators)
 

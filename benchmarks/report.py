@@ -1,0 +1,387 @@
+"""The comparison's tables, as text for the terminal and as docs/performance.md with its two plots.
+
+Every number here comes from the results of one run (`run.run`); the page is rewritten whole, never edited.
+"""
+
+import os
+
+import systems
+
+FLAG = 1e-8  # a relative error above this is flagged
+FLAG_TEXT = f"{FLAG:.0e}".replace("e-0", "e-")
+SLOWER = 1.10  # a peer counts as ahead on a time figure when symgrad's is this many times larger (noise floor)
+ROUNDING = 1e-14  # errors below this are rounding, not a difference between systems
+HAND = ("numba", "numpy")  # the reference and its uncompiled self: their error is 0 by construction
+
+STATUS_CELLS = {"missing": "missing", "not expressible": "n/e", "not run": "not run", "timed out": "t/o",
+                "error": "error"}
+LEGEND = ("n/e: the system cannot express the problem; not run: left out on purpose; t/o: the build (trace, derive, "
+          "compile) passed the time cap; missing: not installed; error: it failed (see the JSON).")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Cells
+# ---------------------------------------------------------------------------------------------------------------
+def seconds(value):
+    if value is None:
+        return "-"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if value >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value * 1e9:.3g} ns"
+
+
+def ratio(value):
+    if value is None:
+        return "-"
+    return f"{value:.2f}x" if value < 10 else f"{value:.1f}x" if value < 100 else f"{value:,.0f}x"
+
+
+def error(value):
+    return "-" if value is None else f"{value:.0e}" + (" !" if value > FLAG else "")
+
+
+def cell(entry, key, show):
+    """One table cell: the figure, or the status that stands in for it."""
+    if entry is None:
+        return ""
+    if entry.get("status") != "ok":
+        return STATUS_CELLS[entry["status"]]
+    return show(entry.get(key))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tables: rows are problems, columns systems
+# ---------------------------------------------------------------------------------------------------------------
+def tables(results):
+    """(title, header, rows, note) for each figure."""
+    names = results["systems"]
+    labels = ["problem"] + [results["machine"]["systems"][s]["label"] for s in names]
+    problems = results["problems"]
+
+    def matrix(key, show, only_scalar=False, systems_shown=names):
+        rows = []
+        for p in problems.values():
+            if only_scalar and not p["scalar"]:
+                continue
+            rows.append([p["label"]] + [cell(p["systems"].get(s), key, show) for s in systems_shown])
+        return rows
+
+    out = [
+        ("Per call: value and gradient from Python (median)", labels, matrix("call_s", seconds), None),
+        ("Ratio to hand Numba (median of per-round ratios; lower is faster)", labels, matrix("ratio", ratio), None),
+        (f"Max relative error of value and gradient against the hand-written gradient (! above {FLAG_TEXT})", labels,
+         matrix("max_rel_err", error), None),
+    ]
+    if results.get("imports"):
+        imports = results["imports"]
+        cold = matrix("cold_first_call_s", seconds)
+        cold.append(["import (once)"] + [seconds(imports.get(s, {}).get("cold_s")) for s in names])
+        shared = None if results["settings"]["latency_per_pair"] else (
+            "Quick mode: one process per system, its problems one after another, so the later ones find the "
+            "system's engine started; the full mode starts a process per problem.")
+        out.append(("First call in a fresh process, empty caches: import, build (trace / derive / compile) and "
+                    "first call", labels, cold, shared))
+        cached = [s for s in names if results["machine"]["systems"][s].get("cache", "none") != "none"]
+        warm = matrix("warm_first_call_s", seconds, systems_shown=cached)
+        warm.append(["import (once)"] + [seconds(imports.get(s, {}).get("warm_s")) for s in cached])
+        note = "; ".join(f"{results['machine']['systems'][s]['label']}: {results['machine']['systems'][s]['cache']}"
+                         for s in cached)
+        others = [results["machine"]["systems"][s]["label"] for s in names if s not in cached]
+        out.append(("Second process, warm caches (the systems that keep one)",
+                    ["problem"] + [results["machine"]["systems"][s]["label"] for s in cached], warm,
+                    f"What is cached: {note}." + (f" No cache to warm: {', '.join(others)}." if others else "")))
+    out.append(("value_and_grad / value, per call from Python (scalar problems)", labels,
+                matrix("vg_over_value", ratio, only_scalar=True), None))
+    return out
+
+
+def reasons(results):
+    """Why cells hold no figure: (system label, reason, [problem labels]), one per distinct reason."""
+    grouped = {}
+    for p in results["problems"].values():
+        for name, entry in p["systems"].items():
+            if entry.get("status", "ok") not in ("ok", "missing"):
+                key = (results["machine"]["systems"][name]["label"], f"{entry['status']}: {entry['reason']}")
+                grouped.setdefault(key, []).append(p["label"])
+    return [(label, reason, labels) for (label, reason), labels in sorted(grouped.items())]
+
+
+def behind(results):
+    """Every figure where a peer beats symgrad: (problem, figure, symgrad's shown, [(peer, the peer's shown)])."""
+    figures = (("call_s", "per call", seconds), ("cold_first_call_s", "first call, cold", seconds),
+               ("warm_first_call_s", "first call, warm", seconds), ("vg_over_value", "vg/value", ratio),
+               ("max_rel_err", "max rel err", error))
+    imports = {"label": "(all)", "systems": {name: {"status": "ok", "import_s": entry.get("cold_s")}
+                                             for name, entry in results.get("imports", {}).items()}}
+    rows = [(p, figures) for p in results["problems"].values()] + [(imports, (("import_s", "import", seconds),))]
+    out = []
+    for p, shown in rows:
+        ours = p["systems"].get("symgrad")
+        if not ours or ours.get("status") != "ok":
+            continue
+        for key, figure, show in shown:
+            ahead = [(results["machine"]["systems"][name]["label"], show(theirs[key]))
+                     for name, theirs in p["systems"].items()
+                     if name != "symgrad" and theirs.get("status") == "ok" and _ahead(key, name, ours, theirs)]
+            if ahead:
+                out.append((p["label"], figure, show(ours[key]), ahead))
+    return out
+
+
+def _ahead(key, name, ours, theirs):
+    """Whether peer `name` beats symgrad on figure `key` by more than noise.  Errors are not compared with the
+    hand-written code's own, which are 0 by construction."""
+    mine, other = ours.get(key), theirs.get(key)
+    if mine is None or other is None:
+        return False
+    if key == "max_rel_err":
+        return name not in HAND and mine > max(2 * other, ROUNDING)
+    return mine > SLOWER * other
+
+
+def scaling_tables(scaling):
+    out = []
+    for family, series in scaling["derivation"].items():
+        rows = []
+        for n, ours, sympy in zip(series["n"], series["symgrad"], series["sympy"]):
+            theirs = ([seconds(sympy["derive_s"]), f"{sympy['operations']:,}"] if "derive_s" in sympy
+                      else [STATUS_CELLS[sympy["status"]]] * 2)
+            rows.append([f"{n:,}", seconds(ours["derive_s"]), f"{ours['operations']:,}"] + theirs)
+        out.append((f"Derivation against n: {family}", ["n", "symgrad derive", "symgrad ops", "SymPy diff+lambdify",
+                                                       "SymPy ops (after cse)"], rows, None))
+    rows_figure = scaling["rows"]
+    names = list(rows_figure["systems"])
+    labels = [systems.SYSTEMS[s].label for s in names]
+    rows = []
+    for k, n in enumerate(rows_figure["n"]):
+        times = [rows_figure["systems"][s][k] for s in names]
+        reference = rows_figure["systems"].get(systems.REFERENCE, [None] * (k + 1))[k]
+        ours = rows_figure["systems"].get("symgrad", [None] * (k + 1))[k]
+        rows.append([f"{n:,}"] + [seconds(t) for t in times]
+                    + [ratio(ours / reference) if ours and reference else "-"])
+    out.append(("Logistic NLL, per call against rows (10 features)", ["rows"] + labels + ["symgrad / hand Numba"],
+                rows, None))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Text
+# ---------------------------------------------------------------------------------------------------------------
+def _text_table(title, header, rows, note):
+    widths = [max(len(str(r[k])) for r in [header] + rows) for k in range(len(header))]
+    line = "  ".join(f"{h:<{widths[0]}}" if k == 0 else f"{h:>{widths[k]}}" for k, h in enumerate(header))
+    out = ["", title, line, "-" * len(line)]
+    out += ["  ".join(f"{c:<{widths[0]}}" if k == 0 else f"{c:>{widths[k]}}" for k, c in enumerate(r)) for r in rows]
+    if note:
+        out.append(note)
+    return out
+
+
+def header_lines(results):
+    m = results["machine"]
+    versions = ", ".join(f"{v['label']} {v['version'] or 'missing'}" for v in m["systems"].values())
+    load = results.get("load_average_start"), results.get("load_average_end")
+    changed = ["WARNING: symgrad's source changed during this run: its figures mix two versions (run it again)."
+               if results.get("symgrad_source_changed") else ""]
+    return changed + [f"symgrad against the field ({results['mode']} mode, {results['date']})",
+            f"machine : {m['cpu']} | {m['cores']} cores ({m['usable_cores']} usable) | {m['platform']}",
+            f"versions: Python {m['python']}, {versions}; llvmlite {m['llvmlite']}"
+            + (f"; PyTorch threads {m['threads']['torch']}" if m["threads"]["torch"] else ""),
+            f"load average at start / end: {load[0][0]:.2f} / {load[1][0]:.2f}" if all(load) else ""]
+
+
+def text(results):
+    out = [line for line in header_lines(results) if line]
+    for table in tables(results):
+        out += _text_table(*table)
+    out += ["", LEGEND] + [f"  {label}, {reason} ({', '.join(labels)})" for label, reason, labels in reasons(results)]
+    out += ["", "Where symgrad is behind (time figures: by more than "
+            f"{(SLOWER - 1) * 100:.0f}%; errors: above {ROUNDING:g} and twice the peer's):"]
+    out += [f"  {p}, {figure}: symgrad {mine}; " + ", ".join(f"{peer} {theirs}" for peer, theirs in ahead)
+            for p, figure, mine, ahead in behind(results)]
+    out += ["  (nowhere)"] if not behind(results) else []
+    if results.get("scaling"):
+        for table in scaling_tables(results["scaling"]):
+            out += _text_table(*table)
+    out += ["", f"total {results['elapsed_s']:.0f} s"]
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# docs/performance.md and its plots
+# ---------------------------------------------------------------------------------------------------------------
+def _markdown_table(title, header, rows, note):
+    out = [f"### {title}", "", "| " + " | ".join(header) + " |",
+           "| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return out + ([""] + [note] if note else []) + [""]
+
+
+def plot_ratios(results, path):
+    """Grouped bars: per-call time over hand Numba's, log scale, one group per problem."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [s for s in results["systems"] if s != systems.REFERENCE]
+    problems = list(results["problems"].values())
+    width = 0.8 / len(names)
+    figure, axes = plt.subplots(figsize=(13, 5.5))
+    for k, name in enumerate(names):
+        xs, ys = [], []
+        for i, p in enumerate(problems):
+            entry = p["systems"].get(name, {})
+            if entry.get("status") == "ok" and entry.get("ratio"):
+                xs.append(i - 0.4 + (k + 0.5) * width)
+                ys.append(entry["ratio"])
+        axes.bar(xs, ys, width, label=results["machine"]["systems"][name]["label"])
+    axes.axhline(1.0, color="black", linewidth=1)
+    axes.set_yscale("log")
+    axes.set_xticks(range(len(problems)), [p["label"] for p in problems], rotation=20, ha="right")
+    axes.set_ylabel("per-call time / hand Numba's (log)")
+    axes.set_title("Value and gradient per call from Python, against a gradient written by hand in Numba "
+                   "(lower is faster; no bar: not run, see the tables)")
+    axes.legend(ncol=4, fontsize="small")
+    axes.grid(axis="y", which="both", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def plot_scaling(scaling, cap, path):
+    """Derivation time and operation count against n; logistic NLL per call against rows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.6))
+    colours = iter(f"C{k}" for k in range(10))
+    for family, series in scaling["derivation"].items():
+        for system, style in (("symgrad", "o-"), ("sympy", "s--")):
+            points = [(n, e) for n, e in zip(series["n"], series[system]) if "derive_s" in e]
+            label, colour = f"{systems.SYSTEMS[system].label}, {family}", next(colours)
+            if points:
+                left.plot([n for n, _ in points], [e["derive_s"] for _, e in points], style, color=colour, label=label)
+                middle.plot([n for n, _ in points], [e["operations"] for _, e in points], style, color=colour,
+                            label=label)
+            for n, e in zip(series["n"], series[system]):
+                if e.get("status") == "timed out":
+                    left.plot([n], [cap], "x", color=colour, markersize=10, label=f"{label}: {e['reason']}")
+    left.set_title("derivation time against n")
+    left.set_ylabel("seconds")
+    middle.set_title("operations in the value-and-gradient code")
+    for name, times in scaling["rows"]["systems"].items():
+        points = [(n, t) for n, t in zip(scaling["rows"]["n"], times) if t]
+        right.plot([n for n, _ in points], [t for _, t in points], "o-", label=systems.SYSTEMS[name].label)
+    right.set_title("logistic NLL: per call against rows")
+    right.set_ylabel("seconds per call")
+    right.set_xlabel("rows")
+    for axes in (left, middle, right):
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        axes.grid(which="both", alpha=0.3)
+        axes.legend(fontsize="small")
+    left.set_xlabel("n (terms of rosen, steps of the chain)")
+    middle.set_xlabel("n")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+PAGE_HEAD = """# Performance
+
+<!-- Generated by `{command}`: every number and both plots come from that run. Do not edit by hand; run it again. -->
+
+symgrad against the field on the same problems: each written once as plain Python for symgrad
+([bench_problems.py](../benchmarks/bench_problems.py), [array_problems.py](../benchmarks/array_problems.py)),
+once as a gradient by hand ([hand.py](../benchmarks/hand.py): run as it is, "hand NumPy", and compiled with
+`numba.njit`, "hand Numba", the reference every ratio is taken against) and once as the twin every peer
+differentiates ([twins.py](../benchmarks/twins.py)).
+
+Run `{command}` ({mode} mode) on {date}, {elapsed:.0f} s in all.
+
+- Machine: {machine}
+- Versions: {versions}
+- Load average (1 min) at start / end: {load}
+
+Peers: JAX is `jax.jit(jax.value_and_grad(f))` in float64 on the CPU, called on arrays already on the device;
+autograd is `autograd.value_and_grad`; PyTorch is eager float64, clearing the gradients and calling `backward()`
+on every call; SymPy is `diff` and `lambdify(cse=True)` with the `math` module, on the scalar problems and on
+Rosenbrock written out for n up to {sympy_largest:,}; CasADi is an SX `Function` of the value and `gradient`, called
+on `DM` arguments; micrograd (Karpathy's, scalar `Value`s in NumPy object arrays) runs what it can express with
+`+`, `*`, `**` and `relu`, and builds a fresh graph per call as its training loop does.
+"""
+
+METHOD = """## How it is measured
+
+- **Per call**: the system's value-and-gradient call from Python on its own argument types, converted once
+  (device arrays, tensors, `DM`s), in batches of about {batch_ms:g} ms; the batches of all systems on a problem
+  are interleaved over up to {repeat} rounds, rotating the order, and a slow system leaves the rounds after
+  {budget:g} s and 3 samples. The figure is the median per call; the ratio is the median over rounds of the
+  system's time over hand Numba's in the same round.
+- **First call** ({latency}): a fresh `python` with its own empty caches imports the system (the "import" row),
+  then builds the problem's function (traces, derives, compiles) and calls it once. The warm figure is a second
+  process given the same cache directories: symgrad's derivation cache and Numba's cache, hand Numba's
+  `cache=True`, JAX's persistent compilation cache. A build has {cap:g} s before it counts as timed out.
+- **Error**: the largest relative difference, over the value and every gradient component, between the system
+  and the hand-written gradient, at {points} points (the timed one and random ones), with components below
+  1e-6 of the largest measured against that floor; above {flag} is flagged with `!`.
+- **Where symgrad is behind** lists every time figure on which a peer is more than {slower:.0f}% faster than
+  symgrad and every error above {rounding:g} that is more than twice the peer's.
+"""
+
+
+def write_docs(results, directory):
+    """Rewrite performance.md and its plots in `directory`; the paths written."""
+    os.makedirs(directory, exist_ok=True)
+    ratios_png, scaling_png = "performance-ratios.png", "performance-scaling.png"
+    m = results["machine"]
+    load = results.get("load_average_start"), results.get("load_average_end")
+    peers = [f"{v['label']} {v['version'] or 'missing'}" for name, v in m["systems"].items() if name not in HAND]
+    versions = ", ".join([f"Python {m['python']}", f"numba {m['numba']} (llvmlite {m['llvmlite']})",
+                          f"NumPy {m['numpy']}"] + peers
+                         + ([f"PyTorch threads {m['threads']['torch']}"] if m["threads"]["torch"] else []))
+    page = [PAGE_HEAD.format(command=results["command"], mode=results["mode"], date=results["date"],
+                             elapsed=results["elapsed_s"], versions=versions,
+                             machine=f"{m['cpu']}, {m['cores']} cores ({m['usable_cores']} usable), {m['platform']}",
+                             load=f"{load[0][0]:.2f} / {load[1][0]:.2f}" if all(load) else "unknown",
+                             sympy_largest=systems.SymPy.LARGEST),
+            header_lines(results)[0], "", "## Results", "",
+            f"![Per-call time over hand Numba's, per problem and system]({ratios_png})", ""]
+    for table in tables(results):
+        page += _markdown_table(*table)
+    page += [LEGEND, ""] + [f"- {label}, {reason} ({', '.join(labels)})" for label, reason, labels in reasons(results)]
+    page += ["", "## Where symgrad is behind", ""]
+    rows = behind(results)
+    page += [f"- {p}, {figure}: symgrad {mine}; " + ", ".join(f"{peer} {theirs}" for peer, theirs in ahead)
+             for p, figure, mine, ahead in rows]
+    page += ["- nowhere" if not rows else "", ""]
+    written = [os.path.join(directory, ratios_png)]
+    plot_ratios(results, written[0])
+    if results.get("scaling"):
+        page += ["## Scaling", "", f"![Derivation time, operation count and per-call time against size]({scaling_png})",
+                 "", "Rosenbrock is written out term by term in n scalar arguments and the chain is written out n "
+                 "times ([bench_problems.py](../benchmarks/bench_problems.py)); symgrad's time is "
+                 "`Transform._derived()` (parse, reverse mode, codegen, without Numba) and its count is "
+                 "`Kernel.operation_count()` of the value-and-gradient kernel, the count "
+                 "tests/test_linear_size.py holds linear. SymPy's series stops at its first time-out.", ""]
+        for table in scaling_tables(results["scaling"]):
+            page += _markdown_table(*table)
+        written.append(os.path.join(directory, scaling_png))
+        plot_scaling(results["scaling"], results["settings"]["cap_s"], written[-1])
+    c = results["settings"]
+    page += [METHOD.format(batch_ms=c["batch_s"] * 1e3, repeat=c["repeat"], budget=c["budget_s"], cap=c["cap_s"],
+                           points=c["check_points"], flag=FLAG_TEXT, slower=(SLOWER - 1) * 100, rounding=ROUNDING,
+                           latency="one process per system and problem" if c["latency_per_pair"]
+                           else "quick mode: one process per system, its problems one after another"),
+             "## Reproduce", "", "```bash", 'python -m pip install -e ".[bench]"',
+             "python -m benchmarks.run --quick              # a few minutes; prints these tables",
+             "python -m benchmarks.run --write-docs         # full mode; rewrites this page and its plots",
+             "```", ""]
+    path = os.path.join(directory, "performance.md")
+    with open(path, "w") as handle:
+        handle.write("\n".join(page))
+    return [path] + written
