@@ -13,6 +13,7 @@ import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
 from .ir import INT, Allocate, Assign, Carried, Loop, Pop, Push, ReverseLoop, Store, Update, walk
+from .reverse import closed_form_gradients
 from .rules import RULES
 
 from .cache import KERNEL_NAMES
@@ -595,11 +596,38 @@ def shared(statements, temporaries):
     return result
 
 
+def _constant_or_code(printer, value):
+    """A constant result as a float literal, when SymPy can evaluate it (it cannot evaluate every rules-table
+    node, `cbrt` of a number for one: that is left for the kernel to compute)."""
+    value = sp.sympify(value)
+    if value.is_number:
+        try:
+            return f"{float(value)!r}"
+        except TypeError:
+            pass
+    return printer.doprint(value)
+
+
 def _tuple_text(printer, values, as_tuple):
-    printed = [f"{float(v)!r}" if sp.sympify(v).is_number else printer.doprint(v) for v in values]
+    printed = [_constant_or_code(printer, v) for v in values]
     if not as_tuple:
         return printed[0]
     return "(" + ", ".join(printed) + ("," if len(printed) == 1 else "") + ")"
+
+
+# What an operation costs against an addition, roughly, in cycles of throughput: a division, a power and a
+# function call (tanh, log, ...) are worth avoiding at the price of a few multiplications.
+OPERATION_COSTS = {"ADD": 1, "SUB": 1, "MUL": 1, "NEG": 1, "DIV": 4, "POW": 4}
+CALL_COST = 10
+
+
+def _cost(statements):
+    """The weighted operation count of straight-line statements."""
+    total = 0
+    for value in _values(statements):
+        for operation, count in sp.count_ops(value, visual=True).as_coefficients_dict().items():
+            total += count * OPERATION_COSTS.get(str(operation), CALL_COST)
+    return total
 
 
 def build_kernels(derivative, gradient_as_tuple, parallel=False):
@@ -618,8 +646,12 @@ def build_kernels(derivative, gradient_as_tuple, parallel=False):
         "grad": (everything, derivative.gradients, gradient_text),
         "value_and_grad": (everything, program.outputs + derivative.gradients, f"{value_text}, {gradient_text}"),
     }
+    closed = closed_form_gradients(derivative)
     kernels = {}
     for name, (statements, results, returns) in plans.items():
+        if closed is not None and name != "value":
+            statements = min((statements, derivative.forward + closed),
+                             key=lambda candidate: _cost(shared(_live(candidate, results), _temporaries(taken))))
         body = fuse_reductions(_live(statements, results), program.arguments)
         body = skip_zero_sweeps(shared(body, _temporaries(taken)))
         if parallel:

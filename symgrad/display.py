@@ -18,10 +18,10 @@ from sympy.printing.pretty.pretty_symbology import pretty_use_unicode
 from sympy.printing.pretty.stringpict import prettyForm, stringPict
 
 from .ir import Allocate, Assign, Loop, Pop, ReverseLoop, Store, Update
+from .reverse import simplest_rational, tree_size
 from .rules import RULES
 
 CLOSED_FORM_LIMIT = 400  # nodes in an inlined expression tree beyond which definitions are shown instead
-SIMPLIFY_LIMIT = 40  # operations below which a closed form is worth sympy.simplify
 
 
 @dataclass
@@ -41,24 +41,15 @@ def textbook(expr):
     return expr
 
 
-def _tree_size(expr, sizes):
-    size = 0
-    for node in sp.preorder_traversal(expr):
-        size += sizes.get(node, 1) if node.is_Symbol else 1
-    return size
-
-
 def _tidy(expr):
+    """A closed form made readable: textbook notation, cases folded outwards, each case simplified (rationally:
+    sympy.simplify of a Piecewise can take minutes)."""
     expr = textbook(expr)
     if expr.has(sp.Piecewise):
         expr = sp.piecewise_fold(expr)
-    if sp.count_ops(expr) <= SIMPLIFY_LIMIT and not expr.has(sp.Piecewise):
-        # rational simplification only: sympy.simplify's trigonometric passes take seconds on tanh and friends
-        candidates = [expr, sp.factor_terms(expr), sp.factor_terms(sp.cancel(expr))]
-        return textbook(min(candidates, key=sp.count_ops))
-    if expr.has(sp.Piecewise) and sp.count_ops(expr) <= SIMPLIFY_LIMIT:
-        return min([expr, sp.piecewise_fold(expr).simplify()], key=sp.count_ops)
-    return expr
+    if isinstance(expr, sp.Piecewise):
+        return sp.Piecewise(*[(textbook(simplest_rational(value)), condition) for value, condition in expr.args])
+    return textbook(simplest_rational(expr))
 
 
 def _function_latex(name):
@@ -73,7 +64,7 @@ def render(derivative):
     statements = derivative.forward + derivative.adjoint
     sizes = {}
     for statement in statements:
-        sizes[statement.target] = _tree_size(statement.value, sizes)
+        sizes[statement.target] = tree_size(statement.value, sizes)
     results = program.outputs + derivative.gradients
     name = program.name
     head = f"{name}({', '.join(a.name for a in program.arguments)})"
@@ -83,7 +74,7 @@ def render(derivative):
     bars = {bar: r"\bar{%s}" % sp.latex(symbol) for symbol, bar in derivative.adjoint_of.items()}
     latex_of = lambda e: sp.latex(textbook(e), symbol_names=bars, full_prec=False)  # noqa: E731
     lines, text_lines, expressions = [], [], {}
-    if all(_tree_size(r, sizes) <= CLOSED_FORM_LIMIT for r in results):
+    if all(tree_size(r, sizes) <= CLOSED_FORM_LIMIT for r in results):
         inlined = {}
         for statement in statements:
             inlined[statement.target] = statement.value.xreplace(inlined)

@@ -36,6 +36,53 @@ def local_partial(expr, atom, out=None):
     return sp.Add(*[p * local_partial(arg, atom) for p, arg in zip(partials, expr.args) if arg.has(atom)])
 
 
+SIMPLIFY_LIMIT = 40  # operations below which an expression is worth rational simplification
+
+
+def simplest_rational(expr):
+    """The shortest of `expr` and its rational simplifications.  Only rational ones: sympy.simplify's
+    trigonometric passes take seconds on tanh and friends."""
+    if sp.count_ops(expr) > SIMPLIFY_LIMIT or expr.has(sp.Piecewise):
+        return expr
+    return min([expr, sp.factor_terms(expr), sp.factor_terms(sp.cancel(expr))], key=sp.count_ops)
+
+
+def tree_size(expr, sizes):
+    """The number of nodes of `expr` with every symbol in `sizes` inlined (a symbol counts as its size)."""
+    return sum(sizes.get(node, 1) if node.is_Symbol else 1 for node in sp.preorder_traversal(expr))
+
+
+def closed_form_gradients(derivative):
+    """For straight-line code, one assignment per gradient: its closed form, simplified and written over the
+    forward values, or None when the code has loops or a closed form is large.
+
+    This is the algebra a hand-written gradient does: for a tanh neuron under cross entropy, the 1/p of the
+    log and the 1 - tanh**2 of the activation cancel to ``tanh(z) + 1 - 2*y``.  Codegen keeps it when it is
+    cheaper than the adjoint statements."""
+    statements = derivative.forward + derivative.adjoint
+    if not all(isinstance(s, Assign) and not s.value.has(sp.Piecewise) for s in statements) or not all(
+            isinstance(g, sp.Symbol) for g in derivative.gradients):
+        return None  # (inlining into a Piecewise makes SymPy reason about its conditions: slow)
+    inlined, sizes = {}, {}
+    for statement in statements:  # sizes first: inlining a long chain would build an exponential tree
+        sizes[statement.target] = tree_size(statement.value, sizes)
+        if sizes[statement.target] > 4 * SIMPLIFY_LIMIT:
+            return None
+        inlined[statement.target] = statement.value.xreplace(inlined)
+    forward = sorted(((inlined[s.target], s.target) for s in derivative.forward if not s.value.is_Atom),
+                     key=lambda pair: -sp.count_ops(pair[0]))
+    result = []
+    for gradient in derivative.gradients:
+        closed = inlined.get(gradient, gradient)
+        if sp.count_ops(closed) > SIMPLIFY_LIMIT:
+            return None
+        simple = simplest_rational(closed)
+        for value, symbol in forward:
+            simple = simple.xreplace({value: symbol})
+        result.append(Assign(gradient, simple))
+    return result
+
+
 def unique_symbol(used_names, name):
     """A real symbol called `name`, numbered when that is taken; its name is then taken too."""
     candidate, k = name, 0

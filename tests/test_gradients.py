@@ -166,6 +166,10 @@ def min_max_of_constants(x):
     return max(floor_value, math.e / 10)
 
 
+def constant_cbrt(x):  # a constant result SymPy cannot turn into a float itself
+    return np.cbrt(2.0 + 0.5 * 0.5)
+
+
 def named_constants(x):
     return math.pi * x + math.e ** x + np.pi * np.e * x + SCALE * x ** 2 + min(x * x, math.inf)
 
@@ -425,6 +429,7 @@ CASES = [
          [(1.3, 0.7), (-0.3, 0.7), (2.0, 5.0), (-0.3, 0.2)]),
     Case(min_max_of_constants, lambda x: sp.Max(sp.Min(sp.Rational(1, 4), sp.sin(sp.pi / 7)), sp.E / 10),
          [(0.3,), (-1.4,)]),
+    Case(constant_cbrt, lambda x: sp.Rational(9, 4) ** sp.Rational(1, 3) + 0 * x, [(0.3,), (-1.4,)]),
     Case(named_constants, lambda x: sp.pi * x + sp.E ** x + sp.pi * sp.E * x + sp.Rational(3, 2) * x ** 2 + x ** 2,
          [(0.3,), (-1.4,)]),
     Case(closure_constants, lambda x, y: sp.Rational(5, 2) * sp.sin(x) + 3 * y * x, [(0.3, 1.2), (-1.4, 0.5)]),
