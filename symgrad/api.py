@@ -104,7 +104,14 @@ METHODS = ("auto", "reverse", "forward")
 
 def _derive(function, wrt, gradient_as_tuple, parallel, enabled=passes.ALL, method="auto"):
     """Run the stages in order: parse, differentiate (reverse mode, or forward mode for a few scalars through
-    loops, as `method` says), codegen, and display beside them; `enabled` names the optimisation passes."""
+    loops, as `method` says), codegen, and display beside them; `enabled` names the optimisation passes.  They run
+    with room to recurse as deep as the source nests."""
+    from .frontend import with_room_to_recurse
+
+    return with_room_to_recurse(_run_stages, function, wrt, gradient_as_tuple, parallel, enabled, method)
+
+
+def _run_stages(function, wrt, gradient_as_tuple, parallel, enabled, method):
     from .codegen import build_kernels, kernels_source
     from .display import render
     from .forward import forward, prefers_forward

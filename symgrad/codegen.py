@@ -7,6 +7,7 @@ function spellings come from the rules table.  Loops stay loops; tapes are array
 Nothing here touches Numba itself: `symgrad.jit` compiles the text.
 """
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -656,6 +657,48 @@ def shared(statements, temporaries, enabled=passes.ALL):
     return result
 
 
+NESTING_LIMIT = 40  # levels of one printed expression: CPython's parser allows 200 nested brackets, and the
+# printer may spend two per level (`math.sin((1.0 + ...))`)
+
+
+def shallow(statements, temporaries):
+    """The statements with every value nested at most `NESTING_LIMIT` deep: deeper parts get names of their own
+    first, so that the generated module stays within CPython's parser limits whatever the source nests.
+    Nothing is taken out of a `Piecewise`: a branch's value is computed only where its condition holds."""
+    result = []
+    for statement in statements:
+        if isinstance(statement, Loop):
+            statement = Loop(statement.index, statement.start, statement.stop, statement.step,
+                             shallow(statement.body, temporaries), statement.carried, statement.line)
+        elif isinstance(statement, ReverseLoop):
+            statement = ReverseLoop(statement.loop, shallow(statement.body, temporaries), statement.unless_zero,
+                                    statement.any_order)
+        elif isinstance(statement, (Assign, Update, Store)):
+            named = []
+            value, _ = _cut(statement.value, named, temporaries)
+            if named:
+                result += named
+                statement = dataclasses.replace(statement, value=value)
+        result.append(statement)
+    return result
+
+
+def _cut(expr, named, temporaries):
+    """`expr` with each subexpression `NESTING_LIMIT` levels deep replaced by a new name (its assignment appended
+    to `named`), and the depth of what remains."""
+    if expr.is_Atom or isinstance(expr, (sp.Indexed, sp.Piecewise)) or not expr.args:
+        return expr, 0
+    parts = [_cut(argument, named, temporaries) for argument in expr.args]
+    if any(part is not argument for (part, _), argument in zip(parts, expr.args)):
+        expr = expr.func(*(part for part, _ in parts))
+    depth = 1 + max(d for _, d in parts)
+    if depth < NESTING_LIMIT:
+        return expr, depth
+    temporary = next(temporaries)
+    named.append(Assign(temporary, expr))
+    return temporary, 0
+
+
 def _constant_or_code(printer, value):
     """A constant result as a float literal, when SymPy can evaluate it (it cannot evaluate every rules-table
     node, `cbrt` of a number for one: that is left for the kernel to compute)."""
@@ -716,7 +759,8 @@ def build_kernels(derivative, gradient_as_tuple, parallel=False, enabled=passes.
         body = _live(statements, results)
         if "fuse_reductions" in enabled:
             body = fuse_reductions(body, program.arguments, "per_row_fusion" in enabled)
-        body = skip_zero_sweeps(shared(body, _temporaries(taken), enabled), enabled)
+        temporaries = _temporaries(taken)
+        body = shallow(skip_zero_sweeps(shared(body, temporaries, enabled), enabled), temporaries)
         if parallel:
             body = in_chunks(body, results)
         kernels[name] = Kernel(name, program.arguments, body, returns, derivative.tapes, program.checks,

@@ -12,7 +12,9 @@ import contextlib
 import inspect
 import numbers
 import operator
+import sys
 import textwrap
+import threading
 import types
 from dataclasses import dataclass
 
@@ -838,7 +840,9 @@ class Lifter:
             return self.arithmetic(node.op, self.number(left, node.left), self.number(right, node.right), node)
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.USub):
-                return -self.scalar(node.operand)
+                operand = self.scalar(node.operand)
+                folded = self.folded(operator.neg, (operand,), node)
+                return -operand if folded is None else folded
             if isinstance(node.op, ast.UAdd):
                 return self.scalar(node.operand)
             raise self.error(errors.UnsupportedExpressionError, node,
@@ -922,8 +926,8 @@ class Lifter:
 
         SymPy would compute exactly (sin(pi) = 0 where Python gives 1.2e-16, 1e308 * 10 without overflow); the
         semantics is what the Python computes, so constants are folded by running the Python operation."""
-        if not all(isinstance(a, sp.Basic) and a.is_number for a in args):
-            return None
+        if not all(isinstance(a, sp.Basic) and a.is_Atom and a.is_number for a in args):
+            return None  # (constants are folded as they appear, so a constant is always an atom)
         try:
             with np.errstate(all="ignore"):
                 value = compute(*(python_number(a) for a in args))
@@ -1130,4 +1134,54 @@ def _literal_iterations(statements):
 
 def lift(function):
     """The Program of a Python function: the entry point of the pipeline."""
-    return Lifter(function).lift()
+    try:
+        return Lifter(function).lift()
+    except RecursionError:
+        source = read_source(function)
+        raise source.error(errors.UnsupportedSyntaxError, source.definition,
+                           f"{function.__name__}() nests helper calls or expressions deeper than symgrad can follow "
+                           f"(it needs about {FRAMES_PER_LEVEL} Python frames per level): flatten the nesting, "
+                           "for example with intermediate variables or a loop") from None
+
+
+FRAMES_PER_LEVEL = 10  # Python frames the stages spend per level of nesting in the source (measured: about 7)
+_DEEP_STACK_BYTES = 1 << 29
+_deep_lock = threading.Lock()
+_deep_depth = [0, None]  # derivations running deep, and the recursion limit before the first of them
+
+
+def with_room_to_recurse(function, *args):
+    """`function(*args)` in a thread with a large stack and a recursion limit `FRAMES_PER_LEVEL` times Python's.
+
+    The stages recurse once per level of the source's nesting (inlined helpers, nested calls), several frames each,
+    so a chain of nested helpers that plain Python runs would otherwise end in a RecursionError; the large stack
+    keeps the raised limit safe."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = function(*args)
+        except BaseException as exc:  # handed to the calling thread below
+            outcome["error"] = exc
+
+    with _deep_lock:
+        if _deep_depth[0] == 0:
+            _deep_depth[1] = sys.getrecursionlimit()
+            sys.setrecursionlimit(max(_deep_depth[1], FRAMES_PER_LEVEL * 1000 + 1000))
+        _deep_depth[0] += 1
+        previous = threading.stack_size(_DEEP_STACK_BYTES)
+        try:
+            thread = threading.Thread(target=run, name="symgrad-derive", daemon=True)
+            thread.start()
+        finally:
+            threading.stack_size(previous)
+    try:
+        thread.join()
+    finally:
+        with _deep_lock:
+            _deep_depth[0] -= 1
+            if _deep_depth[0] == 0:
+                sys.setrecursionlimit(_deep_depth[1])
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
