@@ -136,7 +136,8 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset()):
     """Python source lines for a statement list; tapes in `fixed` were sized up front and never grow.
 
     A sum that adds into one of the `accumulators` (the carried values of the loops around) is printed as
-    ``acc + (rest)``: the loop's chain of dependent additions is then one addition long, not one per term."""
+    ``acc + (rest)``: the loop's chain of dependent additions is then one addition long, not one per term (pass
+    `accumulator_chain`; precondition: none beyond floating-point reassociation, which changes the last bits)."""
     lines = []
 
     def p(expr):  # a bare integer would make Numba type the variable as an int
@@ -387,7 +388,8 @@ def _order_free(statements, outside, rewritten=None):
 
 def _rewritten_arrays(forward, before):
     """The local arrays that each iteration of `forward` overwrites whole, in one loop over their length, before
-    it reads them, mapped to that loop's index; None if any other array is written in the loop.
+    it reads them, mapped to that loop's index; None if any other array is written in the loop.  These are the
+    preconditions of pass `per_row_fusion`.
 
     No value passes through them from one iteration to the next (the hidden layers of a network evaluated point by
     point), so each iteration's reverse sweep may run right after it."""
@@ -527,7 +529,8 @@ def _fused(statements, forward_at, reverse_at, arguments, per_row=True):
 
 
 def _scaling_adjoint(sweep):
-    """A symbol from outside `sweep` that every contribution it makes is proportional to, or None."""
+    """A symbol from outside `sweep` that every contribution it makes is proportional to, or None (the
+    precondition of pass `skip_zero_sweeps`: a sweep that only adds, with no tapes, allocations or resets)."""
     if any(isinstance(s, (Push, Pop, Allocate)) or (isinstance(s, (Store, Update)) and not s.accumulate)
            for s in walk(sweep.body)):
         return None

@@ -59,7 +59,9 @@ def closed_form_gradients(derivative):
 
     This is the algebra a hand-written gradient does: for a tanh neuron under cross entropy, the 1/p of the
     log and the 1 - tanh**2 of the activation cancel to ``tanh(z) + 1 - 2*y``.  Codegen keeps it when it is
-    cheaper than the adjoint statements."""
+    cheaper than the adjoint statements.  Pass `closed_form`; precondition, checked here: only assignments
+    without branches (inlining into a Piecewise would evaluate a branch's values where its condition fails), and
+    every closed form small; simplification is rational only, so the result is the same function."""
     statements = derivative.forward + derivative.adjoint
     if not all(isinstance(s, Assign) and not s.value.has(sp.Piecewise) for s in statements) or not all(
             isinstance(g, sp.Symbol) for g in derivative.gradients):
