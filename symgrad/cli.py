@@ -36,14 +36,32 @@ class CommandError(Exception):
 
 
 # --- finding the function ---------------------------------------------------------------------------------------
+def _import_dependencies():
+    """Import everything symgrad and this command will use before the user's directory goes on sys.path, so that
+    a `sympy.py` or `numpy.py` beside the user's file cannot stand in for the real one."""
+    import numba  # noqa: F401
+    import rich.console  # noqa: F401
+    import rich.markup  # noqa: F401
+    import rich.rule  # noqa: F401
+    import rich.syntax  # noqa: F401
+    import rich.table  # noqa: F401
+    import rich.text  # noqa: F401
+    import sympy  # noqa: F401
+
+    from . import codegen, display, forward, frontend, jit, reverse, runtime  # noqa: F401
+
+
 def _import_file(path):
-    """Import a Python file as a module (its directory first on sys.path, so that its own imports work)."""
+    """Import a Python file as a module.  Its directory goes on sys.path, last, so that its own imports work but
+    shadow nothing installed."""
+    _import_dependencies()
     name = path.stem if path.stem.isidentifier() and path.stem not in sys.modules else f"_symgrad_target_{path.stem}"
     name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    sys.path.insert(0, str(path.parent))
+    if str(path.parent) not in sys.path:
+        sys.path.append(str(path.parent))
     try:
         spec.loader.exec_module(module)
     except UnsupportedSyntaxError:

@@ -266,6 +266,29 @@ def test_no_command_prints_help(capsys):
     assert main([]) == 2 and "usage: symgrad" in capsys.readouterr().out
 
 
+def test_show_and_check_ignore_decoys_beside_the_file_and_derive_only_the_target(tmp_path):
+    """A `sympy.py` or `numpy.py` beside the user's file is theirs, not symgrad's: the command imports its own
+    dependencies first and puts the file's directory last on sys.path.  It derives the function asked for and no
+    other (the quickstart used to derive its neuron at import)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "quickstart.py").write_text((ROOT / "examples" / "quickstart.py").read_text())
+    for decoy in ("sympy", "numpy"):
+        (project / f"{decoy}.py").write_text(f"raise ImportError('the {decoy}.py beside the file was imported')\n")
+    cache = tmp_path / "cache"
+    environment = dict(os.environ, SYMGRAD_QUIET="1", NO_COLOR="1", SYMGRAD_CACHE_DIR=str(cache))
+    command = [sys.executable, "-m", "symgrad"]  # run from tmp_path: the decoys are not in the working directory
+    shown = subprocess.run([*command, "show", "project/quickstart.py:rosen", "--text"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=300, env=environment)
+    assert shown.returncode == 0, shown.stderr
+    assert "drosen/dy = 200*(-x**2 + y)" in shown.stdout  # d/dy (1 - x)^2 + 100 (y - x^2)^2, by hand
+    assert len(list(cache.rglob("*.py"))) == 1, sorted(p.name for p in cache.rglob("*"))
+    checked = subprocess.run([*command, "check", "project/quickstart.py:rosen", "--at", "x=1.5,y=2"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=300, env=environment)
+    assert checked.returncode == 0, checked.stderr
+    assert column(checked.stdout, "x")[0] == 151.0  # 2 (x - 1) - 400 x (y - x^2) at (1.5, 2)
+
+
 # --- the installed command, on the examples -----------------------------------------------------------------------
 def symgrad_command():
     """The console script installed beside this interpreter, else `python -m symgrad`."""
