@@ -103,7 +103,7 @@ def render(derivative):
 
 
 # --- programs with loops ------------------------------------------------------------------------------------
-_BAR_SUFFIXES = {"": "", "_sum": r"^{\Sigma}", "_next": "'", "_at": ""}
+_BAR_SUFFIXES = {"": "", "_sum": r"^{\Sigma}", "_next": "'", "_at": "_{at}"}  # `_at`: one element, not the array
 _BAR_NAME = re.compile(r"^(.*?)_bar(_sum|_next|_at)?\d*$")  # the names reverse mode gives adjoints
 _DOT_NAME = re.compile(r"^(.*?)_dot_(.+?)\d*$")  # the names forward mode gives tangents
 
@@ -161,9 +161,11 @@ def as_sum(loop, definitions):
 class _Listing:
     """Lines of an aligned LaTeX block and of plain text, with indentation for loop bodies."""
 
-    def __init__(self, names, inline):
+    def __init__(self, names, inline, needed=frozenset()):
         self.names = names
         self.inline = inline
+        self.needed = needed  # symbols the adjoint reads: a loop defining one is listed, not folded into a sum
+        self.restored = set()  # values taken off a tape only to restore an overwritten array element
         self.latex, self.text = [], []
 
     def tex(self, expr):
@@ -186,7 +188,9 @@ class _Listing:
 
     def statements(self, statements, depth, skip=frozenset()):
         for s in statements:
-            if id(s) in skip or isinstance(s, Pop):
+            if isinstance(s, Pop):
+                self.restored.add(s.target)
+            if id(s) in skip or isinstance(s, Pop) or (isinstance(s, Store) and s.value in self.restored):
                 continue
             if isinstance(s, Assign):
                 self.equation(depth, s.target, "=", s.value, "=")
@@ -207,7 +211,7 @@ class _Listing:
                 self.statements(s.body, depth + 1, skip)
 
     def loop(self, loop, depth):
-        total = as_sum(loop, {})
+        total = None if self.needed & _defined_inside(loop) else as_sum(loop, {})
         if total is not None:
             self.equation(depth, loop.carried[0].result, "=", total, "=")
             return
@@ -219,6 +223,32 @@ class _Listing:
             self.equation(depth + 1, carried.phi, r"\leftarrow", carried.next, "<-")
         for carried in loop.carried:
             self.equation(depth, carried.result, "=", carried.phi, "=")
+
+
+def _defined_inside(loop):
+    """The symbols a loop defines that a sum would hide: its carried values inside and everything its body
+    assigns, nested loops included."""
+    defined = {carried.phi for carried in loop.carried}
+    for s in loop.body:
+        if isinstance(s, Assign):
+            defined.add(s.target)
+        elif isinstance(s, Loop):
+            defined |= _defined_inside(s) | {carried.result for carried in s.carried}
+    return defined
+
+
+def _read(statements, skip, inline):
+    """The symbols the listed statements read (after the parts shown inline are substituted)."""
+    read = set()
+    for s in statements:
+        if id(s) in skip or isinstance(s, Pop):
+            continue
+        for value in (getattr(s, "value", None), *getattr(s, "indices", ())):
+            if isinstance(value, sp.Basic):
+                value = value.xreplace(inline)
+                read |= value.free_symbols | {i.base.label for i in value.atoms(sp.Indexed)}
+        read |= _read(getattr(s, "body", []), skip, inline)
+    return read
 
 
 def _forward_statements(statements):
@@ -245,7 +275,9 @@ def _parts(statements):
 def _render_loops(derivative, listing_class=_Listing):
     program = derivative.program
     names = _bar_names(derivative.forward + derivative.adjoint, program.arguments)
-    listing = listing_class(names, _parts(derivative.forward))
+    inline, skip = _parts(derivative.forward), _forward_statements(derivative.forward)
+    results = set().union(*(sp.sympify(e).free_symbols for e in program.outputs + derivative.gradients))
+    listing = listing_class(names, inline, _read(derivative.adjoint, skip, inline) | results)
     listing.statements(derivative.forward if derivative.mode == "forward" else program.body, 0)
     name = program.name
     fname = _function_latex(name)
@@ -256,7 +288,7 @@ def _render_loops(derivative, listing_class=_Listing):
         expressions[label] = output
         listing.add(0, f"{fname}({', '.join(sp.latex(a.symbol) for a in program.arguments)})", "=",
                     listing.tex(output), f"{name}({arguments})" if label == name else label, "=", str(output))
-    listing.statements(derivative.adjoint, 0, skip=_forward_statements(derivative.forward))
+    listing.statements(derivative.adjoint, 0, skip=skip)
     for argument, gradient in zip(derivative.wrt, derivative.gradients):
         label = f"d{name}/d{argument}"
         expressions[label] = gradient
@@ -270,7 +302,7 @@ def _render_loops(derivative, listing_class=_Listing):
 # --- SymPy's pretty printer, for terminals ----------------------------------------------------------------------
 _SHAPE_NAME = re.compile(r"^(.*)_shape(\d)$")  # the names the frontend gives array sizes
 _PARTIAL_LABEL = re.compile(r"^d(.+)/d(\w+)$")  # the labels of partials: "drosen/dx"
-_PRETTY_BAR_SUFFIXES = {"": "", "_sum": "Σ", "_next": "'", "_at": ""}
+_PRETTY_BAR_SUFFIXES = {"": "", "_sum": "Σ", "_next": "'", "_at": "_at"}
 
 
 class _PrettyPrinter(PrettyPrinter):
@@ -314,8 +346,8 @@ def _beside(*parts):
 class _PrettyListing(_Listing):
     """A `_Listing` that draws each equation with SymPy's pretty printer instead of writing LaTeX."""
 
-    def __init__(self, names, inline, use_unicode):
-        super().__init__(names, inline)
+    def __init__(self, names, inline, needed=frozenset(), use_unicode=True):
+        super().__init__(names, inline, needed)
         self.printer = _PrettyPrinter(use_unicode)
         self.use_unicode = use_unicode
 
@@ -368,8 +400,8 @@ def pretty(derivative, rendering, use_unicode=True):
 def _pretty(derivative, rendering, use_unicode):
     program = derivative.program
     if not all(isinstance(s, Assign) for s in program.body + derivative.adjoint):
-        return _render_loops(derivative, lambda names, inline: _PrettyListing(names, inline, use_unicode)).text
-    listing = _PrettyListing({}, {}, use_unicode)
+        return _render_loops(derivative, lambda *shared: _PrettyListing(*shared, use_unicode=use_unicode)).text
+    listing = _PrettyListing({}, {}, use_unicode=use_unicode)
     for label, value in rendering.expressions.items():
         if label == program.name:
             left = prettyForm(f"{label}({', '.join(a.name for a in program.arguments)})")
