@@ -8,6 +8,7 @@ import json
 import math
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import textwrap
@@ -68,8 +69,12 @@ print(json.dumps({{
 
 @pytest.fixture
 def private_cache(tmp_path, monkeypatch):
+    """A cache directory of the test's own, with no kernel module of an earlier test loaded (identical functions
+    share a module, found in sys.modules before the directory is looked at)."""
     directory = tmp_path / "cache"
     monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(directory))
+    for name in [n for n in sys.modules if re.fullmatch(r"symgrad_[0-9a-f]{24}", n)]:
+        monkeypatch.delitem(sys.modules, name)
     return directory
 
 
