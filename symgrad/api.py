@@ -202,7 +202,7 @@ class Transform:
     # Each entry compiles its kernel on first use and then hands every later call straight to the Numba
     # dispatcher (a Python wrapper would add about half the cost of a call: DESIGN.md).  Each transform has
     # a class of its own so that `__call__` can become the dispatcher.  The first call binds keywords itself;
-    # later ones are folded by the dispatcher, whose parameters carry the user's names.
+    # later ones are folded by the dispatcher when its parameters carry the user's names (see `_entry`).
     def __call__(self, *args, **keywords):
         """The gradient (or value and gradient) from the compiled kernel."""
         entry = self._entry(self._mode)
