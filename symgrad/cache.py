@@ -32,8 +32,6 @@ import threading
 import types
 import warnings
 
-from .errors import CacheWarning
-
 VERSION = "0.1.0"
 
 # Where a symgrad transform keeps the function it was made from (read by the fingerprint and the frontend).
@@ -153,6 +151,11 @@ def derivation_key(function, wrt, gradient_as_tuple, parallel=False):
 
 
 # --- the directory ---------------------------------------------------------------------------------------
+class CacheWarning(UserWarning):
+    """The derivation cache could not be used as found: an entry failed its check (and is recomputed), or the
+    directory is unwritable or not private to this user (kernels then go to a private temporary directory)."""
+
+
 _lock = threading.RLock()
 _refusals = {}  # configured directory -> why it is not used (None: it is used); each refusal is warned once
 _unwritable = set()  # directories a write failed in (warned once each)

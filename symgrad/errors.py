@@ -97,8 +97,3 @@ class SourceNotFoundError(UnsupportedSyntaxError):
 class NonDifferentiableArgumentError(TypeError):
     """A gradient was asked for with respect to an argument used as an integer (a loop bound or an index),
     or with respect to an argument the function does not have."""
-
-
-class CacheWarning(UserWarning):
-    """The derivation cache could not be used as found: an entry failed its check (and is recomputed), or the
-    directory is unwritable or not private to this user (kernels then go to a private temporary directory)."""
