@@ -411,3 +411,23 @@ def test_two_scripts_share_kernels_but_name_their_own_file(private_cache, tmp_pa
         assert f"{tmp_path / name / 'script.py'}:" in report["source"], report["source"]
     assert reports["first"]["module"] == reports["second"]["module"]
     assert len(list(private_cache.glob("symgrad_*.py"))) == 1
+
+
+def test_kernel_messages_name_the_line_the_function_is_on_now(private_cache):
+    """The kernels' messages name lines, so the function's first line is part of the key (its file is not)."""
+    import numpy as np
+
+    source = """
+        def fourth(x):
+            return x[3] * x[0]
+    """
+    name = f"symgrad_moved_{os.getpid()}"
+    first = write_module(source, name=name)
+    with pytest.raises(ValueError, match=r"line \d+ reads index 3") as refused:
+        sg.grad(first.fourth)(np.ones(2))
+    line = int(re.search(r"line (\d+)", str(refused.value)).group(1))
+    moved = write_module("\n\n" + textwrap.dedent(source), name=name)  # the same source, two lines lower
+    with pytest.raises(ValueError, match=rf"line {line + 2} reads index 3"):
+        sg.grad(moved.fourth)(np.ones(2))
+    gradient = sg.grad(moved.fourth)(np.arange(1.0, 5.0))
+    assert list(gradient) == [4.0, 0.0, 0.0, 1.0]
