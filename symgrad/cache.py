@@ -251,7 +251,7 @@ def _write_once(path, text):
 
 def _store_file(name, text):
     """Write an entry into the active directory, else (unwritable: one warning) the private one; its path and
-    the text it holds (another process may have written it first)."""
+    the text it holds (another process may have written it first).  The path is None when no disk takes it."""
     directory = active_directory()
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -264,8 +264,11 @@ def _store_file(name, text):
     if directory not in _unwritable:
         _unwritable.add(directory)
         _warn(f"the cache directory {directory}: {problem}; kernels go to a private temporary directory")
-    private = _private_directory()
-    return private / name, _write_once(private / name, text)
+    try:
+        private = _private_directory()
+        return private / name, _write_once(private / name, text)
+    except OSError:
+        return None, text
 
 
 def _remove(path):
@@ -278,9 +281,12 @@ def _module_name(key):
 
 
 def _execute(name, path, text):
-    """Run verified text as the module `name`; it enters sys.modules only once it has run."""
-    module = importlib.util.module_from_spec(importlib.util.spec_from_file_location(name, path))
-    exec(compile(text, str(path), "exec", dont_inherit=True), module.__dict__)  # noqa: S102 (verified above)
+    """Run verified text as the module `name` (from `path`, or only in memory when it is None); it enters
+    sys.modules only once it has run."""
+    spec = importlib.util.spec_from_file_location(name, path) if path else importlib.util.spec_from_loader(name, None)
+    module = importlib.util.module_from_spec(spec)
+    filename = str(path) if path else f"<{name}>"
+    exec(compile(text, filename, "exec", dont_inherit=True), module.__dict__)  # noqa: S102 (verified above)
     module.SOURCE = text  # what was verified and run, whatever happens to the file later
     sys.modules[name] = module  # Numba's cache loader imports the module by name
     return module
@@ -311,7 +317,8 @@ def store(key, text):
         try:
             return _execute(name, path, stored)
         except BaseException:
-            _remove(path)
+            if path:
+                _remove(path)
             raise
 
 
@@ -320,7 +327,7 @@ def discard(key, reason):
     name = _module_name(key)
     with _lock:
         module = sys.modules.pop(name, None)
-        directory = pathlib.Path(module.__file__).parent if module else active_directory()
+        directory = pathlib.Path(module.__file__).parent if getattr(module, "__file__", None) else active_directory()
         for path in [directory / f"{name}.py", *(directory / "__pycache__").glob(f"{name}.*")]:
             _remove(path)
     _warn(f"discarded the cache entry {name}: {reason}; recomputing it")

@@ -5,6 +5,8 @@ converts `True` to 1.0, and symgrad refuses booleans as numbers.  Numba's C disp
 the happy path costs what a plain ``@njit`` function costs.
 """
 
+import os
+
 import numba
 from numba.core import types
 from numba.core.registry import CPUDispatcher
@@ -47,11 +49,13 @@ class KernelDispatcher(CPUDispatcher):
 
 
 def compile_kernel(module, name):
-    """A Numba dispatcher for one kernel, typed from the module's argument kinds and cached on disk beside it."""
+    """A Numba dispatcher for one kernel, typed from the module's argument kinds and cached on disk beside it
+    (unless the disk took no module file)."""
     signature = tuple(NUMBA_TYPES[kind] for kind in module.KINDS)
     dispatcher = KernelDispatcher(getattr(module, name), targetoptions={
         "nopython": True, "boundscheck": None, "error_model": "numpy", "parallel": name in module.THREADED})
-    dispatcher.enable_caching()
+    if os.path.isfile(dispatcher.py_func.__code__.co_filename):  # a module kept only in memory has no cache
+        dispatcher.enable_caching()
     dispatcher.compile(signature)
     dispatcher.disable_compile()
     return dispatcher

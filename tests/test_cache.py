@@ -431,3 +431,23 @@ def test_kernel_messages_name_the_line_the_function_is_on_now(private_cache):
         sg.grad(moved.fourth)(np.ones(2))
     gradient = sg.grad(moved.fourth)(np.arange(1.0, 5.0))
     assert list(gradient) == [4.0, 0.0, 0.0, 1.0]
+
+
+def test_with_no_writable_disk_at_all_the_module_lives_in_memory(private_cache, monkeypatch):
+    import errno
+
+    from symgrad import cache
+
+    def full_disk(path, text):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(cache, "_write_once", full_disk)
+    module = write_module(FUNCTION_SOURCE.replace("A = 2.0", "A = 4.5"))
+    with pytest.warns(sg.CacheWarning, match="cannot be written") as seen:
+        g = sg.grad(module.target, wrt=("x", "y"))
+        gradient = g(0.7, -0.4)
+        latex = g.latex()
+    assert len(seen) == 1, [str(w.message) for w in seen]
+    assert gradient == pytest.approx(_hand_gradient(0.7, -0.4, a=4.5), rel=1e-12)
+    assert g.kernels.grad.py_func.__code__.co_filename.startswith("<symgrad_")
+    assert "def grad(" in g.source() and r"\frac{\partial" in latex
