@@ -123,6 +123,15 @@ def worker(functions, threads, seconds, seed):
             mode = ("grad", "value_and_grad", "value")[int(rng.integers(3))]
             if k not in transforms or rng.random() < 0.2:  # a new transform loads and compiles from the cache again
                 transforms[k] = sg.value_and_grad(modules[k].target, wrt=TEMPLATES[template][0])
+            if rng.random() < 0.02:  # the formulas, kept in the cache beside the kernels
+                try:
+                    shown = r"\partial" in transforms[k].latex()
+                except Exception as error:  # noqa: BLE001 (counted: the run fails on any)
+                    shown = False
+                    samples.append(f"latex(): {type(error).__name__}: {error}"[:300])
+                with lock:
+                    counts["formulas shown"] += shown
+                    counts["errors"] += not shown
             for _ in range(CALLS_PER_ROUND):
                 try:
                     correct = call(transforms[k], mode, template, c, rng)
