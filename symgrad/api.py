@@ -190,6 +190,7 @@ class Transform:
         self._mode = mode
         self.parallel = bool(parallel)
         self._lock = threading.RLock()  # the first calls from several threads derive and compile once
+        self._display_lock = threading.RLock()  # formulas: rendering them never holds up a first call
         self._cache_key = None
         self._module = None
         self._derivation = None
@@ -273,7 +274,7 @@ class Transform:
         """The display of the derivative (imports SymPy), rendered once within its time budget."""
         from .display import render_within
 
-        with self._lock:
+        with self._display_lock:
             if self._rendering is None:
                 derivative = self._derived().derivative
                 with _progress(f"rendering the formulas of {self.fun.__name__}()"):
@@ -282,7 +283,7 @@ class Transform:
 
     def _shown(self):
         """The LaTeX and text of the formulas: from the cache when a process rendered them before (no SymPy)."""
-        with self._lock:
+        with self._display_lock:
             if self._display is None:
                 self._display = cache.load_display(self._key())
                 if self._display is None:
