@@ -9,6 +9,7 @@ import math
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -211,14 +212,14 @@ def _hand_gradient(x, y, a=2.0):
     return 2.0 * s * ds_dx + 2.0 * x / (1.0 + x * x), 2.0 * s * ds_dy
 
 
-def _run(tmp_path, cache_directory, module_dir, module_name, script=RUNNER, extra_environment=()):
+def _run(tmp_path, cache_directory, module_dir, module_name, script=RUNNER, extra_environment=(), prefix=()):
     runner = tmp_path / f"run_{module_name}.py"
     runner.write_text(textwrap.dedent(script.format(module_dir=str(module_dir), module_name=module_name)))
     environment = _child_environment(cache_directory)
     environment["PYTHONDONTWRITEBYTECODE"] = "1"  # an edited helper must be read again, whatever its mtime
     environment.update(extra_environment)
-    completed = subprocess.run([sys.executable, str(runner)], capture_output=True, text=True, cwd=tmp_path,
-                               check=False, env=environment, timeout=240)
+    completed = subprocess.run([*prefix, sys.executable, str(runner)], capture_output=True, text=True,
+                               cwd=tmp_path, check=False, env=environment, timeout=240)
     assert completed.returncode == 0, completed.stderr
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
@@ -316,6 +317,30 @@ def test_an_untrusted_directory_is_refused(problem, private_cache, monkeypatch):
     assert gradient == pytest.approx(_hand_gradient(0.7, -0.4, a=2.5), rel=1e-12)
     if private_cache.is_dir():
         assert not list(private_cache.iterdir()), "kernels were written to the refused directory"
+
+
+def _without_root_privileges():
+    """A command prefix under which permissions hold: root ignores them unless setpriv drops that capability."""
+    if os.geteuid() != 0:
+        return []
+    assert shutil.which("setpriv"), "running as root: setpriv (util-linux) is needed to test a read-only directory"
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def test_a_read_only_cache_directory_falls_back_with_one_warning(private_cache, tmp_path):
+    module_dir, module_name = _target_module(tmp_path)
+    private_cache.mkdir(mode=0o700)
+    private_cache.chmod(0o500)
+    try:
+        report = _run(tmp_path, private_cache, module_dir, module_name, prefix=_without_root_privileges())
+    finally:
+        private_cache.chmod(0o700)
+    assert report["gradient"] == pytest.approx(_hand_gradient(0.7, -0.4), rel=1e-12)
+    assert report["again"] == report["gradient"]
+    assert [w for w in report["warnings"] if "CacheWarning" in w] == [
+        f"CacheWarning: symgrad: the cache directory {private_cache}: it cannot be written (Permission denied); "
+        "kernels go to a private temporary directory"]
+    assert not list(private_cache.iterdir())
 
 
 def test_an_unwritable_cache_falls_back_with_one_warning(private_cache, monkeypatch):
