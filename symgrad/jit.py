@@ -49,12 +49,14 @@ class KernelDispatcher(CPUDispatcher):
 
 
 def compile_kernel(module, name):
-    """A Numba dispatcher for one kernel, typed from the module's argument kinds and cached on disk beside it
-    (unless the disk took no module file)."""
+    """A Numba dispatcher for one kernel, typed from the module's argument kinds and cached on disk beside it."""
     signature = tuple(NUMBA_TYPES[kind] for kind in module.KINDS)
     dispatcher = KernelDispatcher(getattr(module, name), targetoptions={
         "nopython": True, "boundscheck": None, "error_model": "numpy", "parallel": name in module.THREADED})
-    if os.path.isfile(dispatcher.py_func.__code__.co_filename):  # a module kept only in memory has no cache
+    # Numba's files are pickles: use them only beside the module, in the directory symgrad checked.  When that
+    # directory is read-only, Numba would go to a directory of its own; a module kept in memory has no file at all.
+    filename = dispatcher.py_func.__code__.co_filename
+    if os.path.isfile(filename) and os.access(os.path.dirname(filename), os.W_OK):
         dispatcher.enable_caching()
     dispatcher.compile(signature)
     dispatcher.disable_compile()
