@@ -147,6 +147,7 @@ class _Undefined:
 @dataclass
 class _Returned:
     value: object
+    node: ast.AST  # the `return` (or the `if` whose sides return), for the line of the output's reads
 
 
 @dataclass(eq=False)
@@ -378,11 +379,12 @@ class Lifter:
         name = self.function.__name__
         variables = {a.name: ArrayValue(a.base, a.shape, False) if a.base is not None else a.symbol for a in arguments}
         with self.entered(source, variables):
-            result = self.run_body()
+            returned = self.run_body()
+            result, node = returned.value, returned.node
             if isinstance(result, tuple):
-                outputs = [self.assign(f"{name}_{k}", value, source.definition) for k, value in enumerate(result)]
+                outputs = [self.assign(f"{name}_{k}", value, node) for k, value in enumerate(result)]
             else:
-                outputs = [self.assign(name, self.number(result, source.definition), source.definition)]
+                outputs = [self.assign(name, self.number(result, node), node)]
         return Program(name, arguments, self.body, outputs, source.filename, source.first_line)
 
     def _argument(self, name, kind):
@@ -422,7 +424,7 @@ class Lifter:
             raise self.error(errors.MissingReturnError, definition,
                              f"{definition.name}() can reach its end without `return`: "
                              "end every path with `return <expression>`")
-        return returned.value
+        return returned
 
     def inline(self, function, node, args, keywords):
         if function in self.inlining:
@@ -443,7 +445,7 @@ class Lifter:
                                      f"{function.__name__}() has a default for {name!r} that is not a number")
             variables[name] = value
         with self.entered(source, variables):
-            return self.run_body()
+            return self.run_body().value
 
     # --- statements -----------------------------------------------------------------------------------
     def run_block(self, statements):
@@ -453,7 +455,7 @@ class Lifter:
                 if self.frame.loops:
                     raise self.error(errors.UnsupportedStatementError, statement,
                                      "`return` inside a `for` loop: assign to a variable and return after the loop")
-                return _Returned(self.return_value(statement))
+                return _Returned(self.return_value(statement), statement)
             if isinstance(statement, ast.If) and _contains_return(statement):
                 return self.run_returning_if(statement, statements[index + 1:])
             self.statement(statement)
@@ -588,7 +590,7 @@ class Lifter:
             else_result = self.run_block(node.orelse + rest)
         if then_result is None or else_result is None:
             return None
-        return _Returned(self.select(condition, then_result.value, else_result.value, node))
+        return _Returned(self.select(condition, then_result.value, else_result.value, node), node)
 
     def select(self, condition, a, b, node):
         if isinstance(a, tuple) or isinstance(b, tuple):
