@@ -91,12 +91,26 @@ def _last(start, stop, step):
 
 def extremes(expr, loops):
     """`(lowest, highest, running)`: the extremes of `expr` over the iterations of `loops` (outermost first, each
-    `(index, start, stop, step)`), and conditions that hold whenever the innermost loop runs at all; None when
-    `expr` or a loop bound is not affine in the indices of the loops around it."""
+    `(index, start, stop, step)`) in which the innermost loop runs, and conditions that hold whenever it runs
+    at all; None when `expr` or a loop bound is not affine in the indices of the loops around it.
+
+    An outer index's range is narrowed to the values for which an inner loop whose length is `±index + d` runs
+    (`for j in range(i)` runs for i >= 1): the narrowed extremes are still reached, so the condition stays
+    necessary."""
     low = high = expr
-    for index, start, stop, step in reversed(loops):
+    spans = [stop - start if step > 0 else start - stop for _, start, stop, step in loops]
+    indices = {loop[0] for loop in loops}
+    for at in reversed(range(len(loops))):
+        index, start, stop, step = loops[at]
         first, last = start, _last(start, stop, step)
         smallest, largest = (first, last) if step > 0 else (last, first)
+        for span in spans[at + 1:]:  # only the iterations in which the loops inside run: `for j in range(i)`
+            if span.free_symbols & indices == {index} and span.is_polynomial(index):
+                slope = span.diff(index)
+                if slope == 1:
+                    smallest = sp.Max(smallest, 1 - (span - index))
+                elif slope == -1:
+                    largest = sp.Min(largest, span + index - 1)
         low = _affine_extreme(low, index, smallest, largest, upper=False)
         high = _affine_extreme(high, index, smallest, largest, upper=True)
         if low is None or high is None:
