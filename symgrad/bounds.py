@@ -306,8 +306,8 @@ class Bounds:
                 available = self.entry_symbols | {loop[0] for loop in loops[:k]}
                 hoisted = self.derived_condition(element, axis, upper, loops[k:], available)
                 if hoisted is not None:
-                    checks = self.pending.setdefault(loops[k], {})
-                    checks.setdefault(hoisted[0], Check(*hoisted))
+                    if hoisted[0] is not sp.true:
+                        self.pending.setdefault(loops[k], {}).setdefault(hoisted[0], Check(*hoisted))
                     return None
         index, size = element.indices[axis], element.base.shape[axis]
         return index < size if upper else index >= -size

@@ -164,6 +164,24 @@ def test_triangular_loops():
     assert_like_python(triangular_past_the_end, np.array([0.5]))  # the inner loop never runs
 
 
+def square_rows(x, n, m):
+    s = 0.0
+    for i in range(n):
+        for j in range(m):
+            s += x[i * i + j] * x[j]  # HERE: square-rows
+    return s
+
+
+def test_check_depending_on_the_outer_index_runs_before_the_inner_loop():
+    x = np.linspace(-1.0, 1.0, 10)
+    value, gradient = sg.value_and_grad(square_rows)(x, 3, 2)
+    assert value == pytest.approx(square_rows(x, 3, 2))
+    np.testing.assert_allclose(gradient, array_gradient(square_rows, (x, 3, 2), 0), atol=1e-6)
+    assert_raises_like_python(square_rows, "square-rows", "x", x, 4, 2)
+    kernel = sg.value_and_grad(square_rows).source().split("def value(")[1].split("\ndef ")[0]
+    assert kernel.index("raise ArrayIndexError") < kernel.index("for j in") and kernel.count("raise ArrayIndexError") == 1
+
+
 # --- item 11: local arrays sized by local ints, flattened indices, negative sizes --------------------------------
 def differences(x):
     m = len(x) - 1
