@@ -207,9 +207,10 @@ class Bounds:
             return None
         if bound.free_symbols:
             condition = sp.And(bound < INT64_SAFE, condition)
+        overflow = " (or an int argument is too large for int64 index arithmetic)" if any(
+            s.is_integer and s not in self.shown for s in condition.free_symbols) else ""
         return condition, (f"{self.where(element, axis)}, which reaches {self.show(high if upper else low)}, but "
-                           f"the size is {self.show(size)} (or an int argument is too large for int64 index "
-                           "arithmetic)")
+                           f"the size is {self.show(size)}{overflow}")
 
     def show(self, expr):
         return str(expr.xreplace(self.shown))
