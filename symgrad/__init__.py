@@ -18,5 +18,4 @@ from .cache import VERSION as __version__
 from .errors import ArrayIndexError, NonDifferentiableArgumentError, UnsupportedSyntaxError
 
 __all__ = ["grad", "value_and_grad", "Transform", "UnsupportedSyntaxError", "NonDifferentiableArgumentError",
-           "ArrayIndexError",
-           "__version__"]
+           "ArrayIndexError", "__version__"]

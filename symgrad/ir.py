@@ -10,7 +10,8 @@ Loops stay loops: a `Loop` holds its body (again a statement list) and its loop-
 (the symbol the body reads, its value before the loop, the value the body yields for the next iteration, and
 the symbol holding the final value after the loop).  Reads of arrays are `sympy.Indexed`; local arrays are made
 by `Allocate` and written by `Store`.  Reverse mode adds statements of its own (`Update`, `Push`, `Pop`,
-`ReverseLoop`) that only the kernels contain, and so does the bounds stage (`Check`, `When`).  Nothing here knows about `ast`; nothing imports a later stage.
+`ReverseLoop`) that only the kernels contain, and so does the bounds stage (`Check`, `When`).  Nothing here
+knows about `ast`; nothing imports a later stage.
 """
 
 from dataclasses import dataclass, field
