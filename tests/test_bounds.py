@@ -174,9 +174,7 @@ def square_rows(x, n, m):
 
 def test_check_depending_on_the_outer_index_runs_before_the_inner_loop():
     x = np.linspace(-1.0, 1.0, 10)
-    value, gradient = sg.value_and_grad(square_rows)(x, 3, 2)
-    assert value == pytest.approx(square_rows(x, 3, 2))
-    np.testing.assert_allclose(gradient, array_gradient(square_rows, (x, 3, 2), 0), atol=1e-6)
+    assert_like_python(square_rows, x, 3, 2)
     assert_raises_like_python(square_rows, "square-rows", "x", x, 4, 2)
     kernel = sg.value_and_grad(square_rows).source().split("def value(")[1].split("\ndef ")[0]
     outer, inner = kernel.index("for i in"), kernel.index("for j in")
@@ -230,9 +228,7 @@ def test_negative_size_raises_value_error_like_numpy():
 
 def test_flattened_index():
     x = np.linspace(-1.0, 1.0, 6)
-    value, gradient = sg.value_and_grad(flattened)(x, 2, 3)
-    assert value == pytest.approx(flattened(x, 2, 3))
-    np.testing.assert_allclose(gradient, array_gradient(flattened, (x, 2, 3), 0), atol=1e-6)
+    assert_like_python(flattened, x, 2, 3)
     assert_raises_like_python(flattened, "flattened", "x", x, 3, 3)
     assert_raises_like_python(flattened, "flattened", "x", x, 2, 4)
 
@@ -353,9 +349,7 @@ def colliding_locals(x):
 def test_argument_names_that_look_generated():
     x = np.array([0.3, -1.2, 2.0])
     args = (x, 2, 1.5, 0.5, -2.0, 3.0, 0.25)
-    value, gradient = sg.value_and_grad(colliding)(*args)
-    assert value == pytest.approx(colliding(*args))
-    np.testing.assert_allclose(gradient, array_gradient(colliding, args, 0), atol=1e-6)
+    assert_like_python(colliding, *args)
     assert_like_python(colliding_locals, x)
 
 
@@ -388,11 +382,9 @@ def test_random_index_expressions_behave_like_python(form, a, n):
     x = np.linspace(0.5, 1.5, n)
     k = a + n // 2
     try:
-        expected = module.f(x, k)
+        module.f(x, k)
     except IndexError:
         with pytest.raises(IndexError):
             sg.value_and_grad(module.f)(x, k)
         return
-    value, gradient = sg.value_and_grad(module.f)(x, k)
-    assert value == pytest.approx(expected, rel=1e-12)
-    np.testing.assert_allclose(gradient, array_gradient(module.f, (x, k), 0), atol=1e-5)
+    assert_like_python(module.f, x, k)
