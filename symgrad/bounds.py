@@ -281,7 +281,7 @@ class Bounds:
                     condition = self.placed(element, axis, upper, loops, guard is sp.true)
                     if condition is None:
                         continue
-                    guarded = guarded or guard is not sp.true
+                    guarded = guarded or under_guard is not sp.true
                     if path is not sp.true:
                         self.fragile.add(element)
                     if condition.canonical in {c.canonical for c in sp.And.make_args(guard)}:

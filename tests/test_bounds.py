@@ -303,6 +303,22 @@ def guarded_past_the_end(x):
     return s
 
 
+def scaled_stencil(x, a):
+    s = 0.0
+    for i in range(len(x)):
+        if i + 1 < len(x):
+            s += math.sin(a * x[i + 1]) * x[i]
+        s += (x[i + 1] * a if i + 1 < len(x) else a) ** 2
+    return s
+
+
+def test_guarded_stencil_in_forward_mode():
+    x, a, h = np.linspace(0.1, 1.0, 6), 0.7, 1e-6
+    value, gradient = sg.value_and_grad(scaled_stencil, wrt="a")(x, a)  # one scalar: tangents, not adjoints
+    assert value == pytest.approx(scaled_stencil(x, a), rel=1e-12)
+    assert gradient == pytest.approx((scaled_stencil(x, a + h) - scaled_stencil(x, a - h)) / (2 * h), rel=1e-7)
+
+
 def test_step_two_loop():
     assert_like_python(step_two, np.array([0.3, -1.2, 2.0, 0.7]))
     assert_raises_like_python(step_two, "step-two", "x", np.arange(5.0))
