@@ -6,9 +6,10 @@ Numba does not check indices, so every array access of a kernel is, by one of th
    `x[i + 1]`), the index and the loop bounds around it are affine in the loop indices, with coefficients of
    known sign, so its lowest and highest values are expressions in the int arguments and the array sizes.
    One condition, checked when the kernel starts, covers every iteration.  It is also necessary, not just
-   sufficient: it fails only when some iteration would index outside the array, so failing it is Python's
-   `IndexError`, raised before the loop rather than inside it.  Triangular loops (`for j in range(i)`) take
-   the outer index's extremes in turn, and a loop that runs for no outer iteration asks for nothing;
+   sufficient, whenever its extremes are reached by iterations that run: then it fails only when some iteration
+   would index outside the array, so failing it is Python's `IndexError`, raised before the loop rather than
+   inside it.  Triangular loops (`for j in range(i)`) take the outer index's extremes in turn, over the outer
+   iterations in which the inner loop runs, and a loop that runs for no outer iteration asks for nothing;
 2. **checked before a loop**: the same over the inner loops only, when the extremes depend on outer loop
    indices, so the check runs once per outer iteration;
 3. **checked where it happens**: a `Check` just before the statement (`x[i * i]`, `x[(5 * i) % 7]`, an index
@@ -175,6 +176,7 @@ class Bounds:
                                  if isinstance(s, Assign) and s.target.is_integer})
 
     def resolved(self, expr):
+        """`expr` in terms of loop indices, int arguments, sizes and the values carried by loops."""
         while True:
             substituted = expr.xreplace(self.definitions)
             if substituted == expr:
