@@ -3,8 +3,8 @@
 Numba does not check indices, so every array access of a kernel is, by one of these rules:
 
 1. **proven at entry**: after the definitions of local ints are substituted (`j = i + 1` makes `x[j]` an
-   `x[i + 1]`), the index and the loop bounds around it are affine in the loop indices, with coefficients of
-   known sign, so its lowest and highest values are expressions in the int arguments and the array sizes.
+   `x[i + 1]`), the index and the loop bounds around it are affine in the loop indices, so its lowest and
+   highest values are expressions in the int arguments and the array sizes.
    One condition, checked when the kernel starts, covers every iteration.  It is also necessary, not just
    sufficient, whenever its extremes are reached by iterations that run: then it fails only when some iteration
    would index outside the array, so failing it is Python's `IndexError`, raised before the loop rather than
@@ -70,7 +70,8 @@ def magnitude(expr):
 
 def _affine_extreme(expr, index, low, high, upper):
     """The largest (or smallest) value of `expr` for `index` in [low, high]; None unless `expr` is affine in
-    `index` with a coefficient of known sign."""
+    `index` (with a coefficient of unknown sign, such as an int argument in `x[i * m + j]`, the larger of the
+    two ends)."""
     if index not in expr.free_symbols:
         return expr
     slope = expr.diff(index) if expr.is_polynomial(index) else None
@@ -80,7 +81,7 @@ def _affine_extreme(expr, index, low, high, upper):
         return expr.xreplace({index: high if upper else low})
     if slope.is_nonpositive:
         return expr.xreplace({index: low if upper else high})
-    return None
+    return (sp.Max if upper else sp.Min)(expr.xreplace({index: low}), expr.xreplace({index: high}))
 
 
 def _last(start, stop, step):
