@@ -171,7 +171,8 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset()):
             lines += _emit(s.body, printer, indent + "    ", fixed, accumulators)
             zeros = [f"{indent}    {p(a.target)} = {'0' if a.target.is_integer else '0.0'}" for a in s.body
                      if isinstance(a, Assign)]
-            lines += [f"{indent}else:"] + zeros if zeros else []
+            if zeros:
+                lines += [f"{indent}else:"] + zeros
         elif isinstance(s, Loop):
             lines += [f"{indent}{p(c.phi)} = {p(c.initial)}" for c in s.carried]
             bounds = [s.start, s.stop] + ([s.step] if s.step != 1 else [])
