@@ -129,6 +129,8 @@ def extremes(expr, loops):
 def _reads(expr, guard=sp.true):
     """`(element, guard)` for every array element `expr` reads, with the condition under which the kernel
     evaluates it (printed as a conditional expression, a `Piecewise` evaluates only the branch it takes)."""
+    if not expr.has(sp.Indexed):  # (the conditions of nested branches are costly to build)
+        return
     if isinstance(expr, sp.Indexed):
         yield expr, guard
         return
