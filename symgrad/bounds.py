@@ -92,9 +92,9 @@ def _last(start, stop, step):
 
 
 def extremes(expr, loops):
-    """`(lowest, highest, running)`: the extremes of `expr` over the iterations of `loops` (outermost first, each
-    `(index, start, stop, step)`) in which the innermost loop runs, and conditions that hold whenever it runs
-    at all; None when `expr` or a loop bound is not affine in the indices of the loops around it.
+    """`(lowest, highest)`: the extremes of `expr` over the iterations of `loops` (outermost first, each
+    `(index, start, stop, step)`) in which the innermost loop runs; None when `expr` or a loop bound is not
+    affine in the indices of the loops around it.
 
     An outer index's range is narrowed to the values for which an inner loop whose length is `±index + d` runs
     (`for j in range(i)` runs for i >= 1): the narrowed extremes are still reached, so the condition stays
@@ -117,13 +117,19 @@ def extremes(expr, loops):
         high = _affine_extreme(high, index, smallest, largest, upper=True)
         if low is None or high is None:
             return None
-    running = []
+    return low, high
+
+
+def running(loops):
+    """Conditions that hold whenever the innermost of `loops` runs at all (some outer iteration gives each loop
+    an iteration); None when a bound is not affine in the indices of the loops around it."""
+    conditions = []
     for k, (index, start, stop, step) in enumerate(loops):
         widest = extremes(stop - start if step > 0 else start - stop, loops[:k])
         if widest is None:
             return None
-        running.append(widest[1] > 0)  # some outer iteration gives this loop at least one iteration
-    return low, high, running
+        conditions.append(widest[1] > 0)
+    return conditions
 
 
 def _reads(expr, guard=sp.true):
@@ -157,10 +163,10 @@ def _zero_unless(value):
 
 
 class Bounds:
-    """The bounds of one kernel: `entry` (condition -> message), checked when it starts, the statements with
-    their `Check`s and `When`s, and the `fragile` reads."""
+    """The bounds of a program's kernels (see `kernel`); what is derived is shared by them."""
 
     def __init__(self, program, owners):
+        """`owners` names the arrays that are not arguments (the adjoint arrays) for the messages."""
         arguments = program.arguments
         self.program = program
         self.entry_symbols = {s for a in arguments for s in a.shape} | {a.symbol for a in arguments if a.kind == INT}
@@ -172,6 +178,20 @@ class Bounds:
         self.pending = {}
         self.derived = {}
         self.line = None  # of the statement whose accesses are being placed, for the messages
+        self.learn(program.body)
+        self.rewrite(program.body)
+        self.required = self.entry  # the program's unguarded accesses, dead code or not, as in Python
+
+    def kernel(self, statements):
+        """`(entry, statements, fragile)`: the conditions (with messages) a kernel checks when it starts, its
+        statements with the checks and guards its other accesses need, and the reads CSE must leave in their
+        branch."""
+        self.learn(statements)
+        self.entry, self.pending = dict(self.required), {}
+        self.rewrite(statements)  # every unguarded access's entry condition, before the guarded ones ask
+        self.pending, self.fragile = {}, set()
+        rewritten = self.rewrite(statements)
+        return list(self.entry.items()), rewritten, self.fragile
 
     def learn(self, statements):
         """Remember the definitions of local ints, which indices and sizes are written in terms of."""
@@ -180,11 +200,8 @@ class Bounds:
 
     def resolved(self, expr):
         """`expr` in terms of loop indices, int arguments, sizes and the values carried by loops."""
-        while True:
-            substituted = expr.xreplace(self.definitions)
-            if substituted == expr:
-                return expr
-            expr = substituted
+        substituted = expr.xreplace(self.definitions)
+        return expr if substituted == expr else self.resolved(substituted)
 
     # --- conditions --------------------------------------------------------------------------------------------
     def derived_condition(self, element, axis, upper, loops, available):
@@ -198,11 +215,19 @@ class Bounds:
 
     def _derive(self, element, axis, upper, loops, available):
         index, size = self.resolved(element.indices[axis]), self.resolved(element.base.shape[axis])
-        found = extremes(index, [tuple(self.resolved(b) for b in loop) for loop in loops])
+        loops = [tuple(self.resolved(b) for b in loop) for loop in loops]
+        found = extremes(index, loops)
         if found is None:
             return None
-        low, high, running = found
-        condition = sp.Or(sp.Not(sp.And(*running)), high < size if upper else low >= -size)
+        low, high = found
+        gap = size - high - 1 if upper else low + size  # in range where it is not negative
+        if gap.is_nonnegative:
+            return sp.true, ""
+        within = sp.Ge(gap, 0)
+        runs = running(loops)
+        if runs is None:
+            return None
+        condition = sp.Or(sp.Not(sp.And(*runs)), within)
         if condition is sp.true:
             return condition, ""
         if not condition.free_symbols <= available:
@@ -317,19 +342,3 @@ class Bounds:
                     return None
         index, size = element.indices[axis], element.base.shape[axis]
         return index < size if upper else index >= -size
-
-
-def bounded(statements, program, owners):
-    """`(entry, statements)`: the conditions (with messages) a kernel checks when it starts, and its statements
-    with the checks and guards its other accesses need, plus the reads CSE must leave in their branch.
-
-    `owners` names the arrays that are not arguments (the adjoint arrays) for the messages.  The accesses of
-    the whole program count for the entry conditions, so that a read the kernel drops as dead code still
-    raises as it does in Python."""
-    bounds = Bounds(program, owners)
-    bounds.learn(program.body + statements)
-    bounds.rewrite(program.body)
-    bounds.rewrite(statements)  # every unguarded access's entry condition, before the guarded ones ask
-    bounds.pending, bounds.fragile = {}, set()
-    rewritten = bounds.rewrite(statements)
-    return list(bounds.entry.items()), rewritten, bounds.fragile

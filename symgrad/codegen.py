@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
-from .bounds import bounded
+from .bounds import Bounds
 from .ir import INT, Allocate, Assign, Carried, Check, Loop, Pop, Push, ReverseLoop, Store, Update, When, walk
 from .reverse import closed_form_gradients
 from .rules import RULES
@@ -690,15 +690,15 @@ def build_kernels(derivative, gradient_as_tuple, parallel=False):
         "value_and_grad": (everything, program.outputs + derivative.gradients, f"{value_text}, {gradient_text}"),
     }
     closed = closed_form_gradients(derivative)
-    gradient_owners = {bar: f"the gradient of argument {a.name!r}" for a in program.arguments
-                       for bar in [derivative.adjoint_of.get(a.symbol)] if a.base is not None and bar is not None}
+    bounds = Bounds(program, {bar: f"the gradient of argument {a.name!r}" for a in program.arguments
+                              for bar in [derivative.adjoint_of.get(a.symbol)] if a.base is not None and bar is not None})
     kernels = {}
     for name, (statements, results, returns) in plans.items():
         if closed is not None and name != "value":
             statements = min((statements, derivative.forward + closed),
                              key=lambda candidate: _cost(shared(_live(candidate, results), _temporaries(taken))))
         body = fuse_reductions(_live(statements, results), program.arguments)
-        entry, body, fragile = bounded(body, program, gradient_owners)
+        entry, body, fragile = bounds.kernel(body)
         body = skip_zero_sweeps(shared(body, _temporaries(taken), fragile))
         if parallel:
             body = in_chunks(body, results)
