@@ -73,8 +73,9 @@ class NumbaPrinter(PythonCodePrinter):
         return f"{self._print(expr.base.label)}[{', '.join(self._print(i) for i in expr.indices)}]"
 
 
-def _rule_printer(template):
+def _rule_printer(code):
     def print_node(self, expr):
+        template = code(*expr.args) if callable(code) else code
         return template.format(*(self._print(a) if a.is_Atom else f"({self._print(a)})" for a in expr.args))
 
     return print_node
@@ -826,7 +827,7 @@ def build_kernels(derivative, gradient_as_tuple, parallel=False, enabled=passes.
     return kernels
 
 
-RUNTIME_FUNCTIONS = ("digamma", "grow")
+RUNTIME_FUNCTIONS = ("digamma", "grow", "int_floordiv", "int_mod")
 
 
 def kernels_source(kernels):
