@@ -133,8 +133,7 @@ def main(argv=None):
         verdicts.append({"seed": program["seed"], **verdict})
         campaign.record(program, verdict)
 
-    cache = judge_all(programs, options.jobs, options.timeout, on_verdict)
-    shutil.rmtree(cache, ignore_errors=True)
+    judge_all(programs, options.jobs, options.timeout, on_verdict)
     if options.json:
         options.json.write_text(json.dumps(sorted(verdicts, key=lambda v: v["seed"]), indent=1))
     if options.minimize and campaign.failures:

@@ -10,6 +10,7 @@ import json
 import os
 import pathlib
 import selectors
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -101,7 +102,7 @@ def judge_all(programs, jobs, timeout, on_verdict):
         thread.start()
     for thread in threads:
         thread.join()
-    return cache_directory
+    shutil.rmtree(cache_directory, ignore_errors=True)
 
 
 def serve_forever(answer_descriptor):
