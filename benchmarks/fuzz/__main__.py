@@ -17,7 +17,7 @@ import time
 
 from benchmarks.fuzz.generator import generate
 from benchmarks.fuzz.minimize import minimize
-from benchmarks.fuzz.oracle import ACCEPTED, FAILURES, OUTCOMES
+from benchmarks.fuzz.oracle import ACCEPTED, FAILURES, OUTCOMES, supported_options
 from benchmarks.fuzz.pool import Worker, judge_all
 
 REPRODUCER = '''
@@ -101,6 +101,10 @@ class Campaign:
     def summary(self):
         elapsed = time.perf_counter() - self.started
         lines = [f"{sum(self.counts.values())} programs in {elapsed:.0f} s"]
+        options = supported_options()
+        for option, check in (("method", "forward/reverse"), ("optimize", "optimised/unoptimised")):
+            if option not in options:
+                lines.append(f"  ({check} check skipped: this symgrad has no {option}= option)")
         lines += [f"  {outcome:32s} {self.counts.get(outcome, 0)}" for outcome in OUTCOMES]
         if self.notes:
             lines.append("notes:")
