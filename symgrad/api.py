@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import cache
+from . import cache, passes
 from .errors import NonDifferentiableArgumentError
 
 
@@ -99,9 +99,19 @@ def _normalise_wrt(function, wrt):
     return tuple(positions), as_tuple, tuple(names[p] for p in positions)
 
 
-def _derive(function, wrt, gradient_as_tuple, parallel):
+METHODS = ("auto", "reverse", "forward")
+
+
+def _derive(function, wrt, gradient_as_tuple, parallel, enabled=passes.ALL, method="auto"):
     """Run the stages in order: parse, differentiate (reverse mode, or forward mode for a few scalars through
-    loops), codegen, and display beside them."""
+    loops, as `method` says), codegen, and display beside them; `enabled` names the optimisation passes.  They run
+    with room to recurse as deep as the source nests."""
+    from .frontend import with_room_to_recurse
+
+    return with_room_to_recurse(_run_stages, function, wrt, gradient_as_tuple, parallel, enabled, method)
+
+
+def _run_stages(function, wrt, gradient_as_tuple, parallel, enabled, method):
     from .codegen import build_kernels, kernels_source
     from .display import render
     from .forward import forward, prefers_forward
@@ -117,8 +127,13 @@ def _derive(function, wrt, gradient_as_tuple, parallel):
             raise NonDifferentiableArgumentError(
                 f"cannot differentiate {program.name}() with respect to {name!r}: it is used as an integer (a loop "
                 f"bound or an index) in {program.filename}:{program.line}; pass float data as another argument")
-    derivative = forward(program, wrt) if prefers_forward(program, wrt) else reverse(program, wrt)
-    kernels = build_kernels(derivative, gradient_as_tuple, parallel)
+    if method == "forward" and not all(program.argument(name).kind == "float" for name in wrt):
+        raise NonDifferentiableArgumentError(
+            f"method='forward' carries tangents of float scalars only; {program.name}() is differentiated with "
+            f"respect to an array: use method='reverse' or 'auto'")
+    use_forward = method == "forward" or (method == "auto" and prefers_forward(program, wrt))
+    derivative = forward(program, wrt) if use_forward else reverse(program, wrt, enabled=enabled)
+    kernels = build_kernels(derivative, gradient_as_tuple, parallel, enabled)
     rendering = render(derivative)
     source, imports = kernels_source(kernels)
     text = cache.module_text(
@@ -168,7 +183,7 @@ def _explain_arguments(module, *args, **keywords):
 class Transform:
     """A differentiated function: call it for the gradient (or value and gradient), read its formulas."""
 
-    def __init__(self, function, wrt, mode, parallel=False):
+    def __init__(self, function, wrt, mode, parallel=False, optimize=True, method="auto"):
         if getattr(function, cache.INLINE_ATTRIBUTE, None) is not None:
             raise TypeError(f"{function!r} is already a symgrad transform: apply grad/value_and_grad to the "
                             "plain Python function (its .fun)")
@@ -180,6 +195,10 @@ class Transform:
         self._positions, self._as_tuple, self.wrt = _normalise_wrt(function, wrt)
         self._mode = mode
         self.parallel = bool(parallel)
+        self.passes = passes.enabled(optimize)
+        if method not in METHODS:
+            raise ValueError(f"method={method!r}: choose one of {', '.join(map(repr, METHODS))}")
+        self.method = method
         self._module = None
         self._derivation = None
         self.kernels = Kernels(self)
@@ -208,7 +227,8 @@ class Transform:
     # --- derivation, cached -------------------------------------------------------------------------------
     def _load(self):
         if self._module is None:
-            key = cache.derivation_key(self.fun, self._positions, self._as_tuple, self.parallel)
+            options = (self.parallel, tuple(sorted(self.passes)), self.method)
+            key = cache.derivation_key(self.fun, self._positions, self._as_tuple, options)
             module = cache.load(key)
             if module is None:
                 module = cache.store(key, self._derived().module_text)
@@ -218,7 +238,8 @@ class Transform:
     def _derived(self):
         if self._derivation is None:
             with _progress(f"deriving {self.fun.__name__}()"):
-                self._derivation = _derive(self.fun, self.wrt, self._as_tuple, self.parallel)
+                self._derivation = _derive(self.fun, self.wrt, self._as_tuple, self.parallel, self.passes,
+                                           self.method)
         return self._derivation
 
     # --- formulas and source ----------------------------------------------------------------------------
@@ -261,22 +282,26 @@ class Transform:
         return f"<symgrad.{self._mode} of {self.fun.__name__}({arguments}) wrt {', '.join(self.wrt)}>"
 
 
-def _transform(mode, function, wrt, parallel):
+def _transform(mode, function, wrt, parallel, optimize, method):
     if function is None:
-        return lambda f: Transform(f, wrt, mode, parallel)
-    return Transform(function, wrt, mode, parallel)
+        return lambda f: Transform(f, wrt, mode, parallel, optimize, method)
+    return Transform(function, wrt, mode, parallel, optimize, method)
 
 
-def grad(function=None, wrt=0, parallel=False):
+def grad(function=None, wrt=0, parallel=False, optimize=True, method="auto"):
     """The gradient of a scalar function w.r.t. `wrt` (a name, a position, or a tuple of them).
 
     Called, it returns a float for one argument and a tuple for a tuple `wrt`.  Works bare (``@grad``) and with
     options (``@grad(wrt="w")``).  ``parallel=True`` runs each long loop whose iterations only add into sums
     (a loss over the rows of data) on Numba's threads; it is opt-in because a kernel called from the user's
-    own threads or ``prange`` would then start threads inside threads."""
-    return _transform("grad", function, wrt, parallel)
+    own threads or ``prange`` would then start threads inside threads.
+
+    ``optimize=False`` turns every kernel optimisation pass off, and ``optimize={"name": False}`` the named ones
+    (see `symgrad.passes`); ``method="reverse"`` or ``"forward"`` overrides the choice of mode (forward mode
+    applies to float scalars only)."""
+    return _transform("grad", function, wrt, parallel, optimize, method)
 
 
-def value_and_grad(function=None, wrt=0, parallel=False):
+def value_and_grad(function=None, wrt=0, parallel=False, optimize=True, method="auto"):
     """Like `grad`, but calling it returns ``(value, gradient)`` from one compiled pass."""
-    return _transform("value_and_grad", function, wrt, parallel)
+    return _transform("value_and_grad", function, wrt, parallel, optimize, method)

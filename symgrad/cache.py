@@ -96,10 +96,10 @@ def _package_fingerprint():
     return digest.hexdigest()
 
 
-def derivation_key(function, wrt, gradient_as_tuple, parallel=False):
+def derivation_key(function, wrt, gradient_as_tuple, options=()):
     """The name of the kernels for (function and all it reads, wrt, result shape, options, symgrad's source)."""
     fingerprint = _function_fingerprint(function, set())
-    text = f"{VERSION}|{_package_fingerprint()}|{fingerprint}|{tuple(wrt)}|{gradient_as_tuple}|{parallel}"
+    text = f"{VERSION}|{_package_fingerprint()}|{fingerprint}|{tuple(wrt)}|{gradient_as_tuple}|{options!r}"
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 

@@ -7,6 +7,8 @@ function spellings come from the rules table.  Loops stay loops; tapes are array
 Nothing here touches Numba itself: `symgrad.jit` compiles the text.
 """
 
+import dataclasses
+import math
 from dataclasses import dataclass
 
 import sympy as sp
@@ -16,17 +18,22 @@ from .ir import INT, Allocate, Assign, Carried, Loop, Pop, Push, ReverseLoop, St
 from .reverse import closed_form_gradients
 from .rules import RULES
 
+from . import passes
 from .cache import KERNEL_NAMES
 
 
 class NumbaPrinter(PythonCodePrinter):
     """SymPy's Python printer, with floats printed exactly and small powers as products."""
 
-    def __init__(self):
+    def __init__(self, chain_accumulators=True):
         super().__init__({"order": "none"})  # canonical term ordering costs much and buys nothing in a kernel
+        self.chain_accumulators = chain_accumulators  # pass `accumulator_chain`, see `_emit`
 
     def _print_Float(self, expr):
-        return repr(float(expr))
+        value = float(expr)
+        if math.isfinite(value):
+            return repr(value)
+        return "math.nan" if math.isnan(value) else "math.inf" if value > 0 else "(-math.inf)"
 
     def _print_Rational(self, expr):
         return repr(expr.p / expr.q)
@@ -85,6 +92,7 @@ class Kernel:
     tapes: dict
     checks: list
     function: str
+    enabled: frozenset = passes.ALL  # the optimisation passes it was built with
 
     def threaded(self):
         """Whether a loop of this kernel runs on threads (Numba then compiles it with ``parallel=True``)."""
@@ -128,7 +136,8 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset()):
     """Python source lines for a statement list; tapes in `fixed` were sized up front and never grow.
 
     A sum that adds into one of the `accumulators` (the carried values of the loops around) is printed as
-    ``acc + (rest)``: the loop's chain of dependent additions is then one addition long, not one per term."""
+    ``acc + (rest)``: the loop's chain of dependent additions is then one addition long, not one per term (pass
+    `accumulator_chain`; precondition: none beyond floating-point reassociation, which changes the last bits)."""
     lines = []
 
     def p(expr):  # a bare integer would make Numba type the variable as an int
@@ -136,7 +145,7 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset()):
 
     def accumulated(value):
         accumulator = next((t for t in value.args if t in accumulators), None) if value.is_Add else None
-        if accumulator is None or len(value.args) < 3:
+        if accumulator is None or len(value.args) < 3 or not printer.chain_accumulators:
             return p(value)
         return f"{p(accumulator)} + ({p(sp.Add(*(t for t in value.args if t is not accumulator)))})"
 
@@ -379,7 +388,8 @@ def _order_free(statements, outside, rewritten=None):
 
 def _rewritten_arrays(forward, before):
     """The local arrays that each iteration of `forward` overwrites whole, in one loop over their length, before
-    it reads them, mapped to that loop's index; None if any other array is written in the loop.
+    it reads them, mapped to that loop's index; None if any other array is written in the loop.  These are the
+    preconditions of pass `per_row_fusion`.
 
     No value passes through them from one iteration to the next (the hidden layers of a network evaluated point by
     point), so each iteration's reverse sweep may run right after it."""
@@ -423,14 +433,61 @@ def _pops_its_own(forward, backward, rewritten):
     return rewritten is not None or not nested_pushes
 
 
-def _fused(statements, forward_at, reverse_at, arguments):
+def _effects(statement):
+    """(reads, writes, adds) of a statement, looking inside loops: the symbols and array labels it reads, those it
+    gives values to, and those it only adds into (`+=`, which commute with each other)."""
+    if isinstance(statement, (Loop, ReverseLoop)):
+        loop = statement.loop if isinstance(statement, ReverseLoop) else statement
+        reads = set().union(*(e.free_symbols for e in (loop.start, loop.stop, loop.step)))
+        writes, adds = {loop.index}, set()
+        if isinstance(statement, Loop):
+            reads |= set().union(set(), *(c.initial.free_symbols | c.next.free_symbols for c in loop.carried))
+            writes |= {s for c in loop.carried for s in (c.phi, c.result)}
+        for inner in statement.body:
+            r, w, a = _effects(inner)
+            reads, writes, adds = reads | r, writes | w, adds | a
+        return reads, writes, adds - writes
+    if isinstance(statement, (Assign, Update)):
+        accumulates = isinstance(statement, Update) and statement.accumulate
+        return statement.value.free_symbols, set() if accumulates else {statement.target}, (
+            {statement.target} if accumulates else set())
+    if isinstance(statement, Store):
+        reads = statement.value.free_symbols.union(*(i.free_symbols for i in statement.indices))
+        label = {statement.base.label}
+        return reads, set() if statement.accumulate else label, label if statement.accumulate else set()
+    if isinstance(statement, Push):
+        return statement.value.free_symbols, set(), set()
+    if isinstance(statement, Pop):
+        return set(), {statement.target}, set()
+    if isinstance(statement, Allocate):
+        return set().union(*(n.free_symbols for n in statement.shape)), {statement.base.label}, set()
+    return set(), set(), set()
+
+
+def _commute(a, b):
+    """Whether statements `a` and `b` may run in either order: neither reads or overwrites what the other
+    writes or adds into (two additions into the same adjoint commute)."""
+    reads_a, writes_a, adds_a = _effects(a)
+    reads_b, writes_b, adds_b = _effects(b)
+    return not (reads_a & (writes_b | adds_b) or reads_b & (writes_a | adds_a) or writes_a & (writes_b | adds_b)
+                or adds_a & writes_b)
+
+
+def _fused(statements, forward_at, reverse_at, arguments, per_row=True):
     """`statements` with the reverse sweep at `reverse_at` run inside the forward loop at `forward_at`, or None.
 
     A reduction's reverse sweep needs only each iteration's own values and adjoints fixed before the loop
-    (``1/n`` for a mean), so both sweeps can share one pass over the data and the values they both compute."""
+    (``1/n`` for a mean), so both sweeps can share one pass over the data and the values they both compute.
+
+    Pass `fuse_reductions`; precondition, checked here: the sweep moves ahead of every statement between the
+    two loops, so it must commute with each of them (`_commute`: a later loop's sweep must not add to an adjoint
+    this one reads, as softmax's sum of exponentials would); the statements it needs from there move ahead of
+    the forward loop and must commute with it; it pops just the tapes the forward loop pushes, at each depth
+    (`_pops_its_own`), and its iterations only add into what they share (`_order_free`).  With `per_row` (pass
+    `per_row_fusion`), the local arrays each iteration rewrites whole (`_rewritten_arrays`) may be shared too."""
     forward, backward = statements[forward_at], statements[reverse_at]
     outside = set().union(*(_defines(s) for s in statements[:reverse_at]))
-    rewritten = _rewritten_arrays(forward, statements[:forward_at])
+    rewritten = _rewritten_arrays(forward, statements[:forward_at]) if per_row else None
     later = [s for k, s in enumerate(statements[forward_at + 1:], forward_at + 1) if k != reverse_at]
     if rewritten and any(set(rewritten) & _arrays_read(v) for v in _values(later)):
         return None  # read after the loop, they must keep the last iteration's values, which its sweep restores
@@ -443,18 +500,21 @@ def _fused(statements, forward_at, reverse_at, arguments):
     need = {s for s in _used(backward) if isinstance(s, sp.Symbol)} - inside - _defines(backward)
     moved, between = [], statements[forward_at + 1:reverse_at]
     for statement in reversed(between):
-        if _defines(statement) & need:
+        reads, writes, adds = _effects(statement)
+        if (writes | adds) & need:
             if isinstance(statement, (Loop, ReverseLoop)):
                 return None
             moved.insert(0, statement)
-            need = (need - _defines(statement)) | {s for s in _used(statement) if isinstance(s, sp.Symbol)}
+            need = (need - writes) | {s for s in reads if isinstance(s, sp.Symbol)}
     if need - available:
         return None
-    written = {s.base.label for s in walk(backward.body) if isinstance(s, Store)}
-    for statement in walk([s for s in between if all(s is not m for m in moved)]):
-        if isinstance(statement, Store) and statement.base.label in written and not statement.accumulate or (
-                isinstance(statement, Assign) and _arrays_read(statement.value) & written):
-            return None  # a later statement's adjoint reads or resets what the reverse sweep adds into
+    rest = [s for s in between if all(s is not m for m in moved)]
+    if not all(_commute(backward, r) for r in rest) or not all(_commute(m, forward) for m in moved):
+        return None  # e.g. a later loop's sweep adds to an adjoint this sweep reads (softmax's sum of exps)
+    for k, statement in enumerate(between):  # a moved statement also moves ahead of those that stay
+        if any(statement is m for m in moved) and not all(_commute(statement, r) for r in between[:k]
+                                                                if any(r is x for x in rest)):
+            return None
     in_forward = {id(s) for s in forward.body}
     ahead = [s for s in forward.body if not isinstance(s, Push)]
     back = [s for s in backward.body if not isinstance(s, Pop) and id(s) not in in_forward]
@@ -465,12 +525,12 @@ def _fused(statements, forward_at, reverse_at, arguments):
             isinstance(s, Store) and s.base.label in rewritten and not s.accumulate))
     body = ahead + back
     loop = Loop(forward.index, forward.start, forward.stop, forward.step, body, forward.carried, forward.line)
-    rest = [s for s in between if all(s is not m for m in moved)]
     return statements[:forward_at] + moved + [loop] + rest + statements[reverse_at + 1:]
 
 
 def _scaling_adjoint(sweep):
-    """A symbol from outside `sweep` that every contribution it makes is proportional to, or None."""
+    """A symbol from outside `sweep` that every contribution it makes is proportional to, or None (the
+    precondition of pass `skip_zero_sweeps`: a sweep that only adds, with no tapes, allocations or resets)."""
     if any(isinstance(s, (Push, Pop, Allocate)) or (isinstance(s, (Store, Update)) and not s.accumulate)
            for s in walk(sweep.body)):
         return None
@@ -489,31 +549,32 @@ def _scaling_adjoint(sweep):
     return None
 
 
-def skip_zero_sweeps(statements):
-    """Mark each reverse sweep that can be skipped while its scaling adjoint is zero, and each whose iterations
-    may run in any order (see `ReverseLoop`)."""
+def skip_zero_sweeps(statements, enabled=passes.ALL):
+    """Mark each reverse sweep that can be skipped while its scaling adjoint is zero (pass `skip_zero_sweeps`;
+    precondition: every contribution the sweep makes is proportional to that adjoint, `_scaling_adjoint`), and
+    each whose iterations may run first to last (pass `any_order_sweeps`; precondition: `_order_free`)."""
     result = []
     for statement in statements:
         if isinstance(statement, ReverseLoop):
-            any_order = _order_free(statement.body, _used(statement) - _defines(statement))
-            statement = ReverseLoop(statement.loop, skip_zero_sweeps(statement.body), _scaling_adjoint(statement),
-                                    any_order)
+            free = "any_order_sweeps" in enabled and _order_free(statement.body, _used(statement) - _defines(statement))
+            scaling = _scaling_adjoint(statement) if "skip_zero_sweeps" in enabled else None
+            statement = ReverseLoop(statement.loop, skip_zero_sweeps(statement.body, enabled), scaling, free)
         elif isinstance(statement, Loop):
             statement = Loop(statement.index, statement.start, statement.stop, statement.step,
-                             skip_zero_sweeps(statement.body), statement.carried, statement.line)
+                             skip_zero_sweeps(statement.body, enabled), statement.carried, statement.line)
         result.append(statement)
     return result
 
 
-def fuse_reductions(statements, arguments):
+def fuse_reductions(statements, arguments, per_row=True):
     """Fuse every reverse sweep that allows it into its forward loop (see `_fused`)."""
     for reverse_at, statement in enumerate(statements):
         if isinstance(statement, ReverseLoop):
             forward_at = next((k for k, s in enumerate(statements[:reverse_at])
                                if isinstance(s, Loop) and s.index == statement.loop.index), None)
-            fused = None if forward_at is None else _fused(statements, forward_at, reverse_at, arguments)
+            fused = None if forward_at is None else _fused(statements, forward_at, reverse_at, arguments, per_row)
             if fused is not None:
-                return fuse_reductions(fused, arguments)
+                return fuse_reductions(fused, arguments, per_row)
     return statements
 
 
@@ -526,10 +587,12 @@ def _temporaries(taken):
             yield sp.Symbol(name, real=True)
 
 
-def _shared_run(statements, temporaries):
-    """A run of assignments and `+=` stores with common subexpressions shared, each shared value placed just
-    before its first use, and the stores last (so that the compiler need not reload what they might alias)."""
-    replacements, reduced = sp.cse([s.value for s in statements], symbols=temporaries, order="none")
+def _shared_run(statements, temporaries, enabled):
+    """A run of assignments and `+=` stores with common subexpressions shared (pass `cse`), each shared value
+    placed just before its first use, and the stores last (so that the compiler need not reload what they might
+    alias; the run reads no array it stores into, so they may move)."""
+    values = [s.value for s in statements]
+    replacements, reduced = sp.cse(values, symbols=temporaries, order="none") if "cse" in enabled else ([], values)
     definition = dict(replacements)
     rank = {symbol: k for k, (symbol, _) in enumerate(replacements)}
     placed, result, stores = set(), [], []
@@ -546,11 +609,12 @@ def _shared_run(statements, temporaries):
             stores.append(Store(statement.base, statement.indices, value, True, statement.line))
         else:
             result.append(Assign(statement.target, value))
-    return result + _merged(stores)
+    return result + (_merged(stores) if "merge_stores" in enabled else stores)
 
 
 def _merged(stores):
-    """`+=` stores into the same element, merged into one (the run reads none of them in between)."""
+    """`+=` stores into the same element, merged into one (pass `merge_stores`; precondition: the run reads
+    none of them in between, which `shared` ensures by ending a run there)."""
     merged = {}
     for store in stores:
         key = (store.base, store.indices)
@@ -564,7 +628,7 @@ def _arrays_read(expr):
     return {e.base.label for e in expr.atoms(sp.Indexed)}
 
 
-def shared(statements, temporaries):
+def shared(statements, temporaries, enabled=passes.ALL):
     """CSE over every straight run of assignments and `+=` stores (a loop, an update or a read of an array
     the run has stored into ends a run)."""
     result, run, stored = [], [], set()
@@ -572,7 +636,7 @@ def shared(statements, temporaries):
     def flush():
         nonlocal run, stored
         if run:
-            result.extend(_shared_run(run, temporaries))
+            result.extend(_shared_run(run, temporaries, enabled))
         run, stored = [], set()
 
     for statement in statements:
@@ -587,13 +651,55 @@ def shared(statements, temporaries):
         if isinstance(statement, Loop):
             body = _live(statement.body, [c.next for c in statement.carried])
             statement = Loop(statement.index, statement.start, statement.stop, statement.step,
-                             shared(body, temporaries), statement.carried, statement.line)
+                             shared(body, temporaries, enabled), statement.carried, statement.line)
         elif isinstance(statement, ReverseLoop):
-            statement = ReverseLoop(statement.loop, shared(_live(statement.body, []), temporaries),
+            statement = ReverseLoop(statement.loop, shared(_live(statement.body, []), temporaries, enabled),
                                     statement.unless_zero, statement.any_order)
         result.append(statement)
     flush()
     return result
+
+
+NESTING_LIMIT = 40  # levels of one printed expression: CPython's parser allows 200 nested brackets, and the
+# printer may spend two per level (`math.sin((1.0 + ...))`)
+
+
+def shallow(statements, temporaries):
+    """The statements with every value nested at most `NESTING_LIMIT` deep: deeper parts get names of their own
+    first, so that the generated module stays within CPython's parser limits whatever the source nests.
+    Nothing is taken out of a `Piecewise`: a branch's value is computed only where its condition holds."""
+    result = []
+    for statement in statements:
+        if isinstance(statement, Loop):
+            statement = Loop(statement.index, statement.start, statement.stop, statement.step,
+                             shallow(statement.body, temporaries), statement.carried, statement.line)
+        elif isinstance(statement, ReverseLoop):
+            statement = ReverseLoop(statement.loop, shallow(statement.body, temporaries), statement.unless_zero,
+                                    statement.any_order)
+        elif isinstance(statement, (Assign, Update, Store)):
+            named = []
+            value, _ = _cut(statement.value, named, temporaries)
+            if named:
+                result += named
+                statement = dataclasses.replace(statement, value=value)
+        result.append(statement)
+    return result
+
+
+def _cut(expr, named, temporaries):
+    """`expr` with each subexpression `NESTING_LIMIT` levels deep replaced by a new name (its assignment appended
+    to `named`), and the depth of what remains."""
+    if expr.is_Atom or isinstance(expr, (sp.Indexed, sp.Piecewise)) or not expr.args:
+        return expr, 0
+    parts = [_cut(argument, named, temporaries) for argument in expr.args]
+    if any(part is not argument for (part, _), argument in zip(parts, expr.args)):
+        expr = expr.func(*(part for part, _ in parts))
+    depth = 1 + max(d for _, d in parts)
+    if depth < NESTING_LIMIT:
+        return expr, depth
+    temporary = next(temporaries)
+    named.append(Assign(temporary, expr))
+    return temporary, 0
 
 
 def _constant_or_code(printer, value):
@@ -602,7 +708,7 @@ def _constant_or_code(printer, value):
     value = sp.sympify(value)
     if value.is_number:
         try:
-            return f"{float(value)!r}"
+            return printer.doprint(sp.Float(float(value)))
         except TypeError:
             pass
     return printer.doprint(value)
@@ -630,9 +736,9 @@ def _cost(statements):
     return total
 
 
-def build_kernels(derivative, gradient_as_tuple, parallel=False):
+def build_kernels(derivative, gradient_as_tuple, parallel=False, enabled=passes.ALL):
     """The three kernels of a derivative: value, grad and value_and_grad (with long loops run on threads
-    where that is safe, when `parallel`)."""
+    where that is safe, when `parallel`), with the optimisation passes named in `enabled`."""
     program = derivative.program
     printer = NumbaPrinter()
     taken = {a.name for a in program.arguments} | {s.name for a in program.arguments for s in a.shape}
@@ -646,18 +752,22 @@ def build_kernels(derivative, gradient_as_tuple, parallel=False):
         "grad": (everything, derivative.gradients, gradient_text),
         "value_and_grad": (everything, program.outputs + derivative.gradients, f"{value_text}, {gradient_text}"),
     }
-    closed = closed_form_gradients(derivative)
+    closed = closed_form_gradients(derivative) if "closed_form" in enabled else None
     kernels = {}
     for name, (statements, results, returns) in plans.items():
         if closed is not None and name != "value":
             statements = min((statements, derivative.forward + closed),
-                             key=lambda candidate: _cost(shared(_live(candidate, results), _temporaries(taken))))
-        body = fuse_reductions(_live(statements, results), program.arguments)
-        body = skip_zero_sweeps(shared(body, _temporaries(taken)))
+                             key=lambda candidate: _cost(shared(_live(candidate, results), _temporaries(taken),
+                                                                enabled)))
+        body = _live(statements, results)
+        if "fuse_reductions" in enabled:
+            body = fuse_reductions(body, program.arguments, "per_row_fusion" in enabled)
+        temporaries = _temporaries(taken)
+        body = shallow(skip_zero_sweeps(shared(body, temporaries, enabled), enabled), temporaries)
         if parallel:
             body = in_chunks(body, results)
         kernels[name] = Kernel(name, program.arguments, body, returns, derivative.tapes, program.checks,
-                               program.name)
+                               program.name, enabled)
     return kernels
 
 
@@ -666,7 +776,7 @@ RUNTIME_FUNCTIONS = ("digamma", "grow")
 
 def kernels_source(kernels):
     """The kernels as Python source text, and the import of the runtime helpers they call."""
-    printer = NumbaPrinter()
+    printer = NumbaPrinter(chain_accumulators="accumulator_chain" in kernels["value"].enabled)
     text = "\n\n\n".join(kernels[name].source(printer) for name in KERNEL_NAMES)
     used = [name for name in RUNTIME_FUNCTIONS if f"{name}(" in text]
     imports = (f"from symgrad.runtime import {', '.join(used)}\n" if used else "") + (

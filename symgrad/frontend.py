@@ -12,7 +12,9 @@ import contextlib
 import inspect
 import numbers
 import operator
+import sys
 import textwrap
+import threading
 import types
 from dataclasses import dataclass
 
@@ -22,28 +24,24 @@ import sympy as sp
 from . import errors
 from .cache import INLINE_ATTRIBUTE
 from .ir import ARRAY1, ARRAY2, FLOAT, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
-from .rules import FUNCTIONS_BY_OBJECT, NAMED_CONSTANTS, IntDiv
+from .rules import FUNCTIONS_BY_OBJECT, NAMED_CONSTANTS, FloorDivision, IntDiv, Maximum, Minimum, Modulo
 
 # Names the generated kernels use themselves; a user variable of that name gets another.
 RESERVED_NAMES = frozenset({"math", "np", "digamma", "grow"})
 
 def _floor_division(a, b):
-    return IntDiv(a, b) if a.is_integer and b.is_integer else sp.floor(a / b)
+    return IntDiv(a, b) if a.is_integer and b.is_integer else FloorDivision(a, b)
 
 
 def _modulo(a, b):
-    return sp.Mod(a, b) if a.is_integer and b.is_integer else a - b * sp.floor(a / b)
+    return sp.Mod(a, b) if a.is_integer and b.is_integer else Modulo(a, b)
 
 
-ARITHMETIC = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.Pow: operator.pow,
-    ast.FloorDiv: _floor_division,
-    ast.Mod: _modulo,
-}
+# The operators as Python computes them, for folding constants with Python's float64 semantics.
+PYTHON_ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+                     ast.Pow: operator.pow, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod}
+# ... and as SymPy expressions over symbols.
+ARITHMETIC = {**PYTHON_ARITHMETIC, ast.FloorDiv: _floor_division, ast.Mod: _modulo}
 
 UNROLL_LIMIT = 8  # literal loops of at most this many iterations (and no loop inside) are unrolled
 
@@ -51,8 +49,13 @@ UNROLL_LIMIT = 8  # literal loops of at most this many iterations (and no loop i
 ARRAY_CONSTRUCTORS = {id(np.zeros), id(np.empty)}
 ARRAY_LIKE_CONSTRUCTORS = {id(np.zeros_like), id(np.empty_like)}
 ARRAY_REDUCTIONS = {id(np.sum), id(builtins.sum), id(np.dot)}
+# max/min of one array: the largest or smallest element (builtin max/min of one argument iterates over it).
+ARRAY_EXTREMES = {id(builtins.max): Maximum, id(np.max): Maximum, id(np.amax): Maximum,
+                  id(builtins.min): Minimum, id(np.min): Minimum, id(np.amin): Minimum}
 
 COMPARISONS = {ast.Lt: sp.Lt, ast.LtE: sp.Le, ast.Gt: sp.Gt, ast.GtE: sp.Ge, ast.Eq: sp.Eq, ast.NotEq: sp.Ne}
+PYTHON_COMPARISONS = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
+                      ast.Eq: operator.eq, ast.NotEq: operator.ne}
 
 # Refused statements and expressions: what to write instead.
 REFUSED_STATEMENTS = {
@@ -190,6 +193,11 @@ def _cell_is_set(cell):
     return True
 
 
+def python_number(value):
+    """A SymPy number as the Python number the source computes with: an int, or the nearest float64."""
+    return int(value) if value.is_Integer else float(value)
+
+
 def constant_to_sympy(value):
     """A Python or NumPy number as a SymPy number; None for anything else."""
     if isinstance(value, (bool, np.bool_)):
@@ -263,7 +271,8 @@ def infer_kinds(source, seen=None):
             if target is range:
                 for argument in node.args:
                     integers |= _names_in(argument)
-            elif id(target) in ARRAY_REDUCTIONS | ARRAY_LIKE_CONSTRUCTORS or target is len:
+            elif (id(target) in ARRAY_REDUCTIONS | ARRAY_LIKE_CONSTRUCTORS or target is len
+                  or id(target) in ARRAY_EXTREMES and len(node.args) == 1):
                 for name in arguments:
                     if name and not (target is builtins.sum and isinstance(node.args[0], ast.GeneratorExp)):
                         array(name, 1)
@@ -660,17 +669,33 @@ class Lifter:
                              "a range step that is not a non-zero integer literal: write the step as a number")
         return bounds[0], bounds[1], step
 
-    def reduce(self, name, start, stop, term, node):
-        """A sum as a loop: `result = sum(term(k) for k in range(start, stop))`; `term` lifts the summand."""
+    def reduce(self, name, start, stop, term, node, combine=operator.add, initial=sp.Integer(0)):
+        """A reduction as a loop: `result = initial`, then `result = combine(result, term(k))` for k in
+        range(start, stop) (a sum by default); `term` lifts each term."""
         index = self.fresh("k", integer=True)
         phi = self.fresh(name)
         with self.nested_block() as body:
             summand = self.number(term(index), node)
-            following = self.assign(name, phi + summand, node)
+            following = self.assign(name, combine(phi, summand), node)
         result = self.fresh(name)
         self.body.append(Loop(index, start, stop, sp.Integer(1), body,
-                              [Carried(phi, sp.Integer(0), following, result)], self.line(node)))
+                              [Carried(phi, initial, following, result)], self.line(node)))
         return result
+
+    def extreme(self, array, combine, node):
+        """max/min of every element of an array, running from its first element (so that an empty array raises,
+        as Python's max() does, instead of giving an infinity)."""
+        if not isinstance(array, ArrayValue):
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"{ast.unparse(node.func)}() of one number: Python raises TypeError there (a number is "
+                             f"not iterable); write {ast.unparse(node.func)}(a, b) of two numbers, or pass an array")
+        if array.ndim == 1:
+            element = lambda k: self.read(array, (k,), node)  # noqa: E731
+        else:
+            element = lambda k: self.reduce(  # noqa: E731
+                "row_extreme", sp.Integer(1), array.shape[1], lambda m: self.read(array, (k, m), node), node,
+                combine, self.read(array, (k, sp.Integer(0)), node))
+        return self.reduce("extreme", sp.Integer(1), array.shape[0], element, node, combine, element(sp.Integer(0)))
 
     # --- arrays -----------------------------------------------------------------------------------------
     def element(self, node):
@@ -744,6 +769,8 @@ class Lifter:
             if len(args) != 1 or not isinstance(args[0], ArrayValue):
                 raise self.error(errors.UnsupportedCallError, node, "len() of something that is not an array")
             return args[0].shape[0]
+        if id(target) in ARRAY_EXTREMES and len(args) == 1 and not node.keywords:
+            return self.extreme(args[0], ARRAY_EXTREMES[id(target)], node)
         if id(target) not in ARRAY_REDUCTIONS or not any(isinstance(a, ArrayValue) for a in args):
             return None
         if node.keywords:
@@ -813,7 +840,9 @@ class Lifter:
             return self.arithmetic(node.op, self.number(left, node.left), self.number(right, node.right), node)
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.USub):
-                return -self.scalar(node.operand)
+                operand = self.scalar(node.operand)
+                folded = self.folded(operator.neg, (operand,), node)
+                return -operand if folded is None else folded
             if isinstance(node.op, ast.UAdd):
                 return self.scalar(node.operand)
             raise self.error(errors.UnsupportedExpressionError, node,
@@ -885,9 +914,32 @@ class Lifter:
             raise self.error(errors.UnsupportedExpressionError, node,
                              f"the operator {type(op).__name__} on scalars: use + - * / ** // %")
         a, b = self.number(a, node), self.number(b, node)
+        folded = self.folded(PYTHON_ARITHMETIC[type(op)], (a, b), node)
+        if folded is not None:
+            return folded
         if b.is_zero and isinstance(op, (ast.Div, ast.FloorDiv, ast.Mod)):
             raise self.error(errors.UnsupportedExpressionError, node, "division by the constant zero")
         return ARITHMETIC[type(op)](a, b)
+
+    def folded(self, compute, args, node):
+        """Python's own float64 result of an operation on constants, or None when an argument is not a constant.
+
+        SymPy would compute exactly (sin(pi) = 0 where Python gives 1.2e-16, 1e308 * 10 without overflow); the
+        semantics is what the Python computes, so constants are folded by running the Python operation."""
+        if not all(isinstance(a, sp.Basic) and a.is_Atom and a.is_number for a in args):
+            return None  # (constants are folded as they appear, so a constant is always an atom)
+        try:
+            with np.errstate(all="ignore"):
+                value = compute(*(python_number(a) for a in args))
+        except (ArithmeticError, ValueError, TypeError) as exc:
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"{ast.unparse(node)!r} raises {type(exc).__name__} ({exc}) in Python: compute it "
+                             "outside the function if it is meant") from None
+        number = constant_to_sympy(value)
+        if number is None:
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"{ast.unparse(node)!r} is {value!r} in Python, not a real number")
+        return number
 
     def name_value(self, node):
         variables = self.frame.variables
@@ -958,6 +1010,9 @@ class Lifter:
                              f"call to {label!r}, which symgrad cannot lift: use the math/numpy functions listed "
                              "in LANGUAGE.md or a Python helper function, and compute anything else (random "
                              "numbers, I/O) outside and pass it in as an argument")
+        folded = self.folded(target, args, node)
+        if folded is not None:
+            return folded
         name, build = spelling
         try:
             return build(*args)
@@ -974,7 +1029,8 @@ class Lifter:
                     raise self.error(errors.UnsupportedExpressionError, node,
                                      f"the comparison {type(op).__name__}: compare numbers with < <= > >= == !=")
                 right = self.scalar(comparator)
-                parts.append(COMPARISONS[type(op)](left, right))
+                folded = self.folded(PYTHON_COMPARISONS[type(op)], (left, right), node)
+                parts.append(COMPARISONS[type(op)](left, right) if folded is None else sp.sympify(bool(folded)))
                 left = right
             return sp.And(*parts)
         if isinstance(node, ast.BoolOp):
@@ -1042,7 +1098,7 @@ def index_checks(program):
             elif isinstance(statement, Store):
                 expressions = [statement.value, sp.Indexed(statement.base, *statement.indices)]
             elif isinstance(statement, Loop):
-                expressions = [c.next for c in statement.carried]
+                expressions = [c.initial for c in statement.carried]  # read before the loop (max(x) reads x[0])
                 visit(statement.body, loops + [statement])
             for expression in expressions:
                 elements = expression.atoms(sp.Indexed)
@@ -1078,4 +1134,54 @@ def _literal_iterations(statements):
 
 def lift(function):
     """The Program of a Python function: the entry point of the pipeline."""
-    return Lifter(function).lift()
+    try:
+        return Lifter(function).lift()
+    except RecursionError:
+        source = read_source(function)
+        raise source.error(errors.UnsupportedSyntaxError, source.definition,
+                           f"{function.__name__}() nests helper calls or expressions deeper than symgrad can follow "
+                           f"(it needs about {FRAMES_PER_LEVEL} Python frames per level): flatten the nesting, "
+                           "for example with intermediate variables or a loop") from None
+
+
+FRAMES_PER_LEVEL = 10  # Python frames the stages spend per level of nesting in the source (measured: about 7)
+_DEEP_STACK_BYTES = 1 << 29
+_deep_lock = threading.Lock()
+_deep_depth = [0, None]  # derivations running deep, and the recursion limit before the first of them
+
+
+def with_room_to_recurse(function, *args):
+    """`function(*args)` in a thread with a large stack and a recursion limit `FRAMES_PER_LEVEL` times Python's.
+
+    The stages recurse once per level of the source's nesting (inlined helpers, nested calls), several frames each,
+    so a chain of nested helpers that plain Python runs would otherwise end in a RecursionError; the large stack
+    keeps the raised limit safe."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = function(*args)
+        except BaseException as exc:  # handed to the calling thread below
+            outcome["error"] = exc
+
+    with _deep_lock:
+        if _deep_depth[0] == 0:
+            _deep_depth[1] = sys.getrecursionlimit()
+            sys.setrecursionlimit(max(_deep_depth[1], FRAMES_PER_LEVEL * 1000 + 1000))
+        _deep_depth[0] += 1
+        previous = threading.stack_size(_DEEP_STACK_BYTES)
+        try:
+            thread = threading.Thread(target=run, name="symgrad-derive", daemon=True)
+            thread.start()
+        finally:
+            threading.stack_size(previous)
+    try:
+        thread.join()
+    finally:
+        with _deep_lock:
+            _deep_depth[0] -= 1
+            if _deep_depth[0] == 0:
+                sys.setrecursionlimit(_deep_depth[1])
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]

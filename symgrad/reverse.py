@@ -17,6 +17,7 @@ from collections import defaultdict
 
 import sympy as sp
 
+from . import passes
 from .ir import Allocate, Assign, Derivative, Loop, Pop, Program, Push, ReverseLoop, Store, Update, walk
 from .rules import IntDiv, rule_for
 
@@ -58,7 +59,9 @@ def closed_form_gradients(derivative):
 
     This is the algebra a hand-written gradient does: for a tanh neuron under cross entropy, the 1/p of the
     log and the 1 - tanh**2 of the activation cancel to ``tanh(z) + 1 - 2*y``.  Codegen keeps it when it is
-    cheaper than the adjoint statements."""
+    cheaper than the adjoint statements.  Pass `closed_form`; precondition, checked here: only assignments
+    without branches (inlining into a Piecewise would evaluate a branch's values where its condition fails), and
+    every closed form small; simplification is rational only, so the result is the same function."""
     statements = derivative.forward + derivative.adjoint
     if not all(isinstance(s, Assign) and not s.value.has(sp.Piecewise) for s in statements) or not all(
             isinstance(g, sp.Symbol) for g in derivative.gradients):
@@ -140,11 +143,12 @@ class _Scope:
 
 
 class Reverser:
-    def __init__(self, program, wrt):
+    def __init__(self, program, wrt, enabled=passes.ALL):
         self.program = program
+        self.enabled = enabled
         self.used_names = {a.name for a in program.arguments} | defined_names(program.body)
         self.used_names |= {s.name for a in program.arguments for s in a.shape}
-        self.body = self.name_arguments(program.body)
+        self.body = self.name_arguments(program.body) if "name_sums" in enabled else program.body
         self.adjoint_of = {}
         self.adjoint_arrays = {}
         self.tapes = {}  # name -> how many records it will hold (None: not known before the loops run)
@@ -159,7 +163,8 @@ class Reverser:
         """Give a name of its own to every sum inside a power or a function (`t = y - x**2` in `(y - x**2)**2`).
 
         The partials then read `200*t` where SymPy would otherwise distribute `200*(y - x**2)` into terms that
-        no later pass can share with the forward value."""
+        no later pass can share with the forward value.  Pass `name_sums`; precondition: none (a new SSA name for
+        a value the statement computes anyway)."""
         named = []
         for statement in statements:
             if isinstance(statement, Assign):
@@ -224,13 +229,6 @@ class Reverser:
                 self._mark(statement.body, active)
 
     # --- the forward sweep, with what the reverse sweep needs recorded ------------------------------------
-    def needs_tape(self, loop, carried):
-        """False for a pure accumulator: its only use is `next = phi + (something without phi)`."""
-        uses = [s for s in loop.body if carried.phi in _symbols_used(s)]
-        if len(uses) != 1 or not isinstance(uses[0], Assign) or uses[0].target != carried.next:
-            return True
-        return local_partial(uses[0].value, carried.phi) != 1 or uses[0].guard is not sp.true
-
     def record(self, statements, loops):
         """A copy of `statements` (the body of the innermost of `loops`) with the tape records (`Push`) the
         reverse sweep will pop: what it cannot recompute.  That is a carried value other than an accumulator, a
@@ -250,7 +248,7 @@ class Reverser:
             elif isinstance(statement, Loop):
                 inner = loops + [statement]
                 pushes = [Push(self._tape_of(c.phi, inner), c.phi) for c in statement.carried
-                          if self.needs_tape(statement, c)]
+                          if not _pure_accumulator(statement, c)]
                 body = pushes + self.record(statement.body, inner)
                 recorded[-1] = Loop(statement.index, statement.start, statement.stop, statement.step, body,
                                     statement.carried, statement.line)
@@ -309,7 +307,7 @@ class Reverser:
         carried_bars = {}
         for c in carried:
             total = scope.total(c.result)
-            if total.is_Atom and not self.needs_tape(loop, c):
+            if "accumulator_adjoint" in self.enabled and total.is_Atom and _pure_accumulator(loop, c):
                 carried_bars[c] = total  # an accumulator's adjoint is the same in every iteration
             else:
                 carried_bars[c] = self.fresh(f"{c.phi.name}_bar")
@@ -381,9 +379,27 @@ class Reverser:
         return Derivative(program, list(wrt), forward, top.out, gradients, self.adjoint_of, self.tapes)
 
 
-def reverse(program: Program, wrt, output=0) -> Derivative:
-    """The adjoint of `program.outputs[output]` with respect to the arguments named in `wrt`."""
-    return Reverser(program, wrt).run(wrt, output)
+def reverse(program: Program, wrt, output=0, enabled=passes.ALL) -> Derivative:
+    """The adjoint of `program.outputs[output]` with respect to the arguments named in `wrt`; `enabled` names the
+    optimisation passes to apply (see `symgrad.passes`)."""
+    return Reverser(program, wrt, enabled).run(wrt, output)
+
+
+def _pure_accumulator(loop, carried):
+    """Whether a carried value is only added to: its one use is `next = phi + (terms without phi)`, unguarded,
+    and nothing in the loop reads `next` but the carry itself.
+
+    Then its adjoint is the same in every iteration (pass `accumulator_adjoint` reuses the symbol of its total
+    adjoint) and the reverse sweep needs none of its values.  A running sum read inside its own loop (a prefix
+    sum, `z += x[i]; s += z * z`) is not one: the reads add to its adjoint from one iteration to the next."""
+    uses = [s for s in loop.body if carried.phi in _symbols_used(s)]
+    if len(uses) != 1 or not isinstance(uses[0], Assign) or uses[0].target != carried.next:
+        return False
+    if local_partial(uses[0].value, carried.phi) != 1 or uses[0].guard is not sp.true:
+        return False
+    readers = [s for s in loop.body if carried.next in _symbols_used(s)]
+    others = [c for c in loop.carried if c is not carried and carried.next in c.next.free_symbols]
+    return not readers and not others
 
 
 def _defined_symbols(statements):

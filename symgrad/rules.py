@@ -83,6 +83,40 @@ class IntDiv(sp.Function):
         return _powered(r"\left\lfloor \frac{%s}{%s} \right\rfloor" % tuple(printer._print(a) for a in self.args), exp)
 
 
+def _python_float(operation, a, b):
+    """`operation` on two real constants as Python computes it in float64 (None unless both are constants)."""
+    if a.is_number and b.is_number and a.is_extended_real and b.is_extended_real and b != 0:
+        return sp.Float(operation(float(a), float(b)))
+    return None
+
+
+class FloorDivision(sp.Function):
+    """Python's float `a // b`: the floor of the exact quotient, with Python's rounding (`1.0 // 0.1` is 9.0, not
+    floor(1.0 / 0.1) = 10.0); Numba's float `//` computes the same.  Piecewise constant: its partials are 0."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, a, b):
+        return _python_float(operator.floordiv, a, b)
+
+    def _latex(self, printer, exp=None):
+        return _powered(r"\left\lfloor %s / %s \right\rfloor" % tuple(printer._print(a) for a in self.args), exp)
+
+
+class Modulo(sp.Function):
+    """Python's float `a % b` = a - b * (a // b), with the sign of b; Numba's float `%` computes the same."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, a, b):
+        return _python_float(operator.mod, a, b)
+
+    def _latex(self, printer, exp=None):
+        return _powered(r"\left(%s \bmod %s\right)" % tuple(printer._print(a) for a in self.args), exp)
+
+
 def tie_step(difference, other):
     """d max(a, other)/da: 1 above, 0 below; at a tie 1/2 against a varying `other`, 0 against a constant."""
     return sp.Heaviside(difference, 0 if other.is_number else sp.Rational(1, 2))
@@ -94,6 +128,8 @@ def _pow_partials(args, out):
         if exponent == sp.Rational(1, 2):
             return (1 / (2 * out), 0)
         return (exponent * base ** (exponent - 1), 0)
+    if exponent.is_integer:  # x**i at i = 0 is the constant 1: its partial is 0, not 0 * x**-1 (a 1/0 at x = 0)
+        return (sp.Piecewise((0, sp.Eq(exponent, 0)), (exponent * base ** (exponent - 1), True)), 0)
     return (exponent * base ** (exponent - 1), out * sp.log(base))
 
 
@@ -170,6 +206,8 @@ RULES = [
          "min({0}, {1})", smooth=False),
     Rule(sp.Heaviside, _zero, "(1.0 if {0} > 0 else ({1} if {0} == 0 else 0.0))", smooth=False),
     Rule(IntDiv, _zero, "({0} // {1})", smooth=False),
+    Rule(FloorDivision, _zero, "({0} // {1})", smooth=False),
+    Rule(Modulo, lambda a, out: (1, -FloorDivision(a[0], a[1])), "({0} % {1})", smooth=False),
 ]
 
 RULES_BY_NODE = {rule.node: rule for rule in RULES}

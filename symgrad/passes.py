@@ -1,0 +1,54 @@
+"""The optimisation passes of reverse mode and codegen, each with a switch that turns it off.
+
+Every pass here is a claim that a faster program computes the same numbers.  Each is written as a named function
+whose docstring states its precondition, and each can be turned off, so that the differential fuzzer can compare
+optimised kernels with unoptimised ones (as compilers test -O2 against -O0):
+
+* per transform: ``sg.grad(f, optimize=False)`` turns every pass off, ``optimize={"fuse_reductions": False}``
+  turns off the named ones;
+* per process: ``SYMGRAD_DISABLE_PASSES=all`` or ``SYMGRAD_DISABLE_PASSES=fuse_reductions,closed_form``.
+
+The enabled set is part of the derivation key, so a switch never returns kernels derived under another setting.
+"""
+
+import os
+
+# name -> (the module holding the pass, what it does); docs/architecture.md lists the same table.
+PASSES = {
+    "name_sums": ("reverse", "names each sum inside a power or function, so the partials share it"),
+    "accumulator_adjoint": ("reverse", "uses one adjoint for every iteration of a pure accumulator (s += ...)"),
+    "closed_form": ("codegen", "replaces small straight-line gradients by their simplified closed form"),
+    "cse": ("codegen", "shares common subexpressions within each straight run of statements"),
+    "merge_stores": ("codegen", "merges several += into one array element into one store"),
+    "fuse_reductions": ("codegen", "runs a loop's reverse sweep inside its forward loop"),
+    "per_row_fusion": ("codegen", "fuses loops whose local arrays are rewritten whole every iteration"),
+    "skip_zero_sweeps": ("codegen", "skips a reverse sweep while the adjoint scaling it is zero"),
+    "any_order_sweeps": ("codegen", "runs a reverse sweep first to last when its iterations only add"),
+    "accumulator_chain": ("codegen", "prints acc + (terms) so a loop's dependency chain is one addition"),
+}
+
+ALL = frozenset(PASSES)
+
+
+def enabled(optimize=True):
+    """The names of the passes to run for a transform's `optimize` option and SYMGRAD_DISABLE_PASSES."""
+    if optimize is True:
+        chosen = set(ALL)
+    elif optimize is False:
+        chosen = set()
+    elif isinstance(optimize, dict):
+        unknown = set(optimize) - ALL
+        if unknown:
+            raise ValueError(f"optimize: unknown pass(es) {', '.join(sorted(unknown))}; the passes are "
+                             f"{', '.join(sorted(ALL))}")
+        chosen = {name for name in ALL if optimize.get(name, True)}
+    else:
+        raise TypeError(f"optimize must be True, False or a dict of pass names to booleans, not {optimize!r}")
+    disabled = {name.strip() for name in os.environ.get("SYMGRAD_DISABLE_PASSES", "").split(",") if name.strip()}
+    if "all" in disabled:
+        return frozenset()
+    unknown = disabled - ALL
+    if unknown:
+        raise ValueError(f"SYMGRAD_DISABLE_PASSES: unknown pass(es) {', '.join(sorted(unknown))}; the passes are "
+                         f"{', '.join(sorted(ALL))} (or all)")
+    return frozenset(chosen - disabled)
