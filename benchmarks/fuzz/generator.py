@@ -120,7 +120,7 @@ class Writer:
             self.args["A"] = [[self.float_value() for _ in range(length)] for _ in range(rows)]
             self.matrix = ("A", rows, length)
         names = list(FLOAT_NAMES[: self.rng.randint(1, 3)])
-        if self.rng.random() < 0.05:
+        if self.rng.random() < 0.03:
             names[-1] = self.rng.choice(COLLIDING_NAMES)
             self.note("colliding name")
         for name in names:
@@ -160,6 +160,13 @@ class Writer:
         if roll < 0.9:
             return self.helper_call(inner(), inner())
         return f"({inner()} if {self.condition(atoms)} else {inner()})"
+
+    def reading(self, required, others, depth=2):
+        """An expression over `required + others` that reads at least one of `required` (a loop's elements)."""
+        text = self.expression(required + others, depth)
+        if not any(atom in text for atom in required):
+            text = self.rng.choice(ARITHMETIC).format(self.rng.choice(required), text)
+        return text
 
     def condition(self, atoms, int_conditions=()):
         """A comparison on floats (or on the loop index), sometimes combined with and/or/not."""
@@ -202,8 +209,8 @@ class Writer:
     def same_length(self, array):
         return [a for a in self.arrays if a.length == array.length]
 
-    def element_atoms(self, array, index="i"):
-        """What a loop over `array` may read at `index`: each array of the same length, and the scalars."""
+    def elements(self, array, index="i"):
+        """What a loop over `array` may read at `index`: each array of the same length (mirrored, sometimes)."""
         atoms = [f"{a.name}[{index}]" for a in self.same_length(array)]
         if self.rng.random() < 0.2:
             mirrored = self.rng.choice(self.same_length(array))
@@ -211,7 +218,7 @@ class Writer:
             self.note("mirrored index")
         if self.rng.random() < 0.15:
             atoms.append(f"(0.1 * {index})")
-        return atoms + self.scalars
+        return atoms
 
     def accumulate(self, depth, target, value):
         operator = self.rng.choice(["+=", "+=", "+=", "-="])
@@ -238,7 +245,7 @@ class Writer:
         array = self.array()
         total = self.start_sum()
         self.emit(0, f"for i in range({array.spelled}):")
-        self.accumulate(1, total, self.expression(self.element_atoms(array)))
+        self.accumulate(1, total, self.reading(self.elements(array), self.scalars))
         self.finish(total)
         self.note("reduction")
 
@@ -247,7 +254,7 @@ class Writer:
         product = self.fresh("p")
         self.emit(0, f"{product} = 1.0")
         self.emit(0, f"for i in range({array.spelled}):")
-        self.emit(1, f"{product} *= 1.0 + 0.3 * math.tanh({self.expression(self.element_atoms(array))})")
+        self.emit(1, f"{product} *= 1.0 + 0.3 * math.tanh({self.reading(self.elements(array), self.scalars)})")
         self.finish(product)
         self.note("product")
 
@@ -256,9 +263,9 @@ class Writer:
         array = self.array()
         running, total = self.start_sum("z"), self.start_sum()
         self.emit(0, f"for i in range({array.spelled}):")
-        atoms = self.element_atoms(array)
-        self.accumulate(1, running, self.expression(atoms, 1))
-        self.accumulate(1, total, self.expression(atoms + [running, running], 2))
+        elements = self.elements(array)
+        self.accumulate(1, running, self.reading(elements, self.scalars, 1))
+        self.accumulate(1, total, self.reading([running], elements + self.scalars))
         self.finish(running, total)
         self.note("prefix sum")
 
@@ -272,8 +279,8 @@ class Writer:
             self.note("negative step")
         else:
             self.emit(0, f"for i in range({array.spelled}):")
-        atoms = self.element_atoms(array) + [state, state]
-        self.emit(1, f"{state} = math.tanh({self.constant(-0.9, 0.9)} * {state} + {self.expression(atoms)})")
+        value = self.reading(self.elements(array), [state, state] + self.scalars)
+        self.emit(1, f"{state} = math.tanh({self.constant(-0.9, 0.9)} * {state} + {value})")
         self.finish(state)
         self.note("recurrence")
 
@@ -283,7 +290,7 @@ class Writer:
         local = self.fresh("w")
         self.emit(0, f"{local} = np.zeros({array.spelled})")
         self.emit(0, f"for i in range({array.spelled}):")
-        value = self.expression(self.element_atoms(array))
+        value = self.reading(self.elements(array), self.scalars)
         if self.rng.random() < 0.3:
             self.emit(1, f"{local}[i] += {value}")
         else:
@@ -298,7 +305,7 @@ class Writer:
     def block_reduction_over(self, array):
         total = self.start_sum()
         self.emit(0, f"for i in range({array.spelled}):")
-        self.accumulate(1, total, self.expression(self.element_atoms(array)))
+        self.accumulate(1, total, self.reading(self.elements(array), self.scalars))
         self.finish(total)
 
     def block_differences(self):
@@ -320,19 +327,18 @@ class Writer:
         outer = self.array()
         total = self.start_sum()
         self.emit(0, f"for i in range({outer.spelled}):")
-        atoms = self.element_atoms(outer)
         if self.rng.random() < 0.5:
             inner = self.array()
             self.emit(1, f"for j in range({inner.spelled}):")
-            atoms = atoms + [f"{inner.name}[j]"]
+            inner_read = f"{inner.name}[j]"
             self.note("nested")
         else:
             bound, reads = self.rng.choice([("i", ["j", "i - j", "i - 1 - j"]), ("i + 1", ["j", "i - j"]),
                                             (f"i + 1, {outer.spelled}", ["j", "j - i"])])
             self.emit(1, f"for j in range({bound}):")
-            atoms = atoms + [f"{outer.name}[{self.rng.choice(reads)}]"]
+            inner_read = f"{outer.name}[{self.rng.choice(reads)}]"
             self.note("triangular")
-        self.accumulate(2, total, self.expression(atoms))
+        self.accumulate(2, total, self.reading([inner_read], self.elements(outer) + self.scalars))
         self.finish(total)
 
     def block_matrix(self):
@@ -345,8 +351,8 @@ class Writer:
         row = self.start_sum_inside(1)
         self.emit(1, f"for j in range({name}.shape[1]):")
         element = f"{name}[i, j]" if self.rng.random() < 0.6 else f"{name}[i][j]"
-        self.emit(2, f"{row} += {element} * {self.expression(['x[j]'] + self.scalars, 1)}")
-        self.accumulate(1, total, self.expression([row, row] + self.scalars, 2))
+        self.emit(2, f"{row} += {element} * {self.reading(['x[j]'], self.scalars, 1)}")
+        self.accumulate(1, total, self.reading([row], self.scalars))
         self.finish(total)
         self.note("2-D argument")
 
@@ -354,6 +360,21 @@ class Writer:
         name = self.fresh("r")
         self.emit(depth, f"{name} = 0.0")
         return name
+
+    def block_local_matrix(self):
+        """A 2-D local array filled in a nested loop and read, transposed, by a later one."""
+        rows, columns = self.array(), self.array()
+        local, total = self.fresh("H"), self.fresh("s")
+        self.emit(0, f"{local} = np.zeros(({rows.spelled}, {columns.spelled}))")
+        self.emit(0, f"for i in range({rows.spelled}):")
+        self.emit(1, f"for j in range({columns.spelled}):")
+        self.emit(2, f"{local}[i, j] = {self.reading([f'{rows.name}[i]', f'{columns.name}[j]'], self.scalars)}")
+        self.emit(0, f"{total} = 0.0")
+        self.emit(0, f"for j in range({columns.spelled}):")
+        self.emit(1, f"for i in range({rows.spelled}):")
+        self.accumulate(2, total, self.reading([f"{local}[i, j]", f"{local}[i][j]"], self.scalars))
+        self.finish(total)
+        self.note("local 2-D array")
 
     def block_step(self):
         """A loop with a step: pairs (x[i], x[i + 1]) with step 2, or every third element."""
@@ -364,8 +385,7 @@ class Writer:
             ("1", array.spelled, ["i", "i - 1"]), ("0", array.spelled, ["i"])])
         step = self.rng.choice([2, 3])
         self.emit(0, f"for i in range({start}, {stop}, {step}):")
-        atoms = [f"{array.name}[{r}]" for r in reads] + self.scalars
-        self.accumulate(1, total, self.expression(atoms))
+        self.accumulate(1, total, self.reading([f"{array.name}[{r}]" for r in reads], self.scalars))
         self.finish(total)
         self.note("step")
 
@@ -374,16 +394,16 @@ class Writer:
         array = self.array()
         total = self.start_sum()
         self.emit(0, f"for i in range({array.spelled}):")
-        atoms = self.element_atoms(array)
+        elements = self.elements(array)
         int_conditions = ["i % 2 == 0", "i > 0", f"i < {array.spelled} - 1", "i == 1"]
-        self.emit(1, f"if {self.condition(atoms, int_conditions)}:")
-        self.accumulate(2, total, self.expression(atoms))
+        self.emit(1, f"if {self.condition(elements + self.scalars, int_conditions)}:")
+        self.accumulate(2, total, self.reading(elements, self.scalars))
         if self.rng.random() < 0.3:
-            self.emit(1, f"elif {self.condition(atoms, int_conditions)}:")
-            self.accumulate(2, total, self.expression(atoms))
+            self.emit(1, f"elif {self.condition(elements + self.scalars, int_conditions)}:")
+            self.accumulate(2, total, self.reading(elements, self.scalars))
         if self.rng.random() < 0.7:
             self.emit(1, "else:")
-            self.accumulate(2, total, self.expression(atoms))
+            self.accumulate(2, total, self.reading(elements, self.scalars))
         self.finish(total)
         self.note("branch in loop")
 
@@ -398,7 +418,7 @@ class Writer:
         self.accumulate(2, total, f"({array.name}[{neighbour}] - {array.name}[i]) ** 2")
         if self.rng.random() < 0.5:
             self.emit(1, "else:")
-            self.accumulate(2, total, self.expression(self.element_atoms(array), 1))
+            self.accumulate(2, total, self.reading(self.elements(array), self.scalars, 1))
         self.finish(total)
         self.note("guarded read")
 
@@ -417,7 +437,7 @@ class Writer:
             self.emit(1, f"j = {index}")
             index = "j"
             self.note("local int index")
-        self.accumulate(1, total, self.expression([f"{array.name}[{index}]"] + self.scalars))
+        self.accumulate(1, total, self.reading([f"{array.name}[{index}]"], self.scalars))
         self.finish(total)
         self.note("index arithmetic")
 
@@ -433,7 +453,7 @@ class Writer:
         rows = self.rng.choice(["2", f"{array.spelled} // {columns}" if self.rng.random() < 0.5 else "1"])
         self.emit(0, f"for i in range({rows}):")
         self.emit(1, f"for j in range({columns}):")
-        self.accumulate(2, total, self.expression([f"{array.name}[i * {columns} + j]"] + self.scalars))
+        self.accumulate(2, total, self.reading([f"{array.name}[i * {columns} + j]"], self.scalars))
         self.finish(total)
         self.note("flattened index")
 
@@ -459,7 +479,7 @@ class Writer:
         array = self.array()
         partners = [a for a in self.same_length(array) if a.name in self.args]
         choices = [f"np.sum({array.name})", f"sum({array.name})",
-                   f"sum({self.expression(self.element_atoms(array), 1)} for i in range({array.spelled}))",
+                   f"sum({self.reading(self.elements(array), self.scalars, 1)} for i in range({array.spelled}))",
                    f"{self.array_helper()}({array.name})"]
         if array.name in self.args and len(partners) > 1:
             other = self.rng.choice(partners).name
@@ -474,7 +494,7 @@ class Writer:
     def array_helper(self):
         name = self.fresh("total")
         body = [f"def {name}(v):", "    t = 0.0", "    for i in range(len(v)):",
-                f"        t += {self.expression(['v[i]', 'v[i]', 't'], 2)}", "    return t"]
+                f"        t += {self.reading(['v[i]'], ['t'])}", "    return t"]
         self.helpers.append((name, "\n".join(body)))
         self.note("array helper")
         return name
@@ -501,7 +521,7 @@ class Writer:
     BLOCKS = (
         ("block_assign", 8), ("block_reduction", 12), ("block_product", 3), ("block_prefix_sum", 8),
         ("block_recurrence", 8), ("block_local_array", 8), ("block_differences", 4), ("block_nested", 8),
-        ("block_matrix", 3), ("block_step", 5), ("block_branch_in_loop", 8), ("block_guarded_read", 5),
+        ("block_matrix", 3), ("block_local_matrix", 3), ("block_step", 5), ("block_branch_in_loop", 8), ("block_guarded_read", 5),
         ("block_index_arithmetic", 7), ("block_flattened", 3), ("block_branch", 5), ("block_early_return", 3),
         ("block_array_reduction", 5), ("block_power_of_index", 2), ("block_divide_by_int", 2),
     )
