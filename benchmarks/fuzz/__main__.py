@@ -74,7 +74,7 @@ class Campaign:
                 path = self.out / f"{program['seed']:06d}_{slug(verdict['outcome'])}.py"
                 path.write_text(reproducer(program, verdict))
         done = sum(self.counts.values())
-        if done % 25 == 0 or done == self.total:
+        if done % 10 == 0 or done == self.total:
             elapsed = time.perf_counter() - self.started
             print(f"[{done}/{self.total}] {elapsed:.0f} s  " + ", ".join(
                 f"{o}: {n}" for o, n in sorted(self.counts.items())), file=sys.stderr, flush=True)
@@ -125,6 +125,7 @@ def main(argv=None):
     parser.add_argument("--minimize", type=int, default=2, metavar="K",
                         help="minimise the first K failures of each outcome (0: none)")
     parser.add_argument("--tries", type=int, default=60, help="the minimiser's budget of tries per program")
+    parser.add_argument("--seconds", type=float, help="start no new program after this many seconds")
     parser.add_argument("--json", type=pathlib.Path, help="also write every verdict to this file")
     options = parser.parse_args(argv)
 
@@ -137,7 +138,7 @@ def main(argv=None):
         verdicts.append({"seed": program["seed"], **verdict})
         campaign.record(program, verdict)
 
-    judge_all(programs, options.jobs, options.timeout, on_verdict)
+    judge_all(programs, options.jobs, options.timeout, on_verdict, options.seconds)
     if options.json:
         options.json.write_text(json.dumps(sorted(verdicts, key=lambda v: v["seed"]), indent=1))
     if options.minimize and campaign.failures:

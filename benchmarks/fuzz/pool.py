@@ -77,16 +77,21 @@ class Worker:
         return verdict
 
 
-def judge_all(programs, jobs, timeout, on_verdict):
-    """Judge `programs` on `jobs` workers; call on_verdict(program, verdict) as each arrives (from threads)."""
+def judge_all(programs, jobs, timeout, on_verdict, seconds=None):
+    """Judge `programs` on `jobs` workers; call on_verdict(program, verdict) as each arrives (under a lock).
+
+    After `seconds`, or on Ctrl-C, no new program is started: the ones running finish, and the caller reports
+    on what was judged."""
     cache_directory = pathlib.Path(tempfile.mkdtemp(prefix="symgrad_fuzz_cache_"))
     pending = iter(programs)
     lock = threading.Lock()
+    stop = threading.Event()
+    deadline = None if seconds is None else time.monotonic() + seconds
 
     def serve():
         worker = Worker(cache_directory)
         try:
-            while True:
+            while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
                 with lock:
                     program = next(pending, None)
                 if program is None:
@@ -100,8 +105,15 @@ def judge_all(programs, jobs, timeout, on_verdict):
     threads = [threading.Thread(target=serve, daemon=True) for _ in range(jobs)]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.5)  # short waits, so that Ctrl-C reaches this thread
+    except KeyboardInterrupt:
+        print("interrupted: finishing the programs under way", file=sys.stderr, flush=True)
+        stop.set()
+        for thread in threads:
+            thread.join()
     shutil.rmtree(cache_directory, ignore_errors=True)
 
 
