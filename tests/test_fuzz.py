@@ -31,8 +31,8 @@ def test_a_seed_is_a_program():
 
 
 def test_the_generator_covers_the_subset():
-    """Every feature the issue names appears within the seeds the gate runs."""
-    seen = {feature for seed in range(FIRST_SEED, FIRST_SEED + PROGRAMS) for feature in generate(seed).features}
+    """Every feature the issue names appears within a few hundred seeds (generating is cheap; judging is not)."""
+    seen = {feature for seed in range(300) for feature in generate(seed).features}
     wanted = {"reduction", "prefix sum", "recurrence", "local array", "local int size", "nested", "triangular",
               "step", "negative step", "branch in loop", "guarded read", "helper", "array helper", "early return",
               "kink", "float // and %", "index arithmetic", "local int index", "flattened index", "mirrored index",
