@@ -130,8 +130,11 @@ def serve_forever(answer_descriptor):
     answers.write(READY + "\n")
     answers.flush()
     for line in sys.stdin:
-        verdict = oracle.check(json.loads(line), directory)
-        answers.write(json.dumps(verdict.as_json()) + "\n")
+        try:
+            verdict = oracle.check(json.loads(line), directory).as_json()
+        except Exception as error:  # noqa: BLE001 - a fault of the fuzzer itself, not of symgrad
+            verdict = {"outcome": "inconclusive", "detail": f"the fuzzer failed: {oracle.describe(error)}", "notes": []}
+        answers.write(json.dumps(verdict) + "\n")
         answers.flush()
 
 
