@@ -58,7 +58,8 @@ class Worker:
 
     def judge(self, program, timeout):
         """The verdict (a dict) on one program (a dict)."""
-        if self.process is None:
+        if self.process is None or self.process.poll() is not None:
+            self.stop()
             self.start()
         started = time.perf_counter()
         self.process.stdin.write(json.dumps(program) + "\n")
