@@ -333,7 +333,7 @@ class Writer:
             inner_read = f"{inner.name}[j]"
             self.note("nested")
         else:
-            bound, reads = self.rng.choice([("i", ["j", "i - j", "i - 1 - j"]), ("i + 1", ["j", "i - j"]),
+            bound, reads = self.rng.choice([("i", ["j", "i - j", "i - 1 - j"]), ("i + 1", ["j", "i - j", "j + 1"]),
                                             (f"i + 1, {outer.spelled}", ["j", "j - i"])])
             self.emit(1, f"for j in range({bound}):")
             inner_read = f"{outer.name}[{self.rng.choice(reads)}]"
