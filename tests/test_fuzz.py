@@ -36,7 +36,7 @@ def test_the_generator_covers_the_subset():
     wanted = {"reduction", "prefix sum", "recurrence", "local array", "local int size", "nested", "triangular",
               "step", "negative step", "branch in loop", "guarded read", "helper", "array helper", "early return",
               "kink", "float // and %", "index arithmetic", "local int index", "flattened index", "mirrored index",
-              "2-D argument", "local 2-D array", "product"}
+              "2-D argument", "local 2-D array", "product", "literal index"}
     assert wanted <= seen, f"never generated: {sorted(wanted - seen)}"
 
 

@@ -236,8 +236,16 @@ class Writer:
 
     # --- blocks: each adds statements to f and defines new floats -----------------------------------------
     def block_assign(self):
+        """A straight-line float; now and then reading arrays at literal indices, negative ones counting from the
+        end (y may have a single element, so x[-2] can be Python's IndexError)."""
         name = self.fresh("v")
-        self.emit(0, f"{name} = {self.expression(self.scalars)}")
+        if self.rng.random() < 0.3:
+            array = self.array()
+            reads = [f"{array.name}[{self.rng.choice(['0', '1', '-1', '-2'])}]" for _ in range(2)]
+            self.emit(0, f"{name} = {self.reading(reads, self.scalars)}")
+            self.note("literal index")
+        else:
+            self.emit(0, f"{name} = {self.expression(self.scalars)}")
         self.finish(name)
 
     def block_reduction(self):
