@@ -141,9 +141,9 @@ def main(argv=None):
     judge_all(programs, options.jobs, options.timeout, on_verdict, options.seconds)
     if options.json:
         options.json.write_text(json.dumps(sorted(verdicts, key=lambda v: v["seed"]), indent=1))
+    print(campaign.summary(), flush=True)
     if options.minimize and campaign.failures:
         campaign.minimise(options.minimize, options.tries)
-    print(campaign.summary())
     accepted_only = all(outcome in ACCEPTED for outcome in campaign.counts)
     return 0 if accepted_only else 1
 
