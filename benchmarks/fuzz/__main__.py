@@ -46,8 +46,8 @@ def reproducer(program, verdict):
     """The program as a runnable script, with its arguments and the verdict as comments."""
     detail = "\n".join("# " + line for line in (verdict["detail"] or "").splitlines()[:20])
     return program["source"] + REPRODUCER.format(
-        seed=program["seed"], outcome=verdict["outcome"], detail=detail, args=pprint.pformat(program["args"], sort_dicts=False),
-        wrt=tuple(program["wrt"]))
+        seed=program["seed"], outcome=verdict["outcome"], detail=detail,
+        args=pprint.pformat(program["args"], sort_dicts=False), wrt=tuple(program["wrt"]))
 
 
 def slug(outcome):

@@ -529,7 +529,8 @@ class Writer:
     BLOCKS = (
         ("block_assign", 8), ("block_reduction", 12), ("block_product", 3), ("block_prefix_sum", 8),
         ("block_recurrence", 8), ("block_local_array", 8), ("block_differences", 4), ("block_nested", 8),
-        ("block_matrix", 3), ("block_local_matrix", 3), ("block_step", 5), ("block_branch_in_loop", 8), ("block_guarded_read", 5),
+        ("block_matrix", 3), ("block_local_matrix", 3), ("block_step", 5), ("block_branch_in_loop", 8),
+        ("block_guarded_read", 5),
         ("block_index_arithmetic", 7), ("block_flattened", 3), ("block_branch", 5), ("block_early_return", 3),
         ("block_array_reduction", 5), ("block_power_of_index", 2), ("block_divide_by_int", 2),
     )
