@@ -258,13 +258,13 @@ def run_symgrad(function, program, **options):
 
 
 def judge_exception(error, python_error, verdict):
-    """symgrad's kernel raised: right when Python raises the same class (or symgrad's entry check, a ValueError,
-    stands for Python's IndexError)."""
+    """symgrad's kernel raised: right when it is Python's class or a subclass of it (or symgrad's entry check, a
+    ValueError, stands for Python's IndexError)."""
     if python_error is None:
         if isinstance(error, (IndexError, ValueError)):
             raise Failure("falsely refused", f"Python runs it; symgrad raises {describe(error)}")
         raise Failure("internal error", f"Python runs it; symgrad raises {describe(error)}")
-    if type(error) is type(python_error):
+    if isinstance(error, type(python_error)):  # symgrad's own errors subclass Python's (ArrayIndexError)
         return
     if isinstance(python_error, IndexError) and isinstance(error, ValueError):
         verdict.notes.append("IndexError in Python, ValueError (entry check) in symgrad")
