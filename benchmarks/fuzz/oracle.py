@@ -313,9 +313,10 @@ def same_result(first, second, rtol):
 
 def scalar_part(result, program, scalars):
     """The value and the gradients w.r.t. `scalars` out of a (value, gradient tuple) result over all of wrt."""
-    (value, gradient), error = result
+    value_and_gradient, error = result
     if error is not None:
         return result
+    value, gradient = value_and_gradient
     by_name = dict(zip(program["wrt"], gradient))
     return (value, tuple(by_name[name] for name in scalars)), None
 
