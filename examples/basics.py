@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 import symgrad as sg
-from symgrad.cli import central_differences  # the differences `symgrad check` uses
+from symgrad.cli import estimate_derivative  # the extrapolated differences `symgrad check` uses
 
 
 # --- 1. loss = (f(x) - x)**2 with f(x) = x*w + b ------------------------------------------------------------------
@@ -81,7 +81,7 @@ def report(transform, by_hand, args):
     value, gradient = transform(*args)
     hand_value, hand_gradient = by_hand(*args)
     names = list(inspect.signature(transform.fun).parameters)
-    numeric = [central_differences(transform.fun, list(args), names.index(name), 1e-6) for name in transform.wrt]
+    numeric = [estimate_derivative(transform.fun, list(args), names.index(name))[0] for name in transform.wrt]
     for label, v, g in (("symgrad", value, gradient), ("by hand", hand_value, hand_gradient),
                         ("finite differences", None, numeric)):
         shown = ", ".join(f"d/d{n} = {np.array2string(np.asarray(x), precision=6)}" for n, x in zip(transform.wrt, g))

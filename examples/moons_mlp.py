@@ -70,10 +70,8 @@ def mlp_loss(W1, b1, W2, b2, w3, b3, X, y):
     return data_loss / n + ALPHA * squares
 
 
-# Bound to a module-level name, the dispatcher is compiled into the njit code below: no Python in the loop.
-loss_and_gradient = mlp_loss.kernels.value_and_grad
-
-
+# `loss_and_gradient`, bound under __main__ (importing this file derives nothing), is the dispatcher
+# `mlp_loss.kernels.value_and_grad`: a module-level name, so Numba compiles it into the njit code below.
 @numba.njit
 def train_in_numba(W1, b1, W2, b2, w3, b3, X, y, steps):
     """The same SGD as `train_in_python`, compiled: updates the arrays in place, returns b3 and the losses."""
@@ -247,4 +245,5 @@ def main():
 
 
 if __name__ == "__main__":
+    loss_and_gradient = mlp_loss.kernels.value_and_grad
     main()

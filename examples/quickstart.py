@@ -73,10 +73,9 @@ def neuron_loss(w, b, x, target):
 
 
 # --- 4. the compiled kernel called from the user's own Numba code --------------------------------------------
-# Bind the dispatcher to a module-level name: Numba then compiles the call inline (no Python in the loop).
-loss_value_and_grad = neuron_loss.kernels.value_and_grad
-
-
+# Bound to a module-level name, the dispatcher is compiled into the njit code that calls it (no Python in the loop).
+# It is bound under __main__, not at import: importing this file (`symgrad show examples/quickstart.py:rosen`) must
+# derive and compile nothing.
 @numba.njit
 def fit_neuron(xs, targets, w, b, learning_rate, epochs):
     """Full-batch gradient descent on the mean loss over (xs, targets), entirely inside Numba."""
@@ -135,4 +134,5 @@ def main():
 
 
 if __name__ == "__main__":
+    loss_value_and_grad = neuron_loss.kernels.value_and_grad
     main()

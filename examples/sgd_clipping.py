@@ -43,11 +43,9 @@ def batch_loss(w, b, X, y, start, stop):
     return total / (stop - start)
 
 
-# Bound to a module-level name, the kernel can be called from Python and compiled into the njit loop below (no
-# Python between the calls there).  `batch_loss(...)` is this same dispatcher.
-batch_value_and_grad = batch_loss.kernels.value_and_grad
-
-
+# `batch_value_and_grad`, bound under __main__ (importing this file derives nothing), is the dispatcher
+# `batch_loss.kernels.value_and_grad`: a module-level name, so it can be called from Python and compiled into the
+# njit loop below (no Python between the calls there).  `batch_loss(...)` is this same dispatcher.
 @numba.njit
 def clip_by_norm(gw, gb, max_norm):
     """Scale (gw, gb) down to norm `max_norm` when it is longer: -> (gw, gb, whether it was clipped)."""
@@ -150,4 +148,5 @@ def main():
 
 
 if __name__ == "__main__":
+    batch_value_and_grad = batch_loss.kernels.value_and_grad
     main()

@@ -15,7 +15,8 @@ only when a kernel is first compiled or loaded.
 
 from .api import Transform, grad, value_and_grad
 from .cache import VERSION as __version__
-from .errors import NonDifferentiableArgumentError, UnsupportedSyntaxError
+from .cache import CacheWarning
+from .errors import ArrayIndexError, NonDifferentiableArgumentError, UnsupportedSyntaxError
 
 __all__ = ["grad", "value_and_grad", "Transform", "UnsupportedSyntaxError", "NonDifferentiableArgumentError",
-           "__version__"]
+           "ArrayIndexError", "CacheWarning", "__version__"]

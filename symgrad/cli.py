@@ -24,7 +24,7 @@ import numpy as np
 from .api import Transform, value_and_grad
 from .errors import UnsupportedSyntaxError
 
-EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 1, 2, 3
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INCONCLUSIVE = 1, 2, 3, 4
 
 
 class CommandError(Exception):
@@ -36,14 +36,32 @@ class CommandError(Exception):
 
 
 # --- finding the function ---------------------------------------------------------------------------------------
+def _import_dependencies():
+    """Import everything symgrad and this command will use before the user's directory goes on sys.path, so that
+    a `sympy.py` or `numpy.py` beside the user's file cannot stand in for the real one."""
+    import numba  # noqa: F401
+    import rich.console  # noqa: F401
+    import rich.markup  # noqa: F401
+    import rich.rule  # noqa: F401
+    import rich.syntax  # noqa: F401
+    import rich.table  # noqa: F401
+    import rich.text  # noqa: F401
+    import sympy  # noqa: F401
+
+    from . import codegen, display, forward, frontend, jit, reverse, runtime  # noqa: F401
+
+
 def _import_file(path):
-    """Import a Python file as a module (its directory first on sys.path, so that its own imports work)."""
+    """Import a Python file as a module.  Its directory goes on sys.path, last, so that its own imports work but
+    shadow nothing installed."""
+    _import_dependencies()
     name = path.stem if path.stem.isidentifier() and path.stem not in sys.modules else f"_symgrad_target_{path.stem}"
     name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    sys.path.insert(0, str(path.parent))
+    if str(path.parent) not in sys.path:
+        sys.path.append(str(path.parent))
     try:
         spec.loader.exec_module(module)
     except UnsupportedSyntaxError:
@@ -183,23 +201,96 @@ def parse_at(items, function):
 
 
 # --- the check ----------------------------------------------------------------------------------------------------
-def central_differences(function, args, position, step):
-    """d function / d args[position] by central differences, element by element for an array."""
-    base = args[position]
-    if np.ndim(base) == 0:
-        h = step * max(1.0, abs(float(base)))
-        plus, minus = list(args), list(args)
-        plus[position], minus[position] = float(base) + h, float(base) - h
-        return (function(*plus) - function(*minus)) / (2 * h)
-    gradient = np.empty(np.shape(base))
-    for index in np.ndindex(gradient.shape):
-        h = step * max(1.0, abs(base[index]))
-        plus, minus = list(args), list(args)
-        plus[position], minus[position] = base.copy(), base.copy()
-        plus[position][index] += h
-        minus[position][index] -= h
-        gradient[index] = (function(*plus) - function(*minus)) / (2 * h)
-    return gradient
+SHRINK = 1.4  # Ridders' ratio between successive steps
+LEVELS = 10  # steps per extrapolation: the last is SHRINK**9 (about 21) times smaller than the first
+DOUBT = 10  # a difference within this many error estimates of the quotient is not the kernel's fault
+FIRST_STEPS = (1.0, 1e-1, 1e-2, 1e-3, 1e-4)  # times --step: one run of Ridders spans a factor of 21 below its first
+ROUNDING = 1e-13  # the smallest error estimate, relative to the estimate, that double precision allows
+
+
+def _shifted(function, args, position, index, offset):
+    """function(args) with args[position][index] moved by offset; nan where the function refuses the point (a
+    domain error past the edge of its domain is the step's fault, not the gradient's)."""
+    moved = list(args)
+    if index == ():
+        moved[position] = float(args[position]) + offset
+    else:
+        moved[position] = args[position].copy()
+        moved[position][index] += offset
+    try:
+        return float(function(*moved))
+    except (ArithmeticError, ValueError):
+        return float("nan")
+
+
+def central_difference(function, args, position, index, h):
+    """(f(x + h) - f(x - h)) / 2h in the element `index` (() for a scalar) of args[position]."""
+    return (_shifted(function, args, position, index, h) - _shifted(function, args, position, index, -h)) / (2 * h)
+
+
+def ridders(quotient, h):
+    """Ridders' extrapolation of `quotient(h)` to h -> 0: steps h, h/1.4, h/1.4**2, ... in a Neville tableau in
+    h**2 (Numerical Recipes, dfridr) -> (estimate, its error estimate): the entry that agrees best with its
+    neighbours, and by how much.  It stops when higher orders get worse, as rounding error takes over."""
+    best, error = float("nan"), float("inf")
+    previous = [quotient(h)]
+    for level in range(1, LEVELS):
+        h /= SHRINK
+        row, factor = [quotient(h)], SHRINK**2
+        for order in range(1, level + 1):
+            row.append((row[order - 1] * factor - previous[order - 1]) / (factor - 1))
+            factor *= SHRINK**2
+            disagreement = max(abs(row[order] - row[order - 1]), abs(row[order] - previous[order - 1]))
+            if disagreement <= error:  # never true for nan
+                best, error = row[order], disagreement
+        if abs(row[level] - previous[level - 1]) >= 2 * error:
+            break
+        previous = row
+    return best, error
+
+
+def first_steps(x, step=0.1):
+    """Where the extrapolations start: `step` times max(1, |x|) and 10, 100, ... times smaller, then times |x|
+    below those (a time step dt = 1e-3 over 10^4 steps needs steps near 1e-6)."""
+    steps = [step * relative * max(1.0, abs(x)) for relative in FIRST_STEPS]
+    return steps + [step * relative * abs(x) for relative in FIRST_STEPS if 0 < step * relative * abs(x) < steps[-1]]
+
+
+def _agreed(function, args, position, index, step):
+    """The derivative in one element: Ridders from each first step in turn, until two runs agree within their
+    error estimates -> (the estimate of the pair with the smaller error estimate, error estimate at least their
+    difference).  A run can be confidently wrong while its steps are still too large for the derivative to show,
+    so no run is trusted alone: when none agree, the error estimate is the spread of all the runs."""
+    x = float(args[position][index]) if index else float(args[position])
+    runs, best = [], (float("nan"), float("inf"))
+    for h in first_steps(x, step):
+        value, error = ridders(lambda h: central_difference(function, args, position, index, h), h)
+        error = max(error, ROUNDING * max(1.0, abs(value)))
+        for other, other_error in runs:
+            if abs(value - other) <= 2 * (error + other_error):
+                paired = (value, error) if error <= other_error else (other, other_error)
+                paired = (paired[0], max(paired[1], abs(value - other)))
+                best = min(best, paired, key=lambda pair: pair[1])
+        if best[1] <= ROUNDING * max(1.0, abs(best[0])):
+            break
+        if not np.isnan(value):
+            runs.append((value, error))
+    if np.isfinite(best[1]) or not runs:
+        return best
+    closest = min(runs, key=lambda run: run[1])
+    return closest[0], max(abs(value - closest[0]) for value, _ in runs) + closest[1]
+
+
+def estimate_derivative(function, args, position, step=0.1):
+    """d function / d args[position] (element by element for an array) by extrapolated central differences ->
+    (estimate, error estimate), each shaped like the argument."""
+    shape = np.shape(args[position])
+    if not shape:
+        return _agreed(function, args, position, (), step)
+    estimate, error = np.empty(shape), np.empty(shape)
+    for index in np.ndindex(shape):
+        estimate[index], error[index] = _agreed(function, args, position, index, step)
+    return estimate, error
 
 
 def _python_arguments(function, args):
@@ -211,9 +302,10 @@ def _python_arguments(function, args):
 
 
 def check(transform, args, step, against):
-    """Compare the compiled gradient with central differences of the Python function (or of the compiled value
-    kernel) -> (value, the Python function's value or None, one row per wrt argument: (label, symgrad,
-    finite differences, abs error), where an array's row is its element with the largest error)."""
+    """Compare the compiled gradient with extrapolated central differences of the Python function (or of the
+    compiled value kernel) -> (value, the Python function's value or None, one row per wrt argument: (label,
+    symgrad, the differences' estimate, abs error, the estimate's own error estimate, max |symgrad|)), where an
+    array's row is its element whose error the estimate's error explains least."""
     function = transform.fun
     names = list(inspect.signature(function).parameters)
     value, gradient = transform.value_and_grad(*args)
@@ -230,13 +322,30 @@ def check(transform, args, step, against):
     rows = []
     for name, exact in zip(transform.wrt, gradients):
         exact = np.asarray(exact, dtype=float)
-        reference = np.asarray(central_differences(reference_function, reference_args, names.index(name), step))
+        reference, doubt = map(np.asarray, estimate_derivative(reference_function, reference_args,
+                                                               names.index(name), step))
         errors = np.abs(exact - reference)
-        where = np.unravel_index(int(np.argmax(errors)), errors.shape) if errors.ndim else ()
+        unexplained = np.where(np.isnan(errors), np.inf, errors - DOUBT * doubt)
+        where = np.unravel_index(int(np.argmax(unexplained)), errors.shape) if errors.ndim else ()
         label = f"{name}[{', '.join(map(str, where))}] (worst of {errors.size})" if errors.ndim else name
-        rows.append((label, float(exact[where]), float(reference[where]), float(errors[where]),
+        rows.append((label, float(exact[where]), float(reference[where]), float(errors[where]), float(doubt[where]),
                      float(np.max(np.abs(exact))) if exact.size else 0.0))
     return value, reference_value, rows
+
+
+def verdict(rows, tol):
+    """"OK" when every error is within `tol` (relative to max(1, |gradient|)); "inconclusive" when the errors
+    above it are within DOUBT times the differences' own error estimate, or no step gave differences (the
+    quotient, not the kernel, is in doubt); else "FAILED" -> (verdict, largest error, relative error, the largest error estimate that excuses)."""
+    scale = max([1.0] + [row[5] for row in rows])
+    largest = max(row[3] for row in rows)
+    relative = largest / scale
+    if relative <= tol:  # False for nan
+        return "OK", largest, relative, 0.0
+    above = [row for row in rows if not row[3] / scale <= tol]
+    if all(np.isnan(row[2]) or row[3] <= DOUBT * row[4] for row in above):  # nan: no step gave a quotient
+        return "inconclusive", largest, relative, max(row[4] for row in above)
+    return "FAILED", largest, relative, 0.0
 
 
 # --- output -------------------------------------------------------------------------------------------------------
@@ -315,22 +424,28 @@ def command_check(options):
     if python_value is not None:
         shown_value += f" (the Python function gives {_number(python_value)})"
     out.print(shown_value, soft_wrap=True)
-    reference = "central differences of the " + ("Python function" if options.against == "python"
-                                                 else "compiled value kernel")
-    out.print(f"gradient vs {reference}, step {options.step:g}:", soft_wrap=True)
+    reference = "extrapolated central differences of the " + ("Python function" if options.against == "python"
+                                                              else "compiled value kernel")
+    out.print(f"gradient vs {reference}:", soft_wrap=True)
     table = Table()
-    for column in ("argument", "symgrad", "finite differences", "abs error"):
+    for column in ("argument", "symgrad", "finite differences", "abs error", "their error estimate"):
         table.add_column(column, justify="left" if column == "argument" else "right")
-    for label, exact, approximate, error, _ in rows:
-        table.add_row(label, _number(exact), _number(approximate), f"{error:.1e}")
+    for label, exact, approximate, error, doubt, _ in rows:
+        table.add_row(label, _number(exact), _number(approximate), f"{error:.1e}", f"{doubt:.1e}")
     out.print(table)
-    largest = max(row[3] for row in rows)
-    relative = largest / max([1.0] + [row[4] for row in rows])
-    passed = relative <= options.tol  # False for nan
-    verdict = "[bold green]OK[/]" if passed else "[bold red]FAILED[/]"
-    out.print(f"largest error {largest:.2e} (relative to max(1, |gradient|): {relative:.2e}); "
-              f"tolerance {options.tol:g}: {verdict}", soft_wrap=True)
-    return 0 if passed else EXIT_FAILED
+    result, largest, relative, doubt = verdict(rows, options.tol)
+    summary = (f"largest error {largest:.2e} (relative to max(1, |gradient|): {relative:.2e}); "
+               f"tolerance {options.tol:g}: ")
+    if result == "OK":
+        out.print(summary + "[bold green]OK[/]", soft_wrap=True)
+        return 0
+    if result == "FAILED":
+        out.print(summary + "[bold red]FAILED[/]", soft_wrap=True)
+        return EXIT_FAILED
+    out.print(summary + f"[bold yellow]inconclusive[/]: the difference quotient's own error estimate is "
+              f"{doubt:.1e}, as large as the error; the differences, not the kernel, are in doubt (try --step, or "
+              "--against kernel)", soft_wrap=True)
+    return EXIT_INCONCLUSIVE
 
 
 # --- the command line -----------------------------------------------------------------------------------------------
@@ -371,8 +486,9 @@ def build_parser():
         "check", formatter_class=argparse.RawDescriptionHelpFormatter,
         help="compare the compiled gradient with central finite differences",
         description="Evaluate the compiled gradient at the given arguments and compare it with central finite "
-                    "differences of the plain Python function. Prints the largest error; exits with status 1 when "
-                    "it exceeds the tolerance.",
+                    "differences of the plain Python function, extrapolated to a zero step (Ridders), each with its "
+                    "own error estimate. Prints the largest error; exits with status 1 when it exceeds the "
+                    "tolerance, and 4 when the differences are too uncertain to tell.",
         epilog="argument values (--at NAME=VALUE, comma-separated or repeated):\n"
                "  a number             x=1.5\n"
                "  a list               x=[1, 2, 3] or A=[[1, 2], [3, 4]] (quote it for the shell)\n"
@@ -384,8 +500,9 @@ def build_parser():
     check_parser.add_argument("--at", action="append", default=[], metavar="NAME=VALUE,...", required=True,
                               help="the point: a value for every argument")
     check_parser.add_argument("--wrt", metavar="x,y", help=wrt_help)
-    check_parser.add_argument("--step", type=float, default=1e-6,
-                              help="relative step of the differences (default 1e-6, times max(1, |x|))")
+    check_parser.add_argument("--step", type=float, default=0.1,
+                              help="the largest first step of the extrapolated differences, times max(1, |x|) "
+                                   "(default 0.1; runs also start 10, 100, ... times lower)")
     check_parser.add_argument("--tol", type=float, default=1e-5,
                               help="largest error allowed, relative to max(1, |gradient|) (default 1e-5)")
     check_parser.add_argument("--against", choices=("python", "kernel"), default="python",
@@ -403,7 +520,8 @@ def _report(message):
 
 
 def main(argv=None):
-    """Run the command line; return the exit status (0 ok, 1 failed check or refused code, 2 usage, 3 internal)."""
+    """Run the command line; return the exit status (0 ok, 1 failed check or refused code, 2 usage, 3 internal,
+    4 inconclusive check)."""
     parser = build_parser()
     options = parser.parse_args(argv)
     if options.command is None:

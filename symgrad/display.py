@@ -7,7 +7,9 @@ equations (``\\bar{x} = ...``) over them.  Programs with loops show reductions a
 loops as recurrences, and the gradient as the adjoint updates each iteration makes, last iteration first.
 """
 
+import ctypes
 import re
+import threading
 from dataclasses import dataclass
 
 import sympy as sp
@@ -56,8 +58,9 @@ def _function_latex(name):
     return name if len(name) == 1 else r"\operatorname{%s}" % name.replace("_", r"\_")
 
 
-def render(derivative):
-    """LaTeX, terminal text and the named SymPy expressions of a derivative."""
+def render(derivative, closed_form=True):
+    """LaTeX, terminal text and the named SymPy expressions of a derivative; ``closed_form=False`` shows the
+    statements as definitions even when the closed form would be small."""
     program = derivative.program
     if not all(isinstance(s, Assign) for s in program.body + derivative.adjoint):
         return _render_loops(derivative)
@@ -74,7 +77,7 @@ def render(derivative):
     bars = {bar: r"\bar{%s}" % sp.latex(symbol) for symbol, bar in derivative.adjoint_of.items()}
     latex_of = lambda e: sp.latex(textbook(e), symbol_names=bars, full_prec=False)  # noqa: E731
     lines, text_lines, expressions = [], [], {}
-    if all(tree_size(r, sizes) <= CLOSED_FORM_LIMIT for r in results):
+    if closed_form and all(tree_size(r, sizes) <= CLOSED_FORM_LIMIT for r in results):
         inlined = {}
         for statement in statements:
             inlined[statement.target] = statement.value.xreplace(inlined)
@@ -103,7 +106,7 @@ def render(derivative):
 
 
 # --- programs with loops ------------------------------------------------------------------------------------
-_BAR_SUFFIXES = {"": "", "_sum": r"^{\Sigma}", "_next": "'", "_at": ""}
+_BAR_SUFFIXES = {"": "", "_sum": r"^{\Sigma}", "_next": "'", "_at": "_{at}"}  # `_at`: one element, not the array
 _BAR_NAME = re.compile(r"^(.*?)_bar(_sum|_next|_at)?\d*$")  # the names reverse mode gives adjoints
 _DOT_NAME = re.compile(r"^(.*?)_dot_(.+?)\d*$")  # the names forward mode gives tangents
 
@@ -161,9 +164,11 @@ def as_sum(loop, definitions):
 class _Listing:
     """Lines of an aligned LaTeX block and of plain text, with indentation for loop bodies."""
 
-    def __init__(self, names, inline):
+    def __init__(self, names, inline, needed=frozenset()):
         self.names = names
         self.inline = inline
+        self.needed = needed  # symbols the adjoint reads: a loop defining one is listed, not folded into a sum
+        self.restored = set()  # values taken off a tape only to restore an overwritten array element
         self.latex, self.text = [], []
 
     def tex(self, expr):
@@ -186,7 +191,9 @@ class _Listing:
 
     def statements(self, statements, depth, skip=frozenset()):
         for s in statements:
-            if id(s) in skip or isinstance(s, Pop):
+            if isinstance(s, Pop):
+                self.restored.add(s.target)
+            if id(s) in skip or isinstance(s, Pop) or (isinstance(s, Store) and s.value in self.restored):
                 continue
             if isinstance(s, Assign):
                 self.equation(depth, s.target, "=", s.value, "=")
@@ -207,7 +214,7 @@ class _Listing:
                 self.statements(s.body, depth + 1, skip)
 
     def loop(self, loop, depth):
-        total = as_sum(loop, {})
+        total = None if self.needed & _defined_inside(loop) else as_sum(loop, {})
         if total is not None:
             self.equation(depth, loop.carried[0].result, "=", total, "=")
             return
@@ -219,6 +226,32 @@ class _Listing:
             self.equation(depth + 1, carried.phi, r"\leftarrow", carried.next, "<-")
         for carried in loop.carried:
             self.equation(depth, carried.result, "=", carried.phi, "=")
+
+
+def _defined_inside(loop):
+    """The symbols a loop defines that a sum would hide: its carried values inside and everything its body
+    assigns, nested loops included."""
+    defined = {carried.phi for carried in loop.carried}
+    for s in loop.body:
+        if isinstance(s, Assign):
+            defined.add(s.target)
+        elif isinstance(s, Loop):
+            defined |= _defined_inside(s) | {carried.result for carried in s.carried}
+    return defined
+
+
+def _read(statements, skip, inline):
+    """The symbols the listed statements read (after the parts shown inline are substituted)."""
+    read = set()
+    for s in statements:
+        if id(s) in skip or isinstance(s, Pop):
+            continue
+        for value in (getattr(s, "value", None), *getattr(s, "indices", ())):
+            if isinstance(value, sp.Basic):
+                value = value.xreplace(inline)
+                read |= value.free_symbols | {i.base.label for i in value.atoms(sp.Indexed)}
+        read |= _read(getattr(s, "body", []), skip, inline)
+    return read
 
 
 def _forward_statements(statements):
@@ -245,7 +278,9 @@ def _parts(statements):
 def _render_loops(derivative, listing_class=_Listing):
     program = derivative.program
     names = _bar_names(derivative.forward + derivative.adjoint, program.arguments)
-    listing = listing_class(names, _parts(derivative.forward))
+    inline, skip = _parts(derivative.forward), _forward_statements(derivative.forward)
+    results = set().union(*(sp.sympify(e).free_symbols for e in program.outputs + derivative.gradients))
+    listing = listing_class(names, inline, _read(derivative.adjoint, skip, inline) | results)
     listing.statements(derivative.forward if derivative.mode == "forward" else program.body, 0)
     name = program.name
     fname = _function_latex(name)
@@ -256,7 +291,7 @@ def _render_loops(derivative, listing_class=_Listing):
         expressions[label] = output
         listing.add(0, f"{fname}({', '.join(sp.latex(a.symbol) for a in program.arguments)})", "=",
                     listing.tex(output), f"{name}({arguments})" if label == name else label, "=", str(output))
-    listing.statements(derivative.adjoint, 0, skip=_forward_statements(derivative.forward))
+    listing.statements(derivative.adjoint, 0, skip=skip)
     for argument, gradient in zip(derivative.wrt, derivative.gradients):
         label = f"d{name}/d{argument}"
         expressions[label] = gradient
@@ -270,7 +305,7 @@ def _render_loops(derivative, listing_class=_Listing):
 # --- SymPy's pretty printer, for terminals ----------------------------------------------------------------------
 _SHAPE_NAME = re.compile(r"^(.*)_shape(\d)$")  # the names the frontend gives array sizes
 _PARTIAL_LABEL = re.compile(r"^d(.+)/d(\w+)$")  # the labels of partials: "drosen/dx"
-_PRETTY_BAR_SUFFIXES = {"": "", "_sum": "Σ", "_next": "'", "_at": ""}
+_PRETTY_BAR_SUFFIXES = {"": "", "_sum": "Σ", "_next": "'", "_at": "_at"}
 
 
 class _PrettyPrinter(PrettyPrinter):
@@ -314,8 +349,8 @@ def _beside(*parts):
 class _PrettyListing(_Listing):
     """A `_Listing` that draws each equation with SymPy's pretty printer instead of writing LaTeX."""
 
-    def __init__(self, names, inline, use_unicode):
-        super().__init__(names, inline)
+    def __init__(self, names, inline, needed=frozenset(), use_unicode=True):
+        super().__init__(names, inline, needed)
         self.printer = _PrettyPrinter(use_unicode)
         self.use_unicode = use_unicode
 
@@ -368,8 +403,8 @@ def pretty(derivative, rendering, use_unicode=True):
 def _pretty(derivative, rendering, use_unicode):
     program = derivative.program
     if not all(isinstance(s, Assign) for s in program.body + derivative.adjoint):
-        return _render_loops(derivative, lambda names, inline: _PrettyListing(names, inline, use_unicode)).text
-    listing = _PrettyListing({}, {}, use_unicode)
+        return _render_loops(derivative, lambda *shared: _PrettyListing(*shared, use_unicode=use_unicode)).text
+    listing = _PrettyListing({}, {}, use_unicode=use_unicode)
     for label, value in rendering.expressions.items():
         if label == program.name:
             left = prettyForm(f"{label}({', '.join(a.name for a in program.arguments)})")
@@ -378,3 +413,41 @@ def _pretty(derivative, rendering, use_unicode):
         listing.line(0, left, " = ", listing.form(value))
     separator = "\n\n" if any("\n" in block for block in listing.text) else "\n"
     return separator.join(listing.text)
+
+
+# --- a time budget ---------------------------------------------------------------------------------------------
+TIME_BUDGET = 10.0  # seconds the closed form may take (SymPy's simplification can take minutes on 4 lines)
+
+
+class _OverBudget(BaseException):  # not an Exception: SymPy's own `except Exception` must not swallow it
+    """Raised inside the rendering thread when its time is up."""
+
+
+def render_within(derivative, seconds=None):
+    """`render` with a deadline: past `seconds` (default TIME_BUDGET) the closed form is abandoned and the
+    statement form is shown, with a note saying so."""
+    outcome = []
+
+    def attempt():
+        try:
+            outcome.append((True, render(derivative)))
+        except _OverBudget:
+            pass
+        except Exception as error:  # noqa: BLE001 (handed to the caller below)
+            outcome.append((False, error))
+
+    seconds = TIME_BUDGET if seconds is None else seconds
+    worker = threading.Thread(target=attempt, name="symgrad-display", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if not worker.is_alive():
+        succeeded, result = outcome[0]
+        if not succeeded:
+            raise result
+        return result
+    # SymPy is pure Python: the exception is raised in the worker at its next bytecode, which ends it.
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(worker.ident), ctypes.py_object(_OverBudget))
+    statements = render(derivative, closed_form=False)
+    note = f"closed form not shown: simplifying it took over {seconds:g} s"
+    latex = statements.latex.replace("\\begin{aligned}\n", f"\\begin{{aligned}}\n&\\text{{({note})}} \\\\\n", 1)
+    return Rendering(latex, f"({note})\n{statements.text}", statements.expressions)

@@ -10,6 +10,7 @@ import pathlib
 import re
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -53,3 +54,26 @@ def test_example_runs_and_prints_what_it_claims(script, arguments, expected, tmp
             assert "matplotlib is not installed" in completed.stdout
         else:
             assert png.read_bytes().startswith(b"\x89PNG"), f"{script} wrote no PNG"
+
+
+IMPORT_ALL = textwrap.dedent("""
+    import importlib.util, pathlib, sys
+    cache, examples = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+    for path in sorted(examples.glob("*.py")):
+        spec = importlib.util.spec_from_file_location("example_" + path.stem, path)
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+        print(path.name, sorted(p.name for p in cache.rglob("*") if p.is_file()))
+""")
+
+
+def test_importing_an_example_derives_nothing(tmp_path):
+    """`symgrad show examples/quickstart.py:rosen` imports the file: an example that touched `.kernels` at import
+    made it derive and compile another function of the file.  The examples do their work under __main__."""
+    cache = tmp_path / "cache"
+    environment = dict(os.environ, SYMGRAD_QUIET="1", SYMGRAD_CACHE_DIR=str(cache), OPENBLAS_NUM_THREADS="1")
+    completed = subprocess.run([sys.executable, "-c", IMPORT_ALL, str(cache), str(EXAMPLES)], capture_output=True,
+                               text=True, timeout=600, env=environment, cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    imported = completed.stdout.splitlines()
+    assert len(imported) == len(list(EXAMPLES.glob("*.py")))
+    assert all(line.endswith(" []") for line in imported), completed.stdout
