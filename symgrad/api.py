@@ -243,7 +243,8 @@ class Transform:
         """What calls of kernel `name` go to: its dispatcher, or (when its parameters are not named as the
         user's, so the dispatcher could not fold keywords) a binder in front of it."""
         dispatcher = getattr(self.kernels, name)
-        if tuple(inspect.signature(dispatcher.py_func).parameters) == tuple(inspect.signature(self.fun).parameters):
+        kernel = getattr(dispatcher, "py_func", dispatcher)  # (a plain function under NUMBA_DISABLE_JIT=1)
+        if tuple(inspect.signature(kernel).parameters) == tuple(inspect.signature(self.fun).parameters):
             return dispatcher
         return functools.partial(_call_by_position, self.fun, dispatcher)
 

@@ -50,6 +50,8 @@ class KernelDispatcher(CPUDispatcher):
 
 def compile_kernel(module, name):
     """A Numba dispatcher for one kernel, typed from the module's argument kinds and cached on disk beside it."""
+    if numba.config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: the kernels run as plain Python, as Numba's own would
+        return getattr(module, name)
     signature = tuple(NUMBA_TYPES[kind] for kind in module.KINDS)
     dispatcher = KernelDispatcher(getattr(module, name), targetoptions={
         "nopython": True, "boundscheck": None, "error_model": "numpy", "parallel": name in module.THREADED})

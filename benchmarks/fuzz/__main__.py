@@ -127,7 +127,12 @@ def main(argv=None):
     parser.add_argument("--tries", type=int, default=60, help="the minimiser's budget of tries per program")
     parser.add_argument("--seconds", type=float, help="start no new program after this many seconds")
     parser.add_argument("--json", type=pathlib.Path, help="also write every verdict to this file")
+    parser.add_argument("--interpret", action="store_true",
+                        help="run the kernels as Python (NUMBA_DISABLE_JIT=1): no compile, about 10x more programs an "
+                             "hour; an access outside an array then shows as NumPy's IndexError instead of a crash")
     options = parser.parse_args(argv)
+    if options.interpret:
+        os.environ["NUMBA_DISABLE_JIT"] = "1"  # the workers inherit it
 
     options.out.mkdir(parents=True, exist_ok=True)
     programs = [generate(seed).as_json() for seed in range(options.seed, options.seed + options.programs)]
