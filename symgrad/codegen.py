@@ -357,6 +357,8 @@ def _used(statement):
 
 
 def _has_effects(statement):
+    if isinstance(statement, Assign):
+        return statement.probe  # its effect is its bounds check
     return isinstance(statement, (Store, Update, Push, Pop, ReverseLoop, Check)) or (
         isinstance(statement, (Loop, When)) and any(_has_effects(s) for s in statement.body))
 

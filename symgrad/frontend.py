@@ -918,7 +918,11 @@ class Lifter:
             return folded
         if b.is_zero and isinstance(op, (ast.Div, ast.FloorDiv, ast.Mod)):
             raise self.error(errors.UnsupportedExpressionError, node, "division by the constant zero")
-        return ARITHMETIC[type(op)](a, b)
+        result = ARITHMETIC[type(op)](a, b)
+        for element in sorted((a.atoms(sp.Indexed) | b.atoms(sp.Indexed)) - result.atoms(sp.Indexed), key=str):
+            # SymPy dropped a read (`x[i] * 0.0` is 0); Python still makes it, and raises outside the array
+            self.body.append(Assign(self.fresh("read"), element, self.guard, self.line(node), probe=True))
+        return result
 
     def folded(self, compute, args, node):
         """Python's own float64 result of an operation on constants, or None when an argument is not a constant.

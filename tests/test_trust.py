@@ -359,3 +359,21 @@ def test_integer_division_by_zero_raises_as_in_python():
     assert value == bound_divided_by_a_size(y, 0.7)
     np.testing.assert_allclose(dy, [0.7, 0.7, 0.0, 0.0])  # by hand: the loop runs over y[0], y[1]
     assert da == y[0] + y[1]
+
+
+def read_times_zero(y, n):
+    s = 0.0
+    for i in range(2):
+        for j in range(n):
+            s += y[i * n + j] * 0.0
+    return s
+
+
+def test_a_read_multiplied_by_zero_is_still_checked():
+    """SymPy folds `y[k] * 0.0` to 0 and dropped the read with its bounds check; Python still reads y[k]."""
+    with pytest.raises(IndexError):
+        read_times_zero(np.array([-0.2, 1.05]), 2)
+    with pytest.raises(IndexError):
+        sg.value_and_grad(read_times_zero)(np.array([-0.2, 1.05]), 2)
+    y = np.array([-0.2, 1.05, 0.5, 2.0])
+    assert sg.value_and_grad(read_times_zero)(y, 2)[0] == read_times_zero(y, 2) == 0.0
