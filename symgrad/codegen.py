@@ -29,6 +29,17 @@ class NumbaPrinter(PythonCodePrinter):
         super().__init__({"order": "none"})  # canonical term ordering costs much and buys nothing in a kernel
         self.chain_accumulators = chain_accumulators  # pass `accumulator_chain`, see `_emit`
 
+    def doprint(self, expr, assign_to=None):
+        """`CodePrinter.doprint` without its rewriting pass (a `replace` over the whole expression for nodes the
+        IR never holds), which cost more than the printing itself; anything it would flag goes the long way."""
+        if assign_to is not None or not isinstance(expr, sp.Expr):
+            return super().doprint(expr, assign_to)
+        self._not_supported, self._number_symbols = set(), set()
+        text = self._print(expr)
+        if self._not_supported or self._number_symbols or "\n" in text:
+            return super().doprint(expr, assign_to)
+        return text
+
     def _print_Float(self, expr):
         value = float(expr)
         if math.isfinite(value):
@@ -40,14 +51,15 @@ class NumbaPrinter(PythonCodePrinter):
 
     def _print_Pow(self, expr, rational=False):
         base, exponent = expr.args
-        if exponent == sp.Rational(1, 2) or exponent == 0.5:
+        number = float(exponent) if exponent.is_Number else None  # (comparing with SymPy numbers costs more)
+        if number == 0.5:
             return f"math.sqrt({self._print(base)})"
-        if exponent == -sp.Rational(1, 2) or exponent == -0.5:
+        if number == -0.5:
             return f"(1.0/math.sqrt({self._print(base)}))"
         if exponent.is_Integer and base.is_Symbol and 2 <= abs(int(exponent)) <= 4:
             product = "*".join([self._print(base)] * abs(int(exponent)))
             return f"({product})" if exponent > 0 else f"(1.0/({product}))"
-        if exponent == -1:
+        if number == -1:
             return f"(1.0/{self.parenthesize(base, 100)})"
         return super()._print_Pow(expr, rational=rational)
 
@@ -587,12 +599,81 @@ def _temporaries(taken):
             yield sp.Symbol(name, real=True)
 
 
+LINEAR_CSE_BOUND = 200  # statements in a run above which `linear_cse` replaces sympy.cse (superlinear, ~10 ms a
+# statement on long runs)
+
+
+def _rebuilt(expr, args):
+    """`expr` with new arguments, built without SymPy's automatic evaluation (which would cost more than the whole
+    CSE, and could only undo the sharing)."""
+    try:
+        return expr.func(*args, evaluate=False)
+    except TypeError:  # a node class without the option
+        return expr.func(*args)
+
+
+def linear_cse(values, temporaries):
+    """Common subexpressions of `values`, shared in time linear in their size: ``(replacements, reduced)`` as
+    `sympy.cse` returns them.  Exact repeats only (hash-consing): every compound subexpression met twice or more
+    gets a temporary.  Nothing is taken out of a `Piecewise` (a branch's value is computed only where its
+    condition holds) and array reads stay where they are.  SymPy's own `cse` also finds partial products and sums
+    shared between terms, but its cost grows faster than the run; this is used on runs above `LINEAR_CSE_BOUND`."""
+    def opaque(expr):
+        return expr.is_Atom or isinstance(expr, (sp.Indexed, sp.Piecewise)) or not expr.args
+
+    seen, repeated = set(), set()
+    for value in values:
+        stack = [value]
+        while stack:
+            expr = stack.pop()
+            if expr.is_Atom or isinstance(expr, sp.Indexed):
+                continue
+            if expr in seen:
+                repeated.add(expr)
+                continue
+            seen.add(expr)
+            if not opaque(expr):
+                stack.extend(expr.args)
+    replacements, named, done = [], {}, {}
+
+    def rebuild(root):
+        # iterative post-order, so that a deep expression does not exhaust Python's recursion
+        stack = [(root, False)]
+        while stack:
+            expr, expanded = stack.pop()
+            if expr in done:
+                continue
+            if opaque(expr):
+                done[expr] = expr
+            elif not expanded:
+                stack.append((expr, True))
+                stack.extend((a, False) for a in expr.args if a not in done)
+                continue
+            else:
+                args = [done[a] for a in expr.args]
+                done[expr] = expr if all(a is b for a, b in zip(args, expr.args)) else _rebuilt(expr, args)
+            if expr in repeated:
+                symbol = next(temporaries)
+                replacements.append((symbol, done[expr]))
+                named[expr] = symbol
+                done[expr] = symbol
+        return done[root]
+
+    reduced = [rebuild(value) for value in values]
+    return replacements, reduced
+
+
 def _shared_run(statements, temporaries, enabled):
     """A run of assignments and `+=` stores with common subexpressions shared (pass `cse`), each shared value
     placed just before its first use, and the stores last (so that the compiler need not reload what they might
     alias; the run reads no array it stores into, so they may move)."""
     values = [s.value for s in statements]
-    replacements, reduced = sp.cse(values, symbols=temporaries, order="none") if "cse" in enabled else ([], values)
+    if "cse" not in enabled:
+        replacements, reduced = [], values
+    elif len(statements) > LINEAR_CSE_BOUND:
+        replacements, reduced = linear_cse(values, temporaries)
+    else:
+        replacements, reduced = sp.cse(values, symbols=temporaries, order="none")
     definition = dict(replacements)
     rank = {symbol: k for k, (symbol, _) in enumerate(replacements)}
     placed, result, stores = set(), [], []

@@ -34,7 +34,14 @@ def local_partial(expr, atom, out=None):
     if rule is None:
         raise NotImplementedError(f"symgrad has no derivative rule for {type(expr).__name__}")
     partials = rule.partials(expr.args, expr if out is None else out)
-    return sp.Add(*[p * local_partial(arg, atom) for p, arg in zip(partials, expr.args) if arg.has(atom)])
+    terms = []
+    for p, arg in zip(partials, expr.args):
+        if arg.has(atom):
+            inner = local_partial(arg, atom)
+            # p * 1 and 1 * inner are p and inner: skip SymPy's multiplication, the most of reverse mode's time
+            one = p is sp.S.One or type(p) is int and p == 1
+            terms.append(inner if one else p if inner is sp.S.One and isinstance(p, sp.Basic) else p * inner)
+    return sp.Add(*terms)
 
 
 SIMPLIFY_LIMIT = 40  # operations below which an expression is worth rational simplification
