@@ -105,6 +105,7 @@ class Kernel:
     checks: list
     function: str
     enabled: frozenset = passes.ALL  # the optimisation passes it was built with
+    results: tuple = ()  # the expressions it returns (what the statements must leave defined)
 
     def threaded(self):
         """Whether a loop of this kernel runs on threads (Numba then compiles it with ``parallel=True``)."""
@@ -133,9 +134,89 @@ class Kernel:
                 lines += [f"    {tape} = np.empty({printer.doprint(size) if size is not None else 64})",
                           f"    {tape}_n = 0"]
         fixed = {tape for tape, size in self.tapes.items() if size is not None}
-        lines += _emit(self.statements, printer, "    ", fixed)
+        pieces = self.pieces()
+        if not pieces:
+            lines += _emit(self.statements, printer, "    ", fixed)
+            lines.append(f"    return {self.returns}")
+            return "\n".join(lines)
+        functions, body = self._in_pieces(pieces, printer, fixed)
+        lines += body
         lines.append(f"    return {self.returns}")
-        return "\n".join(lines)
+        return "\n\n\n".join(functions + ["\n".join(lines)])
+
+    def pieces(self):
+        """The (start, stop) spans of `statements` compiled as functions of their own: runs of float assignments at
+        the top level cut every `PIECE_SIZE` statements, when the kernel has more than `PIECES_BOUND` of them.
+        LLVM's optimisation and code generation grow faster than linearly with the size of one function; a call
+        per piece keeps each function small (each piece is above LLVM's inlining threshold, so it stays apart)."""
+        def piece_able(statement):
+            return isinstance(statement, Assign) and not statement.target.is_integer
+
+        if sum(map(piece_able, self.statements)) <= PIECES_BOUND:
+            return []
+        spans, start = [], None
+        for at, statement in enumerate(self.statements + [None]):
+            if statement is not None and piece_able(statement):
+                if start is None:
+                    start = at
+                if at + 1 - start == PIECE_SIZE:
+                    spans.append((start, at + 1))
+                    start = None
+            elif start is not None:
+                if at - start >= MINIMUM_PIECE:
+                    spans.append((start, at))
+                start = None
+        return spans
+
+    def _in_pieces(self, pieces, printer, fixed):
+        """The piece functions' source, and the kernel's body calling them.  Values pass between pieces, and from
+        pieces to the rest of the kernel, through one float64 work array; the rest of what a piece reads (the
+        arguments, array sizes, values computed by loops) it takes as parameters."""
+        p = printer.doprint
+        last_use = {}
+        for at, statement in enumerate(self.statements):
+            for symbol in _used(statement):
+                last_use[symbol] = at
+        ending = len(self.statements)
+        for result in self.results:
+            for symbol in sp.sympify(result).free_symbols:
+                last_use[symbol] = ending
+        slots, functions, lines, in_piece = {}, [], [f"    {WORK} = np.empty({{slots}})"], {}
+        for k, (start, stop) in enumerate(pieces):
+            for at in range(start, stop):
+                in_piece[at] = k
+        main_reads = set().union(*(_used(s) for at, s in enumerate(self.statements) if at not in in_piece),
+                                 *(sp.sympify(r).free_symbols for r in self.results))
+        at = 0
+        for k, (start, stop) in enumerate(pieces):
+            lines += _emit(self.statements[at:start], printer, "    ", fixed)
+            run = self.statements[start:stop]
+            defined = {s.target for s in run}
+            reads = set().union(*(_used(s) for s in run)) - defined
+            loads = sorted((s for s in reads if s in slots), key=slots.get)
+            parameters = sorted((s for s in reads if s not in slots), key=str)
+            outputs = [s.target for s in run if last_use.get(s.target, -1) >= stop]
+            for symbol in outputs:
+                slots[symbol] = len(slots)
+            name = f"_{self.name}_piece{k}"
+            text = [PIECE_DECORATOR, f"def {name}({', '.join([WORK] + [p(s) for s in parameters])}):"]
+            text += [f"    {p(s)} = {WORK}[{slots[s]}]" for s in loads]
+            text += _emit(run, printer, "    ", fixed)
+            text += [f"    {WORK}[{slots[s]}] = {p(s)}" for s in outputs]
+            functions.append("\n".join(text))
+            lines.append(f"    {name}({', '.join([WORK] + [p(s) for s in parameters])})")
+            lines += [f"    {p(s)} = {WORK}[{slots[s]}]" for s in outputs if s in main_reads]
+            at = stop
+        lines += _emit(self.statements[at:], printer, "    ", fixed)
+        lines[0] = lines[0].format(slots=max(len(slots), 1))
+        return functions, lines
+
+
+PIECES_BOUND = 600  # top-level float assignments above which a kernel is compiled in pieces
+PIECE_SIZE = 250  # statements a piece
+MINIMUM_PIECE = 50  # a shorter run stays in the kernel
+WORK = "_symgrad_work"  # the float64 array that carries values between pieces
+PIECE_DECORATOR = '@numba.njit(cache=True, error_model="numpy")'
 
 
 def _values(statements):
@@ -848,7 +929,7 @@ def build_kernels(derivative, gradient_as_tuple, parallel=False, enabled=passes.
         if parallel:
             body = in_chunks(body, results)
         kernels[name] = Kernel(name, program.arguments, body, returns, derivative.tapes, program.checks,
-                               program.name, enabled)
+                               program.name, enabled, tuple(results))
     return kernels
 
 
@@ -861,5 +942,5 @@ def kernels_source(kernels):
     text = "\n\n\n".join(kernels[name].source(printer) for name in KERNEL_NAMES)
     used = [name for name in RUNTIME_FUNCTIONS if f"{name}(" in text]
     imports = (f"from symgrad.runtime import {', '.join(used)}\n" if used else "") + (
-        "from numba import prange\n" if "prange(" in text else "")
+        "from numba import prange\n" if "prange(" in text else "") + ("import numba\n" if PIECE_DECORATOR in text else "")
     return text, imports
