@@ -15,7 +15,8 @@ only when a kernel is first compiled or loaded.
 
 from .api import Transform, grad, value_and_grad
 from .cache import VERSION as __version__
+from .cache import CacheWarning
 from .errors import NonDifferentiableArgumentError, UnsupportedSyntaxError
 
 __all__ = ["grad", "value_and_grad", "Transform", "UnsupportedSyntaxError", "NonDifferentiableArgumentError",
-           "__version__"]
+           "CacheWarning", "__version__"]

@@ -2,9 +2,11 @@
 
 Decorating is cheap: nothing is parsed until the first call (or `.latex()`, `.kernels`...).  Then the kernels are
 looked up in the derivation cache by a hash of the function's source and everything it reads; only on a miss
-are the stages run (frontend -> reverse -> codegen, with display beside), which is the only path that imports
-SymPy.  The call path is kept thin: it goes straight to the Numba dispatcher, and only when the dispatcher
-refuses the arguments does `_explain_arguments` look at them to name the one that is wrong.
+are the stages run (frontend -> reverse -> codegen), which is the only path that imports SymPy.  The display is
+rendered only when asked for (`.latex()`, `str()`), under its own time budget, and kept in the cache beside the
+kernels.  The call path is kept thin: it goes straight to the Numba dispatcher, and only when the dispatcher
+refuses the arguments does `_explain_arguments` look at them to name the one that is wrong.  The first call is
+thread-safe: each transform derives and compiles once, under its lock.
 """
 
 import contextlib
@@ -12,7 +14,6 @@ import functools
 import inspect
 import numbers
 import os
-import pathlib
 import sys
 import textwrap
 import threading
@@ -59,22 +60,16 @@ class Kernels:
     def __getattr__(self, name):
         if name not in cache.KERNEL_NAMES:
             raise AttributeError(name)
-        from .jit import compile_kernel
-
-        module = self._owner._load()
-        with _progress(f"compiling the {name} kernel of {module.NAME}()"):
-            dispatcher = compile_kernel(module, name)
-        # Numba calls this when no signature matches the arguments: name the argument that is wrong.
-        dispatcher._explain_matching_error = functools.partial(_explain_arguments, module)
-        setattr(self, name, dispatcher)  # later lookups find the attribute without coming here
-        return dispatcher
+        with self._owner._lock:
+            if name not in self.__dict__:  # another thread may have compiled it while this one waited
+                setattr(self, name, self._owner._compiled(name))  # later lookups do not come here
+        return self.__dict__[name]
 
 
 @dataclass
 class _Derivation:
     derivative: object
     kernels: dict
-    rendering: object
     module_text: str
 
 
@@ -104,8 +99,8 @@ METHODS = ("auto", "reverse", "forward")
 
 def _derive(function, wrt, gradient_as_tuple, parallel, enabled=passes.ALL, method="auto"):
     """Run the stages in order: parse, differentiate (reverse mode, or forward mode for a few scalars through
-    loops, as `method` says), codegen, and display beside them; `enabled` names the optimisation passes.  They run
-    with room to recurse as deep as the source nests."""
+    loops, as `method` says) and codegen; `enabled` names the optimisation passes.  They run with room to recurse
+    as deep as the source nests.  The display is not run here: a call never waits for formulas."""
     from .frontend import with_room_to_recurse
 
     return with_room_to_recurse(_run_stages, function, wrt, gradient_as_tuple, parallel, enabled, method)
@@ -113,7 +108,6 @@ def _derive(function, wrt, gradient_as_tuple, parallel, enabled=passes.ALL, meth
 
 def _run_stages(function, wrt, gradient_as_tuple, parallel, enabled, method):
     from .codegen import build_kernels, kernels_source
-    from .display import render
     from .forward import forward, prefers_forward
     from .frontend import lift
     from .reverse import reverse
@@ -134,14 +128,13 @@ def _run_stages(function, wrt, gradient_as_tuple, parallel, enabled, method):
     use_forward = method == "forward" or (method == "auto" and prefers_forward(program, wrt))
     derivative = forward(program, wrt) if use_forward else reverse(program, wrt, enabled=enabled)
     kernels = build_kernels(derivative, gradient_as_tuple, parallel, enabled)
-    rendering = render(derivative)
     source, imports = kernels_source(kernels)
     text = cache.module_text(
-        name=program.name, filename=program.filename, line=program.line, imports=imports,
+        name=program.name, imports=imports,
         arguments=tuple(a.name for a in program.arguments), kinds=tuple(a.kind for a in program.arguments),
         wrt=tuple(wrt), threaded=tuple(name for name, kernel in kernels.items() if kernel.threaded()),
-        latex=rendering.latex, text=rendering.text, kernels=source)
-    return _Derivation(derivative, kernels, rendering, text)
+        kernels=source)
+    return _Derivation(derivative, kernels, text)
 
 
 def _argument_problem(kind, value):
@@ -180,6 +173,22 @@ def _explain_arguments(module, *args, **keywords):
                     f"got {', '.join(type(a).__name__ for a in args)}")
 
 
+def _positional(function, args, keywords):
+    """The arguments of a call in the order of `function`'s parameters, or Python's TypeError naming the
+    missing or unexpected ones."""
+    try:
+        bound = inspect.signature(function).bind(*args, **keywords)
+    except TypeError as error:
+        raise TypeError(f"{function.__name__}(): {error}") from None
+    bound.apply_defaults()
+    return bound.args
+
+
+def _call_by_position(function, dispatcher, *args, **keywords):
+    """Call a kernel whose parameters are not named as `function`'s: keywords are bound to positions first."""
+    return dispatcher(*_positional(function, args, keywords)) if keywords else dispatcher(*args)
+
+
 class Transform:
     """A differentiated function: call it for the gradient (or value and gradient), read its formulas."""
 
@@ -199,53 +208,114 @@ class Transform:
         if method not in METHODS:
             raise ValueError(f"method={method!r}: choose one of {', '.join(map(repr, METHODS))}")
         self.method = method
+        self._lock = threading.RLock()  # the first calls from several threads derive and compile once
+        self._display_lock = threading.RLock()  # formulas: rendering them never holds up a first call
+        self._cache_key = None
         self._module = None
         self._derivation = None
+        self._rendering = None
+        self._display = None
         self.kernels = Kernels(self)
         self.__class__ = type(Transform.__name__, (Transform,), {"__module__": __name__, "__doc__": Transform.__doc__})
 
     # --- the compiled entry points ----------------------------------------------------------------------
     # Each entry compiles its kernel on first use and then hands every later call straight to the Numba
     # dispatcher (a Python wrapper would add about half the cost of a call: DESIGN.md).  Each transform has
-    # a class of its own so that `__call__` can become the dispatcher.
-    def __call__(self, *args):
+    # a class of its own so that `__call__` can become the dispatcher.  The first call binds keywords itself;
+    # later ones are folded by the dispatcher when its parameters carry the user's names (see `_entry`).
+    def __call__(self, *args, **keywords):
         """The gradient (or value and gradient) from the compiled kernel."""
-        dispatcher = getattr(self.kernels, self._mode)
-        type(self).__call__ = staticmethod(dispatcher)
-        return dispatcher(*args)
+        entry = self._entry(self._mode)
+        type(self).__call__ = staticmethod(entry)
+        return _call_by_position(self.fun, entry, *args, **keywords)
 
-    def value(self, *args):
+    def value(self, *args, **keywords):
         """The function's value, from the compiled forward kernel."""
-        self.value = self.kernels.value
-        return self.value(*args)
+        self.value = self._entry("value")
+        return _call_by_position(self.fun, self.value, *args, **keywords)
 
-    def value_and_grad(self, *args):
+    def value_and_grad(self, *args, **keywords):
         """(value, gradient) in one compiled pass."""
-        self.value_and_grad = self.kernels.value_and_grad
-        return self.value_and_grad(*args)
+        self.value_and_grad = self._entry("value_and_grad")
+        return _call_by_position(self.fun, self.value_and_grad, *args, **keywords)
 
-    # --- derivation, cached -------------------------------------------------------------------------------
+    def _entry(self, name):
+        """What calls of kernel `name` go to: its dispatcher, or (when its parameters are not named as the
+        user's, so the dispatcher could not fold keywords) a binder in front of it."""
+        dispatcher = getattr(self.kernels, name)
+        if tuple(inspect.signature(dispatcher.py_func).parameters) == tuple(inspect.signature(self.fun).parameters):
+            return dispatcher
+        return functools.partial(_call_by_position, self.fun, dispatcher)
+
+    # --- derivation and compilation, cached -----------------------------------------------------------------
+    def _key(self):
+        with self._lock:
+            if self._cache_key is None:
+                options = (self.parallel, tuple(sorted(self.passes)), self.method)
+                self._cache_key = cache.derivation_key(self.fun, self._positions, self._as_tuple, options)
+            return self._cache_key
+
     def _load(self):
-        if self._module is None:
-            options = (self.parallel, tuple(sorted(self.passes)), self.method)
-            key = cache.derivation_key(self.fun, self._positions, self._as_tuple, options)
-            module = cache.load(key)
-            if module is None:
-                module = cache.store(key, self._derived().module_text)
-            self._module = module
-        return self._module
+        with self._lock:
+            if self._module is None:
+                self._module = cache.load(self._key()) or cache.store(self._key(), self._derived().module_text)
+            return self._module
 
     def _derived(self):
-        if self._derivation is None:
-            with _progress(f"deriving {self.fun.__name__}()"):
-                self._derivation = _derive(self.fun, self.wrt, self._as_tuple, self.parallel, self.passes,
-                                           self.method)
-        return self._derivation
+        with self._lock:
+            if self._derivation is None:
+                with _progress(f"deriving {self.fun.__name__}()"):
+                    self._derivation = _derive(self.fun, self.wrt, self._as_tuple, self.parallel, self.passes,
+                                               self.method)
+            return self._derivation
+
+    def _compiled(self, name):
+        """The dispatcher of kernel `name`.  An entry that does not compile (a corrupt Numba file beside it) is
+        discarded and compiled once more from a fresh module, with Numba's files gone."""
+        from .jit import compile_kernel
+
+        for retry in (False, True):
+            module = self._load()
+            try:
+                with _progress(f"compiling the {name} kernel of {module.NAME}()"):
+                    dispatcher = compile_kernel(module, name)
+                break
+            except Exception as error:
+                if retry:
+                    raise
+                problem = f"its {name} kernel does not compile ({type(error).__name__}: {error})"
+                cache.discard(self._key(), problem[:300])
+                self._module = None
+        # Numba calls this when no signature matches the arguments: name the argument that is wrong.
+        dispatcher._explain_matching_error = functools.partial(_explain_arguments, module)
+        return dispatcher
 
     # --- formulas and source ----------------------------------------------------------------------------
+    def _rendered(self):
+        """The display of the derivative (imports SymPy), rendered once within its time budget."""
+        from .display import render_within
+
+        with self._display_lock:
+            if self._rendering is None:
+                derivative = self._derived().derivative
+                with _progress(f"rendering the formulas of {self.fun.__name__}()"):
+                    self._rendering = render_within(derivative)
+            return self._rendering
+
+    def _shown(self):
+        """The LaTeX and text of the formulas: from the cache when a process rendered them before (no SymPy)."""
+        with self._display_lock:
+            if self._display is None:
+                self._display = cache.load_display(self._key())
+                if self._display is None:
+                    rendering = self._rendered()
+                    self._display = {"latex": rendering.latex, "text": rendering.text}
+                    cache.store_display(self._key(), self._display)
+            return self._display
+
     def latex(self):
         """The function and every partial derivative, as a LaTeX ``aligned`` block."""
-        return self._load().LATEX
+        return self._shown()["latex"]
 
     def _repr_latex_(self):
         return f"$${self.latex()}$$"
@@ -253,19 +323,21 @@ class Transform:
     @property
     def expressions(self):
         """The SymPy expressions behind `.latex()`: name -> sympy.Expr."""
-        return dict(self._derived().rendering.expressions)
+        return dict(self._rendered().expressions)
 
     def source(self):
-        """The generated Python source of the kernels (the module Numba compiles)."""
-        return pathlib.Path(self._load().__file__).read_text()
+        """The generated Python source of the kernels (the module Numba compiles), after a line naming this
+        function's own file: identical functions in several files share one module."""
+        filename = inspect.getsourcefile(self.fun) or self.fun.__code__.co_filename
+        return f"# kernels of {self.fun.__name__}() from {filename}:{self.fun.__code__.co_firstlineno}\n" + \
+            self._load().SOURCE
 
     def pretty(self, use_unicode=True):
         """The function and every partial drawn by SymPy's pretty printer (2-D fractions, sums, cases), for a
         terminal; ``use_unicode=False`` draws them in ASCII.  It derives (imports SymPy), as `.expressions` does."""
         from .display import pretty
 
-        derivation = self._derived()
-        return pretty(derivation.derivative, derivation.rendering, use_unicode)
+        return pretty(self._derived().derivative, self._rendered(), use_unicode)
 
     def to_markdown(self, source=True):
         """The function's Python source (a ``python`` code block, unless ``source=False``) and its formulas (a
@@ -275,7 +347,7 @@ class Transform:
         return "\n\n".join(parts) + "\n"
 
     def __str__(self):
-        return self._load().TEXT
+        return self._shown()["text"]
 
     def __repr__(self):
         arguments = ", ".join(inspect.signature(self.fun).parameters)

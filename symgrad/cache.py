@@ -2,19 +2,35 @@
 
 A second process that decorates the same function finds the module by its key and loads it without
 importing SymPy at all; Numba's own ``cache=True`` then finds the compiled machine code beside it.
-Module files are written once under a content-hash name and never rewritten, because Numba stamps its cache
+Module files are written once under their key and never rewritten, because Numba stamps its cache
 entries with the source file's mtime and size (DESIGN.md: a rewritten callee leaves cached callers stale).
+
+The cache is input from disk, so every file starts with the SHA-256 of the rest and is checked before it is
+executed; whatever fails the check or does not execute is deleted (with Numba's files beside it) and
+recomputed, with one `CacheWarning`.  Files are written atomically with mode 0600, into a directory created
+0700; a directory owned by another user or writable by others is refused, and an unwritable one is replaced,
+by a private temporary directory for the process.  One lock serialises loads and stores, and a module is put
+in ``sys.modules`` only once it has executed, so no thread sees it half-made.
 This module must stay free of SymPy and Numba imports.
 """
 
+import ast
+import atexit
+import contextlib
 import hashlib
 import importlib.util
 import inspect
+import json
 import numbers
 import os
 import pathlib
+import shutil
 import sys
+import tempfile
+import textwrap
+import threading
 import types
+import warnings
 
 VERSION = "0.1.0"
 
@@ -46,14 +62,29 @@ def _referenced_names(code):
     return names
 
 
-def _describe(value, seen, attributes=()):
+def _attribute_chains(source):
+    """The dotted names ``a.b.c`` the source reads, as tuples: the bytecode keeps only the separate names."""
+    try:
+        tree = ast.parse(textwrap.dedent(source))
+    except SyntaxError:
+        return set()
+    chains = set()
+    for node in ast.walk(tree):
+        parts = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if parts and isinstance(node, ast.Name):
+            chains.add((node.id, *reversed(parts)))
+    return chains
+
+
+def _describe(value, seen):
     value = getattr(value, INLINE_ATTRIBUTE, value)
     if isinstance(value, types.FunctionType):
         return "function " + _function_fingerprint(value, seen)
-    if isinstance(value, types.ModuleType):  # with the numbers the function may read from it (`config.SCALE`)
-        return "module " + value.__name__ + "".join(
-            f" {name}={getattr(value, name)!r}" for name in sorted(attributes)
-            if isinstance(getattr(value, name, None), numbers.Number))
+    if isinstance(value, types.ModuleType):
+        return "module " + value.__name__
     if isinstance(value, numbers.Number):
         return f"{type(value).__name__} {value!r}"
     if callable(value):
@@ -61,30 +92,46 @@ def _describe(value, seen, attributes=()):
     return f"object {type(value).__qualname__}"
 
 
+_MISSING = object()
+
+
 def _function_fingerprint(function, seen):
-    """The source of a function and a description of every outside name it reads, recursively."""
+    """The source of a function, its first line (kernel messages name lines) and a description of every outside
+    name it reads, recursively; a chain through modules (`helpers.shape`, `pkg.cfg.SCALE`) is followed to its end.
+    Neither the file nor the module name is part of it: two scripts with the same function share kernels."""
     if function in seen:
         return function.__qualname__
     seen.add(function)
     try:
         source = inspect.getsource(function)
     except (OSError, TypeError):
-        source = function.__code__.co_code.hex()
+        source = None
     cells = dict(zip(function.__code__.co_freevars, function.__closure__ or ()))
-    defaults = (function.__defaults__ or ()) + tuple((function.__kwdefaults__ or {}).values())
-    parts = [function.__module__ or "", function.__qualname__, source] + [_describe(d, seen) for d in defaults]
-    names = _referenced_names(function.__code__)
-    for name in sorted(names):
+
+    def outside(name):
         if name in cells:
             try:
-                value = cells[name].cell_contents
+                return cells[name].cell_contents
             except ValueError:
-                continue
-        elif name in function.__globals__:
-            value = function.__globals__[name]
+                return _MISSING
+        return function.__globals__.get(name, _MISSING)  # missing: an attribute name or a builtin
+
+    defaults = (function.__defaults__ or ()) + tuple((function.__kwdefaults__ or {}).values())
+    parts = [source or function.__code__.co_code.hex(), f"line {function.__code__.co_firstlineno}"]
+    parts += [_describe(d, seen) for d in defaults]
+    for name in sorted(_referenced_names(function.__code__)):
+        value = outside(name)
+        if value is not _MISSING:
+            parts.append(f"{name}={_describe(value, seen)}")
+    for chain in sorted(_attribute_chains(source or "")):
+        value = outside(chain[0])
+        for attribute in chain[1:]:
+            if not isinstance(value, types.ModuleType):
+                break
+            value = getattr(value, attribute, _MISSING)
         else:
-            continue  # an attribute name or a builtin: fixed for a given Python
-        parts.append(f"{name}={_describe(value, seen, names)}")
+            if value is not _MISSING:
+                parts.append(f"{'.'.join(chain)}={_describe(value, seen)}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
@@ -103,59 +150,217 @@ def derivation_key(function, wrt, gradient_as_tuple, options=()):
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def _module_path(key):
-    return cache_directory() / f"symgrad_{key}.py"
+# --- the directory ---------------------------------------------------------------------------------------
+class CacheWarning(UserWarning):
+    """The derivation cache could not be used as found: an entry failed its check (and is recomputed), or the
+    directory is unwritable or not private to this user (kernels then go to a private temporary directory)."""
 
 
-def load(key):
-    """The cached kernel module for `key`, or None."""
-    path = _module_path(key)
-    name = path.stem
-    if name in sys.modules:
-        return sys.modules[name]
-    if not path.exists():
-        return None
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # Numba's cache loader imports the module by name in later processes
+_lock = threading.RLock()
+_refusals = {}  # configured directory -> why it is not used (None: it is used); each refusal is warned once
+_unwritable = set()  # directories a write failed in (warned once each)
+_private = []  # the process's private temporary directory, made on first need
+
+
+def _warn(message):
+    warnings.warn(f"symgrad: {message}", CacheWarning, stacklevel=4)
+
+
+def _private_directory():
+    if not _private:
+        _private.append(pathlib.Path(tempfile.mkdtemp(prefix="symgrad_private_cache_")))  # created 0700
+        atexit.register(shutil.rmtree, _private[0], True)
+    return _private[0]
+
+
+def _refusal(directory):
+    """Why `directory` must not hold code this process executes (Numba's files there are pickles), or None."""
     try:
-        spec.loader.exec_module(module)
-    except Exception:
-        del sys.modules[name]
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        status = directory.stat()
+    except OSError as error:
+        return f"it cannot be created ({error.strerror})"
+    if not hasattr(os, "getuid"):
         return None
+    if status.st_uid != os.getuid():
+        return "it is owned by another user"
+    if status.st_mode & 0o022:
+        return "users other than its owner can write to it"
+    return None
+
+
+def active_directory():
+    """The configured cache directory when it is private to this user, else a private temporary one."""
+    configured = cache_directory()
+    with _lock:
+        if configured not in _refusals:
+            _refusals[configured] = _refusal(configured)
+            if _refusals[configured]:
+                _warn(f"not using the cache directory {configured}: {_refusals[configured]}; kernels go to a "
+                      "private temporary directory for this process")
+        return _private_directory() if _refusals[configured] else configured
+
+
+# --- entries: sealed with their own hash, written once, verified before use -----------------------------------
+_SEAL = "# symgrad sha256 "
+
+
+def _sealed(text):
+    """The file content: a first line with the SHA-256 of the text, then the text."""
+    return f"{_SEAL}{hashlib.sha256(text.encode()).hexdigest()}\n{text}"
+
+
+def _read_verified(path):
+    """The text of the entry at `path` when its hash matches; a mismatch deletes it with a warning. None if absent."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    seal, _, body = data.partition(b"\n")
+    if seal == f"{_SEAL}{hashlib.sha256(body).hexdigest()}".encode():
+        return body.decode()
+    _remove(path)
+    _warn(f"discarded the corrupt cache entry {path.name} (its content does not match its hash); recomputing it")
+    return None
+
+
+def _write_once(path, text):
+    """Write `text` sealed and atomically as `path` (mode 0600) unless a sound entry is there; the text `path`
+    now holds, or None when it cannot be replaced.  A sound entry is never rewritten: Numba stamps its cache with
+    the module's mtime and size."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+            stream.write(_sealed(text))
+        for _ in range(2):  # a corrupt entry in the way is deleted by the check, then the link is tried again
+            try:
+                os.link(temporary, path)
+                return text
+            except FileExistsError:
+                existing = _read_verified(path)
+                if existing is not None:
+                    return existing
+            except OSError:  # a file system without hard links
+                os.replace(temporary, path)
+                return text
+        return None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+
+
+def _store_file(name, text):
+    """Write an entry into the active directory, else (unwritable: one warning) the private one; its path and
+    the text it holds (another process may have written it first).  The path is None when no disk takes it."""
+    directory = active_directory()
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        stored = _write_once(directory / name, text)
+        if stored is not None:
+            return directory / name, stored
+        problem = "an entry there cannot be replaced"
+    except OSError as error:
+        problem = f"it cannot be written ({error.strerror})"
+    if directory not in _unwritable:
+        _unwritable.add(directory)
+        _warn(f"the cache directory {directory}: {problem}; kernels go to a private temporary directory")
+    try:
+        private = _private_directory()
+        return private / name, _write_once(private / name, text)
+    except OSError:
+        return None, text
+
+
+def _remove(path):
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+def _module_name(key):
+    return f"symgrad_{key}"
+
+
+def _execute(name, path, text):
+    """Run verified text as the module `name` (from `path`, or only in memory when it is None); it enters
+    sys.modules only once it has run."""
+    spec = importlib.util.spec_from_file_location(name, path) if path else importlib.util.spec_from_loader(name, None)
+    module = importlib.util.module_from_spec(spec)
+    filename = str(path) if path else f"<{name}>"
+    exec(compile(text, filename, "exec", dont_inherit=True), module.__dict__)  # noqa: S102 (verified above)
+    module.SOURCE = text  # what was verified and run, whatever happens to the file later
+    sys.modules[name] = module  # Numba's cache loader imports the module by name
     return module
 
 
+def load(key):
+    """The cached kernel module for `key`, or None; an entry that fails its check or its execution is deleted."""
+    name = _module_name(key)
+    with _lock:
+        if name in sys.modules:
+            return sys.modules[name]
+        path = active_directory() / f"{name}.py"
+        text = _read_verified(path)
+        if text is None:
+            return None
+        try:
+            return _execute(name, path, text)
+        except Exception as error:  # noqa: BLE001 (whatever it is, the entry is recomputed)
+            discard(key, f"it does not execute ({type(error).__name__}: {error})"[:300])
+            return None
+
+
 def store(key, text):
-    """Write the module for `key` once (atomically) and load it."""
-    path = _module_path(key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(text)
-        os.replace(temporary, path)
-    return load(key)
+    """Write the module for `key` (atomically, once) and load it."""
+    name = _module_name(key)
+    with _lock:
+        path, stored = _store_file(f"{name}.py", text)
+        try:
+            return _execute(name, path, stored)
+        except BaseException:
+            if path:
+                _remove(path)
+            raise
+
+
+def discard(key, reason):
+    """Forget the entry for `key`: its module, its file and Numba's files beside it, with one warning."""
+    name = _module_name(key)
+    with _lock:
+        module = sys.modules.pop(name, None)
+        directory = pathlib.Path(module.__file__).parent if getattr(module, "__file__", None) else active_directory()
+        for path in [directory / f"{name}.py", *(directory / "__pycache__").glob(f"{name}.*")]:
+            _remove(path)
+    _warn(f"discarded the cache entry {name}: {reason}; recomputing it")
+
+
+def load_display(key):
+    """The rendered formulas of `key` (a dict) stored by an earlier process, or None."""
+    with _lock:
+        text = _read_verified(active_directory() / f"{_module_name(key)}.display.json")
+    return None if text is None else json.loads(text)
+
+
+def store_display(key, fields):
+    """Keep the rendered formulas beside the module, so a later process shows them without SymPy."""
+    with _lock:
+        _store_file(f"{_module_name(key)}.display.json", json.dumps(fields))
 
 
 KERNEL_NAMES = ("value", "grad", "value_and_grad")
 
-MODULE_TEMPLATE = '''"""symgrad kernels of {name}() from {filename}:{line}.
+MODULE_TEMPLATE = '''"""symgrad kernels of {name}().
 
-Generated code, named by a content hash of what it derives from; symgrad never rewrites it.
+Generated code, named by a hash of what it derives from and sealed by a hash of its text; symgrad never rewrites it.
 """
 import math
 
 import numpy as np
 {imports}
 NAME = {name!r}
-FILENAME = {filename!r}
-LINE = {line!r}
 ARGUMENTS = {arguments!r}
 KINDS = {kinds!r}
 WRT = {wrt!r}
 THREADED = {threaded!r}
-LATEX = {latex!r}
-TEXT = {text!r}
 
 
 {kernels}

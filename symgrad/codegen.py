@@ -199,7 +199,7 @@ class Kernel:
             for symbol in outputs:
                 slots[symbol] = len(slots)
             name = f"_{self.name}_piece{k}"
-            text = [PIECE_DECORATOR, f"def {name}({', '.join([WORK] + [p(s) for s in parameters])}):"]
+            text = [f"def {name}({', '.join([WORK] + [p(s) for s in parameters])}):"]  # jit.py compiles it
             text += [f"    {p(s)} = {WORK}[{slots[s]}]" for s in loads]
             text += _emit(run, printer, "    ", fixed)
             text += [f"    {WORK}[{slots[s]}] = {p(s)}" for s in outputs]
@@ -216,7 +216,6 @@ PIECES_BOUND = 600  # top-level float assignments above which a kernel is compil
 PIECE_SIZE = 250  # statements a piece
 MINIMUM_PIECE = 50  # a shorter run stays in the kernel
 WORK = "_symgrad_work"  # the float64 array that carries values between pieces
-PIECE_DECORATOR = '@numba.njit(cache=True, error_model="numpy")'
 
 
 def _values(statements):
@@ -942,5 +941,5 @@ def kernels_source(kernels):
     text = "\n\n\n".join(kernels[name].source(printer) for name in KERNEL_NAMES)
     used = [name for name in RUNTIME_FUNCTIONS if f"{name}(" in text]
     imports = (f"from symgrad.runtime import {', '.join(used)}\n" if used else "") + (
-        "from numba import prange\n" if "prange(" in text else "") + ("import numba\n" if PIECE_DECORATOR in text else "")
+        "from numba import prange\n" if "prange(" in text else "")
     return text, imports

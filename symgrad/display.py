@@ -7,7 +7,9 @@ equations (``\\bar{x} = ...``) over them.  Programs with loops show reductions a
 loops as recurrences, and the gradient as the adjoint updates each iteration makes, last iteration first.
 """
 
+import ctypes
 import re
+import threading
 from dataclasses import dataclass
 
 import sympy as sp
@@ -56,8 +58,9 @@ def _function_latex(name):
     return name if len(name) == 1 else r"\operatorname{%s}" % name.replace("_", r"\_")
 
 
-def render(derivative):
-    """LaTeX, terminal text and the named SymPy expressions of a derivative."""
+def render(derivative, closed_form=True):
+    """LaTeX, terminal text and the named SymPy expressions of a derivative; ``closed_form=False`` shows the
+    statements as definitions even when the closed form would be small."""
     program = derivative.program
     if not all(isinstance(s, Assign) for s in program.body + derivative.adjoint):
         return _render_loops(derivative)
@@ -74,7 +77,7 @@ def render(derivative):
     bars = {bar: r"\bar{%s}" % sp.latex(symbol) for symbol, bar in derivative.adjoint_of.items()}
     latex_of = lambda e: sp.latex(textbook(e), symbol_names=bars, full_prec=False)  # noqa: E731
     lines, text_lines, expressions = [], [], {}
-    if all(tree_size(r, sizes) <= CLOSED_FORM_LIMIT for r in results):
+    if closed_form and all(tree_size(r, sizes) <= CLOSED_FORM_LIMIT for r in results):
         inlined = {}
         for statement in statements:
             inlined[statement.target] = statement.value.xreplace(inlined)
@@ -410,3 +413,41 @@ def _pretty(derivative, rendering, use_unicode):
         listing.line(0, left, " = ", listing.form(value))
     separator = "\n\n" if any("\n" in block for block in listing.text) else "\n"
     return separator.join(listing.text)
+
+
+# --- a time budget ---------------------------------------------------------------------------------------------
+TIME_BUDGET = 10.0  # seconds the closed form may take (SymPy's simplification can take minutes on 4 lines)
+
+
+class _OverBudget(BaseException):  # not an Exception: SymPy's own `except Exception` must not swallow it
+    """Raised inside the rendering thread when its time is up."""
+
+
+def render_within(derivative, seconds=None):
+    """`render` with a deadline: past `seconds` (default TIME_BUDGET) the closed form is abandoned and the
+    statement form is shown, with a note saying so."""
+    outcome = []
+
+    def attempt():
+        try:
+            outcome.append((True, render(derivative)))
+        except _OverBudget:
+            pass
+        except Exception as error:  # noqa: BLE001 (handed to the caller below)
+            outcome.append((False, error))
+
+    seconds = TIME_BUDGET if seconds is None else seconds
+    worker = threading.Thread(target=attempt, name="symgrad-display", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if not worker.is_alive():
+        succeeded, result = outcome[0]
+        if not succeeded:
+            raise result
+        return result
+    # SymPy is pure Python: the exception is raised in the worker at its next bytecode, which ends it.
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(worker.ident), ctypes.py_object(_OverBudget))
+    statements = render(derivative, closed_form=False)
+    note = f"closed form not shown: simplifying it took over {seconds:g} s"
+    latex = statements.latex.replace("\\begin{aligned}\n", f"\\begin{{aligned}}\n&\\text{{({note})}} \\\\\n", 1)
+    return Rendering(latex, f"({note})\n{statements.text}", statements.expressions)

@@ -24,7 +24,8 @@ import sympy as sp
 from . import errors
 from .cache import INLINE_ATTRIBUTE
 from .ir import ARRAY1, ARRAY2, FLOAT, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
-from .rules import FUNCTIONS_BY_OBJECT, NAMED_CONSTANTS, FloorDivision, IntDiv, Maximum, Minimum, Modulo, integer_valued
+from .rules import (FUNCTIONS_BY_OBJECT, NAMED_CONSTANTS, FloorDivision, IntDiv, IntMod, Maximum, Minimum, Modulo,
+                    integer_valued)
 
 # Names the generated kernels use themselves; a user variable of that name gets another.
 RESERVED_NAMES = frozenset({"math", "np", "digamma", "grow"})
@@ -34,7 +35,7 @@ def _floor_division(a, b):
 
 
 def _modulo(a, b):
-    return sp.Mod(a, b) if a.is_integer and b.is_integer else Modulo(a, b)
+    return IntMod(a, b) if a.is_integer and b.is_integer else Modulo(a, b)
 
 
 # The operators as Python computes them, for folding constants with Python's float64 semantics.

@@ -83,6 +83,26 @@ class IntDiv(sp.Function):
         return _powered(r"\left\lfloor \frac{%s}{%s} \right\rfloor" % tuple(printer._print(a) for a in self.args), exp)
 
 
+class IntMod(sp.Function):
+    """`a % b` of integers (an index taken modulo a size): an integer with the sign of b, as in Python, even where
+    b is a size that may be 0 (SymPy's Mod is then not known to be an integer).  Never differentiated."""
+
+    is_integer = True
+    nargs = 2
+
+    @classmethod
+    def eval(cls, a, b):
+        if a.is_Integer and b.is_Integer and b != 0:
+            return sp.Integer(int(a) % int(b))
+        return None
+
+    def _sympystr(self, printer):
+        return "(%s %% %s)" % tuple(printer._print(a) for a in self.args)
+
+    def _latex(self, printer, exp=None):
+        return _powered(r"\left(%s \bmod %s\right)" % tuple(printer._print(a) for a in self.args), exp)
+
+
 def _python_float(operation, a, b):
     """`operation` on two real constants as Python computes it in float64 (None unless both are constants)."""
     if a.is_number and b.is_number and a.is_extended_real and b.is_extended_real and b != 0:
@@ -206,6 +226,7 @@ RULES = [
          "min({0}, {1})", smooth=False),
     Rule(sp.Heaviside, _zero, "(1.0 if {0} > 0 else ({1} if {0} == 0 else 0.0))", smooth=False),
     Rule(IntDiv, _zero, "({0} // {1})", smooth=False),
+    Rule(IntMod, _zero, "({0} % {1})", smooth=False),
     Rule(FloorDivision, _zero, "({0} // {1})", smooth=False),
     Rule(Modulo, lambda a, out: (1, -FloorDivision(a[0], a[1])), "({0} % {1})", smooth=False),
 ]

@@ -66,7 +66,7 @@ def test_big_kernels_compile_in_pieces_and_agree(monkeypatch):
                                           "piecewise_live")
     module = transform._load()
     text = open(module.__file__).read()
-    assert "@numba.njit" in text and codegen.WORK in text
+    assert "def _value_and_grad_piece0(" in text and codegen.WORK in text
     kernels = codegen.build_kernels(transform._derived().derivative, True)
     assert kernels["value_and_grad"].pieces() and not kernels["value"].pieces()
     for point in [(0.3, 0.7), (-1.1, 0.4)]:
@@ -76,13 +76,13 @@ def test_big_kernels_compile_in_pieces_and_agree(monkeypatch):
             assert gradient[k] == pytest.approx(richardson_gradient(function, point, k), rel=1e-7, abs=1e-9)
     monkeypatch.setattr(codegen, "PIECES_BOUND", 10**9)
     whole = codegen.kernels_source(codegen.build_kernels(transform._derived().derivative, True))[0]
-    assert "@numba.njit" not in whole
+    assert "_piece" not in whole
 
 
 def test_small_kernels_are_not_cut():
     _, transform = _value_and_grad("import math\n\n\ndef small(x, y):\n    return math.sin(x * y) + x**2\n", "small")
     text = open(transform._load().__file__).read()
-    assert "@numba.njit" not in text and codegen.WORK not in text and "import numba" not in text
+    assert "_piece" not in text and codegen.WORK not in text
 
 
 PIECES_SCRIPT = textwrap.dedent("""

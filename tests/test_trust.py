@@ -299,3 +299,19 @@ def test_each_pass_off_alone_gives_the_same_gradient(name):
     args = _arguments(three_loops)
     reference = sg.grad(three_loops, wrt=0)(*args)
     np.testing.assert_allclose(sg.grad(three_loops, wrt=0, optimize={name: False})(*args), reference, rtol=1e-12)
+
+
+# --- integer % by a size ---------------------------------------------------------------------------------------
+def rotated_products(x):
+    s = 0.0
+    for i in range(len(x)):
+        j = (i * i + 3) % len(x)
+        s += x[(5 * i) % len(x)] * x[j] + x[i]
+    return s
+
+
+def test_index_modulo_a_size_is_an_integer():
+    """SymPy's Mod(i, n) is not known to be an integer (n may be 0); an index taken modulo a size must lift."""
+    value, gradient = sg.value_and_grad(rotated_products)(X)
+    assert value == pytest.approx(rotated_products(X), rel=1e-14)
+    np.testing.assert_allclose(gradient, richardson_gradient(rotated_products, [X], 0), rtol=1e-9)

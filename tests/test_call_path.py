@@ -1,0 +1,180 @@
+"""The call path: keywords at the first call, read-only arrays, booleans refused, and no display on the way."""
+
+import math
+import time
+
+import numpy as np
+import pytest
+from conftest import write_module
+
+import symgrad as sg
+from symgrad import display
+
+SOURCE = """
+import math
+
+
+def rosen(x, y):
+    return (1.0 - x) ** 2 + 100.0 * (y - x * x) ** 2
+
+
+def powered(x, n):
+    s = 0.0
+    for i in range(n):
+        s += x * (i + 1)
+    return s * x
+
+
+def dot(w, x):
+    s = 0.0
+    for i in range(len(w)):
+        s += w[i] * x[i] * w[i]
+    return s
+"""
+
+
+@pytest.fixture(scope="module")
+def functions():
+    return write_module(SOURCE)
+
+
+def _rosen_gradient(x, y):
+    return (-2.0 * (1.0 - x) - 400.0 * x * (y - x * x), 200.0 * (y - x * x))
+
+
+# --- keywords --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("entry", ["__call__", "value", "value_and_grad"])
+def test_keywords_at_the_first_call(functions, entry):
+    transform = sg.grad(functions.rosen, wrt=("x", "y"))
+    result = getattr(transform, entry)(y=2.0, x=1.5)
+    expected = {"__call__": _rosen_gradient(1.5, 2.0), "value": (functions.rosen(1.5, 2.0),),
+                "value_and_grad": (functions.rosen(1.5, 2.0), *_rosen_gradient(1.5, 2.0))}[entry]
+    flat = (result[0], *result[1]) if entry == "value_and_grad" else result if entry == "__call__" else (result,)
+    assert flat == pytest.approx(expected, rel=1e-14)
+    assert getattr(transform, entry)(1.5, y=2.0) == result  # and after it
+    assert getattr(transform, entry)(1.5, 2.0) == result
+
+
+def test_an_int_argument_by_keyword(functions):
+    g = sg.grad(functions.powered, wrt="x")
+    assert g(n=4, x=1.5) == pytest.approx(2.0 * 1.5 * 10.0, rel=1e-14)
+    assert g(x=1.5, n=3) == pytest.approx(2.0 * 1.5 * 6.0, rel=1e-14)
+    assert g(1.5, 2) == pytest.approx(2.0 * 1.5 * 3.0, rel=1e-14)
+
+
+@pytest.mark.parametrize("call, named", [
+    (lambda g: g(x=1.5), "'y'"),
+    (lambda g: g(1.5, 2.0, z=1.0), "'z'"),
+    (lambda g: g(1.5, x=2.0), "'x'"),
+])
+def test_wrong_keywords_at_the_first_call_are_named(functions, call, named):
+    with pytest.raises(TypeError, match=named):
+        call(sg.grad(functions.rosen, wrt=("x", "y")))
+
+
+# --- read-only arrays ------------------------------------------------------------------------------------------
+def _read_only_arrays(tmp_path, values):
+    frozen = values.copy()
+    frozen.setflags(write=False)
+    path = tmp_path / "w.bin"
+    values.tofile(path)
+    return {"frombuffer": np.frombuffer(values.tobytes()), "setflags": frozen,
+            "memmap": np.memmap(path, dtype=np.float64, mode="r", shape=values.shape)}
+
+
+def test_read_only_arrays_are_accepted(functions, tmp_path):
+    w, x = np.linspace(-1.0, 2.0, 7), np.linspace(0.5, 1.5, 7)
+    g = sg.value_and_grad(functions.dot, wrt="w")
+    value, gradient = g(w, x)  # the writable signature, compiled first
+    for how, frozen in _read_only_arrays(tmp_path, w).items():
+        assert not frozen.flags.writeable
+        frozen_value, frozen_gradient = g(frozen, x)
+        assert frozen_value == value, how
+        np.testing.assert_allclose(frozen_gradient, 2.0 * w * x, rtol=1e-15, err_msg=how)
+    assert len(g.kernels.value_and_grad.overloads) == 1, "a read-only array compiled the kernel again"
+
+
+def test_a_read_only_array_at_the_first_call(functions, tmp_path):
+    w, x = np.linspace(-1.0, 2.0, 7), np.linspace(0.5, 1.5, 7)
+    arrays = _read_only_arrays(tmp_path, x)
+    g = sg.grad(functions.dot, wrt="w")
+    np.testing.assert_allclose(g(w, arrays["memmap"]), 2.0 * w * x, rtol=1e-15)
+
+
+@pytest.mark.parametrize("bad, reason", [
+    (lambda w: w.astype(np.float32), "float64"),
+    (lambda w: np.ascontiguousarray(np.stack([w, w]).T)[:, 0], "C-contiguous"),
+    (lambda w: w[:, None].copy(), "1-D"),
+])
+def test_wrong_arrays_are_named_with_the_reason(functions, bad, reason):
+    w, x = np.linspace(-1.0, 2.0, 7), np.linspace(0.5, 1.5, 7)
+    g = sg.grad(functions.dot, wrt="w")
+    g(w, x)
+    with pytest.raises(TypeError, match=f"'w'.*{reason}"):
+        g(bad(w), x)
+
+
+# --- booleans --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("args, named", [((True, 2.0), "'x'"), ((1.5, np.bool_(False)), "'y'")])
+def test_booleans_are_refused_as_floats(functions, args, named):
+    g = sg.grad(functions.rosen, wrt=("x", "y"))
+    with pytest.raises(TypeError, match=named):  # at the first call
+        g(*args)
+    assert g(1.5, 2.0) == pytest.approx(_rosen_gradient(1.5, 2.0), rel=1e-14)
+    with pytest.raises(TypeError, match=named):  # and on the dispatcher's own path
+        g(*args)
+    assert g(1, 2) == pytest.approx(_rosen_gradient(1.0, 2.0), rel=1e-14)  # ints are numbers
+
+
+def test_booleans_are_refused_as_ints(functions):
+    g = sg.grad(functions.powered, wrt="x")
+    assert g(1.5, 3) == pytest.approx(2.0 * 1.5 * 6.0, rel=1e-14)
+    with pytest.raises(TypeError, match="'n'"):
+        g(1.5, True)
+
+
+# --- the display is not on the call path, and has a time budget ---------------------------------------------------
+def test_a_call_never_renders_formulas(functions, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the display ran on a call's path")
+
+    monkeypatch.setattr(display, "render", refuse)
+    module = write_module(SOURCE.replace("100.0", "90.0"))
+    g = sg.value_and_grad(module.rosen, wrt=("x", "y"))
+    value, gradient = g(1.5, 2.0)
+    assert value == pytest.approx(module.rosen(1.5, 2.0), rel=1e-14)
+    assert gradient[1] == pytest.approx(180.0 * (2.0 - 1.5 * 1.5), rel=1e-14)
+
+
+def test_the_display_keeps_its_time_budget(monkeypatch):
+    """A closed form whose simplification does not end: `.latex()` falls back to the statements with a note."""
+    module = write_module("""
+        import math
+
+        def slow(x, y):
+            a = max(x * y, y - x)
+            unused = math.sin(a)
+            return math.exp(math.tanh(a * x + y))
+    """)
+    tidy = display._tidy
+
+    def endless(expr):
+        for _ in range(6000):  # 60 s unless interrupted
+            time.sleep(0.01)
+        return tidy(expr)
+
+    monkeypatch.setattr(display, "_tidy", endless)
+    monkeypatch.setattr(display, "TIME_BUDGET", 1.0)
+    g = sg.grad(module.slow, wrt=("x", "y"))
+    started = time.perf_counter()
+    gradient = g(0.3, 0.7)
+    assert time.perf_counter() - started < 30.0
+    a = 0.3 * 0.7 if 0.3 * 0.7 > 0.7 - 0.3 else 0.7 - 0.3
+    outer = math.exp(math.tanh(a * 0.3 + 0.7)) * (1.0 - math.tanh(a * 0.3 + 0.7) ** 2)
+    assert gradient == pytest.approx((outer * (a + 0.3 * -1.0), outer * (0.3 * 1.0 + 1.0)), rel=1e-13)
+
+    started = time.perf_counter()
+    latex, text = g.latex(), str(g)
+    assert time.perf_counter() - started < 10.0
+    assert "closed form not shown" in latex and "closed form not shown" in text
+    assert r"\frac{\partial" in latex
