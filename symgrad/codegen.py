@@ -212,8 +212,8 @@ class Kernel:
         return functions, lines
 
 
-PIECES_BOUND = 600  # top-level float assignments above which a kernel is compiled in pieces
-PIECE_SIZE = 250  # statements a piece
+PIECES_BOUND = 3000  # top-level float assignments above which a kernel is compiled in pieces
+PIECE_SIZE = 1500  # statements a piece
 MINIMUM_PIECE = 50  # a shorter run stays in the kernel
 WORK = "_symgrad_work"  # the float64 array that carries values between pieces
 

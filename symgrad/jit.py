@@ -16,6 +16,7 @@ from numba.core.registry import CPUDispatcher
 from numba.core.typeconv import Conversion
 from numba.core.typeconv.typeconv import TypeManager
 from numba.core.types.functions import BaseFunction
+from numba.core.typing.context import BaseContext
 
 # One signature per argument kind: a derivation serves every value and every array length.
 NUMBA_TYPES = {
@@ -91,7 +92,8 @@ def scalar_typing_memo():
     again.  A kernel of thousands of straight-line statements spends most of its compile time there, each time
     finding the same answer.  While a kernel compiles (under Numba's compiler lock, so that no other compile
     sees the patch), resolutions on scalar numbers are remembered; the first resolution of each pair of types
-    still runs Numba's own code, which is what records the implementation key that lowering looks up."""
+    still runs Numba's own code, which is what records the implementation key that lowering looks up.  So are
+    the types of constants and of builtin functions used as values."""
     original = BaseFunction.get_call_type
     if getattr(original, "symgrad_memo", False):  # already inside one (a kernel calling a piece)
         yield
@@ -107,9 +109,27 @@ def scalar_typing_memo():
             signature = memo[key] = original(self, context, args, kws)
         return signature
 
+    original_value_type = BaseContext.resolve_value_type
+    values = {}
+
+    def resolve_value_type(self, value):
+        # `operator.mul` and friends: Numba first fails to type them as values, formatting an error message
+        if type(value) not in MEMO_VALUE_TYPES:
+            return original_value_type(self, value)
+        key = (id(self), type(value), value)
+        found = values.get(key)
+        if found is None:
+            found = values[key] = original_value_type(self, value)
+        return found
+
     get_call_type.symgrad_memo = True
     BaseFunction.get_call_type = get_call_type
+    BaseContext.resolve_value_type = resolve_value_type
     try:
         yield
     finally:
         BaseFunction.get_call_type = original
+        BaseContext.resolve_value_type = original_value_type
+
+
+MEMO_VALUE_TYPES = {float, int, python_types.BuiltinFunctionType}
