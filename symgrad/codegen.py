@@ -686,6 +686,8 @@ LINEAR_CSE_BOUND = 200  # statements in a run above which `linear_cse` replaces 
 def _rebuilt(expr, args):
     """`expr` with new arguments, built without SymPy's automatic evaluation (which would cost more than the whole
     CSE, and could only undo the sharing)."""
+    if isinstance(expr, (sp.Add, sp.Mul)):
+        return expr._new_rawargs(*args)  # SymPy's own way to build a sum or product of known, flat arguments
     try:
         return expr.func(*args, evaluate=False)
     except TypeError:  # a node class without the option
@@ -801,7 +803,7 @@ def shared(statements, temporaries, enabled=passes.ALL):
         run, stored = [], set()
 
     for statement in statements:
-        if isinstance(statement, Assign) and _arrays_read(statement.value) & stored:
+        if isinstance(statement, Assign) and stored and _arrays_read(statement.value) & stored:
             flush()
         if isinstance(statement, Assign) or (isinstance(statement, Store) and statement.accumulate):
             run.append(statement)

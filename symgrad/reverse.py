@@ -70,11 +70,12 @@ def closed_form_gradients(derivative):
     without branches (inlining into a Piecewise would evaluate a branch's values where its condition fails), and
     every closed form small; simplification is rational only, so the result is the same function."""
     statements = derivative.forward + derivative.adjoint
-    if not all(isinstance(s, Assign) and not s.value.has(sp.Piecewise) for s in statements) or not all(
-            isinstance(g, sp.Symbol) for g in derivative.gradients):
-        return None  # (inlining into a Piecewise makes SymPy reason about its conditions: slow)
+    if not all(isinstance(g, sp.Symbol) for g in derivative.gradients):
+        return None
     inlined, sizes = {}, {}
     for statement in statements:  # sizes first: inlining a long chain would build an exponential tree
+        if not isinstance(statement, Assign) or statement.value.has(sp.Piecewise):
+            return None  # (inlining into a Piecewise makes SymPy reason about its conditions: slow)
         sizes[statement.target] = tree_size(statement.value, sizes)
         if sizes[statement.target] > 4 * SIMPLIFY_LIMIT:
             return None
