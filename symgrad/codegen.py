@@ -169,53 +169,35 @@ class Kernel:
         return spans
 
     def _in_pieces(self, pieces, printer, fixed):
-        """The piece functions' source, and the kernel's body calling them.  Values pass between pieces, and from
-        pieces to the rest of the kernel, through one float64 work array; the rest of what a piece reads (the
-        arguments, array sizes, values computed by loops) it takes as parameters."""
+        """The piece functions' source, and the kernel's body calling them.  A piece takes what it reads as
+        arguments and returns, as a tuple, the values it defines that later statements read."""
         p = printer.doprint
         last_use = {}
         for at, statement in enumerate(self.statements):
             for symbol in _used(statement):
                 last_use[symbol] = at
-        ending = len(self.statements)
         for result in self.results:
             for symbol in sp.sympify(result).free_symbols:
-                last_use[symbol] = ending
-        slots, functions, lines, in_piece = {}, [], [f"    {WORK} = np.empty({{slots}})"], {}
-        for k, (start, stop) in enumerate(pieces):
-            for at in range(start, stop):
-                in_piece[at] = k
-        main_reads = set().union(*(_used(s) for at, s in enumerate(self.statements) if at not in in_piece),
-                                 *(sp.sympify(r).free_symbols for r in self.results))
-        at = 0
+                last_use[symbol] = len(self.statements)
+        functions, lines, at = [], [], 0
         for k, (start, stop) in enumerate(pieces):
             lines += _emit(self.statements[at:start], printer, "    ", fixed)
             run = self.statements[start:stop]
             defined = {s.target for s in run}
-            reads = set().union(*(_used(s) for s in run)) - defined
-            loads = sorted((s for s in reads if s in slots), key=slots.get)
-            parameters = sorted((s for s in reads if s not in slots), key=str)
-            outputs = [s.target for s in run if last_use.get(s.target, -1) >= stop]
-            for symbol in outputs:
-                slots[symbol] = len(slots)
+            reads = ", ".join(p(s) for s in sorted(set().union(*(_used(s) for s in run)) - defined, key=str))
+            outputs = "".join(f"{p(s.target)}, " for s in run if last_use.get(s.target, -1) >= stop)
             name = f"_{self.name}_piece{k}"
-            text = [f"def {name}({', '.join([WORK] + [p(s) for s in parameters])}):"]  # jit.py compiles it
-            text += [f"    {p(s)} = {WORK}[{slots[s]}]" for s in loads]
-            text += _emit(run, printer, "    ", fixed)
-            text += [f"    {WORK}[{slots[s]}] = {p(s)}" for s in outputs]
-            functions.append("\n".join(text))
-            lines.append(f"    {name}({', '.join([WORK] + [p(s) for s in parameters])})")
-            lines += [f"    {p(s)} = {WORK}[{slots[s]}]" for s in outputs if s in main_reads]
+            functions.append("\n".join([f"def {name}({reads}):"] + _emit(run, printer, "    ", fixed) + [
+                f"    return ({outputs})"]))  # jit.py compiles it
+            lines.append(f"    {outputs}= {name}({reads})" if outputs else f"    {name}({reads})")
             at = stop
         lines += _emit(self.statements[at:], printer, "    ", fixed)
-        lines[0] = lines[0].format(slots=max(len(slots), 1))
         return functions, lines
 
 
-PIECES_BOUND = 3000  # top-level float assignments above which a kernel is compiled in pieces
-PIECE_SIZE = 1500  # statements a piece
+PIECES_BOUND = 20000  # top-level float assignments above which a kernel is compiled in pieces (see `pieces`)
+PIECE_SIZE = 5000  # statements a piece
 MINIMUM_PIECE = 50  # a shorter run stays in the kernel
-WORK = "_symgrad_work"  # the float64 array that carries values between pieces
 
 
 def _values(statements):
