@@ -104,7 +104,10 @@ def measure_sympy(kind, n, directory):
 def in_fresh_process(which, kind, n, cap):
     """Run `measure_<which>` for one size in a new process (cold caches); a dict, or the reason it failed."""
     with tempfile.TemporaryDirectory() as directory:
-        environment = dict(os.environ, SYMGRAD_CACHE_DIR=os.path.join(directory, "cache"), SYMGRAD_QUIET="1")
+        root = os.path.dirname(HERE)  # the symgrad beside this script, as the parent process imports it
+        path = os.pathsep.join([root] + [p for p in [os.environ.get("PYTHONPATH")] if p])
+        environment = dict(os.environ, SYMGRAD_CACHE_DIR=os.path.join(directory, "cache"), SYMGRAD_QUIET="1",
+                           PYTHONPATH=path)
         command = [sys.executable, os.path.abspath(__file__), "--one", which, kind, str(n), directory]
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=cap, env=environment)

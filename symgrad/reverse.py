@@ -19,7 +19,7 @@ import sympy as sp
 
 from . import passes
 from .ir import Allocate, Assign, Derivative, Loop, Pop, Program, Push, ReverseLoop, Store, Update, walk
-from .rules import IntDiv, rule_for
+from .rules import IntDiv, integer_valued, rule_for
 
 
 def local_partial(expr, atom, out=None):
@@ -181,7 +181,7 @@ class Reverser:
                     if isinstance(node, (sp.Pow, sp.Function)) and not isinstance(node, sp.Piecewise):
                         for argument in node.args:
                             if (isinstance(argument, sp.Add) and argument not in replacements
-                                    and not argument.is_integer):
+                                    and not integer_valued(argument)):
                                 value = argument.xreplace(replacements)
                                 replacements[argument] = self.fresh(f"{statement.target.name}_part")
                                 named.append(Assign(replacements[argument], value, statement.guard, statement.line))
