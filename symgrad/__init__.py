@@ -16,7 +16,7 @@ only when a kernel is first compiled or loaded.
 from .api import Transform, grad, value_and_grad
 from .cache import VERSION as __version__
 from .cache import CacheWarning
-from .errors import NonDifferentiableArgumentError, UnsupportedSyntaxError
+from .errors import ArrayIndexError, NonDifferentiableArgumentError, UnsupportedSyntaxError
 
 __all__ = ["grad", "value_and_grad", "Transform", "UnsupportedSyntaxError", "NonDifferentiableArgumentError",
-           "CacheWarning", "__version__"]
+           "ArrayIndexError", "CacheWarning", "__version__"]

@@ -79,10 +79,11 @@ def _attribute_chains(source):
     return chains
 
 
-def _describe(value, seen):
+def _describe(value, label):
+    """A stable description of a value a function reads; `label` names a function (see `_function_fingerprint`)."""
     value = getattr(value, INLINE_ATTRIBUTE, value)
     if isinstance(value, types.FunctionType):
-        return "function " + _function_fingerprint(value, seen)
+        return "function " + label(value)
     if isinstance(value, types.ModuleType):
         return "module " + value.__name__
     if isinstance(value, numbers.Number):
@@ -95,13 +96,28 @@ def _describe(value, seen):
 _MISSING = object()
 
 
-def _function_fingerprint(function, seen):
-    """The source of a function, its first line (kernel messages name lines) and a description of every outside
-    name it reads, recursively; a chain through modules (`helpers.shape`, `pkg.cfg.SCALE`) is followed to its end.
-    Neither the file nor the module name is part of it: two scripts with the same function share kernels."""
-    if function in seen:
-        return function.__qualname__
-    seen.add(function)
+def _function_fingerprint(function):
+    """A hash of the source of a function and of every function it reaches, each with its first line (kernel
+    messages name lines) and a description of every outside name it reads; a chain through modules
+    (`helpers.shape`, `pkg.cfg.SCALE`) is followed to its end.  Neither the file nor the module name is part of
+    it: two scripts with the same function share kernels.  The helpers are visited with a work list, not by
+    recursion, so a chain of nested helpers as deep as Python runs is no deeper here."""
+    labels, pending, digest = {}, [], hashlib.sha256()
+
+    def label(reached):
+        if reached not in labels:
+            labels[reached] = f"#{len(labels)}"
+            pending.append(reached)
+        return labels[reached]
+
+    label(function)
+    while pending:
+        digest.update("\n".join(_own_parts(pending.pop(0), label)).encode() + b"\n\0")
+    return digest.hexdigest()
+
+
+def _own_parts(function, label):
+    """What one function contributes to the fingerprint; the functions it reads are named by `label`."""
     try:
         source = inspect.getsource(function)
     except (OSError, TypeError):
@@ -117,12 +133,12 @@ def _function_fingerprint(function, seen):
         return function.__globals__.get(name, _MISSING)  # missing: an attribute name or a builtin
 
     defaults = (function.__defaults__ or ()) + tuple((function.__kwdefaults__ or {}).values())
-    parts = [source or function.__code__.co_code.hex(), f"line {function.__code__.co_firstlineno}"]
-    parts += [_describe(d, seen) for d in defaults]
+    parts = [label(function), source or function.__code__.co_code.hex(), f"line {function.__code__.co_firstlineno}"]
+    parts += [_describe(d, label) for d in defaults]
     for name in sorted(_referenced_names(function.__code__)):
         value = outside(name)
         if value is not _MISSING:
-            parts.append(f"{name}={_describe(value, seen)}")
+            parts.append(f"{name}={_describe(value, label)}")
     for chain in sorted(_attribute_chains(source or "")):
         value = outside(chain[0])
         for attribute in chain[1:]:
@@ -131,8 +147,8 @@ def _function_fingerprint(function, seen):
             value = getattr(value, attribute, _MISSING)
         else:
             if value is not _MISSING:
-                parts.append(f"{'.'.join(chain)}={_describe(value, seen)}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+                parts.append(f"{'.'.join(chain)}={_describe(value, label)}")
+    return parts
 
 
 def _package_fingerprint():
@@ -145,7 +161,7 @@ def _package_fingerprint():
 
 def derivation_key(function, wrt, gradient_as_tuple, options=()):
     """The name of the kernels for (function and all it reads, wrt, result shape, options, symgrad's source)."""
-    fingerprint = _function_fingerprint(function, set())
+    fingerprint = _function_fingerprint(function)
     text = f"{VERSION}|{_package_fingerprint()}|{fingerprint}|{tuple(wrt)}|{gradient_as_tuple}|{options!r}"
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 

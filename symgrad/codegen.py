@@ -14,11 +14,12 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
-from .ir import INT, Allocate, Assign, Carried, Loop, Pop, Push, ReverseLoop, Store, Update, walk
+from . import passes
+from .bounds import Bounds
+from .ir import INT, Allocate, Assign, Carried, Check, Loop, Pop, Push, ReverseLoop, Store, Update, When, walk
 from .reverse import closed_form_gradients
 from .rules import RULES
 
-from . import passes
 from .cache import KERNEL_NAMES
 
 
@@ -77,12 +78,16 @@ class NumbaPrinter(PythonCodePrinter):
     def _print_NegativeInfinity(self, expr):
         return "(-math.inf)"
 
+    def _print_AsFloat(self, expr):
+        return f"float({self._print(expr.args[0])})"
+
     def _print_Indexed(self, expr):
         return f"{self._print(expr.base.label)}[{', '.join(self._print(i) for i in expr.indices)}]"
 
 
-def _rule_printer(template):
+def _rule_printer(code):
     def print_node(self, expr):
+        template = code(*expr.args) if callable(code) else code
         return template.format(*(self._print(a) if a.is_Atom else f"({self._print(a)})" for a in expr.args))
 
     return print_node
@@ -115,19 +120,21 @@ class Kernel:
         return sum(sp.count_ops(value) for value in _values(self.statements))
 
     def source(self, printer):
-        # An int argument arrives as a float64 so that 3.7 is refused here rather than truncated by Numba.
-        parameters = [f"{a.name}_given" if a.kind == INT else a.name for a in self.arguments]
-        lines = [f"def {self.name}({', '.join(parameters)}):"]
+        """The kernel's text.  Its parameters are the user's argument names, so that keywords work."""
+        lines = [f"def {self.name}({', '.join(a.name for a in self.arguments)}):"]
         for argument in self.arguments:
             lines += [f"    {s.name} = {argument.name}.shape[{k}]" for k, s in enumerate(argument.shape)]
             if argument.kind == INT:
+                # It arrives as a float64, so that 3.7 is refused here rather than truncated by Numba, and it is
+                # exact up to 2**53; it is rebound to the int the body computes with.
                 message = (f"{self.function}(): argument {argument.name!r} is used as an integer (a loop bound or "
-                           "an index): pass a whole number")
-                lines += [f"    if {argument.name}_given != math.floor({argument.name}_given):",
+                           f"an index): pass a whole number of magnitude below 2**53")
+                lines += [f"    if not ({argument.name} == math.floor({argument.name}) and "
+                          f"abs({argument.name}) < {float(2**53)!r}):",
                           f"        raise ValueError({message!r})",
-                          f"    {argument.name} = int({argument.name}_given)"]
+                          f"    {argument.name} = int({argument.name})"]
         for condition, message in self.checks:
-            lines += [f"    if not ({printer.doprint(condition)}):", f"        raise ValueError({message!r})"]
+            lines += [f"    if not ({printer.doprint(condition)}):", f"        raise ArrayIndexError({message!r})"]
         used = {v.tape for v in walk(self.statements) if isinstance(v, (Push, Pop))}
         for tape, size in self.tapes.items():
             if tape in used:
@@ -240,6 +247,16 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset()):
             lines += [f"{indent}{s.tape}[{s.tape}_n] = {p(s.value)}", f"{indent}{s.tape}_n += 1"]
         elif isinstance(s, Pop):
             lines += [f"{indent}{s.tape}_n -= 1", f"{indent}{p(s.target)} = {s.tape}[{s.tape}_n]"]
+        elif isinstance(s, Check):
+            lines += [f"{indent}if not ({printer.doprint(s.condition)}):",
+                      f"{indent}    raise ArrayIndexError({s.message!r})"]
+        elif isinstance(s, When):  # the assignments get a value on the other path too, for Numba's typing
+            lines.append(f"{indent}if {printer.doprint(s.condition)}:")
+            lines += _emit(s.body, printer, indent + "    ", fixed, accumulators)
+            zeros = [f"{indent}    {p(a.target)} = {'0' if a.target.is_integer else '0.0'}" for a in s.body
+                     if isinstance(a, Assign)]
+            if zeros:
+                lines += [f"{indent}else:"] + zeros
         elif isinstance(s, Loop):
             lines += [f"{indent}{p(c.phi)} = {p(c.initial)}" for c in s.carried]
             bounds = [s.start, s.stop] + ([s.step] if s.step != 1 else [])
@@ -293,7 +310,7 @@ def _sum_term(loop, carried):
 def _chunkable(loop, later):
     """`loop` as a `ChunkedLoop` when its iterations are independent but for sums, else None."""
     inner = list(walk(loop.body))
-    if loop.step != 1 or any(isinstance(s, (Push, Pop, Allocate)) for s in inner):
+    if loop.step != 1 or any(isinstance(s, (Push, Pop, Allocate, Check, When)) for s in inner):
         return None
     stores = [s for s in inner if isinstance(s, Store)]
     if any(not s.accumulate or loop.index in sp.Tuple(*s.indices).free_symbols for s in stores):
@@ -406,12 +423,16 @@ def _used(statement):
         return statement.value.free_symbols.union(*(i.free_symbols for i in statement.indices), {statement.base.label})
     if isinstance(statement, Allocate):
         return set().union(*(n.free_symbols for n in statement.shape))
+    if isinstance(statement, Check):
+        return statement.condition.free_symbols
+    if isinstance(statement, When):
+        return statement.condition.free_symbols.union(*(_used(s) for s in statement.body))
     return set()
 
 
 def _has_effects(statement):
-    return isinstance(statement, (Store, Update, Push, Pop, ReverseLoop)) or (
-        isinstance(statement, Loop) and any(_has_effects(s) for s in statement.body))
+    return isinstance(statement, (Store, Update, Push, Pop, ReverseLoop, Check)) or (
+        isinstance(statement, (Loop, When)) and any(_has_effects(s) for s in statement.body))
 
 
 def _live(statements, results):
@@ -421,7 +442,7 @@ def _live(statements, results):
     for statement in reversed(statements):
         defined = {statement.target} if isinstance(statement, Assign) else (
             {c.result for c in statement.carried} if isinstance(statement, Loop) else
-            {statement.base.label} if isinstance(statement, Allocate) else set())
+            {statement.base.label} if isinstance(statement, Allocate) else _defines(statement))
         if _has_effects(statement) or defined & needed:
             live.append(statement)
             needed |= _used(statement)
@@ -439,6 +460,8 @@ def _defines(statement):
         return own.union(*(_defines(s) for s in statement.body))
     if isinstance(statement, ReverseLoop):
         return {statement.loop.index}.union(*(_defines(s) for s in statement.body))
+    if isinstance(statement, When):
+        return set().union(*(_defines(s) for s in statement.body))
     return set()
 
 
@@ -529,6 +552,14 @@ def _effects(statement):
         reads = statement.value.free_symbols.union(*(i.free_symbols for i in statement.indices))
         label = {statement.base.label}
         return reads, set() if statement.accumulate else label, label if statement.accumulate else set()
+    if isinstance(statement, When):
+        reads, writes, adds = statement.condition.free_symbols, set(), set()
+        for inner in statement.body:
+            r, w, a = _effects(inner)
+            reads, writes, adds = reads | r, writes | w, adds | a
+        return reads, writes, adds - writes
+    if isinstance(statement, Check):
+        return statement.condition.free_symbols, set(), set()
     if isinstance(statement, Push):
         return statement.value.free_symbols, set(), set()
     if isinstance(statement, Pop):
@@ -727,17 +758,35 @@ def linear_cse(values, temporaries):
     return replacements, reduced
 
 
-def _shared_run(statements, temporaries, enabled):
+def _opaque(expr, fragile, originals):
+    """`expr` with each occurrence of a `fragile` read replaced by a symbol of its own, which CSE cannot share."""
+    if expr in fragile:
+        placeholder = sp.Dummy()
+        originals[placeholder] = expr
+        return placeholder
+    if expr.is_Atom or not expr.args or not any(expr.has(e) for e in fragile):
+        return expr
+    return expr.func(*(_opaque(a, fragile, originals) for a in expr.args))
+
+
+def _shared_run(statements, temporaries, enabled, fragile=frozenset()):
     """A run of assignments and `+=` stores with common subexpressions shared (pass `cse`), each shared value
     placed just before its first use, and the stores last (so that the compiler need not reload what they might
-    alias; the run reads no array it stores into, so they may move)."""
-    values = [s.value for s in statements]
+    alias; the run reads no array it stores into, so they may move).
+
+    A `fragile` read (see `bounds`) stays inside the branch of its conditional expression: hoisted into a shared
+    value, it would be evaluated on every path."""
+    originals = {}
+    values = [_opaque(s.value, fragile, originals) if fragile else s.value for s in statements]
     if "cse" not in enabled:
         replacements, reduced = [], values
     elif len(statements) > LINEAR_CSE_BOUND:
         replacements, reduced = linear_cse(values, temporaries)
     else:
         replacements, reduced = sp.cse(values, symbols=temporaries, order="none")
+    if originals:
+        replacements = [(t, v.xreplace(originals)) for t, v in replacements]
+        reduced = [v.xreplace(originals) for v in reduced]
     definition = dict(replacements)
     rank = {symbol: k for k, (symbol, _) in enumerate(replacements)}
     placed, result, stores = set(), [], []
@@ -773,15 +822,15 @@ def _arrays_read(expr):
     return {e.base.label for e in expr.atoms(sp.Indexed)}
 
 
-def shared(statements, temporaries, enabled=passes.ALL):
-    """CSE over every straight run of assignments and `+=` stores (a loop, an update or a read of an array
-    the run has stored into ends a run)."""
+def shared(statements, temporaries, enabled=passes.ALL, fragile=frozenset()):
+    """CSE over every straight run of assignments and `+=` stores (a loop, an update, a check or a read of an
+    array the run has stored into ends a run); see `_shared_run` for the `fragile` reads."""
     result, run, stored = [], [], set()
 
     def flush():
         nonlocal run, stored
         if run:
-            result.extend(_shared_run(run, temporaries, enabled))
+            result.extend(_shared_run(run, temporaries, enabled, fragile))
         run, stored = [], set()
 
     for statement in statements:
@@ -796,10 +845,12 @@ def shared(statements, temporaries, enabled=passes.ALL):
         if isinstance(statement, Loop):
             body = _live(statement.body, [c.next for c in statement.carried])
             statement = Loop(statement.index, statement.start, statement.stop, statement.step,
-                             shared(body, temporaries, enabled), statement.carried, statement.line)
+                             shared(body, temporaries, enabled, fragile), statement.carried, statement.line)
         elif isinstance(statement, ReverseLoop):
-            statement = ReverseLoop(statement.loop, shared(_live(statement.body, []), temporaries, enabled),
+            statement = ReverseLoop(statement.loop, shared(_live(statement.body, []), temporaries, enabled, fragile),
                                     statement.unless_zero, statement.any_order)
+        elif isinstance(statement, When):
+            statement = When(statement.condition, shared(statement.body, temporaries, enabled, fragile))
         result.append(statement)
     flush()
     return result
@@ -821,6 +872,8 @@ def shallow(statements, temporaries):
         elif isinstance(statement, ReverseLoop):
             statement = ReverseLoop(statement.loop, shallow(statement.body, temporaries), statement.unless_zero,
                                     statement.any_order)
+        elif isinstance(statement, When):
+            statement = When(statement.condition, shallow(statement.body, temporaries))
         elif isinstance(statement, (Assign, Update, Store)):
             named = []
             value, _ = _cut(statement.value, named, temporaries)
@@ -898,6 +951,8 @@ def build_kernels(derivative, gradient_as_tuple, parallel=False, enabled=passes.
         "value_and_grad": (everything, program.outputs + derivative.gradients, f"{value_text}, {gradient_text}"),
     }
     closed = closed_form_gradients(derivative) if "closed_form" in enabled else None
+    bounds = Bounds(program, {bar: f"the gradient of argument {a.name!r}" for a in program.arguments
+                              for bar in [derivative.adjoint_of.get(a.symbol)] if a.base is not None and bar is not None})
     kernels = {}
     for name, (statements, results, returns) in plans.items():
         if closed is not None and name != "value":
@@ -907,16 +962,17 @@ def build_kernels(derivative, gradient_as_tuple, parallel=False, enabled=passes.
         body = _live(statements, results)
         if "fuse_reductions" in enabled:
             body = fuse_reductions(body, program.arguments, "per_row_fusion" in enabled)
+        entry, body, fragile = bounds.kernel(body)
         temporaries = _temporaries(taken)
-        body = shallow(skip_zero_sweeps(shared(body, temporaries, enabled), enabled), temporaries)
+        body = shallow(skip_zero_sweeps(shared(body, temporaries, enabled, fragile), enabled), temporaries)
         if parallel:
             body = in_chunks(body, results)
-        kernels[name] = Kernel(name, program.arguments, body, returns, derivative.tapes, program.checks,
-                               program.name, enabled, tuple(results))
+        kernels[name] = Kernel(name, program.arguments, body, returns, derivative.tapes, entry, program.name,
+                               enabled, tuple(results))
     return kernels
 
 
-RUNTIME_FUNCTIONS = ("digamma", "grow")
+RUNTIME_FUNCTIONS = ("digamma", "grow", "int_floordiv", "int_mod")
 
 
 def kernels_source(kernels):
@@ -925,5 +981,6 @@ def kernels_source(kernels):
     text = "\n\n\n".join(kernels[name].source(printer) for name in KERNEL_NAMES)
     used = [name for name in RUNTIME_FUNCTIONS if f"{name}(" in text]
     imports = (f"from symgrad.runtime import {', '.join(used)}\n" if used else "") + (
-        "from numba import prange\n" if "prange(" in text else "")
+        "from numba import prange\n" if "prange(" in text else "") + (
+        "from symgrad.errors import ArrayIndexError\n" if "ArrayIndexError(" in text else "")
     return text, imports

@@ -97,3 +97,11 @@ class SourceNotFoundError(UnsupportedSyntaxError):
 class NonDifferentiableArgumentError(TypeError):
     """A gradient was asked for with respect to an argument used as an integer (a loop bound or an index),
     or with respect to an argument the function does not have."""
+
+
+class ArrayIndexError(IndexError, ValueError):
+    """A kernel was called with arguments that make an index fall outside its array, where Python raises
+    `IndexError`; the message names the array, the index and the source line.
+
+    It is also a `ValueError`, what earlier versions raised for arrays too small for the other arguments.
+    """

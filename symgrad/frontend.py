@@ -151,6 +151,7 @@ class _Undefined:
 @dataclass
 class _Returned:
     value: object
+    node: ast.AST  # the `return` (or the `if` whose sides return), for the line of the output's reads
 
 
 @dataclass(eq=False)
@@ -378,6 +379,7 @@ class Lifter:
         source = read_source(self.function)
         kinds = infer_kinds(source)
         arguments = []
+        self.used_names |= {parameter.arg for parameter in self._parameters(source)}  # kept as they are
         for parameter in self._parameters(source):
             if parameter.arg in RESERVED_NAMES:
                 raise source.error(errors.UnsupportedSyntaxError, parameter,
@@ -387,21 +389,20 @@ class Lifter:
         name = self.function.__name__
         variables = {a.name: ArrayValue(a.base, a.shape, False) if a.base is not None else a.symbol for a in arguments}
         with self.entered(source, variables):
-            result = self.run_body()
+            returned = self.run_body()
+            result, node = returned.value, returned.node
             if isinstance(result, tuple):
-                outputs = [self.assign(f"{name}_{k}", value, source.definition) for k, value in enumerate(result)]
+                outputs = [self.assign(f"{name}_{k}", value, node) for k, value in enumerate(result)]
             else:
-                outputs = [self.assign(name, self.number(result, source.definition), source.definition)]
-        program = Program(name, arguments, self.body, outputs, source.filename, source.first_line)
-        program.checks = index_checks(program)
-        return program
+                outputs = [self.assign(name, self.number(result, node), node)]
+        return Program(name, arguments, self.body, outputs, source.filename, source.first_line)
 
     def _argument(self, name, kind):
         if kind == FLOAT:
-            return Argument(name, self.fresh(name))
+            return Argument(name, sp.Symbol(name, real=True))
         if kind == INT:
-            return Argument(name, self.fresh(name, integer=True), INT)
-        label = self.fresh(name)
+            return Argument(name, sp.Symbol(name, integer=True), INT)
+        label = sp.Symbol(name, real=True)
         ndim = 1 if kind == ARRAY1 else 2
         shape = tuple(self.fresh(f"{name}_shape{k}", integer=True, nonnegative=True) for k in range(ndim))
         return Argument(name, label, kind, sp.IndexedBase(label, shape=shape), shape)
@@ -433,7 +434,7 @@ class Lifter:
             raise self.error(errors.MissingReturnError, definition,
                              f"{definition.name}() can reach its end without `return`: "
                              "end every path with `return <expression>`")
-        return returned.value
+        return returned
 
     def inline(self, function, node, args, keywords):
         if function in self.inlining:
@@ -454,7 +455,7 @@ class Lifter:
                                      f"{function.__name__}() has a default for {name!r} that is not a number")
             variables[name] = value
         with self.entered(source, variables):
-            return self.run_body()
+            return self.run_body().value
 
     # --- statements -----------------------------------------------------------------------------------
     def run_block(self, statements):
@@ -464,7 +465,7 @@ class Lifter:
                 if self.frame.loops:
                     raise self.error(errors.UnsupportedStatementError, statement,
                                      "`return` inside a `for` loop: assign to a variable and return after the loop")
-                return _Returned(self.return_value(statement))
+                return _Returned(self.return_value(statement), statement)
             if isinstance(statement, ast.If) and _contains_return(statement):
                 return self.run_returning_if(statement, statements[index + 1:])
             self.statement(statement)
@@ -599,7 +600,7 @@ class Lifter:
             else_result = self.run_block(node.orelse + rest)
         if then_result is None or else_result is None:
             return None
-        return _Returned(self.select(condition, then_result.value, else_result.value, node))
+        return _Returned(self.select(condition, then_result.value, else_result.value, node), node)
 
     def select(self, condition, a, b, node):
         if isinstance(a, tuple) or isinstance(b, tuple):
@@ -724,9 +725,7 @@ class Lifter:
                 raise self.error(errors.UnsupportedExpressionError, index_node,
                                  f"the index {ast.unparse(index_node)!r} is not an integer expression: index with "
                                  "loop variables, int arguments and integer arithmetic on them")
-            if index.is_Integer and index < 0:
-                index = array.shape[axis] + index
-            indices.append(index)
+            indices.append(index)  # a negative one counts from the end, in the kernel as in Python
         return array, tuple(indices)
 
     def read(self, array, indices, node):
@@ -1042,74 +1041,6 @@ class Lifter:
         if isinstance(node, ast.Constant) and isinstance(node.value, bool):
             return sp.true if node.value else sp.false
         return sp.Ne(self.scalar(node), 0)
-
-
-def _extreme(expr, loops, upper):
-    """The largest (or smallest) value of an index over the iterations of the enclosing loops, and the
-    conditions under which those loops run at all (the index is read only then); None when the index is not
-    affine in the loop variables."""
-    running = []
-    for loop in reversed(loops):
-        running.append(loop.stop > loop.start if loop.step > 0 else loop.stop < loop.start)
-        if loop.index not in expr.free_symbols:
-            continue
-        slope = expr.diff(loop.index)
-        if not slope.is_Integer:
-            return None
-        first, last = (loop.start, loop.stop - 1) if loop.step > 0 else (loop.start, loop.stop + 1)
-        low, high = (first, last) if loop.step > 0 else (last, first)
-        expr = expr.subs(loop.index, high if (slope > 0) == upper else low)
-    return expr, running
-
-
-def index_checks(program):
-    """The conditions on array sizes under which every element the program reads or writes exists.
-
-    Numba does not check bounds; these conditions run once at the start of each kernel instead, so a call with
-    arrays of mismatched sizes raises a ValueError naming the array rather than reading past its end."""
-    readable = {s: f"{a.name}.shape[{k}]" for a in program.arguments for k, s in enumerate(a.shape)}
-    known_at_entry = set(readable) | {a.symbol for a in program.arguments if a.kind == INT}
-    names = {a.symbol: a.name for a in program.arguments}
-    checks = {}
-
-    def check(element, loops, line):
-        base = element.base
-        owner = f"argument {names[base.label]!r}" if base.label in names else f"the local array {base.label.name!r}"
-        for axis, index in enumerate(element.indices):
-            size = base.shape[axis]
-            for upper in (True, False):
-                extreme = _extreme(index, loops, upper)
-                if extreme is None:
-                    continue
-                value, running = extreme
-                within = value < size if upper else value >= -size
-                condition = sp.Or(sp.Not(sp.And(*running)), within)
-                if condition is sp.true or condition in checks or not condition.free_symbols <= known_at_entry:
-                    continue  # (an index bounded by an enclosing loop's variable is checked with that loop's)
-                shown = lambda e: str(e.xreplace({s: sp.Symbol(n) for s, n in readable.items()}))  # noqa: E731
-                checks[condition] = (f"{program.name}(): {owner} is too small along axis {axis} for the other "
-                                     f"arguments: line {line} reads index {shown(index)}, which reaches "
-                                     f"{shown(value)}, but the size is {shown(size)}")
-
-    def visit(statements, loops):
-        for statement in statements:
-            expressions = []
-            if isinstance(statement, Assign):
-                expressions = [statement.value]
-            elif isinstance(statement, Store):
-                expressions = [statement.value, sp.Indexed(statement.base, *statement.indices)]
-            elif isinstance(statement, Loop):
-                expressions = [c.initial for c in statement.carried]  # read before the loop (max(x) reads x[0])
-                visit(statement.body, loops + [statement])
-            for expression in expressions:
-                elements = expression.atoms(sp.Indexed)
-                if isinstance(expression, sp.Indexed):
-                    elements.add(expression)
-                for element in elements:
-                    check(element, loops, statement.line)
-
-    visit(program.body, [])
-    return list(checks.items())
 
 
 def _contains_return(node):

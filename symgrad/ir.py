@@ -10,7 +10,8 @@ Loops stay loops: a `Loop` holds its body (again a statement list) and its loop-
 (the symbol the body reads, its value before the loop, the value the body yields for the next iteration, and
 the symbol holding the final value after the loop).  Reads of arrays are `sympy.Indexed`; local arrays are made
 by `Allocate` and written by `Store`.  Reverse mode adds statements of its own (`Update`, `Push`, `Pop`,
-`ReverseLoop`) that only the kernels contain.  Nothing here knows about `ast`; nothing imports a later stage.
+`ReverseLoop`) that only the kernels contain, and so does the bounds stage (`Check`, `When`).  Nothing here
+knows about `ast`; nothing imports a later stage.
 """
 
 from dataclasses import dataclass, field
@@ -82,6 +83,24 @@ class Store:
     line: Optional[int] = None
 
 
+# --- statements only the bounds stage writes --------------------------------------------------------------
+@dataclass(frozen=True)
+class Check:
+    """`if not condition: raise ArrayIndexError(message)`: an array access not proven in range at kernel entry."""
+
+    condition: sp.Basic
+    message: str
+
+
+@dataclass
+class When:
+    """`body` run only while `condition` holds (its assignments are zero otherwise): a guarded statement whose
+    element may exist only when its guard holds, as in `if i + 1 < n: s += x[i + 1]`."""
+
+    condition: sp.Basic
+    body: list
+
+
 # --- statements only reverse mode writes ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class Update:
@@ -127,7 +146,6 @@ class Program:
     outputs: list  # one expression per returned value (a tuple return gives several)
     filename: str = "<unknown>"
     line: int = 0
-    checks: list = field(default_factory=list)  # (condition, message): array sizes a call must satisfy
 
     def argument(self, name):
         return next(a for a in self.arguments if a.name == name)
@@ -153,8 +171,8 @@ class Derivative:
 
 
 def walk(statements):
-    """Every statement, and every statement inside loops and reverse sweeps, in program order."""
+    """Every statement, and every statement inside loops, reverse sweeps and `When`s, in program order."""
     for statement in statements:
         yield statement
-        if isinstance(statement, (Loop, ReverseLoop)):
+        if isinstance(statement, (Loop, ReverseLoop, When)):
             yield from walk(statement.body)

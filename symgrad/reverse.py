@@ -177,11 +177,14 @@ class Reverser:
         for statement in statements:
             if isinstance(statement, Assign):
                 replacements = {}
+                # A read inside a branch stays there: named, it would be evaluated on every path (see bounds).
+                branch_reads = {e for p in statement.value.atoms(sp.Piecewise) for e in p.atoms(sp.Indexed)}
                 for node in sp.postorder_traversal(statement.value):
                     if isinstance(node, (sp.Pow, sp.Function)) and not isinstance(node, sp.Piecewise):
                         for argument in node.args:
                             if (isinstance(argument, sp.Add) and argument not in replacements
-                                    and not integer_valued(argument)):
+                                    and not integer_valued(argument)
+                                    and not (branch_reads and argument.atoms(sp.Indexed) & branch_reads)):
                                 value = argument.xreplace(replacements)
                                 replacements[argument] = self.fresh(f"{statement.target.name}_part")
                                 named.append(Assign(replacements[argument], value, statement.guard, statement.line))

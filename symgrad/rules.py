@@ -33,8 +33,8 @@ def _pick_constant(a, b, a_wins):
     """Fold max/min of two real constants (`min(0.25, math.sin(...))` too) and of equal arguments."""
     if a == b:
         return a
-    if a.is_number and b.is_number and a.is_extended_real and b.is_extended_real:
-        return a if a_wins(a, b) == sp.true else b
+    if a.is_Atom and b.is_Atom and a.is_number and b.is_number and a.is_extended_real and b.is_extended_real:
+        return a if a_wins(float(a), float(b)) else b  # (the frontend folds constants to atoms as they appear)
     return None
 
 
@@ -169,8 +169,8 @@ def _no_second_derivative(args, out):
 class Rule:
     """One operation: its SymPy class, local partials (args, out) -> one per argument, and its Numba code.
 
-    `code` formats the printed arguments into Numba source; None leaves the printing to SymPy's Python printer
-    (arithmetic). `readable` rewrites the node into textbook notation for display, where SymPy's own is odd.
+    `code` formats the printed arguments into Numba source (a function of the node's arguments may choose the
+    template); None leaves the printing to SymPy's Python printer (arithmetic). `readable` rewrites the node into textbook notation for display, where SymPy's own is odd.
     """
 
     node: type
@@ -225,8 +225,8 @@ RULES = [
     Rule(Minimum, lambda a, out: (tie_step(a[1] - a[0], a[1]), tie_step(a[0] - a[1], a[0])),
          "min({0}, {1})", smooth=False),
     Rule(sp.Heaviside, _zero, "(1.0 if {0} > 0 else ({1} if {0} == 0 else 0.0))", smooth=False),
-    Rule(IntDiv, _zero, "({0} // {1})", smooth=False),
-    Rule(IntMod, _zero, "({0} % {1})", smooth=False),
+    Rule(IntDiv, _zero, lambda a, b: "({0} // {1})" if b.is_nonzero else "int_floordiv({0}, {1})", smooth=False),
+    Rule(IntMod, _zero, lambda a, b: "({0} % {1})" if b.is_nonzero else "int_mod({0}, {1})", smooth=False),
     Rule(FloorDivision, _zero, "({0} // {1})", smooth=False),
     Rule(Modulo, lambda a, out: (1, -FloorDivision(a[0], a[1])), "({0} % {1})", smooth=False),
 ]

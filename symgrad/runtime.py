@@ -30,3 +30,19 @@ def grow(tape):
     longer = np.empty(2 * tape.shape[0])
     longer[: tape.shape[0]] = tape
     return longer
+
+
+@numba.njit(cache=True)
+def int_floordiv(a, b):
+    """Python's `a // b` of integers, which raises where the kernels' error model would give 0."""
+    if b == 0:
+        raise ZeroDivisionError("integer division or modulo by zero")
+    return a // b
+
+
+@numba.njit(cache=True)
+def int_mod(a, b):
+    """Python's `a % b` of integers, which raises where the kernels' error model would give 0."""
+    if b == 0:
+        raise ZeroDivisionError("integer division or modulo by zero")
+    return a % b

@@ -232,7 +232,7 @@ def test_check_is_inconclusive_when_the_differences_cannot_tell(model, capsys):
     (["check", "model.py:rosen", "--at", "x=1.5,y=2,z=3"], 2, r"rosen\(\) has no argument 'z'"),
     (["check", "model.py:rosen", "--at", "x=abc,y=2"], 2, r"--at x=abc: not a number"),
     (["check", "model.py:rosen", "--at", "x=@nowhere.npy,y=2"], 2, r"cannot read nowhere\.npy"),
-    (["check", "model.py:weighted", "--at", "x=[1, 2],n=3"], 1, r"ValueError: weighted\(\): argument 'x' is too small"),
+    (["check", "model.py:weighted", "--at", "x=[1, 2],n=3"], 1, r"ArrayIndexError: weighted\(\): line \d+ indexes argument 'x'"),
     (["check", "model.py:log_of", "--at", "x=-1"], 1, r"log_of\(\) raised ValueError: math domain error"),
 ])
 def test_mistakes_are_one_line_errors(model, capsys, argv, status, message):
@@ -282,7 +282,8 @@ def test_show_and_check_ignore_decoys_beside_the_file_and_derive_only_the_target
                            capture_output=True, text=True, timeout=300, env=environment)
     assert shown.returncode == 0, shown.stderr
     assert "drosen/dy = 200*(-x**2 + y)" in shown.stdout  # d/dy (1 - x)^2 + 100 (y - x^2)^2, by hand
-    assert len(list(cache.rglob("*.py"))) == 1, sorted(p.name for p in cache.rglob("*"))
+    entries = {p.name.split(".")[0] for p in cache.rglob("symgrad_*")}  # a module, or formulas only (.display.json)
+    assert len(entries) == 1, sorted(p.name for p in cache.rglob("*"))
     checked = subprocess.run([*command, "check", "project/quickstart.py:rosen", "--at", "x=1.5,y=2"], cwd=tmp_path,
                              capture_output=True, text=True, timeout=300, env=environment)
     assert checked.returncode == 0, checked.stderr

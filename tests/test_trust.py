@@ -315,3 +315,47 @@ def test_index_modulo_a_size_is_an_integer():
     value, gradient = sg.value_and_grad(rotated_products)(X)
     assert value == pytest.approx(rotated_products(X), rel=1e-14)
     np.testing.assert_allclose(gradient, richardson_gradient(rotated_products, [X], 0), rtol=1e-9)
+
+
+# --- found by the fuzzer (benchmarks.fuzz) ---------------------------------------------------------------------
+def branchy_helper(u, v):
+    if min(v, u) > -0.08:
+        return math.hypot(u, 1.5)
+    t = (v if math.log(2.0 + math.sin(u), 3.0) > -0.39 else v) + v * -0.24
+    return math.erf(t)
+
+
+def helper_of_its_own_result(x, c):
+    s = 0.0
+    for i in range(len(x)):
+        s += x[i] * branchy_helper(0.59, branchy_helper(c, -0.26))
+    return s
+
+
+@pytest.mark.parametrize("method", ["forward", "reverse"])
+def test_min_of_a_branch_and_a_constant_derives(method):
+    """Folding min(Piecewise, 0.59) asked SymPy whether a hypot of the branch was real, which crashed in mpmath."""
+    x, c = np.array([0.4, 1.4, 0.8]), 0.81
+    value, (dc,) = sg.value_and_grad(helper_of_its_own_result, wrt=("c",), method=method)(x, c)
+    assert value == pytest.approx(helper_of_its_own_result(x, c), rel=1e-14)
+    assert dc == pytest.approx(richardson_gradient(helper_of_its_own_result, [x, c], 1), abs=1e-9)
+
+
+def bound_divided_by_a_size(y, a):
+    m = len(y) // 2
+    s = 0.0
+    for i in range(len(y) // m):
+        s += a * y[i]
+    return s
+
+
+def test_integer_division_by_zero_raises_as_in_python():
+    with pytest.raises(ZeroDivisionError):
+        bound_divided_by_a_size(np.array([0.5]), 0.7)
+    with pytest.raises(ZeroDivisionError):
+        sg.value_and_grad(bound_divided_by_a_size, wrt=("y", "a"))(np.array([0.5]), 0.7)
+    y = np.array([0.5, 1.5, -2.0, 0.25])
+    value, (dy, da) = sg.value_and_grad(bound_divided_by_a_size, wrt=("y", "a"))(y, 0.7)
+    assert value == bound_divided_by_a_size(y, 0.7)
+    np.testing.assert_allclose(dy, [0.7, 0.7, 0.0, 0.0])  # by hand: the loop runs over y[0], y[1]
+    assert da == y[0] + y[1]
