@@ -154,7 +154,7 @@ def _reads(expr, guard=sp.true):
 def _zero_unless(value):
     """A condition outside which `value` is exactly zero (an adjoint term under a branch's guard)."""
     if isinstance(value, sp.Piecewise) and value.args[-1].cond is sp.true and value.args[-1].expr == 0:
-        return sp.Or(*(c for _, c in value.args[:-1]))
+        return sp.Or(*(sp.And(c, _zero_unless(v)) for v, c in value.args[:-1]))  # nested branches: both guards
     if value.is_Mul:
         return sp.And(*(_zero_unless(a) for a in value.args))
     if value.is_Add:
@@ -321,7 +321,7 @@ class Bounds:
                     guarded = guarded or under_guard is not sp.true
                     if path is not sp.true:
                         self.fragile.add(element)
-                    if condition.canonical in {c.canonical for c in sp.And.make_args(guard)}:
+                    if _canonical(condition) in {_canonical(c) for c in sp.And.make_args(guard)}:
                         continue  # the guard is the check (`if i + 1 < n:`)
                     condition = sp.Or(sp.Not(path), condition)
                     found.setdefault(condition, Check(condition, self.where(element, axis) + ", outside its size "
@@ -349,3 +349,8 @@ class Bounds:
                     return None
         index, size = element.indices[axis], element.base.shape[axis]
         return index < size if upper else index >= -size
+
+
+def _canonical(condition):
+    """A relation in SymPy's canonical form (`i + 1 < n` and `n > i + 1` alike); any other condition as it is."""
+    return condition.canonical if isinstance(condition, sp.core.relational.Relational) else condition
