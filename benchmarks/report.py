@@ -334,6 +334,12 @@ METHOD = """## How it is measured
 """
 
 
+BIG_PROGRAMS = ("Programs of thousands of straight-line statements (derivation, compile time and peak memory against "
+                "the number of statements, with SymPy `diff` + `lambdify` beside them): "
+                "[architecture.md, Big programs](architecture.md#big-programs), printed by "
+                "`python -m benchmarks.scaling_statements`.")
+
+
 def write_docs(results, directory):
     """Rewrite performance.md and its plots in `directory`; the paths written."""
     os.makedirs(directory, exist_ok=True)
@@ -372,6 +378,7 @@ def write_docs(results, directory):
             page += _markdown_table(*table)
         written.append(os.path.join(directory, scaling_png))
         plot_scaling(results["scaling"], results["settings"]["cap_s"], written[-1])
+    page += [BIG_PROGRAMS, ""]
     c = results["settings"]
     page += [METHOD.format(batch_ms=c["batch_s"] * 1e3, repeat=c["repeat"], budget=c["budget_s"], cap=c["cap_s"],
                            points=c["check_points"], flag=FLAG_TEXT, slower=(SLOWER - 1) * 100, rounding=ROUNDING,

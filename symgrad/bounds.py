@@ -178,14 +178,21 @@ class Bounds:
         self.pending = {}
         self.derived = {}
         self.line = None  # of the statement whose accesses are being placed, for the messages
-        self.learn(program.body)
-        self.rewrite(program.body)
+        # No array argument and no local array: nothing to check, and nothing to walk (a big straight-line program
+        # would spend seconds finding so)
+        self.without_arrays = all(a.base is None for a in arguments) and not any(
+            isinstance(s, Allocate) for s in walk(program.body))
+        if not self.without_arrays:
+            self.learn(program.body)
+            self.rewrite(program.body)
         self.required = self.entry  # the program's unguarded accesses, dead code or not, as in Python
 
     def kernel(self, statements):
         """`(entry, statements, fragile)`: the conditions (with messages) a kernel checks when it starts, its
         statements with the checks and guards its other accesses need, and the reads CSE must leave in their
         branch."""
+        if self.without_arrays:
+            return list(self.required.items()), statements, set()
         self.learn(statements)
         self.entry, self.pending = dict(self.required), {}
         self.rewrite(statements)  # every unguarded access's entry condition, before the guarded ones ask

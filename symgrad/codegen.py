@@ -30,6 +30,17 @@ class NumbaPrinter(PythonCodePrinter):
         super().__init__({"order": "none"})  # canonical term ordering costs much and buys nothing in a kernel
         self.chain_accumulators = chain_accumulators  # pass `accumulator_chain`, see `_emit`
 
+    def doprint(self, expr, assign_to=None):
+        """`CodePrinter.doprint` without its rewriting pass (a `replace` over the whole expression for nodes the
+        IR never holds), which cost more than the printing itself; anything it would flag goes the long way."""
+        if assign_to is not None or not isinstance(expr, sp.Expr):
+            return super().doprint(expr, assign_to)
+        self._not_supported, self._number_symbols = set(), set()
+        text = self._print(expr)
+        if self._not_supported or self._number_symbols or "\n" in text:
+            return super().doprint(expr, assign_to)
+        return text
+
     def _print_Float(self, expr):
         value = float(expr)
         if math.isfinite(value):
@@ -41,14 +52,15 @@ class NumbaPrinter(PythonCodePrinter):
 
     def _print_Pow(self, expr, rational=False):
         base, exponent = expr.args
-        if exponent == sp.Rational(1, 2) or exponent == 0.5:
+        number = float(exponent) if exponent.is_Number else None  # (comparing with SymPy numbers costs more)
+        if number == 0.5:
             return f"math.sqrt({self._print(base)})"
-        if exponent == -sp.Rational(1, 2) or exponent == -0.5:
+        if number == -0.5:
             return f"(1.0/math.sqrt({self._print(base)}))"
         if exponent.is_Integer and base.is_Symbol and 2 <= abs(int(exponent)) <= 4:
             product = "*".join([self._print(base)] * abs(int(exponent)))
             return f"({product})" if exponent > 0 else f"(1.0/({product}))"
-        if exponent == -1:
+        if number == -1:
             return f"(1.0/{self.parenthesize(base, 100)})"
         return super()._print_Pow(expr, rational=rational)
 
@@ -98,6 +110,7 @@ class Kernel:
     checks: list
     function: str
     enabled: frozenset = passes.ALL  # the optimisation passes it was built with
+    results: tuple = ()  # the expressions it returns (what the statements must leave defined)
 
     def threaded(self):
         """Whether a loop of this kernel runs on threads (Numba then compiles it with ``parallel=True``)."""
@@ -128,9 +141,70 @@ class Kernel:
                 lines += [f"    {tape} = np.empty({printer.doprint(size) if size is not None else 64})",
                           f"    {tape}_n = 0"]
         fixed = {tape for tape, size in self.tapes.items() if size is not None}
-        lines += _emit(self.statements, printer, "    ", fixed)
+        pieces = self.pieces()
+        if not pieces:
+            lines += _emit(self.statements, printer, "    ", fixed)
+            lines.append(f"    return {self.returns}")
+            return "\n".join(lines)
+        functions, body = self._in_pieces(pieces, printer, fixed)
+        lines += body
         lines.append(f"    return {self.returns}")
-        return "\n".join(lines)
+        return "\n\n\n".join(functions + ["\n".join(lines)])
+
+    def pieces(self):
+        """The (start, stop) spans of `statements` compiled as functions of their own: runs of float assignments at
+        the top level cut every `PIECE_SIZE` statements, when the kernel has more than `PIECES_BOUND` of them.
+        LLVM's optimisation and code generation grow faster than linearly with the size of one function; a call
+        per piece keeps each function small (each piece is above LLVM's inlining threshold, so it stays apart)."""
+        def piece_able(statement):
+            return isinstance(statement, Assign) and not statement.target.is_integer
+
+        if sum(map(piece_able, self.statements)) <= PIECES_BOUND:
+            return []
+        spans, start = [], None
+        for at, statement in enumerate(self.statements + [None]):
+            if statement is not None and piece_able(statement):
+                if start is None:
+                    start = at
+                if at + 1 - start == PIECE_SIZE:
+                    spans.append((start, at + 1))
+                    start = None
+            elif start is not None:
+                if at - start >= MINIMUM_PIECE:
+                    spans.append((start, at))
+                start = None
+        return spans
+
+    def _in_pieces(self, pieces, printer, fixed):
+        """The piece functions' source, and the kernel's body calling them.  A piece takes what it reads as
+        arguments and returns, as a tuple, the values it defines that later statements read."""
+        p = printer.doprint
+        last_use = {}
+        for at, statement in enumerate(self.statements):
+            for symbol in _used(statement):
+                last_use[symbol] = at
+        for result in self.results:
+            for symbol in sp.sympify(result).free_symbols:
+                last_use[symbol] = len(self.statements)
+        functions, lines, at = [], [], 0
+        for k, (start, stop) in enumerate(pieces):
+            lines += _emit(self.statements[at:start], printer, "    ", fixed)
+            run = self.statements[start:stop]
+            defined = {s.target for s in run}
+            reads = ", ".join(p(s) for s in sorted(set().union(*(_used(s) for s in run)) - defined, key=str))
+            outputs = "".join(f"{p(s.target)}, " for s in run if last_use.get(s.target, -1) >= stop)
+            name = f"_{self.name}_piece{k}"
+            functions.append("\n".join([f"def {name}({reads}):"] + _emit(run, printer, "    ", fixed) + [
+                f"    return ({outputs})"]))  # jit.py compiles it
+            lines.append(f"    {outputs}= {name}({reads})" if outputs else f"    {name}({reads})")
+            at = stop
+        lines += _emit(self.statements[at:], printer, "    ", fixed)
+        return functions, lines
+
+
+PIECES_BOUND = 20000  # top-level float assignments above which a kernel is compiled in pieces (see `pieces`)
+PIECE_SIZE = 5000  # statements a piece
+MINIMUM_PIECE = 50  # a shorter run stays in the kernel
 
 
 def _values(statements):
@@ -620,6 +694,72 @@ def _temporaries(taken):
             yield sp.Symbol(name, real=True)
 
 
+LINEAR_CSE_BOUND = 200  # statements in a run above which `linear_cse` replaces sympy.cse (superlinear, ~10 ms a
+# statement on long runs)
+
+
+def _rebuilt(expr, args):
+    """`expr` with new arguments, built without SymPy's automatic evaluation (which would cost more than the whole
+    CSE, and could only undo the sharing)."""
+    if isinstance(expr, (sp.Add, sp.Mul)):
+        return expr._new_rawargs(*args)  # SymPy's own way to build a sum or product of known, flat arguments
+    try:
+        return expr.func(*args, evaluate=False)
+    except TypeError:  # a node class without the option
+        return expr.func(*args)
+
+
+def linear_cse(values, temporaries):
+    """Common subexpressions of `values`, shared in time linear in their size: ``(replacements, reduced)`` as
+    `sympy.cse` returns them.  Exact repeats only (hash-consing): every compound subexpression met twice or more
+    gets a temporary.  Nothing is taken out of a `Piecewise` (a branch's value is computed only where its
+    condition holds) and array reads stay where they are.  SymPy's own `cse` also finds partial products and sums
+    shared between terms, but its cost grows faster than the run; this is used on runs above `LINEAR_CSE_BOUND`."""
+    def opaque(expr):
+        return expr.is_Atom or isinstance(expr, (sp.Indexed, sp.Piecewise)) or not expr.args
+
+    seen, repeated = set(), set()
+    for value in values:
+        stack = [value]
+        while stack:
+            expr = stack.pop()
+            if expr.is_Atom or isinstance(expr, sp.Indexed):
+                continue
+            if expr in seen:
+                repeated.add(expr)
+                continue
+            seen.add(expr)
+            if not opaque(expr):
+                stack.extend(expr.args)
+    replacements, named, done = [], {}, {}
+
+    def rebuild(root):
+        # iterative post-order, so that a deep expression does not exhaust Python's recursion
+        stack = [(root, False)]
+        while stack:
+            expr, expanded = stack.pop()
+            if expr in done:
+                continue
+            if opaque(expr):
+                done[expr] = expr
+            elif not expanded:
+                stack.append((expr, True))
+                stack.extend((a, False) for a in expr.args if a not in done)
+                continue
+            else:
+                args = [done[a] for a in expr.args]
+                done[expr] = expr if all(a is b for a, b in zip(args, expr.args)) else _rebuilt(expr, args)
+            if expr in repeated:
+                symbol = next(temporaries)
+                replacements.append((symbol, done[expr]))
+                named[expr] = symbol
+                done[expr] = symbol
+        return done[root]
+
+    reduced = [rebuild(value) for value in values]
+    return replacements, reduced
+
+
 def _opaque(expr, fragile, originals):
     """`expr` with each occurrence of a `fragile` read replaced by a symbol of its own, which CSE cannot share."""
     if expr in fragile:
@@ -640,7 +780,12 @@ def _shared_run(statements, temporaries, enabled, fragile=frozenset()):
     value, it would be evaluated on every path."""
     originals = {}
     values = [_opaque(s.value, fragile, originals) if fragile else s.value for s in statements]
-    replacements, reduced = sp.cse(values, symbols=temporaries, order="none") if "cse" in enabled else ([], values)
+    if "cse" not in enabled:
+        replacements, reduced = [], values
+    elif len(statements) > LINEAR_CSE_BOUND:
+        replacements, reduced = linear_cse(values, temporaries)
+    else:
+        replacements, reduced = sp.cse(values, symbols=temporaries, order="none")
     if originals:
         replacements = [(t, v.xreplace(originals)) for t, v in replacements]
         reduced = [v.xreplace(originals) for v in reduced]
@@ -691,7 +836,7 @@ def shared(statements, temporaries, enabled=passes.ALL, fragile=frozenset()):
         run, stored = [], set()
 
     for statement in statements:
-        if isinstance(statement, Assign) and _arrays_read(statement.value) & stored:
+        if isinstance(statement, Assign) and stored and _arrays_read(statement.value) & stored:
             flush()
         if isinstance(statement, Assign) or (isinstance(statement, Store) and statement.accumulate):
             run.append(statement)
@@ -825,7 +970,7 @@ def build_kernels(derivative, gradient_as_tuple, parallel=False, enabled=passes.
         if parallel:
             body = in_chunks(body, results)
         kernels[name] = Kernel(name, program.arguments, body, returns, derivative.tapes, entry, program.name,
-                               enabled)
+                               enabled, tuple(results))
     return kernels
 
 

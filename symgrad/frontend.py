@@ -24,7 +24,8 @@ import sympy as sp
 from . import errors
 from .cache import INLINE_ATTRIBUTE
 from .ir import ARRAY1, ARRAY2, FLOAT, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
-from .rules import FUNCTIONS_BY_OBJECT, NAMED_CONSTANTS, FloorDivision, IntDiv, IntMod, Maximum, Minimum, Modulo
+from .rules import (FUNCTIONS_BY_OBJECT, NAMED_CONSTANTS, FloorDivision, IntDiv, IntMod, Maximum, Minimum, Modulo,
+                    integer_valued)
 
 # Names the generated kernels use themselves; a user variable of that name gets another.
 RESERVED_NAMES = frozenset({"math", "np", "digamma", "grow"})
@@ -343,7 +344,7 @@ class Lifter:
             return tuple(self.assign(name, v, node) for v in value)
         if isinstance(value, ArrayValue) or value.is_Symbol or value.is_number:
             return value
-        symbol = self.fresh(name, integer=True) if value.is_integer else self.fresh(name)
+        symbol = self.fresh(name, integer=True) if integer_valued(value) else self.fresh(name)
         self.body.append(Assign(symbol, value, self.guard, self.line(node), taped))
         return symbol
 
@@ -916,7 +917,7 @@ class Lifter:
         folded = self.folded(PYTHON_ARITHMETIC[type(op)], (a, b), node)
         if folded is not None:
             return folded
-        if b.is_zero and isinstance(op, (ast.Div, ast.FloorDiv, ast.Mod)):
+        if b.is_Number and b.is_zero and isinstance(op, (ast.Div, ast.FloorDiv, ast.Mod)):  # (constants are atoms)
             raise self.error(errors.UnsupportedExpressionError, node, "division by the constant zero")
         result = ARITHMETIC[type(op)](a, b)
         for element in sorted((a.atoms(sp.Indexed) | b.atoms(sp.Indexed)) - result.atoms(sp.Indexed), key=str):

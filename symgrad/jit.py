@@ -5,13 +5,18 @@ converts `True` to 1.0, and symgrad refuses booleans as numbers.  Numba's C disp
 the happy path costs what a plain ``@njit`` function costs.
 """
 
+import contextlib
 import os
+import types as python_types
 
 import numba
 from numba.core import types
+from numba.core.compiler_lock import global_compiler_lock
 from numba.core.registry import CPUDispatcher
 from numba.core.typeconv import Conversion
 from numba.core.typeconv.typeconv import TypeManager
+from numba.core.types.functions import BaseFunction
+from numba.core.typing.context import BaseContext
 
 # One signature per argument kind: a derivation serves every value and every array length.
 NUMBA_TYPES = {
@@ -58,8 +63,75 @@ def compile_kernel(module, name):
     # Numba's files are pickles: use them only beside the module, in the directory symgrad checked.  When that
     # directory is read-only, Numba would go to a directory of its own; a module kept in memory has no file at all.
     filename = dispatcher.py_func.__code__.co_filename
-    if os.path.isfile(filename) and os.access(os.path.dirname(filename), os.W_OK):
+    caching = os.path.isfile(filename) and os.access(os.path.dirname(filename), os.W_OK)
+    if caching:
         dispatcher.enable_caching()
-    dispatcher.compile(signature)
+    _wrap_pieces(module, name, caching)
+    with global_compiler_lock, scalar_typing_memo():
+        dispatcher.compile(signature)
     dispatcher.disable_compile()
     return dispatcher
+
+
+def _wrap_pieces(module, name, caching):
+    """The functions a big kernel calls for its pieces (see `codegen.Kernel.pieces`) as Numba dispatchers, cached
+    where the kernel is; Numba compiles each for the types the kernel calls it with."""
+    prefix = f"_{name}_piece"
+    for attribute, function in list(vars(module).items()):
+        if attribute.startswith(prefix) and isinstance(function, python_types.FunctionType):
+            piece = numba.njit(error_model="numpy", boundscheck=None)(function)
+            if caching:
+                piece.enable_caching()
+            setattr(module, attribute, piece)
+
+
+@contextlib.contextmanager
+def scalar_typing_memo():
+    """Numba resolving the type of ``a * b`` on two float64s once per compile instead of once per operation.
+
+    Numba types each operation of a function by trying every template registered for the operator, NumPy's
+    ufunc loops included, and formats an error message for each one that does not match; then lowering does it
+    again.  A kernel of thousands of straight-line statements spends most of its compile time there, each time
+    finding the same answer.  While a kernel compiles (under Numba's compiler lock, so that no other compile
+    sees the patch), resolutions on scalar numbers are remembered; the first resolution of each pair of types
+    still runs Numba's own code, which is what records the implementation key that lowering looks up.  So are
+    the types of constants and of builtin functions used as values."""
+    original = BaseFunction.get_call_type
+    if getattr(original, "symgrad_memo", False):  # already inside one (a kernel calling a piece)
+        yield
+        return
+    memo = {}
+
+    def get_call_type(self, context, args, kws):
+        if kws or not all(isinstance(a, types.Number) for a in args):
+            return original(self, context, args, kws)
+        key = (self, id(context), args)
+        signature = memo.get(key)
+        if signature is None:
+            signature = memo[key] = original(self, context, args, kws)
+        return signature
+
+    original_value_type = BaseContext.resolve_value_type
+    values = {}
+
+    def resolve_value_type(self, value):
+        # `operator.mul` and friends: Numba first fails to type them as values, formatting an error message
+        if type(value) not in MEMO_VALUE_TYPES:
+            return original_value_type(self, value)
+        key = (id(self), type(value), value)
+        found = values.get(key)
+        if found is None:
+            found = values[key] = original_value_type(self, value)
+        return found
+
+    get_call_type.symgrad_memo = True
+    BaseFunction.get_call_type = get_call_type
+    BaseContext.resolve_value_type = resolve_value_type
+    try:
+        yield
+    finally:
+        BaseFunction.get_call_type = original
+        BaseContext.resolve_value_type = original_value_type
+
+
+MEMO_VALUE_TYPES = {float, int, python_types.BuiltinFunctionType}

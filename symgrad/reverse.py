@@ -19,7 +19,7 @@ import sympy as sp
 
 from . import passes
 from .ir import Allocate, Assign, Derivative, Loop, Pop, Program, Push, ReverseLoop, Store, Update, walk
-from .rules import IntDiv, rule_for
+from .rules import IntDiv, integer_valued, rule_for
 
 
 def local_partial(expr, atom, out=None):
@@ -34,7 +34,14 @@ def local_partial(expr, atom, out=None):
     if rule is None:
         raise NotImplementedError(f"symgrad has no derivative rule for {type(expr).__name__}")
     partials = rule.partials(expr.args, expr if out is None else out)
-    return sp.Add(*[p * local_partial(arg, atom) for p, arg in zip(partials, expr.args) if arg.has(atom)])
+    terms = []
+    for p, arg in zip(partials, expr.args):
+        if arg.has(atom):
+            inner = local_partial(arg, atom)
+            # p * 1 and 1 * inner are p and inner: skip SymPy's multiplication, the most of reverse mode's time
+            one = p is sp.S.One or type(p) is int and p == 1
+            terms.append(inner if one else p if inner is sp.S.One and isinstance(p, sp.Basic) else p * inner)
+    return sp.Add(*terms)
 
 
 SIMPLIFY_LIMIT = 40  # operations below which an expression is worth rational simplification
@@ -63,11 +70,12 @@ def closed_form_gradients(derivative):
     without branches (inlining into a Piecewise would evaluate a branch's values where its condition fails), and
     every closed form small; simplification is rational only, so the result is the same function."""
     statements = derivative.forward + derivative.adjoint
-    if not all(isinstance(s, Assign) and not s.value.has(sp.Piecewise) for s in statements) or not all(
-            isinstance(g, sp.Symbol) for g in derivative.gradients):
-        return None  # (inlining into a Piecewise makes SymPy reason about its conditions: slow)
+    if not all(isinstance(g, sp.Symbol) for g in derivative.gradients):
+        return None
     inlined, sizes = {}, {}
     for statement in statements:  # sizes first: inlining a long chain would build an exponential tree
+        if not isinstance(statement, Assign) or statement.value.has(sp.Piecewise):
+            return None  # (inlining into a Piecewise makes SymPy reason about its conditions: slow)
         sizes[statement.target] = tree_size(statement.value, sizes)
         if sizes[statement.target] > 4 * SIMPLIFY_LIMIT:
             return None
@@ -175,7 +183,8 @@ class Reverser:
                     if isinstance(node, (sp.Pow, sp.Function)) and not isinstance(node, sp.Piecewise):
                         for argument in node.args:
                             if (isinstance(argument, sp.Add) and argument not in replacements
-                                    and not argument.is_integer and not argument.atoms(sp.Indexed) & branch_reads):
+                                    and not integer_valued(argument)
+                                    and not (branch_reads and argument.atoms(sp.Indexed) & branch_reads)):
                                 value = argument.xreplace(replacements)
                                 replacements[argument] = self.fresh(f"{statement.target.name}_part")
                                 named.append(Assign(replacements[argument], value, statement.guard, statement.line))

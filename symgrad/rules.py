@@ -312,3 +312,24 @@ def _functions_by_object():
 
 
 FUNCTIONS_BY_OBJECT = _functions_by_object()
+
+# The nodes whose value is never known to be an integer (the smooth functions of the table): `integer_valued`
+# answers for them without asking SymPy, whose assumption queries on a large argument cost milliseconds each.
+_NEVER_INTEGER = tuple(rule.node for rule in RULES if rule.smooth and rule.node not in (sp.Add, sp.Mul, sp.Pow))
+
+
+def integer_valued(expr):
+    """Whether SymPy knows `expr` is an integer (``expr.is_integer is True``), asked structurally so that the cost
+    is linear in the size of `expr`: a sum or product is an integer only when all its terms are (SymPy
+    evaluates the cancellations that could make it one otherwise), a smooth function of the table never is,
+    and anything else (a symbol, `floor`, `Piecewise`, ...) is asked of SymPy."""
+    if expr.is_Atom:
+        return expr.is_integer is True
+    if expr.is_Add or expr.is_Mul:
+        return all(integer_valued(argument) for argument in expr.args)
+    if expr.is_Pow:
+        base, exponent = expr.args
+        return integer_valued(base) and integer_valued(exponent) and expr.is_integer is True
+    if isinstance(expr, _NEVER_INTEGER):
+        return False
+    return expr.is_integer is True
