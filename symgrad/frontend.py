@@ -345,7 +345,8 @@ class Lifter:
         if isinstance(value, ArrayValue) or value.is_Symbol or value.is_number:
             return value
         symbol = self.fresh(name, integer=True) if integer_valued(value) else self.fresh(name)
-        self.body.append(Assign(symbol, value, self.guard, self.line(node), taped))
+        # a read of an array is made, as in Python, even where its value is never used (its index is checked)
+        self.body.append(Assign(symbol, value, self.guard, self.line(node), taped, probe=value.has(sp.Indexed)))
         return symbol
 
     @contextlib.contextmanager
@@ -453,7 +454,7 @@ class Lifter:
                 if value is None:
                     raise self.error(errors.UnsupportedCallError, node,
                                      f"{function.__name__}() has a default for {name!r} that is not a number")
-            variables[name] = value
+            variables[name] = self.assign(name, value, node)  # Python evaluates every argument, used or not
         with self.entered(source, variables):
             return self.run_body().value
 

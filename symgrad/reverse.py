@@ -13,6 +13,7 @@ inside a loop and every result of a loop nested in another.  Adjoints of values 
 in accumulators across the iterations; adjoints of array elements go straight into adjoint arrays.
 """
 
+import dataclasses
 from collections import defaultdict
 
 import sympy as sp
@@ -190,7 +191,7 @@ class Reverser:
                                 named.append(Assign(replacements[argument], value, statement.guard, statement.line))
                 if replacements:
                     statement = Assign(statement.target, statement.value.xreplace(replacements), statement.guard,
-                                       statement.line, statement.taped)
+                                       statement.line, statement.taped, statement.probe)
             elif isinstance(statement, Loop):
                 statement = Loop(statement.index, statement.start, statement.stop, statement.step,
                                  self.name_arguments(statement.body), statement.carried, statement.line)
@@ -356,8 +357,8 @@ class Reverser:
             if isinstance(statement, Assign):
                 if statement.target in self.taped_carried:
                     statements.append(Pop(self.taped_carried[statement.target], statement.target))
-                else:
-                    statements.append(statement)
+                else:  # (a recomputed read is no probe: the forward sweep made it already)
+                    statements.append(dataclasses.replace(statement, probe=False) if statement.probe else statement)
             elif isinstance(statement, Loop):
                 statements += [Pop(self.taped_carried[c.result], c.result) for c in statement.carried
                                if c.result in self.taped_carried]

@@ -377,3 +377,26 @@ def test_a_read_multiplied_by_zero_is_still_checked():
         sg.value_and_grad(read_times_zero)(np.array([-0.2, 1.05]), 2)
     y = np.array([-0.2, 1.05, 0.5, 2.0])
     assert sg.value_and_grad(read_times_zero)(y, 2)[0] == read_times_zero(y, 2) == 0.0
+
+
+def ignores_its_second(u, v):
+    return math.log(2.0 + math.sin(u))
+
+
+def reads_it_never_uses(x, a):
+    s = 0.0
+    for i in range(len(x)):
+        unused = x[i + 1] * 2.0
+        s += ignores_its_second(a, x[(5 * i) % 7] ** 2) * x[i]
+    return s
+
+
+def test_reads_whose_values_are_unused_are_still_checked():
+    """Python evaluates a dead statement's read and every argument of a helper call, used or not."""
+    x = np.array([0.3, -0.2, 0.9])
+    with pytest.raises(IndexError):
+        reads_it_never_uses(x, 0.4)
+    with pytest.raises(IndexError):
+        sg.value_and_grad(reads_it_never_uses, wrt=(0, 1))(x, 0.4)
+    with pytest.raises(IndexError):
+        sg.grad(reads_it_never_uses).value(x, 0.4)  # the value kernel, which needs none of the reads either

@@ -264,6 +264,8 @@ def run_symgrad(function, program, **options):
 def judge_exception(error, python_error, verdict):
     """symgrad's kernel raised: right when it is Python's class or a subclass of it (or symgrad's entry check, a
     ValueError, stands for Python's IndexError)."""
+    if python_error is None and INTERPRETED and float_semantics(error):
+        raise Failure("inconclusive", f"interpreted kernel: {describe(error)} (compiled, IEEE gives inf or nan)")
     if isinstance(error, IndexError) and not isinstance(error, sg.ArrayIndexError) and INTERPRETED:
         raise Failure("memory error", f"the kernel itself indexed outside an array: {describe(error)}")
     if python_error is None:
@@ -276,6 +278,14 @@ def judge_exception(error, python_error, verdict):
         verdict.notes.append("IndexError in Python, ValueError (entry check) in symgrad")
         return
     raise Failure("wrong value", f"Python raises {describe(python_error)}; symgrad raises {describe(error)}")
+
+
+def float_semantics(error):
+    """Whether `error` is Python's float arithmetic raising where compiled kernels follow IEEE (`error_model=
+    "numpy"`): a branch not taken is computed too, and under --interpret its 1/0 or log(-1) raises."""
+    messages = ("math domain error", "division by zero", "math range error", "modulo by zero")
+    return isinstance(error, (ValueError, ZeroDivisionError, OverflowError)) and not isinstance(
+        error, sg.ArrayIndexError) and any(m in str(error) for m in messages) and "integer" not in str(error)
 
 
 def judge_value(value, python_value, python_error):
@@ -337,11 +347,15 @@ def modes(function, program, main, options):
         forward = attempt(lambda: transform(*arguments(program)))
         reverse = scalar_part(main, program, scalars)
         if not same_result(forward, reverse, MODES_RTOL):
+            if INTERPRETED and any(r[1] is not None and float_semantics(r[1]) for r in (forward, reverse)):
+                raise Failure("inconclusive", f"interpreted kernels: forward {show(forward)}, reverse {show(reverse)}")
             raise Failure("forward/reverse mismatch", f"forward {show(forward)}, reverse {show(reverse)}")
     if "optimize" in options:
         plain = sg.value_and_grad(function, wrt=tuple(program["wrt"]), optimize=False)
         unoptimised = attempt(lambda: plain(*arguments(program)))
         if not same_result(main, unoptimised, MODES_RTOL):
+            if INTERPRETED and any(r[1] is not None and float_semantics(r[1]) for r in (main, unoptimised)):
+                raise Failure("inconclusive", f"interpreted kernels: {show(main)}, unoptimised {show(unoptimised)}")
             raise Failure("optimised/unoptimised mismatch", f"optimised {show(main)}, unoptimised {show(unoptimised)}")
 
 
