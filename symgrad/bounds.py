@@ -153,8 +153,13 @@ def _reads(expr, guard=sp.true):
 
 def _zero_unless(value):
     """A condition outside which `value` is exactly zero (an adjoint term under a branch's guard)."""
-    if isinstance(value, sp.Piecewise) and value.args[-1].cond is sp.true and value.args[-1].expr == 0:
-        return sp.Or(*(sp.And(c, _zero_unless(v)) for v, c in value.args[:-1]))  # nested branches: both guards
+    if isinstance(value, sp.Piecewise):  # nonzero only on a branch with a nonzero value (nested: both guards)
+        options, earlier = [], sp.true
+        for branch, condition in value.args:
+            if branch != 0:
+                options.append(sp.And(earlier, condition, _zero_unless(branch)))
+            earlier = sp.And(earlier, sp.Not(condition))
+        return sp.Or(*options)
     if value.is_Mul:
         return sp.And(*(_zero_unless(a) for a in value.args))
     if value.is_Add:

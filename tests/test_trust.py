@@ -400,3 +400,25 @@ def test_reads_whose_values_are_unused_are_still_checked():
         sg.value_and_grad(reads_it_never_uses, wrt=(0, 1))(x, 0.4)
     with pytest.raises(IndexError):
         sg.grad(reads_it_never_uses).value(x, 0.4)  # the value kernel, which needs none of the reads either
+
+
+def conditional_read(x, a):
+    s = 0.0
+    for i in range(len(x)):
+        j = (3 * i) // 2
+        s += math.tanh(a if a > 0.0 else x[j]) * x[i]
+    return s
+
+
+def test_a_read_in_the_branch_not_taken_is_not_checked():
+    """`a if a > 0 else x[j]` reads x[j] (past the end for the last i) only when a <= 0: the adjoint store into
+    x_bar[j] is under the same condition (its term is `Piecewise((0, a > 0), (bar, True))`)."""
+    x = np.array([0.3, -0.2, 0.9, 0.5])
+    value, (dx, da) = sg.value_and_grad(conditional_read, wrt=(0, 1))(x, 0.4)
+    assert value == pytest.approx(conditional_read(x, 0.4), rel=1e-14)
+    np.testing.assert_allclose(dx, richardson_gradient(conditional_read, [x, 0.4], 0), rtol=1e-9)
+    assert da == pytest.approx(richardson_gradient(conditional_read, [x, 0.4], 1), rel=1e-9)
+    with pytest.raises(IndexError):
+        conditional_read(x, -0.4)
+    with pytest.raises(IndexError):
+        sg.value_and_grad(conditional_read, wrt=(0, 1))(x, -0.4)
