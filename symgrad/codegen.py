@@ -974,7 +974,7 @@ def build_kernels(derivative, gradient_as_tuple, parallel=False, enabled=passes.
     return kernels
 
 
-RUNTIME_FUNCTIONS = ("digamma", "grow", "int_floordiv", "int_mod")
+RUNTIME_FUNCTIONS = ("digamma", "grow", "int_floordiv", "int_mod", "int_pow_slope")
 
 
 def kernels_source(kernels):

@@ -142,6 +142,23 @@ def tie_step(difference, other):
     return sp.Heaviside(difference, 0 if other.is_number else sp.Rational(1, 2))
 
 
+class PowSlope(sp.Function):
+    """d/dx x**i for an integer i that is not a constant (a loop index): i * x**(i - 1), and 0 at i = 0, where the
+    formula would compute 0 * 0.0**-1 at x = 0.  One node, so that no pass can take x**(i - 1) out of its branch."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, base, exponent):
+        if exponent.is_Integer:
+            return sp.Integer(0) if exponent == 0 else exponent * base ** (exponent - 1)
+        return None
+
+    def _latex(self, printer, exp=None):
+        base, exponent = (printer._print(a) for a in self.args)
+        return _powered(r"%s {%s}^{%s - 1}" % (exponent, base, exponent), exp)
+
+
 def _pow_partials(args, out):
     base, exponent = args
     if exponent.is_number:
@@ -149,7 +166,7 @@ def _pow_partials(args, out):
             return (1 / (2 * out), 0)
         return (exponent * base ** (exponent - 1), 0)
     if exponent.is_integer:  # x**i at i = 0 is the constant 1: its partial is 0, not 0 * x**-1 (a 1/0 at x = 0)
-        return (sp.Piecewise((0, sp.Eq(exponent, 0)), (exponent * base ** (exponent - 1), True)), 0)
+        return (PowSlope(base, exponent), 0)
     return (exponent * base ** (exponent - 1), out * sp.log(base))
 
 
@@ -185,6 +202,7 @@ RULES = [
     Rule(sp.Add, lambda args, out: (1,) * len(args)),
     Rule(sp.Mul, _mul_partials),
     Rule(sp.Pow, _pow_partials),
+    Rule(PowSlope, lambda a, out: (a[1] * PowSlope(a[0], a[1] - 1), 0), "int_pow_slope({0}, {1})"),
     # trigonometric and hyperbolic
     Rule(sp.sin, lambda a, out: (sp.cos(a[0]),), "math.sin({0})"),
     Rule(sp.cos, lambda a, out: (-sp.sin(a[0]),), "math.cos({0})"),

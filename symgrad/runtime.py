@@ -46,3 +46,9 @@ def int_mod(a, b):
     if b == 0:
         raise ZeroDivisionError("integer division or modulo by zero")
     return a % b
+
+
+@numba.njit(cache=True, error_model="numpy")
+def int_pow_slope(x, i):
+    """d/dx x**i for an integer i: 0 at i = 0 (the formula i * x**(i - 1) would divide by zero at x = 0)."""
+    return 0.0 if i == 0 else i * x ** (i - 1)

@@ -449,3 +449,22 @@ def test_or_and_and_read_later_operands_only_when_python_does(a):
     assert value == pytest.approx(expected, rel=1e-14)
     np.testing.assert_allclose(dx, richardson_gradient(short_circuit, args, 0), rtol=1e-9, atol=1e-12)
     assert da == pytest.approx(richardson_gradient(short_circuit, args, 1), rel=1e-9)
+
+
+def powers_of_a_sum(y, a, b):
+    s = a * b - a * b  # 0.0, but a value with tangents along a and b
+    t = 0.0
+    for i in range(len(y)):
+        t += y[i] * (s + a - a) ** i
+    return t + s * b
+
+
+@pytest.mark.parametrize("method", ["forward", "reverse"])
+def test_integer_powers_at_zero_in_both_modes(method):
+    """Forward mode carried i * s**(i - 1) for two parameters, and CSE shared s**(i - 1) outside its i == 0 branch:
+    0.0**-1 raised ZeroDivisionError.  The slope is one node (PowSlope) now."""
+    y = np.array([1.0, 2.0, -3.0])
+    value, gradient = sg.value_and_grad(powers_of_a_sum, wrt=(1, 2), method=method)(y, 0.3, -0.7)
+    assert value == powers_of_a_sum(y, 0.3, -0.7)
+    np.testing.assert_allclose(gradient, [richardson_gradient(powers_of_a_sum, [y, 0.3, -0.7], k) for k in (1, 2)],
+                               atol=1e-9)
