@@ -565,7 +565,7 @@ class Lifter:
         if condition in (sp.true, sp.false):
             self.run_block(node.body if condition is sp.true else node.orelse)
             return
-        before = dict(self.frame.variables)
+        before, start = dict(self.frame.variables), len(self.body)
         with self.guarded(condition):
             self.run_block(node.body)
         then_variables, self.frame.variables = self.frame.variables, dict(before)
@@ -587,6 +587,8 @@ class Lifter:
             else:
                 merged[name] = self.assign(name, self.select(condition, a, b, node), node)
         self.frame.variables = merged
+        made = [s.value for s in self.body[start:] if isinstance(s, (Assign, Store))]
+        self.probe_lost((condition,), made, node)  # (`if x[k] > 0: pass` still reads x[k])
 
     def run_returning_if(self, node, rest):
         """An `if` with a `return` in it: each side runs on with the rest of the block, then the two results merge."""
@@ -601,7 +603,9 @@ class Lifter:
             else_result = self.run_block(node.orelse + rest)
         if then_result is None or else_result is None:
             return None
-        return _Returned(self.select(condition, then_result.value, else_result.value, node), node)
+        result = self.select(condition, then_result.value, else_result.value, node)
+        self.probe_lost((condition,), (result,), node)
+        return _Returned(result, node)
 
     def select(self, condition, a, b, node):
         if isinstance(a, tuple) or isinstance(b, tuple):
@@ -856,7 +860,9 @@ class Lifter:
                 a = self.value(node.body)
             with self.guarded(sp.Not(condition)):
                 b = self.value(node.orelse)
-            return self.select(condition, a, b, node)
+            result = self.select(condition, a, b, node)
+            self.probe_lost((condition,), (result,), node)
+            return result
         if isinstance(node, ast.Tuple):
             return tuple(self.scalar(element) for element in node.elts)
         if isinstance(node, ast.Call):
@@ -921,10 +927,19 @@ class Lifter:
         if b.is_Number and b.is_zero and isinstance(op, (ast.Div, ast.FloorDiv, ast.Mod)):  # (constants are atoms)
             raise self.error(errors.UnsupportedExpressionError, node, "division by the constant zero")
         result = ARITHMETIC[type(op)](a, b)
-        for element in sorted((a.atoms(sp.Indexed) | b.atoms(sp.Indexed)) - result.atoms(sp.Indexed), key=str):
-            # SymPy dropped a read (`x[i] * 0.0` is 0); Python still makes it, and raises outside the array
-            self.body.append(Assign(self.fresh("read"), element, self.guard, self.line(node), probe=True))
+        self.probe_lost((a, b), (result,), node)
         return result
+
+    def probe_lost(self, sources, results, node):
+        """A probe (an assignment kept for its bounds check) for each array read of `sources` that none of
+        `results` makes: SymPy drops a read from `x[k] * 0.0` and from a condition whose two sides agree, but
+        Python makes it, and raises outside the array."""
+        def reads(values):
+            flat = [v for value in values for v in (value if isinstance(value, tuple) else (value,))]
+            return set().union(set(), *(v.atoms(sp.Indexed) for v in flat if isinstance(v, sp.Basic)))
+
+        for element in sorted(reads(sources) - reads(results), key=str):
+            self.body.append(Assign(self.fresh("read"), element, self.guard, self.line(node), probe=True))
 
     def folded(self, compute, args, node):
         """Python's own float64 result of an operation on constants, or None when an argument is not a constant.

@@ -468,3 +468,25 @@ def test_integer_powers_at_zero_in_both_modes(method):
     assert value == powers_of_a_sum(y, 0.3, -0.7)
     np.testing.assert_allclose(gradient, [richardson_gradient(powers_of_a_sum, [y, 0.3, -0.7], k) for k in (1, 2)],
                                atol=1e-9)
+
+
+def conditions_with_equal_sides(x, b):
+    s = 0.0
+    for i in range(len(x)):
+        j = i * i
+        s += b if x[j] >= -0.65 else b
+        if x[i] > 0.0:
+            pass
+    return s
+
+
+def test_a_condition_is_read_even_when_its_sides_agree():
+    """`b if x[j] >= -0.65 else b` is b to SymPy, but Python reads x[j] (past the end for i >= 3 here)."""
+    x = np.array([0.3, -0.2, 0.9, 0.5, 0.1])
+    with pytest.raises(IndexError):
+        conditions_with_equal_sides(x, 0.4)
+    with pytest.raises(IndexError):
+        sg.value_and_grad(conditions_with_equal_sides, wrt=(0, 1))(x, 0.4)
+    short = x[:2]
+    value, (dx, db) = sg.value_and_grad(conditions_with_equal_sides, wrt=(0, 1))(short, 0.4)
+    assert value == conditions_with_equal_sides(short, 0.4) and db == 2.0 and not dx.any()
