@@ -430,22 +430,23 @@ def _used(statement):
     return set()
 
 
-def _has_effects(statement):
+def _has_effects(statement, probes=True):
     if isinstance(statement, Assign):
-        return statement.probe  # its effect is its bounds check
+        return probes and statement.probe  # its effect is its bounds check (made once, in the forward sweep)
     return isinstance(statement, (Store, Update, Push, Pop, ReverseLoop, Check)) or (
-        isinstance(statement, (Loop, When)) and any(_has_effects(s) for s in statement.body))
+        isinstance(statement, (Loop, When)) and any(_has_effects(s, probes) for s in statement.body))
 
 
-def _live(statements, results):
-    """The top-level statements the results depend on (loops without effects count as assignments)."""
+def _live(statements, results, probes=True):
+    """The top-level statements the results depend on (loops without effects count as assignments); `probes`:
+    whether the probes count as effects (in a reverse sweep they only recompute what the forward sweep read)."""
     needed = set().union(*(sp.sympify(r).free_symbols for r in results))
     live = []
     for statement in reversed(statements):
         defined = {statement.target} if isinstance(statement, Assign) else (
             {c.result for c in statement.carried} if isinstance(statement, Loop) else
             {statement.base.label} if isinstance(statement, Allocate) else _defines(statement))
-        if _has_effects(statement) or defined & needed:
+        if _has_effects(statement, probes) or defined & needed:
             live.append(statement)
             needed |= _used(statement)
     return live[::-1]
@@ -849,7 +850,8 @@ def shared(statements, temporaries, enabled=passes.ALL, fragile=frozenset()):
             statement = Loop(statement.index, statement.start, statement.stop, statement.step,
                              shared(body, temporaries, enabled, fragile), statement.carried, statement.line)
         elif isinstance(statement, ReverseLoop):
-            statement = ReverseLoop(statement.loop, shared(_live(statement.body, []), temporaries, enabled, fragile),
+            body = _live(statement.body, [], probes=False)
+            statement = ReverseLoop(statement.loop, shared(body, temporaries, enabled, fragile),
                                     statement.unless_zero, statement.any_order)
         elif isinstance(statement, When):
             statement = When(statement.condition, shared(statement.body, temporaries, enabled, fragile))

@@ -13,7 +13,6 @@ inside a loop and every result of a loop nested in another.  Adjoints of values 
 in accumulators across the iterations; adjoints of array elements go straight into adjoint arrays.
 """
 
-import dataclasses
 from collections import defaultdict
 
 import sympy as sp
@@ -365,8 +364,8 @@ class Reverser:
             if isinstance(statement, Assign):
                 if statement.target in self.taped_carried:
                     statements.append(Pop(self.taped_carried[statement.target], statement.target))
-                else:  # (a recomputed read is no probe: the forward sweep made it already)
-                    statements.append(dataclasses.replace(statement, probe=False) if statement.probe else statement)
+                else:  # (the same statement: codegen knows it by identity; its probe matters in the forward sweep)
+                    statements.append(statement)
             elif isinstance(statement, Loop):
                 statements += [Pop(self.taped_carried[c.result], c.result) for c in statement.carried
                                if c.result in self.taped_carried]
