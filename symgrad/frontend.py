@@ -1051,12 +1051,15 @@ class Lifter:
                 right = self.scalar(comparator)
                 folded = self.folded(PYTHON_COMPARISONS[type(op)], (left, right), node)
                 parts.append(COMPARISONS[type(op)](left, right) if folded is None else sp.sympify(bool(folded)))
+                self.probe_lost((left, right), parts[-1:], node)  # SymPy decides `x[k] < x[k] + 1` unread
                 left = right
             return sp.And(*parts)
         if isinstance(node, ast.BoolOp):
             operands = [self.condition(v) for v in node.values]
             if not any(operand.has(sp.Indexed) for operand in operands[1:]):
-                return (sp.And if isinstance(node.op, ast.And) else sp.Or)(*operands)
+                result = (sp.And if isinstance(node.op, ast.And) else sp.Or)(*operands)
+                self.probe_lost(operands[:1], (result,), node)  # `x[j] > 0 and False` still reads x[j]
+                return result
             # Python reads an array in a later operand only when the earlier ones did not decide: keep the order
             # (SymPy's And/Or sort their operands) as conditional expressions, which the kernels evaluate lazily
             result = operands[-1]

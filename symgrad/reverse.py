@@ -414,8 +414,8 @@ def _pure_accumulator(loop, carried):
     uses = [s for s in loop.body if carried.phi in _symbols_used(s)]
     if len(uses) != 1 or not isinstance(uses[0], Assign) or uses[0].target != carried.next:
         return False
-    if local_partial(uses[0].value, carried.phi) != 1 or uses[0].guard is not sp.true:
-        return False
+    if (uses[0].value - carried.phi).has(carried.phi) or uses[0].guard is not sp.true:
+        return False  # (also a sum whose terms' branches read it: `t += e if t <= c else 0` needs each t)
     readers = [s for s in loop.body if carried.next in _symbols_used(s)]
     others = [c for c in loop.carried if c is not carried and carried.next in c.next.free_symbols]
     return not readers and not others

@@ -490,3 +490,39 @@ def test_a_condition_is_read_even_when_its_sides_agree():
     short = x[:2]
     value, (dx, db) = sg.value_and_grad(conditions_with_equal_sides, wrt=(0, 1))(short, 0.4)
     assert value == conditions_with_equal_sides(short, 0.4) and db == 2.0 and not dx.any()
+
+
+def running_sum_in_its_own_condition(v):
+    t = 0.0
+    for i in range(len(v)):
+        t += math.exp(-v[i] * v[i]) if t <= 0.47 else (v[i] - v[i])
+    return t
+
+
+def test_a_sum_whose_terms_branch_on_it_is_taped():
+    """`t += e if t <= c else 0` adds with slope 1 in t, but each term's branch needs that iteration's t: it is no
+    pure accumulator (fuzz seed 400229: the gradient through the loop was lost)."""
+    v = np.array([1.2, -0.0175, 1.08, -0.75])
+    value, gradient = sg.value_and_grad(running_sum_in_its_own_condition)(v)
+    assert value == pytest.approx(running_sum_in_its_own_condition(v), rel=1e-14)
+    expected = np.array([-2 * 1.2 * math.exp(-1.44), 2 * 0.0175 * math.exp(-0.0175**2), 0.0, 0.0])  # by hand
+    np.testing.assert_allclose(gradient, expected, rtol=1e-12)
+
+
+def and_false_reads_first(x, a):
+    s = 0.0
+    for i in range(len(x)):
+        j = (5 * i) % 7
+        s += a if x[j] >= -0.79 and -0.31 > 0.33 else a * a
+    return s
+
+
+def test_a_condition_folded_to_false_still_reads_its_first_operand():
+    x = np.array([0.3, -0.2, 0.9, 0.5, 0.1])
+    with pytest.raises(IndexError):
+        and_false_reads_first(x, 0.4)
+    with pytest.raises(IndexError):
+        sg.value_and_grad(and_false_reads_first, wrt=(0, 1))(x, 0.4)
+    long = np.linspace(-0.5, 0.5, 7)
+    value, (dx, da) = sg.value_and_grad(and_false_reads_first, wrt=(0, 1))(long, 0.4)
+    assert value == pytest.approx(and_false_reads_first(long, 0.4)) and da == pytest.approx(7 * 0.8)
