@@ -605,15 +605,21 @@ def _fused(statements, forward_at, reverse_at, arguments, per_row=True):
     available = set().union(*(_defines(s) for s in statements[:forward_at]), *(
         {a.symbol, *a.shape} for a in arguments))
     inside = _defines(forward) - {c.result for c in forward.carried}  # the results exist only after the loop
-    need = {s for s in _used(backward) if isinstance(s, sp.Symbol)} - inside - _defines(backward)
+    # What must exist before the sweep (what it reads or adds into), and what must be final (what it reads): a
+    # statement between the loops that makes the one, or adds into the other, moves ahead with the sweep.
+    reads, _, adds = _effects(backward)
+    own = _defines(backward)  # (an array whose elements it stores into must exist before it, like one it reads)
+    need = {s for s in reads | adds if isinstance(s, sp.Symbol)} - inside - own
+    values = {s for s in reads if isinstance(s, sp.Symbol)} - inside - own
     moved, between = [], statements[forward_at + 1:reverse_at]
     for statement in reversed(between):
         reads, writes, adds = _effects(statement)
-        if (writes | adds) & need:
+        if writes & need or adds & values:
             if isinstance(statement, (Loop, ReverseLoop)):
                 return None
             moved.insert(0, statement)
-            need = (need - writes) | {s for s in reads if isinstance(s, sp.Symbol)}
+            need = (need - writes) | {s for s in reads | adds if isinstance(s, sp.Symbol)}
+            values = (values - writes) | {s for s in reads if isinstance(s, sp.Symbol)}
     if need - available:
         return None
     rest = [s for s in between if all(s is not m for m in moved)]

@@ -338,15 +338,15 @@ class Lifter:
     def line(self, node):
         return self.frame.source.first_line + getattr(node, "lineno", 1) - 1
 
-    def assign(self, name, value, node, taped=False):
-        """Bind a value to a fresh SSA symbol; atoms (symbols, numbers), tuples and arrays are bound as they are."""
+    def assign(self, name, value, node, taped=False, probe=False):
+        """Bind a value to a fresh SSA symbol; atoms (symbols, numbers), tuples and arrays are bound as they are.
+        With `probe`, the array reads of the value are made even where nothing uses it (see `probe_lost`)."""
         if isinstance(value, tuple):
-            return tuple(self.assign(name, v, node) for v in value)
+            return tuple(self.assign(name, v, node, probe=probe) for v in value)
         if isinstance(value, ArrayValue) or value.is_Symbol or value.is_number:
             return value
         symbol = self.fresh(name, integer=True) if integer_valued(value) else self.fresh(name)
-        # a read of an array is made, as in Python, even where its value is never used (its index is checked)
-        self.body.append(Assign(symbol, value, self.guard, self.line(node), taped, probe=value.has(sp.Indexed)))
+        self.body.append(Assign(symbol, value, self.guard, self.line(node), taped, probe and value.has(sp.Indexed)))
         return symbol
 
     @contextlib.contextmanager
@@ -454,7 +454,7 @@ class Lifter:
                 if value is None:
                     raise self.error(errors.UnsupportedCallError, node,
                                      f"{function.__name__}() has a default for {name!r} that is not a number")
-            variables[name] = self.assign(name, value, node)  # Python evaluates every argument, used or not
+            variables[name] = self.assign(name, value, node, probe=True)  # Python evaluates every argument
         with self.entered(source, variables):
             return self.run_body().value
 

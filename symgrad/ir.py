@@ -40,7 +40,8 @@ class Assign:
     guard: sp.Basic = sp.true  # the branch condition under which the value is used
     line: Optional[int] = None  # line of the source statement, for display and messages
     taped: bool = False  # a read of a local array inside a loop: reverse mode records the value
-    probe: bool = False  # it reads an array: kept even where its value is unused, so that its index is checked
+    probe: bool = False  # a read Python makes whose value may go unused (`x[k] * 0.0`, a helper's ignored argument):
+    # kept all the same, so that its index is checked
 
 
 @dataclass(frozen=True)
