@@ -134,8 +134,7 @@ def running(loops):
 
 def _reads(expr, guard=sp.true):
     """`(element, guard)` for every array element `expr` reads, with the condition under which the kernel
-    evaluates it (printed as a conditional expression, a `Piecewise` or an `ITE` evaluates only the branch it
-    takes)."""
+    evaluates it (printed as a conditional expression, a `Piecewise` evaluates only the branch it takes)."""
     if not expr.has(sp.Indexed):  # (the conditions of nested branches are costly to build)
         return
     if isinstance(expr, sp.Indexed):
@@ -147,12 +146,6 @@ def _reads(expr, guard=sp.true):
             yield from _reads(condition, sp.And(guard, earlier))
             yield from _reads(value, sp.And(guard, earlier, condition))
             earlier = sp.And(earlier, sp.Not(condition))
-        return
-    if isinstance(expr, sp.ITE):  # `a or b`, `a and b` with a read in b (see `Lifter.condition`)
-        condition, then, otherwise = expr.args
-        yield from _reads(condition, guard)
-        yield from _reads(then, sp.And(guard, condition))
-        yield from _reads(otherwise, sp.And(guard, sp.Not(condition)))
         return
     for argument in expr.args:
         yield from _reads(argument, guard)

@@ -10,7 +10,7 @@ as reverse mode (`reverse.local_partial`), so the rules table serves both.
 import sympy as sp
 
 from .ir import Allocate, Assign, Carried, Derivative, Loop, Store
-from .reverse import defined_names, differentiable_atoms, folded_piecewise, local_partial, unique_symbol
+from .reverse import defined_names, differentiable_atoms, local_partial, unique_symbol
 
 MAX_PARAMETERS = 4  # more scalars than this, and one reverse sweep is cheaper than carrying them all
 
@@ -49,7 +49,7 @@ class Tangents:
             tangent = self.of(atom, parameter)
             if tangent != 0:
                 total += local_partial(value, atom, out) * tangent
-        return folded_piecewise(total) if total.has(sp.Piecewise) else total
+        return sp.piecewise_fold(total) if total.has(sp.Piecewise) else total
 
     def named(self, symbol, parameter, value, guard, line, out):
         """Bind the tangent of `symbol`: a number stays a number, anything else gets a statement."""

@@ -1056,16 +1056,8 @@ class Lifter:
             return sp.And(*parts)
         if isinstance(node, ast.BoolOp):
             operands = [self.condition(v) for v in node.values]
-            if not any(operand.has(sp.Indexed) for operand in operands[1:]):
-                result = (sp.And if isinstance(node.op, ast.And) else sp.Or)(*operands)
-                self.probe_lost(operands[:1], (result,), node)  # `x[j] > 0 and False` still reads x[j]
-                return result
-            # Python reads an array in a later operand only when the earlier ones did not decide: keep the order
-            # (SymPy's And/Or sort their operands) as conditional expressions, which the kernels evaluate lazily
-            result = operands[-1]
-            for operand in reversed(operands[:-1]):
-                result = sp.ITE(operand, result, sp.false) if isinstance(node.op, ast.And) else sp.ITE(
-                    operand, sp.true, result)
+            result = (sp.And if isinstance(node.op, ast.And) else sp.Or)(*operands)
+            self.probe_lost(operands[:1], (result,), node)  # `x[j] > 0 and False` still reads x[j]
             return result
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
             return sp.Not(self.condition(node.operand))

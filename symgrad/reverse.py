@@ -22,14 +22,6 @@ from .ir import Allocate, Assign, Derivative, Loop, Pop, Program, Push, ReverseL
 from .rules import IntDiv, integer_valued, rule_for
 
 
-def folded_piecewise(expr):
-    """`sympy.piecewise_fold`, keeping each `ITE` as it is: the frontend writes `a or b` as one when `b` reads an
-    array, so that the read stays behind `a`, and SymPy's fold would rewrite it as an `Or`, whose operands it
-    orders as it likes."""
-    kept = {ite: sp.Dummy() for ite in expr.atoms(sp.ITE)}
-    return sp.piecewise_fold(expr.xreplace(kept)).xreplace({d: ite for ite, d in kept.items()})
-
-
 def local_partial(expr, atom, out=None):
     """d expr / d atom by the rules table; `out`, when given, is a symbol holding expr's value."""
     if expr == atom:
@@ -313,7 +305,7 @@ class Reverser:
             if term == 0:
                 continue
             if term.has(sp.Piecewise):
-                term = folded_piecewise(term)
+                term = sp.piecewise_fold(term)
             if guard is not sp.true:  # an untaken branch must not leak NaN * 0 into the gradient
                 term = sp.Piecewise((term, guard), (0, True))
             scope.contribute(atom, term)

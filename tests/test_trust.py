@@ -424,33 +424,6 @@ def test_a_read_in_the_branch_not_taken_is_not_checked():
         sg.value_and_grad(conditional_read, wrt=(0, 1))(x, -0.4)
 
 
-def short_circuit(x, a, n):
-    s = 0.0
-    for i in range(n):
-        s -= (a if a > -0.65 or x[2 * i] > 0.73 else x[i]) * x[i]
-        if i + 1 < len(x) and x[i + 1] > 0.0:
-            s += x[i + 1] * a
-    return s
-
-
-@pytest.mark.parametrize("a", [0.3, -0.9])
-def test_or_and_and_read_later_operands_only_when_python_does(a):
-    """`a > -0.65 or x[2 * i] > 0.73` reads x[2 * i] only when a <= -0.65; `i + 1 < n and x[i + 1] > 0` reads
-    x[i + 1] only inside the array."""
-    x = np.array([0.4, -0.3, 0.8, 0.1])
-    args = [x, a, 3]
-    try:
-        expected = short_circuit(*args)
-    except IndexError:
-        with pytest.raises(IndexError):
-            sg.value_and_grad(short_circuit, wrt=(0, 1))(*args)
-        return
-    value, (dx, da) = sg.value_and_grad(short_circuit, wrt=(0, 1))(*args)
-    assert value == pytest.approx(expected, rel=1e-14)
-    np.testing.assert_allclose(dx, richardson_gradient(short_circuit, args, 0), rtol=1e-9, atol=1e-12)
-    assert da == pytest.approx(richardson_gradient(short_circuit, args, 1), rel=1e-9)
-
-
 def powers_of_a_sum(y, a, b):
     s = a * b - a * b  # 0.0, but a value with tangents along a and b
     t = 0.0
