@@ -437,19 +437,30 @@ def _has_effects(statement, probes=True):
         isinstance(statement, (Loop, When)) and any(_has_effects(s, probes) for s in statement.body))
 
 
-def _live(statements, results, probes=True):
+def _live(statements, results, probes=True, python_reads=()):
     """The top-level statements the results depend on (loops without effects count as assignments); `probes`:
-    whether the probes count as effects (in a reverse sweep they only recompute what the forward sweep read)."""
+    whether the probes count as effects (in a reverse sweep they only recompute what the forward sweep read).
+    A statement of `python_reads` (the program's own, by identity) that reads an array is kept even when its
+    value is unused: Python makes the read, so its index is checked (the bounds stage proves it at entry where
+    it can, and the compiler drops the unused arithmetic)."""
     needed = set().union(*(sp.sympify(r).free_symbols for r in results))
+    python_reads = {id(s) for s in python_reads}
     live = []
     for statement in reversed(statements):
         defined = {statement.target} if isinstance(statement, Assign) else (
             {c.result for c in statement.carried} if isinstance(statement, Loop) else
             {statement.base.label} if isinstance(statement, Allocate) else _defines(statement))
-        if _has_effects(statement, probes) or defined & needed:
+        if (_has_effects(statement, probes) or defined & needed
+                or id(statement) in python_reads and _reads_arrays(statement)):
             live.append(statement)
             needed |= _used(statement)
     return live[::-1]
+
+
+def _reads_arrays(statement):
+    """Whether a statement (or one inside it) reads an element of an array."""
+    return any(isinstance(s, (Assign, Store)) and (s.value.has(sp.Indexed) or isinstance(s, Store) and any(
+        sp.sympify(i).has(sp.Indexed) for i in s.indices)) for s in walk([statement]))
 
 
 def _defines(statement):
@@ -969,7 +980,7 @@ def build_kernels(derivative, gradient_as_tuple, parallel=False, enabled=passes.
             statements = min((statements, derivative.forward + closed),
                              key=lambda candidate: _cost(shared(_live(candidate, results), _temporaries(taken),
                                                                 enabled)))
-        body = _live(statements, results)
+        body = _live(statements, results, python_reads=program.body if name == "value" else derivative.forward)
         if "fuse_reductions" in enabled:
             body = fuse_reductions(body, program.arguments, "per_row_fusion" in enabled)
         entry, body, fragile = bounds.kernel(body)

@@ -277,6 +277,9 @@ def judge_exception(error, python_error, verdict):
     if isinstance(python_error, IndexError) and isinstance(error, ValueError):
         verdict.notes.append("IndexError in Python, ValueError (entry check) in symgrad")
         return
+    if float_semantics(python_error):
+        raise Failure("inconclusive", f"Python stops at {describe(python_error)}, which kernels pass with an IEEE "
+                                      f"value (docs/conventions.md), and then raise {describe(error)}")
     raise Failure("wrong value", f"Python raises {describe(python_error)}; symgrad raises {describe(error)}")
 
 
@@ -290,6 +293,9 @@ def float_semantics(error):
 
 def judge_value(value, python_value, python_error):
     if python_error is not None:
+        if float_semantics(python_error):
+            raise Failure("inconclusive", f"Python stops at {describe(python_error)}, which kernels pass with an "
+                                          f"IEEE value (docs/conventions.md)")
         outcome = "memory error" if isinstance(python_error, IndexError) else "wrong value"
         raise Failure(outcome, f"Python raises {describe(python_error)}; symgrad returns {value!r}")
     if not close(value, python_value, VALUE_RTOL):
