@@ -326,6 +326,7 @@ METHOD = """## How it is measured
   then builds the problem's function (traces, derives, compiles) and calls it once. The warm figure is a second
   process given the same cache directories: symgrad's derivation cache and Numba's cache, hand Numba's
   `cache=True`, JAX's persistent compilation cache. A build has {cap:g} s before it counts as timed out.
+  [Where the first call goes](first-call.md) splits symgrad's into imports, derivation and compile, per problem.
 - **Error**: the largest relative difference, over the value and every gradient component, between the system
   and the hand-written gradient, at {points} points (the timed one and random ones), with components below
   1e-6 of the largest measured against that floor; above {flag} is flagged with `!`.

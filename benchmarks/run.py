@@ -34,6 +34,7 @@ if HERE not in sys.path:
 
 import numpy as np  # noqa: E402  (after the path: the problem modules are imported as top-level modules)
 import problems  # noqa: E402
+import stages  # noqa: E402
 import systems  # noqa: E402
 from systems import NotExpressible, NotRun, TimedOut, time_limit  # noqa: E402
 from timing import log  # noqa: E402
@@ -89,6 +90,8 @@ def latency_child(system_name, problem_names, cap):
     """In a fresh process: import the system, then build and call each problem once; JSON on stdout."""
     system = systems.SYSTEMS[system_name]
     problems.generate(os.environ["BENCH_GENERATED"])
+    if system.package == "symgrad":  # where its first call goes: imports, derivation, each compile
+        sys.meta_path.insert(0, stages.StageHook())
     rng = np.random.default_rng(SEED)
     start = time.perf_counter()
     system.version()
@@ -96,9 +99,13 @@ def latency_child(system_name, problem_names, cap):
     for name in problem_names:
         problem = problems.PROBLEMS[name]
         args = problem.args(rng)
+        before = dict(stages.TIMES)
         try:
             _, _, seconds = first_call(system, problem, args, cap)
-            out["problems"][name] = {"status": "ok", "first_call_s": seconds, "import_s": out["import_s"]}
+            out["problems"][name] = {"status": "ok", "first_call_s": seconds, "import_s": out["import_s"],
+                                     "stages": {label: total - before.get(label, 0.0)
+                                                for label, total in stages.TIMES.items()
+                                                if total > before.get(label, 0.0)}}
         except Exception as error:  # noqa: BLE001  (every failure is a result to report)
             out["problems"][name] = outcome(error)
     print(json.dumps(out))
