@@ -147,8 +147,24 @@ def _reads(expr, guard=sp.true):
             yield from _reads(value, sp.And(guard, earlier, condition))
             earlier = sp.And(earlier, sp.Not(condition))
         return
+    if isinstance(expr, (sp.And, sp.Or)):  # printed with the operands that read no array first (`ordered_operands`)
+        tests, reading = ordered_operands(expr)
+        decided = sp.And(*tests) if isinstance(expr, sp.And) else sp.And(*[sp.Not(t) for t in tests])
+        for operand in reading:
+            yield from _reads(operand, sp.And(guard, decided))
+        return
     for argument in expr.args:
         yield from _reads(argument, guard)
+
+
+def ordered_operands(condition):
+    """The operands of an `and`/`or` in the order the kernel evaluates them: `(tests, reading)`, those that read no
+    array element first.  Python short-circuits, so in `i + 1 < n and x[i + 1] > 0` (or the nested `if` it
+    stands for) x[i + 1] is read only when i + 1 < n; SymPy keeps no order of operands, so the tests of indices
+    go first, and a read behind them is checked only where they let it happen."""
+    tests = [operand for operand in condition.args if not operand.has(sp.Indexed)]
+    reading = [operand for operand in condition.args if operand.has(sp.Indexed)]
+    return tests, reading
 
 
 def _zero_unless(value):

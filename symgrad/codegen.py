@@ -12,10 +12,11 @@ import math
 from dataclasses import dataclass
 
 import sympy as sp
+from sympy.printing.precedence import precedence
 from sympy.printing.pycode import PythonCodePrinter
 
 from . import passes
-from .bounds import Bounds
+from .bounds import Bounds, ordered_operands
 from .ir import INT, Allocate, Assign, Carried, Check, Loop, Pop, Push, ReverseLoop, Store, Update, When, walk
 from .reverse import closed_form_gradients
 from .rules import RULES
@@ -40,6 +41,19 @@ class NumbaPrinter(PythonCodePrinter):
         if self._not_supported or self._number_symbols or "\n" in text:
             return super().doprint(expr, assign_to)
         return text
+
+    def _print_And(self, expr):
+        return self._short_circuit(expr, "and")
+
+    def _print_Or(self, expr):
+        return self._short_circuit(expr, "or")
+
+    def _short_circuit(self, expr, word):
+        """`a and b` with the operands that read no array first, as the bounds stage assumes (see
+        `bounds.ordered_operands`)."""
+        tests, reading = ordered_operands(expr)
+        operands = sorted(tests, key=sp.default_sort_key) + sorted(reading, key=sp.default_sort_key)
+        return f" {word} ".join(self.parenthesize(a, precedence(expr)) for a in operands)
 
     def _print_Float(self, expr):
         value = float(expr)

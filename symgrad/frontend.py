@@ -1055,9 +1055,19 @@ class Lifter:
                 left = right
             return sp.And(*parts)
         if isinstance(node, ast.BoolOp):
-            operands = [self.condition(v) for v in node.values]
+            operands, enclosing = [], self.guard
+            try:  # an operand is evaluated only where the ones before it did not decide (its reads run there)
+                for value in node.values:
+                    operands.append(self.condition(value))
+                    decided = operands[-1] if isinstance(node.op, ast.And) else sp.Not(operands[-1])
+                    self.guard = sp.And(self.guard, decided)
+            finally:
+                self.guard = enclosing
             result = (sp.And if isinstance(node.op, ast.And) else sp.Or)(*operands)
-            self.probe_lost(operands[:1], (result,), node)  # `x[j] > 0 and False` still reads x[j]
+            # Python always evaluates the first operand; the kernel evaluates the operands that read no array
+            # first (`bounds.ordered_operands`), so a first operand's reads are probed: `x[j] > 0 and j < n`
+            # raises where x[j] does not exist, as in Python, and so does `x[j] > 0 and False`.
+            self.probe_lost(operands[:1], (), node)
             return result
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
             return sp.Not(self.condition(node.operand))

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import symgrad as sg
-from conftest import write_module
+from conftest import richardson_gradient, write_module
 
 os.environ.setdefault("SYMGRAD_CACHE_DIR", tempfile.mkdtemp(prefix="symgrad_test_bounds_"))
 
@@ -406,3 +406,113 @@ def test_random_index_expressions_behave_like_python(form, a, n):
             sg.value_and_grad(module.f)(x, k)
         return
     assert_like_python(module.f, x, k)
+
+
+def stencil_with_nested_if(x, c):
+    s = 0.0
+    n = len(x)
+    for i in range(n):
+        if i + 1 < n:
+            if x[i + 1] > 0:
+                s += x[i] * x[i + 1]
+            else:
+                s += x[i]
+        else:
+            s += x[i]
+    return s * c
+
+
+def stencil_with_and(x, c):
+    s = 0.0
+    n = len(x)
+    for i in range(n):
+        if i + 1 < n and x[i + 1] > 0:
+            s += x[i] * x[i + 1]
+        else:
+            s += x[i]
+    return s * c
+
+
+def stencil_with_or(x, c):
+    s = 0.0
+    n = len(x)
+    for i in range(n):
+        if i + 1 >= n or x[i + 1] <= 0:
+            s += x[i]
+        else:
+            s += x[i] * x[i + 1]
+    return s * c
+
+
+def stencil_with_and_in_a_value(x, c):
+    s = 0.0
+    n = len(x)
+    for i in range(n):
+        s += x[i] * x[i + 1] if i + 1 < n and x[i + 1] > 0 else x[i]
+    return s * c
+
+
+def backward_stencil_with_and(x, a):
+    s = 0.0
+    for i in range(len(x)):
+        if i >= 1 and x[i - 1] < a:
+            s += (x[i] - x[i - 1]) ** 2
+    return s
+
+
+@pytest.mark.parametrize("function", [stencil_with_nested_if, stencil_with_and, stencil_with_or,
+                                      stencil_with_and_in_a_value])
+@pytest.mark.parametrize("method", ["reverse", "forward"])
+def test_a_condition_that_reads_past_the_end_only_behind_an_index_test(function, method):
+    """`if i + 1 < n and x[i + 1] > 0:` (or the nested `if`, or `or` the other way round) reads x[i + 1] only
+    when i + 1 < n: Python never reads x[n], and neither must the kernel nor its check refuse the call."""
+    x = np.array([0.5, -1.0, 2.0, 3.0, 0.7])
+    wrt = ("c",) if method == "forward" else (0, 1)  # forward mode carries float scalars only
+    value, gradient = sg.value_and_grad(function, wrt=wrt, method=method)(x, 1.5)
+    assert value == pytest.approx(function(x, 1.5), rel=1e-15)
+    assert gradient[-1] == pytest.approx(function(x, 1.0), rel=1e-15)  # the sum is linear in c
+    if method == "reverse":
+        np.testing.assert_allclose(gradient[0], richardson_gradient(function, (x, 1.5), 0), rtol=1e-9, atol=1e-12)
+
+
+def test_an_index_test_guards_a_backward_read():
+    x = np.array([0.5, -1.0, 2.0, 3.0, 0.7])
+    value, gradient = sg.value_and_grad(backward_stencil_with_and, wrt=(0, 1))(x, 1.0)
+    assert value == pytest.approx(backward_stencil_with_and(x, 1.0), rel=1e-15)
+    np.testing.assert_allclose(gradient[0], richardson_gradient(backward_stencil_with_and, (x, 1.0), 0), rtol=1e-9,
+                               atol=1e-12)
+
+
+def unguarded_condition(x):
+    s = 0.0
+    for i in range(len(x)):
+        if x[i + 1] > 0:
+            s += x[i]
+    return s
+
+
+def test_a_condition_read_past_the_end_without_an_index_test_raises():
+    """Without the index test the read of x[i + 1] in the condition is Python's IndexError."""
+    x = np.array([0.5, -1.0, 2.0])
+    with pytest.raises(IndexError):
+        unguarded_condition(x)
+    with pytest.raises(IndexError):
+        sg.value_and_grad(unguarded_condition)(x)
+
+
+def read_before_the_index_test(x):
+    s = 0.0
+    n = len(x)
+    for i in range(n):
+        if x[i + 1] > 0 and i + 1 < n:
+            s += x[i]
+    return s
+
+
+def test_a_read_before_its_index_test_raises_as_in_python():
+    """Python evaluates `x[i + 1] > 0` first, so the index test after it protects nothing."""
+    x = np.array([0.5, -1.0, 2.0])
+    with pytest.raises(IndexError):
+        read_before_the_index_test(x)
+    with pytest.raises(IndexError):
+        sg.value_and_grad(read_before_the_index_test)(x)

@@ -6,6 +6,7 @@ The long campaign is ``python -m benchmarks.fuzz --programs 10000``; this runs a
 generator and the references are described in docs/testing.md.
 """
 
+import math
 import os
 import pathlib
 import sys
@@ -13,6 +14,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import symgrad as sg  # noqa: E402
@@ -41,7 +43,7 @@ def test_the_generator_covers_the_subset():
     wanted = {"reduction", "prefix sum", "recurrence", "local array", "local int size", "nested", "triangular",
               "step", "negative step", "branch in loop", "guarded read", "helper", "array helper", "early return",
               "kink", "float // and %", "index arithmetic", "local int index", "flattened index", "mirrored index",
-              "2-D argument", "local 2-D array", "product", "literal index"}
+              "2-D argument", "local 2-D array", "product", "literal index", "short-circuit guard"}
     assert wanted <= seen, f"never generated: {sorted(wanted - seen)}"
 
 
@@ -84,3 +86,24 @@ def test_a_float_error_in_python_is_no_verdict_on_a_later_error():
         oracle.judge_exception(sg.ArrayIndexError("f(): line 11 indexes argument 'y'"),
                                ZeroDivisionError("integer division or modulo by zero"), verdict)
     assert caught.value.verdict.outcome == "wrong value"
+
+
+def matrix_weights(A, x):
+    s = 0.0
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            s += math.tanh(A[i, j] * x[j])
+    return s
+
+
+def test_a_matrix_gradient_is_checked_element_by_element():
+    """The differences compared a row of a matrix's gradient with one number and the oracle itself failed, so every
+    program differentiated with respect to a 2-D argument was inconclusive (seed 2000469)."""
+    A, x = np.array([[0.3, -0.7], [1.1, 0.2]]), np.array([0.5, -1.5])
+    program = {"args": {"A": A.tolist(), "x": x.tolist()}, "wrt": ["A", "x"]}
+    right = [np.array([[x[j] / math.cosh(A[i, j] * x[j]) ** 2 for j in range(2)] for i in range(2)]),
+             np.array([sum(A[i, j] / math.cosh(A[i, j] * x[j]) ** 2 for i in range(2)) for j in range(2)])]
+    assert oracle.confirm_with_differences(matrix_weights, program, right, None)[0] == "ok"
+    wrong = [right[0] * np.array([[1.0, 1.0], [1.0, 1.01]]), right[1]]
+    outcome, detail = oracle.confirm_with_differences(matrix_weights, program, wrong, None)
+    assert outcome == "wrong" and "d/dA[1, 1]" in detail

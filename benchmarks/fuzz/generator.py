@@ -420,15 +420,33 @@ class Writer:
         array = self.array()
         total = self.start_sum()
         self.emit(0, f"for i in range({array.spelled}):")
-        guard, neighbour = self.rng.choice([(f"i + 1 < {array.spelled}", "i + 1"), ("i > 0", "i - 1"),
-                                            (f"i + 2 < {array.spelled}", "i + 2")])
-        self.emit(1, f"if {guard}:")
-        self.accumulate(2, total, f"({array.name}[{neighbour}] - {array.name}[i]) ** 2")
-        if self.rng.random() < 0.5:
+        guard, negated, neighbour = self.rng.choice([
+            (f"i + 1 < {array.spelled}", f"i + 1 >= {array.spelled}", "i + 1"), ("i > 0", "i <= 0", "i - 1"),
+            (f"i + 2 < {array.spelled}", f"i + 2 >= {array.spelled}", "i + 2")])
+        stencil = f"({array.name}[{neighbour}] - {array.name}[i]) ** 2"
+        other = self.reading(self.elements(array), self.scalars, 1)
+        test = f"{array.name}[{neighbour}] > {self.constant()}"
+        form = self.rng.choice(["if", "if", "and", "nested", "or", "read first"])
+        if form == "nested":  # the inner condition reads the neighbour only under the outer guard
+            self.emit(1, f"if {guard}:")
+            self.emit(2, f"if {test}:")
+            self.accumulate(3, total, stencil)
+        elif form == "or":  # `or` the other way round: the neighbour is read only when the guard holds
+            self.emit(1, f"if {negated} or not ({test}):")
+            self.accumulate(2, total, other)
             self.emit(1, "else:")
-            self.accumulate(2, total, self.reading(self.elements(array), self.scalars, 1))
+            self.accumulate(2, total, stencil)
+        else:  # "read first": Python reads the neighbour before the guard, and raises past the end
+            condition = {"if": guard, "and": f"{guard} and {test}", "read first": f"{test} and {guard}"}[form]
+            self.emit(1, f"if {condition}:")
+            self.accumulate(2, total, stencil)
+            if self.rng.random() < 0.5:
+                self.emit(1, "else:")
+                self.accumulate(2, total, other)
         self.finish(total)
         self.note("guarded read")
+        if form != "if":
+            self.note("short-circuit guard")
 
     def block_index_arithmetic(self):
         """Reads at computed indices: non-affine (i*i, (3*i)//2, (5*i)%7), through a local int (j = i + 1), and

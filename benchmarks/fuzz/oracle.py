@@ -216,12 +216,12 @@ def confirm_with_differences(function, program, gradient, reference):
     worst = "ok", ""
     for name, ours, theirs in zip(program["wrt"], gradient, reference or [None] * len(gradient)):
         position = names.index(name)
-        ours = np.atleast_1d(np.asarray(ours, dtype=float))
+        ours = np.ravel(np.asarray(ours, dtype=float))  # (a matrix's gradient is compared element by element)
         for flat in range(ours.size):
             index = None if np.ndim(args[position]) == 0 else np.unravel_index(flat, np.shape(args[position]))
             if theirs is not None and close(ours[flat], np.ravel(theirs)[flat], GRADIENT_RTOL):
                 continue
-            where = f"d/d{name}{'' if index is None else list(index)}"
+            where = f"d/d{name}{'' if index is None else [int(k) for k in index]}"
             try:
                 estimate, error = richardson(function, args, position, index)
             except Exception as error:  # noqa: BLE001 - a step that leaves the function's domain
