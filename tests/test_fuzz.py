@@ -107,3 +107,18 @@ def test_a_matrix_gradient_is_checked_element_by_element():
     wrong = [right[0] * np.array([[1.0, 1.0], [1.0, 1.01]]), right[1]]
     outcome, detail = oracle.confirm_with_differences(matrix_weights, program, wrong, None)
     assert outcome == "wrong" and "d/dA[1, 1]" in detail
+
+
+def test_an_interpreted_float_error_is_no_verdict_on_pythons_index_error(monkeypatch):
+    """Interpreted, a kernel divides by zero on a branch it computes but does not take, before the check of a read
+    Python fails on; compiled, the division gives inf and the check raises as Python does (seed 1000634)."""
+    monkeypatch.setattr(oracle, "INTERPRETED", True)
+    with pytest.raises(oracle.Failure) as caught:
+        oracle.judge_exception(ZeroDivisionError("float division by zero"),
+                               IndexError("index 5 is out of bounds for axis 0 with size 4"), oracle.Verdict("ok"))
+    assert caught.value.verdict.outcome == "inconclusive"
+    monkeypatch.setattr(oracle, "INTERPRETED", False)
+    with pytest.raises(oracle.Failure) as caught:
+        oracle.judge_exception(ZeroDivisionError("float division by zero"),
+                               IndexError("index 5 is out of bounds for axis 0 with size 4"), oracle.Verdict("ok"))
+    assert caught.value.verdict.outcome == "wrong value"
