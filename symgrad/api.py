@@ -11,6 +11,7 @@ thread-safe: each transform derives and compiles once, under its lock.
 
 import contextlib
 import functools
+import gc
 import inspect
 import numbers
 import os
@@ -103,7 +104,22 @@ def _derive(function, wrt, gradient_as_tuple, parallel, enabled=passes.ALL, meth
     as deep as the source nests.  The display is not run here: a call never waits for formulas."""
     from .frontend import with_room_to_recurse
 
-    return with_room_to_recurse(_run_stages, function, wrt, gradient_as_tuple, parallel, enabled, method)
+    with _collector_paused():
+        return with_room_to_recurse(_run_stages, function, wrt, gradient_as_tuple, parallel, enabled, method)
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """Python's cyclic garbage collector off for the while: derivation allocates millions of SymPy objects and
+    leaves next to no cycles, and the collector's passes over the growing heap cost 10-15% of a big program's
+    derivation (3 s of 21 at 5,000 statements) for the same peak memory."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _run_stages(function, wrt, gradient_as_tuple, parallel, enabled, method):

@@ -30,16 +30,25 @@ class NumbaPrinter(PythonCodePrinter):
     def __init__(self, chain_accumulators=True):
         super().__init__({"order": "none"})  # canonical term ordering costs much and buys nothing in a kernel
         self.chain_accumulators = chain_accumulators  # pass `accumulator_chain`, see `_emit`
+        self._printed = {}  # (class, expression) -> text: the three kernels print mostly the same statements
 
     def doprint(self, expr, assign_to=None):
         """`CodePrinter.doprint` without its rewriting pass (a `replace` over the whole expression for nodes the
-        IR never holds), which cost more than the printing itself; anything it would flag goes the long way."""
+        IR never holds), which cost more than the printing itself; anything it would flag goes the long way.
+        An expression's text depends on nothing else, so each is printed once (the class is part of the key:
+        SymPy may call a Float equal to an Integer, which prints otherwise)."""
         if assign_to is not None or not isinstance(expr, sp.Expr):
             return super().doprint(expr, assign_to)
+        key = (type(expr), expr)
+        if key not in self._printed:
+            self._printed[key] = self._print_expression(expr)
+        return self._printed[key]
+
+    def _print_expression(self, expr):
         self._not_supported, self._number_symbols = set(), set()
         text = self._print(expr)
         if self._not_supported or self._number_symbols or "\n" in text:
-            return super().doprint(expr, assign_to)
+            return super().doprint(expr)
         return text
 
     def _print_And(self, expr):
@@ -54,6 +63,12 @@ class NumbaPrinter(PythonCodePrinter):
         tests, reading = ordered_operands(expr)
         operands = sorted(tests, key=sp.default_sort_key) + sorted(reading, key=sp.default_sort_key)
         return f" {word} ".join(self.parenthesize(a, precedence(expr)) for a in operands)
+
+    def parenthesize(self, item, level, strict=False):
+        """`StrPrinter.parenthesize`, asking for the precedence once, not twice (SymPy finds it by walking the
+        class hierarchy)."""
+        inner = precedence(item)
+        return f"({self._print(item)})" if inner < level or (not strict and inner <= level) else self._print(item)
 
     def _print_Float(self, expr):
         value = float(expr)
@@ -988,23 +1003,33 @@ def build_kernels(derivative, gradient_as_tuple, parallel=False, enabled=passes.
     closed = closed_form_gradients(derivative) if "closed_form" in enabled else None
     bounds = Bounds(program, {bar: f"the gradient of argument {a.name!r}" for a in program.arguments
                               for bar in [derivative.adjoint_of.get(a.symbol)] if a.base is not None and bar is not None})
-    kernels = {}
+    kernels, built = {}, {}
     for name, (statements, results, returns) in plans.items():
         if closed is not None and name != "value":
             statements = min((statements, derivative.forward + closed),
                              key=lambda candidate: _cost(shared(_live(candidate, results), _temporaries(taken),
                                                                 enabled)))
         body = _live(statements, results, python_reads=program.body if name == "value" else derivative.forward)
-        if "fuse_reductions" in enabled:
-            body = fuse_reductions(body, program.arguments, "per_row_fusion" in enabled)
-        entry, body, fragile = bounds.kernel(body)
-        temporaries = _temporaries(taken)
-        body = shallow(skip_zero_sweeps(shared(body, temporaries, enabled, fragile), enabled), temporaries)
+        # The passes below depend on the live statements alone (fresh temporaries each time): grad and
+        # value_and_grad often keep the same ones, which are then built once.
+        same = tuple(map(id, body))
+        if same not in built:
+            built[same] = _passes(body, program.arguments, bounds, _temporaries(taken), enabled)
+        entry, body = built[same]
         if parallel:
             body = in_chunks(body, results)
         kernels[name] = Kernel(name, program.arguments, body, returns, derivative.tapes, entry, program.name,
                                enabled, tuple(results))
     return kernels
+
+
+def _passes(body, arguments, bounds, temporaries, enabled):
+    """`(entry checks, statements)` of a kernel whose live statements are `body`: fusion, bounds, CSE, skipped
+    sweeps and nesting cut."""
+    if "fuse_reductions" in enabled:
+        body = fuse_reductions(body, arguments, "per_row_fusion" in enabled)
+    entry, body, fragile = bounds.kernel(body)
+    return entry, shallow(skip_zero_sweeps(shared(body, temporaries, enabled, fragile), enabled), temporaries)
 
 
 RUNTIME_FUNCTIONS = ("digamma", "grow", "int_floordiv", "int_mod", "int_pow_slope")

@@ -938,7 +938,10 @@ class Lifter:
             flat = [v for value in values for v in (value if isinstance(value, tuple) else (value,))]
             return set().union(set(), *(v.atoms(sp.Indexed) for v in flat if isinstance(v, sp.Basic)))
 
-        for element in sorted(reads(sources) - reads(results), key=str):
+        read = reads(sources)
+        if not read:  # (most operations read no array: the results need no walk)
+            return
+        for element in sorted(read - reads(results), key=str):
             self.body.append(Assign(self.fresh("read"), element, self.guard, self.line(node), probe=True))
 
     def folded(self, compute, args, node):
