@@ -33,6 +33,7 @@ condition that passes.
 
 import sympy as sp
 from sympy.core.relational import Relational
+from sympy.logic.boolalg import ITE
 
 from .ir import INT, Allocate, Assign, Check, Loop, Push, ReverseLoop, Store, Update, When, walk
 from .rules import IntDiv, Maximum, Minimum
@@ -146,6 +147,12 @@ def _reads(expr, guard=sp.true):
             yield from _reads(condition, sp.And(guard, earlier))
             yield from _reads(value, sp.And(guard, earlier, condition))
             earlier = sp.And(earlier, sp.Not(condition))
+        return
+    if isinstance(expr, ITE):  # SymPy's form of `(u if c else v) < w` inside a condition, printed as one
+        condition, then, otherwise = expr.args
+        yield from _reads(condition, guard)
+        yield from _reads(then, sp.And(guard, condition))
+        yield from _reads(otherwise, sp.And(guard, sp.Not(condition)))
         return
     if isinstance(expr, (sp.And, sp.Or)):  # printed with the operands that read no array first (`ordered_operands`)
         tests, reading = ordered_operands(expr)

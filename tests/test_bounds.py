@@ -516,3 +516,44 @@ def test_a_read_before_its_index_test_raises_as_in_python():
         read_before_the_index_test(x)
     with pytest.raises(IndexError):
         sg.value_and_grad(read_before_the_index_test)(x)
+
+
+def branch_inside_a_comparison(x, a):
+    s = 0.0
+    for i in range(len(x)):
+        s += a * a if (x[i + 1] if a > 5.0 else a) < 0.5 else 2.0 * a * x[i]
+    return s
+
+
+def branch_inside_a_comparison_in_a_triangle(y, a, b):
+    s = 0.0
+    for i in range(len(y)):
+        for j in range(i + 1):
+            s += (a if (y[j + 1] if b < -0.93 else y[i]) > 0.23 else b) * y[j]
+    return s
+
+
+@pytest.mark.parametrize("a", [0.0, 0.7])
+def test_a_read_in_a_branch_inside_a_comparison_is_guarded(a):
+    """SymPy turns `(x[i + 1] if a > 5 else a) < 0.5` into ITE(a > 5, x[i + 1] < 0.5, a < 0.5), which the kernel
+    prints as a conditional expression: x[i + 1] is read only when a > 5 (fuzz seeds 1006926 and 1007969)."""
+    x = np.array([0.1, 0.9, 0.3])
+    value, gradient = sg.value_and_grad(branch_inside_a_comparison, wrt=(0, 1))(x, a)
+    assert value == pytest.approx(branch_inside_a_comparison(x, a), rel=1e-15)
+    for position in (0, 1):
+        np.testing.assert_allclose(gradient[position], richardson_gradient(branch_inside_a_comparison, (x, a),
+                                                                           position), rtol=1e-9, atol=1e-12)
+    with pytest.raises(IndexError):
+        branch_inside_a_comparison(x, 6.0)
+    with pytest.raises(IndexError):
+        sg.value_and_grad(branch_inside_a_comparison, wrt=(0, 1))(x, 6.0)
+
+
+def test_a_read_in_a_branch_inside_a_comparison_in_a_triangle():
+    y = np.array([-1.47])
+    point = (y, 0.4, -0.5)
+    value, gradient = sg.value_and_grad(branch_inside_a_comparison_in_a_triangle, wrt=(0, 1, 2))(*point)
+    assert value == pytest.approx(branch_inside_a_comparison_in_a_triangle(*point), rel=1e-15)
+    for position in (0, 1, 2):
+        np.testing.assert_allclose(gradient[position], richardson_gradient(
+            branch_inside_a_comparison_in_a_triangle, point, position), rtol=1e-9, atol=1e-12)
