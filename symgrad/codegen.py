@@ -64,6 +64,12 @@ class NumbaPrinter(PythonCodePrinter):
         operands = sorted(tests, key=sp.default_sort_key) + sorted(reading, key=sp.default_sort_key)
         return f" {word} ".join(self.parenthesize(a, precedence(expr)) for a in operands)
 
+    def _print_ITE(self, expr):
+        """`u if c else v` as a conditional expression: SymPy's printer rewrites an ITE as a Piecewise, which fails
+        on an ITE of comparisons nested in another (fuzz seed 1011251); the bounds stage reads it the same way."""
+        condition, then, otherwise = expr.args
+        return f"(({self._print(then)}) if ({self._print(condition)}) else ({self._print(otherwise)}))"
+
     def parenthesize(self, item, level, strict=False):
         """`StrPrinter.parenthesize`, asking for the precedence once, not twice (SymPy finds it by walking the
         class hierarchy)."""

@@ -557,3 +557,30 @@ def test_a_read_in_a_branch_inside_a_comparison_in_a_triangle():
     for position in (0, 1, 2):
         np.testing.assert_allclose(gradient[position], richardson_gradient(
             branch_inside_a_comparison_in_a_triangle, point, position), rtol=1e-9, atol=1e-12)
+
+
+def branchy_helper(u, v):
+    if v > 0.61:
+        return v
+    t = u
+    return v if (u if np.maximum(u, t) < -0.04 else v) > 0.42 else 0.53
+
+
+def condition_on_a_branchy_helper(x):
+    s = 0.0
+    for i in range(len(x)):
+        if not branchy_helper(x[i], 0.1 * i) >= -0.03:
+            s -= x[i] * 1.63
+        else:
+            s += x[i] * x[i]
+    return s
+
+
+def test_a_condition_of_nested_branches_of_comparisons_prints():
+    """SymPy's printer rewrote the ITE of `(u if c else v) > w` into a Piecewise of booleans that SymPy itself
+    rejects: an internal error at derivation (fuzz seed 1011251)."""
+    x = np.array([-0.19, -0.63, -0.79, 0.52, 1.42])
+    value, gradient = sg.value_and_grad(condition_on_a_branchy_helper)(x)
+    assert value == pytest.approx(condition_on_a_branchy_helper(x), rel=1e-15)
+    np.testing.assert_allclose(gradient, richardson_gradient(condition_on_a_branchy_helper, (x,), 0), rtol=1e-9,
+                               atol=1e-12)
