@@ -8,15 +8,19 @@ the happy path costs what a plain ``@njit`` function costs.
 import contextlib
 import os
 import types as python_types
+import warnings
 
 import numba
 from numba.core import types
+from numba.core.caching import FunctionCache
 from numba.core.compiler_lock import global_compiler_lock
 from numba.core.registry import CPUDispatcher
 from numba.core.typeconv import Conversion
 from numba.core.typeconv.typeconv import TypeManager
 from numba.core.types.functions import BaseFunction
 from numba.core.typing.context import BaseContext
+
+from .cache import CacheWarning
 
 # One signature per argument kind: a derivation serves every value and every array length.
 NUMBA_TYPES = {
@@ -65,7 +69,7 @@ def compile_kernel(module, name):
     filename = dispatcher.py_func.__code__.co_filename
     caching = os.path.isfile(filename) and os.access(os.path.dirname(filename), os.W_OK)
     if caching:
-        dispatcher.enable_caching()
+        dispatcher._cache = TolerantCache(dispatcher.py_func)
     _wrap_pieces(module, name, caching)
     with global_compiler_lock, scalar_typing_memo():
         dispatcher.compile(signature)
@@ -81,8 +85,40 @@ def _wrap_pieces(module, name, caching):
         if attribute.startswith(prefix) and isinstance(function, python_types.FunctionType):
             piece = numba.njit(error_model="numpy", boundscheck=None)(function)
             if caching:
-                piece.enable_caching()
+                piece._cache = TolerantCache(function)
             setattr(module, attribute, piece)
+
+
+class TolerantCache(FunctionCache):
+    """Numba's on-disk cache of a kernel's machine code, where a file that does not load is a miss, not an error.
+
+    symgrad verifies its own module before use, but Numba's index and data files beside it are pickles that
+    another process can truncate or delete between that check and Numba's read (a crash in the middle of a
+    write, a full disk, the stress run's corrupter).  Numba would raise `UnpicklingError` or `EOFError` from
+    inside the first call.  Here such a file is removed with one warning and the kernel compiles again; Numba
+    then writes fresh files (by rename, so a reader never sees half of one).  A failed write only loses the
+    cache, never the call."""
+
+    def load_overload(self, sig, target_context):
+        try:
+            return super().load_overload(sig, target_context)
+        except Exception as error:  # noqa: BLE001 (any unreadable file is a miss; compiling again is always right)
+            self._drop_index(error)
+            return None
+
+    def save_overload(self, sig, data):
+        try:
+            super().save_overload(sig, data)
+        except Exception as error:  # noqa: BLE001 (the kernel is compiled; only its cached copy is lost)
+            self._drop_index(error)
+
+    def _drop_index(self, error):
+        index = self._cache_file._index_path
+        with contextlib.suppress(OSError):
+            os.remove(index)
+        warnings.warn(f"symgrad: discarded Numba's cached file {os.path.basename(index)} "
+                      f"({type(error).__name__}: {str(error)[:100]}); compiling the kernel again", CacheWarning,
+                      stacklevel=2)
 
 
 @contextlib.contextmanager

@@ -276,6 +276,39 @@ def test_a_corrupt_entry_is_recomputed_with_a_warning(corruption, private_cache,
     assert third["gradient"] == first["gradient"] and third["warnings"] == []
 
 
+# Another process keeps truncating Numba's index between symgrad's check of the entry and Numba's read of it (the
+# stress run met this: `UnpicklingError: pickle data was truncated` from inside a call, even after one retry).
+HALF_WRITTEN_INDEX = """
+import numba.core.caching
+
+_load_index = numba.core.caching.IndexDataCacheFile._load_index
+
+
+def _load_half_written_index(self):
+    with open(self._index_path, "wb") as stream:
+        stream.write({index!r}[:{cut}])
+    return _load_index(self)
+
+
+numba.core.caching.IndexDataCacheFile._load_index = _load_half_written_index
+"""
+
+
+@pytest.mark.parametrize("cut", [1, 40])
+def test_a_numba_index_truncated_whenever_it_is_read_costs_the_cache_not_the_call(cut, private_cache, tmp_path):
+    module_dir, module_name = _target_module(tmp_path)
+    first = _run(tmp_path, private_cache, module_dir, module_name)
+    (index, *_) = sorted(private_cache.glob("__pycache__/*.nbi"))
+    racing = RUNNER.replace("import symgrad as sg", HALF_WRITTEN_INDEX.format(index=index.read_bytes(), cut=cut)
+                            .replace("{", "{{").replace("}", "}}") + "\nimport symgrad as sg")
+    report = _run(tmp_path, private_cache, module_dir, module_name, script=racing)
+    assert report["gradient"] == first["gradient"] == pytest.approx(_hand_gradient(0.7, -0.4), rel=1e-12)
+    assert report["again"] == first["gradient"]
+    assert any("discarded Numba's cached file" in w for w in report["warnings"]), report["warnings"]
+    third = _run(tmp_path, private_cache, module_dir, module_name)  # with Numba's reads left alone: sound again
+    assert third["gradient"] == first["gradient"] and third["warnings"] == []
+
+
 def test_an_appended_payload_is_never_executed(private_cache, tmp_path):
     module_dir, module_name = _target_module(tmp_path)
     _run(tmp_path, private_cache, module_dir, module_name)
