@@ -1,0 +1,165 @@
+"""How much of the corpus of vectorised objectives (tests/corpus) symgrad takes as written, and how fast.
+
+    python -m benchmarks.corpus                    # per function: taken or refused (first line), gradient error
+    python -m benchmarks.corpus --speed            # also per-call time at n = 10, 1000, 100000 where sized
+    python -m benchmarks.corpus --speed --names pyswarms.ackley,autograd.tanh --sizes 10,1000
+
+Errors are the max relative error of value and gradient (`bench_arrays.relative_error`) against JAX running the
+same source where it can, else against Richardson-extrapolated central differences; "refs" is the gap between those
+two references themselves, a check of the corpus.  The hand loop version (symgrad on the loop form) is checked the
+same way.  With --speed, every time is a median of interleaved batches (`timing.call_times`) and every ratio is
+taken against JAX's jitted value_and_grad of the same source, measured in the same rounds.
+"""
+
+import argparse
+import collections
+import os
+import re
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TESTS = os.path.join(os.path.dirname(HERE), "tests")
+for path in (HERE, TESTS):  # tests/ first: `corpus` is the package there, not this module
+    if path in sys.path:
+        sys.path.remove(path)
+sys.path[:0] = [TESTS, HERE]
+
+import numpy as np  # noqa: E402
+
+import corpus  # noqa: E402
+from bench_arrays import relative_error  # noqa: E402
+from corpus import reference  # noqa: E402
+from corpus.attempt import attempt  # noqa: E402
+from corpus.spec import SPEED_SIZES  # noqa: E402
+from report import _text_table, ratio, seconds  # noqa: E402
+from timing import call_times, log, median, paired_rounds  # noqa: E402
+
+REFS_FLAG = 1e-6  # the references' own gap: Richardson's error on components that cancel to ~0 reaches 1e-7
+LOCATION = re.compile(r"\s*\([^()]*:\d+:\d+\)\s*$")  # "(file:line:column)" at the end of a refusal
+
+
+def references(entry, args):
+    """(reference result, name, gap between JAX and Richardson or None) at `args`."""
+    value = float(entry.function(*args))
+    differences = (value, reference.richardson(entry, args))
+    if entry.jax is not True:
+        return differences, "differences", None
+    jax_result = reference.jax_value_and_grad(entry, args)
+    return jax_result, "JAX", relative_error(differences, jax_result)
+
+
+def check(entry):
+    """One entry at the test size: symgrad as written and on the loop version, each against the references."""
+    args = entry.args()
+    expected, against, gap = references(entry, args)
+    row = {"entry": entry, "against": against, "refs": gap}
+    for form in ("written", "loop") if entry.loop else ("written",):
+        result = attempt(entry, args, loop=form == "loop")
+        row[form] = result
+        if result.taken:
+            row[form + "_error"] = relative_error((result.value, result.gradients), expected)
+    return row
+
+
+def error_cell(value, flag=1e-8):
+    return "-" if value is None else f"{value:.0e}" + (" !" if value > flag else "")
+
+
+def refusal_reason(result):
+    """The first line of a refusal without its file position, so that the same reason counts once."""
+    return LOCATION.sub("", result.first_line())
+
+
+def print_checks(rows):
+    table = []
+    for row in rows:
+        written = row["written"]
+        loop = row.get("loop")
+        table.append([row["entry"].name, "taken" if written.taken else "refused",
+                      error_cell(row.get("written_error")), row["against"], error_cell(row["refs"], REFS_FLAG),
+                      "-" if loop is None else "taken" if loop.taken else "refused", error_cell(row.get("loop_error"))])
+    header = ["function", "as written", "error", "against", "refs", "loop", "loop error"]
+    print("\n".join(_text_table("symgrad on the corpus (tests/corpus), at the test size", header, table,
+                                "error: max relative error of value and gradient; refs: JAX against the "
+                                "differences (a check of the corpus itself); ! above 1e-8 (refs: above 1e-6)")))
+    print("\nrefused as written (first line of each message):")
+    for row in rows:
+        if not row["written"].taken:
+            print(f"  {row['entry'].name}: {refusal_reason(row['written'])}")
+    reasons = collections.Counter(refusal_reason(row["written"]) for row in rows if not row["written"].taken)
+    print("\nrefusals by reason:")
+    for reason, count in reasons.most_common():
+        print(f"  {count:3d}  {reason}")
+    taken = sum(row["written"].taken for row in rows)
+    loops = [row["loop"] for row in rows if "loop" in row]
+    print(f"\ntaken as written: {taken} of {len(rows)} ({100 * taken / len(rows):.0f}%); "
+          f"loop versions taken: {sum(r.taken for r in loops)} of {len(loops)}")
+    projects = collections.Counter(row["entry"].origin.project for row in rows)
+    print("projects: " + ", ".join(f"{project} ({count}, {corpus_licence(project)})"
+                                   for project, count in sorted(projects.items())))
+
+
+def corpus_licence(project):
+    return next(origin.licence for origin in corpus.ORIGINS if origin.project == project)
+
+
+def speed(rows, sizes, repeat, batch_s):
+    """Per-call time of symgrad as written, symgrad on the loop version and JAX jitted, and their ratios to JAX."""
+    jax = reference.jax()
+    table = []
+    for row in rows:
+        entry = row["entry"]
+        for n in sizes if entry.sized else (None,):
+            args = entry.args(n) if n else entry.args()
+            calls = {}
+            if row["written"].taken:
+                calls["symgrad"] = (row["written"].transform, args)
+            if row.get("loop") is not None and row["loop"].taken:
+                calls["loop"] = (row["loop"].transform, args)
+            if entry.jax is True:
+                jitted = reference.jitted(entry)
+                native = tuple(a if isinstance(a, int) else jax.device_put(a) for a in args)
+                calls["jax"] = (lambda *a, f=jitted: jax.block_until_ready(f(*a)), native)
+            if not calls:
+                continue
+            log(f"timing {entry.name} at n = {n or '-'}")
+            samples = call_times(calls, repeat, batch_s, budget_seconds=1.0)
+            times = {name: median([s for _, s in samples[name]]) for name in samples}
+            against = samples.get("jax")
+            table.append([entry.name, str(n or "-")] + [seconds(times.get(name)) for name in ("symgrad", "loop", "jax")]
+                         + [ratio(paired_rounds(samples[name], against)) if against and name in samples else "-"
+                            for name in ("symgrad", "loop")])
+    header = ["function", "n", "symgrad", "loop (symgrad)", "JAX jit", "symgrad/JAX", "loop/JAX"]
+    print("\n".join(_text_table("per-call value and gradient, from Python", header, table,
+                                "symgrad: the source as written; loop: the hand loop version through symgrad; "
+                                "ratios are medians of per-round ratios to JAX in the same run")))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--speed", action="store_true", help="also time each function against JAX and the loop")
+    parser.add_argument("--names", metavar="A,B", help="only these corpus functions (default all)")
+    parser.add_argument("--sizes", metavar="N,M", default=",".join(map(str, SPEED_SIZES)),
+                        help="sizes for --speed (default %(default)s)")
+    parser.add_argument("--repeat", type=int, default=9, help="timing rounds (default %(default)s)")
+    parser.add_argument("--batch", type=float, default=0.004, help="seconds per timed batch (default %(default)s)")
+    options = parser.parse_args(argv)
+    entries = corpus.ENTRIES
+    if options.names:
+        chosen = set(options.names.split(","))
+        unknown = chosen - set(corpus.BY_NAME)
+        if unknown:
+            raise SystemExit(f"unknown corpus functions: {', '.join(sorted(unknown))}")
+        entries = [entry for entry in entries if entry.name in chosen]
+    rows = []
+    for entry in entries:
+        log(f"checking {entry.name}")
+        rows.append(check(entry))
+    print_checks(rows)
+    if options.speed:
+        speed(rows, [int(n) for n in options.sizes.split(",")], options.repeat, options.batch)
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()
