@@ -12,7 +12,10 @@ taken against JAX's jitted value_and_grad of the same source, measured in the sa
 """
 
 import argparse
+import ast
 import collections
+import functools
+import inspect
 import os
 import re
 import sys
@@ -36,6 +39,74 @@ from timing import call_times, log, median, paired_rounds  # noqa: E402
 
 REFS_FLAG = 1e-6  # the references' own gap: Richardson's error on components that cancel to ~0 reaches 1e-7
 LOCATION = re.compile(r"\s*\([^()]*:\d+:\d+\)\s*$")  # "(file:line:column)" at the end of a refusal
+
+
+@functools.lru_cache(maxsize=None)
+def _definitions(module_name):
+    """The module's top-level function definitions by name, and its import aliases -> imported module name."""
+    tree = ast.parse(inspect.getsource(sys.modules[module_name]))
+    aliases = {}
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            aliases.update({alias.asname or alias.name: alias.name for alias in node.names})
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            aliases.update({alias.asname or alias.name: f"{node.module}.{alias.name}" for alias in node.names})
+    return {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}, aliases
+
+
+def _construct(node, aliases, names):
+    """The NumPy construct a node is, in words (None for plain scalar Python)."""
+    if isinstance(node, ast.Subscript) and any(isinstance(n, ast.Slice) for n in ast.walk(node.slice)):
+        return "slices"
+    if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store) and isinstance(node.slice, (ast.Name, ast.UnaryOp)):
+        return "stores through a boolean mask"
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
+        return "@"
+    if isinstance(node, ast.keyword) and node.arg in ("axis", "keepdims"):
+        return f"{node.arg}="
+    if isinstance(node, (ast.List, ast.ListComp)):
+        return "lists"
+    if isinstance(node, ast.For) and not (isinstance(node.iter, ast.Call) and getattr(node.iter.func, "id", "") == "range"):
+        return "for over a list or zip"
+    if isinstance(node, ast.Attribute):
+        if isinstance(node.value, ast.Name) and node.value.id in aliases:
+            module = aliases[node.value.id]
+            return f"{'np' if module == 'numpy' else module}.{node.attr}"
+        if node.attr not in ("shape", "size"):
+            return f"attribute or method .{node.attr}"
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in aliases:
+        return aliases[node.func.id]  # a function imported by name (scipy.special.logsumexp)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in names:
+        return "helper functions"
+    return None
+
+
+def constructs(entry):
+    """Every NumPy construct the entry's source uses, in its own body and the module's functions it calls."""
+    definitions, aliases = _definitions(entry.function.__module__)
+    found, pending, seen = set(), [entry.function.__name__], set()
+    while pending:
+        name = pending.pop()
+        seen.add(name)
+        for node in ast.walk(definitions[name]):
+            construct = _construct(node, aliases, definitions)
+            if construct and not construct.endswith(".pi"):
+                found.add(construct)
+            if isinstance(node, ast.Name) and node.id in definitions and node.id not in seen:
+                pending.append(node.id)
+    return found
+
+
+def print_constructs(rows):
+    """What the corpus uses beyond the loop subset: each construct and the functions refused that use it."""
+    uses = collections.defaultdict(list)
+    for row in rows:
+        for construct in constructs(row["entry"]):
+            uses[construct].append(row)
+    print("\nconstructs used (functions using it: refused / all):")
+    for construct, using in sorted(uses.items(), key=lambda item: (-len(item[1]), item[0])):
+        refused = sum(not row["written"].taken for row in using)
+        print(f"  {refused:3d} / {len(using):<3d} {construct}")
 
 
 def references(entry, args):
@@ -109,7 +180,7 @@ def speed(rows, sizes, repeat, batch_s):
     table = []
     for row in rows:
         entry = row["entry"]
-        for n in sizes if entry.sized else (None,):
+        for n in [n for n in sizes if entry.largest is None or n <= entry.largest] if entry.sized else [None]:
             args = entry.args(n) if n else entry.args()
             calls = {}
             if row["written"].taken:
@@ -123,7 +194,11 @@ def speed(rows, sizes, repeat, batch_s):
             if not calls:
                 continue
             log(f"timing {entry.name} at n = {n or '-'}")
-            samples = call_times(calls, repeat, batch_s, budget_seconds=1.0)
+            try:
+                samples = call_times(calls, repeat, batch_s, budget_seconds=1.0)
+            except Exception as error:  # noqa: BLE001  (a failure is a row of the report, not the end of the run)
+                table.append([entry.name, str(n or "-"), f"failed: {type(error).__name__}", "", "", "", ""])
+                continue
             times = {name: median([s for _, s in samples[name]]) for name in samples}
             against = samples.get("jax")
             table.append([entry.name, str(n or "-")] + [seconds(times.get(name)) for name in ("symgrad", "loop", "jax")]
@@ -156,6 +231,7 @@ def main(argv=None):
         log(f"checking {entry.name}")
         rows.append(check(entry))
     print_checks(rows)
+    print_constructs(rows)
     if options.speed:
         speed(rows, [int(n) for n in options.sizes.split(",")], options.repeat, options.batch)
 

@@ -7,7 +7,11 @@ differences.  The hand-written loop versions are what symgrad takes today: every
 """
 
 import functools
+import importlib.util
 import os
+import pathlib
+import re
+import sys
 
 import numpy as np
 import pytest
@@ -22,6 +26,7 @@ VALUE_RTOL = 1e-12  # the same arithmetic, reordered at most
 JAX_RTOL = 1e-8  # two exact gradients: rounding only
 RICHARDSON_RTOL = 1e-6  # the extrapolated differences agree with JAX to 1e-9 on this corpus; a margin above that
 LICENCES = {"MIT", "BSD-3-Clause", "Apache-2.0"}
+BENCHMARKS = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
 WITH_LOOPS = [entry for entry in corpus.ENTRIES if entry.loop is not None]
 
 
@@ -108,3 +113,22 @@ def test_the_one_taken_today_matches_jax():
     value, gradients = reference.jax_value_and_grad(entry, entry.args())
     assert result.value == pytest.approx(value, rel=VALUE_RTOL)
     assert_gradients(result.gradients, gradients, JAX_RTOL, "autograd.rosenbrock against JAX")
+
+
+def test_report_prints_the_share_taken_and_the_speed_table(monkeypatch, capsys):
+    """``python -m benchmarks.corpus`` on two functions (one with a loop version): the share it prints is the
+    harness's own count, each refusal has its first line, and the speed table has a timed row, so the report
+    cannot rot unnoticed."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    spec = importlib.util.spec_from_file_location("benchmarks_corpus", BENCHMARKS / "corpus.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    names = ["autograd.rosenbrock", "autograd.tanh"]
+    report.main(["--names", ",".join(names), "--speed", "--sizes", "10", "--repeat", "3", "--batch", "0.0005"])
+    out = capsys.readouterr().out
+    taken = sum(vectorised(name).taken for name in names)
+    assert f"taken as written: {taken} of 2 ({50 * taken}%); loop versions taken: 1 of 1" in out
+    for name in names:
+        if not vectorised(name).taken:
+            assert f"{name}: {vectorised(name).first_line().split(' (')[0]}" in out
+    assert re.search(r"autograd\.tanh\s+10\s+\S+( [nµm]?s)?\s+[\d.]+ [nµm]?s\s+[\d.]+ [nµm]?s", out), out

@@ -166,8 +166,9 @@ def _lower_triangles(rng, k, d):
     return np.tril(0.2 * rng.standard_normal((k, d, d))) + np.eye(d)
 
 
-def _entry(name, function, wrt, make, path, commit, adaptation, sized=True, loop=None):
-    return Entry(f"autograd.{name}", function, wrt, make, AUTOGRAD, path, commit, adaptation, sized=sized, loop=loop)
+def _entry(name, function, wrt, make, path, commit, adaptation, sized=True, loop=None, largest=None):
+    return Entry(f"autograd.{name}", function, wrt, make, AUTOGRAD, path, commit, adaptation, sized=sized, loop=loop,
+                 largest=largest)
 
 
 ENTRIES = [
@@ -192,7 +193,8 @@ ENTRIES = [
     _entry("gaussian_process.log_marginal_likelihood", log_marginal_likelihood, ("params",),
            lambda rng, n: (0.1 * rng.standard_normal(4), rng.uniform(-2, 2, (n, 1)), rng.uniform(-0.5, 0.5, n)),
            "examples/gaussian_process.py", "172a8f91075043d3219beb66d65c2a536f049617",
-           "make_gp_funs's closures as module functions, cov_func = rbf_covariance"),
+           "make_gp_funs's closures as module functions, cov_func = rbf_covariance",
+           largest=1000),  # an n x n covariance: 80 GB at n = 100000
     _entry("gmm.gmm_log_likelihood", gmm_log_likelihood, ("log_proportions", "means", "lower_triangles"),
            lambda rng, n: (0.1 * rng.standard_normal(3), rng.standard_normal((3, 2)), _lower_triangles(rng, 3, 2),
                            rng.standard_normal((n, 2))),

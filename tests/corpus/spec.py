@@ -46,6 +46,7 @@ class Entry:
     sized: bool = True
     jax: object = True
     loop: Optional[Callable] = None
+    largest: Optional[int] = None  # the largest size worth timing, where memory grows faster than n
 
     @property
     def url(self):
