@@ -58,15 +58,17 @@ def _construct(node, aliases, names):
     """The NumPy construct a node is, in words (None for plain scalar Python)."""
     if isinstance(node, ast.Subscript) and any(isinstance(n, ast.Slice) for n in ast.walk(node.slice)):
         return "slices"
-    if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store) and isinstance(node.slice, (ast.Name, ast.UnaryOp)):
-        return "stores through a boolean mask"
+    stored = isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store)
+    if stored and isinstance(node.slice, (ast.Name, ast.UnaryOp)):  # out[idx] = ..., out[~idx] = ...
+        return "stores through a mask or index array"
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
         return "@"
     if isinstance(node, ast.keyword) and node.arg in ("axis", "keepdims"):
         return f"{node.arg}="
     if isinstance(node, (ast.List, ast.ListComp)):
         return "lists"
-    if isinstance(node, ast.For) and not (isinstance(node.iter, ast.Call) and getattr(node.iter.func, "id", "") == "range"):
+    if isinstance(node, ast.For) and not (isinstance(node.iter, ast.Call)
+                                          and getattr(node.iter.func, "id", "") == "range"):
         return "for over a list or zip"
     if isinstance(node, ast.Attribute):
         if isinstance(node.value, ast.Name) and node.value.id in aliases:
