@@ -3,6 +3,7 @@
     python -m benchmarks.corpus                    # per function: taken or refused (first line), gradient error
     python -m benchmarks.corpus --speed            # also per-call time at n = 10, 1000, 100000 where sized
     python -m benchmarks.corpus --speed --names pyswarms.ackley,autograd.tanh --sizes 10,1000
+    python -m benchmarks.corpus --origins          # where each function comes from, its licence and adaptation
 
 Errors are the max relative error of value and gradient (`bench_arrays.relative_error`) against JAX running the
 same source where it can, else against Richardson-extrapolated central differences; "refs" is the gap between those
@@ -172,6 +173,13 @@ def print_checks(rows):
                                    for project, count in sorted(projects.items())))
 
 
+def print_origins(entries):
+    for origin in corpus.ORIGINS:
+        print(f"{origin.project}: https://github.com/{origin.repository}, {origin.licence}, {origin.copyright}")
+    for entry in entries:
+        print(f"  {entry.name}: {entry.url}\n      adaptation: {entry.adaptation}")
+
+
 def corpus_licence(project):
     return next(origin.licence for origin in corpus.ORIGINS if origin.project == project)
 
@@ -215,6 +223,7 @@ def speed(rows, sizes, repeat, batch_s):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--speed", action="store_true", help="also time each function against JAX and the loop")
+    parser.add_argument("--origins", action="store_true", help="only list each function's origin and adaptation")
     parser.add_argument("--names", metavar="A,B", help="only these corpus functions (default all)")
     parser.add_argument("--sizes", metavar="N,M", default=",".join(map(str, SPEED_SIZES)),
                         help="sizes for --speed (default %(default)s)")
@@ -228,6 +237,9 @@ def main(argv=None):
         if unknown:
             raise SystemExit(f"unknown corpus functions: {', '.join(sorted(unknown))}")
         entries = [entry for entry in entries if entry.name in chosen]
+    if options.origins:
+        print_origins(entries)
+        return
     rows = []
     for entry in entries:
         log(f"checking {entry.name}")

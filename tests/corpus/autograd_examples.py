@@ -1,7 +1,7 @@
 """Objectives from autograd's examples, taken as written.
 
 Source: HIPS/autograd, examples/*.py (the commit of each file is in its entry).  Licence: MIT, Copyright (c) 2014
-by the President and Fellows of Harvard University; the licence text is the repository's license.txt.
+by the President and Fellows of Harvard University; the licence text is in LICENSES.md.
 
 ``autograd.numpy`` is NumPy here and ``autograd.scipy`` is SciPy.  Each function's own adaptation is in its entry
 and in a comment where the code changed: a `params` list of (W, b) pairs becomes separate arrays that the function

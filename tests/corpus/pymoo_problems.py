@@ -1,8 +1,8 @@
 """Test problems from pymoo, taken as written.
 
 Source: anyoptimization/pymoo, pymoo/problems/single/*.py and pymoo/problems/multi/*.py (the commit of each file
-is in its entry).  Licence: Apache License 2.0, Copyright 2020 Julian Blank and Kalyanmoy Deb; the licence text is
-the repository's LICENSE file.
+is in its entry).  Copyright (c) 2017 Julian Blank; licence: MIT (the repository's LICENSE at commit f0585dfa), and
+Apache License 2.0 from pymoo 0.6 on; both are in LICENSES.md.
 
 Adaptation, the same for every problem: the method ``_evaluate(self, x, out, *args, **kwargs)`` becomes a function
 of the population ``x`` (one row per candidate) and the problem's settings; ``self.n_var`` becomes ``x.shape[1]``
@@ -18,7 +18,7 @@ import numpy as anp
 from .spec import Entry, Origin
 from . import loops
 
-PYMOO = Origin("pymoo", "anyoptimization/pymoo", "Apache-2.0", "Copyright 2020 Julian Blank and Kalyanmoy Deb")
+PYMOO = Origin("pymoo", "anyoptimization/pymoo", "MIT / Apache-2.0", "Copyright (c) 2017 Julian Blank")
 ADAPTED = "method _evaluate -> function of x; self.n_var -> x.shape[1]; out['F'] = F -> return np.sum(F)"
 
 

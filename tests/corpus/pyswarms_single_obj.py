@@ -1,8 +1,8 @@
 """Single-objective test functions from PySwarms, taken as written.
 
 Source: ljvmiranda921/pyswarms, pyswarms/utils/functions/single_obj.py (commit
-038a3356165aa170a028615dd848d19142ad4307).  Licence: MIT, Copyright (c) 2017 Lester James V. Miranda; the
-licence text is the repository's LICENSE file.
+038a3356165aa170a028615dd848d19142ad4307).  Licence: MIT, Copyright (c) 2017, Lester James V. Miranda; the
+licence text is in LICENSES.md.
 
 Adaptation, the same for every function: the domain check at the top (``if not ...: raise ValueError``) is left
 out, and ``return j`` (one cost per particle) becomes ``return np.sum(j)``: particles are independent, so the
@@ -14,7 +14,7 @@ import numpy as np
 from .spec import Entry, Origin, population
 from . import loops
 
-PYSWARMS = Origin("PySwarms", "ljvmiranda921/pyswarms", "MIT", "Copyright (c) 2017 Lester James V. Miranda")
+PYSWARMS = Origin("PySwarms", "ljvmiranda921/pyswarms", "MIT", "Copyright (c) 2017, Lester James V. Miranda")
 PATH = "pyswarms/utils/functions/single_obj.py"
 COMMIT = "038a3356165aa170a028615dd848d19142ad4307"
 ADAPTED = "domain check left out; return j -> return np.sum(j) (sum over the particles)"

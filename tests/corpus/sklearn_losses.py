@@ -3,7 +3,7 @@
 Source: scikit-learn/scikit-learn, sklearn/neural_network/_base.py (commit 01230994da45472f5c27582212986cddafd57549)
 and sklearn/linear_model/logistic.py (commit 0171d80ffb31a7257e120ffd49598b0aca92bd25, an early version of
 ``_logistic_loss``).  Licence: BSD 3-Clause, Copyright (c) 2007-2024 The scikit-learn developers; the licence text
-is the repository's COPYING file.  Docstrings are shortened to one line.
+is in LICENSES.md.  Docstrings are shortened to one line.
 """
 
 import numpy as np
