@@ -2,6 +2,7 @@
 
     python -m benchmarks.corpus                    # per function: taken or refused (first line), gradient error
     python -m benchmarks.corpus --speed            # also per-call time at n = 10, 1000, 100000 where sized
+    python -m benchmarks.corpus --speed --parallel # and symgrad's parallel=True kernels beside the serial ones
     python -m benchmarks.corpus --speed --names pyswarms.ackley,autograd.tanh --sizes 10,1000
     python -m benchmarks.corpus --origins          # where each function comes from, its licence and adaptation
 
@@ -150,12 +151,15 @@ def print_checks(rows):
         written = row["written"]
         loop = row.get("loop")
         table.append([row["entry"].name, "taken" if written.taken else "refused",
-                      error_cell(row.get("written_error")), row["against"], error_cell(row["refs"], REFS_FLAG),
-                      "-" if loop is None else "taken" if loop.taken else "refused", error_cell(row.get("loop_error"))])
-    header = ["function", "as written", "error", "against", "refs", "loop", "loop error"]
+                      error_cell(row.get("written_error")), seconds(written.seconds if written.taken else None),
+                      row["against"], error_cell(row["refs"], REFS_FLAG),
+                      "-" if loop is None else "taken" if loop.taken else "refused", error_cell(row.get("loop_error")),
+                      seconds(loop.seconds if loop is not None and loop.taken else None)])
+    header = ["function", "as written", "error", "first call", "against", "refs", "loop", "loop error", "first call"]
     print("\n".join(_text_table("symgrad on the corpus (tests/corpus), at the test size", header, table,
-                                "error: max relative error of value and gradient; refs: JAX against the "
-                                "differences (a check of the corpus itself); ! above 1e-8 (refs: above 1e-6)")))
+                                "error: max relative error of value and gradient; first call: derive, compile and "
+                                "run; refs: JAX against the differences (a check of the corpus itself); ! above 1e-8 "
+                                "(refs: above 1e-6)")))
     print("\nrefused as written (first line of each message):")
     for row in rows:
         if not row["written"].taken:
@@ -184,19 +188,25 @@ def corpus_licence(project):
     return next(origin.licence for origin in corpus.ORIGINS if origin.project == project)
 
 
-def speed(rows, sizes, repeat, batch_s):
-    """Per-call time of symgrad as written, symgrad on the loop version and JAX jitted, and their ratios to JAX."""
+def speed(rows, sizes, repeat, batch_s, parallel=False):
+    """Per-call time of symgrad as written, symgrad on the loop version (each also with ``parallel=True`` when
+    asked) and JAX jitted, and their ratios to JAX."""
     jax = reference.jax()
+    forms = [("written", "symgrad"), ("loop", "loop")]
+    columns = [name for _, name in forms] + ([name + " par" for _, name in forms] if parallel else [])
     table = []
     for row in rows:
         entry = row["entry"]
+        threaded = {form: attempt(entry, entry.args(), loop=form == "loop", parallel=True)
+                    for form, _ in forms if parallel and row.get(form) is not None and row[form].taken}
         for n in [n for n in sizes if entry.largest is None or n <= entry.largest] if entry.sized else [None]:
             args = entry.args(n) if n else entry.args()
             calls = {}
-            if row["written"].taken:
-                calls["symgrad"] = (row["written"].transform, args)
-            if row.get("loop") is not None and row["loop"].taken:
-                calls["loop"] = (row["loop"].transform, args)
+            for form, name in forms:
+                if row.get(form) is not None and row[form].taken:
+                    calls[name] = (row[form].transform, args)
+                if form in threaded:
+                    calls[name + " par"] = (threaded[form].transform, args)
             if entry.jax is True:
                 jitted = reference.jitted(entry)
                 native = tuple(a if isinstance(a, int) else jax.device_put(a) for a in args)
@@ -207,22 +217,25 @@ def speed(rows, sizes, repeat, batch_s):
             try:
                 samples = call_times(calls, repeat, batch_s, budget_seconds=1.0)
             except Exception as error:  # noqa: BLE001  (a failure is a row of the report, not the end of the run)
-                table.append([entry.name, str(n or "-"), f"failed: {type(error).__name__}", "", "", "", ""])
+                table.append([entry.name, str(n or "-"), f"failed: {type(error).__name__}"]
+                             + [""] * (2 * len(columns)))
                 continue
-            times = {name: median([s for _, s in samples[name]]) for name in samples}
             against = samples.get("jax")
-            table.append([entry.name, str(n or "-")] + [seconds(times.get(name)) for name in ("symgrad", "loop", "jax")]
+            table.append([entry.name, str(n or "-")]
+                         + [seconds(median([s for _, s in samples[name]])) if name in samples else "-"
+                            for name in ["jax"] + columns]
                          + [ratio(paired_rounds(samples[name], against)) if against and name in samples else "-"
-                            for name in ("symgrad", "loop")])
-    header = ["function", "n", "symgrad", "loop (symgrad)", "JAX jit", "symgrad/JAX", "loop/JAX"]
+                            for name in columns])
+    header = ["function", "n", "JAX jit"] + columns + [f"{name}/JAX" for name in columns]
     print("\n".join(_text_table("per-call value and gradient, from Python", header, table,
-                                "symgrad: the source as written; loop: the hand loop version through symgrad; "
-                                "ratios are medians of per-round ratios to JAX in the same run")))
+                                "symgrad: the source as written; loop: the hand loop version through symgrad; par: "
+                                "with parallel=True; ratios are medians of per-round ratios to JAX in the same run")))
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--speed", action="store_true", help="also time each function against JAX and the loop")
+    parser.add_argument("--parallel", action="store_true", help="with --speed, also time parallel=True kernels")
     parser.add_argument("--origins", action="store_true", help="only list each function's origin and adaptation")
     parser.add_argument("--names", metavar="A,B", help="only these corpus functions (default all)")
     parser.add_argument("--sizes", metavar="N,M", default=",".join(map(str, SPEED_SIZES)),
@@ -247,7 +260,7 @@ def main(argv=None):
     print_checks(rows)
     print_constructs(rows)
     if options.speed:
-        speed(rows, [int(n) for n in options.sizes.split(",")], options.repeat, options.batch)
+        speed(rows, [int(n) for n in options.sizes.split(",")], options.repeat, options.batch, options.parallel)
 
 
 if __name__ == "__main__":

@@ -132,4 +132,5 @@ def test_report_prints_the_share_taken_and_the_speed_table(monkeypatch, capsys):
     for name in names:
         if not vectorised(name).taken:
             assert f"{name}: {vectorised(name).first_line().split(' (')[0]}" in out
-    assert re.search(r"autograd\.tanh\s+10\s+\S+( [nµm]?s)?\s+[\d.]+ [nµm]?s\s+[\d.]+ [nµm]?s", out), out
+    time = r"[\d.]+ [nµm]?s"  # JAX, symgrad as written (refused today: "-"), the loop version
+    assert re.search(rf"autograd\.tanh\s+10\s+{time}\s+(-|{time})\s+{time}\s", out), out

@@ -27,9 +27,9 @@ class Attempt:
         return "" if self.taken else f"{type(self.refusal).__name__}: {str(self.refusal).splitlines()[0]}"
 
 
-def attempt(entry, args, loop=False):
+def attempt(entry, args, loop=False, parallel=False):
     """symgrad's value_and_grad of the entry (or of its loop version) at `args`, the first call timed."""
-    transform = sg.value_and_grad(entry.loop if loop else entry.function, wrt=tuple(entry.wrt))
+    transform = sg.value_and_grad(entry.loop if loop else entry.function, wrt=tuple(entry.wrt), parallel=parallel)
     start = time.perf_counter()
     try:
         value, gradients = transform(*args)
