@@ -1,7 +1,9 @@
 """symgrad on the corpus of vectorised objectives others wrote (tests/corpus): taken and right, or cleanly refused.
 
 A refusal (`UnsupportedSyntaxError`, or a `TypeError` for an argument kind) is recorded, not failed: the share
-taken is what ``python -m benchmarks.corpus`` reports.  A function symgrad takes must give the NumPy function's
+taken is what ``python -m benchmarks.corpus`` reports.  It must still be clean: an `UnsupportedSyntaxError` naming
+its line (every argument here is a float, an int or a float64 array of rank 1 to 3, kinds issue 10 supports, so a
+`TypeError` would be a wrong refusal).  A function symgrad takes must give the NumPy function's
 value and the gradient of JAX running the same source (where it can) and of Richardson-extrapolated central
 differences.  The hand-written loop versions are what symgrad takes today: every one must be taken and match.
 """
