@@ -102,13 +102,18 @@ def tanh(x):
     return total
 
 
+def row_dot(X, i, w):
+    """X[i] @ w, the linear model of both logistic losses."""
+    z = 0.0
+    for j in range(X.shape[1]):
+        z += X[i, j] * w[j]
+    return z
+
+
 def logistic_loss(weights, inputs, targets):
     log_lik = 0.0
     for i in range(inputs.shape[0]):
-        z = 0.0
-        for j in range(inputs.shape[1]):
-            z += inputs[i, j] * weights[j]
-        p = 0.5 * (math.tanh(z) + 1.0)
+        p = 0.5 * (math.tanh(row_dot(inputs, i, weights)) + 1.0)
         log_lik += math.log(p) * targets[i] + math.log(1 - p) * (1 - targets[i])
     return -log_lik
 
@@ -132,10 +137,7 @@ def binary_log_loss(y_true, y_prob):
 def logistic_loss_pm(w, X, y, alpha):
     total = 0.0
     for i in range(X.shape[0]):
-        z = 0.0
-        for j in range(X.shape[1]):
-            z += X[i, j] * w[j]
-        yz = y[i] * z
+        yz = y[i] * row_dot(X, i, w)
         if yz > 0:
             total += math.log(1 + math.exp(-yz))
         else:
