@@ -29,8 +29,6 @@ for path in (HERE, TESTS):  # tests/ first: `corpus` is the package there, not t
         sys.path.remove(path)
 sys.path[:0] = [TESTS, HERE]
 
-import numpy as np  # noqa: E402
-
 import corpus  # noqa: E402
 from bench_arrays import relative_error  # noqa: E402
 from corpus import reference  # noqa: E402
@@ -264,5 +262,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    np.seterr(all="ignore")
     main()
