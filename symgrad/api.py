@@ -218,6 +218,7 @@ class Transform:
         self.fun = function
         setattr(self, cache.INLINE_ATTRIBUTE, function)
         self._positions, self._as_tuple, self.wrt = _normalise_wrt(function, wrt)
+        self._wrt_argument = wrt  # as given: a twin of this transform (`vmap`) is made from it
         self._mode = mode
         self.parallel = bool(parallel)
         self.passes = passes.enabled(optimize)
@@ -394,3 +395,23 @@ def grad(function=None, wrt=0, parallel=False, optimize=True, method="auto"):
 def value_and_grad(function=None, wrt=0, parallel=False, optimize=True, method="auto"):
     """Like `grad`, but calling it returns ``(value, gradient)`` from one compiled pass."""
     return _transform("value_and_grad", function, wrt, parallel, optimize, method)
+
+
+def vmap(transform, in_axes=0):
+    """`transform` evaluated at many points by one compiled kernel whose loop over the points runs on Numba's
+    threads: `in_axes` has one entry per argument, 0 for an argument batched along its leading axis, None for
+    one shared by every point (as `jax.vmap`).  The call returns what `transform` returns, stacked along a new
+    leading axis; `.kernels` holds the batch kernels for your own ``@numba.njit`` code.
+
+    The points run the transform's serial kernels (a ``parallel=True`` transform is derived once more without
+    threads: threads inside threads would oversubscribe the cores), so each point's result is the serial call's,
+    bit for bit, whatever the number of threads."""
+    from .batch import Batched
+
+    if not isinstance(transform, Transform):
+        raise TypeError(f"vmap maps a symgrad transform (sg.grad or sg.value_and_grad of a function), not "
+                        f"{type(transform).__name__}")
+    if transform.parallel:
+        transform = Transform(transform.fun, transform._wrt_argument, transform._mode, False,
+                              {name: name in transform.passes for name in passes.ALL}, transform.method)
+    return Batched(transform, in_axes, _positional, transform._as_tuple)

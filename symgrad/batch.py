@@ -1,0 +1,261 @@
+"""`sg.vmap`: a transform evaluated at many points by one compiled kernel that loops over them on Numba's threads.
+
+The batch kernel is generated as module text (like codegen's kernels), named by a hash of that text and of the
+transform's own entry, stored and verified by `cache` and compiled by `jit`.  It calls the transform's compiled
+(serial) kernel once per point inside a ``prange`` loop and writes each point's results into their own row, so
+the results do not depend on the number of threads: they are the serial kernel's, bit for bit.
+
+An exception raised inside a ``prange`` loop is lost by Numba (the loop goes on and the output holds garbage), so
+nothing may raise there.  A kernel raises only for its int arguments and array shapes (an index out of range, an
+int that is not whole), never for float values, and the shapes are the same at every point of a batch.  So the
+batch kernel first evaluates, serially, one point for each distinct tuple of batched int values (the first point
+when no int is batched): if any point would raise, one of these raises, with the kernel's own message.  The other
+points then run on the threads.
+"""
+
+import hashlib
+import inspect
+import numbers
+import threading
+
+import numpy as np
+
+from . import cache
+
+# What a batched argument of each kind becomes: one more leading axis.
+_BATCHED_NDIM = {"float": 1, "int": 1, "array1": 2, "array2": 3}
+_SHARED_NDIM = {"float": 0, "int": 0, "array1": 1, "array2": 2}
+
+
+def normalise_axes(names, in_axes, function_name):
+    """One entry per argument, each 0 (batched along its leading axis) or None (shared); an int or None alone
+    applies to every argument, as in `jax.vmap`."""
+    if in_axes is None or (isinstance(in_axes, numbers.Integral) and not isinstance(in_axes, bool)):
+        in_axes = (in_axes,) * len(names)
+    if not isinstance(in_axes, (tuple, list)):
+        raise TypeError(f"vmap of {function_name}(): in_axes must be 0, None or a tuple of them with one entry per "
+                        f"argument ({', '.join(names)}), not {type(in_axes).__name__}")
+    if len(in_axes) != len(names):
+        raise ValueError(f"vmap of {function_name}(): in_axes has {len(in_axes)} entries but {function_name}() has "
+                         f"{len(names)} arguments ({', '.join(names)}): give one entry (0 or None) per argument")
+    for name, axis in zip(names, in_axes):
+        if not (axis is None or (isinstance(axis, numbers.Integral) and not isinstance(axis, bool) and axis == 0)):
+            raise ValueError(f"vmap of {function_name}(): in_axes entry {axis!r} for argument {name!r}: symgrad batches "
+                             "along the leading axis only (0), or shares the argument (None); move the batch axis "
+                             "first with np.moveaxis")
+    if all(axis is None for axis in in_axes):
+        raise ValueError(f"vmap of {function_name}(): in_axes marks no argument as batched (0)")
+    return tuple(None if axis is None else 0 for axis in in_axes)
+
+
+def batch_source(module, name, axes, gradient_as_tuple):
+    """The module text of the batch kernel of kernel `name` of the transform's module `module` (its NAME,
+    ARGUMENTS, KINDS, WRT) over `axes`: the body calls the global KERNEL, which `Batched` sets to the
+    transform's dispatcher before compiling."""
+    arguments, kinds = module.ARGUMENTS, module.KINDS
+    batched = [a for a, axis in zip(arguments, axes) if axis == 0]
+    first = batched[0]
+    lines = [f"def batched({', '.join(arguments)}):", f"    _n = {first}.shape[0]"]
+    for argument in batched[1:]:
+        lines += [f"    if {argument}.shape[0] != _n:",
+                  f"        raise ValueError({_mismatch(module.NAME, argument, first)!r})"]
+    # The results: one row per point.
+    outputs = []  # (array name, expression of the point's result, kind of the result)
+    if name in ("value", "value_and_grad"):
+        outputs.append(("_values", "_r[0]" if name == "value_and_grad" else "_r", "float"))
+    if name in ("grad", "value_and_grad"):
+        gradient = "_r[1]" if name == "value_and_grad" else "_r"
+        for k, wrt in enumerate(module.WRT):
+            at = arguments.index(wrt)
+            item = f"{gradient}[{k}]" if gradient_as_tuple else gradient
+            outputs.append((f"_g{k}", item, (kinds[at], wrt, axes[at])))
+    for array, _, kind in outputs:
+        if kind == "float" or kind[0] in ("float", "int"):
+            lines.append(f"    {array} = np.empty(_n)")
+        else:
+            kind, argument, axis = kind
+            offset = 1 if axis == 0 else 0
+            shape = ", ".join(f"{argument}.shape[{offset + k}]" for k in range(_SHARED_NDIM[kind]))
+            lines.append(f"    {array} = np.empty((_n, {shape}))")
+    call = f"KERNEL({', '.join(f'{a}[_b]' if axis == 0 else a for a, axis in zip(arguments, axes))})"
+    point = [f"_r = {call}"] + [f"{array}[_b] = {item}" for array, item, _ in outputs]
+    # Serially first: one point per distinct tuple of batched ints (the first point when none is), which raises
+    # any error a point of the batch can raise, where Numba reports it.
+    ints = [a for a, kind, axis in zip(arguments, kinds, axes) if axis == 0 and kind == "int"]
+    lines.append("    _done = np.zeros(_n, dtype=np.bool_)")
+    if ints:
+        lines += ["    _seen = dict()", "    for _b in range(_n):",
+                  f"        _key = ({''.join(f'{a}[_b], ' for a in ints)})",
+                  "        if _key not in _seen:", "            _seen[_key] = _b"]
+        lines += [f"            {line}" for line in point] + ["            _done[_b] = True"]
+    else:
+        lines += ["    if _n > 0:", "        _b = 0"] + [f"        {line}" for line in point] + ["        _done[0] = True"]
+    lines += ["    for _b in prange(_n):", "        if not _done[_b]:"] + [f"            {line}" for line in point]
+    results = [array for array, _, _ in outputs]
+    if name == "value":
+        returned = results[0]
+    else:
+        gradients = results[1:] if name == "value_and_grad" else results
+        gradient_text = f"({', '.join(gradients)},)" if gradient_as_tuple else gradients[0]
+        returned = f"{results[0]}, {gradient_text}" if name == "value_and_grad" else gradient_text
+    lines.append(f"    return {returned}")
+    return BATCH_TEMPLATE.format(name=module.NAME, kernel=name, axes=axes, arguments=arguments,
+                                 dimensions=batch_dimensions(kinds, axes), body="\n".join(lines))
+
+
+BATCH_TEMPLATE = '''"""symgrad batch kernel: {kernel} of {name}() over in_axes={axes!r}.
+
+Generated code, named by a hash of its text and of the kernels it calls, sealed by a hash of its text.
+"""
+import numpy as np
+from numba import prange
+
+NAME = {name!r}
+ARGUMENTS = {arguments!r}
+DIMENSIONS = {dimensions!r}  # of the arguments, all float64 (arrays C-contiguous)
+KERNEL = None  # the transform's compiled {kernel} kernel, set by symgrad.batch before this is compiled
+
+
+{body}
+'''
+
+
+def _mismatch(function_name, argument, first):
+    return (f"vmap of {function_name}(): argument {argument!r} has another batch size along axis 0 than argument "
+            f"{first!r}; every batched argument needs the same number of points")
+
+
+def batch_dimensions(kinds, axes):
+    """The number of dimensions of each of the batch kernel's arguments (all float64, arrays C-contiguous)."""
+    return tuple((_BATCHED_NDIM if axis == 0 else _SHARED_NDIM)[kind] for kind, axis in zip(kinds, axes))
+
+
+class BatchKernels:
+    """The batch kernels `value`, `grad` and `value_and_grad` as Numba dispatchers, each compiled on first
+    access; call them from your own ``@numba.njit`` code with float64 arrays (batched ints as float64 too)."""
+
+    def __init__(self, owner):
+        self._owner = owner
+
+    def __getattr__(self, name):
+        if name not in cache.KERNEL_NAMES:
+            raise AttributeError(name)
+        with self._owner._lock:
+            if name not in self.__dict__:
+                setattr(self, name, self._owner._compiled(name))
+        return self.__dict__[name]
+
+
+class Batched:
+    """A transform mapped over a leading batch axis (see `symgrad.vmap`): calling it returns the transform's
+    results stacked along a new leading axis."""
+
+    def __init__(self, transform, in_axes, positional, gradient_as_tuple):
+        self.transform = transform
+        self._positional = positional  # binds keywords to positions: api's, so that both say the same
+        self._as_tuple = gradient_as_tuple
+        self._names = tuple(inspect.signature(transform.fun).parameters)
+        self.in_axes = normalise_axes(self._names, in_axes, transform.fun.__name__)
+        self._lock = threading.RLock()
+        self.kernels = BatchKernels(self)
+        self.__name__ = f"vmap_{transform.fun.__name__}"
+
+    def __call__(self, *args, **keywords):
+        """The transform's result at every point, stacked."""
+        return self._call(self.transform._mode, args, keywords)
+
+    def value(self, *args, **keywords):
+        """The function's value at every point, as an array."""
+        return self._call("value", args, keywords)
+
+    def value_and_grad(self, *args, **keywords):
+        """(values, gradients) at every point, stacked."""
+        return self._call("value_and_grad", args, keywords)
+
+    def _call(self, name, args, keywords):
+        dispatcher = getattr(self.kernels, name)
+        return dispatcher(*self._checked(self._positional(self.transform.fun, args, keywords)))
+
+    def _checked(self, args):
+        """The arguments as the batch kernel takes them (batched numbers as float64 arrays), or a TypeError or
+        ValueError naming the argument that does not fit."""
+        function = self.transform.fun.__name__
+        kinds = self.transform._load().KINDS
+        result, size, first = [], None, None
+        for name, kind, axis, value in zip(self._names, kinds, self.in_axes, args):
+            where = f"vmap of {function}(): argument {name!r}"
+            if axis is None:
+                problem = _shared_problem(kind, value)
+                if problem:
+                    raise TypeError(f"{where} (shared, in_axes None) {problem}")
+                result.append(float(value) if kind in ("float", "int") else value)
+                continue
+            value = _batched_value(where, kind, value)
+            if size is None:
+                size, first = value.shape[0], name
+            elif value.shape[0] != size:
+                raise ValueError(f"{where} has {value.shape[0]} points along axis 0, but argument {first!r} has {size}; "
+                                 "every batched argument needs the same number of points")
+            result.append(value)
+        return result
+
+    def _compiled(self, name):
+        """The batch kernel of kernel `name`: generated, stored in the cache (or found there) and compiled."""
+        from .jit import compile_function
+
+        inner = getattr(self.transform.kernels, name)
+        module = self.transform._load()
+        text = batch_source(module, name, self.in_axes, self._as_tuple)
+        key = hashlib.sha256(f"{self.transform._key()}|{text}".encode()).hexdigest()[:24]
+        batch = cache.load(key) or cache.store(key, text)
+        batch.KERNEL = inner  # the same dispatcher for the same key: its code is what Numba links in
+        import numba
+
+        types = tuple(numba.types.Array(numba.float64, ndim, "C") if ndim else numba.float64
+                      for ndim in batch.DIMENSIONS)
+        return compile_function(batch, "batched", types, parallel=True)
+
+    def __repr__(self):
+        return f"<symgrad.vmap of {self.transform!r} over in_axes={self.in_axes!r}>"
+
+
+def _shared_problem(kind, value):
+    """What is wrong with a shared argument, or None."""
+    if kind in ("float", "int"):
+        if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+            return None
+        shape = f" of shape {value.shape}: mark it batched (0) in in_axes" if isinstance(value, np.ndarray) else ""
+        return f"must be a real number, got {type(value).__name__}{shape}"
+    ndim = _SHARED_NDIM[kind]
+    return _array_problem(value, ndim, f"a {ndim}-D float64 array")
+
+
+def _array_problem(value, ndim, wanted):
+    if not isinstance(value, np.ndarray):
+        return f"must be {wanted}, got {type(value).__name__}"
+    if value.ndim != ndim:
+        return f"must be {wanted}, got an array of shape {value.shape}"
+    if value.dtype != np.float64:
+        return f"must be a float64 array, got dtype {value.dtype}: pass np.asarray(..., dtype=float)"
+    if not value.flags.c_contiguous:
+        return "must be C-contiguous: pass np.ascontiguousarray(...)"
+    return None
+
+
+def _batched_value(where, kind, value):
+    """A batched argument as the kernel takes it: numbers as a float64 array (converted from any real dtype),
+    arrays as they are (float64, C-contiguous, one more axis than the function's argument)."""
+    if kind in ("float", "int"):
+        array = np.asarray(value)
+        if array.ndim != 1:
+            raise ValueError(f"{where} (batched, in_axes 0) must be a 1-D array of numbers, one per point, got "
+                             f"shape {array.shape}")
+        if array.dtype == np.bool_ or array.dtype.kind not in "iuf":
+            raise TypeError(f"{where} (batched, in_axes 0) must hold real numbers, got dtype {array.dtype}")
+        return np.ascontiguousarray(array, dtype=np.float64)
+    ndim = _BATCHED_NDIM[kind]
+    problem = _array_problem(value, ndim, f"a {ndim}-D float64 array (points along axis 0)")
+    if problem:
+        error = ValueError if isinstance(value, np.ndarray) and value.ndim != ndim else TypeError
+        raise error(f"{where} (batched, in_axes 0) {problem}")
+    return value
