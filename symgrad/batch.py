@@ -82,15 +82,15 @@ def batch_source(module, name, axes, gradient_as_tuple):
     # Serially first: one point per distinct tuple of batched ints (the first point when none is), which raises
     # any error a point of the batch can raise, where Numba reports it.
     ints = [a for a, kind, axis in zip(arguments, kinds, axes) if axis == 0 and kind == "int"]
-    lines.append("    _done = np.zeros(_n, dtype=np.bool_)")
     if ints:
-        lines += ["    _seen = dict()", "    for _b in range(_n):",
+        lines += ["    _done = np.zeros(_n, dtype=np.bool_)", "    _seen = dict()", "    for _b in range(_n):",
                   f"        _key = ({''.join(f'{a}[_b], ' for a in ints)})",
                   "        if _key not in _seen:", "            _seen[_key] = _b"]
         lines += [f"            {line}" for line in point] + ["            _done[_b] = True"]
+        lines += ["    for _b in prange(_n):", "        if not _done[_b]:"] + [f"            {line}" for line in point]
     else:
-        lines += ["    if _n > 0:", "        _b = 0"] + [f"        {line}" for line in point] + ["        _done[0] = True"]
-    lines += ["    for _b in prange(_n):", "        if not _done[_b]:"] + [f"            {line}" for line in point]
+        lines += ["    if _n > 0:", "        _b = 0"] + [f"        {line}" for line in point]
+        lines += ["    for _b in prange(1, _n):"] + [f"        {line}" for line in point]
     results = [array for array, _, _ in outputs]
     if name == "value":
         returned = results[0]
