@@ -98,14 +98,17 @@ def _normalise_wrt(function, wrt):
 METHODS = ("auto", "reverse", "forward")
 
 
-def _derive(function, wrt, gradient_as_tuple, parallel, enabled=passes.ALL, method="auto"):
+def _derive(function, wrt, gradient_as_tuple, parallel, enabled=passes.ALL, method="auto", rewrite=None):
     """Run the stages in order: parse, differentiate (reverse mode, or forward mode for a few scalars through
     loops, as `method` says) and codegen; `enabled` names the optimisation passes.  They run with room to recurse
-    as deep as the source nests.  The display is not run here: a call never waits for formulas."""
+    as deep as the source nests.  `rewrite`, when given, maps the lifted program to the one differentiated
+    (`symgrad.dask` differentiates a mean's numerator).  The display is not run here: a call never waits for
+    formulas."""
     from .frontend import with_room_to_recurse
 
     with _collector_paused():
-        return with_room_to_recurse(_run_stages, function, wrt, gradient_as_tuple, parallel, enabled, method)
+        return with_room_to_recurse(_run_stages, function, wrt, gradient_as_tuple, parallel, enabled, method,
+                                    rewrite)
 
 
 @contextlib.contextmanager
@@ -122,13 +125,15 @@ def _collector_paused():
             gc.enable()
 
 
-def _run_stages(function, wrt, gradient_as_tuple, parallel, enabled, method):
+def _run_stages(function, wrt, gradient_as_tuple, parallel, enabled, method, rewrite=None):
     from .codegen import build_kernels, kernels_source
     from .forward import forward, prefers_forward
     from .frontend import lift
     from .reverse import reverse
 
     program = lift(function)
+    if rewrite is not None:
+        program = rewrite(program)
     if len(program.outputs) != 1:
         raise TypeError(f"{program.name}() returns a tuple of {len(program.outputs)} values; grad and "
                         "value_and_grad need a function returning one number")
