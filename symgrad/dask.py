@@ -239,18 +239,20 @@ class DaskTransform:
             problem = None if name in chunked else api._argument_problem(kind, value)
             if problem:
                 raise TypeError(f"{self.fun.__name__}(): argument {name!r} {problem}")
-        payload = dask.delayed(_shipped, pure=True)(digest, text)
+        # Keys of their own for each call (pure=False): a call repeated while Dask still releases the previous
+        # one's keys would otherwise wait on them; a worker keeps the compiled kernel, not the text.
+        payload = dask.delayed(_shipped, pure=False)(digest, text)
         blocks = {name: arrays[name].to_delayed().reshape(arrays[name].numblocks[0], -1)[:, 0] for name in chunked}
-        shared = {name: dask.delayed(value, pure=True) if isinstance(value, np.ndarray) else value
+        shared = {name: dask.delayed(value, pure=False) if isinstance(value, np.ndarray) else value
                   for name, value in zip(names, args) if name not in chunked}
-        parts = [dask.delayed(_evaluate, pure=True)(
+        parts = [dask.delayed(_evaluate, pure=False)(
                      payload, self._mode, *(blocks[name][k] if name in chunked else shared[name] for name in names))
                  for k in range(len(blocks[chunked[0]]))]
         while len(parts) > 1:
-            parts = [dask.delayed(_added, pure=True)(*parts[k:k + self.split_every])
+            parts = [dask.delayed(_added, pure=False)(*parts[k:k + self.split_every])
                      for k in range(0, len(parts), self.split_every)]
         count = arrays[chunked[0]].shape[0] if mean else None
-        total = dask.delayed(_divided, pure=True)(parts[0], count)
+        total = dask.delayed(_divided, pure=False)(parts[0], count)
         return total.compute() if compute else total
 
     def _module(self, chunked):
