@@ -213,7 +213,7 @@ class Batched:
 
         types = tuple(numba.types.Array(numba.float64, ndim, "C") if ndim else numba.float64
                       for ndim in batch.DIMENSIONS)
-        return compile_function(batch, "batched", types, parallel=True)
+        return compile_function(batch, "batched", types, parallel=True, nogil=True)
 
     def __repr__(self):
         return f"<symgrad.vmap of {self.transform!r} over in_axes={self.in_axes!r}>"

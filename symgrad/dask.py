@@ -172,7 +172,7 @@ def _worker_kernel(digest, text, name):
                 cache.discard(digest, "its text is not the text shipped under its hash")
                 module = None
             module = module or cache.store(digest, text)
-            _kernels[digest, name] = compile_kernel(module, name)
+            _kernels[digest, name] = compile_kernel(module, name, nogil=True)  # chunks on the scheduler's threads
         return _kernels[digest, name]
 
 
@@ -240,7 +240,7 @@ class DaskTransform:
             if problem:
                 raise TypeError(f"{self.fun.__name__}(): argument {name!r} {problem}")
         # Keys of their own for each call (pure=False): a call repeated while Dask still releases the previous
-        # one's keys would otherwise wait on them; a worker keeps the compiled kernel, not the text.
+        # call's keys would otherwise wait on them (distributed reschedules it).
         payload = dask.delayed(_shipped, pure=False)(digest, text)
         blocks = {name: arrays[name].to_delayed().reshape(arrays[name].numblocks[0], -1)[:, 0] for name in chunked}
         shared = {name: dask.delayed(value, pure=False) if isinstance(value, np.ndarray) else value
