@@ -5,7 +5,7 @@ against ``jax.jit(jax.vmap(jax.value_and_grad(f)))`` and against a Python loop c
     python -m benchmarks.batch --points 100000 --rounds 3
 
 Each round times every system once (one call over the whole batch, results compared with the serial ones), in a
-rotating order, so that the drift of a shared machine hits them alike; the ratios are medians of the per-round
+rotating order (`timing.call_times`), so that the drift of a shared machine hits them alike; the ratios are medians of the per-round
 ratios.  JAX runs in float64 on the CPU, on arrays already on its device, and each call blocks until ready.
 """
 
@@ -13,7 +13,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
@@ -23,7 +22,7 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 import problems  # noqa: E402
 import twins  # noqa: E402
-from timing import log  # noqa: E402
+from timing import call_times, log  # noqa: E402
 
 import symgrad as sg  # noqa: E402
 
@@ -92,13 +91,8 @@ def measure(name, count, rounds, rng):
         assert np.array_equal(np.asarray(values), reference[0]) or label.startswith("jax")  # same kernel: same bits
         error = max(np.max(np.abs(np.asarray(g) - r) / (1 + np.abs(r))) for g, r in zip(gradients, reference[1]))
         assert error < 1e-10, (label, error)
-    times = {label: [] for label in systems}
-    order = list(systems)
-    for round_ in range(rounds):
-        for label in order[round_ % len(order):] + order[:round_ % len(order)]:
-            start = time.perf_counter()
-            systems[label]()
-            times[label].append(time.perf_counter() - start)
+    times = {label: [seconds for _, seconds in samples]
+             for label, samples in call_times({label: (run, ()) for label, run in systems.items()}, rounds, 0.0).items()}
     return times, threads
 
 

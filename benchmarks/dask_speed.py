@@ -1,38 +1,35 @@
-"""The logistic NLL's value and gradient over 10^7 x 10 rows: symgrad.dask on a dask array in memory (threaded
+"""The logistic NLL's (`array_problems.logistic_nll`, a mean) value and gradient over 10^7 x 10 rows: symgrad.dask on a dask array in memory (threaded
 scheduler) against the in-memory ``parallel=True`` kernel, the same gradient written with dask.array operations
 (dask-ml's approach), and JAX on the materialised array; then a LocalCluster of 2 worker processes.
 
     python -m benchmarks.dask_speed                    # 10^7 rows, 5 rounds
     python -m benchmarks.dask_speed --rows 1000000 --rounds 3 --no-cluster
 
-Each round times every system once, in a rotating order; times are medians, ratios medians of per-round ratios.
+Each round times every system once, in a rotating order (`timing.call_times`); times are medians, ratios medians of per-round ratios.
 On the cluster: the time of one call on 1,000 rows (the scheduler's round trip, the overhead of an iteration)
 and the throughput in rows per second of a call on data the workers hold (persisted), against the in-memory kernel.
 """
 
 import argparse
-import math
+import os
 import statistics
 import sys
 import time
 import warnings
 
-import numpy as np
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
 
-import symgrad as sg
-import symgrad.dask as sgd
+import numpy as np  # noqa: E402
+import twins  # noqa: E402
+from array_problems import logistic_nll as nll  # noqa: E402
+from timing import call_times  # noqa: E402
+
+import symgrad as sg  # noqa: E402
+import symgrad.dask as sgd  # noqa: E402
 
 CHUNK_ROWS = 1_000_000
-
-
-def nll(w, X, y):
-    s = 0.0
-    for i in range(X.shape[0]):
-        z = 0.0
-        for j in range(X.shape[1]):
-            z += X[i, j]*w[j]
-        s += math.log(1 + math.exp(z)) - y[i]*z
-    return s / len(y)
 
 
 def dask_array_ops(w, X, y):
@@ -47,6 +44,7 @@ def dask_array_ops(w, X, y):
 
 
 def jax_call(X, y):
+    """jit(value_and_grad) of the problem's JAX twin on the materialised arrays, or None without JAX."""
     try:
         import jax
         import jax.numpy as jnp
@@ -54,25 +52,8 @@ def jax_call(X, y):
         return None
     jax.config.update("jax_enable_x64", True)
     Xj, yj = jnp.asarray(X), jnp.asarray(y)
-
-    @jax.jit
-    @jax.value_and_grad
-    def loss(w):
-        z = Xj @ w
-        return jnp.mean(jnp.logaddexp(0, z) - yj*z)
-
+    loss = jax.jit(jax.value_and_grad(lambda w: twins.logistic(jnp, w, Xj, yj)))
     return lambda w: jax.block_until_ready(loss(jnp.asarray(w)))
-
-
-def timed(systems, rounds):
-    times = {label: [] for label in systems}
-    order = list(systems)
-    for round_ in range(rounds):
-        for label in order[round_ % len(order):] + order[:round_ % len(order)]:
-            start = time.perf_counter()
-            systems[label]()
-            times[label].append(time.perf_counter() - start)
-    return times
 
 
 def main(argv=None):
@@ -100,7 +81,8 @@ def main(argv=None):
     for label, run in systems.items():  # warm up: compile, trace; check every result against the kernel's
         value, gradient = run()
         assert abs(float(value) - reference[0]) < 1e-9 and np.allclose(gradient, reference[1], 1e-8, 1e-12), label
-    times = timed(systems, options.rounds)
+    times = {label: [seconds for _, seconds in samples]
+             for label, samples in call_times({k: (run, ()) for k, run in systems.items()}, options.rounds, 0.0).items()}
     ours = times["symgrad.dask threaded"]
     print(f"logistic NLL value and gradient, {options.rows:,} x 10 rows ({X.nbytes / 2**20:,.0f} MiB), chunks of "
           f"{CHUNK_ROWS:,} rows, threaded scheduler, median of {options.rounds} rounds")

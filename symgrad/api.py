@@ -53,7 +53,8 @@ def _progress(message):
 class Kernels:
     """The Numba dispatchers `value`, `grad` and `value_and_grad`, each compiled on first access.
 
-    They are ordinary dispatchers: reference them as globals from your own ``@numba.njit`` code."""
+    They are ordinary dispatchers: reference them as globals from your own ``@numba.njit`` code.  The owner (a
+    `Transform`, or the `batch.Batched` of `vmap`) has a `_lock` and a `_compiled(name)`."""
 
     def __init__(self, owner):
         self._owner = owner
@@ -419,4 +420,6 @@ def vmap(transform, in_axes=0):
     if transform.parallel:
         transform = Transform(transform.fun, transform._wrt_argument, transform._mode, False,
                               {name: name in transform.passes for name in passes.ALL}, transform.method)
-    return Batched(transform, in_axes, _positional, transform._as_tuple)
+    batched = Batched(transform, in_axes, _positional, transform._as_tuple)
+    batched.kernels = Kernels(batched)  # the batch kernels, each compiled on first access (`Batched._compiled`)
+    return batched

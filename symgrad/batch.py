@@ -130,22 +130,6 @@ def batch_dimensions(kinds, axes):
     return tuple((_BATCHED_NDIM if axis == 0 else _SHARED_NDIM)[kind] for kind, axis in zip(kinds, axes))
 
 
-class BatchKernels:
-    """The batch kernels `value`, `grad` and `value_and_grad` as Numba dispatchers, each compiled on first
-    access; call them from your own ``@numba.njit`` code with float64 arrays (batched ints as float64 too)."""
-
-    def __init__(self, owner):
-        self._owner = owner
-
-    def __getattr__(self, name):
-        if name not in cache.KERNEL_NAMES:
-            raise AttributeError(name)
-        with self._owner._lock:
-            if name not in self.__dict__:
-                setattr(self, name, self._owner._compiled(name))
-        return self.__dict__[name]
-
-
 class Batched:
     """A transform mapped over a leading batch axis (see `symgrad.vmap`): calling it returns the transform's
     results stacked along a new leading axis."""
@@ -157,7 +141,7 @@ class Batched:
         self._names = tuple(inspect.signature(transform.fun).parameters)
         self.in_axes = normalise_axes(self._names, in_axes, transform.fun.__name__)
         self._lock = threading.RLock()
-        self.kernels = BatchKernels(self)
+        self.kernels = None  # the batch kernels, compiled on first access: api.vmap puts its lazy holder here
         self.__name__ = f"vmap_{transform.fun.__name__}"
 
     def __call__(self, *args, **keywords):

@@ -4,6 +4,7 @@ of chunks, checked at 1e-12), and its gradient matches central differences; chun
 the wrong axis are merged with a warning; functions that are not sums over the rows are refused naming the line;
 workers of a LocalCluster compile the shipped module text in their own cache directories."""
 
+import contextlib
 import math
 import os
 import pathlib
@@ -151,3 +152,23 @@ def test_workers_compile_the_shipped_text_in_their_own_cache(tmp_path):
     close(again[1], reference(W * 0.5, X, Y)[1])
     shipped = list(pathlib.Path(worker_cache).glob("symgrad_*.py"))
     assert len(shipped) == 1 and "MEAN_OF_ROWS = True" in shipped[0].read_text()
+
+
+def test_a_worker_killed_mid_computation_is_retried_and_the_result_is_exact(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    environment = {"SYMGRAD_CACHE_DIR": str(tmp_path / "worker-cache"), "SYMGRAD_QUIET": "1"}
+    transform = sgd.value_and_grad(nll)
+    Xd, yd = da.from_array(X, chunks=(100, 3)), da.from_array(Y, chunks=100)
+    expected = transform(W, Xd, yd)  # the same tree of additions on the threaded scheduler
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                      env=environment) as cluster, distributed.Client(cluster) as client:
+            future = client.compute(transform(W, Xd, yd, compute=False))
+            victim = sorted(client.scheduler_info()["workers"])[0]
+            distributed.wait(client.submit(lambda: None, workers=[victim], pure=False))
+            # the workers are compiling the shipped kernel (a second or more) or running chunks now
+            with contextlib.suppress(Exception):
+                client.run(os._exit, 1, workers=[victim])
+            value, gradient = future.result(timeout=120)
+    assert value == expected[0] and np.array_equal(gradient, expected[1])
