@@ -159,19 +159,25 @@ def _run_stages(function, wrt, gradient_as_tuple, parallel, enabled, method, rew
     return _Derivation(derivative, kernels, text)
 
 
+def _array_problem(value, ndim, wanted=None):
+    """What is wrong with `value` for a C-contiguous float64 array of `ndim` dimensions, or None; `wanted` says
+    what is expected in the message (`vmap`'s batched arrays say where the points are)."""
+    wanted = wanted or f"a {ndim}-D float64 array"
+    if not isinstance(value, np.ndarray):
+        return f"must be {wanted}, got {type(value).__name__}"[:200]
+    if value.ndim != ndim:
+        return f"must be {wanted}, got an array of shape {value.shape}"
+    if value.dtype != np.float64:
+        return f"must be a float64 array, got dtype {value.dtype}: pass np.asarray(..., dtype=float)"
+    if not value.flags.c_contiguous:
+        return "must be C-contiguous: pass np.ascontiguousarray(...)"
+    return None
+
+
 def _argument_problem(kind, value):
     """What is wrong with `value` for an argument of `kind`, or None."""
     if kind in ("array1", "array2"):
-        ndim = 1 if kind == "array1" else 2
-        if not isinstance(value, np.ndarray):
-            return f"must be a {ndim}-D float64 array, got {type(value).__name__}"[:200]
-        if value.ndim != ndim:
-            return f"must be a {ndim}-D float64 array, got an array of shape {value.shape}"
-        if value.dtype != np.float64:
-            return f"must be a float64 array, got dtype {value.dtype}: pass np.asarray(..., dtype=float)"
-        if not value.flags.c_contiguous:
-            return "must be C-contiguous: pass np.ascontiguousarray(...)"
-        return None
+        return _array_problem(value, 1 if kind == "array1" else 2)
     if kind == "int":
         if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
             return None
@@ -420,6 +426,6 @@ def vmap(transform, in_axes=0):
     if transform.parallel:
         transform = Transform(transform.fun, transform._wrt_argument, transform._mode, False,
                               {name: name in transform.passes for name in passes.ALL}, transform.method)
-    batched = Batched(transform, in_axes, _positional, transform._as_tuple)
+    batched = Batched(transform, in_axes, transform._as_tuple, _positional, _array_problem)
     batched.kernels = Kernels(batched)  # the batch kernels, each compiled on first access (`Batched._compiled`)
     return batched

@@ -134,10 +134,11 @@ class Batched:
     """A transform mapped over a leading batch axis (see `symgrad.vmap`): calling it returns the transform's
     results stacked along a new leading axis."""
 
-    def __init__(self, transform, in_axes, positional, gradient_as_tuple):
+    def __init__(self, transform, in_axes, gradient_as_tuple, positional, array_problem):
         self.transform = transform
-        self._positional = positional  # binds keywords to positions: api's, so that both say the same
         self._as_tuple = gradient_as_tuple
+        # api's keyword binder and array check, so that a batched call and a plain one say the same
+        self._positional, self._array_problem = positional, array_problem
         self._names = tuple(inspect.signature(transform.fun).parameters)
         self.in_axes = normalise_axes(self._names, in_axes, transform.fun.__name__)
         self._lock = threading.RLock()
@@ -169,12 +170,12 @@ class Batched:
         for name, kind, axis, value in zip(self._names, kinds, self.in_axes, args):
             where = f"vmap of {function}(): argument {name!r}"
             if axis is None:
-                problem = _shared_problem(kind, value)
+                problem = _shared_problem(kind, value, self._array_problem)
                 if problem:
                     raise TypeError(f"{where} (shared, in_axes None) {problem}")
                 result.append(float(value) if kind in ("float", "int") else value)
                 continue
-            value = _batched_value(where, kind, value)
+            value = _batched_value(where, kind, value, self._array_problem)
             if size is None:
                 size, first = value.shape[0], name
             elif value.shape[0] != size:
@@ -203,30 +204,17 @@ class Batched:
         return f"<symgrad.vmap of {self.transform!r} over in_axes={self.in_axes!r}>"
 
 
-def _shared_problem(kind, value):
+def _shared_problem(kind, value, array_problem):
     """What is wrong with a shared argument, or None."""
     if kind in ("float", "int"):
         if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
             return None
         shape = f" of shape {value.shape}: mark it batched (0) in in_axes" if isinstance(value, np.ndarray) else ""
         return f"must be a real number, got {type(value).__name__}{shape}"
-    ndim = _SHARED_NDIM[kind]
-    return _array_problem(value, ndim, f"a {ndim}-D float64 array")
+    return array_problem(value, _SHARED_NDIM[kind])
 
 
-def _array_problem(value, ndim, wanted):
-    if not isinstance(value, np.ndarray):
-        return f"must be {wanted}, got {type(value).__name__}"
-    if value.ndim != ndim:
-        return f"must be {wanted}, got an array of shape {value.shape}"
-    if value.dtype != np.float64:
-        return f"must be a float64 array, got dtype {value.dtype}: pass np.asarray(..., dtype=float)"
-    if not value.flags.c_contiguous:
-        return "must be C-contiguous: pass np.ascontiguousarray(...)"
-    return None
-
-
-def _batched_value(where, kind, value):
+def _batched_value(where, kind, value, array_problem):
     """A batched argument as the kernel takes it: numbers as a float64 array (converted from any real dtype),
     arrays as they are (float64, C-contiguous, one more axis than the function's argument)."""
     if kind in ("float", "int"):
@@ -238,7 +226,7 @@ def _batched_value(where, kind, value):
             raise TypeError(f"{where} (batched, in_axes 0) must hold real numbers, got dtype {array.dtype}")
         return np.ascontiguousarray(array, dtype=np.float64)
     ndim = _BATCHED_NDIM[kind]
-    problem = _array_problem(value, ndim, f"a {ndim}-D float64 array (points along axis 0)")
+    problem = array_problem(value, ndim, f"a {ndim}-D float64 array (points along axis 0)")
     if problem:
         error = ValueError if isinstance(value, np.ndarray) and value.ndim != ndim else TypeError
         raise error(f"{where} (batched, in_axes 0) {problem}")
