@@ -106,6 +106,9 @@ def row_sum_rewrite(program, chunked, wrt):
                                  f"({read.base}[{loop.index}, ...]): another row may be in another chunk")
             if counts(expr):
                 refuse(line, "it uses the number of rows inside the loop over them; a chunk knows only its own")
+            if sp.sympify(expr).free_symbols & results:
+                refuse(line, f"it uses {sorted(map(str, sp.sympify(expr).free_symbols & results))[0]}, a sum over "
+                             "the rows made by an earlier loop, which a chunk knows only in part")
         if not sums_only(loop):
             refuse(loop.line, "its iterations carry a value from one row to the next that is not a sum (a recurrence, "
                               "a product, a running maximum) or write a local array, so chunks cannot run apart")

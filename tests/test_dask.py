@@ -114,6 +114,16 @@ def shared_rows(w, X, y):
     return s
 
 
+def centred(w, X):
+    s = 0.0
+    for i in range(X.shape[0]):
+        s += X[i, 0]
+    t = 0.0
+    for i in range(X.shape[0]):
+        t += (X[i, 0]*w[0] - s)**2
+    return t
+
+
 def test_functions_that_are_not_sums_over_rows_are_refused_naming_the_line():
     Xd = da.from_array(X, chunks=(500, 3))
     with pytest.raises(sgd.RowSumError, match=r"test_dask.py:\d+: shifted\(\) .* must visit every row once"):
@@ -122,6 +132,8 @@ def test_functions_that_are_not_sums_over_rows_are_refused_naming_the_line():
         sgd.value_and_grad(recurrence)(W, Xd)
     with pytest.raises(sgd.RowSumError, match=r"adds w\[0\]\*\*2, which is not a sum over the rows"):
         sgd.value_and_grad(regularised)(W, Xd)
+    with pytest.raises(sgd.RowSumError, match=r"centred\(\) .* uses s_\d, a sum over the rows made by an earlier"):
+        sgd.value_and_grad(centred)(W, Xd)
     with pytest.raises(sgd.RowSumError, match=r"reads y\[i\] with the row index, but y is not chunked"):
         sgd.value_and_grad(shared_rows)(W, Xd, Y)
     with pytest.raises(sgd.RowSumError, match="the gradient with respect to the chunked data 'X'"):
