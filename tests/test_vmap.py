@@ -2,7 +2,9 @@
 point in its own row), whatever the number of threads; the gradients agree with central differences; wrong
 in_axes, batch sizes and ranks are refused naming the argument."""
 
+import hashlib
 import math
+import pathlib
 
 import numba
 import numpy as np
@@ -154,3 +156,18 @@ def test_errors_name_the_argument():
         batched(np.zeros((5000, 2)), X, np.r_[np.ones(4999), 7.0])
     with pytest.raises(ValueError, match="argument 'n' is used as an integer"):
         batched(np.zeros((5000, 2)), X, np.r_[np.ones(4999), 1.5])
+
+
+def test_batch_kernel_is_a_sealed_cache_entry_loaded_again_by_a_second_vmap(fresh_symgrad_cache):
+    g = sg.value_and_grad(rosen2, wrt=(0, 1))
+    first = sg.vmap(g, in_axes=(None, 0))
+    kernel = first.kernels.grad
+    module = kernel.py_func.__module__
+    path = pathlib.Path(fresh_symgrad_cache) / f"{module}.py"
+    seal, _, body = path.read_bytes().partition(b"\n")
+    assert seal == b"# symgrad sha256 " + hashlib.sha256(body).hexdigest().encode()
+    assert b"batch kernel: grad of rosen2() over in_axes=(None, 0)" in body
+    second = sg.vmap(sg.value_and_grad(rosen2, wrt=(0, 1)), in_axes=(None, 0))
+    assert second.kernels.grad.py_func.__module__ == module
+    ys = RNG.uniform(-1, 1, 50)
+    assert all(np.array_equal(a, b) for a, b in zip(first.kernels.grad(1.5, ys), second(1.5, ys)[1]))
