@@ -29,6 +29,7 @@ ENTRIES = [
     ("logistic_regression.py", "Logistic regression", ("negative_log_likelihood",), ()),
     ("oscillator_fit.py", "Fitting an ODE's parameters", ("trajectory_loss",), ()),
     ("moons_mlp.py", "micrograd's two moons", ("mlp_loss",), ("--png", str(ROOT / "docs" / MOONS_PNG))),
+    ("out_of_core_logistic.py", "Out of core with Dask", ("nll",), ()),
 ]
 
 HEADER = """# Gallery
@@ -64,11 +65,11 @@ def docstring(path):
 
 
 def formulas(path, names):
-    from symgrad.cli import load_target
+    from symgrad.cli import load_target, transform_for
 
     blocks = []
     for name in names:
-        transform, _ = load_target(f"{path}:{name}")
+        transform = transform_for(load_target(f"{path}:{name}")[0])  # a plain function: as `symgrad show` wraps it
         markdown = transform.to_markdown()
         if transform.latex().count("\n") > FOLD_LINES:
             blocks.append(f'??? abstract "`{name}`: the source and the formulas"\n\n{indent(markdown)}')

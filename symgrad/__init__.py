@@ -13,10 +13,10 @@ Importing symgrad is light: SymPy is imported only when a function is derived fo
 only when a kernel is first compiled or loaded.
 """
 
-from .api import Transform, grad, value_and_grad
+from .api import Transform, grad, value_and_grad, vmap
 from .cache import VERSION as __version__
 from .cache import CacheWarning
 from .errors import ArrayIndexError, NonDifferentiableArgumentError, UnsupportedSyntaxError
 
-__all__ = ["grad", "value_and_grad", "Transform", "UnsupportedSyntaxError", "NonDifferentiableArgumentError",
+__all__ = ["grad", "value_and_grad", "vmap", "Transform", "UnsupportedSyntaxError", "NonDifferentiableArgumentError",
            "ArrayIndexError", "CacheWarning", "__version__"]

@@ -53,7 +53,8 @@ def _progress(message):
 class Kernels:
     """The Numba dispatchers `value`, `grad` and `value_and_grad`, each compiled on first access.
 
-    They are ordinary dispatchers: reference them as globals from your own ``@numba.njit`` code."""
+    They are ordinary dispatchers: reference them as globals from your own ``@numba.njit`` code.  The owner (a
+    `Transform`, or the `batch.Batched` of `vmap`) has a `_lock` and a `_compiled(name)`."""
 
     def __init__(self, owner):
         self._owner = owner
@@ -98,14 +99,17 @@ def _normalise_wrt(function, wrt):
 METHODS = ("auto", "reverse", "forward")
 
 
-def _derive(function, wrt, gradient_as_tuple, parallel, enabled=passes.ALL, method="auto"):
+def _derive(function, wrt, gradient_as_tuple, parallel, enabled=passes.ALL, method="auto", rewrite=None):
     """Run the stages in order: parse, differentiate (reverse mode, or forward mode for a few scalars through
     loops, as `method` says) and codegen; `enabled` names the optimisation passes.  They run with room to recurse
-    as deep as the source nests.  The display is not run here: a call never waits for formulas."""
+    as deep as the source nests.  `rewrite`, when given, maps the lifted program to the one differentiated
+    (`symgrad.dask` differentiates a mean's numerator).  The display is not run here: a call never waits for
+    formulas."""
     from .frontend import with_room_to_recurse
 
     with _collector_paused():
-        return with_room_to_recurse(_run_stages, function, wrt, gradient_as_tuple, parallel, enabled, method)
+        return with_room_to_recurse(_run_stages, function, wrt, gradient_as_tuple, parallel, enabled, method,
+                                    rewrite)
 
 
 @contextlib.contextmanager
@@ -122,13 +126,15 @@ def _collector_paused():
             gc.enable()
 
 
-def _run_stages(function, wrt, gradient_as_tuple, parallel, enabled, method):
+def _run_stages(function, wrt, gradient_as_tuple, parallel, enabled, method, rewrite=None):
     from .codegen import build_kernels, kernels_source
     from .forward import forward, prefers_forward
     from .frontend import lift
     from .reverse import reverse
 
     program = lift(function)
+    if rewrite is not None:
+        program = rewrite(program)
     if len(program.outputs) != 1:
         raise TypeError(f"{program.name}() returns a tuple of {len(program.outputs)} values; grad and "
                         "value_and_grad need a function returning one number")
@@ -153,19 +159,25 @@ def _run_stages(function, wrt, gradient_as_tuple, parallel, enabled, method):
     return _Derivation(derivative, kernels, text)
 
 
+def _array_problem(value, ndim, wanted=None):
+    """What is wrong with `value` for a C-contiguous float64 array of `ndim` dimensions, or None; `wanted` says
+    what is expected in the message (`vmap`'s batched arrays say where the points are)."""
+    wanted = wanted or f"a {ndim}-D float64 array"
+    if not isinstance(value, np.ndarray):
+        return f"must be {wanted}, got {type(value).__name__}"[:200]
+    if value.ndim != ndim:
+        return f"must be {wanted}, got an array of shape {value.shape}"
+    if value.dtype != np.float64:
+        return f"must be a float64 array, got dtype {value.dtype}: pass np.asarray(..., dtype=float)"
+    if not value.flags.c_contiguous:
+        return "must be C-contiguous: pass np.ascontiguousarray(...)"
+    return None
+
+
 def _argument_problem(kind, value):
     """What is wrong with `value` for an argument of `kind`, or None."""
     if kind in ("array1", "array2"):
-        ndim = 1 if kind == "array1" else 2
-        if not isinstance(value, np.ndarray):
-            return f"must be a {ndim}-D float64 array, got {type(value).__name__}"[:200]
-        if value.ndim != ndim:
-            return f"must be a {ndim}-D float64 array, got an array of shape {value.shape}"
-        if value.dtype != np.float64:
-            return f"must be a float64 array, got dtype {value.dtype}: pass np.asarray(..., dtype=float)"
-        if not value.flags.c_contiguous:
-            return "must be C-contiguous: pass np.ascontiguousarray(...)"
-        return None
+        return _array_problem(value, 1 if kind == "array1" else 2)
     if kind == "int":
         if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
             return None
@@ -218,6 +230,7 @@ class Transform:
         self.fun = function
         setattr(self, cache.INLINE_ATTRIBUTE, function)
         self._positions, self._as_tuple, self.wrt = _normalise_wrt(function, wrt)
+        self._wrt_argument = wrt  # as given: a twin of this transform (`vmap`) is made from it
         self._mode = mode
         self.parallel = bool(parallel)
         self.passes = passes.enabled(optimize)
@@ -394,3 +407,25 @@ def grad(function=None, wrt=0, parallel=False, optimize=True, method="auto"):
 def value_and_grad(function=None, wrt=0, parallel=False, optimize=True, method="auto"):
     """Like `grad`, but calling it returns ``(value, gradient)`` from one compiled pass."""
     return _transform("value_and_grad", function, wrt, parallel, optimize, method)
+
+
+def vmap(transform, in_axes=0):
+    """`transform` evaluated at many points by one compiled kernel whose loop over the points runs on Numba's
+    threads: `in_axes` has one entry per argument, 0 for an argument batched along its leading axis, None for
+    one shared by every point (as `jax.vmap`).  The call returns what `transform` returns, stacked along a new
+    leading axis; `.kernels` holds the batch kernels for your own ``@numba.njit`` code.
+
+    The points run the transform's serial kernels (a ``parallel=True`` transform is derived once more without
+    threads: threads inside threads would oversubscribe the cores), so each point's result is the serial call's,
+    bit for bit, whatever the number of threads."""
+    from .batch import Batched
+
+    if not isinstance(transform, Transform):
+        raise TypeError(f"vmap maps a symgrad transform (sg.grad or sg.value_and_grad of a function), not "
+                        f"{type(transform).__name__}")
+    if transform.parallel:
+        transform = Transform(transform.fun, transform._wrt_argument, transform._mode, False,
+                              {name: name in transform.passes for name in passes.ALL}, transform.method)
+    batched = Batched(transform, in_axes, transform._as_tuple, _positional, _array_problem)
+    batched.kernels = Kernels(batched)  # the batch kernels, each compiled on first access (`Batched._compiled`)
+    return batched

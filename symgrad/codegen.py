@@ -414,6 +414,13 @@ def _emit_chunked(chunked, printer, indent, fixed, accumulators):
     return lines + _emit([loop], printer, indent + "    ", fixed, accumulators)
 
 
+def sums_only(loop):
+    """Whether `loop`'s iterations are independent but for the sums they add into: the test ``parallel=True``
+    applies before running a loop in chunks, which `symgrad.dask` asks of each loop over the rows of chunked data
+    (a chunk of rows is then one more chunk)."""
+    return _chunkable(loop, frozenset()) is not None
+
+
 def in_chunks(statements, results):
     """Each top-level loop that allows it as a `ChunkedLoop` (the kernel then compiles with ``parallel=True``)."""
     result = []

@@ -57,13 +57,20 @@ class KernelDispatcher(CPUDispatcher):
         return found
 
 
-def compile_kernel(module, name):
+def compile_kernel(module, name, nogil=False):
     """A Numba dispatcher for one kernel, typed from the module's argument kinds and cached on disk beside it."""
+    signature = tuple(NUMBA_TYPES[kind] for kind in module.KINDS)
+    return compile_function(module, name, signature, parallel=name in module.THREADED, nogil=nogil)
+
+
+def compile_function(module, name, signature, parallel, nogil=False):
+    """A `KernelDispatcher` for the function `name` of a generated module, compiled for `signature` alone (later
+    calls never compile again) and cached on disk beside the module when symgrad checked its directory.
+    ``nogil=True`` releases the GIL while it runs, for callers on several Python threads (Dask's workers)."""
     if numba.config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: the kernels run as plain Python, as Numba's own would
         return getattr(module, name)
-    signature = tuple(NUMBA_TYPES[kind] for kind in module.KINDS)
     dispatcher = KernelDispatcher(getattr(module, name), targetoptions={
-        "nopython": True, "boundscheck": None, "error_model": "numpy", "parallel": name in module.THREADED})
+        "nopython": True, "boundscheck": None, "error_model": "numpy", "parallel": parallel, "nogil": nogil})
     # Numba's files are pickles: use them only beside the module, in the directory symgrad checked.  When that
     # directory is read-only, Numba would go to a directory of its own; a module kept in memory has no file at all.
     filename = dispatcher.py_func.__code__.co_filename

@@ -28,6 +28,9 @@ RUNS = [
                                      r"finite differences at n = 20"]),
     ("logistic_regression.py", ["--small"], [r"max relative error"]),
     ("oscillator_fit.py", ["--small"], [r"max relative error"]),
+    # skipped below without the dask extra
+    ("out_of_core_logistic.py", ["--small"], [r"max relative error", r"L-BFGS-B: CONVERGENCE",
+                                              r"peak memory of the process: [0-9,]+ MB"]),
     # the whole demo: micrograd's claim is 100% training accuracy after 100 steps, and the picture of it
     ("moons_mlp.py", ["--png", "{png}"], [r"final training accuracy 100%", r"max relative error",
                                           r"us per step in Numba"]),
@@ -36,6 +39,8 @@ RUNS = [
 
 @pytest.mark.parametrize("script, arguments, expected", RUNS, ids=[run[0] for run in RUNS])
 def test_example_runs_and_prints_what_it_claims(script, arguments, expected, tmp_path):
+    if script == "out_of_core_logistic.py":
+        pytest.importorskip("dask.array", reason="the dask extra is not installed: pip install -e '.[dask]'")
     environment = dict(os.environ, SYMGRAD_QUIET="1", OPENBLAS_NUM_THREADS="1")
     png = tmp_path / "boundary.png"
     draws = "{png}" in arguments
