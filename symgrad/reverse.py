@@ -13,11 +13,11 @@ inside a loop and every result of a loop nested in another.  Adjoints of values 
 in accumulators across the iterations; adjoints of array elements go straight into adjoint arrays.
 """
 
-import bisect
 import functools
 from collections import defaultdict
 
 import sympy as sp
+from sympy.core.sympify import _sympify
 
 from . import passes
 from .ir import Allocate, Assign, Derivative, Loop, Pop, Program, Push, ReverseLoop, Store, Update, walk
@@ -34,29 +34,52 @@ def _finite_nonzero(number):
 
 
 def times(*operands):
-    """``sympy.Mul(*operands)``, the same expression, built without re-evaluating an `exp` among the factors.
+    """``sympy.Mul(*operands)``, the same expression, built without SymPy's general product where its outcome is
+    known: numbers times factors that cannot join one another.
 
-    SymPy multiplies ``exp(u)`` as the power ``E**u`` and builds it anew, asking the assumptions of `u` on the
-    way (about 1.5 ms a product, most of reverse mode's time on programs of exponentials).  When the product
-    holds one `exp` that nothing else can join (no other power of E, no sum that a number would distribute
-    over, a finite nonzero coefficient), the product of the other factors is what SymPy would make of them, and
-    the `exp` takes its place among them in SymPy's canonical order; anything else is left to SymPy."""
-    factors = [f for operand in operands for f in sp.Mul.make_args(operand)]
-    exponentials = [k for k, f in enumerate(factors) if isinstance(f, sp.exp)]
-    if len(exponentials) != 1:
+    SymPy's `Mul` asks the assumptions of every new coefficient and factor (a new Float's first question costs
+    about 0.1 ms), and multiplies ``exp(u)`` as the power ``E**u``, building it anew (about 1.5 ms a product):
+    most of reverse mode's time.  Here, when every factor is a finite nonzero number, a symbol, an array element
+    or a function application (or a power of one of these), no two on the same base, the product is the numbers
+    multiplied in SymPy's order, then the factors sorted in SymPy's canonical order; a float times a sum is
+    distributed over its terms, as SymPy does.  Anything else is left to SymPy."""
+    operands = [_sympify(o) for o in operands]
+    operands = [o for o in operands if o is not sp.S.One]
+    if len(operands) < 2:
+        return operands[0] if operands else sp.S.One
+    if len(operands) == 2:
+        number, other = operands if operands[0].is_Number else operands[::-1]
+        if isinstance(number, sp.Float) and other.is_Add and _finite_nonzero(number):
+            return sp.Add(*[number * f if f.is_Number else times(number, f) for f in other.args])
+    coefficient, bases, factors = sp.S.One, set(), []
+    queue = list(operands)
+    for o in queue:  # (in the order of `Mul.flatten`, so that floats are multiplied in the same order)
+        if o.is_Mul:
+            queue.extend(o.args)
+            continue
+        if o.is_Number:
+            if not _finite_nonzero(o):
+                return sp.Mul(*operands)
+            coefficient *= o
+            continue
+        base = o.base if o.is_Pow else sp.S.Exp1 if isinstance(o, sp.exp) else o
+        if not (_plain(base) and o.is_commutative) or base in bases:
+            return sp.Mul(*operands)
+        bases.add(base)
+        factors.append(o)
+    if not _finite_nonzero(coefficient):
         return sp.Mul(*operands)
-    exponential = factors.pop(exponentials[0])
-    if any(f.is_Add or f is sp.S.Exp1 or (f.is_Pow and f.base is sp.S.Exp1) or not f.is_commutative
-           for f in factors):
-        return sp.Mul(*operands)
-    args = list(sp.Mul.make_args(sp.Mul(*factors)))
-    coefficient = args.pop(0) if args[0].is_Number else sp.S.One
-    if not _finite_nonzero(coefficient) or any(a.is_Add or isinstance(a, sp.exp) for a in args):
-        return sp.Mul(*operands)
-    args.insert(bisect.bisect(args, _CANONICAL_ORDER(exponential), key=_CANONICAL_ORDER), exponential)
+    factors.sort(key=_CANONICAL_ORDER)
     if coefficient is not sp.S.One:
-        args.insert(0, coefficient)
-    return args[0] if len(args) == 1 else sp.Mul._exec_constructor_postprocessors(sp.Mul._from_args(args))
+        factors.insert(0, coefficient)
+    if len(factors) == 1:
+        return factors[0]
+    return sp.Mul._exec_constructor_postprocessors(sp.Mul._from_args(factors, True))
+
+
+def _plain(base):
+    """Whether a factor on this base is kept as it is by SymPy's product (unless another has the same base)."""
+    return base is sp.S.Exp1 or base.is_Symbol or isinstance(base, (sp.Indexed, sp.Function))
 
 
 def local_partial(expr, atom, out=None):
