@@ -913,7 +913,9 @@ def linear_cse(values, temporaries):
                 stack.extend((a, False) for a in expr.args if a not in done)
                 continue
             else:
-                args = [done[a] for a in expr.args]
+                # (an atom or array read is never shared: the argument itself, not the first equal one met, so
+                # that a value CSE leaves alone is rebuilt as nothing new)
+                args = [a if a.is_Atom or isinstance(a, sp.Indexed) else done[a] for a in expr.args]
                 done[expr] = expr if all(a is b for a, b in zip(args, expr.args)) else _rebuilt(expr, args)
             if expr in repeated:
                 symbol = next(temporaries)
@@ -958,8 +960,9 @@ def _shared_run(statements, temporaries, enabled, fragile=frozenset()):
     definition = dict(replacements)
     rank = {symbol: k for k, (symbol, _) in enumerate(replacements)}
     placed, result, stores = set(), [], []
-    for statement, value in zip(statements, reduced):
-        wanted, stack = set(), [s for s in value.free_symbols if s in definition]
+    for statement, value, given in zip(statements, reduced, values):
+        # (a value CSE left as it was holds none of this run's new temporaries: no walk for them)
+        wanted, stack = set(), [] if value is given else [s for s in value.free_symbols if s in definition]
         while stack:
             temporary = stack.pop()
             if temporary not in placed and temporary not in wanted:
