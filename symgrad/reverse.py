@@ -50,7 +50,7 @@ def times(*operands):
     if len(operands) == 2:
         number, other = operands if operands[0].is_Number else operands[::-1]
         if isinstance(number, sp.Float) and other.is_Add and _finite_nonzero(number):
-            return sp.Add(*[number * f if f.is_Number else times(number, f) for f in other.args])
+            return plus(*[number * f if f.is_Number else times(number, f) for f in other.args])
     coefficient, bases, factors = sp.S.One, set(), []
     queue = list(operands)
     for o in queue:  # (in the order of `Mul.flatten`, so that floats are multiplied in the same order)
@@ -77,6 +77,49 @@ def times(*operands):
     return sp.Mul._exec_constructor_postprocessors(sp.Mul._from_args(factors, True))
 
 
+def plus(*operands):
+    """``sympy.Add(*operands)``, the same expression, built without SymPy's general sum where its outcome is
+    known: finite numbers and terms that do not combine (no two with the same part beside their number).
+
+    The numbers are added in the order of `Add.flatten`, and the terms, each kept as it is (SymPy rebuilds each
+    as an equal one), are sorted in SymPy's canonical order after the number; anything else is left to SymPy."""
+    operands = [_sympify(o) for o in operands]
+    operands = [o for o in operands if o is not sp.S.Zero]
+    if len(operands) < 2:
+        return operands[0] if operands else sp.S.Zero
+    coefficient, terms = sp.S.Zero, {}
+    queue = list(operands)
+    for o in queue:  # (in the order of `Add.flatten`, so that floats are added in the same order)
+        if o.is_Add:
+            queue.extend(o.args)
+            continue
+        if o.is_Number:
+            if not (o.is_Rational or _finite_nonzero(o) or o == 0 and isinstance(o, sp.Float)):
+                return sp.Add(*operands)
+            coefficient += o
+            continue
+        if o.is_Mul:
+            number, rest = o.as_coeff_Mul()
+            if not _finite_nonzero(number):
+                return sp.Add(*operands)
+        elif o.is_Pow and not o.base.is_Number and _plain(o.base) or _plain(o) and not o.is_Number:
+            rest = o
+        else:
+            return sp.Add(*operands)
+        if not o.is_commutative or rest in terms:
+            return sp.Add(*operands)
+        terms[rest] = o
+    if not (coefficient.is_Rational or isinstance(coefficient, sp.Float) and not coefficient._mpf_[1] == 0
+            or coefficient == 0):
+        return sp.Add(*operands)
+    ordered = sorted(terms.values(), key=_CANONICAL_ORDER)
+    if coefficient is not sp.S.Zero:
+        ordered.insert(0, coefficient)
+    if len(ordered) == 1:
+        return ordered[0]
+    return sp.Add._exec_constructor_postprocessors(sp.Add._from_args(ordered, True))
+
+
 def _plain(base):
     """Whether a factor on this base is kept as it is by SymPy's product (unless another has the same base)."""
     return base is sp.S.Exp1 or base.is_Symbol or isinstance(base, (sp.Indexed, sp.Function))
@@ -101,7 +144,7 @@ def local_partial(expr, atom, out=None):
             # p * 1 and 1 * inner are p and inner: skip SymPy's multiplication, the most of reverse mode's time
             one = p is sp.S.One or type(p) is int and p == 1
             terms.append(inner if one else p if inner is sp.S.One and isinstance(p, sp.Basic) else times(p, inner))
-    return sp.Add(*terms)
+    return plus(*terms)
 
 
 SIMPLIFY_LIMIT = 40  # operations below which an expression is worth rational simplification
@@ -201,7 +244,7 @@ class _Scope:
 
     def total(self, symbol):
         """The adjoint of `symbol`, complete once every later statement of the block has been walked."""
-        value = sp.Add(*self.contributions.pop(symbol, []))
+        value = plus(*self.contributions.pop(symbol, []))
         if value.is_Atom:
             return value
         bar = self.reverser.fresh(f"{symbol.name}_bar")
