@@ -125,11 +125,12 @@ def _plain(base):
     return base is sp.S.Exp1 or base.is_Symbol or isinstance(base, (sp.Indexed, sp.Function))
 
 
-def local_partial(expr, atom, out=None):
-    """d expr / d atom by the rules table; `out`, when given, is a symbol holding expr's value."""
+def local_partial(expr, atom, out=None, present=False):
+    """d expr / d atom by the rules table; `out`, when given, is a symbol holding expr's value; `present`: the
+    caller has found `atom` in `expr` already (each level would otherwise walk its subtree once more)."""
     if expr == atom:
         return sp.Integer(1)
-    if not expr.has(atom):
+    if not present and not expr.has(atom):
         return sp.Integer(0)
     if isinstance(expr, sp.Piecewise):  # conditions change only on a set of measure zero
         return sp.Piecewise(*[(local_partial(value, atom), condition) for value, condition in expr.args])
@@ -140,7 +141,7 @@ def local_partial(expr, atom, out=None):
     terms = []
     for p, arg in zip(partials, expr.args):
         if arg.has(atom):
-            inner = local_partial(arg, atom)
+            inner = local_partial(arg, atom, present=True)
             # p * 1 and 1 * inner are p and inner: skip SymPy's multiplication, the most of reverse mode's time
             one = p is sp.S.One or type(p) is int and p == 1
             terms.append(inner if one else p if inner is sp.S.One and isinstance(p, sp.Basic) else times(p, inner))
@@ -260,6 +261,7 @@ class Reverser:
         self.used_names = {a.name for a in program.arguments} | defined_names(program.body)
         self.used_names |= {s.name for a in program.arguments for s in a.shape}
         self.body = self.name_arguments(program.body) if "name_sums" in enabled else program.body
+        self._atoms = {}  # expression -> its differentiable atoms (activity and the sweep ask for each twice or more)
         self.adjoint_of = {}
         self.adjoint_arrays = {}
         self.tapes = {}  # name -> how many records it will hold (None: not known before the loops run)
@@ -300,6 +302,13 @@ class Reverser:
             named.append(statement)
         return named
 
+    def atoms_of(self, expr):
+        """`differentiable_atoms(expr)`, found once per expression (the set is shared: not to be changed)."""
+        found = self._atoms.get(expr)
+        if found is None:
+            found = self._atoms[expr] = differentiable_atoms(expr)
+        return found
+
     def fresh(self, name):
         return unique_symbol(self.used_names, name)
 
@@ -330,7 +339,7 @@ class Reverser:
                 return active
 
     def _mark(self, statements, active):
-        reads = lambda e: {_key(a) for a in differentiable_atoms(e)}  # noqa: E731
+        reads = lambda e: {_key(a) for a in self.atoms_of(e)}  # noqa: E731
         for statement in statements:
             if isinstance(statement, Assign) and reads(statement.value) & active:
                 active.add(statement.target)
@@ -401,7 +410,7 @@ class Reverser:
         """Add `bar * d value / d atom` to the adjoint of every active atom `value` reads; `out` holds `value`."""
         if bar == 0:
             return
-        for atom in sorted(differentiable_atoms(value), key=str):
+        for atom in sorted(self.atoms_of(value), key=str):
             if _key(atom) not in self.active:
                 continue
             term = times(bar, local_partial(value, atom, out))
