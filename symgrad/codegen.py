@@ -12,7 +12,8 @@ import math
 from dataclasses import dataclass
 
 import sympy as sp
-from sympy.printing.precedence import precedence
+from sympy.core.mul import _keep_coeff
+from sympy.printing.precedence import PRECEDENCE, PRECEDENCE_FUNCTIONS, PRECEDENCE_VALUES, precedence_Mul
 from sympy.printing.pycode import PythonCodePrinter
 
 from . import passes
@@ -22,6 +23,56 @@ from .reverse import closed_form_gradients
 from .rules import RULES
 
 from .cache import KERNEL_NAMES
+
+
+_PRECEDENCE_BY_CLASS = {}  # class -> its precedence, or the function of the instance that gives it
+
+
+def _sign(number):
+    """-1, 0 or 1 for a rational or a finite nonzero Float, read off its representation; None for anything else
+    (SymPy's comparisons, `c < 0` and `is_extended_negative`, cost more than printing the rest of a product)."""
+    if number.is_Rational:
+        return (number.p > 0) - (number.p < 0)
+    if isinstance(number, sp.Float):
+        sign, mantissa = number._mpf_[:2]
+        if mantissa:
+            return -1 if sign else 1
+    return None
+
+
+def precedence(item):
+    """`sympy.printing.precedence.precedence`, the same number, without walking the class hierarchy each time and
+    without building ``-item`` to ask whether a product extracts a minus sign (its coefficient says)."""
+    if hasattr(item, "precedence"):
+        return item.precedence
+    kind = type(item)
+    found = _PRECEDENCE_BY_CLASS.get(kind)
+    if found is None:
+        found = PRECEDENCE["Atom"]
+        if not isinstance(item, type):
+            for cls in kind.mro():
+                if cls.__name__ in PRECEDENCE_FUNCTIONS:
+                    found = PRECEDENCE_FUNCTIONS[cls.__name__]
+                    break
+                if cls.__name__ in PRECEDENCE_VALUES:
+                    found = PRECEDENCE_VALUES[cls.__name__]
+                    break
+        _PRECEDENCE_BY_CLASS[kind] = found
+    if found is precedence_Mul:
+        return _precedence_Mul(item)
+    return found(item) if callable(found) else found
+
+
+def _precedence_Mul(item):
+    if any(hasattr(a, "precedence") and isinstance(a, sp.Function) and a.precedence < PRECEDENCE["Mul"]
+           for a in item.args):
+        return PRECEDENCE["Mul"]
+    # `Mul.could_extract_minus_sign`: its first argument a negative number (it also asks self == -self, true only
+    # of a zoo coefficient, whose sign is None: then SymPy is asked)
+    first = item.args[0]
+    sign = _sign(first) if first.is_Number else 0
+    negative = item.could_extract_minus_sign() if sign is None else sign < 0
+    return PRECEDENCE["Add"] if negative else PRECEDENCE["Mul"]
 
 
 class NumbaPrinter(PythonCodePrinter):
@@ -75,6 +126,68 @@ class NumbaPrinter(PythonCodePrinter):
         class hierarchy)."""
         inner = precedence(item)
         return f"({self._print(item)})" if inner < level or (not strict and inner <= level) else self._print(item)
+
+    def _print_Add(self, expr, order=None):
+        """`StrPrinter._print_Add` (the terms in their stored order), with the precedence above."""
+        terms = self._as_ordered_terms(expr, order=order)
+        prec = precedence(expr)
+        parts = []
+        for term in terms:
+            t = self._print(term)
+            if t.startswith("-") and not term.is_Add:
+                sign, t = "-", t[1:]
+            else:
+                sign = "+"
+            parts += [sign, f"({t})" if precedence(term) < prec or term.is_Add else t]
+        sign = parts.pop(0)
+        return ("" if sign == "+" else sign) + " ".join(parts)
+
+    def _print_Mul(self, expr):
+        """`CodePrinter._print_Mul`, the same text, with the precedence above and the sign of the coefficient read
+        off its representation; the factors of ``-expr`` are listed rather than built as a product."""
+        prec = precedence(expr)
+        c, e = expr.as_coeff_Mul()
+        sign = _sign(c)
+        if sign is None:
+            sign = -1 if c < 0 else 1
+        if sign < 0:
+            c = -c
+            if c is sp.S.One:
+                args = sp.Mul.make_args(e)  # (`_keep_coeff` of 1 is the factors themselves)
+            elif e.is_Mul:
+                args = (c,) + e.args  # (e has no number first: `as_coeff_Mul` took it)
+            elif isinstance(e, (sp.Symbol, sp.Indexed, sp.Function)):
+                args = (c, e)  # (a number times one symbol or call, which SymPy leaves as a product)
+            else:
+                args = sp.Mul.make_args(_keep_coeff(c, e))
+            text = "-"
+        else:
+            args, text = sp.Mul.make_args(expr), ""
+        a, b, pow_paren = [], [], []  # the numerator's factors, the denominator's, powers -1 of a product
+        for item in args:
+            if item.is_commutative and item.is_Pow and item.exp.is_Rational and item.exp.is_negative:
+                if item.exp != -1:
+                    b.append(sp.Pow(item.base, -item.exp, evaluate=False))
+                else:
+                    if len(item.args[0].args) != 1 and isinstance(item.base, sp.Mul):
+                        pow_paren.append(item)
+                    b.append(sp.Pow(item.base, -item.exp))
+            else:
+                a.append(item)
+        a = a or [sp.S.One]
+        if len(a) == 1 and text == "-":
+            a_str = [self.parenthesize(a[0], 0.5 * (PRECEDENCE["Pow"] + PRECEDENCE["Mul"]))]
+        else:
+            a_str = [self.parenthesize(x, prec) for x in a]
+        b_str = [self.parenthesize(x, prec) for x in b]
+        for item in pow_paren:
+            if item.base in b:
+                b_str[b.index(item.base)] = f"({b_str[b.index(item.base)]})"
+        if not b:
+            return text + "*".join(a_str)
+        if len(b) == 1:
+            return text + "*".join(a_str) + "/" + b_str[0]
+        return text + "*".join(a_str) + "/(%s)" % "*".join(b_str)
 
     def _print_Float(self, expr):
         value = float(expr)
@@ -807,7 +920,9 @@ def linear_cse(values, temporaries):
                 stack.extend((a, False) for a in expr.args if a not in done)
                 continue
             else:
-                args = [done[a] for a in expr.args]
+                # (an atom or array read is never shared: the argument itself, not the first equal one met, so
+                # that a value CSE leaves alone is rebuilt as nothing new)
+                args = [a if a.is_Atom or isinstance(a, sp.Indexed) else done[a] for a in expr.args]
                 done[expr] = expr if all(a is b for a, b in zip(args, expr.args)) else _rebuilt(expr, args)
             if expr in repeated:
                 symbol = next(temporaries)
@@ -852,8 +967,9 @@ def _shared_run(statements, temporaries, enabled, fragile=frozenset()):
     definition = dict(replacements)
     rank = {symbol: k for k, (symbol, _) in enumerate(replacements)}
     placed, result, stores = set(), [], []
-    for statement, value in zip(statements, reduced):
-        wanted, stack = set(), [s for s in value.free_symbols if s in definition]
+    for statement, value, given in zip(statements, reduced, values):
+        # (a value CSE left as it was holds none of this run's new temporaries: no walk for them)
+        wanted, stack = set(), [] if value is given else [s for s in value.free_symbols if s in definition]
         while stack:
             temporary = stack.pop()
             if temporary not in placed and temporary not in wanted:

@@ -13,20 +13,124 @@ inside a loop and every result of a loop nested in another.  Adjoints of values 
 in accumulators across the iterations; adjoints of array elements go straight into adjoint arrays.
 """
 
+import functools
 from collections import defaultdict
 
 import sympy as sp
+from sympy.core.sympify import _sympify
 
 from . import passes
 from .ir import Allocate, Assign, Derivative, Loop, Pop, Program, Push, ReverseLoop, Store, Update, walk
 from .rules import IntDiv, integer_valued, rule_for
 
 
-def local_partial(expr, atom, out=None):
-    """d expr / d atom by the rules table; `out`, when given, is a symbol holding expr's value."""
+_CANONICAL_ORDER = functools.cmp_to_key(sp.Basic.compare)  # the order of a product's factors after its number
+
+
+def _finite_nonzero(number):
+    if number.is_Rational:
+        return number.p != 0
+    return isinstance(number, sp.Float) and bool(number._mpf_[1])
+
+
+def times(*operands):
+    """``sympy.Mul(*operands)``, the same expression, built without SymPy's general product where its outcome is
+    known: numbers times factors that cannot join one another.
+
+    SymPy's `Mul` asks the assumptions of every new coefficient and factor (a new Float's first question costs
+    about 0.1 ms), and multiplies ``exp(u)`` as the power ``E**u``, building it anew (about 1.5 ms a product):
+    most of reverse mode's time.  Here, when every factor is a finite nonzero number, a symbol, an array element
+    or a function application (or a power of one of these), no two on the same base, the product is the numbers
+    multiplied in SymPy's order, then the factors sorted in SymPy's canonical order; a float times a sum is
+    distributed over its terms, as SymPy does.  Anything else is left to SymPy."""
+    operands = [_sympify(o) for o in operands]
+    operands = [o for o in operands if o is not sp.S.One]
+    if len(operands) < 2:
+        return operands[0] if operands else sp.S.One
+    if len(operands) == 2:
+        number, other = operands if operands[0].is_Number else operands[::-1]
+        if isinstance(number, sp.Float) and other.is_Add and _finite_nonzero(number):
+            return plus(*[number * f if f.is_Number else times(number, f) for f in other.args])
+    coefficient, bases, factors = sp.S.One, set(), []
+    queue = list(operands)
+    for o in queue:  # (in the order of `Mul.flatten`, so that floats are multiplied in the same order)
+        if o.is_Mul:
+            queue.extend(o.args)
+            continue
+        if o.is_Number:
+            if not _finite_nonzero(o):
+                return sp.Mul(*operands)
+            coefficient *= o
+            continue
+        base = o.base if o.is_Pow else sp.S.Exp1 if isinstance(o, sp.exp) else o
+        if not (_plain(base) and o.is_commutative) or base in bases:
+            return sp.Mul(*operands)
+        bases.add(base)
+        factors.append(o)
+    if not _finite_nonzero(coefficient):
+        return sp.Mul(*operands)
+    factors.sort(key=_CANONICAL_ORDER)
+    if coefficient is not sp.S.One:
+        factors.insert(0, coefficient)
+    if len(factors) == 1:
+        return factors[0]
+    return sp.Mul._exec_constructor_postprocessors(sp.Mul._from_args(factors, True))
+
+
+def plus(*operands):
+    """``sympy.Add(*operands)``, the same expression, built without SymPy's general sum where its outcome is
+    known: finite numbers and terms that do not combine (no two with the same part beside their number).
+
+    The numbers are added in the order of `Add.flatten`, and the terms, each kept as it is (SymPy rebuilds each
+    as an equal one), are sorted in SymPy's canonical order after the number; anything else is left to SymPy."""
+    operands = [_sympify(o) for o in operands]
+    operands = [o for o in operands if o is not sp.S.Zero]
+    if len(operands) < 2:
+        return operands[0] if operands else sp.S.Zero
+    coefficient, terms = sp.S.Zero, {}
+    queue = list(operands)
+    for o in queue:  # (in the order of `Add.flatten`, so that floats are added in the same order)
+        if o.is_Add:
+            queue.extend(o.args)
+            continue
+        if o.is_Number:
+            if not (o.is_Rational or _finite_nonzero(o) or o == 0 and isinstance(o, sp.Float)):
+                return sp.Add(*operands)
+            coefficient += o
+            continue
+        if o.is_Mul:
+            number, rest = o.as_coeff_Mul()
+            if not _finite_nonzero(number):
+                return sp.Add(*operands)
+        elif o.is_Pow and not o.base.is_Number and _plain(o.base) or _plain(o) and not o.is_Number:
+            rest = o
+        else:
+            return sp.Add(*operands)
+        if not o.is_commutative or rest in terms:
+            return sp.Add(*operands)
+        terms[rest] = o
+    if not (coefficient.is_Rational or isinstance(coefficient, sp.Float) and not coefficient._mpf_[1] == 0
+            or coefficient == 0):
+        return sp.Add(*operands)
+    ordered = sorted(terms.values(), key=_CANONICAL_ORDER)
+    if coefficient is not sp.S.Zero:
+        ordered.insert(0, coefficient)
+    if len(ordered) == 1:
+        return ordered[0]
+    return sp.Add._exec_constructor_postprocessors(sp.Add._from_args(ordered, True))
+
+
+def _plain(base):
+    """Whether a factor on this base is kept as it is by SymPy's product (unless another has the same base)."""
+    return base is sp.S.Exp1 or base.is_Symbol or isinstance(base, (sp.Indexed, sp.Function))
+
+
+def local_partial(expr, atom, out=None, present=False):
+    """d expr / d atom by the rules table; `out`, when given, is a symbol holding expr's value; `present`: the
+    caller has found `atom` in `expr` already (each level would otherwise walk its subtree once more)."""
     if expr == atom:
         return sp.Integer(1)
-    if not expr.has(atom):
+    if not present and not expr.has(atom):
         return sp.Integer(0)
     if isinstance(expr, sp.Piecewise):  # conditions change only on a set of measure zero
         return sp.Piecewise(*[(local_partial(value, atom), condition) for value, condition in expr.args])
@@ -37,11 +141,11 @@ def local_partial(expr, atom, out=None):
     terms = []
     for p, arg in zip(partials, expr.args):
         if arg.has(atom):
-            inner = local_partial(arg, atom)
+            inner = local_partial(arg, atom, present=True)
             # p * 1 and 1 * inner are p and inner: skip SymPy's multiplication, the most of reverse mode's time
             one = p is sp.S.One or type(p) is int and p == 1
-            terms.append(inner if one else p if inner is sp.S.One and isinstance(p, sp.Basic) else p * inner)
-    return sp.Add(*terms)
+            terms.append(inner if one else p if inner is sp.S.One and isinstance(p, sp.Basic) else times(p, inner))
+    return plus(*terms)
 
 
 SIMPLIFY_LIMIT = 40  # operations below which an expression is worth rational simplification
@@ -141,7 +245,7 @@ class _Scope:
 
     def total(self, symbol):
         """The adjoint of `symbol`, complete once every later statement of the block has been walked."""
-        value = sp.Add(*self.contributions.pop(symbol, []))
+        value = plus(*self.contributions.pop(symbol, []))
         if value.is_Atom:
             return value
         bar = self.reverser.fresh(f"{symbol.name}_bar")
@@ -157,6 +261,7 @@ class Reverser:
         self.used_names = {a.name for a in program.arguments} | defined_names(program.body)
         self.used_names |= {s.name for a in program.arguments for s in a.shape}
         self.body = self.name_arguments(program.body) if "name_sums" in enabled else program.body
+        self._atoms = {}  # expression -> its differentiable atoms (activity and the sweep ask for each twice or more)
         self.adjoint_of = {}
         self.adjoint_arrays = {}
         self.tapes = {}  # name -> how many records it will hold (None: not known before the loops run)
@@ -197,6 +302,13 @@ class Reverser:
             named.append(statement)
         return named
 
+    def atoms_of(self, expr):
+        """`differentiable_atoms(expr)`, found once per expression (the set is shared: not to be changed)."""
+        found = self._atoms.get(expr)
+        if found is None:
+            found = self._atoms[expr] = differentiable_atoms(expr)
+        return found
+
     def fresh(self, name):
         return unique_symbol(self.used_names, name)
 
@@ -227,7 +339,7 @@ class Reverser:
                 return active
 
     def _mark(self, statements, active):
-        reads = lambda e: {_key(a) for a in differentiable_atoms(e)}  # noqa: E731
+        reads = lambda e: {_key(a) for a in self.atoms_of(e)}  # noqa: E731
         for statement in statements:
             if isinstance(statement, Assign) and reads(statement.value) & active:
                 active.add(statement.target)
@@ -298,10 +410,10 @@ class Reverser:
         """Add `bar * d value / d atom` to the adjoint of every active atom `value` reads; `out` holds `value`."""
         if bar == 0:
             return
-        for atom in sorted(differentiable_atoms(value), key=str):
+        for atom in sorted(self.atoms_of(value), key=str):
             if _key(atom) not in self.active:
                 continue
-            term = bar * local_partial(value, atom, out)
+            term = times(bar, local_partial(value, atom, out))
             if term == 0:
                 continue
             if term.has(sp.Piecewise):
