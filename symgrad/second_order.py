@@ -74,7 +74,7 @@ class _SecondKernels(Kernels):
     def __getattr__(self, name):
         if name == "hvp":
             return getattr(self, "grad")
-        if name == "hessian":
+        if name == "hessian" and isinstance(self._owner, Hessian):
             with self._owner._lock:
                 if "hessian" not in self.__dict__:
                     self.hessian = self._owner._column_loop()
@@ -92,8 +92,8 @@ class _SecondOrder(Transform):
         self._directions = tuple(directions)
         self.kernels = _SecondKernels(self)
 
-    def _variant(self):
-        return (type(self).__mro__[1].__name__, self._directions, self._seeded)
+    def _variant(self):  # (hvp and hessian share their kernels)
+        return ("second order", self._directions, self._seeded)
 
     def _derive(self):
         return derive_with(_stages, self.fun, self.wrt, self._directions, self._seeded, self._as_tuple,
@@ -113,7 +113,8 @@ class _SecondOrder(Transform):
         return self._load().KINDS[self._load().ARGUMENTS.index(name)]
 
     def __repr__(self):
-        return f"<symgrad.{type(self).__mro__[1].__name__.lower()} of {self.fun.__name__} wrt {', '.join(self.wrt)}>"
+        kind = type(self).__mro__[1].__name__.lower()  # (the class Transform.__init__ derived one from)
+        return f"<symgrad.{kind} of {self.fun.__name__} wrt {', '.join(self.wrt)}>"
 
 
 class HVP(_SecondOrder):
@@ -129,6 +130,13 @@ class HVP(_SecondOrder):
             raise TypeError(f"hvp of {self.fun.__name__}() is called as hvp(*args, v): v is missing")
         values = self._arguments(args, keywords)
         return self.kernels.grad(*values, *self._seeds(values, v))
+
+    def value(self, *args, **keywords):
+        """Refused: this transform's `value` kernel is the directional derivative, not f."""
+        raise TypeError(f"hvp/hessian of {self.fun.__name__}() have no value of f: use sg.value_and_grad(f); "
+                        ".kernels.value(*args, v) is the directional derivative")
+
+    value_and_grad = value
 
     def _seeds(self, values, v):
         """v checked against the `wrt` arguments' shapes: a ValueError naming v when it does not fit."""
@@ -269,6 +277,19 @@ class Hessian(HVP):
                      for kind, v in zip(module.KINDS, values))
 
 
+class ValueGradAndHessian(Hessian):
+    """(value, gradient, Hessian) for Newton's method: the first two from the gradient's value_and_grad kernel,
+    the Hessian as `hessian` computes it (dense, sparse or nested tuples)."""
+
+    def __init__(self, function, wrt, sparse=False, parallel=False, optimize=True):
+        super().__init__(function, wrt, sparse, parallel, optimize)
+        self._first = Transform(function, wrt, "value_and_grad", parallel, optimize)
+
+    def __call__(self, *args, **keywords):
+        value, gradient = self._first(*args, **keywords)
+        return value, gradient, super().__call__(*args, **keywords)
+
+
 def colouring(rows, columns, n):
     """A greedy distance-2 colouring of the pattern's columns: two columns sharing a row get different colours,
     so one product along the sum of a colour's unit vectors recovers every entry of those columns."""
@@ -295,11 +316,7 @@ class NestedGrad(_SecondOrder):
                             "argument (its gradient is then a scalar function of the same arguments)")
         directions = getattr(inner, "_directions", ()) + tuple(inner.wrt)
         super().__init__(inner.fun, wrt, parallel, optimize, directions)
-        self._mode = mode
-
-    def __call__(self, *args, **keywords):
-        entry = self.kernels.grad if self._mode == "grad" else self.kernels.value_and_grad
-        return entry(*_positional(self.fun, args, keywords))
+        self._mode = mode  # (the call goes straight to the dispatcher, as a gradient's: `Transform.__call__`)
 
 
 def nested(inner, wrt, mode, parallel, optimize):
@@ -307,21 +324,27 @@ def nested(inner, wrt, mode, parallel, optimize):
     return NestedGrad(inner, wrt, mode, parallel, optimize)
 
 
+def _made(cls, function, *options):
+    """`cls(function, *options)`, or a decorator making it when `function` is None (``@sg.hessian(wrt=1)``)."""
+    return (lambda f: cls(f, *options)) if function is None else cls(function, *options)
+
+
 def hvp(function=None, wrt=0, parallel=False, optimize=True):
     """The Hessian of a scalar function w.r.t. `wrt` times a vector: ``hvp(f)(*args, v)`` is H v, shaped like
     the `wrt` argument, computed as the gradient of the directional derivative (no H is formed)."""
-    if function is None:
-        return lambda f: HVP(f, wrt, parallel, optimize)
-    return HVP(function, wrt, parallel, optimize)
+    return _made(HVP, function, wrt, parallel, optimize)
 
 
 def hessian(function=None, wrt=0, sparse=False, parallel=False, optimize=True):
     """The Hessian of a scalar function w.r.t. `wrt`: a float for a float argument, an (n, n) ndarray for a 1-D
     array (``sparse=True``: a scipy.sparse CSR matrix of the structural nonzeros, `.sparsity()` its pattern),
     nested tuples for a tuple `wrt`."""
-    if function is None:
-        return lambda f: Hessian(f, wrt, sparse, parallel, optimize)
-    return Hessian(function, wrt, sparse, parallel, optimize)
+    return _made(Hessian, function, wrt, sparse, parallel, optimize)
 
 
-__all__ = ["hvp", "hessian", "HVP", "Hessian", "NestedGrad"]
+def value_grad_and_hessian(function=None, wrt=0, sparse=False, parallel=False, optimize=True):
+    """Like `hessian`, but calling it returns ``(value, gradient, hessian)``."""
+    return _made(ValueGradAndHessian, function, wrt, sparse, parallel, optimize)
+
+
+__all__ = ["hvp", "hessian", "value_grad_and_hessian", "HVP", "Hessian", "ValueGradAndHessian", "NestedGrad"]

@@ -266,3 +266,16 @@ def test_second_order_transforms_show_source_and_formulas():
     h = sg.hvp(straight)
     assert "def grad(a, b, v):" in h.source()
     assert r"\frac" in h.latex()
+
+
+def test_value_grad_and_hessian_for_newton():
+    x = np.linspace(-1.2, 1.4, 10)
+    value, gradient, hessian = sg.value_grad_and_hessian(rosen, sparse=True)(x)
+    close(value, rosen(x))
+    close(gradient, jax.grad(twin(rosen))(x))
+    close(hessian.toarray(), jax.hessian(twin(rosen))(x))
+
+
+def test_hvp_has_no_value_of_f():
+    with pytest.raises(TypeError, match="use sg.value_and_grad"):
+        sg.hvp(straight).value(1.0, 2.0)
