@@ -101,6 +101,22 @@ def smoothed(x):
     return s
 
 
+def relax(x):
+    """A local array read and overwritten in the same iteration of a nested loop: its tangent array's reads must
+    be taped as its own are, or the reverse sweep reads values a later store replaced."""
+    n = x.shape[0]
+    y = np.zeros(n)
+    for i in range(n):
+        y[i] = x[i]
+    for t in range(3):
+        for i in range(n):
+            y[i] = math.sin(y[i]) * x[i] + 0.1 * y[i] * y[i]
+    s = 0.0
+    for i in range(n):
+        s += y[i] * y[(i + 1) % n]
+    return s
+
+
 def repeat(x, n):
     s = 0.0
     for i in range(n):
@@ -112,7 +128,7 @@ X6 = np.array([-0.9, 0.4, 1.3, -0.2, 0.7, 1.1])
 
 
 # --- hvp -------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("function", [rosen, hinge, smoothed])
+@pytest.mark.parametrize("function", [rosen, hinge, smoothed, relax])
 def test_hvp_of_an_array_argument_is_jax_jvp_of_grad(function):
     v = np.array([0.3, -1.0, 2.0, 0.5, -0.25, 1.5])
     expected = jax.jvp(jax.grad(twin(function)), (X6,), (v,))[1]
@@ -178,6 +194,13 @@ def test_a_sparse_pattern_holds_every_nonzero_at_random_points():
         expected = np.asarray(jax.hessian(twin(mirrored))(x, y))
         assert not np.any(expected[~pattern])
         close(sparse(x, y).toarray(), expected)
+
+
+def test_a_cyclic_pattern_through_a_local_array():
+    sparse = sg.hessian(relax, sparse=True)
+    distance = np.abs(np.subtract.outer(np.arange(6), np.arange(6)))
+    assert np.array_equal(sparse.sparsity(X6).toarray() != 0, (distance <= 1) | (distance == 5))
+    close(sparse(X6).toarray(), jax.hessian(twin(relax))(X6))
 
 
 def test_the_colouring_separates_columns_that_share_a_row():
@@ -279,3 +302,10 @@ def test_value_grad_and_hessian_for_newton():
 def test_hvp_has_no_value_of_f():
     with pytest.raises(TypeError, match="use sg.value_and_grad"):
         sg.hvp(straight).value(1.0, 2.0)
+
+
+def test_hvp_of_a_tuple_wrt_takes_a_tuple_v():
+    expected = jax.jvp(jax.grad(twin(straight), argnums=(0, 1)), (1.2, 0.7), (0.5, -2.0))[1]
+    close(np.array(sg.hvp(straight, wrt=(0, 1))(1.2, 0.7, (0.5, -2.0))), np.array(expected))
+    with pytest.raises(ValueError, match="v must be a tuple of 2 directions"):
+        sg.hvp(straight, wrt=(0, 1))(1.2, 0.7, 0.5)
