@@ -10,6 +10,7 @@ vectors in one compiled loop; a sparse one is the products along the seeds of a 
 pattern, which `pattern` derives from the program.
 """
 
+import inspect
 import numbers
 
 import numpy as np
@@ -57,14 +58,14 @@ def _with_direction(program, wrt):
             seeds[name] = symbol
             arguments.append(Argument(symbol.name, symbol))
         else:
-            shape = tuple(unique_symbol(used, f"{symbol.name}_shape{k}") for k in range(ARRAY_KINDS[argument.kind]))
-            shape = tuple(sp.Symbol(s.name, integer=True, nonnegative=True) for s in shape)
+            shape = tuple(sp.Symbol(unique_symbol(used, f"{symbol.name}_shape{k}").name, integer=True,
+                                    nonnegative=True) for k in range(ARRAY_KINDS[argument.kind]))
             base = sp.IndexedBase(symbol, shape=shape)
             seeds[name] = base
             arguments.append(Argument(symbol.name, symbol, argument.kind, base, shape))
-    derivative = directional(program, seeds)
-    derivative.arguments = list(program.arguments) + arguments
-    return derivative
+    directed = directional(program, seeds)
+    directed.arguments = list(program.arguments) + arguments
+    return directed
 
 
 class _SecondKernels(Kernels):
@@ -122,7 +123,7 @@ class HVP(_SecondOrder):
 
     def __call__(self, *args, **keywords):
         """H v, shaped like the `wrt` argument (a tuple of them, and a tuple v, for a tuple `wrt`)."""
-        if "v" in keywords and "v" not in self.wrt:
+        if "v" in keywords and "v" not in inspect.signature(self.fun).parameters:
             v = keywords.pop("v")
         elif args:
             args, v = args[:-1], args[-1]
@@ -182,14 +183,17 @@ class Hessian(HVP):
             raise ValueError("sparse=True takes one 1-D array argument as wrt, not a tuple")
         return self._blocks(values, hvp)
 
-    def _one_dimensional(self, kind):
+    def _one_dimensional(self, kind, name=None):
         if kind != "array1":
             raise NonDifferentiableArgumentError(
-                f"hessian of {self.fun.__name__}() w.r.t. {self.wrt[0]!r}: a 2-D array argument is not supported; "
-                "pass it flattened")
+                f"hessian of {self.fun.__name__}() w.r.t. {name or self.wrt[0]!r}: a 2-D array argument is not "
+                "supported; pass it flattened")
 
     def _blocks(self, values, hvp):
         """Nested tuples: block (a, b) is d2f / da db, from the products along the unit directions of b."""
+        for name in self.wrt:
+            if self._kind(name) == "array2":
+                self._one_dimensional("array2", name)
         shapes = [np.shape(values[p]) for p in self._positions]
         blocks = [[None] * len(shapes) for _ in shapes]
         for b, shape in enumerate(shapes):
@@ -203,8 +207,8 @@ class Hessian(HVP):
                 columns.append(hvp(*values, *seeds))
             for a, rows in enumerate(shapes):
                 stacked = np.array([np.asarray(column[a], dtype=float) for column in columns])  # (columns, rows)
-                blocks[a][b] = float(stacked[0]) if not rows and not shape else \
-                    np.moveaxis(stacked.reshape(shape + rows), range(len(shape)), range(len(rows), len(rows) + len(shape)))
+                block = stacked.reshape(shape + rows).T  # rows + shape, as jax.hessian (each at most 1-D)
+                blocks[a][b] = float(block) if block.ndim == 0 else block
         return tuple(tuple(row) for row in blocks)
 
     def _column_loop(self):

@@ -309,3 +309,20 @@ def test_hvp_of_a_tuple_wrt_takes_a_tuple_v():
     close(np.array(sg.hvp(straight, wrt=(0, 1))(1.2, 0.7, (0.5, -2.0))), np.array(expected))
     with pytest.raises(ValueError, match="v must be a tuple of 2 directions"):
         sg.hvp(straight, wrt=(0, 1))(1.2, 0.7, 0.5)
+
+
+def frobenius(a, t):
+    s = 0.0
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            s += a[i, j] ** 2 * t
+    return s
+
+
+def test_hessian_with_respect_to_a_2d_array_is_refused():
+    a = np.ones((2, 3))
+    with pytest.raises(sg.NonDifferentiableArgumentError, match="'a': a 2-D array argument is not supported"):
+        sg.hessian(frobenius)(a, 2.0)
+    with pytest.raises(sg.NonDifferentiableArgumentError, match="'a': a 2-D array"):
+        sg.hessian(frobenius, wrt=(1, 0))(a, 2.0)
+    close(sg.hvp(frobenius)(a, 2.0, np.ones((2, 3))), np.full((2, 3), 4.0))
