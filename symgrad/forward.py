@@ -146,7 +146,7 @@ def directional(program, seeds, direction="v"):
         symbol = tangents.fresh(f"{program.name}_dot")
         body.append(Assign(symbol, tangent))
         tangent = symbol
-    return Program(program.name, list(program.arguments), body, [tangent], program.filename,
+    return Program(f"{program.name}_dot", list(program.arguments), body, [tangent], program.filename,
                    program.line)
 
 

@@ -107,7 +107,7 @@ class _SecondOrder(Transform):
         for name, kind, value in zip(module.ARGUMENTS, module.KINDS, values):
             problem = _argument_problem(kind, value)
             if problem:
-                raise TypeError(f"{module.NAME}(): argument {name!r} {problem}")
+                raise TypeError(f"{self.fun.__name__}(): argument {name!r} {problem}")
         return values
 
     def _kind(self, name):
