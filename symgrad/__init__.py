@@ -17,7 +17,7 @@ from .api import Transform, grad, value_and_grad
 from .cache import VERSION as __version__
 from .cache import CacheWarning
 from .errors import ArrayIndexError, NonDifferentiableArgumentError, UnsupportedSyntaxError
-from .second_order import hessian, hvp, value_grad_and_hessian
+from .second_order import hessian, hvp, jacobian, value_grad_and_hessian
 
-__all__ = ["grad", "value_and_grad", "hvp", "hessian", "value_grad_and_hessian", "Transform",
+__all__ = ["grad", "value_and_grad", "jacobian", "hvp", "hessian", "value_grad_and_hessian", "Transform",
            "UnsupportedSyntaxError", "NonDifferentiableArgumentError", "ArrayIndexError", "CacheWarning", "__version__"]

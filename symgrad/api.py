@@ -141,12 +141,13 @@ def _run_stages(function, wrt, gradient_as_tuple, parallel, enabled, method):
     return built(derivative, wrt, gradient_as_tuple, parallel, enabled)
 
 
-def lifted(function, wrt):
-    """The Program of a function returning one number, checked differentiable with respect to `wrt`."""
+def lifted(function, wrt, several=False):
+    """The Program of a function returning one number (or, when `several`, a tuple of them), checked
+    differentiable with respect to `wrt`."""
     from .frontend import lift
 
     program = lift(function)
-    if len(program.outputs) != 1:
+    if len(program.outputs) != 1 and not several:
         raise TypeError(f"{program.name}() returns a tuple of {len(program.outputs)} values; grad and "
                         "value_and_grad need a function returning one number")
     for name in wrt:

@@ -19,15 +19,18 @@ from .api import Kernels, Transform, _argument_problem, _positional, built, deri
 from .errors import NonDifferentiableArgumentError
 
 
-def _stages(function, wrt, directions, seeded, as_tuple, parallel, enabled):
+def _stages(function, wrt, directions, seeded, as_tuple, parallel, enabled, weighted=False):
     """Lift f, take its derivative along each of `directions` (float arguments, direction 1) and, when `seeded`,
-    along a direction given by extra arguments; reverse mode then differentiates the result w.r.t. `wrt`."""
+    along a direction given by extra arguments; reverse mode then differentiates the result w.r.t. `wrt`.
+    `weighted` (a Jacobian) instead sums f's outputs weighted by extra arguments: the gradient is then u^T J."""
     import sympy as sp
 
     from .forward import directional
     from .reverse import reverse
 
-    program = lifted(function, tuple(wrt) + tuple(directions))
+    program = lifted(function, tuple(wrt) + tuple(directions), several=weighted)
+    if weighted:
+        program = _weighted(program)
     for name in directions:
         if program.argument(name).kind != "float":
             raise NonDifferentiableArgumentError(
@@ -68,6 +71,22 @@ def _with_direction(program, wrt):
     return directed
 
 
+def _weighted(program):
+    """`program` returning sum_k u_k * output_k, the weights u_k appended to its arguments as floats."""
+    import sympy as sp
+
+    from .ir import Argument, Assign, Program
+    from .reverse import defined_names, unique_symbol
+
+    used = {a.name for a in program.arguments} | {s.name for a in program.arguments for s in a.shape}
+    used |= defined_names(program.body)
+    weights = [unique_symbol(used, f"u{k}") for k in range(len(program.outputs))]
+    total = unique_symbol(used, f"{program.name}_weighted")
+    body = program.body + [Assign(total, sp.Add(*(u * out for u, out in zip(weights, program.outputs))))]
+    return Program(program.name, program.arguments + [Argument(u.name, u) for u in weights], body, [total],
+                   program.filename, program.line)
+
+
 class _SecondKernels(Kernels):
     """The HVP module's dispatchers (`value`: the directional derivative, `grad` and its alias `hvp`: H v,
     `value_and_grad`) and, for a Hessian w.r.t. a 1-D array, `hessian`: all n columns in one compiled loop."""
@@ -87,6 +106,7 @@ class _SecondOrder(Transform):
     """Common to the second-order transforms: derivation through `_stages`, kernels told apart in the cache."""
 
     _seeded = True
+    _weighted = False
 
     def __init__(self, function, wrt, parallel=False, optimize=True, directions=()):
         super().__init__(function, wrt, "grad", parallel, optimize, "reverse")
@@ -94,11 +114,16 @@ class _SecondOrder(Transform):
         self.kernels = _SecondKernels(self)
 
     def _variant(self):  # (hvp and hessian share their kernels)
-        return ("second order", self._directions, self._seeded)
+        return ("second order", self._directions, self._seeded, self._weighted)
 
     def _derive(self):
         return derive_with(_stages, self.fun, self.wrt, self._directions, self._seeded, self._as_tuple,
-                           self.parallel, self.passes)
+                           self.parallel, self.passes, self._weighted)
+
+    def _no_value(self, *args, **keywords):
+        """Refused: the `value` kernel of an HVP or a Jacobian is the directional derivative or u^T f, not f."""
+        raise TypeError(f"{self!r} has no value of f: use sg.value_and_grad(f); its .kernels.value takes the "
+                        "extra arguments v or u")
 
     def _arguments(self, args, keywords):
         """f's arguments in order, each checked against its kind (a TypeError naming the one that is wrong)."""
@@ -132,12 +157,7 @@ class HVP(_SecondOrder):
         values = self._arguments(args, keywords)
         return self.kernels.grad(*values, *self._seeds(values, v))
 
-    def value(self, *args, **keywords):
-        """Refused: this transform's `value` kernel is the directional derivative, not f."""
-        raise TypeError(f"hvp/hessian of {self.fun.__name__}() have no value of f: use sg.value_and_grad(f); "
-                        ".kernels.value(*args, v) is the directional derivative")
-
-    value_and_grad = value
+    value = value_and_grad = _SecondOrder._no_value
 
     def _seeds(self, values, v):
         """v checked against the `wrt` arguments' shapes: a ValueError naming v when it does not fit."""
@@ -294,6 +314,23 @@ class ValueGradAndHessian(Hessian):
         return value, gradient, super().__call__(*args, **keywords)
 
 
+class Jacobian(_SecondOrder):
+    """The Jacobian of a function returning a tuple of m numbers: an ndarray of shape (m,) + the `wrt` argument's
+    shape (a tuple of them for a tuple `wrt`), row k the gradient of output k, from reverse sweeps of u^T f."""
+
+    _seeded = False
+    _weighted = True
+    value = value_and_grad = _SecondOrder._no_value
+
+    def __call__(self, *args, **keywords):
+        values = self._arguments(args, keywords)
+        m = len(self._load().ARGUMENTS) - len(values)
+        rows = [self.kernels.grad(*values, *np.eye(m)[k]) for k in range(m)]
+        if not self._as_tuple:
+            return np.array(rows, dtype=float)
+        return tuple(np.array([row[a] for row in rows], dtype=float) for a in range(len(self.wrt)))
+
+
 def colouring(rows, columns, n):
     """A greedy distance-2 colouring of the pattern's columns: two columns sharing a row get different colours,
     so one product along the sum of a colour's unit vectors recovers every entry of those columns."""
@@ -351,4 +388,9 @@ def value_grad_and_hessian(function=None, wrt=0, sparse=False, parallel=False, o
     return _made(ValueGradAndHessian, function, wrt, sparse, parallel, optimize)
 
 
-__all__ = ["hvp", "hessian", "value_grad_and_hessian", "HVP", "Hessian", "ValueGradAndHessian", "NestedGrad"]
+def jacobian(function=None, wrt=0, parallel=False, optimize=True):
+    """The Jacobian of a function returning a tuple of numbers: shape (outputs,) + the `wrt` argument's shape."""
+    return _made(Jacobian, function, wrt, parallel, optimize)
+
+
+__all__ = ["jacobian", "Jacobian", "hvp", "hessian", "value_grad_and_hessian", "HVP", "Hessian", "ValueGradAndHessian", "NestedGrad"]
