@@ -1,4 +1,4 @@
-"""Second order: Hessian-vector products, Hessians (dense and sparse) and nested gradients.
+"""Second order: Hessian-vector products, Hessians (dense and sparse), nested gradients; and Jacobians.
 
 Reverse over forward.  Forward mode (`forward.directional`) turns f into a Program computing its derivative along
 a direction v, which arrives as an extra argument (a float, or an array whose v[i] is the tangent of x[i]);
@@ -7,7 +7,8 @@ the cache, Numba) is the first-order machinery's, so an HVP costs a small multip
 through whatever the gradient works through.  A nested `grad(grad(f))` is the same with a constant direction
 1 on the inner argument (forward mode again for each further level).  A dense Hessian is n products with unit
 vectors in one compiled loop; a sparse one is the products along the seeds of a column colouring of its
-pattern, which `pattern` derives from the program.
+pattern, which `sparsity.hessian_pattern` derives from the program.  A Jacobian of a function returning a tuple
+is reverse mode on u^T f, with the weights u as extra arguments: one sweep per output.
 """
 
 import inspect
