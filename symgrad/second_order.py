@@ -353,7 +353,8 @@ class NestedGrad(_SecondOrder):
     _seeded = False
 
     def __init__(self, inner, wrt, mode, parallel=False, optimize=True):
-        if getattr(inner, "_as_tuple", False) or getattr(inner, "_mode", "grad") != "grad":
+        if inner._as_tuple or inner._mode != "grad" or isinstance(inner, _SecondOrder) and not isinstance(
+                inner, NestedGrad):
             raise TypeError("grad of a transform: the inner transform must be a grad with respect to one float "
                             "argument (its gradient is then a scalar function of the same arguments)")
         directions = getattr(inner, "_directions", ()) + tuple(inner.wrt)

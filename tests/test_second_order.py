@@ -280,6 +280,12 @@ def test_grad_of_grad_is_jax_to_third_order():
     close(second, jax.grad(jax.grad(twin(oscillator)))(2.0, 0.3))
 
 
+def test_grad_of_anything_but_a_scalar_gradient_is_refused():
+    for inner in (sg.hvp(straight), sg.value_and_grad(straight), sg.grad(straight, wrt=(0, 1))):
+        with pytest.raises(TypeError, match="the inner transform must be a grad with respect to one float"):
+            sg.grad(inner)
+
+
 def test_grad_of_an_array_gradient_is_refused():
     with pytest.raises(sg.NonDifferentiableArgumentError, match="array"):
         sg.grad(sg.grad(rosen))(X6)
