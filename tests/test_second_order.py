@@ -358,3 +358,16 @@ def test_jacobian_of_a_tuple_return_is_jax_jacrev():
     close(pair[1], jax.jacrev(lambda *a: jnp.array(twin(residuals)(*a)), argnums=2)(p, t, y))
     with pytest.raises(TypeError, match="has no value of f"):
         sg.jacobian(residuals).value(p, t, y)
+
+
+def test_scipy_newton_methods_converge_with_hvp_and_hessian():
+    from scipy.optimize import minimize
+
+    x0 = np.full(20, -0.5)
+    gradient, product = sg.grad(rosen), sg.hvp(rosen)
+    newton = minimize(rosen, x0, jac=gradient, hessp=product, method="Newton-CG", options={"xtol": 1e-10})
+    exact = minimize(rosen, x0, jac=gradient, hess=sg.hessian(rosen), method="trust-exact")
+    sparse = minimize(rosen, x0, jac=gradient, hess=sg.hessian(rosen, sparse=True), method="trust-constr",
+                      options={"gtol": 1e-10, "xtol": 1e-14})
+    for result in (newton, exact, sparse):
+        assert result.success and np.allclose(result.x, 1.0, atol=1e-6), result.message
