@@ -105,11 +105,15 @@ def _derive(function, wrt, gradient_as_tuple, parallel, enabled=passes.ALL, meth
     as deep as the source nests.  `rewrite`, when given, maps the lifted program to the one differentiated
     (`symgrad.dask` differentiates a mean's numerator).  The display is not run here: a call never waits for
     formulas."""
+    return derive_with(_run_stages, function, wrt, gradient_as_tuple, parallel, enabled, method, rewrite)
+
+
+def derive_with(stages, *args):
+    """`stages(*args)` with room to recurse as deep as the source nests, and the garbage collector paused."""
     from .frontend import with_room_to_recurse
 
     with _collector_paused():
-        return with_room_to_recurse(_run_stages, function, wrt, gradient_as_tuple, parallel, enabled, method,
-                                    rewrite)
+        return with_room_to_recurse(stages, *args)
 
 
 @contextlib.contextmanager
@@ -127,15 +131,29 @@ def _collector_paused():
 
 
 def _run_stages(function, wrt, gradient_as_tuple, parallel, enabled, method, rewrite=None):
-    from .codegen import build_kernels, kernels_source
     from .forward import forward, prefers_forward
-    from .frontend import lift
     from .reverse import reverse
+
+    program = lifted(function, wrt, rewrite=rewrite)
+    if method == "forward" and not all(program.argument(name).kind == "float" for name in wrt):
+        raise NonDifferentiableArgumentError(
+            f"method='forward' carries tangents of float scalars only; {program.name}() is differentiated with "
+            f"respect to an array: use method='reverse' or 'auto'")
+    use_forward = method == "forward" or (method == "auto" and prefers_forward(program, wrt))
+    derivative = forward(program, wrt) if use_forward else reverse(program, wrt, enabled=enabled)
+    return built(derivative, wrt, gradient_as_tuple, parallel, enabled)
+
+
+def lifted(function, wrt, several=False, rewrite=None):
+    """The Program of a function returning one number (or, when `several`, a tuple of them), checked
+    differentiable with respect to `wrt`; `rewrite`, when given, maps the lifted program to the one
+    differentiated."""
+    from .frontend import lift
 
     program = lift(function)
     if rewrite is not None:
         program = rewrite(program)
-    if len(program.outputs) != 1:
+    if len(program.outputs) != 1 and not several:
         raise TypeError(f"{program.name}() returns a tuple of {len(program.outputs)} values; grad and "
                         "value_and_grad need a function returning one number")
     for name in wrt:
@@ -143,12 +161,14 @@ def _run_stages(function, wrt, gradient_as_tuple, parallel, enabled, method, rew
             raise NonDifferentiableArgumentError(
                 f"cannot differentiate {program.name}() with respect to {name!r}: it is used as an integer (a loop "
                 f"bound or an index) in {program.filename}:{program.line}; pass float data as another argument")
-    if method == "forward" and not all(program.argument(name).kind == "float" for name in wrt):
-        raise NonDifferentiableArgumentError(
-            f"method='forward' carries tangents of float scalars only; {program.name}() is differentiated with "
-            f"respect to an array: use method='reverse' or 'auto'")
-    use_forward = method == "forward" or (method == "auto" and prefers_forward(program, wrt))
-    derivative = forward(program, wrt) if use_forward else reverse(program, wrt, enabled=enabled)
+    return program
+
+
+def built(derivative, wrt, gradient_as_tuple, parallel, enabled):
+    """The kernels of a derivative and the text of their module (its arguments are the derived program's)."""
+    from .codegen import build_kernels, kernels_source
+
+    program = derivative.program
     kernels = build_kernels(derivative, gradient_as_tuple, parallel, enabled)
     source, imports = kernels_source(kernels)
     text = cache.module_text(
@@ -245,7 +265,8 @@ class Transform:
         self._rendering = None
         self._display = None
         self.kernels = Kernels(self)
-        self.__class__ = type(Transform.__name__, (Transform,), {"__module__": __name__, "__doc__": Transform.__doc__})
+        cls = type(self)
+        self.__class__ = type(cls.__name__, (cls,), {"__module__": cls.__module__, "__doc__": cls.__doc__})
 
     # --- the compiled entry points ----------------------------------------------------------------------
     # Each entry compiles its kernel on first use and then hands every later call straight to the Numba
@@ -281,7 +302,7 @@ class Transform:
     def _key(self):
         with self._lock:
             if self._cache_key is None:
-                options = (self.parallel, tuple(sorted(self.passes)), self.method)
+                options = (self.parallel, tuple(sorted(self.passes)), self.method) + self._variant()
                 self._cache_key = cache.derivation_key(self.fun, self._positions, self._as_tuple, options)
             return self._cache_key
 
@@ -295,9 +316,15 @@ class Transform:
         with self._lock:
             if self._derivation is None:
                 with _progress(f"deriving {self.fun.__name__}()"):
-                    self._derivation = _derive(self.fun, self.wrt, self._as_tuple, self.parallel, self.passes,
-                                               self.method)
+                    self._derivation = self._derive()
             return self._derivation
+
+    def _variant(self):
+        """What tells this transform's kernels apart from those of another transform of the same function."""
+        return ()
+
+    def _derive(self):
+        return _derive(self.fun, self.wrt, self._as_tuple, self.parallel, self.passes, self.method)
 
     def _compiled(self, name):
         """The dispatcher of kernel `name`.  An entry that does not compile (a corrupt Numba file beside it) is
@@ -386,7 +413,11 @@ class Transform:
 
 def _transform(mode, function, wrt, parallel, optimize, method):
     if function is None:
-        return lambda f: Transform(f, wrt, mode, parallel, optimize, method)
+        return lambda f: _transform(mode, f, wrt, parallel, optimize, method)
+    if isinstance(function, Transform):  # grad(grad(f)): the gradient of a gradient
+        from .second_order import nested
+
+        return nested(function, wrt, mode, parallel, optimize)
     return Transform(function, wrt, mode, parallel, optimize, method)
 
 

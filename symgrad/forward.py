@@ -9,7 +9,7 @@ as reverse mode (`reverse.local_partial`), so the rules table serves both.
 
 import sympy as sp
 
-from .ir import Allocate, Assign, Carried, Derivative, Loop, Store
+from .ir import Allocate, Assign, Carried, Derivative, Loop, Program, Store
 from .reverse import defined_names, differentiable_atoms, local_partial, unique_symbol
 
 MAX_PARAMETERS = 4  # more scalars than this, and one reverse sweep is cheaper than carrying them all
@@ -22,13 +22,17 @@ def prefers_forward(program, wrt):
 
 
 class Tangents:
-    def __init__(self, program, wrt):
+    def __init__(self, program, wrt, seeds=None):
         self.program = program
         self.wrt = list(wrt)
         self.used_names = {a.name for a in program.arguments} | {s.name for a in program.arguments for s in a.shape}
         self.used_names |= defined_names(program.body)
         self.tangent = {}  # (symbol or array label, parameter) -> tangent symbol, array base or number
         self.partials = {}  # (value, atom, out) -> folded local partial, shared by the parameters
+        if seeds is not None:  # one direction, `wrt[0]`: per argument a number, a float symbol or an array base
+            for name, seed in seeds.items():  # (whose element v[i] is the tangent of x[i])
+                self.tangent[(program.argument(name).symbol, self.wrt[0])] = seed
+            return
         for name in self.wrt:
             for other in self.wrt:
                 self.tangent[(program.argument(name).symbol, other)] = sp.Integer(1 if name == other else 0)
@@ -62,7 +66,7 @@ class Tangents:
             self.partials[key] = sp.piecewise_fold(partial) if partial.has(sp.Piecewise) else partial
         return self.partials[key]
 
-    def named(self, symbol, parameter, value, guard, line, out):
+    def named(self, symbol, parameter, value, guard, line, out, taped=False):
         """Bind the tangent of `symbol`: a number stays a number, anything else gets a statement."""
         if guard is not sp.true and value != 0:
             value = sp.Piecewise((value, guard), (0, True))
@@ -71,7 +75,9 @@ class Tangents:
             return
         tangent = self.fresh(f"{symbol.name}_dot_{parameter}")
         self.tangent[(symbol, parameter)] = tangent
-        out.append(Assign(tangent, value, sp.true, line))
+        # The tangent of a taped read is a read of the tangent array: reverse mode (over this forward program, for
+        # a Hessian) records it as it records the value's.
+        out.append(Assign(tangent, value, sp.true, line, taped and isinstance(value, sp.Indexed)))
 
     def statements(self, statements):
         out = []
@@ -80,7 +86,8 @@ class Tangents:
             if isinstance(statement, Assign):
                 for parameter in self.wrt:
                     value = self.differential(statement.value, parameter, statement.target)
-                    self.named(statement.target, parameter, value, statement.guard, statement.line, out)
+                    self.named(statement.target, parameter, value, statement.guard, statement.line, out,
+                               statement.taped)
             elif isinstance(statement, Allocate):
                 for parameter in self.wrt:
                     base = sp.IndexedBase(self.fresh(f"{statement.base.label.name}_dot_{parameter}"),
@@ -121,6 +128,26 @@ def _times(partial, tangent):
     if isinstance(partial, sp.Piecewise):
         return sp.Piecewise(*[(value * tangent, condition) for value, condition in partial.args])
     return partial * tangent
+
+
+def directional(program, seeds, direction="v"):
+    """`program` followed through by its derivative along the direction `seeds` (argument name -> a number, a
+    float symbol, or an array base whose v[i] is the tangent of x[i]), as a Program returning that directional
+    derivative: reverse mode differentiates it once more for a Hessian-vector product, and forward mode again
+    for a higher derivative.  The arguments the seeds introduce are the caller's to add."""
+    tangents = Tangents(program, [direction], seeds)
+    tangents.used_names |= {s.name if isinstance(s, sp.Symbol) else s.label.name
+                            for s in seeds.values() if not isinstance(s, (int, sp.Number))}
+    body = tangents.statements(program.body)
+    output = program.outputs[0]
+    tangent = tangents.of(output, direction) if isinstance(output, (sp.Symbol, sp.Indexed)) else \
+        tangents.differential(output, direction)
+    if not tangent.is_Atom:  # reverse mode seeds a symbol: give the output one
+        symbol = tangents.fresh(f"{program.name}_dot")
+        body.append(Assign(symbol, tangent))
+        tangent = symbol
+    return Program(f"{program.name}_dot", list(program.arguments), body, [tangent], program.filename,
+                   program.line)
 
 
 def forward(program, wrt, output=0):
