@@ -276,6 +276,10 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset()):
         elif isinstance(s, Allocate):
             shape = "".join(printer.doprint(n) + ", " for n in s.shape)
             lines.append(f"{indent}{p(s.base.label)} = np.zeros(({shape}))")
+        elif isinstance(s, Uninitialised):
+            shape = "".join(printer.doprint(n) + ", " for n in s.shape)
+            lines.append(f"{indent}{p(s.base.label)} = np.empty(({shape})) if {printer.doprint(s.condition)} else "
+                         f"np.zeros(({shape}))")
         elif isinstance(s, Push):
             if s.tape not in fixed:
                 lines += [f"{indent}if {s.tape}_n == {s.tape}.shape[0]:", f"{indent}    {s.tape} = grow({s.tape})"]
@@ -1024,6 +1028,8 @@ def build_kernels(derivative, gradient_as_tuple, parallel=False, enabled=passes.
         entry, body = built[same]
         if parallel:
             body = in_chunks(body, results)
+        if "write_once_adjoints" in enabled:  # last: it sees the chunked loops, which it leaves alone
+            body = write_once_adjoints(body)
         kernels[name] = Kernel(name, program.arguments, body, returns, derivative.tapes, entry, program.name,
                                enabled, tuple(results))
     return kernels
@@ -1050,3 +1056,146 @@ def kernels_source(kernels):
         "from numba import prange\n" if "prange(" in text else "") + (
         "from symgrad.errors import ArrayIndexError\n" if "ArrayIndexError(" in text else "")
     return text, imports
+
+
+# --- pass write_once_adjoints ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Uninitialised:
+    """`base = np.empty(shape) if condition else np.zeros(shape)`: an array of zeros whose every element a later
+    loop writes once whenever `condition` (that loop runs) holds.  Only `write_once_adjoints` makes one."""
+
+    base: sp.IndexedBase
+    shape: tuple
+    condition: sp.Basic
+
+
+def _mentions(node, label):
+    """Whether anything inside `node` (a statement, a list of them, an expression or a field of one) names the
+    symbol `label`: a read, a store, an index, a bound, a condition."""
+    if isinstance(node, sp.Basic):
+        return node == label or label in node.free_symbols
+    if isinstance(node, (list, tuple)):
+        return any(_mentions(n, label) for n in node)
+    if isinstance(node, dict):
+        return any(_mentions(k, label) or _mentions(v, label) for k, v in node.items())
+    if dataclasses.is_dataclass(node):
+        return any(_mentions(getattr(node, f.name), label) for f in dataclasses.fields(node))
+    return False
+
+
+def _names(node, found):
+    """Every symbol name inside `node` (see `_mentions`), into `found`."""
+    if isinstance(node, sp.Basic):
+        found.update(s.name for s in node.free_symbols if isinstance(s, sp.Symbol))
+        found.update(str(s) for s in node.atoms(sp.Symbol))
+    elif isinstance(node, (list, tuple)):
+        for n in node:
+            _names(n, found)
+    elif isinstance(node, dict):
+        _names(list(node.items()), found)
+    elif dataclasses.is_dataclass(node):
+        for f in dataclasses.fields(node):
+            _names(getattr(node, f.name), found)
+    return found
+
+
+def _shift_stores(loop, label):
+    """The offsets c of the `+=` stores ``label[i + c] += v`` in `loop` (index i, step 1), in statement order, or
+    None unless they are the loop's only mention of `label`, each one at the top level of its body (run on every
+    iteration), with a value and an index that do not read `label`."""
+    if loop.step != 1 or _mentions([loop.start, loop.stop, loop.carried], label):
+        return None
+    offsets = []
+    for statement in loop.body:
+        if not _mentions(statement, label):
+            continue
+        if not (isinstance(statement, Store) and statement.accumulate and statement.base.label == label
+                and len(statement.indices) == 1 and not _mentions([statement.value], label)):
+            return None
+        offset = sp.expand(statement.indices[0] - loop.index)
+        if not offset.is_Integer:
+            return None
+        offsets.append(int(offset))
+    return offsets or None
+
+
+def _written_once(allocate, loop, offsets, taken):
+    """`[allocation, loop, flush]` for `write_once_adjoints` (see there), the loop's stores rewritten."""
+    label, i = allocate.base.label, loop.index
+    low, span = min(offsets), max(offsets) - min(offsets)
+
+    def fresh(name):
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        return sp.Symbol(name, real=True)
+
+    # At the start of iteration i, pending[j] holds what earlier iterations added to element i + low + j.
+    pending = [fresh(f"{label.name}_carry{j}") for j in range(span)]
+    results = [fresh(f"{label.name}_carried{j}") for j in range(span)]
+    # sums[j]: the running sum of element i + low + j in this iteration; the element first touched now starts at
+    # 0.0, as the array's zero did (0.0 + -0.0 is 0.0, not -0.0).
+    zero = fresh(f"{label.name}_zero")
+    body = [Assign(zero, sp.Float(0.0))]
+    sums = pending + [zero]
+    # Each element's contributions are added in the order the += stores made them (earlier iterations first),
+    # two symbols at a time, so every sum is the one the unoptimised kernel computes, bit for bit.
+    for statement in loop.body:
+        if isinstance(statement, Store) and statement.base.label == label:
+            j = int(sp.expand(statement.indices[0] - i)) - low
+            value = statement.value
+            if not value.is_Symbol:
+                temporary = fresh(f"{label.name}_add")
+                body.append(Assign(temporary, value))
+                value = temporary
+            total = fresh(f"{label.name}_sum")
+            body.append(Assign(total, sp.Add(sums[j], value)))
+            sums[j] = total
+        else:
+            body.append(statement)
+    body.append(Store(allocate.base, (i + low,), sums[0], False, loop.line))
+    carried = list(loop.carried) + [
+        Carried(pending[j], sp.Integer(0), sums[j + 1], results[j]) for j in range(span)]
+    rewritten = Loop(i, loop.start, loop.stop, loop.step, body, carried, loop.line)
+    runs = sp.StrictGreaterThan(loop.stop, loop.start)
+    flush = [When(runs, [Store(allocate.base, (loop.stop + low + j,), results[j], False) for j in range(span)])
+             ] if span else []
+    covered = (sp.expand(loop.start + low) == 0 and sp.expand(loop.stop - 1 + low + span - allocate.shape[0]) == -1)
+    allocation = Uninitialised(allocate.base, allocate.shape, runs) if covered else allocate
+    return [allocation, rewritten] + flush
+
+
+def write_once_adjoints(statements):
+    """Pass `write_once_adjoints`: an array of zeros that one loop only adds into at fixed offsets from its index
+    (``x_bar[i + 1] += a; x_bar[i] += b``, Rosenbrock's gradient) is written once per element instead: each
+    element's contributions from later offsets wait in loop-carried scalars until the iteration that finishes
+    it, which stores their sum with `=`, and the last ones are stored after the loop.  Where the loop then
+    writes every element (whenever it runs), the array is allocated uninitialised, without the zero fill.
+
+    Precondition, checked here (`_shift_stores`): the array is allocated (zeros) in this statement list and
+    nothing mentions it between the allocation and a loop of step 1 at the same level; inside that loop it is
+    mentioned only by `+=` stores at the top level of the body (so they run on every iteration), each at the
+    loop index plus an integer constant, none reading the array; the lowest index is provably nonnegative
+    (a negative one counts from the end, and two offsets could then reach one element).  The sums are added in the original order
+    (bit-identical results).  Bounds: the stores after the loop fall between two offsets the last iteration
+    stored to, so they are in range whenever the loop's own stores were."""
+    taken = _names(statements, set())
+    result, at = [], 0
+    while at < len(statements):
+        statement = statements[at]
+        if isinstance(statement, Allocate) and len(statement.shape) == 1:
+            label = statement.base.label
+            following = next((k for k in range(at + 1, len(statements)) if _mentions(statements[k], label)), None)
+            loop = statements[following] if following is not None else None
+            offsets = _shift_stores(loop, label) if isinstance(loop, Loop) else None
+            if offsets is not None and sp.expand(loop.start + min(offsets)).is_nonnegative is not True:
+                offsets = None  # a negative index counts from the end: two offsets could reach one element
+            runs = None if offsets is None else sp.StrictGreaterThan(loop.stop, loop.start)
+            if offsets is not None and runs is not sp.false:
+                result += statements[at + 1:following]  # they do not mention the array: it may be made later
+                result += _written_once(statement, loop, offsets, taken)
+                at = following + 1
+                continue
+        result.append(statement)
+        at += 1
+    return result
