@@ -27,9 +27,10 @@ from .cache import KERNEL_NAMES
 class NumbaPrinter(PythonCodePrinter):
     """SymPy's Python printer, with floats printed exactly and small powers as products."""
 
-    def __init__(self, chain_accumulators=True):
+    def __init__(self, chain_accumulators=True, recurrence_order=True):
         super().__init__({"order": "none"})  # canonical term ordering costs much and buys nothing in a kernel
         self.chain_accumulators = chain_accumulators  # pass `accumulator_chain`, see `_emit`
+        self.recurrence_order = recurrence_order  # pass `recurrence_order`, see `_recurrences`
         self._printed = {}  # (class, expression) -> text: the three kernels print mostly the same statements
 
     def doprint(self, expr, assign_to=None):
@@ -248,7 +249,31 @@ def _values(statements):
             yield statement.value
 
 
-def _emit(statements, printer, indent, fixed, accumulators=frozenset()):
+def _recurrences(loop):
+    """Pass `recurrence_order`: for each assignment at the top level of `loop`'s body, the carried values whose
+    next value it feeds, and for each symbol the carried values it reads in the same iteration.  A sum on a
+    recurrence (``a' = -x - c*v' - k*x'`` feeding ``v' += dt*a'``) is printed with the terms that read that
+    recurrence's carried value added last, so the loop-carried chain goes through one addition of it, not
+    through all of them; the other terms are computed off the chain.  Precondition: none beyond floating-point
+    reassociation, which changes the last bits (as `accumulator_chain`)."""
+    phis = {c.phi for c in loop.carried}
+    reads = {}  # symbol -> the carried values it reads in this iteration
+    for statement in loop.body:
+        if isinstance(statement, Assign):
+            reads[statement.target] = set().union(*(({f} & phis) | reads.get(f, set())
+                                                     for f in statement.value.free_symbols))
+    feeds = {}  # symbol -> the carried values whose next value reads it
+    for c in loop.carried:
+        for f in c.next.free_symbols:
+            feeds.setdefault(f, set()).add(c.phi)
+    for statement in reversed(loop.body):
+        if isinstance(statement, Assign) and statement.target in feeds:
+            for f in statement.value.free_symbols:
+                feeds.setdefault(f, set()).update(feeds[statement.target])
+    return reads, phis, feeds
+
+
+def _emit(statements, printer, indent, fixed, accumulators=frozenset(), recurrences=None):
     """Python source lines for a statement list; tapes in `fixed` were sized up front and never grow.
 
     A sum that adds into one of the `accumulators` (the carried values of the loops around) is printed as
@@ -259,15 +284,26 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset()):
     def p(expr):  # a bare integer would make Numba type the variable as an int
         return f"{int(expr)}.0" if isinstance(expr, sp.Integer) else printer.doprint(expr)
 
-    def accumulated(value):
-        accumulator = next((t for t in value.args if t in accumulators), None) if value.is_Add else None
-        if accumulator is None or len(value.args) < 3 or not printer.chain_accumulators:
+    def accumulated(value, target):
+        if not value.is_Add or len(value.args) < 3:
             return p(value)
-        return f"{p(accumulator)} + ({p(sp.Add(*(t for t in value.args if t is not accumulator)))})"
+        accumulator = next((t for t in value.args if t in accumulators), None)
+        if accumulator is not None and printer.chain_accumulators:
+            return f"{p(accumulator)} + ({p(sp.Add(*(t for t in value.args if t is not accumulator)))})"
+        if recurrences is None or not printer.recurrence_order:
+            return p(value)
+        reads, phis, feeds = recurrences
+        chain = feeds.get(target, set())
+        late = [t for t in value.args if chain & set().union(*(({f} & phis) | reads.get(f, set())
+                                                              for f in t.free_symbols))]
+        if not late or len(late) == len(value.args):
+            return p(value)
+        early = [t for t in value.args if all(t is not u for u in late)]
+        return f"{p(sp.Add(*early))} + ({p(sp.Add(*late))})"
 
     for s in statements:
         if isinstance(s, Assign):
-            lines.append(f"{indent}{p(s.target)} = {accumulated(s.value)}")
+            lines.append(f"{indent}{p(s.target)} = {accumulated(s.value, s.target)}")
         elif isinstance(s, Update):
             lines.append(f"{indent}{p(s.target)} {'+=' if s.accumulate else '='} {p(s.value)}")
         elif isinstance(s, Store):
@@ -300,7 +336,8 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset()):
             lines += [f"{indent}{p(c.phi)} = {p(c.initial)}" for c in s.carried]
             bounds = [s.start, s.stop] + ([s.step] if s.step != 1 else [])
             lines.append(f"{indent}for {p(s.index)} in range({', '.join(printer.doprint(b) for b in bounds)}):")
-            body = _emit(s.body, printer, indent + "    ", fixed, accumulators | {c.phi for c in s.carried})
+            body = _emit(s.body, printer, indent + "    ", fixed, accumulators | {c.phi for c in s.carried},
+                         _recurrences(s) if s.carried else None)
             if s.carried:
                 body.append(f"{indent}    {', '.join(p(c.phi) for c in s.carried)} = "
                             f"{', '.join(p(c.next) for c in s.carried)}")
@@ -1049,7 +1086,8 @@ RUNTIME_FUNCTIONS = ("digamma", "grow", "int_floordiv", "int_mod", "int_pow_slop
 
 def kernels_source(kernels):
     """The kernels as Python source text, and the import of the runtime helpers they call."""
-    printer = NumbaPrinter(chain_accumulators="accumulator_chain" in kernels["value"].enabled)
+    enabled = kernels["value"].enabled
+    printer = NumbaPrinter("accumulator_chain" in enabled, "recurrence_order" in enabled)
     text = "\n\n\n".join(kernels[name].source(printer) for name in KERNEL_NAMES)
     used = [name for name in RUNTIME_FUNCTIONS if f"{name}(" in text]
     imports = (f"from symgrad.runtime import {', '.join(used)}\n" if used else "") + (
@@ -1133,11 +1171,10 @@ def _written_once(allocate, loop, offsets, taken):
     # At the start of iteration i, pending[j] holds what earlier iterations added to element i + low + j.
     pending = [fresh(f"{label.name}_carry{j}") for j in range(span)]
     results = [fresh(f"{label.name}_carried{j}") for j in range(span)]
-    # sums[j]: the running sum of element i + low + j in this iteration; the element first touched now starts at
-    # 0.0, as the array's zero did (0.0 + -0.0 is 0.0, not -0.0).
-    zero = fresh(f"{label.name}_zero")
-    body = [Assign(zero, sp.Float(0.0))]
-    sums = pending + [zero]
+    # sums[j]: the running sum of element i + low + j in this iteration; the element first touched now starts
+    # with its first contribution, not with 0.0 + it (the add is 5% of Rosenbrock's loop; it differs only when
+    # every contribution is -0.0, where the element is then -0.0, not 0.0).
+    body, sums = [], pending + [None]
     # Each element's contributions are added in the order the += stores made them (earlier iterations first),
     # two symbols at a time, so every sum is the one the unoptimised kernel computes, bit for bit.
     for statement in loop.body:
@@ -1148,6 +1185,9 @@ def _written_once(allocate, loop, offsets, taken):
                 temporary = fresh(f"{label.name}_add")
                 body.append(Assign(temporary, value))
                 value = temporary
+            if sums[j] is None:
+                sums[j] = value
+                continue
             total = fresh(f"{label.name}_sum")
             body.append(Assign(total, sp.Add(sums[j], value)))
             sums[j] = total
@@ -1176,8 +1216,8 @@ def write_once_adjoints(statements):
     nothing mentions it between the allocation and a loop of step 1 at the same level; inside that loop it is
     mentioned only by `+=` stores at the top level of the body (so they run on every iteration), each at the
     loop index plus an integer constant, none reading the array; the lowest index is provably nonnegative
-    (a negative one counts from the end, and two offsets could then reach one element).  The sums are added in the original order
-    (bit-identical results).  Bounds: the stores after the loop fall between two offsets the last iteration
+    (a negative one counts from the end, and two offsets could then reach one element).  Each element's sum is
+    added in the original order (equal results, bit for bit but for the sign of an all -0.0 sum).  Bounds: the stores after the loop fall between two offsets the last iteration
     stored to, so they are in range whenever the loop's own stores were."""
     taken = _names(statements, set())
     result, at = [], 0

@@ -25,6 +25,7 @@ PASSES = {
     "skip_zero_sweeps": ("codegen", "skips a reverse sweep while the adjoint scaling it is zero"),
     "any_order_sweeps": ("codegen", "runs a reverse sweep first to last when its iterations only add"),
     "accumulator_chain": ("codegen", "prints acc + (terms) so a loop's dependency chain is one addition"),
+    "recurrence_order": ("codegen", "adds the terms of a sum that read a loop's recurrence last, off its chain"),
     "write_once_adjoints": ("codegen", "stores each element of an array a loop adds into at fixed offsets once, "
                                        "carrying the pending sums in scalars, and skips the zero fill it covers"),
 }
