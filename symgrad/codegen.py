@@ -1217,8 +1217,9 @@ def write_once_adjoints(statements):
     mentioned only by `+=` stores at the top level of the body (so they run on every iteration), each at the
     loop index plus an integer constant, none reading the array; the lowest index is provably nonnegative
     (a negative one counts from the end, and two offsets could then reach one element).  Each element's sum is
-    added in the original order (equal results, bit for bit but for the sign of an all -0.0 sum).  Bounds: the stores after the loop fall between two offsets the last iteration
-    stored to, so they are in range whenever the loop's own stores were."""
+    added in the original order (equal results, bit for bit but for the sign of an all -0.0 sum).  Bounds: the
+    stores after the loop fall between two offsets the last iteration stored to, so they are in range whenever
+    the loop's own stores were."""
     taken = _names(statements, set())
     result, at = [], 0
     while at < len(statements):

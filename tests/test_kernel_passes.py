@@ -136,7 +136,8 @@ def test_oscillator_tangents_against_richardson(optimize):
 def test_recurrence_order_adds_the_carried_term_last():
     source = sg.grad(oscillator, wrt=(0, 1)).source()
     assert "a_dot_k = -x - k*x_dot_k + (-c*v_dot_k)" in source  # v_dot_k's chain: one addition, not two
-    assert "a_dot_k = -x - c*v_dot_k - k*x_dot_k" in sg.grad(oscillator, wrt=(0, 1), optimize={"recurrence_order": False}).source()
+    plain = sg.grad(oscillator, wrt=(0, 1), optimize={"recurrence_order": False}).source()
+    assert "a_dot_k = -x - c*v_dot_k - k*x_dot_k" in plain
 
 
 def test_name_sums_shares_the_residual_in_forward_mode():
