@@ -3,19 +3,17 @@ program is checked against central differences (Richardson) or a hand formula, w
 source is checked to show that the pass fired (or, where its precondition fails, that it did not)."""
 
 import math
+import pathlib
+import sys
 
-import numpy as np
-import pytest
-from conftest import richardson_gradient
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))  # the benchmarks package
 
-import symgrad as sg
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from conftest import richardson_gradient  # noqa: E402
 
-
-def rosen(x):
-    s = 0.0
-    for i in range(len(x) - 1):
-        s += 100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2
-    return s
+import symgrad as sg  # noqa: E402
+from benchmarks.array_problems import oscillator, rosen  # noqa: E402 - the benchmark's own Rosenbrock and oscillator
 
 
 def rosen_hand(x):
@@ -110,17 +108,6 @@ def test_write_once_adjoints_leaves_an_array_read_in_its_loop_alone():
     transform = sg.value_and_grad(read_back)
     assert "h_carry" not in transform.source() and "x_bar_carry" not in transform.source()
     np.testing.assert_allclose(transform(x)[1], richardson_gradient(read_back, (x,), 0), rtol=1e-8)
-
-
-def oscillator(k, c, obs):
-    x = 1.0
-    v = 0.0
-    err = 0.0
-    for t in range(len(obs)):
-        a = -k * x - c * v
-        x, v = x + 0.01 * v, v + 0.01 * a
-        err += (x - obs[t]) ** 2
-    return err
 
 
 @pytest.mark.parametrize("optimize", [True, False, {"recurrence_order": False}, {"name_sums": False}])
