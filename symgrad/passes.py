@@ -13,7 +13,7 @@ The enabled set is part of the derivation key, so a switch never returns kernels
 
 import os
 
-# name -> (the module holding the pass, what it does); docs/architecture.md lists the same table.
+# name -> (the module holding the pass, what it does); docs/api.md lists the names.
 PASSES = {
     "name_sums": ("reverse", "names each sum inside a power or function, so the partials share it"),
     "accumulator_adjoint": ("reverse", "uses one adjoint for every iteration of a pure accumulator (s += ...)"),
