@@ -65,10 +65,24 @@ def read_back(x):
     return s
 
 
+def local_array(x):
+    """A local array (not an adjoint) added into at two offsets, three stores, then read by the next loop."""
+    n = len(x)
+    h = np.zeros(n)
+    for i in range(n - 1):
+        h[i + 1] += x[i] * x[i]
+        h[i] += math.sin(x[i + 1])
+        h[i + 1] += 0.5 * x[i]
+    s = 0.0
+    for i in range(n):
+        s += h[i] * h[i] * (i + 1)
+    return s
+
+
 OFF = {"write_once_adjoints": False}
 
 
-@pytest.mark.parametrize("function", [rosen, stencil, gapped, tail_only])
+@pytest.mark.parametrize("function", [rosen, stencil, gapped, tail_only, local_array])
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 4, 9])
 def test_write_once_adjoints_against_richardson(function, n):
     x = np.random.default_rng(n).uniform(-1.5, 1.5, n)
@@ -88,6 +102,10 @@ def test_write_once_adjoints_matches_the_hand_gradient_and_drops_the_zero_fill()
     source = sg.grad(rosen).source()
     assert "x_bar = np.empty((x_shape0, )) if" in source and "x_bar_carry0" in source
     assert "x_bar_carry" not in sg.grad(rosen, optimize=OFF).source()
+
+
+def test_write_once_adjoints_fills_a_local_array_once():
+    assert "h = np.empty((x_shape0, )) if" in sg.value_and_grad(local_array).source()
 
 
 def test_write_once_adjoints_keeps_the_zeros_it_does_not_cover():
