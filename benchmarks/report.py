@@ -359,6 +359,9 @@ tens of per cent). The passes named are in [passes.py](../symgrad/passes.py); ea
 - What remains (5-9%) is not in the instructions: the unrolled loop bodies are now the same size as the hand
   kernel's (71 instructions for 4 elements, 68 of them floating point, 12 memory operations, no calls); the
   order of the additions differs (SymPy's), which moves the two loop-carried chains (`s` and the carry).
+- Bytes per element at n=100000, one run: symgrad now moves 16 (as hand) at 12.8 GB/s, hand 13.9 GB/s, main's
+  kernel 32 bytes in 140 us; `np.copyto` of the same 800 kB array ran at 93 GB/s. The loop is bound by its
+  dependency chains (about 1.2 ns per element), not by memory; the zero fill and the read-back cost work.
 
 ### oscillator, 1000 steps: 1.15x before, 1.00x after `recurrence_order` and `name_sums` in forward mode
 
