@@ -1124,8 +1124,7 @@ def _mentions(node, label):
 def _names(node, found):
     """Every symbol name inside `node` (see `_mentions`), into `found`."""
     if isinstance(node, sp.Basic):
-        found.update(s.name for s in node.free_symbols if isinstance(s, sp.Symbol))
-        found.update(str(s) for s in node.atoms(sp.Symbol))
+        found.update(s.name for s in node.atoms(sp.Symbol))
     elif isinstance(node, (list, tuple)):
         for n in node:
             _names(n, found)
@@ -1176,7 +1175,7 @@ def _written_once(allocate, loop, offsets, taken):
     # every contribution is -0.0, where the element is then -0.0, not 0.0).
     body, sums = [], pending + [None]
     # Each element's contributions are added in the order the += stores made them (earlier iterations first),
-    # two symbols at a time, so every sum is the one the unoptimised kernel computes, bit for bit.
+    # two symbols at a time, so that SymPy cannot reorder them: the sums are the unoptimised kernel's.
     for statement in loop.body:
         if isinstance(statement, Store) and statement.base.label == label:
             j = int(sp.expand(statement.indices[0] - i)) - low
