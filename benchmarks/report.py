@@ -335,6 +335,73 @@ METHOD = """## How it is measured
 """
 
 
+KERNELS = """## Why symgrad is at N x here
+
+Each array problem's generated kernel (`Transform.source()`) set against its hand-written Numba gradient
+([hand.py](../benchmarks/hand.py)): source side by side, the inner loops' assembly (`dispatcher.inspect_asm()`),
+and variants of the generated module edited by hand, each timed against hand Numba in one process (ratio of the
+fastest batches of 300-400 interleaved rounds of 2 ms: this 2-core machine is shared, and its medians wander by
+tens of per cent). The passes named are in [passes.py](../symgrad/passes.py); each can be turned off.
+
+### rosen n=1000 and n=100000: 1.14x and 1.23x before, 1.05x and 1.09x after `write_once_adjoints`
+
+- The gradient array was zero-filled (`np.zeros`: 8 bytes written per element before the loop starts) and then
+  updated twice per element with `+=` (`x_bar[i + 1] += a` in iteration i, `x_bar[i] += b` in iteration i + 1, each
+  a load and a store, the load waiting on the store of the iteration before). The hand kernel keeps the pending
+  `200 t` in a register (`carry`) and stores each element once into `np.empty`: 16 bytes per element (read x,
+  write g) against symgrad's 32 (the zero fill, read x, read x_bar back, write it). At n=100000 (800 kB per
+  array) the extra pass over memory shows most.
+- Pass `write_once_adjoints` writes the hand kernel's loop: each element's later-offset contributions wait in
+  loop-carried scalars, each element is stored once, and the array is allocated with `np.empty` where the loop
+  provably writes every element whenever it runs (`np.zeros` otherwise). Main's kernel against this branch's in
+  one process: 1.14x to 1.05x (n=1000), 1.23x to 1.09x (n=100000). Starting each element's sum at `0.0 + first`
+  (to keep the sign of an all-`-0.0` sum) cost 5%, so the first contribution starts the sum.
+- What remains (5-9%) is not in the instructions: the unrolled loop bodies are now the same size as the hand
+  kernel's (71 instructions for 4 elements, 68 of them floating point, 12 memory operations, no calls); the
+  order of the additions differs (SymPy's), which moves the two loop-carried chains (`s` and the carry).
+- Bytes per element at n=100000, one run: symgrad now moves 16 (as hand) at 12.8 GB/s, hand 13.9 GB/s, main's
+  kernel 32 bytes in 140 us; `np.copyto` of the same 800 kB array ran at 93 GB/s. The loop is bound by its
+  dependency chains (about 1.2 ns per element), not by memory; the zero fill and the read-back cost work.
+
+### oscillator, 1000 steps: 1.15x before, 1.00x after `recurrence_order` and `name_sums` in forward mode
+
+- The loop is latency-bound: nine recurrences (x, v, the error and their tangents in k and c). SymPy's term order
+  printed `a_dot_k = -x - c*v_dot_k - k*x_dot_k`, so `v_dot_k`'s recurrence (`v_dot_k += 0.01*a_dot_k`) went through
+  two additions per step where the hand kernel's `-x - k*xk - c*vk` has one. Pass `recurrence_order` adds the
+  terms that read the recurrence a sum feeds last: 1.15x to 1.08x.
+- Forward mode did not run `name_sums`: the tangent of `(x - obs[t])**2` was printed as `-2*obs[t] + 2*x_1`, the
+  difference computed twice and two more operations per step on a loop with no slack. With the sum named
+  (`err_1_part = x_1 - obs[t]`; tangent `2*err_1_part`): 1.00x (main's kernel 1.15x in the same process).
+
+### logistic NLL 10000x10: the hand kernel's operations; JAX ahead by SIMD exp/log1p
+
+- The kernel matches the hand one operation for operation: one `exp(-z)` shared by `log1p` and the gradient's
+  `e/(1 + e)`, the same `z` loop, the same `w_bar[j] += dz*X[i, j]` loop, entry checks hoisted out of the loops.
+  Its only extra is the `if z_2_bar != 0.0` test before the gradient loop (`skip_zero_sweeps`), predicted taken.
+  No pass here changes this kernel. On this shared machine its ratio ranged from 0.79x to 1.43x between runs
+  (loads of 6 to 10 on 2 cores; a 3.5 ms call is preempted often), so no figure here separates it from 1.0x.
+- JAX is faster on this row because XLA vectorises `exp` and `log1p`; Numba calls libm's scalar functions (this
+  llvmlite has no SVML), so neither symgrad's loop nor the hand one vectorises. Issue 13, item 3 (polynomial
+  `exp`/`log1p` within 2 ulp) is not done.
+
+### MLP 2-16-16-1, 100 points: 1.26-1.38x, not fixed
+
+- Every one of the 100 rows has an active hinge with the benchmark's data (checked at seed 0), so the reverse
+  sweep runs for every row in both
+  kernels; the inner 16-element loops are the same instructions in both (51 instructions per 8 elements of
+  `W2_bar[j, k] += d*h1[k]; h1_bar[k] += d*W2[j, k]`, and vectorised copies behind the same runtime alias checks).
+- The difference is per unit, outside the inner loops: symgrad tapes the pre-activations (32 pushes and pops per
+  row) where the hand kernel re-reads `h > 0`; removing them by hand measured 1.27x to 1.18x. Its reverse loops
+  `for j in range(n - 1, -1, -1)` leave LLVM unable to prove `j >= 0`, so each access carries Numba's
+  negative-index fix-up (`sar`/`and`/`add` per index) and the loop spills registers; the second layer's adjoint
+  goes through an array (`h2_bar[j]` stored in one loop, read and reset in the next) where the hand kernel
+  computes `da = ds*w3[j]` in the loop that uses it.
+  A rewrite of the reverse loops as `for k in range(n): j = n - 1 - k` measured within noise (1.38x to 1.33x).
+- Fixing it needs a tape-free ReLU (recomputing the sign from the stored activation, a pass with a precondition
+  on `max(z, 0)` and the array it is stored in) and a per-row sweep that keeps adjoints in registers.
+"""
+
+
 BIG_PROGRAMS = ("Programs of thousands of straight-line statements (derivation, compile time and peak memory against "
                 "the number of statements, with SymPy `diff` + `lambdify` beside them): "
                 "[architecture.md, Big programs](architecture.md#big-programs), printed by "
@@ -365,7 +432,7 @@ def write_docs(results, directory):
     rows = behind(results)
     page += [f"- {p}, {figure}: symgrad {mine}; " + ", ".join(f"{peer} {theirs}" for peer, theirs in ahead)
              for p, figure, mine, ahead in rows]
-    page += ["- nowhere" if not rows else "", ""]
+    page += ["- nowhere" if not rows else "", "", KERNELS]
     written = [os.path.join(directory, ratios_png)]
     plot_ratios(results, written[0])
     if results.get("scaling"):

@@ -140,7 +140,8 @@ def _run_stages(function, wrt, gradient_as_tuple, parallel, enabled, method, rew
             f"method='forward' carries tangents of float scalars only; {program.name}() is differentiated with "
             f"respect to an array: use method='reverse' or 'auto'")
     use_forward = method == "forward" or (method == "auto" and prefers_forward(program, wrt))
-    derivative = forward(program, wrt) if use_forward else reverse(program, wrt, enabled=enabled)
+    derivative = (forward(program, wrt, enabled=enabled) if use_forward
+                  else reverse(program, wrt, enabled=enabled))
     return built(derivative, wrt, gradient_as_tuple, parallel, enabled)
 
 

@@ -78,9 +78,10 @@ def _precedence_Mul(item):
 class NumbaPrinter(PythonCodePrinter):
     """SymPy's Python printer, with floats printed exactly and small powers as products."""
 
-    def __init__(self, chain_accumulators=True):
+    def __init__(self, chain_accumulators=True, recurrence_order=True):
         super().__init__({"order": "none"})  # canonical term ordering costs much and buys nothing in a kernel
         self.chain_accumulators = chain_accumulators  # pass `accumulator_chain`, see `_emit`
+        self.recurrence_order = recurrence_order  # pass `recurrence_order`, see `_recurrences`
         self._printed = {}  # (class, expression) -> text: the three kernels print mostly the same statements
 
     def doprint(self, expr, assign_to=None):
@@ -361,7 +362,31 @@ def _values(statements):
             yield statement.value
 
 
-def _emit(statements, printer, indent, fixed, accumulators=frozenset()):
+def _recurrences(loop):
+    """Pass `recurrence_order`: for each assignment at the top level of `loop`'s body, the carried values whose
+    next value it feeds, and for each symbol the carried values it reads in the same iteration.  A sum on a
+    recurrence (``a' = -x - c*v' - k*x'`` feeding ``v' += dt*a'``) is printed with the terms that read that
+    recurrence's carried value added last, so the loop-carried chain goes through one addition of it, not
+    through all of them; the other terms are computed off the chain.  Precondition: none beyond floating-point
+    reassociation, which changes the last bits (as `accumulator_chain`)."""
+    phis = {c.phi for c in loop.carried}
+    reads = {}  # symbol -> the carried values it reads in this iteration
+    for statement in loop.body:
+        if isinstance(statement, Assign):
+            reads[statement.target] = set().union(*(({f} & phis) | reads.get(f, set())
+                                                     for f in statement.value.free_symbols))
+    feeds = {}  # symbol -> the carried values whose next value reads it
+    for c in loop.carried:
+        for f in c.next.free_symbols:
+            feeds.setdefault(f, set()).add(c.phi)
+    for statement in reversed(loop.body):
+        if isinstance(statement, Assign) and statement.target in feeds:
+            for f in statement.value.free_symbols:
+                feeds.setdefault(f, set()).update(feeds[statement.target])
+    return reads, phis, feeds
+
+
+def _emit(statements, printer, indent, fixed, accumulators=frozenset(), recurrences=None):
     """Python source lines for a statement list; tapes in `fixed` were sized up front and never grow.
 
     A sum that adds into one of the `accumulators` (the carried values of the loops around) is printed as
@@ -372,15 +397,26 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset()):
     def p(expr):  # a bare integer would make Numba type the variable as an int
         return f"{int(expr)}.0" if isinstance(expr, sp.Integer) else printer.doprint(expr)
 
-    def accumulated(value):
-        accumulator = next((t for t in value.args if t in accumulators), None) if value.is_Add else None
-        if accumulator is None or len(value.args) < 3 or not printer.chain_accumulators:
+    def accumulated(value, target):
+        if not value.is_Add or len(value.args) < 3:
             return p(value)
-        return f"{p(accumulator)} + ({p(sp.Add(*(t for t in value.args if t is not accumulator)))})"
+        accumulator = next((t for t in value.args if t in accumulators), None)
+        if accumulator is not None and printer.chain_accumulators:
+            return f"{p(accumulator)} + ({p(sp.Add(*(t for t in value.args if t is not accumulator)))})"
+        if recurrences is None or not printer.recurrence_order:
+            return p(value)
+        reads, phis, feeds = recurrences
+        chain = feeds.get(target, set())
+        late = [t for t in value.args if chain & set().union(*(({f} & phis) | reads.get(f, set())
+                                                              for f in t.free_symbols))]
+        if not late or len(late) == len(value.args):
+            return p(value)
+        early = [t for t in value.args if all(t is not u for u in late)]
+        return f"{p(sp.Add(*early))} + ({p(sp.Add(*late))})"
 
     for s in statements:
         if isinstance(s, Assign):
-            lines.append(f"{indent}{p(s.target)} = {accumulated(s.value)}")
+            lines.append(f"{indent}{p(s.target)} = {accumulated(s.value, s.target)}")
         elif isinstance(s, Update):
             lines.append(f"{indent}{p(s.target)} {'+=' if s.accumulate else '='} {p(s.value)}")
         elif isinstance(s, Store):
@@ -389,6 +425,10 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset()):
         elif isinstance(s, Allocate):
             shape = "".join(printer.doprint(n) + ", " for n in s.shape)
             lines.append(f"{indent}{p(s.base.label)} = np.zeros(({shape}))")
+        elif isinstance(s, Uninitialised):
+            shape = "".join(printer.doprint(n) + ", " for n in s.shape)
+            lines.append(f"{indent}{p(s.base.label)} = np.empty(({shape})) if {printer.doprint(s.condition)} else "
+                         f"np.zeros(({shape}))")
         elif isinstance(s, Push):
             if s.tape not in fixed:
                 lines += [f"{indent}if {s.tape}_n == {s.tape}.shape[0]:", f"{indent}    {s.tape} = grow({s.tape})"]
@@ -409,7 +449,8 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset()):
             lines += [f"{indent}{p(c.phi)} = {p(c.initial)}" for c in s.carried]
             bounds = [s.start, s.stop] + ([s.step] if s.step != 1 else [])
             lines.append(f"{indent}for {p(s.index)} in range({', '.join(printer.doprint(b) for b in bounds)}):")
-            body = _emit(s.body, printer, indent + "    ", fixed, accumulators | {c.phi for c in s.carried})
+            body = _emit(s.body, printer, indent + "    ", fixed, accumulators | {c.phi for c in s.carried},
+                         _recurrences(s) if s.carried else None)
             if s.carried:
                 body.append(f"{indent}    {', '.join(p(c.phi) for c in s.carried)} = "
                             f"{', '.join(p(c.next) for c in s.carried)}")
@@ -1147,6 +1188,8 @@ def build_kernels(derivative, gradient_as_tuple, parallel=False, enabled=passes.
         entry, body = built[same]
         if parallel:
             body = in_chunks(body, results)
+        if "write_once_adjoints" in enabled:  # last: it sees the chunked loops, which it leaves alone
+            body = write_once_adjoints(body)
         kernels[name] = Kernel(name, program.arguments, body, returns, derivative.tapes, entry, program.name,
                                enabled, tuple(results))
     return kernels
@@ -1166,10 +1209,156 @@ RUNTIME_FUNCTIONS = ("digamma", "grow", "int_floordiv", "int_mod", "int_pow_slop
 
 def kernels_source(kernels):
     """The kernels as Python source text, and the import of the runtime helpers they call."""
-    printer = NumbaPrinter(chain_accumulators="accumulator_chain" in kernels["value"].enabled)
+    enabled = kernels["value"].enabled
+    printer = NumbaPrinter("accumulator_chain" in enabled, "recurrence_order" in enabled)
     text = "\n\n\n".join(kernels[name].source(printer) for name in KERNEL_NAMES)
     used = [name for name in RUNTIME_FUNCTIONS if f"{name}(" in text]
     imports = (f"from symgrad.runtime import {', '.join(used)}\n" if used else "") + (
         "from numba import prange\n" if "prange(" in text else "") + (
         "from symgrad.errors import ArrayIndexError\n" if "ArrayIndexError(" in text else "")
     return text, imports
+
+
+# --- pass write_once_adjoints ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Uninitialised:
+    """`base = np.empty(shape) if condition else np.zeros(shape)`: an array of zeros whose every element a later
+    loop writes once whenever `condition` (that loop runs) holds.  Only `write_once_adjoints` makes one."""
+
+    base: sp.IndexedBase
+    shape: tuple
+    condition: sp.Basic
+
+
+def _mentions(node, label):
+    """Whether anything inside `node` (a statement, a list of them, an expression or a field of one) names the
+    symbol `label`: a read, a store, an index, a bound, a condition."""
+    if isinstance(node, sp.Basic):
+        return node == label or label in node.free_symbols
+    if isinstance(node, (list, tuple)):
+        return any(_mentions(n, label) for n in node)
+    if isinstance(node, dict):
+        return any(_mentions(k, label) or _mentions(v, label) for k, v in node.items())
+    if dataclasses.is_dataclass(node):
+        return any(_mentions(getattr(node, f.name), label) for f in dataclasses.fields(node))
+    return False
+
+
+def _names(node, found):
+    """Every symbol name inside `node` (see `_mentions`), into `found`."""
+    if isinstance(node, sp.Basic):
+        found.update(s.name for s in node.atoms(sp.Symbol))
+    elif isinstance(node, (list, tuple)):
+        for n in node:
+            _names(n, found)
+    elif isinstance(node, dict):
+        _names(list(node.items()), found)
+    elif dataclasses.is_dataclass(node):
+        for f in dataclasses.fields(node):
+            _names(getattr(node, f.name), found)
+    return found
+
+
+def _shift_stores(loop, label):
+    """The offsets c of the `+=` stores ``label[i + c] += v`` in `loop` (index i, step 1), in statement order, or
+    None unless they are the loop's only mention of `label`, each one at the top level of its body (run on every
+    iteration), with a value and an index that do not read `label`."""
+    if loop.step != 1 or _mentions([loop.start, loop.stop, loop.carried], label):
+        return None
+    offsets = []
+    for statement in loop.body:
+        if not _mentions(statement, label):
+            continue
+        if not (isinstance(statement, Store) and statement.accumulate and statement.base.label == label
+                and len(statement.indices) == 1 and not _mentions([statement.value], label)):
+            return None
+        offset = sp.expand(statement.indices[0] - loop.index)
+        if not offset.is_Integer:
+            return None
+        offsets.append(int(offset))
+    return offsets or None
+
+
+def _written_once(allocate, loop, offsets, taken):
+    """`[allocation, loop, flush]` for `write_once_adjoints` (see there), the loop's stores rewritten."""
+    label, i = allocate.base.label, loop.index
+    low, span = min(offsets), max(offsets) - min(offsets)
+
+    def fresh(name):
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        return sp.Symbol(name, real=True)
+
+    # At the start of iteration i, pending[j] holds what earlier iterations added to element i + low + j.
+    pending = [fresh(f"{label.name}_carry{j}") for j in range(span)]
+    results = [fresh(f"{label.name}_carried{j}") for j in range(span)]
+    # sums[j]: the running sum of element i + low + j in this iteration; the element first touched now starts
+    # with its first contribution, not with 0.0 + it (the add is 5% of Rosenbrock's loop; it differs only when
+    # every contribution is -0.0, where the element is then -0.0, not 0.0).
+    body, sums = [], pending + [None]
+    # Each element's contributions are added in the order the += stores made them (earlier iterations first),
+    # two symbols at a time, so that SymPy cannot reorder them: the sums are the unoptimised kernel's.
+    for statement in loop.body:
+        if isinstance(statement, Store) and statement.base.label == label:
+            j = int(sp.expand(statement.indices[0] - i)) - low
+            value = statement.value
+            if not value.is_Symbol:
+                temporary = fresh(f"{label.name}_add")
+                body.append(Assign(temporary, value))
+                value = temporary
+            if sums[j] is None:
+                sums[j] = value
+                continue
+            total = fresh(f"{label.name}_sum")
+            body.append(Assign(total, sp.Add(sums[j], value)))
+            sums[j] = total
+        else:
+            body.append(statement)
+    body.append(Store(allocate.base, (i + low,), sums[0], False, loop.line))
+    carried = list(loop.carried) + [
+        Carried(pending[j], sp.Integer(0), sums[j + 1], results[j]) for j in range(span)]
+    rewritten = Loop(i, loop.start, loop.stop, loop.step, body, carried, loop.line)
+    runs = sp.StrictGreaterThan(loop.stop, loop.start)
+    flush = [When(runs, [Store(allocate.base, (loop.stop + low + j,), results[j], False) for j in range(span)])
+             ] if span else []
+    covered = (sp.expand(loop.start + low) == 0 and sp.expand(loop.stop - 1 + low + span - allocate.shape[0]) == -1)
+    allocation = Uninitialised(allocate.base, allocate.shape, runs) if covered else allocate
+    return [allocation, rewritten] + flush
+
+
+def write_once_adjoints(statements):
+    """Pass `write_once_adjoints`: an array of zeros that one loop only adds into at fixed offsets from its index
+    (``x_bar[i + 1] += a; x_bar[i] += b``, Rosenbrock's gradient) is written once per element instead: each
+    element's contributions from later offsets wait in loop-carried scalars until the iteration that finishes
+    it, which stores their sum with `=`, and the last ones are stored after the loop.  Where the loop then
+    writes every element (whenever it runs), the array is allocated uninitialised, without the zero fill.
+
+    Precondition, checked here (`_shift_stores`): the array is allocated (zeros) in this statement list and
+    nothing mentions it between the allocation and a loop of step 1 at the same level; inside that loop it is
+    mentioned only by `+=` stores at the top level of the body (so they run on every iteration), each at the
+    loop index plus an integer constant, none reading the array; the lowest index is provably nonnegative
+    (a negative one counts from the end, and two offsets could then reach one element).  Each element's sum is
+    added in the original order (equal results, bit for bit but for the sign of an all -0.0 sum).  Bounds: the
+    stores after the loop fall between two offsets the last iteration stored to, so they are in range whenever
+    the loop's own stores were."""
+    taken = _names(statements, set())
+    result, at = [], 0
+    while at < len(statements):
+        statement = statements[at]
+        if isinstance(statement, Allocate) and len(statement.shape) == 1:
+            label = statement.base.label
+            following = next((k for k in range(at + 1, len(statements)) if _mentions(statements[k], label)), None)
+            loop = statements[following] if following is not None else None
+            offsets = _shift_stores(loop, label) if isinstance(loop, Loop) else None
+            if offsets is not None and sp.expand(loop.start + min(offsets)).is_nonnegative is not True:
+                offsets = None  # a negative index counts from the end: two offsets could reach one element
+            runs = None if offsets is None else sp.StrictGreaterThan(loop.stop, loop.start)
+            if offsets is not None and runs is not sp.false:
+                result += statements[at + 1:following]  # they do not mention the array: it may be made later
+                result += _written_once(statement, loop, offsets, taken)
+                at = following + 1
+                continue
+        result.append(statement)
+        at += 1
+    return result

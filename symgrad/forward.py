@@ -9,8 +9,9 @@ as reverse mode (`reverse.local_partial`), so the rules table serves both.
 
 import sympy as sp
 
+from . import passes
 from .ir import Allocate, Assign, Carried, Derivative, Loop, Program, Store
-from .reverse import defined_names, differentiable_atoms, local_partial, unique_symbol
+from .reverse import defined_names, differentiable_atoms, local_partial, name_sums, unique_symbol
 
 MAX_PARAMETERS = 4  # more scalars than this, and one reverse sweep is cheaper than carrying them all
 
@@ -22,11 +23,12 @@ def prefers_forward(program, wrt):
 
 
 class Tangents:
-    def __init__(self, program, wrt, seeds=None):
+    def __init__(self, program, wrt, seeds=None, enabled=passes.ALL):
         self.program = program
         self.wrt = list(wrt)
         self.used_names = {a.name for a in program.arguments} | {s.name for a in program.arguments for s in a.shape}
         self.used_names |= defined_names(program.body)
+        self.body = name_sums(program.body, self.fresh) if "name_sums" in enabled else program.body
         self.tangent = {}  # (symbol or array label, parameter) -> tangent symbol, array base or number
         self.partials = {}  # (value, atom, out) -> folded local partial, shared by the parameters
         if seeds is not None:  # one direction, `wrt[0]`: per argument a number, a float symbol or an array base
@@ -150,10 +152,10 @@ def directional(program, seeds, direction="v"):
                    program.line)
 
 
-def forward(program, wrt, output=0):
+def forward(program, wrt, output=0, enabled=passes.ALL):
     """The derivative of `program.outputs[output]` with respect to the scalars in `wrt`, by forward mode."""
-    tangents = Tangents(program, wrt)
-    body = tangents.statements(program.body)
+    tangents = Tangents(program, wrt, enabled=enabled)
+    body = tangents.statements(tangents.body)
     seed = program.outputs[output]
     gradients = [tangents.of(seed, parameter) if isinstance(seed, sp.Symbol) else sp.Integer(0) for parameter in wrt]
     return Derivative(program, list(wrt), body, [], gradients, {}, {}, mode="forward")

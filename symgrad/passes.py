@@ -13,7 +13,7 @@ The enabled set is part of the derivation key, so a switch never returns kernels
 
 import os
 
-# name -> (the module holding the pass, what it does); docs/architecture.md lists the same table.
+# name -> (the module holding the pass, what it does); docs/api.md lists the names.
 PASSES = {
     "name_sums": ("reverse", "names each sum inside a power or function, so the partials share it"),
     "accumulator_adjoint": ("reverse", "uses one adjoint for every iteration of a pure accumulator (s += ...)"),
@@ -25,6 +25,9 @@ PASSES = {
     "skip_zero_sweeps": ("codegen", "skips a reverse sweep while the adjoint scaling it is zero"),
     "any_order_sweeps": ("codegen", "runs a reverse sweep first to last when its iterations only add"),
     "accumulator_chain": ("codegen", "prints acc + (terms) so a loop's dependency chain is one addition"),
+    "recurrence_order": ("codegen", "adds the terms of a sum that read a loop's recurrence last, off its chain"),
+    "write_once_adjoints": ("codegen", "stores each element of an array a loop adds into at fixed offsets once, "
+                                       "carrying the pending sums in scalars, and skips the zero fill it covers"),
 }
 
 ALL = frozenset(PASSES)

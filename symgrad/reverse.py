@@ -254,13 +254,45 @@ class _Scope:
         return bar
 
 
+def name_sums(statements, fresh):
+    """Give a name of its own to every sum inside a power or a function (`t = y - x**2` in `(y - x**2)**2`).
+
+    The partials then read `200*t` where SymPy would otherwise distribute `200*(y - x**2)` into terms that
+    no later pass can share with the forward value (in forward mode, the tangent reads `2*t` and not
+    `2*y - 2*x**2`, computed again).  Pass `name_sums`; precondition: none (a new SSA name for a value the
+    statement computes anyway)."""
+    named = []
+    for statement in statements:
+        if isinstance(statement, Assign):
+            replacements = {}
+            # A read inside a branch stays there: named, it would be evaluated on every path (see bounds).
+            branch_reads = {e for p in statement.value.atoms(sp.Piecewise) for e in p.atoms(sp.Indexed)}
+            for node in sp.postorder_traversal(statement.value):
+                if isinstance(node, (sp.Pow, sp.Function)) and not isinstance(node, sp.Piecewise):
+                    for argument in node.args:
+                        if (isinstance(argument, sp.Add) and argument not in replacements
+                                and not integer_valued(argument)
+                                and not (branch_reads and argument.atoms(sp.Indexed) & branch_reads)):
+                            value = argument.xreplace(replacements)
+                            replacements[argument] = fresh(f"{statement.target.name}_part")
+                            named.append(Assign(replacements[argument], value, statement.guard, statement.line))
+            if replacements:
+                statement = Assign(statement.target, statement.value.xreplace(replacements), statement.guard,
+                                   statement.line, statement.taped, statement.probe)
+        elif isinstance(statement, Loop):
+            statement = Loop(statement.index, statement.start, statement.stop, statement.step,
+                             name_sums(statement.body, fresh), statement.carried, statement.line)
+        named.append(statement)
+    return named
+
+
 class Reverser:
     def __init__(self, program, wrt, enabled=passes.ALL):
         self.program = program
         self.enabled = enabled
         self.used_names = {a.name for a in program.arguments} | defined_names(program.body)
         self.used_names |= {s.name for a in program.arguments for s in a.shape}
-        self.body = self.name_arguments(program.body) if "name_sums" in enabled else program.body
+        self.body = name_sums(program.body, self.fresh) if "name_sums" in enabled else program.body
         self._atoms = {}  # expression -> its differentiable atoms (activity and the sweep ask for each twice or more)
         self.adjoint_of = {}
         self.adjoint_arrays = {}
@@ -271,36 +303,6 @@ class Reverser:
         self.taped_carried = {}
         self.loop_arrays = _allocated_in_loops(self.body, False)
         self.store_tapes = {}
-
-    def name_arguments(self, statements):
-        """Give a name of its own to every sum inside a power or a function (`t = y - x**2` in `(y - x**2)**2`).
-
-        The partials then read `200*t` where SymPy would otherwise distribute `200*(y - x**2)` into terms that
-        no later pass can share with the forward value.  Pass `name_sums`; precondition: none (a new SSA name for
-        a value the statement computes anyway)."""
-        named = []
-        for statement in statements:
-            if isinstance(statement, Assign):
-                replacements = {}
-                # A read inside a branch stays there: named, it would be evaluated on every path (see bounds).
-                branch_reads = {e for p in statement.value.atoms(sp.Piecewise) for e in p.atoms(sp.Indexed)}
-                for node in sp.postorder_traversal(statement.value):
-                    if isinstance(node, (sp.Pow, sp.Function)) and not isinstance(node, sp.Piecewise):
-                        for argument in node.args:
-                            if (isinstance(argument, sp.Add) and argument not in replacements
-                                    and not integer_valued(argument)
-                                    and not (branch_reads and argument.atoms(sp.Indexed) & branch_reads)):
-                                value = argument.xreplace(replacements)
-                                replacements[argument] = self.fresh(f"{statement.target.name}_part")
-                                named.append(Assign(replacements[argument], value, statement.guard, statement.line))
-                if replacements:
-                    statement = Assign(statement.target, statement.value.xreplace(replacements), statement.guard,
-                                       statement.line, statement.taped, statement.probe)
-            elif isinstance(statement, Loop):
-                statement = Loop(statement.index, statement.start, statement.stop, statement.step,
-                                 self.name_arguments(statement.body), statement.carried, statement.line)
-            named.append(statement)
-        return named
 
     def atoms_of(self, expr):
         """`differentiable_atoms(expr)`, found once per expression (the set is shared: not to be changed)."""

@@ -1,0 +1,150 @@
+"""The kernel passes of issue 13 (`write_once_adjoints`, `recurrence_order`, `name_sums` in forward mode): each
+program is checked against central differences (Richardson) or a hand formula, with the pass on and off, and the
+source is checked to show that the pass fired (or, where its precondition fails, that it did not)."""
+
+import math
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))  # the benchmarks package
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from conftest import richardson_gradient  # noqa: E402
+
+import symgrad as sg  # noqa: E402
+from benchmarks.array_problems import oscillator, rosen  # noqa: E402 - the benchmark's own Rosenbrock and oscillator
+
+
+def rosen_hand(x):
+    g = np.zeros_like(x)
+    g[:-1] += -400 * x[:-1] * (x[1:] - x[:-1] ** 2) - 2 * (1 - x[:-1])
+    g[1:] += 200 * (x[1:] - x[:-1] ** 2)
+    return g
+
+
+def stencil(x):
+    """Three offsets, the lowest at the loop's start: x[i-1], x[i], x[i+1] for i in 1..n-2."""
+    s = 0.0
+    for i in range(1, len(x) - 1):
+        s += math.sin(x[i - 1]) * x[i] + x[i + 1] ** 2 * x[i - 1]
+    return s
+
+
+def gapped(x):
+    """Offsets 0 and 2 (none at 1), each element read twice at offset 0."""
+    s = 0.0
+    for i in range(len(x) - 2):
+        s += x[i] * x[i + 2] + math.exp(0.1 * x[i])
+    return s
+
+
+def tail_only(x):
+    """The loop covers elements 2.. only: the first two stay zeros, so the array keeps its zero fill."""
+    s = 0.0
+    for i in range(2, len(x)):
+        s += x[i] ** 3
+    return s
+
+
+def from_the_end(x, k):
+    """x[i - k] with i from 0 reads from the end (a negative index): the pass must not fire."""
+    s = 0.0
+    for i in range(len(x)):
+        s += x[i] * x[i - k]
+    return s
+
+
+def read_back(x):
+    """A local array added into and read in the same loop: not the pass's pattern."""
+    h = np.zeros(len(x))
+    s = 0.0
+    for i in range(len(x) - 1):
+        h[i + 1] += x[i]
+        s += h[i] * x[i]
+    return s
+
+
+def local_array(x):
+    """A local array (not an adjoint) added into at two offsets, three stores, then read by the next loop."""
+    n = len(x)
+    h = np.zeros(n)
+    for i in range(n - 1):
+        h[i + 1] += x[i] * x[i]
+        h[i] += math.sin(x[i + 1])
+        h[i + 1] += 0.5 * x[i]
+    s = 0.0
+    for i in range(n):
+        s += h[i] * h[i] * (i + 1)
+    return s
+
+
+OFF = {"write_once_adjoints": False}
+
+
+@pytest.mark.parametrize("function", [rosen, stencil, gapped, tail_only, local_array])
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 4, 9])
+def test_write_once_adjoints_against_richardson(function, n):
+    x = np.random.default_rng(n).uniform(-1.5, 1.5, n)
+    value, gradient = sg.value_and_grad(function)(x)
+    assert value == pytest.approx(function(x), rel=1e-12, abs=1e-12)
+    if n:
+        np.testing.assert_allclose(gradient, richardson_gradient(function, (x,), 0), rtol=1e-7, atol=1e-7)
+    else:
+        assert gradient.shape == (0,)
+    plain = sg.value_and_grad(function, optimize=OFF)(x)[1]
+    assert np.array_equal(gradient, plain)  # the same sums in the same order
+
+
+def test_write_once_adjoints_matches_the_hand_gradient_and_drops_the_zero_fill():
+    x = np.random.default_rng(1).uniform(-2, 2, 1000)
+    np.testing.assert_allclose(sg.grad(rosen)(x), rosen_hand(x), rtol=1e-12, atol=1e-9)
+    source = sg.grad(rosen).source()
+    assert "x_bar = np.empty((x_shape0, )) if" in source and "x_bar_carry0" in source
+    assert "x_bar_carry" not in sg.grad(rosen, optimize=OFF).source()
+
+
+def test_write_once_adjoints_fills_a_local_array_once():
+    assert "h = np.empty((x_shape0, )) if" in sg.value_and_grad(local_array).source()
+
+
+def test_write_once_adjoints_keeps_the_zeros_it_does_not_cover():
+    source = sg.grad(tail_only).source()
+    assert "np.empty" not in source and "x_bar[i] = " in source
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_write_once_adjoints_leaves_negative_indices_alone(k):
+    x = np.random.default_rng(k).uniform(-1, 1, 6)
+    transform = sg.value_and_grad(from_the_end, wrt=0)
+    assert "x_bar_carry" not in transform.source() and "np.empty" not in transform.source()
+    np.testing.assert_allclose(transform(x, k)[1], richardson_gradient(from_the_end, (x, k), 0), rtol=1e-8)
+
+
+def test_write_once_adjoints_leaves_an_array_read_in_its_loop_alone():
+    x = np.random.default_rng(3).uniform(-1, 1, 7)
+    transform = sg.value_and_grad(read_back)
+    assert "h_carry" not in transform.source() and "x_bar_carry" not in transform.source()
+    np.testing.assert_allclose(transform(x)[1], richardson_gradient(read_back, (x,), 0), rtol=1e-8)
+
+
+@pytest.mark.parametrize("optimize", [True, False, {"recurrence_order": False}, {"name_sums": False}])
+def test_oscillator_tangents_against_richardson(optimize):
+    obs = np.random.default_rng(0).normal(size=200)
+    value, gradient = sg.value_and_grad(oscillator, wrt=(0, 1), optimize=optimize)(4.0, 0.3, obs)
+    assert value == pytest.approx(oscillator(4.0, 0.3, obs), rel=1e-12)
+    for position in (0, 1):
+        assert gradient[position] == pytest.approx(richardson_gradient(oscillator, (4.0, 0.3, obs), position),
+                                                   rel=1e-8)
+
+
+def test_recurrence_order_adds_the_carried_term_last():
+    source = sg.grad(oscillator, wrt=(0, 1)).source()
+    assert "a_dot_k = -x - k*x_dot_k + (-c*v_dot_k)" in source  # v_dot_k's chain: one addition, not two
+    plain = sg.grad(oscillator, wrt=(0, 1), optimize={"recurrence_order": False}).source()
+    assert "a_dot_k = -x - c*v_dot_k - k*x_dot_k" in plain
+
+
+def test_name_sums_shares_the_residual_in_forward_mode():
+    source = sg.grad(oscillator, wrt=(0, 1)).source()
+    assert "err_1_part = x_1 - obs[t]" in source and "= 2*err_1_part" in source
