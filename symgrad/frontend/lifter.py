@@ -10,10 +10,8 @@ import ast
 import builtins
 import contextlib
 import inspect
-import numbers
 import operator
 import sys
-import textwrap
 import threading
 import types
 from dataclasses import dataclass
@@ -21,11 +19,13 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from . import errors
-from .cache import INLINE_ATTRIBUTE
-from .ir import ARRAY1, ARRAY2, FLOAT, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
-from .rules import (FUNCTIONS_BY_OBJECT, NAMED_CONSTANTS, FloorDivision, IntDiv, IntMod, Maximum, Minimum, Modulo,
-                    integer_valued)
+from .. import errors
+from ..cache import INLINE_ATTRIBUTE
+from ..ir import Allocate, Argument, Assign, Carried, FLOAT, INT, ARRAY1, Loop, Program, Store
+from ..rules import FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, integer_valued
+from .kinds import (ARRAY_CONSTRUCTORS, ARRAY_EXTREMES, ARRAY_LIKE_CONSTRUCTORS, ARRAY_REDUCTIONS, infer_kinds,
+                    static_target)
+from .source import Frame, constant_to_sympy, python_number, read_source
 
 # Names the generated kernels use themselves; a user variable of that name gets another.
 RESERVED_NAMES = frozenset({"math", "np", "digamma", "grow"})
@@ -45,14 +45,6 @@ PYTHON_ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: ope
 ARITHMETIC = {**PYTHON_ARITHMETIC, ast.FloorDiv: _floor_division, ast.Mod: _modulo}
 
 UNROLL_LIMIT = 8  # literal loops of at most this many iterations (and no loop inside) are unrolled
-
-# NumPy calls that make a local array of zeros, and those that reduce arrays to a number.
-ARRAY_CONSTRUCTORS = {id(np.zeros), id(np.empty)}
-ARRAY_LIKE_CONSTRUCTORS = {id(np.zeros_like), id(np.empty_like)}
-ARRAY_REDUCTIONS = {id(np.sum), id(builtins.sum), id(np.dot)}
-# max/min of one array: the largest or smallest element (builtin max/min of one argument iterates over it).
-ARRAY_EXTREMES = {id(builtins.max): Maximum, id(np.max): Maximum, id(np.amax): Maximum,
-                  id(builtins.min): Minimum, id(np.min): Minimum, id(np.amin): Minimum}
 
 COMPARISONS = {ast.Lt: sp.Lt, ast.LtE: sp.Le, ast.Gt: sp.Gt, ast.GtE: sp.Ge, ast.Eq: sp.Eq, ast.NotEq: sp.Ne}
 PYTHON_COMPARISONS = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
@@ -94,52 +86,6 @@ REFUSED_EXPRESSIONS = {
 }
 
 
-@dataclass
-class Source:
-    """A parsed function definition and where it came from, for messages with file, line and column."""
-
-    function: types.FunctionType
-    definition: ast.FunctionDef
-    filename: str
-    first_line: int
-    indent: int
-    lines: list
-
-    def error(self, kind, node, message):
-        lineno = self.first_line + getattr(node, "lineno", 1) - 1
-        offset = getattr(node, "col_offset", 0) + self.indent + 1
-        text = self.lines[lineno - self.first_line] if 0 <= lineno - self.first_line < len(self.lines) else None
-        return kind(message, self.filename, lineno, offset, text)
-
-
-_SOURCES = {}
-
-
-def read_source(function):
-    """Read and parse a function's definition once per function object."""
-    if function in _SOURCES:
-        return _SOURCES[function]
-    name = getattr(function, "__qualname__", repr(function))
-    try:
-        lines, first_line = inspect.getsourcelines(function)
-        filename = inspect.getsourcefile(function) or function.__code__.co_filename
-    except (OSError, TypeError) as exc:
-        code = getattr(function, "__code__", None)
-        raise errors.SourceNotFoundError(
-            f"cannot read the source of {name} ({exc}): define it in a file or a notebook cell, not with exec",
-            getattr(code, "co_filename", None), getattr(code, "co_firstlineno", None), 1) from None
-    text = "".join(lines)
-    indent = len(lines[0]) - len(lines[0].lstrip())
-    tree = ast.parse(textwrap.dedent(text))
-    source = Source(function, tree.body[0], filename, max(first_line, 1), indent, lines)
-    if not isinstance(source.definition, ast.FunctionDef):
-        raise source.error(errors.UnsupportedExpressionError, source.definition,
-                           f"{name} is not defined by a `def` statement (a lambda?): "
-                           f"write `def {name}(...): return ...`")
-    _SOURCES[function] = source
-    return source
-
-
 class _Undefined:
     """A name with no value on some path: assigned on one side of an `if` only, or inside a loop only."""
 
@@ -166,142 +112,6 @@ class ArrayValue:
     def ndim(self):
         return len(self.shape)
 
-
-class _Frame:
-    """One function being lifted: its source, its local variables and where its free names resolve."""
-
-    def __init__(self, source, variables):
-        self.source = source
-        self.variables = variables
-        self.loops = 0  # loops of this function around the statement being lifted
-        function = source.function
-        cells = dict(zip(function.__code__.co_freevars, function.__closure__ or ()))
-        self.closure = {name: cell.cell_contents for name, cell in cells.items() if _cell_is_set(cell)}
-        self.globals = function.__globals__
-
-    def resolve(self, name):
-        if name in self.closure:
-            return self.closure[name]
-        if name in self.globals:
-            return self.globals[name]
-        return getattr(builtins, name) if hasattr(builtins, name) else self.globals[name]
-
-
-def _cell_is_set(cell):
-    try:
-        cell.cell_contents
-    except ValueError:
-        return False
-    return True
-
-
-def python_number(value):
-    """A SymPy number as the Python number the source computes with: an int, or the nearest float64."""
-    return int(value) if value.is_Integer else float(value)
-
-
-def constant_to_sympy(value):
-    """A Python or NumPy number as a SymPy number; None for anything else."""
-    if isinstance(value, (bool, np.bool_)):
-        return sp.Integer(int(value))
-    if isinstance(value, numbers.Integral):
-        return sp.Integer(int(value))
-    if isinstance(value, numbers.Real):
-        value = float(value)
-        return NAMED_CONSTANTS.get(value, sp.Float(value))
-    return None
-
-
-# --- argument kinds, read off the source before lifting --------------------------------------------------------
-def _static_target(frame, node):
-    """The object a call's function expression names (a module attribute or a global), or None."""
-    try:
-        if isinstance(node, ast.Name):
-            return frame.resolve(node.id)
-        if isinstance(node, ast.Attribute):
-            base = _static_target(frame, node.value)
-            return getattr(base, node.attr, None) if isinstance(base, types.ModuleType) else None
-    except KeyError:
-        return None
-    return None
-
-
-def _names_in(node):
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-
-
-def infer_kinds(source, seen=None):
-    """Each parameter's kind from how the body uses it: indexed -> array (1-D or 2-D by the number of
-    indices, or by `.shape[1]`), `len`/`.shape`/`np.sum`/`np.dot`/`@` -> array, in a `range` or an index -> int,
-    else float."""
-    seen = (seen or set()) | {source.function}
-    frame = _Frame(source, {})
-    parameters = [p.arg for p in source.definition.args.posonlyargs + source.definition.args.args
-                  + source.definition.args.kwonlyargs]
-    ndims, integers = {}, set()
-    aliases = {node.targets[0].id: node.value.id for node in ast.walk(source.definition)
-               if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
-               and isinstance(node.value, ast.Name) and node.value.id in parameters}
-
-    def array(name, ndim):
-        name = aliases.get(name, name)
-        if name in parameters:
-            ndims[name] = max(ndims.get(name, 0), ndim)
-
-    for node in ast.walk(source.definition):
-        if isinstance(node, ast.Subscript):
-            depth, base = 0, node
-            while isinstance(base, ast.Subscript):
-                depth += len(base.slice.elts) if isinstance(base.slice, ast.Tuple) else 1
-                integers |= _names_in(base.slice)
-                base = base.value
-            if isinstance(base, ast.Name):
-                array(base.id, depth)
-            shape = node.value
-            if (isinstance(shape, ast.Attribute) and shape.attr == "shape" and isinstance(shape.value, ast.Name)
-                    and isinstance(node.slice, ast.Constant) and type(node.slice.value) is int):
-                array(shape.value.id, node.slice.value + 1)  # X.shape[1]: X has two dimensions at least
-        elif isinstance(node, ast.Attribute) and node.attr in ("shape", "size") and isinstance(node.value, ast.Name):
-            array(node.value.id, 1)
-        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
-            for side in (node.left, node.right):
-                if isinstance(side, ast.Name):
-                    array(side.id, 1)
-        elif isinstance(node, ast.Call):
-            target = _static_target(frame, node.func)
-            arguments = [a.id if isinstance(a, ast.Name) else None for a in node.args]
-            if target is range:
-                for argument in node.args:
-                    integers |= _names_in(argument)
-            elif (id(target) in ARRAY_REDUCTIONS | ARRAY_LIKE_CONSTRUCTORS or target is len
-                  or id(target) in ARRAY_EXTREMES and len(node.args) == 1):
-                for name in arguments:
-                    if name and not (target is builtins.sum and isinstance(node.args[0], ast.GeneratorExp)):
-                        array(name, 1)
-            elif isinstance(getattr(target, INLINE_ATTRIBUTE, target), types.FunctionType):
-                helper = getattr(target, INLINE_ATTRIBUTE, target)
-                if helper in seen:
-                    continue
-                try:
-                    helper_source = read_source(helper)
-                except errors.UnsupportedSyntaxError:
-                    continue  # the lifter reports it where the call is lifted
-                helper_kinds = infer_kinds(helper_source, seen)
-                helper_parameters = list(helper_kinds)
-                for position, name in enumerate(arguments):
-                    if name and position < len(helper_parameters):
-                        kind = helper_kinds[helper_parameters[position]]
-                        if kind in (ARRAY1, ARRAY2):
-                            array(name, 1 if kind == ARRAY1 else 2)
-                        elif kind == INT and name in parameters:
-                            integers.add(name)
-    kinds = {}
-    for name in parameters:
-        if name in ndims:
-            kinds[name] = ARRAY1 if ndims[name] == 1 else ARRAY2
-        else:
-            kinds[name] = INT if name in integers else FLOAT
-    return kinds
 
 
 def _assigned_names(statements):
@@ -420,7 +230,7 @@ class Lifter:
     def entered(self, source, variables):
         """Lift statements of `source`'s function, with `variables` as its locals."""
         outer = self.frame
-        self.frame = _Frame(source, variables)
+        self.frame = Frame(source, variables)
         self.inlining.append(source.function)
         try:
             yield
@@ -805,7 +615,7 @@ class Lifter:
         (comprehension,) = generator.generators if len(generator.generators) == 1 else (None,)
         if (comprehension is None or comprehension.ifs or comprehension.is_async or len(node.args) != 1
                 or not isinstance(comprehension.target, ast.Name) or not isinstance(comprehension.iter, ast.Call)
-                or _static_target(self.frame, comprehension.iter.func) is not range):
+                or static_target(self.frame, comprehension.iter.func) is not range):
             raise self.error(errors.UnsupportedExpressionError, generator,
                              "a generator expression other than `sum(expr for i in range(...))`")
         start, stop, step = self.range_bounds(comprehension.iter)
