@@ -98,14 +98,15 @@ def _normalise_wrt(function, wrt):
 METHODS = ("auto", "reverse", "forward")
 
 
-def _derive(function, wrt, gradient_as_tuple, parallel, enabled=passes.ALL, method="auto"):
+def _derive(function, wrt, gradient_as_tuple, parallel, enabled=passes.ALL, method="auto", observed=()):
     """Run the stages in order: parse, differentiate (reverse mode, or forward mode for a few scalars through
     loops, as `method` says) and codegen; `enabled` names the optimisation passes.  They run with room to recurse
     as deep as the source nests.  The display is not run here: a call never waits for formulas."""
     from .frontend import with_room_to_recurse
 
     with _collector_paused():
-        return with_room_to_recurse(_run_stages, function, wrt, gradient_as_tuple, parallel, enabled, method)
+        return with_room_to_recurse(_run_stages, function, wrt, gradient_as_tuple, parallel, enabled, method,
+                                    dict(observed))
 
 
 @contextlib.contextmanager
@@ -122,13 +123,13 @@ def _collector_paused():
             gc.enable()
 
 
-def _run_stages(function, wrt, gradient_as_tuple, parallel, enabled, method):
+def _run_stages(function, wrt, gradient_as_tuple, parallel, enabled, method, observed):
     from .codegen import build_kernels, kernels_source
     from .forward import forward, prefers_forward
     from .frontend import lift
     from .reverse import reverse
 
-    program = lift(function)
+    program = lift(function, observed)
     if len(program.outputs) != 1:
         raise TypeError(f"{program.name}() returns a tuple of {len(program.outputs)} values; grad and "
                         "value_and_grad need a function returning one number")
@@ -227,6 +228,7 @@ class Transform:
         self._lock = threading.RLock()  # the first calls from several threads derive and compile once
         self._display_lock = threading.RLock()  # formulas: rendering them never holds up a first call
         self._cache_key = None
+        self._observed = ()  # (argument, axes) of the arrays the first call passed
         self._module = None
         self._derivation = None
         self._rendering = None
@@ -241,17 +243,20 @@ class Transform:
     # later ones are folded by the dispatcher when its parameters carry the user's names (see `_entry`).
     def __call__(self, *args, **keywords):
         """The gradient (or value and gradient) from the compiled kernel."""
+        self._observe(args, keywords)
         entry = self._entry(self._mode)
         type(self).__call__ = staticmethod(entry)
         return _call_by_position(self.fun, entry, *args, **keywords)
 
     def value(self, *args, **keywords):
         """The function's value, from the compiled forward kernel."""
+        self._observe(args, keywords)
         self.value = self._entry("value")
         return _call_by_position(self.fun, self.value, *args, **keywords)
 
     def value_and_grad(self, *args, **keywords):
         """(value, gradient) in one compiled pass."""
+        self._observe(args, keywords)
         self.value_and_grad = self._entry("value_and_grad")
         return _call_by_position(self.fun, self.value_and_grad, *args, **keywords)
 
@@ -265,10 +270,23 @@ class Transform:
         return functools.partial(_call_by_position, self.fun, dispatcher)
 
     # --- derivation and compilation, cached -----------------------------------------------------------------
+    def _observe(self, args, keywords):
+        """Remember the number of axes of each array the first call passes: it decides an argument's kind where
+        the body does not (`np.exp(x)` alone), so the derivation is keyed by it, as Numba keys by type."""
+        with self._lock:
+            if self._cache_key is None and not self._observed:
+                names = list(inspect.signature(self.fun).parameters)
+                try:
+                    bound = inspect.signature(self.fun).bind(*args, **keywords).arguments
+                except TypeError:
+                    return  # the call itself raises it, naming what is missing
+                self._observed = tuple((name, bound[name].ndim) for name in names
+                                       if isinstance(bound.get(name), np.ndarray))
+
     def _key(self):
         with self._lock:
             if self._cache_key is None:
-                options = (self.parallel, tuple(sorted(self.passes)), self.method)
+                options = (self.parallel, tuple(sorted(self.passes)), self.method, self._observed)
                 self._cache_key = cache.derivation_key(self.fun, self._positions, self._as_tuple, options)
             return self._cache_key
 
@@ -283,7 +301,7 @@ class Transform:
             if self._derivation is None:
                 with _progress(f"deriving {self.fun.__name__}()"):
                     self._derivation = _derive(self.fun, self.wrt, self._as_tuple, self.parallel, self.passes,
-                                               self.method)
+                                               self.method, self._observed)
             return self._derivation
 
     def _compiled(self, name):

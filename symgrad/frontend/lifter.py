@@ -3,7 +3,7 @@
 The lifter executes the function symbolically: every assignment of a non-trivial value becomes one SSA
 `Assign`, helpers are inlined at their call sites, an ``if`` runs both branches and merges what they assign
 into `Piecewise` values, and an early ``return`` runs the rest of the function on the other side of the branch.
-Everything outside the subset in LANGUAGE.md is refused with an `UnsupportedSyntaxError` at its line and column.
+Everything outside the subset in docs/language.md is refused with an `UnsupportedSyntaxError` at its line and column.
 """
 
 import ast
@@ -23,8 +23,8 @@ from .. import errors
 from ..cache import INLINE_ATTRIBUTE
 from ..ir import Allocate, Argument, Assign, Carried, FLOAT, INT, ARRAY1, Loop, Program, Store
 from ..rules import FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, integer_valued
-from .kinds import (ARRAY_CONSTRUCTORS, ARRAY_EXTREMES, ARRAY_LIKE_CONSTRUCTORS, ARRAY_REDUCTIONS, infer_kinds,
-                    static_target)
+from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
+from .numpy_lowering import REFUSED_FUNCTIONS, ArrayExpression, ArrayValue, NumpyLowering, as_number
 from .source import Frame, constant_to_sympy, python_number, read_source
 
 # Names the generated kernels use themselves; a user variable of that name gets another.
@@ -100,19 +100,6 @@ class _Returned:
     node: ast.AST  # the `return` (or the `if` whose sides return), for the line of the output's reads
 
 
-@dataclass(eq=False)
-class ArrayValue:
-    """An array as the lifter sees it: its IndexedBase, its shape (integer expressions), and whether it is local."""
-
-    base: sp.IndexedBase
-    shape: tuple
-    local: bool
-
-    @property
-    def ndim(self):
-        return len(self.shape)
-
-
 
 def _assigned_names(statements):
     names = set()
@@ -123,11 +110,18 @@ def _assigned_names(statements):
     return names
 
 
-class Lifter:
-    """Lifts one function (and the helpers it calls) into a Program."""
+class Lifter(NumpyLowering):
+    """Lifts one function (and the helpers it calls) into a Program; vectorised NumPy is lowered to loops by
+    `NumpyLowering`.  `observed` maps an argument to the number of axes of the array its first call passed,
+    which decides its kind where the body does not."""
 
-    def __init__(self, function):
+    def __init__(self, function, observed=None):
         self.function = function
+        self.observed = observed or {}
+        self.shape_checks = []  # sizes to check at entry (see numpy_lowering)
+        self.integer_values = {}  # local int symbol -> its value, to state sizes in the arguments' terms
+        self.size_names = {}  # an argument's size symbol -> how the user writes it (len(x), X.shape[1])
+        self.entry_symbols = set()  # what a kernel knows when it starts: int arguments and sizes
         self.body = []
         self.guard = sp.true
         self.used_names = set(RESERVED_NAMES)
@@ -153,9 +147,13 @@ class Lifter:
         With `probe`, the array reads of the value are made even where nothing uses it (see `probe_lost`)."""
         if isinstance(value, tuple):
             return tuple(self.assign(name, v, node, probe=probe) for v in value)
+        if isinstance(value, ArrayExpression):
+            return self.materialized(value, name, node)
         if isinstance(value, ArrayValue) or value.is_Symbol or value.is_number:
             return value
         symbol = self.fresh(name, integer=True) if integer_valued(value) else self.fresh(name)
+        if symbol.is_integer:
+            self.integer_values[symbol] = value
         self.body.append(Assign(symbol, value, self.guard, self.line(node), taped, probe and value.has(sp.Indexed)))
         return symbol
 
@@ -188,7 +186,7 @@ class Lifter:
     # --- functions ------------------------------------------------------------------------------------
     def lift(self):
         source = read_source(self.function)
-        kinds = infer_kinds(source)
+        kinds = infer_kinds(source, observed=self.observed)
         arguments = []
         self.used_names |= {parameter.arg for parameter in self._parameters(source)}  # kept as they are
         for parameter in self._parameters(source):
@@ -197,6 +195,11 @@ class Lifter:
                                    f"an argument may not be called {parameter.arg!r} (a name the kernels use): "
                                    "rename it")
             arguments.append(self._argument(parameter.arg, kinds[parameter.arg]))
+            argument = arguments[-1]
+            self.entry_symbols |= set(argument.shape) | ({argument.symbol} if argument.kind == INT else set())
+            self.size_names.update({size: sp.Symbol(f"len({argument.name})" if len(argument.shape) == 1
+                                                    else f"{argument.name}.shape[{k}]")
+                                    for k, size in enumerate(argument.shape)})
         name = self.function.__name__
         variables = {a.name: ArrayValue(a.base, a.shape, False) if a.base is not None else a.symbol for a in arguments}
         with self.entered(source, variables):
@@ -206,7 +209,7 @@ class Lifter:
                 outputs = [self.assign(f"{name}_{k}", value, node) for k, value in enumerate(result)]
             else:
                 outputs = [self.assign(name, self.number(result, node), node)]
-        return Program(name, arguments, self.body, outputs, source.filename, source.first_line)
+        return Program(name, arguments, self.body, outputs, source.filename, source.first_line, self.shape_checks)
 
     def _argument(self, name, kind):
         if kind == FLOAT:
@@ -259,7 +262,7 @@ class Lifter:
         bound.apply_defaults()
         variables = {}
         for name, value in bound.arguments.items():
-            if not isinstance(value, (sp.Basic, tuple, ArrayValue)):
+            if not isinstance(value, (sp.Basic, tuple, ArrayValue, ArrayExpression)):
                 value = constant_to_sympy(value)
                 if value is None:
                     raise self.error(errors.UnsupportedCallError, node,
@@ -329,7 +332,7 @@ class Lifter:
     def bind(self, target, value, node):
         if isinstance(target, ast.Name):
             previous = self.frame.variables.get(target.id)
-            if self.loop_depth and isinstance(previous, ArrayValue) and previous is not value:
+            if self.loop_depth and self.is_array(previous) and previous is not value:
                 raise self.error(errors.UnsupportedStatementError, target,
                                  f"rebinding the array {target.id!r} inside a loop: make a new array once before "
                                  "the loop and write its elements")
@@ -364,7 +367,7 @@ class Lifter:
         if node.value is None:
             raise self.error(errors.MissingReturnError, node, "a bare `return`: return a value")
         value = self.value(node.value)
-        if isinstance(value, ArrayValue):
+        if self.is_array(value):
             raise self.error(errors.UnsupportedStatementError, node,
                              "returning an array: return a number, or a tuple of numbers for a Jacobian")
         return value
@@ -390,9 +393,9 @@ class Lifter:
                 merged[name] = a if isinstance(a, _Undefined) else b
             elif a is None or b is None:
                 merged[name] = _Undefined(name, f"is assigned on only one side of the `if` above: {advice}")
-            elif a is b or (not isinstance(a, ArrayValue) and a == b):
+            elif a is b or (not self.is_array(a) and not self.is_array(b) and a == b):
                 merged[name] = a
-            elif isinstance(a, ArrayValue) or isinstance(b, ArrayValue):
+            elif self.is_array(a) or self.is_array(b):
                 merged[name] = _Undefined(name, "names different arrays on the two sides of the `if` above")
             else:
                 merged[name] = self.assign(name, self.select(condition, a, b, node), node)
@@ -446,7 +449,7 @@ class Lifter:
         before = self.frame.variables
         assigned = _assigned_names(node.body)
         carried_names = sorted(n for n in assigned if n in before and not isinstance(
-            before[n], (ArrayValue, _Undefined, tuple)) and n != node.target.id)
+            before[n], (ArrayValue, ArrayExpression, _Undefined, tuple)) and n != node.target.id)
         index = self.fresh(node.target.id, integer=True)
         phis = {name: self.fresh(name) for name in carried_names}
         self.frame.variables = {**before, **phis, node.target.id: index}
@@ -499,21 +502,6 @@ class Lifter:
                               [Carried(phi, initial, following, result)], self.line(node)))
         return result
 
-    def extreme(self, array, combine, node):
-        """max/min of every element of an array, running from its first element (so that an empty array raises,
-        as Python's max() does, instead of giving an infinity)."""
-        if not isinstance(array, ArrayValue):
-            raise self.error(errors.UnsupportedCallError, node,
-                             f"{ast.unparse(node.func)}() of one number: Python raises TypeError there (a number is "
-                             f"not iterable); write {ast.unparse(node.func)}(a, b) of two numbers, or pass an array")
-        if array.ndim == 1:
-            element = lambda k: self.read(array, (k,), node)  # noqa: E731
-        else:
-            element = lambda k: self.reduce(  # noqa: E731
-                "row_extreme", sp.Integer(1), array.shape[1], lambda m: self.read(array, (k, m), node), node,
-                combine, self.read(array, (k, sp.Integer(0)), node))
-        return self.reduce("extreme", sp.Integer(1), array.shape[0], element, node, combine, element(sp.Integer(0)))
-
     # --- arrays -----------------------------------------------------------------------------------------
     def element(self, node):
         """The array and integer indices of `x[i]`, `x[i, j]` or `x[i][j]`."""
@@ -550,7 +538,7 @@ class Lifter:
             return element
         return self.assign(f"{array.base.label}_at", element, node, taped=self.loop_depth > 0)
 
-    def allocate(self, shape, node):
+    def allocate(self, shape, node, name=None):
         shape = shape if isinstance(shape, tuple) else (shape,)
         if not 1 <= len(shape) <= 2 or not all(isinstance(n, sp.Basic) and n.is_integer for n in shape):
             raise self.error(errors.UnsupportedCallError, node,
@@ -558,7 +546,7 @@ class Lifter:
         if self.loop_depth and not all(n.free_symbols <= self._outer_symbols() for n in shape):
             raise self.error(errors.UnsupportedCallError, node, "a local array whose size changes from one "
                                                                 "iteration to the next: allocate it before the loop")
-        label = self.fresh(self.name_hint)
+        label = self.fresh(name or self.name_hint)
         base = sp.IndexedBase(label, shape=shape)
         self.body.append(Allocate(base, tuple(shape), self.line(node)))
         return ArrayValue(base, tuple(shape), True)
@@ -569,7 +557,7 @@ class Lifter:
             for s in n.free_symbols}
 
     def array_call(self, target, node, args):
-        """np.zeros/np.empty/np.zeros_like, and the reductions np.sum, sum, np.dot; None for other calls."""
+        """np.zeros/np.empty/np.zeros_like, len, and builtin max/min of one array; None for other calls."""
         label = ast.unparse(node.func)
         if id(target) in ARRAY_CONSTRUCTORS:
             keywords = {k.arg for k in node.keywords}
@@ -577,37 +565,20 @@ class Lifter:
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(shape): give the shape only")
             return self.allocate(args[0], node)
         if id(target) in ARRAY_LIKE_CONSTRUCTORS:
-            if len(args) != 1 or not isinstance(args[0], ArrayValue):
+            if len(args) != 1 or not self.is_array(args[0]):
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(x) needs one array argument")
-            return self.allocate(args[0].shape, node)
+            return self.allocate(self.expression(args[0], node).shape, node)
         if target is len:
-            if len(args) != 1 or not isinstance(args[0], ArrayValue):
+            if len(args) != 1 or not self.is_array(args[0]):
                 raise self.error(errors.UnsupportedCallError, node, "len() of something that is not an array")
-            return args[0].shape[0]
-        if id(target) in ARRAY_EXTREMES and len(args) == 1 and not node.keywords:
-            return self.extreme(args[0], ARRAY_EXTREMES[id(target)], node)
-        if id(target) not in ARRAY_REDUCTIONS or not any(isinstance(a, ArrayValue) for a in args):
-            return None
-        if node.keywords:
-            raise self.error(errors.UnsupportedCallError, node, f"keyword arguments to {label}: pass arrays only")
-        if target is np.dot:
-            return self.dot(args, node)
-        if len(args) != 1:
-            raise self.error(errors.UnsupportedCallError, node, f"{label}() of one array (no axis or start)")
-        array = args[0]
-        if array.ndim == 1:
-            return self.reduce("total", sp.Integer(0), array.shape[0],
-                               lambda k: self.read(array, (k,), node), node)
-        return self.reduce("total", sp.Integer(0), array.shape[0], lambda k: self.reduce(
-            "row", sp.Integer(0), array.shape[1], lambda m: self.read(array, (k, m), node), node), node)
-
-    def dot(self, args, node):
-        if len(args) != 2 or not all(isinstance(a, ArrayValue) and a.ndim == 1 for a in args):
-            raise self.error(errors.UnsupportedCallError, node,
-                             "np.dot / @ of two 1-D arrays only: write other products as loops")
-        a, b = args
-        return self.reduce("dot", sp.Integer(0), a.shape[0],
-                           lambda k: self.read(a, (k,), node) * self.read(b, (k,), node), node)
+            return self.expression(args[0], node).shape[0]
+        if target in (builtins.max, builtins.min) and len(args) == 1 and not node.keywords:
+            if not self.is_array(args[0]):
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"{label}() of one number: Python raises TypeError there (a number is not "
+                                 f"iterable); write {label}(a, b) of two numbers, or pass an array")
+            return self.reduction(target.__name__, args[0], None, False, node)
+        return None
 
     def generator_sum(self, node):
         """`sum(expr for i in range(...))` as a reduction loop."""
@@ -651,15 +622,21 @@ class Lifter:
         if isinstance(node, ast.BinOp):
             left, right = self.value(node.left), self.value(node.right)
             if isinstance(node.op, ast.MatMult):
-                return self.dot([left, right], node)
+                return self.product(left, right, node)
+            if self.is_array(left) or self.is_array(right):
+                return self.array_arithmetic(node.op, left, right, node)
             return self.arithmetic(node.op, self.number(left, node.left), self.number(right, node.right), node)
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.USub):
-                operand = self.scalar(node.operand)
+                operand = self.value(node.operand)
+                if self.is_array(operand):
+                    return self.elementwise(operator.neg, [operand], node)
+                operand = self.number(operand, node.operand)
                 folded = self.folded(operator.neg, (operand,), node)
                 return -operand if folded is None else folded
             if isinstance(node.op, ast.UAdd):
-                return self.scalar(node.operand)
+                operand = self.value(node.operand)
+                return operand if self.is_array(operand) else self.number(operand, node.operand)
             raise self.error(errors.UnsupportedExpressionError, node,
                              f"the operator {type(node.op).__name__} on a number: use `not` only in conditions")
         if isinstance(node, ast.IfExp):
@@ -681,6 +658,8 @@ class Lifter:
             return self.subscript(node)
         if isinstance(node, ast.Attribute):
             return self.attribute(node)
+        if isinstance(node, ast.Compare) and any(self.is_array(self.value(n)) for n in [node.left] + node.comparators):
+            return self.array_comparison(node)
         if isinstance(node, (ast.Compare, ast.BoolOp)):
             raise self.error(errors.UnsupportedExpressionError, node,
                              "a comparison used as a number: write `1.0 if a < b else 0.0`")
@@ -696,31 +675,50 @@ class Lifter:
                 raise self.error(errors.UnsupportedExpressionError, node,
                                  f"{ast.unparse(node)!r}: index a shape or a tuple with an integer literal in range")
             return values[int(index)]
+        index_nodes = list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
+        container = self.value(node.value)
+        if self.is_array(container) and (isinstance(container, ArrayExpression) or len(index_nodes) < container.ndim
+                                         or any(isinstance(i, ast.Slice) or self.is_new_axis(i)
+                                                for i in index_nodes)):
+            return self.sliced(container, index_nodes, node)
         array, indices = self.element(node)
         return self.read(array, indices, node)
 
     def attribute(self, node):
-        if isinstance(node.value, ast.Name) and isinstance(self.frame.variables.get(node.value.id), ArrayValue):
-            array = self.frame.variables[node.value.id]
+        if self.is_local(node.value):
+            array = self.value(node.value)
+            if not self.is_array(array):
+                raise self.error(errors.UnsupportedExpressionError, node,
+                                 f"the attribute .{node.attr} of the number {ast.unparse(node.value)!r}")
+            shape = self.expression(array, node).shape
             if node.attr == "shape":
-                return array.shape
+                return shape
             if node.attr == "size":
-                return sp.Mul(*array.shape)
+                return sp.Mul(*shape)
             if node.attr == "ndim":
-                return sp.Integer(array.ndim)
+                return sp.Integer(len(shape))
+            if node.attr == "T":
+                return self.transposed(array, node)
             raise self.error(errors.UnsupportedExpressionError, node,
-                             f"the array attribute .{node.attr}: use .shape, .size, len() or element indexing")
+                             f"the array attribute .{node.attr}: use .shape, .size, .ndim, .T, len() or indexing")
         return self.global_number(self.resolve(node), node)
+
+    def is_local(self, node):
+        """Whether an attribute's base is a value of the function (an array), not a module or a global."""
+        while isinstance(node, ast.Attribute):
+            node = node.value
+        return not isinstance(node, ast.Name) or node.id in self.frame.variables
 
     def number(self, value, node):
         """`value` as one SymPy expression: refuse tuples and arrays where a number is needed."""
         if isinstance(value, tuple):
             raise self.error(errors.UnsupportedExpressionError, node,
                              "a tuple used as a number: unpack it first (`a, b = ...`)")
-        if isinstance(value, ArrayValue):
+        if self.is_array(value):
+            text = value.text if isinstance(value, ArrayExpression) else value.base.label
             raise self.error(errors.UnsupportedExpressionError, node,
-                             f"the array {value.base.label} used as a number: index its elements (x[i]), or "
-                             "use np.sum / np.dot")
+                             f"the array {text} used as a number: index its elements (x[i]), or reduce it "
+                             "(np.sum, np.mean, np.max, @)")
         return value
 
     def scalar(self, node):
@@ -818,11 +816,17 @@ class Lifter:
         raise self.error(errors.UnsupportedCallError, node, f"a call of {ast.unparse(node)!r}: call a named function")
 
     def call(self, node):
-        target = self.resolve(node.func)
         label = ast.unparse(node.func)
         if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
             raise self.error(errors.UnsupportedCallError, node, f"*args or **kwargs in the call to {label}: "
                                                                 "pass the arguments one by one")
+        if isinstance(node.func, ast.Attribute) and self.is_local(node.func.value):
+            owner = self.value(node.func.value)
+            if not self.is_array(owner):
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"the method call {label}() on a number: call a function of it instead")
+            return self.method_call(owner, node)
+        target = self.resolve(node.func)
         if target is builtins.sum and node.args and isinstance(node.args[0], ast.GeneratorExp):
             return self.generator_sum(node)
         args = [self.value(arg) for arg in node.args]
@@ -830,27 +834,40 @@ class Lifter:
         if isinstance(target, types.FunctionType):
             return self.inline(target, node, args, {k.arg: self.value(k.value) for k in node.keywords})
         array_result = self.array_call(target, node, args)
+        if array_result is None and any(self.is_array(a) for a in args):
+            array_result = self.numpy_call(target, node, args)
         if array_result is not None:
             return array_result
         if node.keywords:
-            raise self.error(errors.UnsupportedCallError, node, f"keyword arguments to {label}: pass them by position")
-        args = [self.number(a, arg) for a, arg in zip(args, node.args)]
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"keyword arguments to {label}: symgrad takes keywords only where docs/language.md "
+                             "lists them (axis=, keepdims=, ord=); pass the others by position")
         if target is float and len(args) == 1:
-            return args[0]
+            return self.number(args[0], node.args[0])
         spelling = FUNCTIONS_BY_OBJECT.get(id(target))
         if spelling is None:
+            name = getattr(target, "__name__", None)
+            if name in REFUSED_FUNCTIONS and getattr(np, name, None) is target:
+                raise self.error(errors.UnsupportedCallError, node, f"{label}() is not supported: "
+                                                                    f"{REFUSED_FUNCTIONS[name]}")
             raise self.error(errors.UnsupportedCallError, node,
-                             f"call to {label!r}, which symgrad cannot lift: use the math/numpy functions listed "
-                             "in LANGUAGE.md or a Python helper function, and compute anything else (random "
+                             f"call to {label!r}, which symgrad cannot lift: use the math/NumPy functions listed "
+                             "in docs/language.md or a Python helper function, and compute anything else (random "
                              "numbers, I/O) outside and pass it in as an argument")
+        if any(self.is_array(a) for a in args):  # a function of the rules table applied to whole arrays
+            return self.elementwise(lambda *elements: self.scalar_function(
+                target, spelling, [as_number(e) for e in elements], node), args, node)
+        return self.scalar_function(target, spelling, [self.number(a, arg) for a, arg in zip(args, node.args)], node)
+
+    def scalar_function(self, target, spelling, args, node):
+        """A function of the rules table applied to numbers, folded when they are constants."""
         folded = self.folded(target, args, node)
         if folded is not None:
             return folded
-        name, build = spelling
         try:
-            return build(*args)
+            return spelling[1](*args)
         except TypeError as exc:
-            raise self.error(errors.UnsupportedCallError, node, f"call to {label}: {exc}") from None
+            raise self.error(errors.UnsupportedCallError, node, f"call to {ast.unparse(node.func)}: {exc}") from None
 
     def condition(self, node):
         """A SymPy boolean for a condition (`if`, conditional expression)."""
@@ -910,10 +927,11 @@ def _literal_iterations(statements):
     return most
 
 
-def lift(function):
-    """The Program of a Python function: the entry point of the pipeline."""
+def lift(function, observed=None):
+    """The Program of a Python function: the entry point of the pipeline.  `observed` maps an argument to the
+    number of axes of the array its first call passed (see `infer_kinds`)."""
     try:
-        return Lifter(function).lift()
+        return Lifter(function, observed).lift()
     except RecursionError:
         source = read_source(function)
         raise source.error(errors.UnsupportedSyntaxError, source.definition,
