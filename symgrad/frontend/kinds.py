@@ -140,7 +140,8 @@ def infer_kinds(source, seen=None, observed=None):
     for name in parameters:
         seen_axes = observed.get(name)
         if name in ndims:
-            ndim = exact.get(name) or (seen_axes if seen_axes in (1, 2) and seen_axes >= ndims[name] else ndims[name])
+            fixed = exact.get(name) == ndims[name]  # (A[i] with A[i, j] elsewhere is a row: not fixed at one axis)
+            ndim = ndims[name] if fixed or seen_axes not in (1, 2) or seen_axes < ndims[name] else seen_axes
             kinds[name] = ARRAY1 if ndim == 1 else ARRAY2
         elif name in integers:
             kinds[name] = INT

@@ -24,7 +24,8 @@ from ..cache import INLINE_ATTRIBUTE
 from ..ir import Allocate, Argument, Assign, Carried, FLOAT, INT, ARRAY1, Loop, Program, Store
 from ..rules import FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, integer_valued
 from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
-from .numpy_lowering import REFUSED_FUNCTIONS, ArrayExpression, ArrayValue, NumpyLowering, as_number
+from .numpy_lowering import (REDUCING_FUNCTIONS, REFUSED_FUNCTIONS, ArrayExpression, ArrayValue, NumpyLowering,
+                             as_number)
 from .source import Frame, constant_to_sympy, python_number, read_source
 
 # Names the generated kernels use themselves; a user variable of that name gets another.
@@ -491,7 +492,10 @@ class Lifter(NumpyLowering):
 
     def reduce(self, name, start, stop, term, node, combine=operator.add, initial=sp.Integer(0)):
         """A reduction as a loop: `result = initial`, then `result = combine(result, term(k))` for k in
-        range(start, stop) (a sum by default); `term` lifts each term."""
+        range(start, stop) (a sum by default); `term` lifts each term.  An initial value that reads an array
+        (max from the first element) is a statement of its own: reverse mode passes adjoints to the reads of
+        statements, and a carried initial inside an outer loop would otherwise lose its share (np.max(A, axis=0))."""
+        initial = self.assign(f"{name}_start", initial, node)
         index = self.fresh("k", integer=True)
         phi = self.fresh(name)
         with self.nested_block() as body:
@@ -831,10 +835,12 @@ class Lifter(NumpyLowering):
             return self.generator_sum(node)
         args = [self.value(arg) for arg in node.args]
         target = getattr(target, INLINE_ATTRIBUTE, target)
-        if isinstance(target, types.FunctionType):
+        library = getattr(target, "__module__", None) or ""
+        if isinstance(target, types.FunctionType) and library.split(".")[0] not in ("numpy", "scipy"):
             return self.inline(target, node, args, {k.arg: self.value(k.value) for k in node.keywords})
         array_result = self.array_call(target, node, args)
-        if array_result is None and any(self.is_array(a) for a in args):
+        if array_result is None and (any(self.is_array(a) for a in args) or id(target) in REDUCING_FUNCTIONS
+                                     and len(args) == 1):  # (np.sum of a number is the number)
             array_result = self.numpy_call(target, node, args)
         if array_result is not None:
             return array_result

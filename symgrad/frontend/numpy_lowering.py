@@ -143,12 +143,14 @@ class NumpyLowering:
         """Require two sizes equal: proven here, refused here when they are different numbers, else checked by
         the kernels at entry (`Program.shape_checks`)."""
         a, b = self.resolved_size(sp.sympify(a)), self.resolved_size(sp.sympify(b))
-        if sp.expand(a - b) == 0:
+        difference = sp.expand(a - b)
+        if difference == 0:
             return
         line = self.line(node)
-        if a.is_Integer and b.is_Integer:
+        if difference.is_number:  # (x[1:] + x: never equal, whatever the data)
             raise self.error(errors.UnsupportedExpressionError, node,
-                             f"{ast.unparse(node)!r}: {what} do not match ({a} and {b}): make the shapes agree")
+                             f"{ast.unparse(node)!r}: {what} differ ({self.shape_text(a)} and {self.shape_text(b)}): "
+                             "slice the operands to the same size (x[1:] + x[:-1])")
         if not (a.free_symbols | b.free_symbols) <= self.entry_symbols:
             raise self.error(errors.UnsupportedExpressionError, node,
                              f"{ast.unparse(node)!r}: {what} ({self.shape_text(a)} and {self.shape_text(b)}) depend "
