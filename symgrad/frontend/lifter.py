@@ -527,7 +527,7 @@ class Lifter(NumpyLowering):
             if isinstance(index_node, ast.Slice):
                 raise self.error(errors.UnsupportedExpressionError, index_node,
                                  "a slice (a view of an array): index single elements in a `for` loop")
-            index = self.number(self.value(index_node), index_node)
+            index = self.index_number(self.value(index_node), ast.unparse(base), index_node)
             if not index.is_integer:
                 raise self.error(errors.UnsupportedExpressionError, index_node,
                                  f"the index {ast.unparse(index_node)!r} is not an integer expression: index with "

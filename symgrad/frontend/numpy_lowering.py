@@ -235,13 +235,7 @@ class NumpyLowering:
                 plan.append((axis, start, step))
                 shape.append(length)
             else:
-                index = self.value(index_node)
-                if self.is_array(index):
-                    raise self.error(errors.UnsupportedExpressionError, index_node,
-                                     f"indexing {source.text!r} with the array {ast.unparse(index_node)!r} (fancy "
-                                     "indexing, a gather): gather the values before the call "
-                                     f"({source.text}[{ast.unparse(index_node)}]) and pass them as an array")
-                index = self.number(index, index_node)
+                index = self.index_number(self.value(index_node), source.text, index_node)
                 if not index.is_integer:
                     raise self.error(errors.UnsupportedExpressionError, index_node,
                                      f"the index {ast.unparse(index_node)!r} is not an integer expression: index "
@@ -266,6 +260,15 @@ class NumpyLowering:
 
         view = ArrayExpression(tuple(shape), at, source.view, ast.unparse(node))
         return view.at(()) if not shape else view
+
+    def index_number(self, index, array_text, node):
+        """An index as a number: an array of indices (a gather) is refused, with what to write instead."""
+        if self.is_array(index):
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"indexing {array_text!r} with the array {ast.unparse(node)!r} (fancy indexing, a "
+                             f"gather): gather the values before the call ({array_text}[{ast.unparse(node)}]) and "
+                             "pass them as an array")
+        return self.number(index, node)
 
     def is_new_axis(self, node):
         """`None` or `np.newaxis` in an index."""
