@@ -101,10 +101,29 @@ def lennard_jones(x, y):
     dy = y[:, None] - y[None, :]
     r2 = dx**2 + dy**2 + 1.0  # (softened: the diagonal stays finite)
     return np.sum(1/r2**6 - 2/r2**3)
+
+def composites(x, y):
+    return np.sum(np.logaddexp(x, y)) + np.sum(expit(x)*log_expit(y)) + np.sum(xlogy(x**2, y**2)) + logsumexp(x)
+
+def logsumexp_axis(A):
+    return np.sum(logsumexp(A, axis=1)) + np.sum(logsumexp(A, axis=0, keepdims=True)**2)
+
+def constructors(x, a, b):
+    v = np.array([a, b, a*b])
+    M = np.array([[a, 1.0], [2.0, b]])
+    d = [1.0, 1000.0, -10.0]
+    return (np.sum(v*x[:3]) + np.sum(M @ x[:2]) + np.sum(np.ones(3)*x[:3]) + np.sum(np.full(3, a)*x[1:4])
+            + np.sum(np.arange(len(x))*x) + np.sum(np.linspace(0.0, 1.0, len(x))*x) + np.trace(np.eye(3)*a)
+            + d[1]*x[0] + np.sum(np.arange(1, 7, 2)*x[:3]))
+
+def cumulative(x):
+    return np.sum(np.cumsum(x)**2) + np.sum(np.diff(x)**2)
 '''
 
-NUMPY = write_module("import numpy as np\n" + SOURCE, name="numpy_lowering_cases")
-JAX = write_module("import jax.numpy as np\n" + SOURCE, name="numpy_lowering_cases_jax")
+NUMPY = write_module("import numpy as np\nfrom scipy.special import expit, log_expit, logsumexp, xlogy\n" + SOURCE,
+                     name="numpy_lowering_cases")
+JAX = write_module("import jax.numpy as np\nfrom jax.nn import log_sigmoid as log_expit\n"
+                   "from jax.scipy.special import expit, logsumexp, xlogy\n" + SOURCE, name="numpy_lowering_cases_jax")
 
 RNG = np.random.default_rng(20261202)
 N, M, K = 7, 4, 3
@@ -137,6 +156,10 @@ CASES = {
             (0, 1, 2, 3)),
     "logistic": ((RNG.normal(size=M), X_DATA, (RNG.random(N) > 0.5).astype(float)), (0, 1)),
     "lennard_jones": ((np.array([0.0, 1.1, 2.3]), np.array([0.1, 1.0, -0.4])), (0, 1)),
+    "composites": ((RNG.normal(size=N), RNG.normal(size=N)), (0, 1)),
+    "logsumexp_axis": ((X_DATA,), (0,)),
+    "constructors": ((RNG.normal(size=N), 0.3, -1.2), (0, 1, 2)),
+    "cumulative": ((RNG.normal(size=N),), (0,)),
 }
 
 

@@ -24,7 +24,7 @@ from ..cache import INLINE_ATTRIBUTE
 from ..ir import Allocate, Argument, Assign, Carried, FLOAT, INT, ARRAY1, Loop, Program, Store
 from ..rules import FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, integer_valued
 from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
-from .numpy_lowering import (REDUCING_FUNCTIONS, REFUSED_FUNCTIONS, ArrayExpression, ArrayValue, NumpyLowering,
+from .numpy_lowering import (COMPOSITES, REDUCING_FUNCTIONS, REFUSED_FUNCTIONS, ArrayExpression, ArrayValue, NumpyLowering,
                              as_number)
 from .source import Frame, constant_to_sympy, python_number, read_source
 
@@ -656,6 +656,10 @@ class Lifter(NumpyLowering):
             return result
         if isinstance(node, ast.Tuple):
             return tuple(self.scalar(element) for element in node.elts)
+        if isinstance(node, ast.List) and node.elts and all(
+                isinstance(e, ast.Constant) or isinstance(e, ast.UnaryOp) and isinstance(e.operand, ast.Constant)
+                for e in node.elts):  # a list of numbers: a constant array
+            return self.array_display(node)
         if isinstance(node, ast.Call):
             return self.call(node)
         if isinstance(node, ast.Subscript):
@@ -833,14 +837,17 @@ class Lifter(NumpyLowering):
         target = self.resolve(node.func)
         if target is builtins.sum and node.args and isinstance(node.args[0], ast.GeneratorExp):
             return self.generator_sum(node)
+        constructed = self.constructed(target, node)
+        if constructed is not None:
+            return constructed
         args = [self.value(arg) for arg in node.args]
         target = getattr(target, INLINE_ATTRIBUTE, target)
         library = getattr(target, "__module__", None) or ""
         if isinstance(target, types.FunctionType) and library.split(".")[0] not in ("numpy", "scipy"):
             return self.inline(target, node, args, {k.arg: self.value(k.value) for k in node.keywords})
         array_result = self.array_call(target, node, args)
-        if array_result is None and (any(self.is_array(a) for a in args) or id(target) in REDUCING_FUNCTIONS
-                                     and len(args) == 1):  # (np.sum of a number is the number)
+        if array_result is None and (any(self.is_array(a) for a in args) or id(target) in COMPOSITES or id(
+                target) in REDUCING_FUNCTIONS and len(args) == 1):  # (np.sum of a number is the number)
             array_result = self.numpy_call(target, node, args)
         if array_result is not None:
             return array_result

@@ -18,12 +18,14 @@ import operator
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.special
 import sympy as sp
+from sympy.codegen import cfunctions
 from sympy.core.relational import Relational
 from sympy.logic.boolalg import BooleanAtom, BooleanFunction
 
 from .. import errors
-from ..ir import Loop
+from ..ir import Carried, Loop
 from ..rules import IntDiv, Maximum, Minimum
 
 
@@ -78,6 +80,20 @@ REDUCING_FUNCTIONS = {id(np.sum): "sum", id(np.mean): "mean", id(np.prod): "prod
                       id(np.amax): "max", id(np.min): "min", id(np.amin): "min"}
 REDUCING_METHODS = {"sum": "sum", "mean": "mean", "prod": "prod", "max": "max", "min": "min"}
 PRODUCTS = {id(np.dot), id(np.matmul), id(np.inner)}
+
+
+def _logaddexp(a, b):
+    """log(exp(a) + exp(b)) without overflow: the larger plus log1p of the smaller's share."""
+    return Maximum(a, b) + cfunctions.log1p(sp.exp(-sp.Abs(a - b)))
+
+
+# The functions of losses that are not in the rules table, as formulas of its nodes (numbers or whole arrays).
+COMPOSITES = {
+    id(np.logaddexp): _logaddexp,
+    id(scipy.special.expit): lambda x: 1 / (1 + sp.exp(-x)),
+    id(scipy.special.log_expit): lambda x: -_logaddexp(sp.Integer(0), -x),
+    id(scipy.special.xlogy): lambda x, y: sp.Piecewise((sp.Integer(0), sp.Eq(x, 0)), (x * sp.log(y), True)),
+}
 # NumPy functions that are refused on arrays, with what to write instead (the table of docs/language.md).
 REFUSED_FUNCTIONS = {
     "sort": "a sort has no derivative symgrad can follow: sort the data before the call",
@@ -192,6 +208,8 @@ class NumpyLowering:
     # --- elementwise -----------------------------------------------------------------------------------------
     def elementwise(self, combine, operands, node):
         """`combine` of the elements of `operands` (broadcast), as an ArrayExpression."""
+        if not any(self.is_array(o) for o in operands):
+            return combine(*operands)
         shape, arrays, indexers = self.broadcast(operands, node)
 
         def at(indices):
@@ -458,6 +476,26 @@ class NumpyLowering:
             if len(args) != 3 or node.keywords:
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(x, low, high) by position")
             return self.elementwise(lambda x, low, high: Minimum(Maximum(as_number(x), low), high), args, node)
+        if id(target) in COMPOSITES:
+            self.keyword_values(node, (), label)
+            return self.elementwise(lambda *e: COMPOSITES[id(target)](*map(as_number, e)), args, node)
+        if target is scipy.special.logsumexp:
+            keywords = self.keyword_values(node, ("axis", "keepdims"), label)
+            if len(args) != 1:
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(a) of one array, axis= as a keyword")
+            return self.logsumexp(args[0], keywords.get("axis"), bool(keywords.get("keepdims", False)), node)
+        if target is np.cumsum:
+            self.keyword_values(node, (), label)
+            if len(args) != 1 or self.expression(args[0], node).ndim != 1:
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(x) of one vector (no axis)")
+            return self.cumulative_sum(self.expression(args[0], node), node)
+        if target is np.diff:
+            self.keyword_values(node, (), label)
+            if len(args) != 1 or self.expression(args[0], node).ndim != 1:
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(x) of one vector (n=1, no axis)")
+            vector = self.expression(args[0], node)
+            return ArrayExpression((vector.shape[0] - 1,), lambda i: self.arithmetic(
+                ast.Sub(), as_number(vector.at((i[0] + 1,))), as_number(vector.at(i)), node), False, label)
         if target is np.transpose:
             if len(args) != 1 or node.keywords:
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(A) of one array (no axes)")
@@ -475,6 +513,85 @@ class NumpyLowering:
             self.same_size(matrix.shape[0], matrix.shape[1], f"the rows and the columns of {matrix.text}", node)
             return self.fold("sum", matrix.shape[:1], lambda i: as_number(matrix.at(i + i)), node)
         return None
+
+    def logsumexp(self, value, axis, keepdims, node):
+        """log(sum(exp(a))) over `axis`, shifted by the largest element so that no exp overflows."""
+        shift = self.reduction("max", value, axis, axis is not None, node)  # (kept axis: it broadcasts back)
+        shifted = self.elementwise(lambda a, m: sp.exp(as_number(a) - m), [value, shift], node)
+        total = self.reduction("sum", shifted, axis, keepdims, node)
+        largest = shift if keepdims or axis is None else self.reduction("max", value, axis, False, node)
+        return self.elementwise(lambda s, m: sp.log(s) + m, [total, largest], node)
+
+    def cumulative_sum(self, vector, node):
+        """np.cumsum of a vector: a running sum written into a local array (a recurrence, not a fusion)."""
+        result = self.allocate(vector.shape, node, "cumulative")
+        index, running = self.fresh("i", integer=True), self.fresh("running")
+        with self.nested_block() as body:
+            following = self.assign("running", running + as_number(vector.at((index,))), node)
+            self.store(result, (index,), following, False, node)
+        self.body.append(Loop(index, sp.Integer(0), vector.shape[0], sp.Integer(1), body,
+                              [Carried(running, sp.Integer(0), following, self.fresh("running"))], self.line(node)))
+        return result
+
+    def array_display(self, display):
+        """`np.array([a, b, c])`, `np.array([[a, b], [c, d]])` or a list of numbers: a local array, element by
+        element."""
+        rows = [tuple(self.scalar(e) for e in row.elts) if isinstance(row, (ast.List, ast.Tuple))
+                else self.scalar(row) for row in display.elts]
+        nested = [r if isinstance(r, tuple) else None for r in rows]
+        if all(r is not None for r in nested) and len({len(r) for r in nested}) == 1 and rows:
+            shape = (len(rows), len(rows[0]))
+            entries = {(i, j): v for i, r in enumerate(rows) for j, v in enumerate(r)}
+        elif not any(r is not None for r in nested):
+            shape, entries = (len(rows),), {(i,): v for i, v in enumerate(rows)}
+        else:
+            raise self.error(errors.UnsupportedCallError, display,
+                             "an array of rows of different lengths, or of numbers and rows mixed: give every row "
+                             "the same number of entries")
+        array = self.allocate(tuple(sp.Integer(n) for n in shape), display)
+        for indices, entry in entries.items():
+            self.store(array, tuple(map(sp.Integer, indices)), entry, False, display)
+        return array
+
+    def constructed(self, target, node):
+        """np.array / ones / full / arange / linspace / eye, or None for another call."""
+        label = ast.unparse(node.func)
+        if target in (np.array, np.asarray):
+            self.keyword_values(node, ("dtype",), label)
+            if len(node.args) != 1 or not isinstance(node.args[0], (ast.List, ast.Tuple)):
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"{label}() of anything but a list of numbers (or of rows of numbers): pass arrays "
+                                 "as arguments")
+            return self.array_display(node.args[0])
+        if target not in (np.ones, np.full, np.arange, np.linspace, np.eye):
+            return None
+        args = [self.value(a) for a in node.args]
+        keywords = self.keyword_values(node, ("dtype",) + (("endpoint",) if target is np.linspace else ()), label)
+        sizes = [a for a in args if isinstance(a, sp.Basic) and a.is_integer]
+        if target is np.ones or target is np.full:
+            if len(args) != (1 if target is np.ones else 2):
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(shape{'' if target is np.ones else ', value'})")
+            shape = args[0] if isinstance(args[0], tuple) else (args[0],)
+            fill = sp.Integer(1) if target is np.ones else self.number(args[1], node)
+            return ArrayExpression(tuple(shape), lambda i: fill, False, label)
+        if target is np.eye:
+            if len(args) != 1 or len(sizes) != 1:
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(n) with one integer size")
+            return ArrayExpression((args[0], args[0]), lambda i: sp.Piecewise(
+                (sp.Integer(1), sp.Eq(i[0], i[1])), (sp.Integer(0), True)), False, label)
+        if target is np.arange:
+            if not 1 <= len(args) <= 3 or len(sizes) != len(args) or len(args) == 3 and not args[2].is_Integer:
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"{label}(stop), (start, stop) or (start, stop, step) of integers, with a literal step")
+            start, stop, step = (sp.Integer(0), args[0], sp.Integer(1)) if len(args) == 1 else (
+                args[0], args[1], args[2] if len(args) == 3 else sp.Integer(1))
+            length = stop - start if step == 1 else IntDiv(stop - start + step - (1 if step > 0 else -1), step)
+            return ArrayExpression((length,), lambda i: start + step * i[0], False, label)
+        if len(args) != 3 or not args[2].is_integer:
+            raise self.error(errors.UnsupportedCallError, node, f"{label}(start, stop, num) with an integer num")
+        start, stop, count = (self.number(a, node) for a in args)
+        intervals = count - 1 if keywords.get("endpoint", True) else count
+        return ArrayExpression((count,), lambda i: start + (stop - start) * i[0] / intervals, False, label)
 
     def method_call(self, value, node):
         """`x.sum(axis=0)`, `x.mean()`, `x.max()`, `x.dot(y)`, `x.T` and friends on an array."""
