@@ -47,8 +47,8 @@ def standard_deviation_as_advised(x):
     return np.sqrt(np.mean((x - np.mean(x))**2))
 
 
-def gather(x, idx):
-    return np.sum(x[idx])  # HERE: gather
+def gather(x):
+    return np.sum(x[np.arange(2)])  # HERE: gather
 
 
 def axis_out_of_range(x):
@@ -97,7 +97,7 @@ REFUSALS = [
     (slice_step_from_data, "slice-step", ("integer literal",)),
     (norm_order, "norm-order", ("ord=3", "np.inf")),
 ]
-ARGUMENTS = {gather: (np.ones(4), np.array([0.0, 2.0])), matmul_of_a_number: (np.ones(3), 2.0),
+ARGUMENTS = {matmul_of_a_number: (np.ones(3), 2.0),
              slice_step_from_data: (np.ones(4), 2)}
 
 

@@ -118,6 +118,18 @@ def constructors(x, a, b):
 
 def cumulative(x):
     return np.sum(np.cumsum(x)**2) + np.sum(np.diff(x)**2)
+
+def iterations(x, y, A):
+    s = 0.0
+    for v in x:
+        s += v**2
+    for i, v in enumerate(y):
+        s += i*v
+    for u, v in zip(x, y):
+        s += u*v
+    for row in A:
+        s += np.sum(row**2)
+    return s
 '''
 
 NUMPY = write_module("import numpy as np\nfrom scipy.special import expit, log_expit, logsumexp, xlogy\n" + SOURCE,
@@ -160,6 +172,7 @@ CASES = {
     "logsumexp_axis": ((X_DATA,), (0,)),
     "constructors": ((RNG.normal(size=N), 0.3, -1.2), (0, 1, 2)),
     "cumulative": ((RNG.normal(size=N),), (0,)),
+    "iterations": ((RNG.normal(size=N), RNG.normal(size=N), X_DATA), (0, 1, 2)),
 }
 
 

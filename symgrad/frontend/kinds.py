@@ -143,7 +143,7 @@ def infer_kinds(source, seen=None, observed=None):
             fixed = exact.get(name) == ndims[name]  # (A[i] with A[i, j] elsewhere is a row: not fixed at one axis)
             ndim = ndims[name] if fixed or seen_axes not in (1, 2) or seen_axes < ndims[name] else seen_axes
             kinds[name] = ARRAY1 if ndim == 1 else ARRAY2
-        elif name in integers and seen_axes is None:  # (an array passed as an index is refused by name there)
+        elif name in integers:
             kinds[name] = INT
         else:
             kinds[name] = {1: ARRAY1, 2: ARRAY2}.get(seen_axes, FLOAT)

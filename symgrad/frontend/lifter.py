@@ -433,28 +433,23 @@ class Lifter(NumpyLowering):
         """`for i in range(...)`: unrolled when short and literal, else kept as a Loop with its carried values."""
         if node.orelse:
             raise self.error(errors.UnsupportedStatementError, node, "a `for ... else`: drop the `else` clause")
-        call = node.iter
-        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "range"
-                and self.frame.resolve(call.func.id) is range and not call.keywords and 1 <= len(call.args) <= 3):
-            raise self.error(errors.UnsupportedStatementError, node.iter,
-                             "a `for` loop over something other than `range(...)`: loop over indices")
-        if not isinstance(node.target, ast.Name):
-            raise self.error(errors.UnsupportedStatementError, node.target, "the loop variable must be a plain name")
-        start, stop, step = self.range_bounds(call)
+        start, stop, step, bind = self.iteration(node)
         literal = all(b.is_Integer for b in (start, stop, step))
         if literal and len(range(start, stop, step)) * _literal_iterations(node.body) <= UNROLL_LIMIT:
             for index in range(start, stop, step):
-                self.frame.variables[node.target.id] = sp.Integer(index)
+                bind(sp.Integer(index))
                 self.run_block(node.body)
             return
         before = self.frame.variables
         assigned = _assigned_names(node.body)
+        targets = {n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)}
         carried_names = sorted(n for n in assigned if n in before and not isinstance(
-            before[n], (ArrayValue, ArrayExpression, _Undefined, tuple)) and n != node.target.id)
-        index = self.fresh(node.target.id, integer=True)
+            before[n], (ArrayValue, ArrayExpression, _Undefined, tuple)) and n not in targets)
+        index = self.fresh(node.target.id if isinstance(node.target, ast.Name) else "i", integer=True)
         phis = {name: self.fresh(name) for name in carried_names}
-        self.frame.variables = {**before, **phis, node.target.id: index}
+        self.frame.variables = {**before, **phis}
         with self.nested_block() as body:
+            bind(index)
             self.run_block(node.body)
         after = self.frame.variables
         carried, variables = [], dict(before)
@@ -473,6 +468,19 @@ class Lifter(NumpyLowering):
                                                    "give it one before the loop")
         self.body.append(Loop(index, start, stop, step, body, carried, self.line(node)))
         self.frame.variables = variables
+
+    def iteration(self, node):
+        """`(start, stop, step, bind)` of a `for` loop: `bind(index)` gives the loop's names their values."""
+        call = node.iter
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "range"
+                and self.frame.resolve(call.func.id) is range):
+            return self.array_iteration(node)  # over an array, enumerate(...) or zip(...)
+        if call.keywords or not 1 <= len(call.args) <= 3:
+            raise self.error(errors.UnsupportedStatementError, call, "range() takes one to three arguments")
+        if not isinstance(node.target, ast.Name):
+            raise self.error(errors.UnsupportedStatementError, node.target, "the loop variable must be a plain name")
+        start, stop, step = self.range_bounds(call)
+        return start, stop, step, lambda index: self.frame.variables.__setitem__(node.target.id, index)
 
     def range_bounds(self, call):
         bounds = [self.number(self.value(arg), arg) for arg in call.args]

@@ -27,6 +27,7 @@ from sympy.logic.boolalg import BooleanAtom, BooleanFunction
 from .. import errors
 from ..ir import Carried, Loop
 from ..rules import IntDiv, Maximum, Minimum
+from .kinds import static_target
 
 
 @dataclass(eq=False)
@@ -592,6 +593,44 @@ class NumpyLowering:
         start, stop, count = (self.number(a, node) for a in args)
         intervals = count - 1 if keywords.get("endpoint", True) else count
         return ArrayExpression((count,), lambda i: start + (stop - start) * i[0] / intervals, False, label)
+
+    def array_iteration(self, node):
+        """`for v in x`, `for i, v in enumerate(x)`, `for u, v in zip(x, y)` over arrays: a loop over the first
+        axis, whose names are bound to elements (rows of a matrix) at each index."""
+        iterable, target, counter = node.iter, node.target, None
+        function = static_target(self.frame, iterable.func) if isinstance(iterable, ast.Call) else None
+        if function in (enumerate, zip) and not iterable.keywords:
+            elements = target.elts if isinstance(target, ast.Tuple) else []
+            if function is enumerate and len(iterable.args) == 1 and len(elements) == 2:
+                counter, sequences, targets = elements[0], iterable.args, elements[1:]
+            elif function is zip and iterable.args and len(elements) == len(iterable.args):
+                sequences, targets = iterable.args, elements
+            else:
+                raise self.error(errors.UnsupportedStatementError, node.target,
+                                 f"unpack {ast.unparse(iterable)} into one name per value: `for i, v in "
+                                 "enumerate(x)`, `for u, v in zip(x, y)`")
+        else:
+            sequences, targets = [iterable], [target]
+        arrays = []
+        for sequence in sequences:
+            value = self.value(sequence)
+            if not self.is_array(value):
+                raise self.error(errors.UnsupportedStatementError, sequence,
+                                 f"a `for` loop over {ast.unparse(sequence)!r}, which is not an array: loop over "
+                                 "range(...), an array, enumerate(array) or zip(arrays)")
+            arrays.append(self.expression(value, sequence))
+        for other in arrays[1:]:  # (zip would stop at the shortest: unequal lengths are refused, not truncated)
+            self.same_size(arrays[0].shape[0], other.shape[0], "the lengths of the zipped arrays", iterable)
+
+        def bind(index):
+            if counter is not None:
+                self.bind(counter, index, node)
+            for name, array in zip(targets, arrays):
+                self.bind(name, as_number(array.at((index,))) if array.ndim == 1 else ArrayExpression(
+                    array.shape[1:], lambda rest, a=array: a.at((index,) + rest), array.view, f"{array.text}[i]"),
+                    node)
+
+        return sp.Integer(0), arrays[0].shape[0], sp.Integer(1), bind
 
     def method_call(self, value, node):
         """`x.sum(axis=0)`, `x.mean()`, `x.max()`, `x.dot(y)`, `x.T` and friends on an array."""
