@@ -21,12 +21,12 @@ import sympy as sp
 
 from .. import errors
 from ..cache import INLINE_ATTRIBUTE
-from ..ir import Allocate, Argument, Assign, Carried, FLOAT, INT, ARRAY1, Loop, Program, Store
+from ..ir import ARRAY1, FLOAT, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
 from ..rules import FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, integer_valued
 from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
-from .numpy_lowering import (COMPOSITES, REDUCING_FUNCTIONS, REFUSED_FUNCTIONS, ArrayExpression, ArrayValue, NumpyLowering,
-                             as_number)
-from .source import Frame, constant_to_sympy, python_number, read_source
+from .numpy_lowering import (COMPOSITES, REDUCING_FUNCTIONS, REFUSED_FUNCTIONS, ArrayExpression, ArrayValue,
+                             NumpyLowering, as_number)
+from .source import COMPARISONS, PYTHON_COMPARISONS, Frame, constant_to_sympy, python_number, read_source
 
 # Names the generated kernels use themselves; a user variable of that name gets another.
 RESERVED_NAMES = frozenset({"math", "np", "digamma", "grow"})
@@ -46,10 +46,6 @@ PYTHON_ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: ope
 ARITHMETIC = {**PYTHON_ARITHMETIC, ast.FloorDiv: _floor_division, ast.Mod: _modulo}
 
 UNROLL_LIMIT = 8  # literal loops of at most this many iterations (and no loop inside) are unrolled
-
-COMPARISONS = {ast.Lt: sp.Lt, ast.LtE: sp.Le, ast.Gt: sp.Gt, ast.GtE: sp.Ge, ast.Eq: sp.Eq, ast.NotEq: sp.Ne}
-PYTHON_COMPARISONS = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
-                      ast.Eq: operator.eq, ast.NotEq: operator.ne}
 
 # Refused statements and expressions: what to write instead.
 REFUSED_STATEMENTS = {

@@ -28,6 +28,7 @@ from .. import errors
 from ..ir import Carried, Loop
 from ..rules import IntDiv, Maximum, Minimum
 from .kinds import static_target
+from .source import COMPARISONS
 
 
 @dataclass(eq=False)
@@ -226,8 +227,6 @@ class NumpyLowering:
 
     def array_comparison(self, node):
         """`a < b` of arrays: an array of conditions (numbers where used as numbers, as in `(x > 0) * x`)."""
-        from .lifter import COMPARISONS  # (the lifter's table of comparison operators)
-
         if len(node.ops) != 1 or type(node.ops[0]) not in COMPARISONS:
             raise self.error(errors.UnsupportedExpressionError, node,
                              "a chained comparison of arrays: combine two comparisons with np.where")
@@ -570,9 +569,11 @@ class NumpyLowering:
         keywords = self.keyword_values(node, ("dtype",) + (("endpoint",) if target is np.linspace else ()), label)
         sizes = [a for a in args if isinstance(a, sp.Basic) and a.is_integer]
         if target is np.ones or target is np.full:
-            if len(args) != (1 if target is np.ones else 2):
-                raise self.error(errors.UnsupportedCallError, node, f"{label}(shape{'' if target is np.ones else ', value'})")
-            shape = args[0] if isinstance(args[0], tuple) else (args[0],)
+            shape = args[0] if args and isinstance(args[0], tuple) else tuple(args[:1])
+            if len(args) != (1 if target is np.ones else 2) or not all(s.is_integer for s in shape):
+                signature = "shape" if target is np.ones else "shape, value"
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"{label}({signature}) with a shape of integer expressions")
             fill = sp.Integer(1) if target is np.ones else self.number(args[1], node)
             return ArrayExpression(tuple(shape), lambda i: fill, False, label)
         if target is np.eye:
@@ -582,8 +583,8 @@ class NumpyLowering:
                 (sp.Integer(1), sp.Eq(i[0], i[1])), (sp.Integer(0), True)), False, label)
         if target is np.arange:
             if not 1 <= len(args) <= 3 or len(sizes) != len(args) or len(args) == 3 and not args[2].is_Integer:
-                raise self.error(errors.UnsupportedCallError, node,
-                                 f"{label}(stop), (start, stop) or (start, stop, step) of integers, with a literal step")
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(stop), (start, stop) or "
+                                                                    "(start, stop, step) of integers, a literal step")
             start, stop, step = (sp.Integer(0), args[0], sp.Integer(1)) if len(args) == 1 else (
                 args[0], args[1], args[2] if len(args) == 3 else sp.Integer(1))
             length = stop - start if step == 1 else IntDiv(stop - start + step - (1 if step > 0 else -1), step)

@@ -5,6 +5,7 @@ import ast
 import builtins
 import inspect
 import numbers
+import operator
 import textwrap
 import types
 from dataclasses import dataclass
@@ -14,6 +15,12 @@ import sympy as sp
 
 from .. import errors
 from ..rules import NAMED_CONSTANTS
+
+# Comparisons as SymPy relations, and as Python computes them (for folding constants).
+COMPARISONS = {ast.Lt: sp.Lt, ast.LtE: sp.Le, ast.Gt: sp.Gt, ast.GtE: sp.Ge, ast.Eq: sp.Eq, ast.NotEq: sp.Ne}
+PYTHON_COMPARISONS = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
+                      ast.Eq: operator.eq, ast.NotEq: operator.ne}
+
 
 @dataclass
 class Source:
