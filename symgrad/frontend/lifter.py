@@ -119,6 +119,7 @@ class Lifter(NumpyLowering):
         self.integer_values = {}  # local int symbol -> its value, to state sizes in the arguments' terms
         self.size_names = {}  # an argument's size symbol -> how the user writes it (len(x), X.shape[1])
         self.entry_symbols = set()  # what a kernel knows when it starts: int arguments and sizes
+        self.single_reads = {}  # a function's definition -> the names it reads once (see `read_once`)
         self.body = []
         self.guard = sp.true
         self.used_names = set(RESERVED_NAMES)
@@ -333,7 +334,8 @@ class Lifter(NumpyLowering):
                 raise self.error(errors.UnsupportedStatementError, target,
                                  f"rebinding the array {target.id!r} inside a loop: make a new array once before "
                                  "the loop and write its elements")
-            self.frame.variables[target.id] = self.assign(target.id, value, node)
+            fused = isinstance(value, ArrayExpression) and not self.loop_depth and self.read_once(target.id)
+            self.frame.variables[target.id] = value if fused else self.assign(target.id, value, node)
         elif isinstance(target, (ast.Tuple, ast.List)):
             if not isinstance(value, tuple) or len(value) != len(target.elts):
                 count = len(value) if isinstance(value, tuple) else 1

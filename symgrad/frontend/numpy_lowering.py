@@ -136,6 +136,22 @@ class NumpyLowering:
                                                                False, node), node)
         return array
 
+    def read_once(self, name):
+        """Whether an array value bound to `name` may stay uncomputed, to be fused where it is read: the
+        function reads the name once, outside any loop (so its elements are computed once), and writes no array
+        element (so nothing it reads can change before that read)."""
+        definition = self.frame.source.definition
+        if definition not in self.single_reads:
+            looped = {id(n) for loop in ast.walk(definition) if isinstance(loop, (ast.For, ast.comprehension))
+                      for n in ast.walk(loop)}
+            loads = [n for n in ast.walk(definition) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
+            counts = {}
+            for load in loads:
+                counts[load.id] = counts.get(load.id, 0) + (2 if id(load) in looped else 1)
+            writes = any(isinstance(n, ast.Subscript) and isinstance(n.ctx, ast.Store) for n in ast.walk(definition))
+            self.single_reads[definition] = set() if writes else {n for n, count in counts.items() if count == 1}
+        return name in self.single_reads[definition]
+
     def loop_nest(self, sizes, body, node):
         """`body(indices)` inside one loop per size, nested, lifted into the current block."""
         def level(prefix):
