@@ -118,14 +118,6 @@ def writes_2d_argument(A):
     return np.sum(A)
 
 
-def rebinds_array_in_loop(x):
-    h = np.zeros(len(x))
-    for i in range(len(x)):
-        h = np.zeros(len(x))  # HERE: rebinds-array-in-loop
-        h[i] = x[i]
-    return h[0]
-
-
 def returns_in_loop(x):
     s = 0.0
     for i in range(len(x)):
@@ -191,7 +183,6 @@ REFUSALS = [
     (writes_argument, "writes-argument", ("argument", "x")),
     (accumulates_into_argument, "accumulates-into-argument", ("argument", "x")),
     (writes_2d_argument, "writes-2d-argument", ("argument", "A")),
-    (rebinds_array_in_loop, "rebinds-array-in-loop", ("h", "loop")),
     (returns_in_loop, "returns-in-loop", ("return", "loop")),
     (loops_over_array, "loops-over-array", ("range",)),
     (step_from_argument, "step-from-argument", ("step",)),

@@ -130,6 +130,20 @@ def iterations(x, y, A):
     for row in A:
         s += np.sum(row**2)
     return s
+
+def rnn(W, U, h0, xs):
+    h = h0
+    for t in range(xs.shape[0]):
+        h = np.tanh(W @ h + U @ xs[t])
+    return np.sum(h**2)
+
+def rnn_loss(W, U, h0, xs):
+    h = h0 * 1.0
+    loss = 0.0
+    for t in range(xs.shape[0]):
+        h = np.tanh(W @ h + U @ xs[t])
+        loss = loss + np.sum(h)
+    return loss + np.sum(h * h0)
 '''
 
 NUMPY = write_module("import numpy as np\nfrom scipy.special import expit, log_expit, logsumexp, xlogy\n" + SOURCE,
@@ -173,6 +187,10 @@ CASES = {
     "constructors": ((RNG.normal(size=N), 0.3, -1.2), (0, 1, 2)),
     "cumulative": ((RNG.normal(size=N),), (0,)),
     "iterations": ((RNG.normal(size=N), RNG.normal(size=N), X_DATA), (0, 1, 2)),
+    "rnn": ((0.5*RNG.normal(size=(3, 3)), RNG.normal(size=(3, 2)), RNG.normal(size=3), RNG.normal(size=(6, 2))),
+            (0, 1, 2, 3)),
+    "rnn_loss": ((0.5*RNG.normal(size=(3, 3)), RNG.normal(size=(3, 2)), RNG.normal(size=3), RNG.normal(size=(6, 2))),
+                 (0, 1, 2, 3)),
 }
 
 
@@ -234,3 +252,19 @@ def test_data_sizes_vary_without_a_new_derivation():
         w, X, y = RNG.normal(size=m), RNG.normal(size=(n, m)), RNG.normal(size=n)
         value, gradient = transform(w, X, y, 0.1)
         np.testing.assert_allclose(gradient, 2*X.T @ (X @ w - y) + 0.2*w, rtol=1e-11)
+
+
+def rebinds_array_in_loop(x):
+    h = np.zeros(len(x))
+    for i in range(len(x)):
+        h = np.zeros(len(x))
+        h[i] = x[i]
+    return h[-1]*3.0 + h[0]
+
+
+def test_an_array_rebound_in_a_loop_keeps_pythons_meaning():
+    x = np.array([2.0, 3.0, 5.0])
+    value, gradient = sg.value_and_grad(rebinds_array_in_loop)(x)
+    assert value == rebinds_array_in_loop(x) == 15.0
+    np.testing.assert_array_equal(gradient, [0.0, 0.0, 3.0])
+

@@ -56,39 +56,37 @@ def infer_kinds(source, seen=None, observed=None):
     """Each parameter's kind from how the body uses it: an array of at least as many axes as its uses show
     (indices, `.shape[k]`, `.T`, `axis=k`; `len`, `np.sum`, `@`, methods such as `.sum()`: one at least), an int
     where it is a `range` bound or an index, else a float.  `observed` (argument -> axes of the array the first
-    call passed) decides the number of axes where the body allows it, and makes an array of an argument the
-    body only uses elementwise (`np.exp(x)`), as Numba keys a compilation by the types of the first call."""
+    call passed) decides the number of axes where the body allows it (`xs[t]` is a row of a matrix), and makes
+    an array of an argument the body only uses elementwise (`np.exp(x)`), as Numba keys a compilation by the
+    types of the first call."""
     seen = (seen or set()) | {source.function}
     observed = observed or {}
     frame = Frame(source, {})
     parameters = [p.arg for p in source.definition.args.posonlyargs + source.definition.args.args
                   + source.definition.args.kwonlyargs]
-    ndims, exact, integers = {}, {}, set()
+    ndims, integers = {}, set()
     aliases = {node.targets[0].id: node.value.id for node in ast.walk(source.definition)
                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
                and isinstance(node.value, ast.Name) and node.value.id in parameters}
 
-    def array(name, ndim, read=False):
-        """`name` is an array of `ndim` axes at least; of exactly `ndim` where an element is `read` (x[i, j])."""
+    def array(name, ndim):
+        """`name` is an array of `ndim` axes at least."""
         name = aliases.get(name, name)
         if name in parameters:
             ndims[name] = max(ndims.get(name, 0), ndim)
-            if read:
-                exact[name] = max(exact.get(name, 0), ndim)
 
     for node in ast.walk(source.definition):
         if isinstance(node, ast.Subscript):
-            depth, base, read = 0, node, True
+            depth, base = 0, node
             while isinstance(base, ast.Subscript):
                 elements = base.slice.elts if isinstance(base.slice, ast.Tuple) else [base.slice]
                 depth += sum(not _is_new_axis(e) for e in elements)
-                read = read and not any(_is_new_axis(e) or isinstance(e, ast.Slice) for e in elements)
                 for element in elements:
                     parts = (element.lower, element.upper) if isinstance(element, ast.Slice) else (element,)
                     integers |= set().union(set(), *(_names_in(p) for p in parts if p is not None))
                 base = base.value
             if isinstance(base, ast.Name):
-                array(base.id, depth, read and not isinstance(node.ctx, ast.Store))
+                array(base.id, depth)
             shape = node.value
             if (isinstance(shape, ast.Attribute) and shape.attr == "shape" and isinstance(shape.value, ast.Name)
                     and isinstance(node.slice, ast.Constant) and type(node.slice.value) is int):
@@ -140,8 +138,7 @@ def infer_kinds(source, seen=None, observed=None):
     for name in parameters:
         seen_axes = observed.get(name)
         if name in ndims:
-            fixed = exact.get(name) == ndims[name]  # (A[i] with A[i, j] elsewhere is a row: not fixed at one axis)
-            ndim = ndims[name] if fixed or seen_axes not in (1, 2) or seen_axes < ndims[name] else seen_axes
+            ndim = seen_axes if seen_axes in (1, 2) and seen_axes >= ndims[name] else ndims[name]
             kinds[name] = ARRAY1 if ndim == 1 else ARRAY2
         elif name in integers:
             kinds[name] = INT

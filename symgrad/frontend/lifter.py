@@ -21,7 +21,7 @@ import sympy as sp
 
 from .. import errors
 from ..cache import INLINE_ATTRIBUTE
-from ..ir import ARRAY1, FLOAT, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
+from ..ir import ARRAY1, ARRAY_KINDS, FLOAT, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
 from ..rules import FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, integer_valued
 from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
 from .numpy_lowering import (COMPOSITES, REDUCING_FUNCTIONS, REFUSED_FUNCTIONS, ArrayExpression, ArrayValue,
@@ -120,6 +120,7 @@ class Lifter(NumpyLowering):
         self.size_names = {}  # an argument's size symbol -> how the user writes it (len(x), X.shape[1])
         self.entry_symbols = set()  # what a kernel knows when it starts: int arguments and sizes
         self.single_reads = {}  # a function's definition -> the names it reads once (see `read_once`)
+        self.carried_arrays = set()  # (frame, name) of the arrays the loops being lifted carry (see `histories`)
         self.body = []
         self.guard = sp.true
         self.used_names = set(RESERVED_NAMES)
@@ -330,11 +331,12 @@ class Lifter(NumpyLowering):
     def bind(self, target, value, node):
         if isinstance(target, ast.Name):
             previous = self.frame.variables.get(target.id)
-            if self.loop_depth and self.is_array(previous) and previous is not value:
+            carried = (self.frame, target.id) in self.carried_arrays
+            if self.loop_depth and self.is_array(previous) and previous is not value and not carried:
                 raise self.error(errors.UnsupportedStatementError, target,
                                  f"rebinding the array {target.id!r} inside a loop: make a new array once before "
                                  "the loop and write its elements")
-            fused = isinstance(value, ArrayExpression) and not self.loop_depth and self.read_once(target.id)
+            fused = isinstance(value, ArrayExpression) and (carried or not self.loop_depth and self.read_once(target.id))
             self.frame.variables[target.id] = value if fused else self.assign(target.id, value, node)
         elif isinstance(target, (ast.Tuple, ast.List)):
             if not isinstance(value, tuple) or len(value) != len(target.elts):
@@ -443,12 +445,14 @@ class Lifter(NumpyLowering):
         targets = {n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)}
         carried_names = sorted(n for n in assigned if n in before and not isinstance(
             before[n], (ArrayValue, ArrayExpression, _Undefined, tuple)) and n not in targets)
+        histories = self.histories(sorted(n for n in assigned if n in before and self.is_array(before[n])
+                                          and n not in targets), start, stop, step, node)
         index = self.fresh(node.target.id if isinstance(node.target, ast.Name) else "i", integer=True)
         phis = {name: self.fresh(name) for name in carried_names}
         self.frame.variables = {**before, **phis}
         with self.nested_block() as body:
             bind(index)
-            self.run_block(node.body)
+            self.carry_arrays(histories, index, start, step, node.body, node)
         after = self.frame.variables
         carried, variables = [], dict(before)
         for name in carried_names:
@@ -460,7 +464,9 @@ class Lifter(NumpyLowering):
             carried.append(Carried(phis[name], self.number(before[name], node), self.number(after[name], node),
                                    result))
             variables[name] = result
-        for name in assigned - set(carried_names):
+        for name, history in histories.items():
+            variables[name] = self.history_row(history, history.shape[0] - 1, name, node)
+        for name in assigned - set(carried_names) - set(histories):
             if name in after:
                 variables[name] = _Undefined(name, "is assigned inside the loop above but has no value before it: "
                                                    "give it one before the loop")
@@ -950,13 +956,32 @@ def lift(function, observed=None):
     """The Program of a Python function: the entry point of the pipeline.  `observed` maps an argument to the
     number of axes of the array its first call passed (see `infer_kinds`)."""
     try:
-        return Lifter(function, observed).lift()
+        return _lifted_for_ranks(function, observed)
     except RecursionError:
         source = read_source(function)
         raise source.error(errors.UnsupportedSyntaxError, source.definition,
                            f"{function.__name__}() nests helper calls or expressions deeper than symgrad can follow "
                            f"(it needs about {FRAMES_PER_LEVEL} Python frames per level): flatten the nesting, "
                            "for example with intermediate variables or a loop") from None
+
+
+def _lifted_for_ranks(function, observed):
+    """The Program for the first call's ranks; where they contradict the body (w[j] of a matrix w) and the body's
+    own kinds lift, the Program for those, so that the call is refused naming the argument."""
+    try:
+        return Lifter(function, observed).lift()
+    except errors.UnsupportedSyntaxError as error:
+        if not observed:
+            raise
+        refused = error
+    source = read_source(function)
+    own, seen = infer_kinds(source), infer_kinds(source, observed=observed)
+    if any(own[name] != seen[name] and own[name] in ARRAY_KINDS for name in own):
+        try:
+            return Lifter(function).lift()
+        except errors.UnsupportedSyntaxError:
+            pass
+    raise refused
 
 
 FRAMES_PER_LEVEL = 10  # Python frames the stages spend per level of nesting in the source (measured: about 7)

@@ -611,6 +611,45 @@ class NumpyLowering:
         intervals = count - 1 if keywords.get("endpoint", True) else count
         return ArrayExpression((count,), lambda i: start + (stop - start) * i[0] / intervals, False, label)
 
+    def histories(self, names, start, stop, step, node):
+        """For each array a loop rebinds (`h = np.tanh(W @ h + U @ x[t])`, a recurrence): a local array with one
+        row per iteration and one for the value before the loop, row 0 written now.  Reverse mode reads the rows
+        back, as it reads a tape."""
+        trips = stop - start if step == 1 else IntDiv(stop - start + step - (1 if step > 0 else -1), step)
+        histories = {}
+        for name in names:
+            value = self.expression(self.frame.variables[name], node)
+            if value.ndim != 1:
+                raise self.error(errors.UnsupportedStatementError, node,
+                                 f"the loop rebinds the {value.ndim}-D array {name!r}: symgrad carries vectors "
+                                 "through loops; keep a matrix's rows in separate vectors, or write its elements")
+            history = self.allocate((trips + 1, value.shape[0]), node, f"{name}_history")
+            self.loop_nest(value.shape, lambda i, v=value, h=history: self.store(
+                h, (sp.Integer(0),) + i, as_number(v.at(i)), False, node), node)
+            histories[name] = history
+        return histories
+
+    def history_row(self, history, row, name, node):
+        return ArrayExpression(history.shape[1:], lambda i: self.read(history, (row,) + i, node), True, name)
+
+    def carry_arrays(self, histories, index, start, step, statements, node):
+        """Run a loop body whose carried arrays are the rows of their histories: it reads row t and writes t + 1."""
+        position = index - start if step == 1 else IntDiv(index - start, step)
+        keys = [(self.frame, name) for name in histories]
+        self.carried_arrays.update(keys)
+        try:
+            for name, history in histories.items():
+                self.frame.variables[name] = self.history_row(history, position, name, node)
+            self.run_block(statements)
+            for name, history in histories.items():
+                value = self.expression(self.frame.variables[name], node)
+                self.same_size(value.shape[0], history.shape[1], f"the sizes of {name!r} before and in the loop",
+                               node)
+                self.loop_nest(value.shape, lambda i, v=value, h=history: self.store(
+                    h, (position + 1,) + i, as_number(v.at(i)), False, node), node)
+        finally:
+            self.carried_arrays.difference_update(keys)
+
     def array_iteration(self, node):
         """`for v in x`, `for i, v in enumerate(x)`, `for u, v in zip(x, y)` over arrays: a loop over the first
         axis, whose names are bound to elements (rows of a matrix) at each index."""
