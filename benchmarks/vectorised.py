@@ -19,7 +19,12 @@ def rosen(x):
     return np.sum(100*(x[1:] - x[:-1]**2)**2 + (1 - x[:-1])**2)
 
 
-PAIRS = {"rosen": (rosen, array_problems.rosen)}
+def logistic_nll(w, X, y):
+    z = X @ w
+    return np.mean(np.log1p(np.exp(-z)) + (1 - y) * z)
+
+
+PAIRS = {"rosen": (rosen, array_problems.rosen), "logistic": (logistic_nll, array_problems.logistic_nll)}
 
 
 def main(argv=None):
@@ -30,9 +35,10 @@ def main(argv=None):
     print(f"{'problem':>10} {'n':>8} {'vectorised us':>14} {'loops us':>10} {'ratio':>7}")
     for name, (vectorised, loops) in PAIRS.items():
         for n in map(int, options.sizes.split(",")):
-            x = np.random.default_rng(0).uniform(-1.0, 1.0, n)
-            calls = {"vectorised": (sg.value_and_grad(vectorised), (x,)),
-                     "loops": (sg.value_and_grad(loops), (x,))}
+            rng = np.random.default_rng(0)
+            args = (rng.uniform(-1.0, 1.0, n),) if name == "rosen" else (
+                rng.normal(size=3), rng.normal(size=(n, 3)), (rng.random(n) > 0.5).astype(float))
+            calls = {"vectorised": (sg.value_and_grad(vectorised), args), "loops": (sg.value_and_grad(loops), args)}
             samples = call_times(calls, options.repeat, batch_seconds=0.05)
             ratio = paired_rounds(samples["vectorised"], samples["loops"])
             per_call = {key: 1e6 * float(np.median([s for _, s in value])) for key, value in samples.items()}
