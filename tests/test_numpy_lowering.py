@@ -131,6 +131,10 @@ def iterations(x, y, A):
         s += np.sum(row**2)
     return s
 
+def comparisons_as_numbers(x, a, b):
+    half = int(len(x) // 2)
+    return (a > b)*a + (a <= b <= 2.0)*b**2 + np.sum(x[:half])/np.size(x) + np.sum((x > a)*x)
+
 def rnn(W, U, h0, xs):
     h = h0
     for t in range(xs.shape[0]):
@@ -187,6 +191,7 @@ CASES = {
     "constructors": ((RNG.normal(size=N), 0.3, -1.2), (0, 1, 2)),
     "cumulative": ((RNG.normal(size=N),), (0,)),
     "iterations": ((RNG.normal(size=N), RNG.normal(size=N), X_DATA), (0, 1, 2)),
+    "comparisons_as_numbers": ((RNG.normal(size=N), 0.4, 1.3), (0, 1, 2)),
     "rnn": ((0.5*RNG.normal(size=(3, 3)), RNG.normal(size=(3, 2)), RNG.normal(size=3), RNG.normal(size=(6, 2))),
             (0, 1, 2, 3)),
     "rnn_loss": ((0.5*RNG.normal(size=(3, 3)), RNG.normal(size=(3, 2)), RNG.normal(size=3), RNG.normal(size=(6, 2))),

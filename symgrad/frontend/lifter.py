@@ -678,11 +678,11 @@ class Lifter(NumpyLowering):
             return self.subscript(node)
         if isinstance(node, ast.Attribute):
             return self.attribute(node)
-        if isinstance(node, ast.Compare) and any(self.is_array(self.value(n)) for n in [node.left] + node.comparators):
-            return self.array_comparison(node)
-        if isinstance(node, (ast.Compare, ast.BoolOp)):
+        if isinstance(node, ast.Compare):
+            return self.comparison(node)
+        if isinstance(node, ast.BoolOp):
             raise self.error(errors.UnsupportedExpressionError, node,
-                             "a comparison used as a number: write `1.0 if a < b else 0.0`")
+                             "`and` / `or` used as a number: write `1.0 if a and b else 0.0`")
         reason = REFUSED_EXPRESSIONS.get(type(node), f"the expression {type(node).__name__}")
         raise self.error(errors.UnsupportedExpressionError, node, f"unsupported: {reason}")
 
@@ -869,6 +869,13 @@ class Lifter(NumpyLowering):
                              "lists them (axis=, keepdims=, ord=); pass the others by position")
         if target is float and len(args) == 1:
             return self.number(args[0], node.args[0])
+        if target is int and len(args) == 1:
+            whole = self.number(args[0], node.args[0])
+            if not whole.is_integer:
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"int() of {ast.unparse(node.args[0])!r}, which is not an integer expression: use "
+                                 "math.floor (or math.ceil) for a float, or an int argument for a size")
+            return whole
         spelling = FUNCTIONS_BY_OBJECT.get(id(target))
         if spelling is None:
             name = getattr(target, "__name__", None)

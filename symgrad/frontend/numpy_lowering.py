@@ -28,7 +28,7 @@ from .. import errors
 from ..ir import Carried, Loop
 from ..rules import IntDiv, Maximum, Minimum
 from .kinds import static_target
-from .source import COMPARISONS
+from .source import COMPARISONS, PYTHON_COMPARISONS
 
 
 @dataclass(eq=False)
@@ -241,14 +241,26 @@ class NumpyLowering:
         return self.elementwise(lambda a, b: self.arithmetic(op, as_number(a), as_number(b), node), [left, right],
                                 node)
 
-    def array_comparison(self, node):
-        """`a < b` of arrays: an array of conditions (numbers where used as numbers, as in `(x > 0) * x`)."""
-        if len(node.ops) != 1 or type(node.ops[0]) not in COMPARISONS:
+    def comparison(self, node):
+        """A comparison used as a value, as NumPy and Python count it: 1 where it holds, else 0 (derivative 0);
+        of arrays, an array of conditions (`(x > 0) * x`, `np.where(x > 0, ...)`)."""
+        if any(type(op) not in COMPARISONS for op in node.ops):
             raise self.error(errors.UnsupportedExpressionError, node,
-                             "a chained comparison of arrays: combine two comparisons with np.where")
-        left, right = self.value(node.left), self.value(node.comparators[0])
-        relation = COMPARISONS[type(node.ops[0])]
-        return self.elementwise(lambda a, b: relation(as_number(a), as_number(b)), [left, right], node)
+                             "`is` / `in` used as a value: compare numbers with < <= > >= == !=")
+        operands = [self.value(n) for n in [node.left] + node.comparators]
+        if any(self.is_array(o) for o in operands):
+            if len(node.ops) != 1:
+                raise self.error(errors.UnsupportedExpressionError, node,
+                                 "a chained comparison of arrays: combine two comparisons with np.where")
+            relation = COMPARISONS[type(node.ops[0])]
+            return self.elementwise(lambda a, b: relation(as_number(a), as_number(b)), operands, node)
+        numbers = [self.number(o, n) for o, n in zip(operands, [node.left] + node.comparators)]
+        parts = []
+        for op, a, b in zip(node.ops, numbers, numbers[1:]):
+            folded = self.folded(PYTHON_COMPARISONS[type(op)], (a, b), node)
+            parts.append(COMPARISONS[type(op)](a, b) if folded is None else sp.sympify(bool(folded)))
+        self.probe_lost(numbers, parts, node)  # (a decided comparison still reads its operands)
+        return as_number(sp.And(*parts))
 
     # --- slices, new axes, transposes ------------------------------------------------------------------------
     def sliced(self, value, index_nodes, node):
@@ -522,6 +534,9 @@ class NumpyLowering:
             a, b = (self.expression(a, node) for a in args)
             return ArrayExpression((a.shape[0], b.shape[0]), lambda i: self.arithmetic(
                 ast.Mult(), as_number(a.at(i[:1])), as_number(b.at(i[1:])), node), False, ast.unparse(node))
+        if target is np.size:
+            self.keyword_values(node, (), label)
+            return sp.Mul(*self.expression(args[0], node).shape)
         if target is np.trace:
             if len(args) != 1 or not self.is_array(args[0]) or self.expression(args[0], node).ndim != 2:
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(A) of one square matrix")
