@@ -9,6 +9,7 @@ Everything outside the subset in docs/language.md is refused with an `Unsupporte
 import ast
 import builtins
 import contextlib
+import dataclasses
 import inspect
 import operator
 import sys
@@ -336,8 +337,12 @@ class Lifter(NumpyLowering):
                 raise self.error(errors.UnsupportedStatementError, target,
                                  f"rebinding the array {target.id!r} inside a loop: make a new array once before "
                                  "the loop and write its elements")
-            fused = isinstance(value, ArrayExpression) and (carried or not self.loop_depth and self.read_once(target.id))
-            self.frame.variables[target.id] = value if fused else self.assign(target.id, value, node)
+            if isinstance(value, ArrayExpression) and carried:
+                self.frame.variables[target.id] = dataclasses.replace(value, name=target.id)
+            elif isinstance(value, ArrayExpression) and not self.loop_depth and self.read_in_one_statement(target.id):
+                self.frame.variables[target.id] = self.bound_lazily(value, target.id, node)
+            else:
+                self.frame.variables[target.id] = self.assign(target.id, value, node)
         elif isinstance(target, (ast.Tuple, ast.List)):
             if not isinstance(value, tuple) or len(value) != len(target.elts):
                 count = len(value) if isinstance(value, tuple) else 1

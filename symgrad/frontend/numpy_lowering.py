@@ -52,6 +52,7 @@ class ArrayExpression:
     at: object
     view: bool  # each element is a read of an array that exists: re-reading it costs no more than the read
     text: str  # the source it came from, for messages
+    name: str = None  # the variable it is bound to, if any: the name of its array where one is made
 
     @property
     def ndim(self):
@@ -131,26 +132,47 @@ class NumpyLowering:
         """An ArrayExpression that is read more than once, written once into a local array (views stay views)."""
         if not isinstance(value, ArrayExpression) or value.view:
             return value
-        array = self.allocate(value.shape, node, name)
+        array = self.allocate(value.shape, node, value.name or name)
         self.loop_nest(value.shape, lambda indices: self.store(array, indices, as_number(value.at(indices)),
                                                                False, node), node)
         return array
 
-    def read_once(self, name):
-        """Whether an array value bound to `name` may stay uncomputed, to be fused where it is read: the
-        function reads the name once, outside any loop (so its elements are computed once), and writes no array
-        element (so nothing it reads can change before that read)."""
+    def read_in_one_statement(self, name):
+        """Whether an array value bound to `name` may stay uncomputed, fused where it is read (`bound_lazily`):
+        every read of the name is in one statement, outside any loop (so each element is computed once there),
+        and the function writes no array element (so nothing the value reads can change before it is read)."""
         definition = self.frame.source.definition
         if definition not in self.single_reads:
             looped = {id(n) for loop in ast.walk(definition) if isinstance(loop, (ast.For, ast.comprehension))
                       for n in ast.walk(loop)}
-            loads = [n for n in ast.walk(definition) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
-            counts = {}
-            for load in loads:
-                counts[load.id] = counts.get(load.id, 0) + (2 if id(load) in looped else 1)
+            statements = {}  # name -> the statements that read it (a read in a loop counts as two)
+            for statement in ast.walk(definition):
+                if not isinstance(statement, ast.stmt) or statement is definition:
+                    continue
+                own = [statement.test] if isinstance(statement, ast.If) else [] if isinstance(
+                    statement, (ast.For, ast.FunctionDef)) else [statement]
+                for part in own:
+                    for load in ast.walk(part):
+                        if isinstance(load, ast.Name) and isinstance(load.ctx, ast.Load):
+                            statements.setdefault(load.id, []).extend(
+                                [statement, None] if id(load) in looped else [statement])
             writes = any(isinstance(n, ast.Subscript) and isinstance(n.ctx, ast.Store) for n in ast.walk(definition))
-            self.single_reads[definition] = set() if writes else {n for n, count in counts.items() if count == 1}
+            self.single_reads[definition] = set() if writes else {
+                n for n, places in statements.items() if len(set(map(id, places))) == 1}
         return name in self.single_reads[definition]
+
+    def bound_lazily(self, value, name, node):
+        """`value` bound to `name` without computing it: each element is lifted where it is first read, once per
+        block, guard and indices, and read again from its symbol (`z` twice in `np.log1p(np.exp(-z)) + y * z`)."""
+        lifted = {}
+
+        def at(indices):
+            key = (id(self.body), self.guard, indices)
+            if key not in lifted or lifted[key][0] is not self.body:  # (the block is kept: its id stays its own)
+                lifted[key] = (self.body, self.assign(f"{name}_at", as_number(value.at(indices)), node))
+            return lifted[key][1]
+
+        return ArrayExpression(value.shape, at, value.view, value.text, name)
 
     def loop_nest(self, sizes, body, node):
         """`body(indices)` inside one loop per size, nested, lifted into the current block."""
@@ -192,9 +214,8 @@ class NumpyLowering:
                              "expression as a loop over its elements")
         message = (f"{self.function.__name__}(): {ast.unparse(node)} on line {line}: {what} must be equal "
                    f"({self.shape_text(a)} and {self.shape_text(b)})")
-        condition = sp.Eq(a, b)
-        if all(condition != existing for existing, _ in self.shape_checks):
-            self.shape_checks.append((condition, message))
+        if all({a, b} != set(existing.args) for existing, _ in self.shape_checks):
+            self.shape_checks.append((sp.Eq(a, b), message))
 
     def broadcast(self, operands, node):
         """The shape of NumPy's broadcast of `operands` (arrays and numbers), and for each operand a function
