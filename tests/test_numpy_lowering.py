@@ -135,6 +135,16 @@ def comparisons_as_numbers(x, a, b):
     half = int(len(x) // 2)
     return (a > b)*a + (a <= b <= 2.0)*b**2 + np.sum(x[:half])/np.size(x) + np.sum((x > a)*x)
 
+def sigmoid(z):
+    return 1/(1 + np.exp(-z))
+
+def logistic_with_helper(w, X, y):
+    p = sigmoid(X @ w)
+    return -np.mean(y*np.log(p) + (1 - y)*np.log(1 - p))
+
+def stencil(A):
+    return np.sum((A[2:, 1:-1] + A[:-2, 1:-1] + A[1:-1, 2:] + A[1:-1, :-2] - 4*A[1:-1, 1:-1])**2)
+
 def rnn(W, U, h0, xs):
     h = h0
     for t in range(xs.shape[0]):
@@ -191,6 +201,8 @@ CASES = {
     "constructors": ((RNG.normal(size=N), 0.3, -1.2), (0, 1, 2)),
     "cumulative": ((RNG.normal(size=N),), (0,)),
     "iterations": ((RNG.normal(size=N), RNG.normal(size=N), X_DATA), (0, 1, 2)),
+    "logistic_with_helper": ((RNG.normal(size=M), X_DATA, (RNG.random(N) > 0.5).astype(float)), (0, 1)),
+    "stencil": ((RNG.normal(size=(5, 6)),), (0,)),
     "comparisons_as_numbers": ((RNG.normal(size=N), 0.4, 1.3), (0, 1, 2)),
     "rnn": ((0.5*RNG.normal(size=(3, 3)), RNG.normal(size=(3, 2)), RNG.normal(size=3), RNG.normal(size=(6, 2))),
             (0, 1, 2, 3)),

@@ -373,7 +373,7 @@ class Lifter(NumpyLowering):
         if node.value is None:
             raise self.error(errors.MissingReturnError, node, "a bare `return`: return a value")
         value = self.value(node.value)
-        if self.is_array(value):
+        if self.is_array(value) and len(self.inlining) == 1:  # (a helper may return an array to its caller)
             raise self.error(errors.UnsupportedStatementError, node,
                              "returning an array: return a number, or a tuple of numbers for a Jacobian")
         return value
