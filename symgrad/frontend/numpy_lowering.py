@@ -4,9 +4,12 @@ An array-valued expression is not computed where it is met.  It becomes an `Arra
 function that lifts one element, at given indices, into the block being lifted.  A reduction (`np.sum(e)`) calls
 that function inside its own accumulator loop, so an elementwise chain feeding it is fused into the loop and no
 temporary array exists.  A value that is read more than once is written into a local array once
-(`materialized`): a computed value bound to a name (`h = np.tanh(X @ W + b)`) or passed to a helper, and an
-operand of a matrix product, whose elements each product reads many times.  Slices, transposes, new axes and
-broadcasting are index arithmetic on the element function, so a view costs nothing.
+(`materialized`): a computed value bound to a name that more than one statement reads (`h = np.tanh(X @ W + b)`),
+or passed to a helper, an operand of a matrix product, whose elements each product reads many times, and a value
+that broadcasting stretches.  A name read in one statement only stays uncomputed, each element lifted once where
+it is first read (`bound_lazily`).  Slices, transposes, new axes and broadcasting are index arithmetic on the
+element function, so a view costs nothing.  A vector rebound in a loop is carried as the rows of a local array
+(`histories`).
 
 Sizes the shapes alone prove different (`x[1:] + x`) are refused while lifting; sizes they cannot prove equal
 (`X @ w`: the columns of X and the length of w) become the Program's `shape_checks`, which the kernels test when
