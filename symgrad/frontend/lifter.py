@@ -25,8 +25,8 @@ from ..cache import INLINE_ATTRIBUTE
 from ..ir import ARRAY1, ARRAY_KINDS, FLOAT, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
 from ..rules import FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, integer_valued
 from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
-from .numpy_lowering import (COMPOSITES, REDUCING_FUNCTIONS, REFUSED_FUNCTIONS, ArrayExpression, ArrayValue,
-                             NumpyLowering, as_number)
+from .numpy_lowering import (REDUCING_FUNCTIONS, REFUSED_FUNCTIONS, ArrayExpression, ArrayValue,
+                             NumpyLowering, as_number, composite)
 from .source import COMPARISONS, PYTHON_COMPARISONS, Frame, constant_to_sympy, python_number, read_source
 
 # Names the generated kernels use themselves; a user variable of that name gets another.
@@ -863,7 +863,7 @@ class Lifter(NumpyLowering):
         if isinstance(target, types.FunctionType) and library.split(".")[0] not in ("numpy", "scipy"):
             return self.inline(target, node, args, {k.arg: self.value(k.value) for k in node.keywords})
         array_result = self.array_call(target, node, args)
-        if array_result is None and (any(self.is_array(a) for a in args) or id(target) in COMPOSITES or id(
+        if array_result is None and (any(self.is_array(a) for a in args) or composite(target) is not None or id(
                 target) in REDUCING_FUNCTIONS and len(args) == 1):  # (np.sum of a number is the number)
             array_result = self.numpy_call(target, node, args)
         if array_result is not None:

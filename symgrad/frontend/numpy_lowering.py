@@ -18,10 +18,10 @@ they start, raising ValueError with the arrays, the axes and the line before any
 
 import ast
 import operator
+import sys
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.special
 import sympy as sp
 from sympy.codegen import cfunctions
 from sympy.core.relational import Relational
@@ -94,12 +94,23 @@ def _logaddexp(a, b):
 
 
 # The functions of losses that are not in the rules table, as formulas of its nodes (numbers or whole arrays).
-COMPOSITES = {
-    id(np.logaddexp): _logaddexp,
-    id(scipy.special.expit): lambda x: 1 / (1 + sp.exp(-x)),
-    id(scipy.special.log_expit): lambda x: -_logaddexp(sp.Integer(0), -x),
-    id(scipy.special.xlogy): lambda x, y: sp.Piecewise((sp.Integer(0), sp.Eq(x, 0)), (x * sp.log(y), True)),
+SPECIAL_COMPOSITES = {
+    "expit": lambda x: 1 / (1 + sp.exp(-x)),
+    "log_expit": lambda x: -_logaddexp(sp.Integer(0), -x),
+    "xlogy": lambda x, y: sp.Piecewise((sp.Integer(0), sp.Eq(x, 0)), (x * sp.log(y), True)),
 }
+
+
+def scipy_special(name):
+    """`scipy.special.<name>` where the user's code imported SciPy (it is not a dependency of symgrad), else None."""
+    return getattr(sys.modules.get("scipy.special"), name, None)
+
+
+def composite(target):
+    """The formula of np.logaddexp or of a scipy.special function of losses, or None."""
+    if target is np.logaddexp:
+        return _logaddexp
+    return next((build for name, build in SPECIAL_COMPOSITES.items() if target is scipy_special(name)), None)
 # NumPy functions that are refused on arrays, with what to write instead (the table of docs/language.md).
 REFUSED_FUNCTIONS = {
     "sort": "a sort has no derivative symgrad can follow: sort the data before the call",
@@ -528,10 +539,11 @@ class NumpyLowering:
             if len(args) != 3 or node.keywords:
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(x, low, high) by position")
             return self.elementwise(lambda x, low, high: Minimum(Maximum(as_number(x), low), high), args, node)
-        if id(target) in COMPOSITES:
+        build = composite(target)
+        if build is not None:
             self.keyword_values(node, (), label)
-            return self.elementwise(lambda *e: COMPOSITES[id(target)](*map(as_number, e)), args, node)
-        if target is scipy.special.logsumexp:
+            return self.elementwise(lambda *e: build(*map(as_number, e)), args, node)
+        if target is scipy_special("logsumexp"):
             keywords = self.keyword_values(node, ("axis", "keepdims"), label)
             if len(args) != 1:
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(a) of one array, axis= as a keyword")
