@@ -155,3 +155,20 @@ def test_matching_shapes_pass_the_checks():
     value, gradient = sg.value_and_grad(ridge)(np.ones(3), np.ones((4, 3)), np.zeros(4))
     assert value == 36.0
     np.testing.assert_allclose(gradient, np.full(3, 24.0))
+
+
+def two_layers(W1, W2, X):
+    h = np.tanh(X @ W1)
+    return np.sum(h @ W2)  # HERE: formulas-before-a-call
+
+
+def test_formulas_before_the_first_call_say_that_a_call_decides_the_ranks():
+    transform = sg.value_and_grad(two_layers)
+    with pytest.raises(sg.UnsupportedSyntaxError) as caught:
+        transform.latex()  # X and W1 could be vectors: nothing in the body says they are matrices
+    assert caught.value.lineno == marker_line("formulas-before-a-call")
+    assert "call the function once" in str(caught.value)
+    followed = sg.value_and_grad(two_layers)  # the advice, followed
+    followed(RNG.normal(size=(3, 4)), RNG.normal(size=4), RNG.normal(size=(5, 3)))
+    assert "tanh" in followed.latex()
+

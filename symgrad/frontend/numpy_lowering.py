@@ -454,8 +454,11 @@ class NumpyLowering:
         """`a @ b`, np.dot, np.matmul, np.inner: vector.vector, matrix @ vector, vector @ matrix, matrix @ matrix."""
         if not (self.is_array(left) and self.is_array(right)):
             if isinstance(node, ast.BinOp):
+                unseen = "" if self.observed else (
+                    " (before its first call, an argument whose rank the body does not show is read as a number or "
+                    "a vector: call the function once before reading its formulas, and its arrays decide)")
                 raise self.error(errors.UnsupportedExpressionError, node,
-                                 f"{ast.unparse(node)!r}: `@` needs two arrays; multiply by a number with `*`")
+                                 f"{ast.unparse(node)!r}: `@` needs two arrays; multiply by a number with `*`{unseen}")
             return self.arithmetic(ast.Mult(), self.number(left, node), self.number(right, node), node)
         # Each element of an operand is read by many products: a computed operand is made once.
         a = self.expression(self.materialized(left, "product", node), node)
