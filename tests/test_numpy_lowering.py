@@ -145,6 +145,11 @@ def logistic_with_helper(w, X, y):
 def stencil(A):
     return np.sum((A[2:, 1:-1] + A[:-2, 1:-1] + A[1:-1, 2:] + A[1:-1, :-2] - 4*A[1:-1, 1:-1])**2)
 
+def joins(x, y):
+    z = np.concatenate([x, y**2, x[:2]])
+    S = np.stack([x, np.sin(y)])
+    return np.sum(z*np.arange(len(z))) + np.sum(S @ y) + np.sum(np.concatenate((x, y))**3)
+
 def rnn(W, U, h0, xs):
     h = h0
     for t in range(xs.shape[0]):
@@ -203,6 +208,7 @@ CASES = {
     "iterations": ((RNG.normal(size=N), RNG.normal(size=N), X_DATA), (0, 1, 2)),
     "logistic_with_helper": ((RNG.normal(size=M), X_DATA, (RNG.random(N) > 0.5).astype(float)), (0, 1)),
     "stencil": ((RNG.normal(size=(5, 6)),), (0,)),
+    "joins": ((RNG.normal(size=N), RNG.normal(size=N)), (0, 1)),
     "comparisons_as_numbers": ((RNG.normal(size=N), 0.4, 1.3), (0, 1, 2)),
     "rnn": ((0.5*RNG.normal(size=(3, 3)), RNG.normal(size=(3, 2)), RNG.normal(size=3), RNG.normal(size=(6, 2))),
             (0, 1, 2, 3)),

@@ -119,8 +119,6 @@ REFUSED_FUNCTIONS = {
     "median": "write the median out for a fixed size, or sort the data before the call",
     "std": "write np.sqrt(np.mean((x - np.mean(x))**2))",
     "var": "write np.mean((x - np.mean(x))**2)",
-    "concatenate": "index the parts separately, or pass one array",
-    "stack": "index the parts separately, or pass one array",
     "einsum": "write the sums as @ or np.sum(a * b, axis=k)",
     "tensordot": "write the sums as @ or np.sum(a * b, axis=k)",
     "kron": "write the products with broadcasting: a[:, None] * b[None, :]",
@@ -633,6 +631,8 @@ class NumpyLowering:
                                  f"{label}() of anything but a list of numbers (or of rows of numbers): pass arrays "
                                  "as arguments")
             return self.array_display(node.args[0])
+        if target in (np.concatenate, np.stack):
+            return self.joined(target, node)
         if target not in (np.ones, np.full, np.arange, np.linspace, np.eye):
             return None
         args = [self.value(a) for a in node.args]
@@ -741,6 +741,40 @@ class NumpyLowering:
                     node)
 
         return sp.Integer(0), arrays[0].shape[0], sp.Integer(1), bind
+
+    def joined(self, target, node):
+        """np.concatenate of vectors (one after the other) or np.stack of vectors of one length (as rows)."""
+        label = ast.unparse(node.func)
+        advice = f"{label}([a, b, ...]) of a list of vectors written out, without axis="
+        if len(node.args) != 1 or node.keywords or not isinstance(node.args[0], (ast.List, ast.Tuple)):
+            raise self.error(errors.UnsupportedCallError, node, advice)
+        parts = [self.value(element) for element in node.args[0].elts]
+        if not parts or not all(self.is_array(part) for part in parts):
+            raise self.error(errors.UnsupportedCallError, node, advice)
+        vectors = [self.expression(self.materialized(p, "part", node), node) for p in parts]
+        if any(v.ndim != 1 for v in vectors):
+            raise self.error(errors.UnsupportedCallError, node, f"{label} of arrays other than vectors: index the "
+                                                                "parts separately, or pass one array")
+        if target is np.stack:
+            for other in vectors[1:]:
+                self.same_size(vectors[0].shape[0], other.shape[0], "the lengths of the stacked vectors", node)
+            return ArrayExpression((sp.Integer(len(vectors)), vectors[0].shape[0]), lambda i: self.chosen(
+                [(sp.Eq(i[0], k), lambda v=v: v.at(i[1:])) for k, v in enumerate(vectors)]), False, label)
+        offsets = [sp.Integer(0)]
+        for vector in vectors:
+            offsets.append(offsets[-1] + vector.shape[0])
+        return ArrayExpression((offsets[-1],), lambda i: self.chosen(
+            [(sp.And(start <= i[0], i[0] < end), lambda v=v, start=start: v.at((i[0] - start,)))
+             for v, start, end in zip(vectors, offsets, offsets[1:])]), False, label)
+
+    def chosen(self, branches):
+        """The element of the first branch whose condition holds (the last one otherwise), each lifted under its
+        condition, so that a part is read only where it exists."""
+        pieces = []
+        for condition, element in branches:
+            with self.guarded(condition):
+                pieces.append((as_number(element()), condition))
+        return sp.Piecewise(*pieces[:-1], (pieces[-1][0], True))
 
     def method_call(self, value, node):
         """`x.sum(axis=0)`, `x.mean()`, `x.max()`, `x.dot(y)`, `x.T` and friends on an array."""
