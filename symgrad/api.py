@@ -99,13 +99,15 @@ def _normalise_wrt(function, wrt):
 METHODS = ("auto", "reverse", "forward")
 
 
-def _derive(function, wrt, gradient_as_tuple, parallel, enabled=passes.ALL, method="auto", rewrite=None):
+def _derive(function, wrt, gradient_as_tuple, parallel, enabled=passes.ALL, method="auto", rewrite=None,
+            observed=()):
     """Run the stages in order: parse, differentiate (reverse mode, or forward mode for a few scalars through
     loops, as `method` says) and codegen; `enabled` names the optimisation passes.  They run with room to recurse
     as deep as the source nests.  `rewrite`, when given, maps the lifted program to the one differentiated
-    (`symgrad.dask` differentiates a mean's numerator).  The display is not run here: a call never waits for
-    formulas."""
-    return derive_with(_run_stages, function, wrt, gradient_as_tuple, parallel, enabled, method, rewrite)
+    (`symgrad.dask` differentiates a mean's numerator); `observed` holds the number of axes of each array the
+    first call passed (`Transform._observe`).  The display is not run here: a call never waits for formulas."""
+    return derive_with(_run_stages, function, wrt, gradient_as_tuple, parallel, enabled, method, rewrite,
+                       dict(observed))
 
 
 def derive_with(stages, *args):
@@ -130,11 +132,11 @@ def _collector_paused():
             gc.enable()
 
 
-def _run_stages(function, wrt, gradient_as_tuple, parallel, enabled, method, rewrite=None):
+def _run_stages(function, wrt, gradient_as_tuple, parallel, enabled, method, rewrite=None, observed=None):
     from .forward import forward, prefers_forward
     from .reverse import reverse
 
-    program = lifted(function, wrt, rewrite=rewrite)
+    program = lifted(function, wrt, rewrite=rewrite, observed=observed)
     if method == "forward" and not all(program.argument(name).kind == "float" for name in wrt):
         raise NonDifferentiableArgumentError(
             f"method='forward' carries tangents of float scalars only; {program.name}() is differentiated with "
@@ -145,13 +147,13 @@ def _run_stages(function, wrt, gradient_as_tuple, parallel, enabled, method, rew
     return built(derivative, wrt, gradient_as_tuple, parallel, enabled)
 
 
-def lifted(function, wrt, several=False, rewrite=None):
+def lifted(function, wrt, several=False, rewrite=None, observed=None):
     """The Program of a function returning one number (or, when `several`, a tuple of them), checked
     differentiable with respect to `wrt`; `rewrite`, when given, maps the lifted program to the one
-    differentiated."""
+    differentiated; `observed` maps an argument to the number of axes of the array its first call passed."""
     from .frontend import lift
 
-    program = lift(function)
+    program = lift(function, observed)
     if rewrite is not None:
         program = rewrite(program)
     if len(program.outputs) != 1 and not several:
@@ -261,6 +263,7 @@ class Transform:
         self._lock = threading.RLock()  # the first calls from several threads derive and compile once
         self._display_lock = threading.RLock()  # formulas: rendering them never holds up a first call
         self._cache_key = None
+        self._observed = ()  # (argument, axes) of the arrays the first call passed
         self._module = None
         self._derivation = None
         self._rendering = None
@@ -276,17 +279,20 @@ class Transform:
     # later ones are folded by the dispatcher when its parameters carry the user's names (see `_entry`).
     def __call__(self, *args, **keywords):
         """The gradient (or value and gradient) from the compiled kernel."""
+        self._observe(args, keywords)
         entry = self._entry(self._mode)
         type(self).__call__ = staticmethod(entry)
         return _call_by_position(self.fun, entry, *args, **keywords)
 
     def value(self, *args, **keywords):
         """The function's value, from the compiled forward kernel."""
+        self._observe(args, keywords)
         self.value = self._entry("value")
         return _call_by_position(self.fun, self.value, *args, **keywords)
 
     def value_and_grad(self, *args, **keywords):
         """(value, gradient) in one compiled pass."""
+        self._observe(args, keywords)
         self.value_and_grad = self._entry("value_and_grad")
         return _call_by_position(self.fun, self.value_and_grad, *args, **keywords)
 
@@ -300,10 +306,23 @@ class Transform:
         return functools.partial(_call_by_position, self.fun, dispatcher)
 
     # --- derivation and compilation, cached -----------------------------------------------------------------
+    def _observe(self, args, keywords):
+        """Remember the number of axes of each array the first call passes: it decides an argument's kind where
+        the body does not (`np.exp(x)` alone), so the derivation is keyed by it, as Numba keys by type."""
+        with self._lock:
+            if self._cache_key is None and not self._observed:
+                names = list(inspect.signature(self.fun).parameters)
+                try:
+                    bound = inspect.signature(self.fun).bind(*args, **keywords).arguments
+                except TypeError:
+                    return  # the call itself raises it, naming what is missing
+                self._observed = tuple((name, bound[name].ndim) for name in names
+                                       if isinstance(bound.get(name), np.ndarray))
+
     def _key(self):
         with self._lock:
             if self._cache_key is None:
-                options = (self.parallel, tuple(sorted(self.passes)), self.method) + self._variant()
+                options = (self.parallel, tuple(sorted(self.passes)), self.method, self._observed) + self._variant()
                 self._cache_key = cache.derivation_key(self.fun, self._positions, self._as_tuple, options)
             return self._cache_key
 
@@ -325,7 +344,8 @@ class Transform:
         return ()
 
     def _derive(self):
-        return _derive(self.fun, self.wrt, self._as_tuple, self.parallel, self.passes, self.method)
+        return _derive(self.fun, self.wrt, self._as_tuple, self.parallel, self.passes, self.method,
+                       observed=self._observed)
 
     def _compiled(self, name):
         """The dispatcher of kernel `name`.  An entry that does not compile (a corrupt Numba file beside it) is

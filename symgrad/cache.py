@@ -154,7 +154,7 @@ def _own_parts(function, label):
 def _package_fingerprint():
     """symgrad's own source: a change to any stage (or to the runtime the kernels call) derives anew."""
     digest = hashlib.sha256()
-    for path in sorted(_PACKAGE.glob("*.py")):
+    for path in sorted(_PACKAGE.rglob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()
 

@@ -260,6 +260,7 @@ class Kernel:
     function: str
     enabled: frozenset = passes.ALL  # the optimisation passes it was built with
     results: tuple = ()  # the expressions it returns (what the statements must leave defined)
+    shape_checks: tuple = ()  # `(condition, message)` of the sizes the program's array expressions need equal
 
     def threaded(self):
         """Whether a loop of this kernel runs on threads (Numba then compiles it with ``parallel=True``)."""
@@ -282,6 +283,8 @@ class Kernel:
                           f"abs({argument.name}) < {float(2**53)!r}):",
                           f"        raise ValueError({message!r})",
                           f"    {argument.name} = int({argument.name})"]
+        for condition, message in self.shape_checks:
+            lines += [f"    if not ({printer.doprint(condition)}):", f"        raise ValueError({message!r})"]
         for condition, message in self.checks:
             lines += [f"    if not ({printer.doprint(condition)}):", f"        raise ArrayIndexError({message!r})"]
         used = {v.tape for v in walk(self.statements) if isinstance(v, (Push, Pop))}
@@ -1191,7 +1194,7 @@ def build_kernels(derivative, gradient_as_tuple, parallel=False, enabled=passes.
         if "write_once_adjoints" in enabled:  # last: it sees the chunked loops, which it leaves alone
             body = write_once_adjoints(body)
         kernels[name] = Kernel(name, program.arguments, body, returns, derivative.tapes, entry, program.name,
-                               enabled, tuple(results))
+                               enabled, tuple(results), tuple(program.shape_checks))
     return kernels
 
 

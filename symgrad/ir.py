@@ -148,6 +148,9 @@ class Program:
     outputs: list  # one expression per returned value (a tuple return gives several)
     filename: str = "<unknown>"
     line: int = 0
+    # `(condition, message)`: sizes the NumPy lowering could not prove equal (`X @ w`: X's columns and w's
+    # length); the kernels raise ValueError(message) at entry, before anything runs, when one fails.
+    shape_checks: list = field(default_factory=list)
 
     def argument(self, name):
         return next(a for a in self.arguments if a.name == name)

@@ -3,17 +3,16 @@
 The lifter executes the function symbolically: every assignment of a non-trivial value becomes one SSA
 `Assign`, helpers are inlined at their call sites, an ``if`` runs both branches and merges what they assign
 into `Piecewise` values, and an early ``return`` runs the rest of the function on the other side of the branch.
-Everything outside the subset in LANGUAGE.md is refused with an `UnsupportedSyntaxError` at its line and column.
+Everything outside the subset in docs/language.md is refused with an `UnsupportedSyntaxError` at its line and column.
 """
 
 import ast
 import builtins
 import contextlib
+import dataclasses
 import inspect
-import numbers
 import operator
 import sys
-import textwrap
 import threading
 import types
 from dataclasses import dataclass
@@ -21,11 +20,14 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from . import errors
-from .cache import INLINE_ATTRIBUTE
-from .ir import ARRAY1, ARRAY2, FLOAT, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
-from .rules import (FUNCTIONS_BY_OBJECT, NAMED_CONSTANTS, FloorDivision, IntDiv, IntMod, Maximum, Minimum, Modulo,
-                    integer_valued)
+from .. import errors
+from ..cache import INLINE_ATTRIBUTE
+from ..ir import ARRAY1, ARRAY_KINDS, FLOAT, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
+from ..rules import FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, integer_valued
+from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
+from .numpy_lowering import (REDUCING_FUNCTIONS, REFUSED_FUNCTIONS, ArrayExpression, ArrayValue,
+                             NumpyLowering, as_number, composite)
+from .source import COMPARISONS, PYTHON_COMPARISONS, Frame, constant_to_sympy, python_number, read_source
 
 # Names the generated kernels use themselves; a user variable of that name gets another.
 RESERVED_NAMES = frozenset({"math", "np", "digamma", "grow"})
@@ -45,18 +47,6 @@ PYTHON_ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: ope
 ARITHMETIC = {**PYTHON_ARITHMETIC, ast.FloorDiv: _floor_division, ast.Mod: _modulo}
 
 UNROLL_LIMIT = 8  # literal loops of at most this many iterations (and no loop inside) are unrolled
-
-# NumPy calls that make a local array of zeros, and those that reduce arrays to a number.
-ARRAY_CONSTRUCTORS = {id(np.zeros), id(np.empty)}
-ARRAY_LIKE_CONSTRUCTORS = {id(np.zeros_like), id(np.empty_like)}
-ARRAY_REDUCTIONS = {id(np.sum), id(builtins.sum), id(np.dot)}
-# max/min of one array: the largest or smallest element (builtin max/min of one argument iterates over it).
-ARRAY_EXTREMES = {id(builtins.max): Maximum, id(np.max): Maximum, id(np.amax): Maximum,
-                  id(builtins.min): Minimum, id(np.min): Minimum, id(np.amin): Minimum}
-
-COMPARISONS = {ast.Lt: sp.Lt, ast.LtE: sp.Le, ast.Gt: sp.Gt, ast.GtE: sp.Ge, ast.Eq: sp.Eq, ast.NotEq: sp.Ne}
-PYTHON_COMPARISONS = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
-                      ast.Eq: operator.eq, ast.NotEq: operator.ne}
 
 # Refused statements and expressions: what to write instead.
 REFUSED_STATEMENTS = {
@@ -94,52 +84,6 @@ REFUSED_EXPRESSIONS = {
 }
 
 
-@dataclass
-class Source:
-    """A parsed function definition and where it came from, for messages with file, line and column."""
-
-    function: types.FunctionType
-    definition: ast.FunctionDef
-    filename: str
-    first_line: int
-    indent: int
-    lines: list
-
-    def error(self, kind, node, message):
-        lineno = self.first_line + getattr(node, "lineno", 1) - 1
-        offset = getattr(node, "col_offset", 0) + self.indent + 1
-        text = self.lines[lineno - self.first_line] if 0 <= lineno - self.first_line < len(self.lines) else None
-        return kind(message, self.filename, lineno, offset, text)
-
-
-_SOURCES = {}
-
-
-def read_source(function):
-    """Read and parse a function's definition once per function object."""
-    if function in _SOURCES:
-        return _SOURCES[function]
-    name = getattr(function, "__qualname__", repr(function))
-    try:
-        lines, first_line = inspect.getsourcelines(function)
-        filename = inspect.getsourcefile(function) or function.__code__.co_filename
-    except (OSError, TypeError) as exc:
-        code = getattr(function, "__code__", None)
-        raise errors.SourceNotFoundError(
-            f"cannot read the source of {name} ({exc}): define it in a file or a notebook cell, not with exec",
-            getattr(code, "co_filename", None), getattr(code, "co_firstlineno", None), 1) from None
-    text = "".join(lines)
-    indent = len(lines[0]) - len(lines[0].lstrip())
-    tree = ast.parse(textwrap.dedent(text))
-    source = Source(function, tree.body[0], filename, max(first_line, 1), indent, lines)
-    if not isinstance(source.definition, ast.FunctionDef):
-        raise source.error(errors.UnsupportedExpressionError, source.definition,
-                           f"{name} is not defined by a `def` statement (a lambda?): "
-                           f"write `def {name}(...): return ...`")
-    _SOURCES[function] = source
-    return source
-
-
 class _Undefined:
     """A name with no value on some path: assigned on one side of an `if` only, or inside a loop only."""
 
@@ -154,155 +98,6 @@ class _Returned:
     node: ast.AST  # the `return` (or the `if` whose sides return), for the line of the output's reads
 
 
-@dataclass(eq=False)
-class ArrayValue:
-    """An array as the lifter sees it: its IndexedBase, its shape (integer expressions), and whether it is local."""
-
-    base: sp.IndexedBase
-    shape: tuple
-    local: bool
-
-    @property
-    def ndim(self):
-        return len(self.shape)
-
-
-class _Frame:
-    """One function being lifted: its source, its local variables and where its free names resolve."""
-
-    def __init__(self, source, variables):
-        self.source = source
-        self.variables = variables
-        self.loops = 0  # loops of this function around the statement being lifted
-        function = source.function
-        cells = dict(zip(function.__code__.co_freevars, function.__closure__ or ()))
-        self.closure = {name: cell.cell_contents for name, cell in cells.items() if _cell_is_set(cell)}
-        self.globals = function.__globals__
-
-    def resolve(self, name):
-        if name in self.closure:
-            return self.closure[name]
-        if name in self.globals:
-            return self.globals[name]
-        return getattr(builtins, name) if hasattr(builtins, name) else self.globals[name]
-
-
-def _cell_is_set(cell):
-    try:
-        cell.cell_contents
-    except ValueError:
-        return False
-    return True
-
-
-def python_number(value):
-    """A SymPy number as the Python number the source computes with: an int, or the nearest float64."""
-    return int(value) if value.is_Integer else float(value)
-
-
-def constant_to_sympy(value):
-    """A Python or NumPy number as a SymPy number; None for anything else."""
-    if isinstance(value, (bool, np.bool_)):
-        return sp.Integer(int(value))
-    if isinstance(value, numbers.Integral):
-        return sp.Integer(int(value))
-    if isinstance(value, numbers.Real):
-        value = float(value)
-        return NAMED_CONSTANTS.get(value, sp.Float(value))
-    return None
-
-
-# --- argument kinds, read off the source before lifting --------------------------------------------------------
-def _static_target(frame, node):
-    """The object a call's function expression names (a module attribute or a global), or None."""
-    try:
-        if isinstance(node, ast.Name):
-            return frame.resolve(node.id)
-        if isinstance(node, ast.Attribute):
-            base = _static_target(frame, node.value)
-            return getattr(base, node.attr, None) if isinstance(base, types.ModuleType) else None
-    except KeyError:
-        return None
-    return None
-
-
-def _names_in(node):
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-
-
-def infer_kinds(source, seen=None):
-    """Each parameter's kind from how the body uses it: indexed -> array (1-D or 2-D by the number of
-    indices, or by `.shape[1]`), `len`/`.shape`/`np.sum`/`np.dot`/`@` -> array, in a `range` or an index -> int,
-    else float."""
-    seen = (seen or set()) | {source.function}
-    frame = _Frame(source, {})
-    parameters = [p.arg for p in source.definition.args.posonlyargs + source.definition.args.args
-                  + source.definition.args.kwonlyargs]
-    ndims, integers = {}, set()
-    aliases = {node.targets[0].id: node.value.id for node in ast.walk(source.definition)
-               if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
-               and isinstance(node.value, ast.Name) and node.value.id in parameters}
-
-    def array(name, ndim):
-        name = aliases.get(name, name)
-        if name in parameters:
-            ndims[name] = max(ndims.get(name, 0), ndim)
-
-    for node in ast.walk(source.definition):
-        if isinstance(node, ast.Subscript):
-            depth, base = 0, node
-            while isinstance(base, ast.Subscript):
-                depth += len(base.slice.elts) if isinstance(base.slice, ast.Tuple) else 1
-                integers |= _names_in(base.slice)
-                base = base.value
-            if isinstance(base, ast.Name):
-                array(base.id, depth)
-            shape = node.value
-            if (isinstance(shape, ast.Attribute) and shape.attr == "shape" and isinstance(shape.value, ast.Name)
-                    and isinstance(node.slice, ast.Constant) and type(node.slice.value) is int):
-                array(shape.value.id, node.slice.value + 1)  # X.shape[1]: X has two dimensions at least
-        elif isinstance(node, ast.Attribute) and node.attr in ("shape", "size") and isinstance(node.value, ast.Name):
-            array(node.value.id, 1)
-        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
-            for side in (node.left, node.right):
-                if isinstance(side, ast.Name):
-                    array(side.id, 1)
-        elif isinstance(node, ast.Call):
-            target = _static_target(frame, node.func)
-            arguments = [a.id if isinstance(a, ast.Name) else None for a in node.args]
-            if target is range:
-                for argument in node.args:
-                    integers |= _names_in(argument)
-            elif (id(target) in ARRAY_REDUCTIONS | ARRAY_LIKE_CONSTRUCTORS or target is len
-                  or id(target) in ARRAY_EXTREMES and len(node.args) == 1):
-                for name in arguments:
-                    if name and not (target is builtins.sum and isinstance(node.args[0], ast.GeneratorExp)):
-                        array(name, 1)
-            elif isinstance(getattr(target, INLINE_ATTRIBUTE, target), types.FunctionType):
-                helper = getattr(target, INLINE_ATTRIBUTE, target)
-                if helper in seen:
-                    continue
-                try:
-                    helper_source = read_source(helper)
-                except errors.UnsupportedSyntaxError:
-                    continue  # the lifter reports it where the call is lifted
-                helper_kinds = infer_kinds(helper_source, seen)
-                helper_parameters = list(helper_kinds)
-                for position, name in enumerate(arguments):
-                    if name and position < len(helper_parameters):
-                        kind = helper_kinds[helper_parameters[position]]
-                        if kind in (ARRAY1, ARRAY2):
-                            array(name, 1 if kind == ARRAY1 else 2)
-                        elif kind == INT and name in parameters:
-                            integers.add(name)
-    kinds = {}
-    for name in parameters:
-        if name in ndims:
-            kinds[name] = ARRAY1 if ndims[name] == 1 else ARRAY2
-        else:
-            kinds[name] = INT if name in integers else FLOAT
-    return kinds
-
 
 def _assigned_names(statements):
     names = set()
@@ -313,11 +108,20 @@ def _assigned_names(statements):
     return names
 
 
-class Lifter:
-    """Lifts one function (and the helpers it calls) into a Program."""
+class Lifter(NumpyLowering):
+    """Lifts one function (and the helpers it calls) into a Program; vectorised NumPy is lowered to loops by
+    `NumpyLowering`.  `observed` maps an argument to the number of axes of the array its first call passed,
+    which decides its kind where the body does not."""
 
-    def __init__(self, function):
+    def __init__(self, function, observed=None):
         self.function = function
+        self.observed = observed or {}
+        self.shape_checks = []  # sizes to check at entry (see numpy_lowering)
+        self.integer_values = {}  # local int symbol -> its value, to state sizes in the arguments' terms
+        self.size_names = {}  # an argument's size symbol -> how the user writes it (len(x), X.shape[1])
+        self.entry_symbols = set()  # what a kernel knows when it starts: int arguments and sizes
+        self.single_reads = {}  # a function's definition -> the names it reads once (see `read_once`)
+        self.carried_arrays = set()  # (frame, name) of the arrays the loops being lifted carry (see `histories`)
         self.body = []
         self.guard = sp.true
         self.used_names = set(RESERVED_NAMES)
@@ -343,9 +147,13 @@ class Lifter:
         With `probe`, the array reads of the value are made even where nothing uses it (see `probe_lost`)."""
         if isinstance(value, tuple):
             return tuple(self.assign(name, v, node, probe=probe) for v in value)
+        if isinstance(value, ArrayExpression):
+            return self.materialized(value, name, node)
         if isinstance(value, ArrayValue) or value.is_Symbol or value.is_number:
             return value
         symbol = self.fresh(name, integer=True) if integer_valued(value) else self.fresh(name)
+        if symbol.is_integer:
+            self.integer_values[symbol] = value
         self.body.append(Assign(symbol, value, self.guard, self.line(node), taped, probe and value.has(sp.Indexed)))
         return symbol
 
@@ -378,7 +186,7 @@ class Lifter:
     # --- functions ------------------------------------------------------------------------------------
     def lift(self):
         source = read_source(self.function)
-        kinds = infer_kinds(source)
+        kinds = infer_kinds(source, observed=self.observed)
         arguments = []
         self.used_names |= {parameter.arg for parameter in self._parameters(source)}  # kept as they are
         for parameter in self._parameters(source):
@@ -387,6 +195,11 @@ class Lifter:
                                    f"an argument may not be called {parameter.arg!r} (a name the kernels use): "
                                    "rename it")
             arguments.append(self._argument(parameter.arg, kinds[parameter.arg]))
+            argument = arguments[-1]
+            self.entry_symbols |= set(argument.shape) | ({argument.symbol} if argument.kind == INT else set())
+            self.size_names.update({size: sp.Symbol(f"len({argument.name})" if len(argument.shape) == 1
+                                                    else f"{argument.name}.shape[{k}]")
+                                    for k, size in enumerate(argument.shape)})
         name = self.function.__name__
         variables = {a.name: ArrayValue(a.base, a.shape, False) if a.base is not None else a.symbol for a in arguments}
         with self.entered(source, variables):
@@ -396,7 +209,7 @@ class Lifter:
                 outputs = [self.assign(f"{name}_{k}", value, node) for k, value in enumerate(result)]
             else:
                 outputs = [self.assign(name, self.number(result, node), node)]
-        return Program(name, arguments, self.body, outputs, source.filename, source.first_line)
+        return Program(name, arguments, self.body, outputs, source.filename, source.first_line, self.shape_checks)
 
     def _argument(self, name, kind):
         if kind == FLOAT:
@@ -420,7 +233,7 @@ class Lifter:
     def entered(self, source, variables):
         """Lift statements of `source`'s function, with `variables` as its locals."""
         outer = self.frame
-        self.frame = _Frame(source, variables)
+        self.frame = Frame(source, variables)
         self.inlining.append(source.function)
         try:
             yield
@@ -449,7 +262,7 @@ class Lifter:
         bound.apply_defaults()
         variables = {}
         for name, value in bound.arguments.items():
-            if not isinstance(value, (sp.Basic, tuple, ArrayValue)):
+            if not isinstance(value, (sp.Basic, tuple, ArrayValue, ArrayExpression)):
                 value = constant_to_sympy(value)
                 if value is None:
                     raise self.error(errors.UnsupportedCallError, node,
@@ -519,11 +332,17 @@ class Lifter:
     def bind(self, target, value, node):
         if isinstance(target, ast.Name):
             previous = self.frame.variables.get(target.id)
-            if self.loop_depth and isinstance(previous, ArrayValue) and previous is not value:
+            carried = (self.frame, target.id) in self.carried_arrays
+            if self.loop_depth and self.is_array(previous) and previous is not value and not carried:
                 raise self.error(errors.UnsupportedStatementError, target,
                                  f"rebinding the array {target.id!r} inside a loop: make a new array once before "
                                  "the loop and write its elements")
-            self.frame.variables[target.id] = self.assign(target.id, value, node)
+            if isinstance(value, ArrayExpression) and carried:
+                self.frame.variables[target.id] = dataclasses.replace(value, name=target.id)
+            elif isinstance(value, ArrayExpression) and not self.loop_depth and self.read_in_one_statement(target.id):
+                self.frame.variables[target.id] = self.bound_lazily(value, target.id, node)
+            else:
+                self.frame.variables[target.id] = self.assign(target.id, value, node)
         elif isinstance(target, (ast.Tuple, ast.List)):
             if not isinstance(value, tuple) or len(value) != len(target.elts):
                 count = len(value) if isinstance(value, tuple) else 1
@@ -554,7 +373,7 @@ class Lifter:
         if node.value is None:
             raise self.error(errors.MissingReturnError, node, "a bare `return`: return a value")
         value = self.value(node.value)
-        if isinstance(value, ArrayValue):
+        if self.is_array(value) and len(self.inlining) == 1:  # (a helper may return an array to its caller)
             raise self.error(errors.UnsupportedStatementError, node,
                              "returning an array: return a number, or a tuple of numbers for a Jacobian")
         return value
@@ -580,9 +399,9 @@ class Lifter:
                 merged[name] = a if isinstance(a, _Undefined) else b
             elif a is None or b is None:
                 merged[name] = _Undefined(name, f"is assigned on only one side of the `if` above: {advice}")
-            elif a is b or (not isinstance(a, ArrayValue) and a == b):
+            elif a is b or (not self.is_array(a) and not self.is_array(b) and a == b):
                 merged[name] = a
-            elif isinstance(a, ArrayValue) or isinstance(b, ArrayValue):
+            elif self.is_array(a) or self.is_array(b):
                 merged[name] = _Undefined(name, "names different arrays on the two sides of the `if` above")
             else:
                 merged[name] = self.assign(name, self.select(condition, a, b, node), node)
@@ -619,29 +438,26 @@ class Lifter:
         """`for i in range(...)`: unrolled when short and literal, else kept as a Loop with its carried values."""
         if node.orelse:
             raise self.error(errors.UnsupportedStatementError, node, "a `for ... else`: drop the `else` clause")
-        call = node.iter
-        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "range"
-                and self.frame.resolve(call.func.id) is range and not call.keywords and 1 <= len(call.args) <= 3):
-            raise self.error(errors.UnsupportedStatementError, node.iter,
-                             "a `for` loop over something other than `range(...)`: loop over indices")
-        if not isinstance(node.target, ast.Name):
-            raise self.error(errors.UnsupportedStatementError, node.target, "the loop variable must be a plain name")
-        start, stop, step = self.range_bounds(call)
+        start, stop, step, bind = self.iteration(node)
         literal = all(b.is_Integer for b in (start, stop, step))
         if literal and len(range(start, stop, step)) * _literal_iterations(node.body) <= UNROLL_LIMIT:
             for index in range(start, stop, step):
-                self.frame.variables[node.target.id] = sp.Integer(index)
+                bind(sp.Integer(index))
                 self.run_block(node.body)
             return
         before = self.frame.variables
         assigned = _assigned_names(node.body)
+        targets = {n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)}
         carried_names = sorted(n for n in assigned if n in before and not isinstance(
-            before[n], (ArrayValue, _Undefined, tuple)) and n != node.target.id)
-        index = self.fresh(node.target.id, integer=True)
+            before[n], (ArrayValue, ArrayExpression, _Undefined, tuple)) and n not in targets)
+        histories = self.histories(sorted(n for n in assigned if n in before and self.is_array(before[n])
+                                          and n not in targets), start, stop, step, node)
+        index = self.fresh(node.target.id if isinstance(node.target, ast.Name) else "i", integer=True)
         phis = {name: self.fresh(name) for name in carried_names}
-        self.frame.variables = {**before, **phis, node.target.id: index}
+        self.frame.variables = {**before, **phis}
         with self.nested_block() as body:
-            self.run_block(node.body)
+            bind(index)
+            self.carry_arrays(histories, index, start, step, node.body, node)
         after = self.frame.variables
         carried, variables = [], dict(before)
         for name in carried_names:
@@ -653,12 +469,27 @@ class Lifter:
             carried.append(Carried(phis[name], self.number(before[name], node), self.number(after[name], node),
                                    result))
             variables[name] = result
-        for name in assigned - set(carried_names):
+        for name, history in histories.items():
+            variables[name] = self.history_row(history, history.shape[0] - 1, name, node)
+        for name in assigned - set(carried_names) - set(histories):
             if name in after:
                 variables[name] = _Undefined(name, "is assigned inside the loop above but has no value before it: "
                                                    "give it one before the loop")
         self.body.append(Loop(index, start, stop, step, body, carried, self.line(node)))
         self.frame.variables = variables
+
+    def iteration(self, node):
+        """`(start, stop, step, bind)` of a `for` loop: `bind(index)` gives the loop's names their values."""
+        call = node.iter
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "range"
+                and self.frame.resolve(call.func.id) is range):
+            return self.array_iteration(node)  # over an array, enumerate(...) or zip(...)
+        if call.keywords or not 1 <= len(call.args) <= 3:
+            raise self.error(errors.UnsupportedStatementError, call, "range() takes one to three arguments")
+        if not isinstance(node.target, ast.Name):
+            raise self.error(errors.UnsupportedStatementError, node.target, "the loop variable must be a plain name")
+        start, stop, step = self.range_bounds(call)
+        return start, stop, step, lambda index: self.frame.variables.__setitem__(node.target.id, index)
 
     def range_bounds(self, call):
         bounds = [self.number(self.value(arg), arg) for arg in call.args]
@@ -678,7 +509,10 @@ class Lifter:
 
     def reduce(self, name, start, stop, term, node, combine=operator.add, initial=sp.Integer(0)):
         """A reduction as a loop: `result = initial`, then `result = combine(result, term(k))` for k in
-        range(start, stop) (a sum by default); `term` lifts each term."""
+        range(start, stop) (a sum by default); `term` lifts each term.  An initial value that reads an array
+        (max from the first element) is a statement of its own: reverse mode passes adjoints to the reads of
+        statements, and a carried initial inside an outer loop would otherwise lose its share (np.max(A, axis=0))."""
+        initial = self.assign(f"{name}_start", initial, node)
         index = self.fresh("k", integer=True)
         phi = self.fresh(name)
         with self.nested_block() as body:
@@ -688,21 +522,6 @@ class Lifter:
         self.body.append(Loop(index, start, stop, sp.Integer(1), body,
                               [Carried(phi, initial, following, result)], self.line(node)))
         return result
-
-    def extreme(self, array, combine, node):
-        """max/min of every element of an array, running from its first element (so that an empty array raises,
-        as Python's max() does, instead of giving an infinity)."""
-        if not isinstance(array, ArrayValue):
-            raise self.error(errors.UnsupportedCallError, node,
-                             f"{ast.unparse(node.func)}() of one number: Python raises TypeError there (a number is "
-                             f"not iterable); write {ast.unparse(node.func)}(a, b) of two numbers, or pass an array")
-        if array.ndim == 1:
-            element = lambda k: self.read(array, (k,), node)  # noqa: E731
-        else:
-            element = lambda k: self.reduce(  # noqa: E731
-                "row_extreme", sp.Integer(1), array.shape[1], lambda m: self.read(array, (k, m), node), node,
-                combine, self.read(array, (k, sp.Integer(0)), node))
-        return self.reduce("extreme", sp.Integer(1), array.shape[0], element, node, combine, element(sp.Integer(0)))
 
     # --- arrays -----------------------------------------------------------------------------------------
     def element(self, node):
@@ -725,7 +544,7 @@ class Lifter:
             if isinstance(index_node, ast.Slice):
                 raise self.error(errors.UnsupportedExpressionError, index_node,
                                  "a slice (a view of an array): index single elements in a `for` loop")
-            index = self.number(self.value(index_node), index_node)
+            index = self.index_number(self.value(index_node), ast.unparse(base), index_node)
             if not index.is_integer:
                 raise self.error(errors.UnsupportedExpressionError, index_node,
                                  f"the index {ast.unparse(index_node)!r} is not an integer expression: index with "
@@ -740,7 +559,7 @@ class Lifter:
             return element
         return self.assign(f"{array.base.label}_at", element, node, taped=self.loop_depth > 0)
 
-    def allocate(self, shape, node):
+    def allocate(self, shape, node, name=None):
         shape = shape if isinstance(shape, tuple) else (shape,)
         if not 1 <= len(shape) <= 2 or not all(isinstance(n, sp.Basic) and n.is_integer for n in shape):
             raise self.error(errors.UnsupportedCallError, node,
@@ -748,7 +567,7 @@ class Lifter:
         if self.loop_depth and not all(n.free_symbols <= self._outer_symbols() for n in shape):
             raise self.error(errors.UnsupportedCallError, node, "a local array whose size changes from one "
                                                                 "iteration to the next: allocate it before the loop")
-        label = self.fresh(self.name_hint)
+        label = self.fresh(name or self.name_hint)
         base = sp.IndexedBase(label, shape=shape)
         self.body.append(Allocate(base, tuple(shape), self.line(node)))
         return ArrayValue(base, tuple(shape), True)
@@ -759,7 +578,7 @@ class Lifter:
             for s in n.free_symbols}
 
     def array_call(self, target, node, args):
-        """np.zeros/np.empty/np.zeros_like, and the reductions np.sum, sum, np.dot; None for other calls."""
+        """np.zeros/np.empty/np.zeros_like, len, and builtin max/min of one array; None for other calls."""
         label = ast.unparse(node.func)
         if id(target) in ARRAY_CONSTRUCTORS:
             keywords = {k.arg for k in node.keywords}
@@ -767,37 +586,20 @@ class Lifter:
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(shape): give the shape only")
             return self.allocate(args[0], node)
         if id(target) in ARRAY_LIKE_CONSTRUCTORS:
-            if len(args) != 1 or not isinstance(args[0], ArrayValue):
+            if len(args) != 1 or not self.is_array(args[0]):
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(x) needs one array argument")
-            return self.allocate(args[0].shape, node)
+            return self.allocate(self.expression(args[0], node).shape, node)
         if target is len:
-            if len(args) != 1 or not isinstance(args[0], ArrayValue):
+            if len(args) != 1 or not self.is_array(args[0]):
                 raise self.error(errors.UnsupportedCallError, node, "len() of something that is not an array")
-            return args[0].shape[0]
-        if id(target) in ARRAY_EXTREMES and len(args) == 1 and not node.keywords:
-            return self.extreme(args[0], ARRAY_EXTREMES[id(target)], node)
-        if id(target) not in ARRAY_REDUCTIONS or not any(isinstance(a, ArrayValue) for a in args):
-            return None
-        if node.keywords:
-            raise self.error(errors.UnsupportedCallError, node, f"keyword arguments to {label}: pass arrays only")
-        if target is np.dot:
-            return self.dot(args, node)
-        if len(args) != 1:
-            raise self.error(errors.UnsupportedCallError, node, f"{label}() of one array (no axis or start)")
-        array = args[0]
-        if array.ndim == 1:
-            return self.reduce("total", sp.Integer(0), array.shape[0],
-                               lambda k: self.read(array, (k,), node), node)
-        return self.reduce("total", sp.Integer(0), array.shape[0], lambda k: self.reduce(
-            "row", sp.Integer(0), array.shape[1], lambda m: self.read(array, (k, m), node), node), node)
-
-    def dot(self, args, node):
-        if len(args) != 2 or not all(isinstance(a, ArrayValue) and a.ndim == 1 for a in args):
-            raise self.error(errors.UnsupportedCallError, node,
-                             "np.dot / @ of two 1-D arrays only: write other products as loops")
-        a, b = args
-        return self.reduce("dot", sp.Integer(0), a.shape[0],
-                           lambda k: self.read(a, (k,), node) * self.read(b, (k,), node), node)
+            return self.expression(args[0], node).shape[0]
+        if target in (builtins.max, builtins.min) and len(args) == 1 and not node.keywords:
+            if not self.is_array(args[0]):
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"{label}() of one number: Python raises TypeError there (a number is not "
+                                 f"iterable); write {label}(a, b) of two numbers, or pass an array")
+            return self.reduction(target.__name__, args[0], None, False, node)
+        return None
 
     def generator_sum(self, node):
         """`sum(expr for i in range(...))` as a reduction loop."""
@@ -805,7 +607,7 @@ class Lifter:
         (comprehension,) = generator.generators if len(generator.generators) == 1 else (None,)
         if (comprehension is None or comprehension.ifs or comprehension.is_async or len(node.args) != 1
                 or not isinstance(comprehension.target, ast.Name) or not isinstance(comprehension.iter, ast.Call)
-                or _static_target(self.frame, comprehension.iter.func) is not range):
+                or static_target(self.frame, comprehension.iter.func) is not range):
             raise self.error(errors.UnsupportedExpressionError, generator,
                              "a generator expression other than `sum(expr for i in range(...))`")
         start, stop, step = self.range_bounds(comprehension.iter)
@@ -841,15 +643,21 @@ class Lifter:
         if isinstance(node, ast.BinOp):
             left, right = self.value(node.left), self.value(node.right)
             if isinstance(node.op, ast.MatMult):
-                return self.dot([left, right], node)
+                return self.product(left, right, node)
+            if self.is_array(left) or self.is_array(right):
+                return self.array_arithmetic(node.op, left, right, node)
             return self.arithmetic(node.op, self.number(left, node.left), self.number(right, node.right), node)
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.USub):
-                operand = self.scalar(node.operand)
+                operand = self.value(node.operand)
+                if self.is_array(operand):
+                    return self.elementwise(operator.neg, [operand], node)
+                operand = self.number(operand, node.operand)
                 folded = self.folded(operator.neg, (operand,), node)
                 return -operand if folded is None else folded
             if isinstance(node.op, ast.UAdd):
-                return self.scalar(node.operand)
+                operand = self.value(node.operand)
+                return operand if self.is_array(operand) else self.number(operand, node.operand)
             raise self.error(errors.UnsupportedExpressionError, node,
                              f"the operator {type(node.op).__name__} on a number: use `not` only in conditions")
         if isinstance(node, ast.IfExp):
@@ -865,15 +673,21 @@ class Lifter:
             return result
         if isinstance(node, ast.Tuple):
             return tuple(self.scalar(element) for element in node.elts)
+        if isinstance(node, ast.List) and node.elts and all(
+                isinstance(e, ast.Constant) or isinstance(e, ast.UnaryOp) and isinstance(e.operand, ast.Constant)
+                for e in node.elts):  # a list of numbers: a constant array
+            return self.array_display(node)
         if isinstance(node, ast.Call):
             return self.call(node)
         if isinstance(node, ast.Subscript):
             return self.subscript(node)
         if isinstance(node, ast.Attribute):
             return self.attribute(node)
-        if isinstance(node, (ast.Compare, ast.BoolOp)):
+        if isinstance(node, ast.Compare):
+            return self.comparison(node)
+        if isinstance(node, ast.BoolOp):
             raise self.error(errors.UnsupportedExpressionError, node,
-                             "a comparison used as a number: write `1.0 if a < b else 0.0`")
+                             "`and` / `or` used as a number: write `1.0 if a and b else 0.0`")
         reason = REFUSED_EXPRESSIONS.get(type(node), f"the expression {type(node).__name__}")
         raise self.error(errors.UnsupportedExpressionError, node, f"unsupported: {reason}")
 
@@ -886,31 +700,50 @@ class Lifter:
                 raise self.error(errors.UnsupportedExpressionError, node,
                                  f"{ast.unparse(node)!r}: index a shape or a tuple with an integer literal in range")
             return values[int(index)]
+        index_nodes = list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
+        container = self.value(node.value)
+        if self.is_array(container) and (isinstance(container, ArrayExpression) or len(index_nodes) < container.ndim
+                                         or any(isinstance(i, ast.Slice) or self.is_new_axis(i)
+                                                for i in index_nodes)):
+            return self.sliced(container, index_nodes, node)
         array, indices = self.element(node)
         return self.read(array, indices, node)
 
     def attribute(self, node):
-        if isinstance(node.value, ast.Name) and isinstance(self.frame.variables.get(node.value.id), ArrayValue):
-            array = self.frame.variables[node.value.id]
+        if self.is_local(node.value):
+            array = self.value(node.value)
+            if not self.is_array(array):
+                raise self.error(errors.UnsupportedExpressionError, node,
+                                 f"the attribute .{node.attr} of the number {ast.unparse(node.value)!r}")
+            shape = self.expression(array, node).shape
             if node.attr == "shape":
-                return array.shape
+                return shape
             if node.attr == "size":
-                return sp.Mul(*array.shape)
+                return sp.Mul(*shape)
             if node.attr == "ndim":
-                return sp.Integer(array.ndim)
+                return sp.Integer(len(shape))
+            if node.attr == "T":
+                return self.transposed(array, node)
             raise self.error(errors.UnsupportedExpressionError, node,
-                             f"the array attribute .{node.attr}: use .shape, .size, len() or element indexing")
+                             f"the array attribute .{node.attr}: use .shape, .size, .ndim, .T, len() or indexing")
         return self.global_number(self.resolve(node), node)
+
+    def is_local(self, node):
+        """Whether an attribute's base is a value of the function (an array), not a module or a global."""
+        while isinstance(node, ast.Attribute):
+            node = node.value
+        return not isinstance(node, ast.Name) or node.id in self.frame.variables
 
     def number(self, value, node):
         """`value` as one SymPy expression: refuse tuples and arrays where a number is needed."""
         if isinstance(value, tuple):
             raise self.error(errors.UnsupportedExpressionError, node,
                              "a tuple used as a number: unpack it first (`a, b = ...`)")
-        if isinstance(value, ArrayValue):
+        if self.is_array(value):
+            text = value.text if isinstance(value, ArrayExpression) else value.base.label
             raise self.error(errors.UnsupportedExpressionError, node,
-                             f"the array {value.base.label} used as a number: index its elements (x[i]), or "
-                             "use np.sum / np.dot")
+                             f"the array {text} used as a number: index its elements (x[i]), or reduce it "
+                             "(np.sum, np.mean, np.max, @)")
         return value
 
     def scalar(self, node):
@@ -1008,39 +841,70 @@ class Lifter:
         raise self.error(errors.UnsupportedCallError, node, f"a call of {ast.unparse(node)!r}: call a named function")
 
     def call(self, node):
-        target = self.resolve(node.func)
         label = ast.unparse(node.func)
         if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
             raise self.error(errors.UnsupportedCallError, node, f"*args or **kwargs in the call to {label}: "
                                                                 "pass the arguments one by one")
+        if isinstance(node.func, ast.Attribute) and self.is_local(node.func.value):
+            owner = self.value(node.func.value)
+            if not self.is_array(owner):
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"the method call {label}() on a number: call a function of it instead")
+            return self.method_call(owner, node)
+        target = self.resolve(node.func)
         if target is builtins.sum and node.args and isinstance(node.args[0], ast.GeneratorExp):
             return self.generator_sum(node)
+        constructed = self.constructed(target, node)
+        if constructed is not None:
+            return constructed
         args = [self.value(arg) for arg in node.args]
         target = getattr(target, INLINE_ATTRIBUTE, target)
-        if isinstance(target, types.FunctionType):
+        library = getattr(target, "__module__", None) or ""
+        if isinstance(target, types.FunctionType) and library.split(".")[0] not in ("numpy", "scipy"):
             return self.inline(target, node, args, {k.arg: self.value(k.value) for k in node.keywords})
         array_result = self.array_call(target, node, args)
+        if array_result is None and (any(self.is_array(a) for a in args) or composite(target) is not None or id(
+                target) in REDUCING_FUNCTIONS and len(args) == 1):  # (np.sum of a number is the number)
+            array_result = self.numpy_call(target, node, args)
         if array_result is not None:
             return array_result
         if node.keywords:
-            raise self.error(errors.UnsupportedCallError, node, f"keyword arguments to {label}: pass them by position")
-        args = [self.number(a, arg) for a, arg in zip(args, node.args)]
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"keyword arguments to {label}: symgrad takes keywords only where docs/language.md "
+                             "lists them (axis=, keepdims=, ord=); pass the others by position")
         if target is float and len(args) == 1:
-            return args[0]
+            return self.number(args[0], node.args[0])
+        if target is int and len(args) == 1:
+            whole = self.number(args[0], node.args[0])
+            if not whole.is_integer:
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"int() of {ast.unparse(node.args[0])!r}, which is not an integer expression: use "
+                                 "math.floor (or math.ceil) for a float, or an int argument for a size")
+            return whole
         spelling = FUNCTIONS_BY_OBJECT.get(id(target))
         if spelling is None:
+            name = getattr(target, "__name__", None)
+            if name in REFUSED_FUNCTIONS and getattr(np, name, None) is target:
+                raise self.error(errors.UnsupportedCallError, node, f"{label}() is not supported: "
+                                                                    f"{REFUSED_FUNCTIONS[name]}")
             raise self.error(errors.UnsupportedCallError, node,
-                             f"call to {label!r}, which symgrad cannot lift: use the math/numpy functions listed "
-                             "in LANGUAGE.md or a Python helper function, and compute anything else (random "
+                             f"call to {label!r}, which symgrad cannot lift: use the math/NumPy functions listed "
+                             "in docs/language.md or a Python helper function, and compute anything else (random "
                              "numbers, I/O) outside and pass it in as an argument")
+        if any(self.is_array(a) for a in args):  # a function of the rules table applied to whole arrays
+            return self.elementwise(lambda *elements: self.scalar_function(
+                target, spelling, [as_number(e) for e in elements], node), args, node)
+        return self.scalar_function(target, spelling, [self.number(a, arg) for a, arg in zip(args, node.args)], node)
+
+    def scalar_function(self, target, spelling, args, node):
+        """A function of the rules table applied to numbers, folded when they are constants."""
         folded = self.folded(target, args, node)
         if folded is not None:
             return folded
-        name, build = spelling
         try:
-            return build(*args)
+            return spelling[1](*args)
         except TypeError as exc:
-            raise self.error(errors.UnsupportedCallError, node, f"call to {label}: {exc}") from None
+            raise self.error(errors.UnsupportedCallError, node, f"call to {ast.unparse(node.func)}: {exc}") from None
 
     def condition(self, node):
         """A SymPy boolean for a condition (`if`, conditional expression)."""
@@ -1100,16 +964,36 @@ def _literal_iterations(statements):
     return most
 
 
-def lift(function):
-    """The Program of a Python function: the entry point of the pipeline."""
+def lift(function, observed=None):
+    """The Program of a Python function: the entry point of the pipeline.  `observed` maps an argument to the
+    number of axes of the array its first call passed (see `infer_kinds`)."""
     try:
-        return Lifter(function).lift()
+        return _lifted_for_ranks(function, observed)
     except RecursionError:
         source = read_source(function)
         raise source.error(errors.UnsupportedSyntaxError, source.definition,
                            f"{function.__name__}() nests helper calls or expressions deeper than symgrad can follow "
                            f"(it needs about {FRAMES_PER_LEVEL} Python frames per level): flatten the nesting, "
                            "for example with intermediate variables or a loop") from None
+
+
+def _lifted_for_ranks(function, observed):
+    """The Program for the first call's ranks; where they contradict the body (w[j] of a matrix w) and the body's
+    own kinds lift, the Program for those, so that the call is refused naming the argument."""
+    try:
+        return Lifter(function, observed).lift()
+    except errors.UnsupportedSyntaxError as error:
+        if not observed:
+            raise
+        refused = error
+    source = read_source(function)
+    own, seen = infer_kinds(source), infer_kinds(source, observed=observed)
+    if any(own[name] != seen[name] and own[name] in ARRAY_KINDS for name in own):
+        try:
+            return Lifter(function).lift()
+        except errors.UnsupportedSyntaxError:
+            pass
+    raise refused
 
 
 FRAMES_PER_LEVEL = 10  # Python frames the stages spend per level of nesting in the source (measured: about 7)

@@ -1,0 +1,148 @@
+"""Argument kinds (float, int, 1-D or 2-D array), read off the source before lifting."""
+
+import ast
+import builtins
+import types
+
+import numpy as np
+
+from .. import errors
+from ..cache import INLINE_ATTRIBUTE
+from ..ir import ARRAY1, ARRAY2, FLOAT, INT
+from .source import Frame, read_source
+
+# NumPy calls that make a local array of zeros.
+ARRAY_CONSTRUCTORS = {id(np.zeros), id(np.empty)}
+ARRAY_LIKE_CONSTRUCTORS = {id(np.zeros_like), id(np.empty_like)}
+# Calls whose bare-name arguments are arrays: reductions, products and functions with no meaning on a number.
+ARRAY_FUNCTIONS = {id(f) for f in (np.sum, np.mean, np.prod, np.dot, np.matmul, np.inner, np.outer, np.trace,
+                                   np.transpose, np.linalg.norm, np.zeros_like, np.empty_like, np.cumsum, np.diff,
+                                   np.size, len)}
+# builtin sum/max/min of one argument iterate over it, and NumPy's max/min reduce one array.
+ITERATING = {id(builtins.sum), id(builtins.max), id(builtins.min), id(np.max), id(np.amax), id(np.min), id(np.amin)}
+ARRAY_METHODS = {"sum", "mean", "prod", "max", "min", "dot", "transpose"}
+
+
+def static_target(frame, node):
+    """The object a call's function expression names (a module attribute or a global), or None."""
+    try:
+        if isinstance(node, ast.Name):
+            return frame.resolve(node.id)
+        if isinstance(node, ast.Attribute):
+            base = static_target(frame, node.value)
+            return getattr(base, node.attr, None) if isinstance(base, types.ModuleType) else None
+    except KeyError:
+        return None
+    return None
+
+
+def _names_in(node):
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def _is_new_axis(node):
+    return (isinstance(node, ast.Constant) and node.value is None) or (
+        isinstance(node, ast.Attribute) and node.attr == "newaxis")
+
+
+def _axis_keyword(node):
+    """The literal `axis=k` of a call, or None."""
+    for keyword in node.keywords:
+        if keyword.arg == "axis" and isinstance(keyword.value, ast.Constant) and type(keyword.value.value) is int:
+            return keyword.value.value
+    return None
+
+
+def infer_kinds(source, seen=None, observed=None):
+    """Each parameter's kind from how the body uses it: an array of at least as many axes as its uses show
+    (indices, `.shape[k]`, `.T`, `axis=k`; `len`, `np.sum`, `@`, methods such as `.sum()`: one at least), an int
+    where it is a `range` bound or an index, else a float.  `observed` (argument -> axes of the array the first
+    call passed) decides the number of axes where the body allows it (`xs[t]` is a row of a matrix), and makes
+    an array of an argument the body only uses elementwise (`np.exp(x)`), as Numba keys a compilation by the
+    types of the first call."""
+    seen = (seen or set()) | {source.function}
+    observed = observed or {}
+    frame = Frame(source, {})
+    parameters = [p.arg for p in source.definition.args.posonlyargs + source.definition.args.args
+                  + source.definition.args.kwonlyargs]
+    ndims, integers = {}, set()
+    aliases = {node.targets[0].id: node.value.id for node in ast.walk(source.definition)
+               if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+               and isinstance(node.value, ast.Name) and node.value.id in parameters}
+
+    def array(name, ndim):
+        """`name` is an array of `ndim` axes at least."""
+        name = aliases.get(name, name)
+        if name in parameters:
+            ndims[name] = max(ndims.get(name, 0), ndim)
+
+    for node in ast.walk(source.definition):
+        if isinstance(node, ast.Subscript):
+            depth, base = 0, node
+            while isinstance(base, ast.Subscript):
+                elements = base.slice.elts if isinstance(base.slice, ast.Tuple) else [base.slice]
+                depth += sum(not _is_new_axis(e) for e in elements)
+                for element in elements:
+                    parts = (element.lower, element.upper) if isinstance(element, ast.Slice) else (element,)
+                    integers |= set().union(set(), *(_names_in(p) for p in parts if p is not None))
+                base = base.value
+            if isinstance(base, ast.Name):
+                array(base.id, depth)
+            shape = node.value
+            if (isinstance(shape, ast.Attribute) and shape.attr == "shape" and isinstance(shape.value, ast.Name)
+                    and isinstance(node.slice, ast.Constant) and type(node.slice.value) is int):
+                array(shape.value.id, node.slice.value + 1)  # X.shape[1]: X has two dimensions at least
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if node.attr in ("shape", "size", "ndim"):
+                array(node.value.id, 1)
+            elif node.attr == "T":
+                array(node.value.id, 2)
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
+            for side in (node.left, node.right):
+                if isinstance(side, ast.Name):
+                    array(side.id, 1)
+        elif isinstance(node, ast.Call):
+            axis = _axis_keyword(node)
+            least = 1 if axis is None else axis + 1 if axis >= 0 else -axis
+            method = node.func
+            if isinstance(method, ast.Attribute) and isinstance(method.value, ast.Name) \
+                    and method.attr in ARRAY_METHODS and method.value.id in parameters:
+                array(method.value.id, least)
+                continue
+            target = static_target(frame, node.func)
+            arguments = [a.id if isinstance(a, ast.Name) else None for a in node.args]
+            if target is range:
+                for argument in node.args:
+                    integers |= _names_in(argument)
+            elif id(target) in ARRAY_FUNCTIONS or id(target) in ITERATING and len(node.args) == 1:
+                for name in arguments:
+                    if name:
+                        array(name, least)
+            elif isinstance(getattr(target, INLINE_ATTRIBUTE, target), types.FunctionType):
+                helper = getattr(target, INLINE_ATTRIBUTE, target)
+                if helper in seen:
+                    continue
+                try:
+                    helper_source = read_source(helper)
+                except errors.UnsupportedSyntaxError:
+                    continue  # the lifter reports it where the call is lifted
+                helper_kinds = infer_kinds(helper_source, seen)
+                helper_parameters = list(helper_kinds)
+                for position, name in enumerate(arguments):
+                    if name and position < len(helper_parameters):
+                        kind = helper_kinds[helper_parameters[position]]
+                        if kind in (ARRAY1, ARRAY2):
+                            array(name, 1 if kind == ARRAY1 else 2)
+                        elif kind == INT and name in parameters:
+                            integers.add(name)
+    kinds = {}
+    for name in parameters:
+        seen_axes = observed.get(name)
+        if name in ndims:
+            ndim = seen_axes if seen_axes in (1, 2) and seen_axes >= ndims[name] else ndims[name]
+            kinds[name] = ARRAY1 if ndim == 1 else ARRAY2
+        elif name in integers:
+            kinds[name] = INT
+        else:
+            kinds[name] = {1: ARRAY1, 2: ARRAY2}.get(seen_axes, FLOAT)
+    return kinds

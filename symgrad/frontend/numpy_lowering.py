@@ -1,0 +1,795 @@
+"""Lowering of vectorised NumPy: whole-array expressions become the loops a person would write.
+
+An array-valued expression is not computed where it is met.  It becomes an `ArrayExpression`: its shape and a
+function that lifts one element, at given indices, into the block being lifted.  A reduction (`np.sum(e)`) calls
+that function inside its own accumulator loop, so an elementwise chain feeding it is fused into the loop and no
+temporary array exists.  A value that is read more than once is written into a local array once
+(`materialized`): a computed value bound to a name that more than one statement reads (`h = np.tanh(X @ W + b)`),
+or passed to a helper, an operand of a matrix product, whose elements each product reads many times, and a value
+that broadcasting stretches.  A name read in one statement only stays uncomputed, each element lifted once where
+it is first read (`bound_lazily`).  Slices, transposes, new axes and broadcasting are index arithmetic on the
+element function, so a view costs nothing.  A vector rebound in a loop is carried as the rows of a local array
+(`histories`).
+
+Sizes the shapes alone prove different (`x[1:] + x`) are refused while lifting; sizes they cannot prove equal
+(`X @ w`: the columns of X and the length of w) become the Program's `shape_checks`, which the kernels test when
+they start, raising ValueError with the arrays, the axes and the line before any element is read.
+"""
+
+import ast
+import operator
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+from sympy.codegen import cfunctions
+from sympy.core.relational import Relational
+from sympy.logic.boolalg import BooleanAtom, BooleanFunction
+
+from .. import errors
+from ..ir import Carried, Loop
+from ..rules import IntDiv, Maximum, Minimum
+from .kinds import static_target
+from .source import COMPARISONS, PYTHON_COMPARISONS
+
+
+@dataclass(eq=False)
+class ArrayValue:
+    """An array as the lifter sees it: its IndexedBase, its shape (integer expressions), and whether it is local."""
+
+    base: sp.IndexedBase
+    shape: tuple
+    local: bool
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+
+@dataclass(eq=False)
+class ArrayExpression:
+    """A whole-array value not yet computed: its shape, and `at(indices)`, which lifts the element there."""
+
+    shape: tuple
+    at: object
+    view: bool  # each element is a read of an array that exists: re-reading it costs no more than the read
+    text: str  # the source it came from, for messages
+    name: str = None  # the variable it is bound to, if any: the name of its array where one is made
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+
+CONDITIONS = (Relational, BooleanFunction, BooleanAtom)  # (a SymPy Symbol is a Boolean too: not one of these)
+
+
+def as_number(element):
+    """A comparison used as a number, as NumPy does: 1 where it holds, else 0 (its derivative is 0)."""
+    if isinstance(element, CONDITIONS):
+        return sp.Piecewise((sp.Integer(1), element), (sp.Integer(0), True))
+    return element
+
+
+def as_condition(element):
+    """An element used as a condition (`np.where`): a comparison as it is, a number where it is not 0."""
+    return element if isinstance(element, CONDITIONS) else sp.Ne(element, 0)
+
+
+# Reductions: name -> (accumulator name, combine, identity; None: start from the first element, so that an empty
+# array raises as in NumPy).
+REDUCTIONS = {"sum": ("total", operator.add, sp.Integer(0)), "prod": ("product", operator.mul, sp.Integer(1)),
+              "max": ("largest", Maximum, None), "min": ("smallest", Minimum, None)}
+# The NumPy functions (and their method spellings) that reduce, and which reduction they are.
+REDUCING_FUNCTIONS = {id(np.sum): "sum", id(np.mean): "mean", id(np.prod): "prod", id(np.max): "max",
+                      id(np.amax): "max", id(np.min): "min", id(np.amin): "min"}
+REDUCING_METHODS = {"sum": "sum", "mean": "mean", "prod": "prod", "max": "max", "min": "min"}
+PRODUCTS = {id(np.dot), id(np.matmul), id(np.inner)}
+
+
+def _logaddexp(a, b):
+    """log(exp(a) + exp(b)) without overflow: the larger plus log1p of the smaller's share."""
+    return Maximum(a, b) + cfunctions.log1p(sp.exp(-sp.Abs(a - b)))
+
+
+# The functions of losses that are not in the rules table, as formulas of its nodes (numbers or whole arrays).
+SPECIAL_COMPOSITES = {
+    "expit": lambda x: 1 / (1 + sp.exp(-x)),
+    "log_expit": lambda x: -_logaddexp(sp.Integer(0), -x),
+    "xlogy": lambda x, y: sp.Piecewise((sp.Integer(0), sp.Eq(x, 0)), (x * sp.log(y), True)),
+}
+
+
+def scipy_special(name):
+    """`scipy.special.<name>` where the user's code imported SciPy (it is not a dependency of symgrad), else None."""
+    return getattr(sys.modules.get("scipy.special"), name, None)
+
+
+def composite(target):
+    """The formula of np.logaddexp or of a scipy.special function of losses, or None."""
+    if target is np.logaddexp:
+        return _logaddexp
+    return next((build for name, build in SPECIAL_COMPOSITES.items() if target is scipy_special(name)), None)
+# NumPy functions that are refused on arrays, with what to write instead (the table of docs/language.md).
+REFUSED_FUNCTIONS = {
+    "sort": "a sort has no derivative symgrad can follow: sort the data before the call",
+    "argmax": "an index is not differentiable: compute it outside, or use np.max for the value",
+    "argmin": "an index is not differentiable: compute it outside, or use np.min for the value",
+    "median": "write the median out for a fixed size, or sort the data before the call",
+    "std": "write np.sqrt(np.mean((x - np.mean(x))**2))",
+    "var": "write np.mean((x - np.mean(x))**2)",
+    "einsum": "write the sums as @ or np.sum(a * b, axis=k)",
+    "tensordot": "write the sums as @ or np.sum(a * b, axis=k)",
+    "kron": "write the products with broadcasting: a[:, None] * b[None, :]",
+}
+
+
+class NumpyLowering:
+    """The Lifter's handling of vectorised NumPy (a mixin: it lifts through the Lifter's own `reduce`,
+    `read`, `store`, `allocate` and `arithmetic`)."""
+
+    # --- values ----------------------------------------------------------------------------------------------
+    def is_array(self, value):
+        return isinstance(value, (ArrayValue, ArrayExpression))
+
+    def expression(self, value, node):
+        """`value` (an argument's or local array, or an ArrayExpression) as an ArrayExpression."""
+        if isinstance(value, ArrayExpression):
+            return value
+        return ArrayExpression(value.shape, lambda indices: self.read(value, indices, node), True,
+                               str(value.base.label))
+
+    def materialized(self, value, name, node):
+        """An ArrayExpression that is read more than once, written once into a local array (views stay views)."""
+        if not isinstance(value, ArrayExpression) or value.view:
+            return value
+        array = self.allocate(value.shape, node, value.name or name)
+        self.loop_nest(value.shape, lambda indices: self.store(array, indices, as_number(value.at(indices)),
+                                                               False, node), node)
+        return array
+
+    def read_in_one_statement(self, name):
+        """Whether an array value bound to `name` may stay uncomputed, fused where it is read (`bound_lazily`):
+        every read of the name is in one statement, outside any loop (so each element is computed once there),
+        and the function writes no array element (so nothing the value reads can change before it is read)."""
+        definition = self.frame.source.definition
+        if definition not in self.single_reads:
+            looped = {id(n) for loop in ast.walk(definition) if isinstance(loop, (ast.For, ast.comprehension))
+                      for n in ast.walk(loop)}
+            statements = {}  # name -> the statements that read it (a read in a loop counts as two)
+            for statement in ast.walk(definition):
+                if not isinstance(statement, ast.stmt) or statement is definition:
+                    continue
+                own = [statement.test] if isinstance(statement, ast.If) else [] if isinstance(
+                    statement, (ast.For, ast.FunctionDef)) else [statement]
+                for part in own:
+                    for load in ast.walk(part):
+                        if isinstance(load, ast.Name) and isinstance(load.ctx, ast.Load):
+                            statements.setdefault(load.id, []).extend(
+                                [statement, None] if id(load) in looped else [statement])
+            writes = any(isinstance(n, ast.Subscript) and isinstance(n.ctx, ast.Store) for n in ast.walk(definition))
+            self.single_reads[definition] = set() if writes else {
+                n for n, places in statements.items() if len(set(map(id, places))) == 1}
+        return name in self.single_reads[definition]
+
+    def bound_lazily(self, value, name, node):
+        """`value` bound to `name` without computing it: each element is lifted where it is first read, once per
+        block, guard and indices, and read again from its symbol (`z` twice in `np.log1p(np.exp(-z)) + y * z`)."""
+        lifted = {}
+
+        def at(indices):
+            key = (id(self.body), self.guard, indices)
+            if key not in lifted or lifted[key][0] is not self.body:  # (the block is kept: its id stays its own)
+                lifted[key] = (self.body, self.assign(f"{name}_at", as_number(value.at(indices)), node))
+            return lifted[key][1]
+
+        return ArrayExpression(value.shape, at, value.view, value.text, name)
+
+    def loop_nest(self, sizes, body, node):
+        """`body(indices)` inside one loop per size, nested, lifted into the current block."""
+        def level(prefix):
+            if len(prefix) == len(sizes):
+                body(prefix)
+                return
+            index = self.fresh("i", integer=True)
+            with self.nested_block() as statements:
+                level(prefix + (index,))
+            self.body.append(Loop(index, sp.Integer(0), sizes[len(prefix)], sp.Integer(1), statements, [],
+                                  self.line(node)))
+        level(())
+
+    # --- sizes -----------------------------------------------------------------------------------------------
+    def shape_text(self, size):
+        return str(self.resolved_size(size).xreplace(self.size_names))
+
+    def resolved_size(self, size):
+        substituted = size.xreplace(self.integer_values)
+        return size if substituted == size else self.resolved_size(substituted)
+
+    def same_size(self, a, b, what, node):
+        """Require two sizes equal: proven here, refused here when they are different numbers, else checked by
+        the kernels at entry (`Program.shape_checks`)."""
+        a, b = self.resolved_size(sp.sympify(a)), self.resolved_size(sp.sympify(b))
+        difference = sp.expand(a - b)
+        if difference == 0:
+            return
+        line = self.line(node)
+        if difference.is_number:  # (x[1:] + x: never equal, whatever the data)
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"{ast.unparse(node)!r}: {what} differ ({self.shape_text(a)} and {self.shape_text(b)}): "
+                             "slice the operands to the same size (x[1:] + x[:-1])")
+        if not (a.free_symbols | b.free_symbols) <= self.entry_symbols:
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"{ast.unparse(node)!r}: {what} ({self.shape_text(a)} and {self.shape_text(b)}) depend "
+                             "on a loop variable, so they cannot be checked when the kernel starts: write this "
+                             "expression as a loop over its elements")
+        message = (f"{self.function.__name__}(): {ast.unparse(node)} on line {line}: {what} must be equal "
+                   f"({self.shape_text(a)} and {self.shape_text(b)})")
+        if all({a, b} != set(existing.args) for existing, _ in self.shape_checks):
+            self.shape_checks.append((sp.Eq(a, b), message))
+
+    def broadcast(self, operands, node):
+        """The shape of NumPy's broadcast of `operands` (arrays and numbers), and for each operand a function
+        from result indices to its own."""
+        arrays = [self.expression(o, node) if self.is_array(o) else None for o in operands]
+        ndim = max(a.ndim for a in arrays if a is not None)
+        shape = []
+        for axis in range(ndim):
+            sizes = [a.shape[a.ndim - ndim + axis] for a in arrays if a is not None and a.ndim - ndim + axis >= 0]
+            wide = [s for s in sizes if s != 1]
+            size = wide[0] if wide else sp.Integer(1)
+            for other in wide[1:]:
+                self.same_size(size, other, f"the sizes along axis {axis} of the broadcast operands", node)
+            shape.append(size)
+        # A computed operand stretched along an axis would be computed again for each element there: made once.
+        arrays = [a if a is None or a.view or a.ndim == ndim and not any(
+            s == 1 and shape[k] != 1 for k, s in enumerate(a.shape))
+            else self.expression(self.materialized(a, "stretched", node), node) for a in arrays]
+
+        def indexer(array):
+            if array is None:
+                return None
+            skip = ndim - array.ndim
+            return lambda indices: tuple(sp.Integer(0) if array.shape[k] == 1 and shape[skip + k] != 1
+                                         else indices[skip + k] for k in range(array.ndim))
+
+        return tuple(shape), arrays, [indexer(a) for a in arrays]
+
+    # --- elementwise -----------------------------------------------------------------------------------------
+    def elementwise(self, combine, operands, node):
+        """`combine` of the elements of `operands` (broadcast), as an ArrayExpression."""
+        if not any(self.is_array(o) for o in operands):
+            return combine(*operands)
+        shape, arrays, indexers = self.broadcast(operands, node)
+
+        def at(indices):
+            elements = [operand if array is None else array.at(indexer(indices))
+                        for operand, array, indexer in zip(operands, arrays, indexers)]
+            return combine(*elements)
+
+        return ArrayExpression(shape, at, False, ast.unparse(node))
+
+    def array_arithmetic(self, op, left, right, node):
+        return self.elementwise(lambda a, b: self.arithmetic(op, as_number(a), as_number(b), node), [left, right],
+                                node)
+
+    def comparison(self, node):
+        """A comparison used as a value, as NumPy and Python count it: 1 where it holds, else 0 (derivative 0);
+        of arrays, an array of conditions (`(x > 0) * x`, `np.where(x > 0, ...)`)."""
+        if any(type(op) not in COMPARISONS for op in node.ops):
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             "`is` / `in` used as a value: compare numbers with < <= > >= == !=")
+        operands = [self.value(n) for n in [node.left] + node.comparators]
+        if any(self.is_array(o) for o in operands):
+            if len(node.ops) != 1:
+                raise self.error(errors.UnsupportedExpressionError, node,
+                                 "a chained comparison of arrays: combine two comparisons with np.where")
+            relation = COMPARISONS[type(node.ops[0])]
+            return self.elementwise(lambda a, b: relation(as_number(a), as_number(b)), operands, node)
+        numbers = [self.number(o, n) for o, n in zip(operands, [node.left] + node.comparators)]
+        parts = []
+        for op, a, b in zip(node.ops, numbers, numbers[1:]):
+            folded = self.folded(PYTHON_COMPARISONS[type(op)], (a, b), node)
+            parts.append(COMPARISONS[type(op)](a, b) if folded is None else sp.sympify(bool(folded)))
+        self.probe_lost(numbers, parts, node)  # (a decided comparison still reads its operands)
+        return as_number(sp.And(*parts))
+
+    # --- slices, new axes, transposes ------------------------------------------------------------------------
+    def sliced(self, value, index_nodes, node):
+        """`x[1:]`, `A[:, j]`, `A[i]`, `x[:, None]`: a view, or an element when every axis gets an integer."""
+        source = self.expression(value, node)
+        plan, shape, axis = [], [], 0
+        for index_node in index_nodes:
+            if self.is_new_axis(index_node):
+                plan.append(None)
+                shape.append(sp.Integer(1))
+                continue
+            if axis >= source.ndim:
+                raise self.error(errors.UnsupportedExpressionError, node,
+                                 f"{ast.unparse(node)!r} indexes {source.text!r}, which has {source.ndim} axes, "
+                                 f"with more indices: use one index (or slice) per axis")
+            if isinstance(index_node, ast.Slice):
+                start, length, step = self.slice_bounds(index_node, source.shape[axis])
+                plan.append((axis, start, step))
+                shape.append(length)
+            else:
+                index = self.index_number(self.value(index_node), source.text, index_node)
+                if not index.is_integer:
+                    raise self.error(errors.UnsupportedExpressionError, index_node,
+                                     f"the index {ast.unparse(index_node)!r} is not an integer expression: index "
+                                     "with loop variables, int arguments and integer arithmetic on them")
+                plan.append((axis, index))
+            axis += 1
+        for rest in range(axis, source.ndim):  # axes not named are taken whole: A[i] is row i
+            plan.append((rest, sp.Integer(0), sp.Integer(1)))
+            shape.append(source.shape[rest])
+
+        def at(indices):
+            position, mapped = 0, [None] * source.ndim
+            for entry in plan:
+                if entry is None:
+                    position += 1
+                elif len(entry) == 2:
+                    mapped[entry[0]] = entry[1]
+                else:
+                    mapped[entry[0]] = entry[1] + entry[2] * indices[position]
+                    position += 1
+            return source.at(tuple(mapped))
+
+        view = ArrayExpression(tuple(shape), at, source.view, ast.unparse(node))
+        return view.at(()) if not shape else view
+
+    def index_number(self, index, array_text, node):
+        """An index as a number: an array of indices (a gather) is refused, with what to write instead."""
+        if self.is_array(index):
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"indexing {array_text!r} with the array {ast.unparse(node)!r} (fancy indexing, a "
+                             f"gather): gather the values before the call ({array_text}[{ast.unparse(node)}]) and "
+                             "pass them as an array")
+        return self.number(index, node)
+
+    def is_new_axis(self, node):
+        """`None` or `np.newaxis` in an index."""
+        if isinstance(node, ast.Constant):
+            return node.value is None
+        if isinstance(node, ast.Attribute):
+            return node.attr == "newaxis"
+        return isinstance(node, ast.Name) and node.id == "newaxis" and node.id not in self.frame.variables
+
+    def slice_bounds(self, node, size):
+        """`(start, length, step)` of a slice with integer-expression bounds and a literal step."""
+        step = sp.Integer(1)
+        if node.step is not None:
+            step = self.number(self.value(node.step), node.step)
+            if not step.is_Integer or step == 0:
+                raise self.error(errors.UnsupportedExpressionError, node.step,
+                                 f"the slice step {ast.unparse(node.step)!r}: write a non-zero integer literal")
+
+        def bound(part, default):
+            if part is None:
+                return default
+            value = self.number(self.value(part), part)
+            if not value.is_integer:
+                raise self.error(errors.UnsupportedExpressionError, part,
+                                 f"the slice bound {ast.unparse(part)!r} is not an integer expression")
+            return size + value if value.is_Integer and value < 0 else value  # x[:-1] counts from the end
+
+        if step > 0:
+            start, stop = bound(node.lower, sp.Integer(0)), bound(node.upper, size)
+            length = stop - start if step == 1 else IntDiv(stop - start + step - 1, step)
+        else:
+            start, stop = bound(node.lower, size - 1), bound(node.upper, sp.Integer(-1))
+            length = IntDiv(start - stop - step - 1, -step)
+        return start, length, step
+
+    def transposed(self, value, node):
+        array = self.expression(value, node)
+        if array.ndim == 1:
+            return array
+        if array.ndim != 2:
+            raise self.error(errors.UnsupportedExpressionError, node, "a transpose of more than two axes")
+        return ArrayExpression(array.shape[::-1], lambda indices: array.at(indices[::-1]), array.view,
+                               ast.unparse(node))
+
+    # --- reductions and products -----------------------------------------------------------------------------
+    def reduction(self, kind, value, axis, keepdims, node):
+        """np.sum / mean / prod / max / min of an array, over every axis or over `axis`."""
+        if not self.is_array(value):
+            return self.number(value, node)  # (np.sum of a number is the number)
+        array = self.expression(value, node)
+        if axis is None:
+            axes = tuple(range(array.ndim))
+        else:
+            if not (isinstance(axis, sp.Basic) and axis.is_Integer and -array.ndim <= axis < array.ndim):
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"axis={axis} for an array of {array.ndim} axes: give an integer literal "
+                                 f"from {-array.ndim} to {array.ndim - 1}")
+            axes = (int(axis) % array.ndim,)
+        reduced = [array.shape[k] for k in axes]
+
+        def total(kept):
+            def term(indices):
+                full, position = [], 0
+                for k in range(array.ndim):
+                    if k in axes:
+                        full.append(indices[position])
+                        position += 1
+                    else:
+                        full.append(kept[len(full) - position])
+                return as_number(array.at(tuple(full)))
+
+            result = self.fold(kind if kind != "mean" else "sum", reduced, term, node)
+            if kind == "mean":
+                return self.arithmetic(ast.Div(), result, sp.Mul(*reduced), node)
+            return result
+
+        if len(axes) == array.ndim and not keepdims:
+            return total(())
+        shape = tuple(sp.Integer(1) if k in axes else array.shape[k] for k in range(array.ndim) if keepdims
+                      or k not in axes)
+        kept_axes = [k for k in range(array.ndim) if keepdims or k not in axes]
+        return ArrayExpression(shape, lambda indices: total(tuple(
+            i for k, i in zip(kept_axes, indices) if k not in axes)), False, ast.unparse(node))
+
+    def fold(self, kind, sizes, term, node):
+        """`term(indices)` combined over every index of `sizes`, one accumulator loop per axis."""
+        name, combine, identity = REDUCTIONS[kind]
+
+        def over(prefix):
+            axis = len(prefix)
+            if axis == len(sizes) - 1:
+                element = lambda k: term(prefix + (k,))  # noqa: E731
+            else:
+                element = lambda k: over(prefix + (k,))  # noqa: E731
+            if identity is None:  # max/min start from the first element: an empty array raises, as in NumPy
+                return self.reduce(name, sp.Integer(1), sizes[axis], element, node, combine, element(sp.Integer(0)))
+            return self.reduce(name, sp.Integer(0), sizes[axis], element, node, combine, identity)
+
+        return over(())
+
+    def product(self, left, right, node):
+        """`a @ b`, np.dot, np.matmul, np.inner: vector.vector, matrix @ vector, vector @ matrix, matrix @ matrix."""
+        if not (self.is_array(left) and self.is_array(right)):
+            if isinstance(node, ast.BinOp):
+                unseen = "" if self.observed else (
+                    " (before its first call, an argument whose rank the body does not show is read as a number or "
+                    "a vector: call the function once before reading its formulas, and its arrays decide)")
+                raise self.error(errors.UnsupportedExpressionError, node,
+                                 f"{ast.unparse(node)!r}: `@` needs two arrays; multiply by a number with `*`{unseen}")
+            return self.arithmetic(ast.Mult(), self.number(left, node), self.number(right, node), node)
+        # Each element of an operand is read by many products: a computed operand is made once.
+        a = self.expression(self.materialized(left, "product", node), node)
+        b = self.expression(self.materialized(right, "product", node), node)
+        if a.ndim > 2 or b.ndim > 2:
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"{ast.unparse(node)!r}: products of arrays of more than two axes")
+        inner_a, inner_b = a.shape[-1], b.shape[0]
+        self.same_size(inner_a, inner_b, f"the last axis of {a.text} and the first axis of {b.text}", node)
+        multiply = lambda x, y: self.arithmetic(ast.Mult(), x, y, node)  # noqa: E731
+
+        def entry(row, column):
+            return self.reduce("dot", sp.Integer(0), inner_a, lambda k: multiply(
+                a.at(row + (k,)), b.at((k,) + column)), node)
+
+        if a.ndim == 1 and b.ndim == 1:
+            return entry((), ())
+        if b.ndim == 1:
+            return ArrayExpression((a.shape[0],), lambda i: entry((i[0],), ()), False, ast.unparse(node))
+        if a.ndim == 1:
+            return ArrayExpression((b.shape[1],), lambda i: entry((), (i[0],)), False, ast.unparse(node))
+        return ArrayExpression((a.shape[0], b.shape[1]), lambda i: entry((i[0],), (i[1],)), False, ast.unparse(node))
+
+    def norm(self, value, order, node):
+        """np.linalg.norm of a vector (ord 2, 1 or inf) or the Frobenius norm of a matrix."""
+        array = self.expression(value, node)
+        magnitude = lambda e: sp.Abs(as_number(e))  # noqa: E731
+        if order is None or order == 2 and array.ndim == 1:
+            squares = ArrayExpression(array.shape, lambda i: as_number(array.at(i)) ** 2, False, array.text)
+            return sp.sqrt(self.reduction("sum", squares, None, False, node))
+        if array.ndim == 1 and order in (1, sp.oo):
+            absolute = ArrayExpression(array.shape, lambda i: magnitude(array.at(i)), False, array.text)
+            return self.reduction("sum" if order == 1 else "max", absolute, None, False, node)
+        raise self.error(errors.UnsupportedCallError, node,
+                         f"np.linalg.norm with ord={order} of a {array.ndim}-D array: use ord=None, 1, 2 or np.inf "
+                         "of a vector, or ord=None of a matrix")
+
+    # --- calls -----------------------------------------------------------------------------------------------
+    def keyword_values(self, node, allowed, label):
+        keywords = {}
+        for keyword in node.keywords:
+            if keyword.arg not in allowed:
+                raise self.error(errors.UnsupportedCallError, keyword,
+                                 f"the keyword {keyword.arg}= of {label}: symgrad takes "
+                                 f"{', '.join(k + '=' for k in allowed) or 'no keywords'} here")
+            keywords[keyword.arg] = self.value(keyword.value)
+        return keywords
+
+    def numpy_call(self, target, node, args):
+        """A NumPy (or builtin) call on arrays, lowered; None when `target` is not one this module lowers."""
+        label = ast.unparse(node.func)
+        if id(target) in REDUCING_FUNCTIONS or target is sum and self.is_array(args[0] if args else None):
+            kind = REDUCING_FUNCTIONS.get(id(target), "sum")
+            keywords = self.keyword_values(node, ("axis", "keepdims") if target is not sum else (), label)
+            if len(args) != 1:
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"{label}() of one array, with axis= and keepdims= as keywords")
+            axis = keywords.get("axis", None if target is not sum else sp.Integer(0))
+            if target is sum and self.expression(args[0], node).ndim == 1:
+                axis = None  # builtin sum of a vector: its total (of a matrix: the sum of its rows)
+            return self.reduction(kind, args[0], axis, bool(keywords.get("keepdims", False)), node)
+        if id(target) in PRODUCTS:
+            self.keyword_values(node, (), label)
+            if len(args) != 2:
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(a, b) of two arrays")
+            return self.product(args[0], args[1], node)
+        if target is np.linalg.norm:
+            keywords = self.keyword_values(node, ("ord",), label)
+            order = args[1] if len(args) == 2 else keywords.get("ord")
+            if not 1 <= len(args) <= 2 or not self.is_array(args[0]):
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(x) or {label}(x, ord) of an array")
+            return self.norm(args[0], order, node)
+        if target is np.where:
+            if len(args) != 3 or node.keywords:
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"{label}(condition, a, b) with three arguments (the one-argument form gives "
+                                 "indices, which are not differentiable)")
+            return self.elementwise(lambda c, a, b: sp.Piecewise((as_number(a), as_condition(c)),
+                                                                 (as_number(b), True)), args, node)
+        if target is np.clip:
+            if len(args) != 3 or node.keywords:
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(x, low, high) by position")
+            return self.elementwise(lambda x, low, high: Minimum(Maximum(as_number(x), low), high), args, node)
+        build = composite(target)
+        if build is not None:
+            self.keyword_values(node, (), label)
+            return self.elementwise(lambda *e: build(*map(as_number, e)), args, node)
+        if target is scipy_special("logsumexp"):
+            keywords = self.keyword_values(node, ("axis", "keepdims"), label)
+            if len(args) != 1:
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(a) of one array, axis= as a keyword")
+            return self.logsumexp(args[0], keywords.get("axis"), bool(keywords.get("keepdims", False)), node)
+        if target is np.cumsum:
+            self.keyword_values(node, (), label)
+            if len(args) != 1 or self.expression(args[0], node).ndim != 1:
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(x) of one vector (no axis)")
+            return self.cumulative_sum(self.expression(args[0], node), node)
+        if target is np.diff:
+            self.keyword_values(node, (), label)
+            if len(args) != 1 or self.expression(args[0], node).ndim != 1:
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(x) of one vector (n=1, no axis)")
+            vector = self.expression(args[0], node)
+            return ArrayExpression((vector.shape[0] - 1,), lambda i: self.arithmetic(
+                ast.Sub(), as_number(vector.at((i[0] + 1,))), as_number(vector.at(i)), node), False, label)
+        if target is np.transpose:
+            if len(args) != 1 or node.keywords:
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(A) of one array (no axes)")
+            return self.transposed(args[0], node)
+        if target is np.outer:
+            if len(args) != 2 or not all(self.is_array(a) and self.expression(a, node).ndim == 1 for a in args):
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(a, b) of two vectors")
+            a, b = (self.expression(a, node) for a in args)
+            return ArrayExpression((a.shape[0], b.shape[0]), lambda i: self.arithmetic(
+                ast.Mult(), as_number(a.at(i[:1])), as_number(b.at(i[1:])), node), False, ast.unparse(node))
+        if target is np.size:
+            self.keyword_values(node, (), label)
+            return sp.Mul(*self.expression(args[0], node).shape)
+        if target is np.trace:
+            if len(args) != 1 or not self.is_array(args[0]) or self.expression(args[0], node).ndim != 2:
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(A) of one square matrix")
+            matrix = self.expression(args[0], node)
+            self.same_size(matrix.shape[0], matrix.shape[1], f"the rows and the columns of {matrix.text}", node)
+            return self.fold("sum", matrix.shape[:1], lambda i: as_number(matrix.at(i + i)), node)
+        return None
+
+    def logsumexp(self, value, axis, keepdims, node):
+        """log(sum(exp(a))) over `axis`, shifted by the largest element so that no exp overflows."""
+        shift = self.reduction("max", value, axis, axis is not None, node)  # (kept axis: it broadcasts back)
+        shifted = self.elementwise(lambda a, m: sp.exp(as_number(a) - m), [value, shift], node)
+        total = self.reduction("sum", shifted, axis, keepdims, node)
+        largest = shift if keepdims or axis is None else self.reduction("max", value, axis, False, node)
+        return self.elementwise(lambda s, m: sp.log(s) + m, [total, largest], node)
+
+    def cumulative_sum(self, vector, node):
+        """np.cumsum of a vector: a running sum written into a local array (a recurrence, not a fusion)."""
+        result = self.allocate(vector.shape, node, "cumulative")
+        index, running = self.fresh("i", integer=True), self.fresh("running")
+        with self.nested_block() as body:
+            following = self.assign("running", running + as_number(vector.at((index,))), node)
+            self.store(result, (index,), following, False, node)
+        self.body.append(Loop(index, sp.Integer(0), vector.shape[0], sp.Integer(1), body,
+                              [Carried(running, sp.Integer(0), following, self.fresh("running"))], self.line(node)))
+        return result
+
+    def array_display(self, display):
+        """`np.array([a, b, c])`, `np.array([[a, b], [c, d]])` or a list of numbers: a local array, element by
+        element."""
+        rows = [tuple(self.scalar(e) for e in row.elts) if isinstance(row, (ast.List, ast.Tuple))
+                else self.scalar(row) for row in display.elts]
+        nested = [r if isinstance(r, tuple) else None for r in rows]
+        if all(r is not None for r in nested) and len({len(r) for r in nested}) == 1 and rows:
+            shape = (len(rows), len(rows[0]))
+            entries = {(i, j): v for i, r in enumerate(rows) for j, v in enumerate(r)}
+        elif not any(r is not None for r in nested):
+            shape, entries = (len(rows),), {(i,): v for i, v in enumerate(rows)}
+        else:
+            raise self.error(errors.UnsupportedCallError, display,
+                             "an array of rows of different lengths, or of numbers and rows mixed: give every row "
+                             "the same number of entries")
+        array = self.allocate(tuple(sp.Integer(n) for n in shape), display)
+        for indices, entry in entries.items():
+            self.store(array, tuple(map(sp.Integer, indices)), entry, False, display)
+        return array
+
+    def constructed(self, target, node):
+        """np.array / ones / full / arange / linspace / eye, or None for another call."""
+        label = ast.unparse(node.func)
+        if target in (np.array, np.asarray):
+            self.keyword_values(node, ("dtype",), label)
+            if len(node.args) != 1 or not isinstance(node.args[0], (ast.List, ast.Tuple)):
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"{label}() of anything but a list of numbers (or of rows of numbers): pass arrays "
+                                 "as arguments")
+            return self.array_display(node.args[0])
+        if target in (np.concatenate, np.stack):
+            return self.joined(target, node)
+        if target not in (np.ones, np.full, np.arange, np.linspace, np.eye):
+            return None
+        args = [self.value(a) for a in node.args]
+        keywords = self.keyword_values(node, ("dtype",) + (("endpoint",) if target is np.linspace else ()), label)
+        sizes = [a for a in args if isinstance(a, sp.Basic) and a.is_integer]
+        if target is np.ones or target is np.full:
+            shape = args[0] if args and isinstance(args[0], tuple) else tuple(args[:1])
+            if len(args) != (1 if target is np.ones else 2) or not all(s.is_integer for s in shape):
+                signature = "shape" if target is np.ones else "shape, value"
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"{label}({signature}) with a shape of integer expressions")
+            fill = sp.Integer(1) if target is np.ones else self.number(args[1], node)
+            return ArrayExpression(tuple(shape), lambda i: fill, False, label)
+        if target is np.eye:
+            if len(args) != 1 or len(sizes) != 1:
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(n) with one integer size")
+            return ArrayExpression((args[0], args[0]), lambda i: sp.Piecewise(
+                (sp.Integer(1), sp.Eq(i[0], i[1])), (sp.Integer(0), True)), False, label)
+        if target is np.arange:
+            if not 1 <= len(args) <= 3 or len(sizes) != len(args) or len(args) == 3 and not args[2].is_Integer:
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(stop), (start, stop) or "
+                                                                    "(start, stop, step) of integers, a literal step")
+            start, stop, step = (sp.Integer(0), args[0], sp.Integer(1)) if len(args) == 1 else (
+                args[0], args[1], args[2] if len(args) == 3 else sp.Integer(1))
+            length = stop - start if step == 1 else IntDiv(stop - start + step - (1 if step > 0 else -1), step)
+            return ArrayExpression((length,), lambda i: start + step * i[0], False, label)
+        if len(args) != 3 or not args[2].is_integer:
+            raise self.error(errors.UnsupportedCallError, node, f"{label}(start, stop, num) with an integer num")
+        start, stop, count = (self.number(a, node) for a in args)
+        intervals = count - 1 if keywords.get("endpoint", True) else count
+        return ArrayExpression((count,), lambda i: start + (stop - start) * i[0] / intervals, False, label)
+
+    def histories(self, names, start, stop, step, node):
+        """For each array a loop rebinds (`h = np.tanh(W @ h + U @ x[t])`, a recurrence): a local array with one
+        row per iteration and one for the value before the loop, row 0 written now.  Reverse mode reads the rows
+        back, as it reads a tape."""
+        trips = stop - start if step == 1 else IntDiv(stop - start + step - (1 if step > 0 else -1), step)
+        histories = {}
+        for name in names:
+            value = self.expression(self.frame.variables[name], node)
+            if value.ndim != 1:
+                raise self.error(errors.UnsupportedStatementError, node,
+                                 f"the loop rebinds the {value.ndim}-D array {name!r}: symgrad carries vectors "
+                                 "through loops; keep a matrix's rows in separate vectors, or write its elements")
+            history = self.allocate((trips + 1, value.shape[0]), node, f"{name}_history")
+            self.loop_nest(value.shape, lambda i, v=value, h=history: self.store(
+                h, (sp.Integer(0),) + i, as_number(v.at(i)), False, node), node)
+            histories[name] = history
+        return histories
+
+    def history_row(self, history, row, name, node):
+        return ArrayExpression(history.shape[1:], lambda i: self.read(history, (row,) + i, node), True, name)
+
+    def carry_arrays(self, histories, index, start, step, statements, node):
+        """Run a loop body whose carried arrays are the rows of their histories: it reads row t and writes t + 1."""
+        position = index - start if step == 1 else IntDiv(index - start, step)
+        keys = [(self.frame, name) for name in histories]
+        self.carried_arrays.update(keys)
+        try:
+            for name, history in histories.items():
+                self.frame.variables[name] = self.history_row(history, position, name, node)
+            self.run_block(statements)
+            for name, history in histories.items():
+                value = self.expression(self.frame.variables[name], node)
+                self.same_size(value.shape[0], history.shape[1], f"the sizes of {name!r} before and in the loop",
+                               node)
+                self.loop_nest(value.shape, lambda i, v=value, h=history: self.store(
+                    h, (position + 1,) + i, as_number(v.at(i)), False, node), node)
+        finally:
+            self.carried_arrays.difference_update(keys)
+
+    def array_iteration(self, node):
+        """`for v in x`, `for i, v in enumerate(x)`, `for u, v in zip(x, y)` over arrays: a loop over the first
+        axis, whose names are bound to elements (rows of a matrix) at each index."""
+        iterable, target, counter = node.iter, node.target, None
+        function = static_target(self.frame, iterable.func) if isinstance(iterable, ast.Call) else None
+        if function in (enumerate, zip) and not iterable.keywords:
+            elements = target.elts if isinstance(target, ast.Tuple) else []
+            if function is enumerate and len(iterable.args) == 1 and len(elements) == 2:
+                counter, sequences, targets = elements[0], iterable.args, elements[1:]
+            elif function is zip and iterable.args and len(elements) == len(iterable.args):
+                sequences, targets = iterable.args, elements
+            else:
+                raise self.error(errors.UnsupportedStatementError, node.target,
+                                 f"unpack {ast.unparse(iterable)} into one name per value: `for i, v in "
+                                 "enumerate(x)`, `for u, v in zip(x, y)`")
+        else:
+            sequences, targets = [iterable], [target]
+        arrays = []
+        for sequence in sequences:
+            value = self.value(sequence)
+            if not self.is_array(value):
+                raise self.error(errors.UnsupportedStatementError, sequence,
+                                 f"a `for` loop over {ast.unparse(sequence)!r}, which is not an array: loop over "
+                                 "range(...), an array, enumerate(array) or zip(arrays)")
+            arrays.append(self.expression(value, sequence))
+        for other in arrays[1:]:  # (zip would stop at the shortest: unequal lengths are refused, not truncated)
+            self.same_size(arrays[0].shape[0], other.shape[0], "the lengths of the zipped arrays", iterable)
+
+        def bind(index):
+            if counter is not None:
+                self.bind(counter, index, node)
+            for name, array in zip(targets, arrays):
+                self.bind(name, as_number(array.at((index,))) if array.ndim == 1 else ArrayExpression(
+                    array.shape[1:], lambda rest, a=array: a.at((index,) + rest), array.view, f"{array.text}[i]"),
+                    node)
+
+        return sp.Integer(0), arrays[0].shape[0], sp.Integer(1), bind
+
+    def joined(self, target, node):
+        """np.concatenate of vectors (one after the other) or np.stack of vectors of one length (as rows)."""
+        label = ast.unparse(node.func)
+        advice = f"{label}([a, b, ...]) of a list of vectors written out, without axis="
+        if len(node.args) != 1 or node.keywords or not isinstance(node.args[0], (ast.List, ast.Tuple)):
+            raise self.error(errors.UnsupportedCallError, node, advice)
+        parts = [self.value(element) for element in node.args[0].elts]
+        if not parts or not all(self.is_array(part) for part in parts):
+            raise self.error(errors.UnsupportedCallError, node, advice)
+        vectors = [self.expression(self.materialized(p, "part", node), node) for p in parts]
+        if any(v.ndim != 1 for v in vectors):
+            raise self.error(errors.UnsupportedCallError, node, f"{label} of arrays other than vectors: index the "
+                                                                "parts separately, or pass one array")
+        if target is np.stack:
+            for other in vectors[1:]:
+                self.same_size(vectors[0].shape[0], other.shape[0], "the lengths of the stacked vectors", node)
+            return ArrayExpression((sp.Integer(len(vectors)), vectors[0].shape[0]), lambda i: self.chosen(
+                [(sp.Eq(i[0], k), lambda v=v: v.at(i[1:])) for k, v in enumerate(vectors)]), False, label)
+        offsets = [sp.Integer(0)]
+        for vector in vectors:
+            offsets.append(offsets[-1] + vector.shape[0])
+        return ArrayExpression((offsets[-1],), lambda i: self.chosen(
+            [(sp.And(start <= i[0], i[0] < end), lambda v=v, start=start: v.at((i[0] - start,)))
+             for v, start, end in zip(vectors, offsets, offsets[1:])]), False, label)
+
+    def chosen(self, branches):
+        """The element of the first branch whose condition holds (the last one otherwise), each lifted under its
+        condition, so that a part is read only where it exists."""
+        pieces = []
+        for condition, element in branches:
+            with self.guarded(condition):
+                pieces.append((as_number(element()), condition))
+        return sp.Piecewise(*pieces[:-1], (pieces[-1][0], True))
+
+    def method_call(self, value, node):
+        """`x.sum(axis=0)`, `x.mean()`, `x.max()`, `x.dot(y)`, `x.T` and friends on an array."""
+        method, label = node.func.attr, ast.unparse(node.func)
+        args = [self.value(a) for a in node.args]
+        if method in REDUCING_METHODS:
+            keywords = self.keyword_values(node, ("axis", "keepdims"), label)
+            if len(args) > 1:
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(axis) with at most one argument")
+            axis = args[0] if args else keywords.get("axis")
+            return self.reduction(REDUCING_METHODS[method], value, axis, bool(keywords.get("keepdims", False)), node)
+        if method == "dot" and len(args) == 1 and not node.keywords:
+            return self.product(value, args[0], node)
+        if method == "transpose" and not args and not node.keywords:
+            return self.transposed(value, node)
+        raise self.error(errors.UnsupportedCallError, node,
+                         f"the array method .{method}(): symgrad lowers .sum() .mean() .prod() .max() .min() .dot() "
+                         ".transpose() (and the attribute .T); call the NumPy function of that name on the array")

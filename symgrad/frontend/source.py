@@ -1,0 +1,114 @@
+"""Where a lifted function comes from: its parsed source (for messages with file, line and column), the names
+its body reads, and the numbers it may fold."""
+
+import ast
+import builtins
+import inspect
+import numbers
+import operator
+import textwrap
+import types
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from .. import errors
+from ..rules import NAMED_CONSTANTS
+
+# Comparisons as SymPy relations, and as Python computes them (for folding constants).
+COMPARISONS = {ast.Lt: sp.Lt, ast.LtE: sp.Le, ast.Gt: sp.Gt, ast.GtE: sp.Ge, ast.Eq: sp.Eq, ast.NotEq: sp.Ne}
+PYTHON_COMPARISONS = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
+                      ast.Eq: operator.eq, ast.NotEq: operator.ne}
+
+
+@dataclass
+class Source:
+    """A parsed function definition and where it came from, for messages with file, line and column."""
+
+    function: types.FunctionType
+    definition: ast.FunctionDef
+    filename: str
+    first_line: int
+    indent: int
+    lines: list
+
+    def error(self, kind, node, message):
+        lineno = self.first_line + getattr(node, "lineno", 1) - 1
+        offset = getattr(node, "col_offset", 0) + self.indent + 1
+        text = self.lines[lineno - self.first_line] if 0 <= lineno - self.first_line < len(self.lines) else None
+        return kind(message, self.filename, lineno, offset, text)
+
+
+_SOURCES = {}
+
+
+def read_source(function):
+    """Read and parse a function's definition once per function object."""
+    if function in _SOURCES:
+        return _SOURCES[function]
+    name = getattr(function, "__qualname__", repr(function))
+    try:
+        lines, first_line = inspect.getsourcelines(function)
+        filename = inspect.getsourcefile(function) or function.__code__.co_filename
+    except (OSError, TypeError) as exc:
+        code = getattr(function, "__code__", None)
+        raise errors.SourceNotFoundError(
+            f"cannot read the source of {name} ({exc}): define it in a file or a notebook cell, not with exec",
+            getattr(code, "co_filename", None), getattr(code, "co_firstlineno", None), 1) from None
+    text = "".join(lines)
+    indent = len(lines[0]) - len(lines[0].lstrip())
+    tree = ast.parse(textwrap.dedent(text))
+    source = Source(function, tree.body[0], filename, max(first_line, 1), indent, lines)
+    if not isinstance(source.definition, ast.FunctionDef):
+        raise source.error(errors.UnsupportedExpressionError, source.definition,
+                           f"{name} is not defined by a `def` statement (a lambda?): "
+                           f"write `def {name}(...): return ...`")
+    _SOURCES[function] = source
+    return source
+
+
+
+class Frame:
+    """One function being lifted: its source, its local variables and where its free names resolve."""
+
+    def __init__(self, source, variables):
+        self.source = source
+        self.variables = variables
+        self.loops = 0  # loops of this function around the statement being lifted
+        function = source.function
+        cells = dict(zip(function.__code__.co_freevars, function.__closure__ or ()))
+        self.closure = {name: cell.cell_contents for name, cell in cells.items() if _cell_is_set(cell)}
+        self.globals = function.__globals__
+
+    def resolve(self, name):
+        if name in self.closure:
+            return self.closure[name]
+        if name in self.globals:
+            return self.globals[name]
+        return getattr(builtins, name) if hasattr(builtins, name) else self.globals[name]
+
+
+def _cell_is_set(cell):
+    try:
+        cell.cell_contents
+    except ValueError:
+        return False
+    return True
+
+
+def python_number(value):
+    """A SymPy number as the Python number the source computes with: an int, or the nearest float64."""
+    return int(value) if value.is_Integer else float(value)
+
+
+def constant_to_sympy(value):
+    """A Python or NumPy number as a SymPy number; None for anything else."""
+    if isinstance(value, (bool, np.bool_)):
+        return sp.Integer(int(value))
+    if isinstance(value, numbers.Integral):
+        return sp.Integer(int(value))
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        return NAMED_CONSTANTS.get(value, sp.Float(value))
+    return None

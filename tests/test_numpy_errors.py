@@ -1,0 +1,174 @@
+"""Refusals and call-time shape errors of vectorised NumPy (symgrad/frontend/numpy_lowering.py).
+
+A refusal is an `sg.UnsupportedSyntaxError` at the line of the construct (found from its ``# HERE: <name>``
+marker), naming what is wrong and what to write instead; where the advice is code, following it works.  Sizes that
+depend on the data raise ValueError when the kernel starts, naming the expression, the line and the sizes, never a
+wrong number.
+"""
+
+import pathlib
+
+import numpy as np
+import pytest
+
+import symgrad as sg
+from symgrad import errors
+
+SOURCE_LINES = pathlib.Path(__file__).read_text().splitlines()
+RNG = np.random.default_rng(7)
+
+
+def marker_line(marker):
+    found = [k + 1 for k, line in enumerate(SOURCE_LINES) if line.rstrip().endswith(f"# HERE: {marker}")]
+    assert len(found) == 1, f"marker {marker!r} found on lines {found}"
+    return found[0]
+
+
+def refusal(function, *args):
+    """The UnsupportedSyntaxError of `function`'s first call with `args`."""
+    with pytest.raises(sg.UnsupportedSyntaxError) as caught:
+        sg.grad(function)(*args)
+    return caught.value
+
+
+def sizes_never_equal(x):
+    return np.sum(x[1:] * x)  # HERE: sizes-never-equal
+
+
+def sorted_values(x):
+    return np.sum(np.sort(x) * x)  # HERE: sort
+
+
+def standard_deviation(x):
+    return np.std(x)  # HERE: std
+
+
+def standard_deviation_as_advised(x):
+    return np.sqrt(np.mean((x - np.mean(x))**2))
+
+
+def gather(x):
+    return np.sum(x[np.arange(2)])  # HERE: gather
+
+
+def axis_out_of_range(x):
+    return np.sum(x[1:], axis=1)  # HERE: axis-out-of-range
+
+
+def unknown_keyword(x):
+    return np.sum(x, dtype=float)  # HERE: unknown-keyword
+
+
+def unknown_method(x):
+    return x.cumprod().sum()  # HERE: unknown-method
+
+
+def returns_an_array(x):
+    return np.exp(x)  # HERE: returns-array
+
+
+def array_used_as_number(x):
+    return np.exp(x) + 1.0 if x[0] > 0 else 0.0  # HERE: array-as-number
+
+
+def matmul_of_a_number(x, a):
+    return np.sum((2.0 * a) @ x)  # HERE: matmul-number
+
+
+def slice_step_from_data(x, k):
+    return np.sum(x[::k])  # HERE: slice-step
+
+
+def norm_order(x):
+    return np.linalg.norm(x, 3)  # HERE: norm-order
+
+
+REFUSALS = [
+    (sizes_never_equal, "sizes-never-equal", ("x[1:] + x[:-1]", "differ")),
+    (sorted_values, "sort", ("np.sort", "before the call")),
+    (standard_deviation, "std", ("np.sqrt(np.mean((x - np.mean(x))**2))",)),
+    (gather, "gather", ("fancy", "pass them")),
+    (axis_out_of_range, "axis-out-of-range", ("axis=1", "from -1 to 0")),
+    (unknown_keyword, "unknown-keyword", ("dtype=", "axis=", "keepdims=")),
+    (unknown_method, "unknown-method", (".cumprod()", ".sum()")),
+    (returns_an_array, "returns-array", ("returning an array",)),
+    (array_used_as_number, "array-as-number", ("used as a number", "np.sum")),
+    (matmul_of_a_number, "matmul-number", ("`@` needs two arrays", "`*`")),
+    (slice_step_from_data, "slice-step", ("integer literal",)),
+    (norm_order, "norm-order", ("ord=3", "np.inf")),
+]
+ARGUMENTS = {matmul_of_a_number: (np.ones(3), 2.0),
+             slice_step_from_data: (np.ones(4), 2)}
+
+
+@pytest.mark.parametrize("function, marker, words", REFUSALS, ids=[r[1] for r in REFUSALS])
+def test_refused_with_the_line_and_the_advice(function, marker, words):
+    error = refusal(function, *ARGUMENTS.get(function, (np.ones(4),)))
+    assert error.lineno == marker_line(marker), str(error)
+    assert pathlib.Path(error.filename).resolve() == pathlib.Path(__file__).resolve()
+    for word in words:
+        assert word in str(error), (word, str(error))
+
+
+def test_refusal_classes():
+    assert isinstance(refusal(sorted_values, np.ones(3)), errors.UnsupportedCallError)
+    assert isinstance(refusal(sizes_never_equal, np.ones(3)), errors.UnsupportedExpressionError)
+
+
+def test_the_advice_for_std_works_when_followed():
+    x = RNG.normal(size=6)
+    gradient = sg.grad(standard_deviation_as_advised)(x)
+    centred = x - x.mean()
+    np.testing.assert_allclose(gradient, centred / (len(x) * np.std(x)), rtol=1e-12)
+
+
+def ridge(w, X, y):
+    return np.sum((X @ w - y)**2)  # HERE: ridge
+
+
+def sums(x, y):
+    return np.sum(x * y)  # HERE: sums
+
+
+def outer_sum(A, b):
+    return np.sum(A + b[:, None])  # HERE: outer-sum
+
+
+@pytest.mark.parametrize("function, args, marker, words", [
+    (ridge, (np.ones(5), np.ones((4, 3)), np.ones(4)), "ridge", ("X @ w", "X.shape[1]", "len(w)")),
+    (ridge, (np.ones(3), np.ones((4, 3)), np.ones(5)), "ridge", ("X @ w - y", "X.shape[0]", "len(y)")),
+    (sums, (np.ones(3), np.ones(4)), "sums", ("x * y", "len(x)", "len(y)")),
+    (outer_sum, (np.ones((3, 2)), np.ones(2)), "outer-sum", ("axis 0", "A.shape[0]", "len(b)")),
+], ids=["columns", "rows", "vectors", "broadcast"])
+def test_data_dependent_shape_mismatch_is_a_value_error_before_the_kernel_runs(function, args, marker, words):
+    transform = sg.value_and_grad(function)
+    with pytest.raises(ValueError) as caught:
+        transform(*args)
+    message = str(caught.value)
+    assert not isinstance(caught.value, IndexError), message  # the shape check, not the bounds check behind it
+    assert f"line {marker_line(marker)}" in message
+    for word in words:
+        assert word in message, (word, message)
+
+
+def test_matching_shapes_pass_the_checks():
+    value, gradient = sg.value_and_grad(ridge)(np.ones(3), np.ones((4, 3)), np.zeros(4))
+    assert value == 36.0
+    np.testing.assert_allclose(gradient, np.full(3, 24.0))
+
+
+def two_layers(W1, W2, X):
+    h = np.tanh(X @ W1)
+    return np.sum(h @ W2)  # HERE: formulas-before-a-call
+
+
+def test_formulas_before_the_first_call_say_that_a_call_decides_the_ranks():
+    transform = sg.value_and_grad(two_layers)
+    with pytest.raises(sg.UnsupportedSyntaxError) as caught:
+        transform.latex()  # X and W1 could be vectors: nothing in the body says they are matrices
+    assert caught.value.lineno == marker_line("formulas-before-a-call")
+    assert "call the function once" in str(caught.value)
+    followed = sg.value_and_grad(two_layers)  # the advice, followed
+    followed(RNG.normal(size=(3, 4)), RNG.normal(size=4), RNG.normal(size=(5, 3)))
+    assert "tanh" in followed.latex()
+
