@@ -10,6 +10,10 @@ also makes the data each problem is timed on (`make_args`).
   parameters.
 * `oscillator(k, c, obs)`: x'' = -k x - c x' by explicit Euler (dt = `DT`) from x = 1, v = 0, one step per
   observation, summing the squared error against `obs`; gradient w.r.t. (k, c).
+
+The first three once more as vectorised NumPy (`rosen_vectorised`, `logistic_nll_vectorised`,
+`mlp_loss_vectorised`): the same functions on the same data, so the harness sets symgrad's lowering of the
+vectorised source beside the same hand-written gradient, and every peer runs this very text (`twins.same_source`).
 """
 
 import math
@@ -77,6 +81,27 @@ def oscillator(k, c, obs):
         x, v = x + DT*v, v + DT*a
         err += (x - obs[t])**2
     return err
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The same problems, vectorised (`np` is rebound to each peer's namespace by twins.same_source)
+# ---------------------------------------------------------------------------------------------------------------
+def rosen_vectorised(x):
+    return np.sum(100*(x[1:] - x[:-1]**2)**2 + (1 - x[:-1])**2)
+
+
+def logistic_nll_vectorised(w, X, y):
+    z = X @ w
+    return np.mean(np.log1p(np.exp(-z)) + (1 - y)*z)
+
+
+def mlp_loss_vectorised(W1, b1, W2, b2, w3, b3, X, y):
+    h1 = np.maximum(X @ W1.T + b1, 0.0)
+    h2 = np.maximum(h1 @ W2.T + b2, 0.0)
+    score = h2 @ w3 + b3
+    data_loss = np.mean(np.maximum(1.0 - y*score, 0.0))
+    squares = np.sum(W1**2) + np.sum(b1**2) + np.sum(W2**2) + np.sum(b2**2) + np.sum(w3**2) + b3**2
+    return data_loss + ALPHA*squares
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -18,11 +18,14 @@ class Problem:
     """One row of the comparison.  `family` names the hand-written gradient (``<family>_hand``) and, for an array
     problem, its data (`array_problems.make_args`); `size` is the data size (None for a scalar problem, whose
     arguments are `args`, with `sample` drawing more for the error check).  `function` is the plain Python
-    function, or a `Generated` one."""
+    function, or a `Generated` one.  `vectorised` marks a row whose function is the vectorised NumPy spelling of
+    a loop-written row of the same family (same data, same hand-written reference, the peers running that text)."""
 
-    def __init__(self, name, label, function, wrt, family, twin, args=None, sample=None, size=None):
+    def __init__(self, name, label, function, wrt, family, twin, args=None, sample=None, size=None,
+                 vectorised=False):
         self.name, self.label, self._function, self.wrt, self.family = name, label, function, wrt, family
         self.twin, self._args, self._sample, self.size = twin, args, sample, size
+        self.vectorised = vectorised
 
     @property
     def scalar(self):
@@ -53,7 +56,7 @@ class Problem:
     def resized(self, size):
         """The same array problem on data of another size (the scaling figure)."""
         return Problem(f"{self.family}@{size}", self.label, self._function, self.wrt, self.family, self.twin,
-                       size=size)
+                       size=size, vectorised=self.vectorised)
 
 
 class Generated:
@@ -78,6 +81,12 @@ def chain_problem(steps, function):
                    lambda rng: (rng.uniform(-2, 2), rng.uniform(-1, 1)))
 
 
+def vectorised_problem(name, label, function, wrt, family, size):
+    """Row `name` + "-vec": the vectorised `function`, timed against the loop row's hand-written gradient."""
+    return Problem(f"{name}-vec", f"{label}, vectorised", function, wrt, family, twins.same_source(function),
+                   size=size, vectorised=True)
+
+
 PROBLEMS = {p.name: p for p in [
     Problem("rosen2", "rosen2(x, y)", bench_problems.rosen2, (0, 1), "rosen2", twins.rosen2, (1.5, 2.0),
             lambda rng: rng.uniform(-2, 2, 2)),
@@ -95,4 +104,11 @@ PROBLEMS = {p.name: p for p in [
             size=100),
     Problem("oscillator", "oscillator, 1000 steps", array_problems.oscillator, (0, 1), "oscillator",
             twins.oscillator, size=1000),
+    # The vectorised NumPy spellings: symgrad lowers them to loops; JAX, autograd and PyTorch run the same text.
+    *[vectorised_problem(f"rosen{n}", f"rosen n={n}", array_problems.rosen_vectorised, 0, "rosen", n)
+      for n in (1000, 100000)],
+    vectorised_problem("logistic", "logistic NLL 10000x10", array_problems.logistic_nll_vectorised, 0, "logistic",
+                       10000),
+    vectorised_problem("mlp", "MLP 2-16-16-1, 100 pts", array_problems.mlp_loss_vectorised, (0, 1, 2, 3, 4, 5),
+                       "mlp", 100),
 ]}

@@ -9,7 +9,8 @@ Systems (`systems.py`): symgrad; the gradient written by hand in plain Python/Nu
 compiled with ``numba.njit`` (hand Numba, the reference every ratio is taken against); JAX; autograd; PyTorch;
 SymPy ``diff`` + ``lambdify(cse=True)``; CasADi SX functions; micrograd.  A peer that is not installed is
 reported as missing (``pip install -e ".[bench]"`` installs them all).  Problems (`problems.py`): the plain
-Python symgrad differentiates, with each peer's twin in `twins.py`.
+Python symgrad differentiates, with each peer's twin in `twins.py`; the rows ending in "vectorised" give symgrad
+the vectorised NumPy spelling (`array_problems.*_vectorised`), which JAX, autograd and PyTorch run as their twin.
 
 Figures per (system, problem): per-call time of value and gradient from Python (median of interleaved batches)
 and its ratio to hand Numba in the same run; the first call in a fresh process (import, then build and first

@@ -108,6 +108,12 @@ class System:
     def build(self, problem, args):
         raise NotImplementedError
 
+    def only_loop_rows(self, problem):
+        """Raise NotRun on a vectorised row: this system's twin of the loop row is the same vectorised text, so
+        the row would repeat that row's figures (and SymPy's time) for nothing."""
+        if problem.vectorised:
+            raise NotRun(f"{self.label} already runs this vectorised text on the loop-written row")
+
 
 class Symgrad(System):
     name, label, package = "symgrad", "symgrad", "symgrad"
@@ -248,6 +254,7 @@ class SymPy(System):
     LARGEST = 1000  # unrolled Rosenbrock above this is not attempted: diff alone grows as n**2
 
     def build(self, problem, args):
+        self.only_loop_rows(problem)
         import sympy as sp
 
         if not problem.scalar and (problem.family != "rosen" or problem.size > self.LARGEST):
@@ -280,6 +287,7 @@ class CasADi(System):
     name, label, package = "casadi", "CasADi", "casadi"
 
     def build(self, problem, args):
+        self.only_loop_rows(problem)
         import casadi as ca
 
         def total(a):
@@ -314,6 +322,7 @@ class Micrograd(System):
         return np.vectorize(lambda v: v.relu(), otypes=[object])(a)
 
     def build(self, problem, args):
+        self.only_loop_rows(problem)
         from micrograd.engine import Value
 
         # Its backward() sorts the graph recursively: as deep as the longest chain of operations.

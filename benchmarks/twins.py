@@ -9,6 +9,7 @@ cos) reports the problems it cannot express.
 """
 
 import math
+import types
 
 from array_problems import ALPHA, DT
 from bench_problems import CHAIN_STEPS
@@ -69,3 +70,18 @@ def python_scan(step, carry, xs):
     for t in range(xs.shape[0]):
         carry, _ = step(carry, xs[t])
     return carry, None
+
+
+class same_source:
+    """The twin of a vectorised NumPy function: its own code object with `np` bound to the peer's namespace, so
+    JAX, autograd and PyTorch run the very text symgrad differentiates, not a copy that could drift from it."""
+
+    def __init__(self, function):
+        self.function, self._bound = function, {}
+
+    def __call__(self, xp, *args):
+        bound = self._bound.get(id(xp))
+        if bound is None or bound[0] is not xp:  # rebound once per namespace (a tracer calls this every time)
+            code = types.FunctionType(self.function.__code__, {**self.function.__globals__, "np": xp})
+            bound = self._bound[id(xp)] = (xp, code)
+        return bound[1](*args)

@@ -15,16 +15,8 @@ from . import array_problems
 from .timing import paired_rounds, call_times
 
 
-def rosen(x):
-    return np.sum(100*(x[1:] - x[:-1]**2)**2 + (1 - x[:-1])**2)
-
-
-def logistic_nll(w, X, y):
-    z = X @ w
-    return np.mean(np.log1p(np.exp(-z)) + (1 - y) * z)
-
-
-PAIRS = {"rosen": (rosen, array_problems.rosen), "logistic": (logistic_nll, array_problems.logistic_nll)}
+PAIRS = {"rosen": (array_problems.rosen_vectorised, array_problems.rosen),
+         "logistic": (array_problems.logistic_nll_vectorised, array_problems.logistic_nll)}
 
 
 def main(argv=None):
