@@ -59,10 +59,10 @@ def tables(results):
     labels = ["problem"] + [results["machine"]["systems"][s]["label"] for s in names]
     problems = results["problems"]
 
-    def matrix(key, show, only_scalar=False, systems_shown=names):
+    def matrix(key, show, only_scalar=False, systems_shown=names, only_vectorised=False):
         rows = []
         for p in problems.values():
-            if only_scalar and not p["scalar"]:
+            if (only_scalar and not p["scalar"]) or (only_vectorised and not p.get("vectorised")):
                 continue
             rows.append([p["label"]] + [cell(p["systems"].get(s), key, show) for s in systems_shown])
         return rows
@@ -73,6 +73,9 @@ def tables(results):
         (f"Max relative error of value and gradient against the hand-written gradient (! above {FLAG_TEXT})", labels,
          matrix("max_rel_err", error), None),
     ]
+    if any(p.get("vectorised") for p in problems.values()):
+        out.append(("Vectorised rows: ratio to JAX's jitted gradient of the same text (median of per-round ratios)",
+                    labels, matrix("ratio_to_jax", ratio, only_vectorised=True), None))
     if results.get("imports"):
         imports = results["imports"]
         cold = matrix("cold_first_call_s", seconds)

@@ -191,6 +191,8 @@ def measure_problem(problem, system_names, config, rng, known=None):
         entry["samples"] = len(samples[name])
         if reference:
             entry["ratio"] = paired_rounds(samples[name], reference)
+        if problem.vectorised and "jax" in samples:  # the second floor: faster than JAX on the same text
+            entry["ratio_to_jax"] = paired_rounds(samples[name], samples["jax"])
         if name + ":value" in samples:
             entry["value_s"] = median([s for _, s in samples[name + ":value"]])
             entry["vg_over_value"] = paired_rounds(samples[name], samples[name + ":value"])
@@ -286,7 +288,8 @@ def run(options):
                 report = reports.get(system, {}).get("problems", {}).get(name)
                 if report and report["status"] == "ok":  # the first result, counted from the import
                     entry[f"{phase}_first_call_s"] = report["first_call_s"] + report["import_s"]
-        results["problems"][name] = {"label": problem.label, "scalar": problem.scalar, "systems": entries}
+        results["problems"][name] = {"label": problem.label, "scalar": problem.scalar,
+                                     "vectorised": problem.vectorised, "systems": entries}
 
     if not options.no_scaling:
         import scaling

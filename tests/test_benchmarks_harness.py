@@ -63,3 +63,36 @@ def test_a_build_past_the_cap_times_out(harness):
             while True:
                 sum(range(1000))
     assert time.perf_counter() - start < 5
+
+
+VECTORISED_OF = ("rosen1000", "rosen100000", "logistic", "mlp")
+
+
+def test_vectorised_rows_share_the_loop_rows_data_and_reference(harness):
+    """A vectorised row is comparable with its loop row only if it has the same data, the same hand-written
+    gradient and the same wrt; and its peers' twin must be the very code symgrad differentiates."""
+    import numpy as np
+
+    problems = harness.problems.PROBLEMS
+    plain = harness.systems.Namespace("NumPy", np)
+    for name in VECTORISED_OF:
+        loop, vectorised = problems[name], problems[name + "-vec"]
+        assert vectorised.vectorised and not loop.vectorised
+        assert (vectorised.family, vectorised.size, vectorised.wrt) == (loop.family, loop.size, loop.wrt)
+        assert vectorised.twin.function is vectorised.function()
+        args = vectorised.args(np.random.default_rng(0))
+        by_hand = vectorised.hand()(*args)[0]
+        assert vectorised.twin(plain, *args) == pytest.approx(by_hand, rel=1e-12)
+        assert vectorised.function()(*args) == pytest.approx(by_hand, rel=1e-12)
+
+
+def test_quick_run_prints_a_vectorised_row(harness, tmp_path, capsys):
+    path = tmp_path / "results.json"
+    assert harness.main(["--quick", "--systems", "symgrad,sympy", "--problems", "rosen1000-vec", "--no-latency",
+                         "--no-scaling", "--json", str(path)]) == 0
+    printed = capsys.readouterr().out
+    assert "rosen n=1000, vectorised" in printed and "ratio to JAX" in printed
+    entries = json.loads(path.read_text())["problems"]["rosen1000-vec"]["systems"]
+    assert entries["symgrad"]["status"] == "ok" and entries["symgrad"]["max_rel_err"] <= 1e-12
+    assert entries["symgrad"]["ratio"] > 0
+    assert entries["sympy"]["status"] in ("not run", "missing")
