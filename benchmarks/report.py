@@ -338,6 +338,20 @@ METHOD = """## How it is measured
 """
 
 
+VECTORISED = """## The vectorised rows
+
+The rows marked "vectorised" give symgrad the problem as NumPy users write it
+(`np.sum(100*(x[1:] - x[:-1]**2)**2 + (1 - x[:-1])**2)`, `X @ w`, `np.maximum(X @ W1.T + b1, 0.0)`:
+`*_vectorised` in [array_problems.py](../benchmarks/array_problems.py)), on the same data and against the same
+hand-written Numba gradient of the loop version as the loop-written row of the same name, so the two rows' ratios
+read side by side: symgrad's lowering of the NumPy text against its own kernel of the loops. JAX, autograd and
+PyTorch run that very function, its `np` bound to `jax.numpy`, `autograd.numpy` or torch
+(`twins.same_source`); the loop rows' twins were already this text, so their figures are the same computation
+measured again, and SymPy, CasADi and micrograd are not run on these rows. The table "ratio to JAX's jitted
+gradient of the same text" is symgrad's per-call time over JAX's, round by round (below 1.00x: symgrad is faster).
+"""
+
+
 KERNELS = """## Why symgrad is at N x here
 
 Each array problem's generated kernel (`Transform.source()`) set against its hand-written Numba gradient
@@ -435,7 +449,9 @@ def write_docs(results, directory):
     rows = behind(results)
     page += [f"- {p}, {figure}: symgrad {mine}; " + ", ".join(f"{peer} {theirs}" for peer, theirs in ahead)
              for p, figure, mine, ahead in rows]
-    page += ["- nowhere" if not rows else "", "", KERNELS]
+    page += ["- nowhere" if not rows else "", ""]
+    page += [VECTORISED] if any(p.get("vectorised") for p in results["problems"].values()) else []
+    page += [KERNELS]
     written = [os.path.join(directory, ratios_png)]
     plot_ratios(results, written[0])
     if results.get("scaling"):

@@ -16,7 +16,8 @@ and its loss written as ordinary Python loops over NumPy arrays instead of a gra
 * the optimiser: 100 steps of plain SGD with micrograd's schedule lr = 1.0 - 0.9 * k / 100.
 
 ``sg.value_and_grad(wrt=(...))`` compiles the loss and its gradient with respect to all six parameter
-arguments into one Numba kernel.  The example trains twice: once with the SGD loop in Python, and once in the
+arguments into one Numba kernel; ``mlp_loss_vectorised`` is the same loss written with matrices
+(``np.maximum(X @ W1.T + b1, 0.0)``), checked against the loop version.  The example trains twice: once with the SGD loop in Python, and once in the
 user's own ``@numba.njit`` loop that calls the kernel directly (``mlp_loss.kernels.value_and_grad``).
 """
 
@@ -68,6 +69,23 @@ def mlp_loss(W1, b1, W2, b2, w3, b3, X, y):
         for k in range(hidden):
             squares += W2[j, k] ** 2
     return data_loss / n + ALPHA * squares
+
+
+@sg.value_and_grad(wrt=PARAMETER_NAMES)
+def mlp_loss_vectorised(W1, b1, W2, b2, w3, b3, X, y):
+    """The same loss written with matrices, as NumPy users write it; symgrad lowers it to loops like those above."""
+    h1 = np.maximum(X @ W1.T + b1, 0.0)
+    h2 = np.maximum(h1 @ W2.T + b2, 0.0)
+    margins = np.maximum(1.0 - y * (h2 @ w3 + b3), 0.0)
+    squares = np.sum(W1 ** 2) + np.sum(b1 ** 2) + np.sum(W2 ** 2) + np.sum(b2 ** 2) + np.sum(w3 ** 2) + b3 ** 2
+    return np.mean(margins) + ALPHA * squares
+
+
+def relative_difference(first, second):
+    """max |a - b| / max |a| over the value and every gradient entry of two (value, gradients) results."""
+    a = np.concatenate([[first[0]]] + [np.ravel(g) for g in first[1]])
+    b = np.concatenate([[second[0]]] + [np.ravel(g) for g in second[1]])
+    return float(np.max(np.abs(a - b)) / np.max(np.abs(a)))
 
 
 # `loss_and_gradient`, bound under __main__ (importing this file derives nothing), is the dispatcher
@@ -211,6 +229,8 @@ def main():
     checked, error = gradient_check(parameters, X, y)
     print(f"max relative error vs central finite differences over all {checked} parameters: {error:.1e}")
     print("(run `print(mlp_loss)` to see the derived formulas: a forward pass, and a reversed loop per layer)")
+    difference = relative_difference(mlp_loss(*parameters, X, y), mlp_loss_vectorised(*parameters, X, y))
+    print(f"vectorised version vs the loop version: max relative difference of value and gradient: {difference:.1e}")
 
     section(f"2. SGD, {steps} steps, loop in Python")
     trained, python_seconds = train_in_python(parameters, X, y, steps, report_every)

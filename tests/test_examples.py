@@ -25,15 +25,15 @@ RUNS = [
     ("sgd_clipping.py", ["--small"], [r"clipped \(True\) to norm 1\.0000", r"max \|difference\| from the Python loop",
                                       r"ms per epoch"]),
     ("rosen_lbfgs.py", ["--small"], [r"max relative error", r"finite differences \(jac=None\) +2 ",
-                                     r"finite differences at n = 20"]),
-    ("logistic_regression.py", ["--small"], [r"max relative error"]),
+                                     r"finite differences at n = 20", r"vectorised version vs the loop version"]),
+    ("logistic_regression.py", ["--small"], [r"max relative error", r"vectorised version vs the loop version"]),
     ("oscillator_fit.py", ["--small"], [r"max relative error"]),
     # skipped below without the dask extra
     ("out_of_core_logistic.py", ["--small"], [r"max relative error", r"L-BFGS-B: CONVERGENCE",
                                               r"peak memory of the process: [0-9,]+ MB"]),
     # the whole demo: micrograd's claim is 100% training accuracy after 100 steps, and the picture of it
     ("moons_mlp.py", ["--png", "{png}"], [r"final training accuracy 100%", r"max relative error",
-                                          r"us per step in Numba"]),
+                                          r"us per step in Numba", r"vectorised version vs the loop version"]),
 ]
 
 
@@ -52,6 +52,8 @@ def test_example_runs_and_prints_what_it_claims(script, arguments, expected, tmp
         assert re.search(pattern, completed.stdout), f"{script} printed no {pattern!r}:\n{completed.stdout[-3000:]}"
     for error in re.findall(r"max relative error[^:]*: ([0-9.e+-]+)", completed.stdout):
         assert float(error) < 1e-6, f"{script}: gradient differs from its reference by {error}"
+    for difference in re.findall(r"vectorised version vs the loop version: [^:]*: ([0-9.e+-]+)", completed.stdout):
+        assert float(difference) < 1e-10, f"{script}: the vectorised version differs from the loop by {difference}"
     if draws:
         try:
             import matplotlib  # noqa: F401
