@@ -17,8 +17,9 @@ and its loss written as ordinary Python loops over NumPy arrays instead of a gra
 
 ``sg.value_and_grad(wrt=(...))`` compiles the loss and its gradient with respect to all six parameter
 arguments into one Numba kernel; ``mlp_loss_vectorised`` is the same loss written with matrices
-(``np.maximum(X @ W1.T + b1, 0.0)``), checked against the loop version.  The example trains twice: once with the SGD loop in Python, and once in the
-user's own ``@numba.njit`` loop that calls the kernel directly (``mlp_loss.kernels.value_and_grad``).
+(``np.maximum(X @ W1.T + b1, 0.0)``), checked against the loop version.  The example trains twice: once with
+the SGD loop in Python, and once in the user's own ``@numba.njit`` loop that calls the kernel directly
+(``mlp_loss.kernels.value_and_grad``).
 """
 
 import argparse
