@@ -83,6 +83,33 @@ def norm_order(x):
     return np.linalg.norm(x, 3)  # HERE: norm-order
 
 
+def appends_to_a_started_list(X):
+    terms = [X[:, 0]]
+    for i in range(1, X.shape[1]):
+        terms.append(X[:, i] ** 2)  # HERE: append-started
+    return np.sum(np.column_stack(terms))
+
+
+def appends_to_an_empty_list(X):
+    first = X[:, 0]
+    terms = []
+    for i in range(1, X.shape[1]):
+        terms.append(X[:, i] ** 2)
+    return np.sum(first) + np.sum(np.column_stack(terms))
+
+
+def appends_under_an_if(X):
+    terms = []
+    for i in range(X.shape[1]):
+        if i > 0:
+            terms.append(X[:, i])  # HERE: append-if
+    return np.sum(np.stack(terms))
+
+
+def list_as_number(x):
+    return np.sum([x, x] * 2.0)  # HERE: list-as-number
+
+
 REFUSALS = [
     (sizes_never_equal, "sizes-never-equal", ("x[1:] + x[:-1]", "differ")),
     (sorted_values, "sort", ("np.sort", "before the call")),
@@ -96,8 +123,12 @@ REFUSALS = [
     (matmul_of_a_number, "matmul-number", ("`@` needs two arrays", "`*`")),
     (slice_step_from_data, "slice-step", ("integer literal",)),
     (norm_order, "norm-order", ("ord=3", "np.inf")),
+    (appends_to_a_started_list, "append-started", ("not empty before it", "`terms = []`")),
+    (appends_under_an_if, "append-if", ("under an `if`", "np.where")),
+    (list_as_number, "list-as-number", ("list of arrays used as a number", "np.stack")),
 ]
-ARGUMENTS = {matmul_of_a_number: (np.ones(3), 2.0),
+ARGUMENTS = {appends_to_a_started_list: (np.ones((3, 4)),), appends_under_an_if: (np.ones((3, 4)),),
+             matmul_of_a_number: (np.ones(3), 2.0),
              slice_step_from_data: (np.ones(4), 2)}
 
 
@@ -120,6 +151,12 @@ def test_the_advice_for_std_works_when_followed():
     gradient = sg.grad(standard_deviation_as_advised)(x)
     centred = x - x.mean()
     np.testing.assert_allclose(gradient, centred / (len(x) * np.std(x)), rtol=1e-12)
+
+
+def test_the_advice_for_a_started_list_works_when_followed():
+    X = RNG.normal(size=(3, 4))
+    gradient = sg.grad(appends_to_an_empty_list)(X)
+    np.testing.assert_allclose(gradient, np.column_stack([np.ones(3), 2 * X[:, 1:]]), rtol=1e-14)
 
 
 def ridge(w, X, y):

@@ -150,6 +150,21 @@ def joins(x, y):
     S = np.stack([x, np.sin(y)])
     return np.sum(z*np.arange(len(z))) + np.sum(S @ y) + np.sum(np.concatenate((x, y))**3)
 
+def stacked_columns(x, y):
+    F = np.column_stack([x, np.sin(y)])
+    S = np.stack([x * y, y], axis=1)
+    return (np.sum(F * F[:, ::-1]) + np.sum(np.vstack([x, y]) ** 3) + np.sum(np.hstack((x, y ** 2)))
+            + np.sum(S @ np.array([1.0, 2.0])))
+
+def appended_columns(X):
+    terms = []
+    for i in range(X.shape[1] - 1):
+        terms.append(100 * (X[:, i + 1] - X[:, i] ** 2) ** 2 + (1 - X[:, i]) ** 2)
+    short = []
+    for i in range(2):
+        short.append(np.exp(-X[:, i]))
+    return np.sum(np.sum(np.column_stack(terms), axis=1) ** 2) + np.sum(np.stack(short) * np.stack(terms)[:2])
+
 def rnn(W, U, h0, xs):
     h = h0
     for t in range(xs.shape[0]):
@@ -210,6 +225,8 @@ CASES = {
     "stencil": ((RNG.normal(size=(5, 6)),), (0,)),
     "joins": ((RNG.normal(size=N), RNG.normal(size=N)), (0, 1)),
     "comparisons_as_numbers": ((RNG.normal(size=N), 0.4, 1.3), (0, 1, 2)),
+    "stacked_columns": ((RNG.normal(size=N), RNG.normal(size=N)), (0, 1)),
+    "appended_columns": ((RNG.normal(size=(N, 5)),), (0,)),
     "rnn": ((0.5*RNG.normal(size=(3, 3)), RNG.normal(size=(3, 2)), RNG.normal(size=3), RNG.normal(size=(6, 2))),
             (0, 1, 2, 3)),
     "rnn_loss": ((0.5*RNG.normal(size=(3, 3)), RNG.normal(size=(3, 2)), RNG.normal(size=3), RNG.normal(size=(6, 2))),

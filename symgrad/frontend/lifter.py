@@ -25,8 +25,8 @@ from ..cache import INLINE_ATTRIBUTE
 from ..ir import ARRAY1, ARRAY_KINDS, FLOAT, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
 from ..rules import FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, integer_valued
 from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
-from .numpy_lowering import (REDUCING_FUNCTIONS, REFUSED_FUNCTIONS, ArrayExpression, ArrayValue,
-                             NumpyLowering, as_number, composite)
+from .numpy_lowering import (REDUCING_FUNCTIONS, REFUSED_FUNCTIONS, ArrayExpression, ArrayList, ArrayValue,
+                             LoopAppend, NumpyLowering, as_number, composite)
 from .source import COMPARISONS, PYTHON_COMPARISONS, Frame, constant_to_sympy, python_number, read_source
 
 # Names the generated kernels use themselves; a user variable of that name gets another.
@@ -300,6 +300,8 @@ class Lifter(NumpyLowering):
             self.run_branches(node)
         elif isinstance(node, ast.For):
             self.loop(node)
+        elif isinstance(node, ast.Expr) and self.is_append(node.value):
+            self.appended(node)
         elif isinstance(node, ast.Expr):
             if type(node.value) in REFUSED_EXPRESSIONS:
                 self.value(node.value)  # refused with its own message (`yield`, `await`, ...)
@@ -312,6 +314,12 @@ class Lifter(NumpyLowering):
         else:
             reason = REFUSED_STATEMENTS.get(type(node), f"the statement {type(node).__name__}")
             raise self.error(errors.UnsupportedStatementError, node, f"unsupported: {reason}")
+
+    def is_append(self, node):
+        """Whether `node` is `name.append(...)` on a list of arrays of the function."""
+        return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "append"
+                and isinstance(node.func.value, ast.Name)
+                and isinstance(self.frame.variables.get(node.func.value.id), (ArrayList, LoopAppend)))
 
     def augmented(self, node):
         if isinstance(node.target, ast.Subscript):
@@ -337,7 +345,9 @@ class Lifter(NumpyLowering):
                 raise self.error(errors.UnsupportedStatementError, target,
                                  f"rebinding the array {target.id!r} inside a loop: make a new array once before "
                                  "the loop and write its elements")
-            if isinstance(value, ArrayExpression) and carried:
+            if isinstance(value, (ArrayList, LoopAppend)):
+                self.frame.variables[target.id] = value
+            elif isinstance(value, ArrayExpression) and carried:
                 self.frame.variables[target.id] = dataclasses.replace(value, name=target.id)
             elif isinstance(value, ArrayExpression) and not self.loop_depth and self.read_in_one_statement(target.id):
                 self.frame.variables[target.id] = self.bound_lazily(value, target.id, node)
@@ -454,7 +464,8 @@ class Lifter(NumpyLowering):
                                           and n not in targets), start, stop, step, node)
         index = self.fresh(node.target.id if isinstance(node.target, ast.Name) else "i", integer=True)
         phis = {name: self.fresh(name) for name in carried_names}
-        self.frame.variables = {**before, **phis}
+        appends = self.loop_appends(node, before, start, stop, step, index)
+        self.frame.variables = {**before, **phis, **appends}
         with self.nested_block() as body:
             bind(index)
             self.carry_arrays(histories, index, start, step, node.body, node)
@@ -471,12 +482,30 @@ class Lifter(NumpyLowering):
             variables[name] = result
         for name, history in histories.items():
             variables[name] = self.history_row(history, history.shape[0] - 1, name, node)
+        for name, rows in appends.items():
+            if not rows.appended:
+                raise self.error(errors.UnsupportedStatementError, node,
+                                 f"{name}.append runs on only some paths of this loop: append once per iteration")
+            variables[name] = ArrayList(rows=rows.rows)
         for name in assigned - set(carried_names) - set(histories):
             if name in after:
                 variables[name] = _Undefined(name, "is assigned inside the loop above but has no value before it: "
                                                    "give it one before the loop")
         self.body.append(Loop(index, start, stop, step, body, carried, self.line(node)))
         self.frame.variables = variables
+
+    def loop_appends(self, node, before, start, stop, step, index):
+        """The empty lists the body of a kept loop appends to, each as a LoopAppend of one row per trip."""
+        calls = {n.func.value.id: n for n in ast.walk(node) if isinstance(n, ast.Call) and self.is_append(n)}
+        names = set(calls)
+        for name in names:
+            if before[name].parts or before[name].rows is not None:
+                raise self.error(errors.UnsupportedStatementError, calls[name],
+                                 f"a loop appending to {name!r}, which is not empty before it: start the list empty "
+                                 "(`terms = []`) just before the loop")
+        trips = stop - start if step == 1 else IntDiv(stop - start + step - (1 if step > 0 else -1), step)
+        position = index - start if step == 1 else IntDiv(index - start, step)
+        return {name: LoopAppend(trips, position, self.loop_depth + 1, self.body) for name in sorted(names)}
 
     def iteration(self, node):
         """`(start, stop, step, bind)` of a `for` loop: `bind(index)` gives the loop's names their values."""
@@ -677,6 +706,10 @@ class Lifter(NumpyLowering):
                 isinstance(e, ast.Constant) or isinstance(e, ast.UnaryOp) and isinstance(e.operand, ast.Constant)
                 for e in node.elts):  # a list of numbers: a constant array
             return self.array_display(node)
+        if isinstance(node, ast.List) and (not node.elts or not any(isinstance(e, ast.Constant) for e in node.elts)):
+            parts = tuple(self.value(element) for element in node.elts)
+            if all(self.is_array(part) for part in parts):  # a list of arrays, to be joined (or `terms = []`)
+                return ArrayList(parts)
         if isinstance(node, ast.Call):
             return self.call(node)
         if isinstance(node, ast.Subscript):
@@ -739,6 +772,10 @@ class Lifter(NumpyLowering):
         if isinstance(value, tuple):
             raise self.error(errors.UnsupportedExpressionError, node,
                              "a tuple used as a number: unpack it first (`a, b = ...`)")
+        if isinstance(value, (ArrayList, LoopAppend)):
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             "a list of arrays used as a number: join it with np.stack, np.column_stack or "
+                             "np.concatenate, then index or reduce the array")
         if self.is_array(value):
             text = value.text if isinstance(value, ArrayExpression) else value.base.label
             raise self.error(errors.UnsupportedExpressionError, node,

@@ -28,7 +28,7 @@ from sympy.core.relational import Relational
 from sympy.logic.boolalg import BooleanAtom, BooleanFunction
 
 from .. import errors
-from ..ir import Carried, Loop
+from ..ir import Allocate, Carried, Loop
 from ..rules import IntDiv, Maximum, Minimum
 from .kinds import static_target
 from .source import COMPARISONS, PYTHON_COMPARISONS
@@ -60,6 +60,28 @@ class ArrayExpression:
     @property
     def ndim(self):
         return len(self.shape)
+
+
+@dataclass(eq=False)
+class ArrayList:
+    """A Python list of arrays, to be joined (`np.column_stack(terms)`): its parts, or, for a list appended to
+    once per iteration of a kept loop, the local array whose rows are the parts (`rows`)."""
+
+    parts: tuple = ()
+    rows: object = None
+
+
+@dataclass(eq=False)
+class LoopAppend:
+    """An empty list a kept loop appends to once per iteration: each part becomes row `position` of an array
+    allocated in `outer` (the block before the loop) at the first append, with `trips` rows."""
+
+    trips: object
+    position: object
+    depth: int
+    outer: list
+    rows: object = None
+    appended: bool = False
 
 
 CONDITIONS = (Relational, BooleanFunction, BooleanAtom)  # (a SymPy Symbol is a Boolean too: not one of these)
@@ -631,7 +653,7 @@ class NumpyLowering:
                                  f"{label}() of anything but a list of numbers (or of rows of numbers): pass arrays "
                                  "as arguments")
             return self.array_display(node.args[0])
-        if target in (np.concatenate, np.stack):
+        if target in (np.concatenate, np.stack, np.vstack, np.hstack, np.column_stack):
             return self.joined(target, node)
         if target not in (np.ones, np.full, np.arange, np.linspace, np.eye):
             return None
@@ -743,29 +765,99 @@ class NumpyLowering:
         return sp.Integer(0), arrays[0].shape[0], sp.Integer(1), bind
 
     def joined(self, target, node):
-        """np.concatenate of vectors (one after the other) or np.stack of vectors of one length (as rows)."""
+        """np.concatenate / np.hstack of vectors (one after the other), np.stack / np.vstack (as rows, or as
+        columns with axis=1) and np.column_stack (as columns) of vectors of one length: a list written out, or a
+        list built by `.append`."""
         label = ast.unparse(node.func)
-        advice = f"{label}([a, b, ...]) of a list of vectors written out, without axis="
-        if len(node.args) != 1 or node.keywords or not isinstance(node.args[0], (ast.List, ast.Tuple)):
+        axes = ("axis",) if target is np.stack else ()
+        advice = (f"{label}([a, b, ...]) of a list of vectors, written out or built by .append"
+                  + (", with axis=0 or axis=1" if axes else ", without axis="))
+        keywords = self.keyword_values(node, axes, label) if len(node.args) == 1 else None
+        axis = keywords.get("axis", sp.Integer(0)) if keywords is not None else None
+        if keywords is None or axis not in (0, 1):
             raise self.error(errors.UnsupportedCallError, node, advice)
-        parts = [self.value(element) for element in node.args[0].elts]
-        if not parts or not all(self.is_array(part) for part in parts):
-            raise self.error(errors.UnsupportedCallError, node, advice)
+        parts = self.listed(node.args[0], advice, node)
+        columns = target is np.column_stack or target is np.stack and axis == 1
+        if isinstance(parts, ArrayValue):  # the rows of a loop's appends
+            if target in (np.concatenate, np.hstack):
+                raise self.error(errors.UnsupportedCallError, node, f"{label} of a list appended to in a loop: "
+                                                                    "use np.stack or np.column_stack")
+            return self.transposed(parts, node) if columns else parts
         vectors = [self.expression(self.materialized(p, "part", node), node) for p in parts]
         if any(v.ndim != 1 for v in vectors):
             raise self.error(errors.UnsupportedCallError, node, f"{label} of arrays other than vectors: index the "
                                                                 "parts separately, or pass one array")
-        if target is np.stack:
+        if target in (np.stack, np.vstack, np.column_stack):
             for other in vectors[1:]:
                 self.same_size(vectors[0].shape[0], other.shape[0], "the lengths of the stacked vectors", node)
-            return ArrayExpression((sp.Integer(len(vectors)), vectors[0].shape[0]), lambda i: self.chosen(
+            stacked = ArrayExpression((sp.Integer(len(vectors)), vectors[0].shape[0]), lambda i: self.chosen(
                 [(sp.Eq(i[0], k), lambda v=v: v.at(i[1:])) for k, v in enumerate(vectors)]), False, label)
+            return self.transposed(stacked, node) if columns else stacked
         offsets = [sp.Integer(0)]
         for vector in vectors:
             offsets.append(offsets[-1] + vector.shape[0])
         return ArrayExpression((offsets[-1],), lambda i: self.chosen(
             [(sp.And(start <= i[0], i[0] < end), lambda v=v, start=start: v.at((i[0] - start,)))
              for v, start, end in zip(vectors, offsets, offsets[1:])]), False, label)
+
+    def listed(self, argument, advice, node):
+        """The parts of a list of arrays (a display, or a name bound to an ArrayList), or the local array of a
+        loop's appends."""
+        if isinstance(argument, (ast.List, ast.Tuple)):
+            parts = [self.value(element) for element in argument.elts]
+        else:
+            value = self.value(argument)
+            if isinstance(value, LoopAppend):
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"{ast.unparse(argument)!r} inside the loop that appends to it: join it after the "
+                                 "loop")
+            if not isinstance(value, ArrayList):
+                raise self.error(errors.UnsupportedCallError, node, advice)
+            if value.rows is not None:
+                return value.rows
+            parts = list(value.parts)
+        if not parts or not all(self.is_array(part) for part in parts):
+            raise self.error(errors.UnsupportedCallError, node, advice)
+        return parts
+
+    def appended(self, node):
+        """`terms.append(v)` of an array: a new list with v last; in a kept loop, v becomes the loop's row of the
+        list's array."""
+        call = node.value
+        name = call.func.value.id
+        lst = self.frame.variables[name]
+        if len(call.args) != 1 or call.keywords:
+            raise self.error(errors.UnsupportedCallError, call, f"{name}.append(v) of one array")
+        value = self.value(call.args[0])
+        if not self.is_array(value):
+            raise self.error(errors.UnsupportedCallError, call,
+                             f"{name}.append of a number: symgrad's lists hold arrays, to be joined by np.stack, "
+                             "np.column_stack or np.concatenate; keep numbers in scalar variables")
+        if self.guard is not sp.true:
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"{name}.append under an `if`: append on every path, choosing the value with np.where")
+        if isinstance(lst, ArrayList):
+            if self.loop_depth:
+                raise self.error(errors.UnsupportedStatementError, node,
+                                 f"{name}.append in a loop to a list that is not empty before it: start the list "
+                                 "empty (`terms = []`) just before the loop")
+            self.frame.variables[name] = ArrayList(lst.parts + (value,))
+            return
+        vector = self.expression(value, call.args[0])
+        if lst.appended or self.loop_depth != lst.depth or vector.ndim != 1:
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"{name}.append in this loop: symgrad takes one append of a vector per iteration of "
+                             "the loop the list is made before (not in a loop inside it)")
+        lst.appended = True
+        if lst.rows is None:
+            shape = (lst.trips, vector.shape[0])
+            label = self.fresh(name)
+            base = sp.IndexedBase(label, shape=shape)
+            lst.outer.append(Allocate(base, shape, self.line(node)))
+            lst.rows = ArrayValue(base, shape, True)
+        self.same_size(vector.shape[0], lst.rows.shape[1], f"the lengths of the vectors appended to {name!r}", node)
+        self.loop_nest(vector.shape, lambda i: self.store(lst.rows, (lst.position,) + i,
+                                                          as_number(vector.at(i)), False, node), node)
 
     def chosen(self, branches):
         """The element of the first branch whose condition holds (the last one otherwise), each lifted under its
