@@ -67,6 +67,10 @@ def returns_an_array(x):
     return np.exp(x)  # HERE: returns-array
 
 
+def returns_a_tuple_with_an_array(x):
+    return np.sum(x), x[1:]  # HERE: returns-tuple-array
+
+
 def array_used_as_number(x):
     return np.exp(x) + 1.0 if x[0] > 0 else 0.0  # HERE: array-as-number
 
@@ -119,6 +123,7 @@ REFUSALS = [
     (unknown_keyword, "unknown-keyword", ("dtype=", "axis=", "keepdims=")),
     (unknown_method, "unknown-method", (".cumprod()", ".sum()")),
     (returns_an_array, "returns-array", ("returning an array",)),
+    (returns_a_tuple_with_an_array, "returns-tuple-array", ("returning an array", "a tuple of numbers")),
     (array_used_as_number, "array-as-number", ("used as a number", "np.sum")),
     (matmul_of_a_number, "matmul-number", ("`@` needs two arrays", "`*`")),
     (slice_step_from_data, "slice-step", ("integer literal",)),

@@ -165,6 +165,17 @@ def appended_columns(X):
         short.append(np.exp(-X[:, i]))
     return np.sum(np.sum(np.column_stack(terms), axis=1) ** 2) + np.sum(np.stack(short) * np.stack(terms)[:2])
 
+def unpacked_slices(params, D):
+    mean, log_std = params[:D], params[D:]
+    return np.sum(mean ** 2 * np.exp(log_std))
+
+def split_params(params):
+    return params[0], params[2:], np.exp(params[1]) + 0.0001
+
+def unpacked_from_a_helper(params, x):
+    mean, tail, noise = split_params(params)
+    return mean * np.sum(np.exp(tail) * x) + noise
+
 def rnn(W, U, h0, xs):
     h = h0
     for t in range(xs.shape[0]):
@@ -227,6 +238,8 @@ CASES = {
     "comparisons_as_numbers": ((RNG.normal(size=N), 0.4, 1.3), (0, 1, 2)),
     "stacked_columns": ((RNG.normal(size=N), RNG.normal(size=N)), (0, 1)),
     "appended_columns": ((RNG.normal(size=(N, 5)),), (0,)),
+    "unpacked_slices": ((RNG.normal(size=6), 3), (0,)),
+    "unpacked_from_a_helper": ((RNG.normal(size=N), RNG.normal(size=N - 2)), (0, 1)),
     "rnn": ((0.5*RNG.normal(size=(3, 3)), RNG.normal(size=(3, 2)), RNG.normal(size=3), RNG.normal(size=(6, 2))),
             (0, 1, 2, 3)),
     "rnn_loss": ((0.5*RNG.normal(size=(3, 3)), RNG.normal(size=(3, 2)), RNG.normal(size=3), RNG.normal(size=(6, 2))),

@@ -383,7 +383,8 @@ class Lifter(NumpyLowering):
         if node.value is None:
             raise self.error(errors.MissingReturnError, node, "a bare `return`: return a value")
         value = self.value(node.value)
-        if self.is_array(value) and len(self.inlining) == 1:  # (a helper may return an array to its caller)
+        returned = value if isinstance(value, tuple) else (value,)
+        if any(self.is_array(v) for v in returned) and len(self.inlining) == 1:  # (a helper may return arrays)
             raise self.error(errors.UnsupportedStatementError, node,
                              "returning an array: return a number, or a tuple of numbers for a Jacobian")
         return value
@@ -700,8 +701,9 @@ class Lifter(NumpyLowering):
             result = self.select(condition, a, b, node)
             self.probe_lost((condition,), (result,), node)
             return result
-        if isinstance(node, ast.Tuple):
-            return tuple(self.scalar(element) for element in node.elts)
+        if isinstance(node, ast.Tuple):  # of numbers and arrays (`mean, log_std = params[:D], params[D:]`)
+            parts = [self.value(element) for element in node.elts]
+            return tuple(p if self.is_array(p) else self.number(p, e) for p, e in zip(parts, node.elts))
         if isinstance(node, ast.List) and node.elts and all(
                 isinstance(e, ast.Constant) or isinstance(e, ast.UnaryOp) and isinstance(e.operand, ast.Constant)
                 for e in node.elts):  # a list of numbers: a constant array
