@@ -71,6 +71,14 @@ def returns_a_tuple_with_an_array(x):
     return np.sum(x), x[1:]  # HERE: returns-tuple-array
 
 
+def single_precision_eps(x):
+    return np.sum(x) + np.finfo(np.float32).eps  # HERE: finfo-float32
+
+
+def type_as_number(x):
+    return np.sum(x) * x.dtype  # HERE: type-as-number
+
+
 def array_used_as_number(x):
     return np.exp(x) + 1.0 if x[0] > 0 else 0.0  # HERE: array-as-number
 
@@ -123,6 +131,8 @@ REFUSALS = [
     (unknown_keyword, "unknown-keyword", ("dtype=", "axis=", "keepdims=")),
     (unknown_method, "unknown-method", (".cumprod()", ".sum()")),
     (returns_an_array, "returns-array", ("returning an array",)),
+    (single_precision_eps, "finfo-float32", ("np.finfo(x.dtype)", "float64")),
+    (type_as_number, "type-as-number", ("x.dtype used as a number", "np.finfo(float).eps")),
     (returns_a_tuple_with_an_array, "returns-tuple-array", ("returning an array", "a tuple of numbers")),
     (array_used_as_number, "array-as-number", ("used as a number", "np.sum")),
     (matmul_of_a_number, "matmul-number", ("`@` needs two arrays", "`*`")),

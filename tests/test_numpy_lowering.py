@@ -176,6 +176,13 @@ def unpacked_from_a_helper(params, x):
     mean, tail, noise = split_params(params)
     return mean * np.sum(np.exp(tail) * x) + noise
 
+def float_constants(x):
+    eps = np.finfo(x.dtype).eps
+    y = np.clip(x, eps, 1 - eps).astype(float)
+    info = np.finfo(np.float64)
+    return (np.sum(np.ones(len(x), dtype=x.dtype) * np.log(y)) + np.float64(2.0) * np.finfo(float).tiny * 1e300
+            + info.eps * 1e15 + np.sum(np.float64(x) ** 2) + np.log(np.finfo(float).max))
+
 def rnn(W, U, h0, xs):
     h = h0
     for t in range(xs.shape[0]):
@@ -240,6 +247,7 @@ CASES = {
     "appended_columns": ((RNG.normal(size=(N, 5)),), (0,)),
     "unpacked_slices": ((RNG.normal(size=6), 3), (0,)),
     "unpacked_from_a_helper": ((RNG.normal(size=N), RNG.normal(size=N - 2)), (0, 1)),
+    "float_constants": ((np.array([-0.5, 0.2, 0.5, 1.3, 0.9]),), (0,)),
     "rnn": ((0.5*RNG.normal(size=(3, 3)), RNG.normal(size=(3, 2)), RNG.normal(size=3), RNG.normal(size=(6, 2))),
             (0, 1, 2, 3)),
     "rnn_loss": ((0.5*RNG.normal(size=(3, 3)), RNG.normal(size=(3, 2)), RNG.normal(size=3), RNG.normal(size=(6, 2))),

@@ -26,7 +26,7 @@ from ..ir import ARRAY1, ARRAY_KINDS, FLOAT, INT, Allocate, Argument, Assign, Ca
 from ..rules import FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, integer_valued
 from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
 from .numpy_lowering import (REDUCING_FUNCTIONS, REFUSED_FUNCTIONS, ArrayExpression, ArrayList, ArrayValue,
-                             LoopAppend, NumpyLowering, as_number, composite)
+                             FLOAT64, FLOAT_TYPES, FloatInfo, LoopAppend, NumpyLowering, as_number, composite)
 from .source import COMPARISONS, PYTHON_COMPARISONS, Frame, constant_to_sympy, python_number, read_source
 
 # Names the generated kernels use themselves; a user variable of that name gets another.
@@ -345,7 +345,7 @@ class Lifter(NumpyLowering):
                 raise self.error(errors.UnsupportedStatementError, target,
                                  f"rebinding the array {target.id!r} inside a loop: make a new array once before "
                                  "the loop and write its elements")
-            if isinstance(value, (ArrayList, LoopAppend)):
+            if isinstance(value, (ArrayList, LoopAppend, FloatInfo)) or value is FLOAT64:
                 self.frame.variables[target.id] = value
             elif isinstance(value, ArrayExpression) and carried:
                 self.frame.variables[target.id] = dataclasses.replace(value, name=target.id)
@@ -747,6 +747,8 @@ class Lifter(NumpyLowering):
     def attribute(self, node):
         if self.is_local(node.value):
             array = self.value(node.value)
+            if isinstance(array, FloatInfo):
+                return self.float_info_attribute(node)
             if not self.is_array(array):
                 raise self.error(errors.UnsupportedExpressionError, node,
                                  f"the attribute .{node.attr} of the number {ast.unparse(node.value)!r}")
@@ -759,8 +761,11 @@ class Lifter(NumpyLowering):
                 return sp.Integer(len(shape))
             if node.attr == "T":
                 return self.transposed(array, node)
+            if node.attr == "dtype":
+                return FLOAT64
             raise self.error(errors.UnsupportedExpressionError, node,
-                             f"the array attribute .{node.attr}: use .shape, .size, .ndim, .T, len() or indexing")
+                             f"the array attribute .{node.attr}: use .shape, .size, .ndim, .T, .dtype, len() or "
+                             "indexing")
         return self.global_number(self.resolve(node), node)
 
     def is_local(self, node):
@@ -774,6 +779,10 @@ class Lifter(NumpyLowering):
         if isinstance(value, tuple):
             raise self.error(errors.UnsupportedExpressionError, node,
                              "a tuple used as a number: unpack it first (`a, b = ...`)")
+        if value is FLOAT64 or isinstance(value, FloatInfo):
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"the type {ast.unparse(node)} used as a number: a type goes to np.finfo(...), "
+                             ".astype(...) or dtype=; np.finfo(float).eps is a number")
         if isinstance(value, (ArrayList, LoopAppend)):
             raise self.error(errors.UnsupportedExpressionError, node,
                              "a list of arrays used as a number: join it with np.stack, np.column_stack or "
@@ -849,6 +858,8 @@ class Lifter(NumpyLowering):
         number = constant_to_sympy(obj)
         if number is not None:
             return number
+        if any(obj is t for t in FLOAT_TYPES):
+            return FLOAT64  # (a type, for np.finfo, .astype and dtype=)
         label = ast.unparse(node)
         if isinstance(obj, (list, dict, set, np.ndarray, bytearray)):
             raise self.error(errors.MutableGlobalError, node,
@@ -896,6 +907,8 @@ class Lifter(NumpyLowering):
         constructed = self.constructed(target, node)
         if constructed is not None:
             return constructed
+        if target is np.finfo:
+            return self.float_info(node)
         args = [self.value(arg) for arg in node.args]
         target = getattr(target, INLINE_ATTRIBUTE, target)
         library = getattr(target, "__module__", None) or ""
@@ -911,8 +924,8 @@ class Lifter(NumpyLowering):
             raise self.error(errors.UnsupportedCallError, node,
                              f"keyword arguments to {label}: symgrad takes keywords only where docs/language.md "
                              "lists them (axis=, keepdims=, ord=); pass the others by position")
-        if target is float and len(args) == 1:
-            return self.number(args[0], node.args[0])
+        if any(target is t for t in FLOAT_TYPES) and len(args) == 1:  # float(a), np.float64(a)
+            return args[0] if self.is_array(args[0]) else self.number(args[0], node.args[0])
         if target is int and len(args) == 1:
             whole = self.number(args[0], node.args[0])
             if not whole.is_integer:

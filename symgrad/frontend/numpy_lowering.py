@@ -84,6 +84,18 @@ class LoopAppend:
     appended: bool = False
 
 
+# symgrad's arrays are all float64: `x.dtype`, `float` and `np.float64` name this one type, and np.finfo of it
+# gives constants.  A dtype is a value only where a type goes (np.finfo, .astype, dtype=, np.float64(...)).
+FLOAT64 = np.dtype(np.float64)
+FLOAT_TYPES = (float, np.float64, np.double)
+FLOAT_INFO = np.finfo(np.float64)
+FLOAT_INFO_ATTRIBUTES = ("eps", "epsneg", "tiny", "smallest_normal", "max", "min", "resolution")
+
+
+class FloatInfo:
+    """`np.finfo(float)`, `np.finfo(x.dtype)`: its attributes are float64's constants."""
+
+
 CONDITIONS = (Relational, BooleanFunction, BooleanAtom)  # (a SymPy Symbol is a Boolean too: not one of these)
 
 
@@ -868,6 +880,27 @@ class NumpyLowering:
                 pieces.append((as_number(element()), condition))
         return sp.Piecewise(*pieces[:-1], (pieces[-1][0], True))
 
+    def float_info(self, node):
+        """`np.finfo(t)` of float64, the type of every array symgrad makes or takes."""
+        def is_type(argument):  # (a module's type, such as np.float32, is refused here, not as "not a number")
+            return not self.is_local(argument) and isinstance(self.resolve(argument), type)
+
+        argument = node.args[0] if len(node.args) == 1 else None
+        if (argument is None or node.keywords or is_type(argument) and not any(
+                self.resolve(argument) is t for t in FLOAT_TYPES) or self.value(argument) is not FLOAT64):
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"{ast.unparse(node)}: symgrad takes np.finfo(float), np.finfo(np.float64) or "
+                             "np.finfo(x.dtype) of an array (symgrad's arrays are float64)")
+        return FloatInfo()
+
+    def float_info_attribute(self, node):
+        """`np.finfo(float).eps` and the other constants of float64."""
+        if node.attr not in FLOAT_INFO_ATTRIBUTES:
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"the attribute .{node.attr} of np.finfo: symgrad takes "
+                             f"{', '.join('.' + a for a in FLOAT_INFO_ATTRIBUTES)}")
+        return sp.Float(float(getattr(FLOAT_INFO, node.attr)), 17)
+
     def method_call(self, value, node):
         """`x.sum(axis=0)`, `x.mean()`, `x.max()`, `x.dot(y)`, `x.T` and friends on an array."""
         method, label = node.func.attr, ast.unparse(node.func)
@@ -882,6 +915,8 @@ class NumpyLowering:
             return self.product(value, args[0], node)
         if method == "transpose" and not args and not node.keywords:
             return self.transposed(value, node)
+        if method == "astype" and len(args) == 1 and args[0] is FLOAT64 and not node.keywords:
+            return value  # (already float64)
         raise self.error(errors.UnsupportedCallError, node,
                          f"the array method .{method}(): symgrad lowers .sum() .mean() .prod() .max() .min() .dot() "
-                         ".transpose() (and the attribute .T); call the NumPy function of that name on the array")
+                         ".transpose() .astype(float) (and the attribute .T); call the NumPy function of that name on the array")
