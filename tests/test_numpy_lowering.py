@@ -183,6 +183,10 @@ def float_constants(x):
     return (np.sum(np.ones(len(x), dtype=x.dtype) * np.log(y)) + np.float64(2.0) * np.finfo(float).tiny * 1e300
             + info.eps * 1e15 + np.sum(np.float64(x) ** 2) + np.log(np.finfo(float).max))
 
+def scipy_spellings(x, r, s):
+    return (np.sum(gammaln(r + x) - gammaln(x + 1) + erf(x) * erfc(x) + gamma(x + 2)) + gammaln(r)
+            + np.sum(norm.logpdf(x, 0, s) + norm.logpdf(x) + norm.pdf(x, r, np.exp(x))))
+
 def rnn(W, U, h0, xs):
     h = h0
     for t in range(xs.shape[0]):
@@ -198,10 +202,12 @@ def rnn_loss(W, U, h0, xs):
     return loss + np.sum(h * h0)
 '''
 
-NUMPY = write_module("import numpy as np\nfrom scipy.special import expit, log_expit, logsumexp, xlogy\n" + SOURCE,
-                     name="numpy_lowering_cases")
-JAX = write_module("import jax.numpy as np\nfrom jax.nn import log_sigmoid as log_expit\n"
-                   "from jax.scipy.special import expit, logsumexp, xlogy\n" + SOURCE, name="numpy_lowering_cases_jax")
+SPECIAL = "erf, erfc, expit, gamma, gammaln, logsumexp, xlogy"
+NUMPY = write_module(f"import numpy as np\nfrom scipy.special import log_expit, {SPECIAL}\n"
+                     "from scipy.stats import norm\n" + SOURCE, name="numpy_lowering_cases")
+JAX = write_module(f"import jax.numpy as np\nfrom jax.nn import log_sigmoid as log_expit\n"
+                   f"from jax.scipy.special import {SPECIAL}\nfrom jax.scipy.stats import norm\n" + SOURCE,
+                   name="numpy_lowering_cases_jax")
 
 RNG = np.random.default_rng(20261202)
 N, M, K = 7, 4, 3
@@ -248,6 +254,7 @@ CASES = {
     "unpacked_slices": ((RNG.normal(size=6), 3), (0,)),
     "unpacked_from_a_helper": ((RNG.normal(size=N), RNG.normal(size=N - 2)), (0, 1)),
     "float_constants": ((np.array([-0.5, 0.2, 0.5, 1.3, 0.9]),), (0,)),
+    "scipy_spellings": ((RNG.uniform(0.5, 3.0, size=N), 1.7, 0.8), (0, 1, 2)),
     "rnn": ((0.5*RNG.normal(size=(3, 3)), RNG.normal(size=(3, 2)), RNG.normal(size=3), RNG.normal(size=(6, 2))),
             (0, 1, 2, 3)),
     "rnn_loss": ((0.5*RNG.normal(size=(3, 3)), RNG.normal(size=(3, 2)), RNG.normal(size=3), RNG.normal(size=(6, 2))),

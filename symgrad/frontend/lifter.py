@@ -885,6 +885,8 @@ class Lifter(NumpyLowering):
                     raise self.error(errors.UnsupportedCallError, node,
                                      f"module {base.__name__!r} has no attribute {node.attr!r}")
                 return getattr(base, node.attr)
+            if base is not None and composite(getattr(base, node.attr, None)) is not None:
+                return getattr(base, node.attr)  # (norm.logpdf: a method of a scipy.stats distribution)
             raise self.error(errors.UnsupportedExpressionError, node,
                              f"the attribute {ast.unparse(node)!r}: only module attributes such as math.pi or "
                              "np.sin, and an array's .shape and .size, are supported")

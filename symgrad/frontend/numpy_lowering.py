@@ -132,6 +132,21 @@ SPECIAL_COMPOSITES = {
     "expit": lambda x: 1 / (1 + sp.exp(-x)),
     "log_expit": lambda x: -_logaddexp(sp.Integer(0), -x),
     "xlogy": lambda x, y: sp.Piecewise((sp.Integer(0), sp.Eq(x, 0)), (x * sp.log(y), True)),
+    "gammaln": sp.loggamma,  # (math.lgamma's node: scipy's spellings of functions of the rules table)
+    "gamma": sp.gamma,
+    "erf": sp.erf,
+    "erfc": sp.erfc,
+}
+
+
+def _normal_logpdf(x, loc=sp.Integer(0), scale=sp.Integer(1)):
+    return -((x - loc) / scale) ** 2 / 2 - sp.log(scale) - sp.log(2 * sp.pi) / 2
+
+
+# Methods of scipy.stats distributions, by (distribution, method), as formulas of numbers (loc and scale by position).
+STATS_COMPOSITES = {
+    ("norm", "logpdf"): _normal_logpdf,
+    ("norm", "pdf"): lambda *a: sp.exp(_normal_logpdf(*a)),
 }
 
 
@@ -141,9 +156,14 @@ def scipy_special(name):
 
 
 def composite(target):
-    """The formula of np.logaddexp or of a scipy.special function of losses, or None."""
+    """The formula of np.logaddexp, of a scipy.special function or of a scipy.stats method (norm.logpdf), or None."""
     if target is np.logaddexp:
         return _logaddexp
+    stats = sys.modules.get("scipy.stats")
+    owner = getattr(target, "__self__", None)
+    if stats is not None and owner is not None:  # (a bound method is made anew at each access: compare owners)
+        return next((build for (name, method), build in STATS_COMPOSITES.items()
+                     if owner is getattr(stats, name, None) and target.__name__ == method), None)
     return next((build for name, build in SPECIAL_COMPOSITES.items() if target is scipy_special(name)), None)
 # NumPy functions that are refused on arrays, with what to write instead (the table of docs/language.md).
 REFUSED_FUNCTIONS = {
