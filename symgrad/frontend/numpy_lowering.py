@@ -939,4 +939,5 @@ class NumpyLowering:
             return value  # (already float64)
         raise self.error(errors.UnsupportedCallError, node,
                          f"the array method .{method}(): symgrad lowers .sum() .mean() .prod() .max() .min() .dot() "
-                         ".transpose() .astype(float) (and the attribute .T); call the NumPy function of that name on the array")
+                         ".transpose() .astype(float) (and the attribute .T); call the NumPy function of that name on "
+                         "the array")
