@@ -168,6 +168,21 @@ def test_the_advice_for_std_works_when_followed():
     np.testing.assert_allclose(gradient, centred / (len(x) * np.std(x)), rtol=1e-12)
 
 
+def widened_accumulator(X):
+    g = 1.0
+    for i in range(1, X.shape[1]):
+        g += X[:, i] ** 2
+    return np.sum(g)
+
+
+def test_a_number_made_an_array_by_a_loop_needs_the_loop_to_run():
+    X = RNG.normal(size=(3, 4))
+    np.testing.assert_allclose(sg.grad(widened_accumulator)(X), np.column_stack([np.zeros(3), 2 * X[:, 1:]]),
+                               rtol=1e-14)
+    with pytest.raises(ValueError, match="must run at least once"):  # Python's g stays 1.0: np.sum(g) is 1.0
+        sg.grad(widened_accumulator)(X[:, :1])
+
+
 def test_the_advice_for_a_started_list_works_when_followed():
     X = RNG.normal(size=(3, 4))
     gradient = sg.grad(appends_to_an_empty_list)(X)

@@ -187,6 +187,16 @@ def scipy_spellings(x, r, s):
     return (np.sum(gammaln(r + x) - gammaln(x + 1) + erf(x) * erfc(x) + gamma(x + 2)) + gammaln(r)
             + np.sum(norm.logpdf(x, 0, s) + norm.logpdf(x) + norm.pdf(x, r, np.exp(x))))
 
+def column_accumulator(X):
+    g = 1.0
+    g += 10 * (X.shape[1] - 1)
+    for i in range(1, X.shape[1]):
+        g += X[:, i] * X[:, i] - 10.0 * np.cos(4.0 * np.pi * X[:, i])
+    f = 0.0
+    for j in range(X.shape[1]):
+        f = f + np.exp(-X[:, j]) * g
+    return np.sum(g * (1.0 - np.sqrt(X[:, 0] / g))) + np.sum(f ** 2)
+
 def rnn(W, U, h0, xs):
     h = h0
     for t in range(xs.shape[0]):
@@ -255,6 +265,7 @@ CASES = {
     "unpacked_from_a_helper": ((RNG.normal(size=N), RNG.normal(size=N - 2)), (0, 1)),
     "float_constants": ((np.array([-0.5, 0.2, 0.5, 1.3, 0.9]),), (0,)),
     "scipy_spellings": ((RNG.uniform(0.5, 3.0, size=N), 1.7, 0.8), (0, 1, 2)),
+    "column_accumulator": ((RNG.uniform(0.1, 1.0, size=(N, 5)),), (0,)),
     "rnn": ((0.5*RNG.normal(size=(3, 3)), RNG.normal(size=(3, 2)), RNG.normal(size=3), RNG.normal(size=(6, 2))),
             (0, 1, 2, 3)),
     "rnn_loss": ((0.5*RNG.normal(size=(3, 3)), RNG.normal(size=(3, 2)), RNG.normal(size=3), RNG.normal(size=(6, 2))),

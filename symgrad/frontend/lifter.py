@@ -26,7 +26,8 @@ from ..ir import ARRAY1, ARRAY_KINDS, FLOAT, INT, Allocate, Argument, Assign, Ca
 from ..rules import FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, integer_valued
 from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
 from .numpy_lowering import (REDUCING_FUNCTIONS, REFUSED_FUNCTIONS, ArrayExpression, ArrayList, ArrayValue,
-                             FLOAT64, FLOAT_TYPES, FloatInfo, LoopAppend, NumpyLowering, as_number, composite)
+                             FLOAT64, FLOAT_TYPES, FloatInfo, LoopAppend, NumpyLowering, as_number, composite,
+                             trip_count)
 from .source import COMPARISONS, PYTHON_COMPARISONS, Frame, constant_to_sympy, python_number, read_source
 
 # Names the generated kernels use themselves; a user variable of that name gets another.
@@ -331,8 +332,9 @@ class Lifter(NumpyLowering):
                 current = self.read(array, indices, node.target)
                 self.store(array, indices, self.arithmetic(node.op, current, value, node), False, node)
         elif isinstance(node.target, ast.Name):
-            current = self.name_value(node.target)
-            self.bind(node.target, self.arithmetic(node.op, current, self.value(node.value), node), node)
+            current, value = self.name_value(node.target), self.value(node.value)
+            combine = self.array_arithmetic if self.is_array(current) or self.is_array(value) else self.arithmetic
+            self.bind(node.target, combine(node.op, current, value, node), node)  # (`g += x[:, i]`: a new array)
         else:
             raise self.error(errors.UnsupportedStatementError, node.target,
                              "augmented assignment to this target: use a variable or an array element")
@@ -461,6 +463,12 @@ class Lifter(NumpyLowering):
         targets = {n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)}
         carried_names = sorted(n for n in assigned if n in before and not isinstance(
             before[n], (ArrayValue, ArrayExpression, _Undefined, tuple)) and n not in targets)
+        widened = self.array_accumulators(node, before, carried_names)
+        if widened:  # (a number the body makes an array starts as that number in every element)
+            self.runs_at_least_once(trip_count(start, stop, step), sorted(widened), node)
+            carried_names = [n for n in carried_names if n not in widened]
+            self.frame.variables = before = {**before, **{name: ArrayExpression(
+                shape, lambda i, v=before[name]: v, False, name) for name, shape in widened.items()}}
         histories = self.histories(sorted(n for n in assigned if n in before and self.is_array(before[n])
                                           and n not in targets), start, stop, step, node)
         index = self.fresh(node.target.id if isinstance(node.target, ast.Name) else "i", integer=True)
@@ -495,6 +503,32 @@ class Lifter(NumpyLowering):
         self.body.append(Loop(index, start, stop, step, body, carried, self.line(node)))
         self.frame.variables = variables
 
+    def array_accumulators(self, node, before, carried_names):
+        """The numbers the loop body makes arrays (`g = 1.0`, then `g += x[:, i]**2` in the loop), with the shape
+        each takes: found by lifting the body once and throwing that away, where an assignment to a carried name
+        reads a slice or an array by name."""
+        arrays = {name for name, value in before.items() if self.is_array(value)}
+        candidates = [name for name in carried_names if _assigned_from_arrays(node.body, name, arrays)]
+        if not candidates:
+            return {}
+        saved = (self.frame.variables, len(self.shape_checks), dict(self.integer_values))
+        self.frame.variables = {**before, **{name: self.fresh(name) for name in carried_names}}
+        index = self.fresh("i", integer=True)
+        try:
+            with self.nested_block():
+                self.iteration(node)[3](index)
+                self.run_block(node.body)
+            after = self.frame.variables
+        except errors.UnsupportedSyntaxError:
+            return {}  # (the loop itself, lifted next, raises it where it belongs)
+        finally:
+            self.frame.variables = saved[0]
+            del self.shape_checks[saved[1]:]
+            self.integer_values = saved[2]
+        shapes = {name: self.expression(after[name], node).shape for name in candidates if self.is_array(after[name])}
+        return {name: shape for name, shape in shapes.items()
+                if not any(index in size.free_symbols for size in shape)}
+
     def loop_appends(self, node, before, start, stop, step, index):
         """The empty lists the body of a kept loop appends to, each as a LoopAppend of one row per trip."""
         calls = {n.func.value.id: n for n in ast.walk(node) if isinstance(n, ast.Call) and self.is_append(n)}
@@ -504,7 +538,7 @@ class Lifter(NumpyLowering):
                 raise self.error(errors.UnsupportedStatementError, calls[name],
                                  f"a loop appending to {name!r}, which is not empty before it: start the list empty "
                                  "(`terms = []`) just before the loop")
-        trips = stop - start if step == 1 else IntDiv(stop - start + step - (1 if step > 0 else -1), step)
+        trips = trip_count(start, stop, step)
         position = index - start if step == 1 else IntDiv(index - start, step)
         return {name: LoopAppend(trips, position, self.loop_depth + 1, self.body) for name in sorted(names)}
 
@@ -995,6 +1029,20 @@ class Lifter(NumpyLowering):
         if isinstance(node, ast.Constant) and isinstance(node.value, bool):
             return sp.true if node.value else sp.false
         return sp.Ne(self.scalar(node), 0)
+
+
+def _assigned_from_arrays(statements, name, arrays):
+    """Whether a statement assigns `name` a value that reads a slice or one of the named arrays."""
+    for statement in statements:
+        for node in ast.walk(statement):
+            if isinstance(node, (ast.Assign, ast.AugAssign)) and any(
+                    isinstance(t, ast.Name) and t.id == name
+                    for t in (node.targets if isinstance(node, ast.Assign) else [node.target])):
+                if any(isinstance(n, ast.Slice) or isinstance(n, ast.Name) and n.id in arrays and not (
+                        isinstance(parent, ast.Subscript) and parent.value is n)
+                        for parent in ast.walk(node.value) for n in ast.iter_child_nodes(parent)):
+                    return True
+    return False
 
 
 def _contains_return(node):

@@ -99,6 +99,11 @@ class FloatInfo:
 CONDITIONS = (Relational, BooleanFunction, BooleanAtom)  # (a SymPy Symbol is a Boolean too: not one of these)
 
 
+def trip_count(start, stop, step):
+    """How many times `range(start, stop, step)` runs (a literal non-zero step), as an integer expression."""
+    return stop - start if step == 1 else IntDiv(stop - start + step - (1 if step > 0 else -1), step)
+
+
 def as_number(element):
     """A comparison used as a number, as NumPy does: 1 where it holds, else 0 (its derivative is 0)."""
     if isinstance(element, CONDITIONS):
@@ -282,6 +287,19 @@ class NumpyLowering:
                    f"({self.shape_text(a)} and {self.shape_text(b)})")
         if all({a, b} != set(existing.args) for existing, _ in self.shape_checks):
             self.shape_checks.append((sp.Eq(a, b), message))
+
+    def runs_at_least_once(self, trips, names, node):
+        """Require a loop that makes the numbers `names` arrays to run: with no trip they stay numbers in Python,
+        which np.sum and the shapes downstream read differently from an array filled with them."""
+        trips = self.resolved_size(sp.sympify(trips))
+        what = f"the loop on line {self.line(node)} makes {', '.join(map(repr, names))} arrays"
+        if trips.is_number and trips <= 0 or not trips.free_symbols <= self.entry_symbols:
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"{what}, but its trip count {self.shape_text(trips)} is not known to be positive when "
+                             "the kernel starts: make them arrays before the loop (np.full(n, 1.0))")
+        if not trips.is_number:
+            self.shape_checks.append((sp.Gt(trips, 0), f"{self.function.__name__}(): {what} and must run at least "
+                                                       f"once ({self.shape_text(trips)} times)"))
 
     def broadcast(self, operands, node):
         """The shape of NumPy's broadcast of `operands` (arrays and numbers), and for each operand a function
@@ -711,7 +729,7 @@ class NumpyLowering:
                                                                     "(start, stop, step) of integers, a literal step")
             start, stop, step = (sp.Integer(0), args[0], sp.Integer(1)) if len(args) == 1 else (
                 args[0], args[1], args[2] if len(args) == 3 else sp.Integer(1))
-            length = stop - start if step == 1 else IntDiv(stop - start + step - (1 if step > 0 else -1), step)
+            length = trip_count(start, stop, step)
             return ArrayExpression((length,), lambda i: start + step * i[0], False, label)
         if len(args) != 3 or not args[2].is_integer:
             raise self.error(errors.UnsupportedCallError, node, f"{label}(start, stop, num) with an integer num")
@@ -723,7 +741,7 @@ class NumpyLowering:
         """For each array a loop rebinds (`h = np.tanh(W @ h + U @ x[t])`, a recurrence): a local array with one
         row per iteration and one for the value before the loop, row 0 written now.  Reverse mode reads the rows
         back, as it reads a tape."""
-        trips = stop - start if step == 1 else IntDiv(stop - start + step - (1 if step > 0 else -1), step)
+        trips = trip_count(start, stop, step)
         histories = {}
         for name in names:
             value = self.expression(self.frame.variables[name], node)
