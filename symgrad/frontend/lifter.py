@@ -68,7 +68,8 @@ REFUSED_STATEMENTS = {
 }
 REFUSED_EXPRESSIONS = {
     ast.Lambda: "a `lambda`: define a helper with `def` at module level",
-    ast.List: "a list: use separate scalar variables, or pass an array argument",
+    ast.List: "a list of other than numbers or arrays (a list of arrays is joined by np.stack, np.column_stack or "
+              "np.concatenate): use separate variables, or pass an array argument",
     ast.Dict: "a dict: use separate scalar variables",
     ast.Set: "a set: use separate scalar variables",
     ast.ListComp: "a list comprehension: write the sum or product out, or use a `for` loop over scalars",
