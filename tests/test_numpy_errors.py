@@ -118,6 +118,16 @@ def appends_under_an_if(X):
     return np.sum(np.stack(terms))
 
 
+def appends_in_a_nested_loop(X):
+    total = 0.0
+    for k in range(X.shape[0]):
+        terms = []
+        for i in range(X.shape[1]):
+            terms.append(X[:, i] * X[k, i])  # HERE: append-nested
+        total = total + np.sum(np.column_stack(terms))
+    return total
+
+
 def list_as_number(x):
     return np.sum([x, x] * 2.0)  # HERE: list-as-number
 
@@ -140,9 +150,11 @@ REFUSALS = [
     (norm_order, "norm-order", ("ord=3", "np.inf")),
     (appends_to_a_started_list, "append-started", ("not empty before it", "`terms = []`")),
     (appends_under_an_if, "append-if", ("under an `if`", "np.where")),
+    (appends_in_a_nested_loop, "append-nested", ("inside another loop", "made before the loops")),
     (list_as_number, "list-as-number", ("list of arrays used as a number", "np.stack")),
 ]
 ARGUMENTS = {appends_to_a_started_list: (np.ones((3, 4)),), appends_under_an_if: (np.ones((3, 4)),),
+             appends_in_a_nested_loop: (np.ones((3, 4)),),
              matmul_of_a_number: (np.ones(3), 2.0),
              slice_step_from_data: (np.ones(4), 2)}
 
@@ -187,6 +199,8 @@ def test_the_advice_for_a_started_list_works_when_followed():
     X = RNG.normal(size=(3, 4))
     gradient = sg.grad(appends_to_an_empty_list)(X)
     np.testing.assert_allclose(gradient, np.column_stack([np.ones(3), 2 * X[:, 1:]]), rtol=1e-14)
+    with pytest.raises(ValueError, match="must run at least once"):  # NumPy: "need at least one array to stack"
+        sg.grad(appends_to_an_empty_list)(np.ones((3, 1)))
 
 
 def ridge(w, X, y):

@@ -68,8 +68,8 @@ REFUSED_STATEMENTS = {
 }
 REFUSED_EXPRESSIONS = {
     ast.Lambda: "a `lambda`: define a helper with `def` at module level",
-    ast.List: "a list of other than numbers or arrays (a list of arrays is joined by np.stack, np.column_stack or "
-              "np.concatenate): use separate variables, or pass an array argument",
+    ast.List: "a list whose items are not all numbers or all arrays (a list of arrays is joined by np.stack, "
+              "np.column_stack or np.concatenate): use separate variables, or pass an array argument",
     ast.Dict: "a dict: use separate scalar variables",
     ast.Set: "a set: use separate scalar variables",
     ast.ListComp: "a list comprehension: write the sum or product out, or use a `for` loop over scalars",
@@ -466,7 +466,8 @@ class Lifter(NumpyLowering):
             before[n], (ArrayValue, ArrayExpression, _Undefined, tuple)) and n not in targets)
         widened = self.array_accumulators(node, before, carried_names)
         if widened:  # (a number the body makes an array starts as that number in every element)
-            self.runs_at_least_once(trip_count(start, stop, step), sorted(widened), node)
+            self.runs_at_least_once(trip_count(start, stop, step), f"makes {', '.join(map(repr, sorted(widened)))} "
+                                    "arrays", "make them arrays before the loop (np.full(n, 1.0))", node)
             carried_names = [n for n in carried_names if n not in widened]
             self.frame.variables = before = {**before, **{name: ArrayExpression(
                 shape, lambda i, v=before[name]: v, False, name) for name, shape in widened.items()}}
@@ -534,12 +535,19 @@ class Lifter(NumpyLowering):
         """The empty lists the body of a kept loop appends to, each as a LoopAppend of one row per trip."""
         calls = {n.func.value.id: n for n in ast.walk(node) if isinstance(n, ast.Call) and self.is_append(n)}
         names = set(calls)
+        if names and self.loop_depth:
+            raise self.error(errors.UnsupportedStatementError, calls[min(names)],
+                             f"appending to {min(names)!r} in a loop inside another loop: append in the outer loop, or "
+                             "write the parts into an array made before the loops")
         for name in names:
             if before[name].parts or before[name].rows is not None:
                 raise self.error(errors.UnsupportedStatementError, calls[name],
                                  f"a loop appending to {name!r}, which is not empty before it: start the list empty "
                                  "(`terms = []`) just before the loop")
         trips = trip_count(start, stop, step)
+        if names:  # (np.stack of an empty list raises in NumPy)
+            self.runs_at_least_once(trips, f"appends to {', '.join(map(repr, sorted(names)))}",
+                                    "append to the list before the loop, or join it only when the loop runs", node)
         position = index - start if step == 1 else IntDiv(index - start, step)
         return {name: LoopAppend(trips, position, self.loop_depth + 1, self.body) for name in sorted(names)}
 

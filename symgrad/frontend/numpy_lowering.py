@@ -288,15 +288,15 @@ class NumpyLowering:
         if all({a, b} != set(existing.args) for existing, _ in self.shape_checks):
             self.shape_checks.append((sp.Eq(a, b), message))
 
-    def runs_at_least_once(self, trips, names, node):
-        """Require a loop that makes the numbers `names` arrays to run: with no trip they stay numbers in Python,
-        which np.sum and the shapes downstream read differently from an array filled with them."""
+    def runs_at_least_once(self, trips, what, advice, node):
+        """Require a loop to run, where a loop that does not would leave Python a different value: a number that
+        the loop makes an array stays a number (np.sum reads it differently), an empty list cannot be stacked."""
         trips = self.resolved_size(sp.sympify(trips))
-        what = f"the loop on line {self.line(node)} makes {', '.join(map(repr, names))} arrays"
+        what = f"the loop on line {self.line(node)} {what}"
         if trips.is_number and trips <= 0 or not trips.free_symbols <= self.entry_symbols:
             raise self.error(errors.UnsupportedStatementError, node,
                              f"{what}, but its trip count {self.shape_text(trips)} is not known to be positive when "
-                             "the kernel starts: make them arrays before the loop (np.full(n, 1.0))")
+                             f"the kernel starts: {advice}")
         if not trips.is_number:
             self.shape_checks.append((sp.Gt(trips, 0), f"{self.function.__name__}(): {what} and must run at least "
                                                        f"once ({self.shape_text(trips)} times)"))
