@@ -150,8 +150,11 @@ def joins(x, y):
     S = np.stack([x, np.sin(y)])
     return np.sum(z*np.arange(len(z))) + np.sum(S @ y) + np.sum(np.concatenate((x, y))**3)
 
+def as_columns(parts):
+    return np.column_stack(parts)
+
 def stacked_columns(x, y):
-    F = np.column_stack([x, np.sin(y)])
+    F = as_columns([x, np.sin(y)])
     S = np.stack([x * y, y], axis=1)
     return (np.sum(F * F[:, ::-1]) + np.sum(np.vstack([x, y]) ** 3) + np.sum(np.hstack((x, y ** 2)))
             + np.sum(S @ np.array([1.0, 2.0])))

@@ -264,6 +264,9 @@ class Lifter(NumpyLowering):
         bound.apply_defaults()
         variables = {}
         for name, value in bound.arguments.items():
+            if isinstance(value, (ArrayList, FloatInfo)) or value is FLOAT64:  # (a list of arrays, a type)
+                variables[name] = value
+                continue
             if not isinstance(value, (sp.Basic, tuple, ArrayValue, ArrayExpression)):
                 value = constant_to_sympy(value)
                 if value is None:
