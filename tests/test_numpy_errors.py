@@ -128,6 +128,16 @@ def appends_in_a_nested_loop(X):
     return total
 
 
+def loops_over_appended_rows(X):
+    rows = []
+    for i in range(X.shape[1]):
+        rows.append(X[:, i] ** 2)
+    total = 0.0
+    for row in rows:  # HERE: loop-over-appended
+        total = total + np.sum(row)
+    return total
+
+
 def list_as_number(x):
     return np.sum([x, x] * 2.0)  # HERE: list-as-number
 
@@ -151,10 +161,11 @@ REFUSALS = [
     (appends_to_a_started_list, "append-started", ("not empty before it", "`terms = []`")),
     (appends_under_an_if, "append-if", ("under an `if`", "np.where")),
     (appends_in_a_nested_loop, "append-nested", ("inside another loop", "made before the loops")),
+    (loops_over_appended_rows, "loop-over-appended", ("appended to in a loop", "np.stack")),
     (list_as_number, "list-as-number", ("list of arrays used as a number", "np.stack")),
 ]
 ARGUMENTS = {appends_to_a_started_list: (np.ones((3, 4)),), appends_under_an_if: (np.ones((3, 4)),),
-             appends_in_a_nested_loop: (np.ones((3, 4)),),
+             appends_in_a_nested_loop: (np.ones((3, 4)),), loops_over_appended_rows: (np.ones((3, 4)),),
              matmul_of_a_number: (np.ones(3), 2.0),
              slice_step_from_data: (np.ones(4), 2)}
 

@@ -200,6 +200,16 @@ def column_accumulator(X):
         f = f + np.exp(-X[:, j]) * g
     return np.sum(g * (1.0 - np.sqrt(X[:, 0] / g))) + np.sum(f ** 2)
 
+def layers(params, inputs, nonlinearity=np.tanh):
+    for W, b in params:
+        outputs = np.dot(inputs, W) + b
+        inputs = nonlinearity(outputs)
+    return outputs
+
+def listed_layers(W1, b1, W2, b2, X):
+    weights = [(W1, b1), (W2, b2)]
+    return np.sum(layers(weights, X) ** 2) + np.sum(layers([(W1, b1)], X))
+
 def rnn(W, U, h0, xs):
     h = h0
     for t in range(xs.shape[0]):
@@ -269,6 +279,8 @@ CASES = {
     "float_constants": ((np.array([-0.5, 0.2, 0.5, 1.3, 0.9]),), (0,)),
     "scipy_spellings": ((RNG.uniform(0.5, 3.0, size=N), 1.7, 0.8), (0, 1, 2)),
     "column_accumulator": ((RNG.uniform(0.1, 1.0, size=(N, 5)),), (0,)),
+    "listed_layers": ((RNG.normal(size=(M, 5)), RNG.normal(size=5), RNG.normal(size=(5, 2)), RNG.normal(size=2),
+                       X_DATA), (0, 1, 2, 3)),
     "rnn": ((0.5*RNG.normal(size=(3, 3)), RNG.normal(size=(3, 2)), RNG.normal(size=3), RNG.normal(size=(6, 2))),
             (0, 1, 2, 3)),
     "rnn_loss": ((0.5*RNG.normal(size=(3, 3)), RNG.normal(size=(3, 2)), RNG.normal(size=3), RNG.normal(size=(6, 2))),

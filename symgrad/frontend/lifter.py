@@ -264,7 +264,8 @@ class Lifter(NumpyLowering):
         bound.apply_defaults()
         variables = {}
         for name, value in bound.arguments.items():
-            if isinstance(value, (ArrayList, FloatInfo)) or value is FLOAT64:  # (a list of arrays, a type)
+            if isinstance(value, (ArrayList, FloatInfo) + FUNCTION_VALUES) or value is FLOAT64:  # (a list of
+                # arrays, a type, a function such as nonlinearity=np.tanh)
                 variables[name] = value
                 continue
             if not isinstance(value, (sp.Basic, tuple, ArrayValue, ArrayExpression)):
@@ -455,6 +456,11 @@ class Lifter(NumpyLowering):
         """`for i in range(...)`: unrolled when short and literal, else kept as a Loop with its carried values."""
         if node.orelse:
             raise self.error(errors.UnsupportedStatementError, node, "a `for ... else`: drop the `else` clause")
+        if isinstance(node.iter, ast.Name) and isinstance(self.frame.variables.get(node.iter.id), ArrayList):
+            for part in self.listed_parts(node.iter):  # (`for W, b in params`: the loop over a list, unrolled)
+                self.bind(node.target, part, node)
+                self.run_block(node.body)
+            return
         start, stop, step, bind = self.iteration(node)
         literal = all(b.is_Integer for b in (start, stop, step))
         if literal and len(range(start, stop, step)) * _literal_iterations(node.body) <= UNROLL_LIMIT:
@@ -533,6 +539,15 @@ class Lifter(NumpyLowering):
         shapes = {name: self.expression(after[name], node).shape for name in candidates if self.is_array(after[name])}
         return {name: shape for name, shape in shapes.items()
                 if not any(index in size.free_symbols for size in shape)}
+
+    def listed_parts(self, node):
+        """The parts of a list a `for` loop runs over: a list written out or appended to, not in a loop."""
+        value = self.value(node)
+        if value.rows is not None:
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"a `for` loop over {ast.unparse(node)!r}, appended to in a loop: join it with np.stack "
+                             "and loop over the rows")
+        return value.parts
 
     def loop_appends(self, node, before, start, stop, step, index):
         """The empty lists the body of a kept loop appends to, each as a LoopAppend of one row per trip."""
@@ -756,7 +771,8 @@ class Lifter(NumpyLowering):
             return self.array_display(node)
         if isinstance(node, ast.List) and (not node.elts or not any(isinstance(e, ast.Constant) for e in node.elts)):
             parts = tuple(self.value(element) for element in node.elts)
-            if all(self.is_array(part) for part in parts):  # a list of arrays, to be joined (or `terms = []`)
+            if all(self.is_array(part) or isinstance(part, tuple) and all(map(self.is_array, part))
+                   for part in parts):  # arrays to be joined (or `terms = []`), or tuples of arrays to loop over
                 return ArrayList(parts)
         if isinstance(node, ast.Call):
             return self.call(node)
@@ -917,6 +933,8 @@ class Lifter(NumpyLowering):
     def resolve(self, node):
         """The Python object a global name or a module attribute (`math.pi`, `np.sin`) refers to."""
         if isinstance(node, ast.Name):
+            if isinstance(self.frame.variables.get(node.id), FUNCTION_VALUES):
+                return self.frame.variables[node.id]  # (a function passed to a helper: `nonlinearity(x)`)
             if node.id in self.frame.variables:
                 raise self.error(errors.UnsupportedCallError, node,
                                  f"{node.id!r} is a local value, not a function")
@@ -1041,6 +1059,9 @@ class Lifter(NumpyLowering):
         if isinstance(node, ast.Constant) and isinstance(node.value, bool):
             return sp.true if node.value else sp.false
         return sp.Ne(self.scalar(node), 0)
+
+
+FUNCTION_VALUES = (types.FunctionType, types.BuiltinFunctionType, np.ufunc)
 
 
 def _assigned_from_arrays(statements, name, arrays):
