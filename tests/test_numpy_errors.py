@@ -67,6 +67,18 @@ def returns_an_array(x):
     return np.exp(x)  # HERE: returns-array
 
 
+def returns_a_tuple_with_an_array(x):
+    return np.sum(x), x[1:]  # HERE: returns-tuple-array
+
+
+def single_precision_eps(x):
+    return np.sum(x) + np.finfo(np.float32).eps  # HERE: finfo-float32
+
+
+def type_as_number(x):
+    return np.sum(x) * x.dtype  # HERE: type-as-number
+
+
 def array_used_as_number(x):
     return np.exp(x) + 1.0 if x[0] > 0 else 0.0  # HERE: array-as-number
 
@@ -83,6 +95,53 @@ def norm_order(x):
     return np.linalg.norm(x, 3)  # HERE: norm-order
 
 
+def appends_to_a_started_list(X):
+    terms = [X[:, 0]]
+    for i in range(1, X.shape[1]):
+        terms.append(X[:, i] ** 2)  # HERE: append-started
+    return np.sum(np.column_stack(terms))
+
+
+def appends_to_an_empty_list(X):
+    first = X[:, 0]
+    terms = []
+    for i in range(1, X.shape[1]):
+        terms.append(X[:, i] ** 2)
+    return np.sum(first) + np.sum(np.column_stack(terms))
+
+
+def appends_under_an_if(X):
+    terms = []
+    for i in range(X.shape[1]):
+        if i > 0:
+            terms.append(X[:, i])  # HERE: append-if
+    return np.sum(np.stack(terms))
+
+
+def appends_in_a_nested_loop(X):
+    total = 0.0
+    for k in range(X.shape[0]):
+        terms = []
+        for i in range(X.shape[1]):
+            terms.append(X[:, i] * X[k, i])  # HERE: append-nested
+        total = total + np.sum(np.column_stack(terms))
+    return total
+
+
+def loops_over_appended_rows(X):
+    rows = []
+    for i in range(X.shape[1]):
+        rows.append(X[:, i] ** 2)
+    total = 0.0
+    for row in rows:  # HERE: loop-over-appended
+        total = total + np.sum(row)
+    return total
+
+
+def list_as_number(x):
+    return np.sum([x, x] * 2.0)  # HERE: list-as-number
+
+
 REFUSALS = [
     (sizes_never_equal, "sizes-never-equal", ("x[1:] + x[:-1]", "differ")),
     (sorted_values, "sort", ("np.sort", "before the call")),
@@ -92,12 +151,22 @@ REFUSALS = [
     (unknown_keyword, "unknown-keyword", ("dtype=", "axis=", "keepdims=")),
     (unknown_method, "unknown-method", (".cumprod()", ".sum()")),
     (returns_an_array, "returns-array", ("returning an array",)),
+    (single_precision_eps, "finfo-float32", ("np.finfo(x.dtype)", "float64")),
+    (type_as_number, "type-as-number", ("x.dtype used as a number", "np.finfo(float).eps")),
+    (returns_a_tuple_with_an_array, "returns-tuple-array", ("returning an array", "a tuple of numbers")),
     (array_used_as_number, "array-as-number", ("used as a number", "np.sum")),
     (matmul_of_a_number, "matmul-number", ("`@` needs two arrays", "`*`")),
     (slice_step_from_data, "slice-step", ("integer literal",)),
     (norm_order, "norm-order", ("ord=3", "np.inf")),
+    (appends_to_a_started_list, "append-started", ("not empty before it", "`terms = []`")),
+    (appends_under_an_if, "append-if", ("under an `if`", "np.where")),
+    (appends_in_a_nested_loop, "append-nested", ("inside another loop", "made before the loops")),
+    (loops_over_appended_rows, "loop-over-appended", ("appended to in a loop", "np.stack")),
+    (list_as_number, "list-as-number", ("list of arrays used as a number", "np.stack")),
 ]
-ARGUMENTS = {matmul_of_a_number: (np.ones(3), 2.0),
+ARGUMENTS = {appends_to_a_started_list: (np.ones((3, 4)),), appends_under_an_if: (np.ones((3, 4)),),
+             appends_in_a_nested_loop: (np.ones((3, 4)),), loops_over_appended_rows: (np.ones((3, 4)),),
+             matmul_of_a_number: (np.ones(3), 2.0),
              slice_step_from_data: (np.ones(4), 2)}
 
 
@@ -120,6 +189,29 @@ def test_the_advice_for_std_works_when_followed():
     gradient = sg.grad(standard_deviation_as_advised)(x)
     centred = x - x.mean()
     np.testing.assert_allclose(gradient, centred / (len(x) * np.std(x)), rtol=1e-12)
+
+
+def widened_accumulator(X):
+    g = 1.0
+    for i in range(1, X.shape[1]):
+        g += X[:, i] ** 2
+    return np.sum(g)
+
+
+def test_a_number_made_an_array_by_a_loop_needs_the_loop_to_run():
+    X = RNG.normal(size=(3, 4))
+    np.testing.assert_allclose(sg.grad(widened_accumulator)(X), np.column_stack([np.zeros(3), 2 * X[:, 1:]]),
+                               rtol=1e-14)
+    with pytest.raises(ValueError, match="must run at least once"):  # Python's g stays 1.0: np.sum(g) is 1.0
+        sg.grad(widened_accumulator)(np.ones((3, 1)))
+
+
+def test_the_advice_for_a_started_list_works_when_followed():
+    X = RNG.normal(size=(3, 4))
+    gradient = sg.grad(appends_to_an_empty_list)(X)
+    np.testing.assert_allclose(gradient, np.column_stack([np.ones(3), 2 * X[:, 1:]]), rtol=1e-14)
+    with pytest.raises(ValueError, match="must run at least once"):  # NumPy: "need at least one array to stack"
+        sg.grad(appends_to_an_empty_list)(np.ones((3, 1)))
 
 
 def ridge(w, X, y):

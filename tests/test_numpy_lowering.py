@@ -150,6 +150,66 @@ def joins(x, y):
     S = np.stack([x, np.sin(y)])
     return np.sum(z*np.arange(len(z))) + np.sum(S @ y) + np.sum(np.concatenate((x, y))**3)
 
+def as_columns(parts):
+    return np.column_stack(parts)
+
+def stacked_columns(x, y):
+    F = as_columns([x, np.sin(y)])
+    S = np.stack([x * y, y], axis=1)
+    return (np.sum(F * F[:, ::-1]) + np.sum(np.vstack([x, y]) ** 3) + np.sum(np.hstack((x, y ** 2)))
+            + np.sum(S @ np.array([1.0, 2.0])))
+
+def appended_columns(X):
+    terms = []
+    for i in range(X.shape[1] - 1):
+        terms.append(100 * (X[:, i + 1] - X[:, i] ** 2) ** 2 + (1 - X[:, i]) ** 2)
+    short = []
+    for i in range(2):
+        short.append(np.exp(-X[:, i]))
+    return np.sum(np.sum(np.column_stack(terms), axis=1) ** 2) + np.sum(np.stack(short) * np.stack(terms)[:2])
+
+def unpacked_slices(params, D):
+    mean, log_std = params[:D], params[D:]
+    return np.sum(mean ** 2 * np.exp(log_std))
+
+def split_params(params):
+    return params[0], params[2:], np.exp(params[1]) + 0.0001
+
+def unpacked_from_a_helper(params, x):
+    mean, tail, noise = split_params(params)
+    return mean * np.sum(np.exp(tail) * x) + noise
+
+def float_constants(x):
+    eps = np.finfo(x.dtype).eps
+    y = np.clip(x, eps, 1 - eps).astype(float)
+    info = np.finfo(np.float64)
+    return (np.sum(np.ones(len(x), dtype=x.dtype) * np.log(y)) + np.float64(2.0) * np.finfo(float).tiny * 1e300
+            + info.eps * 1e15 + np.sum(np.float64(x) ** 2) + np.log(np.finfo(float).max))
+
+def scipy_spellings(x, r, s):
+    return (np.sum(gammaln(r + x) - gammaln(x + 1) + erf(x) * erfc(x) + gamma(x + 2)) + gammaln(r)
+            + np.sum(norm.logpdf(x, 0, s) + norm.logpdf(x) + norm.pdf(x, r, np.exp(x))))
+
+def column_accumulator(X):
+    g = 1.0
+    g += 10 * (X.shape[1] - 1)
+    for i in range(1, X.shape[1]):
+        g += X[:, i] * X[:, i] - 10.0 * np.cos(4.0 * np.pi * X[:, i])
+    f = 0.0
+    for j in range(X.shape[1]):
+        f = f + np.exp(-X[:, j]) * g
+    return np.sum(g * (1.0 - np.sqrt(X[:, 0] / g))) + np.sum(f ** 2)
+
+def layers(params, inputs, nonlinearity=np.tanh):
+    for W, b in params:
+        outputs = np.dot(inputs, W) + b
+        inputs = nonlinearity(outputs)
+    return outputs
+
+def listed_layers(W1, b1, W2, b2, X):
+    weights = [(W1, b1), (W2, b2)]
+    return np.sum(layers(weights, X) ** 2) + np.sum(layers([(W1, b1)], X))
+
 def rnn(W, U, h0, xs):
     h = h0
     for t in range(xs.shape[0]):
@@ -165,10 +225,12 @@ def rnn_loss(W, U, h0, xs):
     return loss + np.sum(h * h0)
 '''
 
-NUMPY = write_module("import numpy as np\nfrom scipy.special import expit, log_expit, logsumexp, xlogy\n" + SOURCE,
-                     name="numpy_lowering_cases")
-JAX = write_module("import jax.numpy as np\nfrom jax.nn import log_sigmoid as log_expit\n"
-                   "from jax.scipy.special import expit, logsumexp, xlogy\n" + SOURCE, name="numpy_lowering_cases_jax")
+SPECIAL = "erf, erfc, expit, gamma, gammaln, logsumexp, xlogy"
+NUMPY = write_module(f"import numpy as np\nfrom scipy.special import log_expit, {SPECIAL}\n"
+                     "from scipy.stats import norm\n" + SOURCE, name="numpy_lowering_cases")
+JAX = write_module(f"import jax.numpy as np\nfrom jax.nn import log_sigmoid as log_expit\n"
+                   f"from jax.scipy.special import {SPECIAL}\nfrom jax.scipy.stats import norm\n" + SOURCE,
+                   name="numpy_lowering_cases_jax")
 
 RNG = np.random.default_rng(20261202)
 N, M, K = 7, 4, 3
@@ -210,6 +272,15 @@ CASES = {
     "stencil": ((RNG.normal(size=(5, 6)),), (0,)),
     "joins": ((RNG.normal(size=N), RNG.normal(size=N)), (0, 1)),
     "comparisons_as_numbers": ((RNG.normal(size=N), 0.4, 1.3), (0, 1, 2)),
+    "stacked_columns": ((RNG.normal(size=N), RNG.normal(size=N)), (0, 1)),
+    "appended_columns": ((RNG.normal(size=(N, 5)),), (0,)),
+    "unpacked_slices": ((RNG.normal(size=6), 3), (0,)),
+    "unpacked_from_a_helper": ((RNG.normal(size=N), RNG.normal(size=N - 2)), (0, 1)),
+    "float_constants": ((np.array([-0.5, 0.2, 0.5, 1.3, 0.9]),), (0,)),
+    "scipy_spellings": ((RNG.uniform(0.5, 3.0, size=N), 1.7, 0.8), (0, 1, 2)),
+    "column_accumulator": ((RNG.uniform(0.1, 1.0, size=(N, 5)),), (0,)),
+    "listed_layers": ((RNG.normal(size=(M, 5)), RNG.normal(size=5), RNG.normal(size=(5, 2)), RNG.normal(size=2),
+                       X_DATA), (0, 1, 2, 3)),
     "rnn": ((0.5*RNG.normal(size=(3, 3)), RNG.normal(size=(3, 2)), RNG.normal(size=3), RNG.normal(size=(6, 2))),
             (0, 1, 2, 3)),
     "rnn_loss": ((0.5*RNG.normal(size=(3, 3)), RNG.normal(size=(3, 2)), RNG.normal(size=3), RNG.normal(size=(6, 2))),

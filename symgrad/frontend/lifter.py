@@ -25,8 +25,9 @@ from ..cache import INLINE_ATTRIBUTE
 from ..ir import ARRAY1, ARRAY_KINDS, FLOAT, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
 from ..rules import FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, integer_valued
 from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
-from .numpy_lowering import (REDUCING_FUNCTIONS, REFUSED_FUNCTIONS, ArrayExpression, ArrayValue,
-                             NumpyLowering, as_number, composite)
+from .numpy_lowering import (REDUCING_FUNCTIONS, REFUSED_FUNCTIONS, ArrayExpression, ArrayList, ArrayValue,
+                             FLOAT64, FLOAT_TYPES, FloatInfo, LoopAppend, NumpyLowering, as_number, composite,
+                             trip_count)
 from .source import COMPARISONS, PYTHON_COMPARISONS, Frame, constant_to_sympy, python_number, read_source
 
 # Names the generated kernels use themselves; a user variable of that name gets another.
@@ -67,7 +68,8 @@ REFUSED_STATEMENTS = {
 }
 REFUSED_EXPRESSIONS = {
     ast.Lambda: "a `lambda`: define a helper with `def` at module level",
-    ast.List: "a list: use separate scalar variables, or pass an array argument",
+    ast.List: "a list whose items are not all numbers or all arrays (a list of arrays is joined by np.stack, "
+              "np.column_stack or np.concatenate): use separate variables, or pass an array argument",
     ast.Dict: "a dict: use separate scalar variables",
     ast.Set: "a set: use separate scalar variables",
     ast.ListComp: "a list comprehension: write the sum or product out, or use a `for` loop over scalars",
@@ -262,6 +264,10 @@ class Lifter(NumpyLowering):
         bound.apply_defaults()
         variables = {}
         for name, value in bound.arguments.items():
+            if isinstance(value, (ArrayList, FloatInfo) + FUNCTION_VALUES) or value is FLOAT64:  # (a list of
+                # arrays, a type, a function such as nonlinearity=np.tanh)
+                variables[name] = value
+                continue
             if not isinstance(value, (sp.Basic, tuple, ArrayValue, ArrayExpression)):
                 value = constant_to_sympy(value)
                 if value is None:
@@ -300,6 +306,8 @@ class Lifter(NumpyLowering):
             self.run_branches(node)
         elif isinstance(node, ast.For):
             self.loop(node)
+        elif isinstance(node, ast.Expr) and self.is_append(node.value):
+            self.appended(node)
         elif isinstance(node, ast.Expr):
             if type(node.value) in REFUSED_EXPRESSIONS:
                 self.value(node.value)  # refused with its own message (`yield`, `await`, ...)
@@ -313,6 +321,12 @@ class Lifter(NumpyLowering):
             reason = REFUSED_STATEMENTS.get(type(node), f"the statement {type(node).__name__}")
             raise self.error(errors.UnsupportedStatementError, node, f"unsupported: {reason}")
 
+    def is_append(self, node):
+        """Whether `node` is `name.append(...)` on a list of arrays of the function."""
+        return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "append"
+                and isinstance(node.func.value, ast.Name)
+                and isinstance(self.frame.variables.get(node.func.value.id), (ArrayList, LoopAppend)))
+
     def augmented(self, node):
         if isinstance(node.target, ast.Subscript):
             array, indices = self.element(node.target)
@@ -323,8 +337,9 @@ class Lifter(NumpyLowering):
                 current = self.read(array, indices, node.target)
                 self.store(array, indices, self.arithmetic(node.op, current, value, node), False, node)
         elif isinstance(node.target, ast.Name):
-            current = self.name_value(node.target)
-            self.bind(node.target, self.arithmetic(node.op, current, self.value(node.value), node), node)
+            current, value = self.name_value(node.target), self.value(node.value)
+            combine = self.array_arithmetic if self.is_array(current) or self.is_array(value) else self.arithmetic
+            self.bind(node.target, combine(node.op, current, value, node), node)  # (`g += x[:, i]`: a new array)
         else:
             raise self.error(errors.UnsupportedStatementError, node.target,
                              "augmented assignment to this target: use a variable or an array element")
@@ -337,7 +352,9 @@ class Lifter(NumpyLowering):
                 raise self.error(errors.UnsupportedStatementError, target,
                                  f"rebinding the array {target.id!r} inside a loop: make a new array once before "
                                  "the loop and write its elements")
-            if isinstance(value, ArrayExpression) and carried:
+            if isinstance(value, (ArrayList, LoopAppend, FloatInfo)) or value is FLOAT64:
+                self.frame.variables[target.id] = value
+            elif isinstance(value, ArrayExpression) and carried:
                 self.frame.variables[target.id] = dataclasses.replace(value, name=target.id)
             elif isinstance(value, ArrayExpression) and not self.loop_depth and self.read_in_one_statement(target.id):
                 self.frame.variables[target.id] = self.bound_lazily(value, target.id, node)
@@ -373,7 +390,8 @@ class Lifter(NumpyLowering):
         if node.value is None:
             raise self.error(errors.MissingReturnError, node, "a bare `return`: return a value")
         value = self.value(node.value)
-        if self.is_array(value) and len(self.inlining) == 1:  # (a helper may return an array to its caller)
+        returned = value if isinstance(value, tuple) else (value,)
+        if any(self.is_array(v) for v in returned) and len(self.inlining) == 1:  # (a helper may return arrays)
             raise self.error(errors.UnsupportedStatementError, node,
                              "returning an array: return a number, or a tuple of numbers for a Jacobian")
         return value
@@ -438,6 +456,11 @@ class Lifter(NumpyLowering):
         """`for i in range(...)`: unrolled when short and literal, else kept as a Loop with its carried values."""
         if node.orelse:
             raise self.error(errors.UnsupportedStatementError, node, "a `for ... else`: drop the `else` clause")
+        if isinstance(node.iter, ast.Name) and isinstance(self.frame.variables.get(node.iter.id), ArrayList):
+            for part in self.listed_parts(node.iter):  # (`for W, b in params`: the loop over a list, unrolled)
+                self.bind(node.target, part, node)
+                self.run_block(node.body)
+            return
         start, stop, step, bind = self.iteration(node)
         literal = all(b.is_Integer for b in (start, stop, step))
         if literal and len(range(start, stop, step)) * _literal_iterations(node.body) <= UNROLL_LIMIT:
@@ -450,11 +473,19 @@ class Lifter(NumpyLowering):
         targets = {n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)}
         carried_names = sorted(n for n in assigned if n in before and not isinstance(
             before[n], (ArrayValue, ArrayExpression, _Undefined, tuple)) and n not in targets)
+        widened = self.array_accumulators(node, before, carried_names)
+        if widened:  # (a number the body makes an array starts as that number in every element)
+            self.runs_at_least_once(trip_count(start, stop, step), f"makes {', '.join(map(repr, sorted(widened)))} "
+                                    "arrays", "make them arrays before the loop (np.full(n, 1.0))", node)
+            carried_names = [n for n in carried_names if n not in widened]
+            self.frame.variables = before = {**before, **{name: ArrayExpression(
+                shape, lambda i, v=before[name]: v, False, name) for name, shape in widened.items()}}
         histories = self.histories(sorted(n for n in assigned if n in before and self.is_array(before[n])
                                           and n not in targets), start, stop, step, node)
         index = self.fresh(node.target.id if isinstance(node.target, ast.Name) else "i", integer=True)
         phis = {name: self.fresh(name) for name in carried_names}
-        self.frame.variables = {**before, **phis}
+        appends = self.loop_appends(node, before, start, stop, step, index)
+        self.frame.variables = {**before, **phis, **appends}
         with self.nested_block() as body:
             bind(index)
             self.carry_arrays(histories, index, start, step, node.body, node)
@@ -471,12 +502,72 @@ class Lifter(NumpyLowering):
             variables[name] = result
         for name, history in histories.items():
             variables[name] = self.history_row(history, history.shape[0] - 1, name, node)
+        for name, rows in appends.items():
+            if not rows.appended:
+                raise self.error(errors.UnsupportedStatementError, node,
+                                 f"{name}.append runs on only some paths of this loop: append once per iteration")
+            variables[name] = ArrayList(rows=rows.rows)
         for name in assigned - set(carried_names) - set(histories):
             if name in after:
                 variables[name] = _Undefined(name, "is assigned inside the loop above but has no value before it: "
                                                    "give it one before the loop")
         self.body.append(Loop(index, start, stop, step, body, carried, self.line(node)))
         self.frame.variables = variables
+
+    def array_accumulators(self, node, before, carried_names):
+        """The numbers the loop body makes arrays (`g = 1.0`, then `g += x[:, i]**2` in the loop), with the shape
+        each takes: found by lifting the body once and throwing that away, where an assignment to a carried name
+        reads a slice or an array by name."""
+        arrays = {name for name, value in before.items() if self.is_array(value)}
+        candidates = [name for name in carried_names if _assigned_from_arrays(node.body, name, arrays)]
+        if not candidates:
+            return {}
+        saved = (self.frame.variables, len(self.shape_checks), dict(self.integer_values))
+        self.frame.variables = {**before, **{name: self.fresh(name) for name in carried_names}}
+        index = self.fresh("i", integer=True)
+        try:
+            with self.nested_block():
+                self.iteration(node)[3](index)
+                self.run_block(node.body)
+            after = self.frame.variables
+        except errors.UnsupportedSyntaxError:
+            return {}  # (the loop itself, lifted next, raises it where it belongs)
+        finally:
+            self.frame.variables = saved[0]
+            del self.shape_checks[saved[1]:]
+            self.integer_values = saved[2]
+        shapes = {name: self.expression(after[name], node).shape for name in candidates if self.is_array(after[name])}
+        return {name: shape for name, shape in shapes.items()
+                if not any(index in size.free_symbols for size in shape)}
+
+    def listed_parts(self, node):
+        """The parts of a list a `for` loop runs over: a list written out or appended to, not in a loop."""
+        value = self.value(node)
+        if value.rows is not None:
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"a `for` loop over {ast.unparse(node)!r}, appended to in a loop: join it with np.stack "
+                             "and loop over the rows")
+        return value.parts
+
+    def loop_appends(self, node, before, start, stop, step, index):
+        """The empty lists the body of a kept loop appends to, each as a LoopAppend of one row per trip."""
+        calls = {n.func.value.id: n for n in ast.walk(node) if isinstance(n, ast.Call) and self.is_append(n)}
+        names = set(calls)
+        if names and self.loop_depth:
+            raise self.error(errors.UnsupportedStatementError, calls[min(names)],
+                             f"appending to {min(names)!r} in a loop inside another loop: append in the outer loop, or "
+                             "write the parts into an array made before the loops")
+        for name in names:
+            if before[name].parts or before[name].rows is not None:
+                raise self.error(errors.UnsupportedStatementError, calls[name],
+                                 f"a loop appending to {name!r}, which is not empty before it: start the list empty "
+                                 "(`terms = []`) just before the loop")
+        trips = trip_count(start, stop, step)
+        if names:  # (np.stack of an empty list raises in NumPy)
+            self.runs_at_least_once(trips, f"appends to {', '.join(map(repr, sorted(names)))}",
+                                    "append to the list before the loop, or join it only when the loop runs", node)
+        position = index - start if step == 1 else IntDiv(index - start, step)
+        return {name: LoopAppend(trips, position, self.loop_depth + 1, self.body) for name in sorted(names)}
 
     def iteration(self, node):
         """`(start, stop, step, bind)` of a `for` loop: `bind(index)` gives the loop's names their values."""
@@ -671,12 +762,18 @@ class Lifter(NumpyLowering):
             result = self.select(condition, a, b, node)
             self.probe_lost((condition,), (result,), node)
             return result
-        if isinstance(node, ast.Tuple):
-            return tuple(self.scalar(element) for element in node.elts)
+        if isinstance(node, ast.Tuple):  # of numbers and arrays (`mean, log_std = params[:D], params[D:]`)
+            parts = [self.value(element) for element in node.elts]
+            return tuple(p if self.is_array(p) else self.number(p, e) for p, e in zip(parts, node.elts))
         if isinstance(node, ast.List) and node.elts and all(
                 isinstance(e, ast.Constant) or isinstance(e, ast.UnaryOp) and isinstance(e.operand, ast.Constant)
                 for e in node.elts):  # a list of numbers: a constant array
             return self.array_display(node)
+        if isinstance(node, ast.List) and (not node.elts or not any(isinstance(e, ast.Constant) for e in node.elts)):
+            parts = tuple(self.value(element) for element in node.elts)
+            if all(self.is_array(part) or isinstance(part, tuple) and all(map(self.is_array, part))
+                   for part in parts):  # arrays to be joined (or `terms = []`), or tuples of arrays to loop over
+                return ArrayList(parts)
         if isinstance(node, ast.Call):
             return self.call(node)
         if isinstance(node, ast.Subscript):
@@ -712,6 +809,8 @@ class Lifter(NumpyLowering):
     def attribute(self, node):
         if self.is_local(node.value):
             array = self.value(node.value)
+            if isinstance(array, FloatInfo):
+                return self.float_info_attribute(node)
             if not self.is_array(array):
                 raise self.error(errors.UnsupportedExpressionError, node,
                                  f"the attribute .{node.attr} of the number {ast.unparse(node.value)!r}")
@@ -724,8 +823,11 @@ class Lifter(NumpyLowering):
                 return sp.Integer(len(shape))
             if node.attr == "T":
                 return self.transposed(array, node)
+            if node.attr == "dtype":
+                return FLOAT64
             raise self.error(errors.UnsupportedExpressionError, node,
-                             f"the array attribute .{node.attr}: use .shape, .size, .ndim, .T, len() or indexing")
+                             f"the array attribute .{node.attr}: use .shape, .size, .ndim, .T, .dtype, len() or "
+                             "indexing")
         return self.global_number(self.resolve(node), node)
 
     def is_local(self, node):
@@ -739,6 +841,14 @@ class Lifter(NumpyLowering):
         if isinstance(value, tuple):
             raise self.error(errors.UnsupportedExpressionError, node,
                              "a tuple used as a number: unpack it first (`a, b = ...`)")
+        if value is FLOAT64 or isinstance(value, FloatInfo):
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"the type {ast.unparse(node)} used as a number: a type goes to np.finfo(...), "
+                             ".astype(...) or dtype=; np.finfo(float).eps is a number")
+        if isinstance(value, (ArrayList, LoopAppend)):
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             "a list of arrays used as a number: join it with np.stack, np.column_stack or "
+                             "np.concatenate, then index or reduce the array")
         if self.is_array(value):
             text = value.text if isinstance(value, ArrayExpression) else value.base.label
             raise self.error(errors.UnsupportedExpressionError, node,
@@ -810,6 +920,8 @@ class Lifter(NumpyLowering):
         number = constant_to_sympy(obj)
         if number is not None:
             return number
+        if any(obj is t for t in FLOAT_TYPES):
+            return FLOAT64  # (a type, for np.finfo, .astype and dtype=)
         label = ast.unparse(node)
         if isinstance(obj, (list, dict, set, np.ndarray, bytearray)):
             raise self.error(errors.MutableGlobalError, node,
@@ -821,6 +933,8 @@ class Lifter(NumpyLowering):
     def resolve(self, node):
         """The Python object a global name or a module attribute (`math.pi`, `np.sin`) refers to."""
         if isinstance(node, ast.Name):
+            if isinstance(self.frame.variables.get(node.id), FUNCTION_VALUES):
+                return self.frame.variables[node.id]  # (a function passed to a helper: `nonlinearity(x)`)
             if node.id in self.frame.variables:
                 raise self.error(errors.UnsupportedCallError, node,
                                  f"{node.id!r} is a local value, not a function")
@@ -835,6 +949,8 @@ class Lifter(NumpyLowering):
                     raise self.error(errors.UnsupportedCallError, node,
                                      f"module {base.__name__!r} has no attribute {node.attr!r}")
                 return getattr(base, node.attr)
+            if base is not None and composite(getattr(base, node.attr, None)) is not None:
+                return getattr(base, node.attr)  # (norm.logpdf: a method of a scipy.stats distribution)
             raise self.error(errors.UnsupportedExpressionError, node,
                              f"the attribute {ast.unparse(node)!r}: only module attributes such as math.pi or "
                              "np.sin, and an array's .shape and .size, are supported")
@@ -857,6 +973,8 @@ class Lifter(NumpyLowering):
         constructed = self.constructed(target, node)
         if constructed is not None:
             return constructed
+        if target is np.finfo:
+            return self.float_info(node)
         args = [self.value(arg) for arg in node.args]
         target = getattr(target, INLINE_ATTRIBUTE, target)
         library = getattr(target, "__module__", None) or ""
@@ -872,8 +990,8 @@ class Lifter(NumpyLowering):
             raise self.error(errors.UnsupportedCallError, node,
                              f"keyword arguments to {label}: symgrad takes keywords only where docs/language.md "
                              "lists them (axis=, keepdims=, ord=); pass the others by position")
-        if target is float and len(args) == 1:
-            return self.number(args[0], node.args[0])
+        if any(target is t for t in FLOAT_TYPES) and len(args) == 1:  # float(a), np.float64(a)
+            return args[0] if self.is_array(args[0]) else self.number(args[0], node.args[0])
         if target is int and len(args) == 1:
             whole = self.number(args[0], node.args[0])
             if not whole.is_integer:
@@ -941,6 +1059,23 @@ class Lifter(NumpyLowering):
         if isinstance(node, ast.Constant) and isinstance(node.value, bool):
             return sp.true if node.value else sp.false
         return sp.Ne(self.scalar(node), 0)
+
+
+FUNCTION_VALUES = (types.FunctionType, types.BuiltinFunctionType, np.ufunc)
+
+
+def _assigned_from_arrays(statements, name, arrays):
+    """Whether a statement assigns `name` a value that reads a slice or one of the named arrays."""
+    for statement in statements:
+        for node in ast.walk(statement):
+            if isinstance(node, (ast.Assign, ast.AugAssign)) and any(
+                    isinstance(t, ast.Name) and t.id == name
+                    for t in (node.targets if isinstance(node, ast.Assign) else [node.target])):
+                if any(isinstance(n, ast.Slice) or isinstance(n, ast.Name) and n.id in arrays and not (
+                        isinstance(parent, ast.Subscript) and parent.value is n)
+                        for parent in ast.walk(node.value) for n in ast.iter_child_nodes(parent)):
+                    return True
+    return False
 
 
 def _contains_return(node):

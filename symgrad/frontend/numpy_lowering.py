@@ -28,7 +28,7 @@ from sympy.core.relational import Relational
 from sympy.logic.boolalg import BooleanAtom, BooleanFunction
 
 from .. import errors
-from ..ir import Carried, Loop
+from ..ir import Allocate, Carried, Loop
 from ..rules import IntDiv, Maximum, Minimum
 from .kinds import static_target
 from .source import COMPARISONS, PYTHON_COMPARISONS
@@ -62,7 +62,46 @@ class ArrayExpression:
         return len(self.shape)
 
 
+@dataclass(eq=False)
+class ArrayList:
+    """A Python list of arrays, to be joined (`np.column_stack(terms)`): its parts, or, for a list appended to
+    once per iteration of a kept loop, the local array whose rows are the parts (`rows`)."""
+
+    parts: tuple = ()
+    rows: object = None
+
+
+@dataclass(eq=False)
+class LoopAppend:
+    """An empty list a kept loop appends to once per iteration: each part becomes row `position` of an array
+    allocated in `outer` (the block before the loop) at the first append, with `trips` rows."""
+
+    trips: object
+    position: object
+    depth: int
+    outer: list
+    rows: object = None
+    appended: bool = False
+
+
+# symgrad's arrays are all float64: `x.dtype`, `float` and `np.float64` name this one type, and np.finfo of it
+# gives constants.  A dtype is a value only where a type goes (np.finfo, .astype, dtype=, np.float64(...)).
+FLOAT64 = np.dtype(np.float64)
+FLOAT_TYPES = (float, np.float64, np.double)
+FLOAT_INFO = np.finfo(np.float64)
+FLOAT_INFO_ATTRIBUTES = ("eps", "epsneg", "tiny", "smallest_normal", "max", "min", "resolution")
+
+
+class FloatInfo:
+    """`np.finfo(float)`, `np.finfo(x.dtype)`: its attributes are float64's constants."""
+
+
 CONDITIONS = (Relational, BooleanFunction, BooleanAtom)  # (a SymPy Symbol is a Boolean too: not one of these)
+
+
+def trip_count(start, stop, step):
+    """How many times `range(start, stop, step)` runs (a literal non-zero step), as an integer expression."""
+    return stop - start if step == 1 else IntDiv(stop - start + step - (1 if step > 0 else -1), step)
 
 
 def as_number(element):
@@ -98,6 +137,21 @@ SPECIAL_COMPOSITES = {
     "expit": lambda x: 1 / (1 + sp.exp(-x)),
     "log_expit": lambda x: -_logaddexp(sp.Integer(0), -x),
     "xlogy": lambda x, y: sp.Piecewise((sp.Integer(0), sp.Eq(x, 0)), (x * sp.log(y), True)),
+    "gammaln": sp.loggamma,  # (math.lgamma's node: scipy's spellings of functions of the rules table)
+    "gamma": sp.gamma,
+    "erf": sp.erf,
+    "erfc": sp.erfc,
+}
+
+
+def _normal_logpdf(x, loc=sp.Integer(0), scale=sp.Integer(1)):
+    return -((x - loc) / scale) ** 2 / 2 - sp.log(scale) - sp.log(2 * sp.pi) / 2
+
+
+# Methods of scipy.stats distributions, by (distribution, method), as formulas of numbers (loc and scale by position).
+STATS_COMPOSITES = {
+    ("norm", "logpdf"): _normal_logpdf,
+    ("norm", "pdf"): lambda *a: sp.exp(_normal_logpdf(*a)),
 }
 
 
@@ -107,9 +161,14 @@ def scipy_special(name):
 
 
 def composite(target):
-    """The formula of np.logaddexp or of a scipy.special function of losses, or None."""
+    """The formula of np.logaddexp, of a scipy.special function or of a scipy.stats method (norm.logpdf), or None."""
     if target is np.logaddexp:
         return _logaddexp
+    stats = sys.modules.get("scipy.stats")
+    owner = getattr(target, "__self__", None)
+    if stats is not None and owner is not None:  # (a bound method is made anew at each access: compare owners)
+        return next((build for (name, method), build in STATS_COMPOSITES.items()
+                     if owner is getattr(stats, name, None) and target.__name__ == method), None)
     return next((build for name, build in SPECIAL_COMPOSITES.items() if target is scipy_special(name)), None)
 # NumPy functions that are refused on arrays, with what to write instead (the table of docs/language.md).
 REFUSED_FUNCTIONS = {
@@ -228,6 +287,19 @@ class NumpyLowering:
                    f"({self.shape_text(a)} and {self.shape_text(b)})")
         if all({a, b} != set(existing.args) for existing, _ in self.shape_checks):
             self.shape_checks.append((sp.Eq(a, b), message))
+
+    def runs_at_least_once(self, trips, what, advice, node):
+        """Require a loop to run, where a loop that does not would leave Python a different value: a number that
+        the loop makes an array stays a number (np.sum reads it differently), an empty list cannot be stacked."""
+        trips = self.resolved_size(sp.sympify(trips))
+        what = f"the loop on line {self.line(node)} {what}"
+        if trips.is_number and trips <= 0 or not trips.free_symbols <= self.entry_symbols:
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"{what}, but its trip count {self.shape_text(trips)} is not known to be positive when "
+                             f"the kernel starts: {advice}")
+        if not trips.is_number:
+            self.shape_checks.append((sp.Gt(trips, 0), f"{self.function.__name__}(): {what} and must run at least "
+                                                       f"once ({self.shape_text(trips)} times)"))
 
     def broadcast(self, operands, node):
         """The shape of NumPy's broadcast of `operands` (arrays and numbers), and for each operand a function
@@ -631,7 +703,7 @@ class NumpyLowering:
                                  f"{label}() of anything but a list of numbers (or of rows of numbers): pass arrays "
                                  "as arguments")
             return self.array_display(node.args[0])
-        if target in (np.concatenate, np.stack):
+        if target in (np.concatenate, np.stack, np.vstack, np.hstack, np.column_stack):
             return self.joined(target, node)
         if target not in (np.ones, np.full, np.arange, np.linspace, np.eye):
             return None
@@ -657,7 +729,7 @@ class NumpyLowering:
                                                                     "(start, stop, step) of integers, a literal step")
             start, stop, step = (sp.Integer(0), args[0], sp.Integer(1)) if len(args) == 1 else (
                 args[0], args[1], args[2] if len(args) == 3 else sp.Integer(1))
-            length = stop - start if step == 1 else IntDiv(stop - start + step - (1 if step > 0 else -1), step)
+            length = trip_count(start, stop, step)
             return ArrayExpression((length,), lambda i: start + step * i[0], False, label)
         if len(args) != 3 or not args[2].is_integer:
             raise self.error(errors.UnsupportedCallError, node, f"{label}(start, stop, num) with an integer num")
@@ -669,7 +741,7 @@ class NumpyLowering:
         """For each array a loop rebinds (`h = np.tanh(W @ h + U @ x[t])`, a recurrence): a local array with one
         row per iteration and one for the value before the loop, row 0 written now.  Reverse mode reads the rows
         back, as it reads a tape."""
-        trips = stop - start if step == 1 else IntDiv(stop - start + step - (1 if step > 0 else -1), step)
+        trips = trip_count(start, stop, step)
         histories = {}
         for name in names:
             value = self.expression(self.frame.variables[name], node)
@@ -743,29 +815,99 @@ class NumpyLowering:
         return sp.Integer(0), arrays[0].shape[0], sp.Integer(1), bind
 
     def joined(self, target, node):
-        """np.concatenate of vectors (one after the other) or np.stack of vectors of one length (as rows)."""
+        """np.concatenate / np.hstack of vectors (one after the other), np.stack / np.vstack (as rows, or as
+        columns with axis=1) and np.column_stack (as columns) of vectors of one length: a list written out, or a
+        list built by `.append`."""
         label = ast.unparse(node.func)
-        advice = f"{label}([a, b, ...]) of a list of vectors written out, without axis="
-        if len(node.args) != 1 or node.keywords or not isinstance(node.args[0], (ast.List, ast.Tuple)):
+        axes = ("axis",) if target is np.stack else ()
+        advice = (f"{label}([a, b, ...]) of a list of vectors, written out or built by .append"
+                  + (", with axis=0 or axis=1" if axes else ", without axis="))
+        keywords = self.keyword_values(node, axes, label) if len(node.args) == 1 else None
+        axis = keywords.get("axis", sp.Integer(0)) if keywords is not None else None
+        if keywords is None or axis not in (0, 1):
             raise self.error(errors.UnsupportedCallError, node, advice)
-        parts = [self.value(element) for element in node.args[0].elts]
-        if not parts or not all(self.is_array(part) for part in parts):
-            raise self.error(errors.UnsupportedCallError, node, advice)
+        parts = self.listed(node.args[0], advice, node)
+        columns = target is np.column_stack or target is np.stack and axis == 1
+        if isinstance(parts, ArrayValue):  # the rows of a loop's appends
+            if target in (np.concatenate, np.hstack):
+                raise self.error(errors.UnsupportedCallError, node, f"{label} of a list appended to in a loop: "
+                                                                    "use np.stack or np.column_stack")
+            return self.transposed(parts, node) if columns else parts
         vectors = [self.expression(self.materialized(p, "part", node), node) for p in parts]
         if any(v.ndim != 1 for v in vectors):
             raise self.error(errors.UnsupportedCallError, node, f"{label} of arrays other than vectors: index the "
                                                                 "parts separately, or pass one array")
-        if target is np.stack:
+        if target in (np.stack, np.vstack, np.column_stack):
             for other in vectors[1:]:
                 self.same_size(vectors[0].shape[0], other.shape[0], "the lengths of the stacked vectors", node)
-            return ArrayExpression((sp.Integer(len(vectors)), vectors[0].shape[0]), lambda i: self.chosen(
+            stacked = ArrayExpression((sp.Integer(len(vectors)), vectors[0].shape[0]), lambda i: self.chosen(
                 [(sp.Eq(i[0], k), lambda v=v: v.at(i[1:])) for k, v in enumerate(vectors)]), False, label)
+            return self.transposed(stacked, node) if columns else stacked
         offsets = [sp.Integer(0)]
         for vector in vectors:
             offsets.append(offsets[-1] + vector.shape[0])
         return ArrayExpression((offsets[-1],), lambda i: self.chosen(
             [(sp.And(start <= i[0], i[0] < end), lambda v=v, start=start: v.at((i[0] - start,)))
              for v, start, end in zip(vectors, offsets, offsets[1:])]), False, label)
+
+    def listed(self, argument, advice, node):
+        """The parts of a list of arrays (a display, or a name bound to an ArrayList), or the local array of a
+        loop's appends."""
+        if isinstance(argument, (ast.List, ast.Tuple)):
+            parts = [self.value(element) for element in argument.elts]
+        else:
+            value = self.value(argument)
+            if isinstance(value, LoopAppend):
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"{ast.unparse(argument)!r} inside the loop that appends to it: join it after the "
+                                 "loop")
+            if not isinstance(value, ArrayList):
+                raise self.error(errors.UnsupportedCallError, node, advice)
+            if value.rows is not None:
+                return value.rows
+            parts = list(value.parts)
+        if not parts or not all(self.is_array(part) for part in parts):
+            raise self.error(errors.UnsupportedCallError, node, advice)
+        return parts
+
+    def appended(self, node):
+        """`terms.append(v)` of an array: a new list with v last; in a kept loop, v becomes the loop's row of the
+        list's array."""
+        call = node.value
+        name = call.func.value.id
+        lst = self.frame.variables[name]
+        if len(call.args) != 1 or call.keywords:
+            raise self.error(errors.UnsupportedCallError, call, f"{name}.append(v) of one array")
+        value = self.value(call.args[0])
+        if not self.is_array(value):
+            raise self.error(errors.UnsupportedCallError, call,
+                             f"{name}.append of a number: symgrad's lists hold arrays, to be joined by np.stack, "
+                             "np.column_stack or np.concatenate; keep numbers in scalar variables")
+        if self.guard is not sp.true:
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"{name}.append under an `if`: append on every path, choosing the value with np.where")
+        if isinstance(lst, ArrayList):
+            if self.loop_depth:
+                raise self.error(errors.UnsupportedStatementError, node,
+                                 f"{name}.append in a loop to a list that is not empty before it: start the list "
+                                 "empty (`terms = []`) just before the loop")
+            self.frame.variables[name] = ArrayList(lst.parts + (value,))
+            return
+        vector = self.expression(value, call.args[0])
+        if lst.appended or self.loop_depth != lst.depth or vector.ndim != 1:
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"{name}.append in this loop: symgrad takes one append of a vector per iteration of "
+                             "the loop the list is made before (not in a loop inside it)")
+        lst.appended = True
+        if lst.rows is None:
+            shape = (lst.trips, vector.shape[0])
+            label = self.fresh(name)
+            base = sp.IndexedBase(label, shape=shape)
+            lst.outer.append(Allocate(base, shape, self.line(node)))
+            lst.rows = ArrayValue(base, shape, True)
+        self.same_size(vector.shape[0], lst.rows.shape[1], f"the lengths of the vectors appended to {name!r}", node)
+        self.loop_nest(vector.shape, lambda i: self.store(lst.rows, (lst.position,) + i,
+                                                          as_number(vector.at(i)), False, node), node)
 
     def chosen(self, branches):
         """The element of the first branch whose condition holds (the last one otherwise), each lifted under its
@@ -775,6 +917,27 @@ class NumpyLowering:
             with self.guarded(condition):
                 pieces.append((as_number(element()), condition))
         return sp.Piecewise(*pieces[:-1], (pieces[-1][0], True))
+
+    def float_info(self, node):
+        """`np.finfo(t)` of float64, the type of every array symgrad makes or takes."""
+        def is_type(argument):  # (a module's type, such as np.float32, is refused here, not as "not a number")
+            return not self.is_local(argument) and isinstance(self.resolve(argument), type)
+
+        argument = node.args[0] if len(node.args) == 1 else None
+        if (argument is None or node.keywords or is_type(argument) and not any(
+                self.resolve(argument) is t for t in FLOAT_TYPES) or self.value(argument) is not FLOAT64):
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"{ast.unparse(node)}: symgrad takes np.finfo(float), np.finfo(np.float64) or "
+                             "np.finfo(x.dtype) of an array (symgrad's arrays are float64)")
+        return FloatInfo()
+
+    def float_info_attribute(self, node):
+        """`np.finfo(float).eps` and the other constants of float64."""
+        if node.attr not in FLOAT_INFO_ATTRIBUTES:
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"the attribute .{node.attr} of np.finfo: symgrad takes "
+                             f"{', '.join('.' + a for a in FLOAT_INFO_ATTRIBUTES)}")
+        return sp.Float(float(getattr(FLOAT_INFO, node.attr)), 17)
 
     def method_call(self, value, node):
         """`x.sum(axis=0)`, `x.mean()`, `x.max()`, `x.dot(y)`, `x.T` and friends on an array."""
@@ -790,6 +953,9 @@ class NumpyLowering:
             return self.product(value, args[0], node)
         if method == "transpose" and not args and not node.keywords:
             return self.transposed(value, node)
+        if method == "astype" and len(args) == 1 and args[0] is FLOAT64 and not node.keywords:
+            return value  # (already float64)
         raise self.error(errors.UnsupportedCallError, node,
                          f"the array method .{method}(): symgrad lowers .sum() .mean() .prod() .max() .min() .dot() "
-                         ".transpose() (and the attribute .T); call the NumPy function of that name on the array")
+                         ".transpose() .astype(float) (and the attribute .T); call the NumPy function of that name on "
+                         "the array")
