@@ -91,7 +91,8 @@ def test_a_refusal_is_a_clean_symgrad_error(name):
     assert os.path.samefile(refusal.filename, entry.function.__code__.co_filename)
     with open(refusal.filename) as source:
         lines = source.read().splitlines()
-    assert 1 <= refusal.lineno <= len(lines) and lines[refusal.lineno - 1].strip(), refusal.lineno
+    # the refusal names a line of the corpus file that holds code (not past its end, not a blank line)
+    assert refusal.lineno in range(1, len(lines) + 1) and lines[refusal.lineno - 1].strip(), refusal.lineno
     assert str(refusal).strip() and "Traceback" not in str(refusal)
 
 
