@@ -16,7 +16,9 @@ point runs on the threads (those points once more, to the same bits).
 import hashlib
 import inspect
 import numbers
+import sys
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -48,40 +50,51 @@ def normalise_axes(names, in_axes, function_name):
     return tuple(None if axis is None else 0 for axis in in_axes)
 
 
-def batch_source(module, name, axes, gradient_as_tuple):
-    """The module text of the batch kernel of kernel `name` of the transform's module `module` (its NAME,
-    ARGUMENTS, KINDS, WRT) over `axes`: the body calls the global KERNEL, which `Batched` sets to the
-    transform's dispatcher before compiling."""
+def output_specs(module, name, axes, gradient_as_tuple):
+    """The batch kernel's result arrays, in order: (array name, the point's result in terms of ``{r}``, the
+    position of the argument whose shape the row takes or None for a number, the number of leading axes of that
+    argument to skip)."""
     arguments, kinds = module.ARGUMENTS, module.KINDS
-    batched = [a for a, axis in zip(arguments, axes) if axis == 0]
-    first = batched[0]
-    lines = [f"def batched({', '.join(arguments)}):", f"    _n = {first}.shape[0]"]
-    for argument in batched[1:]:
-        lines += [f"    if {argument}.shape[0] != _n:",
-                  f"        raise ValueError({_mismatch(module.NAME, argument, first)!r})"]
-    # The results: one row per point.
-    outputs = []  # (array name, expression of the point's result, kind of the result)
+    specs = []
     if name in ("value", "value_and_grad"):
-        outputs.append(("_values", "{r}[0]" if name == "value_and_grad" else "{r}", "float"))
+        specs.append(("_values", "{r}[0]" if name == "value_and_grad" else "{r}", None, 0))
     if name in ("grad", "value_and_grad"):
         gradient = "{r}[1]" if name == "value_and_grad" else "{r}"
         for k, wrt in enumerate(module.WRT):
             at = arguments.index(wrt)
             item = f"{gradient}[{k}]" if gradient_as_tuple else gradient
-            outputs.append((f"_g{k}", item, (kinds[at], wrt, axes[at])))
-    for array, _, kind in outputs:
-        if kind == "float" or kind[0] in ("float", "int"):
-            lines.append(f"    {array} = np.empty(_n)")
-        else:
-            kind, argument, axis = kind
-            offset = 1 if axis == 0 else 0
-            shape = ", ".join(f"{argument}.shape[{offset + k}]" for k in range(_SHARED_NDIM[kind]))
-            lines.append(f"    {array} = np.empty((_n, {shape}))")
+            array_argument = kinds[at] not in ("float", "int")
+            specs.append((f"_g{k}", item, at if array_argument else None, 1 if axes[at] == 0 else 0))
+    return specs
+
+
+def output_shapes(module, specs, args, size):
+    """The shapes of the result arrays `specs` for a batch of `size` points of the arguments `args`."""
+    return [(size,) if at is None else (size,) + args[at].shape[skip:skip + _SHARED_NDIM[module.KINDS[at]]]
+            for _, _, at, skip in specs]
+
+
+def batch_source(module, name, axes, gradient_as_tuple):
+    """The module text of the batch kernels of kernel `name` of the transform's module `module` (its NAME,
+    ARGUMENTS, KINDS, WRT) over `axes`: `batched_into`, which writes every point's results into result arrays it
+    is given (the Python call passes reused ones), and `batched`, which allocates them, for ``@njit`` callers.
+    `batched_into` calls the global KERNEL, which `Batched` sets to the transform's dispatcher before compiling,
+    and `batched` the global INTO, set to `batched_into` compiled."""
+    arguments, kinds = module.ARGUMENTS, module.KINDS
+    specs = output_specs(module, name, axes, gradient_as_tuple)
+    results = [array for array, _, _, _ in specs]
+    batched = [a for a, axis in zip(arguments, axes) if axis == 0]
+    first = batched[0]
+    lines = [f"def batched_into({', '.join(arguments + tuple(results))}):", f"    _n = {first}.shape[0]"]
+    for argument in batched[1:]:
+        lines += [f"    if {argument}.shape[0] != _n:",
+                  f"        raise ValueError({_mismatch(module.NAME, argument, first)!r})"]
+
     def point(b, r):
         """One point's call and stores, with index `b` and result `r` (the serial part and the prange loop keep
         their variables apart, so that none lives across the parallel loop)."""
         call = f"KERNEL({', '.join(f'{a}[{b}]' if axis == 0 else a for a, axis in zip(arguments, axes))})"
-        return [f"{r} = {call}"] + [f"{array}[{b}] = {item.format(r=r)}" for array, item, _ in outputs]
+        return [f"{r} = {call}"] + [f"{array}[{b}] = {item.format(r=r)}" for array, item, _, _ in specs]
 
     # Serially first: one point per distinct tuple of batched ints (the first point when none is), which raises
     # any error a point of the batch can raise, where Numba reports it.
@@ -96,16 +109,29 @@ def batch_source(module, name, axes, gradient_as_tuple):
     # Then every point on the threads, those points again included (the same bits): a prange(1, n) ran 5x slower
     # than prange(n) (measured with rosen2 at 10^6 points), and a test per point would cost a branch each.
     lines += ["    for _b in prange(_n):"] + [f"        {line}" for line in point("_b", "_r")]
-    results = [array for array, _, _ in outputs]
-    if name == "value":
-        returned = results[0]
-    else:
-        gradients = results[1:] if name == "value_and_grad" else results
-        gradient_text = f"({', '.join(gradients)},)" if gradient_as_tuple else gradients[0]
-        returned = f"{results[0]}, {gradient_text}" if name == "value_and_grad" else gradient_text
-    lines.append(f"    return {returned}")
+    # The allocating kernel, for @njit callers.
+    lines += ["", "", f"def batched({', '.join(arguments)}):", f"    _n = {first}.shape[0]"]
+    for array, _, at, skip in specs:
+        shape = "" if at is None else "".join(f", {arguments[at]}.shape[{skip + k}]"
+                                              for k in range(_SHARED_NDIM[kinds[at]]))
+        lines.append(f"    {array} = np.empty((_n{shape}))")
+    lines.append(f"    INTO({', '.join(arguments + tuple(results))})")
+    lines.append(f"    return {_structure(name, results, gradient_as_tuple)}")
+    # What the Python call returns from the result arrays it passed (plain Python, never compiled).
+    lines += ["", "", f"def assembled({', '.join(results)}):",
+              f"    return {_structure(name, results, gradient_as_tuple)}"]
     return BATCH_TEMPLATE.format(name=module.NAME, kernel=name, axes=axes, arguments=arguments,
                                  dimensions=batch_dimensions(kinds, axes), body="\n".join(lines))
+
+
+def _structure(name, results, gradient_as_tuple):
+    """The text of what a batch kernel returns, built from its result arrays `results`, as the transform's own
+    result is built: a value, a gradient (a tuple of them for a tuple wrt), or both."""
+    if name == "value":
+        return results[0]
+    gradients = results[1:] if name == "value_and_grad" else results
+    gradient_text = f"({', '.join(gradients)},)" if gradient_as_tuple else gradients[0]
+    return f"{results[0]}, {gradient_text}" if name == "value_and_grad" else gradient_text
 
 
 BATCH_TEMPLATE = '''"""symgrad batch kernel: {kernel} of {name}() over in_axes={axes!r}.
@@ -119,6 +145,7 @@ NAME = {name!r}
 ARGUMENTS = {arguments!r}
 DIMENSIONS = {dimensions!r}  # of the arguments, all float64 (arrays C-contiguous)
 KERNEL = None  # the transform's compiled {kernel} kernel, set by symgrad.batch before this is compiled
+INTO = None  # batched_into compiled, set by symgrad.batch before `batched` is compiled
 
 
 {body}
@@ -148,6 +175,8 @@ class Batched:
         self.in_axes = normalise_axes(self._names, in_axes, transform.fun.__name__)
         self._lock = threading.RLock()
         self.kernels = None  # the batch kernels, compiled on first access: api.vmap puts its lazy holder here
+        self._into_kernels = {}  # kernel name -> _Compiled batched_into, the Python call's kernel
+        self._kept = {}  # kernel name -> result arrays of recent calls, reused once nothing else refers to them
         self.__name__ = f"vmap_{transform.fun.__name__}"
 
     def __call__(self, *args, **keywords):
@@ -163,8 +192,36 @@ class Batched:
         return self._call("value_and_grad", args, keywords)
 
     def _call(self, name, args, keywords):
-        dispatcher = getattr(self.kernels, name)
-        return dispatcher(*self._checked(self._positional(self.transform.fun, args, keywords)))
+        args = self._checked(self._positional(self.transform.fun, args, keywords))
+        kernel = self._into(name)
+        specs = output_specs(kernel.module, name, self.in_axes, self._as_tuple)
+        size = next(value.shape[0] for value, axis in zip(args, self.in_axes) if axis == 0)
+        results = self._results(name, output_shapes(kernel.module, specs, args, size))
+        kernel.dispatcher(*args, *results)
+        return kernel.module.assembled(*results)
+
+    def _results(self, name, shapes):
+        """Result arrays of `shapes` for one call: a set from an earlier call that nothing outside this object
+        refers to any more, or new ones.  Freshly allocated arrays of megabytes come from the system as pages
+        that fault on first write, which cost 10x the batch itself (rosen2 at 10^6 points: 16.7 ms against
+        1.7 ms on one thread), so, as JAX's and PyTorch's allocators do, the last `RESULT_SETS` sets are kept.
+        A set the caller still holds (or holds a view of: a view refers to its base) is never written."""
+        with self._lock:
+            kept = self._kept.setdefault(name, [])
+            for results in kept:
+                if [r.shape for r in results] == shapes and max(_references(results)) <= _UNREFERENCED:
+                    return list(results)
+            results = [np.empty(shape) for shape in shapes]
+            kept.append(tuple(results))
+            del kept[:-RESULT_SETS]
+            return results
+
+    def _into(self, name):
+        """The compiled `batched_into` of kernel `name` (with its module), compiled on first use."""
+        with self._lock:
+            if name not in self._into_kernels:
+                self._into_kernels[name] = self._compile(name, "batched_into")
+            return self._into_kernels[name]
 
     def _checked(self, args):
         """The arguments as the batch kernel takes them (batched numbers as float64 arrays), or a TypeError or
@@ -190,23 +247,60 @@ class Batched:
         return result
 
     def _compiled(self, name):
-        """The batch kernel of kernel `name`: generated, stored in the cache (or found there) and compiled."""
+        """The allocating batch kernel of kernel `name`, for ``.kernels`` (``@njit`` callers)."""
+        return self._compile(name, "batched").dispatcher
+
+    def _compile(self, name, function):
+        """`function` (batched_into, or batched, which calls it) of the batch module of kernel `name`: the text
+        generated, stored in the cache (or found there) and compiled."""
         from .jit import compile_function
 
+        import numba
+
+        if function == "batched":
+            into = self._into(name)
+            into.module.INTO = into.dispatcher  # what `batched` calls: the same code for the same module
+            module = into.module
+        else:
+            module = self._module(name)
+        dimensions = module.DIMENSIONS
+        if function == "batched_into":
+            specs = output_specs(module, name, self.in_axes, self._as_tuple)
+            dimensions += tuple(1 + (0 if at is None else _SHARED_NDIM[module.KINDS[at]]) for _, _, at, _ in specs)
+        types = tuple(numba.types.Array(numba.float64, ndim, "C") if ndim else numba.float64 for ndim in dimensions)
+        return _Compiled(module, compile_function(module, function, types, parallel=function == "batched_into",
+                                                  nogil=True))
+
+    def _module(self, name):
+        """The batch module of kernel `name`, loaded from the cache or stored there, its KERNEL set."""
         inner = getattr(self.transform.kernels, name)
-        module = self.transform._load()
-        text = batch_source(module, name, self.in_axes, self._as_tuple)
+        transform_module = self.transform._load()
+        text = batch_source(transform_module, name, self.in_axes, self._as_tuple)
         key = hashlib.sha256(f"{self.transform._key()}|{text}".encode()).hexdigest()[:24]
         batch = cache.load(key) or cache.store(key, text)
         batch.KERNEL = inner  # the same dispatcher for the same key: its code is what Numba links in
-        import numba
-
-        types = tuple(numba.types.Array(numba.float64, ndim, "C") if ndim else numba.float64
-                      for ndim in batch.DIMENSIONS)
-        return compile_function(batch, "batched", types, parallel=True, nogil=True)
+        batch.KINDS, batch.WRT = transform_module.KINDS, transform_module.WRT
+        return batch
 
     def __repr__(self):
         return f"<symgrad.vmap of {self.transform!r} over in_axes={self.in_axes!r}>"
+
+
+RESULT_SETS = 2  # result sets kept per kernel: a loop's previous results are still bound while it calls again
+
+
+@dataclass
+class _Compiled:
+    module: object
+    dispatcher: object
+
+
+def _references(arrays):
+    """How many references each of `arrays` has, counted the same way wherever the arrays are held."""
+    return [sys.getrefcount(array) for array in arrays]
+
+
+_UNREFERENCED = _references((np.empty(1),))[0]  # the count of an array that only a tuple holds
 
 
 def _shared_problem(kind, value, array_problem):
