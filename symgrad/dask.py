@@ -222,7 +222,7 @@ class DaskTransform:
         self.split_every = int(split_every)
         if self.split_every < 2:
             raise ValueError(f"split_every={split_every!r}: a tree reduction adds at least 2 parts per task")
-        self._modules = {}  # chunked argument names -> (hash of the text, text, whether a mean)
+        self._modules = {}  # (chunked argument names, array ranks) -> (hash of the text, text, whether a mean, kinds)
         self._lock = threading.RLock()
         self.__name__, self.__doc__ = function.__name__, function.__doc__
 
@@ -236,7 +236,9 @@ class DaskTransform:
         if not chunked:
             result = self.transform(*args)
             return result if compute else dask.delayed(result)
-        digest, text, mean, kinds = self._module(chunked)
+        observed = tuple((name, value.ndim) for name, value in zip(names, args)
+                         if isinstance(value, (np.ndarray, da.Array)))
+        digest, text, mean, kinds = self._module(chunked, observed)
         arrays = _aligned(self.fun.__name__, dict(zip(names, args)), chunked, dict(zip(names, kinds)))
         for name, kind, value in zip(names, kinds, args):
             problem = None if name in chunked else api._argument_problem(kind, value)
@@ -258,13 +260,15 @@ class DaskTransform:
         total = dask.delayed(_divided, pure=False)(parts[0], count)
         return total.compute() if compute else total
 
-    def _module(self, chunked):
-        """(hash, text, is a mean, argument kinds) of the per-chunk module for this set of chunked arguments: from the client's
-        cache, or derived (the check of the rule runs then, and a refusal is never stored)."""
+    def _module(self, chunked, observed):
+        """(hash, text, is a mean, argument kinds) of the per-chunk module for this set of chunked arguments and
+        the ranks of the arrays passed (`observed`, which decide the kinds the body leaves open, as
+        `Transform._observe`): from the client's cache, or derived (the check of the rule runs then, and a refusal
+        is never stored)."""
         with self._lock:
-            if chunked not in self._modules:
+            if (chunked, observed) not in self._modules:
                 t = self.transform
-                options = (t.parallel, tuple(sorted(t.passes)), t.method, "sum over the rows of", chunked)
+                options = (t.parallel, tuple(sorted(t.passes)), t.method, "sum over the rows of", chunked, observed)
                 key = cache.derivation_key(t.fun, t._positions, t._as_tuple, options)
                 module = cache.load(key)
                 if module is None:
@@ -275,13 +279,14 @@ class DaskTransform:
                         found.append(mean)
                         return program
 
-                    derivation = api._derive(t.fun, t.wrt, t._as_tuple, t.parallel, t.passes, t.method, rewrite)
+                    derivation = api._derive(t.fun, t.wrt, t._as_tuple, t.parallel, t.passes, t.method, rewrite,
+                                             observed)
                     text = derivation.module_text + f"\nMEAN_OF_ROWS = {found[0]!r}  # symgrad.dask divides once\n"
                     module = cache.store(key, text)
                 text = module.SOURCE
                 digest = hashlib.sha256(text.encode()).hexdigest()[:24]
-                self._modules[chunked] = (digest, text, module.MEAN_OF_ROWS, module.KINDS)
-            return self._modules[chunked]
+                self._modules[chunked, observed] = (digest, text, module.MEAN_OF_ROWS, module.KINDS)
+            return self._modules[chunked, observed]
 
     def __repr__(self):
         return f"<symgrad.dask.{self._mode} of {self.fun.__name__} wrt {', '.join(self.wrt)}>"

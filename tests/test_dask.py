@@ -42,6 +42,12 @@ def squares(w, b, X, y, scale):
     return 0.5*s
 
 
+def vectorised_nll(w, X, y):
+    """The same loss as NumPy users write it: `y * z` alone leaves y's rank open, so the call's arrays decide."""
+    z = X @ w
+    return np.mean(np.logaddexp(0.0, z) - y * z)
+
+
 RNG = np.random.default_rng(7)
 X = RNG.normal(size=(2000, 3))
 Y = (RNG.random(2000) < 0.5).astype(float)
@@ -50,6 +56,14 @@ W = RNG.normal(size=3) * 0.3
 
 def close(a, b):
     np.testing.assert_allclose(a, b, rtol=TOLERANCE, atol=TOLERANCE)
+
+
+def test_a_vectorised_loss_takes_its_ranks_from_the_dask_arrays_passed():
+    """Regression: the ranks of dask arrays were not observed, so y was read as a float and refused."""
+    value, gradient = sgd.value_and_grad(vectorised_nll)(W, da.from_array(X, chunks=(300, 3)),
+                                                         da.from_array(Y, chunks=300))
+    close(value, nll(W, X, Y))
+    np.testing.assert_allclose(gradient, richardson_gradient(nll, (W, X, Y), 0), rtol=1e-8, atol=1e-10)
 
 
 def test_mean_over_chunks_matches_the_in_memory_kernel_and_central_differences():
