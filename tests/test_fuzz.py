@@ -122,3 +122,11 @@ def test_an_interpreted_float_error_is_no_verdict_on_pythons_index_error(monkeyp
         oracle.judge_exception(ZeroDivisionError("float division by zero"),
                                IndexError("index 5 is out of bounds for axis 0 with size 4"), oracle.Verdict("ok"))
     assert caught.value.verdict.outcome == "wrong value"
+
+
+def test_a_runaway_unoptimised_module_keeps_the_passes_that_only_name_values():
+    """Seed 4000234: with every pass off, the adjoints of powers of sums of a helper inlined into conditional
+    expressions made a 671 KB module that Numba did not compile within the time limit, so the program timed out
+    instead of being judged.  The oracle keeps `name_sums` and `cse` for such a module (15 KB), and judges it."""
+    report = _failures([4000234])
+    assert not report, f"the program failed:\n\n{report}"
