@@ -236,8 +236,11 @@ def _positional(function, args, keywords):
 
 
 def _call_by_position(function, dispatcher, *args, **keywords):
-    """Call a kernel whose parameters are not named as `function`'s: keywords are bound to positions first."""
-    return dispatcher(*_positional(function, args, keywords)) if keywords else dispatcher(*args)
+    """Call a kernel with `function`'s arguments bound to positions first (keywords, and `function`'s defaults
+    for the arguments left out) when the call does not give every argument by position."""
+    if keywords or len(args) != function.__code__.co_argcount:
+        return dispatcher(*_positional(function, args, keywords))
+    return dispatcher(*args)
 
 
 class Transform:
@@ -297,11 +300,13 @@ class Transform:
         return _call_by_position(self.fun, self.value_and_grad, *args, **keywords)
 
     def _entry(self, name):
-        """What calls of kernel `name` go to: its dispatcher, or (when its parameters are not named as the
-        user's, so the dispatcher could not fold keywords) a binder in front of it."""
+        """What calls of kernel `name` go to: its dispatcher, or a binder in front of it when the dispatcher could
+        not fold the call itself: its parameters are not named as the user's (keywords), or the user's function
+        has default values, which the generated kernel does not repeat."""
         dispatcher = getattr(self.kernels, name)
         kernel = getattr(dispatcher, "py_func", dispatcher)  # (a plain function under NUMBA_DISABLE_JIT=1)
-        if tuple(inspect.signature(kernel).parameters) == tuple(inspect.signature(self.fun).parameters):
+        if tuple(inspect.signature(kernel).parameters) == tuple(inspect.signature(self.fun).parameters) \
+                and not self.fun.__defaults__:
             return dispatcher
         return functools.partial(_call_by_position, self.fun, dispatcher)
 

@@ -25,6 +25,10 @@ def powered(x, n):
     return s * x
 
 
+def scaled_power(x, a=2.0, n=3):
+    return a * x ** n
+
+
 def dot(w, x):
     s = 0.0
     for i in range(len(w)):
@@ -60,6 +64,17 @@ def test_an_int_argument_by_keyword(functions):
     assert g(n=4, x=1.5) == pytest.approx(2.0 * 1.5 * 10.0, rel=1e-14)
     assert g(x=1.5, n=3) == pytest.approx(2.0 * 1.5 * 6.0, rel=1e-14)
     assert g(1.5, 2) == pytest.approx(2.0 * 1.5 * 3.0, rel=1e-14)
+
+
+@pytest.mark.parametrize("entry", ["__call__", "value_and_grad"])
+def test_default_values_fill_the_arguments_left_out(functions, entry):
+    """Regression: a call leaving out arguments that have defaults was refused by the dispatcher."""
+    g = getattr(sg.value_and_grad(functions.scaled_power, wrt="x"), entry)
+    for _ in range(2):  # the first call and the ones after it take different paths
+        assert g(1.5) == pytest.approx((2.0 * 1.5**3, 2.0 * 3 * 1.5**2), rel=1e-14)
+        assert g(1.5, 3.0) == pytest.approx((3.0 * 1.5**3, 3.0 * 3 * 1.5**2), rel=1e-14)
+        assert g(1.5, n=2) == pytest.approx((2.0 * 1.5**2, 2.0 * 2 * 1.5), rel=1e-14)
+        assert g(1.5, 1.0, 4) == pytest.approx((1.5**4, 4 * 1.5**3), rel=1e-14)
 
 
 @pytest.mark.parametrize("call, named", [
