@@ -5,7 +5,8 @@ A loss qualifies when it is a sum over the rows of the chunked arguments (or suc
 of rows, a mean): then the loss of all the rows is the sum of the losses of the chunks, and so is its gradient.
 `row_sum_rewrite` checks this from the lifted program with the test ``parallel=True`` applies to a loop (codegen's
 `sums_only`), and names the line that breaks it.  A mean is differentiated as its numerator (the sum), and the
-division by the total number of rows is done once, at the end: every chunk's partial result is a plain sum.
+division by the total number of rows is done once, at the end: every chunk's partial result is a plain sum.  A
+term that does not read the rows (a penalty on the parameters) is added by the first chunk's task alone.
 
 Workers need nothing from the client's disk: each task carries the generated module's text (one graph key per
 call, which Dask sends to each worker once), named by the hash of that text; a worker stores it in its own cache
@@ -25,6 +26,7 @@ import numpy as np
 from . import api, cache
 
 SPLIT_EVERY = 8  # partial results added per task of the tree reduction
+REST_SHARE = "_rest_share"  # the argument each chunk's kernel weighs the part of the loss outside the sums by
 
 
 class RowSumError(ValueError):
@@ -37,15 +39,17 @@ class RechunkWarning(UserWarning):
 
 # --- which functions qualify ---------------------------------------------------------------------------------
 def row_sum_rewrite(program, chunked, wrt):
-    """The program to differentiate per chunk when `program` is a sum over the rows of the `chunked` arguments
-    (itself), or such a sum divided by the number of rows (the program returning the sum), with whether it was a
-    mean; a `RowSumError` naming the line that breaks the rule otherwise."""
+    """(program, whether a mean, whether a rest): the program to differentiate per chunk when `program` returns a
+    sum over the rows of the `chunked` arguments, or such a sum divided by the number of rows (a mean: the
+    program returning the sum), plus a rest that does not read the rows (a penalty on the parameters: the per-chunk
+    program adds it times an extra float argument, `REST_SHARE`, which is nonzero for one chunk); a `RowSumError`
+    naming the line that breaks the rule otherwise."""
     import dataclasses
 
     import sympy as sp
 
     from .codegen import sums_only
-    from .ir import Allocate, Assign, Loop
+    from .ir import Allocate, Argument, Assign, Loop
 
     arguments = {a.name: a for a in program.arguments}
 
@@ -120,23 +124,35 @@ def row_sum_rewrite(program, chunked, wrt):
     output = sp.sympify(program.outputs[0]).xreplace(definitions)
     if reads(output):
         refuse(None, f"the returned value reads {reads(output)[0]} outside a loop over the rows")
-    used = counts(output)
-    numerator = output
+    # output = (sums over the rows) [/ rows] + rest, the rest free of the rows (a penalty on the parameters)
+    rest = output.xreplace({r: 0 for r in results})
+    sums = output - rest
+    if counts(rest):
+        refuse(None, f"the returned value adds {rest}, which uses the number of rows outside the sum over them; a "
+                     "chunk knows only its own")
+    used = counts(sums)
+    numerator = sums
     if used:
         count = used.pop()
-        numerator = output * count
+        numerator = sp.Add(*(term * count for term in sp.Add.make_args(sums)))
         if used or counts(numerator):
             refuse(None, f"the returned value {output} uses the number of rows other than as one division of the "
                          "sum over the rows (a mean: return s / len(y))")
-    rest = numerator.xreplace({r: 0 for r in results})
-    if not sp.sympify(rest).is_zero:
-        refuse(None, f"the returned value adds {rest}, which is not a sum over the rows: every chunk would add it "
-                     "again; compute it apart and add it to the result")
     if any(sp.diff(numerator, r).free_symbols & results for r in results):
         refuse(None, f"the returned value {output} is not a sum of the sums over the rows (times constants)")
-    if numerator is output:
-        return program, False
-    return dataclasses.replace(program, outputs=[numerator]), True
+    mean = bool(counts(sums))
+    arguments, chunk_loss = program.arguments, numerator
+    if not sp.sympify(rest).is_zero:
+        # The rest is added by one chunk alone, with weight 1 (a sum) or the total number of rows (a mean, divided
+        # by it at the end); the others weigh it 0 and do not evaluate it (0 * inf would be nan).
+        share = sp.Symbol(REST_SHARE, real=True)
+        arguments = arguments + [Argument(REST_SHARE, share)]
+        chunk_loss = numerator + sp.Piecewise((share * rest, sp.Ne(share, 0)), (0, True))
+    # Reverse mode seeds the adjoint of the returned symbol: the new result is assigned to one.
+    result = sp.Symbol("_chunk_loss", real=True)
+    body = program.body + [Assign(result, chunk_loss, line=program.line)]
+    return dataclasses.replace(program, arguments=arguments, body=body, outputs=[result]), mean, \
+        not sp.sympify(rest).is_zero
 
 
 def _expressions(statements, definitions):
@@ -238,7 +254,7 @@ class DaskTransform:
             return result if compute else dask.delayed(result)
         observed = tuple((name, value.ndim) for name, value in zip(names, args)
                          if isinstance(value, (np.ndarray, da.Array)))
-        digest, text, mean, kinds = self._module(chunked, observed)
+        digest, text, mean, rest, kinds = self._module(chunked, observed)
         arrays = _aligned(self.fun.__name__, dict(zip(names, args)), chunked, dict(zip(names, kinds)))
         for name, kind, value in zip(names, kinds, args):
             problem = None if name in chunked else api._argument_problem(kind, value)
@@ -250,14 +266,16 @@ class DaskTransform:
         blocks = {name: arrays[name].to_delayed().reshape(arrays[name].numblocks[0], -1)[:, 0] for name in chunked}
         shared = {name: dask.delayed(value, pure=False) if isinstance(value, np.ndarray) else value
                   for name, value in zip(names, args) if name not in chunked}
+        count = arrays[chunked[0]].shape[0]
+        shares = [[(count if mean else 1.0) if k == 0 else 0.0] if rest else [] for k in range(len(blocks[chunked[0]]))]
         parts = [dask.delayed(_evaluate, pure=False)(
-                     payload, self._mode, *(blocks[name][k] if name in chunked else shared[name] for name in names))
+                     payload, self._mode, *(blocks[name][k] if name in chunked else shared[name] for name in names),
+                     *shares[k])
                  for k in range(len(blocks[chunked[0]]))]
         while len(parts) > 1:
             parts = [dask.delayed(_added, pure=False)(*parts[k:k + self.split_every])
                      for k in range(0, len(parts), self.split_every)]
-        count = arrays[chunked[0]].shape[0] if mean else None
-        total = dask.delayed(_divided, pure=False)(parts[0], count)
+        total = dask.delayed(_divided, pure=False)(parts[0], count if mean else None)
         return total.compute() if compute else total
 
     def _module(self, chunked, observed):
@@ -275,17 +293,19 @@ class DaskTransform:
                     found = []
 
                     def rewrite(program):
-                        program, mean = row_sum_rewrite(program, chunked, t.wrt)
-                        found.append(mean)
+                        program, mean, rest = row_sum_rewrite(program, chunked, t.wrt)
+                        found.append((mean, rest))
                         return program
 
                     derivation = api._derive(t.fun, t.wrt, t._as_tuple, t.parallel, t.passes, t.method, rewrite,
                                              observed)
-                    text = derivation.module_text + f"\nMEAN_OF_ROWS = {found[0]!r}  # symgrad.dask divides once\n"
+                    mean, rest = found[0]
+                    text = derivation.module_text + (f"\nMEAN_OF_ROWS = {mean!r}  # symgrad.dask divides once\n"
+                                                     f"REST = {rest!r}  # a part outside the sums: one chunk adds it\n")
                     module = cache.store(key, text)
                 text = module.SOURCE
                 digest = hashlib.sha256(text.encode()).hexdigest()[:24]
-                self._modules[chunked, observed] = (digest, text, module.MEAN_OF_ROWS, module.KINDS)
+                self._modules[chunked, observed] = (digest, text, module.MEAN_OF_ROWS, module.REST, module.KINDS)
             return self._modules[chunked, observed]
 
     def __repr__(self):

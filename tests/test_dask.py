@@ -114,11 +114,47 @@ def recurrence(w, X):
     return s
 
 
-def regularised(w, X):
+def penalty_over_rows(w, X):
     s = 0.0
     for i in range(X.shape[0]):
         s += (X[i, 0] - w[0])**2
-    return s + w[0]**2
+    return s + w[0]**2 / X.shape[0]
+
+
+def regularised(w, X, lam):
+    """A sum over the rows plus a penalty on the parameters, which one chunk alone adds."""
+    s = 0.0
+    for i in range(X.shape[0]):
+        s += (X[i, 0] - w[0])**2 + X[i, 1]*w[1]
+    return s + lam * (w[0]**2 + math.exp(w[1]))
+
+
+def ridge_mean(w, X, y, lam):
+    """A mean and a penalty, vectorised: np.mean(...) + lam * w @ w."""
+    r = X @ w - y
+    return np.mean(r**2) + lam * w @ w
+
+
+def two_sums_mean(w, X):
+    """Regression: a mean of two loops' sums was differentiated as an expression reverse mode did not seed, so
+    the gradient was zero."""
+    s = 0.0
+    for i in range(X.shape[0]):
+        s += (X[i, 0] - w[0])**2
+    t = 0.0
+    for i in range(X.shape[0]):
+        t += math.sin(X[i, 1]*w[1])
+    return (s + 2.0*t) / X.shape[0]
+
+
+@pytest.mark.parametrize("function, args", [(regularised, (0.7,)), (ridge_mean, (Y, 0.3)), (two_sums_mean, ())])
+def test_a_penalty_outside_the_sum_is_added_once_and_means_of_several_sums(function, args):
+    Xd = da.from_array(X, chunks=(300, 3))
+    chunked = tuple(da.from_array(a, chunks=300) if isinstance(a, np.ndarray) else a for a in args)
+    value, gradient = sgd.value_and_grad(function)(W, Xd, *chunked)
+    close(value, function(W, X, *args))
+    np.testing.assert_allclose(gradient, richardson_gradient(function, (W, X, *args), 0), rtol=1e-8, atol=1e-10)
+    close(gradient, sg.grad(function)(W, X, *args))
 
 
 def shared_rows(w, X, y):
@@ -144,8 +180,8 @@ def test_functions_that_are_not_sums_over_rows_are_refused_naming_the_line():
         sgd.value_and_grad(shifted)(W, Xd)
     with pytest.raises(sgd.RowSumError, match=r"recurrence\(\) .* carry a value from one row to the next"):
         sgd.value_and_grad(recurrence)(W, Xd)
-    with pytest.raises(sgd.RowSumError, match=r"adds w\[0\]\*\*2, which is not a sum over the rows"):
-        sgd.value_and_grad(regularised)(W, Xd)
+    with pytest.raises(sgd.RowSumError, match=r"adds w\[0\]\*\*2/X_shape0, which uses the number of rows outside"):
+        sgd.value_and_grad(penalty_over_rows)(W, Xd)
     with pytest.raises(sgd.RowSumError, match=r"centred\(\) .* uses s_\d, a sum over the rows made by an earlier"):
         sgd.value_and_grad(centred)(W, Xd)
     with pytest.raises(sgd.RowSumError, match=r"reads y\[i\] with the row index, but y is not chunked"):
