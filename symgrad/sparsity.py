@@ -1,4 +1,4 @@
-"""The structural nonzeros of a Hessian, derived from the program rather than guessed from values.
+"""The structural nonzeros of a Hessian (or a Jacobian), derived from the program rather than guessed from values.
 
 The program is run abstractly for given array shapes and integer arguments: integers (loop indices, sizes,
 integer arguments) are computed, and every float value carries the set of elements of the `wrt` array it depends
@@ -114,3 +114,13 @@ def hessian_pattern(program, name, values):
     pattern = _Pattern(program, name, values)
     pattern.run(program.body)
     return pattern.pairs
+
+
+def jacobian_pattern(program, name, values):
+    """(rows, columns) of the Jacobian of a program returning a 1-D array (`Program.output_shape`) w.r.t. 1-D
+    array argument `name`: the elements each output element depends on, at the given shapes and int arguments."""
+    pattern = _Pattern(program, name, values)
+    pattern.run(program.body)
+    elements = pattern.arrays.get(program.outputs[0], {})
+    entries = sorted((row, column) for (row,), columns in elements.items() for column in columns)
+    return [row for row, _ in entries], [column for _, column in entries]

@@ -1,0 +1,469 @@
+"""Jacobians of functions returning an array or a tuple of numbers: J t, u^T J, and the matrix itself.
+
+A function returning an array (a tuple of numbers is packed into one, `_packed`) is differentiated two ways, each
+into a module of kernels of its own whose arguments are f's followed by a seed:
+
+- forward: the tangent of every value along a direction t, one seed per `wrt` argument (`forward.Tangents`, as
+  `forward.directional` does it); the `grad` kernel is J t, shaped like the output;
+- reverse: the gradient of u^T f, the weights u shaped like the output (`_reverse`); the `grad` kernel is u^T J,
+  shaped like the `wrt` arguments.
+
+Both modules' `value` kernel is f itself (the seed unread) and both define `output_shape`, f's output shape from
+its arguments' shapes, in plain Python.  The dense Jacobian is one compiled loop over unit seeds (its columns in
+forward mode, its rows in reverse mode, whichever are fewer); the sparse one takes one product per colour of a
+colouring of the pattern that `sparsity.jacobian_pattern` derives from the program, and keeps only the nonzeros.
+"""
+
+import dataclasses
+import inspect
+import numbers
+
+import numpy as np
+
+from .api import Kernels, built, derive_with, lifted
+from .second_order import _made, _SecondOrder, colouring, seed_arguments
+
+MODES = (None, "fwd", "rev")
+DIRECTIONS = {"fwd": "forward", "rev": "reverse"}
+
+
+# --- derivation ----------------------------------------------------------------------------------------------
+def _stages(function, wrt, direction, as_tuple, parallel, enabled, observed):
+    """Lift f (returning an array or a tuple), then its forward (J t) or reverse (u^T J) derivative's kernels."""
+    program = _packed(lifted(function, wrt, several=True, observed=observed))
+    if direction == "forward":
+        derivative, as_tuple = _forward(program, wrt), False  # (J t is one array, whatever `wrt`)
+    else:
+        derivative = _reverse(program, wrt, enabled)
+    return built(derivative, wrt, as_tuple, parallel, enabled, _output_shape_source(program))
+
+
+def _used_names(program):
+    from .reverse import defined_names
+
+    used = {a.name for a in program.arguments} | {s.name for a in program.arguments for s in a.shape}
+    return used | defined_names(program.body)
+
+
+def _packed(program):
+    """`program` returning an array: a tuple of numbers is stored into a local array of its length."""
+    import sympy as sp
+
+    from .ir import Allocate, Store
+    from .reverse import unique_symbol
+
+    if program.output_shape is not None:
+        return program
+    size = sp.Integer(len(program.outputs))
+    base = sp.IndexedBase(unique_symbol(_used_names(program), f"{program.name}_output"), shape=(size,))
+    stores = [Store(base, (sp.Integer(k),), value) for k, value in enumerate(program.outputs)]
+    return dataclasses.replace(program, body=program.body + [Allocate(base, (size,))] + stores,
+                               outputs=[base.label], output_shape=(size,))
+
+
+def _output_base(program):
+    """The IndexedBase of the local array the program returns."""
+    from .ir import Allocate, walk
+
+    return next(s.base for s in walk(program.body) if isinstance(s, Allocate) and s.base.label == program.outputs[0])
+
+
+def _forward(program, wrt):
+    """The Derivative whose `grad` kernel is J t: the output array's tangent along seed arguments `t`."""
+    from .forward import Tangents
+    from .ir import Derivative
+
+    seeds, arguments = seed_arguments(program, wrt, "t")
+    tangents = Tangents(program, ["t"], seeds)
+    tangents.used_names |= {a.name for a in arguments} | {s.name for a in arguments for s in a.shape}
+    body = tangents.statements(program.body)
+    tangent = tangents.of(program.outputs[0], "t")  # (the tangent array of the output's local array)
+    seeded = dataclasses.replace(program, arguments=program.arguments + arguments)
+    return Derivative(seeded, list(wrt), body, [], [tangent.label], mode="forward")
+
+
+def _reverse(program, wrt, enabled):
+    """The Derivative whose `grad` kernel is u^T J: reverse mode on sum_i u[i] * f(x)[i], with u an argument
+    shaped like the output; its program stays f, so that its `value` kernel returns f's array."""
+    import sympy as sp
+
+    from .ir import ARRAY1, ARRAY2, Argument, Assign, Carried, Loop, Program
+    from .reverse import reverse, unique_symbol
+
+    used = _used_names(program)
+    shape = program.output_shape
+    label = unique_symbol(used, "u")
+    sizes = tuple(sp.Symbol(unique_symbol(used, f"u_shape{k}").name, integer=True, nonnegative=True)
+                  for k in range(len(shape)))
+    u = Argument(label.name, label, ARRAY1 if len(shape) == 1 else ARRAY2, sp.IndexedBase(label, shape=sizes), sizes)
+    indices = tuple(sp.Symbol(unique_symbol(used, f"i{k}").name, integer=True) for k in range(len(shape)))
+    output = _output_base(program)
+
+    def summed(axis, initial):
+        """The loop over `axis` (and those inside it) adding u * f to `initial`, and the symbol of its sum."""
+        phi, result = unique_symbol(used, "s"), unique_symbol(used, "s_total")
+        if axis == len(shape) - 1:
+            following = unique_symbol(used, "s_next")
+            body = [Assign(following, phi + u.base[indices] * output[indices])]
+        else:
+            inner, following = summed(axis + 1, phi)
+            body = [inner]
+        loop = Loop(indices[axis], sp.Integer(0), shape[axis], sp.Integer(1), body,
+                    [Carried(phi, initial, following, result)])
+        return loop, result
+
+    loop, total = summed(0, sp.Float(0.0))
+    weighted = Program(program.name, program.arguments + [u], program.body + [loop], [total], program.filename,
+                       program.line, program.shape_checks)
+    derivative = reverse(weighted, list(wrt), enabled=enabled)
+    derivative.program = dataclasses.replace(program, arguments=weighted.arguments)
+    return derivative
+
+
+def _output_shape_source(program):
+    """`output_shape(<f's arguments>)`: f's output shape, a plain function of the generated module."""
+    from .codegen import NumbaPrinter
+
+    printer = NumbaPrinter()
+    lines = [f"def output_shape({', '.join(a.name for a in program.arguments)}):"]
+    lines += [f"    {size.name} = {a.name}.shape[{k}]" for a in program.arguments for k, size in enumerate(a.shape)]
+    lines.append(f"    return ({''.join(f'{printer.doprint(size)}, ' for size in program.output_shape)})")
+    return "\n\n\n" + "\n".join(lines) + "\n"
+
+
+# --- the compiled loops ---------------------------------------------------------------------------------------
+def _dense_loop_source(direction, count, positions, kinds):
+    """The text of `jacobian(a0, ..)` (f's `count` arguments): one product per unit seed, each written into its
+    column (forward) or row (reverse) of J, an (outputs, elements) block per `wrt` argument at `positions`."""
+    names = [f"a{k}" for k in range(count)]
+    arguments = ", ".join(names)
+    lines = [f"def jacobian({arguments}):",
+             f"    shape = output_shape({arguments})",
+             "    m = 1",
+             "    for size in shape:",
+             "        m *= size"]
+    blocks = [f"J{b}" for b in range(len(positions))]
+    for b, (position, kind) in enumerate(zip(positions, kinds)):
+        lines.append(f"    J{b} = np.empty((m, {'1' if kind == 'float' else names[position] + '.size'}))")
+    if direction == "forward":
+        for b, (position, kind) in enumerate(zip(positions, kinds)):
+            lines.append(f"    s{b} = 0.0" if kind == "float" else f"    s{b} = np.zeros({names[position]}.shape)")
+        product = f"grad({arguments}, {', '.join(f's{b}' for b in range(len(positions)))}).reshape(-1)"
+        for b, kind in enumerate(kinds):
+            if kind == "float":
+                lines += [f"    s{b} = 1.0", f"    J{b}[:, 0] = {product}", f"    s{b} = 0.0"]
+            else:
+                lines += [f"    flat = s{b}.reshape(-1)",
+                          "    for j in range(flat.size):",
+                          "        flat[j] = 1.0",
+                          f"        J{b}[:, j] = {product}",
+                          "        flat[j] = 0.0"]
+    else:
+        lines += ["    u = np.zeros(shape)",
+                  "    flat = u.reshape(-1)",
+                  "    for i in range(m):",
+                  "        flat[i] = 1.0",
+                  f"        g = grad({arguments}, u)"]
+        for b, kind in enumerate(kinds):
+            g = "g" if len(kinds) == 1 else f"g[{b}]"
+            lines.append(f"        J{b}[i, 0] = {g}" if kind == "float" else f"        J{b}[i, :] = {g}.reshape(-1)")
+        lines.append("        flat[i] = 0.0")
+    lines.append(f"    return {blocks[0] if len(blocks) == 1 else '(' + ', '.join(blocks) + ')'}")
+    return "\n".join(lines) + "\n"
+
+
+def _compressed_loop_source(count):
+    """The text of `compressed(a0, .., seeds, colour, read)`: the product along each colour's seed (a row of
+    `seeds`), entry e of the pattern read from element `read[e]` of the product of colour `colour[e]`."""
+    arguments = ", ".join(f"a{k}" for k in range(count))
+    return (f"def compressed({arguments}, seeds, colour, read):\n"
+            f"    data = np.empty(colour.shape[0])\n"
+            f"    for c in range(seeds.shape[0]):\n"
+            f"        product = grad({arguments}, seeds[c])\n"
+            f"        for e in range(colour.shape[0]):\n"
+            f"            if colour[e] == c:\n"
+            f"                data[e] = product[read[e]]\n"
+            f"    return data\n")
+
+
+# --- the transforms -------------------------------------------------------------------------------------------
+class _JacobianKernels(Kernels):
+    """A product's dispatchers (`value`: f, `grad` and its alias `jvp` or `vjp`: the product,
+    `value_and_grad`), and `output_shape`, `jacobian` (the dense loop) and `compressed` (the sparse one), compiled
+    on first access; all callable from the user's @njit code."""
+
+    def __getattr__(self, name):
+        owner = self._owner
+        if name == owner._product_name:
+            return getattr(self, "grad")
+        if name in ("output_shape", "jacobian", "compressed"):
+            with owner._lock:
+                if name not in self.__dict__:
+                    setattr(self, name, owner._loop(name))
+            return self.__dict__[name]
+        return super().__getattr__(name)
+
+
+class _Product(_SecondOrder):
+    """Common to J t, u^T J and the Jacobian: the module of one direction, its kernels and its call checks."""
+
+    _direction = "forward"
+
+    def __init__(self, function, wrt, parallel=False, optimize=True):
+        super().__init__(function, wrt, parallel, optimize)
+        self.kernels = _JacobianKernels(self)
+
+    @property
+    def _product_name(self):
+        return "jvp" if self._direction == "forward" else "vjp"
+
+    def _variant(self):
+        return ("jacobian", self._direction)
+
+    def _derive(self):
+        return derive_with(_stages, self.fun, self.wrt, self._direction, self._as_tuple, self.parallel, self.passes,
+                           dict(self._observed))
+
+    def _values(self, args, keywords):
+        """f's arguments of a call, checked (the first call's array ranks decide the kinds the body leaves open)."""
+        self._observe(args, keywords)
+        return self._arguments(args, keywords)
+
+    def _count(self):
+        return len(inspect.signature(self.fun).parameters)
+
+    def output_shape(self, *args, **keywords):
+        """The shape of f's output for these arguments (from their shapes and int values alone)."""
+        return tuple(int(size) for size in self._load().output_shape(*self._values(args, keywords)))
+
+    def value(self, *args, **keywords):
+        """f's value (an ndarray; a tuple return gives one of its length), from the compiled `value` kernel."""
+        values = self._values(args, keywords)
+        return self.kernels.value(*values, *self._zero_seeds(values))
+
+    value_and_grad = _SecondOrder._no_value
+
+    def _zero_seeds(self, values):
+        """Seeds the `value` kernel takes and does not read."""
+        if self._direction == "reverse":
+            return (np.zeros(self._load().output_shape(*values)),)
+        return tuple(np.zeros(np.shape(values[p])) if np.ndim(values[p]) else 0.0 for p in self._positions)
+
+    def _loop(self, name):
+        """The compiled `output_shape`, dense `jacobian` loop or sparse `compressed` loop of this module."""
+        import numba
+
+        module = self._load()
+        shape = numba.njit(module.output_shape)
+        if name == "output_shape":
+            return shape
+        kinds = [module.KINDS[p] for p in self._positions]
+        text = (_dense_loop_source(self._direction, self._count(), self._positions, kinds) if name == "jacobian"
+                else _compressed_loop_source(self._count()))
+        scope = {"np": np, "grad": self.kernels.grad, "output_shape": shape}
+        exec(compile(text, f"<symgrad {name} of {self.fun.__name__}>", "exec"), scope)  # noqa: S102
+        return numba.njit(error_model="numpy")(scope[name])
+
+    def _split(self, args, keywords, seed):
+        """(f's arguments, the seed): the seed is the last positional argument, or the keyword `seed`."""
+        if seed in keywords and seed not in inspect.signature(self.fun).parameters:
+            return args, keywords, keywords.pop(seed)
+        if not args:
+            raise TypeError(f"{self._product_name} of {self.fun.__name__}() is called as "
+                            f"{self._product_name}(*args, {seed}): {seed} is missing")
+        return args[:-1], keywords, args[-1]
+
+    def _seed(self, name, seed, shape, what):
+        """`seed` as the kernel takes it: a float64 array of `shape` (a float when `shape` is None), or a
+        ValueError naming it and what it must match."""
+        if shape is None:
+            if isinstance(seed, numbers.Real) and not isinstance(seed, (bool, np.bool_)):
+                return float(seed)
+            raise ValueError(f"{self._product_name} of {self.fun.__name__}(): {name} must be a float, as {what} "
+                             f"is, got {type(seed).__name__}")
+        if isinstance(seed, (list, tuple, np.ndarray)):
+            seed = np.ascontiguousarray(seed, dtype=np.float64)
+            if seed.shape == shape:
+                return seed
+        got = seed.shape if isinstance(seed, np.ndarray) else type(seed).__name__
+        raise ValueError(f"{self._product_name} of {self.fun.__name__}(): {name} must have the shape {shape} of "
+                         f"{what}, got {got}")
+
+
+class JVP(_Product):
+    """J t, the Jacobian of f w.r.t. `wrt` times t, without forming J: ``jvp(*args, t)``, shaped like f's output
+    (t shaped like the `wrt` argument; a tuple of them for a tuple `wrt`)."""
+
+    def __call__(self, *args, **keywords):
+        args, keywords, t = self._split(args, keywords, "t")
+        values = self._values(args, keywords)
+        seeds = t if self._as_tuple else (t,)
+        if self._as_tuple and (not isinstance(t, (tuple, list)) or len(t) != len(self.wrt)):
+            raise ValueError(f"jvp of {self.fun.__name__}(): t must be a tuple of {len(self.wrt)} directions, one "
+                             f"per argument of wrt={self.wrt}")
+        checked = [self._seed("t", seed, np.shape(values[p]) if np.ndim(values[p]) else None, f"argument {name!r}")
+                   for seed, p, name in zip(seeds, self._positions, self.wrt)]
+        return self.kernels.grad(*values, *checked)
+
+
+class VJP(_Product):
+    """u^T J, the Jacobian of f w.r.t. `wrt` seen from the output's side: ``vjp(*args, u)``, u shaped like f's
+    output, the result like the `wrt` argument (a tuple for a tuple `wrt`); one reverse sweep."""
+
+    _direction = "reverse"
+
+    def __call__(self, *args, **keywords):
+        args, keywords, u = self._split(args, keywords, "u")
+        values = self._values(args, keywords)
+        shape = tuple(int(s) for s in self._load().output_shape(*values))
+        return self.kernels.grad(*values, self._seed("u", u, shape, "the output"))
+
+
+class Jacobian(_Product):
+    """The Jacobian of f w.r.t. `wrt`: an ndarray of shape output.shape + the `wrt` argument's shape (a tuple of
+    them for a tuple `wrt`, as jax.jacrev); with ``sparse=True`` a CSR matrix of its structural nonzeros.
+    `mode` "fwd" takes one J t per input element, "rev" one u^T J per output element; None the fewer."""
+
+    def __init__(self, function, wrt, sparse=False, mode=None, parallel=False, optimize=True):
+        if mode not in MODES:
+            raise ValueError(f"mode={mode!r}: choose 'fwd' (one forward sweep per input element), 'rev' (one "
+                             "reverse sweep per output element) or None (the fewer sweeps)")
+        self._direction = DIRECTIONS.get(mode, "forward")  # (what .latex(), .source() and .kernels show)
+        super().__init__(function, wrt, parallel, optimize)
+        self.sparse, self.mode = bool(sparse), mode
+        self._twins = {}
+        self._patterns = {}
+
+    def _twin(self, cls):
+        """A `JVP` or `VJP` of the same function and options (the same cached module as this transform's in its
+        direction), made once; it sees the ranks this transform's first call saw."""
+        with self._lock:
+            if cls not in self._twins:
+                self._twins[cls] = cls(self.fun, self._wrt_argument, self.parallel,
+                                       {name: name in self.passes for name in _all_passes()})
+                self._twins[cls]._observed = self._observed
+            return self._twins[cls]
+
+    def _in(self, direction):
+        """The transform whose kernels run `direction`: this one, or its twin."""
+        return self if direction == self._direction else self._twin(JVP if direction == "forward" else VJP)
+
+    def _chosen(self, values):
+        """The direction to loop over: forward when the inputs are no more than the outputs, or as `mode` says."""
+        if self.mode is not None:
+            return self._direction
+        inputs = sum(int(np.size(values[p])) for p in self._positions)
+        return "forward" if inputs <= int(np.prod(self.output_shape(*values))) else "reverse"
+
+    def __call__(self, *args, **keywords):
+        values = self._values(args, keywords)
+        if self.sparse:
+            return self._compressed(values)
+        blocks = self._in(self._chosen(values)).kernels.jacobian(*values)
+        shape = self.output_shape(*values)
+        shaped = tuple(block.reshape(shape + np.shape(values[p]))
+                       for block, p in zip(blocks if self._as_tuple else (blocks,), self._positions))
+        return shaped if self._as_tuple else shaped[0]
+
+    def jvp(self, *args, **keywords):
+        """J t (see `sg.jvp`)."""
+        return self._twin(JVP)(*args, **keywords)
+
+    def vjp(self, *args, **keywords):
+        """u^T J (see `sg.vjp`)."""
+        return self._twin(VJP)(*args, **keywords)
+
+    # --- sparse ------------------------------------------------------------------------------------------
+    def sparsity(self, *args, **keywords):
+        """The structural nonzeros of the Jacobian at arguments of these shapes (and int values), as a
+        scipy.sparse CSR matrix of ones: derived from the program, the same at every value of the floats."""
+        import scipy.sparse
+
+        rows, columns, shape = self._pattern(self._values(args, keywords))[:3]
+        return scipy.sparse.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=shape)
+
+    def _pattern(self, values):
+        """(rows, columns, (m, n), direction, seeds, colour, read) of the pattern, kept per shape and int values:
+        the colouring is of the columns in forward mode, of the rows in reverse mode, whichever has fewer colours
+        (or as `mode` says)."""
+        key = tuple(np.shape(v) if self._kind_of(p).startswith("array") else (v if self._kind_of(p) == "int" else None)
+                    for p, v in enumerate(values))
+        if key not in self._patterns:
+            from .sparsity import jacobian_pattern
+
+            self._sparse_shapes(values)
+            program = _packed(lifted(self.fun, self.wrt, several=True, observed=dict(self._observed)))
+            rows, columns = (np.array(e, dtype=np.int64) for e in jacobian_pattern(program, self.wrt[0], values))
+            m, n = int(np.prod(self.output_shape(*values))), int(np.size(values[self._positions[0]]))
+            by_column, by_row = colouring(rows, columns, n, m), colouring(columns, rows, m, n)
+            directions = {"forward": (by_column, columns, rows, n), "reverse": (by_row, rows, columns, m)}
+            if self.mode is None:
+                direction = min(directions, key=lambda d: (directions[d][0].max(initial=-1), d != "forward"))
+            else:
+                direction = DIRECTIONS[self.mode]
+            colours, coloured, read, size = directions[direction]
+            seeds = np.zeros((colours.max(initial=-1) + 1, size))
+            seeds[colours, np.arange(size)] = 1.0
+            self._patterns[key] = (rows, columns, (m, n), direction, seeds, colours[coloured], read)
+        return self._patterns[key]
+
+    def _kind_of(self, position):
+        return self._load().KINDS[position]
+
+    def _sparse_shapes(self, values):
+        """sparse=True takes one 1-D array `wrt` and a function returning a 1-D array or a tuple."""
+        if self._as_tuple or self._kind_of(self._positions[0]) != "array1":
+            raise ValueError(f"jacobian of {self.fun.__name__}() with sparse=True takes one 1-D array argument as "
+                             f"wrt, not {self._wrt_argument!r}")
+        if len(self.output_shape(*values)) != 1:
+            raise ValueError(f"jacobian of {self.fun.__name__}() with sparse=True needs a function returning a 1-D "
+                             f"array or a tuple, not an array of shape {self.output_shape(*values)}")
+
+    def _compressed(self, values):
+        """The structural nonzeros from one product per colour, as a CSR matrix."""
+        import scipy.sparse
+
+        rows, columns, shape, direction, seeds, colour, read = self._pattern(values)
+        data = self._in(direction).kernels.compressed(*values, seeds, colour, read)
+        return scipy.sparse.csr_matrix((data, (rows, columns)), shape=shape)
+
+
+class ValueAndJacobian(Jacobian):
+    """(f's value, its Jacobian): the value from the `value` kernel, an ndarray (of length m for a tuple)."""
+
+    def __call__(self, *args, **keywords):
+        return self.value(*args, **keywords), super().__call__(*args, **keywords)
+
+
+def _all_passes():
+    from .passes import ALL
+
+    return ALL
+
+
+def jacobian(function=None, wrt=0, sparse=False, mode=None, parallel=False, optimize=True):
+    """The Jacobian of a function returning an array or a tuple of numbers: shape output.shape + the `wrt`
+    argument's shape (a tuple of them for a tuple `wrt`); ``sparse=True``: a CSR matrix of the structural
+    nonzeros (one 1-D `wrt`, a 1-D output), `.sparsity()` its pattern; ``mode``: "fwd", "rev" or None (chosen
+    from the sizes)."""
+    return _made(Jacobian, function, wrt, sparse, mode, parallel, optimize)
+
+
+def value_and_jacobian(function=None, wrt=0, sparse=False, mode=None, parallel=False, optimize=True):
+    """Like `jacobian`, but calling it returns ``(value, jacobian)``."""
+    return _made(ValueAndJacobian, function, wrt, sparse, mode, parallel, optimize)
+
+
+def jvp(function=None, wrt=0, parallel=False, optimize=True):
+    """J t without forming J: ``jvp(f)(*args, t)``, t shaped like the `wrt` argument, the result like f's output;
+    one forward sweep."""
+    return _made(JVP, function, wrt, parallel, optimize)
+
+
+def vjp(function=None, wrt=0, parallel=False, optimize=True):
+    """u^T J without forming J: ``vjp(f)(*args, u)``, u shaped like f's output, the result like the `wrt`
+    argument; one reverse sweep."""
+    return _made(VJP, function, wrt, parallel, optimize)
+
+
+__all__ = ["jacobian", "value_and_jacobian", "jvp", "vjp", "Jacobian", "ValueAndJacobian", "JVP", "VJP"]
