@@ -20,19 +20,21 @@ import numbers
 
 import numpy as np
 
-from .api import Kernels, built, derive_with, lifted
+from .api import Kernels, _argument_problem, _positional, built, derive_with, lifted
 from .second_order import _made, _SecondOrder, colouring, seed_arguments
 
 MODES = (None, "fwd", "rev")
+LANES = 8  # directions a forward Jacobian carries per sweep, at most: the values are computed once per 8 columns
 DIRECTIONS = {"fwd": "forward", "rev": "reverse"}
 
 
 # --- derivation ----------------------------------------------------------------------------------------------
-def _stages(function, wrt, direction, as_tuple, parallel, enabled, observed):
-    """Lift f (returning an array or a tuple), then its forward (J t) or reverse (u^T J) derivative's kernels."""
+def _stages(function, wrt, direction, lanes, as_tuple, parallel, enabled, observed):
+    """Lift f (returning an array or a tuple), then its forward (J t, along `lanes` directions at once) or reverse
+    (u^T J) derivative's kernels."""
     program = _packed(lifted(function, wrt, several=True, observed=observed))
     if direction == "forward":
-        derivative, as_tuple = _forward(program, wrt), False  # (J t is one array, whatever `wrt`)
+        derivative, as_tuple = _forward(program, wrt, lanes), lanes > 1  # (one J t per lane, whatever `wrt`)
     else:
         derivative = _reverse(program, wrt, enabled)
     return built(derivative, wrt, as_tuple, parallel, enabled, _output_shape_source(program))
@@ -68,18 +70,27 @@ def _output_base(program):
     return next(s.base for s in walk(program.body) if isinstance(s, Allocate) and s.base.label == program.outputs[0])
 
 
-def _forward(program, wrt):
-    """The Derivative whose `grad` kernel is J t: the output array's tangent along seed arguments `t`."""
+def _forward(program, wrt, lanes):
+    """The Derivative whose `grad` kernel is J t along each of `lanes` directions, each given by seed arguments
+    (`t`, or `t0`, `t1`, .. with several lanes; one per `wrt` argument, shaped like it) appended in lane order:
+    the values are computed once and their tangents along every lane beside them."""
     from .forward import Tangents
     from .ir import Derivative
 
-    seeds, arguments = seed_arguments(program, wrt, "t")
-    tangents = Tangents(program, ["t"], seeds)
-    tangents.used_names |= {a.name for a in arguments} | {s.name for a in arguments for s in a.shape}
+    seeded = program
+    directions = {}
+    for lane in range(lanes):
+        seeds, arguments = seed_arguments(seeded, wrt, "t" if lanes == 1 else f"t{lane}")
+        directions[f"d{lane}"] = seeds
+        seeded = dataclasses.replace(seeded, arguments=seeded.arguments + arguments)
+    tangents = Tangents(program, list(directions), seeds={})
+    tangents.used_names |= {a.name for a in seeded.arguments} | {s.name for a in seeded.arguments for s in a.shape}
+    for direction, seeds in directions.items():
+        for name, seed in seeds.items():
+            tangents.tangent[(program.argument(name).symbol, direction)] = seed
     body = tangents.statements(program.body)
-    tangent = tangents.of(program.outputs[0], "t")  # (the tangent array of the output's local array)
-    seeded = dataclasses.replace(program, arguments=program.arguments + arguments)
-    return Derivative(seeded, list(wrt), body, [], [tangent.label], mode="forward")
+    gradients = [tangents.of(program.outputs[0], direction).label for direction in directions]  # (the output's
+    return Derivative(seeded, list(wrt), body, [], gradients, mode="forward")  # tangent arrays)
 
 
 def _reverse(program, wrt, enabled):
@@ -132,9 +143,10 @@ def _output_shape_source(program):
 
 
 # --- the compiled loops ---------------------------------------------------------------------------------------
-def _dense_loop_source(direction, count, positions, kinds):
-    """The text of `jacobian(a0, ..)` (f's `count` arguments): one product per unit seed, each written into its
-    column (forward) or row (reverse) of J, an (outputs, elements) block per `wrt` argument at `positions`."""
+def _dense_loop_source(direction, lanes, count, positions, kinds):
+    """The text of `jacobian(a0, ..)` (f's `count` arguments): J as products along unit seeds, an (outputs,
+    elements) block per `wrt` argument at `positions`.  Forward: the input elements, numbered through the blocks,
+    `lanes` at a time, each lane's product a column; reverse: one product per output element, each a row."""
     names = [f"a{k}" for k in range(count)]
     arguments = ", ".join(names)
     lines = [f"def jacobian({arguments}):",
@@ -144,20 +156,41 @@ def _dense_loop_source(direction, count, positions, kinds):
              "        m *= size"]
     blocks = [f"J{b}" for b in range(len(positions))]
     for b, (position, kind) in enumerate(zip(positions, kinds)):
-        lines.append(f"    J{b} = np.empty((m, {'1' if kind == 'float' else names[position] + '.size'}))")
+        lines.append(f"    n{b} = {'1' if kind == 'float' else names[position] + '.size'}")
+        lines.append(f"    J{b} = np.empty((m, n{b}))")
     if direction == "forward":
-        for b, (position, kind) in enumerate(zip(positions, kinds)):
-            lines.append(f"    s{b} = 0.0" if kind == "float" else f"    s{b} = np.zeros({names[position]}.shape)")
-        product = f"grad({arguments}, {', '.join(f's{b}' for b in range(len(positions)))}).reshape(-1)"
-        for b, kind in enumerate(kinds):
-            if kind == "float":
-                lines += [f"    s{b} = 1.0", f"    J{b}[:, 0] = {product}", f"    s{b} = 0.0"]
-            else:
-                lines += [f"    flat = s{b}.reshape(-1)",
-                          "    for j in range(flat.size):",
-                          "        flat[j] = 1.0",
-                          f"        J{b}[:, j] = {product}",
-                          "        flat[j] = 0.0"]
+        lines.append(f"    o0 = 0")
+        for b in range(1, len(positions)):
+            lines.append(f"    o{b} = o{b - 1} + n{b - 1}")
+        seeds = []
+        for lane in range(lanes):
+            for b, (position, kind) in enumerate(zip(positions, kinds)):
+                seeds.append(f"s{lane}_{b}")
+                lines += ([f"    s{lane}_{b} = 0.0"] if kind == "float" else
+                          [f"    s{lane}_{b} = np.zeros({names[position]}.shape)",
+                           f"    f{lane}_{b} = s{lane}_{b}.reshape(-1)"])
+
+        def unit(lane, value):
+            """The lines putting `value` at lane's element g (in the block holding it)."""
+            out = []
+            for b, kind in enumerate(kinds):
+                out.append(f"        if o{b} <= g < o{b} + n{b}:")
+                out.append(f"            s{lane}_{b} = {value}" if kind == "float" else
+                           f"            f{lane}_{b}[g - o{b}] = {value}")
+            return out
+
+        lines.append(f"    for g0 in range(0, o{len(positions) - 1} + n{len(positions) - 1}, {lanes}):")
+        for lane in range(lanes):
+            lines.append(f"        g = g0 + {lane}")
+            lines += unit(lane, "1.0")
+        lines.append(f"        products = grad({arguments}, {', '.join(seeds)})")
+        for lane in range(lanes):
+            product = "products" if lanes == 1 else f"products[{lane}]"
+            lines.append(f"        g = g0 + {lane}")
+            lines += unit(lane, "0.0")
+            for b in range(len(positions)):
+                lines += [f"        if o{b} <= g < o{b} + n{b}:",
+                          f"            J{b}[:, g - o{b}] = {product}.reshape(-1)"]
     else:
         lines += ["    u = np.zeros(shape)",
                   "    flat = u.reshape(-1)",
@@ -172,18 +205,23 @@ def _dense_loop_source(direction, count, positions, kinds):
     return "\n".join(lines) + "\n"
 
 
-def _compressed_loop_source(count):
-    """The text of `compressed(a0, .., seeds, colour, read)`: the product along each colour's seed (a row of
-    `seeds`), entry e of the pattern read from element `read[e]` of the product of colour `colour[e]`."""
+def _compressed_loop_source(lanes, count):
+    """The text of `compressed(a0, .., seeds, colour, read)`: the products along the colours' seeds (the rows of
+    `seeds`), `lanes` at a time, entry e of the pattern read from element `read[e]` of colour `colour[e]`'s."""
     arguments = ", ".join(f"a{k}" for k in range(count))
-    return (f"def compressed({arguments}, seeds, colour, read):\n"
-            f"    data = np.empty(colour.shape[0])\n"
-            f"    for c in range(seeds.shape[0]):\n"
-            f"        product = grad({arguments}, seeds[c])\n"
-            f"        for e in range(colour.shape[0]):\n"
-            f"            if colour[e] == c:\n"
-            f"                data[e] = product[read[e]]\n"
-            f"    return data\n")
+    seeds = ", ".join(f"seeds[c0 + {lane}] if c0 + {lane} < colours else zero" for lane in range(lanes))
+    lines = [f"def compressed({arguments}, seeds, colour, read):",
+             "    data = np.empty(colour.shape[0])",
+             "    colours = seeds.shape[0]",
+             "    zero = np.zeros(seeds.shape[1])",
+             f"    for c0 in range(0, colours, {lanes}):",
+             f"        products = grad({arguments}, {seeds})",
+             "        for e in range(colour.shape[0]):"]
+    for lane in range(lanes):
+        lines += [f"            if colour[e] == c0 + {lane}:",
+                  f"                data[e] = products{'' if lanes == 1 else f'[{lane}]'}[read[e]]"]
+    lines.append("    return data")
+    return "\n".join(lines) + "\n"
 
 
 # --- the transforms -------------------------------------------------------------------------------------------
@@ -194,8 +232,8 @@ class _JacobianKernels(Kernels):
 
     def __getattr__(self, name):
         owner = self._owner
-        if name == owner._product_name:
-            return getattr(self, "grad")
+        if name in ("jvp", "vjp"):
+            return owner._in("forward" if name == "jvp" else "reverse", single=True).kernels.grad
         if name in ("output_shape", "jacobian", "compressed"):
             with owner._lock:
                 if name not in self.__dict__:
@@ -208,6 +246,7 @@ class _Product(_SecondOrder):
     """Common to J t, u^T J and the Jacobian: the module of one direction, its kernels and its call checks."""
 
     _direction = "forward"
+    _lanes = 1
 
     def __init__(self, function, wrt, parallel=False, optimize=True):
         super().__init__(function, wrt, parallel, optimize)
@@ -218,19 +257,26 @@ class _Product(_SecondOrder):
         return "jvp" if self._direction == "forward" else "vjp"
 
     def _variant(self):
-        return ("jacobian", self._direction)
+        return ("jacobian", self._direction, self._lanes)
 
     def _derive(self):
-        return derive_with(_stages, self.fun, self.wrt, self._direction, self._as_tuple, self.parallel, self.passes,
-                           dict(self._observed))
+        return derive_with(_stages, self.fun, self.wrt, self._direction, self._lanes, self._as_tuple, self.parallel,
+                           self.passes, dict(self._observed))
 
     def _values(self, args, keywords):
-        """f's arguments of a call, checked (the first call's array ranks decide the kinds the body leaves open)."""
-        self._observe(args, keywords)
-        return self._arguments(args, keywords)
+        """f's arguments of a call, checked (the first call's array ranks decide the kinds the body leaves open);
+        a call passing all of them by position skips the binding of keywords and defaults."""
+        if keywords or len(args) != self._count() or self._module is None:
+            self._observe(args, keywords)
+            return self._arguments(args, keywords)
+        for name, kind, value in zip(self._module.ARGUMENTS, self._module.KINDS, args):
+            problem = _argument_problem(kind, value)
+            if problem:
+                raise TypeError(f"{self.fun.__name__}(): argument {name!r} {problem}")
+        return args
 
     def _count(self):
-        return len(inspect.signature(self.fun).parameters)
+        return self.fun.__code__.co_argcount + self.fun.__code__.co_kwonlyargcount
 
     def output_shape(self, *args, **keywords):
         """The shape of f's output for these arguments (from their shapes and int values alone)."""
@@ -247,7 +293,7 @@ class _Product(_SecondOrder):
         """Seeds the `value` kernel takes and does not read."""
         if self._direction == "reverse":
             return (np.zeros(self._load().output_shape(*values)),)
-        return tuple(np.zeros(np.shape(values[p])) if np.ndim(values[p]) else 0.0 for p in self._positions)
+        return tuple(np.zeros(np.shape(values[p])) if np.ndim(values[p]) else 0.0 for p in self._positions) * self._lanes
 
     def _loop(self, name):
         """The compiled `output_shape`, dense `jacobian` loop or sparse `compressed` loop of this module."""
@@ -258,8 +304,8 @@ class _Product(_SecondOrder):
         if name == "output_shape":
             return shape
         kinds = [module.KINDS[p] for p in self._positions]
-        text = (_dense_loop_source(self._direction, self._count(), self._positions, kinds) if name == "jacobian"
-                else _compressed_loop_source(self._count()))
+        text = (_dense_loop_source(self._direction, self._lanes, self._count(), self._positions, kinds)
+                if name == "jacobian" else _compressed_loop_source(self._lanes, self._count()))
         scope = {"np": np, "grad": self.kernels.grad, "output_shape": shape}
         exec(compile(text, f"<symgrad {name} of {self.fun.__name__}>", "exec"), scope)  # noqa: S102
         return numba.njit(error_model="numpy")(scope[name])
@@ -344,23 +390,29 @@ class Jacobian(_Product):
                 self._twins[cls]._observed = self._observed
             return self._twins[cls]
 
-    def _in(self, direction):
-        """The transform whose kernels run `direction`: this one, or its twin."""
-        return self if direction == self._direction else self._twin(JVP if direction == "forward" else VJP)
+    def _in(self, direction, single=False):
+        """The transform whose kernels run `direction`: this one, or its twin (always for `single`, one product
+        per call, where this one carries several lanes)."""
+        if direction == self._direction and not (single and self._lanes > 1):
+            return self
+        return self._twin(JVP if direction == "forward" else VJP)
 
-    def _chosen(self, values):
-        """The direction to loop over: forward when the inputs are no more than the outputs, or as `mode` says."""
-        if self.mode is not None:
-            return self._direction
-        inputs = sum(int(np.size(values[p])) for p in self._positions)
-        return "forward" if inputs <= int(np.prod(self.output_shape(*values))) else "reverse"
+    def _values(self, args, keywords):
+        """As `_Product._values`; the first call also sets the lanes of a forward Jacobian: min(LANES, inputs)."""
+        if self._direction == "forward" and self._cache_key is None:
+            values = _positional(self.fun, args, keywords)  # (a TypeError naming what is missing)
+            self._lanes = max(1, min(LANES, sum(int(np.size(values[p])) for p in self._positions)))
+        return super()._values(args, keywords)
 
     def __call__(self, *args, **keywords):
         values = self._values(args, keywords)
         if self.sparse:
             return self._compressed(values)
-        blocks = self._in(self._chosen(values)).kernels.jacobian(*values)
-        shape = self.output_shape(*values)
+        shape = tuple(self._load().output_shape(*values))
+        direction = self._direction
+        if self.mode is None and sum(int(np.size(values[p])) for p in self._positions) > int(np.prod(shape)):
+            direction = "reverse"  # (fewer outputs than inputs: one reverse sweep per output)
+        blocks = self._in(direction).kernels.jacobian(*values)
         shaped = tuple(block.reshape(shape + np.shape(values[p]))
                        for block, p in zip(blocks if self._as_tuple else (blocks,), self._positions))
         return shaped if self._as_tuple else shaped[0]
