@@ -122,5 +122,7 @@ def jacobian_pattern(program, name, values):
     pattern = _Pattern(program, name, values)
     pattern.run(program.body)
     elements = pattern.arrays.get(program.outputs[0], {})
-    entries = sorted((row, column) for (row,), columns in elements.items() for column in columns)
+    size = pattern.integer(program.argument(name).shape[0])  # (a read under a guard that never holds, x[i - 1]
+    entries = sorted((row, column) for (row,), columns in elements.items()  # at i = 0, is no dependence)
+                     for column in columns if 0 <= column < size)
     return [row for row, _ in entries], [column for _, column in entries]
