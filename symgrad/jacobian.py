@@ -25,19 +25,82 @@ from .second_order import _made, _SecondOrder, colouring, seed_arguments
 
 MODES = (None, "fwd", "rev")
 LANES = 8  # directions a forward Jacobian carries per sweep, at most: the values are computed once per 8 columns
+ELEMENT_LIMIT = 64  # a forward Jacobian w.r.t. an array read at this many constant indices or fewer: one sweep
 DIRECTIONS = {"fwd": "forward", "rev": "reverse"}
 
 
 # --- derivation ----------------------------------------------------------------------------------------------
 def _stages(function, wrt, direction, lanes, as_tuple, parallel, enabled, observed):
-    """Lift f (returning an array or a tuple), then its forward (J t, along `lanes` directions at once) or reverse
-    (u^T J) derivative's kernels."""
+    """Lift f (returning an array or a tuple), then its forward (J t, along `lanes` directions at once; with
+    several lanes and one array `wrt` read at constant indices only, the columns of those elements, `_by_element`)
+    or reverse (u^T J) derivative's kernels.  The module also gets `output_shape` and `ELEMENTS`, the columns a
+    `_by_element` kernel returns (None for the others)."""
     program = _packed(lifted(function, wrt, several=True, observed=observed))
-    if direction == "forward":
+    elements = _constant_reads(program, wrt) if direction == "forward" and lanes > 1 else None
+    if elements is not None:
+        derivative, as_tuple = _by_element(program, wrt[0], elements), len(elements) > 1
+    elif direction == "forward":
         derivative, as_tuple = _forward(program, wrt, lanes), lanes > 1  # (one J t per lane, whatever `wrt`)
     else:
         derivative = _reverse(program, wrt, enabled)
-    return built(derivative, wrt, as_tuple, parallel, enabled, _output_shape_source(program))
+    return built(derivative, wrt, as_tuple, parallel, enabled,
+                 _output_shape_source(program) + f"\n\nELEMENTS = {elements!r}\n")
+
+
+def _constant_reads(program, wrt):
+    """The indices at which the program reads its one 1-D array `wrt` argument, when each is a constant (a
+    parameter vector: p[0], p[1], ..) and there are at most ELEMENT_LIMIT of them; else None."""
+    import sympy as sp
+
+    from .ir import ARRAY1, Allocate, Assign, Carried, Loop, Store, walk
+
+    if len(wrt) != 1 or program.argument(wrt[0]).kind != ARRAY1:
+        return None
+    label = program.argument(wrt[0]).symbol
+    expressions = []
+    for statement in walk(program.body):
+        if isinstance(statement, Assign):
+            expressions += [statement.value, statement.guard]
+        elif isinstance(statement, Store):
+            expressions += [statement.value, *statement.indices]
+        elif isinstance(statement, Loop):
+            expressions += [statement.start, statement.stop, statement.step]
+            expressions += [e for c in statement.carried for e in (c.initial, c.next)]
+        elif isinstance(statement, Allocate):
+            expressions += list(statement.shape)
+    reads = {e for expression in expressions for e in sp.sympify(expression).atoms(sp.Indexed)
+             if e.base.label == label}
+    if not reads or not all(e.indices[0].is_Integer and e.indices[0] >= 0 for e in reads) or len(reads) > ELEMENT_LIMIT:
+        return None
+    return tuple(sorted(int(e.indices[0]) for e in reads))
+
+
+def _element_tangents(program, label, elements):
+    """`forward.Tangents` whose parameters are the elements x[c] read at constant indices (x's label `label`): the
+    tangent of x[c] along parameter c is 1, along the others 0, so each value carries only the tangents of the
+    elements it reads (a zero tangent stays the number 0, with no statement)."""
+    import sympy as sp
+
+    from .forward import Tangents
+
+    class ElementTangents(Tangents):
+        def of(self, atom, parameter):
+            if isinstance(atom, sp.Indexed) and atom.base.label == label:
+                return sp.Integer(1 if parameter == f"e{atom.indices[0]}" else 0)
+            return super().of(atom, parameter)
+
+    return ElementTangents(program, [f"e{c}" for c in elements], seeds={})
+
+
+def _by_element(program, name, elements):
+    """The Derivative whose `grad` kernel returns the columns of J for the `elements` of `name` that the program
+    reads (a tuple, one array shaped like the output per element): one sweep for all of them."""
+    from .ir import Derivative
+
+    tangents = _element_tangents(program, program.argument(name).symbol, elements)
+    body = tangents.statements(program.body)
+    gradients = [tangents.of(program.outputs[0], f"e{c}").label for c in elements]
+    return Derivative(program, [name], body, [], gradients, mode="forward")
 
 
 def _used_names(program):
@@ -143,6 +206,21 @@ def _output_shape_source(program):
 
 
 # --- the compiled loops ---------------------------------------------------------------------------------------
+def _element_loop_source(count, position, elements):
+    """The text of `jacobian(a0, ..)` for a `_by_element` module: its one sweep's columns put in place in J (the
+    columns of elements the program does not read are zero)."""
+    arguments = ", ".join(f"a{k}" for k in range(count))
+    lines = [f"def jacobian({arguments}):",
+             f"    m = 1",
+             f"    for size in output_shape({arguments}):",
+             "        m *= size",
+             f"    J = np.zeros((m, a{position}.size))",
+             f"    columns = grad({arguments})"]
+    lines += [f"    J[:, {c}] = columns{'' if len(elements) == 1 else f'[{k}]'}.reshape(-1)"
+              for k, c in enumerate(elements)]
+    return "\n".join(lines + ["    return J"]) + "\n"
+
+
 def _dense_loop_source(direction, lanes, count, positions, kinds):
     """The text of `jacobian(a0, ..)` (f's `count` arguments): J as products along unit seeds, an (outputs,
     elements) block per `wrt` argument at `positions`.  Forward: the input elements, numbered through the blocks,
@@ -293,6 +371,8 @@ class _Product(_SecondOrder):
         """Seeds the `value` kernel takes and does not read."""
         if self._direction == "reverse":
             return (np.zeros(self._load().output_shape(*values)),)
+        if self._load().ELEMENTS is not None:
+            return ()
         return tuple(np.zeros(np.shape(values[p])) if np.ndim(values[p]) else 0.0 for p in self._positions) * self._lanes
 
     def _loop(self, name):
@@ -304,8 +384,12 @@ class _Product(_SecondOrder):
         if name == "output_shape":
             return shape
         kinds = [module.KINDS[p] for p in self._positions]
-        text = (_dense_loop_source(self._direction, self._lanes, self._count(), self._positions, kinds)
-                if name == "jacobian" else _compressed_loop_source(self._lanes, self._count()))
+        if name == "jacobian" and module.ELEMENTS is not None:
+            text = _element_loop_source(self._count(), self._positions[0], module.ELEMENTS)
+        elif name == "jacobian":
+            text = _dense_loop_source(self._direction, self._lanes, self._count(), self._positions, kinds)
+        else:
+            text = _compressed_loop_source(self._lanes, self._count())
         scope = {"np": np, "grad": self.kernels.grad, "output_shape": shape}
         exec(compile(text, f"<symgrad {name} of {self.fun.__name__}>", "exec"), scope)  # noqa: S102
         return numba.njit(error_model="numpy")(scope[name])
@@ -393,7 +477,7 @@ class Jacobian(_Product):
     def _in(self, direction, single=False):
         """The transform whose kernels run `direction`: this one, or its twin (always for `single`, one product
         per call, where this one carries several lanes)."""
-        if direction == self._direction and not (single and self._lanes > 1):
+        if direction == self._direction and not single:
             return self
         return self._twin(JVP if direction == "forward" else VJP)
 
@@ -476,7 +560,11 @@ class Jacobian(_Product):
         import scipy.sparse
 
         rows, columns, shape, direction, seeds, colour, read = self._pattern(values)
-        data = self._in(direction).kernels.compressed(*values, seeds, colour, read)
+        product = self._in(direction)
+        if product._load().ELEMENTS is not None:  # (one sweep gives the columns; the pattern picks the entries)
+            data = product.kernels.jacobian(*values)[rows, columns]
+        else:
+            data = product.kernels.compressed(*values, seeds, colour, read)
         return scipy.sparse.csr_matrix((data, (rows, columns)), shape=shape)
 
 
