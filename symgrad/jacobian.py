@@ -52,7 +52,7 @@ def _constant_reads(program, wrt):
     parameter vector: p[0], p[1], ..) and there are at most ELEMENT_LIMIT of them; else None."""
     import sympy as sp
 
-    from .ir import ARRAY1, Allocate, Assign, Carried, Loop, Store, walk
+    from .ir import ARRAY1, Allocate, Assign, Loop, Store, walk
 
     if len(wrt) != 1 or program.argument(wrt[0]).kind != ARRAY1:
         return None
@@ -373,7 +373,8 @@ class _Product(_SecondOrder):
             return (np.zeros(self._load().output_shape(*values)),)
         if self._load().ELEMENTS is not None:
             return ()
-        return tuple(np.zeros(np.shape(values[p])) if np.ndim(values[p]) else 0.0 for p in self._positions) * self._lanes
+        seeds = tuple(np.zeros(np.shape(values[p])) if np.ndim(values[p]) else 0.0 for p in self._positions)
+        return seeds * self._lanes
 
     def _loop(self, name):
         """The compiled `output_shape`, dense `jacobian` loop or sparse `compressed` loop of this module."""

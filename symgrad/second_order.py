@@ -109,7 +109,7 @@ class _SecondOrder(Transform):
                            self.parallel, self.passes)
 
     def _no_value(self, *args, **keywords):
-        """Refused: the `value` kernel of an HVP or a Jacobian is the directional derivative or u^T f, not f."""
+        """Refused: the `value` kernel of an HVP is the directional derivative, not f."""
         raise TypeError(f"{self!r} has no value of f: use sg.value_and_grad(f); its .kernels.value takes the "
                         "extra arguments v or u")
 
