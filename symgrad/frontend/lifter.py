@@ -468,15 +468,15 @@ class Lifter(NumpyLowering):
             else_result = self.run_block(node.orelse + rest)
         if then_result is None or else_result is None:
             return None
+        if self.is_array(then_result.value) or self.is_array(else_result.value):
+            raise self.error(errors.UnsupportedStatementError, node,
+                             "an array returned on one side of an `if`: build one array (np.where, or stores under "
+                             "the `if`) and return it after the `if`")
         result = self.select(condition, then_result.value, else_result.value, node)
         self.probe_lost((condition,), (result,), node)
         return _Returned(result, node)
 
     def select(self, condition, a, b, node):
-        if self.is_array(a) or self.is_array(b):
-            raise self.error(errors.UnsupportedStatementError, node,
-                             "an array returned on one side of an `if`: build one array (np.where, or stores under "
-                             "the `if`) and return it after the `if`")
         if isinstance(a, tuple) or isinstance(b, tuple):
             if not (isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b)):
                 raise self.error(errors.UnsupportedStatementError, node,
