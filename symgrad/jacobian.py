@@ -86,10 +86,10 @@ def _element_tangents(program, label, elements):
     class ElementTangents(Tangents):
         def of(self, atom, parameter):
             if isinstance(atom, sp.Indexed) and atom.base.label == label:
-                return sp.Integer(1 if parameter == f"e{atom.indices[0]}" else 0)
+                return sp.Integer(1 if parameter == f"{label}{atom.indices[0]}" else 0)
             return super().of(atom, parameter)
 
-    return ElementTangents(program, [f"e{c}" for c in elements], seeds={})
+    return ElementTangents(program, [f"{label}{c}" for c in elements], seeds={})
 
 
 def _by_element(program, name, elements):
@@ -99,7 +99,7 @@ def _by_element(program, name, elements):
 
     tangents = _element_tangents(program, program.argument(name).symbol, elements)
     body = tangents.statements(program.body)
-    gradients = [tangents.of(program.outputs[0], f"e{c}").label for c in elements]
+    gradients = [tangents.of(program.outputs[0], f"{program.argument(name).symbol}{c}").label for c in elements]
     return Derivative(program, [name], body, [], gradients, mode="forward")
 
 
