@@ -211,7 +211,7 @@ def _element_loop_source(count, position, elements):
     columns of elements the program does not read are zero)."""
     arguments = ", ".join(f"a{k}" for k in range(count))
     lines = [f"def jacobian({arguments}):",
-             f"    m = 1",
+             "    m = 1",
              f"    for size in output_shape({arguments}):",
              "        m *= size",
              f"    J = np.zeros((m, a{position}.size))",
@@ -237,7 +237,7 @@ def _dense_loop_source(direction, lanes, count, positions, kinds):
         lines.append(f"    n{b} = {'1' if kind == 'float' else names[position] + '.size'}")
         lines.append(f"    J{b} = np.empty((m, n{b}))")
     if direction == "forward":
-        lines.append(f"    o0 = 0")
+        lines.append("    o0 = 0")
         for b in range(1, len(positions)):
             lines.append(f"    o{b} = o{b - 1} + n{b - 1}")
         seeds = []
@@ -304,8 +304,8 @@ def _compressed_loop_source(lanes, count):
 
 # --- the transforms -------------------------------------------------------------------------------------------
 class _JacobianKernels(Kernels):
-    """A product's dispatchers (`value`: f, `grad` and its alias `jvp` or `vjp`: the product,
-    `value_and_grad`), and `output_shape`, `jacobian` (the dense loop) and `compressed` (the sparse one), compiled
+    """A product's dispatchers (`value`: f, `grad`: the product, `value_and_grad`; `jvp` or `vjp`: J t or u^T J
+    along one seed), and `output_shape`, `jacobian` (the dense loop) and `compressed` (the sparse one), compiled
     on first access; all callable from the user's @njit code."""
 
     def __getattr__(self, name):
@@ -340,6 +340,13 @@ class _Product(_SecondOrder):
     def _derive(self):
         return derive_with(_stages, self.fun, self.wrt, self._direction, self._lanes, self._as_tuple, self.parallel,
                            self.passes, dict(self._observed))
+
+    def _in(self, direction, single=False):
+        """The transform whose kernels run `direction` (one seed per call when `single`): this one."""
+        if direction != self._direction:
+            raise AttributeError(f"{self!r} has no {'jvp' if direction == 'forward' else 'vjp'} kernel: its products "
+                                 f"are {'J t' if self._direction == 'forward' else 'u^T J'}")
+        return self
 
     def _values(self, args, keywords):
         """f's arguments of a call, checked (the first call's array ranks decide the kinds the body leaves open);

@@ -162,8 +162,12 @@ def test_jvp_and_vjp_are_jax_jvp_and_vjp():
     t, u = np.array([0.3, -1.0, 2.0]), RNG.normal(size=12)
     expected_jvp = jax.jvp(lambda p: twin(decay)(p, T, Y), (P,), (t,))[1]
     expected_vjp = jax.vjp(lambda p: twin(decay)(p, T, Y), P)[1](u)[0]
-    close(sg.jvp(decay)(P, T, Y, t), expected_jvp)
-    close(sg.vjp(decay)(P, T, Y, u), expected_vjp)
+    forward, reverse = sg.jvp(decay), sg.vjp(decay)
+    close(forward(P, T, Y, t), expected_jvp)
+    close(reverse(P, T, Y, u), expected_vjp)
+    close(forward.kernels.jvp(P, T, Y, t), expected_jvp)
+    with pytest.raises(AttributeError, match="has no vjp kernel"):
+        forward.kernels.vjp
     jacobian = sg.jacobian(decay)
     close(jacobian.jvp(P, T, Y, t), expected_jvp)
     close(jacobian.vjp(P, T, Y, u=u), expected_vjp)
