@@ -22,6 +22,7 @@ EMPTY = frozenset()
 class _Pattern:
     def __init__(self, program, name, values):
         self.wrt = program.argument(name).symbol
+        self.size = next(len(v) for a, v in zip(program.arguments, values) if a.name == name)
         self.pairs = set()
         self.integers = {}  # integer symbol -> sympy Integer
         self.floats = {}  # float symbol -> frozenset of wrt elements
@@ -51,8 +52,8 @@ class _Pattern:
             return self.floats.get(expr, EMPTY)
         if isinstance(expr, sp.Indexed):
             indices = tuple(self.integer(i) for i in expr.indices)
-            if expr.base.label == self.wrt:
-                return frozenset(indices[:1])
+            if expr.base.label == self.wrt:  # (a read under a guard that never holds, x[i - 1] at i = 0, is
+                return frozenset(indices[:1]) if 0 <= indices[0] < self.size else EMPTY  # outside: no dependence)
             return self.arrays.get(expr.base.label, {}).get(indices, EMPTY)
         if isinstance(expr, sp.Piecewise):  # conditions have no derivative; each side may be taken
             return frozenset().union(*(self.depends(value) for value, _ in expr.args))
@@ -122,7 +123,5 @@ def jacobian_pattern(program, name, values):
     pattern = _Pattern(program, name, values)
     pattern.run(program.body)
     elements = pattern.arrays.get(program.outputs[0], {})
-    size = pattern.integer(program.argument(name).shape[0])  # (a read under a guard that never holds, x[i - 1]
-    entries = sorted((row, column) for (row,), columns in elements.items()  # at i = 0, is no dependence)
-                     for column in columns if 0 <= column < size)
+    entries = sorted((row, column) for (row,), columns in elements.items() for column in columns)
     return [row for row, _ in entries], [column for _, column in entries]

@@ -239,6 +239,23 @@ def test_a_sparse_jacobian_is_the_dense_one_and_its_pattern_holds_every_nonzero(
     assert sparse._pattern((np.zeros(n),))[4].shape[0] == 3  # a tridiagonal Jacobian: three products
 
 
+def guarded_chain(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += x[i] ** 3
+        if i > 0:
+            s += x[i] * x[i - 1]
+    return s
+
+
+def test_a_read_under_a_guard_that_never_holds_is_no_dependence_in_either_pattern():
+    """x[i - 1] under `if i > 0`: the patterns (shared by the Hessian) never hold the element -1."""
+    x = RNG.normal(size=6)
+    hessian = sg.hessian(guarded_chain, sparse=True)
+    close(hessian(x).toarray(), jax.hessian(twin(guarded_chain))(x))
+    assert hessian(x).nnz == 6 + 2 * 5
+
+
 def test_a_cyclic_pattern_with_a_float_argument():
     sparse = sg.jacobian(pairs, wrt=0, sparse=True)
     with pytest.raises(ValueError, match="1-D array"):
