@@ -20,5 +20,6 @@ from .errors import ArrayIndexError, NonDifferentiableArgumentError, Unsupported
 from .jacobian import jacobian, jvp, value_and_jacobian, vjp
 from .second_order import hessian, hvp, value_grad_and_hessian
 
-__all__ = ["grad", "value_and_grad", "jacobian", "value_and_jacobian", "jvp", "vjp", "hvp", "hessian", "value_grad_and_hessian", "vmap", "Transform",
-           "UnsupportedSyntaxError", "NonDifferentiableArgumentError", "ArrayIndexError", "CacheWarning", "__version__"]
+__all__ = ["grad", "value_and_grad", "jacobian", "value_and_jacobian", "jvp", "vjp", "hvp", "hessian",
+           "value_grad_and_hessian", "vmap", "Transform", "UnsupportedSyntaxError", "NonDifferentiableArgumentError",
+           "ArrayIndexError", "CacheWarning", "__version__"]
