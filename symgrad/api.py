@@ -148,12 +148,12 @@ def _run_stages(function, wrt, gradient_as_tuple, parallel, enabled, method, rew
 
 
 def lifted(function, wrt, several=False, rewrite=None, observed=None):
-    """The Program of a function returning one number (or, when `several`, a tuple of them), checked
+    """The Program of a function returning one number (or, when `several`, a tuple of them or an array), checked
     differentiable with respect to `wrt`; `rewrite`, when given, maps the lifted program to the one
     differentiated; `observed` maps an argument to the number of axes of the array its first call passed."""
     from .frontend import lift
 
-    program = lift(function, observed)
+    program = lift(function, observed, array_output=several)
     if rewrite is not None:
         program = rewrite(program)
     if len(program.outputs) != 1 and not several:
@@ -167,8 +167,9 @@ def lifted(function, wrt, several=False, rewrite=None, observed=None):
     return program
 
 
-def built(derivative, wrt, gradient_as_tuple, parallel, enabled):
-    """The kernels of a derivative and the text of their module (its arguments are the derived program's)."""
+def built(derivative, wrt, gradient_as_tuple, parallel, enabled, extra_source=""):
+    """The kernels of a derivative and the text of their module (its arguments are the derived program's), with
+    `extra_source` (more functions of the module, such as a Jacobian's `output_shape`) after them."""
     from .codegen import build_kernels, kernels_source
 
     program = derivative.program
@@ -178,7 +179,7 @@ def built(derivative, wrt, gradient_as_tuple, parallel, enabled):
         name=program.name, imports=imports,
         arguments=tuple(a.name for a in program.arguments), kinds=tuple(a.kind for a in program.arguments),
         wrt=tuple(wrt), threaded=tuple(name for name, kernel in kernels.items() if kernel.threaded()),
-        kernels=source)
+        kernels=source + extra_source)
     return _Derivation(derivative, kernels, text)
 
 

@@ -151,6 +151,9 @@ class Program:
     # `(condition, message)`: sizes the NumPy lowering could not prove equal (`X @ w`: X's columns and w's
     # length); the kernels raise ValueError(message) at entry, before anything runs, when one fails.
     shape_checks: list = field(default_factory=list)
+    # A function returning an array (`sg.jacobian`): outputs[0] is the label of the local array it returns and this
+    # its shape, in the arguments' sizes and int arguments; None when the outputs are numbers.
+    output_shape: Optional[tuple] = None
 
     def argument(self, name):
         return next(a for a in self.arguments if a.name == name)

@@ -1,4 +1,4 @@
-"""Second order: Hessian-vector products, Hessians (dense and sparse), nested gradients; and Jacobians.
+"""Second order: Hessian-vector products, Hessians (dense and sparse), nested gradients.
 
 Reverse over forward.  Forward mode (`forward.directional`) turns f into a Program computing its derivative along
 a direction v, which arrives as an extra argument (a float, or an array whose v[i] is the tangent of x[i]);
@@ -7,8 +7,7 @@ the cache, Numba) is the first-order machinery's, so an HVP costs a small multip
 through whatever the gradient works through.  A nested `grad(grad(f))` is the same with a constant direction
 1 on the inner argument (forward mode again for each further level).  A dense Hessian is n products with unit
 vectors in one compiled loop; a sparse one is the products along the seeds of a column colouring of its
-pattern, which `sparsity.hessian_pattern` derives from the program.  A Jacobian of a function returning a tuple
-is reverse mode on u^T f, with the weights u as extra arguments: one sweep per output.
+pattern, which `sparsity.hessian_pattern` derives from the program.  (Jacobians are in `jacobian`.)
 """
 
 import inspect
@@ -20,18 +19,15 @@ from .api import Kernels, Transform, _argument_problem, _positional, built, deri
 from .errors import NonDifferentiableArgumentError
 
 
-def _stages(function, wrt, directions, seeded, as_tuple, parallel, enabled, weighted=False):
+def _stages(function, wrt, directions, seeded, as_tuple, parallel, enabled):
     """Lift f, take its derivative along each of `directions` (float arguments, direction 1) and, when `seeded`,
-    along a direction given by extra arguments; reverse mode then differentiates the result w.r.t. `wrt`.
-    `weighted` (a Jacobian) instead sums f's outputs weighted by extra arguments: the gradient is then u^T J."""
+    along a direction given by extra arguments; reverse mode then differentiates the result w.r.t. `wrt`."""
     import sympy as sp
 
     from .forward import directional
     from .reverse import reverse
 
-    program = lifted(function, tuple(wrt) + tuple(directions), several=weighted)
-    if weighted:
-        program = _weighted(program)
+    program = lifted(function, tuple(wrt) + tuple(directions))
     for name in directions:
         if program.argument(name).kind != "float":
             raise NonDifferentiableArgumentError(
@@ -44,11 +40,21 @@ def _stages(function, wrt, directions, seeded, as_tuple, parallel, enabled, weig
 
 
 def _with_direction(program, wrt):
-    """The directional derivative of `program` along seed arguments appended to its arguments: `v` for one
-    `wrt` argument, `v_<name>` for each of several; an array's seed has a length of its own (bounds checks it)."""
+    """The directional derivative of `program` along seed arguments appended to its arguments (`seed_arguments`)."""
+    from .forward import directional
+
+    seeds, arguments = seed_arguments(program, wrt, "v")
+    directed = directional(program, seeds)
+    directed.arguments = list(program.arguments) + arguments
+    return directed
+
+
+def seed_arguments(program, wrt, prefix):
+    """A direction as new arguments, one per `wrt` argument and shaped like it: `v` (the `prefix`) for one,
+    `v_<name>` for each of several; an array's seed has a length of its own (bounds checks it).  Returns the seeds
+    (argument name -> float symbol or array base, as `forward.directional` takes them) and the new Arguments."""
     import sympy as sp
 
-    from .forward import directional
     from .ir import ARRAY_KINDS, Argument
     from .reverse import defined_names, unique_symbol
 
@@ -57,7 +63,7 @@ def _with_direction(program, wrt):
     seeds, arguments = {}, []
     for name in wrt:
         argument = program.argument(name)
-        symbol = unique_symbol(used, "v" if len(wrt) == 1 else f"v_{name}")
+        symbol = unique_symbol(used, prefix if len(wrt) == 1 else f"{prefix}_{name}")
         if argument.base is None:
             seeds[name] = symbol
             arguments.append(Argument(symbol.name, symbol))
@@ -67,25 +73,7 @@ def _with_direction(program, wrt):
             base = sp.IndexedBase(symbol, shape=shape)
             seeds[name] = base
             arguments.append(Argument(symbol.name, symbol, argument.kind, base, shape))
-    directed = directional(program, seeds)
-    directed.arguments = list(program.arguments) + arguments
-    return directed
-
-
-def _weighted(program):
-    """`program` returning sum_k u_k * output_k, the weights u_k appended to its arguments as floats."""
-    import sympy as sp
-
-    from .ir import Argument, Assign, Program
-    from .reverse import defined_names, unique_symbol
-
-    used = {a.name for a in program.arguments} | {s.name for a in program.arguments for s in a.shape}
-    used |= defined_names(program.body)
-    weights = [unique_symbol(used, f"u{k}") for k in range(len(program.outputs))]
-    total = unique_symbol(used, f"{program.name}_weighted")
-    body = program.body + [Assign(total, sp.Add(*(u * out for u, out in zip(weights, program.outputs))))]
-    return Program(program.name, program.arguments + [Argument(u.name, u) for u in weights], body, [total],
-                   program.filename, program.line)
+    return seeds, arguments
 
 
 class _SecondKernels(Kernels):
@@ -107,7 +95,6 @@ class _SecondOrder(Transform):
     """Common to the second-order transforms: derivation through `_stages`, kernels told apart in the cache."""
 
     _seeded = True
-    _weighted = False
 
     def __init__(self, function, wrt, parallel=False, optimize=True, directions=()):
         super().__init__(function, wrt, "grad", parallel, optimize, "reverse")
@@ -115,14 +102,14 @@ class _SecondOrder(Transform):
         self.kernels = _SecondKernels(self)
 
     def _variant(self):  # (hvp and hessian share their kernels)
-        return ("second order", self._directions, self._seeded, self._weighted)
+        return ("second order", self._directions, self._seeded)
 
     def _derive(self):
         return derive_with(_stages, self.fun, self.wrt, self._directions, self._seeded, self._as_tuple,
-                           self.parallel, self.passes, self._weighted)
+                           self.parallel, self.passes)
 
     def _no_value(self, *args, **keywords):
-        """Refused: the `value` kernel of an HVP or a Jacobian is the directional derivative or u^T f, not f."""
+        """Refused: the `value` kernel of an HVP is the directional derivative, not f."""
         raise TypeError(f"{self!r} has no value of f: use sg.value_and_grad(f); its .kernels.value takes the "
                         "extra arguments v or u")
 
@@ -315,28 +302,12 @@ class ValueGradAndHessian(Hessian):
         return value, gradient, super().__call__(*args, **keywords)
 
 
-class Jacobian(_SecondOrder):
-    """The Jacobian of a function returning a tuple of m numbers: an ndarray of shape (m,) + the `wrt` argument's
-    shape (a tuple of them for a tuple `wrt`), row k the gradient of output k, from reverse sweeps of u^T f."""
-
-    _seeded = False
-    _weighted = True
-    value = value_and_grad = _SecondOrder._no_value
-
-    def __call__(self, *args, **keywords):
-        values = self._arguments(args, keywords)
-        m = len(self._load().ARGUMENTS) - len(values)
-        rows = [self.kernels.grad(*values, *np.eye(m)[k]) for k in range(m)]
-        if not self._as_tuple:
-            return np.array(rows, dtype=float)
-        return tuple(np.array([row[a] for row in rows], dtype=float) for a in range(len(self.wrt)))
-
-
-def colouring(rows, columns, n):
-    """A greedy distance-2 colouring of the pattern's columns: two columns sharing a row get different colours,
-    so one product along the sum of a colour's unit vectors recovers every entry of those columns."""
+def colouring(rows, columns, n, m=None):
+    """A greedy distance-2 colouring of the pattern's n columns (m rows, n when not given): two columns sharing a
+    row get different colours, so one product along the sum of a colour's unit vectors recovers every entry of
+    those columns.  (A Jacobian's rows are coloured by swapping `rows` and `columns`.)"""
     by_column = [[] for _ in range(n)]
-    by_row = [[] for _ in range(n)]
+    by_row = [[] for _ in range(n if m is None else m)]
     for i, j in zip(rows, columns):
         by_column[j].append(i)
         by_row[i].append(j)
@@ -390,9 +361,4 @@ def value_grad_and_hessian(function=None, wrt=0, sparse=False, parallel=False, o
     return _made(ValueGradAndHessian, function, wrt, sparse, parallel, optimize)
 
 
-def jacobian(function=None, wrt=0, parallel=False, optimize=True):
-    """The Jacobian of a function returning a tuple of numbers: shape (outputs,) + the `wrt` argument's shape."""
-    return _made(Jacobian, function, wrt, parallel, optimize)
-
-
-__all__ = ["jacobian", "Jacobian", "hvp", "hessian", "value_grad_and_hessian", "HVP", "Hessian", "ValueGradAndHessian", "NestedGrad"]
+__all__ = ["hvp", "hessian", "value_grad_and_hessian", "HVP", "Hessian", "ValueGradAndHessian", "NestedGrad"]

@@ -1,4 +1,4 @@
-"""The structural nonzeros of a Hessian, derived from the program rather than guessed from values.
+"""The structural nonzeros of a Hessian (or a Jacobian), derived from the program rather than guessed from values.
 
 The program is run abstractly for given array shapes and integer arguments: integers (loop indices, sizes,
 integer arguments) are computed, and every float value carries the set of elements of the `wrt` array it depends
@@ -22,6 +22,7 @@ EMPTY = frozenset()
 class _Pattern:
     def __init__(self, program, name, values):
         self.wrt = program.argument(name).symbol
+        self.size = next(len(v) for a, v in zip(program.arguments, values) if a.name == name)
         self.pairs = set()
         self.integers = {}  # integer symbol -> sympy Integer
         self.floats = {}  # float symbol -> frozenset of wrt elements
@@ -51,8 +52,8 @@ class _Pattern:
             return self.floats.get(expr, EMPTY)
         if isinstance(expr, sp.Indexed):
             indices = tuple(self.integer(i) for i in expr.indices)
-            if expr.base.label == self.wrt:
-                return frozenset(indices[:1])
+            if expr.base.label == self.wrt:  # (a read under a guard that never holds, x[i - 1] at i = 0, is
+                return frozenset(indices[:1]) if 0 <= indices[0] < self.size else EMPTY  # outside: no dependence)
             return self.arrays.get(expr.base.label, {}).get(indices, EMPTY)
         if isinstance(expr, sp.Piecewise):  # conditions have no derivative; each side may be taken
             return frozenset().union(*(self.depends(value) for value, _ in expr.args))
@@ -114,3 +115,13 @@ def hessian_pattern(program, name, values):
     pattern = _Pattern(program, name, values)
     pattern.run(program.body)
     return pattern.pairs
+
+
+def jacobian_pattern(program, name, values):
+    """(rows, columns) of the Jacobian of a program returning a 1-D array (`Program.output_shape`) w.r.t. 1-D
+    array argument `name`: the elements each output element depends on, at the given shapes and int arguments."""
+    pattern = _Pattern(program, name, values)
+    pattern.run(program.body)
+    elements = pattern.arrays.get(program.outputs[0], {})
+    entries = sorted((row, column) for (row,), columns in elements.items() for column in columns)
+    return [row for row, _ in entries], [column for _, column in entries]

@@ -334,32 +334,6 @@ def test_hessian_with_respect_to_a_2d_array_is_refused():
     close(sg.hvp(frobenius)(a, 2.0, np.ones((2, 3))), np.full((2, 3), 4.0))
 
 
-def residuals(p, t, y):
-    """A function returning a tuple: sums of a model's residuals over data, and a product of the parameters."""
-    a = 0.0
-    b = 0.0
-    for i in range(t.shape[0]):
-        r = p[0] * math.exp(-p[1] * t[i]) - y[i]
-        a += r * r
-        b += r * t[i]
-    return a, b, p[0] * p[1]
-
-
-def test_jacobian_of_a_tuple_return_is_jax_jacrev():
-    import jax.numpy as jnp
-
-    p, t = np.array([2.0, 0.5]), np.linspace(0.0, 3.0, 20)
-    y = 2.0 * np.exp(-0.4 * t)
-    jacobian = sg.jacobian(residuals)(p, t, y)
-    assert jacobian.shape == (3, 2)
-    close(jacobian, jax.jacrev(lambda *a: jnp.array(twin(residuals)(*a)))(p, t, y))
-    pair = sg.jacobian(residuals, wrt=(0, 2))(p, t, y)
-    assert pair[0].shape == (3, 2) and pair[1].shape == (3, 20)
-    close(pair[1], jax.jacrev(lambda *a: jnp.array(twin(residuals)(*a)), argnums=2)(p, t, y))
-    with pytest.raises(TypeError, match="has no value of f"):
-        sg.jacobian(residuals).value(p, t, y)
-
-
 def test_scipy_newton_methods_converge_with_hvp_and_hessian():
     from scipy.optimize import minimize
 

@@ -115,9 +115,10 @@ class Lifter(NumpyLowering):
     `NumpyLowering`.  `observed` maps an argument to the number of axes of the array its first call passed,
     which decides its kind where the body does not."""
 
-    def __init__(self, function, observed=None):
+    def __init__(self, function, observed=None, array_output=False):
         self.function = function
         self.observed = observed or {}
+        self.array_output = array_output  # a returned array is the output (sg.jacobian), not refused
         self.shape_checks = []  # sizes to check at entry (see numpy_lowering)
         self.integer_values = {}  # local int symbol -> its value, to state sizes in the arguments' terms
         self.size_names = {}  # an argument's size symbol -> how the user writes it (len(x), X.shape[1])
@@ -207,11 +208,32 @@ class Lifter(NumpyLowering):
         with self.entered(source, variables):
             returned = self.run_body()
             result, node = returned.value, returned.node
+            output_shape = None
             if isinstance(result, tuple):
                 outputs = [self.assign(f"{name}_{k}", value, node) for k, value in enumerate(result)]
+            elif self.is_array(result):
+                array, output_shape = self.output_array(result, name, node)
+                outputs = [array.base.label]
             else:
                 outputs = [self.assign(name, self.number(result, node), node)]
-        return Program(name, arguments, self.body, outputs, source.filename, source.first_line, self.shape_checks)
+        return Program(name, arguments, self.body, outputs, source.filename, source.first_line, self.shape_checks,
+                       output_shape)
+
+    def output_array(self, value, name, node):
+        """A returned array as a local array the kernels return, and its shape in terms of what the kernels know
+        at entry (the arguments' sizes and int arguments): an output whose size the data decide is refused."""
+        if not (isinstance(value, ArrayValue) and value.local):  # (an argument's array, or a view, is copied)
+            expression = self.expression(value, node)
+            value = self.allocate(expression.shape, node, f"{name}_output")
+            self.loop_nest(value.shape, lambda indices: self.store(value, indices, as_number(expression.at(indices)),
+                                                                  False, node), node)
+        shape = tuple(self.resolved_size(size) for size in value.shape)
+        if not all(size.free_symbols <= self.entry_symbols for size in shape):
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"the returned array's shape ({', '.join(map(self.shape_text, shape))}) depends on values "
+                             "computed in the function: its size must follow from the arguments' sizes and int "
+                             "arguments")
+        return value, shape
 
     def _argument(self, name, kind):
         if kind == FLOAT:
@@ -391,9 +413,15 @@ class Lifter(NumpyLowering):
             raise self.error(errors.MissingReturnError, node, "a bare `return`: return a value")
         value = self.value(node.value)
         returned = value if isinstance(value, tuple) else (value,)
-        if any(self.is_array(v) for v in returned) and len(self.inlining) == 1:  # (a helper may return arrays)
+        top = len(self.inlining) == 1  # (a helper may return arrays)
+        if top and isinstance(value, tuple) and any(self.is_array(v) for v in returned):
             raise self.error(errors.UnsupportedStatementError, node,
-                             "returning an array: return a number, or a tuple of numbers for a Jacobian")
+                             "returning an array in a tuple: return one array (for sg.jacobian), or a tuple of "
+                             "numbers")
+        if top and self.is_array(value) and not self.array_output:
+            raise self.error(errors.UnsupportedStatementError, node,
+                             "returning an array: return a number, or use sg.jacobian for the Jacobian of an array "
+                             "or a tuple of numbers")
         return value
 
     def run_branches(self, node):
@@ -440,6 +468,10 @@ class Lifter(NumpyLowering):
             else_result = self.run_block(node.orelse + rest)
         if then_result is None or else_result is None:
             return None
+        if self.is_array(then_result.value) or self.is_array(else_result.value):
+            raise self.error(errors.UnsupportedStatementError, node,
+                             "an array returned on one side of an `if`: build one array (np.where, or stores under "
+                             "the `if`) and return it after the `if`")
         result = self.select(condition, then_result.value, else_result.value, node)
         self.probe_lost((condition,), (result,), node)
         return _Returned(result, node)
@@ -1099,11 +1131,12 @@ def _literal_iterations(statements):
     return most
 
 
-def lift(function, observed=None):
+def lift(function, observed=None, array_output=False):
     """The Program of a Python function: the entry point of the pipeline.  `observed` maps an argument to the
-    number of axes of the array its first call passed (see `infer_kinds`)."""
+    number of axes of the array its first call passed (see `infer_kinds`); `array_output` lets it return an
+    array (`Program.output_shape`)."""
     try:
-        return _lifted_for_ranks(function, observed)
+        return _lifted_for_ranks(function, observed, array_output)
     except RecursionError:
         source = read_source(function)
         raise source.error(errors.UnsupportedSyntaxError, source.definition,
@@ -1112,11 +1145,11 @@ def lift(function, observed=None):
                            "for example with intermediate variables or a loop") from None
 
 
-def _lifted_for_ranks(function, observed):
+def _lifted_for_ranks(function, observed, array_output=False):
     """The Program for the first call's ranks; where they contradict the body (w[j] of a matrix w) and the body's
     own kinds lift, the Program for those, so that the call is refused naming the argument."""
     try:
-        return Lifter(function, observed).lift()
+        return Lifter(function, observed, array_output).lift()
     except errors.UnsupportedSyntaxError as error:
         if not observed:
             raise
@@ -1125,7 +1158,7 @@ def _lifted_for_ranks(function, observed):
     own, seen = infer_kinds(source), infer_kinds(source, observed=observed)
     if any(own[name] != seen[name] and own[name] in ARRAY_KINDS for name in own):
         try:
-            return Lifter(function).lift()
+            return Lifter(function, array_output=array_output).lift()
         except errors.UnsupportedSyntaxError:
             pass
     raise refused
