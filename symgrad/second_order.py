@@ -88,18 +88,23 @@ def _weighted(program):
                    program.filename, program.line)
 
 
+COLOURED_KERNELS = ("hessian_values", "coloured_hessian", "sparse_data", "value_grad_and_hessian")
+
+
 class _SecondKernels(Kernels):
     """The HVP module's dispatchers (`value`: the directional derivative, `grad` and its alias `hvp`: H v,
-    `value_and_grad`) and, for a Hessian w.r.t. a 1-D array, `hessian`: all n columns in one compiled loop."""
+    `value_and_grad`) and, for a Hessian w.r.t. a 1-D array, `hessian` (all n columns in one compiled loop) and
+    the `COLOURED_KERNELS`, which take a plan (`Hessian.plan`) and make one product per colour."""
 
     def __getattr__(self, name):
         if name == "hvp":
             return getattr(self, "grad")
-        if name == "hessian" and isinstance(self._owner, Hessian):
+        if name in COLOURED_KERNELS + ("hessian",) and isinstance(self._owner, Hessian):
             with self._owner._lock:
-                if "hessian" not in self.__dict__:
-                    self.hessian = self._owner._column_loop()
-            return self.__dict__["hessian"]
+                if name not in self.__dict__:
+                    setattr(self, name, self._owner._column_loop() if name == "hessian" else
+                            self._owner._coloured(name))
+            return self.__dict__[name]
         return super().__getattr__(name)
 
 
@@ -190,6 +195,7 @@ class Hessian(HVP):
         super().__init__(function, wrt, parallel, optimize)
         self.sparse = bool(sparse)
         self._patterns = {}
+        self._first = Transform(function, wrt, "value_and_grad", parallel, optimize)  # value_grad_and_hessian
 
     def __call__(self, *args, **keywords):
         values = self._arguments(args, keywords)
@@ -199,7 +205,7 @@ class Hessian(HVP):
             if kind == "float":
                 return hvp(*values, 1.0)
             self._one_dimensional(kind)
-            return self._compressed(values) if self.sparse else self.kernels.hessian(*values)
+            return self._compressed(values) if self.sparse else self._dense(values)
         if self.sparse:
             raise ValueError("sparse=True takes one 1-D array argument as wrt, not a tuple")
         return self._blocks(values, hvp)
@@ -233,26 +239,74 @@ class Hessian(HVP):
         return tuple(tuple(row) for row in blocks)
 
     def _column_loop(self):
-        """A compiled function of f's arguments looping the HVP kernel over the unit vectors: the dense Hessian,
-        symmetrised (its two triangles are the same derivatives, summed in another order)."""
+        """`.kernels.hessian`: a compiled function of f's arguments alone (callable from @njit code without a
+        plan) looping the HVP kernel over the unit vectors: n products, the dense Hessian symmetrised."""
+        return self._compiled_text(
+            "def hessian({args}):\n"
+            "    n = {x}.shape[0]\n"
+            "    h = np.empty((n, n))\n"
+            "    v = np.zeros(n)\n"
+            "    for j in range(n):\n"
+            "        v[j] = 1.0\n"
+            "        h[:, j] = hvp({args}, v)\n"
+            "        v[j] = 0.0\n"
+            "    return 0.5 * (h + h.T)\n", "hessian")
+
+    def _coloured(self, name):
+        """The kernels that take a `plan` (`Hessian.plan`) after f's arguments: `hessian_values` (the upper
+        triangle's structural nonzeros, one HVP per colour), `coloured_hessian` (dense), `sparse_data` (the CSR
+        data) and `value_grad_and_hessian` (value, gradient and dense Hessian in one call)."""
+        text = (
+            "def hessian_values({args}, plan):\n"
+            "    members, member_start, pair_rows, pair_columns, pair_start, slot = plan\n"
+            "    v = np.zeros({x}.shape[0])\n"
+            "    values = np.empty(pair_rows.shape[0])\n"
+            "    for c in range(member_start.shape[0] - 1):\n"
+            "        for k in range(member_start[c], member_start[c + 1]):\n"
+            "            v[members[k]] = 1.0\n"
+            "        product = hvp({args}, v)\n"
+            "        for k in range(member_start[c], member_start[c + 1]):\n"
+            "            v[members[k]] = 0.0\n"
+            "        for k in range(pair_start[c], pair_start[c + 1]):\n"
+            "            values[k] = product[pair_rows[k]]\n"
+            "    return values\n"
+            "\n"
+            "def coloured_hessian({args}, plan):\n"
+            "    values = hessian_values({args}, plan)\n"
+            "    pair_rows, pair_columns = plan[2], plan[3]\n"
+            "    n = {x}.shape[0]\n"
+            "    h = np.zeros((n, n))\n"
+            "    for k in range(values.shape[0]):\n"
+            "        h[pair_rows[k], pair_columns[k]] = values[k]\n"
+            "        h[pair_columns[k], pair_rows[k]] = values[k]\n"
+            "    return h\n"
+            "\n"
+            "def sparse_data({args}, plan):\n"
+            "    return hessian_values({args}, plan)[plan[5]]\n")
+        if name == "value_grad_and_hessian":  # (only then is the gradient's kernel compiled)
+            text += ("\n"
+                     "def value_grad_and_hessian({args}, plan):\n"
+                     "    value, gradient = first({args})\n"
+                     "    return value, gradient, coloured_hessian({args}, plan)\n")
+        return self._compiled_text(text, name)
+
+    def _compiled_text(self, template, name):
+        """Compile `name` from `template` (over f's arguments `{args}` and the `wrt` array `{x}`), calling the HVP
+        kernel `hvp` and the gradient's value_and_grad kernel `first`; bounds checked, as a kernel's accesses."""
         import numba
 
         module = self._load()
         self._one_dimensional(module.KINDS[self._positions[0]])
         names = [f"a{k}" for k in range(len(module.ARGUMENTS) - len(self.wrt))]
-        x = names[self._positions[0]]
-        text = (f"def hessian({', '.join(names)}):\n"
-                f"    n = {x}.shape[0]\n"
-                f"    h = np.empty((n, n))\n"
-                f"    v = np.zeros(n)\n"
-                f"    for j in range(n):\n"
-                f"        v[j] = 1.0\n"
-                f"        h[:, j] = hvp({', '.join(names)}, v)\n"
-                f"        v[j] = 0.0\n"
-                f"    return 0.5 * (h + h.T)\n")
         scope = {"np": np, "hvp": self.kernels.grad}
+        if "first" in template:
+            scope["first"] = self._first.kernels.value_and_grad
+        text = template.format(args=", ".join(names), x=names[self._positions[0]])
         exec(compile(text, f"<symgrad hessian of {self.fun.__name__}>", "exec"), scope)  # noqa: S102
-        return numba.njit(error_model="numpy")(scope["hessian"])
+        jit = numba.njit(error_model="numpy", boundscheck=True)
+        for function in [k for k, v in scope.items() if inspect.isfunction(v)]:
+            scope[function] = jit(scope[function])
+        return scope[name]
 
     # --- sparse ------------------------------------------------------------------------------------------
     def sparsity(self, *args, **keywords):
@@ -260,11 +314,22 @@ class Hessian(HVP):
         scipy.sparse CSR matrix of ones: derived from the program, so the same at every value of the floats."""
         import scipy.sparse
 
-        rows, columns, n = self._pattern(self._arguments(args, keywords))
-        return scipy.sparse.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(n, n))
+        plan = self._plan(self._arguments(args, keywords))
+        return scipy.sparse.csr_matrix((np.ones(len(plan.indices)), plan.indices, plan.indptr),
+                                       shape=(plan.n, plan.n))
+
+    def plan(self, *args, **keywords):
+        """The colouring of the Hessian's pattern at arguments of these shapes, as the tuple of int64 arrays that
+        the `.kernels` `coloured_hessian`, `sparse_data` and `value_grad_and_hessian` take after f's arguments."""
+        return self._plan(self._arguments(args, keywords)).arrays
 
     def _pattern(self, values):
-        """(rows, columns, n) of the pattern, kept per shape and integer values."""
+        """(rows, columns, n) of the pattern: both triangles, in CSR order."""
+        plan = self._plan(values)
+        return np.repeat(np.arange(plan.n), np.diff(plan.indptr)), plan.indices, plan.n
+
+    def _plan(self, values):
+        """The `_Plan` of the pattern, kept per shape and integer values."""
         module = self._load()
         self._one_dimensional(module.KINDS[self._positions[0]])
         key = self._key_of(values)
@@ -272,28 +337,21 @@ class Hessian(HVP):
             from .sparsity import hessian_pattern
 
             program = lifted(self.fun, self.wrt)
-            pairs = hessian_pattern(program, self.wrt[0], values)
-            n = len(values[self._positions[0]])
-            entries = sorted(pairs | {(j, i) for i, j in pairs})
-            rows = np.array([i for i, _ in entries], dtype=np.int64)
-            columns = np.array([j for _, j in entries], dtype=np.int64)
-            self._patterns[key] = (rows, columns, n, colouring(rows, columns, n))
-        return self._patterns[key][:3]
+            self._patterns[key] = _Plan(hessian_pattern(program, self.wrt[0], values),
+                                        len(values[self._positions[0]]))
+        return self._patterns[key]
+
+    def _dense(self, values):
+        """The dense Hessian from one HVP per colour of its pattern (n products only when it is dense)."""
+        return self.kernels.coloured_hessian(*values, self._plan(values).arrays)
 
     def _compressed(self, values):
-        """The structural nonzeros from one HVP per colour: seed = the sum of the colour's unit vectors; in each
-        row at most one column of a colour is nonzero, so the product's row i is that entry."""
+        """The structural nonzeros as a CSR matrix, from one HVP per colour."""
         import scipy.sparse
 
-        self._pattern(values)
-        rows, columns, n, colours = self._patterns[self._key_of(values)]
-        data = np.empty(len(rows))
-        hvp = self.kernels.grad
-        for colour in range(colours.max() + 1 if n else 0):
-            product = hvp(*values, (colours == colour).astype(np.float64))
-            chosen = colours[columns] == colour
-            data[chosen] = product[rows[chosen]]
-        return scipy.sparse.csr_matrix((data, (rows, columns)), shape=(n, n))
+        plan = self._plan(values)
+        return scipy.sparse.csr_matrix((self.kernels.sparse_data(*values, plan.arrays), plan.indices, plan.indptr),
+                                       shape=(plan.n, plan.n))
 
     def _key_of(self, values):
         """What the pattern depends on: the arrays' shapes and the integer arguments' values."""
@@ -302,17 +360,44 @@ class Hessian(HVP):
                      for kind, v in zip(module.KINDS, values))
 
 
-class ValueGradAndHessian(Hessian):
-    """(value, gradient, Hessian) for Newton's method: the first two from the gradient's value_and_grad kernel,
-    the Hessian as `hessian` computes it (dense, sparse or nested tuples)."""
+class _Plan:
+    """A Hessian's pattern (pairs i <= j) prepared for evaluation by colours.  Entry (i, j) is row i of the product
+    along column j's colour (in row i no other column of that colour is nonzero), so the upper pairs are grouped
+    by their column's colour (`pair_start`), the colour classes listed in `members` (`member_start`), and `slot`
+    maps each CSR position (`indices`, `indptr`, both triangles) to its upper pair: the result is symmetric."""
 
-    def __init__(self, function, wrt, sparse=False, parallel=False, optimize=True):
-        super().__init__(function, wrt, sparse, parallel, optimize)
-        self._first = Transform(function, wrt, "value_and_grad", parallel, optimize)
+    def __init__(self, pairs, n):
+        upper = np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
+        full = np.unique(np.concatenate([upper, upper[:, ::-1]]), axis=0)  # sorted by row, then column
+        colours = colouring(full[:, 0], full[:, 1], n)
+        order = np.argsort(colours[upper[:, 1]], kind="stable")
+        pair_rows, pair_columns = upper[order, 0], upper[order, 1]
+        classes = colours.max() + 1 if n else 0
+        pair_start = np.searchsorted(colours[pair_columns], np.arange(classes + 1)).astype(np.int64)
+        members = np.argsort(colours, kind="stable").astype(np.int64)
+        member_start = np.searchsorted(colours[members], np.arange(classes + 1)).astype(np.int64)
+        key = np.minimum(full[:, 0], full[:, 1]) * n + np.maximum(full[:, 0], full[:, 1])
+        pair_key = pair_rows * n + pair_columns
+        by_key = np.argsort(pair_key)
+        slot = by_key[np.searchsorted(pair_key[by_key], key)].astype(np.int64)
+        self.n, self.colours = n, colours
+        self.indices = np.ascontiguousarray(full[:, 1])
+        self.indptr = np.concatenate([[0], np.cumsum(np.bincount(full[:, 0], minlength=n))]).astype(np.int64)
+        self.arrays = (members, member_start, np.ascontiguousarray(pair_rows), np.ascontiguousarray(pair_columns),
+                       pair_start, slot)
+
+
+class ValueGradAndHessian(Hessian):
+    """(value, gradient, Hessian) for Newton's method.  For a 1-D array `wrt` one compiled call computes all three
+    (`.kernels.value_grad_and_hessian(*args, plan)`: the gradient's value_and_grad kernel and one HVP per colour);
+    sparse, and for float or tuple `wrt`, the first two come from that kernel and the Hessian as `hessian` does."""
 
     def __call__(self, *args, **keywords):
-        value, gradient = self._first(*args, **keywords)
-        return value, gradient, super().__call__(*args, **keywords)
+        if self._as_tuple or self.sparse or self._kind(self.wrt[0]) != "array1":
+            value, gradient = self._first(*args, **keywords)
+            return value, gradient, super().__call__(*args, **keywords)
+        values = self._arguments(args, keywords)
+        return self.kernels.value_grad_and_hessian(*values, self._plan(values).arrays)
 
 
 class Jacobian(_SecondOrder):
