@@ -29,18 +29,38 @@ def _stages(function, wrt, directions, seeded, as_tuple, parallel, enabled, weig
     from .forward import directional
     from .reverse import reverse
 
-    program = lifted(function, tuple(wrt) + tuple(directions), several=weighted)
+    program = lifted(function, tuple(wrt) + tuple(directions), several=True)
     if weighted:
         program = _weighted(program)
+    else:
+        _check_scalar(program, "hvp, hessian and value_grad_and_hessian need" if seeded else "grad of grad needs")
+    program = _directed(program, directions)
+    if seeded:
+        program = _with_direction(program, wrt)
+    return built(reverse(program, list(wrt), enabled=enabled), wrt, as_tuple, parallel, enabled)
+
+
+def _check_scalar(program, who_needs):
+    """A TypeError with advice when `program` returns a tuple where one number is differentiated twice."""
+    if len(program.outputs) != 1:
+        raise TypeError(f"{program.name}() returns a tuple of {len(program.outputs)} values; {who_needs} a function "
+                        "returning one number (sg.jacobian differentiates a tuple)")
+
+
+def _directed(program, directions):
+    """`program`'s derivative along each of `directions` in turn (float arguments, direction 1): the inner
+    gradients of a nested transform, as a program returning one number."""
+    import sympy as sp
+
+    from .forward import directional
+
     for name in directions:
         if program.argument(name).kind != "float":
             raise NonDifferentiableArgumentError(
                 f"grad of a gradient: {program.name}()'s inner gradient is with respect to {name!r}, which is an "
                 f"array; nesting takes gradients with respect to float arguments")
         program = directional(program, {name: sp.Integer(1)}, direction=name)
-    if seeded:
-        program = _with_direction(program, wrt)
-    return built(reverse(program, list(wrt), enabled=enabled), wrt, as_tuple, parallel, enabled)
+    return program
 
 
 def _with_direction(program, wrt):
@@ -114,9 +134,13 @@ class _SecondOrder(Transform):
     _seeded = True
     _weighted = False
 
-    def __init__(self, function, wrt, parallel=False, optimize=True, directions=()):
+    def __init__(self, function, wrt, parallel=False, optimize=True):
+        directions = ()
+        if isinstance(function, Transform):  # hessian(grad(f)), grad(grad(f)): differentiate the inner gradient
+            function, directions = _unwrapped(function, type(self).__name__.lower())
         super().__init__(function, wrt, "grad", parallel, optimize, "reverse")
-        self._directions = tuple(directions)
+        self._directions = directions
+        self._arity = len(inspect.signature(function).parameters)
         self.kernels = _SecondKernels(self)
 
     def _variant(self):  # (hvp and hessian share their kernels)
@@ -142,7 +166,8 @@ class _SecondOrder(Transform):
         return values
 
     def _kind(self, name):
-        return self._load().KINDS[self._load().ARGUMENTS.index(name)]
+        module = self._load()
+        return module.KINDS[module.ARGUMENTS.index(name)]
 
     def __repr__(self):
         kind = type(self).__mro__[1].__name__.lower()  # (the class Transform.__init__ derived one from)
@@ -154,6 +179,8 @@ class HVP(_SecondOrder):
 
     def __call__(self, *args, **keywords):
         """H v, shaped like the `wrt` argument (a tuple of them, and a tuple v, for a tuple `wrt`)."""
+        if not keywords and len(args) == self._arity + 1 and not self._as_tuple and self._fits(args[-1], args):
+            return self.kernels.grad(*args)  # (the dispatcher names an argument of the wrong type)
         if "v" in keywords and "v" not in inspect.signature(self.fun).parameters:
             v = keywords.pop("v")
         elif args:
@@ -164,6 +191,14 @@ class HVP(_SecondOrder):
         return self.kernels.grad(*values, *self._seeds(values, v))
 
     value = value_and_grad = _SecondOrder._no_value
+
+    def _fits(self, v, args):
+        """v is a float64 C-contiguous array of the shape of the `wrt` array argument, or a float for a float:
+        the call may go straight to the kernel (the common call, from an optimiser's inner loop)."""
+        x = args[self._positions[0]]
+        if type(x) is np.ndarray:
+            return type(v) is np.ndarray and v.shape == x.shape and v.dtype == np.float64 and v.flags.c_contiguous
+        return type(x) is float and type(v) is float
 
     def _seeds(self, values, v):
         """v checked against the `wrt` arguments' shapes: a ValueError naming v when it does not fit."""
@@ -195,10 +230,13 @@ class Hessian(HVP):
         super().__init__(function, wrt, parallel, optimize)
         self.sparse = bool(sparse)
         self._patterns = {}
-        self._first = Transform(function, wrt, "value_and_grad", parallel, optimize)  # value_grad_and_hessian
+        self._first = (NestedGrad(function, wrt, "value_and_grad", parallel, optimize)  # value_grad_and_hessian
+                       if isinstance(function, Transform) else Transform(function, wrt, "value_and_grad", parallel,
+                                                                         optimize))
 
     def __call__(self, *args, **keywords):
-        values = self._arguments(args, keywords)
+        # (all of f's arguments by position: checked by the kernel's dispatcher, and by `_plan` for a new shape)
+        values = args if not keywords and len(args) == self._arity else self._arguments(args, keywords)
         hvp = self.kernels.grad
         if not self._as_tuple:
             kind = self._kind(self.wrt[0])
@@ -336,7 +374,8 @@ class Hessian(HVP):
         if key not in self._patterns:
             from .sparsity import hessian_pattern
 
-            program = lifted(self.fun, self.wrt)
+            values = self._arguments(values, {})
+            program = _directed(lifted(self.fun, tuple(self.wrt) + self._directions), self._directions)
             self._patterns[key] = _Plan(hessian_pattern(program, self.wrt[0], values),
                                         len(values[self._positions[0]]))
         return self._patterns[key]
@@ -366,9 +405,11 @@ class _Plan:
     by their column's colour (`pair_start`), the colour classes listed in `members` (`member_start`), and `slot`
     maps each CSR position (`indices`, `indptr`, both triangles) to its upper pair: the result is symmetric."""
 
-    def __init__(self, pairs, n):
-        upper = np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
-        full = np.unique(np.concatenate([upper, upper[:, ::-1]]), axis=0)  # sorted by row, then column
+    def __init__(self, upper, n):
+        from .sparsity import sorted_unique
+
+        keys = sorted_unique(np.concatenate([upper[:, 0] * n + upper[:, 1], upper[:, 1] * n + upper[:, 0]]))
+        full = np.stack([keys // n, keys % n], axis=1)  # sorted by row, then column
         colours = colouring(full[:, 0], full[:, 1], n)
         order = np.argsort(colours[upper[:, 1]], kind="stable")
         pair_rows, pair_columns = upper[order, 0], upper[order, 1]
@@ -418,18 +459,12 @@ class Jacobian(_SecondOrder):
 
 
 def colouring(rows, columns, n):
-    """A greedy distance-2 colouring of the pattern's columns: two columns sharing a row get different colours,
-    so one product along the sum of a colour's unit vectors recovers every entry of those columns."""
-    by_column = [[] for _ in range(n)]
-    by_row = [[] for _ in range(n)]
-    for i, j in zip(rows, columns):
-        by_column[j].append(i)
-        by_row[i].append(j)
-    colours = np.full(n, -1, dtype=np.int64)
-    for j in range(n):
-        taken = {colours[k] for i in by_column[j] for k in by_row[i]}
-        colours[j] = next(c for c in range(n + 1) if c not in taken)
-    return colours
+    """A greedy distance-2 colouring of the pattern's columns (`sparsity.colouring`): two columns sharing a row get
+    different colours, so one product along the sum of a colour's unit vectors recovers every entry of those
+    columns."""
+    from .sparsity import colouring as greedy
+
+    return greedy(rows, columns, n)
 
 
 class NestedGrad(_SecondOrder):
@@ -438,13 +473,18 @@ class NestedGrad(_SecondOrder):
     _seeded = False
 
     def __init__(self, inner, wrt, mode, parallel=False, optimize=True):
-        if inner._as_tuple or inner._mode != "grad" or isinstance(inner, _SecondOrder) and not isinstance(
-                inner, NestedGrad):
-            raise TypeError("grad of a transform: the inner transform must be a grad with respect to one float "
-                            "argument (its gradient is then a scalar function of the same arguments)")
-        directions = getattr(inner, "_directions", ()) + tuple(inner.wrt)
-        super().__init__(inner.fun, wrt, parallel, optimize, directions)
+        super().__init__(inner, wrt, parallel, optimize)
         self._mode = mode  # (the call goes straight to the dispatcher, as a gradient's: `Transform.__call__`)
+
+
+def _unwrapped(inner, outer):
+    """f and the float arguments along which a nested transform differentiates it before `outer` does: the inner
+    transform must be a (nested) grad w.r.t. one float argument, a scalar function of f's arguments."""
+    if isinstance(inner, _SecondOrder) and not isinstance(inner, NestedGrad) or inner._as_tuple or \
+            inner._mode != "grad":
+        raise TypeError(f"{outer} of a transform: the inner transform must be a grad with respect to one float "
+                        f"argument (its gradient is then a scalar function of the same arguments), not {inner!r}")
+    return inner.fun, getattr(inner, "_directions", ()) + tuple(inner.wrt)
 
 
 def nested(inner, wrt, mode, parallel, optimize):
