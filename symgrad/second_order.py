@@ -229,7 +229,8 @@ class Hessian(HVP):
     def __init__(self, function, wrt, sparse=False, parallel=False, optimize=True):
         super().__init__(function, wrt, parallel, optimize)
         self.sparse = bool(sparse)
-        self._patterns = {}
+        self._patterns = {}  # `_key_of` the arguments -> `_Plan`
+        self._last_shapes = None  # the last call's `_key_of`, for `latex`
         self._first = (NestedGrad(function, wrt, "value_and_grad", parallel, optimize)  # value_grad_and_hessian
                        if isinstance(function, Transform) else Transform(function, wrt, "value_and_grad", parallel,
                                                                          optimize))
@@ -241,6 +242,7 @@ class Hessian(HVP):
         if not self._as_tuple:
             kind = self._kind(self.wrt[0])
             if kind == "float":
+                self._last_shapes = self._key_of(values)
                 return hvp(*values, 1.0)
             self._one_dimensional(kind)
             return self._compressed(values) if self.sparse else self._dense(values)
@@ -346,6 +348,32 @@ class Hessian(HVP):
             scope[function] = jit(scope[function])
         return scope[name]
 
+    # --- display -----------------------------------------------------------------------------------------
+    PROBE_SIZE = 9  # the length at which an interior row's entry formulas are read off the unrolled program
+
+    def latex(self):
+        """The Hessian (its matrix up to 6 x 6; else, once a call has given the shapes, its pattern and an
+        interior row's entries), then the HVP program it is computed from."""
+        from .display import hessian_latex
+
+        program = _directed(lifted(self.fun, tuple(self.wrt) + self._directions), self._directions)
+        shapes = self._last_shapes
+        if shapes is None and all(a.kind == "float" for a in program.arguments):
+            shapes = (None,) * len(program.arguments)
+        pairs = probe = None
+        if shapes is not None and not self._as_tuple and self._kind(self.wrt[0]) == "array1":
+            plan = self._patterns[shapes]
+            pairs = np.stack([plan.arrays[2], plan.arrays[3]], axis=1)
+            length = shapes[self._positions[0]][0]
+            probe = tuple((self.PROBE_SIZE,) + shape[1:] if isinstance(shape, tuple) and shape[0] == length
+                          else shape for shape in shapes)
+        with self._display_lock:
+            lines = hessian_latex(program, self.wrt, shapes, pairs, probe)
+        body = super().latex()
+        return body.replace("\\begin{aligned}\n", "\\begin{aligned}\n" + "".join(
+            line + " \\\\\n" for line in lines) + ("&\\text{computed as the gradient of } \\nabla f \\cdot v: \\\\\n"
+                                               if lines else ""), 1)
+
     # --- sparse ------------------------------------------------------------------------------------------
     def sparsity(self, *args, **keywords):
         """The structural nonzeros of the Hessian at arguments of these shapes (and integer values), as a
@@ -370,7 +398,7 @@ class Hessian(HVP):
         """The `_Plan` of the pattern, kept per shape and integer values."""
         module = self._load()
         self._one_dimensional(module.KINDS[self._positions[0]])
-        key = self._key_of(values)
+        key = self._last_shapes = self._key_of(values)
         if key not in self._patterns:
             from .sparsity import hessian_pattern
 
