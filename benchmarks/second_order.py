@@ -200,7 +200,7 @@ def main(argv=None):
     hessians(jax_calls, repeat)
     derivation()
     products(jax_calls, repeat)
-    optimisers(1 if options.quick else 3)
+    optimisers(1 if options.quick else 2)
     print(f"\nload: {open('/proc/loadavg').read().split()[:3]}, {os.cpu_count()} cores")
 
 
