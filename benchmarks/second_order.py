@@ -1,6 +1,7 @@
 """Second order against JAX, CasADi and first-order optimisers: ratios printed in one run.
 
-``python -m benchmarks.second_order`` (``--quick``: fewer rounds) prints four tables:
+``python -m benchmarks.second_order`` (``--quick``: fewer rounds; ``--tables 1,3``: some of them) prints four
+tables:
 
 1. per call, Rosenbrock n = 1000: symgrad's dense and sparse Hessians against ``jax.jit(jax.hessian(f))`` and
    CasADi's sparse ``hessian`` evaluated through its ``casadi.Function`` (SX), timed side by side in the same
@@ -193,14 +194,20 @@ def optimisers(rounds):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds")
+    parser.add_argument("--tables", default="1,2,3,4", help="which tables to print (default all: 1,2,3,4)")
     options = parser.parse_args(argv)
+    tables = set(options.tables.split(","))
     repeat = 5 if options.quick else 15
     log("compiling (JAX traces, symgrad derives or loads its kernels)...")
     jax_calls = jax_functions()
-    hessians(jax_calls, repeat)
-    derivation()
-    products(jax_calls, repeat)
-    optimisers(1 if options.quick else 2)
+    if "1" in tables:
+        hessians(jax_calls, repeat)
+    if "2" in tables:
+        derivation()
+    if "3" in tables:
+        products(jax_calls, repeat)
+    if "4" in tables:
+        optimisers(1 if options.quick else 2)
     print(f"\nload: {open('/proc/loadavg').read().split()[:3]}, {os.cpu_count()} cores")
 
 

@@ -450,8 +450,10 @@ class _Plan:
         by_key = np.argsort(pair_key)
         slot = by_key[np.searchsorted(pair_key[by_key], key)].astype(np.int64)
         self.n, self.colours = n, colours
-        self.indices = np.ascontiguousarray(full[:, 1])
-        self.indptr = np.concatenate([[0], np.cumsum(np.bincount(full[:, 0], minlength=n))]).astype(np.int64)
+        # (CSR indices in int32 where they fit, as scipy keeps them: it would otherwise convert them on every call)
+        index = np.int32 if len(full) < 2**31 - 1 else np.int64
+        self.indices = np.ascontiguousarray(full[:, 1], dtype=index)
+        self.indptr = np.concatenate([[0], np.cumsum(np.bincount(full[:, 0], minlength=n))]).astype(index)
         self.arrays = (members, member_start, np.ascontiguousarray(pair_rows), np.ascontiguousarray(pair_columns),
                        pair_start, slot)
 
