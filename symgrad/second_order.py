@@ -157,7 +157,7 @@ class _SecondOrder(Transform):
 
     def _arguments(self, args, keywords):
         """f's arguments in order, each checked against its kind (a TypeError naming the one that is wrong)."""
-        values = _positional(self.fun, args, keywords)
+        values = args if not keywords and len(args) == self._arity else _positional(self.fun, args, keywords)
         module = self._load()
         for name, kind, value in zip(module.ARGUMENTS, module.KINDS, values):
             problem = _argument_problem(kind, value)
@@ -236,8 +236,7 @@ class Hessian(HVP):
                                                                          optimize))
 
     def __call__(self, *args, **keywords):
-        # (all of f's arguments by position: checked by the kernel's dispatcher, and by `_plan` for a new shape)
-        values = args if not keywords and len(args) == self._arity else self._arguments(args, keywords)
+        values = self._arguments(args, keywords)  # (the compiled Hessians are not dispatchers that name arguments)
         hvp = self.kernels.grad
         if not self._as_tuple:
             kind = self._kind(self.wrt[0])
@@ -402,7 +401,6 @@ class Hessian(HVP):
         if key not in self._patterns:
             from .sparsity import hessian_pattern
 
-            values = self._arguments(values, {})
             program = _directed(lifted(self.fun, tuple(self.wrt) + self._directions), self._directions)
             self._patterns[key] = _Plan(hessian_pattern(program, self.wrt[0], values),
                                         len(values[self._positions[0]]))

@@ -4,6 +4,7 @@ reference: JAX (the same source, through the fuzz oracle's twin), `sympy.hessian
 SymPy expression, or Richardson central differences of a symgrad gradient (itself checked against JAX)."""
 
 import math
+import re
 
 import numba
 import numpy as np
@@ -238,3 +239,16 @@ def test_latex_shows_the_matrix_up_to_six_rows_and_the_entries_beyond():
     assert diagonal == 1200 * x[1] ** 2 - 400 * x[2] + 202
     assert r"H_{i,i} &= - 400.0 x_{i + 1} + 1200.0 x_{i}^{2} + 202.0" in shown
     assert sympy.diff(terms, x[1], x[2]) == -400 * x[1] and r"H_{i,i + 1} &= - 400.0 x_{i}" in shown
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_a_wrong_argument_after_a_good_call_is_a_type_error_naming_it(sparse):
+    """The compiled Hessians are plain njit functions: the call checks the arguments before they reach one."""
+    hessian = sg.hessian(rosen, sparse=sparse)
+    hessian(X6)
+    for bad, problem in (([0.1] * 6, "must be a 1-D float64 array, got list"),
+                         (np.arange(6), "must be a float64 array, got dtype int64")):
+        with pytest.raises(TypeError, match=f"rosen\\(\\): argument 'x' {re.escape(problem)}"):
+            hessian(bad)
+    with pytest.raises(TypeError, match="argument 'x'"):
+        sg.value_grad_and_hessian(rosen)(np.arange(6))
