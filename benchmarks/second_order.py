@@ -94,7 +94,8 @@ def hessians(jax_calls, repeat):
              "casadi SX hessian Function (sparse DM)": (casadi_function, (x,))}
     pairs = [("symgrad dense", "jax.jit(jax.hessian) dense"), ("symgrad sparse (CSR)", "jax.jit(jax.hessian) dense"),
              ("symgrad sparse (CSR)", "casadi SX hessian Function (sparse DM)")]
-    print_table(f"1. Hessian of Rosenbrock, n = {n}, per call (lower ratio: symgrad faster)", *ratios(calls, pairs, repeat))
+    title = f"1. Hessian of Rosenbrock, n = {n}, per call (lower ratio: symgrad faster)"
+    print_table(title, *ratios(calls, pairs, repeat))
 
 
 def derivation():
@@ -128,7 +129,8 @@ def products(jax_calls, repeat):
              "nll jax jvp(grad)": (jax_calls["hvp nll"], (w, X, y, u))}
     pairs = [("rosen hvp", "rosen grad"), ("rosen hvp", "rosen jax jvp(grad)"),
              ("nll hvp", "nll grad"), ("nll hvp", "nll jax jvp(grad)")]
-    print_table("3. Hessian-vector products: Rosenbrock n = 10^5, logistic NLL 10^4 x 10", *ratios(calls, pairs, repeat))
+    title = "3. Hessian-vector products: Rosenbrock n = 10^5, logistic NLL 10^4 x 10"
+    print_table(title, *ratios(calls, pairs, repeat))
 
 
 def optimisers(rounds):

@@ -515,7 +515,8 @@ class _Unrolled:
             elif isinstance(statement, Loop):
                 for c in statement.carried:
                     self.env[c.phi] = self.ev(c.initial)
-                for k in range(int(self.ev(statement.start)), int(self.ev(statement.stop)), int(self.ev(statement.step))):
+                bounds = (int(self.ev(statement.start)), int(self.ev(statement.stop)), int(self.ev(statement.step)))
+                for k in range(*bounds):
                     self.env[statement.index] = sp.Integer(k)
                     self.run(statement.body)
                     following = [self.ev(c.next) for c in statement.carried]
@@ -537,8 +538,8 @@ def _unrolled_hessian(program, wrt, values):
     variables = []
     for name in wrt:
         argument = program.argument(name)
-        variables += ([argument.symbol] if argument.base is None else
-                      [unrolled.arrays[argument.base.label][(k,)] for k in range(len(unrolled.arrays[argument.base.label]))])
+        elements = unrolled.arrays.get(argument.base.label, {}) if argument.base is not None else {}
+        variables += [argument.symbol] if argument.base is None else [elements[(k,)] for k in range(len(elements))]
     return sp.hessian(unrolled.value, variables).applyfunc(_tidy), variables
 
 
@@ -558,7 +559,8 @@ def _band_text(pairs, n):
 
 def hessian_latex(program, wrt, values=None, pairs=None, probe=None):
     """LaTeX lines of a Hessian: the matrix (``pmatrix``) when it has at most MATRIX_LIMIT rows at `values` (per
-    argument: None for a float, the value of an int, the shape of an array), w.r.t. floats or one 1-D array; else, with the `pairs` of its pattern (sparsity.py), the pattern
+    argument: None for a float, the value of an int, the shape of an array), w.r.t. floats or one 1-D array; else,
+    with the `pairs` of its pattern (sparsity.py), the pattern
     in words and, when the program's value at the shapes of `probe` unrolls, the entries of an interior row
     (checked to be the same formula one row further, shifted)."""
     name = _function_latex(program.name)
@@ -574,14 +576,18 @@ def hessian_latex(program, wrt, values=None, pairs=None, probe=None):
     elif pairs is not None:
         n = size
         kind, entries, offsets = _band_text(pairs, n)
-        lines.append(rf"&\text{{{kind} Hessian, ${n} \times {n}$}}" + (rf": \ {entries}; \text{{ every other entry is 0}}" if entries else ""))
+        listed = rf": \ {entries}; \text{{ every other entry is 0}}" if entries else ""
+        lines.append(rf"&\text{{{kind} Hessian, ${n} \times {n}$}}" + listed)
         if offsets is not None and probe is not None:
             unrolled = _unrolled_hessian(program, wrt, probe)
             if unrolled is not None:
                 matrix, variables = unrolled
                 i = sp.Symbol("i", integer=True)
                 x = program.argument(wrt[0]).name
-                shift = lambda k: {v: sp.Symbol(f"{x}_{{{sp.latex(i + (m - k))}}}") for m, v in enumerate(variables)}  # noqa: E731
+
+                def shift(k):  # element m as x_{i + m - k}: row k read as row i
+                    return {v: sp.Symbol(f"{x}_{{{sp.latex(i + (m - k))}}}") for m, v in enumerate(variables)}
+
                 middle = len(variables) // 2
                 rows = [[sp.expand(matrix[k, k + d].xreplace(shift(k))) for d in offsets if k + d < len(variables)]
                         for k in (middle - 1, middle)]
