@@ -34,6 +34,7 @@ class _Pattern:
         self.wrt = program.argument(name).symbol
         self.pairs = set()
         self.laid_out = []  # (rows, columns) arrays of the pairs that summarised loops add
+        self.templates = set()  # the pairs of the loop being summarised, in terms of its index
         self.symbolic = None  # the loop index left a symbol while a loop is summarised
         self.n = next(len(v) for a, v in zip(program.arguments, values) if a.name == name)
         self.integers = {}  # integer symbol -> sympy Integer
@@ -79,9 +80,11 @@ class _Pattern:
             if expr.base.label == self.wrt:  # (a negative index counts from the end, as the kernels read it)
                 return frozenset([indices[0] + self.n if isinstance(indices[0], int) and indices[0] < 0 else
                                   indices[0]])
+            if expr.base.label not in self.arrays:
+                return EMPTY  # (data: an argument array other than wrt)
             if not all(isinstance(i, int) for i in indices):
                 raise _NotSummable  # (a local array read at an index that varies with the summarised loop)
-            return self.arrays.get(expr.base.label, {}).get(indices, EMPTY)
+            return self.arrays[expr.base.label].get(indices, EMPTY)
         if isinstance(expr, sp.Piecewise):  # conditions have no derivative; each side may be taken
             return frozenset().union(*(self.depends(value) for value, _ in expr.args))
         parts = [self.depends(a) for a in expr.args]
@@ -122,13 +125,14 @@ class _Pattern:
             self.floats[symbol] = self.depends(value)
 
     def loop(self, loop):
-        if self.symbolic is not None:
-            raise _NotSummable  # (a loop inside a summarised one)
-        if self.summarised(loop):
+        if self.symbolic is None and self.summarised(loop):
             return
         for c in loop.carried:
             self.bind(c.phi, c.initial)
-        for index in range(self.integer(loop.start), self.integer(loop.stop), self.integer(loop.step)):
+        bounds = (self.integer(loop.start), self.integer(loop.stop), self.integer(loop.step))
+        if not all(isinstance(b, int) for b in bounds):
+            raise _NotSummable  # (a loop inside a summarised one, whose range depends on the outer index)
+        for index in range(*bounds):
             self.integers[loop.index] = sp.Integer(index)
             self.run(loop.body)
             following = [(c.phi, c.next) for c in loop.carried]
@@ -142,12 +146,13 @@ class _Pattern:
 
     def summarised(self, loop):
         """Run `loop` once with its index a symbol, when every iteration adds the same pairs up to a shift: its
-        body is straight-line code, each carried value is a float that only adds terms to itself (no pair may
+        body writes no local array (inner loops run element by element, over ranges that do not depend on the
+        index), each carried value is a float that only adds terms to itself (no pair may
         involve it), and every index it reads is an integer of the loop index alone.  Then lay the pairs out over
         the range, set the carried values' results to the union of their terms' elements, and return True;
         otherwise leave everything as it was and return False."""
-        if any(isinstance(s, (Loop, Store, Allocate)) for s in loop.body) or any(c.phi.is_integer
-                                                                                 for c in loop.carried):
+        if any(isinstance(s, (Store, Allocate)) for s in _statements(loop.body)) or any(
+                c.phi.is_integer for c in loop.carried):
             return False
         indices = np.arange(self.integer(loop.start), self.integer(loop.stop), self.integer(loop.step))
         if len(indices) < 2:
@@ -166,7 +171,7 @@ class _Pattern:
             laid_out = [(self.laid(a, indices), self.laid(b, indices)) for a, b in self.templates]
             results = {c.result: self.floats_before(c, saved[1]) | frozenset().union(
                 *(self.laid(e, indices).tolist() for e in terms[c] if e not in carried)) for c in loop.carried}
-        except _NotSummable:
+        except (_NotSummable, TypeError):  # (TypeError: an inner loop's integer carried in terms of the index)
             self.integers, self.floats = saved
             return False
         finally:
@@ -193,6 +198,14 @@ class _Pattern:
             raise _NotSummable from error
         values = np.broadcast_to(np.asarray(values, dtype=np.int64), indices.shape)
         return np.where(values < 0, values + self.n, values)
+
+
+def _statements(body):
+    """The statements of `body` and of the loops inside it."""
+    for statement in body:
+        yield statement
+        if isinstance(statement, Loop):
+            yield from _statements(statement.body)
 
 
 def hessian_pattern(program, name, values):

@@ -12,6 +12,7 @@ import pytest
 import sympy
 
 import symgrad as sg
+from benchmarks.array_problems import logistic_nll, rosen_vectorised
 from benchmarks.fuzz.oracle import richardson
 from symgrad import sparsity
 from symgrad.second_order import colouring
@@ -72,12 +73,39 @@ def test_the_summarised_pattern_is_the_pattern_run_iteration_by_iteration(monkey
     def run(function, values, name="x"):
         return sparsity.hessian_pattern(lifted(function, (name,)), name, values)
 
+    data = np.zeros((30, 4))
     cases = [(rosen, [np.zeros(40)]), (mirrored, [np.zeros(9), np.zeros(9)]), (relax, [np.zeros(8)]),
-             (hinge, [np.zeros(12)]), (blend, [0.5, np.zeros(10)])]
-    summarised = [run(f, v, "x") for f, v in cases]
+             (hinge, [np.zeros(12)]), (blend, [0.5, np.zeros(10)]), (logistic_nll, [np.zeros(4), data, np.zeros(30)]),
+             (rosen_vectorised, [np.zeros(15)]), (quartic_rows, [np.zeros(5), data[:, :3]])]
+    names = {logistic_nll: "w", quartic_rows: "w"}
+    summarised = [run(f, v, names.get(f, "x")) for f, v in cases]
     monkeypatch.setattr(sparsity._Pattern, "summarised", lambda self, loop: False)
     for (function, values), fast in zip(cases, summarised):
-        assert np.array_equal(fast, run(function, values, "x")), function.__name__
+        assert np.array_equal(fast, run(function, values, names.get(function, "x"))), function.__name__
+
+
+def quartic_rows(w, X):
+    """Rows of data through an inner loop, with a product of two row sums: every pair of w interacts."""
+    s = 0.0
+    for i in range(X.shape[0]):
+        a = 0.0
+        b = 0.0
+        for j in range(X.shape[1]):
+            a += X[i, j] * w[j]
+            b += w[j + 2] * X[i, j]
+        s += a * b + w[i % 5] ** 2
+    return s
+
+
+def test_a_nested_loop_over_data_is_summarised_and_its_hessian_is_jax():
+    rng = np.random.default_rng(9)
+    w, X = rng.normal(size=5), rng.normal(size=(12, 3))
+    expected = np.asarray(jax.hessian(twin(quartic_rows))(w, X))
+    close(sg.hessian(quartic_rows)(w, X), expected)
+    close(sg.hessian(quartic_rows, sparse=True)(w, X).toarray(), expected)
+    w4, data = rng.normal(size=4), rng.normal(size=(40, 4))
+    y = (rng.random(40) < 0.5).astype(float)
+    close(sg.hessian(logistic_nll)(w4, data, y), jax.hessian(twin(logistic_nll))(w4, data, y))
 
 
 def test_a_summarised_pattern_holds_every_nonzero_of_jax_at_random_points():
