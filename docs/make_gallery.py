@@ -26,6 +26,7 @@ ENTRIES = [
     ("sgd_clipping.py", "SGD with accumulation and clipping", ("batch_loss",), ()),
     ("quickstart.py", "Quickstart", ("rosen", "neuron_loss"), ()),
     ("rosen_lbfgs.py", "Rosenbrock with L-BFGS-B", ("rosen",), ()),
+    ("newton_rosen.py", "Newton's method with the exact Hessian", (), ()),
     ("logistic_regression.py", "Logistic regression", ("negative_log_likelihood",), ()),
     ("oscillator_fit.py", "Fitting an ODE's parameters", ("trajectory_loss",), ()),
     ("moons_mlp.py", "micrograd's two moons", ("mlp_loss",), ("--png", str(ROOT / "docs" / MOONS_PNG))),

@@ -8,10 +8,12 @@ loops as recurrences, and the gradient as the adjoint updates each iteration mak
 """
 
 import ctypes
+import itertools
 import re
 import threading
 from dataclasses import dataclass
 
+import numpy as np
 import sympy as sp
 
 from sympy.printing.conventions import split_super_sub
@@ -451,3 +453,146 @@ def render_within(derivative, seconds=None):
     note = f"closed form not shown: simplifying it took over {seconds:g} s"
     latex = statements.latex.replace("\\begin{aligned}\n", f"\\begin{{aligned}}\n&\\text{{({note})}} \\\\\n", 1)
     return Rendering(latex, f"({note})\n{statements.text}", statements.expressions)
+
+
+# --- Hessians ---------------------------------------------------------------------------------------------------
+MATRIX_LIMIT = 6  # a Hessian up to this many rows is shown as its matrix, a larger one by its entries' pattern
+UNROLL_SIZE_LIMIT = 4000  # nodes in the unrolled value beyond which no matrix or entry formula is shown
+
+
+class _TooLarge(Exception):
+    """The unrolled program outgrew UNROLL_SIZE_LIMIT, or holds what the unroller does not follow."""
+
+
+class _Unrolled:
+    """A program run symbolically for given shapes and int arguments: loops unrolled, each array element a
+    symbol (`x_3`), so that its value is one SymPy expression whose Hessian SymPy can take."""
+
+    def __init__(self, program, values):
+        self.env, self.arrays = {}, {}
+        for argument, value in zip(program.arguments, values):
+            if argument.kind == "int":
+                self.env[argument.symbol] = sp.Integer(int(value))
+            elif argument.kind == "float":
+                self.env[argument.symbol] = argument.symbol
+            else:  # (an array argument is described by its shape)
+                shape = tuple(value)
+                self.env.update({size: sp.Integer(k) for size, k in zip(argument.shape, shape)})
+                self.arrays[argument.base.label] = {
+                    index: sp.Symbol(f"{argument.name}_{{{','.join(map(str, index))}}}")
+                    for index in itertools.product(*map(range, shape))}
+        self.run(program.body)
+        self.value = self.ev(program.outputs[0])
+
+    def ev(self, expr):
+        expr = sp.sympify(expr)
+        reads = {}
+        for read in expr.atoms(sp.Indexed):
+            index = tuple(int(self.ev(i)) for i in read.indices)
+            elements = self.arrays[read.base.label]
+            size = max(elements)[0] + 1 if elements else 0
+            index = (index[0] + size if index[0] < 0 else index[0],) + index[1:]
+            reads[read] = elements.get(index, sp.Integer(0))
+        value = expr.xreplace(reads).xreplace(self.env)
+        if tree_size(value, {}) > UNROLL_SIZE_LIMIT:
+            raise _TooLarge
+        return value
+
+    def run(self, statements):
+        for statement in statements:
+            if isinstance(statement, Assign):
+                if statement.guard is not sp.true:
+                    raise _TooLarge  # (a guarded statement: its branch is in the value's Piecewise already)
+                self.env[statement.target] = self.ev(statement.value)
+            elif isinstance(statement, Allocate):
+                self.arrays[statement.base.label] = {index: sp.Integer(0) for index in itertools.product(
+                    *(range(int(self.ev(k))) for k in statement.shape))}
+            elif isinstance(statement, Store):
+                index = tuple(int(self.ev(i)) for i in statement.indices)
+                elements = self.arrays[statement.base.label]
+                value = self.ev(statement.value)
+                elements[index] = elements[index] + value if statement.accumulate else value
+            elif isinstance(statement, Loop):
+                for c in statement.carried:
+                    self.env[c.phi] = self.ev(c.initial)
+                bounds = (int(self.ev(statement.start)), int(self.ev(statement.stop)), int(self.ev(statement.step)))
+                for k in range(*bounds):
+                    self.env[statement.index] = sp.Integer(k)
+                    self.run(statement.body)
+                    following = [self.ev(c.next) for c in statement.carried]
+                    for c, value in zip(statement.carried, following):
+                        self.env[c.phi] = value
+                for c in statement.carried:
+                    self.env[c.result] = self.env[c.phi]
+            else:
+                raise _TooLarge
+
+
+def _unrolled_hessian(program, wrt, values):
+    """The Hessian of `program` w.r.t. `wrt` (float names, or one 1-D array name) at these shapes, as a SymPy
+    Matrix with its variables, or None when the unrolled value is too large."""
+    try:
+        unrolled = _Unrolled(program, values)
+    except (_TooLarge, KeyError, TypeError, ValueError):
+        return None
+    variables = []
+    for name in wrt:
+        argument = program.argument(name)
+        elements = unrolled.arrays.get(argument.base.label, {}) if argument.base is not None else {}
+        variables += [argument.symbol] if argument.base is None else [elements[(k,)] for k in range(len(elements))]
+    return sp.hessian(unrolled.value, variables).applyfunc(_tidy), variables
+
+
+def _band_text(pairs, n):
+    """The pattern of a Hessian's upper pairs in words and LaTeX: its diagonals (offsets j - i) when each is
+    (nearly) full, else the count of entries."""
+    offsets = np.unique(pairs[:, 1] - pairs[:, 0]) if len(pairs) else np.array([], dtype=np.int64)
+    if len(offsets) and len(offsets) <= 4 and all(np.count_nonzero(pairs[:, 1] - pairs[:, 0] == d) >= n - d - 2
+                                                   for d in offsets):
+        names = {(0,): "diagonal", (0, 1): "tridiagonal", (0, 1, 2): "pentadiagonal"}
+        kind = names.get(tuple(offsets), f"banded, offsets {', '.join(map(str, offsets))}")
+        entries = ", ".join("H_{i,i}" if d == 0 else f"H_{{i,i+{d}}} = H_{{i+{d},i}}" for d in offsets)
+        return kind, entries, offsets
+    return f"{2 * len(pairs) - np.count_nonzero(pairs[:, 0] == pairs[:, 1])} structural nonzeros of {n * n}", \
+        None, None
+
+
+def hessian_latex(program, wrt, values=None, pairs=None, probe=None):
+    """LaTeX lines of a Hessian: the matrix (``pmatrix``) when it has at most MATRIX_LIMIT rows at `values` (per
+    argument: None for a float, the value of an int, the shape of an array), w.r.t. floats or one 1-D array; else,
+    with the `pairs` of its pattern (sparsity.py), the pattern
+    in words and, when the program's value at the shapes of `probe` unrolls, the entries of an interior row
+    (checked to be the same formula one row further, shifted)."""
+    name = _function_latex(program.name)
+    array = len(wrt) == 1 and program.argument(wrt[0]).base is not None
+    size = values[[a.name for a in program.arguments].index(wrt[0])][0] if array and values else len(wrt)
+    lines = []
+    if values is not None and size <= MATRIX_LIMIT:
+        unrolled = _unrolled_hessian(program, wrt, values)
+        if unrolled is not None:
+            matrix, variables = unrolled
+            lines.append(rf"\nabla^2 {name} &= " + sp.latex(matrix, mat_str="pmatrix", mat_delim="") +
+                         r" \quad \text{w.r.t. } (" + ", ".join(map(sp.latex, variables)) + ")")
+    elif pairs is not None:
+        n = size
+        kind, entries, offsets = _band_text(pairs, n)
+        listed = rf": \ {entries}; \text{{ every other entry is 0}}" if entries else ""
+        lines.append(rf"&\text{{{kind} Hessian, ${n} \times {n}$}}" + listed)
+        if offsets is not None and probe is not None:
+            unrolled = _unrolled_hessian(program, wrt, probe)
+            if unrolled is not None:
+                matrix, variables = unrolled
+                i = sp.Symbol("i", integer=True)
+                x = program.argument(wrt[0]).name
+
+                def shift(k):  # element m as x_{i + m - k}: row k read as row i
+                    return {v: sp.Symbol(f"{x}_{{{sp.latex(i + (m - k))}}}") for m, v in enumerate(variables)}
+
+                middle = len(variables) // 2
+                rows = [[sp.expand(matrix[k, k + d].xreplace(shift(k))) for d in offsets if k + d < len(variables)]
+                        for k in (middle - 1, middle)]
+                if rows[0] == rows[1] and len(rows[1]) == len(offsets):
+                    for d, entry in zip(offsets, rows[1]):
+                        lines.append(rf"H_{{i,{sp.latex(i + int(d))}}} &= {sp.latex(textbook(entry))}")
+                    lines.append(r"&\text{(rows away from the ends)}")
+    return lines

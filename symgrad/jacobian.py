@@ -20,7 +20,7 @@ import numbers
 
 import numpy as np
 
-from .api import Kernels, _argument_problem, _positional, built, derive_with, lifted
+from .api import Kernels, Transform, _argument_problem, _positional, built, derive_with, lifted
 from .second_order import _made, _SecondOrder, colouring, seed_arguments
 
 MODES = (None, "fwd", "rev")
@@ -327,6 +327,9 @@ class _Product(_SecondOrder):
     _lanes = 1
 
     def __init__(self, function, wrt, parallel=False, optimize=True):
+        if isinstance(function, Transform):  # (the second-order transforms differentiate an inner grad; not these)
+            raise TypeError(f"{type(self).__name__.lower()} of a transform ({function!r}): pass the plain Python "
+                            "function; the Jacobian of a gradient is the Hessian, sg.hessian(f)")
         super().__init__(function, wrt, parallel, optimize)
         self.kernels = _JacobianKernels(self)
 

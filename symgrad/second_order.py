@@ -22,21 +22,39 @@ from .errors import NonDifferentiableArgumentError
 def _stages(function, wrt, directions, seeded, as_tuple, parallel, enabled):
     """Lift f, take its derivative along each of `directions` (float arguments, direction 1) and, when `seeded`,
     along a direction given by extra arguments; reverse mode then differentiates the result w.r.t. `wrt`."""
+    from .reverse import reverse
+
+    program = lifted(function, tuple(wrt) + tuple(directions), several=True)
+    _check_scalar(program, "hvp, hessian and value_grad_and_hessian need" if seeded else "grad of grad needs")
+    program = _directed(program, directions)
+    if seeded:
+        program = _with_direction(program, wrt)
+    return built(reverse(program, list(wrt), enabled=enabled), wrt, as_tuple, parallel, enabled)
+
+
+def _check_scalar(program, who_needs):
+    """A TypeError with advice when `program` returns a tuple or an array where one number is differentiated
+    twice."""
+    if len(program.outputs) != 1 or program.output_shape is not None:
+        returned = (f"a tuple of {len(program.outputs)} values" if len(program.outputs) != 1 else "an array")
+        raise TypeError(f"{program.name}() returns {returned}; {who_needs} a function returning one number "
+                        "(sg.jacobian differentiates a tuple or an array)")
+
+
+def _directed(program, directions):
+    """`program`'s derivative along each of `directions` in turn (float arguments, direction 1): the inner
+    gradients of a nested transform, as a program returning one number."""
     import sympy as sp
 
     from .forward import directional
-    from .reverse import reverse
 
-    program = lifted(function, tuple(wrt) + tuple(directions))
     for name in directions:
         if program.argument(name).kind != "float":
             raise NonDifferentiableArgumentError(
                 f"grad of a gradient: {program.name}()'s inner gradient is with respect to {name!r}, which is an "
                 f"array; nesting takes gradients with respect to float arguments")
         program = directional(program, {name: sp.Integer(1)}, direction=name)
-    if seeded:
-        program = _with_direction(program, wrt)
-    return built(reverse(program, list(wrt), enabled=enabled), wrt, as_tuple, parallel, enabled)
+    return program
 
 
 def _with_direction(program, wrt):
@@ -76,18 +94,23 @@ def seed_arguments(program, wrt, prefix):
     return seeds, arguments
 
 
+COLOURED_KERNELS = ("hessian_values", "coloured_hessian", "sparse_data", "value_grad_and_hessian")
+
+
 class _SecondKernels(Kernels):
     """The HVP module's dispatchers (`value`: the directional derivative, `grad` and its alias `hvp`: H v,
-    `value_and_grad`) and, for a Hessian w.r.t. a 1-D array, `hessian`: all n columns in one compiled loop."""
+    `value_and_grad`) and, for a Hessian w.r.t. a 1-D array, `hessian` (all n columns in one compiled loop) and
+    the `COLOURED_KERNELS`, which take a plan (`Hessian.plan`) and make one product per colour."""
 
     def __getattr__(self, name):
         if name == "hvp":
             return getattr(self, "grad")
-        if name == "hessian" and isinstance(self._owner, Hessian):
+        if name in COLOURED_KERNELS + ("hessian",) and isinstance(self._owner, Hessian):
             with self._owner._lock:
-                if "hessian" not in self.__dict__:
-                    self.hessian = self._owner._column_loop()
-            return self.__dict__["hessian"]
+                if name not in self.__dict__:
+                    setattr(self, name, self._owner._column_loop() if name == "hessian" else
+                            self._owner._coloured(name))
+            return self.__dict__[name]
         return super().__getattr__(name)
 
 
@@ -96,9 +119,13 @@ class _SecondOrder(Transform):
 
     _seeded = True
 
-    def __init__(self, function, wrt, parallel=False, optimize=True, directions=()):
+    def __init__(self, function, wrt, parallel=False, optimize=True):
+        directions = ()
+        if isinstance(function, Transform):  # hessian(grad(f)), grad(grad(f)): differentiate the inner gradient
+            function, directions = _unwrapped(function, type(self).__name__.lower())
         super().__init__(function, wrt, "grad", parallel, optimize, "reverse")
-        self._directions = tuple(directions)
+        self._directions = directions
+        self._arity = len(inspect.signature(function).parameters)
         self.kernels = _SecondKernels(self)
 
     def _variant(self):  # (hvp and hessian share their kernels)
@@ -115,7 +142,7 @@ class _SecondOrder(Transform):
 
     def _arguments(self, args, keywords):
         """f's arguments in order, each checked against its kind (a TypeError naming the one that is wrong)."""
-        values = _positional(self.fun, args, keywords)
+        values = args if not keywords and len(args) == self._arity else _positional(self.fun, args, keywords)
         module = self._load()
         for name, kind, value in zip(module.ARGUMENTS, module.KINDS, values):
             problem = _argument_problem(kind, value)
@@ -124,7 +151,8 @@ class _SecondOrder(Transform):
         return values
 
     def _kind(self, name):
-        return self._load().KINDS[self._load().ARGUMENTS.index(name)]
+        module = self._load()
+        return module.KINDS[module.ARGUMENTS.index(name)]
 
     def __repr__(self):
         kind = type(self).__mro__[1].__name__.lower()  # (the class Transform.__init__ derived one from)
@@ -136,6 +164,8 @@ class HVP(_SecondOrder):
 
     def __call__(self, *args, **keywords):
         """H v, shaped like the `wrt` argument (a tuple of them, and a tuple v, for a tuple `wrt`)."""
+        if not keywords and len(args) == self._arity + 1 and not self._as_tuple and self._fits(args[-1], args):
+            return self.kernels.grad(*args)  # (the dispatcher names an argument of the wrong type)
         if "v" in keywords and "v" not in inspect.signature(self.fun).parameters:
             v = keywords.pop("v")
         elif args:
@@ -146,6 +176,14 @@ class HVP(_SecondOrder):
         return self.kernels.grad(*values, *self._seeds(values, v))
 
     value = value_and_grad = _SecondOrder._no_value
+
+    def _fits(self, v, args):
+        """v is a float64 C-contiguous array of the shape of the `wrt` array argument, or a float for a float:
+        the call may go straight to the kernel (the common call, from an optimiser's inner loop)."""
+        x = args[self._positions[0]]
+        if type(x) is np.ndarray:
+            return type(v) is np.ndarray and v.shape == x.shape and v.dtype == np.float64 and v.flags.c_contiguous
+        return type(x) is float and type(v) is float
 
     def _seeds(self, values, v):
         """v checked against the `wrt` arguments' shapes: a ValueError naming v when it does not fit."""
@@ -176,17 +214,22 @@ class Hessian(HVP):
     def __init__(self, function, wrt, sparse=False, parallel=False, optimize=True):
         super().__init__(function, wrt, parallel, optimize)
         self.sparse = bool(sparse)
-        self._patterns = {}
+        self._patterns = {}  # `_key_of` the arguments -> `_Plan`
+        self._last_shapes = None  # the last call's `_key_of`, for `latex`
+        self._first = (NestedGrad(function, wrt, "value_and_grad", parallel, optimize)  # value_grad_and_hessian
+                       if isinstance(function, Transform) else Transform(function, wrt, "value_and_grad", parallel,
+                                                                         optimize))
 
     def __call__(self, *args, **keywords):
-        values = self._arguments(args, keywords)
+        values = self._arguments(args, keywords)  # (the compiled Hessians are not dispatchers that name arguments)
         hvp = self.kernels.grad
         if not self._as_tuple:
             kind = self._kind(self.wrt[0])
             if kind == "float":
+                self._last_shapes = self._key_of(values)
                 return hvp(*values, 1.0)
             self._one_dimensional(kind)
-            return self._compressed(values) if self.sparse else self.kernels.hessian(*values)
+            return self._compressed(values) if self.sparse else self._dense(values)
         if self.sparse:
             raise ValueError("sparse=True takes one 1-D array argument as wrt, not a tuple")
         return self._blocks(values, hvp)
@@ -220,26 +263,100 @@ class Hessian(HVP):
         return tuple(tuple(row) for row in blocks)
 
     def _column_loop(self):
-        """A compiled function of f's arguments looping the HVP kernel over the unit vectors: the dense Hessian,
-        symmetrised (its two triangles are the same derivatives, summed in another order)."""
+        """`.kernels.hessian`: a compiled function of f's arguments alone (callable from @njit code without a
+        plan) looping the HVP kernel over the unit vectors: n products, the dense Hessian symmetrised."""
+        return self._compiled_text(
+            "def hessian({args}):\n"
+            "    n = {x}.shape[0]\n"
+            "    h = np.empty((n, n))\n"
+            "    v = np.zeros(n)\n"
+            "    for j in range(n):\n"
+            "        v[j] = 1.0\n"
+            "        h[:, j] = hvp({args}, v)\n"
+            "        v[j] = 0.0\n"
+            "    return 0.5 * (h + h.T)\n", "hessian")
+
+    def _coloured(self, name):
+        """The kernels that take a `plan` (`Hessian.plan`) after f's arguments: `hessian_values` (the upper
+        triangle's structural nonzeros, one HVP per colour), `coloured_hessian` (dense), `sparse_data` (the CSR
+        data) and `value_grad_and_hessian` (value, gradient and dense Hessian in one call)."""
+        text = (
+            "def hessian_values({args}, plan):\n"
+            "    members, member_start, pair_rows, pair_columns, pair_start, slot = plan\n"
+            "    v = np.zeros({x}.shape[0])\n"
+            "    values = np.empty(pair_rows.shape[0])\n"
+            "    for c in range(member_start.shape[0] - 1):\n"
+            "        for k in range(member_start[c], member_start[c + 1]):\n"
+            "            v[members[k]] = 1.0\n"
+            "        product = hvp({args}, v)\n"
+            "        for k in range(member_start[c], member_start[c + 1]):\n"
+            "            v[members[k]] = 0.0\n"
+            "        for k in range(pair_start[c], pair_start[c + 1]):\n"
+            "            values[k] = product[pair_rows[k]]\n"
+            "    return values\n"
+            "\n"
+            "def coloured_hessian({args}, plan):\n"
+            "    values = hessian_values({args}, plan)\n"
+            "    pair_rows, pair_columns = plan[2], plan[3]\n"
+            "    n = {x}.shape[0]\n"
+            "    h = np.zeros((n, n))\n"
+            "    for k in range(values.shape[0]):\n"
+            "        h[pair_rows[k], pair_columns[k]] = values[k]\n"
+            "        h[pair_columns[k], pair_rows[k]] = values[k]\n"
+            "    return h\n"
+            "\n"
+            "def sparse_data({args}, plan):\n"
+            "    return hessian_values({args}, plan)[plan[5]]\n")
+        if name == "value_grad_and_hessian":  # (only then is the gradient's kernel compiled)
+            text += ("\n"
+                     "def value_grad_and_hessian({args}, plan):\n"
+                     "    value, gradient = first({args})\n"
+                     "    return value, gradient, coloured_hessian({args}, plan)\n")
+        return self._compiled_text(text, name)
+
+    def _compiled_text(self, template, name):
+        """Compile `name` from `template` (over f's arguments `{args}` and the `wrt` array `{x}`), calling the HVP
+        kernel `hvp` and the gradient's value_and_grad kernel `first`; bounds checked, as a kernel's accesses."""
         import numba
 
         module = self._load()
         self._one_dimensional(module.KINDS[self._positions[0]])
         names = [f"a{k}" for k in range(len(module.ARGUMENTS) - len(self.wrt))]
-        x = names[self._positions[0]]
-        text = (f"def hessian({', '.join(names)}):\n"
-                f"    n = {x}.shape[0]\n"
-                f"    h = np.empty((n, n))\n"
-                f"    v = np.zeros(n)\n"
-                f"    for j in range(n):\n"
-                f"        v[j] = 1.0\n"
-                f"        h[:, j] = hvp({', '.join(names)}, v)\n"
-                f"        v[j] = 0.0\n"
-                f"    return 0.5 * (h + h.T)\n")
         scope = {"np": np, "hvp": self.kernels.grad}
+        if "first" in template:
+            scope["first"] = self._first.kernels.value_and_grad
+        text = template.format(args=", ".join(names), x=names[self._positions[0]])
         exec(compile(text, f"<symgrad hessian of {self.fun.__name__}>", "exec"), scope)  # noqa: S102
-        return numba.njit(error_model="numpy")(scope["hessian"])
+        jit = numba.njit(error_model="numpy", boundscheck=True)
+        for function in [k for k, v in scope.items() if inspect.isfunction(v)]:
+            scope[function] = jit(scope[function])
+        return scope[name]
+
+    # --- display -----------------------------------------------------------------------------------------
+    PROBE_SIZE = 9  # the length at which an interior row's entry formulas are read off the unrolled program
+
+    def latex(self):
+        """The Hessian (its matrix up to 6 x 6; else, once a call has given the shapes, its pattern and an
+        interior row's entries), then the HVP program it is computed from."""
+        from .display import hessian_latex
+
+        program = _directed(lifted(self.fun, tuple(self.wrt) + self._directions), self._directions)
+        shapes = self._last_shapes
+        if shapes is None and all(a.kind == "float" for a in program.arguments):
+            shapes = (None,) * len(program.arguments)
+        pairs = probe = None
+        if shapes is not None and not self._as_tuple and self._kind(self.wrt[0]) == "array1":
+            plan = self._patterns[shapes]
+            pairs = np.stack([plan.arrays[2], plan.arrays[3]], axis=1)
+            length = shapes[self._positions[0]][0]
+            probe = tuple((self.PROBE_SIZE,) + shape[1:] if isinstance(shape, tuple) and shape[0] == length
+                          else shape for shape in shapes)
+        with self._display_lock:
+            lines = hessian_latex(program, self.wrt, shapes, pairs, probe)
+        body = super().latex()
+        return body.replace("\\begin{aligned}\n", "\\begin{aligned}\n" + "".join(
+            line + " \\\\\n" for line in lines) + ("&\\text{computed as the gradient of } \\nabla f \\cdot v: \\\\\n"
+                                               if lines else ""), 1)
 
     # --- sparse ------------------------------------------------------------------------------------------
     def sparsity(self, *args, **keywords):
@@ -247,40 +364,44 @@ class Hessian(HVP):
         scipy.sparse CSR matrix of ones: derived from the program, so the same at every value of the floats."""
         import scipy.sparse
 
-        rows, columns, n = self._pattern(self._arguments(args, keywords))
-        return scipy.sparse.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(n, n))
+        plan = self._plan(self._arguments(args, keywords))
+        return scipy.sparse.csr_matrix((np.ones(len(plan.indices)), plan.indices, plan.indptr),
+                                       shape=(plan.n, plan.n))
+
+    def plan(self, *args, **keywords):
+        """The colouring of the Hessian's pattern at arguments of these shapes, as the tuple of int64 arrays that
+        the `.kernels` `coloured_hessian`, `sparse_data` and `value_grad_and_hessian` take after f's arguments."""
+        return self._plan(self._arguments(args, keywords)).arrays
 
     def _pattern(self, values):
-        """(rows, columns, n) of the pattern, kept per shape and integer values."""
+        """(rows, columns, n) of the pattern: both triangles, in CSR order."""
+        plan = self._plan(values)
+        return np.repeat(np.arange(plan.n), np.diff(plan.indptr)), plan.indices, plan.n
+
+    def _plan(self, values):
+        """The `_Plan` of the pattern, kept per shape and integer values."""
         module = self._load()
         self._one_dimensional(module.KINDS[self._positions[0]])
-        key = self._key_of(values)
+        key = self._last_shapes = self._key_of(values)
         if key not in self._patterns:
             from .sparsity import hessian_pattern
 
-            program = lifted(self.fun, self.wrt)
-            pairs = hessian_pattern(program, self.wrt[0], values)
-            n = len(values[self._positions[0]])
-            entries = sorted(pairs | {(j, i) for i, j in pairs})
-            rows = np.array([i for i, _ in entries], dtype=np.int64)
-            columns = np.array([j for _, j in entries], dtype=np.int64)
-            self._patterns[key] = (rows, columns, n, colouring(rows, columns, n))
-        return self._patterns[key][:3]
+            program = _directed(lifted(self.fun, tuple(self.wrt) + self._directions), self._directions)
+            self._patterns[key] = _Plan(hessian_pattern(program, self.wrt[0], values),
+                                        len(values[self._positions[0]]))
+        return self._patterns[key]
+
+    def _dense(self, values):
+        """The dense Hessian from one HVP per colour of its pattern (n products only when it is dense)."""
+        return self.kernels.coloured_hessian(*values, self._plan(values).arrays)
 
     def _compressed(self, values):
-        """The structural nonzeros from one HVP per colour: seed = the sum of the colour's unit vectors; in each
-        row at most one column of a colour is nonzero, so the product's row i is that entry."""
+        """The structural nonzeros as a CSR matrix, from one HVP per colour."""
         import scipy.sparse
 
-        self._pattern(values)
-        rows, columns, n, colours = self._patterns[self._key_of(values)]
-        data = np.empty(len(rows))
-        hvp = self.kernels.grad
-        for colour in range(colours.max() + 1 if n else 0):
-            product = hvp(*values, (colours == colour).astype(np.float64))
-            chosen = colours[columns] == colour
-            data[chosen] = product[rows[chosen]]
-        return scipy.sparse.csr_matrix((data, (rows, columns)), shape=(n, n))
+        plan = self._plan(values)
+        return scipy.sparse.csr_matrix((self.kernels.sparse_data(*values, plan.arrays), plan.indices, plan.indptr),
+                                       shape=(plan.n, plan.n))
 
     def _key_of(self, values):
         """What the pattern depends on: the arrays' shapes and the integer arguments' values."""
@@ -289,33 +410,57 @@ class Hessian(HVP):
                      for kind, v in zip(module.KINDS, values))
 
 
-class ValueGradAndHessian(Hessian):
-    """(value, gradient, Hessian) for Newton's method: the first two from the gradient's value_and_grad kernel,
-    the Hessian as `hessian` computes it (dense, sparse or nested tuples)."""
+class _Plan:
+    """A Hessian's pattern (pairs i <= j) prepared for evaluation by colours.  Entry (i, j) is row i of the product
+    along column j's colour (in row i no other column of that colour is nonzero), so the upper pairs are grouped
+    by their column's colour (`pair_start`), the colour classes listed in `members` (`member_start`), and `slot`
+    maps each CSR position (`indices`, `indptr`, both triangles) to its upper pair: the result is symmetric."""
 
-    def __init__(self, function, wrt, sparse=False, parallel=False, optimize=True):
-        super().__init__(function, wrt, sparse, parallel, optimize)
-        self._first = Transform(function, wrt, "value_and_grad", parallel, optimize)
+    def __init__(self, upper, n):
+        from .sparsity import sorted_unique
+
+        keys = sorted_unique(np.concatenate([upper[:, 0] * n + upper[:, 1], upper[:, 1] * n + upper[:, 0]]))
+        full = np.stack([keys // n, keys % n], axis=1)  # sorted by row, then column
+        colours = colouring(full[:, 0], full[:, 1], n)
+        order = np.argsort(colours[upper[:, 1]], kind="stable")
+        pair_rows, pair_columns = upper[order, 0], upper[order, 1]
+        classes = colours.max() + 1 if n else 0
+        pair_start = np.searchsorted(colours[pair_columns], np.arange(classes + 1)).astype(np.int64)
+        members = np.argsort(colours, kind="stable").astype(np.int64)
+        member_start = np.searchsorted(colours[members], np.arange(classes + 1)).astype(np.int64)
+        key = np.minimum(full[:, 0], full[:, 1]) * n + np.maximum(full[:, 0], full[:, 1])
+        pair_key = pair_rows * n + pair_columns
+        by_key = np.argsort(pair_key)
+        slot = by_key[np.searchsorted(pair_key[by_key], key)].astype(np.int64)
+        self.n, self.colours = n, colours
+        # (CSR indices in int32 where they fit, as scipy keeps them: it would otherwise convert them on every call)
+        index = np.int32 if len(full) < 2**31 - 1 else np.int64
+        self.indices = np.ascontiguousarray(full[:, 1], dtype=index)
+        self.indptr = np.concatenate([[0], np.cumsum(np.bincount(full[:, 0], minlength=n))]).astype(index)
+        self.arrays = (members, member_start, np.ascontiguousarray(pair_rows), np.ascontiguousarray(pair_columns),
+                       pair_start, slot)
+
+
+class ValueGradAndHessian(Hessian):
+    """(value, gradient, Hessian) for Newton's method.  For a 1-D array `wrt` one compiled call computes all three
+    (`.kernels.value_grad_and_hessian(*args, plan)`: the gradient's value_and_grad kernel and one HVP per colour);
+    sparse, and for float or tuple `wrt`, the first two come from that kernel and the Hessian as `hessian` does."""
 
     def __call__(self, *args, **keywords):
-        value, gradient = self._first(*args, **keywords)
-        return value, gradient, super().__call__(*args, **keywords)
+        if self._as_tuple or self.sparse or self._kind(self.wrt[0]) != "array1":
+            value, gradient = self._first(*args, **keywords)
+            return value, gradient, super().__call__(*args, **keywords)
+        values = self._arguments(args, keywords)
+        return self.kernels.value_grad_and_hessian(*values, self._plan(values).arrays)
 
 
 def colouring(rows, columns, n, m=None):
-    """A greedy distance-2 colouring of the pattern's n columns (m rows, n when not given): two columns sharing a
-    row get different colours, so one product along the sum of a colour's unit vectors recovers every entry of
+    """A greedy distance-2 colouring of the pattern's n columns, m rows (`sparsity.colouring`): two columns sharing
+    a row get different colours, so one product along the sum of a colour's unit vectors recovers every entry of
     those columns.  (A Jacobian's rows are coloured by swapping `rows` and `columns`.)"""
-    by_column = [[] for _ in range(n)]
-    by_row = [[] for _ in range(n if m is None else m)]
-    for i, j in zip(rows, columns):
-        by_column[j].append(i)
-        by_row[i].append(j)
-    colours = np.full(n, -1, dtype=np.int64)
-    for j in range(n):
-        taken = {colours[k] for i in by_column[j] for k in by_row[i]}
-        colours[j] = next(c for c in range(n + 1) if c not in taken)
-    return colours
+    from .sparsity import colouring as greedy
+
+    return greedy(rows, columns, n, m)
 
 
 class NestedGrad(_SecondOrder):
@@ -324,13 +469,18 @@ class NestedGrad(_SecondOrder):
     _seeded = False
 
     def __init__(self, inner, wrt, mode, parallel=False, optimize=True):
-        if inner._as_tuple or inner._mode != "grad" or isinstance(inner, _SecondOrder) and not isinstance(
-                inner, NestedGrad):
-            raise TypeError("grad of a transform: the inner transform must be a grad with respect to one float "
-                            "argument (its gradient is then a scalar function of the same arguments)")
-        directions = getattr(inner, "_directions", ()) + tuple(inner.wrt)
-        super().__init__(inner.fun, wrt, parallel, optimize, directions)
+        super().__init__(inner, wrt, parallel, optimize)
         self._mode = mode  # (the call goes straight to the dispatcher, as a gradient's: `Transform.__call__`)
+
+
+def _unwrapped(inner, outer):
+    """f and the float arguments along which a nested transform differentiates it before `outer` does: the inner
+    transform must be a (nested) grad w.r.t. one float argument, a scalar function of f's arguments."""
+    if isinstance(inner, _SecondOrder) and not isinstance(inner, NestedGrad) or inner._as_tuple or \
+            inner._mode != "grad":
+        raise TypeError(f"{outer} of a transform: the inner transform must be a grad with respect to one float "
+                        f"argument (its gradient is then a scalar function of the same arguments), not {inner!r}")
+    return inner.fun, getattr(inner, "_directions", ()) + tuple(inner.wrt)
 
 
 def nested(inner, wrt, mode, parallel, optimize):

@@ -28,6 +28,11 @@ RUNS = [
                                      r"finite differences at n = 20", r"vectorised version vs the loop version"]),
     ("logistic_regression.py", ["--small"], [r"max relative error", r"vectorised version vs the loop version"]),
     ("oscillator_fit.py", ["--small"], [r"max relative error"]),
+    # the Numba Newton loop must reach the minimum at x = 1 (max|x - 1| below 1e-7)
+    ("newton_rosen.py", ["--small"], [r"\\begin\{pmatrix\}", r"tridiagonal Hessian", r"3 Hessian-vector products",
+                                      r"max relative error vs the Hessian derived by hand",
+                                      r"Newton steps: \d+, f = [0-9.e+-]+, max\|x - 1\| = [0-9.]+e-(0[7-9]|[1-9][0-9])",
+                                      r"Newton-CG, hessp=sg.hvp", r"L-BFGS-B, gradient only"]),
     # skipped below without the dask extra
     ("out_of_core_logistic.py", ["--small"], [r"max relative error", r"L-BFGS-B: CONVERGENCE",
                                               r"peak memory of the process: [0-9,]+ MB"]),

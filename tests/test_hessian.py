@@ -1,0 +1,282 @@
+"""Hessians by colouring, the summarised pattern, value_grad_and_hessian in one kernel call, nested transforms to
+third order, the Hessian's display and its refusals.  Each derivative is checked against an independent
+reference: JAX (the same source, through the fuzz oracle's twin), `sympy.hessian`/`sympy.diff` of a hand-written
+SymPy expression, or Richardson central differences of a symgrad gradient (itself checked against JAX)."""
+
+import math
+import re
+
+import numba
+import numpy as np
+import pytest
+import sympy
+
+import symgrad as sg
+from benchmarks.array_problems import logistic_nll, rosen_vectorised
+from benchmarks.fuzz.oracle import richardson
+from symgrad import sparsity
+from symgrad.second_order import colouring
+from test_second_order import X6, close, hinge, mirrored, relax, rosen, straight, twin
+
+jax = pytest.importorskip("jax", reason="JAX is the independent reference for second derivatives")
+jax.config.update("jax_enable_x64", True)
+
+
+def blend(a, x):
+    """A float and an array interacting in a loop: hessian(grad(blend, wrt=a), wrt=x) is a third derivative."""
+    s = 0.0
+    for i in range(x.shape[0] - 1):
+        s += a * a * x[i] * x[i + 1] + math.sin(a * x[i]) + math.exp(0.1 * a * x[i + 1])
+    return s
+
+
+def cubic(a, b):
+    return a ** 3 * b + math.exp(a * b) - math.log(b) * a * a
+
+
+A, B = 0.7, 1.3
+
+
+def symbols():
+    a, b = sympy.symbols("a b")
+    return a, b, a ** 3 * b + sympy.exp(a * b) - sympy.log(b) * a * a  # cubic, written by hand
+
+
+# --- dense and sparse by colouring --------------------------------------------------------------------------
+def test_dense_hessian_by_colours_is_jax_and_the_unit_vector_loop():
+    x = np.linspace(-1.2, 1.4, 30)
+    hessian = sg.hessian(rosen)
+    dense = hessian(x)
+    close(dense, jax.hessian(twin(rosen))(x))
+    close(dense, hessian.kernels.hessian(x))  # n products with unit vectors, the kernel for @njit code
+    assert np.array_equal(dense, dense.T)  # each entry computed once and mirrored
+    assert hessian._plan([x]).colours.max() + 1 == 3
+
+
+@pytest.mark.parametrize("function", [mirrored, relax, hinge])
+def test_coloured_hessians_through_local_arrays_and_kinks_are_jax(function):
+    args = (X6, X6[::-1].copy()) if function is mirrored else (X6,)
+    close(sg.hessian(function)(*args), jax.hessian(twin(function))(*args))
+    close(sg.hessian(function, sparse=True)(*args).toarray(), jax.hessian(twin(function))(*args))
+
+
+def test_a_straight_line_hessian_is_sympy_hessian_of_the_hand_written_expression():
+    a, b, expression = symbols()
+    expected = np.array(sympy.hessian(expression, (a, b)).subs({a: A, b: B}), dtype=float)
+    close(np.array(sg.hessian(cubic, wrt=(0, 1))(A, B), dtype=float), expected)
+    assert r"\begin{pmatrix}" in sg.hessian(cubic, wrt=(0, 1)).latex()
+
+
+def test_the_summarised_pattern_is_the_pattern_run_iteration_by_iteration(monkeypatch):
+    from symgrad.api import lifted
+
+    def run(function, values, name="x"):
+        return sparsity.hessian_pattern(lifted(function, (name,)), name, values)
+
+    data = np.zeros((30, 4))
+    cases = [(rosen, [np.zeros(40)]), (mirrored, [np.zeros(9), np.zeros(9)]), (relax, [np.zeros(8)]),
+             (hinge, [np.zeros(12)]), (blend, [0.5, np.zeros(10)]), (logistic_nll, [np.zeros(4), data, np.zeros(30)]),
+             (rosen_vectorised, [np.zeros(15)]), (quartic_rows, [np.zeros(5), data[:, :3]])]
+    names = {logistic_nll: "w", quartic_rows: "w"}
+    summarised = [run(f, v, names.get(f, "x")) for f, v in cases]
+    monkeypatch.setattr(sparsity._Pattern, "summarised", lambda self, loop: False)
+    for (function, values), fast in zip(cases, summarised):
+        assert np.array_equal(fast, run(function, values, names.get(function, "x"))), function.__name__
+
+
+def quartic_rows(w, X):
+    """Rows of data through an inner loop, with a product of two row sums: every pair of w interacts."""
+    s = 0.0
+    for i in range(X.shape[0]):
+        a = 0.0
+        b = 0.0
+        for j in range(X.shape[1]):
+            a += X[i, j] * w[j]
+            b += w[j + 2] * X[i, j]
+        s += a * b + w[i % 5] ** 2
+    return s
+
+
+def test_a_nested_loop_over_data_is_summarised_and_its_hessian_is_jax():
+    rng = np.random.default_rng(9)
+    w, X = rng.normal(size=5), rng.normal(size=(12, 3))
+    expected = np.asarray(jax.hessian(twin(quartic_rows))(w, X))
+    close(sg.hessian(quartic_rows)(w, X), expected)
+    close(sg.hessian(quartic_rows, sparse=True)(w, X).toarray(), expected)
+    w4, data = rng.normal(size=4), rng.normal(size=(40, 4))
+    y = (rng.random(40) < 0.5).astype(float)
+    close(sg.hessian(logistic_nll)(w4, data, y), jax.hessian(twin(logistic_nll))(w4, data, y))
+
+
+def test_a_summarised_pattern_holds_every_nonzero_of_jax_at_random_points():
+    rng = np.random.default_rng(3)
+    sparse = sg.hessian(rosen, sparse=True)
+    pattern = sparse.sparsity(np.zeros(25)).toarray() != 0
+    assert np.array_equal(pattern, np.abs(np.subtract.outer(np.arange(25), np.arange(25))) <= 1)
+    for _ in range(3):
+        x = rng.normal(size=25)
+        expected = np.asarray(jax.hessian(twin(rosen))(x))
+        assert not np.any(expected[~pattern])
+        close(sparse(x).toarray(), expected)
+
+
+def test_the_compiled_colouring_separates_columns_that_share_a_row():
+    rng = np.random.default_rng(5)
+    n = 40
+    dense = rng.random((n, n)) < 0.08
+    dense = dense | dense.T | np.eye(n, dtype=bool)
+    rows, columns = np.nonzero(dense)
+    colours = colouring(rows, columns, n)
+    for i in range(n):
+        in_row = colours[columns[rows == i]]
+        assert len(set(in_row)) == len(in_row)
+
+
+# --- value, gradient and Hessian in one compiled call ---------------------------------------------------------
+def test_value_grad_and_hessian_is_one_kernel_callable_from_njit():
+    x = np.linspace(-1.2, 1.4, 12)
+    transform = sg.value_grad_and_hessian(rosen)
+    value, gradient, hessian = transform(x)
+    close(value, rosen(x))
+    close(gradient, jax.grad(twin(rosen))(x))
+    close(hessian, jax.hessian(twin(rosen))(x))
+    kernel, plan = transform.kernels.value_grad_and_hessian, transform.plan(x)
+
+    @numba.njit
+    def newton(x, steps):
+        for _ in range(steps):
+            _, g, h = kernel(x, plan)
+            x = x - np.linalg.solve(h, g)
+        return x
+
+    assert np.allclose(newton(np.full(12, 0.9), 12), 1.0, atol=1e-10)
+
+
+# --- nesting -------------------------------------------------------------------------------------------------
+def test_hessian_of_a_grad_is_a_third_derivative_as_jax_and_sympy():
+    a, b, expression = symbols()
+    third = float(sympy.diff(expression, a, 3).subs({a: A, b: B}))
+    close(sg.hessian(sg.grad(cubic))(A, B), third)
+    close(sg.grad(sg.grad(sg.grad(cubic)))(A, B), third)
+    mixed = np.array(sympy.hessian(sympy.diff(expression, b), (a, b)).subs({a: A, b: B}), dtype=float)
+    close(np.array(sg.hessian(sg.grad(cubic, wrt=1), wrt=(0, 1))(A, B), dtype=float), mixed)
+    close(sg.hessian(sg.grad(cubic))(A, B), jax.hessian(jax.grad(twin(cubic)))(A, B))
+
+
+def test_hessian_of_a_grad_wrt_an_array_is_jax_and_differences():
+    x = np.linspace(-0.8, 1.1, 7)
+    composed = sg.hessian(sg.grad(blend), wrt=1)
+    expected = np.asarray(jax.hessian(jax.grad(twin(blend)), argnums=1)(0.6, x))
+    close(composed(0.6, x), expected)
+    close(sg.hessian(sg.grad(blend), wrt=1, sparse=True)(0.6, x).toarray(), expected)
+    inner = sg.grad(sg.grad(blend), wrt=1)  # the gradient of d blend / da w.r.t. x, differenced once more
+    matrix = composed(0.6, x)
+    for i in range(7):
+        for j in range(7):
+            entry, error = richardson(lambda y, i=i: float(inner(0.6, y)[i]), [x], 0, j)
+            assert abs(matrix[i, j] - entry) <= 1e-6 * (1 + abs(entry)) + error
+    value, gradient, hessian = sg.value_grad_and_hessian(sg.grad(blend), wrt=1)(0.6, x)
+    close(value, jax.grad(twin(blend))(0.6, x))
+    close(gradient, jax.grad(jax.grad(twin(blend)), argnums=1)(0.6, x))
+    close(hessian, expected)
+    product = sg.hvp(sg.grad(blend), wrt=1)(0.6, x, np.ones(7))
+    close(product, expected @ np.ones(7))
+    assert composed.kernels.hvp is not None and r"\begin{aligned}" in composed.latex()
+
+
+def test_hessian_of_a_float_and_an_array_has_jax_blocks():
+    x = np.linspace(-0.8, 1.1, 5)
+    result = sg.hessian(blend, wrt=(0, 1))(0.6, x)
+    expected = jax.hessian(twin(blend), argnums=(0, 1))(0.6, x)
+    assert isinstance(result[0][0], float) and result[0][1].shape == (5,) and result[1][1].shape == (5, 5)
+    for i in range(2):
+        for j in range(2):
+            close(result[i][j], expected[i][j])
+
+
+@pytest.mark.parametrize("inner", ["hessian", "hvp", "value_and_grad", "tuple grad"])
+def test_nestings_that_make_no_sense_are_refused(inner):
+    transform = {"hessian": lambda: sg.hessian(cubic), "hvp": lambda: sg.hvp(cubic),
+                 "value_and_grad": lambda: sg.value_and_grad(cubic),
+                 "tuple grad": lambda: sg.grad(cubic, wrt=(0, 1))}[inner]()
+    for outer in (sg.hessian, sg.hvp, sg.value_grad_and_hessian, sg.grad):
+        with pytest.raises(TypeError, match="the inner transform must be a grad with respect to one float"):
+            outer(transform)
+
+
+def test_hessian_of_a_grad_wrt_an_array_is_refused_naming_it():
+    with pytest.raises(sg.NonDifferentiableArgumentError, match="'x', which is an array"):
+        sg.hessian(sg.grad(blend, wrt=1))(0.6, X6)
+
+
+# --- refusals and conventions --------------------------------------------------------------------------------
+def pair(a, b):
+    return a * b, a + b
+
+
+def test_hessian_of_a_tuple_return_is_refused_with_advice():
+    for transform in (sg.hessian, sg.hvp, sg.value_grad_and_hessian):
+        with pytest.raises(TypeError, match=r"returns a tuple of 2 values; .*hessian.* one number \(sg.jacobian"):
+            transform(pair)(1.0, 2.0) if transform is not sg.hvp else transform(pair)(1.0, 2.0, 1.0)
+
+
+def stepped(x):
+    """floor, sign and abs: piecewise constant or linear, their second derivative zero away from the kinks."""
+    s = 0.0
+    for i in range(x.shape[0] - 1):
+        s += math.floor(x[i]) * x[i + 1] ** 2 + np.sign(x[i + 1]) * x[i] ** 3 + abs(x[i] - x[i + 1]) * x[i]
+    return s
+
+
+def test_second_derivatives_through_floor_sign_and_abs_are_zero_away_from_kinks_as_jax():
+    x = np.array([0.3, -1.7, 2.2, 0.9, -0.4, 1.6])  # no element at a kink
+    close(sg.hessian(stepped)(x), jax.hessian(twin(stepped))(x))
+    gradient = sg.grad(stepped)
+    hessian = sg.hessian(stepped)(x)
+    for i in range(6):
+        for j in range(6):
+            entry, error = richardson(lambda y, i=i: float(gradient(y)[i]), [x], 0, j)
+            assert abs(hessian[i, j] - entry) <= 1e-6 * (1 + abs(entry)) + error
+
+
+def test_floor_and_sign_add_no_pair_to_the_pattern():
+    def floored(x):
+        s = 0.0
+        for i in range(x.shape[0] - 1):
+            s += math.floor(x[i] * x[i + 1]) + np.sign(x[i]) * x[i + 1]
+        return s
+
+    assert sg.hessian(floored, sparse=True).sparsity(X6).nnz == 0
+    close(sg.hessian(floored)(X6), np.zeros((6, 6)))
+
+
+# --- display -------------------------------------------------------------------------------------------------
+def test_latex_shows_the_matrix_up_to_six_rows_and_the_entries_beyond():
+    small = sg.hessian(rosen)
+    small(np.ones(5))
+    assert r"\begin{pmatrix}" in small.latex() and "x_{4}" in small.latex()
+    large = sg.hessian(rosen)
+    large(np.ones(40))
+    shown = large.latex()
+    assert r"\begin{pmatrix}" not in shown
+    assert r"tridiagonal Hessian, $40 \times 40$" in shown and "H_{i,i}, H_{i,i+1} = H_{i+1,i}" in shown
+    # the interior entries, as sympy.hessian of the hand-written terms that involve x_i gives them
+    x = sympy.symbols("x0:3")
+    terms = sum(100 * (x[k + 1] - x[k] ** 2) ** 2 + (1 - x[k]) ** 2 for k in range(2))
+    diagonal = sympy.expand(sympy.diff(terms, x[1], 2))  # 1200 x1^2 - 400 x2 + 202
+    assert diagonal == 1200 * x[1] ** 2 - 400 * x[2] + 202
+    assert r"H_{i,i} &= - 400.0 x_{i + 1} + 1200.0 x_{i}^{2} + 202.0" in shown
+    assert sympy.diff(terms, x[1], x[2]) == -400 * x[1] and r"H_{i,i + 1} &= - 400.0 x_{i}" in shown
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_a_wrong_argument_after_a_good_call_is_a_type_error_naming_it(sparse):
+    """The compiled Hessians are plain njit functions: the call checks the arguments before they reach one."""
+    hessian = sg.hessian(rosen, sparse=sparse)
+    hessian(X6)
+    for bad, problem in (([0.1] * 6, "must be a 1-D float64 array, got list"),
+                         (np.arange(6), "must be a float64 array, got dtype int64")):
+        with pytest.raises(TypeError, match=f"rosen\\(\\): argument 'x' {re.escape(problem)}"):
+            hessian(bad)
+    with pytest.raises(TypeError, match="argument 'x'"):
+        sg.value_grad_and_hessian(rosen)(np.arange(6))
