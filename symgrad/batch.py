@@ -23,8 +23,8 @@ import numpy as np
 from . import cache
 
 # What a batched argument of each kind becomes: one more leading axis.
-_BATCHED_NDIM = {"float": 1, "int": 1, "array1": 2, "array2": 3}
-_SHARED_NDIM = {"float": 0, "int": 0, "array1": 1, "array2": 2}
+_BATCHED_NDIM = {"float": 1, "int": 1, "array1": 2, "array2": 3, "array3": 4}
+_SHARED_NDIM = {"float": 0, "int": 0, "array1": 1, "array2": 2, "array3": 3}
 
 
 def normalise_axes(names, in_axes, function_name):

@@ -1,4 +1,5 @@
-"""Argument kinds (float, int, 1-D or 2-D array), read off the source before lifting."""
+"""Argument kinds (float, int, float64 array of 1 to 3 axes, int vector of indices), read off the source before
+lifting."""
 
 import ast
 import builtins
@@ -8,7 +9,7 @@ import numpy as np
 
 from .. import errors
 from ..cache import INLINE_ATTRIBUTE
-from ..ir import ARRAY1, ARRAY2, FLOAT, INT
+from ..ir import ARRAY_KINDS, FLOAT, INDEX1, INT, KIND_OF_AXES
 from .source import Frame, read_source
 
 # NumPy calls that make a local array of zeros.
@@ -56,16 +57,18 @@ def _axis_keyword(node):
 def infer_kinds(source, seen=None, observed=None):
     """Each parameter's kind from how the body uses it: an array of at least as many axes as its uses show
     (indices, `.shape[k]`, `.T`, `axis=k`; `len`, `np.sum`, `@`, methods such as `.sum()`: one at least), an int
-    where it is a `range` bound or an index, else a float.  `observed` (argument -> axes of the array the first
-    call passed) decides the number of axes where the body allows it (`xs[t]` is a row of a matrix), and makes
-    an array of an argument the body only uses elementwise (`np.exp(x)`), as Numba keys a compilation by the
-    types of the first call."""
+    where it is a `range` bound or an index, else a float; a vector of indices (INDEX1) where it indexes another
+    array (`x[idx]`, a gather) and is an array itself (`x[idx[k]]`) or the first call passed an int vector.
+    `observed` (argument -> the kind of the array the first call passed: ARRAY1 to ARRAY3 by its axes, INDEX1
+    for an int vector) decides the number of axes where the body allows it (`xs[t]` is a row of a matrix), and
+    makes an array of an argument the body only uses elementwise (`np.exp(x)`), as Numba keys a compilation by
+    the types of the first call."""
     seen = (seen or set()) | {source.function}
     observed = observed or {}
     frame = Frame(source, {})
     parameters = [p.arg for p in source.definition.args.posonlyargs + source.definition.args.args
                   + source.definition.args.kwonlyargs]
-    ndims, integers = {}, set()
+    ndims, integers, indexing = {}, set(), set()  # (indexing: names that index an array whole, or their base)
     aliases = {node.targets[0].id: node.value.id for node in ast.walk(source.definition)
                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
                and isinstance(node.value, ast.Name) and node.value.id in parameters}
@@ -85,6 +88,10 @@ def infer_kinds(source, seen=None, observed=None):
                 for element in elements:
                     parts = (element.lower, element.upper) if isinstance(element, ast.Slice) else (element,)
                     integers |= set().union(set(), *(_names_in(p) for p in parts if p is not None))
+                    while isinstance(element, ast.Subscript):
+                        element = element.value
+                    if isinstance(element, ast.Name):
+                        indexing.add(element.id)
                 base = base.value
             if isinstance(base, ast.Name):
                 array(base.id, depth)
@@ -131,18 +138,24 @@ def infer_kinds(source, seen=None, observed=None):
                 for position, name in enumerate(arguments):
                     if name and position < len(helper_parameters):
                         kind = helper_kinds[helper_parameters[position]]
-                        if kind in (ARRAY1, ARRAY2):
-                            array(name, 1 if kind == ARRAY1 else 2)
+                        if kind in ARRAY_KINDS:
+                            array(name, ARRAY_KINDS[kind])
+                        elif kind == INDEX1 and name in parameters:
+                            indexing.add(name)
+                            integers.add(name)
                         elif kind == INT and name in parameters:
                             integers.add(name)
     kinds = {}
     for name in parameters:
-        seen_axes = observed.get(name)
-        if name in ndims:
-            ndim = seen_axes if seen_axes in (1, 2) and seen_axes >= ndims[name] else ndims[name]
-            kinds[name] = ARRAY1 if ndim == 1 else ARRAY2
+        seen = observed.get(name)
+        seen_axes = ARRAY_KINDS.get(seen, 1 if seen == INDEX1 else 0)
+        if name in indexing and name in integers and ndims.get(name, 1) == 1 and (
+                seen == INDEX1 or seen is None and name in ndims):
+            kinds[name] = INDEX1
+        elif name in ndims:
+            kinds[name] = KIND_OF_AXES.get(max(seen_axes, ndims[name]), KIND_OF_AXES[max(ARRAY_KINDS.values())])
         elif name in integers:
             kinds[name] = INT
         else:
-            kinds[name] = {1: ARRAY1, 2: ARRAY2}.get(seen_axes, FLOAT)
+            kinds[name] = KIND_OF_AXES.get(seen_axes, FLOAT)
     return kinds

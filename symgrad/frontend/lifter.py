@@ -22,7 +22,7 @@ import sympy as sp
 
 from .. import errors
 from ..cache import INLINE_ATTRIBUTE
-from ..ir import ARRAY1, ARRAY_KINDS, FLOAT, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
+from ..ir import ARRAY_KINDS, FLOAT, INDEX1, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
 from ..rules import FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, integer_valued
 from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
 from .numpy_lowering import (REDUCING_FUNCTIONS, REFUSED_FUNCTIONS, ArrayExpression, ArrayList, ArrayValue,
@@ -218,8 +218,8 @@ class Lifter(NumpyLowering):
             return Argument(name, sp.Symbol(name, real=True))
         if kind == INT:
             return Argument(name, sp.Symbol(name, integer=True), INT)
-        label = sp.Symbol(name, real=True)
-        ndim = 1 if kind == ARRAY1 else 2
+        label = sp.Symbol(name, integer=True) if kind == INDEX1 else sp.Symbol(name, real=True)
+        ndim = ARRAY_KINDS.get(kind, 1)
         shape = tuple(self.fresh(f"{name}_shape{k}", integer=True, nonnegative=True) for k in range(ndim))
         return Argument(name, label, kind, sp.IndexedBase(label, shape=shape), shape)
 
@@ -652,9 +652,10 @@ class Lifter(NumpyLowering):
 
     def allocate(self, shape, node, name=None):
         shape = shape if isinstance(shape, tuple) else (shape,)
-        if not 1 <= len(shape) <= 2 or not all(isinstance(n, sp.Basic) and n.is_integer for n in shape):
-            raise self.error(errors.UnsupportedCallError, node,
-                             "a local array's shape must be one or two integer expressions, e.g. np.zeros((n, m))")
+        if not 1 <= len(shape) <= max(ARRAY_KINDS.values()) or not all(
+                isinstance(n, sp.Basic) and n.is_integer for n in shape):
+            raise self.error(errors.UnsupportedCallError, node, "a local array's shape must be one to three integer "
+                                                                "expressions, e.g. np.zeros((n, m))")
         if self.loop_depth and not all(n.free_symbols <= self._outer_symbols() for n in shape):
             raise self.error(errors.UnsupportedCallError, node, "a local array whose size changes from one "
                                                                 "iteration to the next: allocate it before the loop")
@@ -734,7 +735,7 @@ class Lifter(NumpyLowering):
         if isinstance(node, ast.BinOp):
             left, right = self.value(node.left), self.value(node.right)
             if isinstance(node.op, ast.MatMult):
-                return self.product(left, right, node)
+                return self.product(left, right, node, batched=True)
             if self.is_array(left) or self.is_array(right):
                 return self.array_arithmetic(node.op, left, right, node)
             return self.arithmetic(node.op, self.number(left, node.left), self.number(right, node.right), node)
@@ -1101,7 +1102,7 @@ def _literal_iterations(statements):
 
 def lift(function, observed=None):
     """The Program of a Python function: the entry point of the pipeline.  `observed` maps an argument to the
-    number of axes of the array its first call passed (see `infer_kinds`)."""
+    kind of the array its first call passed (see `infer_kinds`)."""
     try:
         return _lifted_for_ranks(function, observed)
     except RecursionError:

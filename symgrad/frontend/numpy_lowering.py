@@ -456,11 +456,10 @@ class NumpyLowering:
         return start, length, step
 
     def transposed(self, value, node):
+        """`.T`, np.transpose: the axes in reverse order (a vector stays itself)."""
         array = self.expression(value, node)
         if array.ndim == 1:
             return array
-        if array.ndim != 2:
-            raise self.error(errors.UnsupportedExpressionError, node, "a transpose of more than two axes")
         return ArrayExpression(array.shape[::-1], lambda indices: array.at(indices[::-1]), array.view,
                                ast.unparse(node))
 
@@ -520,8 +519,10 @@ class NumpyLowering:
 
         return over(())
 
-    def product(self, left, right, node):
-        """`a @ b`, np.dot, np.matmul, np.inner: vector.vector, matrix @ vector, vector @ matrix, matrix @ matrix."""
+    def product(self, left, right, node, batched=False):
+        """`a @ b`, np.dot, np.matmul: vector.vector, matrix @ vector, vector @ matrix, matrix @ matrix; when
+        `batched` (`@`, np.matmul), also a stack of matrices (3-D) with another or with a matrix or vector, one
+        product per entry of the leading axis, as np.matmul broadcasts it."""
         if not (self.is_array(left) and self.is_array(right)):
             if isinstance(node, ast.BinOp):
                 unseen = "" if self.observed else (
@@ -533,24 +534,44 @@ class NumpyLowering:
         # Each element of an operand is read by many products: a computed operand is made once.
         a = self.expression(self.materialized(left, "product", node), node)
         b = self.expression(self.materialized(right, "product", node), node)
-        if a.ndim > 2 or b.ndim > 2:
+        if (a.ndim > 2 or b.ndim > 2) and not batched:
             raise self.error(errors.UnsupportedExpressionError, node,
-                             f"{ast.unparse(node)!r}: products of arrays of more than two axes")
-        inner_a, inner_b = a.shape[-1], b.shape[0]
-        self.same_size(inner_a, inner_b, f"the last axis of {a.text} and the first axis of {b.text}", node)
+                             f"{ast.unparse(node)!r}: np.dot of an array of three axes sums over other axes than "
+                             "np.matmul: write a @ b for one product per matrix of a stack")
+        inner = a.shape[-1]
+        self.same_size(inner, b.shape[-2] if b.ndim > 1 else b.shape[0],
+                       f"the last axis of {a.text} and the {'first' if b.ndim < 3 else 'second'} axis of {b.text}",
+                       node)
+        # np.matmul's shape: the stack axis (of either operand), a's rows, b's columns (a vector has neither).
+        stacks = [operand.shape[0] for operand in (a, b) if operand.ndim == 3]
+        if len(stacks) == 2 and stacks[0] != 1 and stacks[1] != 1:
+            self.same_size(stacks[0], stacks[1], f"the numbers of matrices in {a.text} and {b.text}", node)
+        stack = next((s for s in stacks if s != 1), stacks[0]) if stacks else None
+        shape = ((stack,) if stacks else ()) + ((a.shape[-2],) if a.ndim > 1 else ()) + (
+            (b.shape[-1],) if b.ndim > 1 else ())
         multiply = lambda x, y: self.arithmetic(ast.Mult(), x, y, node)  # noqa: E731
 
-        def entry(row, column):
-            return self.reduce("dot", sp.Integer(0), inner_a, lambda k: multiply(
-                a.at(row + (k,)), b.at((k,) + column)), node)
+        def entry(indices):
+            position = 0
+            if stacks:
+                matrix = indices[0]
+                position = 1
+            left_prefix = ()
+            if a.ndim == 3:
+                left_prefix = (matrix if a.shape[0] != 1 else sp.Integer(0),)
+            if a.ndim > 1:
+                left_prefix += (indices[position],)
+                position += 1
+            right_prefix = ()
+            if b.ndim == 3:
+                right_prefix = (matrix if b.shape[0] != 1 else sp.Integer(0),)
+            right_suffix = (indices[position],) if b.ndim > 1 else ()
+            return self.reduce("dot", sp.Integer(0), inner, lambda k: multiply(
+                a.at(left_prefix + (k,)), b.at(right_prefix + (k,) + right_suffix)), node)
 
-        if a.ndim == 1 and b.ndim == 1:
-            return entry((), ())
-        if b.ndim == 1:
-            return ArrayExpression((a.shape[0],), lambda i: entry((i[0],), ()), False, ast.unparse(node))
-        if a.ndim == 1:
-            return ArrayExpression((b.shape[1],), lambda i: entry((), (i[0],)), False, ast.unparse(node))
-        return ArrayExpression((a.shape[0], b.shape[1]), lambda i: entry((i[0],), (i[1],)), False, ast.unparse(node))
+        if not shape:
+            return entry(())
+        return ArrayExpression(shape, entry, False, ast.unparse(node))
 
     def norm(self, value, order, node):
         """np.linalg.norm of a vector (ord 2, 1 or inf) or the Frobenius norm of a matrix."""
@@ -594,7 +615,12 @@ class NumpyLowering:
             self.keyword_values(node, (), label)
             if len(args) != 2:
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(a, b) of two arrays")
-            return self.product(args[0], args[1], node)
+            if target is np.inner and all(self.is_array(a) for a in args):  # (the last axes meet: a @ b.T)
+                if any(self.expression(a, node).ndim > 2 for a in args):
+                    raise self.error(errors.UnsupportedCallError, node, f"{label}(a, b) of arrays of three axes: "
+                                                                        "write the sums as np.sum(a * b, axis=k)")
+                return self.product(args[0], self.transposed(args[1], node), node)
+            return self.product(args[0], args[1], node, batched=target is np.matmul)
         if target is np.linalg.norm:
             keywords = self.keyword_values(node, ("ord",), label)
             order = args[1] if len(args) == 2 else keywords.get("ord")
