@@ -18,10 +18,10 @@ ARRAY_LIKE_CONSTRUCTORS = {id(np.zeros_like), id(np.empty_like)}
 # Calls whose bare-name arguments are arrays: reductions, products and functions with no meaning on a number.
 ARRAY_FUNCTIONS = {id(f) for f in (np.sum, np.mean, np.prod, np.dot, np.matmul, np.inner, np.outer, np.trace,
                                    np.transpose, np.linalg.norm, np.zeros_like, np.empty_like, np.cumsum, np.diff,
-                                   np.size, len)}
+                                   np.size, np.reshape, np.ravel, len)}
 # builtin sum/max/min of one argument iterate over it, and NumPy's max/min reduce one array.
 ITERATING = {id(builtins.sum), id(builtins.max), id(builtins.min), id(np.max), id(np.amax), id(np.min), id(np.amin)}
-ARRAY_METHODS = {"sum", "mean", "prod", "max", "min", "dot", "transpose"}
+ARRAY_METHODS = {"sum", "mean", "prod", "max", "min", "dot", "transpose", "reshape", "ravel", "flatten"}
 
 
 def static_target(frame, node):
@@ -112,11 +112,14 @@ def infer_kinds(source, seen=None, observed=None):
             axis = _axis_keyword(node)
             least = 1 if axis is None else axis + 1 if axis >= 0 else -axis
             method = node.func
+            target = static_target(frame, node.func)
+            if isinstance(method, ast.Attribute) and method.attr == "reshape" or target is np.reshape:
+                for size in node.args[0 if target is not np.reshape else 1:]:
+                    integers |= _names_in(size)  # (x.reshape(n, 2): the sizes are integers)
             if isinstance(method, ast.Attribute) and isinstance(method.value, ast.Name) \
                     and method.attr in ARRAY_METHODS and method.value.id in parameters:
                 array(method.value.id, least)
                 continue
-            target = static_target(frame, node.func)
             arguments = [a.id if isinstance(a, ast.Name) else None for a in node.args]
             if target is range:
                 for argument in node.args:

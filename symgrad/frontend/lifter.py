@@ -802,7 +802,8 @@ class Lifter(NumpyLowering):
         container = self.value(node.value)
         if self.is_array(container) and (isinstance(container, ArrayExpression) or len(index_nodes) < container.ndim
                                          or any(isinstance(i, ast.Slice) or self.is_new_axis(i)
-                                                for i in index_nodes)):
+                                                or isinstance(i, (ast.Name, ast.Compare)) and self.is_array(self.value(i))
+                                                for i in index_nodes)):  # (x[idx], x[x > 0]: a gather, a mask)
             return self.sliced(container, index_nodes, node)
         array, indices = self.element(node)
         return self.read(array, indices, node)

@@ -29,7 +29,7 @@ from sympy.logic.boolalg import BooleanAtom, BooleanFunction
 
 from .. import errors
 from ..ir import Allocate, Carried, Loop
-from ..rules import IntDiv, Maximum, Minimum
+from ..rules import IntDiv, IntMod, Maximum, Minimum
 from .kinds import static_target
 from .source import COMPARISONS, PYTHON_COMPARISONS
 
@@ -385,6 +385,10 @@ class NumpyLowering:
                 start, length, step = self.slice_bounds(index_node, source.shape[axis])
                 plan.append((axis, start, step))
                 shape.append(length)
+            elif self.is_array(self.value(index_node)):  # x[idx]: a gather along this axis
+                indices = self.gathering(self.value(index_node), source.text, index_node)
+                plan.append((axis, sp.Integer(0), indices))
+                shape.append(indices.shape[0])
             else:
                 index = self.index_number(self.value(index_node), source.text, index_node)
                 if not index.is_integer:
@@ -404,13 +408,40 @@ class NumpyLowering:
                     position += 1
                 elif len(entry) == 2:
                     mapped[entry[0]] = entry[1]
+                elif isinstance(entry[2], ArrayExpression):
+                    mapped[entry[0]] = entry[2].at((indices[position],))
+                    position += 1
                 else:
                     mapped[entry[0]] = entry[1] + entry[2] * indices[position]
                     position += 1
             return source.at(tuple(mapped))
 
+        gathers = [k for k, entry in enumerate(plan) if entry is not None and len(entry) == 3
+                    and isinstance(entry[2], ArrayExpression)]
+        points = [k for k, entry in enumerate(plan) if entry is not None and len(entry) == 2]
+        if len(gathers) > 1 or gathers and points and max(gathers + points) - min(gathers + points) + 1 != len(
+                gathers + points):  # (NumPy moves the gathered axis first there)
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"{ast.unparse(node)!r}: symgrad gathers along one axis, with no slice between the "
+                             "array of indices and an integer index: index in two steps (A[idx][:, j])")
         view = ArrayExpression(tuple(shape), at, source.view, ast.unparse(node))
         return view.at(()) if not shape else view
+
+    def gathering(self, indices, array_text, node):
+        """The vector of indices of a gather (`x[idx]`, idx an int64 vector argument), or a refusal: a mask's
+        result has a size that depends on the data."""
+        if isinstance(indices, ArrayValue) and indices.base.label.is_integer and indices.ndim == 1:
+            return self.expression(indices, node)
+        text = ast.unparse(node)
+        if isinstance(node, ast.Compare) or isinstance(indices, ArrayExpression):
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"indexing {array_text!r} with the mask {text!r}: its size depends on the data; keep "
+                             f"the shape and zero the rest, np.where({text}, {array_text}, 0.0), then reduce "
+                             f"(np.sum({array_text}[{text}]) is np.sum(np.where({text}, {array_text}, 0.0)); for a "
+                             f"mean divide by np.sum({text}))")
+        raise self.error(errors.UnsupportedExpressionError, node,
+                         f"indexing {array_text!r} with the array {text!r}: symgrad gathers (x[idx]) with a 1-D "
+                         "int64 array argument of indices; a float array or a mask is not one")
 
     def index_number(self, index, array_text, node):
         """An index as a number: an array of indices (a gather) is refused, with what to write instead."""
@@ -462,6 +493,43 @@ class NumpyLowering:
             return array
         return ArrayExpression(array.shape[::-1], lambda indices: array.at(indices[::-1]), array.view,
                                ast.unparse(node))
+
+    def reshaped(self, value, sizes, node):
+        """`x.reshape(n, 2)`, `x.reshape(-1, 3)`, np.reshape, `.ravel()`, `.flatten()`: the same elements read in
+        C order, so element `indices` of the result is the source's element at the same flat position (a view,
+        a transpose or a computed array alike: NumPy copies those in C order too)."""
+        source = self.expression(value, node)
+        sizes = list(sizes)
+        if not sizes or not all(isinstance(s, sp.Basic) and s.is_integer for s in sizes) or sum(
+                s == -1 for s in sizes) > 1 or len(sizes) > 3:
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"{ast.unparse(node)!r}: reshape to one to three integer-expression sizes, at most one "
+                             "of them -1")
+        total, known = sp.Mul(*source.shape), sp.Mul(*[s for s in sizes if s != -1])
+        if -1 in sizes:
+            sizes[sizes.index(-1)] = IntDiv(total, known)
+        self.same_size(sp.Mul(*sizes), total, f"the sizes of {source.text} and of its reshape", node)
+        if tuple(sizes) == tuple(source.shape):
+            return source
+
+        def at(indices):
+            flat = sp.Integer(0)
+            for index, size in zip(indices, sizes):
+                flat = flat * size + index
+            mapped, stride = [], sp.Integer(1)
+            for k in reversed(range(source.ndim)):
+                position = IntDiv(flat, stride) if stride != 1 else flat
+                mapped.append(position if k == 0 else IntMod(position, source.shape[k]))
+                stride = stride * source.shape[k]
+            return source.at(tuple(reversed(mapped)))
+
+        return ArrayExpression(tuple(sizes), at, source.view, ast.unparse(node))
+
+    def reshape_sizes(self, args, node):
+        """The sizes of a reshape given as one tuple or as several integers."""
+        if len(args) == 1 and isinstance(args[0], tuple):
+            return args[0]
+        return tuple(args)
 
     # --- reductions and products -----------------------------------------------------------------------------
     def reduction(self, kind, value, axis, keepdims, node):
@@ -659,6 +727,14 @@ class NumpyLowering:
             vector = self.expression(args[0], node)
             return ArrayExpression((vector.shape[0] - 1,), lambda i: self.arithmetic(
                 ast.Sub(), as_number(vector.at((i[0] + 1,))), as_number(vector.at(i)), node), False, label)
+        if target in (np.reshape, np.ravel):
+            self.keyword_values(node, (), label)  # (C order only)
+            sizes = args[1:]
+            if not args or not self.is_array(args[0]) or len(sizes) != (target is np.reshape):
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"{label}(a{', shape' if target is np.reshape else ''}) of an array, by position")
+            shape = sizes[0] if sizes else sp.Integer(-1)
+            return self.reshaped(args[0], shape if isinstance(shape, tuple) else (shape,), node)
         if target is np.transpose:
             if len(args) != 1 or node.keywords:
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(A) of one array (no axes)")
@@ -979,9 +1055,15 @@ class NumpyLowering:
             return self.product(value, args[0], node)
         if method == "transpose" and not args and not node.keywords:
             return self.transposed(value, node)
+        if method in ("reshape", "ravel", "flatten"):
+            self.keyword_values(node, (), label)  # (C order only)
+            if method != "reshape" and args:
+                raise self.error(errors.UnsupportedCallError, node, f"{label}() with no arguments (C order)")
+            sizes = self.reshape_sizes(args, node) if method == "reshape" else (sp.Integer(-1),)
+            return self.reshaped(value, sizes, node)
         if method == "astype" and len(args) == 1 and args[0] is FLOAT64 and not node.keywords:
             return value  # (already float64)
         raise self.error(errors.UnsupportedCallError, node,
                          f"the array method .{method}(): symgrad lowers .sum() .mean() .prod() .max() .min() .dot() "
-                         ".transpose() .astype(float) (and the attribute .T); call the NumPy function of that name on "
-                         "the array")
+                         ".transpose() .reshape() .ravel() .flatten() .astype(float) (and the attribute .T); call the "
+                         "NumPy function of that name on the array")
