@@ -81,10 +81,10 @@ def infer_kinds(source, seen=None, observed=None):
 
     for node in ast.walk(source.definition):
         if isinstance(node, ast.Subscript):
-            depth, base = 0, node
+            levels, base = [], node
             while isinstance(base, ast.Subscript):
                 elements = base.slice.elts if isinstance(base.slice, ast.Tuple) else [base.slice]
-                depth += sum(not _is_new_axis(e) for e in elements)
+                levels.append(elements)
                 for element in elements:
                     parts = (element.lower, element.upper) if isinstance(element, ast.Slice) else (element,)
                     integers |= set().union(set(), *(_names_in(p) for p in parts if p is not None))
@@ -93,6 +93,14 @@ def infer_kinds(source, seen=None, observed=None):
                     if isinstance(element, ast.Name):
                         indexing.add(element.id)
                 base = base.value
+            # The base's axes: each level of a chain (innermost first) needs one per index it has, beyond those
+            # the levels before it took away (an integer takes one, a new axis gives one, a slice or a gather
+            # by an observed vector of indices keeps it: x[idx][1:] is a vector).
+            depth, taken = 0, 0
+            for elements in reversed(levels):
+                depth = max(depth, taken + sum(not _is_new_axis(e) for e in elements))
+                taken += sum(-1 if _is_new_axis(e) else 0 if isinstance(e, ast.Slice) or isinstance(e, ast.Name)
+                             and observed.get(e.id) == INDEX1 else 1 for e in elements)
             if isinstance(base, ast.Name):
                 array(base.id, depth)
             shape = node.value

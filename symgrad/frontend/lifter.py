@@ -970,6 +970,9 @@ class Lifter(NumpyLowering):
                                  f"the method call {label}() on a number: call a function of it instead")
             return self.method_call(owner, node)
         target = self.resolve(node.func)
+        name = getattr(target, "__name__", None)
+        if name in REFUSED_FUNCTIONS and getattr(np, name, None) is target:  # (before its arguments: einsum's text)
+            raise self.error(errors.UnsupportedCallError, node, f"{label}() is not supported: {REFUSED_FUNCTIONS[name]}")
         if target is builtins.sum and node.args and isinstance(node.args[0], ast.GeneratorExp):
             return self.generator_sum(node)
         constructed = self.constructed(target, node)
@@ -1003,10 +1006,6 @@ class Lifter(NumpyLowering):
             return whole
         spelling = FUNCTIONS_BY_OBJECT.get(id(target))
         if spelling is None:
-            name = getattr(target, "__name__", None)
-            if name in REFUSED_FUNCTIONS and getattr(np, name, None) is target:
-                raise self.error(errors.UnsupportedCallError, node, f"{label}() is not supported: "
-                                                                    f"{REFUSED_FUNCTIONS[name]}")
             raise self.error(errors.UnsupportedCallError, node,
                              f"call to {label!r}, which symgrad cannot lift: use the math/NumPy functions listed "
                              "in docs/language.md or a Python helper function, and compute anything else (random "

@@ -840,18 +840,18 @@ class NumpyLowering:
         return ArrayExpression((count,), lambda i: start + (stop - start) * i[0] / intervals, False, label)
 
     def histories(self, names, start, stop, step, node):
-        """For each array a loop rebinds (`h = np.tanh(W @ h + U @ x[t])`, a recurrence): a local array with one
-        row per iteration and one for the value before the loop, row 0 written now.  Reverse mode reads the rows
-        back, as it reads a tape."""
+        """For each array a loop rebinds (`h = np.tanh(W @ h + U @ x[t])`, a recurrence; a matrix `H` of a batch
+        of states): a local array with one row (a vector, or a matrix) per iteration and one for the value before
+        the loop, row 0 written now.  Reverse mode reads the rows back, as it reads a tape."""
         trips = trip_count(start, stop, step)
         histories = {}
         for name in names:
             value = self.expression(self.frame.variables[name], node)
-            if value.ndim != 1:
+            if value.ndim > 2:
                 raise self.error(errors.UnsupportedStatementError, node,
-                                 f"the loop rebinds the {value.ndim}-D array {name!r}: symgrad carries vectors "
-                                 "through loops; keep a matrix's rows in separate vectors, or write its elements")
-            history = self.allocate((trips + 1, value.shape[0]), node, f"{name}_history")
+                                 f"the loop rebinds the {value.ndim}-D array {name!r}: symgrad carries vectors and "
+                                 "matrices through loops; keep its matrices in separate names, or write its elements")
+            history = self.allocate((trips + 1,) + value.shape, node, f"{name}_history")
             self.loop_nest(value.shape, lambda i, v=value, h=history: self.store(
                 h, (sp.Integer(0),) + i, as_number(v.at(i)), False, node), node)
             histories[name] = history
@@ -871,8 +871,13 @@ class NumpyLowering:
             self.run_block(statements)
             for name, history in histories.items():
                 value = self.expression(self.frame.variables[name], node)
-                self.same_size(value.shape[0], history.shape[1], f"the sizes of {name!r} before and in the loop",
-                               node)
+                if value.ndim != history.ndim - 1:
+                    raise self.error(errors.UnsupportedStatementError, node,
+                                     f"the loop makes {name!r} an array of {value.ndim} axes, from {history.ndim - 1}: "
+                                     "keep its number of axes through the loop")
+                for axis, size in enumerate(value.shape):
+                    self.same_size(size, history.shape[axis + 1], f"the sizes of {name!r} along axis {axis} before "
+                                                                   "and in the loop", node)
                 self.loop_nest(value.shape, lambda i, v=value, h=history: self.store(
                     h, (position + 1,) + i, as_number(v.at(i)), False, node), node)
         finally:
