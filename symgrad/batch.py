@@ -163,8 +163,8 @@ class Batched:
         return self._call("value_and_grad", args, keywords)
 
     def _call(self, name, args, keywords):
-        dispatcher = getattr(self.kernels, name)
-        return dispatcher(*self._checked(self._positional(self.transform.fun, args, keywords)))
+        checked = self._checked(self._positional(self.transform.fun, args, keywords))
+        return getattr(self.kernels, name)(*checked)
 
     def _checked(self, args):
         """The arguments as the batch kernel takes them (batched numbers as float64 arrays), or a TypeError or
@@ -174,6 +174,9 @@ class Batched:
         result, size, first = [], None, None
         for name, kind, axis, value in zip(self._names, kinds, self.in_axes, args):
             where = f"vmap of {function}(): argument {name!r}"
+            if kind not in _SHARED_NDIM:
+                raise TypeError(f"{where} is a vector of indices (a gather), which vmap does not take: gather "
+                                "before the call and pass the gathered values")
             if axis is None:
                 problem = _shared_problem(kind, value, self._array_problem)
                 if problem:

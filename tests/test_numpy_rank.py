@@ -32,6 +32,9 @@ def batched_products(A, B, x, y):
     return (np.sum(np.tanh(A @ B)) + np.sum((A @ x)**2) + np.sum(np.sin(y @ A)) + np.sum(np.matmul(A, B[0]))
             + np.sum(B[1].T @ B))
 
+def inner_products(x, A, B):
+    return np.sum(np.inner(x, A)**2) + np.sum(np.inner(A, B)**3) + np.sum(np.inner(A, x)) + np.inner(x, x)
+
 def local_tensor(x, A):
     T = x[:, None, None]*x[None, :, None] + A[:x.shape[0], :x.shape[0], :x.shape[0]]
     U = np.sin(T)
@@ -99,6 +102,7 @@ CASES = {
     "tensor_transpose": ((TENSOR, RNG.normal(size=5)), (0, 1)),
     "batched_products": ((TENSOR, RNG.normal(size=(3, 5, 4)), RNG.normal(size=5), RNG.normal(size=4)),
                          (0, 1, 2, 3)),
+    "inner_products": ((RNG.normal(size=4), RNG.normal(size=(3, 4)), RNG.normal(size=(5, 4))), (0, 1, 2)),
     "local_tensor": ((RNG.normal(size=3), RNG.normal(size=(4, 4, 4))), (0, 1)),
     "tensor_loops": ((TENSOR,), (0,)),
     "reshapes": ((RNG.normal(size=12), 6), (0,)),
@@ -220,3 +224,35 @@ def test_the_mask_advice_followed_matches_numpy():
     assert sg.value_and_grad(NUMPY.masked_by_where)(x)[0] == pytest.approx(
         masked(x) + np.mean(x[x > 0]), rel=1e-13)
     np.testing.assert_allclose(sg.grad(NUMPY.masked_by_where)(x), np.asarray(expected), rtol=1e-12)
+
+
+def test_the_formulas_name_the_three_sizes_of_a_tensor():
+    transform = sg.value_and_grad(NUMPY.tensor_loops)
+    latex = transform.latex()
+    assert all(f"{letter}_{{A}}" in latex for letter in "NMK"), latex
+
+
+def test_vmap_refuses_a_vector_of_indices_by_name():
+    w, idx = CASES["gathered_loop"][0]  # (idx[k] indexes w: a vector of indices before any call)
+    batched = sg.vmap(sg.grad(NUMPY.gathered_loop), in_axes=(0, None))
+    with pytest.raises(TypeError, match="argument 'idx' is a vector of indices"):
+        batched(np.stack([w, w]), idx)
+
+
+def tensor_stores(A, w):
+    T = np.zeros((A.shape[0], A.shape[1], 2))
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            T[i, j, 0] = np.sum(A[i, j]*w)
+            T[i, j, 1] = np.tanh(A[i, j, 0])
+    G = np.zeros_like(A)
+    G[0, 0, 0] = 2.0
+    return np.sum(T**2) + np.sum(np.exp(T).sum(axis=1)*T[:, 0, :]) + np.sum(G*A)
+
+
+def test_local_tensors_written_element_by_element_match_central_differences():
+    A, w = RNG.normal(size=(3, 2, 4)), RNG.normal(size=4)
+    value, (dA, dw) = sg.value_and_grad(tensor_stores, wrt=(0, 1))(A, w)
+    assert value == pytest.approx(tensor_stores(A, w), rel=1e-13)
+    np.testing.assert_allclose(dA, richardson_gradient(tensor_stores, [A, w], 0), rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(dw, richardson_gradient(tensor_stores, [A, w], 1), rtol=1e-7, atol=1e-9)
