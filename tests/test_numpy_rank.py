@@ -65,6 +65,9 @@ def gathers(w, x, idx):
 def gathered_rows(A, idx, j):
     return np.sum(A[idx]**2) + np.sum(A[idx, j]) + np.sum(A[:, idx]*A[:, :idx.shape[0]])
 
+def computed_gathers(w, idx):
+    return np.sum(w[np.arange(3)]**2) + np.sum(w[idx[::-1]]*w[:idx.shape[0]]) + np.sum(np.exp(w[2*idx + 1]))
+
 def gathered_loop(w, idx):
     total = 0.0
     for k in range(idx.shape[0]):
@@ -110,6 +113,7 @@ CASES = {
     "tensor_reshape": ((TENSOR,), (0,)),
     "gathers": ((RNG.normal(size=6), RNG.normal(size=5), np.array([0, 3, 3, -1, 2])), (0, 1)),
     "gathered_rows": ((RNG.normal(size=(4, 5)), np.array([2, 0, 2]), 1), (0,)),
+    "computed_gathers": ((RNG.normal(size=8), np.array([3, 0, 1, 3])), (0,)),
     "gathered_loop": ((RNG.normal(size=6), np.array([5, 0, 5, 2, -2])), (0,)),
     "masked_by_where": ((RNG.normal(size=9),), (0,)),
     "rnn_with_bias": ((0.5*RNG.normal(size=(3, 3)), RNG.normal(size=(3, 2)), RNG.normal(size=3), RNG.normal(size=3),

@@ -615,8 +615,9 @@ class Lifter(NumpyLowering):
         return result
 
     # --- arrays -----------------------------------------------------------------------------------------
-    def element(self, node):
-        """The array and integer indices of `x[i]`, `x[i, j]` or `x[i][j]`."""
+    def element(self, node, values=None):
+        """The array and integer indices of `x[i]`, `x[i, j]` or `x[i][j]` (`values`: of the indices, when the
+        caller lifted them)."""
         index_nodes, base = [], node
         while isinstance(base, ast.Subscript):
             index_nodes = (list(base.slice.elts) if isinstance(base.slice, ast.Tuple) else [base.slice]) + index_nodes
@@ -635,7 +636,8 @@ class Lifter(NumpyLowering):
             if isinstance(index_node, ast.Slice):
                 raise self.error(errors.UnsupportedExpressionError, index_node,
                                  "a slice (a view of an array): index single elements in a `for` loop")
-            index = self.index_number(self.value(index_node), ast.unparse(base), index_node)
+            value = values[axis] if values is not None and len(values) == len(index_nodes) else self.value(index_node)
+            index = self.index_number(value, ast.unparse(base), index_node)
             if not index.is_integer:
                 raise self.error(errors.UnsupportedExpressionError, index_node,
                                  f"the index {ast.unparse(index_node)!r} is not an integer expression: index with "
@@ -802,10 +804,12 @@ class Lifter(NumpyLowering):
         container = self.value(node.value)
         if self.is_array(container) and (isinstance(container, ArrayExpression) or len(index_nodes) < container.ndim
                                          or any(isinstance(i, ast.Slice) or self.is_new_axis(i)
-                                                or isinstance(i, (ast.Name, ast.Compare)) and self.is_array(self.value(i))
-                                                for i in index_nodes)):  # (x[idx], x[x > 0]: a gather, a mask)
+                                                for i in index_nodes)):
             return self.sliced(container, index_nodes, node)
-        array, indices = self.element(node)
+        values = [self.value(i) for i in index_nodes]  # (each lifted once)
+        if self.is_array(container) and any(self.is_array(v) for v in values):  # x[idx]: a gather; x[x > 0]
+            return self.sliced(container, index_nodes, node, values)
+        array, indices = self.element(node, values)
         return self.read(array, indices, node)
 
     def attribute(self, node):

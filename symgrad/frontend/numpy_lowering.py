@@ -368,11 +368,12 @@ class NumpyLowering:
         return as_number(sp.And(*parts))
 
     # --- slices, new axes, transposes ------------------------------------------------------------------------
-    def sliced(self, value, index_nodes, node):
-        """`x[1:]`, `A[:, j]`, `A[i]`, `x[:, None]`: a view, or an element when every axis gets an integer."""
+    def sliced(self, value, index_nodes, node, values=None):
+        """`x[1:]`, `A[:, j]`, `A[i]`, `x[:, None]`, `x[idx]`: a view, or an element when every axis gets an
+        integer (`values`: of the index nodes, when the caller lifted them)."""
         source = self.expression(value, node)
         plan, shape, axis = [], [], 0
-        for index_node in index_nodes:
+        for position, index_node in enumerate(index_nodes):
             if self.is_new_axis(index_node):
                 plan.append(None)
                 shape.append(sp.Integer(1))
@@ -385,12 +386,12 @@ class NumpyLowering:
                 start, length, step = self.slice_bounds(index_node, source.shape[axis])
                 plan.append((axis, start, step))
                 shape.append(length)
-            elif self.is_array(self.value(index_node)):  # x[idx]: a gather along this axis
-                indices = self.gathering(self.value(index_node), source.text, index_node)
+            elif self.is_array(index := values[position] if values else self.value(index_node)):  # x[idx]: a gather
+                indices = self.gathering(index, source.text, index_node)
                 plan.append((axis, sp.Integer(0), indices))
                 shape.append(indices.shape[0])
             else:
-                index = self.index_number(self.value(index_node), source.text, index_node)
+                index = self.index_number(index, source.text, index_node)
                 if not index.is_integer:
                     raise self.error(errors.UnsupportedExpressionError, index_node,
                                      f"the index {ast.unparse(index_node)!r} is not an integer expression: index "
@@ -428,12 +429,15 @@ class NumpyLowering:
         return view.at(()) if not shape else view
 
     def gathering(self, indices, array_text, node):
-        """The vector of indices of a gather (`x[idx]`, idx an int64 vector argument), or a refusal: a mask's
-        result has a size that depends on the data."""
-        if isinstance(indices, ArrayValue) and indices.base.label.is_integer and indices.ndim == 1:
-            return self.expression(indices, node)
+        """The vector of indices of a gather (`x[idx]`, idx an int64 vector argument or a vector of integer
+        expressions such as `np.arange(k)`), or a refusal: a mask's result has a size that depends on the data."""
+        vector = self.expression(indices, node)
+        with self.nested_block():  # (an element, looked at and thrown away)
+            element = vector.at(tuple(self.fresh("i", integer=True) for _ in vector.shape))
+        if vector.ndim == 1 and not isinstance(element, CONDITIONS) and element.is_integer:
+            return vector
         text = ast.unparse(node)
-        if isinstance(node, ast.Compare) or isinstance(indices, ArrayExpression):
+        if isinstance(element, CONDITIONS):
             raise self.error(errors.UnsupportedExpressionError, node,
                              f"indexing {array_text!r} with the mask {text!r}: its size depends on the data; keep "
                              f"the shape and zero the rest, np.where({text}, {array_text}, 0.0), then reduce "
