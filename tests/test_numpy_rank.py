@@ -35,6 +35,10 @@ def batched_products(A, B, x, y):
 def inner_products(x, A, B):
     return np.sum(np.inner(x, A)**2) + np.sum(np.inner(A, B)**3) + np.sum(np.inner(A, x)) + np.inner(x, x)
 
+def expanded(x, X, y):
+    diffs = np.expand_dims(X / x, 1) - np.expand_dims(y / x, 0)
+    return np.sum(np.exp(-0.5*np.sum(diffs**2, axis=2))) + np.sum(np.expand_dims(x, -1)*X.T)
+
 def local_tensor(x, A):
     T = x[:, None, None]*x[None, :, None] + A[:x.shape[0], :x.shape[0], :x.shape[0]]
     U = np.sin(T)
@@ -106,6 +110,7 @@ CASES = {
     "batched_products": ((TENSOR, RNG.normal(size=(3, 5, 4)), RNG.normal(size=5), RNG.normal(size=4)),
                          (0, 1, 2, 3)),
     "inner_products": ((RNG.normal(size=4), RNG.normal(size=(3, 4)), RNG.normal(size=(5, 4))), (0, 1, 2)),
+    "expanded": ((RNG.uniform(0.5, 2.0, size=3), RNG.normal(size=(4, 3)), RNG.normal(size=(5, 3))), (0, 1, 2)),
     "local_tensor": ((RNG.normal(size=3), RNG.normal(size=(4, 4, 4))), (0, 1)),
     "tensor_loops": ((TENSOR,), (0,)),
     "reshapes": ((RNG.normal(size=12), 6), (0,)),
@@ -214,9 +219,12 @@ def test_the_indices_must_be_an_int64_vector_and_are_not_differentiable():
     ("np.sum(x.reshape(1, 1, 2, -1))", "one to three integer-expression sizes"),
     ("np.sum(x.reshape(2, -1, order='F'))", "keyword order="),
     ("np.sum(x[x])", "1-D int64 array argument of indices"),
+    ("np.sum(np.exp(x[x < 1.0]))", "the mask 'x < 1.0'"),
+    ("m = x > 0\n    return np.sum(x[m])", r"the mask 'm'.*out = np.where\(m, a, b\)"),
 ])
 def test_refusals_name_the_spelling_to_write(body, message):
-    module = write_module(f"import numpy as np\n\ndef refused(x):\n    return {body}\n")
+    statements = body if "return" in body else f"return {body}"
+    module = write_module(f"import numpy as np\n\ndef refused(x):\n    {statements}\n")
     with pytest.raises(sg.UnsupportedSyntaxError, match=message):
         sg.grad(module.refused)(np.ones(8))
 

@@ -28,7 +28,7 @@ from sympy.core.relational import Relational
 from sympy.logic.boolalg import BooleanAtom, BooleanFunction
 
 from .. import errors
-from ..ir import Allocate, Carried, Loop
+from ..ir import Allocate, Assign, Carried, Loop
 from ..rules import IntDiv, IntMod, Maximum, Minimum
 from .kinds import static_target
 from .source import COMPARISONS, PYTHON_COMPARISONS
@@ -432,17 +432,21 @@ class NumpyLowering:
         """The vector of indices of a gather (`x[idx]`, idx an int64 vector argument or a vector of integer
         expressions such as `np.arange(k)`), or a refusal: a mask's result has a size that depends on the data."""
         vector = self.expression(indices, node)
-        with self.nested_block():  # (an element, looked at and thrown away)
+        with self.nested_block() as scratch:  # (an element, looked at and thrown away)
             element = vector.at(tuple(self.fresh("i", integer=True) for _ in vector.shape))
-        if vector.ndim == 1 and not isinstance(element, CONDITIONS) and element.is_integer:
+        element = next((s.value for s in scratch if isinstance(s, Assign) and s.target == element), element)
+        mask = isinstance(element, CONDITIONS) or isinstance(element, sp.Piecewise) and element == as_number(
+            element.args[0].cond)  # (a condition bound to a name is kept as the number 1 or 0)
+        if vector.ndim == 1 and not mask and element.is_integer:
             return vector
         text = ast.unparse(node)
-        if isinstance(element, CONDITIONS):
+        if mask:
             raise self.error(errors.UnsupportedExpressionError, node,
                              f"indexing {array_text!r} with the mask {text!r}: its size depends on the data; keep "
                              f"the shape and zero the rest, np.where({text}, {array_text}, 0.0), then reduce "
                              f"(np.sum({array_text}[{text}]) is np.sum(np.where({text}, {array_text}, 0.0)); for a "
-                             f"mean divide by np.sum({text}))")
+                             f"mean divide by np.sum({text}); stores through masks, out[m] = a[m] and out[~m] = "
+                             "b[~m], are out = np.where(m, a, b))")
         raise self.error(errors.UnsupportedExpressionError, node,
                          f"indexing {array_text!r} with the array {text!r}: symgrad gathers (x[idx]) with a 1-D "
                          "int64 array argument of indices; a float array or a mask is not one")
@@ -739,6 +743,16 @@ class NumpyLowering:
                                  f"{label}(a{', shape' if target is np.reshape else ''}) of an array, by position")
             shape = sizes[0] if sizes else sp.Integer(-1)
             return self.reshaped(args[0], shape if isinstance(shape, tuple) else (shape,), node)
+        if target is np.expand_dims:
+            self.keyword_values(node, (), label)
+            array = self.expression(args[0], node) if len(args) == 2 and self.is_array(args[0]) else None
+            axis = args[1] if array is not None else None
+            if not (isinstance(axis, sp.Basic) and axis.is_Integer and -array.ndim - 1 <= axis <= array.ndim):
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"{label}(a, axis) of an array, with an integer literal axis by position")
+            axis = int(axis) % (array.ndim + 1)
+            return ArrayExpression(array.shape[:axis] + (sp.Integer(1),) + array.shape[axis:],
+                                   lambda i: array.at(i[:axis] + i[axis + 1:]), array.view, ast.unparse(node))
         if target is np.transpose:
             if len(args) != 1 or node.keywords:
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(A) of one array (no axes)")
