@@ -223,6 +223,9 @@ def _argument_problem(kind, value):
         return f"is used as an integer (a loop bound or an index) and must be an int, got {type(value).__name__}"
     if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
         return None
+    if isinstance(value, np.ndarray) and value.ndim > 3:
+        return (f"is an array of {value.ndim} axes (shape {value.shape}): symgrad takes arrays of one to three axes; "
+                "pass 3-D slices of it, or reshape it before the call")
     if isinstance(value, np.ndarray):
         return f"must be a real number (float), got an ndarray of shape {value.shape}"
     if isinstance(value, numbers.Complex):

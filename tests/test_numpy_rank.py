@@ -19,7 +19,8 @@ def tensor_elements(A, i, j, k):
     return A[i, j, k]**2 + A.shape[2]*np.sum(A[1:, :, ::2]**2) + np.sum(np.exp(A[i, :, k])) + np.sum(A[i]*A[0])
 
 def tensor_axes(A):
-    return (np.sum(np.sum(A, axis=2, keepdims=True)*A) + np.sum(np.mean(A, axis=1)**2) + np.sum(A.max(axis=0))
+    return (np.sum(A[..., 0]**2) + np.sum(A[1, ...]*A[0]) + np.sum(A/np.mean(A, axis=(0, -1), keepdims=True))
+            + np.sum(np.max(A, axis=(1, 2))**2) + np.sum(np.sum(A, axis=2, keepdims=True)*A) + np.sum(np.mean(A, axis=1)**2) + np.sum(A.max(axis=0))
             + np.sum(np.sum(A, axis=-1)**3) + np.sum(np.min(A, axis=1, keepdims=True)*A) + A.sum(0).sum())
 
 def tensor_broadcast(A, M, w, v):
@@ -219,6 +220,7 @@ def test_the_indices_must_be_an_int64_vector_and_are_not_differentiable():
     ("np.sum(x.reshape(1, 1, 2, -1))", "one to three integer-expression sizes"),
     ("np.sum(x.reshape(2, -1, order='F'))", "keyword order="),
     ("np.sum(x[x])", "1-D int64 array argument of indices"),
+    ("np.linalg.norm(x.reshape(2, -1), 2)", "ord=2 of a 2-D array"),
     ("np.sum(np.exp(x[x < 1.0]))", "the mask 'x < 1.0'"),
     ("m = x > 0\n    return np.sum(x[m])", r"the mask 'm'.*out = np.where\(m, a, b\)"),
 ])
@@ -268,3 +270,36 @@ def test_local_tensors_written_element_by_element_match_central_differences():
     assert value == pytest.approx(tensor_stores(A, w), rel=1e-13)
     np.testing.assert_allclose(dA, richardson_gradient(tensor_stores, [A, w], 0), rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(dw, richardson_gradient(tensor_stores, [A, w], 1), rtol=1e-7, atol=1e-9)
+
+
+def test_np_dot_of_a_tensor_is_refused_even_where_the_body_reads_a_vector():
+    def dotted(A, x):
+        return np.sum(np.dot(A, x))
+
+    with pytest.raises(sg.UnsupportedSyntaxError, match="write a @ b for one product per matrix"):
+        sg.grad(dotted)(TENSOR, np.ones(5))
+
+
+def test_an_array_of_four_axes_is_a_type_error_saying_so():
+    def total(A):
+        return np.sum(A**2)
+
+    with pytest.raises(TypeError, match="'A' is an array of 4 axes .* one to three axes"):
+        sg.grad(total)(np.ones((2, 2, 2, 2)))
+
+
+def scattered_by_a_loop(x, idx):
+    y = np.zeros(x.shape[0])
+    for k in range(idx.shape[0]):
+        y[idx[k]] = x[idx[k]]*2.0
+    return np.sum(y**2) + np.sum(x)
+
+
+def test_the_loop_the_store_refusal_advises_matches_central_differences():
+    x, idx = RNG.normal(size=5), np.array([0, 3, -1])
+    module = write_module("import numpy as np\n\ndef stored(x, idx):\n    y = np.zeros(x.shape[0])\n"
+                          "    y[idx] = x[idx]*2.0\n    return np.sum(y**2) + np.sum(x)\n")
+    with pytest.raises(sg.UnsupportedSyntaxError, match=r"for k in range\(len\(idx\)\): y\[idx\[k\]\] = "):
+        sg.grad(module.stored)(x, idx)
+    np.testing.assert_allclose(sg.grad(scattered_by_a_loop)(x, idx),
+                               richardson_gradient(lambda v: scattered_by_a_loop(v, idx), [x], 0), rtol=1e-8)

@@ -98,6 +98,7 @@ def infer_kinds(source, seen=None, observed=None):
             # by an observed vector of indices keeps it: x[idx][1:] is a vector).
             depth, taken = 0, 0
             for elements in reversed(levels):
+                elements = [e for e in elements if not (isinstance(e, ast.Constant) and e.value is Ellipsis)]
                 depth = max(depth, taken + sum(not _is_new_axis(e) for e in elements))
                 taken += sum(-1 if _is_new_axis(e) else 0 if isinstance(e, ast.Slice) or isinstance(e, ast.Name)
                              and observed.get(e.id) == INDEX1 else 1 for e in elements)

@@ -185,6 +185,13 @@ class Lifter(NumpyLowering):
     def error(self, kind, node, message):
         return self.frame.source.error(kind, node, message)
 
+    def rank_error(self, kind, node, message):
+        """A refusal of what an array of the rank the first call passed does (np.dot of a 3-D array): it stands,
+        where another refusal gives way to the call's TypeError about that rank (`_lifted_for_ranks`)."""
+        error = self.error(kind, node, message)
+        error.refuses_the_observed_rank = True
+        return error
+
     # --- functions ------------------------------------------------------------------------------------
     def lift(self):
         source = read_source(self.function)
@@ -803,8 +810,8 @@ class Lifter(NumpyLowering):
         index_nodes = list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
         container = self.value(node.value)
         if self.is_array(container) and (isinstance(container, ArrayExpression) or len(index_nodes) < container.ndim
-                                         or any(isinstance(i, ast.Slice) or self.is_new_axis(i)
-                                                for i in index_nodes)):
+                                         or any(isinstance(i, ast.Slice) or self.is_new_axis(i) or isinstance(
+                                                i, ast.Constant) and i.value is Ellipsis for i in index_nodes)):
             return self.sliced(container, index_nodes, node)
         values = [self.value(i) for i in index_nodes]  # (each lifted once)
         if self.is_array(container) and any(self.is_array(v) for v in values):  # x[idx]: a gather; x[x > 0]
@@ -1123,7 +1130,7 @@ def _lifted_for_ranks(function, observed):
     try:
         return Lifter(function, observed).lift()
     except errors.UnsupportedSyntaxError as error:
-        if not observed:
+        if not observed or getattr(error, "refuses_the_observed_rank", False):
             raise
         refused = error
     source = read_source(function)

@@ -372,6 +372,7 @@ class NumpyLowering:
         """`x[1:]`, `A[:, j]`, `A[i]`, `x[:, None]`, `x[idx]`: a view, or an element when every axis gets an
         integer (`values`: of the index nodes, when the caller lifted them)."""
         source = self.expression(value, node)
+        index_nodes = self.without_ellipsis(index_nodes, source.ndim, node)
         plan, shape, axis = [], [], 0
         for position, index_node in enumerate(index_nodes):
             if self.is_new_axis(index_node):
@@ -451,13 +452,25 @@ class NumpyLowering:
                          f"indexing {array_text!r} with the array {text!r}: symgrad gathers (x[idx]) with a 1-D "
                          "int64 array argument of indices; a float array or a mask is not one")
 
+    def without_ellipsis(self, index_nodes, ndim, node):
+        """The index nodes with `...` written out as the full slices it stands for (`A[..., 0]` is `A[:, :, 0]`)."""
+        dots = [k for k, n in enumerate(index_nodes) if isinstance(n, ast.Constant) and n.value is Ellipsis]
+        if not dots:
+            return index_nodes
+        if len(dots) > 1:
+            raise self.error(errors.UnsupportedExpressionError, node, f"{ast.unparse(node)!r}: an index may hold "
+                                                                      "one `...`")
+        named = sum(not self.is_new_axis(n) for n in index_nodes) - 1
+        return (index_nodes[:dots[0]] + [ast.Slice() for _ in range(max(ndim - named, 0))]
+                + index_nodes[dots[0] + 1:])
+
     def index_number(self, index, array_text, node):
         """An index as a number: an array of indices (a gather) is refused, with what to write instead."""
         if self.is_array(index):
             raise self.error(errors.UnsupportedExpressionError, node,
-                             f"indexing {array_text!r} with the array {ast.unparse(node)!r} (fancy indexing, a "
-                             f"gather): gather the values before the call ({array_text}[{ast.unparse(node)}]) and "
-                             "pass them as an array")
+                             f"writing {array_text!r} through the array {ast.unparse(node)!r}: an array of indices "
+                             f"reads (a gather) but does not write; write each element in a loop (for k in "
+                             f"range(len(idx)): {array_text}[idx[k]] = ...), or build the array with np.where")
         return self.number(index, node)
 
     def is_new_axis(self, node):
@@ -548,11 +561,13 @@ class NumpyLowering:
         if axis is None:
             axes = tuple(range(array.ndim))
         else:
-            if not (isinstance(axis, sp.Basic) and axis.is_Integer and -array.ndim <= axis < array.ndim):
+            listed = axis if isinstance(axis, tuple) else (axis,)
+            if not listed or not all(isinstance(a, sp.Basic) and a.is_Integer and -array.ndim <= a < array.ndim
+                                     for a in listed) or len({int(a) % array.ndim for a in listed}) != len(listed):
                 raise self.error(errors.UnsupportedCallError, node,
-                                 f"axis={axis} for an array of {array.ndim} axes: give an integer literal "
-                                 f"from {-array.ndim} to {array.ndim - 1}")
-            axes = (int(axis) % array.ndim,)
+                                 f"axis={axis} for an array of {array.ndim} axes: give integer literals (one, or a "
+                                 f"tuple of different axes) from {-array.ndim} to {array.ndim - 1}")
+            axes = tuple(sorted(int(a) % array.ndim for a in listed))
         reduced = [array.shape[k] for k in axes]
 
         def total(kept):
@@ -611,7 +626,7 @@ class NumpyLowering:
         a = self.expression(self.materialized(left, "product", node), node)
         b = self.expression(self.materialized(right, "product", node), node)
         if (a.ndim > 2 or b.ndim > 2) and not batched:
-            raise self.error(errors.UnsupportedExpressionError, node,
+            raise self.rank_error(errors.UnsupportedExpressionError, node,
                              f"{ast.unparse(node)!r}: np.dot of an array of three axes sums over other axes than "
                              "np.matmul: write a @ b for one product per matrix of a stack")
         inner = a.shape[-1]
@@ -659,7 +674,7 @@ class NumpyLowering:
         if array.ndim == 1 and order in (1, sp.oo):
             absolute = ArrayExpression(array.shape, lambda i: magnitude(array.at(i)), False, array.text)
             return self.reduction("sum" if order == 1 else "max", absolute, None, False, node)
-        raise self.error(errors.UnsupportedCallError, node,
+        raise self.rank_error(errors.UnsupportedCallError, node,
                          f"np.linalg.norm with ord={order} of a {array.ndim}-D array: use ord=None, 1, 2 or np.inf "
                          "of a vector, or ord=None of a matrix")
 
@@ -693,7 +708,7 @@ class NumpyLowering:
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(a, b) of two arrays")
             if target is np.inner and all(self.is_array(a) for a in args):  # (the last axes meet: a @ b.T)
                 if any(self.expression(a, node).ndim > 2 for a in args):
-                    raise self.error(errors.UnsupportedCallError, node, f"{label}(a, b) of arrays of three axes: "
+                    raise self.rank_error(errors.UnsupportedCallError, node, f"{label}(a, b) of arrays of three axes: "
                                                                         "write the sums as np.sum(a * b, axis=k)")
                 return self.product(args[0], self.transposed(args[1], node), node)
             return self.product(args[0], args[1], node, batched=target is np.matmul)
