@@ -27,7 +27,13 @@ def tensor_broadcast(A, M, w, v):
     return np.sum((A + M)**2) + np.sum(np.tanh(A*w)) + np.sum(A*v[:, None, None]) + np.sum(A*M[None, :, :])
 
 def tensor_transpose(A, w):
-    return np.sum(A.T**2*w[:, None, None]) + np.sum(np.transpose(A)[0]*A[:, :, 0].T)
+    return (np.sum(A.T**2*w[:, None, None]) + np.sum(np.transpose(A)[0]*A[:, :, 0].T)
+            + np.sum(np.transpose(A, (1, 0, 2))[0]*w) + np.sum(np.sin(A.transpose(2, 0, 1))[-1]*A[:, :, 1])
+            + np.sum(np.swapaxes(A, 0, 2)[1:]**3) + np.sum(np.transpose(A[0], axes=(1, 0))**2))
+
+def differences(x, A):
+    return (np.sum(np.diff(x)**2) + np.sum(np.diff(x, n=2)**2) + np.sum(np.diff(A, axis=1)**2)
+            + np.sum(np.diff(np.exp(A), n=3, axis=-1)**2) + np.sum(np.diff(A, axis=0)*A[1:]))
 
 def batched_products(A, B, x, y):
     return (np.sum(np.tanh(A @ B)) + np.sum((A @ x)**2) + np.sum(np.sin(y @ A)) + np.sum(np.matmul(A, B[0]))
@@ -108,6 +114,7 @@ CASES = {
     "tensor_axes": ((TENSOR,), (0,)),
     "tensor_broadcast": ((TENSOR, RNG.normal(size=(4, 5)), RNG.normal(size=5), RNG.normal(size=3)), (0, 1, 2, 3)),
     "tensor_transpose": ((TENSOR, RNG.normal(size=5)), (0, 1)),
+    "differences": ((RNG.normal(size=7), RNG.normal(size=(3, 4, 5))), (0, 1)),
     "batched_products": ((TENSOR, RNG.normal(size=(3, 5, 4)), RNG.normal(size=5), RNG.normal(size=4)),
                          (0, 1, 2, 3)),
     "inner_products": ((RNG.normal(size=4), RNG.normal(size=(3, 4)), RNG.normal(size=(5, 4))), (0, 1, 2)),

@@ -507,13 +507,38 @@ class NumpyLowering:
             length = IntDiv(start - stop - step - 1, -step)
         return start, length, step
 
-    def transposed(self, value, node):
-        """`.T`, np.transpose: the axes in reverse order (a vector stays itself)."""
+    def transposed(self, value, node, axes=None):
+        """`.T`, np.transpose: the axes in reverse order (a vector stays itself), or in the order `axes` gives
+        (np.transpose(A, (1, 0, 2)): axis k of the result is axis axes[k] of A)."""
         array = self.expression(value, node)
-        if array.ndim == 1:
+        if axes is None:
+            order = tuple(reversed(range(array.ndim)))
+        elif isinstance(axes, tuple) and all(isinstance(a, sp.Basic) and a.is_Integer for a in axes) and sorted(
+                int(a) % array.ndim for a in axes) == list(range(array.ndim)) and len(axes) == array.ndim:
+            order = tuple(int(a) % array.ndim for a in axes)
+        else:
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"{ast.unparse(node)!r}: the axes of a transpose are a tuple of integer literals, each "
+                             f"axis of the {array.ndim}-D array once")
+        if order == tuple(range(array.ndim)):
             return array
-        return ArrayExpression(array.shape[::-1], lambda indices: array.at(indices[::-1]), array.view,
-                               ast.unparse(node))
+
+        def at(indices):
+            mapped = [None] * array.ndim
+            for position, axis in enumerate(order):
+                mapped[axis] = indices[position]
+            return array.at(tuple(mapped))
+
+        return ArrayExpression(tuple(array.shape[a] for a in order), at, array.view, ast.unparse(node))
+
+    def differences(self, array, axis, node):
+        """np.diff along `axis` once: each element less the one before it along that axis."""
+        def at(indices):
+            after = indices[:axis] + (indices[axis] + 1,) + indices[axis + 1:]
+            return self.arithmetic(ast.Sub(), as_number(array.at(after)), as_number(array.at(indices)), node)
+
+        shape = array.shape[:axis] + (array.shape[axis] - 1,) + array.shape[axis + 1:]
+        return ArrayExpression(shape, at, False, ast.unparse(node))
 
     def reshaped(self, value, sizes, node):
         """`x.reshape(n, 2)`, `x.reshape(-1, 3)`, np.reshape, `.ravel()`, `.flatten()`: the same elements read in
@@ -744,12 +769,18 @@ class NumpyLowering:
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(x) of one vector (no axis)")
             return self.cumulative_sum(self.expression(args[0], node), node)
         if target is np.diff:
-            self.keyword_values(node, (), label)
-            if len(args) != 1 or self.expression(args[0], node).ndim != 1:
-                raise self.error(errors.UnsupportedCallError, node, f"{label}(x) of one vector (n=1, no axis)")
-            vector = self.expression(args[0], node)
-            return ArrayExpression((vector.shape[0] - 1,), lambda i: self.arithmetic(
-                ast.Sub(), as_number(vector.at((i[0] + 1,))), as_number(vector.at(i)), node), False, label)
+            keywords = self.keyword_values(node, ("n", "axis"), label)
+            array = self.expression(args[0], node) if len(args) == 1 and self.is_array(args[0]) else None
+            times, axis = keywords.get("n", sp.Integer(1)), keywords.get("axis", sp.Integer(-1))
+            if array is None or not all(isinstance(k, sp.Basic) and k.is_Integer for k in (times, axis)) or not (
+                    1 <= times <= 8 and -array.ndim <= axis < array.ndim):
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"{label}(a) of an array, with n= from 1 to 8 and axis= integer literals")
+            for level in range(int(times)):  # (a difference read by the next is made once: each is read twice)
+                if level:
+                    array = self.expression(self.materialized(array, "differences", node), node)
+                array = self.differences(array, int(axis) % array.ndim, node)
+            return array
         if target in (np.reshape, np.ravel):
             self.keyword_values(node, (), label)  # (C order only)
             sizes = args[1:]
@@ -769,9 +800,20 @@ class NumpyLowering:
             return ArrayExpression(array.shape[:axis] + (sp.Integer(1),) + array.shape[axis:],
                                    lambda i: array.at(i[:axis] + i[axis + 1:]), array.view, ast.unparse(node))
         if target is np.transpose:
-            if len(args) != 1 or node.keywords:
-                raise self.error(errors.UnsupportedCallError, node, f"{label}(A) of one array (no axes)")
-            return self.transposed(args[0], node)
+            keywords = self.keyword_values(node, ("axes",), label)
+            if not 1 <= len(args) + len(keywords) <= 2 or not self.is_array(args[0]):
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(A) or {label}(A, axes) of one array")
+            return self.transposed(args[0], node, args[1] if len(args) == 2 else keywords.get("axes"))
+        if target is np.swapaxes:
+            self.keyword_values(node, (), label)
+            array = self.expression(args[0], node) if len(args) == 3 and self.is_array(args[0]) else None
+            if array is None or not all(isinstance(a, sp.Basic) and a.is_Integer and -array.ndim <= a < array.ndim
+                                        for a in args[1:]):
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(A, a, b) with integer literal axes")
+            order = list(range(array.ndim))
+            first, second = (int(a) % array.ndim for a in args[1:])
+            order[first], order[second] = order[second], order[first]
+            return self.transposed(array, node, tuple(map(sp.Integer, order)))
         if target is np.outer:
             if len(args) != 2 or not all(self.is_array(a) and self.expression(a, node).ndim == 1 for a in args):
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(a, b) of two vectors")
@@ -1091,8 +1133,9 @@ class NumpyLowering:
             return self.reduction(REDUCING_METHODS[method], value, axis, bool(keywords.get("keepdims", False)), node)
         if method == "dot" and len(args) == 1 and not node.keywords:
             return self.product(value, args[0], node)
-        if method == "transpose" and not args and not node.keywords:
-            return self.transposed(value, node)
+        if method == "transpose" and not node.keywords:
+            return self.transposed(value, node, (args[0] if len(args) == 1 and isinstance(args[0], tuple) else
+                                                 tuple(args)) or None)
         if method in ("reshape", "ravel", "flatten"):
             self.keyword_values(node, (), label)  # (C order only)
             if method != "reshape" and args:
