@@ -5,6 +5,8 @@
     python -m benchmarks.corpus --speed --parallel # and symgrad's parallel=True kernels beside the serial ones
     python -m benchmarks.corpus --speed --names pyswarms.ackley,autograd.tanh --sizes 10,1000
     python -m benchmarks.corpus --origins          # where each function comes from, its licence and adaptation
+    python -m benchmarks.corpus --derivation       # only each function's derivation time at the smallest and
+                                                   # largest size (lift, reverse mode, codegen; no Numba compile)
 
 Errors are the max relative error of value and gradient (`bench_arrays.relative_error`) against JAX running the
 same source where it can, else against Richardson-extrapolated central differences; "refs" is the gap between those
@@ -21,6 +23,7 @@ import inspect
 import os
 import re
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.join(os.path.dirname(HERE), "tests")
@@ -30,6 +33,7 @@ for path in (HERE, TESTS):  # tests/ first: `corpus` is the package there, not t
 sys.path[:0] = [TESTS, HERE]
 
 import corpus  # noqa: E402
+import symgrad as sg  # noqa: E402
 from bench_arrays import relative_error  # noqa: E402
 from corpus import reference  # noqa: E402
 from corpus.attempt import attempt  # noqa: E402
@@ -230,11 +234,58 @@ def speed(rows, sizes, repeat, batch_s, parallel=False):
                                 "with parallel=True; ratios are medians of per-round ratios to JAX in the same run")))
 
 
+def derivation_times(entries, sizes):
+    """Each function's derivation (lift, reverse mode and codegen, as `Transform._derive` runs them: no Numba
+    compilation, no cache) with the arrays of the smallest and of the largest size deciding the ranks: the time
+    must not grow with the data, which the derivation never reads.  SymPy's own cache is emptied before each, so
+    that no function is timed on the expressions of another; imports are done by a first derivation, not timed."""
+    from sympy.core.cache import clear_cache
+
+    sized = (min(sizes), max(sizes))
+    table, worst = [], (0.0, None)
+    for entry in entries:
+        cells = []
+        for n in sized if entry.sized else (None,):
+            n = n if entry.largest is None or n is None else min(n, entry.largest)
+            args = entry.args(n) if n else entry.args()
+            transform = sg.value_and_grad(entry.function, wrt=tuple(entry.wrt))
+            transform._observe(args, {})
+            log(f"deriving {entry.name} at n = {n or '-'}")
+            if worst[1] is None:
+                _derived_or_refused(transform)  # (imports SymPy and the stages: not part of any one derivation)
+            clear_cache()
+            start = time.perf_counter()
+            refused = _derived_or_refused(transform)
+            cells.append(None if refused else time.perf_counter() - start)
+            if cells[-1] is not None:
+                worst = max(worst, (cells[-1], entry.name), key=lambda pair: pair[0])
+            worst = worst if worst[1] is not None else (0.0, "")
+        cells += cells[-1:] * (2 - len(cells))
+        table.append([entry.name] + (["refused"] * 2 + ["-"] if cells[0] is None else [
+            seconds(cells[0]), seconds(cells[1]), f"{cells[1] / cells[0]:.2f}"]))
+    header = ["function", f"derive s (n={sized[0]})", f"derive s (n={sized[1]} or largest)", "ratio"]
+    print("\n".join(_text_table("derivation time of each function as written", header, table,
+                                "lift + reverse mode + codegen, SymPy's cache emptied before each; Numba's "
+                                "compilation is not included")))
+    print(f"\nslowest derivation: {worst[1]} {worst[0]:.2f} s")
+
+
+def _derived_or_refused(transform):
+    """Derive; the refusal, where the function is refused."""
+    try:
+        transform._derive()
+    except sg.UnsupportedSyntaxError as refusal:
+        return refusal
+    return None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--speed", action="store_true", help="also time each function against JAX and the loop")
     parser.add_argument("--parallel", action="store_true", help="with --speed, also time parallel=True kernels")
     parser.add_argument("--origins", action="store_true", help="only list each function's origin and adaptation")
+    parser.add_argument("--derivation", action="store_true",
+                        help="only time each function's derivation at the smallest and the largest size")
     parser.add_argument("--names", metavar="A,B", help="only these corpus functions (default all)")
     parser.add_argument("--sizes", metavar="N,M", default=",".join(map(str, SPEED_SIZES)),
                         help="sizes for --speed (default %(default)s)")
@@ -250,6 +301,9 @@ def main(argv=None):
         entries = [entry for entry in entries if entry.name in chosen]
     if options.origins:
         print_origins(entries)
+        return
+    if options.derivation:
+        derivation_times(entries, [int(n) for n in options.sizes.split(",")])
         return
     rows = []
     for entry in entries:

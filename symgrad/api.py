@@ -104,8 +104,8 @@ def _derive(function, wrt, gradient_as_tuple, parallel, enabled=passes.ALL, meth
     """Run the stages in order: parse, differentiate (reverse mode, or forward mode for a few scalars through
     loops, as `method` says) and codegen; `enabled` names the optimisation passes.  They run with room to recurse
     as deep as the source nests.  `rewrite`, when given, maps the lifted program to the one differentiated
-    (`symgrad.dask` differentiates a mean's numerator); `observed` holds the number of axes of each array the
-    first call passed (`Transform._observe`).  The display is not run here: a call never waits for formulas."""
+    (`symgrad.dask` differentiates a mean's numerator); `observed` holds the kind of each array the first
+    call passed (`Transform._observe`).  The display is not run here: a call never waits for formulas."""
     return derive_with(_run_stages, function, wrt, gradient_as_tuple, parallel, enabled, method, rewrite,
                        dict(observed))
 
@@ -150,7 +150,7 @@ def _run_stages(function, wrt, gradient_as_tuple, parallel, enabled, method, rew
 def lifted(function, wrt, several=False, rewrite=None, observed=None):
     """The Program of a function returning one number (or, when `several`, a tuple of them or an array), checked
     differentiable with respect to `wrt`; `rewrite`, when given, maps the lifted program to the one
-    differentiated; `observed` maps an argument to the number of axes of the array its first call passed."""
+    differentiated; `observed` maps an argument to the kind of the array its first call passed."""
     from .frontend import lift
 
     program = lift(function, observed, array_output=several)
@@ -160,10 +160,12 @@ def lifted(function, wrt, several=False, rewrite=None, observed=None):
         raise TypeError(f"{program.name}() returns a tuple of {len(program.outputs)} values; grad and "
                         "value_and_grad need a function returning one number")
     for name in wrt:
-        if program.argument(name).kind == "int":
+        if program.argument(name).kind in ("int", "index1"):
+            what = "an integer (a loop bound or an index)" if program.argument(name).kind == "int" else \
+                "an array of indices (a gather)"
             raise NonDifferentiableArgumentError(
-                f"cannot differentiate {program.name}() with respect to {name!r}: it is used as an integer (a loop "
-                f"bound or an index) in {program.filename}:{program.line}; pass float data as another argument")
+                f"cannot differentiate {program.name}() with respect to {name!r}: it is used as {what} in "
+                f"{program.filename}:{program.line}; pass float data as another argument")
     return program
 
 
@@ -198,16 +200,33 @@ def _array_problem(value, ndim, wanted=None):
     return None
 
 
+def _observed_kind(array):
+    """The kind an array of a first call suggests: an int vector indexes (INDEX1), else a float array of its axes."""
+    if array.ndim == 1 and np.issubdtype(array.dtype, np.integer):
+        return "index1"
+    return f"array{array.ndim}"
+
+
 def _argument_problem(kind, value):
     """What is wrong with `value` for an argument of `kind`, or None."""
-    if kind in ("array1", "array2"):
-        return _array_problem(value, 1 if kind == "array1" else 2)
+    if kind == "index1":
+        if isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype == np.int64:
+            return None if value.flags.c_contiguous else "must be C-contiguous: pass np.ascontiguousarray(...)"
+        got = f"an array of shape {value.shape} and dtype {value.dtype}" if isinstance(value, np.ndarray) else \
+            type(value).__name__
+        return (f"indexes an array, so it must be a 1-D int64 array of indices, got {got}: pass "
+                f"np.asarray(..., dtype=np.int64)")
+    if kind.startswith("array"):
+        return _array_problem(value, int(kind[len("array"):]))
     if kind == "int":
         if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
             return None
         return f"is used as an integer (a loop bound or an index) and must be an int, got {type(value).__name__}"
     if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
         return None
+    if isinstance(value, np.ndarray) and value.ndim > 3:
+        return (f"is an array of {value.ndim} axes (shape {value.shape}): symgrad takes arrays of one to three axes; "
+                "pass 3-D slices of it, or reshape it before the call")
     if isinstance(value, np.ndarray):
         return f"must be a real number (float), got an ndarray of shape {value.shape}"
     if isinstance(value, numbers.Complex):
@@ -267,7 +286,7 @@ class Transform:
         self._lock = threading.RLock()  # the first calls from several threads derive and compile once
         self._display_lock = threading.RLock()  # formulas: rendering them never holds up a first call
         self._cache_key = None
-        self._observed = ()  # (argument, axes) of the arrays the first call passed
+        self._observed = ()  # (argument, kind) of the arrays the first call passed
         self._module = None
         self._derivation = None
         self._rendering = None
@@ -322,7 +341,7 @@ class Transform:
                     bound = inspect.signature(self.fun).bind(*args, **keywords).arguments
                 except TypeError:
                     return  # the call itself raises it, naming what is missing
-                self._observed = tuple((name, bound[name].ndim) for name in names
+                self._observed = tuple((name, _observed_kind(bound[name])) for name in names
                                        if isinstance(bound.get(name), np.ndarray))
 
     def _key(self):

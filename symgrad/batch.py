@@ -25,8 +25,8 @@ import numpy as np
 from . import cache
 
 # What a batched argument of each kind becomes: one more leading axis.
-_BATCHED_NDIM = {"float": 1, "int": 1, "array1": 2, "array2": 3}
-_SHARED_NDIM = {"float": 0, "int": 0, "array1": 1, "array2": 2}
+_BATCHED_NDIM = {"float": 1, "int": 1, "array1": 2, "array2": 3, "array3": 4}
+_SHARED_NDIM = {"float": 0, "int": 0, "array1": 1, "array2": 2, "array3": 3}
 
 
 def normalise_axes(names, in_axes, function_name):
@@ -231,6 +231,9 @@ class Batched:
         result, size, first = [], None, None
         for name, kind, axis, value in zip(self._names, kinds, self.in_axes, args):
             where = f"vmap of {function}(): argument {name!r}"
+            if kind not in _SHARED_NDIM:
+                raise TypeError(f"{where} is a vector of indices (a gather), which vmap does not take: gather "
+                                "before the call and pass the gathered values")
             if axis is None:
                 problem = _shared_problem(kind, value, self._array_problem)
                 if problem:

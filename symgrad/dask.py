@@ -60,7 +60,8 @@ def row_sum_rewrite(program, chunked, wrt):
 
     for name in chunked:
         if arguments[name].kind not in ("array1", "array2"):
-            refuse(None, f"argument {name!r} is a {arguments[name].kind}, and only array arguments have rows to chunk")
+            refuse(None, f"argument {name!r} is a {arguments[name].kind}, and only 1-D and 2-D array arguments are "
+                         "chunked by rows")
         if name in wrt:
             refuse(None, f"the gradient with respect to the chunked data {name!r} is asked for; differentiate "
                          "with respect to the parameters, and pass the data as dask arrays")

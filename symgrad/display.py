@@ -109,13 +109,14 @@ def render(derivative, closed_form=True):
 
 # --- programs with loops ------------------------------------------------------------------------------------
 _BAR_SUFFIXES = {"": "", "_sum": r"^{\Sigma}", "_next": "'", "_at": "_{at}"}  # `_at`: one element, not the array
+SIZE_LETTERS = "NMK"  # an array's sizes, by axis: N_x, M_A, K_A
 _BAR_NAME = re.compile(r"^(.*?)_bar(_sum|_next|_at)?\d*$")  # the names reverse mode gives adjoints
 _DOT_NAME = re.compile(r"^(.*?)_dot_(.+?)\d*$")  # the names forward mode gives tangents
 
 
 def _bar_names(statements, arguments):
     """LaTeX names for the adjoint symbols reverse mode made (`x_bar` -> \\bar{x}), and array sizes."""
-    names = {size: r"%s_{%s}" % ("N" if axis == 0 else "M", sp.latex(a.symbol))
+    names = {size: r"%s_{%s}" % (SIZE_LETTERS[axis], sp.latex(a.symbol))
              for a in arguments for axis, size in enumerate(a.shape)}
     for symbol in set().union(*(_symbols(s) for s in statements)):
         tangent = _DOT_NAME.match(symbol.name)
@@ -328,7 +329,7 @@ def _pretty_symbol(symbol, use_unicode):
     name = symbol.name
     shape = _SHAPE_NAME.match(name)
     if shape:
-        return sp.Symbol(f"{'N' if shape.group(2) == '0' else 'M'}_{shape.group(1)}")
+        return sp.Symbol(f"{SIZE_LETTERS[int(shape.group(2))]}_{shape.group(1)}")
     if not use_unicode:
         return symbol
     tangent = _DOT_NAME.match(name)

@@ -20,8 +20,10 @@ from typing import Optional
 import sympy as sp
 
 # The argument kinds a Program is derived for (one derivation serves every value and every array length).
-FLOAT, INT, ARRAY1, ARRAY2 = "float", "int", "array1", "array2"
-ARRAY_KINDS = {ARRAY1: 1, ARRAY2: 2}
+FLOAT, INT, ARRAY1, ARRAY2, ARRAY3 = "float", "int", "array1", "array2", "array3"
+ARRAY_KINDS = {ARRAY1: 1, ARRAY2: 2, ARRAY3: 3}  # float64 arrays, by their number of axes
+KIND_OF_AXES = {axes: kind for kind, axes in ARRAY_KINDS.items()}
+INDEX1 = "index1"  # an int64 vector, read only as indices of other arrays (`x[idx]`, a gather); not differentiable
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ NUMBA_TYPES = {
     "int": numba.float64,  # checked to be whole and converted inside the kernel
     "array1": numba.float64[::1],
     "array2": numba.float64[:, ::1],
+    "array3": numba.float64[:, :, ::1],
+    "index1": numba.int64[::1],
 }
 
 # Every real number converts to float64, booleans do not (Numba's default table lets True through as 1.0).

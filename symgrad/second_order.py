@@ -237,14 +237,14 @@ class Hessian(HVP):
     def _one_dimensional(self, kind, name=None):
         if kind != "array1":
             raise NonDifferentiableArgumentError(
-                f"hessian of {self.fun.__name__}() w.r.t. {name or self.wrt[0]!r}: a 2-D array argument is not "
+                f"hessian of {self.fun.__name__}() w.r.t. {name or self.wrt[0]!r}: a {kind[-1]}-D array argument is not "
                 "supported; pass it flattened")
 
     def _blocks(self, values, hvp):
         """Nested tuples: block (a, b) is d2f / da db, from the products along the unit directions of b."""
         for name in self.wrt:
-            if self._kind(name) == "array2":
-                self._one_dimensional("array2", name)
+            if self._kind(name) not in ("float", "array1"):
+                self._one_dimensional(self._kind(name), name)
         shapes = [np.shape(values[p]) for p in self._positions]
         blocks = [[None] * len(shapes) for _ in shapes]
         for b, shape in enumerate(shapes):

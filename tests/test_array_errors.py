@@ -145,8 +145,8 @@ def returns_array(x):
     return h  # HERE: returns-array
 
 
-def three_indices(x):
-    return x[0, 1, 2]  # HERE: three-indices
+def four_indices(x):
+    return x[0, 1, 2, 3]  # HERE: four-indices
 
 
 def indexes_a_number(x, w):
@@ -187,7 +187,7 @@ REFUSALS = [
     (loops_over_array, "loops-over-array", ("range",)),
     (step_from_argument, "step-from-argument", ("step",)),
     (returns_array, "returns-array", ("array",)),
-    (three_indices, "three-indices", ("index",)),
+    (four_indices, "four-indices", ("index",)),
     (calls_writing_helper, "helper-writes-its-array", ("argument",)),
     (calls_helper_with_float_index, "helper-float-index", ("index", "integer")),
 ]

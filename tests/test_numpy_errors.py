@@ -48,7 +48,7 @@ def standard_deviation_as_advised(x):
 
 
 def gather(x):
-    return np.sum(x[np.arange(2)])  # HERE: gather
+    return np.sum(x[x * 2.0])  # HERE: gather
 
 
 def axis_out_of_range(x):
@@ -146,7 +146,7 @@ REFUSALS = [
     (sizes_never_equal, "sizes-never-equal", ("x[1:] + x[:-1]", "differ")),
     (sorted_values, "sort", ("np.sort", "before the call")),
     (standard_deviation, "std", ("np.sqrt(np.mean((x - np.mean(x))**2))",)),
-    (gather, "gather", ("fancy", "pass them")),
+    (gather, "gather", ("1-D int64 array argument of indices", "a float array")),
     (axis_out_of_range, "axis-out-of-range", ("axis=1", "from -1 to 0")),
     (unknown_keyword, "unknown-keyword", ("dtype=", "axis=", "keepdims=")),
     (unknown_method, "unknown-method", (".cumprod()", ".sum()")),

@@ -1,4 +1,5 @@
-"""Argument kinds (float, int, 1-D or 2-D array), read off the source before lifting."""
+"""Argument kinds (float, int, float64 array of 1 to 3 axes, int vector of indices), read off the source before
+lifting."""
 
 import ast
 import builtins
@@ -8,7 +9,7 @@ import numpy as np
 
 from .. import errors
 from ..cache import INLINE_ATTRIBUTE
-from ..ir import ARRAY1, ARRAY2, FLOAT, INT
+from ..ir import ARRAY_KINDS, FLOAT, INDEX1, INT, KIND_OF_AXES
 from .source import Frame, read_source
 
 # NumPy calls that make a local array of zeros.
@@ -17,10 +18,10 @@ ARRAY_LIKE_CONSTRUCTORS = {id(np.zeros_like), id(np.empty_like)}
 # Calls whose bare-name arguments are arrays: reductions, products and functions with no meaning on a number.
 ARRAY_FUNCTIONS = {id(f) for f in (np.sum, np.mean, np.prod, np.dot, np.matmul, np.inner, np.outer, np.trace,
                                    np.transpose, np.linalg.norm, np.zeros_like, np.empty_like, np.cumsum, np.diff,
-                                   np.size, len)}
+                                   np.size, np.reshape, np.ravel, np.expand_dims, np.swapaxes, len)}
 # builtin sum/max/min of one argument iterate over it, and NumPy's max/min reduce one array.
 ITERATING = {id(builtins.sum), id(builtins.max), id(builtins.min), id(np.max), id(np.amax), id(np.min), id(np.amin)}
-ARRAY_METHODS = {"sum", "mean", "prod", "max", "min", "dot", "transpose"}
+ARRAY_METHODS = {"sum", "mean", "prod", "max", "min", "dot", "transpose", "reshape", "ravel", "flatten"}
 
 
 def static_target(frame, node):
@@ -56,16 +57,18 @@ def _axis_keyword(node):
 def infer_kinds(source, seen=None, observed=None):
     """Each parameter's kind from how the body uses it: an array of at least as many axes as its uses show
     (indices, `.shape[k]`, `.T`, `axis=k`; `len`, `np.sum`, `@`, methods such as `.sum()`: one at least), an int
-    where it is a `range` bound or an index, else a float.  `observed` (argument -> axes of the array the first
-    call passed) decides the number of axes where the body allows it (`xs[t]` is a row of a matrix), and makes
-    an array of an argument the body only uses elementwise (`np.exp(x)`), as Numba keys a compilation by the
-    types of the first call."""
+    where it is a `range` bound or an index, else a float; a vector of indices (INDEX1) where it indexes another
+    array (`x[idx]`, a gather) and is an array itself (`x[idx[k]]`) or the first call passed an int vector.
+    `observed` (argument -> the kind of the array the first call passed: ARRAY1 to ARRAY3 by its axes, INDEX1
+    for an int vector) decides the number of axes where the body allows it (`xs[t]` is a row of a matrix), and
+    makes an array of an argument the body only uses elementwise (`np.exp(x)`), as Numba keys a compilation by
+    the types of the first call."""
     seen = (seen or set()) | {source.function}
     observed = observed or {}
     frame = Frame(source, {})
     parameters = [p.arg for p in source.definition.args.posonlyargs + source.definition.args.args
                   + source.definition.args.kwonlyargs]
-    ndims, integers = {}, set()
+    ndims, integers, indexing = {}, set(), set()  # (indexing: names that index an array whole, or their base)
     aliases = {node.targets[0].id: node.value.id for node in ast.walk(source.definition)
                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
                and isinstance(node.value, ast.Name) and node.value.id in parameters}
@@ -78,14 +81,27 @@ def infer_kinds(source, seen=None, observed=None):
 
     for node in ast.walk(source.definition):
         if isinstance(node, ast.Subscript):
-            depth, base = 0, node
+            levels, base = [], node
             while isinstance(base, ast.Subscript):
                 elements = base.slice.elts if isinstance(base.slice, ast.Tuple) else [base.slice]
-                depth += sum(not _is_new_axis(e) for e in elements)
+                levels.append(elements)
                 for element in elements:
                     parts = (element.lower, element.upper) if isinstance(element, ast.Slice) else (element,)
                     integers |= set().union(set(), *(_names_in(p) for p in parts if p is not None))
+                    while isinstance(element, ast.Subscript):
+                        element = element.value
+                    if isinstance(element, ast.Name):
+                        indexing.add(element.id)
                 base = base.value
+            # The base's axes: each level of a chain (innermost first) needs one per index it has, beyond those
+            # the levels before it took away (an integer takes one, a new axis gives one, a slice or a gather
+            # by an observed vector of indices keeps it: x[idx][1:] is a vector).
+            depth, taken = 0, 0
+            for elements in reversed(levels):
+                elements = [e for e in elements if not (isinstance(e, ast.Constant) and e.value is Ellipsis)]
+                depth = max(depth, taken + sum(not _is_new_axis(e) for e in elements))
+                taken += sum(-1 if _is_new_axis(e) else 0 if isinstance(e, ast.Slice) or isinstance(e, ast.Name)
+                             and observed.get(e.id) == INDEX1 else 1 for e in elements)
             if isinstance(base, ast.Name):
                 array(base.id, depth)
             shape = node.value
@@ -105,11 +121,14 @@ def infer_kinds(source, seen=None, observed=None):
             axis = _axis_keyword(node)
             least = 1 if axis is None else axis + 1 if axis >= 0 else -axis
             method = node.func
+            target = static_target(frame, node.func)
+            if isinstance(method, ast.Attribute) and method.attr == "reshape" or target is np.reshape:
+                for size in node.args[0 if target is not np.reshape else 1:]:
+                    integers |= _names_in(size)  # (x.reshape(n, 2): the sizes are integers)
             if isinstance(method, ast.Attribute) and isinstance(method.value, ast.Name) \
                     and method.attr in ARRAY_METHODS and method.value.id in parameters:
                 array(method.value.id, least)
                 continue
-            target = static_target(frame, node.func)
             arguments = [a.id if isinstance(a, ast.Name) else None for a in node.args]
             if target is range:
                 for argument in node.args:
@@ -131,18 +150,24 @@ def infer_kinds(source, seen=None, observed=None):
                 for position, name in enumerate(arguments):
                     if name and position < len(helper_parameters):
                         kind = helper_kinds[helper_parameters[position]]
-                        if kind in (ARRAY1, ARRAY2):
-                            array(name, 1 if kind == ARRAY1 else 2)
+                        if kind in ARRAY_KINDS:
+                            array(name, ARRAY_KINDS[kind])
+                        elif kind == INDEX1 and name in parameters:
+                            indexing.add(name)
+                            integers.add(name)
                         elif kind == INT and name in parameters:
                             integers.add(name)
     kinds = {}
     for name in parameters:
-        seen_axes = observed.get(name)
-        if name in ndims:
-            ndim = seen_axes if seen_axes in (1, 2) and seen_axes >= ndims[name] else ndims[name]
-            kinds[name] = ARRAY1 if ndim == 1 else ARRAY2
+        seen = observed.get(name)
+        seen_axes = ARRAY_KINDS.get(seen, 1 if seen == INDEX1 else 0)
+        if name in indexing and name in integers and ndims.get(name, 1) == 1 and (
+                seen == INDEX1 or seen is None and name in ndims):
+            kinds[name] = INDEX1
+        elif name in ndims:
+            kinds[name] = KIND_OF_AXES.get(max(seen_axes, ndims[name]), KIND_OF_AXES[max(ARRAY_KINDS.values())])
         elif name in integers:
             kinds[name] = INT
         else:
-            kinds[name] = {1: ARRAY1, 2: ARRAY2}.get(seen_axes, FLOAT)
+            kinds[name] = KIND_OF_AXES.get(seen_axes, FLOAT)
     return kinds

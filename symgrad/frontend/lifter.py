@@ -22,7 +22,7 @@ import sympy as sp
 
 from .. import errors
 from ..cache import INLINE_ATTRIBUTE
-from ..ir import ARRAY1, ARRAY_KINDS, FLOAT, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
+from ..ir import ARRAY_KINDS, FLOAT, INDEX1, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
 from ..rules import FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, integer_valued
 from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
 from .numpy_lowering import (REDUCING_FUNCTIONS, REFUSED_FUNCTIONS, ArrayExpression, ArrayList, ArrayValue,
@@ -186,6 +186,13 @@ class Lifter(NumpyLowering):
     def error(self, kind, node, message):
         return self.frame.source.error(kind, node, message)
 
+    def rank_error(self, kind, node, message):
+        """A refusal of what an array of the rank the first call passed does (np.dot of a 3-D array): it stands,
+        where another refusal gives way to the call's TypeError about that rank (`_lifted_for_ranks`)."""
+        error = self.error(kind, node, message)
+        error.refuses_the_observed_rank = True
+        return error
+
     # --- functions ------------------------------------------------------------------------------------
     def lift(self):
         source = read_source(self.function)
@@ -240,8 +247,8 @@ class Lifter(NumpyLowering):
             return Argument(name, sp.Symbol(name, real=True))
         if kind == INT:
             return Argument(name, sp.Symbol(name, integer=True), INT)
-        label = sp.Symbol(name, real=True)
-        ndim = 1 if kind == ARRAY1 else 2
+        label = sp.Symbol(name, integer=True) if kind == INDEX1 else sp.Symbol(name, real=True)
+        ndim = ARRAY_KINDS.get(kind, 1)
         shape = tuple(self.fresh(f"{name}_shape{k}", integer=True, nonnegative=True) for k in range(ndim))
         return Argument(name, label, kind, sp.IndexedBase(label, shape=shape), shape)
 
@@ -647,8 +654,9 @@ class Lifter(NumpyLowering):
         return result
 
     # --- arrays -----------------------------------------------------------------------------------------
-    def element(self, node):
-        """The array and integer indices of `x[i]`, `x[i, j]` or `x[i][j]`."""
+    def element(self, node, values=None):
+        """The array and integer indices of `x[i]`, `x[i, j]` or `x[i][j]` (`values`: of the indices, when the
+        caller lifted them)."""
         index_nodes, base = [], node
         while isinstance(base, ast.Subscript):
             index_nodes = (list(base.slice.elts) if isinstance(base.slice, ast.Tuple) else [base.slice]) + index_nodes
@@ -667,7 +675,8 @@ class Lifter(NumpyLowering):
             if isinstance(index_node, ast.Slice):
                 raise self.error(errors.UnsupportedExpressionError, index_node,
                                  "a slice (a view of an array): index single elements in a `for` loop")
-            index = self.index_number(self.value(index_node), ast.unparse(base), index_node)
+            value = values[axis] if values is not None and len(values) == len(index_nodes) else self.value(index_node)
+            index = self.index_number(value, ast.unparse(base), index_node)
             if not index.is_integer:
                 raise self.error(errors.UnsupportedExpressionError, index_node,
                                  f"the index {ast.unparse(index_node)!r} is not an integer expression: index with "
@@ -684,9 +693,10 @@ class Lifter(NumpyLowering):
 
     def allocate(self, shape, node, name=None):
         shape = shape if isinstance(shape, tuple) else (shape,)
-        if not 1 <= len(shape) <= 2 or not all(isinstance(n, sp.Basic) and n.is_integer for n in shape):
-            raise self.error(errors.UnsupportedCallError, node,
-                             "a local array's shape must be one or two integer expressions, e.g. np.zeros((n, m))")
+        if not 1 <= len(shape) <= max(ARRAY_KINDS.values()) or not all(
+                isinstance(n, sp.Basic) and n.is_integer for n in shape):
+            raise self.error(errors.UnsupportedCallError, node, "a local array's shape must be one to three integer "
+                                                                "expressions, e.g. np.zeros((n, m))")
         if self.loop_depth and not all(n.free_symbols <= self._outer_symbols() for n in shape):
             raise self.error(errors.UnsupportedCallError, node, "a local array whose size changes from one "
                                                                 "iteration to the next: allocate it before the loop")
@@ -766,7 +776,7 @@ class Lifter(NumpyLowering):
         if isinstance(node, ast.BinOp):
             left, right = self.value(node.left), self.value(node.right)
             if isinstance(node.op, ast.MatMult):
-                return self.product(left, right, node)
+                return self.product(left, right, node, batched=True)
             if self.is_array(left) or self.is_array(right):
                 return self.array_arithmetic(node.op, left, right, node)
             return self.arithmetic(node.op, self.number(left, node.left), self.number(right, node.right), node)
@@ -832,10 +842,13 @@ class Lifter(NumpyLowering):
         index_nodes = list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
         container = self.value(node.value)
         if self.is_array(container) and (isinstance(container, ArrayExpression) or len(index_nodes) < container.ndim
-                                         or any(isinstance(i, ast.Slice) or self.is_new_axis(i)
-                                                for i in index_nodes)):
+                                         or any(isinstance(i, ast.Slice) or self.is_new_axis(i) or isinstance(
+                                                i, ast.Constant) and i.value is Ellipsis for i in index_nodes)):
             return self.sliced(container, index_nodes, node)
-        array, indices = self.element(node)
+        values = [self.value(i) for i in index_nodes]  # (each lifted once)
+        if self.is_array(container) and any(self.is_array(v) for v in values):  # x[idx]: a gather; x[x > 0]
+            return self.sliced(container, index_nodes, node, values)
+        array, indices = self.element(node, values)
         return self.read(array, indices, node)
 
     def attribute(self, node):
@@ -1000,6 +1013,9 @@ class Lifter(NumpyLowering):
                                  f"the method call {label}() on a number: call a function of it instead")
             return self.method_call(owner, node)
         target = self.resolve(node.func)
+        name = getattr(target, "__name__", None)
+        if name in REFUSED_FUNCTIONS and getattr(np, name, None) is target:  # (before its arguments: einsum's text)
+            raise self.error(errors.UnsupportedCallError, node, f"{label}() is not supported: {REFUSED_FUNCTIONS[name]}")
         if target is builtins.sum and node.args and isinstance(node.args[0], ast.GeneratorExp):
             return self.generator_sum(node)
         constructed = self.constructed(target, node)
@@ -1033,10 +1049,6 @@ class Lifter(NumpyLowering):
             return whole
         spelling = FUNCTIONS_BY_OBJECT.get(id(target))
         if spelling is None:
-            name = getattr(target, "__name__", None)
-            if name in REFUSED_FUNCTIONS and getattr(np, name, None) is target:
-                raise self.error(errors.UnsupportedCallError, node, f"{label}() is not supported: "
-                                                                    f"{REFUSED_FUNCTIONS[name]}")
             raise self.error(errors.UnsupportedCallError, node,
                              f"call to {label!r}, which symgrad cannot lift: use the math/NumPy functions listed "
                              "in docs/language.md or a Python helper function, and compute anything else (random "
@@ -1133,8 +1145,8 @@ def _literal_iterations(statements):
 
 def lift(function, observed=None, array_output=False):
     """The Program of a Python function: the entry point of the pipeline.  `observed` maps an argument to the
-    number of axes of the array its first call passed (see `infer_kinds`); `array_output` lets it return an
-    array (`Program.output_shape`)."""
+    kind of the array its first call passed (see `infer_kinds`); `array_output` lets it return an array
+    (`Program.output_shape`)."""
     try:
         return _lifted_for_ranks(function, observed, array_output)
     except RecursionError:
@@ -1151,7 +1163,7 @@ def _lifted_for_ranks(function, observed, array_output=False):
     try:
         return Lifter(function, observed, array_output).lift()
     except errors.UnsupportedSyntaxError as error:
-        if not observed:
+        if not observed or getattr(error, "refuses_the_observed_rank", False):
             raise
         refused = error
     source = read_source(function)

@@ -28,8 +28,8 @@ from sympy.core.relational import Relational
 from sympy.logic.boolalg import BooleanAtom, BooleanFunction
 
 from .. import errors
-from ..ir import Allocate, Carried, Loop
-from ..rules import IntDiv, Maximum, Minimum
+from ..ir import Allocate, Assign, Carried, Loop
+from ..rules import IntDiv, IntMod, Maximum, Minimum
 from .kinds import static_target
 from .source import COMPARISONS, PYTHON_COMPARISONS
 
@@ -368,11 +368,13 @@ class NumpyLowering:
         return as_number(sp.And(*parts))
 
     # --- slices, new axes, transposes ------------------------------------------------------------------------
-    def sliced(self, value, index_nodes, node):
-        """`x[1:]`, `A[:, j]`, `A[i]`, `x[:, None]`: a view, or an element when every axis gets an integer."""
+    def sliced(self, value, index_nodes, node, values=None):
+        """`x[1:]`, `A[:, j]`, `A[i]`, `x[:, None]`, `x[idx]`: a view, or an element when every axis gets an
+        integer (`values`: of the index nodes, when the caller lifted them)."""
         source = self.expression(value, node)
+        index_nodes = self.without_ellipsis(index_nodes, source.ndim, node)
         plan, shape, axis = [], [], 0
-        for index_node in index_nodes:
+        for position, index_node in enumerate(index_nodes):
             if self.is_new_axis(index_node):
                 plan.append(None)
                 shape.append(sp.Integer(1))
@@ -385,8 +387,12 @@ class NumpyLowering:
                 start, length, step = self.slice_bounds(index_node, source.shape[axis])
                 plan.append((axis, start, step))
                 shape.append(length)
+            elif self.is_array(index := values[position] if values else self.value(index_node)):  # x[idx]: a gather
+                indices = self.gathering(index, source.text, index_node)
+                plan.append((axis, sp.Integer(0), indices))
+                shape.append(indices.shape[0])
             else:
-                index = self.index_number(self.value(index_node), source.text, index_node)
+                index = self.index_number(index, source.text, index_node)
                 if not index.is_integer:
                     raise self.error(errors.UnsupportedExpressionError, index_node,
                                      f"the index {ast.unparse(index_node)!r} is not an integer expression: index "
@@ -404,21 +410,67 @@ class NumpyLowering:
                     position += 1
                 elif len(entry) == 2:
                     mapped[entry[0]] = entry[1]
+                elif isinstance(entry[2], ArrayExpression):
+                    mapped[entry[0]] = entry[2].at((indices[position],))
+                    position += 1
                 else:
                     mapped[entry[0]] = entry[1] + entry[2] * indices[position]
                     position += 1
             return source.at(tuple(mapped))
 
+        gathers = [k for k, entry in enumerate(plan) if entry is not None and len(entry) == 3
+                    and isinstance(entry[2], ArrayExpression)]
+        points = [k for k, entry in enumerate(plan) if entry is not None and len(entry) == 2]
+        if len(gathers) > 1 or gathers and points and max(gathers + points) - min(gathers + points) + 1 != len(
+                gathers + points):  # (NumPy moves the gathered axis first there)
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"{ast.unparse(node)!r}: symgrad gathers along one axis, with no slice between the "
+                             "array of indices and an integer index: index in two steps (A[idx][:, j])")
         view = ArrayExpression(tuple(shape), at, source.view, ast.unparse(node))
         return view.at(()) if not shape else view
+
+    def gathering(self, indices, array_text, node):
+        """The vector of indices of a gather (`x[idx]`, idx an int64 vector argument or a vector of integer
+        expressions such as `np.arange(k)`), or a refusal: a mask's result has a size that depends on the data."""
+        vector = self.expression(indices, node)
+        with self.nested_block() as scratch:  # (an element, looked at and thrown away)
+            element = vector.at(tuple(self.fresh("i", integer=True) for _ in vector.shape))
+        element = next((s.value for s in scratch if isinstance(s, Assign) and s.target == element), element)
+        mask = isinstance(element, CONDITIONS) or isinstance(element, sp.Piecewise) and element == as_number(
+            element.args[0].cond)  # (a condition bound to a name is kept as the number 1 or 0)
+        if vector.ndim == 1 and not mask and element.is_integer:
+            return vector
+        text = ast.unparse(node)
+        if mask:
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"indexing {array_text!r} with the mask {text!r}: its size depends on the data; keep "
+                             f"the shape and zero the rest, np.where({text}, {array_text}, 0.0), then reduce "
+                             f"(np.sum({array_text}[{text}]) is np.sum(np.where({text}, {array_text}, 0.0)); for a "
+                             f"mean divide by np.sum({text}); stores through masks, out[m] = a[m] and out[~m] = "
+                             "b[~m], are out = np.where(m, a, b))")
+        raise self.error(errors.UnsupportedExpressionError, node,
+                         f"indexing {array_text!r} with the array {text!r}: symgrad gathers (x[idx]) with a 1-D "
+                         "int64 array argument of indices; a float array or a mask is not one")
+
+    def without_ellipsis(self, index_nodes, ndim, node):
+        """The index nodes with `...` written out as the full slices it stands for (`A[..., 0]` is `A[:, :, 0]`)."""
+        dots = [k for k, n in enumerate(index_nodes) if isinstance(n, ast.Constant) and n.value is Ellipsis]
+        if not dots:
+            return index_nodes
+        if len(dots) > 1:
+            raise self.error(errors.UnsupportedExpressionError, node, f"{ast.unparse(node)!r}: an index may hold "
+                                                                      "one `...`")
+        named = sum(not self.is_new_axis(n) for n in index_nodes) - 1
+        return (index_nodes[:dots[0]] + [ast.Slice() for _ in range(max(ndim - named, 0))]
+                + index_nodes[dots[0] + 1:])
 
     def index_number(self, index, array_text, node):
         """An index as a number: an array of indices (a gather) is refused, with what to write instead."""
         if self.is_array(index):
             raise self.error(errors.UnsupportedExpressionError, node,
-                             f"indexing {array_text!r} with the array {ast.unparse(node)!r} (fancy indexing, a "
-                             f"gather): gather the values before the call ({array_text}[{ast.unparse(node)}]) and "
-                             "pass them as an array")
+                             f"writing {array_text!r} through the array {ast.unparse(node)!r}: an array of indices "
+                             f"reads (a gather) but does not write; write each element in a loop (for k in "
+                             f"range(len(idx)): {array_text}[idx[k]] = ...), or build the array with np.where")
         return self.number(index, node)
 
     def is_new_axis(self, node):
@@ -455,14 +507,75 @@ class NumpyLowering:
             length = IntDiv(start - stop - step - 1, -step)
         return start, length, step
 
-    def transposed(self, value, node):
+    def transposed(self, value, node, axes=None):
+        """`.T`, np.transpose: the axes in reverse order (a vector stays itself), or in the order `axes` gives
+        (np.transpose(A, (1, 0, 2)): axis k of the result is axis axes[k] of A)."""
         array = self.expression(value, node)
-        if array.ndim == 1:
+        if axes is None:
+            order = tuple(reversed(range(array.ndim)))
+        elif isinstance(axes, tuple) and all(isinstance(a, sp.Basic) and a.is_Integer for a in axes) and sorted(
+                int(a) % array.ndim for a in axes) == list(range(array.ndim)) and len(axes) == array.ndim:
+            order = tuple(int(a) % array.ndim for a in axes)
+        else:
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"{ast.unparse(node)!r}: the axes of a transpose are a tuple of integer literals, each "
+                             f"axis of the {array.ndim}-D array once")
+        if order == tuple(range(array.ndim)):
             return array
-        if array.ndim != 2:
-            raise self.error(errors.UnsupportedExpressionError, node, "a transpose of more than two axes")
-        return ArrayExpression(array.shape[::-1], lambda indices: array.at(indices[::-1]), array.view,
-                               ast.unparse(node))
+
+        def at(indices):
+            mapped = [None] * array.ndim
+            for position, axis in enumerate(order):
+                mapped[axis] = indices[position]
+            return array.at(tuple(mapped))
+
+        return ArrayExpression(tuple(array.shape[a] for a in order), at, array.view, ast.unparse(node))
+
+    def differences(self, array, axis, node):
+        """np.diff along `axis` once: each element less the one before it along that axis."""
+        def at(indices):
+            after = indices[:axis] + (indices[axis] + 1,) + indices[axis + 1:]
+            return self.arithmetic(ast.Sub(), as_number(array.at(after)), as_number(array.at(indices)), node)
+
+        shape = array.shape[:axis] + (array.shape[axis] - 1,) + array.shape[axis + 1:]
+        return ArrayExpression(shape, at, False, ast.unparse(node))
+
+    def reshaped(self, value, sizes, node):
+        """`x.reshape(n, 2)`, `x.reshape(-1, 3)`, np.reshape, `.ravel()`, `.flatten()`: the same elements read in
+        C order, so element `indices` of the result is the source's element at the same flat position (a view,
+        a transpose or a computed array alike: NumPy copies those in C order too)."""
+        source = self.expression(value, node)
+        sizes = list(sizes)
+        if not sizes or not all(isinstance(s, sp.Basic) and s.is_integer for s in sizes) or sum(
+                s == -1 for s in sizes) > 1 or len(sizes) > 3:
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"{ast.unparse(node)!r}: reshape to one to three integer-expression sizes, at most one "
+                             "of them -1")
+        total, known = sp.Mul(*source.shape), sp.Mul(*[s for s in sizes if s != -1])
+        if -1 in sizes:
+            sizes[sizes.index(-1)] = IntDiv(total, known)
+        self.same_size(sp.Mul(*sizes), total, f"the sizes of {source.text} and of its reshape", node)
+        if tuple(sizes) == tuple(source.shape):
+            return source
+
+        def at(indices):
+            flat = sp.Integer(0)
+            for index, size in zip(indices, sizes):
+                flat = flat * size + index
+            mapped, stride = [], sp.Integer(1)
+            for k in reversed(range(source.ndim)):
+                position = IntDiv(flat, stride) if stride != 1 else flat
+                mapped.append(position if k == 0 else IntMod(position, source.shape[k]))
+                stride = stride * source.shape[k]
+            return source.at(tuple(reversed(mapped)))
+
+        return ArrayExpression(tuple(sizes), at, source.view, ast.unparse(node))
+
+    def reshape_sizes(self, args, node):
+        """The sizes of a reshape given as one tuple or as several integers."""
+        if len(args) == 1 and isinstance(args[0], tuple):
+            return args[0]
+        return tuple(args)
 
     # --- reductions and products -----------------------------------------------------------------------------
     def reduction(self, kind, value, axis, keepdims, node):
@@ -473,11 +586,13 @@ class NumpyLowering:
         if axis is None:
             axes = tuple(range(array.ndim))
         else:
-            if not (isinstance(axis, sp.Basic) and axis.is_Integer and -array.ndim <= axis < array.ndim):
+            listed = axis if isinstance(axis, tuple) else (axis,)
+            if not listed or not all(isinstance(a, sp.Basic) and a.is_Integer and -array.ndim <= a < array.ndim
+                                     for a in listed) or len({int(a) % array.ndim for a in listed}) != len(listed):
                 raise self.error(errors.UnsupportedCallError, node,
-                                 f"axis={axis} for an array of {array.ndim} axes: give an integer literal "
-                                 f"from {-array.ndim} to {array.ndim - 1}")
-            axes = (int(axis) % array.ndim,)
+                                 f"axis={axis} for an array of {array.ndim} axes: give integer literals (one, or a "
+                                 f"tuple of different axes) from {-array.ndim} to {array.ndim - 1}")
+            axes = tuple(sorted(int(a) % array.ndim for a in listed))
         reduced = [array.shape[k] for k in axes]
 
         def total(kept):
@@ -520,8 +635,10 @@ class NumpyLowering:
 
         return over(())
 
-    def product(self, left, right, node):
-        """`a @ b`, np.dot, np.matmul, np.inner: vector.vector, matrix @ vector, vector @ matrix, matrix @ matrix."""
+    def product(self, left, right, node, batched=False):
+        """`a @ b`, np.dot, np.matmul: vector.vector, matrix @ vector, vector @ matrix, matrix @ matrix; when
+        `batched` (`@`, np.matmul), also a stack of matrices (3-D) with another or with a matrix or vector, one
+        product per entry of the leading axis, as np.matmul broadcasts it."""
         if not (self.is_array(left) and self.is_array(right)):
             if isinstance(node, ast.BinOp):
                 unseen = "" if self.observed else (
@@ -533,24 +650,44 @@ class NumpyLowering:
         # Each element of an operand is read by many products: a computed operand is made once.
         a = self.expression(self.materialized(left, "product", node), node)
         b = self.expression(self.materialized(right, "product", node), node)
-        if a.ndim > 2 or b.ndim > 2:
-            raise self.error(errors.UnsupportedExpressionError, node,
-                             f"{ast.unparse(node)!r}: products of arrays of more than two axes")
-        inner_a, inner_b = a.shape[-1], b.shape[0]
-        self.same_size(inner_a, inner_b, f"the last axis of {a.text} and the first axis of {b.text}", node)
+        if (a.ndim > 2 or b.ndim > 2) and not batched:
+            raise self.rank_error(errors.UnsupportedExpressionError, node,
+                             f"{ast.unparse(node)!r}: np.dot of an array of three axes sums over other axes than "
+                             "np.matmul: write a @ b for one product per matrix of a stack")
+        inner = a.shape[-1]
+        self.same_size(inner, b.shape[-2] if b.ndim > 1 else b.shape[0],
+                       f"the last axis of {a.text} and the {'first' if b.ndim < 3 else 'second'} axis of {b.text}",
+                       node)
+        # np.matmul's shape: the stack axis (of either operand), a's rows, b's columns (a vector has neither).
+        stacks = [operand.shape[0] for operand in (a, b) if operand.ndim == 3]
+        if len(stacks) == 2 and stacks[0] != 1 and stacks[1] != 1:
+            self.same_size(stacks[0], stacks[1], f"the numbers of matrices in {a.text} and {b.text}", node)
+        stack = next((s for s in stacks if s != 1), stacks[0]) if stacks else None
+        shape = ((stack,) if stacks else ()) + ((a.shape[-2],) if a.ndim > 1 else ()) + (
+            (b.shape[-1],) if b.ndim > 1 else ())
         multiply = lambda x, y: self.arithmetic(ast.Mult(), x, y, node)  # noqa: E731
 
-        def entry(row, column):
-            return self.reduce("dot", sp.Integer(0), inner_a, lambda k: multiply(
-                a.at(row + (k,)), b.at((k,) + column)), node)
+        def entry(indices):
+            position = 0
+            if stacks:
+                matrix = indices[0]
+                position = 1
+            left_prefix = ()
+            if a.ndim == 3:
+                left_prefix = (matrix if a.shape[0] != 1 else sp.Integer(0),)
+            if a.ndim > 1:
+                left_prefix += (indices[position],)
+                position += 1
+            right_prefix = ()
+            if b.ndim == 3:
+                right_prefix = (matrix if b.shape[0] != 1 else sp.Integer(0),)
+            right_suffix = (indices[position],) if b.ndim > 1 else ()
+            return self.reduce("dot", sp.Integer(0), inner, lambda k: multiply(
+                a.at(left_prefix + (k,)), b.at(right_prefix + (k,) + right_suffix)), node)
 
-        if a.ndim == 1 and b.ndim == 1:
-            return entry((), ())
-        if b.ndim == 1:
-            return ArrayExpression((a.shape[0],), lambda i: entry((i[0],), ()), False, ast.unparse(node))
-        if a.ndim == 1:
-            return ArrayExpression((b.shape[1],), lambda i: entry((), (i[0],)), False, ast.unparse(node))
-        return ArrayExpression((a.shape[0], b.shape[1]), lambda i: entry((i[0],), (i[1],)), False, ast.unparse(node))
+        if not shape:
+            return entry(())
+        return ArrayExpression(shape, entry, False, ast.unparse(node))
 
     def norm(self, value, order, node):
         """np.linalg.norm of a vector (ord 2, 1 or inf) or the Frobenius norm of a matrix."""
@@ -562,7 +699,7 @@ class NumpyLowering:
         if array.ndim == 1 and order in (1, sp.oo):
             absolute = ArrayExpression(array.shape, lambda i: magnitude(array.at(i)), False, array.text)
             return self.reduction("sum" if order == 1 else "max", absolute, None, False, node)
-        raise self.error(errors.UnsupportedCallError, node,
+        raise self.rank_error(errors.UnsupportedCallError, node,
                          f"np.linalg.norm with ord={order} of a {array.ndim}-D array: use ord=None, 1, 2 or np.inf "
                          "of a vector, or ord=None of a matrix")
 
@@ -594,7 +731,12 @@ class NumpyLowering:
             self.keyword_values(node, (), label)
             if len(args) != 2:
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(a, b) of two arrays")
-            return self.product(args[0], args[1], node)
+            if target is np.inner and all(self.is_array(a) for a in args):  # (the last axes meet: a @ b.T)
+                if any(self.expression(a, node).ndim > 2 for a in args):
+                    raise self.rank_error(errors.UnsupportedCallError, node, f"{label}(a, b) of arrays of three axes: "
+                                                                        "write the sums as np.sum(a * b, axis=k)")
+                return self.product(args[0], self.transposed(args[1], node), node)
+            return self.product(args[0], args[1], node, batched=target is np.matmul)
         if target is np.linalg.norm:
             keywords = self.keyword_values(node, ("ord",), label)
             order = args[1] if len(args) == 2 else keywords.get("ord")
@@ -627,16 +769,51 @@ class NumpyLowering:
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(x) of one vector (no axis)")
             return self.cumulative_sum(self.expression(args[0], node), node)
         if target is np.diff:
+            keywords = self.keyword_values(node, ("n", "axis"), label)
+            array = self.expression(args[0], node) if len(args) == 1 and self.is_array(args[0]) else None
+            times, axis = keywords.get("n", sp.Integer(1)), keywords.get("axis", sp.Integer(-1))
+            if array is None or not all(isinstance(k, sp.Basic) and k.is_Integer for k in (times, axis)) or not (
+                    1 <= times <= 8 and -array.ndim <= axis < array.ndim):
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"{label}(a) of an array, with n= from 1 to 8 and axis= integer literals")
+            for level in range(int(times)):  # (a difference read by the next is made once: each is read twice)
+                if level:
+                    array = self.expression(self.materialized(array, "differences", node), node)
+                array = self.differences(array, int(axis) % array.ndim, node)
+            return array
+        if target in (np.reshape, np.ravel):
+            self.keyword_values(node, (), label)  # (C order only)
+            sizes = args[1:]
+            if not args or not self.is_array(args[0]) or len(sizes) != (target is np.reshape):
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"{label}(a{', shape' if target is np.reshape else ''}) of an array, by position")
+            shape = sizes[0] if sizes else sp.Integer(-1)
+            return self.reshaped(args[0], shape if isinstance(shape, tuple) else (shape,), node)
+        if target is np.expand_dims:
             self.keyword_values(node, (), label)
-            if len(args) != 1 or self.expression(args[0], node).ndim != 1:
-                raise self.error(errors.UnsupportedCallError, node, f"{label}(x) of one vector (n=1, no axis)")
-            vector = self.expression(args[0], node)
-            return ArrayExpression((vector.shape[0] - 1,), lambda i: self.arithmetic(
-                ast.Sub(), as_number(vector.at((i[0] + 1,))), as_number(vector.at(i)), node), False, label)
+            array = self.expression(args[0], node) if len(args) == 2 and self.is_array(args[0]) else None
+            axis = args[1] if array is not None else None
+            if not (isinstance(axis, sp.Basic) and axis.is_Integer and -array.ndim - 1 <= axis <= array.ndim):
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"{label}(a, axis) of an array, with an integer literal axis by position")
+            axis = int(axis) % (array.ndim + 1)
+            return ArrayExpression(array.shape[:axis] + (sp.Integer(1),) + array.shape[axis:],
+                                   lambda i: array.at(i[:axis] + i[axis + 1:]), array.view, ast.unparse(node))
         if target is np.transpose:
-            if len(args) != 1 or node.keywords:
-                raise self.error(errors.UnsupportedCallError, node, f"{label}(A) of one array (no axes)")
-            return self.transposed(args[0], node)
+            keywords = self.keyword_values(node, ("axes",), label)
+            if not 1 <= len(args) + len(keywords) <= 2 or not self.is_array(args[0]):
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(A) or {label}(A, axes) of one array")
+            return self.transposed(args[0], node, args[1] if len(args) == 2 else keywords.get("axes"))
+        if target is np.swapaxes:
+            self.keyword_values(node, (), label)
+            array = self.expression(args[0], node) if len(args) == 3 and self.is_array(args[0]) else None
+            if array is None or not all(isinstance(a, sp.Basic) and a.is_Integer and -array.ndim <= a < array.ndim
+                                        for a in args[1:]):
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(A, a, b) with integer literal axes")
+            order = list(range(array.ndim))
+            first, second = (int(a) % array.ndim for a in args[1:])
+            order[first], order[second] = order[second], order[first]
+            return self.transposed(array, node, tuple(map(sp.Integer, order)))
         if target is np.outer:
             if len(args) != 2 or not all(self.is_array(a) and self.expression(a, node).ndim == 1 for a in args):
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(a, b) of two vectors")
@@ -738,18 +915,18 @@ class NumpyLowering:
         return ArrayExpression((count,), lambda i: start + (stop - start) * i[0] / intervals, False, label)
 
     def histories(self, names, start, stop, step, node):
-        """For each array a loop rebinds (`h = np.tanh(W @ h + U @ x[t])`, a recurrence): a local array with one
-        row per iteration and one for the value before the loop, row 0 written now.  Reverse mode reads the rows
-        back, as it reads a tape."""
+        """For each array a loop rebinds (`h = np.tanh(W @ h + U @ x[t])`, a recurrence; a matrix `H` of a batch
+        of states): a local array with one row (a vector, or a matrix) per iteration and one for the value before
+        the loop, row 0 written now.  Reverse mode reads the rows back, as it reads a tape."""
         trips = trip_count(start, stop, step)
         histories = {}
         for name in names:
             value = self.expression(self.frame.variables[name], node)
-            if value.ndim != 1:
+            if value.ndim > 2:
                 raise self.error(errors.UnsupportedStatementError, node,
-                                 f"the loop rebinds the {value.ndim}-D array {name!r}: symgrad carries vectors "
-                                 "through loops; keep a matrix's rows in separate vectors, or write its elements")
-            history = self.allocate((trips + 1, value.shape[0]), node, f"{name}_history")
+                                 f"the loop rebinds the {value.ndim}-D array {name!r}: symgrad carries vectors and "
+                                 "matrices through loops; keep its matrices in separate names, or write its elements")
+            history = self.allocate((trips + 1,) + value.shape, node, f"{name}_history")
             self.loop_nest(value.shape, lambda i, v=value, h=history: self.store(
                 h, (sp.Integer(0),) + i, as_number(v.at(i)), False, node), node)
             histories[name] = history
@@ -769,8 +946,13 @@ class NumpyLowering:
             self.run_block(statements)
             for name, history in histories.items():
                 value = self.expression(self.frame.variables[name], node)
-                self.same_size(value.shape[0], history.shape[1], f"the sizes of {name!r} before and in the loop",
-                               node)
+                if value.ndim != history.ndim - 1:
+                    raise self.error(errors.UnsupportedStatementError, node,
+                                     f"the loop makes {name!r} an array of {value.ndim} axes, from {history.ndim - 1}: "
+                                     "keep its number of axes through the loop")
+                for axis, size in enumerate(value.shape):
+                    self.same_size(size, history.shape[axis + 1], f"the sizes of {name!r} along axis {axis} before "
+                                                                   "and in the loop", node)
                 self.loop_nest(value.shape, lambda i, v=value, h=history: self.store(
                     h, (position + 1,) + i, as_number(v.at(i)), False, node), node)
         finally:
@@ -951,11 +1133,18 @@ class NumpyLowering:
             return self.reduction(REDUCING_METHODS[method], value, axis, bool(keywords.get("keepdims", False)), node)
         if method == "dot" and len(args) == 1 and not node.keywords:
             return self.product(value, args[0], node)
-        if method == "transpose" and not args and not node.keywords:
-            return self.transposed(value, node)
+        if method == "transpose" and not node.keywords:
+            return self.transposed(value, node, (args[0] if len(args) == 1 and isinstance(args[0], tuple) else
+                                                 tuple(args)) or None)
+        if method in ("reshape", "ravel", "flatten"):
+            self.keyword_values(node, (), label)  # (C order only)
+            if method != "reshape" and args:
+                raise self.error(errors.UnsupportedCallError, node, f"{label}() with no arguments (C order)")
+            sizes = self.reshape_sizes(args, node) if method == "reshape" else (sp.Integer(-1),)
+            return self.reshaped(value, sizes, node)
         if method == "astype" and len(args) == 1 and args[0] is FLOAT64 and not node.keywords:
             return value  # (already float64)
         raise self.error(errors.UnsupportedCallError, node,
                          f"the array method .{method}(): symgrad lowers .sum() .mean() .prod() .max() .min() .dot() "
-                         ".transpose() .astype(float) (and the attribute .T); call the NumPy function of that name on "
-                         "the array")
+                         ".transpose() .reshape() .ravel() .flatten() .astype(float) (and the attribute .T); call the "
+                         "NumPy function of that name on the array")
