@@ -151,6 +151,10 @@ class Program:
     # `(condition, message)`: sizes the NumPy lowering could not prove equal (`X @ w`: X's columns and w's
     # length); the kernels raise ValueError(message) at entry, before anything runs, when one fails.
     shape_checks: list = field(default_factory=list)
+    # Module-level values (symgrad/module_values.py): the path of each array passed as one of the last arguments,
+    # and `(path, description)` of each number folded in, which the call path checks.
+    passed_globals: list = field(default_factory=list)
+    folded_globals: list = field(default_factory=list)
 
     def argument(self, name):
         return next(a for a in self.arguments if a.name == name)

@@ -21,7 +21,8 @@ import numpy as np
 import sympy as sp
 
 from .. import errors
-from ..cache import INLINE_ATTRIBUTE
+from ..cache import INLINE_ATTRIBUTE, describe_number
+from ..module_values import LIBRARIES
 from ..ir import ARRAY1, ARRAY_KINDS, FLOAT, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
 from ..rules import FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, integer_valued
 from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
@@ -124,6 +125,9 @@ class Lifter(NumpyLowering):
         self.entry_symbols = set()  # what a kernel knows when it starts: int arguments and sizes
         self.single_reads = {}  # a function's definition -> the names it reads once (see `read_once`)
         self.carried_arrays = set()  # (frame, name) of the arrays the loops being lifted carry (see `histories`)
+        self.passed_globals = {}  # path -> ArrayValue of each module-level array read (see `module_array`)
+        self.passed_arguments = []  # their kernel arguments, after the user's
+        self.folded_globals = {}  # path -> description of each module-level number folded in
         self.body = []
         self.guard = sp.true
         self.used_names = set(RESERVED_NAMES)
@@ -204,14 +208,15 @@ class Lifter(NumpyLowering):
                                     for k, size in enumerate(argument.shape)})
         name = self.function.__name__
         variables = {a.name: ArrayValue(a.base, a.shape, False) if a.base is not None else a.symbol for a in arguments}
-        with self.entered(source, variables):
+        with self.entered(source, variables, ()):
             returned = self.run_body()
             result, node = returned.value, returned.node
             if isinstance(result, tuple):
                 outputs = [self.assign(f"{name}_{k}", value, node) for k, value in enumerate(result)]
             else:
                 outputs = [self.assign(name, self.number(result, node), node)]
-        return Program(name, arguments, self.body, outputs, source.filename, source.first_line, self.shape_checks)
+        return Program(name, arguments + self.passed_arguments, self.body, outputs, source.filename,
+                       source.first_line, self.shape_checks, list(self.passed_globals), list(self.folded_globals.items()))
 
     def _argument(self, name, kind):
         if kind == FLOAT:
@@ -232,10 +237,10 @@ class Lifter(NumpyLowering):
         return spec.posonlyargs + spec.args + spec.kwonlyargs
 
     @contextlib.contextmanager
-    def entered(self, source, variables):
-        """Lift statements of `source`'s function, with `variables` as its locals."""
+    def entered(self, source, variables, path):
+        """Lift statements of `source`'s function, with `variables` as its locals; `path` as in `Frame`."""
         outer = self.frame
-        self.frame = Frame(source, variables)
+        self.frame = Frame(source, variables, path)
         self.inlining.append(source.function)
         try:
             yield
@@ -274,8 +279,18 @@ class Lifter(NumpyLowering):
                     raise self.error(errors.UnsupportedCallError, node,
                                      f"{function.__name__}() has a default for {name!r} that is not a number")
             variables[name] = self.assign(name, value, node, probe=True)  # Python evaluates every argument
-        with self.entered(source, variables):
+        with self.entered(source, variables, self.call_path(node.func)):
             return self.run_body().value
+
+    def call_path(self, node):
+        """The path (see `Frame`) of the function a call names: a global or a module attribute, or None."""
+        chain = []
+        while isinstance(node, ast.Attribute):
+            chain.insert(0, node.attr)
+            node = node.value
+        if not isinstance(node, ast.Name) or node.id in self.frame.variables:
+            return None
+        return self.frame.global_path(node.id, *chain)
 
     # --- statements -----------------------------------------------------------------------------------
     def run_block(self, statements):
@@ -828,7 +843,7 @@ class Lifter(NumpyLowering):
             raise self.error(errors.UnsupportedExpressionError, node,
                              f"the array attribute .{node.attr}: use .shape, .size, .ndim, .T, .dtype, len() or "
                              "indexing")
-        return self.global_number(self.resolve(node), node)
+        return self.global_number(self.resolve(node), node, self.call_path(node))
 
     def is_local(self, node):
         """Whether an attribute's base is a value of the function (an array), not a module or a global."""
@@ -914,21 +929,60 @@ class Lifter(NumpyLowering):
             if isinstance(value, _Undefined):
                 raise self.error(errors.UndefinedNameError, node, f"{node.id!r} {value.advice}")
             return value
-        return self.global_number(self.resolve(node), node)
+        return self.global_number(self.resolve(node), node, self.call_path(node))
 
-    def global_number(self, obj, node):
+    def global_number(self, obj, node, path):
+        """A value from outside the function (a global, a closure variable, a module attribute): a number folded
+        in (and checked at each call), a type, or an array passed to the kernels (`module_array`)."""
         number = constant_to_sympy(obj)
         if number is not None:
+            root = self.frame.resolve(path[len(self.frame.path)]) if path is not None else None
+            if path is not None and not (isinstance(root, types.ModuleType)
+                                         and root.__name__.split(".")[0] in LIBRARIES):
+                self.folded_globals[path] = describe_number(obj)
             return number
         if any(obj is t for t in FLOAT_TYPES):
             return FLOAT64  # (a type, for np.finfo, .astype and dtype=)
         label = ast.unparse(node)
-        if isinstance(obj, (list, dict, set, np.ndarray, bytearray)):
+        if isinstance(obj, (list, np.ndarray)):
+            return self.module_array(obj, node, path)
+        if isinstance(obj, (dict, set, bytearray)):
             raise self.error(errors.MutableGlobalError, node,
-                             f"{label!r} is a mutable {type(obj).__name__} from outside the function, which the "
-                             "kernel would freeze: pass it as an argument")
+                             f"{label!r} is a {type(obj).__name__} from outside the function: symgrad reads "
+                             "module-level arrays and lists of numbers at each call, not other containers: pass its "
+                             "numbers as an argument")
         raise self.error(errors.UnsupportedExpressionError, node,
                          f"{label!r} is a {type(obj).__name__}, not a number: pass numbers as arguments")
+
+    def module_array(self, obj, node, path):
+        """A module-level array or list of numbers, read by the kernels as a hidden argument after the user's:
+        the call path passes the global's value at each call, so a change to it is seen, as in Python."""
+        label = ast.unparse(node)
+        if path is None:
+            raise self.error(errors.MutableGlobalError, node,
+                             f"{label!r} is a module-level {type(obj).__name__} read by a helper that is passed as a "
+                             "value, which the call path cannot find again: call the helper by its name, or pass "
+                             f"{label} as an argument")
+        if path in self.passed_globals:
+            return self.passed_globals[path]
+        try:
+            ndim = np.asarray(obj, dtype=np.float64).ndim
+        except (TypeError, ValueError):
+            ndim = None
+        kind = next((kind for kind, axes in ARRAY_KINDS.items() if axes == ndim), None)
+        if kind is None:
+            what = "numbers" if ndim is None else f"{ndim} axes"
+            raise self.error(errors.MutableGlobalError, node,
+                             f"{label!r} is a module-level {type(obj).__name__} of {what}: symgrad passes module-level "
+                             f"arrays of numbers with {' or '.join(map(str, ARRAY_KINDS.values()))} axes to the "
+                             "kernels; pass this one as an argument")
+        argument = self._argument(self.fresh(path[-1]).name, kind)
+        self.passed_arguments.append(argument)
+        self.entry_symbols |= set(argument.shape)
+        self.size_names.update({size: sp.Symbol(f"len({label})" if len(argument.shape) == 1 else
+                                                f"{label}.shape[{k}]") for k, size in enumerate(argument.shape)})
+        self.passed_globals[path] = ArrayValue(argument.base, argument.shape, False)
+        return self.passed_globals[path]
 
     def resolve(self, node):
         """The Python object a global name or a module attribute (`math.pi`, `np.sin`) refers to."""

@@ -17,6 +17,7 @@ they start, raising ValueError with the arrays, the axes and the line before any
 """
 
 import ast
+import dataclasses
 import operator
 import sys
 from dataclasses import dataclass
@@ -698,6 +699,11 @@ class NumpyLowering:
         label = ast.unparse(node.func)
         if target in (np.array, np.asarray):
             self.keyword_values(node, ("dtype",), label)
+            if len(node.args) == 1 and not isinstance(node.args[0], (ast.List, ast.Tuple)):
+                value = self.value(node.args[0])  # (a list of numbers bound to a name, an array)
+                if self.is_array(value):  # a copy of a local array (np.array copies); another is never written
+                    local = isinstance(value, ArrayValue) and value.local and target is np.array
+                    return dataclasses.replace(self.expression(value, node), view=False) if local else value
             if len(node.args) != 1 or not isinstance(node.args[0], (ast.List, ast.Tuple)):
                 raise self.error(errors.UnsupportedCallError, node,
                                  f"{label}() of anything but a list of numbers (or of rows of numbers): pass arrays "
