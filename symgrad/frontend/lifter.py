@@ -60,7 +60,6 @@ REFUSED_STATEMENTS = {
     ast.Raise: "`raise`: check the arguments before calling the differentiated function",
     ast.Global: "`global`: pass the value as an argument",
     ast.Nonlocal: "`nonlocal`: pass the value as an argument and return the new one",
-    ast.FunctionDef: "a nested `def`: define the helper at module level; symgrad inlines it",
     ast.AsyncFunctionDef: "an `async def`: define a plain helper at module level",
     ast.ClassDef: "a class definition: define it at module level, outside the differentiated function",
     ast.Import: "an `import` inside the function: import at module level",
@@ -85,6 +84,32 @@ REFUSED_EXPRESSIONS = {
     ast.Starred: "a starred expression: pass the arguments one by one",
     ast.Slice: "a slice (a view of an array): index single elements in a `for` loop",
 }
+
+
+@dataclass(eq=False)
+class LocalFunction:
+    """A nested `def`: its definition, its signature (defaults evaluated where it was defined), its source for
+    messages, and the frame of the function that defines it, whose variables it reads as they are when it is
+    called (a closure, as in Python)."""
+
+    definition: ast.FunctionDef
+    signature: inspect.Signature
+    source: object
+    frame: object
+
+    def enclosing_values(self):
+        """The enclosing function's variables this helper sees: all but those it makes its own (its arguments
+        and what it assigns); one the enclosing function assigns only later is undefined, as in Python."""
+        own = {a.arg for a in ast.walk(self.definition.args) if isinstance(a, ast.arg)}
+        own |= _assigned_names(self.definition.body) | {n.name for n in ast.walk(self.definition)
+                                                        if isinstance(n, ast.FunctionDef) and n is not self.definition}
+        enclosing = self.frame.source.definition
+        later = _assigned_names(enclosing.body) | {a.arg for a in ast.walk(enclosing.args) if isinstance(a, ast.arg)}
+        values = {name: value for name, value in self.frame.variables.items() if name not in own}
+        values.update({name: _Undefined(name, f"is read by the nested helper {self.definition.name}() before "
+                                              f"{enclosing.name}() assigns it: assign it before the call")
+                       for name in later - own - set(values)})
+        return values
 
 
 class _Undefined:
@@ -237,11 +262,12 @@ class Lifter(NumpyLowering):
         return spec.posonlyargs + spec.args + spec.kwonlyargs
 
     @contextlib.contextmanager
-    def entered(self, source, variables, path):
-        """Lift statements of `source`'s function, with `variables` as its locals; `path` as in `Frame`."""
+    def entered(self, source, variables, path, callee=None):
+        """Lift statements of `source`'s function (or of `callee`, a nested `def` in it), with `variables` as its
+        locals; `path` as in `Frame`."""
         outer = self.frame
         self.frame = Frame(source, variables, path)
-        self.inlining.append(source.function)
+        self.inlining.append(callee or source.function)
         try:
             yield
         finally:
@@ -258,29 +284,58 @@ class Lifter(NumpyLowering):
         return returned
 
     def inline(self, function, node, args, keywords):
-        if function in self.inlining:
+        """A call of a helper (a module-level function, or a nested `def`: a `LocalFunction`), lifted in place."""
+        local = isinstance(function, LocalFunction)
+        name = function.definition.name if local else function.__name__
+        if any(function is callee for callee in self.inlining):
             raise self.error(errors.RecursionNotSupportedError, node,
-                             f"recursive call to {function.__name__}(): write the recursion as a `for` loop")
-        source = read_source(function)
+                             f"recursive call to {name}(): write the recursion as a `for` loop")
         try:
-            bound = inspect.signature(function).bind(*args, **keywords)
+            bound = (function.signature if local else inspect.signature(function)).bind(*args, **keywords)
         except TypeError as exc:
-            raise self.error(errors.UnsupportedCallError, node, f"call to {function.__name__}(): {exc}") from None
+            raise self.error(errors.UnsupportedCallError, node, f"call to {name}(): {exc}") from None
         bound.apply_defaults()
-        variables = {}
-        for name, value in bound.arguments.items():
-            if isinstance(value, (ArrayList, FloatInfo) + FUNCTION_VALUES) or value is FLOAT64:  # (a list of
-                # arrays, a type, a function such as nonlinearity=np.tanh)
-                variables[name] = value
+        variables = function.enclosing_values() if local else {}
+        for parameter, value in bound.arguments.items():
+            if isinstance(value, (ArrayList, FloatInfo, LocalFunction) + FUNCTION_VALUES) or value is FLOAT64:  # (a
+                # list of arrays, a type, a function such as nonlinearity=np.tanh)
+                variables[parameter] = value
                 continue
             if not isinstance(value, (sp.Basic, tuple, ArrayValue, ArrayExpression)):
                 value = constant_to_sympy(value)
                 if value is None:
                     raise self.error(errors.UnsupportedCallError, node,
-                                     f"{function.__name__}() has a default for {name!r} that is not a number")
-            variables[name] = self.assign(name, value, node, probe=True)  # Python evaluates every argument
-        with self.entered(source, variables, self.call_path(node.func)):
+                                     f"{name}() has a default for {parameter!r} that is not a number")
+            variables[parameter] = self.assign(parameter, value, node, probe=True)  # Python evaluates every argument
+        source, path = (function.source, function.frame.path) if local else (read_source(function),
+                                                                            self.call_path(node.func))
+        with self.entered(source, variables, path, function):
             return self.run_body().value
+
+    def define(self, node):
+        """A nested `def`: a `LocalFunction` bound to its name, inlined where it is called.  Its defaults are
+        evaluated here, as Python does."""
+        spec = node.args
+        refused = ("a decorator" if node.decorator_list else "*args" if spec.vararg else "**kwargs" if spec.kwarg
+                   else None)
+        if refused:
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"a nested `def` with {refused}: symgrad inlines nested helpers with plain arguments; "
+                             "drop it, or define the helper at module level and see docs/language.md")
+        positional = spec.posonlyargs + spec.args
+        defaults = [None] * (len(positional) - len(spec.defaults)) + [self.value(d) for d in spec.defaults]
+        parameters = [inspect.Parameter(a.arg, inspect.Parameter.POSITIONAL_ONLY if a in spec.posonlyargs
+                                        else inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                        default=inspect.Parameter.empty if d is None else d)
+                      for a, d in zip(positional, defaults)]
+        parameters += [inspect.Parameter(a.arg, inspect.Parameter.KEYWORD_ONLY, default=inspect.Parameter.empty
+                                         if d is None else self.value(d))
+                       for a, d in zip(spec.kwonlyargs, spec.kw_defaults)]
+        source = dataclasses.replace(self.frame.source, definition=node)
+        self.frame.variables[node.name] = LocalFunction(node, inspect.Signature(parameters), source, self.frame)
+
+    def call_path(self, node):
+        """The path (see `Frame`) of the function a call names: a global or a module attribute, or None."""
 
     def call_path(self, node):
         """The path (see `Frame`) of the function a call names: a global or a module attribute, or None."""
@@ -332,6 +387,8 @@ class Lifter(NumpyLowering):
                                  "side effects symgrad cannot compile): assign the value or remove the line")
         elif isinstance(node, (ast.Pass, ast.Assert)):
             pass  # asserts are not differentiated and not compiled
+        elif isinstance(node, ast.FunctionDef):
+            self.define(node)
         else:
             reason = REFUSED_STATEMENTS.get(type(node), f"the statement {type(node).__name__}")
             raise self.error(errors.UnsupportedStatementError, node, f"unsupported: {reason}")
@@ -987,7 +1044,7 @@ class Lifter(NumpyLowering):
     def resolve(self, node):
         """The Python object a global name or a module attribute (`math.pi`, `np.sin`) refers to."""
         if isinstance(node, ast.Name):
-            if isinstance(self.frame.variables.get(node.id), FUNCTION_VALUES):
+            if isinstance(self.frame.variables.get(node.id), FUNCTION_VALUES + (LocalFunction,)):
                 return self.frame.variables[node.id]  # (a function passed to a helper: `nonlinearity(x)`)
             if node.id in self.frame.variables:
                 raise self.error(errors.UnsupportedCallError, node,
@@ -1032,7 +1089,8 @@ class Lifter(NumpyLowering):
         args = [self.value(arg) for arg in node.args]
         target = getattr(target, INLINE_ATTRIBUTE, target)
         library = getattr(target, "__module__", None) or ""
-        if isinstance(target, types.FunctionType) and library.split(".")[0] not in ("numpy", "scipy"):
+        if isinstance(target, LocalFunction) or isinstance(target, types.FunctionType) and library.split(".")[
+                0] not in ("numpy", "scipy"):
             return self.inline(target, node, args, {k.arg: self.value(k.value) for k in node.keywords})
         array_result = self.array_call(target, node, args)
         if array_result is None and (any(self.is_array(a) for a in args) or composite(target) is not None or id(
