@@ -1093,7 +1093,8 @@ class Lifter(NumpyLowering):
                 0] not in ("numpy", "scipy"):
             return self.inline(target, node, args, {k.arg: self.value(k.value) for k in node.keywords})
         array_result = self.array_call(target, node, args)
-        if array_result is None and (any(self.is_array(a) for a in args) or composite(target) is not None or id(
+        if array_result is None and (any(self.is_array(a) for a in args) or composite(target) is not None or target in (
+                np.atleast_1d, np.atleast_2d) or id(
                 target) in REDUCING_FUNCTIONS and len(args) == 1):  # (np.sum of a number is the number)
             array_result = self.numpy_call(target, node, args)
         if array_result is not None:
@@ -1106,6 +1107,10 @@ class Lifter(NumpyLowering):
             return args[0] if self.is_array(args[0]) else self.number(args[0], node.args[0])
         if target is int and len(args) == 1:
             whole = self.number(args[0], node.args[0])
+            numerator, denominator = whole.as_numer_denom()
+            if not whole.is_integer and numerator.is_integer and numerator.is_nonnegative and \
+                    denominator.is_Integer and denominator > 0:  # int(len(x) / 2): a size over a positive literal
+                whole = IntDiv(numerator, denominator)
             if not whole.is_integer:
                 raise self.error(errors.UnsupportedCallError, node,
                                  f"int() of {ast.unparse(node.args[0])!r}, which is not an integer expression: use "

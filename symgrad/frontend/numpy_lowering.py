@@ -644,6 +644,16 @@ class NumpyLowering:
             a, b = (self.expression(a, node) for a in args)
             return ArrayExpression((a.shape[0], b.shape[0]), lambda i: self.arithmetic(
                 ast.Mult(), as_number(a.at(i[:1])), as_number(b.at(i[1:])), node), False, ast.unparse(node))
+        if target in (np.atleast_1d, np.atleast_2d):
+            if len(args) != 1 or node.keywords:
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(x) of one array or number")
+            least = 1 if target is np.atleast_1d else 2
+            if not self.is_array(args[0]):
+                return ArrayExpression((sp.Integer(1),) * least, lambda i, v=args[0]: v, False, label)
+            array = self.expression(args[0], node)  # (leading axes of size 1, as NumPy adds them)
+            extra = max(least - array.ndim, 0)
+            return ArrayExpression((sp.Integer(1),) * extra + array.shape, lambda i: array.at(i[extra:]), array.view,
+                                   ast.unparse(node))
         if target is np.size:
             self.keyword_values(node, (), label)
             return sp.Mul(*self.expression(args[0], node).shape)
@@ -801,6 +811,11 @@ class NumpyLowering:
             sequences, targets = [iterable], [target]
         arrays = []
         for sequence in sequences:
+            if isinstance(sequence, ast.Call) and static_target(self.frame, sequence.func) is range:
+                start, stop, step = self.range_bounds(sequence)  # (zip(range(n), x), enumerate(range(1, n)))
+                arrays.append(ArrayExpression((trip_count(start, stop, step),), lambda i, a=start, s=step: a + s * i[0],
+                                              True, ast.unparse(sequence)))
+                continue
             value = self.value(sequence)
             if not self.is_array(value):
                 raise self.error(errors.UnsupportedStatementError, sequence,
