@@ -20,7 +20,7 @@ import threading
 
 import numpy as np
 
-from . import cache
+from . import cache, module_values
 
 # What a batched argument of each kind becomes: one more leading axis.
 _BATCHED_NDIM = {"float": 1, "int": 1, "array1": 2, "array2": 3}
@@ -52,6 +52,9 @@ def batch_source(module, name, axes, gradient_as_tuple):
     """The module text of the batch kernel of kernel `name` of the transform's module `module` (its NAME,
     ARGUMENTS, KINDS, WRT) over `axes`: the body calls the global KERNEL, which `Batched` sets to the
     transform's dispatcher before compiling."""
+    refusal = module_values.not_passed("vmap", module.NAME, module.PASSED)
+    if refusal:
+        raise refusal
     arguments, kinds = module.ARGUMENTS, module.KINDS
     batched = [a for a, axis in zip(arguments, axes) if axis == 0]
     first = batched[0]

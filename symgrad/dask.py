@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 
-from . import api, cache
+from . import api, cache, module_values
 
 SPLIT_EVERY = 8  # partial results added per task of the tree reduction
 
@@ -271,6 +271,9 @@ class DaskTransform:
                     found = []
 
                     def rewrite(program):
+                        refusal = module_values.not_passed("symgrad.dask", program.name, program.passed_globals)
+                        if refusal:
+                            raise refusal
                         program, mean = row_sum_rewrite(program, chunked, t.wrt)
                         found.append(mean)
                         return program

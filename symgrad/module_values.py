@@ -22,6 +22,15 @@ from .cache import INLINE_ATTRIBUTE, describe_number
 LIBRARIES = frozenset({"numpy", "math", "cmath", "scipy"})
 
 
+def not_passed(what, name, paths):
+    """The TypeError of a transform whose kernels take only the user's arguments (vmap, second order, Dask), for
+    a function that reads module-level arrays (`paths`), or None when it reads none."""
+    if not paths:
+        return None
+    return TypeError(f"{what} of {name}(): it reads the module-level array {'.'.join(paths[0])!r}, which only "
+                     "sg.grad and sg.value_and_grad pass to their kernels at each call: pass it as an argument")
+
+
 def read(function, path):
     """The current value at `path` from `function`: its closure cells, then its globals, then the builtins,
     and attributes of a module; NameError as Python raises it when a name is gone."""

@@ -16,6 +16,7 @@ import numbers
 
 import numpy as np
 
+from . import module_values
 from .api import Kernels, Transform, _argument_problem, _positional, built, derive_with, lifted
 from .errors import NonDifferentiableArgumentError
 
@@ -30,6 +31,9 @@ def _stages(function, wrt, directions, seeded, as_tuple, parallel, enabled, weig
     from .reverse import reverse
 
     program = lifted(function, tuple(wrt) + tuple(directions), several=weighted)
+    refusal = module_values.not_passed("a second-order transform", program.name, program.passed_globals)
+    if refusal:
+        raise refusal
     if weighted:
         program = _weighted(program)
     for name in directions:
@@ -130,6 +134,9 @@ class _SecondOrder(Transform):
         """f's arguments in order, each checked against its kind (a TypeError naming the one that is wrong)."""
         values = _positional(self.fun, args, keywords)
         module = self._load()
+        if module.FOLDED and module_values.current(self.fun, module) is None:  # (a module-level number changed)
+            self._forget()
+            module = self._load()
         for name, kind, value in zip(module.ARGUMENTS, module.KINDS, values):
             problem = _argument_problem(kind, value)
             if problem:

@@ -1,0 +1,258 @@
+"""What real objective code also does (issue 10, item 6): module-level constant arrays, lists and numbers read
+with Python's semantics (a change is seen by the next call), nested `def` helpers, lists of numbers as constant
+arrays, loops over arrays and ranges, int() of sizes, np.size / np.atleast_2d / len of a slice, comparisons
+used as numbers.
+
+Each function is written once and run by symgrad and by JAX (float64) on the same source with ``jax.numpy`` in
+place of NumPy; JAX reads module globals when it traces, and `jax.value_and_grad` traces at every call, so it is
+an independent reference for a changed global too.  Where JAX cannot run the source (`float()` of a traced
+comparison), Richardson-extrapolated central differences are the reference.
+"""
+
+import copy
+
+import numpy as np
+import pytest
+
+import symgrad as sg
+from conftest import richardson_gradient, write_module
+
+jax = pytest.importorskip("jax", reason="JAX is the independent reference of this file")
+jax.config.update("jax_enable_x64", True)
+
+SOURCE = '''
+A = np.array([[1.0, 2.0, 0.5], [3.0, -1.0, 2.0]])
+GRID = np.linspace(0.0, 1.0, 3)
+D = [1.0, 1000.0, 10.0, 100.0]
+SCALE = 0.5
+ROWS = 2
+
+
+def scaled_squares(x):
+    return np.sum(B * x**2)
+
+
+def module_array(x):
+    return np.sum(np.tanh(A @ x)) + np.sum(GRID * x ** 2)
+
+
+def module_list(x):
+    return np.sum(np.array(D) * x**2) + D[1] * x[0] + np.sum(np.asarray(D) * np.sin(x))
+
+
+def module_number(x):
+    return SCALE * np.sum(x**2) + np.sum(x[:ROWS])
+
+
+def through_a_helper(x):
+    return scaled_squares(x) + np.sum(A[0] * x[:3])
+
+
+def nested_helpers(x, a):
+    s = a * 2.0
+
+    def model(t, power=2):
+        return s * np.tanh(t) ** power
+
+    def penalty(t):
+        def square(u):
+            return u * u
+        return np.sum(square(t))
+
+    return np.sum(model(x)) + model(x[0], 3) + penalty(x)
+
+
+def nested_helper_in_a_loop(x):
+    def term(v, k):
+        return k * v**2
+    total = 0.0
+    for i in range(len(x)):
+        total += term(x[i], i + 1)
+    return total
+
+
+def local_list(x):
+    d = [1.0, 1000.0, 10.0, 100.0]
+    s = 0.0
+    for i in range(4):
+        s += d[i] * x[i] ** 2
+    return s + np.sum(np.array(d) * x)
+
+
+def iterations(x, y, A2):
+    s = 0.0
+    for v in x:
+        s += v**2
+    for i, v in enumerate(y):
+        s += i * v
+    for u, v in zip(x, y):
+        s += u * v
+    for i, v in zip(range(len(x)), x):
+        s += i * v**3
+    for i, k in enumerate(range(1, len(x))):
+        s += i * x[k] * y[k - 1]
+    for row in A2:
+        s += np.sum(row**2)
+    return s
+
+
+def sizes(x):
+    half = int(len(x) / 2)
+    n = int(len(x) // 2)
+    return np.sum(x[:half] ** 2) * len(x[1:]) + np.sum(x[n:]) / np.size(x) + np.sum(np.atleast_2d(x) ** 3)
+
+
+def comparisons(x, a, b):
+    return (a > b) * a + np.sum((x > 0) * x) + np.sum(np.where(x > a, x, 0.0))
+'''
+
+CASES_SOURCE = '''
+B = np.array([0.5, 2.0, 1.0, 3.0])
+'''
+
+NUMPY = write_module("import numpy as np\n" + SOURCE + CASES_SOURCE, name="numpy_module_cases")
+JAX = write_module("import jax.numpy as np\n" + SOURCE + CASES_SOURCE, name="numpy_module_cases_jax")
+
+RNG = np.random.default_rng(20261203)
+X = RNG.normal(size=4)
+CASES = {
+    "module_array": ((RNG.normal(size=3),), (0,)),
+    "module_list": ((X,), (0,)),
+    "module_number": ((X,), (0,)),
+    "through_a_helper": ((X,), (0,)),
+    "nested_helpers": ((X, 0.7), (0, 1)),
+    "nested_helper_in_a_loop": ((X,), (0,)),
+    "local_list": ((X,), (0,)),
+    "iterations": ((RNG.normal(size=5), RNG.normal(size=5), RNG.normal(size=(3, 2))), (0, 1, 2)),
+    "sizes": ((RNG.normal(size=7),), (0,)),
+    "comparisons": ((RNG.normal(size=6), 0.3, -0.2), (0, 1, 2)),
+}
+
+
+def assert_matches_jax(transform, name, args, wrt):
+    value, gradient = transform(*args)
+    expected_value, expected_gradient = jax.value_and_grad(getattr(JAX, name), argnums=wrt)(*args)
+    assert value == pytest.approx(float(expected_value), rel=1e-12, abs=1e-12)
+    assert value == pytest.approx(getattr(NUMPY, name)(*args), rel=1e-12, abs=1e-12)  # NumPy's own value
+    for ours, theirs in zip(gradient, expected_gradient):
+        np.testing.assert_allclose(ours, np.asarray(theirs), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_value_and_gradient_match_jax(name):
+    args, wrt = CASES[name]
+    assert_matches_jax(sg.value_and_grad(getattr(NUMPY, name), wrt=wrt), name, args, wrt)
+
+
+@pytest.fixture
+def restored_globals():
+    """The module globals a test changes, put back afterwards (in both modules)."""
+    names = ("A", "B", "D", "GRID", "SCALE", "ROWS")
+    saved = [(module, {name: copy.deepcopy(getattr(module, name)) for name in names}) for module in (NUMPY, JAX)]
+    yield
+    for module, values in saved:
+        for name, value in values.items():
+            setattr(module, name, value)
+
+
+def changed(name, value):
+    """Set the global `name` of both modules (JAX's as a jax array where it is an array)."""
+    setattr(NUMPY, name, value)
+    setattr(JAX, name, jax.numpy.asarray(value) if isinstance(value, np.ndarray) else value)
+
+
+def test_a_mutated_module_array_is_seen_by_the_next_call(restored_globals):
+    """Python's semantics: the kernel reads the global's elements at each call, never a copy made earlier."""
+    (x,), wrt = CASES["module_array"]
+    transform = sg.value_and_grad(NUMPY.module_array, wrt=wrt)
+    assert_matches_jax(transform, "module_array", (x,), wrt)
+    changed("A", NUMPY.A.copy())
+    transform(x)
+    NUMPY.A[0, 0] = 5.0  # in place: the same object, new values
+    JAX.A = jax.numpy.asarray(NUMPY.A)
+    assert_matches_jax(transform, "module_array", (x,), wrt)
+    NUMPY.GRID[:] = np.linspace(1.0, 2.0, 3)
+    JAX.GRID = jax.numpy.asarray(NUMPY.GRID)
+    assert_matches_jax(transform, "module_array", (x,), wrt)
+
+
+def test_a_rebound_module_array_of_another_shape_or_rank_is_seen(restored_globals):
+    (x,), wrt = CASES["module_array"]
+    transform = sg.value_and_grad(NUMPY.module_array, wrt=wrt)
+    transform(x)
+    changed("A", RNG.normal(size=(5, 3)))  # another number of rows: the same kernels, sizes read at the call
+    assert_matches_jax(transform, "module_array", (x,), wrt)
+    changed("A", RNG.normal(size=3))  # a vector: A @ x is now a dot product, derived again
+    assert_matches_jax(transform, "module_array", (x,), wrt)
+    changed("A", np.array([[1, 2, 3]]))  # ints: read as float64, as NumPy would compute with them
+    assert_matches_jax(transform, "module_array", (x,), wrt)
+    changed("A", np.ones((2, 2)))  # A @ x no longer fits x: NumPy raises, and so does the kernel
+    with pytest.raises(ValueError, match=r"A @ x.*A\.shape\[1\] and len\(x\)"):
+        transform(x)
+
+
+def test_a_mutated_module_list_is_seen(restored_globals):
+    (x,), wrt = CASES["module_list"]
+    transform = sg.value_and_grad(NUMPY.module_list, wrt=wrt)
+    assert_matches_jax(transform, "module_list", (x,), wrt)
+    NUMPY.D[1] = -3.0  # (JAX's module has its own list: change it too)
+    JAX.D[1] = -3.0
+    assert_matches_jax(transform, "module_list", (x,), wrt)
+    changed("D", [2.0, 0.5, -1.0, 4.0])
+    assert_matches_jax(transform, "module_list", (x,), wrt)
+
+
+def test_a_rebound_module_number_is_seen(restored_globals):
+    """A module-level number is folded into the kernels; a call that finds another value derives them again."""
+    (x,), wrt = CASES["module_number"]
+    transform = sg.value_and_grad(NUMPY.module_number, wrt=wrt)
+    assert_matches_jax(transform, "module_number", (x,), wrt)
+    changed("SCALE", 2.5)
+    assert_matches_jax(transform, "module_number", (x,), wrt)
+    changed("ROWS", 3)  # a slice bound: another kernel
+    assert_matches_jax(transform, "module_number", (x,), wrt)
+    gradient = sg.grad(NUMPY.module_number)
+    gradient(x)
+    changed("SCALE", -1.0)
+    np.testing.assert_allclose(gradient(x), -2.0 * x + (np.arange(4) < 3), rtol=1e-14)
+
+
+def test_a_helpers_module_array_is_read_at_each_call(restored_globals):
+    (x,), wrt = CASES["through_a_helper"]
+    transform = sg.value_and_grad(NUMPY.through_a_helper, wrt=wrt)
+    assert_matches_jax(transform, "through_a_helper", (x,), wrt)
+    NUMPY.B[2] = 7.0
+    JAX.B = jax.numpy.asarray(NUMPY.B)
+    assert_matches_jax(transform, "through_a_helper", (x,), wrt)
+
+
+def test_a_closure_over_an_enclosing_array_is_read_at_each_call():
+    weights = np.array([1.0, -2.0, 3.0])
+
+    def weighted(x):
+        return np.sum(weights * x**2)
+
+    transform = sg.grad(weighted)
+    x = RNG.normal(size=3)
+    np.testing.assert_allclose(transform(x), 2 * weights * x, rtol=1e-14)
+    weights[1] = 4.0
+    np.testing.assert_allclose(transform(x), 2 * weights * x, rtol=1e-14)
+    np.testing.assert_allclose(transform(x), richardson_gradient(weighted, [x], 0), rtol=1e-8)
+
+
+def test_a_comparison_used_as_a_float_has_derivative_zero():
+    """`float(a > b)` (JAX cannot trace float() of a comparison: central differences are the reference)."""
+    def step(a, b):
+        return float(a > b) * a**2 + float(b >= 1.0) * b
+
+    transform = sg.value_and_grad(step, wrt=(0, 1))
+    for a, b in ((2.0, 1.5), (0.5, 1.5), (0.5, 0.2)):
+        value, gradient = transform(a, b)
+        assert value == step(a, b)
+        assert all(type(g) is float for g in gradient)
+        np.testing.assert_allclose(gradient, [richardson_gradient(step, [a, b], k) for k in (0, 1)], atol=1e-9)
+
+
+def test_module_arrays_are_refused_by_the_transforms_that_do_not_pass_them():
+    with pytest.raises(TypeError, match="module-level array 'A'.*pass it as an argument"):
+        sg.hessian(NUMPY.module_array)(CASES["module_array"][0][0])
