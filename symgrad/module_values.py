@@ -65,10 +65,13 @@ def current(function, module):
         value = read(function, path)
         if not (isinstance(value, np.ndarray) and value.dtype == np.float64 and value.flags.c_contiguous):
             try:
+                value = np.asarray(value)
+                if value.dtype.kind not in "biuf":
+                    raise TypeError(f"its items are {value.dtype}")
                 value = np.ascontiguousarray(value, dtype=np.float64)
             except (TypeError, ValueError) as error:
                 raise TypeError(f"{function.__name__}(): the module-level {'.'.join(path)!r} it reads must hold "
-                                f"numbers, as when it was derived ({error})") from None
+                                f"real numbers, as when it was derived ({error})") from None
         if value.ndim != int(kind.removeprefix("array")):
             return None
         values.append(value)

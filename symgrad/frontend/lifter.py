@@ -1023,12 +1023,13 @@ class Lifter(NumpyLowering):
         if path in self.passed_globals:
             return self.passed_globals[path]
         try:
-            ndim = np.asarray(obj, dtype=np.float64).ndim
+            values = np.asarray(obj)
+            ndim = values.ndim if values.dtype.kind in "biuf" else None
         except (TypeError, ValueError):
             ndim = None
         kind = next((kind for kind, axes in ARRAY_KINDS.items() if axes == ndim), None)
         if kind is None:
-            what = "numbers" if ndim is None else f"{ndim} axes"
+            what = "items that are not all real numbers" if ndim is None else f"{ndim} axes"
             raise self.error(errors.MutableGlobalError, node,
                              f"{label!r} is a module-level {type(obj).__name__} of {what}: symgrad passes module-level "
                              f"arrays of numbers with {' or '.join(map(str, ARRAY_KINDS.values()))} axes to the "
