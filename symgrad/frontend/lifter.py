@@ -28,7 +28,7 @@ from ..rules import FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, 
 from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
 from .numpy_lowering import (REDUCING_FUNCTIONS, REFUSED_FUNCTIONS, ArrayExpression, ArrayList, ArrayValue,
                              FLOAT64, FLOAT_TYPES, FloatInfo, LoopAppend, NumpyLowering, as_number, composite,
-                             trip_count)
+                             stats_refusal, trip_count)
 from .source import COMPARISONS, PYTHON_COMPARISONS, Frame, constant_to_sympy, python_number, read_source
 
 # Names the generated kernels use themselves; a user variable of that name gets another.
@@ -1063,6 +1063,9 @@ class Lifter(NumpyLowering):
                 return getattr(base, node.attr)
             if base is not None and composite(getattr(base, node.attr, None)) is not None:
                 return getattr(base, node.attr)  # (norm.logpdf: a method of a scipy.stats distribution)
+            refusal = stats_refusal(base, node.attr)
+            if refusal:
+                raise self.error(errors.UnsupportedCallError, node, refusal)
             raise self.error(errors.UnsupportedExpressionError, node,
                              f"the attribute {ast.unparse(node)!r}: only module attributes such as math.pi or "
                              "np.sin, and an array's .shape and .size, are supported")

@@ -171,6 +171,27 @@ def composite(target):
         return next((build for (name, method), build in STATS_COMPOSITES.items()
                      if owner is getattr(stats, name, None) and target.__name__ == method), None)
     return next((build for name, build in SPECIAL_COMPOSITES.items() if target is scipy_special(name)), None)
+# Distributions of scipy.stats whose methods are refused with advice of their own (others get the general one).
+REFUSED_STATS = {
+    "multivariate_normal": "it needs a Cholesky factorisation, which symgrad does not lower: for a diagonal covariance "
+                           "write np.sum(norm.logpdf(x, mean, sd)); for a covariance fixed before the call, pass its "
+                           "inverse P and its log-determinant logdet as arguments and write -0.5 * (np.sum(d * (d @ P), "
+                           "axis=-1) + logdet + d.shape[-1] * np.log(2 * np.pi)) with d = x - mean",
+}
+
+
+def stats_refusal(owner, method):
+    """Why a method of a scipy.stats distribution other than norm.logpdf/pdf is refused, and what to write instead;
+    None for anything else."""
+    module = getattr(type(owner), "__module__", "") or ""
+    if not module.startswith("scipy.stats"):
+        return None
+    name = type(owner).__name__.removesuffix("_gen").removesuffix("_frozen")
+    advice = REFUSED_STATS.get(name, "symgrad lowers norm.logpdf and norm.pdf of scipy.stats: write this density's "
+                                     "formula with the NumPy functions docs/language.md lists")
+    return f"scipy.stats.{name}.{method} is not supported: {advice}"
+
+
 # NumPy functions that are refused on arrays, with what to write instead (the table of docs/language.md).
 REFUSED_FUNCTIONS = {
     "sort": "a sort has no derivative symgrad can follow: sort the data before the call",
