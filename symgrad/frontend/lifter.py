@@ -440,6 +440,10 @@ class Lifter(NumpyLowering):
             for element, part in zip(target.elts, value):
                 self.bind(element, part, node)
         elif isinstance(target, ast.Subscript):
+            if any(isinstance(n, ast.Slice) for n in ast.walk(target.slice)):
+                raise self.error(errors.UnsupportedStatementError, target,
+                                 f"a store into a slice ({ast.unparse(target)} = ...): write the elements in a `for` "
+                                 "loop (`for i in range(n): out[i, -1] = v`), or build the array with np.where")
             array, indices = self.element(target)
             self.store(array, indices, self.number(value, node), False, node)
         else:
@@ -1083,6 +1087,10 @@ class Lifter(NumpyLowering):
                                  f"the method call {label}() on a number: call a function of it instead")
             return self.method_call(owner, node)
         target = self.resolve(node.func)
+        if (getattr(target, "__module__", None) or "").startswith("numpy.ma"):
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"{label}(): masked arrays (np.ma) are not supported: zero the masked elements before a "
+                             "sum with np.where(mask, 0.0, e), or select the others with a slice (x[:, :-1])")
         if target is builtins.sum and node.args and isinstance(node.args[0], ast.GeneratorExp):
             return self.generator_sum(node)
         constructed = self.constructed(target, node)
