@@ -441,9 +441,8 @@ class Lifter(NumpyLowering):
                 self.bind(element, part, node)
         elif isinstance(target, ast.Subscript):
             if any(isinstance(n, ast.Slice) for n in ast.walk(target.slice)):
-                raise self.error(errors.UnsupportedStatementError, target,
-                                 f"a store into a slice ({ast.unparse(target)} = ...): write the elements in a `for` "
-                                 "loop (`for i in range(n): out[i, -1] = v`), or build the array with np.where")
+                self.store_into_slice(target, value, node)
+                return
             array, indices = self.element(target)
             self.store(array, indices, self.number(value, node), False, node)
         else:

@@ -434,6 +434,22 @@ class NumpyLowering:
         view = ArrayExpression(tuple(shape), at, source.view, ast.unparse(node))
         return view.at(()) if not shape else view
 
+    def store_into_slice(self, target, value, node):
+        """`out[:, -1] = v` of a number into a local array: one store per element of the slice.  An array on the
+        right is refused (NumPy copies it first where it overlaps the target; a loop would not)."""
+        array = self.value(target.value)
+        if not isinstance(array, ArrayValue) or self.is_array(value):
+            raise self.error(errors.UnsupportedStatementError, target,
+                             f"a store of {'an array' if self.is_array(value) else 'a value'} into a slice "
+                             f"({ast.unparse(target)} = ...): write the elements in a `for` loop (`for i in "
+                             "range(n): out[i, -1] = v[i]`) into a local array, or build the array with np.where")
+        index_nodes = list(target.slice.elts) if isinstance(target.slice, ast.Tuple) else [target.slice]
+        positions = self.sliced(ArrayExpression(array.shape, lambda indices: indices, True, str(array.base.label)),
+                                index_nodes, target)  # (the view's element indices, not its elements)
+        number = self.number(value, node)
+        self.loop_nest(positions.shape, lambda indices: self.store(array, positions.at(indices), number, False, node),
+                       node)
+
     def index_number(self, index, array_text, node):
         """An index as a number: an array of indices (a gather) is refused, with what to write instead."""
         if self.is_array(index):
