@@ -27,6 +27,7 @@ from ..ir import ARRAY1, ARRAY_KINDS, FLOAT, INT, Allocate, Argument, Assign, Ca
 from ..rules import FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, integer_valued
 from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
 from .numpy_lowering import (REDUCING_FUNCTIONS, REFUSED_FUNCTIONS, ArrayExpression, ArrayList, ArrayValue,
+                             MaskedArray,
                              FLOAT64, FLOAT_TYPES, FloatInfo, LoopAppend, NumpyLowering, as_number, composite,
                              stats_refusal, trip_count)
 from .source import COMPARISONS, PYTHON_COMPARISONS, Frame, constant_to_sympy, python_number, read_source
@@ -180,6 +181,8 @@ class Lifter(NumpyLowering):
             return tuple(self.assign(name, v, node, probe=probe) for v in value)
         if isinstance(value, ArrayExpression):
             return self.materialized(value, name, node)
+        if isinstance(value, MaskedArray):  # (its data computed once, as np.ma.array of a computed value is)
+            return MaskedArray(self.expression(self.materialized(value.data, name, node), node), value.masked)
         if isinstance(value, ArrayValue) or value.is_Symbol or value.is_number:
             return value
         symbol = self.fresh(name, integer=True) if integer_valued(value) else self.fresh(name)
@@ -301,7 +304,7 @@ class Lifter(NumpyLowering):
                 # list of arrays, a type, a function such as nonlinearity=np.tanh)
                 variables[parameter] = value
                 continue
-            if not isinstance(value, (sp.Basic, tuple, ArrayValue, ArrayExpression)):
+            if not isinstance(value, (sp.Basic, tuple, ArrayValue, ArrayExpression, MaskedArray)):
                 value = constant_to_sympy(value)
                 if value is None:
                     raise self.error(errors.UnsupportedCallError, node,
@@ -925,7 +928,7 @@ class Lifter(NumpyLowering):
                              "a list of arrays used as a number: join it with np.stack, np.column_stack or "
                              "np.concatenate, then index or reduce the array")
         if self.is_array(value):
-            text = value.text if isinstance(value, ArrayExpression) else value.base.label
+            text = value.text if isinstance(value, (ArrayExpression, MaskedArray)) else value.base.label
             raise self.error(errors.UnsupportedExpressionError, node,
                              f"the array {text} used as a number: index its elements (x[i]), or reduce it "
                              "(np.sum, np.mean, np.max, @)")
@@ -1087,9 +1090,12 @@ class Lifter(NumpyLowering):
             return self.method_call(owner, node)
         target = self.resolve(node.func)
         if (getattr(target, "__module__", None) or "").startswith("numpy.ma"):
+            if target in (np.ma.array, np.ma.masked_array):
+                return self.masked_array(node)
             raise self.error(errors.UnsupportedCallError, node,
-                             f"{label}(): masked arrays (np.ma) are not supported: zero the masked elements before a "
-                             "sum with np.where(mask, 0.0, e), or select the others with a slice (x[:, :-1])")
+                             f"{label}(): symgrad takes np.ma.array(x, mask=m) of the masked arrays, with "
+                             "elementwise arithmetic and sums: zero the masked elements with np.where(mask, 0.0, e) "
+                             "before a sum, or select the others with a slice (x[:, :-1])")
         if target is builtins.sum and node.args and isinstance(node.args[0], ast.GeneratorExp):
             return self.generator_sum(node)
         constructed = self.constructed(target, node)

@@ -64,6 +64,28 @@ class ArrayExpression:
 
 
 @dataclass(eq=False)
+class MaskedArray:
+    """`np.ma.array(x, mask=m)`: its data and `masked(indices)`, a condition that holds where an element is masked.
+    Elementwise arithmetic keeps the mask, and np.sum, np.prod and their methods leave the masked elements out;
+    anything that needs its elements otherwise is refused (`NumpyLowering.expression`)."""
+
+    data: ArrayExpression
+    masked: object
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def text(self):
+        return self.data.text
+
+
+@dataclass(eq=False)
 class ArrayList:
     """A Python list of arrays, to be joined (`np.column_stack(terms)`): its parts, or, for a list appended to
     once per iteration of a kept loop, the local array whose rows are the parts (`rows`)."""
@@ -212,12 +234,17 @@ class NumpyLowering:
 
     # --- values ----------------------------------------------------------------------------------------------
     def is_array(self, value):
-        return isinstance(value, (ArrayValue, ArrayExpression))
+        return isinstance(value, (ArrayValue, ArrayExpression, MaskedArray))
 
     def expression(self, value, node):
         """`value` (an argument's or local array, or an ArrayExpression) as an ArrayExpression."""
         if isinstance(value, ArrayExpression):
             return value
+        if isinstance(value, MaskedArray):
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"{ast.unparse(node)!r} needs the elements of the masked array {value.text}: symgrad "
+                             "takes elementwise arithmetic, np.sum, np.prod, .sum() and .prod() of np.ma arrays; "
+                             "for anything else zero the masked elements with np.where(mask, 0.0, x)")
         return ArrayExpression(value.shape, lambda indices: self.read(value, indices, node), True,
                                str(value.base.label))
 
@@ -355,6 +382,18 @@ class NumpyLowering:
         """`combine` of the elements of `operands` (broadcast), as an ArrayExpression."""
         if not any(self.is_array(o) for o in operands):
             return combine(*operands)
+        masked = [o for o in operands if isinstance(o, MaskedArray)]
+        if masked:  # the data combined, the masks joined: an element is masked where an operand's is
+            result = self.elementwise(combine, [o.data if isinstance(o, MaskedArray) else o for o in operands], node)
+            for operand in masked:
+                if operand.ndim != result.ndim:
+                    raise self.error(errors.UnsupportedExpressionError, node,
+                                     f"{ast.unparse(node)!r} stretches the masked array {operand.text} by "
+                                     "broadcasting: give it the result's shape")
+                for size, full in zip(operand.shape, result.shape):
+                    self.same_size(size, full, f"the sizes of the masked array {operand.text} and of the result",
+                                   node)
+            return MaskedArray(result, lambda indices: sp.Or(*(o.masked(indices) for o in masked)))
         shape, arrays, indexers = self.broadcast(operands, node)
 
         def at(indices):
@@ -507,6 +546,8 @@ class NumpyLowering:
         """np.sum / mean / prod / max / min of an array, over every axis or over `axis`."""
         if not self.is_array(value):
             return self.number(value, node)  # (np.sum of a number is the number)
+        if isinstance(value, MaskedArray):
+            value = self.filled(kind, value, node)
         array = self.expression(value, node)
         if axis is None:
             axes = tuple(range(array.ndim))
@@ -541,6 +582,39 @@ class NumpyLowering:
         kept_axes = [k for k in range(array.ndim) if keepdims or k not in axes]
         return ArrayExpression(shape, lambda indices: total(tuple(
             i for k, i in zip(kept_axes, indices) if k not in axes)), False, ast.unparse(node))
+
+    def filled(self, kind, masked, node):
+        """A masked array whose masked elements are the identity of the reduction `kind` (0 for a sum), so that
+        the reduction leaves them out.  (Where every element of a row is masked, NumPy's result is masked and
+        this one is the identity.)"""
+        if kind not in ("sum", "prod"):
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"{ast.unparse(node)!r}: np.{kind} of a masked array: symgrad reduces np.ma arrays with "
+                             f"np.sum and np.prod; for np.{kind} pick the elements with a slice, or use np.where")
+        identity, data = REDUCTIONS[kind][2], masked.data
+        return ArrayExpression(data.shape, lambda indices: sp.Piecewise(
+            (identity, masked.masked(indices)), (as_number(data.at(indices)), True)), False, data.text)
+
+    def masked_array(self, node):
+        """`np.ma.array(x, mask=m)` (or `np.ma.masked_array`): m of x's shape, or a number."""
+        label = ast.unparse(node.func)
+        keywords = self.keyword_values(node, ("mask",), label)
+        if not 1 <= len(node.args) <= 2 or len(node.args) == 2 and "mask" in keywords:
+            raise self.error(errors.UnsupportedCallError, node, f"{label}(x, mask=m) of an array and its mask")
+        data = self.value(node.args[0])
+        mask = self.value(node.args[1]) if len(node.args) == 2 else keywords.get("mask", sp.Integer(0))
+        if not self.is_array(data) or isinstance(data, MaskedArray) or isinstance(mask, MaskedArray):
+            raise self.error(errors.UnsupportedCallError, node, f"{label}(x, mask=m) of an array and its mask")
+        data = self.expression(data, node)
+        if not self.is_array(mask):
+            condition = as_condition(self.number(mask, node))
+            return MaskedArray(data, lambda indices: condition)
+        mask = self.expression(mask, node)
+        if mask.ndim != data.ndim:
+            raise self.error(errors.UnsupportedCallError, node, f"{label}: the mask must have the shape of the data")
+        for size, full in zip(mask.shape, data.shape):
+            self.same_size(size, full, "the sizes of the mask and of the data", node)
+        return MaskedArray(data, lambda indices: as_condition(mask.at(indices)))
 
     def fold(self, kind, sizes, term, node):
         """`term(indices)` combined over every index of `sizes`, one accumulator loop per axis."""
