@@ -253,6 +253,47 @@ def test_a_comparison_used_as_a_float_has_derivative_zero():
         np.testing.assert_allclose(gradient, [richardson_gradient(step, [a, b], k) for k in (0, 1)], atol=1e-9)
 
 
+def slice_stores(x):
+    w = np.zeros(x.shape)
+    w[:, -1] = 2.0
+    w[0, :2] = 3.0
+    w[1:, 0] = x[0, 1]
+    v = np.full(x.shape[1], 0.5)
+    v[::2] = -1.0
+    return np.sum(w * x) + np.sum(x @ v)
+
+
+def masked_sums(x):
+    mask = np.full(x.shape, False)
+    mask[:, -1] = True
+    masked = np.ma.array(x, mask=mask)
+    shifted = np.ma.array(np.exp(x) - 1, mask=x > 0.5)
+    return np.sum(((masked - 1) ** 2).sum(axis=1) * np.sin(masked.sum(axis=1))) + shifted.sum() + np.sum(
+        np.ma.array(x, mask=False) ** 2) + np.prod(np.ma.array(x[0], mask=x[0] < 0))
+
+
+@pytest.mark.parametrize("function", [slice_stores, masked_sums])
+def test_stores_into_slices_and_masked_arrays_match_numpy_and_differences(function):
+    """JAX has neither (its arrays are immutable, it has no np.ma): NumPy's value and Richardson differences."""
+    x = RNG.normal(size=(4, 3))
+    value, gradient = sg.value_and_grad(function)(x)
+    assert value == pytest.approx(float(function(x)), rel=1e-12)
+    np.testing.assert_allclose(gradient, richardson_gradient(function, [x], 0), rtol=1e-7, atol=1e-9)
+
+
+def test_masked_arrays_refuse_what_they_do_not_lower():
+    def mean_of_masked(x):
+        return np.mean(np.ma.array(x, mask=x > 0))
+
+    def product_of_masked(x, y):
+        return np.sum(np.ma.array(x, mask=x > 0) @ y)
+
+    with pytest.raises(sg.UnsupportedSyntaxError, match="np.mean of a masked array"):
+        sg.grad(mean_of_masked)(np.ones(3))
+    with pytest.raises(sg.UnsupportedSyntaxError, match="needs the elements of the masked array"):
+        sg.grad(product_of_masked)(np.ones(3), np.ones(3))
+
+
 def test_module_arrays_are_refused_by_the_transforms_that_do_not_pass_them():
     with pytest.raises(TypeError, match="module-level array 'A'.*pass it as an argument"):
         sg.hessian(NUMPY.module_array)(CASES["module_array"][0][0])
