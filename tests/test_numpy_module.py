@@ -62,6 +62,12 @@ def nested_helpers(x, a):
     return np.sum(model(x)) + model(x[0], 3) + penalty(x)
 
 
+def shadowing_helper(t, x):
+    def g(t):  # (its t is a vector: the outer t stays a float)
+        return np.sum(t[0] * x)
+    return t * g(x)
+
+
 def nested_helper_in_a_loop(x):
     def term(v, k):
         return k * v**2
@@ -122,6 +128,7 @@ CASES = {
     "through_a_helper": ((X,), (0,)),
     "nested_helpers": ((X, 0.7), (0, 1)),
     "nested_helper_in_a_loop": ((X,), (0,)),
+    "shadowing_helper": ((1.3, X), (0, 1)),
     "local_list": ((X,), (0,)),
     "iterations": ((RNG.normal(size=5), RNG.normal(size=5), RNG.normal(size=(3, 2))), (0, 1, 2)),
     "sizes": ((RNG.normal(size=7),), (0,)),
