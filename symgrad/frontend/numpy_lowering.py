@@ -798,8 +798,11 @@ class NumpyLowering:
     def array_display(self, display):
         """`np.array([a, b, c])`, `np.array([[a, b], [c, d]])` or a list of numbers: a local array, element by
         element."""
-        rows = [tuple(self.scalar(e) for e in row.elts) if isinstance(row, (ast.List, ast.Tuple))
-                else self.scalar(row) for row in display.elts]
+        return self.array_of([tuple(self.scalar(e) for e in row.elts) if isinstance(row, (ast.List, ast.Tuple))
+                              else self.scalar(row) for row in display.elts], display)
+
+    def array_of(self, rows, display):
+        """A local array of numbers, or of rows (tuples) of numbers, element by element."""
         nested = [r if isinstance(r, tuple) else None for r in rows]
         if all(r is not None for r in nested) and len({len(r) for r in nested}) == 1 and rows:
             shape = (len(rows), len(rows[0]))
@@ -825,6 +828,8 @@ class NumpyLowering:
                 if self.is_array(value):  # a copy of a local array (np.array copies); another is never written
                     local = isinstance(value, ArrayValue) and value.local and target is np.array
                     return dataclasses.replace(self.expression(value, node), view=False) if local else value
+                if isinstance(value, tuple) and value and not any(map(self.is_array, value)):
+                    return self.array_of(list(value), node)  # (a tuple of numbers bound to a name)
             if len(node.args) != 1 or not isinstance(node.args[0], (ast.List, ast.Tuple)):
                 raise self.error(errors.UnsupportedCallError, node,
                                  f"{label}() of anything but a list of numbers (or of rows of numbers): pass arrays "
@@ -906,18 +911,32 @@ class NumpyLowering:
     def array_iteration(self, node):
         """`for v in x`, `for i, v in enumerate(x)`, `for u, v in zip(x, y)` over arrays: a loop over the first
         axis, whose names are bound to elements (rows of a matrix) at each index."""
-        iterable, target, counter = node.iter, node.target, None
-        function = static_target(self.frame, iterable.func) if isinstance(iterable, ast.Call) else None
-        if function in (enumerate, zip) and not iterable.keywords:
-            elements = target.elts if isinstance(target, ast.Tuple) else []
-            if function is enumerate and len(iterable.args) == 1 and len(elements) == 2:
-                counter, sequences, targets = elements[0], iterable.args, elements[1:]
-            elif function is zip and iterable.args and len(elements) == len(iterable.args):
-                sequences, targets = iterable.args, elements
-            else:
-                raise self.error(errors.UnsupportedStatementError, node.target,
-                                 f"unpack {ast.unparse(iterable)} into one name per value: `for i, v in "
-                                 "enumerate(x)`, `for u, v in zip(x, y)`")
+        iterable, target, counter, first = node.iter, node.target, None, sp.Integer(0)
+
+        def called(node):
+            return static_target(self.frame, node.func) if isinstance(node, ast.Call) else None
+
+        def refused():
+            return self.error(errors.UnsupportedStatementError, node.target,
+                              f"unpack {ast.unparse(node.iter)} into one name per value: `for i, v in enumerate(x)`, "
+                              "`for u, v in zip(x, y)`, `for i, (u, v) in enumerate(zip(x, y))`")
+
+        if called(iterable) is enumerate:  # (its start by position or as start=)
+            keywords = iterable.keywords
+            if not (isinstance(target, ast.Tuple) and len(target.elts) == 2 and len(iterable.args) in (1, 2)
+                    and all(k.arg == "start" for k in keywords) and len(iterable.args) + len(keywords) <= 2):
+                raise refused()
+            starts = iterable.args[1:] + [k.value for k in keywords]
+            counter, target = target.elts
+            first = self.number(self.value(starts[0]), starts[0]) if starts else first
+            if not first.is_integer:
+                raise self.error(errors.UnsupportedStatementError, starts[0], "enumerate's start must be an integer")
+            iterable = iterable.args[0]
+        if called(iterable) is zip:
+            if iterable.keywords or not iterable.args or not (isinstance(target, ast.Tuple)
+                                                              and len(target.elts) == len(iterable.args)):
+                raise refused()
+            sequences, targets = iterable.args, target.elts
         else:
             sequences, targets = [iterable], [target]
         arrays = []
@@ -938,7 +957,7 @@ class NumpyLowering:
 
         def bind(index):
             if counter is not None:
-                self.bind(counter, index, node)
+                self.bind(counter, index + first, node)
             for name, array in zip(targets, arrays):
                 self.bind(name, as_number(array.at((index,))) if array.ndim == 1 else ArrayExpression(
                     array.shape[1:], lambda rest, a=array: a.at((index,) + rest), array.view, f"{array.text}[i]"),
