@@ -26,6 +26,7 @@ GRID = np.linspace(0.0, 1.0, 3)
 D = [1.0, 1000.0, 10.0, 100.0]
 SCALE = 0.5
 ROWS = 2
+ROWS_OF_W = [[1.0, 2.0, 3.0], [-1.0, 0.5, 2.0]]
 
 
 def scaled_squares(x):
@@ -102,6 +103,24 @@ def iterations(x, y, A2):
     return s
 
 
+def enumerate_spellings(x, y):
+    s = 0.0
+    for i, (u, v) in enumerate(zip(x, y)):
+        s += i * u * v
+    for i, v in enumerate(x, 1):
+        s += i * v**2
+    for i, v in enumerate(y, start=2):
+        s += i * np.sin(v)
+    for u, v, w in zip(x, y, x):
+        s += u * v * w
+    return s
+
+
+def tuple_and_nested_constants(x):
+    d = (1.0, 2.0, 3.0)
+    return np.sum(np.array(d) * x) + np.sum(np.array(ROWS_OF_W) @ x) + np.sum(d[1] * x)
+
+
 def sizes(x):
     half = int(len(x) / 2)
     n = int(len(x) // 2)
@@ -132,6 +151,8 @@ CASES = {
     "local_list": ((X,), (0,)),
     "iterations": ((RNG.normal(size=5), RNG.normal(size=5), RNG.normal(size=(3, 2))), (0, 1, 2)),
     "sizes": ((RNG.normal(size=7),), (0,)),
+    "enumerate_spellings": ((RNG.normal(size=5), RNG.normal(size=5)), (0, 1)),
+    "tuple_and_nested_constants": ((RNG.normal(size=3),), (0,)),
     "comparisons": ((RNG.normal(size=6), 0.3, -0.2), (0, 1, 2)),
 }
 
