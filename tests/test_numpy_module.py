@@ -323,5 +323,8 @@ def test_masked_arrays_refuse_what_they_do_not_lower():
 
 
 def test_module_arrays_are_refused_by_the_transforms_that_do_not_pass_them():
+    x = CASES["module_array"][0][0]
     with pytest.raises(TypeError, match="module-level array 'A'.*pass it as an argument"):
-        sg.hessian(NUMPY.module_array)(CASES["module_array"][0][0])
+        sg.hessian(NUMPY.module_array)(x)
+    with pytest.raises(TypeError, match="vmap of module_array.*module-level array 'A'"):
+        sg.vmap(sg.grad(NUMPY.module_array))(np.stack([x, x]))

@@ -868,8 +868,9 @@ class Lifter(NumpyLowering):
 
     def subscript(self, node):
         container = node.value
-        if isinstance(container, ast.Attribute) and container.attr == "shape" or isinstance(container, ast.Tuple):
-            values = self.value(container)
+        if isinstance(container, ast.Attribute) and container.attr == "shape" or isinstance(container, ast.Tuple) or (
+                isinstance(container, ast.Name) and isinstance(self.frame.variables.get(container.id), tuple)):
+            values = self.value(container)  # (a shape, a tuple written out or bound to a name)
             index = self.number(self.value(node.slice), node.slice)
             if not isinstance(values, tuple) or not index.is_Integer or not -len(values) <= index < len(values):
                 raise self.error(errors.UnsupportedExpressionError, node,
