@@ -311,7 +311,7 @@ class Lifter(NumpyLowering):
                                      f"{name}() has a default for {parameter!r} that is not a number")
             variables[parameter] = self.assign(parameter, value, node, probe=True)  # Python evaluates every argument
         source, path = (function.source, function.frame.path) if local else (read_source(function),
-                                                                            self.call_path(node.func))
+                                                                            self.outside_path(node.func))
         with self.entered(source, variables, path, function):
             return self.run_body().value
 
@@ -337,11 +337,9 @@ class Lifter(NumpyLowering):
         source = dataclasses.replace(self.frame.source, definition=node)
         self.frame.variables[node.name] = LocalFunction(node, inspect.Signature(parameters), source, self.frame)
 
-    def call_path(self, node):
-        """The path (see `Frame`) of the function a call names: a global or a module attribute, or None."""
-
-    def call_path(self, node):
-        """The path (see `Frame`) of the function a call names: a global or a module attribute, or None."""
+    def outside_path(self, node):
+        """The path (see `Frame`) of what a name or an attribute chain reads from outside the function (a global,
+        a closure variable, a module attribute), or None for a local value or another expression."""
         chain = []
         while isinstance(node, ast.Attribute):
             chain.insert(0, node.attr)
@@ -907,7 +905,7 @@ class Lifter(NumpyLowering):
             raise self.error(errors.UnsupportedExpressionError, node,
                              f"the array attribute .{node.attr}: use .shape, .size, .ndim, .T, .dtype, len() or "
                              "indexing")
-        return self.global_number(self.resolve(node), node, self.call_path(node))
+        return self.global_number(self.resolve(node), node, self.outside_path(node))
 
     def is_local(self, node):
         """Whether an attribute's base is a value of the function (an array), not a module or a global."""
@@ -993,7 +991,7 @@ class Lifter(NumpyLowering):
             if isinstance(value, _Undefined):
                 raise self.error(errors.UndefinedNameError, node, f"{node.id!r} {value.advice}")
             return value
-        return self.global_number(self.resolve(node), node, self.call_path(node))
+        return self.global_number(self.resolve(node), node, self.outside_path(node))
 
     def global_number(self, obj, node, path):
         """A value from outside the function (a global, a closure variable, a module attribute): a number folded
