@@ -1115,6 +1115,10 @@ class Lifter(NumpyLowering):
             array_result = self.numpy_call(target, node, args)
         if array_result is not None:
             return array_result
+        name = getattr(target, "__name__", None)
+        if name in REFUSED_FUNCTIONS and getattr(np, name, None) is target:  # (before its keywords: `axis=` of
+            raise self.error(errors.UnsupportedCallError, node, f"{label}() is not supported: "  # np.append)
+                                                                f"{REFUSED_FUNCTIONS[name]}")
         if node.keywords:
             raise self.error(errors.UnsupportedCallError, node,
                              f"keyword arguments to {label}: symgrad takes keywords only where docs/language.md "
@@ -1134,10 +1138,6 @@ class Lifter(NumpyLowering):
             return whole
         spelling = FUNCTIONS_BY_OBJECT.get(id(target))
         if spelling is None:
-            name = getattr(target, "__name__", None)
-            if name in REFUSED_FUNCTIONS and getattr(np, name, None) is target:
-                raise self.error(errors.UnsupportedCallError, node, f"{label}() is not supported: "
-                                                                    f"{REFUSED_FUNCTIONS[name]}")
             raise self.error(errors.UnsupportedCallError, node,
                              f"call to {label!r}, which symgrad cannot lift: use the math/NumPy functions listed "
                              "in docs/language.md or a Python helper function, and compute anything else (random "

@@ -225,6 +225,8 @@ REFUSED_FUNCTIONS = {
     "einsum": "write the sums as @ or np.sum(a * b, axis=k)",
     "tensordot": "write the sums as @ or np.sum(a * b, axis=k)",
     "kron": "write the products with broadcasting: a[:, None] * b[None, :]",
+    "append": "np.append(a, b) of vectors is np.concatenate([a, b]); matrices are joined from vectors: "
+              "np.column_stack([a[:, 0], b[:, 0]]) or np.stack([...]) of their columns or rows",
 }
 
 
@@ -933,6 +935,10 @@ class NumpyLowering:
                 raise self.error(errors.UnsupportedStatementError, starts[0], "enumerate's start must be an integer")
             iterable = iterable.args[0]
         if called(iterable) is zip:
+            if any(isinstance(a, ast.Starred) for a in iterable.args):
+                raise self.error(errors.UnsupportedStatementError, iterable,
+                                 f"{ast.unparse(iterable)}: name the sequences one by one, `zip(a, b, c)` (a helper "
+                                 "returning a tuple is unpacked first: `a, b, c = helper(...)`)")
             if iterable.keywords or not iterable.args or not (isinstance(target, ast.Tuple)
                                                               and len(target.elts) == len(iterable.args)):
                 raise refused()
