@@ -166,6 +166,11 @@ class Batched:
         return self._call("value_and_grad", args, keywords)
 
     def _call(self, name, args, keywords):
+        module = self.transform._load()
+        if module.FOLDED and module_values.current(self.transform.fun, module) is None:  # (a module-level number
+            with self._lock:  # changed: the transform's kernels and these are derived again for its value)
+                self.transform._forget()
+                self.kernels = type(self.kernels)(self)
         dispatcher = getattr(self.kernels, name)
         return dispatcher(*self._checked(self._positional(self.transform.fun, args, keywords)))
 

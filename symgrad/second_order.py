@@ -89,7 +89,8 @@ def _weighted(program):
     total = unique_symbol(used, f"{program.name}_weighted")
     body = program.body + [Assign(total, sp.Add(*(u * out for u, out in zip(weights, program.outputs))))]
     return Program(program.name, program.arguments + [Argument(u.name, u) for u in weights], body, [total],
-                   program.filename, program.line)
+                   program.filename, program.line, passed_globals=program.passed_globals,
+                   folded_globals=program.folded_globals)
 
 
 class _SecondKernels(Kernels):

@@ -239,10 +239,16 @@ def test_a_rebound_module_number_is_seen(restored_globals):
     assert_matches_jax(transform, "module_number", (x,), wrt)
     changed("ROWS", 3)  # a slice bound: another kernel
     assert_matches_jax(transform, "module_number", (x,), wrt)
-    gradient = sg.grad(NUMPY.module_number)
-    gradient(x)
+    gradient, batched = sg.grad(NUMPY.module_number), sg.vmap(sg.grad(NUMPY.module_number))
+    gradient(x), batched(np.stack([x, -x]))
     changed("SCALE", -1.0)
     np.testing.assert_allclose(gradient(x), -2.0 * x + (np.arange(4) < 3), rtol=1e-14)
+    np.testing.assert_allclose(batched(np.stack([x, -x])), [-2.0 * x + (np.arange(4) < 3),
+                                                            2.0 * x + (np.arange(4) < 3)], rtol=1e-14)
+    hessian = sg.hessian(NUMPY.module_number)
+    np.testing.assert_allclose(hessian(x), -2.0 * np.eye(4), rtol=1e-14)
+    changed("SCALE", 3.0)
+    np.testing.assert_allclose(hessian(x), 6.0 * np.eye(4), rtol=1e-14)
 
 
 def test_a_helpers_module_array_is_read_at_each_call(restored_globals):
