@@ -36,11 +36,12 @@ def read(function, path):
     and attributes of a module; NameError as Python raises it when a name is gone."""
     value = function
     for name in path:
-        value = getattr(value, INLINE_ATTRIBUTE, value)
-        if isinstance(value, types.FunctionType):
-            cells = dict(zip(value.__code__.co_freevars, value.__closure__ or ()))
-            if name in cells:
-                value = cells[name].cell_contents
+        if type(value) is not types.FunctionType:  # (a symgrad transform called as a helper, or a module)
+            value = getattr(value, INLINE_ATTRIBUTE, value)
+        if type(value) is types.FunctionType:
+            free = value.__code__.co_freevars
+            if name in free:
+                value = value.__closure__[free.index(name)].cell_contents
             elif name in value.__globals__:
                 value = value.__globals__[name]
             elif hasattr(builtins, name):
