@@ -1011,8 +1011,8 @@ class Lifter(NumpyLowering):
         if isinstance(obj, (dict, set, bytearray)):
             raise self.error(errors.MutableGlobalError, node,
                              f"{label!r} is a {type(obj).__name__} from outside the function: symgrad reads "
-                             "module-level arrays and lists of numbers at each call, not other containers: pass its "
-                             "numbers as an argument")
+                             "module-level arrays and lists of numbers at each call, not other containers "
+                             "(docs/language.md): pass its numbers as an argument")
         raise self.error(errors.UnsupportedExpressionError, node,
                          f"{label!r} is a {type(obj).__name__}, not a number: pass numbers as arguments")
 
@@ -1024,7 +1024,7 @@ class Lifter(NumpyLowering):
             raise self.error(errors.MutableGlobalError, node,
                              f"{label!r} is a module-level {type(obj).__name__} read by a helper that is passed as a "
                              "value, which the call path cannot find again: call the helper by its name, or pass "
-                             f"{label} as an argument")
+                             f"{label} as an argument (docs/language.md)")
         if path in self.passed_globals:
             return self.passed_globals[path]
         try:
@@ -1038,7 +1038,7 @@ class Lifter(NumpyLowering):
             raise self.error(errors.MutableGlobalError, node,
                              f"{label!r} is a module-level {type(obj).__name__} of {what}: symgrad passes module-level "
                              f"arrays of numbers with {' or '.join(map(str, ARRAY_KINDS.values()))} axes to the "
-                             "kernels; pass this one as an argument")
+                             "kernels (docs/language.md); pass this one as an argument")
         argument = self._argument(self.fresh(path[-1]).name, kind)
         self.passed_arguments.append(argument)
         self.entry_symbols |= set(argument.shape)
@@ -1094,7 +1094,7 @@ class Lifter(NumpyLowering):
             raise self.error(errors.UnsupportedCallError, node,
                              f"{label}(): symgrad takes np.ma.array(x, mask=m) of the masked arrays, with "
                              "elementwise arithmetic and sums: zero the masked elements with np.where(mask, 0.0, e) "
-                             "before a sum, or select the others with a slice (x[:, :-1])")
+                             "before a sum, or select the others with a slice (x[:, :-1]); see docs/language.md")
         if target is builtins.sum and node.args and isinstance(node.args[0], ast.GeneratorExp):
             return self.generator_sum(node)
         constructed = self.constructed(target, node)

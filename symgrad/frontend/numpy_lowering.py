@@ -211,7 +211,7 @@ def stats_refusal(owner, method):
     name = type(owner).__name__.removesuffix("_gen").removesuffix("_frozen")
     advice = REFUSED_STATS.get(name, "symgrad lowers norm.logpdf and norm.pdf of scipy.stats: write this density's "
                                      "formula with the NumPy functions docs/language.md lists")
-    return f"scipy.stats.{name}.{method} is not supported: {advice}"
+    return f"scipy.stats.{name}.{method} is not supported (docs/language.md lists what is): {advice}"
 
 
 # NumPy functions that are refused on arrays, with what to write instead (the table of docs/language.md).
@@ -246,7 +246,7 @@ class NumpyLowering:
             raise self.error(errors.UnsupportedExpressionError, node,
                              f"{ast.unparse(node)!r} needs the elements of the masked array {value.text}: symgrad "
                              "takes elementwise arithmetic, np.sum, np.prod, .sum() and .prod() of np.ma arrays; "
-                             "for anything else zero the masked elements with np.where(mask, 0.0, x)")
+                             "for anything else zero the masked elements with np.where(mask, 0.0, x) (docs/language.md)")
         return ArrayExpression(value.shape, lambda indices: self.read(value, indices, node), True,
                                str(value.base.label))
 
@@ -483,7 +483,7 @@ class NumpyLowering:
             raise self.error(errors.UnsupportedStatementError, target,
                              f"a store of {'an array' if self.is_array(value) else 'a value'} into a slice "
                              f"({ast.unparse(target)} = ...): write the elements in a `for` loop (`for i in "
-                             "range(n): out[i, -1] = v[i]`) into a local array, or build the array with np.where")
+                             "range(n): out[i, -1] = v[i]`) into a local array, or build the array with np.where (docs/language.md)")
         index_nodes = list(target.slice.elts) if isinstance(target.slice, ast.Tuple) else [target.slice]
         positions = self.sliced(ArrayExpression(array.shape, lambda indices: indices, True, str(array.base.label)),
                                 index_nodes, target)  # (the view's element indices, not its elements)
@@ -592,7 +592,8 @@ class NumpyLowering:
         if kind not in ("sum", "prod"):
             raise self.error(errors.UnsupportedCallError, node,
                              f"{ast.unparse(node)!r}: np.{kind} of a masked array: symgrad reduces np.ma arrays with "
-                             f"np.sum and np.prod; for np.{kind} pick the elements with a slice, or use np.where")
+                             f"np.sum and np.prod (docs/language.md); for np.{kind} pick the elements with a slice, or use "
+                             "np.where")
         identity, data = REDUCTIONS[kind][2], masked.data
         return ArrayExpression(data.shape, lambda indices: sp.Piecewise(
             (identity, masked.masked(indices)), (as_number(data.at(indices)), True)), False, data.text)
@@ -938,7 +939,7 @@ class NumpyLowering:
             if any(isinstance(a, ast.Starred) for a in iterable.args):
                 raise self.error(errors.UnsupportedStatementError, iterable,
                                  f"{ast.unparse(iterable)}: name the sequences one by one, `zip(a, b, c)` (a helper "
-                                 "returning a tuple is unpacked first: `a, b, c = helper(...)`)")
+                                 "returning a tuple is unpacked first: `a, b, c = helper(...)`; docs/language.md)")
             if iterable.keywords or not iterable.args or not (isinstance(target, ast.Tuple)
                                                               and len(target.elts) == len(iterable.args)):
                 raise refused()
