@@ -244,7 +244,8 @@ class Lifter(NumpyLowering):
             else:
                 outputs = [self.assign(name, self.number(result, node), node)]
         return Program(name, arguments + self.passed_arguments, self.body, outputs, source.filename,
-                       source.first_line, self.shape_checks, list(self.passed_globals), list(self.folded_globals.items()))
+                       source.first_line, self.shape_checks, list(self.passed_globals),
+                       list(self.folded_globals.items()))
 
     def _argument(self, name, kind):
         if kind == FLOAT:

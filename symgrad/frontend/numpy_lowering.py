@@ -197,8 +197,9 @@ def composite(target):
 REFUSED_STATS = {
     "multivariate_normal": "it needs a Cholesky factorisation, which symgrad does not lower: for a diagonal covariance "
                            "write np.sum(norm.logpdf(x, mean, sd)); for a covariance fixed before the call, pass its "
-                           "inverse P and its log-determinant logdet as arguments and write -0.5 * (np.sum(d * (d @ P), "
-                           "axis=-1) + logdet + d.shape[-1] * np.log(2 * np.pi)) with d = x - mean",
+                           "inverse P and its log-determinant logdet as arguments and write "
+                           "-0.5 * (np.sum(d * (d @ P), axis=-1) + logdet + d.shape[-1] * np.log(2 * np.pi)) "
+                           "with d = x - mean",
 }
 
 
@@ -246,7 +247,8 @@ class NumpyLowering:
             raise self.error(errors.UnsupportedExpressionError, node,
                              f"{ast.unparse(node)!r} needs the elements of the masked array {value.text}: symgrad "
                              "takes elementwise arithmetic, np.sum, np.prod, .sum() and .prod() of np.ma arrays; "
-                             "for anything else zero the masked elements with np.where(mask, 0.0, x) (docs/language.md)")
+                             "for anything else zero the masked elements with np.where(mask, 0.0, x) "
+                             "(docs/language.md)")
         return ArrayExpression(value.shape, lambda indices: self.read(value, indices, node), True,
                                str(value.base.label))
 
@@ -483,7 +485,8 @@ class NumpyLowering:
             raise self.error(errors.UnsupportedStatementError, target,
                              f"a store of {'an array' if self.is_array(value) else 'a value'} into a slice "
                              f"({ast.unparse(target)} = ...): write the elements in a `for` loop (`for i in "
-                             "range(n): out[i, -1] = v[i]`) into a local array, or build the array with np.where (docs/language.md)")
+                             "range(n): out[i, -1] = v[i]`) into a local array, or build the array with np.where "
+                             "(docs/language.md)")
         index_nodes = list(target.slice.elts) if isinstance(target.slice, ast.Tuple) else [target.slice]
         positions = self.sliced(ArrayExpression(array.shape, lambda indices: indices, True, str(array.base.label)),
                                 index_nodes, target)  # (the view's element indices, not its elements)
@@ -592,8 +595,8 @@ class NumpyLowering:
         if kind not in ("sum", "prod"):
             raise self.error(errors.UnsupportedCallError, node,
                              f"{ast.unparse(node)!r}: np.{kind} of a masked array: symgrad reduces np.ma arrays with "
-                             f"np.sum and np.prod (docs/language.md); for np.{kind} pick the elements with a slice, or use "
-                             "np.where")
+                             f"np.sum and np.prod (docs/language.md); for np.{kind} pick the elements with a slice, "
+                             "or use np.where")
         identity, data = REDUCTIONS[kind][2], masked.data
         return ArrayExpression(data.shape, lambda indices: sp.Piecewise(
             (identity, masked.masked(indices)), (as_number(data.at(indices)), True)), False, data.text)
