@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import cache, passes
+from . import cache, module_values, passes
 from .errors import NonDifferentiableArgumentError
 
 
@@ -97,6 +97,7 @@ def _normalise_wrt(function, wrt):
 
 
 METHODS = ("auto", "reverse", "forward")
+ENTRY_METHODS = {"grad": "__call__", "value": "value", "value_and_grad": "value_and_grad"}  # kernel -> method
 
 
 def _derive(function, wrt, gradient_as_tuple, parallel, enabled=passes.ALL, method="auto", rewrite=None,
@@ -181,7 +182,7 @@ def built(derivative, wrt, gradient_as_tuple, parallel, enabled, extra_source=""
         name=program.name, imports=imports,
         arguments=tuple(a.name for a in program.arguments), kinds=tuple(a.kind for a in program.arguments),
         wrt=tuple(wrt), threaded=tuple(name for name, kernel in kernels.items() if kernel.threaded()),
-        kernels=source + extra_source)
+        passed=tuple(program.passed_globals), folded=tuple(program.folded_globals), kernels=source + extra_source)
     return _Derivation(derivative, kernels, text)
 
 
@@ -322,13 +323,40 @@ class Transform:
     def _entry(self, name):
         """What calls of kernel `name` go to: its dispatcher, or a binder in front of it when the dispatcher could
         not fold the call itself: its parameters are not named as the user's (keywords), or the user's function
-        has default values, which the generated kernel does not repeat."""
+        has default values, which the generated kernel does not repeat; or (when the function reads module-level
+        values) `_with_module_values`."""
         dispatcher = getattr(self.kernels, name)
+        module = self._load()
+        if module.PASSED or module.FOLDED:
+            return functools.partial(self._with_module_values, name, dispatcher,
+                                     len(module.ARGUMENTS) - len(module.PASSED))
         kernel = getattr(dispatcher, "py_func", dispatcher)  # (a plain function under NUMBA_DISABLE_JIT=1)
         if tuple(inspect.signature(kernel).parameters) == tuple(inspect.signature(self.fun).parameters) \
                 and not self.fun.__defaults__:
             return dispatcher
         return functools.partial(_call_by_position, self.fun, dispatcher)
+
+    def _with_module_values(self, name, dispatcher, count, *args, **keywords):
+        """A call of a kernel that reads module-level values: their current values go after the user's
+        arguments; when they no longer fit the kernels (a number changed), the kernels are derived again."""
+        values = module_values.current(self.fun, self._module)
+        if values is None:
+            self._forget()
+            return getattr(self, ENTRY_METHODS[name])(*args, **keywords)
+        if keywords or len(args) != count:
+            args = _positional(self.fun, args, keywords)
+        return dispatcher(*args, *values)
+
+    def _forget(self):
+        """Drop the kernels and formulas: the next call derives (or finds in the cache) those for the globals'
+        values now."""
+        with self._lock, self._display_lock:
+            self._cache_key = self._module = self._derivation = self._rendering = self._display = None
+            self.kernels = type(self.kernels)(self)
+            if "__call__" in type(self).__dict__:  # (the dispatcher a first call put there)
+                delattr(type(self), "__call__")
+            for method in ("value", "value_and_grad"):
+                self.__dict__.pop(method, None)
 
     # --- derivation and compilation, cached -----------------------------------------------------------------
     def _observe(self, args, keywords):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import cache
+from . import cache, module_values
 
 # What a batched argument of each kind becomes: one more leading axis.
 _BATCHED_NDIM = {"float": 1, "int": 1, "array1": 2, "array2": 3, "array3": 4}
@@ -80,6 +80,9 @@ def batch_source(module, name, axes, gradient_as_tuple):
     is given (the Python call passes reused ones), and `batched`, which allocates them, for ``@njit`` callers.
     `batched_into` calls the global KERNEL, which `Batched` sets to the transform's dispatcher before compiling,
     and `batched` the global INTO, set to `batched_into` compiled."""
+    refusal = module_values.not_passed("vmap", module.NAME, module.PASSED)
+    if refusal:
+        raise refusal
     arguments, kinds = module.ARGUMENTS, module.KINDS
     specs = output_specs(module, name, axes, gradient_as_tuple)
     results = [array for array, _, _, _ in specs]
@@ -192,6 +195,12 @@ class Batched:
         return self._call("value_and_grad", args, keywords)
 
     def _call(self, name, args, keywords):
+        module = self.transform._load()
+        if module.FOLDED and module_values.current(self.transform.fun, module) is None:  # (a module-level number
+            with self._lock:  # changed: the transform's kernels and these are derived again for its value)
+                self.transform._forget()
+                self.kernels = type(self.kernels)(self)
+                self._into_kernels, self._kept = {}, {}
         args = self._checked(self._positional(self.transform.fun, args, keywords))
         kernel = self._into(name)
         specs = output_specs(kernel.module, name, self.in_axes, self._as_tuple)

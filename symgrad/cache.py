@@ -87,10 +87,24 @@ def _describe(value, label):
     if isinstance(value, types.ModuleType):
         return "module " + value.__name__
     if isinstance(value, numbers.Number):
-        return f"{type(value).__name__} {value!r}"
+        return describe_number(value)
+    if isinstance(value, (list, tuple)) or hasattr(value, "ndim"):  # (a module-level array passed at each call:
+        return f"{type(value).__name__} of {_axes(value)} axes"  # its values are not part of the key, its rank is)
     if callable(value):
         return f"callable {getattr(value, '__module__', '')}.{getattr(value, '__qualname__', type(value).__name__)}"
     return f"object {type(value).__qualname__}"
+
+
+def describe_number(value):
+    """A number as the key and the call path's check of a module-level number (`api`) both describe it."""
+    return f"{type(value).__name__} {value!r}"
+
+
+def _axes(value):
+    """The number of axes of an array, or of a list of numbers (of lists of numbers...) read as one."""
+    if hasattr(value, "ndim"):
+        return value.ndim
+    return 1 + _axes(value[0]) if isinstance(value, (list, tuple)) and value else int(isinstance(value, (list, tuple)))
 
 
 _MISSING = object()
@@ -377,6 +391,8 @@ ARGUMENTS = {arguments!r}
 KINDS = {kinds!r}
 WRT = {wrt!r}
 THREADED = {threaded!r}
+PASSED = {passed!r}
+FOLDED = {folded!r}
 
 
 {kernels}

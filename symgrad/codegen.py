@@ -419,7 +419,11 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset(), recurren
 
     for s in statements:
         if isinstance(s, Assign):
-            lines.append(f"{indent}{p(s.target)} = {accumulated(s.value, s.target)}")
+            value = accumulated(s.value, s.target)
+            if not s.target.is_integer and isinstance(s.value, sp.Piecewise) and all(
+                    isinstance(piece, sp.Integer) for piece, _ in s.value.args):  # (a comparison used as a number,
+                value = f"float({value})"  # `float(a > b)`: its value and derivative are floats, as in Python)
+            lines.append(f"{indent}{p(s.target)} = {value}")
         elif isinstance(s, Update):
             lines.append(f"{indent}{p(s.target)} {'+=' if s.accumulate else '='} {p(s.value)}")
         elif isinstance(s, Store):

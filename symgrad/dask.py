@@ -23,7 +23,7 @@ import warnings
 
 import numpy as np
 
-from . import api, cache
+from . import api, cache, module_values
 
 SPLIT_EVERY = 8  # partial results added per task of the tree reduction
 REST_SHARE = "_rest_share"  # the argument each chunk's kernel weighs the part of the loss outside the sums by
@@ -253,7 +253,7 @@ class DaskTransform:
         if not chunked:
             result = self.transform(*args)
             return result if compute else dask.delayed(result)
-        observed = tuple((name, value.ndim) for name, value in zip(names, args)
+        observed = tuple((name, api._observed_kind(value)) for name, value in zip(names, args)
                          if isinstance(value, (np.ndarray, da.Array)))
         digest, text, mean, rest, kinds = self._module(chunked, observed)
         arrays = _aligned(self.fun.__name__, dict(zip(names, args)), chunked, dict(zip(names, kinds)))
@@ -294,6 +294,9 @@ class DaskTransform:
                     found = []
 
                     def rewrite(program):
+                        refusal = module_values.not_passed("symgrad.dask", program.name, program.passed_globals)
+                        if refusal:
+                            raise refusal
                         program, mean, rest = row_sum_rewrite(program, chunked, t.wrt)
                         found.append((mean, rest))
                         return program

@@ -156,6 +156,10 @@ class Program:
     # A function returning an array (`sg.jacobian`): outputs[0] is the label of the local array it returns and this
     # its shape, in the arguments' sizes and int arguments; None when the outputs are numbers.
     output_shape: Optional[tuple] = None
+    # Module-level values (symgrad/module_values.py): the path of each array passed as one of the last arguments,
+    # and `(path, description)` of each number folded in, which the call path checks.
+    passed_globals: list = field(default_factory=list)
+    folded_globals: list = field(default_factory=list)
 
     def argument(self, name):
         return next(a for a in self.arguments if a.name == name)

@@ -20,6 +20,7 @@ import numbers
 
 import numpy as np
 
+from . import module_values
 from .api import Kernels, Transform, _argument_problem, _positional, built, derive_with, lifted
 from .second_order import _made, _SecondOrder, colouring, seed_arguments
 
@@ -36,6 +37,9 @@ def _stages(function, wrt, direction, lanes, as_tuple, parallel, enabled, observ
     or reverse (u^T J) derivative's kernels.  The module also gets `output_shape` and `ELEMENTS`, the columns a
     `_by_element` kernel returns (None for the others)."""
     program = _packed(lifted(function, wrt, several=True, observed=observed))
+    refusal = module_values.not_passed("sg.jacobian", program.name, program.passed_globals)
+    if refusal:
+        raise refusal
     elements = _constant_reads(program, wrt) if direction == "forward" and lanes > 1 else None
     if elements is not None:
         derivative, as_tuple = _by_element(program, wrt[0], elements), len(elements) > 1
@@ -161,7 +165,7 @@ def _reverse(program, wrt, enabled):
     shaped like the output; its program stays f, so that its `value` kernel returns f's array."""
     import sympy as sp
 
-    from .ir import ARRAY1, ARRAY2, Argument, Assign, Carried, Loop, Program
+    from .ir import ARRAY1, ARRAY2, Argument, Assign, Carried, Loop
     from .reverse import reverse, unique_symbol
 
     used = _used_names(program)
@@ -187,8 +191,8 @@ def _reverse(program, wrt, enabled):
         return loop, result
 
     loop, total = summed(0, sp.Float(0.0))
-    weighted = Program(program.name, program.arguments + [u], program.body + [loop], [total], program.filename,
-                       program.line, program.shape_checks)
+    weighted = dataclasses.replace(program, arguments=program.arguments + [u], body=program.body + [loop],
+                                   outputs=[total], output_shape=None)
     derivative = reverse(weighted, list(wrt), enabled=enabled)
     derivative.program = dataclasses.replace(program, arguments=weighted.arguments)
     return derivative

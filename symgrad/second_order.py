@@ -15,6 +15,7 @@ import numbers
 
 import numpy as np
 
+from . import module_values
 from .api import Kernels, Transform, _argument_problem, _positional, built, derive_with, lifted
 from .errors import NonDifferentiableArgumentError
 
@@ -25,6 +26,9 @@ def _stages(function, wrt, directions, seeded, as_tuple, parallel, enabled):
     from .reverse import reverse
 
     program = lifted(function, tuple(wrt) + tuple(directions), several=True)
+    refusal = module_values.not_passed("a second-order transform", program.name, program.passed_globals)
+    if refusal:
+        raise refusal
     _check_scalar(program, "hvp, hessian and value_grad_and_hessian need" if seeded else "grad of grad needs")
     program = _directed(program, directions)
     if seeded:
@@ -144,6 +148,9 @@ class _SecondOrder(Transform):
         """f's arguments in order, each checked against its kind (a TypeError naming the one that is wrong)."""
         values = args if not keywords and len(args) == self._arity else _positional(self.fun, args, keywords)
         module = self._load()
+        if module.FOLDED and module_values.current(self.fun, module) is None:  # (a module-level number changed)
+            self._forget()
+            module = self._load()
         for name, kind, value in zip(module.ARGUMENTS, module.KINDS, values):
             problem = _argument_problem(kind, value)
             if problem:
@@ -164,7 +171,8 @@ class HVP(_SecondOrder):
 
     def __call__(self, *args, **keywords):
         """H v, shaped like the `wrt` argument (a tuple of them, and a tuple v, for a tuple `wrt`)."""
-        if not keywords and len(args) == self._arity + 1 and not self._as_tuple and self._fits(args[-1], args):
+        if not keywords and len(args) == self._arity + 1 and not self._as_tuple and self._fits(args[-1], args) \
+                and not self._load().FOLDED:  # (a module-level number is checked on the way through _arguments)
             return self.kernels.grad(*args)  # (the dispatcher names an argument of the wrong type)
         if "v" in keywords and "v" not in inspect.signature(self.fun).parameters:
             v = keywords.pop("v")

@@ -23,9 +23,9 @@ from symgrad import errors
 THIS_FILE = pathlib.Path(__file__).resolve()
 SOURCE_LINES = THIS_FILE.read_text().splitlines()
 
-WEIGHTS = [0.5, 2.0]  # a mutable global: reading it must be refused
+WEIGHTS = [0.5, "two"]  # a module-level list that is not all numbers: reading it must be refused
 TABLE = {"a": 1.0}
-ARRAY = np.array([1.0, 2.0])
+ARRAY = np.array([1.0, 2.0j])  # complex: not passed to the kernels
 G = 1.0
 
 
@@ -111,6 +111,7 @@ uses_nonlocal = make_nonlocal()
 
 
 def nested_def(x):
+    @staticmethod
     def inner(t):  # MARK: nested-def
         return t * t
 

@@ -54,6 +54,19 @@ def _axis_keyword(node):
     return None
 
 
+def _scoped_walk(definition):
+    """Every node under `definition`, with the names that a nested `def` around it makes its own (its arguments and
+    what it assigns): there they are not the outer function's arguments."""
+    pending = [(child, frozenset()) for child in ast.iter_child_nodes(definition)]
+    while pending:
+        node, shadowed = pending.pop()
+        yield node, shadowed
+        if isinstance(node, ast.FunctionDef):
+            shadowed = shadowed | {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)} | {
+                n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        pending.extend((child, shadowed) for child in ast.iter_child_nodes(node))
+
+
 def infer_kinds(source, seen=None, observed=None):
     """Each parameter's kind from how the body uses it: an array of at least as many axes as its uses show
     (indices, `.shape[k]`, `.T`, `axis=k`; `len`, `np.sum`, `@`, methods such as `.sum()`: one at least), an int
@@ -73,13 +86,15 @@ def infer_kinds(source, seen=None, observed=None):
                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
                and isinstance(node.value, ast.Name) and node.value.id in parameters}
 
+    shadowed = frozenset()  # the names the nested `def` around the node makes its own
+
     def array(name, ndim):
         """`name` is an array of `ndim` axes at least."""
         name = aliases.get(name, name)
-        if name in parameters:
+        if name in parameters and name not in shadowed:
             ndims[name] = max(ndims.get(name, 0), ndim)
 
-    for node in ast.walk(source.definition):
+    for node, shadowed in _scoped_walk(source.definition):
         if isinstance(node, ast.Subscript):
             levels, base = [], node
             while isinstance(base, ast.Subscript):
@@ -87,7 +102,7 @@ def infer_kinds(source, seen=None, observed=None):
                 levels.append(elements)
                 for element in elements:
                     parts = (element.lower, element.upper) if isinstance(element, ast.Slice) else (element,)
-                    integers |= set().union(set(), *(_names_in(p) for p in parts if p is not None))
+                    integers |= set().union(set(), *(_names_in(p) for p in parts if p is not None)) - shadowed
                     while isinstance(element, ast.Subscript):
                         element = element.value
                     if isinstance(element, ast.Name):
@@ -132,7 +147,7 @@ def infer_kinds(source, seen=None, observed=None):
             arguments = [a.id if isinstance(a, ast.Name) else None for a in node.args]
             if target is range:
                 for argument in node.args:
-                    integers |= _names_in(argument)
+                    integers |= _names_in(argument) - shadowed
             elif id(target) in ARRAY_FUNCTIONS or id(target) in ITERATING and len(node.args) == 1:
                 for name in arguments:
                     if name:
@@ -152,10 +167,10 @@ def infer_kinds(source, seen=None, observed=None):
                         kind = helper_kinds[helper_parameters[position]]
                         if kind in ARRAY_KINDS:
                             array(name, ARRAY_KINDS[kind])
-                        elif kind == INDEX1 and name in parameters:
+                        elif kind == INDEX1 and name in parameters and name not in shadowed:
                             indexing.add(name)
                             integers.add(name)
-                        elif kind == INT and name in parameters:
+                        elif kind == INT and name in parameters and name not in shadowed:
                             integers.add(name)
     kinds = {}
     for name in parameters:

@@ -21,13 +21,15 @@ import numpy as np
 import sympy as sp
 
 from .. import errors
-from ..cache import INLINE_ATTRIBUTE
+from ..cache import INLINE_ATTRIBUTE, describe_number
 from ..ir import ARRAY_KINDS, FLOAT, INDEX1, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
+from ..module_values import LIBRARIES
 from ..rules import FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, integer_valued
 from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
 from .numpy_lowering import (REDUCING_FUNCTIONS, REFUSED_FUNCTIONS, ArrayExpression, ArrayList, ArrayValue,
+                             MaskedArray,
                              FLOAT64, FLOAT_TYPES, FloatInfo, LoopAppend, NumpyLowering, as_number, composite,
-                             trip_count)
+                             stats_refusal, trip_count)
 from .source import COMPARISONS, PYTHON_COMPARISONS, Frame, constant_to_sympy, python_number, read_source
 
 # Names the generated kernels use themselves; a user variable of that name gets another.
@@ -59,7 +61,6 @@ REFUSED_STATEMENTS = {
     ast.Raise: "`raise`: check the arguments before calling the differentiated function",
     ast.Global: "`global`: pass the value as an argument",
     ast.Nonlocal: "`nonlocal`: pass the value as an argument and return the new one",
-    ast.FunctionDef: "a nested `def`: define the helper at module level; symgrad inlines it",
     ast.AsyncFunctionDef: "an `async def`: define a plain helper at module level",
     ast.ClassDef: "a class definition: define it at module level, outside the differentiated function",
     ast.Import: "an `import` inside the function: import at module level",
@@ -84,6 +85,32 @@ REFUSED_EXPRESSIONS = {
     ast.Starred: "a starred expression: pass the arguments one by one",
     ast.Slice: "a slice (a view of an array): index single elements in a `for` loop",
 }
+
+
+@dataclass(eq=False)
+class LocalFunction:
+    """A nested `def`: its definition, its signature (defaults evaluated where it was defined), its source for
+    messages, and the frame of the function that defines it, whose variables it reads as they are when it is
+    called (a closure, as in Python)."""
+
+    definition: ast.FunctionDef
+    signature: inspect.Signature
+    source: object
+    frame: object
+
+    def enclosing_values(self):
+        """The enclosing function's variables this helper sees: all but those it makes its own (its arguments
+        and what it assigns); one the enclosing function assigns only later is undefined, as in Python."""
+        own = {a.arg for a in ast.walk(self.definition.args) if isinstance(a, ast.arg)}
+        own |= _assigned_names(self.definition.body) | {n.name for n in ast.walk(self.definition)
+                                                        if isinstance(n, ast.FunctionDef) and n is not self.definition}
+        enclosing = self.frame.source.definition
+        later = _assigned_names(enclosing.body) | {a.arg for a in ast.walk(enclosing.args) if isinstance(a, ast.arg)}
+        values = {name: value for name, value in self.frame.variables.items() if name not in own}
+        values.update({name: _Undefined(name, f"is read by the nested helper {self.definition.name}() before "
+                                              f"{enclosing.name}() assigns it: assign it before the call")
+                       for name in later - own - set(values)})
+        return values
 
 
 class _Undefined:
@@ -125,6 +152,9 @@ class Lifter(NumpyLowering):
         self.entry_symbols = set()  # what a kernel knows when it starts: int arguments and sizes
         self.single_reads = {}  # a function's definition -> the names it reads once (see `read_once`)
         self.carried_arrays = set()  # (frame, name) of the arrays the loops being lifted carry (see `histories`)
+        self.passed_globals = {}  # path -> ArrayValue of each module-level array read (see `module_array`)
+        self.passed_arguments = []  # their kernel arguments, after the user's
+        self.folded_globals = {}  # path -> description of each module-level number folded in
         self.body = []
         self.guard = sp.true
         self.used_names = set(RESERVED_NAMES)
@@ -152,6 +182,8 @@ class Lifter(NumpyLowering):
             return tuple(self.assign(name, v, node, probe=probe) for v in value)
         if isinstance(value, ArrayExpression):
             return self.materialized(value, name, node)
+        if isinstance(value, MaskedArray):  # (its data computed once, as np.ma.array of a computed value is)
+            return MaskedArray(self.expression(self.materialized(value.data, name, node), node), value.masked)
         if isinstance(value, ArrayValue) or value.is_Symbol or value.is_number:
             return value
         symbol = self.fresh(name, integer=True) if integer_valued(value) else self.fresh(name)
@@ -212,7 +244,7 @@ class Lifter(NumpyLowering):
                                     for k, size in enumerate(argument.shape)})
         name = self.function.__name__
         variables = {a.name: ArrayValue(a.base, a.shape, False) if a.base is not None else a.symbol for a in arguments}
-        with self.entered(source, variables):
+        with self.entered(source, variables, ()):
             returned = self.run_body()
             result, node = returned.value, returned.node
             output_shape = None
@@ -223,8 +255,9 @@ class Lifter(NumpyLowering):
                 outputs = [array.base.label]
             else:
                 outputs = [self.assign(name, self.number(result, node), node)]
-        return Program(name, arguments, self.body, outputs, source.filename, source.first_line, self.shape_checks,
-                       output_shape)
+        return Program(name, arguments + self.passed_arguments, self.body, outputs, source.filename,
+                       source.first_line, self.shape_checks, output_shape, list(self.passed_globals),
+                       list(self.folded_globals.items()))
 
     def output_array(self, value, name, node):
         """A returned array as a local array the kernels return, and its shape in terms of what the kernels know
@@ -261,11 +294,12 @@ class Lifter(NumpyLowering):
         return spec.posonlyargs + spec.args + spec.kwonlyargs
 
     @contextlib.contextmanager
-    def entered(self, source, variables):
-        """Lift statements of `source`'s function, with `variables` as its locals."""
+    def entered(self, source, variables, path, callee=None):
+        """Lift statements of `source`'s function (or of `callee`, a nested `def` in it), with `variables` as its
+        locals; `path` as in `Frame`."""
         outer = self.frame
-        self.frame = Frame(source, variables)
-        self.inlining.append(source.function)
+        self.frame = Frame(source, variables, path)
+        self.inlining.append(callee or source.function)
         try:
             yield
         finally:
@@ -282,29 +316,66 @@ class Lifter(NumpyLowering):
         return returned
 
     def inline(self, function, node, args, keywords):
-        if function in self.inlining:
+        """A call of a helper (a module-level function, or a nested `def`: a `LocalFunction`), lifted in place."""
+        local = isinstance(function, LocalFunction)
+        name = function.definition.name if local else function.__name__
+        if any(function is callee for callee in self.inlining):
             raise self.error(errors.RecursionNotSupportedError, node,
-                             f"recursive call to {function.__name__}(): write the recursion as a `for` loop")
-        source = read_source(function)
+                             f"recursive call to {name}(): write the recursion as a `for` loop")
         try:
-            bound = inspect.signature(function).bind(*args, **keywords)
+            bound = (function.signature if local else inspect.signature(function)).bind(*args, **keywords)
         except TypeError as exc:
-            raise self.error(errors.UnsupportedCallError, node, f"call to {function.__name__}(): {exc}") from None
+            raise self.error(errors.UnsupportedCallError, node, f"call to {name}(): {exc}") from None
         bound.apply_defaults()
-        variables = {}
-        for name, value in bound.arguments.items():
-            if isinstance(value, (ArrayList, FloatInfo) + FUNCTION_VALUES) or value is FLOAT64:  # (a list of
-                # arrays, a type, a function such as nonlinearity=np.tanh)
-                variables[name] = value
+        variables = function.enclosing_values() if local else {}
+        for parameter, value in bound.arguments.items():
+            if isinstance(value, (ArrayList, FloatInfo, LocalFunction) + FUNCTION_VALUES) or value is FLOAT64:  # (a
+                # list of arrays, a type, a function such as nonlinearity=np.tanh)
+                variables[parameter] = value
                 continue
-            if not isinstance(value, (sp.Basic, tuple, ArrayValue, ArrayExpression)):
+            if not isinstance(value, (sp.Basic, tuple, ArrayValue, ArrayExpression, MaskedArray)):
                 value = constant_to_sympy(value)
                 if value is None:
                     raise self.error(errors.UnsupportedCallError, node,
-                                     f"{function.__name__}() has a default for {name!r} that is not a number")
-            variables[name] = self.assign(name, value, node, probe=True)  # Python evaluates every argument
-        with self.entered(source, variables):
+                                     f"{name}() has a default for {parameter!r} that is not a number")
+            variables[parameter] = self.assign(parameter, value, node, probe=True)  # Python evaluates every argument
+        source, path = (function.source, function.frame.path) if local else (read_source(function),
+                                                                            self.outside_path(node.func))
+        with self.entered(source, variables, path, function):
             return self.run_body().value
+
+    def define(self, node):
+        """A nested `def`: a `LocalFunction` bound to its name, inlined where it is called.  Its defaults are
+        evaluated here, as Python does."""
+        spec = node.args
+        refused = ("a decorator" if node.decorator_list else "*args" if spec.vararg else "**kwargs" if spec.kwarg
+                   else None)
+        if refused:
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"a nested `def` with {refused}: symgrad inlines nested helpers with plain arguments; "
+                             "drop it, or define the helper at module level and see docs/language.md")
+        positional = spec.posonlyargs + spec.args
+        defaults = [None] * (len(positional) - len(spec.defaults)) + [self.value(d) for d in spec.defaults]
+        parameters = [inspect.Parameter(a.arg, inspect.Parameter.POSITIONAL_ONLY if a in spec.posonlyargs
+                                        else inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                        default=inspect.Parameter.empty if d is None else d)
+                      for a, d in zip(positional, defaults)]
+        parameters += [inspect.Parameter(a.arg, inspect.Parameter.KEYWORD_ONLY, default=inspect.Parameter.empty
+                                         if d is None else self.value(d))
+                       for a, d in zip(spec.kwonlyargs, spec.kw_defaults)]
+        source = dataclasses.replace(self.frame.source, definition=node)
+        self.frame.variables[node.name] = LocalFunction(node, inspect.Signature(parameters), source, self.frame)
+
+    def outside_path(self, node):
+        """The path (see `Frame`) of what a name or an attribute chain reads from outside the function (a global,
+        a closure variable, a module attribute), or None for a local value or another expression."""
+        chain = []
+        while isinstance(node, ast.Attribute):
+            chain.insert(0, node.attr)
+            node = node.value
+        if not isinstance(node, ast.Name) or node.id in self.frame.variables:
+            return None
+        return self.frame.global_path(node.id, *chain)
 
     # --- statements -----------------------------------------------------------------------------------
     def run_block(self, statements):
@@ -346,6 +417,8 @@ class Lifter(NumpyLowering):
                                  "side effects symgrad cannot compile): assign the value or remove the line")
         elif isinstance(node, (ast.Pass, ast.Assert)):
             pass  # asserts are not differentiated and not compiled
+        elif isinstance(node, ast.FunctionDef):
+            self.define(node)
         else:
             reason = REFUSED_STATEMENTS.get(type(node), f"the statement {type(node).__name__}")
             raise self.error(errors.UnsupportedStatementError, node, f"unsupported: {reason}")
@@ -397,6 +470,9 @@ class Lifter(NumpyLowering):
             for element, part in zip(target.elts, value):
                 self.bind(element, part, node)
         elif isinstance(target, ast.Subscript):
+            if any(isinstance(n, ast.Slice) for n in ast.walk(target.slice)):
+                self.store_into_slice(target, value, node)
+                return
             array, indices = self.element(target)
             self.store(array, indices, self.number(value, node), False, node)
         else:
@@ -832,8 +908,9 @@ class Lifter(NumpyLowering):
 
     def subscript(self, node):
         container = node.value
-        if isinstance(container, ast.Attribute) and container.attr == "shape" or isinstance(container, ast.Tuple):
-            values = self.value(container)
+        if isinstance(container, ast.Attribute) and container.attr == "shape" or isinstance(container, ast.Tuple) or (
+                isinstance(container, ast.Name) and isinstance(self.frame.variables.get(container.id), tuple)):
+            values = self.value(container)  # (a shape, a tuple written out or bound to a name)
             index = self.number(self.value(node.slice), node.slice)
             if not isinstance(values, tuple) or not index.is_Integer or not -len(values) <= index < len(values):
                 raise self.error(errors.UnsupportedExpressionError, node,
@@ -873,7 +950,7 @@ class Lifter(NumpyLowering):
             raise self.error(errors.UnsupportedExpressionError, node,
                              f"the array attribute .{node.attr}: use .shape, .size, .ndim, .T, .dtype, len() or "
                              "indexing")
-        return self.global_number(self.resolve(node), node)
+        return self.global_number(self.resolve(node), node, self.outside_path(node))
 
     def is_local(self, node):
         """Whether an attribute's base is a value of the function (an array), not a module or a global."""
@@ -895,7 +972,7 @@ class Lifter(NumpyLowering):
                              "a list of arrays used as a number: join it with np.stack, np.column_stack or "
                              "np.concatenate, then index or reduce the array")
         if self.is_array(value):
-            text = value.text if isinstance(value, ArrayExpression) else value.base.label
+            text = value.text if isinstance(value, (ArrayExpression, MaskedArray)) else value.base.label
             raise self.error(errors.UnsupportedExpressionError, node,
                              f"the array {text} used as a number: index its elements (x[i]), or reduce it "
                              "(np.sum, np.mean, np.max, @)")
@@ -959,26 +1036,66 @@ class Lifter(NumpyLowering):
             if isinstance(value, _Undefined):
                 raise self.error(errors.UndefinedNameError, node, f"{node.id!r} {value.advice}")
             return value
-        return self.global_number(self.resolve(node), node)
+        return self.global_number(self.resolve(node), node, self.outside_path(node))
 
-    def global_number(self, obj, node):
+    def global_number(self, obj, node, path):
+        """A value from outside the function (a global, a closure variable, a module attribute): a number folded
+        in (and checked at each call), a type, or an array passed to the kernels (`module_array`)."""
         number = constant_to_sympy(obj)
         if number is not None:
+            root = self.frame.resolve(path[len(self.frame.path)]) if path is not None else None
+            if path is not None and not (isinstance(root, types.ModuleType)
+                                         and root.__name__.split(".")[0] in LIBRARIES):
+                self.folded_globals[path] = describe_number(obj)
             return number
         if any(obj is t for t in FLOAT_TYPES):
             return FLOAT64  # (a type, for np.finfo, .astype and dtype=)
         label = ast.unparse(node)
-        if isinstance(obj, (list, dict, set, np.ndarray, bytearray)):
+        if isinstance(obj, (list, np.ndarray)):
+            return self.module_array(obj, node, path)
+        if isinstance(obj, (dict, set, bytearray)):
             raise self.error(errors.MutableGlobalError, node,
-                             f"{label!r} is a mutable {type(obj).__name__} from outside the function, which the "
-                             "kernel would freeze: pass it as an argument")
+                             f"{label!r} is a {type(obj).__name__} from outside the function: symgrad reads "
+                             "module-level arrays and lists of numbers at each call, not other containers "
+                             "(docs/language.md): pass its numbers as an argument")
         raise self.error(errors.UnsupportedExpressionError, node,
                          f"{label!r} is a {type(obj).__name__}, not a number: pass numbers as arguments")
+
+    def module_array(self, obj, node, path):
+        """A module-level array or list of numbers, read by the kernels as a hidden argument after the user's:
+        the call path passes the global's value at each call, so a change to it is seen, as in Python."""
+        label = ast.unparse(node)
+        if path is None:
+            raise self.error(errors.MutableGlobalError, node,
+                             f"{label!r} is a module-level {type(obj).__name__} read by a helper that is passed as a "
+                             "value, which the call path cannot find again: call the helper by its name, or pass "
+                             f"{label} as an argument (docs/language.md)")
+        if path in self.passed_globals:
+            return self.passed_globals[path]
+        try:
+            values = np.asarray(obj)
+            ndim = values.ndim if values.dtype.kind in "biuf" else None
+        except (TypeError, ValueError):
+            ndim = None
+        kind = next((kind for kind, axes in ARRAY_KINDS.items() if axes == ndim), None)
+        if kind is None:
+            what = "items that are not all real numbers" if ndim is None else f"{ndim} axes"
+            raise self.error(errors.MutableGlobalError, node,
+                             f"{label!r} is a module-level {type(obj).__name__} of {what}: symgrad passes module-level "
+                             f"arrays of numbers with {' or '.join(map(str, ARRAY_KINDS.values()))} axes to the "
+                             "kernels (docs/language.md); pass this one as an argument")
+        argument = self._argument(self.fresh(path[-1]).name, kind)
+        self.passed_arguments.append(argument)
+        self.entry_symbols |= set(argument.shape)
+        self.size_names.update({size: sp.Symbol(f"len({label})" if len(argument.shape) == 1 else
+                                                f"{label}.shape[{k}]") for k, size in enumerate(argument.shape)})
+        self.passed_globals[path] = ArrayValue(argument.base, argument.shape, False)
+        return self.passed_globals[path]
 
     def resolve(self, node):
         """The Python object a global name or a module attribute (`math.pi`, `np.sin`) refers to."""
         if isinstance(node, ast.Name):
-            if isinstance(self.frame.variables.get(node.id), FUNCTION_VALUES):
+            if isinstance(self.frame.variables.get(node.id), FUNCTION_VALUES + (LocalFunction,)):
                 return self.frame.variables[node.id]  # (a function passed to a helper: `nonlinearity(x)`)
             if node.id in self.frame.variables:
                 raise self.error(errors.UnsupportedCallError, node,
@@ -996,6 +1113,9 @@ class Lifter(NumpyLowering):
                 return getattr(base, node.attr)
             if base is not None and composite(getattr(base, node.attr, None)) is not None:
                 return getattr(base, node.attr)  # (norm.logpdf: a method of a scipy.stats distribution)
+            refusal = stats_refusal(base, node.attr)
+            if refusal:
+                raise self.error(errors.UnsupportedCallError, node, refusal)
             raise self.error(errors.UnsupportedExpressionError, node,
                              f"the attribute {ast.unparse(node)!r}: only module attributes such as math.pi or "
                              "np.sin, and an array's .shape and .size, are supported")
@@ -1016,6 +1136,13 @@ class Lifter(NumpyLowering):
         name = getattr(target, "__name__", None)
         if name in REFUSED_FUNCTIONS and getattr(np, name, None) is target:  # (before its arguments: einsum's text)
             raise self.error(errors.UnsupportedCallError, node, f"{label}() is not supported: {REFUSED_FUNCTIONS[name]}")
+        if (getattr(target, "__module__", None) or "").startswith("numpy.ma"):
+            if target in (np.ma.array, np.ma.masked_array):
+                return self.masked_array(node)
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"{label}(): symgrad takes np.ma.array(x, mask=m) of the masked arrays, with "
+                             "elementwise arithmetic and sums: zero the masked elements with np.where(mask, 0.0, e) "
+                             "before a sum, or select the others with a slice (x[:, :-1]); see docs/language.md")
         if target is builtins.sum and node.args and isinstance(node.args[0], ast.GeneratorExp):
             return self.generator_sum(node)
         constructed = self.constructed(target, node)
@@ -1026,14 +1153,20 @@ class Lifter(NumpyLowering):
         args = [self.value(arg) for arg in node.args]
         target = getattr(target, INLINE_ATTRIBUTE, target)
         library = getattr(target, "__module__", None) or ""
-        if isinstance(target, types.FunctionType) and library.split(".")[0] not in ("numpy", "scipy"):
+        if isinstance(target, LocalFunction) or isinstance(target, types.FunctionType) and library.split(".")[
+                0] not in ("numpy", "scipy"):
             return self.inline(target, node, args, {k.arg: self.value(k.value) for k in node.keywords})
         array_result = self.array_call(target, node, args)
-        if array_result is None and (any(self.is_array(a) for a in args) or composite(target) is not None or id(
+        if array_result is None and (any(self.is_array(a) for a in args) or composite(target) is not None or target in (
+                np.atleast_1d, np.atleast_2d) or id(
                 target) in REDUCING_FUNCTIONS and len(args) == 1):  # (np.sum of a number is the number)
             array_result = self.numpy_call(target, node, args)
         if array_result is not None:
             return array_result
+        name = getattr(target, "__name__", None)
+        if name in REFUSED_FUNCTIONS and getattr(np, name, None) is target:  # (before its keywords: `axis=` of
+            raise self.error(errors.UnsupportedCallError, node, f"{label}() is not supported: "  # np.append)
+                                                                f"{REFUSED_FUNCTIONS[name]}")
         if node.keywords:
             raise self.error(errors.UnsupportedCallError, node,
                              f"keyword arguments to {label}: symgrad takes keywords only where docs/language.md "
@@ -1042,6 +1175,10 @@ class Lifter(NumpyLowering):
             return args[0] if self.is_array(args[0]) else self.number(args[0], node.args[0])
         if target is int and len(args) == 1:
             whole = self.number(args[0], node.args[0])
+            numerator, denominator = whole.as_numer_denom()
+            if not whole.is_integer and numerator.is_integer and numerator.is_nonnegative and \
+                    denominator.is_Integer and denominator > 0:  # int(len(x) / 2): a size over a positive literal
+                whole = IntDiv(numerator, denominator)
             if not whole.is_integer:
                 raise self.error(errors.UnsupportedCallError, node,
                                  f"int() of {ast.unparse(node.args[0])!r}, which is not an integer expression: use "

@@ -17,6 +17,7 @@ they start, raising ValueError with the arrays, the axes and the line before any
 """
 
 import ast
+import dataclasses
 import operator
 import sys
 from dataclasses import dataclass
@@ -60,6 +61,28 @@ class ArrayExpression:
     @property
     def ndim(self):
         return len(self.shape)
+
+
+@dataclass(eq=False)
+class MaskedArray:
+    """`np.ma.array(x, mask=m)`: its data and `masked(indices)`, a condition that holds where an element is masked.
+    Elementwise arithmetic keeps the mask, and np.sum, np.prod and their methods leave the masked elements out;
+    anything that needs its elements otherwise is refused (`NumpyLowering.expression`)."""
+
+    data: ArrayExpression
+    masked: object
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def text(self):
+        return self.data.text
 
 
 @dataclass(eq=False)
@@ -170,6 +193,28 @@ def composite(target):
         return next((build for (name, method), build in STATS_COMPOSITES.items()
                      if owner is getattr(stats, name, None) and target.__name__ == method), None)
     return next((build for name, build in SPECIAL_COMPOSITES.items() if target is scipy_special(name)), None)
+# Distributions of scipy.stats whose methods are refused with advice of their own (others get the general one).
+REFUSED_STATS = {
+    "multivariate_normal": "it needs a Cholesky factorisation, which symgrad does not lower: for a diagonal covariance "
+                           "write np.sum(norm.logpdf(x, mean, sd)); for a covariance fixed before the call, pass its "
+                           "inverse P and its log-determinant logdet as arguments and write "
+                           "-0.5 * (np.sum(d * (d @ P), axis=-1) + logdet + d.shape[-1] * np.log(2 * np.pi)) "
+                           "with d = x - mean",
+}
+
+
+def stats_refusal(owner, method):
+    """Why a method of a scipy.stats distribution other than norm.logpdf/pdf is refused, and what to write instead;
+    None for anything else."""
+    module = getattr(type(owner), "__module__", "") or ""
+    if not module.startswith("scipy.stats"):
+        return None
+    name = type(owner).__name__.removesuffix("_gen").removesuffix("_frozen")
+    advice = REFUSED_STATS.get(name, "symgrad lowers norm.logpdf and norm.pdf of scipy.stats: write this density's "
+                                     "formula with the NumPy functions docs/language.md lists")
+    return f"scipy.stats.{name}.{method} is not supported (docs/language.md lists what is): {advice}"
+
+
 # NumPy functions that are refused on arrays, with what to write instead (the table of docs/language.md).
 REFUSED_FUNCTIONS = {
     "sort": "a sort has no derivative symgrad can follow: sort the data before the call",
@@ -181,6 +226,8 @@ REFUSED_FUNCTIONS = {
     "einsum": "write the sums as @ or np.sum(a * b, axis=k)",
     "tensordot": "write the sums as @ or np.sum(a * b, axis=k)",
     "kron": "write the products with broadcasting: a[:, None] * b[None, :]",
+    "append": "np.append(a, b) of vectors is np.concatenate([a, b]); matrices are joined from vectors: "
+              "np.column_stack([a[:, 0], b[:, 0]]) or np.stack([...]) of their columns or rows",
 }
 
 
@@ -190,12 +237,18 @@ class NumpyLowering:
 
     # --- values ----------------------------------------------------------------------------------------------
     def is_array(self, value):
-        return isinstance(value, (ArrayValue, ArrayExpression))
+        return isinstance(value, (ArrayValue, ArrayExpression, MaskedArray))
 
     def expression(self, value, node):
         """`value` (an argument's or local array, or an ArrayExpression) as an ArrayExpression."""
         if isinstance(value, ArrayExpression):
             return value
+        if isinstance(value, MaskedArray):
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"{ast.unparse(node)!r} needs the elements of the masked array {value.text}: symgrad "
+                             "takes elementwise arithmetic, np.sum, np.prod, .sum() and .prod() of np.ma arrays; "
+                             "for anything else zero the masked elements with np.where(mask, 0.0, x) "
+                             "(docs/language.md)")
         return ArrayExpression(value.shape, lambda indices: self.read(value, indices, node), True,
                                str(value.base.label))
 
@@ -333,6 +386,18 @@ class NumpyLowering:
         """`combine` of the elements of `operands` (broadcast), as an ArrayExpression."""
         if not any(self.is_array(o) for o in operands):
             return combine(*operands)
+        masked = [o for o in operands if isinstance(o, MaskedArray)]
+        if masked:  # the data combined, the masks joined: an element is masked where an operand's is
+            result = self.elementwise(combine, [o.data if isinstance(o, MaskedArray) else o for o in operands], node)
+            for operand in masked:
+                if operand.ndim != result.ndim:
+                    raise self.error(errors.UnsupportedExpressionError, node,
+                                     f"{ast.unparse(node)!r} stretches the masked array {operand.text} by "
+                                     "broadcasting: give it the result's shape")
+                for size, full in zip(operand.shape, result.shape):
+                    self.same_size(size, full, f"the sizes of the masked array {operand.text} and of the result",
+                                   node)
+            return MaskedArray(result, lambda indices: sp.Or(*(o.masked(indices) for o in masked)))
         shape, arrays, indexers = self.broadcast(operands, node)
 
         def at(indices):
@@ -464,6 +529,23 @@ class NumpyLowering:
         return (index_nodes[:dots[0]] + [ast.Slice() for _ in range(max(ndim - named, 0))]
                 + index_nodes[dots[0] + 1:])
 
+    def store_into_slice(self, target, value, node):
+        """`out[:, -1] = v` of a number into a local array: one store per element of the slice.  An array on the
+        right is refused (NumPy copies it first where it overlaps the target; a loop would not)."""
+        array = self.value(target.value)
+        if not isinstance(array, ArrayValue) or self.is_array(value):
+            raise self.error(errors.UnsupportedStatementError, target,
+                             f"a store of {'an array' if self.is_array(value) else 'a value'} into a slice "
+                             f"({ast.unparse(target)} = ...): write the elements in a `for` loop (`for i in "
+                             "range(n): out[i, -1] = v[i]`) into a local array, or build the array with np.where "
+                             "(docs/language.md)")
+        index_nodes = list(target.slice.elts) if isinstance(target.slice, ast.Tuple) else [target.slice]
+        positions = self.sliced(ArrayExpression(array.shape, lambda indices: indices, True, str(array.base.label)),
+                                index_nodes, target)  # (the view's element indices, not its elements)
+        number = self.number(value, node)
+        self.loop_nest(positions.shape, lambda indices: self.store(array, positions.at(indices), number, False, node),
+                       node)
+
     def index_number(self, index, array_text, node):
         """An index as a number: an array of indices (a gather) is refused, with what to write instead."""
         if self.is_array(index):
@@ -582,6 +664,8 @@ class NumpyLowering:
         """np.sum / mean / prod / max / min of an array, over every axis or over `axis`."""
         if not self.is_array(value):
             return self.number(value, node)  # (np.sum of a number is the number)
+        if isinstance(value, MaskedArray):
+            value = self.filled(kind, value, node)
         array = self.expression(value, node)
         if axis is None:
             axes = tuple(range(array.ndim))
@@ -618,6 +702,40 @@ class NumpyLowering:
         kept_axes = [k for k in range(array.ndim) if keepdims or k not in axes]
         return ArrayExpression(shape, lambda indices: total(tuple(
             i for k, i in zip(kept_axes, indices) if k not in axes)), False, ast.unparse(node))
+
+    def filled(self, kind, masked, node):
+        """A masked array whose masked elements are the identity of the reduction `kind` (0 for a sum), so that
+        the reduction leaves them out.  (Where every element of a row is masked, NumPy's result is masked and
+        this one is the identity.)"""
+        if kind not in ("sum", "prod"):
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"{ast.unparse(node)!r}: np.{kind} of a masked array: symgrad reduces np.ma arrays with "
+                             f"np.sum and np.prod (docs/language.md); for np.{kind} pick the elements with a slice, "
+                             "or use np.where")
+        identity, data = REDUCTIONS[kind][2], masked.data
+        return ArrayExpression(data.shape, lambda indices: sp.Piecewise(
+            (identity, masked.masked(indices)), (as_number(data.at(indices)), True)), False, data.text)
+
+    def masked_array(self, node):
+        """`np.ma.array(x, mask=m)` (or `np.ma.masked_array`): m of x's shape, or a number."""
+        label = ast.unparse(node.func)
+        keywords = self.keyword_values(node, ("mask",), label)
+        if not 1 <= len(node.args) <= 2 or len(node.args) == 2 and "mask" in keywords:
+            raise self.error(errors.UnsupportedCallError, node, f"{label}(x, mask=m) of an array and its mask")
+        data = self.value(node.args[0])
+        mask = self.value(node.args[1]) if len(node.args) == 2 else keywords.get("mask", sp.Integer(0))
+        if not self.is_array(data) or isinstance(data, MaskedArray) or isinstance(mask, MaskedArray):
+            raise self.error(errors.UnsupportedCallError, node, f"{label}(x, mask=m) of an array and its mask")
+        data = self.expression(data, node)
+        if not self.is_array(mask):
+            condition = as_condition(self.number(mask, node))
+            return MaskedArray(data, lambda indices: condition)
+        mask = self.expression(mask, node)
+        if mask.ndim != data.ndim:
+            raise self.error(errors.UnsupportedCallError, node, f"{label}: the mask must have the shape of the data")
+        for size, full in zip(mask.shape, data.shape):
+            self.same_size(size, full, "the sizes of the mask and of the data", node)
+        return MaskedArray(data, lambda indices: as_condition(mask.at(indices)))
 
     def fold(self, kind, sizes, term, node):
         """`term(indices)` combined over every index of `sizes`, one accumulator loop per axis."""
@@ -820,6 +938,16 @@ class NumpyLowering:
             a, b = (self.expression(a, node) for a in args)
             return ArrayExpression((a.shape[0], b.shape[0]), lambda i: self.arithmetic(
                 ast.Mult(), as_number(a.at(i[:1])), as_number(b.at(i[1:])), node), False, ast.unparse(node))
+        if target in (np.atleast_1d, np.atleast_2d):
+            if len(args) != 1 or node.keywords:
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(x) of one array or number")
+            least = 1 if target is np.atleast_1d else 2
+            if not self.is_array(args[0]):
+                return ArrayExpression((sp.Integer(1),) * least, lambda i, v=args[0]: v, False, label)
+            array = self.expression(args[0], node)  # (leading axes of size 1, as NumPy adds them)
+            extra = max(least - array.ndim, 0)
+            return ArrayExpression((sp.Integer(1),) * extra + array.shape, lambda i: array.at(i[extra:]), array.view,
+                                   ast.unparse(node))
         if target is np.size:
             self.keyword_values(node, (), label)
             return sp.Mul(*self.expression(args[0], node).shape)
@@ -853,8 +981,11 @@ class NumpyLowering:
     def array_display(self, display):
         """`np.array([a, b, c])`, `np.array([[a, b], [c, d]])` or a list of numbers: a local array, element by
         element."""
-        rows = [tuple(self.scalar(e) for e in row.elts) if isinstance(row, (ast.List, ast.Tuple))
-                else self.scalar(row) for row in display.elts]
+        return self.array_of([tuple(self.scalar(e) for e in row.elts) if isinstance(row, (ast.List, ast.Tuple))
+                              else self.scalar(row) for row in display.elts], display)
+
+    def array_of(self, rows, display):
+        """A local array of numbers, or of rows (tuples) of numbers, element by element."""
         nested = [r if isinstance(r, tuple) else None for r in rows]
         if all(r is not None for r in nested) and len({len(r) for r in nested}) == 1 and rows:
             shape = (len(rows), len(rows[0]))
@@ -875,6 +1006,13 @@ class NumpyLowering:
         label = ast.unparse(node.func)
         if target in (np.array, np.asarray):
             self.keyword_values(node, ("dtype",), label)
+            if len(node.args) == 1 and not isinstance(node.args[0], (ast.List, ast.Tuple)):
+                value = self.value(node.args[0])  # (a list of numbers bound to a name, an array)
+                if self.is_array(value):  # a copy of a local array (np.array copies); another is never written
+                    local = isinstance(value, ArrayValue) and value.local and target is np.array
+                    return dataclasses.replace(self.expression(value, node), view=False) if local else value
+                if isinstance(value, tuple) and value and not any(map(self.is_array, value)):
+                    return self.array_of(list(value), node)  # (a tuple of numbers bound to a name)
             if len(node.args) != 1 or not isinstance(node.args[0], (ast.List, ast.Tuple)):
                 raise self.error(errors.UnsupportedCallError, node,
                                  f"{label}() of anything but a list of numbers (or of rows of numbers): pass arrays "
@@ -961,22 +1099,45 @@ class NumpyLowering:
     def array_iteration(self, node):
         """`for v in x`, `for i, v in enumerate(x)`, `for u, v in zip(x, y)` over arrays: a loop over the first
         axis, whose names are bound to elements (rows of a matrix) at each index."""
-        iterable, target, counter = node.iter, node.target, None
-        function = static_target(self.frame, iterable.func) if isinstance(iterable, ast.Call) else None
-        if function in (enumerate, zip) and not iterable.keywords:
-            elements = target.elts if isinstance(target, ast.Tuple) else []
-            if function is enumerate and len(iterable.args) == 1 and len(elements) == 2:
-                counter, sequences, targets = elements[0], iterable.args, elements[1:]
-            elif function is zip and iterable.args and len(elements) == len(iterable.args):
-                sequences, targets = iterable.args, elements
-            else:
-                raise self.error(errors.UnsupportedStatementError, node.target,
-                                 f"unpack {ast.unparse(iterable)} into one name per value: `for i, v in "
-                                 "enumerate(x)`, `for u, v in zip(x, y)`")
+        iterable, target, counter, first = node.iter, node.target, None, sp.Integer(0)
+
+        def called(node):
+            return static_target(self.frame, node.func) if isinstance(node, ast.Call) else None
+
+        def refused():
+            return self.error(errors.UnsupportedStatementError, node.target,
+                              f"unpack {ast.unparse(node.iter)} into one name per value: `for i, v in enumerate(x)`, "
+                              "`for u, v in zip(x, y)`, `for i, (u, v) in enumerate(zip(x, y))`")
+
+        if called(iterable) is enumerate:  # (its start by position or as start=)
+            keywords = iterable.keywords
+            if not (isinstance(target, ast.Tuple) and len(target.elts) == 2 and len(iterable.args) in (1, 2)
+                    and all(k.arg == "start" for k in keywords) and len(iterable.args) + len(keywords) <= 2):
+                raise refused()
+            starts = iterable.args[1:] + [k.value for k in keywords]
+            counter, target = target.elts
+            first = self.number(self.value(starts[0]), starts[0]) if starts else first
+            if not first.is_integer:
+                raise self.error(errors.UnsupportedStatementError, starts[0], "enumerate's start must be an integer")
+            iterable = iterable.args[0]
+        if called(iterable) is zip:
+            if any(isinstance(a, ast.Starred) for a in iterable.args):
+                raise self.error(errors.UnsupportedStatementError, iterable,
+                                 f"{ast.unparse(iterable)}: name the sequences one by one, `zip(a, b, c)` (a helper "
+                                 "returning a tuple is unpacked first: `a, b, c = helper(...)`; docs/language.md)")
+            if iterable.keywords or not iterable.args or not (isinstance(target, ast.Tuple)
+                                                              and len(target.elts) == len(iterable.args)):
+                raise refused()
+            sequences, targets = iterable.args, target.elts
         else:
             sequences, targets = [iterable], [target]
         arrays = []
         for sequence in sequences:
+            if isinstance(sequence, ast.Call) and static_target(self.frame, sequence.func) is range:
+                start, stop, step = self.range_bounds(sequence)  # (zip(range(n), x), enumerate(range(1, n)))
+                arrays.append(ArrayExpression((trip_count(start, stop, step),), lambda i, a=start, s=step: a + s * i[0],
+                                              True, ast.unparse(sequence)))
+                continue
             value = self.value(sequence)
             if not self.is_array(value):
                 raise self.error(errors.UnsupportedStatementError, sequence,
@@ -988,7 +1149,7 @@ class NumpyLowering:
 
         def bind(index):
             if counter is not None:
-                self.bind(counter, index, node)
+                self.bind(counter, index + first, node)
             for name, array in zip(targets, arrays):
                 self.bind(name, as_number(array.at((index,))) if array.ndim == 1 else ArrayExpression(
                     array.shape[1:], lambda rest, a=array: a.at((index,) + rest), array.view, f"{array.text}[i]"),

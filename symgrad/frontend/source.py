@@ -70,16 +70,26 @@ def read_source(function):
 
 
 class Frame:
-    """One function being lifted: its source, its local variables and where its free names resolve."""
+    """One function being lifted: its source, its local variables and where its free names resolve.
 
-    def __init__(self, source, variables):
+    `path` is how the call path finds this function's outside names again at each call (see `global_path`): the
+    names leading from the differentiated function to it (`("helper",)` for a module-level helper it calls by
+    name), or None where it was reached another way (a function passed as a value).  A nested `def` shares its
+    enclosing function's path, since it shares its globals."""
+
+    def __init__(self, source, variables, path=()):
         self.source = source
         self.variables = variables
+        self.path = path
         self.loops = 0  # loops of this function around the statement being lifted
         function = source.function
         cells = dict(zip(function.__code__.co_freevars, function.__closure__ or ()))
         self.closure = {name: cell.cell_contents for name, cell in cells.items() if _cell_is_set(cell)}
         self.globals = function.__globals__
+
+    def global_path(self, *names):
+        """The path of an outside name (or module attribute chain) read here, or None where none exists."""
+        return None if self.path is None else self.path + names
 
     def resolve(self, name):
         if name in self.closure:

@@ -1,0 +1,79 @@
+"""Module-level values a differentiated function reads, found again at every call, as Python would.
+
+A kernel never keeps a stale copy of a global.  A module-level array (or list of numbers) becomes a hidden
+argument of the kernels: the generated module lists its path in ``PASSED``, and each call reads the global's
+current value and passes it after the user's arguments, so a changed element is seen at no cost.  A
+module-level number is folded into the kernels (loop bounds and exponents need it as a constant): the module
+lists its path and its value in ``FOLDED``, and a call that finds another value derives the kernels again for
+it (the derivation key hashes the value, so each value is derived once and then found in the cache).  A path
+is the names leading from the differentiated function to the value: ``("A",)`` for its global A,
+``("helper", "A")`` for the global A of a helper it calls by name, ``("cfg", "A")`` for a module attribute.
+Like `cache`, this module imports neither SymPy nor Numba.
+"""
+
+import builtins
+import types
+
+import numpy as np
+
+from .cache import INLINE_ATTRIBUTE, describe_number
+
+# Modules whose numbers are constants (np.pi, math.e): read once, not checked at each call.
+LIBRARIES = frozenset({"numpy", "math", "cmath", "scipy"})
+
+
+def not_passed(what, name, paths):
+    """The TypeError of a transform whose kernels take only the user's arguments (vmap, second order, Dask), for
+    a function that reads module-level arrays (`paths`), or None when it reads none."""
+    if not paths:
+        return None
+    return TypeError(f"{what} of {name}(): it reads the module-level array {'.'.join(paths[0])!r}, which only "
+                     "sg.grad and sg.value_and_grad pass to their kernels at each call: pass it as an argument")
+
+
+def read(function, path):
+    """The current value at `path` from `function`: its closure cells, then its globals, then the builtins,
+    and attributes of a module; NameError as Python raises it when a name is gone."""
+    value = function
+    for name in path:
+        if type(value) is not types.FunctionType:  # (a symgrad transform called as a helper, or a module)
+            value = getattr(value, INLINE_ATTRIBUTE, value)
+        if type(value) is types.FunctionType:
+            free = value.__code__.co_freevars
+            if name in free:
+                value = value.__closure__[free.index(name)].cell_contents
+            elif name in value.__globals__:
+                value = value.__globals__[name]
+            elif hasattr(builtins, name):
+                value = getattr(builtins, name)
+            else:
+                raise NameError(f"name {name!r} is not defined (read by {function.__name__}())")
+        else:
+            value = getattr(value, name)
+    return value
+
+
+def current(function, module):
+    """The values to pass after the user's arguments (float64, C-contiguous), or None when the kernels of
+    `module` no longer fit the globals (a number changed, an array changed its number of axes): derive again."""
+    for path, described in module.FOLDED:
+        if describe_number(read(function, path)) != described:
+            return None
+    if not module.PASSED:
+        return ()
+    values = []
+    for path, kind in zip(module.PASSED, module.KINDS[-len(module.PASSED):]):
+        value = read(function, path)
+        if not (isinstance(value, np.ndarray) and value.dtype == np.float64 and value.flags.c_contiguous):
+            try:
+                value = np.asarray(value)
+                if value.dtype.kind not in "biuf":
+                    raise TypeError(f"its items are {value.dtype}")
+                value = np.ascontiguousarray(value, dtype=np.float64)
+            except (TypeError, ValueError) as error:
+                raise TypeError(f"{function.__name__}(): the module-level {'.'.join(path)!r} it reads must hold "
+                                f"real numbers, as when it was derived ({error})") from None
+        if value.ndim != int(kind.removeprefix("array")):
+            return None
+        values.append(value)
+    return tuple(values)
