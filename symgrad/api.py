@@ -248,10 +248,13 @@ def _explain_arguments(module, *args, **keywords):
 def _positional(function, args, keywords):
     """The arguments of a call in the order of `function`'s parameters, or Python's TypeError naming the
     missing or unexpected ones."""
+    signature = inspect.signature(function)
     try:
-        bound = inspect.signature(function).bind(*args, **keywords)
+        bound = signature.bind(*args, **keywords)
     except TypeError as error:
-        raise TypeError(f"{function.__name__}(): {error}") from None
+        names = list(signature.parameters)
+        raise TypeError(f"{function.__name__}() takes {len(names)} argument(s) ({', '.join(names)}), got "
+                        f"{len(args) + len(keywords)}: {error}") from None
     bound.apply_defaults()
     return bound.args
 
