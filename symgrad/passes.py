@@ -16,6 +16,8 @@ import os
 # name -> (the module holding the pass, what it does); docs/api.md lists the names.
 PASSES = {
     "name_sums": ("reverse", "names each sum inside a power or function, so the partials share it"),
+    "activation_outputs": ("reverse", "takes tanh', exp', sigmoid' and relu' from the activation's output (read back "
+                                      "from its array, or taped in place of its input), so the input needs no tape"),
     "accumulator_adjoint": ("reverse", "uses one adjoint for every iteration of a pure accumulator (s += ...)"),
     "closed_form": ("codegen", "replaces small straight-line gradients by their simplified closed form"),
     "cse": ("codegen", "shares common subexpressions within each straight run of statements"),
