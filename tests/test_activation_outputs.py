@@ -1,0 +1,230 @@
+"""Pass `activation_outputs`: the reverse sweep takes tanh', exp', sigmoid' and relu' from the activation's output.
+
+Each program is checked against central differences (Richardson), with the pass on and off, and (the layer) against
+JAX; the source shows that the pass fired (the pre-activation untaped) or, where its precondition fails, that the
+pre-activation keeps its tape."""
+
+import math
+
+import numpy as np
+import pytest
+from conftest import richardson_gradient
+
+import symgrad as sg
+
+OFF = {"activation_outputs": False}
+
+
+def sigmoid(z):
+    return 1 / (1 + math.exp(-z))
+
+
+def half_exp(z):
+    return math.exp(0.5 * z)
+
+
+def relu(z):
+    return max(z, 0.0)
+
+
+def relu_flipped(z):
+    return max(0.0, z)
+
+
+def clip(z):
+    return min(z, 0.25)
+
+
+ACTIVATIONS = {"tanh": math.tanh, "exp": half_exp, "sigmoid": sigmoid, "relu": relu, "relu_flipped": relu_flipped,
+               "clip": clip}
+
+
+def layer(activation):
+    """A dense layer per row, its units stored in an array made outside the row loop, then a weighted sum."""
+    def loss(W, b, v, X):
+        h = np.zeros(W.shape[0])
+        s = 0.0
+        for i in range(X.shape[0]):
+            for j in range(W.shape[0]):
+                acc = b[j]
+                for k in range(X.shape[1]):
+                    acc += W[j, k] * X[i, k]
+                h[j] = activation(acc)
+            for j in range(W.shape[0]):
+                s += v[j] * h[j] * h[j] + X[i, 0] * h[j]
+        return s
+    return loss
+
+
+def scalar_units(W, b, v, X):
+    """The activation's output a scalar, `a = tanh(acc)`: taped in place of `acc`."""
+    s = 0.0
+    for i in range(X.shape[0]):
+        for j in range(W.shape[0]):
+            acc = b[j]
+            for k in range(X.shape[1]):
+                acc += W[j, k] * X[i, k]
+            a = math.tanh(acc + 0.5)
+            s += v[j] * a * a
+    return s
+
+
+def overwritten(W, b, v, X):
+    """The output overwritten in the same iteration (`h[j] = 2 h[j] + acc`): the read-back must see tanh(acc)."""
+    h = np.zeros(W.shape[0])
+    s = 0.0
+    for i in range(X.shape[0]):
+        for j in range(W.shape[0]):
+            acc = b[j]
+            for k in range(X.shape[1]):
+                acc += W[j, k] * X[i, k]
+            h[j] = math.tanh(acc)
+            h[j] = 2.0 * h[j] + v[j] * h[j] ** 2
+        for j in range(W.shape[0]):
+            s += v[j] * h[j]
+    return s
+
+
+def read_later(W, b, v, X):
+    """The outputs of every row kept and read by a later loop, after the row loop."""
+    H = np.zeros((X.shape[0], W.shape[0]))
+    for i in range(X.shape[0]):
+        for j in range(W.shape[0]):
+            acc = b[j]
+            for k in range(X.shape[1]):
+                acc += W[j, k] * X[i, k]
+            H[i, j] = sigmoid(acc)
+    s = 0.0
+    for i in range(X.shape[0]):
+        for j in range(W.shape[0]):
+            s += v[j] * H[i, j] * H[i, (j + 1) % W.shape[0]]
+    return s
+
+
+def input_also_read(W, b, v, X):
+    """The pre-activation also read by a product (its partial needs it): it keeps its tape."""
+    h = np.zeros(W.shape[0])
+    s = 0.0
+    for i in range(X.shape[0]):
+        for j in range(W.shape[0]):
+            acc = b[j]
+            for k in range(X.shape[1]):
+                acc += W[j, k] * X[i, k]
+            h[j] = math.tanh(acc)
+            s += acc * acc * v[j]
+        for j in range(W.shape[0]):
+            s += v[j] * h[j]
+    return s
+
+
+def recurrence(W, b, v, X):
+    """The activation inside a recurrence, `x = tanh(w x + ...)`: its argument is a carried value."""
+    x = 0.1
+    s = 0.0
+    for i in range(X.shape[0]):
+        for j in range(W.shape[0]):
+            acc = b[j] * x
+            for k in range(X.shape[1]):
+                acc += W[j, k] * X[i, k]
+            x = math.tanh(acc + v[j] * x)
+            s += x * x
+    return s
+
+
+def per_row_array(W, b, v, X):
+    """The layer's array made inside the row loop (no restore of its stores): no read-back."""
+    s = 0.0
+    for i in range(X.shape[0]):
+        h = np.zeros(W.shape[0])
+        for j in range(W.shape[0]):
+            acc = b[j]
+            for k in range(X.shape[1]):
+                acc += W[j, k] * X[i, k]
+            h[j] = math.exp(0.3 * acc)
+        for j in range(W.shape[0]):
+            s += v[j] * h[j] * h[j]
+    return s
+
+
+def data(seed, rows=5, units=4, inputs=3):
+    rng = np.random.default_rng(seed)
+    return (rng.uniform(-1, 1, (units, inputs)), rng.uniform(-0.5, 0.5, units), rng.uniform(-1, 1, units),
+            rng.uniform(-1.5, 1.5, (rows, inputs)))
+
+
+def check(function, args, exact=False):
+    """The gradient with the pass on against Richardson and against the pass off; the two sources."""
+    on = sg.value_and_grad(function, wrt=(0, 1, 2))
+    off = sg.value_and_grad(function, wrt=(0, 1, 2), optimize=OFF)
+    value, gradient = on(*args)
+    value_off, gradient_off = off(*args)
+    assert value == value_off == pytest.approx(function(*args), rel=1e-12)
+    for position, (g, g_off) in enumerate(zip(gradient, gradient_off)):
+        np.testing.assert_allclose(g, richardson_gradient(function, args, position), rtol=1e-7, atol=1e-8)
+        if exact:
+            assert np.array_equal(g, g_off)
+        else:
+            np.testing.assert_allclose(g, g_off, rtol=1e-13, atol=1e-15)
+    return on.source(), off.source()
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_layer_reads_the_output_back_and_drops_the_pre_activation_tape(name):
+    source, plain = check(layer(ACTIVATIONS[name]), data(1), exact=name != "sigmoid")
+    assert "tape_acc" in plain and "tape_acc" not in source
+    assert "h_out = h[j]" in source and "h_out" not in plain
+
+
+@pytest.mark.parametrize("name", ["relu", "clip"])
+def test_a_kink_at_the_tie_follows_the_convention(name):
+    """acc exactly at the kink (b = 0, W = 0): relu'(0) = 0 from the output as from the input."""
+    W, b, v, X = data(2)
+    W[1], b[1] = 0.0, 0.25 if name == "clip" else 0.0
+    function = layer(ACTIVATIONS[name])
+    gradient = sg.grad(function, wrt=(0, 1, 2))(W, b, v, X)
+    plain = sg.grad(function, wrt=(0, 1, 2), optimize=OFF)(W, b, v, X)
+    assert all(np.array_equal(g, p) for g, p in zip(gradient, plain))
+    assert gradient[1][1] == 0.0
+
+
+def test_layer_against_jax():
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    jax.config.update("jax_enable_x64", True)
+    args = data(3, rows=7, units=5, inputs=2)
+
+    def twin(W, b, v, X):
+        h = jnp.tanh(X @ W.T + b)
+        return jnp.sum(v * h * h + X[:, :1] * h)
+
+    expected = jax.grad(twin, argnums=(0, 1, 2))(*args)
+    gradient = sg.grad(layer(math.tanh), wrt=(0, 1, 2))(*args)
+    for g, e in zip(gradient, expected):
+        np.testing.assert_allclose(g, np.asarray(e), rtol=1e-12, atol=1e-14)
+
+
+def test_scalar_output_is_taped_in_place_of_its_input():
+    source, plain = check(scalar_units, data(4))
+    assert "tape_acc" in plain and "tape_acc" not in source
+    assert "tape_a[" in source and "tape_a[" not in plain
+
+
+@pytest.mark.parametrize("function", [overwritten, read_later, recurrence, per_row_array])
+def test_precondition_cases_against_richardson(function):
+    check(function, data(5))
+
+
+def test_an_input_read_by_another_partial_keeps_its_tape():
+    source, _ = check(input_also_read, data(6))
+    assert "tape_acc" in source
+
+
+def test_an_array_made_per_row_is_not_read_back():
+    source, _ = check(per_row_array, data(7))
+    assert "h_out" not in source
+
+
+def test_the_output_read_back_before_the_overwrite_is_undone():
+    """In `overwritten` the read-back of tanh(acc) comes after the second store is undone: h holds tanh(acc)."""
+    source, _ = check(overwritten, data(8))
+    assert "h_out" in source
