@@ -286,6 +286,59 @@ def name_sums(statements, fresh):
     return named
 
 
+def hoist_allocations(statements, entry_symbols):
+    """Make before a loop, once, each 1-D local array that every iteration of the loop makes and then rewrites
+    whole before anything reads it (the hidden layer of a network evaluated row by row).
+
+    Its contents are then the same whenever they are read, and reverse mode treats it as an array made outside
+    the loop: its stores are undone in the reverse sweep instead of every read of it being taped, and codegen
+    can run each row's reverse sweep right after the row (`per_row_fusion`).  Pass `hoist_allocations`;
+    precondition, checked here: the size depends on the arguments alone, and the first statement of the body
+    after it that touches the array is a loop over ``range(0, size)`` whose one store into it, at the top of its
+    body, writes the element at its index (not `+=`), and which reads nothing of it."""
+    hoisted = []
+    for statement in statements:
+        if isinstance(statement, Loop):
+            body, made = [], []
+            for at, inner in enumerate(statement.body):
+                if isinstance(inner, Allocate) and _rewritten_first(inner, statement.body[at + 1:], entry_symbols):
+                    made.append(inner)
+                else:
+                    body.append(inner)
+            statement = Loop(statement.index, statement.start, statement.stop, statement.step,
+                             hoist_allocations(body, entry_symbols), statement.carried, statement.line)
+            hoisted += made
+        hoisted.append(statement)
+    return hoisted
+
+
+def _rewritten_first(allocate, later, entry_symbols):
+    """Whether `later` (the rest of a loop body) stores every element of the 1-D `allocate` before reading it."""
+    if len(allocate.shape) != 1 or not sp.sympify(allocate.shape[0]).free_symbols <= entry_symbols:
+        return False
+    label = allocate.base.label
+    for statement in later:
+        stores = [s for s in walk([statement]) if isinstance(s, Store) and s.base.label == label]
+        reads = any(label in _labels_read(s) for s in walk([statement]))
+        if not stores and not reads:
+            continue
+        if not (isinstance(statement, Loop) and statement.start == 0 and statement.step == 1
+                and statement.stop == allocate.shape[0] and len(stores) == 1):
+            return False
+        store = stores[0]
+        return (any(s is store for s in statement.body) and store.indices == (statement.index,)
+                and not store.accumulate and not reads)
+    return False
+
+
+def _labels_read(statement):
+    """The array labels a statement's own values read."""
+    values = [statement.value] if isinstance(statement, (Assign, Store, Update, Push)) else []
+    if isinstance(statement, Store):
+        values += list(statement.indices)
+    return {e.base.label for v in values for e in sp.sympify(v).atoms(sp.Indexed)}
+
+
 def activation_outputs(statements, loop_arrays, inside=0):
     """The statements whose reverse sweep takes the activation's derivative from its output (`tanh' = 1 - out**2`,
     `relu' = out > 0`), and the nested loops' results that then need no tape: (ids of those statements, symbols).
@@ -352,13 +405,15 @@ class Reverser:
         self.enabled = enabled
         self.used_names = {a.name for a in program.arguments} | defined_names(program.body)
         self.used_names |= {s.name for a in program.arguments for s in a.shape}
-        self.body = name_sums(program.body, self.fresh) if "name_sums" in enabled else program.body
+        self.entry_symbols = {s for a in program.arguments for s in a.shape} | {
+            a.symbol for a in program.arguments if a.kind == "int"}
+        body = hoist_allocations(program.body, self.entry_symbols) if "hoist_allocations" in enabled \
+            else program.body
+        self.body = name_sums(body, self.fresh) if "name_sums" in enabled else body
         self._atoms = {}  # expression -> its differentiable atoms (activity and the sweep ask for each twice or more)
         self.adjoint_of = {}
         self.adjoint_arrays = {}
         self.tapes = {}  # name -> how many records it will hold (None: not known before the loops run)
-        self.entry_symbols = {s for a in program.arguments for s in a.shape} | {
-            a.symbol for a in program.arguments if a.kind == "int"}
         self.active = self._activity(self.body, {program.argument(name).symbol for name in wrt})
         self.taped_carried = {}
         self.loop_arrays = _allocated_in_loops(self.body, False)

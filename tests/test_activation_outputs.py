@@ -219,9 +219,63 @@ def test_an_input_read_by_another_partial_keeps_its_tape():
     assert "tape_acc" in source
 
 
-def test_an_array_made_per_row_is_not_read_back():
+def test_an_array_made_per_row_is_hoisted_then_read_back():
     source, _ = check(per_row_array, data(7))
-    assert "h_out" not in source
+    assert "h_out" in source and "tape_" not in source
+    kept = sg.grad(per_row_array, wrt=(0, 1, 2), optimize={"hoist_allocations": False}).source()
+    assert "h_out" not in kept and "tape_" in kept  # made in the loop, its stores are not undone: no read-back
+
+
+def read_before_rewritten(W, b, v, X):
+    """Each row reads h[0] before rewriting h: a fresh array reads 0.0 there, a hoisted one the last row's value."""
+    s = 0.0
+    for i in range(X.shape[0]):
+        h = np.zeros(W.shape[0])
+        s += h[0] * v[0] + h[1]
+        for j in range(W.shape[0]):
+            acc = b[j]
+            for k in range(X.shape[1]):
+                acc += W[j, k] * X[i, k]
+            h[j] = math.tanh(acc)
+        for j in range(W.shape[0]):
+            s += v[j] * h[j] * h[j]
+    return s
+
+
+def partly_rewritten(W, b, v, X):
+    """Each row writes h[1:] only; h[0] stays 0.0 (hoisted, it would too, but the pass asks for the whole range)."""
+    s = 0.0
+    for i in range(X.shape[0]):
+        h = np.zeros(W.shape[0])
+        for j in range(1, W.shape[0]):
+            h[j] = math.exp(0.2 * (b[j] + W[j, 0] * X[i, 0]))
+        for j in range(W.shape[0]):
+            s += v[j] * h[j] * h[(j + 1) % W.shape[0]]
+    return s
+
+
+def added_into(W, b, v, X):
+    """Each row adds into h (`+=`), which reads it: the fresh zeros matter."""
+    s = 0.0
+    for i in range(X.shape[0]):
+        h = np.zeros(W.shape[0])
+        for j in range(W.shape[0]):
+            h[j] += math.tanh(b[j] + W[j, 1] * X[i, 1])
+        for j in range(W.shape[0]):
+            s += v[j] * h[j] * h[j]
+    return s
+
+
+@pytest.mark.parametrize("function", [read_before_rewritten, partly_rewritten, added_into])
+def test_hoist_allocations_refuses_an_array_not_rewritten_first(function):
+    args = data(9)
+    check(function, args)
+    made = [line for line in sg.grad(function, wrt=(0, 1, 2)).source().splitlines()
+            if line.strip().startswith("h = np.zeros")]
+    assert made and all(line.startswith(" " * 8) for line in made)  # still made inside the row loop
+    grad = sg.grad(function, wrt=(0, 1, 2), optimize={"hoist_allocations": False})
+    for g, expected in zip(sg.grad(function, wrt=(0, 1, 2))(*args), grad(*args)):
+        assert np.array_equal(g, expected)
 
 
 def test_the_output_read_back_before_the_overwrite_is_undone():
