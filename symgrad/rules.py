@@ -269,6 +269,23 @@ def _logistic_slope(a, out):
     return (inner.args[0], out * (out - 1)) if isinstance(inner, sp.exp) else None
 
 
+def _branch_clamp_slope(a, out):
+    """`z if z > c else c` (and `c if z <= c else z`, the min-like `<` / `>=` too): relu written as an `if`."""
+    (first, condition), (second, rest) = a if len(a) == 2 else ((None, None), (None, None))
+    if rest is not sp.true or not isinstance(condition, (sp.StrictGreaterThan, sp.LessThan, sp.StrictLessThan,
+                                                         sp.GreaterThan)):
+        return None
+    lhs, rhs = condition.args
+    if not rhs.is_number or lhs.is_number:
+        return None
+    above = isinstance(condition, (sp.StrictGreaterThan, sp.LessThan))  # z > c: z else c / z <= c: c else z
+    strict_first = isinstance(condition, (sp.StrictGreaterThan, sp.StrictLessThan))
+    varying, constant = (first, second) if strict_first else (second, first)
+    if varying != lhs or not constant.is_number or constant - rhs != 0:  # (0.0 and 0 are not == in SymPy)
+        return None
+    return varying, tie_step(out - constant if above else constant - out, constant)
+
+
 # The activations whose derivative is a function of their output alone: node -> (args, out) -> (the argument it
 # is taken along, the slope written in `out`), or None where this instance does not qualify.  Pass
 # `activation_outputs` keeps the output for the reverse sweep instead of the argument.
@@ -278,6 +295,7 @@ OUTPUT_SLOPES = {
     Maximum: lambda a, out: _clamp_slope(a, out, True),
     Minimum: lambda a, out: _clamp_slope(a, out, False),
     sp.Pow: _logistic_slope,
+    sp.Piecewise: _branch_clamp_slope,
 }
 
 

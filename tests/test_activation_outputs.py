@@ -5,6 +5,7 @@ JAX; the source shows that the pass fired (the pre-activation untaped) or, where
 pre-activation keeps its tape."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -282,3 +283,75 @@ def test_the_output_read_back_before_the_overwrite_is_undone():
     """In `overwritten` the read-back of tanh(acc) comes after the second store is undone: h holds tanh(acc)."""
     source, _ = check(overwritten, data(8))
     assert "h_out" in source
+
+
+def relu_as_if(W, b, v, X):
+    """ReLU as `if z > 0: h[j] = z` / `else: h[j] = 0.0`: one store of `z if z > 0 else 0.0`, read back."""
+    h = np.zeros(W.shape[0])
+    s = 0.0
+    for i in range(X.shape[0]):
+        for j in range(W.shape[0]):
+            acc = b[j]
+            for k in range(X.shape[1]):
+                acc += W[j, k] * X[i, k]
+            if acc > 0:
+                h[j] = acc
+            else:
+                h[j] = 0.0
+        for j in range(W.shape[0]):
+            s += v[j] * h[j] * h[j]
+    return s
+
+
+def clip_as_if(W, b, v, X):
+    """min(z, 0.25) as `if z >= 0.25: h[j] = 0.25` / `else: h[j] = z`."""
+    h = np.zeros(W.shape[0])
+    s = 0.0
+    for i in range(X.shape[0]):
+        for j in range(W.shape[0]):
+            acc = b[j]
+            for k in range(X.shape[1]):
+                acc += W[j, k] * X[i, k]
+            if acc >= 0.25:
+                h[j] = 0.25
+            else:
+                h[j] = acc
+        for j in range(W.shape[0]):
+            s += v[j] * h[j] * h[j]
+    return s
+
+
+def leaky_as_if(W, b, v, X):
+    """`if z >= 0: z else 0.1 z`: its slope at 0 is 1, not written from the output: the input keeps its tape."""
+    h = np.zeros(W.shape[0])
+    s = 0.0
+    for i in range(X.shape[0]):
+        for j in range(W.shape[0]):
+            acc = b[j]
+            for k in range(X.shape[1]):
+                acc += W[j, k] * X[i, k]
+            if acc >= 0:
+                h[j] = acc
+            else:
+                h[j] = 0.1 * acc
+        for j in range(W.shape[0]):
+            s += v[j] * h[j] * h[j]
+    return s
+
+
+@pytest.mark.parametrize("function", [relu_as_if, clip_as_if])
+def test_an_activation_written_as_an_if_is_one_store_read_back(function):
+    source, plain = check(function, data(10), exact=True)
+    assert not re.search(r"h_at\w* = h\[j\]", source)  # the two branches' stores are one: no read of the old value
+    assert "tape_acc" in plain and "tape_acc" not in source
+    W, b, v, X = data(10)
+    W[2], b[2] = 0.0, 0.25 if function is clip_as_if else 0.0  # a unit exactly at the kink: slope 0 there
+    gradient = sg.grad(function, wrt=(0, 1, 2))(W, b, v, X)
+    assert all(np.array_equal(g, p) for g, p in zip(gradient, sg.grad(function, wrt=(0, 1, 2), optimize=OFF)(
+        W, b, v, X)))
+    assert gradient[1][2] == 0.0 and not gradient[0][2].any()
+
+
+def test_an_if_whose_slope_needs_the_input_keeps_its_tape():
+    source, _ = check(leaky_as_if, data(11), exact=True)
+    assert "tape_acc" in source and "h_out" not in source
