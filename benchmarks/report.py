@@ -401,21 +401,36 @@ tens of per cent). The passes named are in [passes.py](../symgrad/passes.py); ea
   llvmlite has no SVML), so neither symgrad's loop nor the hand one vectorises. Issue 13, item 3 (polynomial
   `exp`/`log1p` within 2 ulp) is not done.
 
-### MLP 2-16-16-1, 100 points: 1.26-1.38x, not fixed
+### MLP 2-16-16-1, 100 points: 1.28x before, 1.17x after `activation_outputs`; the spellings
 
 - Every one of the 100 rows has an active hinge with the benchmark's data (checked at seed 0), so the reverse
   sweep runs for every row in both
   kernels; the inner 16-element loops are the same instructions in both (51 instructions per 8 elements of
   `W2_bar[j, k] += d*h1[k]; h1_bar[k] += d*W2[j, k]`, and vectorised copies behind the same runtime alias checks).
-- The difference is per unit, outside the inner loops: symgrad tapes the pre-activations (32 pushes and pops per
-  row) where the hand kernel re-reads `h > 0`; removing them by hand measured 1.27x to 1.18x. Its reverse loops
-  `for j in range(n - 1, -1, -1)` leave LLVM unable to prove `j >= 0`, so each access carries Numba's
-  negative-index fix-up (`sar`/`and`/`add` per index) and the loop spills registers; the second layer's adjoint
-  goes through an array (`h2_bar[j]` stored in one loop, read and reset in the next) where the hand kernel
-  computes `da = ds*w3[j]` in the loop that uses it.
-  A rewrite of the reverse loops as `for k in range(n): j = n - 1 - k` measured within noise (1.38x to 1.33x).
-- Fixing it needs a tape-free ReLU (recomputing the sign from the stored activation, a pass with a precondition
-  on `max(z, 0)` and the array it is stored in) and a per-row sweep that keeps adjoints in registers.
+- symgrad taped the pre-activations (32 pushes and pops per row) where the hand kernel re-reads `h > 0`. Pass
+  `activation_outputs` (reverse mode) takes the derivative of an activation whose slope is a function of its
+  output (`rules.OUTPUT_SLOPES`: tanh, exp, the logistic `1/(1 + exp(-z))`, `max(z, c)`, `min(z, c)` and the same
+  clamps written as an `if`) from that output: `h[j] = max(acc, 0.0)` is read back from `h[j]` in the sweep (every
+  later store into an array made outside the loop is undone by then), and `a = tanh(acc)` in a loop in a loop is
+  taped in place of `acc`; the loop result `acc` then has no tape when no partial reads it. Measured in one process
+  (`optimize` off and on, 101 paired rounds, load average 8-13 on 2 cores): 1.28x to 1.17x.
+- What is left against the hand kernel, per unit outside the inner loops: the second layer's adjoint goes through an
+  array (`h2_bar[j]` added in the output layer's sweep, read and reset in the next) where the hand kernel computes
+  `da = ds*w3[j]` in the loop that uses it, and the layer sweeps run last unit first (`range(n - 1, -1, -1)`, each
+  index with Numba's negative-index fix-up); a rewrite of those loops as `for k in range(n): j = n - 1 - k`
+  measured within noise before.
+- The other spellings of the same loop MLP (rows `mlp-rows`, `mlp-if`, `mlp-plain`, `mlp-helper`, same hand
+  kernel), before / after in the same process: layers allocated inside the row loop 3.29x / 1.18x (pass
+  `hoist_allocations` makes an array that every row rewrites whole before reading it once, before the loop, so the
+  row's sweep fuses into it as for the array made outside: the kernel is the same); `s = s + t` 1.25x / 1.18x and a
+  helper per unit 1.29x / 1.19x (the same kernel as the main row); ReLU as `if acc > 0: h[j] = acc else: h[j] = 0.0`
+  1.39x / 1.32x: the two branches' stores are now one store of `acc if acc > 0 else 0.0` (before, each branch stored
+  and read the old value back, and the sweep did not fuse), but the hinge written `if margin > 0: data_loss +=
+  margin` makes `data_loss` a guarded update rather than a sum (`Piecewise((data_loss + margin, ...),
+  (data_loss, True))`), so it is taped per row and the row loop's sweep does not fuse.
+- The vectorised row (`np.maximum(X @ W1.T + b1, 0.0)`) is 1.50x / 1.46x: its lowering evaluates each layer for all
+  rows into a 2-D array, whose stores are taped and undone in the sweep; `activation_outputs` tapes `max(z, 0)`'s
+  output in place of `z`, which saves the recomputation only.
 """
 
 
