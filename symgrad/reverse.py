@@ -339,6 +339,36 @@ def _labels_read(statement):
     return {e.base.label for v in values for e in sp.sympify(v).atoms(sp.Indexed)}
 
 
+def guarded_sums(statements, carried=()):
+    """Write `if c: s += t` (lifted as ``u = s + t; s' = u if c else s``) as ``s' = s - (-t if c else 0.0)``.
+
+    `s` is then a pure accumulator (`_pure_accumulator`): reverse mode needs none of its values, so it is not taped
+    every iteration, and codegen may fuse the loop's reverse sweep into it.  Both forms compute the same floats:
+    ``s - (-t)`` is ``s + t`` and ``s - 0.0`` is ``s``, -0.0 included.  Pass `guarded_sums`; precondition, checked
+    here: `s` is a symbol, neither `t` nor `c` reads it, and nothing but ``s'`` reads `u` (nor a carried value)."""
+    rewritten = []
+    for statement in statements:
+        if isinstance(statement, Loop):
+            statement = Loop(statement.index, statement.start, statement.stop, statement.step,
+                             guarded_sums(statement.body, statement.carried), statement.carried, statement.line)
+        elif isinstance(statement, Assign) and isinstance(statement.value, sp.Piecewise) \
+                and len(statement.value.args) == 2 and statement.value.args[1][1] is sp.true:
+            (taken, condition), (before, _) = statement.value.args
+            summed = next((k for k, s in enumerate(rewritten) if isinstance(s, Assign) and s.target == taken), None)
+            if summed is not None and isinstance(before, sp.Symbol) and not condition.has(before):
+                term = rewritten[summed].value - before
+                readers = [s for s in rewritten + statements if s is not rewritten[summed]
+                           and s is not statement and taken in _symbols_used(s)]
+                if (rewritten[summed].value.is_Add and before in rewritten[summed].value.args
+                        and not term.has(before) and not readers
+                        and not any(taken in c.next.free_symbols for c in carried)):
+                    del rewritten[summed]
+                    statement = Assign(statement.target, before - sp.Piecewise((-term, condition), (0.0, True)),
+                                       statement.guard, statement.line)
+        rewritten.append(statement)
+    return rewritten
+
+
 def activation_outputs(statements, loop_arrays, inside=0):
     """The statements whose reverse sweep takes the activation's derivative from its output (`tanh' = 1 - out**2`,
     `relu' = out > 0`), and the nested loops' results that then need no tape: (ids of those statements, symbols).
@@ -409,6 +439,7 @@ class Reverser:
             a.symbol for a in program.arguments if a.kind == "int"}
         body = hoist_allocations(program.body, self.entry_symbols) if "hoist_allocations" in enabled \
             else program.body
+        body = guarded_sums(body) if "guarded_sums" in enabled else body
         self.body = name_sums(body, self.fresh) if "name_sums" in enabled else body
         self._atoms = {}  # expression -> its differentiable atoms (activity and the sweep ask for each twice or more)
         self.adjoint_of = {}

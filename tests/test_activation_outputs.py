@@ -355,3 +355,52 @@ def test_an_activation_written_as_an_if_is_one_store_read_back(function):
 def test_an_if_whose_slope_needs_the_input_keeps_its_tape():
     source, _ = check(leaky_as_if, data(11), exact=True)
     assert "tape_acc" in source and "h_out" not in source
+
+
+def hinge_sum(x, y):
+    """`if m > 0: s += m`, the hinge written as an `if`."""
+    s = 0.0
+    for i in range(len(x)):
+        m = 1.0 - y[i] * x[i] * x[i]
+        if m > 0:
+            s += m
+    return s
+
+
+def capped_sum(x, y):
+    """The condition reads the sum (`if s < 1`): s is not an accumulator, the pass must not fire."""
+    s = 0.0
+    for i in range(len(x)):
+        if s < 1.0:
+            s += x[i] * y[i]
+    return s
+
+
+@pytest.mark.parametrize("function", [hinge_sum, capped_sum])
+def test_guarded_sums_against_richardson_and_bit_for_bit(function):
+    rng = np.random.default_rng(12)
+    x, y = rng.uniform(-1, 1, 9), rng.uniform(0.5, 3, 9)
+    on, off = sg.value_and_grad(function, wrt=0), sg.value_and_grad(function, wrt=0, optimize={"guarded_sums": False})
+    (value, gradient), (value_off, gradient_off) = on(x, y), off(x, y)
+    assert value == value_off == pytest.approx(function(x, y), rel=1e-13)
+    np.testing.assert_allclose(gradient, richardson_gradient(function, (x, y), 0), rtol=1e-7, atol=1e-9)
+    assert np.array_equal(gradient, gradient_off)
+    assert ("tape_s" in on.source()) == (function is capped_sum)
+    assert "tape_s" in off.source()
+
+
+def hinge_from(x, y, s):
+    """`hinge_sum` from a given start (a constant -0.0 would be folded to 0.0 when lifted)."""
+    for i in range(len(x)):
+        m = 1.0 - y[i] * x[i] * x[i]
+        if m > 0:
+            s += m
+    return s
+
+
+def test_guarded_sums_keep_a_negative_zero():
+    x, y = np.full(4, 2.0), np.ones(4)  # m < 0 everywhere: no term is added, s stays -0.0
+    transform = sg.value_and_grad(hinge_from, wrt=0)
+    assert "tape_s" not in transform.source()  # the pass fired
+    value = transform(x, y, -0.0)[0]
+    assert value == 0.0 and math.copysign(1.0, value) == -1.0 == math.copysign(1.0, hinge_from(x, y, -0.0))
