@@ -404,3 +404,31 @@ def test_guarded_sums_keep_a_negative_zero():
     assert "tape_s" not in transform.source()  # the pass fired
     value = transform(x, y, -0.0)[0]
     assert value == 0.0 and math.copysign(1.0, value) == -1.0 == math.copysign(1.0, hinge_from(x, y, -0.0))
+
+
+def chained(w, x):
+    """h[j + 1] = tanh(h[j]) w[j]: the sweep reads h_bar[j + 1] and adds into h_bar[j], so it keeps its order."""
+    h = np.zeros(len(w) + 1)
+    h[0] = x[0]
+    for j in range(len(w)):
+        h[j + 1] = math.tanh(h[j]) * w[j]
+    s = 0.0
+    for j in range(len(w) + 1):
+        s += h[j] * x[j]
+    return s
+
+
+def test_a_layer_sweep_runs_first_to_last():
+    """The layer's sweep reads and resets h_bar[j] alone (pass any_order_sweeps): it runs j = 0, 1, ..."""
+    source = sg.grad(layer(relu), wrt=(0, 1, 2)).source()
+    ordered = sg.grad(layer(relu), wrt=(0, 1, 2), optimize={"any_order_sweeps": False}).source()
+    assert "range(-1 + W_shape0, -1, -1)" in ordered and "range(-1 + W_shape0, -1, -1)" not in source
+
+
+def test_a_sweep_reading_another_element_keeps_its_order():
+    rng = np.random.default_rng(13)
+    w, x = rng.uniform(-1, 1, 6), rng.uniform(-1, 1, 7)
+    transform = sg.grad(chained, wrt=0)
+    np.testing.assert_allclose(transform(w, x), richardson_gradient(chained, (w, x), 0), rtol=1e-7, atol=1e-9)
+    assert np.array_equal(transform(w, x), sg.grad(chained, wrt=0, optimize=False)(w, x))
+    assert "range(-1 + w_shape0, -1, -1)" in transform.source()
