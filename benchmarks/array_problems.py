@@ -72,6 +72,137 @@ def mlp_loss(W1, b1, W2, b2, w3, b3, X, y):
     return data_loss / n + ALPHA*squares
 
 
+
+# The same MLP in other spellings a user writes (issue 13, item 4): each is its own row of the field benchmark,
+# timed against the same hand-written gradient, so a spelling that derives a slower kernel shows.
+def mlp_loss_arrays_per_row(W1, b1, W2, b2, w3, b3, X, y):
+    """The hidden layers allocated inside the row loop."""
+    n = X.shape[0]
+    hidden = W1.shape[0]
+    data_loss = 0.0
+    for i in range(n):
+        h1 = np.zeros(hidden)
+        h2 = np.zeros(hidden)
+        for j in range(hidden):
+            acc = b1[j]
+            for k in range(X.shape[1]):
+                acc += W1[j, k]*X[i, k]
+            h1[j] = max(acc, 0.0)
+        for j in range(hidden):
+            acc = b2[j]
+            for k in range(hidden):
+                acc += W2[j, k]*h1[k]
+            h2[j] = max(acc, 0.0)
+        score = b3
+        for j in range(hidden):
+            score += w3[j]*h2[j]
+        data_loss += max(0.0, 1.0 - y[i]*score)
+    return data_loss / n + ALPHA*_squares(W1, b1, W2, b2, w3, b3)
+
+
+def mlp_loss_if_relu(W1, b1, W2, b2, w3, b3, X, y):
+    """ReLU as a branch, `if z > 0`, and the hinge too."""
+    n = X.shape[0]
+    hidden = W1.shape[0]
+    h1 = np.zeros(hidden)
+    h2 = np.zeros(hidden)
+    data_loss = 0.0
+    for i in range(n):
+        for j in range(hidden):
+            acc = b1[j]
+            for k in range(X.shape[1]):
+                acc += W1[j, k]*X[i, k]
+            if acc > 0:
+                h1[j] = acc
+            else:
+                h1[j] = 0.0
+        for j in range(hidden):
+            acc = b2[j]
+            for k in range(hidden):
+                acc += W2[j, k]*h1[k]
+            if acc > 0:
+                h2[j] = acc
+            else:
+                h2[j] = 0.0
+        score = b3
+        for j in range(hidden):
+            score += w3[j]*h2[j]
+        margin = 1.0 - y[i]*score
+        if margin > 0:
+            data_loss += margin
+    return data_loss / n + ALPHA*_squares(W1, b1, W2, b2, w3, b3)
+
+
+def mlp_loss_plain_sums(W1, b1, W2, b2, w3, b3, X, y):
+    """Sums written `s = s + t`."""
+    n = X.shape[0]
+    hidden = W1.shape[0]
+    h1 = np.zeros(hidden)
+    h2 = np.zeros(hidden)
+    data_loss = 0.0
+    for i in range(n):
+        for j in range(hidden):
+            acc = b1[j]
+            for k in range(X.shape[1]):
+                acc = acc + W1[j, k]*X[i, k]
+            h1[j] = max(acc, 0.0)
+        for j in range(hidden):
+            acc = b2[j]
+            for k in range(hidden):
+                acc = acc + W2[j, k]*h1[k]
+            h2[j] = max(acc, 0.0)
+        score = b3
+        for j in range(hidden):
+            score = score + w3[j]*h2[j]
+        data_loss = data_loss + max(0.0, 1.0 - y[i]*score)
+    return data_loss / n + ALPHA*_squares(W1, b1, W2, b2, w3, b3)
+
+
+def _dense_relu(W, b, x, i, j):
+    """ReLU(W[j] . x[i] + b[j]) for the helper spelling."""
+    acc = b[j]
+    for k in range(W.shape[1]):
+        acc += W[j, k]*x[i, k]
+    return max(acc, 0.0)
+
+
+def _dense_relu_1d(W, b, x, j):
+    acc = b[j]
+    for k in range(W.shape[1]):
+        acc += W[j, k]*x[k]
+    return max(acc, 0.0)
+
+
+def mlp_loss_helpers(W1, b1, W2, b2, w3, b3, X, y):
+    """Each unit computed by a helper function."""
+    n = X.shape[0]
+    hidden = W1.shape[0]
+    h1 = np.zeros(hidden)
+    h2 = np.zeros(hidden)
+    data_loss = 0.0
+    for i in range(n):
+        for j in range(hidden):
+            h1[j] = _dense_relu(W1, b1, X, i, j)
+        for j in range(hidden):
+            h2[j] = _dense_relu_1d(W2, b2, h1, j)
+        score = b3
+        for j in range(hidden):
+            score += w3[j]*h2[j]
+        data_loss += max(0.0, 1.0 - y[i]*score)
+    return data_loss / n + ALPHA*_squares(W1, b1, W2, b2, w3, b3)
+
+
+def _squares(W1, b1, W2, b2, w3, b3):
+    """The L2 penalty of `mlp_loss`, term by term in its order."""
+    squares = b3**2
+    for j in range(W1.shape[0]):
+        squares += b1[j]**2 + b2[j]**2 + w3[j]**2
+        for k in range(W1.shape[1]):
+            squares += W1[j, k]**2
+        for k in range(W2.shape[1]):
+            squares += W2[j, k]**2
+    return squares
+
 def oscillator(k, c, obs):
     x = 1.0
     v = 0.0

@@ -102,6 +102,14 @@ PROBLEMS = {p.name: p for p in [
             size=10000),
     Problem("mlp", "MLP 2-16-16-1, 100 pts", array_problems.mlp_loss, (0, 1, 2, 3, 4, 5), "mlp", twins.mlp,
             size=100),
+    # Other spellings of the same MLP (issue 13, item 4), each timed against the same hand-written gradient.
+    *[Problem(f"mlp-{spelling}", f"MLP 2-16-16-1, 100 pts, {label}", function, (0, 1, 2, 3, 4, 5), "mlp",
+              twins.mlp, size=100)
+      for spelling, label, function in [
+          ("rows", "layers allocated per row", array_problems.mlp_loss_arrays_per_row),
+          ("if", "ReLU as an if", array_problems.mlp_loss_if_relu),
+          ("plain", "sums as s = s + t", array_problems.mlp_loss_plain_sums),
+          ("helper", "units in a helper", array_problems.mlp_loss_helpers)]],
     Problem("oscillator", "oscillator, 1000 steps", array_problems.oscillator, (0, 1), "oscillator",
             twins.oscillator, size=1000),
     # The vectorised NumPy spellings: symgrad lowers them to loops; JAX, autograd and PyTorch run the same text.

@@ -401,21 +401,41 @@ tens of per cent). The passes named are in [passes.py](../symgrad/passes.py); ea
   llvmlite has no SVML), so neither symgrad's loop nor the hand one vectorises. Issue 13, item 3 (polynomial
   `exp`/`log1p` within 2 ulp) is not done.
 
-### MLP 2-16-16-1, 100 points: 1.26-1.38x, not fixed
+### MLP 2-16-16-1, 100 points: 1.25-1.30x before, 1.07-1.10x after `activation_outputs` and ordered sweeps
 
 - Every one of the 100 rows has an active hinge with the benchmark's data (checked at seed 0), so the reverse
   sweep runs for every row in both
   kernels; the inner 16-element loops are the same instructions in both (51 instructions per 8 elements of
   `W2_bar[j, k] += d*h1[k]; h1_bar[k] += d*W2[j, k]`, and vectorised copies behind the same runtime alias checks).
-- The difference is per unit, outside the inner loops: symgrad tapes the pre-activations (32 pushes and pops per
-  row) where the hand kernel re-reads `h > 0`; removing them by hand measured 1.27x to 1.18x. Its reverse loops
-  `for j in range(n - 1, -1, -1)` leave LLVM unable to prove `j >= 0`, so each access carries Numba's
-  negative-index fix-up (`sar`/`and`/`add` per index) and the loop spills registers; the second layer's adjoint
-  goes through an array (`h2_bar[j]` stored in one loop, read and reset in the next) where the hand kernel
-  computes `da = ds*w3[j]` in the loop that uses it.
-  A rewrite of the reverse loops as `for k in range(n): j = n - 1 - k` measured within noise (1.38x to 1.33x).
-- Fixing it needs a tape-free ReLU (recomputing the sign from the stored activation, a pass with a precondition
-  on `max(z, 0)` and the array it is stored in) and a per-row sweep that keeps adjoints in registers.
+- symgrad taped the pre-activations (32 pushes and pops per row) where the hand kernel re-reads `h > 0`. Pass
+  `activation_outputs` (reverse mode) takes the derivative of an activation whose slope is a function of its
+  output (`rules.OUTPUT_SLOPES`: tanh, exp, the logistic `1/(1 + exp(-z))`, `max(z, c)`, `min(z, c)` and the same
+  clamps written as an `if`) from that output: `h[j] = max(acc, 0.0)` is read back from `h[j]` in the sweep (every
+  later store into an array made outside the loop is undone by then), and `a = tanh(acc)` in a loop in a loop is
+  taped in place of `acc`; the loop result `acc` then has no tape when no partial reads it: 1.28x to 1.17x
+  (`optimize` off and on in one process).
+- The layer sweeps ran last unit first (`range(n - 1, -1, -1)`), which LLVM compiles worse than the hand kernel's
+  forward loops (Numba's negative-index fix-up on every index; the generated kernel edited by hand to run them
+  forward measured 1.20x to 1.12x). `any_order_sweeps` now also runs first to last a sweep whose only stores that
+  are not `+=` go to its own element `[j]` of an array it reads at `[j]` alone (the layer's adjoint `h2_bar[j]`,
+  read and reset unit by unit).
+- Measured: main's and this kernel texts compiled as symgrad compiles them, timed in one process against the hand
+  kernel (101 paired rounds, two runs, load average 10-15 on 2 cores): 1.25x / 1.30x before, 1.07x / 1.10x after.
+  What is left: the second layer's adjoint still goes through the array `h2_bar` (added in the output layer's
+  sweep, read and reset in the next) where the hand kernel computes `da = ds*w3[j]` in the loop that uses it;
+  removing it by hand measured within noise.
+- The other spellings of the same loop MLP (rows `mlp-rows`, `mlp-if`, `mlp-plain`, `mlp-helper`, same hand
+  kernel), main / this kernel in the same run: layers allocated inside the row loop 3.26x / 1.08x (pass
+  `hoist_allocations` makes an array that every row rewrites whole before reading it once, before the loop, so the
+  kernel is the main row's); `s = s + t` 1.27x / 1.09x and a helper per unit 1.26x / 1.10x (both the main row's
+  kernel; one run measured the helper's at 1.64x, the next 1.10x: an outlier of the loaded machine); ReLU and the
+  hinge as `if`s 2.68x / 1.11x: the two branches' stores are now one store of `acc if acc > 0 else 0.0` (each
+  branch stored and read the old value back, and the sweep did not fuse), and pass `guarded_sums` writes
+  `if margin > 0: data_loss += margin` as `data_loss - (-margin if margin > 0 else 0.0)` (the same floats, -0.0
+  included), so `data_loss` stays an accumulator with no tape and the row's sweep fuses.
+- The vectorised row (`np.maximum(X @ W1.T + b1, 0.0)`) is 1.48x / 1.46x: its lowering evaluates each layer for all
+  rows into a 2-D array, whose stores are taped and undone in the sweep; `activation_outputs` tapes `max(z, 0)`'s
+  output in place of `z`, which saves the recomputation only. Not fixed.
 """
 
 

@@ -9,6 +9,7 @@ Nothing here touches Numba itself: `symgrad.jit` compiles the text.
 
 import dataclasses
 import math
+from collections import defaultdict
 from dataclasses import dataclass
 
 import sympy as sp
@@ -682,22 +683,41 @@ def _defines(statement):
     return set()
 
 
-def _order_free(statements, outside, rewritten=None):
+def _order_free(statements, outside, rewritten=None, index=None):
     """Whether a reverse sweep's iterations may run in any order: what they share with each other (symbols
     defined `outside` the loop, adjoint arrays) they only accumulate into (`+=`).
 
     With `rewritten` (see `_rewritten_arrays`), an iteration may also pop its own tapes, and restore or reset
-    (to zero) the elements of a rewritten array or of its adjoint in the sweep of the loop that rewrites it."""
+    (to zero) the elements of a rewritten array or of its adjoint in the sweep of the loop that rewrites it.
+    With the sweep's `index`, an iteration may also store into an array that every iteration reads and writes at
+    its own element `[index]` alone (a layer's adjoint, read and reset unit by unit): no two iterations share one."""
+    own = _own_element_arrays(statements, index) if index is not None else set()
     for statement in walk(statements):
         if isinstance(statement, (Allocate, Push)) or (isinstance(statement, Pop) and rewritten is None):
             return False
-        if isinstance(statement, Store) and not statement.accumulate and not (
+        if isinstance(statement, Store) and not statement.accumulate and statement.base.label not in own and not (
                 rewritten and statement.indices in {(index,) for index in rewritten.values()}
                 and (statement.base.label in rewritten or statement.value == 0)):
             return False
         if isinstance(statement, Update) and not statement.accumulate and statement.target in outside:
             return False
     return True
+
+
+def _own_element_arrays(statements, index):
+    """The arrays that `statements` (a sweep's body) read and store only at the element ``[index]``."""
+    accessed = defaultdict(set)
+    for statement in walk(statements):
+        if isinstance(statement, Store):
+            accessed[statement.base.label].add(tuple(statement.indices))
+        values = [statement.value] if isinstance(statement, (Assign, Update, Store, Push)) else []
+        if isinstance(statement, Store):
+            values += list(statement.indices)
+        if isinstance(statement, (Check, When)):
+            values.append(statement.condition)
+        for element in (e for v in values for e in sp.sympify(v).atoms(sp.Indexed)):
+            accessed[element.base.label].add(tuple(element.indices))
+    return {label for label, indices in accessed.items() if indices == {(index,)}}
 
 
 def _rewritten_arrays(forward, before):
@@ -884,7 +904,8 @@ def skip_zero_sweeps(statements, enabled=passes.ALL):
     result = []
     for statement in statements:
         if isinstance(statement, ReverseLoop):
-            free = "any_order_sweeps" in enabled and _order_free(statement.body, _used(statement) - _defines(statement))
+            free = "any_order_sweeps" in enabled and _order_free(statement.body, _used(statement) - _defines(statement),
+                                                                 index=statement.loop.index)
             scaling = _scaling_adjoint(statement) if "skip_zero_sweeps" in enabled else None
             statement = ReverseLoop(statement.loop, skip_zero_sweeps(statement.body, enabled), scaling, free)
         elif isinstance(statement, Loop):

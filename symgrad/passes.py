@@ -16,6 +16,11 @@ import os
 # name -> (the module holding the pass, what it does); docs/api.md lists the names.
 PASSES = {
     "name_sums": ("reverse", "names each sum inside a power or function, so the partials share it"),
+    "hoist_allocations": ("reverse", "makes a local array once before a loop whose every iteration makes it and "
+                                     "rewrites it whole before reading it"),
+    "guarded_sums": ("reverse", "writes `if c: s += t` as s - (-t if c else 0.0), so s stays an accumulator"),
+    "activation_outputs": ("reverse", "takes tanh', exp', sigmoid' and relu' from the activation's output (read back "
+                                      "from its array, or taped in place of its input), so the input needs no tape"),
     "accumulator_adjoint": ("reverse", "uses one adjoint for every iteration of a pure accumulator (s += ...)"),
     "closed_form": ("codegen", "replaces small straight-line gradients by their simplified closed form"),
     "cse": ("codegen", "shares common subexpressions within each straight run of statements"),

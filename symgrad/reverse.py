@@ -21,7 +21,7 @@ from sympy.core.sympify import _sympify
 
 from . import passes
 from .ir import Allocate, Assign, Derivative, Loop, Pop, Program, Push, ReverseLoop, Store, Update, walk
-from .rules import IntDiv, integer_valued, rule_for
+from .rules import IntDiv, integer_valued, output_slope, rule_for
 
 
 _CANONICAL_ORDER = functools.cmp_to_key(sp.Basic.compare)  # the order of a product's factors after its number
@@ -286,23 +286,171 @@ def name_sums(statements, fresh):
     return named
 
 
+def hoist_allocations(statements, entry_symbols):
+    """Make before a loop, once, each 1-D local array that every iteration of the loop makes and then rewrites
+    whole before anything reads it (the hidden layer of a network evaluated row by row).
+
+    Its contents are then the same whenever they are read, and reverse mode treats it as an array made outside
+    the loop: its stores are undone in the reverse sweep instead of every read of it being taped, and codegen
+    can run each row's reverse sweep right after the row (`per_row_fusion`).  Pass `hoist_allocations`;
+    precondition, checked here: the size depends on the arguments alone, and the first statement of the body
+    after it that touches the array is a loop over ``range(0, size)`` whose one store into it, at the top of its
+    body, writes the element at its index (not `+=`), and which reads nothing of it."""
+    hoisted = []
+    for statement in statements:
+        if isinstance(statement, Loop):
+            body, made = [], []
+            for at, inner in enumerate(statement.body):
+                if isinstance(inner, Allocate) and _rewritten_first(inner, statement.body[at + 1:], entry_symbols):
+                    made.append(inner)
+                else:
+                    body.append(inner)
+            statement = Loop(statement.index, statement.start, statement.stop, statement.step,
+                             hoist_allocations(body, entry_symbols), statement.carried, statement.line)
+            hoisted += made
+        hoisted.append(statement)
+    return hoisted
+
+
+def _rewritten_first(allocate, later, entry_symbols):
+    """Whether `later` (the rest of a loop body) stores every element of the 1-D `allocate` before reading it."""
+    if len(allocate.shape) != 1 or not sp.sympify(allocate.shape[0]).free_symbols <= entry_symbols:
+        return False
+    label = allocate.base.label
+    for statement in later:
+        stores = [s for s in walk([statement]) if isinstance(s, Store) and s.base.label == label]
+        reads = any(label in _labels_read(s) for s in walk([statement]))
+        if not stores and not reads:
+            continue
+        if not (isinstance(statement, Loop) and statement.start == 0 and statement.step == 1
+                and statement.stop == allocate.shape[0] and len(stores) == 1):
+            return False
+        store = stores[0]
+        return (any(s is store for s in statement.body) and store.indices == (statement.index,)
+                and not store.accumulate and not reads)
+    return False
+
+
+def _labels_read(statement):
+    """The array labels a statement's own values read."""
+    values = [statement.value] if isinstance(statement, (Assign, Store, Update, Push)) else []
+    if isinstance(statement, Store):
+        values += list(statement.indices)
+    return {e.base.label for v in values for e in sp.sympify(v).atoms(sp.Indexed)}
+
+
+def guarded_sums(statements, carried=()):
+    """Write `if c: s += t` (lifted as ``u = s + t; s' = u if c else s``) as ``s' = s - (-t if c else 0.0)``.
+
+    `s` is then a pure accumulator (`_pure_accumulator`): reverse mode needs none of its values, so it is not taped
+    every iteration, and codegen may fuse the loop's reverse sweep into it.  Both forms compute the same floats:
+    ``s - (-t)`` is ``s + t`` and ``s - 0.0`` is ``s``, -0.0 included.  Pass `guarded_sums`; precondition, checked
+    here: `s` is a symbol, neither `t` nor `c` reads it, and nothing but ``s'`` reads `u` (nor a carried value)."""
+    rewritten = []
+    for statement in statements:
+        if isinstance(statement, Loop):
+            statement = Loop(statement.index, statement.start, statement.stop, statement.step,
+                             guarded_sums(statement.body, statement.carried), statement.carried, statement.line)
+        elif isinstance(statement, Assign) and isinstance(statement.value, sp.Piecewise) \
+                and len(statement.value.args) == 2 and statement.value.args[1][1] is sp.true:
+            (taken, condition), (before, _) = statement.value.args
+            summed = next((k for k, s in enumerate(rewritten) if isinstance(s, Assign) and s.target == taken), None)
+            if summed is not None and isinstance(before, sp.Symbol) and not condition.has(before):
+                term = rewritten[summed].value - before
+                readers = [s for s in rewritten + statements if s is not rewritten[summed]
+                           and s is not statement and taken in _symbols_used(s)]
+                if (rewritten[summed].value.is_Add and before in rewritten[summed].value.args
+                        and not term.has(before) and not readers
+                        and not any(taken in c.next.free_symbols for c in carried)):
+                    del rewritten[summed]
+                    statement = Assign(statement.target, before - sp.Piecewise((-term, condition), (0.0, True)),
+                                       statement.guard, statement.line)
+        rewritten.append(statement)
+    return rewritten
+
+
+def activation_outputs(statements, loop_arrays, inside=0):
+    """The statements whose reverse sweep takes the activation's derivative from its output (`tanh' = 1 - out**2`,
+    `relu' = out > 0`), and the nested loops' results that then need no tape: (ids of those statements, symbols).
+
+    In the sweep of `A[i] = f(z)` the output is read back from `A[i]` (every later store into an array made outside
+    a loop is undone by then, so it holds what this store wrote); `t = f(z)` inside a loop in a loop is recorded
+    on a tape in place of `z`.  A loop's result `z` then goes untaped when nothing in the sweep reads it: each
+    statement reading it is such an activation, or a sum-like value (its partials free of `z`) whose own target
+    nothing reads but such statements.  Pass `activation_outputs`; precondition, checked here: the activation is
+    the whole right-hand side, its partial written from the output alone (`rules.OUTPUT_SLOPES`), its argument's
+    partials and its guard free of `z`, and `z` read by no loop, carried value, index or store of an array made
+    inside a loop; `reverse` checks on the finished sweep that no untaped value is read."""
+    chosen, untaped = set(), set()
+    for at, statement in enumerate(statements):
+        if isinstance(statement, Store) and not statement.accumulate and statement.base.label not in loop_arrays \
+                and output_slope(statement.value, sp.Dummy()):
+            chosen.add(id(statement))
+        if isinstance(statement, Loop):
+            inner, free = activation_outputs(statement.body, loop_arrays, inside + 1)
+            chosen |= inner
+            untaped |= free
+            if not inside:
+                continue  # (a loop's results are taped only inside another loop)
+            for carried in statement.carried:
+                readers = _needless_readers(carried.result, statements[at + 1:], loop_arrays)
+                if readers is not None:
+                    untaped.add(carried.result)
+                    chosen |= readers
+    return chosen, untaped
+
+
+def _needless_readers(symbol, later, loop_arrays):
+    """The activations through which alone `later` reads `symbol`, when no partial of the sweep needs its value
+    (see `activation_outputs`); None when one does."""
+    readers = set()
+    for statement in later:
+        if symbol not in _symbols_used(statement):
+            continue
+        if isinstance(statement, Assign):
+            if statement.guard is not sp.true or statement.taped:
+                return None
+        elif not isinstance(statement, Store) or statement.accumulate or statement.base.label in loop_arrays or any(
+                symbol in sp.sympify(i).free_symbols for i in statement.indices):
+            return None
+        activation = output_slope(statement.value, sp.Dummy())
+        value = activation[0] if activation else statement.value
+        if any(symbol in local_partial(value, atom).free_symbols for atom in differentiable_atoms(value)):
+            return None
+        if activation:
+            readers.add(id(statement))
+            continue
+        if isinstance(statement, Store):
+            return None
+        further = _needless_readers(statement.target, later, loop_arrays)
+        if further is None:
+            return None
+        readers |= further
+    return readers
+
+
 class Reverser:
     def __init__(self, program, wrt, enabled=passes.ALL):
         self.program = program
         self.enabled = enabled
         self.used_names = {a.name for a in program.arguments} | defined_names(program.body)
         self.used_names |= {s.name for a in program.arguments for s in a.shape}
-        self.body = name_sums(program.body, self.fresh) if "name_sums" in enabled else program.body
+        self.entry_symbols = {s for a in program.arguments for s in a.shape} | {
+            a.symbol for a in program.arguments if a.kind == "int"}
+        body = hoist_allocations(program.body, self.entry_symbols) if "hoist_allocations" in enabled \
+            else program.body
+        body = guarded_sums(body) if "guarded_sums" in enabled else body
+        self.body = name_sums(body, self.fresh) if "name_sums" in enabled else body
         self._atoms = {}  # expression -> its differentiable atoms (activity and the sweep ask for each twice or more)
         self.adjoint_of = {}
         self.adjoint_arrays = {}
         self.tapes = {}  # name -> how many records it will hold (None: not known before the loops run)
-        self.entry_symbols = {s for a in program.arguments for s in a.shape} | {
-            a.symbol for a in program.arguments if a.kind == "int"}
         self.active = self._activity(self.body, {program.argument(name).symbol for name in wrt})
         self.taped_carried = {}
         self.loop_arrays = _allocated_in_loops(self.body, False)
         self.store_tapes = {}
+        self.from_output, self.untaped = activation_outputs(self.body, self.loop_arrays) \
+            if "activation_outputs" in enabled else (set(), set())
 
     def atoms_of(self, expr):
         """`differentiable_atoms(expr)`, found once per expression (the set is shared: not to be changed)."""
@@ -366,7 +514,9 @@ class Reverser:
                 self.store_tapes[id(statement)] = self.new_tape(statement.base.label, loops)
                 recorded.append(Push(self.store_tapes[id(statement)], sp.Indexed(statement.base, *statement.indices)))
             recorded.append(statement)
-            if isinstance(statement, Assign) and statement.taped:
+            if isinstance(statement, Assign) and id(statement) in self.from_output:
+                recorded.append(Push(self._tape_of(statement.target, loops), statement.target))
+            elif isinstance(statement, Assign) and statement.taped:
                 label = statement.value.base.label
                 if label in self.loop_arrays or _stores_to(loops[-1].body, label):
                     recorded.append(Push(self._tape_of(statement.target, loops), statement.target))
@@ -378,7 +528,8 @@ class Reverser:
                 recorded[-1] = Loop(statement.index, statement.start, statement.stop, statement.step, body,
                                     statement.carried, statement.line)
                 if loops:
-                    recorded += [Push(self._tape_of(c.result, loops), c.result) for c in statement.carried]
+                    recorded += [Push(self._tape_of(c.result, loops), c.result) for c in statement.carried
+                                 if c.result not in self.untaped]
         return recorded
 
     def _tape_of(self, symbol, loops):
@@ -392,7 +543,10 @@ class Reverser:
             if isinstance(statement, Assign):
                 if statement.target in self.active:
                     bar = scope.total(statement.target)
-                    self.propagate(statement.value, bar, scope, statement.guard, statement.target)
+                    if id(statement) in self.from_output:
+                        self.propagate_from_output(statement.value, statement.target, bar, scope, statement.guard)
+                    else:
+                        self.propagate(statement.value, bar, scope, statement.guard, statement.target)
             elif isinstance(statement, Store):
                 if statement.base.label in self.active:
                     bar_array = self.adjoint_array(statement.base)
@@ -400,7 +554,12 @@ class Reverser:
                     scope.out.append(Assign(bar, sp.Indexed(bar_array, *statement.indices)))
                     if not statement.accumulate:
                         scope.out.append(Store(bar_array, statement.indices, sp.Integer(0)))
-                    self.propagate(statement.value, bar, scope)
+                    if id(statement) in self.from_output:  # the output, read back before the store is undone
+                        out = self.fresh(f"{statement.base.label.name}_out")
+                        scope.out.append(Assign(out, sp.Indexed(statement.base, *statement.indices)))
+                        self.propagate_from_output(statement.value, out, bar, scope)
+                    else:
+                        self.propagate(statement.value, bar, scope)
                 if id(statement) in self.store_tapes:  # put back what the store overwrote
                     previous = self.fresh(f"{statement.base.label.name}_before")
                     scope.out += [Pop(self.store_tapes[id(statement)], previous),
@@ -423,6 +582,11 @@ class Reverser:
             if guard is not sp.true:  # an untaken branch must not leak NaN * 0 into the gradient
                 term = sp.Piecewise((term, guard), (0, True))
             scope.contribute(atom, term)
+
+    def propagate_from_output(self, value, out, bar, scope, guard=sp.true):
+        """`propagate` for an activation (pass `activation_outputs`): its slope written from `out` alone."""
+        argument, slope = output_slope(value, out)
+        self.propagate(argument, times(bar, slope), scope, guard)
 
     def reverse_loop(self, loop, scope):
         carried = [c for c in loop.carried if c.phi in self.active]
@@ -507,7 +671,31 @@ class Reverser:
 def reverse(program: Program, wrt, output=0, enabled=passes.ALL) -> Derivative:
     """The adjoint of `program.outputs[output]` with respect to the arguments named in `wrt`; `enabled` names the
     optimisation passes to apply (see `symgrad.passes`)."""
-    return Reverser(program, wrt, enabled).run(wrt, output)
+    reverser = Reverser(program, wrt, enabled)
+    derivative = reverser.run(wrt, output)
+    if reverser.untaped & _read_by(derivative.adjoint):  # (activation_outputs' precondition, checked after)
+        return Reverser(program, wrt, enabled - {"activation_outputs"}).run(wrt, output)
+    return derivative
+
+
+def _read_by(statements):
+    """The symbols whose values `statements` (a reverse sweep) read, an assignment counting only when its target
+    is read in turn (what dead-code elimination leaves)."""
+    flat = [s for s in walk(statements)]
+    read = set()
+    for statement in flat:
+        if isinstance(statement, ReverseLoop):
+            loop = statement.loop
+            read |= set().union(*(e.free_symbols for e in (loop.start, loop.stop, loop.step)))
+        elif not isinstance(statement, (Assign, Loop)):
+            read |= _symbols_used(statement)
+    while True:
+        size = len(read)
+        for statement in flat:
+            if isinstance(statement, Assign) and statement.target in read:
+                read |= statement.value.free_symbols | statement.guard.free_symbols
+        if len(read) == size:
+            return read
 
 
 def _pure_accumulator(loop, carried):

@@ -252,6 +252,59 @@ RULES = [
 RULES_BY_NODE = {rule.node: rule for rule in RULES}
 
 
+def _clamp_slope(a, out, above):
+    """d max(z, c)/dz (`above`) or d min(z, c)/dz from the output alone, for a constant c: the tie gives 0."""
+    varying, constant = (a[1], a[0]) if a[0].is_number else (a[0], a[1])
+    if not constant.is_number or varying.is_number:
+        return None
+    return varying, tie_step(out - constant if above else constant - out, constant)
+
+
+def _logistic_slope(a, out):
+    """1/(1 + exp(v)) (the logistic sigmoid of -v): d/dv = -out (1 - out)."""
+    base, exponent = a
+    if exponent != -1 or not base.is_Add or len(base.args) != 2 or sp.S.One not in base.args:
+        return None
+    inner = next(term for term in base.args if term is not sp.S.One)
+    return (inner.args[0], out * (out - 1)) if isinstance(inner, sp.exp) else None
+
+
+def _branch_clamp_slope(a, out):
+    """`z if z > c else c` (and `c if z <= c else z`, the min-like `<` / `>=` too): relu written as an `if`."""
+    (first, condition), (second, rest) = a if len(a) == 2 else ((None, None), (None, None))
+    if rest is not sp.true or not isinstance(condition, (sp.StrictGreaterThan, sp.LessThan, sp.StrictLessThan,
+                                                         sp.GreaterThan)):
+        return None
+    lhs, rhs = condition.args
+    if not rhs.is_number or lhs.is_number:
+        return None
+    above = isinstance(condition, (sp.StrictGreaterThan, sp.LessThan))  # z > c: z else c / z <= c: c else z
+    strict_first = isinstance(condition, (sp.StrictGreaterThan, sp.StrictLessThan))
+    varying, constant = (first, second) if strict_first else (second, first)
+    if varying != lhs or not constant.is_number or constant - rhs != 0:  # (0.0 and 0 are not == in SymPy)
+        return None
+    return varying, tie_step(out - constant if above else constant - out, constant)
+
+
+# The activations whose derivative is a function of their output alone: node -> (args, out) -> (the argument it
+# is taken along, the slope written in `out`), or None where this instance does not qualify.  Pass
+# `activation_outputs` keeps the output for the reverse sweep instead of the argument.
+OUTPUT_SLOPES = {
+    sp.tanh: lambda a, out: (a[0], 1 - out**2),
+    sp.exp: lambda a, out: (a[0], out),
+    Maximum: lambda a, out: _clamp_slope(a, out, True),
+    Minimum: lambda a, out: _clamp_slope(a, out, False),
+    sp.Pow: _logistic_slope,
+    sp.Piecewise: _branch_clamp_slope,
+}
+
+
+def output_slope(expr, out):
+    """(argument, slope) when d expr/d argument is a function of `out` (expr's value) alone, else None."""
+    slope = OUTPUT_SLOPES.get(type(expr))
+    return slope(expr.args, out) if slope else None
+
+
 def rule_for(node_class):
     """The row for a SymPy node class (or its nearest tabled base class); None when there is none."""
     for cls in node_class.__mro__:

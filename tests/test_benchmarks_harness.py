@@ -96,3 +96,17 @@ def test_quick_run_prints_a_vectorised_row(harness, tmp_path, capsys):
     assert entries["symgrad"]["status"] == "ok" and entries["symgrad"]["max_rel_err"] <= 1e-12
     assert entries["symgrad"]["ratio"] > 0
     assert entries["sympy"]["status"] in ("not run", "missing")
+
+
+def test_mlp_spelling_rows_compute_the_loop_rows_loss(harness):
+    """Each other spelling of the MLP (issue 13, item 4) is the same function on the same data as row `mlp`."""
+    import numpy as np
+
+    problems = harness.problems.PROBLEMS
+    spellings = [name for name in problems if name.startswith("mlp-") and name != "mlp-vec"]
+    assert sorted(spellings) == ["mlp-helper", "mlp-if", "mlp-plain", "mlp-rows"]
+    for name in spellings:
+        row = problems[name]
+        assert (row.family, row.size, row.wrt) == (problems["mlp"].family, problems["mlp"].size, problems["mlp"].wrt)
+        args = row.args(np.random.default_rng(1))
+        assert row.function()(*args) == pytest.approx(row.hand()(*args)[0], rel=1e-12)

@@ -484,12 +484,36 @@ class Lifter(NumpyLowering):
             raise self.error(errors.UnsupportedStatementError, node,
                              f"writing into the argument array {array.base.label}: copy it into a local array "
                              "(np.zeros_like) and write there")
-        if self.guard is not sp.true:  # a store under `if` writes on every path, choosing the value
+        other_path = None if accumulate or self.guard is sp.true else self.other_path_store(array, indices)
+        if other_path is not None:  # `if c: a[i] = u` / `else: a[i] = v`: one store, the old value never read
+            value = sp.Piecewise((value, self.guard), (other_path, True))
+        elif self.guard is not sp.true:  # a store under `if` writes on every path, choosing the value
             guard, self.guard = self.guard, sp.true  # the old value is read on every path too
             old = sp.Integer(0) if accumulate else self.read(array, indices, node)
             self.guard = guard
             value = sp.Piecewise((value, self.guard), (old, True))
         self.body.append(Store(array.base, indices, value, accumulate, self.line(node)))
+
+    def other_path_store(self, array, indices):
+        """The value the other branch of this `if` stored into the same element, when it did so last (only
+        assignments that do not read the array since), taking that store and its read of the old value out of
+        the body; None otherwise."""
+        element = sp.Indexed(array.base, *indices)
+        at = len(self.body) - 1
+        while at >= 0 and isinstance(self.body[at], Assign) and not any(
+                e.base == array.base for e in self.body[at].value.atoms(sp.Indexed)):
+            at -= 1
+        store = self.body[at] if at >= 0 else None
+        if not (isinstance(store, Store) and store.base == array.base and store.indices == tuple(indices)
+                and not store.accumulate and isinstance(store.value, sp.Piecewise) and len(store.value.args) == 2
+                and sp.Not(store.value.args[0][1]) == self.guard):
+            return None
+        (taken, _), (old, _) = store.value.args
+        read = self.body[at - 1] if at >= 1 else None
+        if not (isinstance(read, Assign) and read.target == old and read.value == element):
+            return None
+        del self.body[at - 1:at + 1]
+        return taken
 
     def return_value(self, node):
         if node.value is None:
