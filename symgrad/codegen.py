@@ -487,7 +487,7 @@ ROW_BLOCK = 512  # rows a split loop runs each part over before the next: its ro
 def _vectorisable(loop):
     """Whether LLVM may vectorise `loop` as printed: innermost (straight-line assignments and stores only) and
     nothing carried from one iteration to the next."""
-    return not loop.carried and all(isinstance(s, (Assign, Store, Update)) for s in loop.body)
+    return not loop.carried and all(isinstance(s, (Assign, Store)) for s in loop.body)
 
 
 def vector_functions(lines):
