@@ -49,7 +49,7 @@ def main(argv=None):
     samples = call_times(calls, repeat=7 if options.quick else 21, batch_seconds=0.05 if options.quick else 0.2)
     median = {name: statistics.median(seconds for _, seconds in values) for name, values in samples.items()}
     fastest = {name: min(seconds for _, seconds in values) for name, values in samples.items()}
-    print(f"{'problem':<22} {'elements':>9} {'bytes/element':>14} {'time':>10} {'GB/s':>7} {'copy GB/s':>10} "
+    print(f"{'problem':<22} {'elements':>9} {'bytes/element':>14} {'time':>14} {'GB/s':>7} {'copy GB/s':>10} "
           f"{'of copy':>8} {'fastest: time':>14} {'GB/s':>7} {'copy GB/s':>10} {'of copy':>8}")
     for name, (_, _, elements, moved) in chosen.items():
         columns = []
