@@ -450,7 +450,8 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset(), recurren
                      if isinstance(a, Assign)]
             if zeros:
                 lines += [f"{indent}else:"] + zeros
-        elif isinstance(s, Loop) and printer.split_rows and (split := split_rows(s, printer.chain_accumulators, accumulators)):
+        elif isinstance(s, Loop) and printer.split_rows and (
+                split := split_rows(s, printer.chain_accumulators, accumulators)):
             lines += _emit_split(s, split, printer, indent, fixed, accumulators)
         elif isinstance(s, Loop):
             lines += [f"{indent}{p(c.phi)} = {p(c.initial)}" for c in s.carried]
