@@ -234,3 +234,62 @@ def test_split_rows_leaves_a_recurrence_alone():
     transform = sg.value_and_grad(recurrence)
     assert "_block_" not in transform.source() and "vector_" not in transform.source()
     np.testing.assert_allclose(transform(x)[1], richardson_gradient(recurrence, (x,), 0), rtol=1e-8, atol=1e-9)
+
+
+def two_sums(w, X):
+    """Two sums in the run, one of them of a product with a row element, and their product returned."""
+    s = 0.0
+    t = 0.0
+    for i in range(X.shape[0]):
+        z = 0.0
+        for j in range(X.shape[1]):
+            z += X[i, j] * w[j]
+        s += math.exp(-z * z)
+        t += math.log(1.0 + z * z) * X[i, 0]
+    return s * t
+
+
+def with_bias(w, b, X):
+    """A scalar parameter read in every row: its adjoint adds up across rows."""
+    s = 0.0
+    for i in range(X.shape[0]):
+        z = b
+        for j in range(X.shape[1]):
+            z += X[i, j] * w[j]
+        s += math.log1p(math.exp(-z)) + 0.1 * z
+    return s
+
+
+def running_max(w, X):
+    """A carried value that is not a sum (a running maximum) beside the sum: it stays carried in its part."""
+    s = 0.0
+    m = -1e300
+    for i in range(X.shape[0]):
+        z = 0.0
+        for j in range(X.shape[1]):
+            z += X[i, j] * w[j]
+        m = max(m, math.tanh(z))
+        s += math.exp(0.3 * z)
+    return s + m
+
+
+@pytest.mark.parametrize("function, wrt", [(two_sums, 0), (with_bias, (0, 1)), (running_max, 0)])
+def test_split_rows_shapes_equal_the_unsplit_loop(function, wrt):
+    rng = np.random.default_rng(11)
+    X, w = rng.normal(size=(1100, 3)), rng.normal(size=3) * 0.4
+    args = (w, 0.3, X) if function is with_bias else (w, X)
+    split = sg.value_and_grad(function, wrt=wrt, optimize=VECTOR_OFF)
+    assert "_block_" in split.source()
+    unsplit = sg.value_and_grad(function, wrt=wrt, optimize={"split_rows": False, **VECTOR_OFF})
+    value, gradient = split(*args)
+    plain_value, plain_gradient = unsplit(*args)
+
+    def each(g):  # one gradient per argument in wrt
+        return [g] if wrt == 0 else list(g)
+
+    assert value == plain_value
+    assert all(np.array_equal(mine, plain) for mine, plain in zip(each(gradient), each(plain_gradient)))
+    fast_value, fast_gradient = sg.value_and_grad(function, wrt=wrt)(*args)
+    assert fast_value == pytest.approx(function(*args), rel=1e-12)
+    for position, got in enumerate(each(fast_gradient)):
+        np.testing.assert_allclose(got, richardson_gradient(function, args, position), rtol=1e-7, atol=1e-9)
