@@ -16,16 +16,23 @@ nan, exp(1000) = inf), as the kernels' ``error_model="numpy"`` does.
 """
 
 import numba
+import numpy as np
 from numba import types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
+
+
+def _bits(x):
+    """The int64 whose bits are float64 `x`'s (this body runs when Numba's JIT is off, NUMBA_DISABLE_JIT=1)."""
+    return int(np.float64(x).view(np.int64))
+
+
+def _float(i):
+    """The float64 whose bits are int64 `i`'s (this body runs when Numba's JIT is off)."""
+    return float(np.int64(i).view(np.float64))
 
 
 @intrinsic
-def _bits(typingctx, x):
-    """The int64 whose bits are float64 `x`'s."""
-    if x != types.float64:
-        return None
-
+def _bitcast_to_int(typingctx, x):
     def codegen(context, builder, signature, arguments):
         return builder.bitcast(arguments[0], context.get_value_type(types.int64))
 
@@ -33,15 +40,23 @@ def _bits(typingctx, x):
 
 
 @intrinsic
-def _float(typingctx, i):
-    """The float64 whose bits are int64 `i`'s."""
-    if i != types.int64:
-        return None
-
+def _bitcast_to_float(typingctx, i):
     def codegen(context, builder, signature, arguments):
         return builder.bitcast(arguments[0], context.get_value_type(types.float64))
 
     return types.float64(types.int64), codegen
+
+
+@overload(_bits, inline="always")
+def _compiled_bits(x):
+    if x == types.float64:
+        return lambda x: _bitcast_to_int(x)
+
+
+@overload(_float, inline="always")
+def _compiled_float(i):
+    if isinstance(i, types.Integer):
+        return lambda i: _bitcast_to_float(np.int64(i))
 
 
 vector_njit = numba.njit(inline="always", error_model="numpy", cache=True)
