@@ -432,10 +432,12 @@ tens of per cent). The passes named are in [passes.py](../symgrad/passes.py); ea
   µs (`w_bar[j] += ...` over 10 columns stays scalar: its trip count is below the vector loop's), the
   vectorised part with the terms' sum about 64 µs; four partial sums instead of the ordered one saved 4%, not
   worth changing the last bits, and blocks of 128 to 1024 rows measured the same.
-- `parallel=True` is not faster at that load: each call's threads wait for each other while 12 other processes
-  share the cores (the median call took 180 ms, the fastest 147 µs against the serial kernel's 137 µs, for
-  main's kernel as for this one). The figure asked for (1.7x on 2 cores) needs a quiet machine; it was not
-  measured.
+- A quieter run of the same command (15 rounds, load average 1.1 to 1.2): after over before 0.59x (loop) and
+  0.57x (vectorised); over JAX 0.88x and 0.75x (medians; 0.82x and 0.84x between the fastest rounds; main's kernel
+  1.29x and 1.48x). `parallel=True` over serial: the serial kernel took 1.77x and 1.72x the parallel one's time
+  (median of per-round ratios; 1.28x and 1.35x between the fastest rounds; main's kernel 1.34x and 1.84x). At
+  load 13 the parallel kernels' median call took 55 to 180 ms (threads waiting for each other), for main's
+  kernel as for this one.
 
 ### Bytes moved: rosen n=100000 and the logistic NLL at 10^6 rows
 
