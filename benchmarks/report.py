@@ -390,16 +390,73 @@ tens of per cent). The passes named are in [passes.py](../symgrad/passes.py); ea
   difference computed twice and two more operations per step on a loop with no slack. With the sum named
   (`err_1_part = x_1 - obs[t]`; tangent `2*err_1_part`): 1.00x (main's kernel 1.15x in the same process).
 
-### logistic NLL 10000x10: the hand kernel's operations; JAX ahead by SIMD exp/log1p
+### logistic NLL 10000x10: JAX ahead by SIMD exp/log1p before; `split_rows` and `vector_functions` after
 
-- The kernel matches the hand one operation for operation: one `exp(-z)` shared by `log1p` and the gradient's
-  `e/(1 + e)`, the same `z` loop, the same `w_bar[j] += dz*X[i, j]` loop, entry checks hoisted out of the loops.
-  Its only extra is the `if z_2_bar != 0.0` test before the gradient loop (`skip_zero_sweeps`), predicted taken.
-  No pass here changes this kernel. On this shared machine its ratio ranged from 0.79x to 1.43x between runs
-  (loads of 6 to 10 on 2 cores; a 3.5 ms call is preempted often), so no figure here separates it from 1.0x.
-- JAX is faster on this row because XLA vectorises `exp` and `log1p`; Numba calls libm's scalar functions (this
-  llvmlite has no SVML), so neither symgrad's loop nor the hand one vectorises. Issue 13, item 3 (polynomial
-  `exp`/`log1p` within 2 ulp) is not done.
+- Main's kernel matches the hand one operation for operation (one `exp(-z)` shared by `log1p` and the
+  gradient's `e/(1 + e)`, the same `z` loop, the same `w_bar[j] += dz*X[i, j]` loop), but XLA vectorises `exp`
+  and `log1p` where Numba calls libm's scalar functions (this llvmlite has no SVML): neither symgrad's loop nor
+  the hand one vectorised, and JAX was ahead (2.01x in the last full run).
+- [vector_math.py](../symgrad/vector_math.py) has `exp`, `log`, `log1p` and `tanh` in float64 arithmetic and
+  int64 bit manipulation only (fdlibm's table-free algorithms; Cephes's rational `tanh` below 0.625): the
+  exponent is read off a shifter sum (AVX2 has no float-to-int64 conversion), the special cases are chosen by
+  conditional expressions that LLVM turns into selects, and the functions are inlined into the caller's loop.
+  Their error against `math` (glibc) over 3.5 million points per function (2 million uniform bit patterns over
+  all of float64, subnormals and both signs included, 1.5 million where the function does not saturate, and the
+  special values: 0.0, -0.0, +-inf, nan, the overflow and underflow thresholds, log of negatives and of 0),
+  tested by tests/test_vector_math.py, and a loop over 10^6 elements against the same loop calling libm (one
+  run, load 4 on 2 cores):
+
+  | function | largest error | points above 1 ulp | loop over 10^6: vector_math / libm |
+  | --- | --- | --- | --- |
+  | `exp` | 1 ulp | 0 | 1.5 ms / 10.2 ms |
+  | `log` | 1 ulp | 0 | 1.6 ms / 10.0 ms |
+  | `log1p` | 1 ulp | 0 | 2.1 ms / 37.1 ms |
+  | `tanh` | 2 ulp | 1193 | 2.5 ms / 35.7 ms |
+
+  Special values are `math`'s exactly (sign of zero included); where `math` raises they give the IEEE result
+  that the kernels' `error_model="numpy"` gives (`log(0) = -inf`, `log(-1) = nan`, `exp(1000) = inf`).
+- Pass `split_rows` cuts the row loop around its run of assignments that call them, into three loops over
+  each block of 512 rows: the dot products (stored in `_rows_z_2`), the loss terms and `z_2_bar` (a loop with
+  no call and no carried value: it compiles to `<8 x double>` arithmetic, 8 rows at once), then the terms added
+  in row order and the gradient update. Every statement computes what it did, in the same order, so with
+  `vector_functions` off the split kernel equals the unsplit one to the bit (tests/test_kernel_passes.py).
+  Pass `vector_functions` prints `vector_exp`/`vector_log1p` in loops that may vectorise (innermost, nothing
+  carried) and leaves `math` elsewhere.
+- Measured by `python -m benchmarks.vector_passes` (41 interleaved rounds in one process; load average 13.6 to
+  14.8 on the 2 cores while it ran): with the passes off (main's kernel) and on, the loop row went from 326 µs to
+  150 µs (after over before 0.45x, median of per-round ratios; 0.44x between the fastest rounds) and the
+  vectorised row from 336 µs to 142 µs (0.42x). Against JAX in the same run: 0.39x and 0.34x (medians; JAX's
+  threads suffered most from the load, 493 µs median), 0.94x and 0.92x between the fastest rounds (JAX 145 µs,
+  symgrad 137 and 134 µs), where main's kernel was at 2.12x and 2.20x. Where the time goes now (the split kernel
+  rewritten by hand, one part left out at a time): the dot products about 32 µs, the gradient update about 36
+  µs (`w_bar[j] += ...` over 10 columns stays scalar: its trip count is below the vector loop's), the
+  vectorised part with the terms' sum about 64 µs; four partial sums instead of the ordered one saved 4%, not
+  worth changing the last bits, and blocks of 128 to 1024 rows measured the same.
+- A quieter run of the same command (15 rounds, load average 1.1 to 1.2): after over before 0.59x (loop) and
+  0.57x (vectorised); over JAX 0.88x and 0.75x (medians; 0.82x and 0.84x between the fastest rounds; main's kernel
+  1.29x and 1.48x). `parallel=True` over serial: the serial kernel took 1.77x and 1.72x the parallel one's time
+  (median of per-round ratios; 1.28x and 1.35x between the fastest rounds; main's kernel 1.34x and 1.84x). At
+  load 13 the parallel kernels' median call took 55 to 180 ms (threads waiting for each other), for main's
+  kernel as for this one.
+
+### Bytes moved: rosen n=100000 and the logistic NLL at 10^6 rows
+
+`python -m benchmarks.bandwidth` times `value_and_grad` and a copy (`np.copyto`) of as many bytes, interleaved.
+A kernel's bytes are the least it must move (each input read once, each gradient written once): 16 per element
+for rosen (read x, write x_bar), 88 per row for the logistic NLL (read a row of `X` and `y[i]`; `w` and `w_bar`
+stay in cache, and `split_rows` reads each block of 512 rows a second time from cache, not from memory). One
+run, load average 12.9 to 13.4 on the 2 cores:
+
+| problem | bytes per element | median: time | GB/s | copy GB/s | of copy | fastest: time | GB/s | copy GB/s | of copy |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| rosen n=100000 | 16 | 2041 µs | 0.8 | 5.0 | 0.16 | 1374 µs | 1.2 | 17.3 | 0.07 |
+| logistic NLL 10^6x10 | 88 | 252 ms | 0.3 | 1.3 | 0.26 | 214 ms | 0.4 | 2.6 | 0.16 |
+
+At that load the copy itself ran at 1.3 to 17 GB/s (93 GB/s for rosen's 800 kB in a quieter run, above), and
+rosen's kernel took ten times its quiet time, so these figures say little beyond the bytes per element. The
+logistic kernel at 10^6 rows ran at 204 ns per row against 14 ns at 10^4 rows in the same minute (main's kernel:
+405 and 33 ns): past the caches it waits on memory, which the split does not change (it reads each row from
+memory once, as before).
 
 ### MLP 2-16-16-1, 100 points: 1.25-1.30x before, 1.07-1.10x after `activation_outputs` and ordered sweeps
 

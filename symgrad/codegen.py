@@ -79,10 +79,12 @@ def _precedence_Mul(item):
 class NumbaPrinter(PythonCodePrinter):
     """SymPy's Python printer, with floats printed exactly and small powers as products."""
 
-    def __init__(self, chain_accumulators=True, recurrence_order=True):
+    def __init__(self, enabled=passes.ALL):
         super().__init__({"order": "none"})  # canonical term ordering costs much and buys nothing in a kernel
-        self.chain_accumulators = chain_accumulators  # pass `accumulator_chain`, see `_emit`
-        self.recurrence_order = recurrence_order  # pass `recurrence_order`, see `_recurrences`
+        self.chain_accumulators = "accumulator_chain" in enabled  # see `_emit`
+        self.recurrence_order = "recurrence_order" in enabled  # see `_recurrences`
+        self.vector_functions = "vector_functions" in enabled  # see `vector_functions`
+        self.split_rows = "split_rows" in enabled  # see `split_rows`
         self._printed = {}  # (class, expression) -> text: the three kernels print mostly the same statements
 
     def doprint(self, expr, assign_to=None):
@@ -453,6 +455,9 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset(), recurren
                      if isinstance(a, Assign)]
             if zeros:
                 lines += [f"{indent}else:"] + zeros
+        elif isinstance(s, Loop) and printer.split_rows and (
+                split := split_rows(s, printer.chain_accumulators, accumulators)):
+            lines += _emit_split(s, split, printer, indent, fixed, accumulators)
         elif isinstance(s, Loop):
             lines += [f"{indent}{p(c.phi)} = {p(c.initial)}" for c in s.carried]
             bounds = [s.start, s.stop] + ([s.step] if s.step != 1 else [])
@@ -462,6 +467,8 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset(), recurren
             if s.carried:
                 body.append(f"{indent}    {', '.join(p(c.phi) for c in s.carried)} = "
                             f"{', '.join(p(c.next) for c in s.carried)}")
+            if printer.vector_functions and _vectorisable(s):
+                body = vector_functions(body)
             lines += body or [f"{indent}    pass"]
             lines += [f"{indent}{p(c.result)} = {p(c.phi)}" for c in s.carried]
         elif isinstance(s, ChunkedLoop):
@@ -475,6 +482,138 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset(), recurren
             if s.unless_zero is not None:
                 indent = indent[:-4]
     return lines
+
+
+# --- passes vector_functions and split_rows ----------------------------------------------------------------
+VECTOR_FUNCTIONS = ("exp", "log", "log1p", "tanh")  # the functions of symgrad.vector_math (`vector_<name>`)
+VECTOR_NODES = tuple(rule.node for rule in RULES if rule.code in {f"math.{name}({{0}})" for name in VECTOR_FUNCTIONS})
+ROW_BLOCK = 512  # rows a split loop runs each part over before the next: its row values stay in the L1 cache
+
+
+def _vectorisable(loop):
+    """Whether LLVM may vectorise `loop` as printed: innermost (straight-line assignments and stores only) and
+    nothing carried from one iteration to the next."""
+    return not loop.carried and all(isinstance(s, (Assign, Store)) for s in loop.body)
+
+
+def vector_functions(lines):
+    """Pass `vector_functions`: the lines of a loop body calling `symgrad.vector_math`'s exp, log, log1p and tanh
+    instead of `math`'s.  Those are table-free float arithmetic that LLVM vectorises with the loop, where a libm
+    call keeps it scalar.  Precondition: the loop is `_vectorisable` (elsewhere a libm call costs no more); the
+    results change by at most the functions' documented error (2 ulp), which the fuzzer's tolerance allows."""
+    replaced = []
+    for line in lines:
+        for name in VECTOR_FUNCTIONS:
+            line = line.replace(f"math.{name}(", f"vector_{name}(")
+        replaced.append(line)
+    return replaced
+
+
+@dataclass
+class RowSplit:
+    """A loop cut into parts that each run over a block of rows before the next part does (`split_rows`)."""
+
+    parts: list  # the body's statements, cut where the run of assignments calling vector functions starts and ends
+    carried: list  # per part, the carried values it updates (kept carried, except its `sums`)
+    sums: list  # per part, `(carried, definition, term, rest)` of each sum `phi + rest`, added up after the part
+    passed: list  # per part, the symbols it defines that later parts read: stored in a block array and reloaded
+
+
+def split_rows(loop, chained, accumulators):
+    """Pass `split_rows`: a `RowSplit` of a loop whose body has a straight run of assignments calling vector
+    functions between loops (the logistic loss's row loop: a dot product, the loss and its derivative, the
+    gradient update), or whose sums keep that run from vectorising.  Each block of rows runs the statements before
+    the run, the run (now a loop LLVM vectorises: a sum's terms are stored, then added in the same order), and the
+    rest, in turn; the values passing from one part to a later one go through arrays of `ROW_BLOCK` rows.
+
+    Precondition: step 1; no tapes, allocations, checks or guarded blocks inside; each carried value is read and
+    updated in one part only; an array or scalar adjoint one part writes is not read by another; no part reads
+    what a later one defines.  The iterations of each part then run in the original order and each statement
+    computes what it did, so the results are unchanged to the bit.  A sum is taken apart only where it is printed
+    ``phi + (rest)`` (pass `accumulator_chain`, or two terms) with no other accumulator in `rest`, so that adding
+    the stored terms afterwards makes the same additions."""
+    if loop.step != 1 or any(isinstance(s, (Push, Pop, Allocate, Check, When, ChunkedLoop))
+                             for s in walk(loop.body)):
+        return None
+    first = next((k for k, s in enumerate(loop.body) if isinstance(s, Assign) and s.value.has(*VECTOR_NODES)), None)
+    if first is None:
+        return None
+    start, stop = first, first + 1
+    while start > 0 and isinstance(loop.body[start - 1], Assign):
+        start -= 1
+    while stop < len(loop.body) and isinstance(loop.body[stop], Assign):
+        stop += 1
+    parts = [part for part in (loop.body[:start], loop.body[start:stop], loop.body[stop:]) if part]
+    run = parts.index(loop.body[start:stop])
+    defined = [set().union(*(_defines(s) for s in part)) for part in parts]
+    read = [set().union(*(_printed_reads(s) for s in part)) - defined[k] for k, part in enumerate(parts)]
+    written = [{s.base.label for s in walk(part) if isinstance(s, Store)} |
+               {s.target for s in walk(part) if isinstance(s, Update)} for part in parts]
+    for k in range(len(parts)):
+        others = set().union(*(read[m] | defined[m] for m in range(len(parts)) if m != k))
+        if written[k] & others or read[k] & set().union(*defined[k + 1:]):
+            return None
+    carried, sums = [[] for _ in parts], [[] for _ in parts]
+    phis = accumulators | {c.phi for c in loop.carried}
+    for c in loop.carried:
+        touching = [k for k in range(len(parts)) if c.next.free_symbols & defined[k] or c.phi in read[k]]
+        if len(touching) > 1:
+            return None
+        owner = touching[0] if touching else len(parts) - 1
+        definition = _sum_term(loop, c) if owner == run else None
+        rest = definition.value - c.phi if definition is not None else None
+        if definition is not None and (len(definition.value.args) == 2 or chained) and not rest.free_symbols & phis:
+            sums[owner].append((c, definition, sp.Symbol(f"_term_{c.phi}", real=True), rest))
+        else:
+            carried[owner].append(c)
+    if len(parts) == 1 and not sums[0]:
+        return None  # already innermost, with nothing blocking vectorisation that a split removes
+    passed = [sorted(defined[k] & set().union(*read[k + 1:]) - {loop.index}, key=str) for k in range(len(parts))]
+    return RowSplit(parts, carried, sums, passed)
+
+
+def _printed_reads(statement):
+    """The symbols the printed statement reads: `_used`, less the forward loop's carried values that a reverse
+    sweep's `ReverseLoop.loop` holds but does not print."""
+    if not isinstance(statement, ReverseLoop):
+        return _used(statement)
+    loop = statement.loop
+    bounds = set().union(*(e.free_symbols for e in (loop.start, loop.stop, loop.step)))
+    skip = {statement.unless_zero} if statement.unless_zero is not None else set()
+    return bounds | skip | set().union(*(_printed_reads(s) for s in statement.body))
+
+
+def _emit_split(loop, split, printer, indent, fixed, accumulators):
+    """The lines of a `RowSplit` loop: blocks of rows, each running the parts in turn."""
+    p = printer.doprint
+    i, block, end = p(loop.index), f"_block_{p(loop.index)}", f"_block_stop_{p(loop.index)}"
+    accumulators = accumulators | {c.phi for c in loop.carried}
+    recurrences = _recurrences(loop) if loop.carried else None
+    lines = [f"{indent}{p(c.phi)} = {p(c.initial)}" for c in loop.carried]
+    lines += [f"{indent}_rows_{p(v)} = np.empty({ROW_BLOCK}{', np.int64' if v.is_integer else ''})"
+              for passed in split.passed for v in passed]
+    lines += [f"{indent}_terms_{p(c.phi)} = np.empty({ROW_BLOCK})" for sums in split.sums for c, *_ in sums]
+    lines += [f"{indent}for {block} in range({p(loop.start)}, {p(loop.stop)}, {ROW_BLOCK}):",
+              f"{indent}    {end} = min({block} + {ROW_BLOCK}, {p(loop.stop)})"]
+    inner = indent + "        "
+    for k, part in enumerate(split.parts):
+        terms = {id(definition): Assign(term, rest) for _, definition, term, rest in split.sums[k]}
+        reads = set().union(*(_printed_reads(s) for s in part))
+        body = [f"{inner}{p(v)} = _rows_{p(v)}[{i} - {block}]" for m in range(k) for v in split.passed[m]
+                if v in reads]
+        body += _emit([terms.get(id(s), s) for s in part], printer, inner, fixed, accumulators, recurrences)
+        body += [f"{inner}_rows_{p(v)}[{i} - {block}] = {p(v)}" for v in split.passed[k]]
+        body += [f"{inner}_terms_{p(c.phi)}[{i} - {block}] = {p(term)}" for c, _, term, _ in split.sums[k]]
+        if split.carried[k]:
+            body.append(f"{inner}{', '.join(p(c.phi) for c in split.carried[k])} = "
+                        f"{', '.join(p(c.next) for c in split.carried[k])}")
+        if printer.vector_functions and not split.carried[k] and all(isinstance(s, Assign) for s in part):
+            body = vector_functions(body)
+        lines += [f"{indent}    for {i} in range({block}, {end}):"] + body
+        for c, *_ in split.sums[k]:  # the terms added in the loop's order: the same sum, to the bit
+            lines += [f"{indent}    for {block}_k in range({end} - {block}):",
+                      f"{inner}{p(c.phi)} = {p(c.phi)} + _terms_{p(c.phi)}[{block}_k]"]
+    return lines + [f"{indent}{p(c.result)} = {p(c.phi)}" for c in loop.carried]
 
 
 CHUNKS = 16  # fixed, so that a parallel kernel's rounding does not depend on the number of threads
@@ -1238,10 +1377,12 @@ RUNTIME_FUNCTIONS = ("digamma", "grow", "int_floordiv", "int_mod", "int_pow_slop
 def kernels_source(kernels):
     """The kernels as Python source text, and the import of the runtime helpers they call."""
     enabled = kernels["value"].enabled
-    printer = NumbaPrinter("accumulator_chain" in enabled, "recurrence_order" in enabled)
+    printer = NumbaPrinter(enabled)
     text = "\n\n\n".join(kernels[name].source(printer) for name in KERNEL_NAMES)
     used = [name for name in RUNTIME_FUNCTIONS if f"{name}(" in text]
+    vector = [f"{name} as vector_{name}" for name in VECTOR_FUNCTIONS if f"vector_{name}(" in text]
     imports = (f"from symgrad.runtime import {', '.join(used)}\n" if used else "") + (
+        f"from symgrad.vector_math import {', '.join(vector)}\n" if vector else "") + (
         "from numba import prange\n" if "prange(" in text else "") + (
         "from symgrad.errors import ArrayIndexError\n" if "ArrayIndexError(" in text else "")
     return text, imports

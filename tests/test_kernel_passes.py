@@ -1,19 +1,22 @@
-"""The kernel passes of issue 13 (`write_once_adjoints`, `recurrence_order`, `name_sums` in forward mode): each
+"""The kernel passes of issue 13 (`write_once_adjoints`, `recurrence_order`, `name_sums` in forward mode,
+`split_rows` and `vector_functions`): each
 program is checked against central differences (Richardson) or a hand formula, with the pass on and off, and the
 source is checked to show that the pass fired (or, where its precondition fails, that it did not)."""
 
 import math
 import pathlib
+import re
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))  # the benchmarks package
 
+import numba  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from conftest import richardson_gradient  # noqa: E402
 
 import symgrad as sg  # noqa: E402
-from benchmarks.array_problems import oscillator, rosen  # noqa: E402 - the benchmark's own Rosenbrock and oscillator
+from benchmarks.array_problems import logistic_nll, logistic_nll_vectorised, oscillator, rosen  # noqa: E402
 
 
 def rosen_hand(x):
@@ -148,3 +151,145 @@ def test_recurrence_order_adds_the_carried_term_last():
 def test_name_sums_shares_the_residual_in_forward_mode():
     source = sg.grad(oscillator, wrt=(0, 1)).source()
     assert "err_1_part = x_1 - obs[t]" in source and "= 2*err_1_part" in source
+
+
+def logistic_hand(w, X, y):
+    """The mean logistic NLL's gradient by hand: X^T (sigmoid(X w) - y) / n."""
+    return X.T @ (1 / (1 + np.exp(-(X @ w))) - y) / X.shape[0]
+
+
+def tanh_rows(w, X):
+    """A row loop calling tanh and log between two inner loops, its sum printed as three terms."""
+    s = 0.0
+    for i in range(X.shape[0]):
+        z = 0.0
+        for j in range(X.shape[1]):
+            z += X[i, j] * w[j]
+        s += math.tanh(z) * X[i, 0] + math.log(1.0 + z * z)
+    return s
+
+
+def recurrence(x):
+    """tanh on a loop-carried recurrence that is not a sum: the iterations depend on each other, no split."""
+    s = 0.0
+    for i in range(len(x)):
+        s = 0.5 * s + math.tanh(x[i] + s)
+    return s
+
+
+VECTOR_OFF = {"vector_functions": False}
+
+
+@pytest.mark.parametrize("function", [logistic_nll, logistic_nll_vectorised])
+@pytest.mark.parametrize("rows", [0, 1, 511, 512, 513, 1500])
+def test_split_rows_logistic_against_the_hand_gradient(function, rows):
+    rng = np.random.default_rng(rows)
+    X, w, y = rng.normal(size=(rows, 5)), rng.normal(size=5), (rng.random(rows) < 0.5) * 1.0
+    value, gradient = sg.value_and_grad(function)(w, X, y)
+    if rows:
+        z = X @ w
+        assert value == pytest.approx(np.mean(np.log1p(np.exp(-z)) + (1 - y) * z), rel=1e-13)
+        np.testing.assert_allclose(gradient, logistic_hand(w, X, y), rtol=1e-12, atol=1e-15)
+    # The split alone changes no bit; the vector functions change at most the last bits.
+    exact = sg.value_and_grad(function, optimize=VECTOR_OFF)(w, X, y)
+    unsplit = sg.value_and_grad(function, optimize={"split_rows": False, **VECTOR_OFF})(w, X, y)
+    assert np.array_equal(exact[1], unsplit[1]) and (exact[0] == unsplit[0] or rows == 0)
+    np.testing.assert_allclose(gradient, exact[1], rtol=1e-14, atol=1e-17)
+
+
+def _vector_divisions(transform):
+    """The vector `fdiv`s in the LLVM IR of the value_and_grad kernel, compiled afresh (Numba shows no IR of a
+    kernel it loaded from its cache)."""
+    X, w, y = np.ones((8, 3)), np.ones(3), np.ones(8)
+    transform(w, X, y)
+    fresh = numba.njit(error_model="numpy")(transform.kernels.value_and_grad.py_func)
+    fresh(w, X, y)
+    return re.findall(r"fdiv <\d+ x double>", "\n".join(fresh.inspect_llvm().values()))
+
+
+def test_split_rows_fires_on_the_logistic_row_loop_and_vectorises_it():
+    transform = sg.value_and_grad(logistic_nll)
+    source = transform.source()
+    assert "_terms_total[i - _block_i] = _term_total" in source and "vector_log1p(" in source
+    assert _vector_divisions(transform)  # exp's and log1p's divisions, on 4 or 8 rows at once
+    unsplit = sg.value_and_grad(logistic_nll, optimize={"split_rows": False})
+    assert "_block_" not in unsplit.source() and "vector_" not in unsplit.source()
+    assert not _vector_divisions(unsplit)
+
+
+@pytest.mark.parametrize("optimize", [True, VECTOR_OFF, {"split_rows": False}, {"accumulator_chain": False}])
+def test_split_rows_tanh_rows_against_richardson(optimize):
+    rng = np.random.default_rng(5)
+    X, w = rng.normal(size=(700, 3)), rng.normal(size=3) * 0.5
+    transform = sg.value_and_grad(tanh_rows, wrt=0, optimize=optimize)
+    value, gradient = transform(w, X)
+    assert value == pytest.approx(tanh_rows(w, X), rel=1e-12)
+    np.testing.assert_allclose(gradient, richardson_gradient(tanh_rows, (w, X), 0), rtol=1e-8)
+    # Three terms: the sum is taken apart only where it is printed phi + (rest).
+    assert ("_terms_s" in transform.source()) == (optimize is True or optimize == VECTOR_OFF)
+
+
+def test_split_rows_leaves_a_recurrence_alone():
+    x = np.random.default_rng(2).uniform(-1, 1, 50)
+    transform = sg.value_and_grad(recurrence)
+    assert "_block_" not in transform.source() and "vector_" not in transform.source()
+    np.testing.assert_allclose(transform(x)[1], richardson_gradient(recurrence, (x,), 0), rtol=1e-8, atol=1e-9)
+
+
+def two_sums(w, X):
+    """Two sums in the run, one of them of a product with a row element, and their product returned."""
+    s = 0.0
+    t = 0.0
+    for i in range(X.shape[0]):
+        z = 0.0
+        for j in range(X.shape[1]):
+            z += X[i, j] * w[j]
+        s += math.exp(-z * z)
+        t += math.log(1.0 + z * z) * X[i, 0]
+    return s * t
+
+
+def with_bias(w, b, X):
+    """A scalar parameter read in every row: its adjoint adds up across rows."""
+    s = 0.0
+    for i in range(X.shape[0]):
+        z = b
+        for j in range(X.shape[1]):
+            z += X[i, j] * w[j]
+        s += math.log1p(math.exp(-z)) + 0.1 * z
+    return s
+
+
+def running_max(w, X):
+    """A carried value that is not a sum (a running maximum) beside the sum: it stays carried in its part."""
+    s = 0.0
+    m = -1e300
+    for i in range(X.shape[0]):
+        z = 0.0
+        for j in range(X.shape[1]):
+            z += X[i, j] * w[j]
+        m = max(m, math.tanh(z))
+        s += math.exp(0.3 * z)
+    return s + m
+
+
+@pytest.mark.parametrize("function, wrt", [(two_sums, 0), (with_bias, (0, 1)), (running_max, 0)])
+def test_split_rows_shapes_equal_the_unsplit_loop(function, wrt):
+    rng = np.random.default_rng(11)
+    X, w = rng.normal(size=(1100, 3)), rng.normal(size=3) * 0.4
+    args = (w, 0.3, X) if function is with_bias else (w, X)
+    split = sg.value_and_grad(function, wrt=wrt, optimize=VECTOR_OFF)
+    assert "_block_" in split.source()
+    unsplit = sg.value_and_grad(function, wrt=wrt, optimize={"split_rows": False, **VECTOR_OFF})
+    value, gradient = split(*args)
+    plain_value, plain_gradient = unsplit(*args)
+
+    def each(g):  # one gradient per argument in wrt
+        return [g] if wrt == 0 else list(g)
+
+    assert value == plain_value
+    assert all(np.array_equal(mine, plain) for mine, plain in zip(each(gradient), each(plain_gradient)))
+    fast_value, fast_gradient = sg.value_and_grad(function, wrt=wrt)(*args)
+    assert fast_value == pytest.approx(function(*args), rel=1e-12)
+    for position, got in enumerate(each(fast_gradient)):
+        np.testing.assert_allclose(got, richardson_gradient(function, args, position), rtol=1e-7, atol=1e-9)
