@@ -362,9 +362,9 @@ def guarded_sums(statements, carried=()):
                 if (rewritten[summed].value.is_Add and before in rewritten[summed].value.args
                         and not term.has(before) and not readers
                         and not any(taken in c.next.free_symbols for c in carried)):
-                    del rewritten[summed]
+                    line = rewritten.pop(summed).line  # (the term's line, which messages about its reads name)
                     statement = Assign(statement.target, before - sp.Piecewise((-term, condition), (0.0, True)),
-                                       statement.guard, statement.line)
+                                       statement.guard, line)
         rewritten.append(statement)
     return rewritten
 
