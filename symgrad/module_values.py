@@ -53,6 +53,33 @@ def read(function, path):
     return value
 
 
+def unchanged_check(function, module):
+    """For a module that folds numbers and passes no arrays: a function of no arguments that says, in a few
+    identity tests, that every folded number is still the very object the kernels were derived for (the common
+    call: nothing was rebound), or None when a path is not a plain global, or a number is no longer that value.  When it says no, `current` decides
+    (an equal number rebound is still the same value)."""
+    if module.PASSED:
+        return None
+    cells = []
+    for path, described in module.FOLDED:
+        free = function.__code__.co_freevars
+        if len(path) != 1 or path[0] in free or path[0] not in function.__globals__:
+            return None
+        value = function.__globals__[path[0]]
+        if describe_number(value) != described:
+            return None  # (already changed: the kernels are not the value's, and the slow path derives again)
+        cells.append((function.__globals__, path[0], value))
+    missing = object()
+
+    def unchanged():
+        for namespace, name, value in cells:
+            if namespace.get(name, missing) is not value:
+                return False
+        return True
+
+    return unchanged
+
+
 def current(function, module):
     """The values to pass after the user's arguments (float64, C-contiguous), or None when the kernels of
     `module` no longer fit the globals (a number changed, an array changed its number of axes): derive again."""
