@@ -51,6 +51,8 @@ def _bitcast_to_float(typingctx, i):
 def _compiled_bits(x):
     if x == types.float64:
         return lambda x: _bitcast_to_int(x)
+    if isinstance(x, (types.Integer, types.Float)):  # log(2) in a derivative of log2: a literal int argument
+        return lambda x: _bitcast_to_int(np.float64(x))
 
 
 @overload(_float, inline="always")

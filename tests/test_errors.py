@@ -411,3 +411,27 @@ def test_unsupported_syntax_error_is_exported():
                  "MutableGlobalError", "RecursionNotSupportedError", "UndefinedNameError", "MissingReturnError"):
         assert issubclass(getattr(errors, name), sg.UnsupportedSyntaxError)
     assert issubclass(sg.NonDifferentiableArgumentError, TypeError)
+
+
+def test_a_kernel_numba_cannot_compile_is_reported_as_symgrads_bug_not_a_numba_traceback(make_module, monkeypatch):
+    """A kernel symgrad generated wrong (as log2's derivative once was) must not reach the user as Numba's
+    TypingError: it is a `KernelCompileError` naming the function and the kernel, after one retry from a fresh
+    module."""
+    import numba
+
+    from symgrad import jit
+
+    module = make_module("def quartic(x):\n    return x**4\n")
+    attempts = []
+
+    def failing(kernel_module, name):
+        attempts.append(name)
+        raise numba.core.errors.TypingError("No implementation of function _bits(Literal[int](2))")
+
+    monkeypatch.setattr(jit, "compile_kernel", failing)
+    with pytest.warns(sg.CacheWarning), pytest.raises(sg.KernelCompileError) as caught:
+        sg.grad(module.quartic)(1.5)
+    assert attempts == ["grad", "grad"]
+    message = str(caught.value)
+    assert "quartic()" in message and "grad kernel" in message and "_bits" in message and "bug in symgrad" in message
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
