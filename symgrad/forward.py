@@ -149,7 +149,8 @@ def directional(program, seeds, direction="v"):
         body.append(Assign(symbol, tangent))
         tangent = symbol
     return Program(f"{program.name}_dot", list(program.arguments), body, [tangent], program.filename,
-                   program.line, passed_globals=program.passed_globals, folded_globals=program.folded_globals)
+                   program.line, shape_checks=list(program.shape_checks), passed_globals=program.passed_globals,
+                   folded_globals=program.folded_globals)
 
 
 def forward(program, wrt, output=0, enabled=passes.ALL):

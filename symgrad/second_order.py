@@ -20,12 +20,13 @@ from .api import Kernels, Transform, _argument_problem, _positional, built, deri
 from .errors import NonDifferentiableArgumentError
 
 
-def _stages(function, wrt, directions, seeded, as_tuple, parallel, enabled):
+def _stages(function, wrt, directions, seeded, as_tuple, parallel, enabled, observed):
     """Lift f, take its derivative along each of `directions` (float arguments, direction 1) and, when `seeded`,
-    along a direction given by extra arguments; reverse mode then differentiates the result w.r.t. `wrt`."""
+    along a direction given by extra arguments; reverse mode then differentiates the result w.r.t. `wrt`.
+    `observed` maps an argument to the kind of the array its first call passed (as for a gradient)."""
     from .reverse import reverse
 
-    program = lifted(function, tuple(wrt) + tuple(directions), several=True)
+    program = lifted(function, tuple(wrt) + tuple(directions), several=True, observed=observed)
     refusal = module_values.not_passed("a second-order transform", program.name, program.passed_globals)
     if refusal:
         raise refusal
@@ -137,7 +138,12 @@ class _SecondOrder(Transform):
 
     def _derive(self):
         return derive_with(_stages, self.fun, self.wrt, self._directions, self._seeded, self._as_tuple,
-                           self.parallel, self.passes)
+                           self.parallel, self.passes, dict(self._observed))
+
+    def _lifted(self):
+        """f's program differentiated along the inner directions (the HVP's start), with the observed ranks."""
+        return _directed(lifted(self.fun, tuple(self.wrt) + self._directions, observed=dict(self._observed)),
+                         self._directions)
 
     def _no_value(self, *args, **keywords):
         """Refused: the `value` kernel of an HVP is the directional derivative, not f."""
@@ -146,6 +152,7 @@ class _SecondOrder(Transform):
 
     def _arguments(self, args, keywords):
         """f's arguments in order, each checked against its kind (a TypeError naming the one that is wrong)."""
+        self._observe(args, keywords)  # (before the first derivation: a rank the body leaves open)
         values = args if not keywords and len(args) == self._arity else _positional(self.fun, args, keywords)
         module = self._load()
         if module.FOLDED and module_values.current(self.fun, module) is None:  # (a module-level number changed)
@@ -171,6 +178,8 @@ class HVP(_SecondOrder):
 
     def __call__(self, *args, **keywords):
         """H v, shaped like the `wrt` argument (a tuple of them, and a tuple v, for a tuple `wrt`)."""
+        if self._cache_key is None:  # the first call: the ranks of f's arrays (v is after them, or a keyword)
+            self._observe(args[:self._arity], {k: a for k, a in keywords.items() if k != "v"})
         if not keywords and len(args) == self._arity + 1 and not self._as_tuple and self._fits(args[-1], args) \
                 and not self._load().FOLDED:  # (a module-level number is checked on the way through _arguments)
             return self.kernels.grad(*args)  # (the dispatcher names an argument of the wrong type)
@@ -332,6 +341,8 @@ class Hessian(HVP):
         names = [f"a{k}" for k in range(len(module.ARGUMENTS) - len(self.wrt))]
         scope = {"np": np, "hvp": self.kernels.grad}
         if "first" in template:
+            if self._first._cache_key is None:  # (its kernel must take the ranks these kernels were derived for)
+                self._first._observed = self._observed
             scope["first"] = self._first.kernels.value_and_grad
         text = template.format(args=", ".join(names), x=names[self._positions[0]])
         exec(compile(text, f"<symgrad hessian of {self.fun.__name__}>", "exec"), scope)  # noqa: S102
@@ -348,7 +359,7 @@ class Hessian(HVP):
         interior row's entries), then the HVP program it is computed from."""
         from .display import hessian_latex
 
-        program = _directed(lifted(self.fun, tuple(self.wrt) + self._directions), self._directions)
+        program = self._lifted()
         shapes = self._last_shapes
         if shapes is None and all(a.kind == "float" for a in program.arguments):
             shapes = (None,) * len(program.arguments)
@@ -394,7 +405,7 @@ class Hessian(HVP):
         if key not in self._patterns:
             from .sparsity import hessian_pattern
 
-            program = _directed(lifted(self.fun, tuple(self.wrt) + self._directions), self._directions)
+            program = self._lifted()
             self._patterns[key] = _Plan(hessian_pattern(program, self.wrt[0], values),
                                         len(values[self._positions[0]]))
         return self._patterns[key]
@@ -455,10 +466,10 @@ class ValueGradAndHessian(Hessian):
     sparse, and for float or tuple `wrt`, the first two come from that kernel and the Hessian as `hessian` does."""
 
     def __call__(self, *args, **keywords):
-        if self._as_tuple or self.sparse or self._kind(self.wrt[0]) != "array1":
-            value, gradient = self._first(*args, **keywords)
-            return value, gradient, super().__call__(*args, **keywords)
         values = self._arguments(args, keywords)
+        if self._as_tuple or self.sparse or self._kind(self.wrt[0]) != "array1":
+            value, gradient = self._first(*values)
+            return value, gradient, super().__call__(*values)
         return self.kernels.value_grad_and_hessian(*values, self._plan(values).arrays)
 
 

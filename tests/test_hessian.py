@@ -280,3 +280,46 @@ def test_a_wrong_argument_after_a_good_call_is_a_type_error_naming_it(sparse):
             hessian(bad)
     with pytest.raises(TypeError, match="argument 'x'"):
         sg.value_grad_and_hessian(rosen)(np.arange(6))
+
+
+RIDGE_SOURCE = '''
+def ridge(w, X, y):
+    r = X @ w - y
+    return np.sum(r * r) + np.sum(w ** 4)
+'''
+
+
+@pytest.fixture
+def ridge_pair(make_module):
+    """ridge() in NumPy and in jax.numpy: X is used only in `X @ w`, so its rank comes from the first call."""
+    return (make_module("import numpy as np\n" + RIDGE_SOURCE).ridge,
+            make_module("import jax.numpy as np\n" + RIDGE_SOURCE).ridge)
+
+
+def test_second_order_transforms_take_a_matrix_rank_from_the_first_call_as_grad_does(ridge_pair):
+    """hvp, hessian and value_grad_and_hessian once derived before looking at the arguments, read X as a vector
+    and refused the call (a TypeError naming X), while grad took it."""
+    ridge, twin_ridge = ridge_pair
+    rng = np.random.default_rng(3)
+    w, X, y, v = rng.random(3), rng.random((5, 3)), rng.random(5), rng.random(3)
+    expected = np.asarray(jax.hessian(twin_ridge)(w, X, y))
+    np.testing.assert_allclose(sg.hessian(ridge)(w, X, y), expected, rtol=1e-12)
+    np.testing.assert_allclose(sg.hessian(ridge, sparse=True)(w, X, y).toarray(), expected, rtol=1e-12)
+    np.testing.assert_allclose(sg.hvp(ridge)(w, X, y, v), expected @ v, rtol=1e-12)
+    value, gradient, hessian = sg.value_grad_and_hessian(ridge)(w, X, y)
+    assert value == pytest.approx(float(twin_ridge(w, X, y)), rel=1e-13)
+    np.testing.assert_allclose(gradient, np.asarray(jax.grad(twin_ridge)(w, X, y)), rtol=1e-12)
+    np.testing.assert_allclose(hessian, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("transform", ["hvp", "hessian", "sparse hessian", "value_grad_and_hessian"])
+def test_second_order_kernels_check_the_shapes_a_matrix_product_needs(ridge_pair, transform):
+    """The directional program dropped the lowering's shape checks: with w longer than X has columns, the HVP read
+    X past its rows and returned numbers.  Now every second-order kernel raises the gradient's ValueError."""
+    ridge = ridge_pair[0]
+    X, y, w = np.ones((5, 3)), np.ones(5), np.ones(4)
+    call = {"hvp": lambda: sg.hvp(ridge)(w, X, y, np.ones(4)), "hessian": lambda: sg.hessian(ridge)(w, X, y),
+            "sparse hessian": lambda: sg.hessian(ridge, sparse=True)(w, X, y),
+            "value_grad_and_hessian": lambda: sg.value_grad_and_hessian(ridge)(w, X, y)}[transform]
+    with pytest.raises(ValueError, match=r"X @ w on line 4: the last axis of X and the first axis of w"):
+        call()

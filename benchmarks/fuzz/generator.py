@@ -23,6 +23,8 @@ SMOOTH = (
     "math.exp(0.5 * math.tanh({0}))", "np.exp(-({0}) * ({0}))", "math.log(1.5 + ({0}) * ({0}))",
     "np.log1p(({0}) * ({0}))", "math.sqrt(1.0 + ({0}) * ({0}))", "math.erf({0})", "math.hypot({0}, 1.5)",
     "(({0}) ** 2)", "math.log(2.0 + math.sin({0}), 3.0)", "np.cbrt(2.0 + ({0}) * ({0}))",
+    "np.log2(1.5 + ({0}) * ({0}))", "np.log10(2.0 + np.cos({0}))", "np.expm1(0.5 * np.tanh({0}))",
+    "np.arcsinh({0})",
 )
 KINKED = ("abs({0})", "max({0}, {1})", "min({0}, {1})", "np.maximum({0}, {1})", "np.minimum({0}, 0.25)",
           "np.fabs({0})")
