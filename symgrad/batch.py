@@ -195,6 +195,8 @@ class Batched:
         return self._call("value_and_grad", args, keywords)
 
     def _call(self, name, args, keywords):
+        if self.transform._cache_key is None:  # the first call: an argument's rank at one point decides its kind
+            self._observe_one_point(args, keywords)
         module = self.transform._load()
         if module.FOLDED and module_values.current(self.transform.fun, module) is None:  # (a module-level number
             with self._lock:  # changed: the transform's kernels and these are derived again for its value)
@@ -208,6 +210,16 @@ class Batched:
         results = self._results(name, output_shapes(kernel.module, specs, args, size))
         kernel.dispatcher(*args, *results)
         return kernel.module.assembled(*results)
+
+    def _observe_one_point(self, args, keywords):
+        """Let the transform observe the arrays of one point (a batched argument without its leading axis), as a
+        plain call would, where the body leaves a rank open (`np.sum(x**2)`)."""
+        try:
+            args = self._positional(self.transform.fun, args, keywords)
+        except TypeError:
+            return  # (the call raises it, naming what is missing)
+        point = [_one_point(value) if axis == 0 else value for value, axis in zip(args, self.in_axes)]
+        self.transform._observe(point, {})
 
     def _results(self, name, shapes):
         """Result arrays of `shapes` for one call: a set from an earlier call that nothing outside this object
@@ -296,6 +308,14 @@ class Batched:
 
     def __repr__(self):
         return f"<symgrad.vmap of {self.transform!r} over in_axes={self.in_axes!r}>"
+
+
+def _one_point(value):
+    """What one point of a batched argument looks like to `Transform._observe`: an array without the leading axis
+    (its shape and dtype only: a batch may be empty), or a number for a vector of numbers."""
+    if not isinstance(value, np.ndarray) or value.ndim < 2:
+        return 0.0
+    return np.empty(value.shape[1:], value.dtype)
 
 
 RESULT_SETS = 2  # result sets kept per kernel: a loop's previous results are still bound while it calls again

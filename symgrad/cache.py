@@ -31,6 +31,7 @@ import textwrap
 import threading
 import types
 import warnings
+import weakref
 
 VERSION = "0.1.0"
 
@@ -98,6 +99,22 @@ def _describe(value, label):
 def describe_number(value):
     """A number as the key and the call path's check of a module-level number (`api`) both describe it."""
     return f"{type(value).__name__} {value!r}"
+
+
+_helper_descriptions = weakref.WeakKeyDictionary()  # function -> `describe_helper` (its source is read once)
+
+
+def describe_helper(value):
+    """A module-level helper a function calls, as the call path checks it (`module_values`): the fingerprint of
+    its source and all it reaches, so a `def` run again with the same body (a notebook cell) is the same helper
+    and one with another body is not.  Anything else is described as a number is."""
+    function = getattr(value, INLINE_ATTRIBUTE, value)
+    if not isinstance(function, types.FunctionType):
+        return describe_number(value)
+    with _lock:
+        if function not in _helper_descriptions:
+            _helper_descriptions[function] = f"function {function.__qualname__} {_function_fingerprint(function)[:24]}"
+        return _helper_descriptions[function]
 
 
 def _axes(value):

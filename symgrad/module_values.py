@@ -8,6 +8,8 @@ lists its path and its value in ``FOLDED``, and a call that finds another value 
 it (the derivation key hashes the value, so each value is derived once and then found in the cache).  A path
 is the names leading from the differentiated function to the value: ``("A",)`` for its global A,
 ``("helper", "A")`` for the global A of a helper it calls by name, ``("cfg", "A")`` for a module attribute.
+A module-level helper function is inlined, so it is folded in too and checked the same way: its description is
+the fingerprint of its source (`cache.describe_helper`), so rebinding it to another body derives again.
 Like `cache`, this module imports neither SymPy nor Numba.
 """
 
@@ -16,7 +18,7 @@ import types
 
 import numpy as np
 
-from .cache import INLINE_ATTRIBUTE, describe_number
+from .cache import INLINE_ATTRIBUTE, describe_helper
 
 # Modules whose numbers are constants (np.pi, math.e): read once, not checked at each call.
 LIBRARIES = frozenset({"numpy", "math", "cmath", "scipy"})
@@ -66,7 +68,7 @@ def unchanged_check(function, module):
         if len(path) != 1 or path[0] in free or path[0] not in function.__globals__:
             return None
         value = function.__globals__[path[0]]
-        if describe_number(value) != described:
+        if describe_helper(value) != described:
             return None  # (already changed: the kernels are not the value's, and the slow path derives again)
         cells.append((function.__globals__, path[0], value))
     missing = object()
@@ -84,7 +86,7 @@ def current(function, module):
     """The values to pass after the user's arguments (float64, C-contiguous), or None when the kernels of
     `module` no longer fit the globals (a number changed, an array changed its number of axes): derive again."""
     for path, described in module.FOLDED:
-        if describe_number(read(function, path)) != described:
+        if describe_helper(read(function, path)) != described:
             return None
     if not module.PASSED:
         return ()

@@ -45,6 +45,18 @@ def module_number(x):
     return SCALE * np.sum(x**2) + np.sum(x[:ROWS])
 
 
+def squared(t):
+    return np.sum(t**2)
+
+
+def cubed(t):
+    return np.sum(t**3)
+
+
+def through_a_plain_helper(x):
+    return squared(x) + np.sum(np.sin(x))
+
+
 def through_a_helper(x):
     return scaled_squares(x) + np.sum(A[0] * x[:3])
 
@@ -175,7 +187,7 @@ def test_value_and_gradient_match_jax(name):
 @pytest.fixture
 def restored_globals():
     """The module globals a test changes, put back afterwards (in both modules)."""
-    names = ("A", "B", "D", "GRID", "SCALE", "ROWS")
+    names = ("A", "B", "D", "GRID", "SCALE", "ROWS", "squared")
     saved = [(module, {name: copy.deepcopy(getattr(module, name)) for name in names}) for module in (NUMPY, JAX)]
     yield
     for module, values in saved:
@@ -334,3 +346,23 @@ def test_module_arrays_are_refused_by_the_transforms_that_do_not_pass_them():
         sg.hessian(NUMPY.module_array)(x)
     with pytest.raises(TypeError, match="vmap of module_array.*module-level array 'A'"):
         sg.vmap(sg.grad(NUMPY.module_array))(np.stack([x, x]))
+
+
+def test_a_rebound_helper_function_is_seen_by_the_next_call(restored_globals):
+    """A helper is inlined into the kernels, so it is checked at each call as a folded number is: rebinding it (a
+    notebook cell defining it again with another body) derives the kernels again; the same body does not."""
+    x = RNG.normal(size=4)
+    name = "through_a_plain_helper"
+    transform = sg.value_and_grad(NUMPY.through_a_plain_helper)
+    hessian, batched = sg.hessian(NUMPY.through_a_plain_helper), sg.vmap(sg.grad(NUMPY.through_a_plain_helper))
+    assert_matches_jax(transform, name, (x,), 0)
+    hessian(x), batched(np.stack([x, -x]))
+    NUMPY.squared, JAX.squared = NUMPY.cubed, JAX.cubed
+    assert_matches_jax(transform, name, (x,), 0)
+    np.testing.assert_allclose(hessian(x), np.asarray(jax.hessian(JAX.through_a_plain_helper)(x)), rtol=1e-13)
+    np.testing.assert_allclose(batched(np.stack([x, -x])), [np.asarray(jax.grad(JAX.through_a_plain_helper)(x)),
+                                                            np.asarray(jax.grad(JAX.through_a_plain_helper)(-x))],
+                               rtol=1e-13)
+    same_body = write_module("import numpy as np\n" + SOURCE + CASES_SOURCE, name="same_body_helpers")
+    NUMPY.squared = same_body.cubed  # another object, the same source
+    assert_matches_jax(transform, name, (x,), 0)

@@ -200,3 +200,25 @@ def test_results_the_caller_holds_are_never_overwritten_and_dropped_ones_are_reu
     for k in range(3):
         check(held[k], k)
     np.testing.assert_allclose(view, expected[3][1][0][:10], rtol=1e-12, atol=1e-12)
+
+
+VECTORISED_SOURCE = '''
+def energy(x, w):
+    return np.sum(w * x ** 2) + np.sum(np.sin(x)) * np.sum(w)
+'''
+
+
+def test_vmap_takes_the_rank_of_an_argument_from_one_point_of_the_first_call(make_module):
+    """`np.sum(x**2)` leaves x's rank open; a plain call takes it from the array passed.  vmap once derived before
+    looking, read x as a float, and refused points of shape (3,); it now observes one point (the batched
+    argument without its leading axis, a shared one whole).  The reference is JAX's vmap of its grad."""
+    jax = pytest.importorskip("jax", reason="JAX's vmap(grad) is the reference here")
+    jax.config.update("jax_enable_x64", True)
+    module = make_module("import numpy as np\n" + VECTORISED_SOURCE)
+    twin = make_module("import jax.numpy as np\n" + VECTORISED_SOURCE)
+    rng = np.random.default_rng(5)
+    points, w = rng.normal(size=(6, 3)), rng.normal(size=3)
+    batched = sg.vmap(sg.grad(module.energy, wrt=(0, 1)), in_axes=(0, None))(points, w)
+    expected = jax.vmap(jax.grad(twin.energy, argnums=(0, 1)), in_axes=(0, None))(points, w)
+    for ours, theirs in zip(batched, expected):
+        np.testing.assert_allclose(ours, np.asarray(theirs), rtol=1e-13)

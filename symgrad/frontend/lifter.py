@@ -21,7 +21,7 @@ import numpy as np
 import sympy as sp
 
 from .. import errors
-from ..cache import INLINE_ATTRIBUTE, describe_number
+from ..cache import INLINE_ATTRIBUTE, describe_helper, describe_number
 from ..ir import ARRAY_KINDS, FLOAT, INDEX1, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
 from ..module_values import LIBRARIES
 from ..rules import FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, integer_valued
@@ -341,6 +341,8 @@ class Lifter(NumpyLowering):
             variables[parameter] = self.assign(parameter, value, node, probe=True)  # Python evaluates every argument
         source, path = (function.source, function.frame.path) if local else (read_source(function),
                                                                             self.outside_path(node.func))
+        if not local and path is not None:  # (checked at each call as a number is: a rebound helper derives again)
+            self.folded_globals[path] = describe_helper(function)
         with self.entered(source, variables, path, function):
             return self.run_body().value
 
