@@ -358,7 +358,7 @@ class _Product(_SecondOrder):
     def _values(self, args, keywords):
         """f's arguments of a call, checked (the first call's array ranks decide the kinds the body leaves open);
         a call passing all of them by position skips the binding of keywords and defaults."""
-        if keywords or len(args) != self._count() or self._module is None:
+        if keywords or len(args) != self._count() or self._module is None or self._module.FOLDED:  # (checked there)
             self._observe(args, keywords)
             return self._arguments(args, keywords)
         for name, kind, value in zip(self._module.ARGUMENTS, self._module.KINDS, args):
@@ -478,6 +478,12 @@ class Jacobian(_Product):
         self.sparse, self.mode = bool(sparse), mode
         self._twins = {}
         self._patterns = {}
+
+    def _forget(self):
+        """As `Transform._forget`, with the twins and the patterns, which were derived for the same globals."""
+        with self._lock:
+            super()._forget()
+            self._twins, self._patterns = {}, {}
 
     def _twin(self, cls):
         """A `JVP` or `VJP` of the same function and options (the same cached module as this transform's in its

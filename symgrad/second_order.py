@@ -237,6 +237,14 @@ class Hessian(HVP):
                        if isinstance(function, Transform) else Transform(function, wrt, "value_and_grad", parallel,
                                                                          optimize))
 
+    def _forget(self):
+        """As `Transform._forget`, with the patterns and the gradient's transform, which the compiled
+        value_grad_and_hessian calls: all were derived for the same globals."""
+        with self._lock:
+            super()._forget()
+            self._first._forget()
+            self._patterns = {}
+
     def __call__(self, *args, **keywords):
         values = self._arguments(args, keywords)  # (the compiled Hessians are not dispatchers that name arguments)
         hvp = self.kernels.grad

@@ -323,3 +323,22 @@ def test_second_order_kernels_check_the_shapes_a_matrix_product_needs(ridge_pair
             "value_grad_and_hessian": lambda: sg.value_grad_and_hessian(ridge)(w, X, y)}[transform]
     with pytest.raises(ValueError, match=r"X @ w on line 4: the last axis of X and the first axis of w"):
         call()
+
+
+def test_value_grad_and_hessian_sees_a_rebound_module_number_in_all_three(make_module):
+    """The one-kernel value_grad_and_hessian calls the gradient's kernel, which a changed module-level number did
+    not derive again: after `SCALE = 5.0` it returned the new Hessian with the old value and gradient.  The
+    reference is the hand-derived value, gradient and Hessian of SCALE * sum(p**4)."""
+    module = make_module("import numpy as np\nSCALE = 2.0\n\ndef quartic(p):\n    return SCALE * np.sum(p ** 4)\n")
+    p = np.array([1.0, 2.0, -0.5])
+    transforms = [sg.value_grad_and_hessian(module.quartic), sg.value_grad_and_hessian(module.quartic, sparse=True)]
+    hvp = sg.hvp(module.quartic)
+    for scale in (2.0, 5.0, -1.5):
+        module.SCALE = scale
+        for transform in transforms:
+            value, gradient, hessian = transform(p)
+            assert value == pytest.approx(scale * np.sum(p ** 4), rel=1e-15)
+            np.testing.assert_allclose(gradient, 4 * scale * p ** 3, rtol=1e-15)
+            hessian = hessian.toarray() if transform.sparse else hessian
+            np.testing.assert_allclose(hessian, np.diag(12 * scale * p ** 2), rtol=1e-15)
+        np.testing.assert_allclose(hvp(p, np.ones(3)), 12 * scale * p ** 2, rtol=1e-15)

@@ -325,3 +325,48 @@ def test_least_squares_with_the_sparsity_of_the_broyden_tridiagonal_function():
     for result in (with_pattern, exact):
         assert result.success and np.abs(neighbours(result.x)).max() < 1e-8
     assert exact.nfev <= with_pattern.nfev
+
+
+REBOUND_SOURCE = '''
+SCALE = 2.0
+
+
+def square(t):
+    return t * t
+
+
+def cube(t):
+    return t * t * t
+
+
+def residuals(p):
+    return np.array([SCALE * np.sum(p ** 2), square(p[1]) - p[0]])
+'''
+
+
+def test_a_rebound_module_number_or_helper_is_seen_by_every_jacobian_product(make_module):
+    """Module-level numbers and helpers are folded into the kernels.  The Jacobian's call path skipped the check
+    that `grad` makes, so after `SCALE = 5.0` it kept returning the Jacobian for 2.0; its twins (the reverse
+    kernels a dense call may use) and its sparsity patterns were kept too.  The reference is jax.jacfwd of the
+    same source with the same globals."""
+    module = make_module("import numpy as np\n" + REBOUND_SOURCE)
+    twin = make_module("import jax.numpy as np\n" + REBOUND_SOURCE)
+    p, t, u = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.5, -1.0, 2.0, 1.5]), np.array([1.5, -0.5])
+    transforms = {"dense": sg.jacobian(module.residuals), "sparse": sg.jacobian(module.residuals, sparse=True),
+                  "fwd": sg.jacobian(module.residuals, mode="fwd"), "rev": sg.jacobian(module.residuals, mode="rev")}
+    jvp, vjp = sg.jvp(module.residuals), sg.vjp(module.residuals)
+
+    def check():
+        expected = np.asarray(jax.jacfwd(twin.residuals)(p))
+        for name, transform in transforms.items():
+            result = transform(p)
+            np.testing.assert_allclose(result.toarray() if name == "sparse" else result, expected, rtol=1e-14,
+                                       err_msg=name)
+        np.testing.assert_allclose(jvp(p, t), expected @ t, rtol=1e-14)
+        np.testing.assert_allclose(vjp(p, u), u @ expected, rtol=1e-14)
+
+    check()
+    module.SCALE = twin.SCALE = 5.0
+    check()
+    module.square, twin.square = module.cube, twin.cube
+    check()
