@@ -239,7 +239,9 @@ class DaskTransform:
         self.split_every = int(split_every)
         if self.split_every < 2:
             raise ValueError(f"split_every={split_every!r}: a tree reduction adds at least 2 parts per task")
-        self._modules = {}  # (chunked argument names, array ranks) -> (hash of the text, text, whether a mean, kinds)
+        # (chunked argument names, array ranks) -> (hash of the text, text, whether a mean, the part outside the
+        # sums, kinds, the module: its FOLDED module-level numbers and helpers are checked at each call)
+        self._modules = {}
         self._lock = threading.RLock()
         self.__name__, self.__doc__ = function.__name__, function.__doc__
 
@@ -283,8 +285,11 @@ class DaskTransform:
         """(hash, text, is a mean, argument kinds) of the per-chunk module for this set of chunked arguments and
         the ranks of the arrays passed (`observed`, which decide the kinds the body leaves open, as
         `Transform._observe`): from the client's cache, or derived (the check of the rule runs then, and a refusal
-        is never stored)."""
+        is never stored); derived again when a module-level number or helper it folded in has changed."""
         with self._lock:
+            entry = self._modules.get((chunked, observed))
+            if entry is not None and entry[5].FOLDED and module_values.current(self.fun, entry[5]) is None:
+                del self._modules[chunked, observed]  # (a module-level number or helper changed: derive again)
             if (chunked, observed) not in self._modules:
                 t = self.transform
                 options = (t.parallel, tuple(sorted(t.passes)), t.method, "sum over the rows of", chunked, observed)
@@ -309,8 +314,9 @@ class DaskTransform:
                     module = cache.store(key, text)
                 text = module.SOURCE
                 digest = hashlib.sha256(text.encode()).hexdigest()[:24]
-                self._modules[chunked, observed] = (digest, text, module.MEAN_OF_ROWS, module.REST, module.KINDS)
-            return self._modules[chunked, observed]
+                self._modules[chunked, observed] = (digest, text, module.MEAN_OF_ROWS, module.REST, module.KINDS,
+                                                    module)
+            return self._modules[chunked, observed][:5]
 
     def __repr__(self):
         return f"<symgrad.dask.{self._mode} of {self.fun.__name__} wrt {', '.join(self.wrt)}>"

@@ -234,3 +234,21 @@ def test_a_worker_killed_mid_computation_is_retried_and_the_result_is_exact(tmp_
                 client.run(os._exit, 1, workers=[victim])
             value, gradient = future.result(timeout=120)
     assert value == expected[0] and np.array_equal(gradient, expected[1])
+
+
+def test_a_rebound_module_number_or_helper_is_seen_by_the_next_call(make_module):
+    """A module-level number and a helper are folded into the per-chunk kernels; the transform once kept the module
+    of its first call.  The reference is the in-memory gradient (itself checked against differences) of the same
+    function with the same globals."""
+    module = make_module("import numpy as np\nSCALE = 2.0\n\ndef link(z):\n    return np.tanh(z)\n\n"
+                         "def cubic(z):\n    return z * z * z\n\n"
+                         "def loss(w, X, y):\n    s = 0.0\n    for i in range(X.shape[0]):\n"
+                         "        s += (link(X[i, 0] * w[0] + X[i, 1] * w[1]) - y[i]) ** 2\n"
+                         "    return SCALE * s\n")
+    transform = sgd.grad(module.loss)
+    chunked = (da.from_array(X, chunks=(300, 3)), da.from_array(Y, chunks=300))
+    for change in (None, ("SCALE", -0.5), ("link", module.cubic)):
+        if change:
+            setattr(module, *change)
+        expected = richardson_gradient(module.loss, (W, X, Y), 0)
+        np.testing.assert_allclose(transform(W, *chunked), expected, rtol=1e-8, atol=1e-10, err_msg=str(change))
