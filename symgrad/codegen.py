@@ -392,8 +392,9 @@ def _recurrences(loop):
     return reads, phis, feeds
 
 
-def _emit(statements, printer, indent, fixed, accumulators=frozenset(), recurrences=None):
-    """Python source lines for a statement list; tapes in `fixed` were sized up front and never grow.
+def _emit(statements, printer, indent, fixed, accumulators=frozenset(), recurrences=None, inside_loop=False):
+    """Python source lines for a statement list; tapes in `fixed` were sized up front and never grow;
+    `inside_loop` when the statements run once per iteration of an enclosing loop.
 
     A sum that adds into one of the `accumulators` (the carried values of the loops around) is printed as
     ``acc + (rest)``: the loop's chain of dependent additions is then one addition long, not one per term (pass
@@ -450,12 +451,12 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset(), recurren
                       f"{indent}    raise ArrayIndexError({s.message!r})"]
         elif isinstance(s, When):  # the assignments get a value on the other path too, for Numba's typing
             lines.append(f"{indent}if {printer.doprint(s.condition)}:")
-            lines += _emit(s.body, printer, indent + "    ", fixed, accumulators)
+            lines += _emit(s.body, printer, indent + "    ", fixed, accumulators, inside_loop=inside_loop)
             zeros = [f"{indent}    {p(a.target)} = {'0' if a.target.is_integer else '0.0'}" for a in s.body
                      if isinstance(a, Assign)]
             if zeros:
                 lines += [f"{indent}else:"] + zeros
-        elif isinstance(s, Loop) and printer.split_rows and (
+        elif isinstance(s, Loop) and printer.split_rows and not inside_loop and (
                 split := split_rows(s, printer.chain_accumulators, accumulators)):
             lines += _emit_split(s, split, printer, indent, fixed, accumulators)
         elif isinstance(s, Loop):
@@ -463,7 +464,7 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset(), recurren
             bounds = [s.start, s.stop] + ([s.step] if s.step != 1 else [])
             lines.append(f"{indent}for {p(s.index)} in range({', '.join(printer.doprint(b) for b in bounds)}):")
             body = _emit(s.body, printer, indent + "    ", fixed, accumulators | {c.phi for c in s.carried},
-                         _recurrences(s) if s.carried else None)
+                         _recurrences(s) if s.carried else None, inside_loop=True)
             if s.carried:
                 body.append(f"{indent}    {', '.join(p(c.phi) for c in s.carried)} = "
                             f"{', '.join(p(c.next) for c in s.carried)}")
@@ -478,7 +479,8 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset(), recurren
                 lines.append(f"{indent}if {p(s.unless_zero)} != 0.0:")
                 indent += "    "
             lines += _reverse_header(s.loop, printer, indent, s.any_order)
-            lines += _emit(s.body, printer, indent + "    ", fixed, accumulators) or [f"{indent}    pass"]
+            lines += _emit(s.body, printer, indent + "    ", fixed, accumulators, inside_loop=True) or [
+                f"{indent}    pass"]
             if s.unless_zero is not None:
                 indent = indent[:-4]
     return lines
@@ -526,7 +528,9 @@ def split_rows(loop, chained, accumulators):
     the run, the run (now a loop LLVM vectorises: a sum's terms are stored, then added in the same order), and the
     rest, in turn; the values passing from one part to a later one go through arrays of `ROW_BLOCK` rows.
 
-    Precondition: step 1; no tapes, allocations, checks or guarded blocks inside; each carried value is read and
+    Precondition: the loop is not inside another loop (its block arrays would be allocated at every iteration of
+    the enclosing one: a 1-element inner loop of each row paid two allocations per row); step 1; no tapes,
+    allocations, checks or guarded blocks inside; each carried value is read and
     updated in one part only; an array or scalar adjoint one part writes is not read by another; no part reads
     what a later one defines.  The iterations of each part then run in the original order and each statement
     computes what it did, so the results are unchanged to the bit.  A sum is taken apart only where it is printed
@@ -601,7 +605,8 @@ def _emit_split(loop, split, printer, indent, fixed, accumulators):
         reads = set().union(*(_printed_reads(s) for s in part))
         body = [f"{inner}{p(v)} = _rows_{p(v)}[{i} - {block}]" for m in range(k) for v in split.passed[m]
                 if v in reads]
-        body += _emit([terms.get(id(s), s) for s in part], printer, inner, fixed, accumulators, recurrences)
+        body += _emit([terms.get(id(s), s) for s in part], printer, inner, fixed, accumulators, recurrences,
+                      inside_loop=True)
         body += [f"{inner}_rows_{p(v)}[{i} - {block}] = {p(v)}" for v in split.passed[k]]
         body += [f"{inner}_terms_{p(c.phi)}[{i} - {block}] = {p(term)}" for c, _, term, _ in split.sums[k]]
         if split.carried[k]:
