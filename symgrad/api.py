@@ -291,6 +291,7 @@ class Transform:
         self._display_lock = threading.RLock()  # formulas: rendering them never holds up a first call
         self._cache_key = None
         self._observed = ()  # (argument, kind) of the arrays the first call passed
+        self._call_observed = False  # whether a call has been seen by `_observe`
         self._module = None
         self._derivation = None
         self._rendering = None
@@ -373,16 +374,30 @@ class Transform:
     # --- derivation and compilation, cached -----------------------------------------------------------------
     def _observe(self, args, keywords):
         """Remember the number of axes of each array the first call passes: it decides an argument's kind where
-        the body does not (`np.exp(x)` alone), so the derivation is keyed by it, as Numba keys by type."""
+        the body does not (`np.exp(x)` alone), so the derivation is keyed by it, as Numba keys by type.  When the
+        kernels were derived before any call (`.latex()`, `.source()`, `.kernels` first) and read an array
+        differently, they are derived again for the call's ranks (the body still wins where it decides)."""
+        if self._call_observed:  # (every call of a second-order transform comes here: one test after the first)
+            return
         with self._lock:
-            if self._cache_key is None and not self._observed:
-                names = list(inspect.signature(self.fun).parameters)
-                try:
-                    bound = inspect.signature(self.fun).bind(*args, **keywords).arguments
-                except TypeError:
-                    return  # the call itself raises it, naming what is missing
-                self._observed = tuple((name, _observed_kind(bound[name])) for name in names
-                                       if isinstance(bound.get(name), np.ndarray))
+            if self._call_observed:
+                return
+            names = list(inspect.signature(self.fun).parameters)
+            try:
+                bound = inspect.signature(self.fun).bind(*args, **keywords).arguments
+            except TypeError:
+                return  # the call itself raises it, naming what is missing
+            observed = tuple((name, _observed_kind(bound[name])) for name in names
+                             if isinstance(bound.get(name), np.ndarray))
+            self._call_observed = True
+            if self._cache_key is not None and not self._observed:
+                module = self._load()
+                kinds = dict(zip(module.ARGUMENTS, module.KINDS))
+                if all(kinds.get(name) == kind for name, kind in observed):
+                    return
+                self._forget()
+            if not self._observed:
+                self._observed = observed
 
     def _key(self):
         with self._lock:

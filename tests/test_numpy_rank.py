@@ -310,3 +310,18 @@ def test_the_loop_the_store_refusal_advises_matches_central_differences():
         sg.grad(module.stored)(x, idx)
     np.testing.assert_allclose(sg.grad(scattered_by_a_loop)(x, idx),
                                richardson_gradient(lambda v: scattered_by_a_loop(v, idx), [x], 0), rtol=1e-8)
+
+
+def test_a_rank_left_open_is_the_calls_even_after_the_formulas_were_shown_first(make_module):
+    """`.latex()` (or `.source()`, `.kernels`) before the first call derives without seeing an argument: `X @ w`
+    read X as a vector, and the call with a matrix was refused with a TypeError.  The call now derives again for
+    its ranks; where the body decides a rank, the body still wins.  The reference is JAX's gradient of the same
+    source."""
+    source = "def loss(X, w):\n    return np.sum(np.tanh(X @ w))\n"
+    module = make_module("import numpy as np\n" + source)
+    twin = make_module("import jax.numpy as np\n" + source)
+    rng = np.random.default_rng(11)
+    X, w = rng.normal(size=(4, 3)), rng.normal(size=3)
+    transform = sg.grad(module.loss, wrt=1)
+    assert "tanh" in transform.latex() and "def " in transform.source()
+    np.testing.assert_allclose(transform(X, w), np.asarray(jax.grad(twin.loss, argnums=1)(X, w)), rtol=1e-13)

@@ -1,4 +1,5 @@
-"""The differential fuzzing campaign: ``python -m benchmarks.fuzz --programs 10000 [--seed S] [--jobs J] [--out DIR]``.
+"""The differential fuzzing campaign: ``python -m benchmarks.fuzz --programs 10000 [--seed S] [--jobs J] [--out DIR]``
+(``--numpy``: vectorised NumPy programs instead of loop programs).
 
 Generates programs from consecutive seeds, judges each in a worker process (see `oracle` for the references and
 `pool` for crash isolation), prints the count of every outcome and the time taken, and saves each failing program
@@ -16,6 +17,7 @@ import sys
 import time
 
 from benchmarks.fuzz.generator import generate
+from benchmarks.fuzz.numpy_programs import generate_numpy
 from benchmarks.fuzz.minimize import minimize
 from benchmarks.fuzz.oracle import ACCEPTED, FAILURES, OUTCOMES, supported_options
 from benchmarks.fuzz.pool import Worker, judge_all
@@ -130,12 +132,15 @@ def main(argv=None):
     parser.add_argument("--interpret", action="store_true",
                         help="run the kernels as Python (NUMBA_DISABLE_JIT=1): no compile, about 10x more programs an "
                              "hour; an access outside an array then shows as NumPy's IndexError instead of a crash")
+    parser.add_argument("--numpy", action="store_true",
+                        help="vectorised NumPy programs (benchmarks/fuzz/numpy_programs.py) instead of loop programs")
     options = parser.parse_args(argv)
     if options.interpret:
         os.environ["NUMBA_DISABLE_JIT"] = "1"  # the workers inherit it
 
     options.out.mkdir(parents=True, exist_ok=True)
-    programs = [generate(seed).as_json() for seed in range(options.seed, options.seed + options.programs)]
+    writer = generate_numpy if options.numpy else generate
+    programs = [writer(seed).as_json() for seed in range(options.seed, options.seed + options.programs)]
     campaign = Campaign(len(programs), options.out)
     verdicts = []
 

@@ -255,6 +255,7 @@ def run_symgrad(function, program, **options):
     """(value, gradient tuple) from value_and_grad, deriving and compiling first so that a refusal or an internal
     failure is told apart from an exception of the kernel."""
     transform = sg.value_and_grad(function, wrt=tuple(program["wrt"]), **options)
+    transform._observe(arguments(program), {})  # (the ranks a call would show: `X @ w` alone leaves X's open)
     try:
         transform.source()
     except UnsupportedSyntaxError as error:
