@@ -33,17 +33,19 @@ DIRECTIONS = {"fwd": "forward", "rev": "reverse"}
 # --- derivation ----------------------------------------------------------------------------------------------
 def _stages(function, wrt, direction, lanes, as_tuple, parallel, enabled, observed):
     """Lift f (returning an array or a tuple), then its forward (J t, along `lanes` directions at once; with
-    several lanes and one array `wrt` read at constant indices only, the columns of those elements, `_by_element`)
-    or reverse (u^T J) derivative's kernels.  The module also gets `output_shape` and `ELEMENTS`, the columns a
-    `_by_element` kernel returns (None for the others)."""
+    several lanes and one array `wrt` read at constant indices only, J itself, `_by_element`) or reverse (u^T J)
+    derivative's kernels.  The module also gets `output_shape` and `ELEMENTS`, the elements whose columns of J a
+    `_by_element` kernel computes (None for the other kernels)."""
     program = _packed(lifted(function, wrt, several=True, observed=observed))
     refusal = module_values.not_passed("sg.jacobian", program.name, program.passed_globals)
     if refusal:
         raise refusal
     elements = _constant_reads(program, wrt) if direction == "forward" and lanes > 1 else None
-    if elements is not None:
-        derivative, as_tuple = _by_element(program, wrt[0], elements), len(elements) > 1
+    derivative = _by_element(program, wrt[0], elements) if elements is not None else None
+    if derivative is not None:
+        as_tuple = False
     elif direction == "forward":
+        elements = None
         derivative, as_tuple = _forward(program, wrt, lanes), lanes > 1  # (one J t per lane, whatever `wrt`)
     else:
         derivative = _reverse(program, wrt, enabled)
@@ -97,14 +99,43 @@ def _element_tangents(program, label, elements):
 
 
 def _by_element(program, name, elements):
-    """The Derivative whose `grad` kernel returns the columns of J for the `elements` of `name` that the program
-    reads (a tuple, one array shaped like the output per element): one sweep for all of them."""
-    from .ir import Derivative
+    """The Derivative whose `grad` kernel returns the Jacobian itself, of shape output.shape + (n,) for the n
+    elements of `name`: one sweep carries the tangents of the `elements` the program reads, and each store of the
+    output's tangent along element c goes straight into column c (a row of J is written where its residual is
+    computed; the columns of elements never read stay zero).  None when the program reads its own output back
+    (its tangents would have to be read back from the columns)."""
+    import sympy as sp
 
-    tangents = _element_tangents(program, program.argument(name).symbol, elements)
+    from .ir import Allocate, Derivative, Loop, Store
+    from .reverse import _symbols_used, unique_symbol
+
+    symbol = program.argument(name).symbol
+    tangents = _element_tangents(program, symbol, elements)
     body = tangents.statements(program.body)
-    gradients = [tangents.of(program.outputs[0], f"{program.argument(name).symbol}{c}").label for c in elements]
-    return Derivative(program, [name], body, [], gradients, mode="forward")
+    output = _output_base(program)
+    columns = {tangents.tangent[(output.label, f"{symbol}{c}")].label: c for c in elements}
+    if any(set(columns) & _symbols_used(s) for s in body):
+        return None
+    shape = tuple(output.shape) + (program.argument(name).shape[0],)
+    matrix = sp.IndexedBase(unique_symbol(tangents.used_names, f"{output.label}_jacobian"), shape=shape)
+
+    def into_columns(statements):
+        rewritten, allocated = [], False
+        for s in statements:
+            if isinstance(s, Allocate) and s.base.label in columns:
+                if not allocated:
+                    rewritten.append(Allocate(matrix, shape, s.line))
+                allocated = True
+            elif isinstance(s, Store) and s.base.label in columns:
+                rewritten.append(Store(matrix, s.indices + (sp.Integer(columns[s.base.label]),), s.value,
+                                       s.accumulate, s.line))
+            elif isinstance(s, Loop):
+                rewritten.append(dataclasses.replace(s, body=into_columns(s.body)))
+            else:
+                rewritten.append(s)
+        return rewritten
+
+    return Derivative(program, [name], into_columns(body), [], [matrix.label], mode="forward")
 
 
 def _used_names(program):
@@ -210,21 +241,6 @@ def _output_shape_source(program):
 
 
 # --- the compiled loops ---------------------------------------------------------------------------------------
-def _element_loop_source(count, position, elements):
-    """The text of `jacobian(a0, ..)` for a `_by_element` module: its one sweep's columns put in place in J (the
-    columns of elements the program does not read are zero)."""
-    arguments = ", ".join(f"a{k}" for k in range(count))
-    lines = [f"def jacobian({arguments}):",
-             "    m = 1",
-             f"    for size in output_shape({arguments}):",
-             "        m *= size",
-             f"    J = np.zeros((m, a{position}.size))",
-             f"    columns = grad({arguments})"]
-    lines += [f"    J[:, {c}] = columns{'' if len(elements) == 1 else f'[{k}]'}.reshape(-1)"
-              for k, c in enumerate(elements)]
-    return "\n".join(lines + ["    return J"]) + "\n"
-
-
 def _dense_loop_source(direction, lanes, count, positions, kinds):
     """The text of `jacobian(a0, ..)` (f's `count` arguments): J as products along unit seeds, an (outputs,
     elements) block per `wrt` argument at `positions`.  Forward: the input elements, numbered through the blocks,
@@ -400,8 +416,8 @@ class _Product(_SecondOrder):
             return shape
         kinds = [module.KINDS[p] for p in self._positions]
         if name == "jacobian" and module.ELEMENTS is not None:
-            text = _element_loop_source(self._count(), self._positions[0], module.ELEMENTS)
-        elif name == "jacobian":
+            return self.kernels.grad  # (its one sweep writes J)
+        if name == "jacobian":
             text = _dense_loop_source(self._direction, self._lanes, self._count(), self._positions, kinds)
         else:
             text = _compressed_loop_source(self._lanes, self._count())
