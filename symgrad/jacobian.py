@@ -16,6 +16,7 @@ colouring of the pattern that `sparsity.jacobian_pattern` derives from the progr
 
 import dataclasses
 import inspect
+import math
 import numbers
 
 import numpy as np
@@ -323,6 +324,17 @@ def _compressed_loop_source(lanes, count):
 
 
 # --- the transforms -------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class _Sweep:
+    """Where a Jacobian that is one forward sweep goes directly: the kernel, f's argument count, f's
+    `output_shape` and the number of elements the sweep carries tangents of."""
+
+    kernel: object
+    count: int
+    output_shape: object
+    columns: int
+
+
 class _JacobianKernels(Kernels):
     """A product's dispatchers (`value`: f, `grad`: the product, `value_and_grad`; `jvp` or `vjp`: J t or u^T J
     along one seed), and `output_shape`, `jacobian` (the dense loop) and `compressed` (the sparse one), compiled
@@ -485,6 +497,9 @@ class Jacobian(_Product):
     them for a tuple `wrt`, as jax.jacrev); with ``sparse=True`` a CSR matrix of its structural nonzeros.
     `mode` "fwd" takes one J t per input element, "rev" one u^T J per output element; None the fewer."""
 
+    _sweep = None  # a `_Sweep` once a call found the Jacobian to be one forward sweep
+    _sweep_kernel = "grad"  # the kernel of that sweep a call returns
+
     def __init__(self, function, wrt, sparse=False, mode=None, parallel=False, optimize=True):
         if mode not in MODES:
             raise ValueError(f"mode={mode!r}: choose 'fwd' (one forward sweep per input element), 'rev' (one "
@@ -520,17 +535,47 @@ class Jacobian(_Product):
         return super()._values(args, keywords)
 
     def __call__(self, *args, **keywords):
+        sweep = self._one_sweep(args, keywords)
+        return sweep(*args) if sweep is not None else self._matrix(args, keywords)
+
+    def _matrix(self, args, keywords):
+        """The Jacobian the long way: arguments bound and checked, the direction chosen from the sizes (a first
+        call whose Jacobian is one forward sweep sets `_sweep`, which later calls go to directly)."""
         values = self._values(args, keywords)
         if self.sparse:
             return self._compressed(values)
-        shape = tuple(self._load().output_shape(*values))
+        module = self._load()
+        shape = tuple(module.output_shape(*values))
         direction = self._direction
-        if self.mode is None and sum(int(np.size(values[p])) for p in self._positions) > int(np.prod(shape)):
-            direction = "reverse"  # (fewer outputs than inputs: one reverse sweep per output)
+        if self.mode is None:
+            inputs = len(module.ELEMENTS) if module.ELEMENTS is not None else \
+                sum(int(np.size(values[p])) for p in self._positions)
+            if inputs > math.prod(shape):
+                direction = "reverse"  # (fewer outputs than inputs: one reverse sweep per output)
+        if direction == "forward" and module.ELEMENTS is not None and len(module.ARGUMENTS) == self._count():
+            self._sweep = _Sweep(getattr(self.kernels, self._sweep_kernel), self._count(), module.output_shape,
+                                 len(module.ELEMENTS))
         blocks = self._in(direction).kernels.jacobian(*values)
         shaped = tuple(block.reshape(shape + np.shape(values[p]))
                        for block, p in zip(blocks if self._as_tuple else (blocks,), self._positions))
         return shaped if self._as_tuple else shaped[0]
+
+    def _one_sweep(self, args, keywords):
+        """The dispatcher a call goes to directly, when an earlier call found the Jacobian to be one forward sweep
+        (`_by_element`, its kernel returning J as it is) and this one passes f's arguments by position with at
+        least as many outputs as the elements read (or `mode` set); else None.  The dispatcher names a wrong
+        argument itself; arguments whose output shape cannot be read go the long way, which names them too."""
+        sweep = self._sweep
+        if sweep is None or keywords or len(args) != sweep.count:
+            return None
+        if self.mode is None:
+            try:
+                outputs = math.prod(sweep.output_shape(*args))
+            except Exception:  # noqa: BLE001 (a wrong argument: `_matrix` checks them and names it)
+                return None
+            if outputs < sweep.columns:
+                return None
+        return sweep.kernel
 
     def jvp(self, *args, **keywords):
         """J t (see `sg.jvp`)."""
@@ -600,10 +645,16 @@ class Jacobian(_Product):
 
 
 class ValueAndJacobian(Jacobian):
-    """(f's value, its Jacobian): the value from the `value` kernel, an ndarray (of length m for a tuple)."""
+    """(f's value, its Jacobian): the value from the `value` kernel, an ndarray (of length m for a tuple); both from
+    the one sweep's `value_and_grad` kernel where the Jacobian is one forward sweep."""
+
+    _sweep_kernel = "value_and_grad"
 
     def __call__(self, *args, **keywords):
-        return self.value(*args, **keywords), super().__call__(*args, **keywords)
+        sweep = self._one_sweep(args, keywords)
+        if sweep is not None:
+            return sweep(*args)
+        return self.value(*args, **keywords), self._matrix(args, keywords)
 
 
 def _all_passes():
