@@ -541,6 +541,8 @@ class Jacobian(_Product):
     def _matrix(self, args, keywords):
         """The Jacobian the long way: arguments bound and checked, the direction chosen from the sizes (a first
         call whose Jacobian is one forward sweep sets `_sweep`, which later calls go to directly)."""
+        if self.sparse and self._as_tuple:
+            return tuple(block(*args, **keywords) for block in self._sparse_blocks())
         values = self._values(args, keywords)
         if self.sparse:
             return self._compressed(values)
@@ -591,6 +593,8 @@ class Jacobian(_Product):
         scipy.sparse CSR matrix of ones: derived from the program, the same at every value of the floats."""
         import scipy.sparse
 
+        if self._as_tuple:
+            return tuple(block.sparsity(*args, **keywords) for block in self._sparse_blocks())
         rows, columns, shape = self._pattern(self._values(args, keywords))[:3]
         return scipy.sparse.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=shape)
 
@@ -619,14 +623,27 @@ class Jacobian(_Product):
             self._patterns[key] = (rows, columns, (m, n), direction, seeds, colours[coloured], read)
         return self._patterns[key]
 
+    def _sparse_blocks(self):
+        """For a tuple `wrt` with sparse=True: a sparse Jacobian per argument (its block of columns, coloured on
+        its own), made once."""
+        with self._lock:
+            if "blocks" not in self._twins:
+                options = {name: name in self.passes for name in _all_passes()}
+                self._twins["blocks"] = tuple(Jacobian(self.fun, name, True, self.mode, self.parallel, options)
+                                              for name in self.wrt)
+            return self._twins["blocks"]
+
     def _kind_of(self, position):
         return self._load().KINDS[position]
 
     def _sparse_shapes(self, values):
-        """sparse=True takes one 1-D array `wrt` and a function returning a 1-D array or a tuple."""
-        if self._as_tuple or self._kind_of(self._positions[0]) != "array1":
-            raise ValueError(f"jacobian of {self.fun.__name__}() with sparse=True takes one 1-D array argument as "
-                             f"wrt, not {self._wrt_argument!r}")
+        """sparse=True takes 1-D array `wrt` arguments and a function returning a 1-D array or a tuple."""
+        kind = self._kind_of(self._positions[0])
+        if kind != "array1":
+            raise ValueError(f"jacobian of {self.fun.__name__}() with sparse=True takes 1-D array arguments as wrt "
+                             f"(one, or a tuple of them: a CSR matrix per argument), but {self.wrt[0]!r} is "
+                             f"{'a float' if kind == 'float' else 'a ' + kind[-1] + '-D array'}: leave it out of wrt, "
+                             "or use sparse=False")
         if len(self.output_shape(*values)) != 1:
             raise ValueError(f"jacobian of {self.fun.__name__}() with sparse=True needs a function returning a 1-D "
                              f"array or a tuple, not an array of shape {self.output_shape(*values)}")
