@@ -554,7 +554,8 @@ class Jacobian(_Product):
                 sum(int(np.size(values[p])) for p in self._positions)
             if inputs > math.prod(shape):
                 direction = "reverse"  # (fewer outputs than inputs: one reverse sweep per output)
-        if direction == "forward" and module.ELEMENTS is not None and len(module.ARGUMENTS) == self._count():
+        if direction == "forward" and module.ELEMENTS is not None and len(module.ARGUMENTS) == self._count() \
+                and not module.FOLDED:  # (a module-level number is checked on the long way, `_arguments`)
             self._sweep = _Sweep(getattr(self.kernels, self._sweep_kernel), self._count(), module.output_shape,
                                  len(module.ELEMENTS))
         blocks = self._in(direction).kernels.jacobian(*values)
