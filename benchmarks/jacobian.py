@@ -6,7 +6,8 @@
 Prints per-call microseconds (the median and the best round: on a loaded machine the best is the steadier) and the
 ratio of each to symgrad's dense Jacobian (the median of per-round ratios).  symgrad's rows are `sg.jacobian` (the
 mode chosen from the sizes: forward, one sweep carrying the tangents of the 10 parameters it reads at constant
-indices), the same with ``mode="rev"`` (1000 reverse sweeps) and `sg.value_and_jacobian`.
+indices and storing each residual's row of J where it computes it), the same with ``mode="rev"`` (1000 reverse
+sweeps, each over all the rows) and `sg.value_and_jacobian` (the same sweep's value_and_grad kernel).
 """
 
 import argparse

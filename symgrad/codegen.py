@@ -214,6 +214,8 @@ class NumbaPrinter(PythonCodePrinter):
             return f"({product})" if exponent > 0 else f"(1.0/({product}))"
         if number == -1:
             return f"(1.0/{self.parenthesize(base, 100)})"
+        if exponent.is_Integer and exponent < 0:  # (Numba's x**-n inverts with a ZeroDivisionError check, which
+            return f"(1.0/({self._print(sp.Pow(base, -exponent, evaluate=False))}))"  # keeps a loop scalar)
         return super()._print_Pow(expr, rational=rational)
 
     def _print_Piecewise(self, expr):

@@ -16,6 +16,7 @@ colouring of the pattern that `sparsity.jacobian_pattern` derives from the progr
 
 import dataclasses
 import inspect
+import math
 import numbers
 
 import numpy as np
@@ -33,17 +34,19 @@ DIRECTIONS = {"fwd": "forward", "rev": "reverse"}
 # --- derivation ----------------------------------------------------------------------------------------------
 def _stages(function, wrt, direction, lanes, as_tuple, parallel, enabled, observed):
     """Lift f (returning an array or a tuple), then its forward (J t, along `lanes` directions at once; with
-    several lanes and one array `wrt` read at constant indices only, the columns of those elements, `_by_element`)
-    or reverse (u^T J) derivative's kernels.  The module also gets `output_shape` and `ELEMENTS`, the columns a
-    `_by_element` kernel returns (None for the others)."""
+    several lanes and one array `wrt` read at constant indices only, J itself, `_by_element`) or reverse (u^T J)
+    derivative's kernels.  The module also gets `output_shape` and `ELEMENTS`, the elements whose columns of J a
+    `_by_element` kernel computes (None for the other kernels)."""
     program = _packed(lifted(function, wrt, several=True, observed=observed))
     refusal = module_values.not_passed("sg.jacobian", program.name, program.passed_globals)
     if refusal:
         raise refusal
     elements = _constant_reads(program, wrt) if direction == "forward" and lanes > 1 else None
-    if elements is not None:
-        derivative, as_tuple = _by_element(program, wrt[0], elements), len(elements) > 1
+    derivative = _by_element(program, wrt[0], elements) if elements is not None else None
+    if derivative is not None:
+        as_tuple = False
     elif direction == "forward":
+        elements = None
         derivative, as_tuple = _forward(program, wrt, lanes), lanes > 1  # (one J t per lane, whatever `wrt`)
     else:
         derivative = _reverse(program, wrt, enabled)
@@ -97,14 +100,43 @@ def _element_tangents(program, label, elements):
 
 
 def _by_element(program, name, elements):
-    """The Derivative whose `grad` kernel returns the columns of J for the `elements` of `name` that the program
-    reads (a tuple, one array shaped like the output per element): one sweep for all of them."""
-    from .ir import Derivative
+    """The Derivative whose `grad` kernel returns the Jacobian itself, of shape output.shape + (n,) for the n
+    elements of `name`: one sweep carries the tangents of the `elements` the program reads, and each store of the
+    output's tangent along element c goes straight into column c (a row of J is written where its residual is
+    computed; the columns of elements never read stay zero).  None when the program reads its own output back
+    (its tangents would have to be read back from the columns)."""
+    import sympy as sp
 
-    tangents = _element_tangents(program, program.argument(name).symbol, elements)
+    from .ir import Allocate, Derivative, Loop, Store
+    from .reverse import _symbols_used, unique_symbol
+
+    symbol = program.argument(name).symbol
+    tangents = _element_tangents(program, symbol, elements)
     body = tangents.statements(program.body)
-    gradients = [tangents.of(program.outputs[0], f"{program.argument(name).symbol}{c}").label for c in elements]
-    return Derivative(program, [name], body, [], gradients, mode="forward")
+    output = _output_base(program)
+    columns = {tangents.tangent[(output.label, f"{symbol}{c}")].label: c for c in elements}
+    if any(set(columns) & _symbols_used(s) for s in body):
+        return None
+    shape = tuple(output.shape) + (program.argument(name).shape[0],)
+    matrix = sp.IndexedBase(unique_symbol(tangents.used_names, f"{output.label}_jacobian"), shape=shape)
+
+    def into_columns(statements):
+        rewritten, allocated = [], False
+        for s in statements:
+            if isinstance(s, Allocate) and s.base.label in columns:
+                if not allocated:
+                    rewritten.append(Allocate(matrix, shape, s.line))
+                allocated = True
+            elif isinstance(s, Store) and s.base.label in columns:
+                rewritten.append(Store(matrix, s.indices + (sp.Integer(columns[s.base.label]),), s.value,
+                                       s.accumulate, s.line))
+            elif isinstance(s, Loop):
+                rewritten.append(dataclasses.replace(s, body=into_columns(s.body)))
+            else:
+                rewritten.append(s)
+        return rewritten
+
+    return Derivative(program, [name], into_columns(body), [], [matrix.label], mode="forward")
 
 
 def _used_names(program):
@@ -210,21 +242,6 @@ def _output_shape_source(program):
 
 
 # --- the compiled loops ---------------------------------------------------------------------------------------
-def _element_loop_source(count, position, elements):
-    """The text of `jacobian(a0, ..)` for a `_by_element` module: its one sweep's columns put in place in J (the
-    columns of elements the program does not read are zero)."""
-    arguments = ", ".join(f"a{k}" for k in range(count))
-    lines = [f"def jacobian({arguments}):",
-             "    m = 1",
-             f"    for size in output_shape({arguments}):",
-             "        m *= size",
-             f"    J = np.zeros((m, a{position}.size))",
-             f"    columns = grad({arguments})"]
-    lines += [f"    J[:, {c}] = columns{'' if len(elements) == 1 else f'[{k}]'}.reshape(-1)"
-              for k, c in enumerate(elements)]
-    return "\n".join(lines + ["    return J"]) + "\n"
-
-
 def _dense_loop_source(direction, lanes, count, positions, kinds):
     """The text of `jacobian(a0, ..)` (f's `count` arguments): J as products along unit seeds, an (outputs,
     elements) block per `wrt` argument at `positions`.  Forward: the input elements, numbered through the blocks,
@@ -307,6 +324,17 @@ def _compressed_loop_source(lanes, count):
 
 
 # --- the transforms -------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class _Sweep:
+    """Where a Jacobian that is one forward sweep goes directly: the kernel, f's argument count, f's
+    `output_shape` and the number of elements the sweep carries tangents of."""
+
+    kernel: object
+    count: int
+    output_shape: object
+    columns: int
+
+
 class _JacobianKernels(Kernels):
     """A product's dispatchers (`value`: f, `grad`: the product, `value_and_grad`; `jvp` or `vjp`: J t or u^T J
     along one seed), and `output_shape`, `jacobian` (the dense loop) and `compressed` (the sparse one), compiled
@@ -400,8 +428,8 @@ class _Product(_SecondOrder):
             return shape
         kinds = [module.KINDS[p] for p in self._positions]
         if name == "jacobian" and module.ELEMENTS is not None:
-            text = _element_loop_source(self._count(), self._positions[0], module.ELEMENTS)
-        elif name == "jacobian":
+            return self.kernels.grad  # (its one sweep writes J)
+        if name == "jacobian":
             text = _dense_loop_source(self._direction, self._lanes, self._count(), self._positions, kinds)
         else:
             text = _compressed_loop_source(self._lanes, self._count())
@@ -469,6 +497,9 @@ class Jacobian(_Product):
     them for a tuple `wrt`, as jax.jacrev); with ``sparse=True`` a CSR matrix of its structural nonzeros.
     `mode` "fwd" takes one J t per input element, "rev" one u^T J per output element; None the fewer."""
 
+    _sweep = None  # a `_Sweep` once a call found the Jacobian to be one forward sweep
+    _sweep_kernel = "grad"  # the kernel of that sweep a call returns
+
     def __init__(self, function, wrt, sparse=False, mode=None, parallel=False, optimize=True):
         if mode not in MODES:
             raise ValueError(f"mode={mode!r}: choose 'fwd' (one forward sweep per input element), 'rev' (one "
@@ -510,17 +541,50 @@ class Jacobian(_Product):
         return super()._values(args, keywords)
 
     def __call__(self, *args, **keywords):
+        sweep = self._one_sweep(args, keywords)
+        return sweep(*args) if sweep is not None else self._matrix(args, keywords)
+
+    def _matrix(self, args, keywords):
+        """The Jacobian the long way: arguments bound and checked, the direction chosen from the sizes (a first
+        call whose Jacobian is one forward sweep sets `_sweep`, which later calls go to directly)."""
+        if self.sparse and self._as_tuple:
+            return tuple(block(*args, **keywords) for block in self._sparse_blocks())
         values = self._values(args, keywords)
         if self.sparse:
             return self._compressed(values)
-        shape = tuple(self._load().output_shape(*values))
+        module = self._load()
+        shape = tuple(module.output_shape(*values))
         direction = self._direction
-        if self.mode is None and sum(int(np.size(values[p])) for p in self._positions) > int(np.prod(shape)):
-            direction = "reverse"  # (fewer outputs than inputs: one reverse sweep per output)
+        if self.mode is None:
+            inputs = len(module.ELEMENTS) if module.ELEMENTS is not None else \
+                sum(int(np.size(values[p])) for p in self._positions)
+            if inputs > math.prod(shape):
+                direction = "reverse"  # (fewer outputs than inputs: one reverse sweep per output)
+        if direction == "forward" and module.ELEMENTS is not None and len(module.ARGUMENTS) == self._count() \
+                and not module.FOLDED:  # (a module-level number is checked on the long way, `_arguments`)
+            self._sweep = _Sweep(getattr(self.kernels, self._sweep_kernel), self._count(), module.output_shape,
+                                 len(module.ELEMENTS))
         blocks = self._in(direction).kernels.jacobian(*values)
         shaped = tuple(block.reshape(shape + np.shape(values[p]))
                        for block, p in zip(blocks if self._as_tuple else (blocks,), self._positions))
         return shaped if self._as_tuple else shaped[0]
+
+    def _one_sweep(self, args, keywords):
+        """The dispatcher a call goes to directly, when an earlier call found the Jacobian to be one forward sweep
+        (`_by_element`, its kernel returning J as it is) and this one passes f's arguments by position with at
+        least as many outputs as the elements read (or `mode` set); else None.  The dispatcher names a wrong
+        argument itself; arguments whose output shape cannot be read go the long way, which names them too."""
+        sweep = self._sweep
+        if sweep is None or keywords or len(args) != sweep.count:
+            return None
+        if self.mode is None:
+            try:
+                outputs = math.prod(sweep.output_shape(*args))
+            except Exception:  # noqa: BLE001 (a wrong argument: `_matrix` checks them and names it)
+                return None
+            if outputs < sweep.columns:
+                return None
+        return sweep.kernel
 
     def jvp(self, *args, **keywords):
         """J t (see `sg.jvp`)."""
@@ -536,6 +600,8 @@ class Jacobian(_Product):
         scipy.sparse CSR matrix of ones: derived from the program, the same at every value of the floats."""
         import scipy.sparse
 
+        if self._as_tuple:
+            return tuple(block.sparsity(*args, **keywords) for block in self._sparse_blocks())
         rows, columns, shape = self._pattern(self._values(args, keywords))[:3]
         return scipy.sparse.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=shape)
 
@@ -564,14 +630,27 @@ class Jacobian(_Product):
             self._patterns[key] = (rows, columns, (m, n), direction, seeds, colours[coloured], read)
         return self._patterns[key]
 
+    def _sparse_blocks(self):
+        """For a tuple `wrt` with sparse=True: a sparse Jacobian per argument (its block of columns, coloured on
+        its own), made once."""
+        with self._lock:
+            if "blocks" not in self._twins:
+                options = {name: name in self.passes for name in _all_passes()}
+                self._twins["blocks"] = tuple(Jacobian(self.fun, name, True, self.mode, self.parallel, options)
+                                              for name in self.wrt)
+            return self._twins["blocks"]
+
     def _kind_of(self, position):
         return self._load().KINDS[position]
 
     def _sparse_shapes(self, values):
-        """sparse=True takes one 1-D array `wrt` and a function returning a 1-D array or a tuple."""
-        if self._as_tuple or self._kind_of(self._positions[0]) != "array1":
-            raise ValueError(f"jacobian of {self.fun.__name__}() with sparse=True takes one 1-D array argument as "
-                             f"wrt, not {self._wrt_argument!r}")
+        """sparse=True takes 1-D array `wrt` arguments and a function returning a 1-D array or a tuple."""
+        kind = self._kind_of(self._positions[0])
+        if kind != "array1":
+            raise ValueError(f"jacobian of {self.fun.__name__}() with sparse=True takes 1-D array arguments as wrt "
+                             f"(one, or a tuple of them: a CSR matrix per argument), but {self.wrt[0]!r} is "
+                             f"{'a float' if kind == 'float' else 'a ' + kind[-1] + '-D array'}: leave it out of wrt, "
+                             "or use sparse=False")
         if len(self.output_shape(*values)) != 1:
             raise ValueError(f"jacobian of {self.fun.__name__}() with sparse=True needs a function returning a 1-D "
                              f"array or a tuple, not an array of shape {self.output_shape(*values)}")
@@ -590,10 +669,16 @@ class Jacobian(_Product):
 
 
 class ValueAndJacobian(Jacobian):
-    """(f's value, its Jacobian): the value from the `value` kernel, an ndarray (of length m for a tuple)."""
+    """(f's value, its Jacobian): the value from the `value` kernel, an ndarray (of length m for a tuple); both from
+    the one sweep's `value_and_grad` kernel where the Jacobian is one forward sweep."""
+
+    _sweep_kernel = "value_and_grad"
 
     def __call__(self, *args, **keywords):
-        return self.value(*args, **keywords), super().__call__(*args, **keywords)
+        sweep = self._one_sweep(args, keywords)
+        if sweep is not None:
+            return sweep(*args)
+        return self.value(*args, **keywords), self._matrix(args, keywords)
 
 
 def _all_passes():

@@ -253,6 +253,8 @@ class Hessian(HVP):
             if kind == "float":
                 self._last_shapes = self._key_of(values)
                 return hvp(*values, 1.0)
+            if kind == "array2":
+                return self._flattened(values)
             self._one_dimensional(kind)
             return self._compressed(values) if self.sparse else self._dense(values)
         if self.sparse:
@@ -263,7 +265,26 @@ class Hessian(HVP):
         if kind != "array1":
             raise NonDifferentiableArgumentError(
                 f"hessian of {self.fun.__name__}() w.r.t. {name or self.wrt[0]!r}: a {kind[-1]}-D array argument is not "
-                "supported; pass it flattened")
+                "supported here (a call takes a float, a 1-D or a 2-D array; the compiled loops in .kernels and a "
+                "tuple wrt take floats and 1-D arrays); pass it flattened")
+
+    def _flattened(self, values):
+        """The Hessian w.r.t. a 2-D array over its C-order elements, from one HVP per colour of its pattern (the
+        compiled loops take a 1-D array): a CSR matrix with ``sparse=True``, else shaped (n, m, n, m), as
+        jax.hessian."""
+        import scipy.sparse
+
+        plan = self._plan(values)
+        members, member_start, pair_rows, _, pair_start, slot = plan.arrays
+        x = values[self._positions[0]]
+        upper = np.empty(len(pair_rows))
+        for c in range(len(member_start) - 1):
+            v = np.zeros(x.size)
+            v[members[member_start[c]:member_start[c + 1]]] = 1.0
+            product = self.kernels.grad(*values, v.reshape(x.shape)).reshape(-1)
+            upper[pair_start[c]:pair_start[c + 1]] = product[pair_rows[pair_start[c]:pair_start[c + 1]]]
+        matrix = scipy.sparse.csr_matrix((upper[slot], plan.indices, plan.indptr), shape=(plan.n, plan.n))
+        return matrix if self.sparse else matrix.toarray().reshape(x.shape + x.shape)
 
     def _blocks(self, values, hvp):
         """Nested tuples: block (a, b) is d2f / da db, from the products along the unit directions of b."""
@@ -408,14 +429,15 @@ class Hessian(HVP):
     def _plan(self, values):
         """The `_Plan` of the pattern, kept per shape and integer values."""
         module = self._load()
-        self._one_dimensional(module.KINDS[self._positions[0]])
+        if module.KINDS[self._positions[0]] != "array2":  # (a 2-D array's elements are its C-order positions)
+            self._one_dimensional(module.KINDS[self._positions[0]])
         key = self._last_shapes = self._key_of(values)
         if key not in self._patterns:
             from .sparsity import hessian_pattern
 
             program = self._lifted()
             self._patterns[key] = _Plan(hessian_pattern(program, self.wrt[0], values),
-                                        len(values[self._positions[0]]))
+                                        int(np.size(values[self._positions[0]])))
         return self._patterns[key]
 
     def _dense(self, values):

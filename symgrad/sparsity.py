@@ -36,7 +36,8 @@ class _Pattern:
         self.laid_out = []  # (rows, columns) arrays of the pairs that summarised loops add
         self.templates = set()  # the pairs of the loop being summarised, in terms of its index
         self.symbolic = None  # the loop index left a symbol while a loop is summarised
-        self.n = next(len(v) for a, v in zip(program.arguments, values) if a.name == name)
+        shape = next(np.shape(v) for a, v in zip(program.arguments, values) if a.name == name)
+        self.n, self.shape = int(np.prod(shape)), shape  # (the elements of a 2-D wrt are its C-order positions)
         self.integers = {}  # integer symbol -> sympy Integer
         self.floats = {}  # float symbol -> frozenset of wrt elements
         self.arrays = {}  # local array label -> {index tuple: frozenset}
@@ -77,9 +78,8 @@ class _Pattern:
             return self.floats.get(expr, EMPTY)
         if isinstance(expr, sp.Indexed):
             indices = tuple(self.integer(i) for i in expr.indices)
-            if expr.base.label == self.wrt:  # (a negative index counts from the end, as the kernels read it)
-                return frozenset([indices[0] + self.n if isinstance(indices[0], int) and indices[0] < 0 else
-                                  indices[0]])
+            if expr.base.label == self.wrt:
+                return frozenset([self.element(indices)])
             if expr.base.label not in self.arrays:
                 return EMPTY  # (data: an argument array other than wrt)
             if not all(isinstance(i, int) for i in indices):
@@ -111,6 +111,18 @@ class _Pattern:
             elif all(p == 0 for p in rule.partials(expr.args, expr)):
                 return EMPTY  # floor, sign, Heaviside: locally constant
         return frozenset().union(*parts)
+
+    def element(self, indices):
+        """The element of wrt at `indices`, its C-order position; a negative index counts from the end of its axis,
+        as the kernels read it.  A 2-D wrt read at an index of the summarised loop is run element by element."""
+        if len(indices) == 1:
+            return indices[0] + self.n if isinstance(indices[0], int) and indices[0] < 0 else indices[0]
+        if not all(isinstance(i, int) for i in indices):
+            raise _NotSummable
+        position = 0
+        for index, size in zip(indices, self.shape):
+            position = position * size + (index + size if index < 0 else index)
+        return position
 
     def decided(self, condition):
         """`condition` with the integers known put in: sp.true or sp.false when they decide it."""
@@ -228,8 +240,8 @@ def _statements(body):
 
 
 def hessian_pattern(program, name, values):
-    """The pairs (i, j), i <= j, of elements of 1-D array argument `name` whose second derivative of the program's
-    output can be nonzero, for the arrays' shapes and integer arguments in `values`: an int64 array of shape
+    """The pairs (i, j), i <= j, of elements of array argument `name` (C-order positions for a 2-D one) whose second
+    derivative of the program's output can be nonzero, for the arrays' shapes and integer arguments in `values`: an int64 array of shape
     (pairs, 2), sorted by i then j."""
     pattern = _Pattern(program, name, values)
     pattern.run(program.body)

@@ -209,6 +209,63 @@ def test_hessian_of_a_grad_wrt_an_array_is_refused_naming_it():
         sg.hessian(sg.grad(blend, wrt=1))(0.6, X6)
 
 
+# --- a 2-D array argument ----------------------------------------------------------------------------------
+def layer(W, x):
+    """A matrix read at (i, j), at the cyclic neighbour (i, j + 1) and through a row sum: a banded Hessian over
+    W's C-order elements."""
+    s = 0.0
+    for i in range(W.shape[0]):
+        row = 0.0
+        for j in range(W.shape[1]):
+            s += math.sin(W[i, j] * x[j]) * W[i, (j + 1) % W.shape[1]]
+            row += W[i, j] * x[j]
+        s += math.tanh(row)
+    return s
+
+
+def test_hessian_wrt_a_2d_array_is_jax_dense_and_sparse_with_its_pattern():
+    W, x = RNG_2D.normal(size=(3, 4)), RNG_2D.normal(size=4)
+    expected = np.asarray(jax.hessian(twin(layer))(W, x))  # (3, 4, 3, 4)
+    dense = sg.hessian(layer)(W, x)
+    assert dense.shape == (3, 4, 3, 4)
+    close(dense, expected)
+    sparse = sg.hessian(layer, sparse=True)
+    matrix, pattern = sparse(W, x), sparse.sparsity(W, x).toarray() != 0
+    assert matrix.format == "csr" and matrix.shape == (12, 12) and matrix.nnz == 3 * 16  # (a row's 4 x 4 block)
+    close(matrix.toarray(), expected.reshape(12, 12))
+    for _ in range(3):  # no nonzero outside the pattern at random points
+        assert not np.any(np.asarray(jax.hessian(twin(layer))(RNG_2D.normal(size=(3, 4)), x)).reshape(12, 12)[~pattern])
+    value, gradient, hessian = sg.value_grad_and_hessian(layer)(W, x)
+    close(value, layer(W, x))
+    close(gradient, jax.grad(twin(layer))(W, x))
+    close(hessian, expected)
+
+
+def test_hessian_wrt_a_2d_array_is_differences_of_the_gradient_and_hvp_is_jax():
+    W, x = RNG_2D.normal(size=(2, 3)), RNG_2D.normal(size=3)
+    gradient = sg.grad(layer)
+    columns = []
+    for k in range(W.size):
+        def moved(h, k=k):
+            shifted = W.copy()
+            shifted.flat[k] += h
+            return gradient(shifted, x).reshape(-1)
+        columns.append(np.array([richardson(lambda h, e=e: moved(h)[e], [0.0], 0, None)[0] for e in range(W.size)]))
+    close(sg.hessian(layer)(W, x).reshape(6, 6), np.array(columns).T, rtol=1e-7)
+    v = RNG_2D.normal(size=(2, 3))
+    close(sg.hvp(layer)(W, x, v), np.einsum("ijkl,kl->ij", np.asarray(jax.hessian(twin(layer))(W, x)), v))
+
+
+def test_the_compiled_hessian_loops_refuse_a_2d_array_naming_it():
+    hessian = sg.hessian(layer)
+    with pytest.raises(sg.NonDifferentiableArgumentError, match="'W': a 2-D array argument is not supported here "
+                                                                r"\(a call takes .* 2-D array; the compiled loops"):
+        hessian.kernels.hessian
+
+
+RNG_2D = np.random.default_rng(1102)
+
+
 # --- refusals and conventions --------------------------------------------------------------------------------
 def pair(a, b):
     return a * b, a + b

@@ -157,6 +157,63 @@ def test_value_and_jacobian():
     close(value, polar(2.0, 0.5))
 
 
+def grid(p, t):
+    """A 2-D output from a parameter vector read at constant indices (one forward sweep writes J), with a
+    negative power of a parameter."""
+    n = t.shape[0]
+    out = np.zeros((n, 2))
+    for i in range(n):
+        out[i, 0] = p[0] * math.exp(-p[1] * t[i]) + p[2] ** -2
+        out[i, 1] = math.tanh(p[1] * t[i]) / p[0]
+    return out
+
+
+def peaks(p, x, y):
+    """The residuals of benchmarks/jacobian.py: two Gaussian peaks on a baseline p[6] (p[7] is never read)."""
+    n = x.shape[0]
+    r = np.zeros(n)
+    for i in range(n):
+        s = p[6] - y[i]
+        for k in range(2):
+            s += p[3 * k] * math.exp(-(((x[i] - p[3 * k + 1]) / p[3 * k + 2]) ** 2))
+        r[i] = s
+    return r
+
+
+PEAKS = np.array([1.0, -1.0, 0.7, 2.0, 0.5, 1.1, 0.1, 3.0])
+
+
+def test_a_parameter_vector_read_at_constants_is_one_sweep_writing_j_as_jax():
+    x = np.linspace(-3.0, 3.0, 40)
+    y = np.cos(x)
+    jacobian = sg.jacobian(peaks)
+    for points in (40, 7, 40):  # (later calls go straight to the kernel, at any size)
+        expected = jax.jacfwd(twin(peaks))(PEAKS, x[:points], y[:points])
+        close(jacobian(PEAKS, x[:points], y[:points]), expected)
+    assert jacobian._load().ELEMENTS == (0, 1, 2, 3, 4, 5, 6) and jacobian._sweep is not None
+    assert not jacobian(PEAKS, x, y)[:, 7].any()  # (the element never read: a zero column)
+    assert jacobian.kernels.jacobian is jacobian.kernels.grad  # (the sweep's kernel returns J itself)
+    close(jacobian(PEAKS, x[:5], y[:5]), jax.jacrev(twin(peaks))(PEAKS, x[:5], y[:5]))  # (5 rows < 7: reverse)
+    close(jacobian(PEAKS, x, y), column_of_differences(peaks, (PEAKS, x, y), 0), rtol=1e-7)
+    value, matrix = sg.value_and_jacobian(peaks)(PEAKS, x, y)
+    close(value, peaks(PEAKS, x, y))
+    close(matrix, jax.jacfwd(twin(peaks))(PEAKS, x, y))
+    with pytest.raises(TypeError, match="argument 'x' must be a float64 array"):
+        jacobian(PEAKS, x.astype(np.float32), y)  # (after the direct calls: the dispatcher names it)
+    with pytest.raises(TypeError, match="argument 'y' must be a 1-D float64 array, got list"):
+        jacobian(PEAKS, x, [1.0])
+
+
+def test_a_one_sweep_jacobian_of_a_2d_output_and_a_negative_power_is_jax():
+    p, t = np.array([1.3, 0.4, 0.8, 5.0]), np.linspace(0.0, 2.0, 5)
+    jacobian = sg.jacobian(grid)
+    result = jacobian(p, t)
+    assert result.shape == (5, 2, 4) and jacobian._load().ELEMENTS == (0, 1, 2)
+    close(result, jax.jacfwd(twin(grid))(p, t))
+    close(result, column_of_differences(grid, (p, t), 0), rtol=1e-7)
+    assert "**(-" not in jacobian.source()  # (printed 1.0/x**n: Numba's x**-n check keeps a loop scalar)
+
+
 # --- products ---------------------------------------------------------------------------------------------
 def test_jvp_and_vjp_are_jax_jvp_and_vjp():
     t, u = np.array([0.3, -1.0, 2.0]), RNG.normal(size=12)
@@ -216,8 +273,10 @@ def test_an_output_whose_shape_the_data_decide_is_refused():
 def test_mode_and_sparse_options_are_checked():
     with pytest.raises(ValueError, match="mode='forward'"):
         sg.jacobian(decay, mode="forward")
-    with pytest.raises(ValueError, match="sparse=True takes one 1-D array argument"):
+    with pytest.raises(ValueError, match="sparse=True takes 1-D array arguments as wrt .*'scale' is a float"):
         sg.jacobian(pairs, wrt=1, sparse=True)(np.ones(3), 1.0)
+    with pytest.raises(ValueError, match="'c' is a float"):
+        sg.jacobian(mix, wrt=(0, 2), sparse=True)(np.ones(3), np.ones(2), 1.0)
     with pytest.raises(ValueError, match="sparse=True needs a function returning a 1-D array"):
         sg.jacobian(pairs, sparse=True)(np.ones(3), 1.0)
 
@@ -237,6 +296,31 @@ def test_a_sparse_jacobian_is_the_dense_one_and_its_pattern_holds_every_nonzero(
         assert matrix.format == "csr" and matrix.nnz == 3 * n - 2
         close(matrix.toarray(), dense)
     assert sparse._pattern((np.zeros(n),))[4].shape[0] == 3  # a tridiagonal Jacobian: three products
+
+
+def mix(x, w, c):
+    """Residuals reading two arrays (x at i and its cyclic successor, w cyclically): a block of columns each."""
+    n = x.shape[0]
+    r = np.zeros(n)
+    for i in range(n):
+        r[i] = x[i] * w[i % w.shape[0]] + np.sin(x[(i + 1) % n]) * c
+    return r
+
+
+@pytest.mark.parametrize("mode", [None, "rev"])
+def test_a_sparse_jacobian_wrt_a_tuple_is_a_csr_block_per_argument_as_jax(mode):
+    x, w = RNG.normal(size=7), RNG.normal(size=3)
+    sparse = sg.jacobian(mix, wrt=(0, 1), sparse=True, mode=mode)
+    blocks, patterns = sparse(x, w, 0.5), sparse.sparsity(x, w, 0.5)
+    expected = jax.jacfwd(twin(mix), argnums=(0, 1))(x, w, 0.5)
+    assert [b.shape for b in blocks] == [(7, 7), (7, 3)] and all(b.format == "csr" for b in blocks)
+    assert [b.nnz for b in blocks] == [14, 7]
+    for block, pattern, reference in zip(blocks, patterns, expected):
+        close(block.toarray(), reference)
+        assert not np.any(np.asarray(reference)[pattern.toarray() == 0])
+    value, (by_x, by_w) = sg.value_and_jacobian(mix, wrt=("x", "w"), sparse=True)(x, w, 0.5)
+    close(value, mix(x, w, 0.5))
+    close(by_w.toarray(), column_of_differences(mix, (x, w, 0.5), 1), rtol=1e-7)
 
 
 def guarded_chain(x):
