@@ -514,7 +514,7 @@ class Jacobian(_Product):
         """As `Transform._forget`, with the twins and the patterns, which were derived for the same globals."""
         with self._lock:
             super()._forget()
-            self._twins, self._patterns = {}, {}
+            self._twins, self._patterns, self._sweep = {}, {}, None
 
     def _twin(self, cls):
         """A `JVP` or `VJP` of the same function and options (the same cached module as this transform's in its

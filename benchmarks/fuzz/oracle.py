@@ -295,7 +295,8 @@ def judge_exception(error, python_error, verdict):
 def float_semantics(error):
     """Whether `error` is Python's float arithmetic raising where compiled kernels follow IEEE (`error_model=
     "numpy"`): a branch not taken is computed too, and under --interpret its 1/0 or log(-1) raises."""
-    messages = ("math domain error", "division by zero", "math range error", "modulo by zero")
+    messages = ("math domain error", "division by zero", "math range error", "modulo by zero",
+                "cannot be raised to a negative power")  # (0.0 ** -2: the kernels give inf, as for 1 / 0.0)
     return isinstance(error, (ValueError, ZeroDivisionError, OverflowError)) and not isinstance(
         error, sg.ArrayIndexError) and any(m in str(error) for m in messages) and "integer" not in str(error)
 
