@@ -49,7 +49,7 @@ def row_sum_rewrite(program, chunked, wrt):
     import sympy as sp
 
     from .codegen import sums_only
-    from .ir import Allocate, Argument, Assign, Loop
+    from .ir import Allocate, Argument, Assign, Loop, Store, walk
 
     arguments = {a.name: a for a in program.arguments}
 
@@ -86,6 +86,10 @@ def row_sum_rewrite(program, chunked, wrt):
                 refuse(statement.line, f"it reads {reads(value)[0]} outside a loop over the rows")
             definitions[statement.target] = value
             continue
+        if isinstance(statement, Allocate) and statement.shape and statement.shape[0] in rows and not any(
+                counts(n) for n in statement.shape[1:]):
+            bases.add(statement.base)  # a local array of one entry per row (`X @ w` passed to a helper): each
+            continue  # chunk makes its own rows of it, filled and read at the row a loop over the rows is at
         if not isinstance(statement, Loop):
             expressions = statement.shape if isinstance(statement, Allocate) else (statement.value, *statement.indices)
             if any(reads(e) or counts(e) for e in expressions):
@@ -114,7 +118,11 @@ def row_sum_rewrite(program, chunked, wrt):
             if sp.sympify(expr).free_symbols & results:
                 refuse(line, f"it uses {sorted(map(str, sp.sympify(expr).free_symbols & results))[0]}, a sum over "
                              "the rows made by an earlier loop, which a chunk knows only in part")
-        if not sums_only(loop):
+        for store in (s for s in walk(loop.body) if isinstance(s, Store) and s.base in bases):
+            if store.accumulate or store.indices[0] != loop.index:
+                refuse(store.line, f"it writes {store.base}[{', '.join(map(str, store.indices))}], and a loop over the "
+                                   f"rows may write only the row it is at of an array of rows")
+        if not sums_only(_without_stores(loop, bases)):
             refuse(loop.line, "its iterations carry a value from one row to the next that is not a sum (a recurrence, "
                               "a product, a running maximum) or write a local array, so chunks cannot run apart")
         for carried in loop.carried:
@@ -154,6 +162,18 @@ def row_sum_rewrite(program, chunked, wrt):
     body = program.body + [Assign(result, chunk_loss, line=program.line)]
     return dataclasses.replace(program, arguments=arguments, body=body, outputs=[result]), mean, \
         not sp.sympify(rest).is_zero
+
+
+def _without_stores(loop, bases):
+    """`loop` without its stores into the arrays of `bases` (the row arrays its rows fill: each chunk has its own
+    rows of them, so they do not tie one chunk to another), for `sums_only` to judge the rest."""
+    import dataclasses
+
+    from .ir import Loop, Store
+
+    body = [_without_stores(s, bases) if isinstance(s, Loop) else s for s in loop.body
+            if not (isinstance(s, Store) and s.base in bases)]
+    return dataclasses.replace(loop, body=body)
 
 
 def _expressions(statements, definitions):

@@ -252,3 +252,38 @@ def test_a_rebound_module_number_or_helper_is_seen_by_the_next_call(make_module)
             setattr(module, *change)
         expected = richardson_gradient(module.loss, (W, X, Y), 0)
         np.testing.assert_allclose(transform(W, *chunked), expected, rtol=1e-8, atol=1e-10, err_msg=str(change))
+
+
+ROW_ARRAY_SOURCE = '''
+def layer(z):
+    return np.tanh(z)
+
+
+def network(W, v, X, y):
+    H = layer(X @ W)
+    return np.mean((H @ v - y) ** 2) + 0.1 * np.sum(W ** 2)
+'''
+
+
+def test_a_local_array_of_rows_is_made_chunk_by_chunk(make_module):
+    """`layer(X @ W)` passes an array to a helper, so the lowering makes H, one row per data row, filled by one loop
+    over the rows and read by another; the rule refused it ("writes a local array").  A chunk makes its own rows
+    of it.  The reference is JAX's gradient of the same source on the whole data."""
+    jax = pytest.importorskip("jax", reason="JAX's gradient on the whole data is the reference here")
+    jax.config.update("jax_enable_x64", True)
+    module = make_module("import numpy as np\n" + ROW_ARRAY_SOURCE)
+    twin = make_module("import jax.numpy as np\n" + ROW_ARRAY_SOURCE)
+    rng = np.random.default_rng(2)
+    W, v = rng.normal(size=(3, 4)) * 0.5, rng.normal(size=4)
+    chunked = (da.from_array(X, chunks=(300, 3)), da.from_array(Y, chunks=300))
+    gradients = sgd.grad(module.network, wrt=(0, 1))(W, v, *chunked)
+    expected = jax.grad(twin.network, argnums=(0, 1))(W, v, X, Y)
+    for ours, theirs in zip(gradients, expected):
+        np.testing.assert_allclose(ours, np.asarray(theirs), rtol=TOLERANCE, atol=TOLERANCE)
+
+
+def test_a_row_array_read_at_another_row_is_refused_naming_the_line(make_module):
+    module = make_module("import numpy as np\n\ndef shifted(w, X, y):\n    z = np.tanh(X @ w)\n"
+                         "    return np.sum(z[1:] * z[:-1] - y[1:])\n")
+    with pytest.raises(sgd.RowSumError, match=r"shifted\(\) cannot be evaluated chunk by chunk"):
+        sgd.grad(module.shifted)(W, da.from_array(X, chunks=(300, 3)), da.from_array(Y, chunks=300))

@@ -368,6 +368,7 @@ def modes(function, program, main, options):
             raise Failure("forward/reverse mismatch", f"forward {show(forward)}, reverse {show(reverse)}")
     if "optimize" in options:
         plain = sg.value_and_grad(function, wrt=tuple(program["wrt"]), optimize=False)
+        plain._observe(arguments(program), {})  # (as in `run_symgrad`: the ranks before `.source()` derives)
         if len(plain.source()) > UNOPTIMISED_TEXT_LIMIT:
             plain = sg.value_and_grad(function, wrt=tuple(program["wrt"]), optimize={
                 name: name in NAMING_PASSES for name in PASSES})
