@@ -180,6 +180,10 @@ class NumpyFunctions:
             columns = target is np.column_stack or target is np.stack and self.axis_of(axis, 2, node) == 1
             return self.transposed(parts, node) if columns else parts
         arrays = [self.expression(self.materialized(p, "part", node), node) for p in parts]
+        if target is np.column_stack:  # (a vector is a column there; in np.vstack with matrices, a row)
+            arrays = [self.widened(a, 1) for a in arrays]
+        if target is np.vstack and any(a.ndim > 1 for a in arrays):
+            arrays = [self.widened(a, 0) for a in arrays]
         ndim = arrays[0].ndim
         if any(a.ndim != ndim for a in arrays):
             raise self.error(errors.UnsupportedCallError, node,
@@ -193,11 +197,15 @@ class NumpyFunctions:
         if target is np.hstack:
             return self.concatenated(arrays, 0 if ndim == 1 else 1, node)
         if target is np.column_stack:
-            if ndim == 1:
-                arrays = [ArrayExpression(a.shape + (sp.Integer(1),), lambda i, a=a: a.at(i[:1]), a.view, a.text)
-                          for a in arrays]
             return self.concatenated(arrays, 1, node)
         return self.concatenated(arrays, self.axis_of(axis, ndim, node, optional=False), node)
+
+    def widened(self, array, axis):
+        """A vector as a matrix with an axis of size 1 at `axis` (0: a row, 1: a column); other arrays as they are."""
+        if array.ndim != 1:
+            return array
+        return ArrayExpression(array.shape[:axis] + (sp.Integer(1),) + array.shape[axis:],
+                               lambda i: array.at(i[1 - axis:2 - axis]), array.view, array.text)
 
     def concatenated(self, arrays, axis, node):
         """The arrays one after the other along `axis` (their other sizes equal)."""
@@ -242,12 +250,12 @@ class NumpyFunctions:
             else sp.nsimplify(order)
         axes = axis if isinstance(axis, tuple) else None if axis is None else (axis,)
         if axes is not None:
-            axes = tuple(self.axis_of(a, array.ndim, node, optional=False) for a in axes)
+            axes = tuple(sp.Integer(self.axis_of(a, array.ndim, node, optional=False)) for a in axes)
         if axes is None and order is None:  # (any array, read as one vector)
-            axes = tuple(range(array.ndim))
+            axes = tuple(map(sp.Integer, range(array.ndim)))
             return self.vector_norm(array, None, axes, keepdims, node)
         if axes is None:
-            axes = tuple(range(array.ndim)) if array.ndim <= 2 else None
+            axes = tuple(map(sp.Integer, range(array.ndim))) if array.ndim <= 2 else None
         if axes is not None and len(axes) == 1 and order in VECTOR_NORMS:
             return self.vector_norm(array, order, axes, keepdims, node)
         if axes is not None and len(axes) == 2 and axes[0] != axes[1] and order in MATRIX_NORMS:
