@@ -73,7 +73,7 @@ def pads(x, A, n):
 
 def special(x, c, y):
     return (np.sum(np.sinc(x)**2) + np.sinc(y) + np.sum(np.polyval(c, x)**2) + np.polyval(c, y)
-            + np.sum(np.polyval(np.array([1.0, -2.0, 0.5]), x) * x) + np.polyval([2.0, y, 1.0], 0.5))
+            + np.sum(np.polyval(np.array([1.0, -2.0, 0.5]), x) * x) + np.polyval(np.array([2.0, y, 1.0]), 0.5))
 
 def einsums(x, y, A, B, T, S):
     return (np.einsum('i,i->', x, y) + np.sum(np.einsum('ij,j->i', A, y)**2) + np.sum(np.einsum('ij,jk->ik', A, B)**2)
@@ -148,6 +148,17 @@ def test_einsum_gradient_matches_central_differences():
     args, _ = CASES["einsums"][0]
     gradient = sg.grad(NUMPY.einsums, wrt=4)(*args)
     np.testing.assert_allclose(gradient, richardson_gradient(NUMPY.einsums, list(args), 4), rtol=1e-7, atol=1e-9)
+
+
+def test_polyval_of_a_list_written_out_matches_its_derivative_by_hand():
+    def quadratic(x, a):
+        return np.sum(np.polyval([a, -2.0, 0.5], x))
+
+    x, a = normal(5), 0.3
+    value, (dx, da) = sg.value_and_grad(quadratic, wrt=(0, 1))(x, a)
+    assert value == pytest.approx(np.sum(a * x**2 - 2 * x + 0.5), rel=1e-13)
+    np.testing.assert_allclose(dx, 2 * a * x - 2, rtol=1e-13)
+    assert da == pytest.approx(np.sum(x**2), rel=1e-13)
 
 
 def test_einsum_infers_the_rank_of_its_operands():

@@ -22,6 +22,9 @@ ARRAY_FUNCTIONS = {id(f) for f in (np.sum, np.mean, np.prod, np.dot, np.matmul, 
                                    np.diag, np.triu, np.tril, np.roll, np.pad, np.flip, np.fliplr, np.flipud, len)}
 # builtin sum/max/min of one argument iterate over it, and NumPy's max/min reduce one array.
 ITERATING = {id(builtins.sum), id(builtins.max), id(builtins.min), id(np.max), id(np.amax), id(np.min), id(np.amin)}
+# Calls whose arguments at these positions, or of these keywords, are integers (shifts, widths, diagonals).
+INTEGER_ARGUMENTS = {id(np.roll): ((1,), "shift"), id(np.pad): ((1,), "pad_width"), id(np.triu): ((1,), "k"),
+                     id(np.tril): ((1,), "k"), id(np.diag): ((1,), "k")}
 ARRAY_METHODS = {"sum", "mean", "prod", "max", "min", "std", "var", "cumsum", "dot", "transpose", "reshape", "ravel",
                  "flatten"}
 
@@ -147,6 +150,10 @@ def infer_kinds(source, seen=None, observed=None):
                 array(method.value.id, least)
                 continue
             arguments = [a.id if isinstance(a, ast.Name) else None for a in node.args]
+            positions, keyword = INTEGER_ARGUMENTS.get(id(target), ((), None))
+            for part in [a for k, a in enumerate(node.args) if k in positions] + [
+                    k.value for k in node.keywords if k.arg == keyword]:
+                integers |= _names_in(part) - shadowed
             if target is np.einsum and node.args and isinstance(node.args[0], ast.Constant) and isinstance(
                     node.args[0].value, str):  # ('ij,j->i', A, x): A has two axes, x one
                 terms = node.args[0].value.replace(" ", "").partition("->")[0].split(",")
@@ -157,8 +164,8 @@ def infer_kinds(source, seen=None, observed=None):
                 for argument in node.args:
                     integers |= _names_in(argument) - shadowed
             elif id(target) in ARRAY_FUNCTIONS or id(target) in ITERATING and len(node.args) == 1:
-                for name in arguments:
-                    if name:
+                for position, name in enumerate(arguments):
+                    if name and position not in positions:
                         array(name, least)
             elif isinstance(getattr(target, INLINE_ATTRIBUTE, target), types.FunctionType):
                 helper = getattr(target, INLINE_ATTRIBUTE, target)

@@ -54,9 +54,10 @@ class NumpyFunctions:
         return None if method is None else getattr(self, method)(target, node)
 
     # --- arguments -----------------------------------------------------------------------------------------------
-    def arguments(self, node, parameters, positional, texts=()):
+    def arguments(self, node, parameters, positional, texts=(), nested=()):
         """The call's arguments by NumPy's names: the first `positional` of `parameters` may come by position, every
-        one by keyword; a parameter of `texts` may be a string literal (kept as a str)."""
+        one by keyword; a parameter of `texts` may be a string literal (kept as a str), one of `nested` tuples of
+        tuples of numbers (np.pad's widths)."""
         label = ast.unparse(node.func)
         if len(node.args) > positional:
             raise self.error(errors.UnsupportedCallError, node,
@@ -70,8 +71,15 @@ class NumpyFunctions:
                                  f"the keyword {name}= of {label}: symgrad takes "
                                  f"{', '.join(p + '=' for p in parameters[1:])} here (docs/language.md)")
             text = isinstance(argument, ast.Constant) and isinstance(argument.value, str)
-            bound[name] = argument.value if text and name in texts else self.value(argument)
+            bound[name] = (argument.value if text and name in texts else self.nested_value(argument)
+                           if name in nested else self.value(argument))
         return bound
+
+    def nested_value(self, node):
+        """A tuple (or list) written out, of numbers or of such tuples, as nested tuples; another value as it is."""
+        if isinstance(node, (ast.Tuple, ast.List)):
+            return tuple(self.nested_value(element) for element in node.elts)
+        return self.value(node)
 
     def array_argument(self, bound, name, node, what="an array"):
         value = bound.get(name)
@@ -330,7 +338,8 @@ class NumpyFunctions:
     def padded(self, target, node):
         """np.pad(a, width) in mode 'constant': `width` an integer, (before, after) for every axis, or one pair per
         axis; constant_values one number (default 0)."""
-        bound = self.arguments(node, ("array", "pad_width", "mode", "constant_values"), 3, texts=("mode",))
+        bound = self.arguments(node, ("array", "pad_width", "mode", "constant_values"), 3, texts=("mode",),
+                               nested=("pad_width",))
         array = self.array_argument(bound, "array", node)
         advice = (f"{ast.unparse(node.func)}(a, width) with mode='constant' (the default), integer widths (n, "
                   "(before, after), or one pair per axis) and one number as constant_values")
@@ -367,7 +376,7 @@ class NumpyFunctions:
             bound = self.arguments(node, ("m", "axis"), 2)
             array = self.array_argument(bound, "m", node)
             axis = bound.get("axis")
-            axes = range(array.ndim) if axis is None else axis if isinstance(axis, tuple) else (axis,)
+            axes = map(sp.Integer, range(array.ndim)) if axis is None else axis if isinstance(axis, tuple) else (axis,)
             axes = {self.axis_of(a, array.ndim, node, optional=False) for a in axes}
         else:
             bound = self.arguments(node, ("m",), 1)
@@ -384,10 +393,9 @@ class NumpyFunctions:
     def polynomial(self, target, node):
         """np.polyval(p, x): p[0] x^(n-1) + ... + p[n-1] by Horner's rule, a loop over the coefficients (of x
         elementwise where x is an array); p an array or a list of numbers."""
-        bound = self.arguments(node, ("p", "x"), 2)
-        coefficients = node.args[0] if node.args else None
-        if isinstance(coefficients, (ast.List, ast.Tuple)):
-            bound["p"] = self.array_display(coefficients)
+        bound = self.arguments(node, ("p", "x"), 2, nested=("p",))
+        if isinstance(bound.get("p"), tuple) and not any(isinstance(c, tuple) for c in bound["p"]):
+            bound["p"] = self.array_of(list(bound["p"]), node)  # (a list of numbers written out)
         p = self.array_argument(bound, "p", node, "a vector of coefficients and x")
         if p.ndim != 1 or "x" not in bound:
             raise self.error(errors.UnsupportedCallError, node, f"{ast.unparse(node.func)}(p, x) of a vector of "

@@ -184,8 +184,12 @@ def scipy_special(name):
 
 
 def _sinc(x):
-    """np.sinc: sin(pi x) / (pi x), and 1 at 0 (where its derivative is 0)."""
-    return sp.Piecewise((sp.Integer(1), sp.Eq(x, 0)), (sp.sin(sp.pi * x) / (sp.pi * x), True))
+    """np.sinc: sin(pi x) / (pi x), and 1 at 0 (where its derivative is 0).  Both branches are computed, so the
+    division's denominator is x + 1 at 0, x elsewhere (an Add: SymPy moves a power into a Piecewise, whose
+    branches CSE then computes ahead of the choice): no 0 ** -2 in the derivative there."""
+    at_zero = sp.Eq(x, 0)
+    nonzero = x + as_number(at_zero)
+    return sp.Piecewise((sp.Integer(1), at_zero), (sp.sin(sp.pi * x) / (sp.pi * nonzero), True))
 
 
 # NumPy functions that are formulas of the rules table's nodes.
