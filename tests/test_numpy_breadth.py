@@ -76,7 +76,7 @@ def special(x, c, y):
             + np.sum(np.polyval(np.array([1.0, -2.0, 0.5]), x) * x) + np.polyval(np.array([2.0, y, 1.0]), 0.5))
 
 def einsums(x, y, A, B, T, S):
-    return (np.einsum('i,i->', x, y) + np.sum(np.einsum('ij,j->i', A, y)**2) + np.sum(np.einsum('ij,jk->ik', A, B)**2)
+    return (np.einsum('i,i->', x, x**2) + np.sum(np.einsum('ij,j->i', A, y)**2) + np.sum(np.einsum('ij,jk->ik', A, B)**2)
             + np.einsum('ii', S) + np.sum(np.einsum('ii->i', S)**3) + np.sum(np.einsum('ij->ji', A) * A.T**2)
             + np.sum(np.einsum('i,j->ij', x, y)**2) + np.sum(np.einsum('bij,jk->bik', T, B)**2)
             + np.einsum('ij,ij', A, A**2) + np.sum(np.einsum('ij', A)**3) + np.sum(np.einsum('ijk->k', T)**2)
@@ -163,7 +163,7 @@ def test_polyval_of_a_list_written_out_matches_its_derivative_by_hand():
 
 def test_einsum_infers_the_rank_of_its_operands():
     def contracted(A, x):
-        return np.einsum('ij,j', A, x)
+        return np.sum(np.einsum('ij,j', A, x))
 
     A, x = normal(3, 4), normal(4)
     np.testing.assert_allclose(sg.grad(contracted)(A, x), np.ones(3)[:, None] * x[None, :], rtol=1e-14)
@@ -197,7 +197,7 @@ def einsum_ellipsis(A):
 
 
 def einsum_wrong_rank(A, x):
-    return np.sum(np.einsum('ijk,j->i', A, x))  # HERE: einsum-rank
+    return np.sum(np.einsum('ijk,j->i', A * 2.0, x))  # HERE: einsum-rank
 
 
 def pad_reflect(x):
@@ -217,7 +217,7 @@ def stack_too_deep(T):
 
 
 def cumsum_axis_range(A):
-    return np.sum(np.cumsum(A, axis=2))  # HERE: cumsum-axis
+    return np.sum(np.cumsum(A * 1.0, axis=2))  # HERE: cumsum-axis
 
 
 def diag_of_tensor(T):
@@ -228,7 +228,7 @@ REFUSALS = [
     (ddof_from_data, (normal(4), 1.0), "ddof", ("ddof must be an integer expression",)),
     (std_dtype, (normal(4),), "std-dtype", ("dtype=", "axis=", "ddof=", "keepdims=")),
     (einsum_ellipsis, (normal(3, 3),), "ellipsis", ("`...`", "'bij,bjk->bik'")),
-    (einsum_wrong_rank, (normal(3, 3), normal(3)), "einsum-rank", ("'ijk' names 3 axes of A, which has 2",)),
+    (einsum_wrong_rank, (normal(3, 3), normal(3)), "einsum-rank", ("'ijk' names 3 axes of A * 2.0, which has 2",)),
     (pad_reflect, (normal(4),), "pad-mode", ("mode='constant'",)),
     (norm_spectral, (normal(3, 3),), "norm-2", ("ord=2 of a 2-D array", "'fro'")),
     (concatenate_ranks, (normal(3, 3), normal(3)), "ranks", ("different numbers of axes", "x[:, None]")),

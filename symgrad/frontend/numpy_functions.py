@@ -291,7 +291,7 @@ class NumpyFunctions:
         array = self.array_argument(bound, "v", node, "a vector or a matrix")
         k = bound.get("k", sp.Integer(0))
         if not (isinstance(k, sp.Basic) and k.is_Integer) or array.ndim > 2:
-            raise self.error(errors.UnsupportedCallError, node, f"{ast.unparse(node.func)}(v, k) of a vector or a "
+            raise self.rank_error(errors.UnsupportedCallError, node, f"{ast.unparse(node.func)}(v, k) of a vector or a "
                                                                 "matrix, k an integer literal")
         k = int(k)
         if array.ndim == 1:
@@ -311,7 +311,7 @@ class NumpyFunctions:
         array = self.array_argument(bound, "m", node, "a matrix (or a stack of matrices)")
         k = self.integer(bound.get("k", sp.Integer(0)), "k", node)
         if array.ndim < 2:
-            raise self.error(errors.UnsupportedCallError, node, f"{ast.unparse(node.func)}(m, k) of a matrix: "
+            raise self.rank_error(errors.UnsupportedCallError, node, f"{ast.unparse(node.func)}(m, k) of a matrix: "
                                                                 "give a 2-D array")
         keep = operator.ge if target is np.triu else operator.le
         return ArrayExpression(array.shape, lambda i: sp.Piecewise(
@@ -383,7 +383,7 @@ class NumpyFunctions:
             array = self.array_argument(bound, "m", node)
             least = 2 if target is np.fliplr else 1
             if array.ndim < least:
-                raise self.error(errors.UnsupportedCallError, node, f"{ast.unparse(node.func)}(m) of an array of "
+                raise self.rank_error(errors.UnsupportedCallError, node, f"{ast.unparse(node.func)}(m) of an array of "
                                                                     f"{least} axes or more")
             axes = {1 if target is np.fliplr else 0}
         return ArrayExpression(array.shape, lambda i: array.at(tuple(
@@ -442,11 +442,11 @@ class NumpyFunctions:
                              "distinct letters found in the terms ('ij,jk->ik')")
         arrays = [self.expression(self.materialized(o, "operand", node), node) for o in operands]
         sizes = {}
-        for term, array in zip(terms, arrays):
+        for term, array, operand in zip(terms, arrays, node.args[1:]):
             if len(term) != array.ndim:
-                raise self.error(errors.UnsupportedCallError, node,
-                                 f"{label}({text!r}, ...): the term {term!r} names {len(term)} axes of "
-                                 f"{array.text}, which has {array.ndim}")
+                raise self.rank_error(errors.UnsupportedCallError, node,
+                                      f"{label}({text!r}, ...): the term {term!r} names {len(term)} axes of "
+                                      f"{ast.unparse(operand)}, which has {array.ndim}")
             for letter, size in zip(term, array.shape):
                 if letter in sizes:
                     self.same_size(sizes[letter], size, f"the sizes of the axes named {letter!r}", node)
