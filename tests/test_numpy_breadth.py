@@ -41,7 +41,7 @@ def joins(A, B, x):
             + np.sum(np.stack([A, B], 1)**2 * np.arange(2)[None, :, None]) + np.sum(np.vstack([A, B, A])**3)
             + np.sum(np.hstack([A, np.exp(B)])**2) + np.sum(np.column_stack([A, x[:, None], x])**3)
             + np.sum(np.vstack([x, x**2])**3) + np.sum(np.hstack([x, x[1:]])**2) + np.sum(np.append(A, B, axis=0)**3)
-            + np.sum(np.append(x, A)**3))
+            + np.sum(np.append(x, A)**3) + np.sum(np.append(x**2, 2.5)**3) + np.sum(np.vstack([A, A[0] * 2.0])**3))
 
 def norms(x, A, T):
     return (np.sum(np.linalg.norm(A, axis=1)) + np.sum(np.linalg.norm(A, axis=0, keepdims=True) * A)

@@ -54,10 +54,11 @@ class NumpyFunctions:
         return None if method is None else getattr(self, method)(target, node)
 
     # --- arguments -----------------------------------------------------------------------------------------------
-    def arguments(self, node, parameters, positional, texts=(), nested=()):
+    def arguments(self, node, parameters, positional, texts=(), nested=(), unlifted=()):
         """The call's arguments by NumPy's names: the first `positional` of `parameters` may come by position, every
         one by keyword; a parameter of `texts` may be a string literal (kept as a str), one of `nested` tuples of
-        tuples of numbers (np.pad's widths)."""
+        tuples of numbers (np.pad's widths), one of `unlifted` is left as its node (a list of arrays to join);
+        `None` is None."""
         label = ast.unparse(node.func)
         if len(node.args) > positional:
             raise self.error(errors.UnsupportedCallError, node,
@@ -71,6 +72,9 @@ class NumpyFunctions:
                                  f"the keyword {name}= of {label}: symgrad takes "
                                  f"{', '.join(p + '=' for p in parameters[1:])} here (docs/language.md)")
             text = isinstance(argument, ast.Constant) and isinstance(argument.value, str)
+            if name in unlifted or isinstance(argument, ast.Constant) and argument.value is None:
+                bound[name] = argument if name in unlifted else None
+                continue
             bound[name] = (argument.value if text and name in texts else self.nested_value(argument)
                            if name in nested else self.value(argument))
         return bound
@@ -167,19 +171,21 @@ class NumpyFunctions:
         label = ast.unparse(node.func)
         parameters = {np.concatenate: ("arrays", "axis"), np.stack: ("arrays", "axis"),
                       np.append: ("arr", "values", "axis")}.get(target, ("tup",))
-        bound = self.arguments(node, parameters, len(parameters))
+        bound = self.arguments(node, parameters, len(parameters), unlifted=parameters[:1])
         advice = f"{label}([a, b, ...]) of a list of arrays, written out or built by .append"
         if target is np.append:
-            if "values" not in bound or not all(self.is_array(bound.get(p)) for p in ("arr", "values")):
+            parts = [self.value(bound["arr"]) if "arr" in bound else None, bound.get("values")]
+            if not self.is_array(parts[0]) or parts[1] is None or bound.get("axis") is not None and not all(
+                    map(self.is_array, parts)):
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(a, b) or {label}(a, b, axis=k) of "
-                                                                    "two arrays")
-            parts = [bound["arr"], bound["values"]]
+                                                                    "two arrays (b may be a number without axis)")
             if bound.get("axis") is None:  # (np.append without axis joins the arrays read in C order)
-                parts = [self.reshaped(p, (sp.Integer(-1),), node) for p in parts]
+                parts = [self.reshaped(p, (sp.Integer(-1),), node) if self.is_array(p) else ArrayExpression(
+                    (sp.Integer(1),), lambda i, p=self.number(p, node): p, False, str(p)) for p in parts]
         else:
             if parameters[0] not in bound:
                 raise self.error(errors.UnsupportedCallError, node, advice)
-            parts = self.listed(node.args[0] if node.args else node.keywords[0].value, advice, node)
+            parts = self.listed(bound[parameters[0]], advice, node)
         axis = bound.get("axis", sp.Integer(0))
         if isinstance(parts, ArrayValue):  # the rows of a loop's appends: a matrix already
             if target in (np.concatenate, np.hstack, np.append):
