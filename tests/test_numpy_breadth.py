@@ -131,9 +131,10 @@ def test_value_and_gradient_match_jax(name, k):
         np.testing.assert_allclose(ours, np.asarray(theirs), rtol=1e-10, atol=1e-11)
 
 
-def test_the_formulas_display():
-    args, wrt = CASES["statistics"][0]
-    transform = sg.value_and_grad(NUMPY.statistics, wrt=wrt)
+@pytest.mark.parametrize("name", list(CASES))
+def test_the_formulas_display(name):
+    args, wrt = CASES[name][0]
+    transform = sg.value_and_grad(getattr(NUMPY, name), wrt=wrt)
     transform(*args)
     assert transform.latex() and transform.pretty()
 
@@ -148,6 +149,23 @@ def test_einsum_gradient_matches_central_differences():
     args, _ = CASES["einsums"][0]
     gradient = sg.grad(NUMPY.einsums, wrt=4)(*args)
     np.testing.assert_allclose(gradient, richardson_gradient(NUMPY.einsums, list(args), 4), rtol=1e-7, atol=1e-9)
+
+
+def looped(A, W, n):
+    total = 0.0
+    for t in range(n):
+        C = np.cumsum(A * (t + 1.0), axis=1)
+        total = (total + np.sum(np.tanh(C) * W) + np.std(C[:, t]) + np.sum(np.einsum('ij,ij->i', C, W)**2)
+                 + np.sum(np.roll(C, t, axis=1) * W))
+    return total
+
+
+def test_the_functions_inside_a_kept_loop_match_central_differences():
+    A, W = normal(3, 4), normal(3, 4)
+    value, gradient = sg.value_and_grad(looped, wrt=(0, 1))(A, W, 3)
+    assert value == pytest.approx(looped(A, W, 3), rel=1e-13)
+    for k in (0, 1):
+        np.testing.assert_allclose(gradient[k], richardson_gradient(looped, [A, W, 3], k), rtol=1e-7, atol=1e-9)
 
 
 def test_polyval_of_a_list_written_out_matches_its_derivative_by_hand():
