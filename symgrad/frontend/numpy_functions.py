@@ -15,11 +15,11 @@ import numpy as np
 import sympy as sp
 
 from .. import errors
-from ..ir import Carried, Loop
+from ..ir import ARRAY_KINDS, Carried, Loop
 from ..rules import IntMod
 from .numpy_lowering import ArrayExpression, ArrayValue, as_number
 
-MOST_AXES = 3  # (symgrad's arrays: ir.ARRAY_KINDS)
+MOST_AXES = max(ARRAY_KINDS.values())  # (symgrad's arrays have one to three axes)
 
 
 def _square(e):
@@ -109,11 +109,12 @@ class NumpyFunctions:
                              "argument)")
         return value
 
-    def refuse_rank(self, array, node, most=MOST_AXES):
-        if array.ndim > most:
+    def refuse_rank(self, array, node):
+        """`array`, or a refusal where it has more axes than symgrad's arrays (np.stack of 3-D arrays)."""
+        if array.ndim > MOST_AXES:
             raise self.error(errors.UnsupportedCallError, node,
                              f"{ast.unparse(node)!r} makes an array of {array.ndim} axes: symgrad's arrays have one "
-                             f"to {most}")
+                             f"to {MOST_AXES}")
         return array
 
     # --- statistics --------------------------------------------------------------------------------------------
