@@ -39,11 +39,15 @@ def sorted_values(x):
     return np.sum(np.sort(x) * x)  # HERE: sort
 
 
+def median_value(x):
+    return np.median(x)  # HERE: median
+
+
 def standard_deviation(x):
-    return np.std(x)  # HERE: std
+    return np.std(x)
 
 
-def standard_deviation_as_advised(x):
+def standard_deviation_written_out(x):
     return np.sqrt(np.mean((x - np.mean(x))**2))
 
 
@@ -145,7 +149,7 @@ def list_as_number(x):
 REFUSALS = [
     (sizes_never_equal, "sizes-never-equal", ("x[1:] + x[:-1]", "differ")),
     (sorted_values, "sort", ("np.sort", "before the call")),
-    (standard_deviation, "std", ("np.sqrt(np.mean((x - np.mean(x))**2))",)),
+    (median_value, "median", ("np.median", "sort the data before the call")),
     (gather, "gather", ("1-D int64 array argument of indices", "a float array")),
     (axis_out_of_range, "axis-out-of-range", ("axis=1", "from -1 to 0")),
     (unknown_keyword, "unknown-keyword", ("dtype=", "axis=", "keepdims=")),
@@ -184,11 +188,11 @@ def test_refusal_classes():
     assert isinstance(refusal(sizes_never_equal, np.ones(3)), errors.UnsupportedExpressionError)
 
 
-def test_the_advice_for_std_works_when_followed():
+def test_std_and_its_formula_written_out_match_the_derivative_by_hand():
     x = RNG.normal(size=6)
-    gradient = sg.grad(standard_deviation_as_advised)(x)
     centred = x - x.mean()
-    np.testing.assert_allclose(gradient, centred / (len(x) * np.std(x)), rtol=1e-12)
+    for function in (standard_deviation, standard_deviation_written_out):
+        np.testing.assert_allclose(sg.grad(function)(x), centred / (len(x) * np.std(x)), rtol=1e-12)
 
 
 def widened_accumulator(X):

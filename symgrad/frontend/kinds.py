@@ -18,10 +18,15 @@ ARRAY_LIKE_CONSTRUCTORS = {id(np.zeros_like), id(np.empty_like)}
 # Calls whose bare-name arguments are arrays: reductions, products and functions with no meaning on a number.
 ARRAY_FUNCTIONS = {id(f) for f in (np.sum, np.mean, np.prod, np.dot, np.matmul, np.inner, np.outer, np.trace,
                                    np.transpose, np.linalg.norm, np.zeros_like, np.empty_like, np.cumsum, np.diff,
-                                   np.size, np.reshape, np.ravel, np.expand_dims, np.swapaxes, len)}
+                                   np.size, np.reshape, np.ravel, np.expand_dims, np.swapaxes, np.std, np.var,
+                                   np.diag, np.triu, np.tril, np.roll, np.pad, np.flip, np.fliplr, np.flipud, len)}
 # builtin sum/max/min of one argument iterate over it, and NumPy's max/min reduce one array.
 ITERATING = {id(builtins.sum), id(builtins.max), id(builtins.min), id(np.max), id(np.amax), id(np.min), id(np.amin)}
-ARRAY_METHODS = {"sum", "mean", "prod", "max", "min", "dot", "transpose", "reshape", "ravel", "flatten"}
+# Calls whose arguments at these positions, or of these keywords, are integers (shifts, widths, diagonals).
+INTEGER_ARGUMENTS = {id(np.roll): ((1,), "shift"), id(np.pad): ((1,), "pad_width"), id(np.triu): ((1,), "k"),
+                     id(np.tril): ((1,), "k"), id(np.diag): ((1,), "k")}
+ARRAY_METHODS = {"sum", "mean", "prod", "max", "min", "std", "var", "cumsum", "dot", "transpose", "reshape", "ravel",
+                 "flatten"}
 
 
 def static_target(frame, node):
@@ -145,12 +150,22 @@ def infer_kinds(source, seen=None, observed=None):
                 array(method.value.id, least)
                 continue
             arguments = [a.id if isinstance(a, ast.Name) else None for a in node.args]
-            if target is range:
+            positions, keyword = INTEGER_ARGUMENTS.get(id(target), ((), None))
+            for part in [a for k, a in enumerate(node.args) if k in positions] + [
+                    k.value for k in node.keywords if k.arg == keyword]:
+                integers |= _names_in(part) - shadowed
+            if target is np.einsum and node.args and isinstance(node.args[0], ast.Constant) and isinstance(
+                    node.args[0].value, str):  # ('ij,j->i', A, x): A has two axes, x one
+                terms = node.args[0].value.replace(" ", "").partition("->")[0].split(",")
+                for name, term in zip(arguments[1:], terms):
+                    if name and "." not in term:
+                        array(name, len(term))
+            elif target is range:
                 for argument in node.args:
                     integers |= _names_in(argument) - shadowed
             elif id(target) in ARRAY_FUNCTIONS or id(target) in ITERATING and len(node.args) == 1:
-                for name in arguments:
-                    if name:
+                for position, name in enumerate(arguments):
+                    if name and position not in positions:
                         array(name, least)
             elif isinstance(getattr(target, INLINE_ATTRIBUTE, target), types.FunctionType):
                 helper = getattr(target, INLINE_ATTRIBUTE, target)

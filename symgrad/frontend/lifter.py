@@ -30,6 +30,7 @@ from .numpy_lowering import (REDUCING_FUNCTIONS, REFUSED_FUNCTIONS, ArrayExpress
                              MaskedArray,
                              FLOAT64, FLOAT_TYPES, FloatInfo, LoopAppend, NumpyLowering, as_number, composite,
                              stats_refusal, trip_count)
+from .numpy_functions import NumpyFunctions
 from .source import COMPARISONS, PYTHON_COMPARISONS, Frame, constant_to_sympy, python_number, read_source
 
 # Names the generated kernels use themselves; a user variable of that name gets another.
@@ -137,9 +138,9 @@ def _assigned_names(statements):
     return names
 
 
-class Lifter(NumpyLowering):
+class Lifter(NumpyLowering, NumpyFunctions):
     """Lifts one function (and the helpers it calls) into a Program; vectorised NumPy is lowered to loops by
-    `NumpyLowering`.  `observed` maps an argument to the number of axes of the array its first call passed,
+    `NumpyLowering` and `NumpyFunctions`.  `observed` maps an argument to the number of axes of the array its first call passed,
     which decides its kind where the body does not."""
 
     def __init__(self, function, observed=None, array_output=False):
@@ -1176,6 +1177,9 @@ class Lifter(NumpyLowering):
             return constructed
         if target is np.finfo:
             return self.float_info(node)
+        lowered = self.numpy_function(target, node)  # (before the arguments: some are string literals)
+        if lowered is not None:
+            return lowered
         args = [self.value(arg) for arg in node.args]
         target = getattr(target, INLINE_ATTRIBUTE, target)
         library = getattr(target, "__module__", None) or ""

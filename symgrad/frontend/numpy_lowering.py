@@ -29,7 +29,7 @@ from sympy.core.relational import Relational
 from sympy.logic.boolalg import BooleanAtom, BooleanFunction
 
 from .. import errors
-from ..ir import Allocate, Assign, Carried, Loop
+from ..ir import Allocate, Assign, Loop
 from ..rules import IntDiv, IntMod, Maximum, Minimum
 from .kinds import static_target
 from .source import COMPARISONS, PYTHON_COMPARISONS
@@ -183,10 +183,24 @@ def scipy_special(name):
     return getattr(sys.modules.get("scipy.special"), name, None)
 
 
+def _sinc(x):
+    """np.sinc: sin(pi x) / (pi x), and 1 at 0 (where its derivative is 0).  Both branches are computed, so the
+    division's denominator is x + 1 at 0, x elsewhere (an Add: SymPy moves a power into a Piecewise, whose
+    branches CSE then computes ahead of the choice): no 0 ** -2 in the derivative there."""
+    at_zero = sp.Eq(x, 0)
+    nonzero = x + as_number(at_zero)
+    return sp.Piecewise((sp.Integer(1), at_zero), (sp.sin(sp.pi * x) / (sp.pi * nonzero), True))
+
+
+# NumPy functions that are formulas of the rules table's nodes.
+NUMPY_COMPOSITES = {id(np.logaddexp): _logaddexp, id(np.sinc): _sinc}
+
+
 def composite(target):
-    """The formula of np.logaddexp, of a scipy.special function or of a scipy.stats method (norm.logpdf), or None."""
-    if target is np.logaddexp:
-        return _logaddexp
+    """The formula of np.logaddexp or np.sinc, of a scipy.special function or of a scipy.stats method
+    (norm.logpdf), or None."""
+    if id(target) in NUMPY_COMPOSITES:
+        return NUMPY_COMPOSITES[id(target)]
     stats = sys.modules.get("scipy.stats")
     owner = getattr(target, "__self__", None)
     if stats is not None and owner is not None:  # (a bound method is made anew at each access: compare owners)
@@ -221,13 +235,8 @@ REFUSED_FUNCTIONS = {
     "argmax": "an index is not differentiable: compute it outside, or use np.max for the value",
     "argmin": "an index is not differentiable: compute it outside, or use np.min for the value",
     "median": "write the median out for a fixed size, or sort the data before the call",
-    "std": "write np.sqrt(np.mean((x - np.mean(x))**2))",
-    "var": "write np.mean((x - np.mean(x))**2)",
-    "einsum": "write the sums as @ or np.sum(a * b, axis=k)",
-    "tensordot": "write the sums as @ or np.sum(a * b, axis=k)",
+    "tensordot": "write the sums as np.einsum with a subscript string ('ijk,jkl->il'), @, or np.sum(a * b, axis=k)",
     "kron": "write the products with broadcasting: a[:, None] * b[None, :]",
-    "append": "np.append(a, b) of vectors is np.concatenate([a, b]); matrices are joined from vectors: "
-              "np.column_stack([a[:, 0], b[:, 0]]) or np.stack([...]) of their columns or rows",
 }
 
 
@@ -807,20 +816,6 @@ class NumpyLowering:
             return entry(())
         return ArrayExpression(shape, entry, False, ast.unparse(node))
 
-    def norm(self, value, order, node):
-        """np.linalg.norm of a vector (ord 2, 1 or inf) or the Frobenius norm of a matrix."""
-        array = self.expression(value, node)
-        magnitude = lambda e: sp.Abs(as_number(e))  # noqa: E731
-        if order is None or order == 2 and array.ndim == 1:
-            squares = ArrayExpression(array.shape, lambda i: as_number(array.at(i)) ** 2, False, array.text)
-            return sp.sqrt(self.reduction("sum", squares, None, False, node))
-        if array.ndim == 1 and order in (1, sp.oo):
-            absolute = ArrayExpression(array.shape, lambda i: magnitude(array.at(i)), False, array.text)
-            return self.reduction("sum" if order == 1 else "max", absolute, None, False, node)
-        raise self.rank_error(errors.UnsupportedCallError, node,
-                         f"np.linalg.norm with ord={order} of a {array.ndim}-D array: use ord=None, 1, 2 or np.inf "
-                         "of a vector, or ord=None of a matrix")
-
     # --- calls -----------------------------------------------------------------------------------------------
     def keyword_values(self, node, allowed, label):
         keywords = {}
@@ -855,12 +850,6 @@ class NumpyLowering:
                                                                         "write the sums as np.sum(a * b, axis=k)")
                 return self.product(args[0], self.transposed(args[1], node), node)
             return self.product(args[0], args[1], node, batched=target is np.matmul)
-        if target is np.linalg.norm:
-            keywords = self.keyword_values(node, ("ord",), label)
-            order = args[1] if len(args) == 2 else keywords.get("ord")
-            if not 1 <= len(args) <= 2 or not self.is_array(args[0]):
-                raise self.error(errors.UnsupportedCallError, node, f"{label}(x) or {label}(x, ord) of an array")
-            return self.norm(args[0], order, node)
         if target is np.where:
             if len(args) != 3 or node.keywords:
                 raise self.error(errors.UnsupportedCallError, node,
@@ -881,11 +870,6 @@ class NumpyLowering:
             if len(args) != 1:
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(a) of one array, axis= as a keyword")
             return self.logsumexp(args[0], keywords.get("axis"), bool(keywords.get("keepdims", False)), node)
-        if target is np.cumsum:
-            self.keyword_values(node, (), label)
-            if len(args) != 1 or self.expression(args[0], node).ndim != 1:
-                raise self.error(errors.UnsupportedCallError, node, f"{label}(x) of one vector (no axis)")
-            return self.cumulative_sum(self.expression(args[0], node), node)
         if target is np.diff:
             keywords = self.keyword_values(node, ("n", "axis"), label)
             array = self.expression(args[0], node) if len(args) == 1 and self.is_array(args[0]) else None
@@ -967,17 +951,6 @@ class NumpyLowering:
         largest = shift if keepdims or axis is None else self.reduction("max", value, axis, False, node)
         return self.elementwise(lambda s, m: sp.log(s) + m, [total, largest], node)
 
-    def cumulative_sum(self, vector, node):
-        """np.cumsum of a vector: a running sum written into a local array (a recurrence, not a fusion)."""
-        result = self.allocate(vector.shape, node, "cumulative")
-        index, running = self.fresh("i", integer=True), self.fresh("running")
-        with self.nested_block() as body:
-            following = self.assign("running", running + as_number(vector.at((index,))), node)
-            self.store(result, (index,), following, False, node)
-        self.body.append(Loop(index, sp.Integer(0), vector.shape[0], sp.Integer(1), body,
-                              [Carried(running, sp.Integer(0), following, self.fresh("running"))], self.line(node)))
-        return result
-
     def array_display(self, display):
         """`np.array([a, b, c])`, `np.array([[a, b], [c, d]])` or a list of numbers: a local array, element by
         element."""
@@ -1018,8 +991,6 @@ class NumpyLowering:
                                  f"{label}() of anything but a list of numbers (or of rows of numbers): pass arrays "
                                  "as arguments")
             return self.array_display(node.args[0])
-        if target in (np.concatenate, np.stack, np.vstack, np.hstack, np.column_stack):
-            return self.joined(target, node)
         if target not in (np.ones, np.full, np.arange, np.linspace, np.eye):
             return None
         args = [self.value(a) for a in node.args]
@@ -1157,42 +1128,6 @@ class NumpyLowering:
 
         return sp.Integer(0), arrays[0].shape[0], sp.Integer(1), bind
 
-    def joined(self, target, node):
-        """np.concatenate / np.hstack of vectors (one after the other), np.stack / np.vstack (as rows, or as
-        columns with axis=1) and np.column_stack (as columns) of vectors of one length: a list written out, or a
-        list built by `.append`."""
-        label = ast.unparse(node.func)
-        axes = ("axis",) if target is np.stack else ()
-        advice = (f"{label}([a, b, ...]) of a list of vectors, written out or built by .append"
-                  + (", with axis=0 or axis=1" if axes else ", without axis="))
-        keywords = self.keyword_values(node, axes, label) if len(node.args) == 1 else None
-        axis = keywords.get("axis", sp.Integer(0)) if keywords is not None else None
-        if keywords is None or axis not in (0, 1):
-            raise self.error(errors.UnsupportedCallError, node, advice)
-        parts = self.listed(node.args[0], advice, node)
-        columns = target is np.column_stack or target is np.stack and axis == 1
-        if isinstance(parts, ArrayValue):  # the rows of a loop's appends
-            if target in (np.concatenate, np.hstack):
-                raise self.error(errors.UnsupportedCallError, node, f"{label} of a list appended to in a loop: "
-                                                                    "use np.stack or np.column_stack")
-            return self.transposed(parts, node) if columns else parts
-        vectors = [self.expression(self.materialized(p, "part", node), node) for p in parts]
-        if any(v.ndim != 1 for v in vectors):
-            raise self.error(errors.UnsupportedCallError, node, f"{label} of arrays other than vectors: index the "
-                                                                "parts separately, or pass one array")
-        if target in (np.stack, np.vstack, np.column_stack):
-            for other in vectors[1:]:
-                self.same_size(vectors[0].shape[0], other.shape[0], "the lengths of the stacked vectors", node)
-            stacked = ArrayExpression((sp.Integer(len(vectors)), vectors[0].shape[0]), lambda i: self.chosen(
-                [(sp.Eq(i[0], k), lambda v=v: v.at(i[1:])) for k, v in enumerate(vectors)]), False, label)
-            return self.transposed(stacked, node) if columns else stacked
-        offsets = [sp.Integer(0)]
-        for vector in vectors:
-            offsets.append(offsets[-1] + vector.shape[0])
-        return ArrayExpression((offsets[-1],), lambda i: self.chosen(
-            [(sp.And(start <= i[0], i[0] < end), lambda v=v, start=start: v.at((i[0] - start,)))
-             for v, start, end in zip(vectors, offsets, offsets[1:])]), False, label)
-
     def listed(self, argument, advice, node):
         """The parts of a list of arrays (a display, or a name bound to an ArrayList), or the local array of a
         loop's appends."""
@@ -1292,6 +1227,18 @@ class NumpyLowering:
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(axis) with at most one argument")
             axis = args[0] if args else keywords.get("axis")
             return self.reduction(REDUCING_METHODS[method], value, axis, bool(keywords.get("keepdims", False)), node)
+        if method in ("std", "var"):  # (NumPy's method: axis by position, the rest by keyword)
+            keywords = self.keyword_values(node, ("axis", "ddof", "keepdims"), label)
+            if len(args) > 1 or args and "axis" in keywords:
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(axis) with at most one argument")
+            keywords.setdefault("axis", args[0] if args else None)
+            return self.variance(method, self.expression(value, node), keywords, node)
+        if method == "cumsum":
+            keywords = self.keyword_values(node, ("axis",), label)
+            if len(args) > 1 or args and keywords:
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(axis) with at most one argument")
+            return self.cumulative_along(self.expression(value, node), args[0] if args else keywords.get("axis"),
+                                         node)
         if method == "dot" and len(args) == 1 and not node.keywords:
             return self.product(value, args[0], node)
         if method == "transpose" and not node.keywords:
@@ -1306,6 +1253,6 @@ class NumpyLowering:
         if method == "astype" and len(args) == 1 and args[0] is FLOAT64 and not node.keywords:
             return value  # (already float64)
         raise self.error(errors.UnsupportedCallError, node,
-                         f"the array method .{method}(): symgrad lowers .sum() .mean() .prod() .max() .min() .dot() "
-                         ".transpose() .reshape() .ravel() .flatten() .astype(float) (and the attribute .T); call the "
+                         f"the array method .{method}(): symgrad lowers .sum() .mean() .prod() .max() .min() .std() "
+                         ".var() .cumsum() .dot() .transpose() .reshape() .ravel() .flatten() .astype(float) (and the attribute .T); call the "
                          "NumPy function of that name on the array")

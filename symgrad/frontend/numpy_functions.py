@@ -1,0 +1,503 @@
+"""NumPy functions lowered from their own arguments: statistics, cumulative sums, joins, norms along axes, the
+matrix-shaped functions (np.diag, np.triu, np.roll, np.pad, np.flip, ...), np.polyval and np.einsum.
+
+Each is one row of `FUNCTIONS` (the NumPy function -> the method of `NumpyFunctions` that lowers it).  A row's
+method reads the call node itself, binding its arguments by NumPy's parameter names (`arguments`), since some take
+string literals (`np.einsum`'s subscripts, `ord='fro'`, `mode='constant'`) that are not values of the function.
+Like the rest of the NumPy lowering, each builds an `ArrayExpression` (an element function over indices) or a
+loop written into the block being lifted, never an interpretation at run time.
+"""
+
+import ast
+import operator
+
+import numpy as np
+import sympy as sp
+
+from .. import errors
+from ..ir import ARRAY_KINDS, Carried, Loop
+from ..rules import IntMod
+from .numpy_lowering import ArrayExpression, ArrayValue, as_number
+
+MOST_AXES = max(ARRAY_KINDS.values())  # (symgrad's arrays have one to three axes)
+
+
+def _square(e):
+    return as_number(e) ** 2
+
+
+def _magnitude(e):
+    return sp.Abs(as_number(e))
+
+
+# Vector norms by `ord`: the reduction, the function of each element it reduces, and the function of the result.
+VECTOR_NORMS = {
+    None: ("sum", _square, sp.sqrt),
+    2: ("sum", _square, sp.sqrt),
+    1: ("sum", _magnitude, None),
+    sp.oo: ("max", _magnitude, None),
+    -sp.oo: ("min", _magnitude, None),
+}
+# Matrix norms (ord of a 2-D array without axis, or axis=(a, b)) by `ord`: (reduce over rows, then over columns).
+MATRIX_NORMS = {"fro": None, None: None, 1: 0, sp.oo: 1}  # (1: largest column sum; inf: largest row sum)
+
+
+class NumpyFunctions:
+    """The rows of `FUNCTIONS` (a mixin of Lifter, beside `NumpyLowering`, whose element functions it uses)."""
+
+    def numpy_function(self, target, node):
+        """A call of a function of `FUNCTIONS`, lowered; None for other calls."""
+        try:
+            method = FUNCTIONS.get(target)
+        except TypeError:  # (an unhashable target)
+            return None
+        return None if method is None else getattr(self, method)(target, node)
+
+    # --- arguments -----------------------------------------------------------------------------------------------
+    def arguments(self, node, parameters, positional, texts=(), nested=(), unlifted=()):
+        """The call's arguments by NumPy's names: the first `positional` of `parameters` may come by position, every
+        one by keyword; a parameter of `texts` may be a string literal (kept as a str), one of `nested` tuples of
+        tuples of numbers (np.pad's widths), one of `unlifted` is left as its node (a list of arrays to join);
+        `None` is None."""
+        label = ast.unparse(node.func)
+        if len(node.args) > positional:
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"{label}() with more than {positional} arguments by position: pass "
+                             f"{', '.join(p + '=' for p in parameters[positional:])} as keywords")
+        bound = {}
+        given = list(zip(parameters, node.args)) + [(k.arg, k.value) for k in node.keywords]
+        for name, argument in given:
+            if name not in parameters or name in bound:
+                raise self.error(errors.UnsupportedCallError, argument,
+                                 f"the keyword {name}= of {label}: symgrad takes "
+                                 f"{', '.join(p + '=' for p in parameters[1:])} here (docs/language.md)")
+            text = isinstance(argument, ast.Constant) and isinstance(argument.value, str)
+            if name in unlifted or isinstance(argument, ast.Constant) and argument.value is None:
+                bound[name] = argument if name in unlifted else None
+                continue
+            bound[name] = (argument.value if text and name in texts else self.nested_value(argument)
+                           if name in nested else self.value(argument))
+        return bound
+
+    def nested_value(self, node):
+        """A tuple (or list) written out, of numbers or of such tuples, as nested tuples; another value as it is."""
+        if isinstance(node, (ast.Tuple, ast.List)):
+            return tuple(self.nested_value(element) for element in node.elts)
+        return self.value(node)
+
+    def array_argument(self, bound, name, node, what="an array"):
+        value = bound.get(name)
+        if not self.is_array(value):
+            raise self.error(errors.UnsupportedCallError, node, f"{ast.unparse(node.func)}() of {what}")
+        return self.expression(value, node)
+
+    def axis_of(self, value, ndim, node, optional=True):
+        """An axis given as an integer literal (negative counts from the end), as 0 .. ndim - 1; None stays None."""
+        if value is None and optional:
+            return None
+        if not (isinstance(value, sp.Basic) and value.is_Integer and -ndim <= value < ndim):
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"{ast.unparse(node)!r}: axis={value} for an array of {ndim} axes: give an integer "
+                             f"literal from {-ndim} to {ndim - 1}")
+        return int(value) % ndim
+
+    def integer(self, value, what, node):
+        """An integer expression (a literal, an int argument, a size)."""
+        if not (isinstance(value, sp.Basic) and value.is_integer):
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"{ast.unparse(node)!r}: {what} must be an integer expression (a literal or an int "
+                             "argument)")
+        return value
+
+    def refuse_rank(self, array, node):
+        """`array`, or a refusal where it has more axes than symgrad's arrays (np.stack of 3-D arrays)."""
+        if array.ndim > MOST_AXES:
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"{ast.unparse(node)!r} makes an array of {array.ndim} axes: symgrad's arrays have one "
+                             f"to {MOST_AXES}")
+        return array
+
+    # --- statistics --------------------------------------------------------------------------------------------
+    def statistic(self, target, node):
+        """np.var / np.std (and the methods .var(), .std()): the mean of the squared deviations from the mean over
+        `axis`, divided by the count less `ddof`, as NumPy computes it (two passes: the mean, then the squares)."""
+        bound = self.arguments(node, ("a", "axis", "ddof", "keepdims"), 2)
+        return self.variance(target.__name__, self.array_argument(bound, "a", node), bound, node)
+
+    def variance(self, kind, array, bound, node):
+        ddof = self.integer(bound.get("ddof", sp.Integer(0)), "ddof", node)
+        axis, keepdims = bound.get("axis"), bool(bound.get("keepdims", False))
+        array = self.expression(self.materialized(array, "data", node), node)  # (read by the mean and the squares)
+        mean = self.reduction("mean", array, axis, axis is not None, node)  # (axes kept: it broadcasts back)
+        squares = self.elementwise(lambda a, m: (as_number(a) - m) ** 2, [array, mean], node)
+        total = self.reduction("sum", squares, axis, keepdims, node)
+        kept = mean.shape if self.is_array(mean) else ()
+        count = sp.Mul(*array.shape) / sp.Mul(*kept) - ddof
+        result = self.elementwise(lambda s: self.arithmetic(ast.Div(), as_number(s), count, node), [total], node)
+        return result if kind == "var" else self.elementwise(lambda v: sp.sqrt(as_number(v)), [result], node)
+
+    # --- cumulative sums ---------------------------------------------------------------------------------------
+    def cumulative(self, target, node):
+        """np.cumsum(a, axis=k): a running sum along axis k of any array; without axis, of the array read in C order
+        (a vector)."""
+        bound = self.arguments(node, ("a", "axis"), 2)
+        return self.cumulative_along(self.array_argument(bound, "a", node), bound.get("axis"), node)
+
+    def cumulative_along(self, array, axis, node):
+        """A running sum along `axis` written into a local array: one carried loop per line along that axis."""
+        if axis is None and array.ndim > 1:
+            array = self.expression(self.reshaped(array, (sp.Integer(-1),), node), node)
+        axis = self.axis_of(axis if axis is not None else sp.Integer(0), array.ndim, node, optional=False)
+        result = self.allocate(array.shape, node, "cumulative")
+        others = array.shape[:axis] + array.shape[axis + 1:]
+
+        def line(outer):
+            index, running = self.fresh("i", integer=True), self.fresh("running")
+            at = outer[:axis] + (index,) + outer[axis:]
+            with self.nested_block() as body:
+                following = self.assign("running", running + as_number(array.at(at)), node)
+                self.store(result, at, following, False, node)
+            self.body.append(Loop(index, sp.Integer(0), array.shape[axis], sp.Integer(1), body,
+                                  [Carried(running, sp.Integer(0), following, self.fresh("running"))],
+                                  self.line(node)))
+
+        self.loop_nest(others, line, node)
+        return result
+
+    # --- joins -------------------------------------------------------------------------------------------------
+    def joined(self, target, node):
+        """np.concatenate(parts, axis=k), np.stack(parts, axis=k), np.vstack, np.hstack, np.column_stack and
+        np.append of arrays whose sizes are known from their shapes: each element is read from the part it lies in
+        (a list written out, or built by `.append`)."""
+        label = ast.unparse(node.func)
+        parameters = {np.concatenate: ("arrays", "axis"), np.stack: ("arrays", "axis"),
+                      np.append: ("arr", "values", "axis")}.get(target, ("tup",))
+        bound = self.arguments(node, parameters, len(parameters), unlifted=parameters[:1])
+        advice = f"{label}([a, b, ...]) of a list of arrays, written out or built by .append"
+        if target is np.append:
+            parts = [self.value(bound["arr"]) if "arr" in bound else None, bound.get("values")]
+            if not self.is_array(parts[0]) or parts[1] is None or bound.get("axis") is not None and not all(
+                    map(self.is_array, parts)):
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(a, b) or {label}(a, b, axis=k) of "
+                                                                    "two arrays (b may be a number without axis)")
+            if bound.get("axis") is None:  # (np.append without axis joins the arrays read in C order)
+                parts = [self.reshaped(p, (sp.Integer(-1),), node) if self.is_array(p) else ArrayExpression(
+                    (sp.Integer(1),), lambda i, p=self.number(p, node): p, False, str(p)) for p in parts]
+        else:
+            if parameters[0] not in bound:
+                raise self.error(errors.UnsupportedCallError, node, advice)
+            parts = self.listed(bound[parameters[0]], advice, node)
+        axis = bound.get("axis", sp.Integer(0))
+        if isinstance(parts, ArrayValue):  # the rows of a loop's appends: a matrix already
+            if target in (np.concatenate, np.hstack, np.append):
+                raise self.error(errors.UnsupportedCallError, node, f"{label} of a list appended to in a loop: "
+                                                                    "use np.stack or np.column_stack")
+            columns = target is np.column_stack or target is np.stack and self.axis_of(axis, 2, node) == 1
+            return self.transposed(parts, node) if columns else parts
+        arrays = [self.expression(self.materialized(p, "part", node), node) for p in parts]
+        if target is np.column_stack:  # (a vector is a column there; in np.vstack with matrices, a row)
+            arrays = [self.widened(a, 1) for a in arrays]
+        if target is np.vstack and any(a.ndim > 1 for a in arrays):
+            arrays = [self.widened(a, 0) for a in arrays]
+        ndim = arrays[0].ndim
+        if any(a.ndim != ndim for a in arrays):
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"{label} of arrays with different numbers of axes "
+                             f"({', '.join(str(a.ndim) for a in arrays)}): give every part the same (x[:, None] "
+                             "makes a column of a vector)")
+        if target is np.stack:
+            return self.stacked(arrays, self.axis_of(axis, ndim + 1, node, optional=False), node)
+        if target is np.vstack:
+            return self.stacked(arrays, 0, node) if ndim == 1 else self.concatenated(arrays, 0, node)
+        if target is np.hstack:
+            return self.concatenated(arrays, 0 if ndim == 1 else 1, node)
+        if target is np.column_stack:
+            return self.concatenated(arrays, 1, node)
+        return self.concatenated(arrays, self.axis_of(axis, ndim, node, optional=False), node)
+
+    def widened(self, array, axis):
+        """A vector as a matrix with an axis of size 1 at `axis` (0: a row, 1: a column); other arrays as they are."""
+        if array.ndim != 1:
+            return array
+        return ArrayExpression(array.shape[:axis] + (sp.Integer(1),) + array.shape[axis:],
+                               lambda i: array.at(i[1 - axis:2 - axis]), array.view, array.text)
+
+    def concatenated(self, arrays, axis, node):
+        """The arrays one after the other along `axis` (their other sizes equal)."""
+        for other in arrays[1:]:
+            for k in range(arrays[0].ndim):
+                if k != axis:
+                    self.same_size(arrays[0].shape[k], other.shape[k], f"the sizes along axis {k} of the joined "
+                                                                       "arrays", node)
+        offsets = [sp.Integer(0)]
+        for array in arrays:
+            offsets.append(offsets[-1] + array.shape[axis])
+        shape = arrays[0].shape[:axis] + (offsets[-1],) + arrays[0].shape[axis + 1:]
+
+        def at(i):
+            return self.chosen([(sp.And(start <= i[axis], i[axis] < end),
+                                 lambda a=a, start=start: a.at(i[:axis] + (i[axis] - start,) + i[axis + 1:]))
+                                for a, start, end in zip(arrays, offsets, offsets[1:])])
+
+        return ArrayExpression(shape, at, False, ast.unparse(node))
+
+    def stacked(self, arrays, axis, node):
+        """The arrays (of one shape) along a new axis at position `axis`."""
+        for other in arrays[1:]:
+            for k in range(arrays[0].ndim):
+                self.same_size(arrays[0].shape[k], other.shape[k], f"the sizes along axis {k} of the stacked "
+                                                                   "arrays", node)
+        shape = arrays[0].shape[:axis] + (sp.Integer(len(arrays)),) + arrays[0].shape[axis:]
+        return self.refuse_rank(ArrayExpression(shape, lambda i: self.chosen(
+            [(sp.Eq(i[axis], k), lambda a=a: a.at(i[:axis] + i[axis + 1:])) for k, a in enumerate(arrays)]),
+            False, ast.unparse(node)), node)
+
+    # --- norms -------------------------------------------------------------------------------------------------
+    def norm(self, target, node):
+        """np.linalg.norm(x, ord=None, axis=None, keepdims=False): vector norms (ord None, 2, 1, inf, -inf) of a
+        vector or along `axis`; of a matrix (no axis, or a tuple of two) the Frobenius norm (ord None or 'fro') and
+        the largest column (ord 1) or row (ord inf) sum of magnitudes; ord=None without axis reads any array as one
+        vector, as NumPy does."""
+        bound = self.arguments(node, ("x", "ord", "axis", "keepdims"), 4, texts=("ord",))
+        array = self.array_argument(bound, "x", node)
+        order, axis, keepdims = bound.get("ord"), bound.get("axis"), bool(bound.get("keepdims", False))
+        order = order if not isinstance(order, sp.Basic) or not order.is_number or order in (sp.oo, -sp.oo) \
+            else sp.nsimplify(order)
+        axes = axis if isinstance(axis, tuple) else None if axis is None else (axis,)
+        if axes is not None:
+            axes = tuple(sp.Integer(self.axis_of(a, array.ndim, node, optional=False)) for a in axes)
+        if axes is None and order is None:  # (any array, read as one vector)
+            axes = tuple(map(sp.Integer, range(array.ndim)))
+            return self.vector_norm(array, None, axes, keepdims, node)
+        if axes is None:
+            axes = tuple(map(sp.Integer, range(array.ndim))) if array.ndim <= 2 else None
+        if axes is not None and len(axes) == 1 and order in VECTOR_NORMS:
+            return self.vector_norm(array, order, axes, keepdims, node)
+        if axes is not None and len(axes) == 2 and axes[0] != axes[1] and order in MATRIX_NORMS:
+            if MATRIX_NORMS[order] is None:
+                return self.vector_norm(array, None, axes, keepdims, node)
+            inner = axes[MATRIX_NORMS[order]]  # summed first; the largest over the other
+            sums = self.reduction("sum", self.elementwise(_magnitude, [array], node), inner, True, node)
+            return self.reduction("max", sums, tuple(axes), keepdims, node)
+        raise self.rank_error(errors.UnsupportedCallError, node,
+                              f"np.linalg.norm with ord={order!r} of a {array.ndim}-D array"
+                              f"{'' if axis is None else f' along axis={axis}'}: symgrad takes ord=None, 1, 2, np.inf "
+                              "or -np.inf of a vector (or along one axis), and ord=None, 'fro', 1 or np.inf of a "
+                              "matrix (or along two axes)")
+
+    def vector_norm(self, array, order, axes, keepdims, node):
+        kind, element, after = VECTOR_NORMS[order]
+        reduced = self.reduction(kind, self.elementwise(element, [array], node), axes, keepdims, node)
+        return reduced if after is None else self.elementwise(lambda e: after(as_number(e)), [reduced], node)
+
+    # --- matrices, shifts, pads, flips -------------------------------------------------------------------------
+    def diagonal(self, target, node):
+        """np.diag(v, k) of a vector: the square matrix with v on diagonal k; np.diag(A, k) of a matrix: diagonal k
+        (k an integer literal)."""
+        bound = self.arguments(node, ("v", "k"), 2)
+        array = self.array_argument(bound, "v", node, "a vector or a matrix")
+        k = bound.get("k", sp.Integer(0))
+        if not (isinstance(k, sp.Basic) and k.is_Integer) or array.ndim > 2:
+            raise self.rank_error(errors.UnsupportedCallError, node, f"{ast.unparse(node.func)}(v, k) of a vector or a "
+                                                                "matrix, k an integer literal")
+        k = int(k)
+        if array.ndim == 1:
+            size = array.shape[0] + abs(k)
+            return ArrayExpression((size, size), lambda i: self.chosen(
+                [(sp.Eq(i[1] - i[0], k), lambda: array.at((i[0] if k >= 0 else i[1],))),
+                 (sp.true, lambda: sp.Integer(0))]), False, ast.unparse(node))
+        rows, columns = array.shape
+        length = sp.Min(rows, columns - k) if k >= 0 else sp.Min(rows + k, columns)
+        return ArrayExpression((length,), lambda i: array.at((i[0], i[0] + k) if k >= 0 else (i[0] - k, i[0])),
+                               array.view, ast.unparse(node))
+
+    def triangle(self, target, node):
+        """np.triu(m, k) / np.tril(m, k): the elements on and above (below) diagonal k, the others 0; of the last
+        two axes of a stack of matrices."""
+        bound = self.arguments(node, ("m", "k"), 2)
+        array = self.array_argument(bound, "m", node, "a matrix (or a stack of matrices)")
+        k = self.integer(bound.get("k", sp.Integer(0)), "k", node)
+        if array.ndim < 2:
+            raise self.rank_error(errors.UnsupportedCallError, node, f"{ast.unparse(node.func)}(m, k) of a matrix: "
+                                                                "give a 2-D array")
+        keep = operator.ge if target is np.triu else operator.le
+        return ArrayExpression(array.shape, lambda i: sp.Piecewise(
+            (as_number(array.at(i)), keep(i[-1] - i[-2], k)), (sp.Integer(0), True)), False, ast.unparse(node))
+
+    def rolled(self, target, node):
+        """np.roll(a, shift, axis=None): the elements moved `shift` places along `axis` (an integer expression;
+        without axis, along the array read in C order), those pushed off the end coming back at the start."""
+        bound = self.arguments(node, ("a", "shift", "axis"), 3)
+        array = self.array_argument(bound, "a", node)
+        shift = self.integer(bound.get("shift"), "the shift (one, for one axis)", node)
+        axis = bound.get("axis")
+        if axis is None and array.ndim > 1:
+            flat = self.expression(self.reshaped(array, (sp.Integer(-1),), node), node)
+            return self.reshaped(self.roll_along(flat, shift, 0, node), array.shape, node)
+        return self.roll_along(array, shift, self.axis_of(axis if axis is not None else sp.Integer(0), array.ndim,
+                                                          node, optional=False), node)
+
+    def roll_along(self, array, shift, axis, node):
+        size = array.shape[axis]
+        return ArrayExpression(array.shape, lambda i: array.at(
+            i[:axis] + (IntMod(i[axis] - shift, size),) + i[axis + 1:]), array.view, ast.unparse(node))
+
+    def padded(self, target, node):
+        """np.pad(a, width) in mode 'constant': `width` an integer, (before, after) for every axis, or one pair per
+        axis; constant_values one number (default 0)."""
+        bound = self.arguments(node, ("array", "pad_width", "mode", "constant_values"), 3, texts=("mode",),
+                               nested=("pad_width",))
+        array = self.array_argument(bound, "array", node)
+        advice = (f"{ast.unparse(node.func)}(a, width) with mode='constant' (the default), integer widths (n, "
+                  "(before, after), or one pair per axis) and one number as constant_values")
+        width, mode = bound.get("pad_width"), bound.get("mode", "constant")
+        fill = bound.get("constant_values", sp.Integer(0))
+        pairs = width if isinstance(width, tuple) and width and isinstance(width[0], tuple) else (width,)
+        pairs = tuple(p if isinstance(p, tuple) else (p, p) for p in pairs)
+        if len(pairs) == 1:
+            pairs = pairs * array.ndim
+        if (mode != "constant" or self.is_array(fill) or isinstance(fill, tuple) or len(pairs) != array.ndim
+                or not all(len(p) == 2 and isinstance(w, sp.Basic) and w.is_integer for p in pairs for w in p)):
+            raise self.error(errors.UnsupportedCallError, node, advice)
+        for w in (w for p in pairs for w in p):
+            if w.is_number and w < 0 or not w.is_number and not w.is_nonnegative:
+                if w.is_number or not w.free_symbols <= self.entry_symbols:
+                    raise self.error(errors.UnsupportedCallError, node, f"{advice}: a width is negative")
+                self.shape_checks.append((sp.Ge(w, 0), f"{self.function.__name__}(): {ast.unparse(node)} on line "
+                                                       f"{self.line(node)}: the pad widths must not be negative "
+                                                       f"({self.shape_text(w)})"))
+        fill = self.number(fill, node)
+        shape = tuple(n + before + after for n, (before, after) in zip(array.shape, pairs))
+
+        def at(i):
+            inside = sp.And(*(sp.And(before <= index, index < before + n)
+                              for index, n, (before, _) in zip(i, array.shape, pairs)))
+            return self.chosen([(inside, lambda: array.at(tuple(index - before for index, (before, _)
+                                                                  in zip(i, pairs)))), (sp.true, lambda: fill)])
+
+        return ArrayExpression(shape, at, False, ast.unparse(node))
+
+    def flipped(self, target, node):
+        """np.flip(m, axis=None) (every axis, one, or a tuple), np.fliplr (axis 1), np.flipud (axis 0): a view."""
+        if target is np.flip:
+            bound = self.arguments(node, ("m", "axis"), 2)
+            array = self.array_argument(bound, "m", node)
+            axis = bound.get("axis")
+            axes = map(sp.Integer, range(array.ndim)) if axis is None else axis if isinstance(axis, tuple) else (axis,)
+            axes = {self.axis_of(a, array.ndim, node, optional=False) for a in axes}
+        else:
+            bound = self.arguments(node, ("m",), 1)
+            array = self.array_argument(bound, "m", node)
+            least = 2 if target is np.fliplr else 1
+            if array.ndim < least:
+                raise self.rank_error(errors.UnsupportedCallError, node, f"{ast.unparse(node.func)}(m) of an array of "
+                                                                    f"{least} axes or more")
+            axes = {1 if target is np.fliplr else 0}
+        return ArrayExpression(array.shape, lambda i: array.at(tuple(
+            n - 1 - index if k in axes else index for k, (index, n) in enumerate(zip(i, array.shape)))),
+            array.view, ast.unparse(node))
+
+    def polynomial(self, target, node):
+        """np.polyval(p, x): p[0] x^(n-1) + ... + p[n-1] by Horner's rule, a loop over the coefficients (of x
+        elementwise where x is an array); p an array or a list of numbers."""
+        bound = self.arguments(node, ("p", "x"), 2, nested=("p",))
+        if isinstance(bound.get("p"), tuple) and not any(isinstance(c, tuple) for c in bound["p"]):
+            bound["p"] = self.array_of(list(bound["p"]), node)  # (a list of numbers written out)
+        p = self.array_argument(bound, "p", node, "a vector of coefficients and x")
+        if p.ndim != 1 or "x" not in bound:
+            raise self.error(errors.UnsupportedCallError, node, f"{ast.unparse(node.func)}(p, x) of a vector of "
+                                                                "coefficients p")
+        p = self.expression(self.materialized(p, "coefficients", node), node)  # (read once per element of x)
+
+        def horner(x):
+            x = as_number(x)
+            return self.reduce("horner", sp.Integer(0), p.shape[0], lambda k: as_number(p.at((k,))), node,
+                               lambda total, c: self.arithmetic(ast.Add(), total * x, c, node))
+
+        return self.elementwise(horner, [bound["x"]], node)
+
+    # --- einsum ------------------------------------------------------------------------------------------------
+    def einsum(self, target, node):
+        """np.einsum('ij,jk->ik', A, B) with a literal subscript string: the product of the operands' elements over
+        the union of their indices, summed over the indices not in the output (implicit output: the indices that
+        appear once, in alphabetical order)."""
+        label = ast.unparse(node.func)
+        subscripts = node.args[0] if node.args else None
+        if not (isinstance(subscripts, ast.Constant) and isinstance(subscripts.value, str)):
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"{label}() with a literal subscript string first ({label}('ij,j->i', A, x))")
+        for keyword in node.keywords:
+            if keyword.arg != "optimize":  # (the order of the products: it does not change the result)
+                raise self.error(errors.UnsupportedCallError, keyword,
+                                 f"the keyword {keyword.arg}= of {label}: symgrad takes optimize= only")
+        text = subscripts.value.replace(" ", "")
+        if "..." in text:
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"{label}({text!r}, ...): symgrad does not take `...` in subscripts: name every axis "
+                             "with a letter ('bij,bjk->bik')")
+        inputs, arrow, output = text.partition("->")
+        terms = inputs.split(",")
+        operands = [self.value(a) for a in node.args[1:]]
+        letters = [letter for term in terms for letter in term]
+        if not arrow:
+            output = "".join(sorted(letter for letter in set(letters) if letters.count(letter) == 1))
+        if (len(terms) != len(operands) or not all(c.isalpha() for c in letters + list(output))
+                or len(set(output)) != len(output) or not set(output) <= set(letters)
+                or not all(self.is_array(o) for o in operands)):
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"{label}({text!r}, ...): give one term of letters per array operand, and an output of "
+                             "distinct letters found in the terms ('ij,jk->ik')")
+        arrays = [self.expression(self.materialized(o, "operand", node), node) for o in operands]
+        sizes = {}
+        for term, array, operand in zip(terms, arrays, node.args[1:]):
+            if len(term) != array.ndim:
+                raise self.rank_error(errors.UnsupportedCallError, node,
+                                      f"{label}({text!r}, ...): the term {term!r} names {len(term)} axes of "
+                                      f"{ast.unparse(operand)}, which has {array.ndim}")
+            for letter, size in zip(term, array.shape):
+                if letter in sizes:
+                    self.same_size(sizes[letter], size, f"the sizes of the axes named {letter!r}", node)
+                else:
+                    sizes[letter] = size
+        summed = [letter for letter in dict.fromkeys(letters) if letter not in output]
+
+        def element(kept):
+            def product(inner):
+                at = dict(zip(output, kept)) | dict(zip(summed, inner))
+                factors = [as_number(a.at(tuple(at[letter] for letter in term))) for term, a in zip(terms, arrays)]
+                result = factors[0]
+                for factor in factors[1:]:
+                    result = self.arithmetic(ast.Mult(), result, factor, node)
+                return result
+
+            return self.fold("sum", [sizes[letter] for letter in summed], product, node) if summed else product(())
+
+        if not output:
+            return element(())
+        return self.refuse_rank(ArrayExpression(tuple(sizes[letter] for letter in output), element, False,
+                                                ast.unparse(node)), node)
+
+
+# The NumPy functions lowered here: the function -> the method of NumpyFunctions that lowers its call.
+FUNCTIONS = {
+    np.std: "statistic",
+    np.var: "statistic",
+    np.cumsum: "cumulative",
+    np.concatenate: "joined",
+    np.stack: "joined",
+    np.vstack: "joined",
+    np.hstack: "joined",
+    np.column_stack: "joined",
+    np.append: "joined",
+    np.linalg.norm: "norm",
+    np.diag: "diagonal",
+    np.triu: "triangle",
+    np.tril: "triangle",
+    np.roll: "rolled",
+    np.pad: "padded",
+    np.flip: "flipped",
+    np.fliplr: "flipped",
+    np.flipud: "flipped",
+    np.polyval: "polynomial",
+    np.einsum: "einsum",
+}

@@ -1,0 +1,276 @@
+"""NumPy as people write it in objective functions: np.std / np.var (with axis=, ddof=, keepdims=), np.cumsum along
+an axis, joins of matrices (np.concatenate, np.stack, np.vstack, np.hstack, np.column_stack, np.append), norms along
+axes, np.diag, np.triu / np.tril, np.roll, np.pad, np.flip, np.sinc, np.polyval and np.einsum
+(symgrad/frontend/numpy_functions.py).
+
+As in test_numpy_lowering.py, each function is written once and run by symgrad and by JAX (float64, ``jax.numpy`` in
+place of NumPy) on the same source, at random points and on several shapes, square and not: value and gradient must
+agree to rounding.  The refused variants are checked for their line and their advice.
+"""
+
+import pathlib
+
+import numpy as np
+import pytest
+
+import symgrad as sg
+from conftest import richardson_gradient, write_module
+
+jax = pytest.importorskip("jax", reason="JAX is the independent reference of this file")
+jax.config.update("jax_enable_x64", True)
+
+SOURCE = '''
+def statistics(x, A):
+    return (np.std(x) + np.var(x) + np.sum(np.var(A, axis=0)) + np.sum(A.std(axis=-1, ddof=1, keepdims=True) * A)
+            + x.var(ddof=1) + np.sum(np.std(A, 1)**3) + A.std() + np.sum(np.var(A, axis=(0, 1), keepdims=True))
+            + np.sum(np.std(np.exp(A), axis=-2, keepdims=False) * A[0]))
+
+def tensor_statistics(T):
+    return np.sum(np.var(T, axis=1)**2) + np.sum(T.std(axis=(0, 2), ddof=1)) + np.sum(np.std(T, axis=-1, keepdims=True) * T)
+
+def cumulative(x, A, T):
+    return (np.sum(np.cumsum(A, axis=0)**2) + np.sum(np.sin(np.cumsum(A, axis=1))) + np.sum(np.cumsum(A)**3)
+            + np.sum(np.cumsum(T, axis=-1)**2) + np.sum(np.cumsum(T, axis=1) * T) + np.sum(A.cumsum(axis=-1) * A)
+            + np.sum(np.cumsum(x)**2) + np.sum(np.cumsum(np.exp(A), -2)[-1]))
+
+def joins(A, B, x):
+    C = np.concatenate([A, B], axis=0)
+    return (np.sum(C**2 * np.arange(C.shape[0])[:, None]) + np.sum(np.concatenate((A, B[:, :1]**2), axis=1)**3)
+            + np.sum(np.concatenate([A, A * 2.0], axis=-1) * np.concatenate([B, B], axis=1))
+            + np.sum(np.stack([A, B**2], axis=0)**3 * np.arange(2)[:, None, None]) + np.sum(np.stack([A, B], axis=-1)[:, :, 1] * A)
+            + np.sum(np.stack([A, B], 1)**2 * np.arange(2)[None, :, None]) + np.sum(np.vstack([A, B, A])**3)
+            + np.sum(np.hstack([A, np.exp(B)])**2) + np.sum(np.column_stack([A, x[:, None], x])**3)
+            + np.sum(np.vstack([x, x**2])**3) + np.sum(np.hstack([x, x[1:]])**2) + np.sum(np.append(A, B, axis=0)**3)
+            + np.sum(np.append(x, A)**3) + np.sum(np.append(x**2, 2.5)**3) + np.sum(np.vstack([A, A[0] * 2.0])**3))
+
+def norms(x, A, T):
+    return (np.sum(np.linalg.norm(A, axis=1)) + np.sum(np.linalg.norm(A, axis=0, keepdims=True) * A)
+            + np.sum(np.linalg.norm(A, 1, axis=-1)) + np.sum(np.linalg.norm(A, ord=np.inf, axis=0))
+            + np.sum(np.linalg.norm(A, -np.inf, 1)) + np.linalg.norm(A, 'fro') + np.linalg.norm(A, ord='fro')
+            + np.linalg.norm(A, 1) + np.linalg.norm(A, np.inf) + np.sum(np.linalg.norm(T, axis=-1)**2)
+            + np.sum(np.linalg.norm(T, axis=(1, 2))) + np.linalg.norm(T) + np.linalg.norm(x, ord=2, keepdims=True)[0]
+            + np.sum(np.linalg.norm(x[:, None] - x[None, :] + 1.5, axis=-1)) + np.sum(np.linalg.norm(A, axis=1, ord=2)))
+
+def matrices(x, A, S):
+    return (np.sum(np.diag(x) @ A) + np.sum(np.diag(x, 1)**2 * np.arange(x.shape[0] + 1)) + np.sum(np.diag(x, -2)[2:, :2] * 3.0)
+            + np.sum(np.diag(A)**3) + np.sum(np.diag(A, 1)**2) + np.sum(np.diag(A, -1)**3) + np.sum(np.diag(np.exp(S)))
+            + np.sum(np.triu(A)**2 * np.arange(A.shape[1])) + np.sum(np.tril(A, -1)**3) + np.sum(np.triu(S, 1) @ S)
+            + np.sum(np.tril(S, k=1) * S.T))
+
+def shifts(x, A, n):
+    return (np.sum((np.roll(x, 1) - x)**2 * np.arange(x.shape[0])) + np.sum(np.roll(x, -2) * x**2)
+            + np.sum(np.roll(A, 1, axis=0)**3 * np.arange(A.shape[1])) + np.sum(np.roll(A, -1, axis=-1) * A**2)
+            + np.sum(np.roll(A, 2) * A**2) + np.sum(np.roll(x, n) * np.arange(x.shape[0]) * x)
+            + np.sum(np.flip(x) * x**2 * np.arange(x.shape[0])) + np.sum(np.flip(A, axis=0) * A**2)
+            + np.sum(np.flip(A) * A**2) + np.sum(np.fliplr(A)**3 * np.arange(A.shape[1])) + np.sum(np.flipud(A) * A**2)
+            + np.sum(np.flip(A, (0, 1))[0] * A[1]))
+
+def pads(x, A, n):
+    p = np.pad(x, 1)
+    return (np.sum((p[1:] - p[:-1])**2 * np.arange(p.shape[0] - 1)) + np.sum(np.pad(x**2, (2, 1), constant_values=3.0) * np.arange(x.shape[0] + 3))
+            + np.sum(np.pad(A, ((1, 0), (0, 2)))**2 * np.arange(A.shape[1] + 2)) + np.sum(np.pad(A, 1, mode='constant')[:, 1:]**3)
+            + np.sum(np.pad(x, (n, 0)) * np.arange(x.shape[0] + n)) + np.sum(np.pad(A, ((2, 1),))**3 * np.arange(A.shape[1] + 3)))
+
+def special(x, c, y):
+    return (np.sum(np.sinc(x)**2) + np.sinc(y) + np.sum(np.polyval(c, x)**2) + np.polyval(c, y)
+            + np.sum(np.polyval(np.array([1.0, -2.0, 0.5]), x) * x) + np.polyval(np.array([2.0, y, 1.0]), 0.5))
+
+def einsums(x, y, A, B, T, S):
+    return (np.einsum('i,i->', x, x**2) + np.sum(np.einsum('ij,j->i', A, y)**2) + np.sum(np.einsum('ij,jk->ik', A, B)**2)
+            + np.einsum('ii', S) + np.sum(np.einsum('ii->i', S)**3) + np.sum(np.einsum('ij->ji', A) * A.T**2)
+            + np.sum(np.einsum('i,j->ij', x, y)**2) + np.sum(np.einsum('bij,jk->bik', T, B)**2)
+            + np.einsum('ij,ij', A, A**2) + np.sum(np.einsum('ij', A)**3) + np.sum(np.einsum('ijk->k', T)**2)
+            + np.sum(np.einsum('bij,bkj->bik', T, T)**2) + np.sum(np.einsum('ij,jk,kl->il', A, B, B.T)**2)
+            + np.sum(np.einsum('ij,kj', A, A)**2) + np.einsum('i,ij,j', x, A, y) + np.sum(np.einsum('ij->j', np.exp(A))**2))
+'''
+
+NUMPY = write_module("import numpy as np\n" + SOURCE, name="numpy_breadth_cases")
+JAX = write_module("import jax.numpy as np\n" + SOURCE, name="numpy_breadth_cases_jax")
+
+RNG = np.random.default_rng(20261202)
+
+
+def normal(*shape):
+    return RNG.normal(size=shape)
+
+
+# name -> [(arguments, wrt)], several shapes each (square and not)
+CASES = {
+    "statistics": [((normal(5), normal(3, 4)), (0, 1)), ((normal(2), normal(4, 4)), (0, 1)),
+                   ((normal(7), normal(5, 2)), (0, 1))],
+    "tensor_statistics": [((normal(2, 3, 4),), (0,)), ((normal(3, 3, 3),), (0,))],
+    "cumulative": [((normal(4), normal(3, 4), normal(2, 3, 4)), (0, 1, 2)),
+                   ((normal(6), normal(5, 2), normal(4, 1, 3)), (0, 1, 2))],
+    "joins": [((normal(3, 4), normal(3, 4), normal(3)), (0, 1, 2)),
+              ((normal(2, 5), normal(2, 5), normal(2)), (0, 1, 2))],
+    "norms": [((normal(4), normal(3, 5), normal(2, 3, 4)), (0, 1, 2)),
+              ((normal(6), normal(4, 4), normal(3, 2, 2)), (0, 1, 2))],
+    "matrices": [((normal(4), normal(4, 6), normal(3, 3)), (0, 1, 2)),
+                 ((normal(5), normal(5, 3), normal(4, 4)), (0, 1, 2))],
+    "shifts": [((normal(5), normal(3, 4), 2), (0, 1)), ((normal(7), normal(4, 2), -3), (0, 1)),
+               ((normal(3), normal(2, 2), 7), (0, 1))],
+    "pads": [((normal(5), normal(3, 4), 2), (0, 1)), ((normal(2), normal(2, 5), 0), (0, 1))],
+    "special": [((RNG.uniform(-2, 2, 6), normal(4), 0.7), (0, 1, 2)), ((np.array([0.0, 1.0, -0.5]), normal(2), 0.0),
+                                                                      (0, 1, 2))],
+    "einsums": [((normal(3), normal(4), normal(3, 4), normal(4, 2), normal(2, 3, 4), normal(3, 3)), (0, 1, 2, 3, 4, 5)),
+                ((normal(4), normal(4), normal(4, 4), normal(4, 4), normal(3, 4, 4), normal(4, 4)),
+                 (0, 1, 2, 3, 4, 5))],
+}
+POINTS = [(name, k) for name, shapes in CASES.items() for k in range(len(shapes))]
+
+
+@pytest.mark.parametrize("name, k", POINTS, ids=[f"{name}-{k}" for name, k in POINTS])
+def test_value_and_gradient_match_jax(name, k):
+    args, wrt = CASES[name][k]
+    transform = sg.value_and_grad(getattr(NUMPY, name), wrt=wrt)
+    value, gradient = transform(*args)
+    expected_value, expected_gradient = jax.value_and_grad(getattr(JAX, name), argnums=wrt)(*args)
+    assert value == pytest.approx(float(expected_value), rel=1e-12, abs=1e-12)
+    assert value == pytest.approx(getattr(NUMPY, name)(*args), rel=1e-12, abs=1e-12)  # NumPy's own value
+    for ours, theirs in zip(gradient, expected_gradient):
+        np.testing.assert_allclose(ours, np.asarray(theirs), rtol=1e-10, atol=1e-11)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_the_formulas_display(name):
+    args, wrt = CASES[name][0]
+    transform = sg.value_and_grad(getattr(NUMPY, name), wrt=wrt)
+    transform(*args)
+    assert transform.latex() and transform.pretty()
+
+
+def test_a_join_gradient_matches_central_differences():
+    args, _ = CASES["joins"][0]
+    gradient = sg.grad(NUMPY.joins, wrt=0)(*args)
+    np.testing.assert_allclose(gradient, richardson_gradient(NUMPY.joins, list(args), 0), rtol=1e-7, atol=1e-9)
+
+
+def test_einsum_gradient_matches_central_differences():
+    args, _ = CASES["einsums"][0]
+    gradient = sg.grad(NUMPY.einsums, wrt=4)(*args)
+    np.testing.assert_allclose(gradient, richardson_gradient(NUMPY.einsums, list(args), 4), rtol=1e-7, atol=1e-9)
+
+
+def looped(A, W, n):
+    total = 0.0
+    for t in range(n):
+        C = np.cumsum(A * (t + 1.0), axis=1)
+        total = (total + np.sum(np.tanh(C) * W) + np.std(C[:, t]) + np.sum(np.einsum('ij,ij->i', C, W)**2)
+                 + np.sum(np.roll(C, t, axis=1) * W))
+    return total
+
+
+def test_the_functions_inside_a_kept_loop_match_central_differences():
+    A, W = normal(3, 4), normal(3, 4)
+    value, gradient = sg.value_and_grad(looped, wrt=(0, 1))(A, W, 3)
+    assert value == pytest.approx(looped(A, W, 3), rel=1e-13)
+    for k in (0, 1):
+        np.testing.assert_allclose(gradient[k], richardson_gradient(looped, [A, W, 3], k), rtol=1e-7, atol=1e-9)
+
+
+def test_polyval_of_a_list_written_out_matches_its_derivative_by_hand():
+    def quadratic(x, a):
+        return np.sum(np.polyval([a, -2.0, 0.5], x))
+
+    x, a = normal(5), 0.3
+    value, (dx, da) = sg.value_and_grad(quadratic, wrt=(0, 1))(x, a)
+    assert value == pytest.approx(np.sum(a * x**2 - 2 * x + 0.5), rel=1e-13)
+    np.testing.assert_allclose(dx, 2 * a * x - 2, rtol=1e-13)
+    assert da == pytest.approx(np.sum(x**2), rel=1e-13)
+
+
+def test_einsum_infers_the_rank_of_its_operands():
+    def contracted(A, x):
+        return np.sum(np.einsum('ij,j', A, x))
+
+    A, x = normal(3, 4), normal(4)
+    np.testing.assert_allclose(sg.grad(contracted)(A, x), np.ones(3)[:, None] * x[None, :], rtol=1e-14)
+
+
+def test_a_join_of_other_sizes_raises_before_the_kernel_runs():
+    with pytest.raises(ValueError, match=r"joins\(\): .* on line \d+: the sizes along axis 1 of the joined arrays"):
+        sg.grad(NUMPY.joins, wrt=0)(normal(3, 4), normal(3, 5), normal(3))
+
+
+# --- refusals ------------------------------------------------------------------------------------------------
+SOURCE_LINES = pathlib.Path(__file__).read_text().splitlines()
+
+
+def marker_line(marker):
+    found = [k + 1 for k, line in enumerate(SOURCE_LINES) if line.rstrip().endswith(f"# HERE: {marker}")]
+    assert len(found) == 1, f"marker {marker!r} found on lines {found}"
+    return found[0]
+
+
+def ddof_from_data(x, d):
+    return np.std(x, ddof=d * 0.5)  # HERE: ddof
+
+
+def std_dtype(x):
+    return np.std(x, dtype=float)  # HERE: std-dtype
+
+
+def einsum_ellipsis(A):
+    return np.sum(np.einsum('...ij->...', A))  # HERE: ellipsis
+
+
+def einsum_wrong_rank(A, x):
+    return np.sum(np.einsum('ijk,j->i', A * 2.0, x))  # HERE: einsum-rank
+
+
+def pad_reflect(x):
+    return np.sum(np.pad(x, 2, mode='reflect'))  # HERE: pad-mode
+
+
+def norm_spectral(A):
+    return np.linalg.norm(A, 2)  # HERE: norm-2
+
+
+def concatenate_ranks(A, x):
+    return np.sum(np.concatenate([A, x], axis=0))  # HERE: ranks
+
+
+def stack_too_deep(T):
+    return np.sum(np.stack([T, T]))  # HERE: too-deep
+
+
+def cumsum_axis_range(A):
+    return np.sum(np.cumsum(A * 1.0, axis=2))  # HERE: cumsum-axis
+
+
+def diag_of_tensor(T):
+    return np.sum(np.diag(T))  # HERE: diag-3d
+
+
+REFUSALS = [
+    (ddof_from_data, (normal(4), 1.0), "ddof", ("ddof must be an integer expression",)),
+    (std_dtype, (normal(4),), "std-dtype", ("dtype=", "axis=", "ddof=", "keepdims=")),
+    (einsum_ellipsis, (normal(3, 3),), "ellipsis", ("`...`", "'bij,bjk->bik'")),
+    (einsum_wrong_rank, (normal(3, 3), normal(3)), "einsum-rank", ("'ijk' names 3 axes of A * 2.0, which has 2",)),
+    (pad_reflect, (normal(4),), "pad-mode", ("mode='constant'",)),
+    (norm_spectral, (normal(3, 3),), "norm-2", ("ord=2 of a 2-D array", "'fro'")),
+    (concatenate_ranks, (normal(3, 3), normal(3)), "ranks", ("different numbers of axes", "x[:, None]")),
+    (stack_too_deep, (normal(2, 2, 2),), "too-deep", ("4 axes",)),
+    (cumsum_axis_range, (normal(2, 2),), "cumsum-axis", ("axis=2", "from -2 to 1")),
+    (diag_of_tensor, (normal(2, 2, 2),), "diag-3d", ("a vector or a matrix",)),
+]
+
+
+@pytest.mark.parametrize("function, args, marker, words", REFUSALS, ids=[r[2] for r in REFUSALS])
+def test_refused_with_the_line_and_the_advice(function, args, marker, words):
+    with pytest.raises(sg.UnsupportedSyntaxError) as caught:
+        sg.grad(function, wrt=0)(*args)
+    error = caught.value
+    assert error.lineno == marker_line(marker), str(error)
+    assert pathlib.Path(error.filename).resolve() == pathlib.Path(__file__).resolve()
+    for word in words:
+        assert word in str(error), (word, str(error))
+
+
+def test_the_einsum_advice_followed_works():
+    def batched(A, B):
+        return np.sum(np.einsum('bij,bjk->bik', A, B)**2)
+
+    A, B = normal(2, 3, 4), normal(2, 4, 3)
+    expected = jax.grad(lambda a, b: jax.numpy.sum(jax.numpy.einsum('...ij,...jk->...ik', a, b)**2))(A, B)
+    np.testing.assert_allclose(sg.grad(batched)(A, B), np.asarray(expected), rtol=1e-12)
