@@ -10,6 +10,7 @@ no size known at entry and is refused.
 
 import ast
 import builtins
+import functools
 import math
 
 import numpy as np
@@ -45,14 +46,19 @@ class Comprehensions:
     def comprehension_loop(self, node):
         """`(trips, element)` of a comprehension with one `for`: `element(k)` lifts the k-th element's value (with
         the `if` conditions, or None when there are none) into the current block, with the comprehension's names
-        bound for that element only."""
+        bound for that element only.  Over a tuple or list written out, k must be a literal (see `unrolled`)."""
         if len(node.generators) != 1 or node.generators[0].is_async:
             raise self.error(errors.UnsupportedExpressionError, node,
                              f"a comprehension with {len(node.generators)} `for` clauses: write nested `for` loops "
                              "that add into a variable")
         clause = node.generators[0]
         loop = ast.copy_location(ast.For(target=clause.target, iter=clause.iter, body=[], orelse=[]), node)
-        start, stop, step, bind = self.iteration(loop)
+        if isinstance(clause.iter, (ast.Tuple, ast.List)):  # `for w in (w0, w1)`: k is a literal (`unrolled`)
+            items = [self.value(item) for item in clause.iter.elts]
+            start, step = sp.Integer(0), sp.Integer(1)
+            stop, bind = sp.Integer(len(items)), lambda k: self.bind(clause.target, items[int(k)], loop)
+        else:
+            start, stop, step, bind = self.iteration(loop)
         names = {n.id for n in ast.walk(clause.target) if isinstance(n, ast.Name)}
 
         def element(k):
@@ -90,6 +96,12 @@ class Comprehensions:
                 value = self.select(condition, value, sp.Integer(0), node)
             return value
 
+        if unrolled(node):
+            terms = [term(sp.Integer(k)) for k in range(trips)]
+            if not terms and kind != "sum":
+                raise self.error(errors.UnsupportedExpressionError, call,
+                                 f"{ast.unparse(call.func)}() of an empty sequence: Python raises ValueError there")
+            return functools.reduce(COMBINE[kind], terms) if terms else sp.Integer(0)
         if kind == "sum":
             return self.reduce("total", sp.Integer(0), trips, term, call)
         self.runs_at_least_once(trips, f"takes {ast.unparse(call.func)}() of {ast.unparse(node)}",
@@ -116,7 +128,11 @@ class Comprehensions:
                                  "appended in a `for` loop (docs/language.md)")
             self.store(array, indices, self.number(as_number(value), node.elt), False, node)
 
-        self.loop_nest((trips,), store, node)
+        if unrolled(node):
+            for k in range(trips):
+                store((sp.Integer(k),))
+        else:
+            self.loop_nest((trips,), store, node)
         return ArrayValue(array.base, array.shape, True)
 
     def refused_comprehension(self, node):
@@ -127,3 +143,8 @@ class Comprehensions:
                          "min() or np.array() (`np.array([x[i] * x[i + 1] for i in range(n - 1)])`); wrap it in "
                          "np.array(...) to use it as an array")
 
+
+
+def unrolled(node):
+    """Whether a comprehension runs over a tuple or list written out: its elements are lifted one by one."""
+    return isinstance(node.generators[0].iter, (ast.Tuple, ast.List))

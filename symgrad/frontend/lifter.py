@@ -472,7 +472,7 @@ class Lifter(Comprehensions, NumpyLowering):
             for element, part in zip(target.elts, value):
                 self.bind(element, part, node)
         elif isinstance(target, ast.Subscript):
-            if any(isinstance(n, ast.Slice) for n in ast.walk(target.slice)):
+            if any(isinstance(n, ast.Slice) for n in ast.walk(target.slice)) or self.is_array(value):  # (or a row)
                 self.store_into_slice(target, value, node)
                 return
             array, indices = self.element(target)

@@ -530,21 +530,57 @@ class NumpyLowering:
                 + index_nodes[dots[0] + 1:])
 
     def store_into_slice(self, target, value, node):
-        """`out[:, -1] = v` of a number into a local array: one store per element of the slice.  An array on the
-        right is refused (NumPy copies it first where it overlaps the target; a loop would not)."""
+        """`out[:, -1] = v` or `y[1:] = x[1:] - x[:-1]` into a local array: one store per element of the slice, the
+        value broadcast to the slice's shape as NumPy does.  A value that may read a local array is computed into
+        a temporary first: NumPy copies a right side that overlaps the target, a loop of stores would not."""
         array = self.value(target.value)
-        if not isinstance(array, ArrayValue) or self.is_array(value):
+        if not isinstance(array, ArrayValue) or isinstance(value, MaskedArray):
             raise self.error(errors.UnsupportedStatementError, target,
-                             f"a store of {'an array' if self.is_array(value) else 'a value'} into a slice "
-                             f"({ast.unparse(target)} = ...): write the elements in a `for` loop (`for i in "
-                             "range(n): out[i, -1] = v[i]`) into a local array, or build the array with np.where "
-                             "(docs/language.md)")
+                             f"a store into a slice of {ast.unparse(target.value)!r} ({ast.unparse(target)} = ...): "
+                             "store into a slice of a local array (np.zeros_like(x)), a number or an array expression")
         index_nodes = list(target.slice.elts) if isinstance(target.slice, ast.Tuple) else [target.slice]
         positions = self.sliced(ArrayExpression(array.shape, lambda indices: indices, True, str(array.base.label)),
                                 index_nodes, target)  # (the view's element indices, not its elements)
-        number = self.number(value, node)
-        self.loop_nest(positions.shape, lambda indices: self.store(array, positions.at(indices), number, False, node),
+        if not isinstance(positions, ArrayExpression):  # (every axis indexed: one element)
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"{ast.unparse(target)} = {ast.unparse(node.value)}: an array into one element; index "
+                             "the element of the value too, or store into a slice")
+        if not self.is_array(value):
+            number = self.number(value, node)
+            self.loop_nest(positions.shape, lambda indices: self.store(array, positions.at(indices), number, False,
+                                                                       node), node)
+            return
+        source = self.expression(value, node)
+        if source.ndim > positions.ndim:
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"{ast.unparse(target)} = {ast.unparse(node.value)}: an array of {source.ndim} axes "
+                             f"into a slice of {positions.ndim}")
+        lead = positions.ndim - source.ndim
+        for size, room in zip(source.shape, positions.shape[lead:]):
+            if size != 1:
+                self.same_size(size, room, f"the sizes of {ast.unparse(node.value)} and of {ast.unparse(target)}",
+                               node)
+        if self.may_read_local_arrays(node.value):
+            source = self.expression(self.materialized(dataclasses.replace(source, view=False), "copy", node), node)
+
+        def element(indices):
+            own = tuple(sp.Integer(0) if size == 1 else i for size, i in zip(source.shape, indices[lead:]))
+            return as_number(source.at(own))
+
+        self.loop_nest(positions.shape, lambda indices: self.store(array, positions.at(indices),
+                                                                   self.number(element(indices), node), False, node),
                        node)
+
+    def may_read_local_arrays(self, node):
+        """Whether an expression may read an array the function writes: it names a value of the function other
+        than a number or an argument's array (a local array, a view, a nested helper that could read one)."""
+        for part in ast.walk(node):
+            if isinstance(part, ast.Name):
+                value = self.frame.variables.get(part.id)
+                if not (value is None or isinstance(value, sp.Basic) or isinstance(value, ArrayValue)
+                        and not value.local):
+                    return True
+        return False
 
     def index_number(self, index, array_text, node):
         """An index as a number: an array of indices (a gather) is refused, with what to write instead."""
