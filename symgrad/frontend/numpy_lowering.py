@@ -145,8 +145,12 @@ REDUCTIONS = {"sum": ("total", operator.add, sp.Integer(0)), "prod": ("product",
               "max": ("largest", Maximum, None), "min": ("smallest", Minimum, None)}
 # The NumPy functions (and their method spellings) that reduce, and which reduction they are.
 REDUCING_FUNCTIONS = {id(np.sum): "sum", id(np.mean): "mean", id(np.prod): "prod", id(np.max): "max",
-                      id(np.amax): "max", id(np.min): "min", id(np.amin): "min"}
-REDUCING_METHODS = {"sum": "sum", "mean": "mean", "prod": "prod", "max": "max", "min": "min"}
+                      id(np.amax): "max", id(np.min): "min", id(np.amin): "min", id(np.all): "all", id(np.any): "any"}
+REDUCING_METHODS = {"sum": "sum", "mean": "mean", "prod": "prod", "max": "max", "min": "min", "all": "all",
+                    "any": "any"}
+# np.all / np.any: 1 or 0 (a number, so also a condition), from the count of the elements that are true (all of
+# them, or at least one: a NaN is true, and `not x > 0` is not `x <= 0` at a NaN, so nothing is negated).
+TRUTH_TESTS = ("all", "any")
 PRODUCTS = {id(np.dot), id(np.matmul), id(np.inner)}
 
 
@@ -699,6 +703,8 @@ class NumpyLowering:
     def reduction(self, kind, value, axis, keepdims, node):
         """np.sum / mean / prod / max / min of an array, over every axis or over `axis`."""
         if not self.is_array(value):
+            if kind in TRUTH_TESTS:
+                return as_number(as_condition(self.number(value, node)))
             return self.number(value, node)  # (np.sum of a number is the number)
         if isinstance(value, MaskedArray):
             value = self.filled(kind, value, node)
@@ -724,9 +730,13 @@ class NumpyLowering:
                         position += 1
                     else:
                         full.append(kept[len(full) - position])
+                if kind in TRUTH_TESTS:
+                    return as_number(as_condition(array.at(tuple(full))))
                 return as_number(array.at(tuple(full)))
 
-            result = self.fold(kind if kind != "mean" else "sum", reduced, term, node)
+            result = self.fold(kind if kind not in ("mean", "all", "any") else "sum", reduced, term, node)
+            if kind in TRUTH_TESTS:
+                return as_number(sp.Eq(result, sp.Mul(*reduced)) if kind == "all" else sp.Gt(result, 0))
             if kind == "mean":
                 return self.arithmetic(ast.Div(), result, sp.Mul(*reduced), node)
             return result
