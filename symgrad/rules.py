@@ -170,6 +170,18 @@ class isfinite(FloatTest):  # noqa: N801
     test = staticmethod(math.isfinite)
 
 
+class AsIndex(sp.Function):
+    """A float holding a whole number (the position np.argmax found, carried as a float by its loop) as an int
+    index.  Piecewise constant: its partial is 0."""
+
+    nargs = 1
+    is_integer = True
+
+    @classmethod
+    def eval(cls, a):
+        return sp.Integer(int(a)) if a.is_number and a.is_finite else None
+
+
 def tie_step(difference, other):
     """d max(a, other)/da: 1 above, 0 below; at a tie 1/2 against a varying `other`, 0 against a constant."""
     return sp.Heaviside(difference, 0 if other.is_number else sp.Rational(1, 2))
@@ -279,6 +291,7 @@ RULES = [
     Rule(IntDiv, _zero, lambda a, b: "({0} // {1})" if b.is_nonzero else "int_floordiv({0}, {1})", smooth=False),
     Rule(IntMod, _zero, lambda a, b: "({0} % {1})" if b.is_nonzero else "int_mod({0}, {1})", smooth=False),
     Rule(FloorDivision, _zero, "({0} // {1})", smooth=False),
+    Rule(AsIndex, _zero, "int({0})", smooth=False),
     Rule(isnan, _zero, "(1.0 if math.isnan({0}) else 0.0)", smooth=False),
     Rule(isinf, _zero, "(1.0 if math.isinf({0}) else 0.0)", smooth=False),
     Rule(isfinite, _zero, "(1.0 if math.isfinite({0}) else 0.0)", smooth=False),

@@ -30,7 +30,7 @@ from sympy.logic.boolalg import BooleanAtom, BooleanFunction
 
 from .. import errors
 from ..ir import Allocate, Assign, Carried, Loop
-from ..rules import IntDiv, IntMod, Maximum, Minimum
+from ..rules import AsIndex, IntDiv, IntMod, Maximum, Minimum, isnan
 from .kinds import static_target
 from .source import COMPARISONS, PYTHON_COMPARISONS
 
@@ -222,8 +222,6 @@ def stats_refusal(owner, method):
 # NumPy functions that are refused on arrays, with what to write instead (the table of docs/language.md).
 REFUSED_FUNCTIONS = {
     "sort": "a sort has no derivative symgrad can follow: sort the data before the call",
-    "argmax": "an index is not differentiable: compute it outside, or use np.max for the value",
-    "argmin": "an index is not differentiable: compute it outside, or use np.min for the value",
     "median": "write the median out for a fixed size, or sort the data before the call",
     "std": "write np.sqrt(np.mean((x - np.mean(x))**2))",
     "var": "write np.mean((x - np.mean(x))**2)",
@@ -799,6 +797,32 @@ class NumpyLowering:
 
         return over(())
 
+    def arg_extreme(self, kind, value, node):
+        """np.argmax / np.argmin of a vector: the index of its first largest (smallest) element, or of its first
+        NaN as NumPy gives it, found by one loop carrying the best element and its index.  An index: a value read
+        at it carries the derivative of the element it selects, as in JAX."""
+        array = self.expression(value, node)
+        if array.ndim != 1:
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"{ast.unparse(node)}: np.{kind} of an array of {array.ndim} axes (a flat index): give "
+                             "it a vector")
+        self.runs_at_least_once(array.shape[0], f"takes np.{kind} of {array.text}",
+                                f"np.{kind} of an empty array raises in NumPy: give it elements", node)
+        beats = sp.Gt if kind == "argmax" else sp.Lt
+        best, at = self.fresh("best"), self.fresh("at")  # (a float: the kernels carry floats)
+        first = self.assign("best_start", as_number(array.at((sp.Integer(0),))), node)
+        index = self.fresh("k", integer=True)
+        with self.nested_block() as body:
+            element = self.assign("element", as_number(array.at((index,))), node)
+            better = sp.Or(beats(element, best), sp.And(sp.Ne(isnan(element), 0), sp.Eq(isnan(best), 0)))
+            following_best = self.assign("best", sp.Piecewise((element, better), (best, True)), node)
+            following_at = self.assign("at", sp.Piecewise((index, better), (at, True)), node)
+        result_best, result_at = self.fresh("best"), self.fresh("at")
+        self.body.append(Loop(index, sp.Integer(1), array.shape[0], sp.Integer(1), body,
+                              [Carried(best, first, following_best, result_best),
+                               Carried(at, sp.Integer(0), following_at, result_at)], self.line(node)))
+        return self.assign(kind, AsIndex(result_at), node)
+
     def product(self, left, right, node, batched=False):
         """`a @ b`, np.dot, np.matmul: vector.vector, matrix @ vector, vector @ matrix, matrix @ matrix; when
         `batched` (`@`, np.matmul), also a stack of matrices (3-D) with another or with a matrix or vector, one
@@ -891,6 +915,11 @@ class NumpyLowering:
             if target is sum and self.expression(args[0], node).ndim == 1:
                 axis = None  # builtin sum of a vector: its total (of a matrix: the sum of its rows)
             return self.reduction(kind, args[0], axis, bool(keywords.get("keepdims", False)), node)
+        if target in (np.argmax, np.argmin):
+            self.keyword_values(node, (), label)
+            if len(args) != 1:
+                raise self.error(errors.UnsupportedCallError, node, f"{label}() of one vector (no axis=)")
+            return self.arg_extreme(target.__name__, args[0], node)
         if id(target) in PRODUCTS:
             self.keyword_values(node, (), label)
             if len(args) != 2:
