@@ -1,8 +1,10 @@
 """Python spellings of objective code (issue 10, item 6): comprehensions and generator expressions, a lambda bound
-to a name, reversed and stepped ranges (symgrad/frontend/comprehensions.py, symgrad/frontend/desugar.py).
+to a name, reversed and stepped ranges (symgrad/frontend/comprehensions.py, symgrad/frontend/desugar.py), array
+stores into slices and rows, np.all/np.any/isnan/isfinite in conditions, np.argmax/np.argmin as indices.
 
 Each function is written once and run by symgrad and by JAX (float64) on the same source with ``jax.numpy`` in
-place of NumPy; where JAX cannot run the source (math.fsum, np.sum of a list, max of a generator of tracers), by central differences
+place of NumPy; where JAX cannot run the source (math.fsum, np.sum of a list, max of a generator of tracers, stores into an
+array, a Python `if` on np.all of traced values), by central differences
 with Richardson extrapolation.
 """
 
@@ -69,6 +71,10 @@ def reversed_recurrence(x):
         t = 0.3*t + x[i]
     return s + t
 
+def selected_by_argmax(x, w):
+    d = (x - 0.3)**2
+    return x[np.argmax(x)]**2 + w[np.argmin(d)]*np.sum(d) + 3.0*x[np.argmin(x)]
+
 def negative_steps(x):
     n = len(x)
     s = 0.0
@@ -91,6 +97,35 @@ def fsum_of_a_generator(x):
 def extremes_of_a_generator(x):
     n = len(x)
     return max(xi**2 for xi in x) - min(x[i] - x[i - 1] for i in range(1, n)) + np.max([np.sin(xi) for xi in x])
+
+def differences_by_slice_stores(x):
+    y = np.zeros_like(x)
+    y[0] = x[0]
+    y[1:] = x[1:] - x[:-1]
+    return np.sum(y**2) + y[-1]*y[1]
+
+def overlapping_slice_store(x):
+    y = np.zeros_like(x)
+    y[:] = np.sin(x)
+    y[1:] = y[:-1]*x[1:]
+    return np.sum(y**3)
+
+def rows_and_columns_stored(x):
+    n = len(x)
+    A = np.zeros((3, n))
+    A[0] = x
+    A[1, :] = x**2
+    A[2, 1:] = x[:-1]*0.5
+    A[:, 0] = 1.5
+    return np.sum(np.tanh(A)*A)
+
+def predicates(x):
+    s = np.sum(x**2)
+    if np.all(x > -5.0) and not np.any(np.isnan(x)):
+        s = s + x[0]**3
+    if np.any(x > 10.0) or math.isnan(x[1]) or not np.isfinite(x[2]) or np.isinf(x[3]):
+        s = s - 100.0*x[1]
+    return s + float(np.all(np.abs(x) < 10.0))*x[2] + (x > 0).any()*x[3]
 
 def reversed_stepped_down(x):
     n = len(x)
@@ -117,6 +152,7 @@ CASES = {
     "local_lambda": ((RNG.normal(size=N),), (0,)),
     "reversed_recurrence": ((RNG.normal(size=N),), (0,)),
     "negative_steps": ((RNG.normal(size=N),), (0,)),
+    "selected_by_argmax": ((RNG.normal(size=N), RNG.normal(size=N)), (0, 1)),
 }
 
 
@@ -224,3 +260,30 @@ def test_a_lambda_inside_a_dict_is_refused_with_its_place(tmp_path):
         sg.grad(module.losses["square"])(3.0)
     assert "define it with `def" in str(info.value)
     assert (info.value.lineno, info.value.offset) == (3, 15)
+
+
+TRUTH = write_module('''
+import numpy as np
+
+def truth_tests(x, t):
+    return (float(np.all(x > 0)) + 2*float(np.any(x > 1.5)) + 4*float(np.isnan(x[0])) + 8*float(np.isinf(x[1]))
+            + 16*float(np.all(np.isfinite(x))) + 32*float(np.all(x)) + 64*float(np.any(np.isnan(x))) + t)
+''', name="python_spellings_truth")
+
+
+@pytest.mark.parametrize("x", [np.array([np.nan, 1.0, 2.0]), np.array([1.0, np.nan, np.inf]),
+                               np.array([np.inf, 1.0, -np.inf]), np.array([-6.0, 1.0, 2.0])])
+def test_predicates_follow_numpy_at_nan_and_inf(x):
+    """Each test decides as NumPy does, NaN and infinities included (a NaN is true, and not `<= 0`)."""
+    value, gradient = sg.value_and_grad(TRUTH.truth_tests, wrt="t")(x, 0.5)
+    with np.errstate(invalid="ignore"):
+        assert value == TRUTH.truth_tests(x, 0.5)
+    assert gradient == 1.0
+
+
+def test_argmax_takes_the_first_of_equal_elements_and_a_nan_as_numpy_does():
+    function = NUMPY.selected_by_argmax
+    for x in (np.array([1.0, 3.0, 3.0, -2.0, -2.0]), np.array([1.0, np.nan, 3.0, np.nan, 0.0])):
+        w = np.arange(5.0)
+        value, _ = sg.value_and_grad(function, wrt=(0, 1))(x, w)
+        np.testing.assert_equal(value, function(x, w))
