@@ -73,7 +73,7 @@ def reversed_recurrence(x):
 
 def selected_by_argmax(x, w):
     d = (x - 0.3)**2
-    return x[np.argmax(x)]**2 + w[np.argmin(d)]*np.sum(d) + 3.0*x[np.argmin(x)]
+    return x[np.argmax(x)]**2 + w[np.argmin(d)]*np.sum(d) + 3.0*x[x.argmin()]
 
 def negative_steps(x):
     n = len(x)

@@ -1367,6 +1367,8 @@ class NumpyLowering:
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(axis) with at most one argument")
             axis = args[0] if args else keywords.get("axis")
             return self.reduction(REDUCING_METHODS[method], value, axis, bool(keywords.get("keepdims", False)), node)
+        if method in ("argmax", "argmin") and not args and not node.keywords:
+            return self.arg_extreme(method, value, node)
         if method == "dot" and len(args) == 1 and not node.keywords:
             return self.product(value, args[0], node)
         if method == "transpose" and not node.keywords:
