@@ -43,7 +43,7 @@ def filtered_by_index(x):
     return sum(x[i]**2 for i in range(n) if i % 2 == 0) + sum([x[i] for i in range(n) if i > 1 and i < n - 1])
 
 def enumerated(x):
-    return sum(i*xi**2 for i, xi in enumerate(x)) + sum(k*xi for k, xi in enumerate(x, 1))
+    return sum(i*xi**2 for i, xi in enumerate(x)) + sum((k*xi for k, xi in enumerate(x, 1)), x[0])
 
 def zipped(x, y):
     return sum(a*b for a, b in zip(x, y)) + sum([(a - b)**2 for a, b in zip(x[1:], y[:-1])])

@@ -33,12 +33,15 @@ class Comprehensions:
 
     def comprehension_call(self, target, node):
         """A reduction or `np.array` of a comprehension; None where the call is not one."""
-        if len(node.args) != 1 or not isinstance(node.args[0], COMPREHENSIONS):
+        if not node.args or not isinstance(node.args[0], COMPREHENSIONS):
             return None
         kind = COMPREHENSION_REDUCTIONS.get(id(target))
-        if kind is not None and not node.keywords:
+        if target is builtins.sum and len(node.args) == 2 and not node.keywords:  # sum(..., start)
+            start = self.number(self.value(node.args[1]), node.args[1])
+            return self.arithmetic(ast.Add(), start, self.reduced_comprehension(kind, node.args[0], node), node)
+        if kind is not None and len(node.args) == 1 and not node.keywords:
             return self.reduced_comprehension(kind, node.args[0], node)
-        if target in (np.array, np.asarray) and isinstance(node.args[0], ast.ListComp):
+        if target in (np.array, np.asarray) and len(node.args) == 1 and isinstance(node.args[0], ast.ListComp):
             self.keyword_values(node, ("dtype",), ast.unparse(node.func))
             return self.comprehension_array(node.args[0])
         return None
