@@ -52,6 +52,9 @@ def stepped_comprehension(x):
     n = len(x)
     return sum(x[i]**3 for i in range(n - 1, -1, -2)) + sum(x[i] for i in range(1, n, 3))
 
+def row_sums(A):
+    return sum(np.sum(row**2) for row in A) + max(np.sum(np.sin(row)) for row in A.T)
+
 def local_lambda(x):
     f = lambda t: t**2 + 1
     g = lambda a, b=2.0: a*b + f(a)
@@ -150,6 +153,7 @@ CASES = {
     "zipped": ((RNG.normal(size=N), RNG.normal(size=N)), (0, 1)),
     "stepped_comprehension": ((RNG.normal(size=N),), (0,)),
     "local_lambda": ((RNG.normal(size=N),), (0,)),
+    "row_sums": ((RNG.normal(size=(4, 3)),), (0,)),
     "reversed_recurrence": ((RNG.normal(size=N),), (0,)),
     "negative_steps": ((RNG.normal(size=N),), (0,)),
     "selected_by_argmax": ((RNG.normal(size=N), RNG.normal(size=N)), (0, 1)),
@@ -185,6 +189,14 @@ def test_reversed_and_negative_ranges_cover_every_length(n):
         expected_value, expected_gradient = jax.value_and_grad(getattr(JAX, name))(x)
         assert value == pytest.approx(float(expected_value), rel=1e-12, abs=1e-12)
         np.testing.assert_allclose(gradient, np.asarray(expected_gradient), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2])
+def test_a_comprehension_over_an_empty_range_makes_an_empty_array(n):
+    x = RNG.normal(size=n)
+    value, gradient = sg.value_and_grad(NUMPY.neighbour_products)(x)
+    assert value == NUMPY.neighbour_products(x)
+    np.testing.assert_allclose(gradient, [x[1], x[0]] if n == 2 else np.zeros(n))
 
 
 def test_a_comprehension_array_is_one_loop_not_an_unrolled_expression():

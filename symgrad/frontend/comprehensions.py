@@ -121,7 +121,8 @@ class Comprehensions:
                              "element and choose with `np.where(<condition>, <element>, 0.0)`, or sum with "
                              "`sum(<element> for ... if <condition>)`")
         trips, element = self.comprehension_loop(node)
-        array = self.allocate(trips, node, self.name_hint)
+        array = self.allocate(trips if trips.is_nonnegative else sp.Max(0, trips), node, self.name_hint)  # (an
+        # empty range makes an empty array, as in Python)
 
         def store(indices):
             value, _ = element(indices[0])
