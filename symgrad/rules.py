@@ -181,6 +181,9 @@ class AsIndex(sp.Function):
     def eval(cls, a):
         return sp.Integer(int(a)) if a.is_number and a.is_finite else None
 
+    def _latex(self, printer, exp=None):
+        return printer._print(self.args[0] if exp is None else self.args[0]**exp)
+
 
 def tie_step(difference, other):
     """d max(a, other)/da: 1 above, 0 below; at a tie 1/2 against a varying `other`, 0 against a constant."""
