@@ -76,6 +76,8 @@ class _Pattern:
         if isinstance(expr, sp.Symbol):
             return self.floats.get(expr, EMPTY)
         if isinstance(expr, sp.Indexed):
+            if any(ANYWHERE in sp.sympify(i).xreplace(self.integers).free_symbols for i in expr.indices):
+                return self.anywhere_in(expr.base.label)
             indices = tuple(self.integer(i) for i in expr.indices)
             if expr.base.label == self.wrt:  # (a negative index counts from the end, as the kernels read it)
                 return frozenset([indices[0] + self.n if isinstance(indices[0], int) and indices[0] < 0 else
@@ -137,8 +139,17 @@ class _Pattern:
             elif isinstance(statement, Loop):
                 self.loop(statement)
 
+    def anywhere_in(self, label):
+        """What a read at an index the floats decide (`x[np.argmax(x)]`) may depend on: any element's."""
+        if label == self.wrt:
+            return frozenset(range(self.n))
+        return frozenset().union(*self.arrays.get(label, {}).values())
+
     def bind(self, symbol, value):
-        if symbol.is_integer:
+        resolved = sp.sympify(value).xreplace(self.integers).free_symbols
+        if symbol.is_integer and (ANYWHERE in resolved or any(not s.is_integer for s in resolved)):
+            self.integers[symbol] = ANYWHERE  # (an index found from floats: np.argmax, and arithmetic on it)
+        elif symbol.is_integer:
             self.integers[symbol] = sp.sympify(self.integer(value))
         else:
             self.floats[symbol] = self.depends(value)
@@ -225,6 +236,9 @@ def _statements(body):
         yield statement
         if isinstance(statement, Loop):
             yield from _statements(statement.body)
+
+
+ANYWHERE = sp.Symbol("anywhere", integer=True)  # an index that the floats decide
 
 
 def hessian_pattern(program, name, values):

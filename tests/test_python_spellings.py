@@ -299,3 +299,18 @@ def test_argmax_takes_the_first_of_equal_elements_and_a_nan_as_numpy_does():
         w = np.arange(5.0)
         value, _ = sg.value_and_grad(function, wrt=(0, 1))(x, w)
         np.testing.assert_equal(value, function(x, w))
+
+
+def test_hessian_through_an_argmax_index_matches_central_differences():
+    """The Hessian's pattern takes a read at an index the floats decide as a read of any element."""
+    source = write_module('''
+import numpy as np
+
+def peaked(x):
+    k = np.argmax(x)
+    return np.sum(x**3) + x[k]**2 * x[k - 1] + np.sum(np.isnan(x))
+''', name="python_spellings_hessian")
+    x = np.array([0.3, 1.2, -0.4, 0.8])
+    gradient = sg.grad(source.peaked)
+    expected = np.array([richardson_gradient(lambda y: gradient(y)[j], [x], 0) for j in range(len(x))])
+    np.testing.assert_allclose(sg.hessian(source.peaked)(x), expected, rtol=1e-7, atol=1e-9)
