@@ -1,8 +1,8 @@
 """Comprehensions and generator expressions, lowered to loops (a mixin of `Lifter`).
 
-`sum(e for v in it)`, `sum([...])`, `np.sum([...])`, `math.fsum(...)`, `max(...)`/`min(...)` of a comprehension
-become one accumulator loop (`Lifter.reduce`) with the element lifted inside it, so no list is ever made;
-`np.array([...])` of a comprehension becomes a local array written by one loop.  The iteration is a `for` loop's
+`sum(e for v in it)`, `sum([...])`, `np.sum([...])`, `math.fsum(...)`, `max(...)`/`min(...)`, `any(...)`/`all(...)`
+of a comprehension become one accumulator loop (`Lifter.reduce`) with the element lifted inside it, so no list is
+ever made; `np.array([...])` of a comprehension becomes a local array written by one loop.  The iteration is a `for` loop's
 (`Lifter.iteration`): over `range(...)` with a literal step, an array, `enumerate` and `zip`.  An `if` of the
 comprehension filters the terms of a sum (a filtered term adds 0); a list whose length depends on a filter has
 no size known at entry and is refused.
@@ -18,12 +18,13 @@ import sympy as sp
 
 from .. import errors
 from ..rules import Maximum, Minimum
-from .numpy_lowering import ArrayValue, as_number, trip_count
+from .numpy_lowering import ArrayValue, as_condition, as_number, trip_count
 
 # The calls that reduce a comprehension given as their one argument, and how.
 COMPREHENSION_REDUCTIONS = {id(builtins.sum): "sum", id(np.sum): "sum", id(math.fsum): "sum",
                             id(builtins.max): "max", id(np.max): "max", id(np.amax): "max",
-                            id(builtins.min): "min", id(np.min): "min", id(np.amin): "min"}
+                            id(builtins.min): "min", id(np.min): "min", id(np.amin): "min",
+                            id(builtins.any): "any", id(builtins.all): "all"}
 COMBINE = {"sum": lambda a, b: a + b, "max": Maximum, "min": Minimum}
 COMPREHENSIONS = (ast.GeneratorExp, ast.ListComp)
 
@@ -90,8 +91,10 @@ class Comprehensions:
         def term(k):
             value, condition = element(k)
             value = self.number(as_number(value) if not self.is_array(value) else value, node.elt)
+            if kind in ("any", "all"):  # (counted without negating a condition: `not x > 0` is not `x <= 0` at NaN)
+                value = as_number(as_condition(value)) - (1 if kind == "all" else 0)
             if condition is not None:
-                if kind != "sum":
+                if kind in ("max", "min"):
                     raise self.error(errors.UnsupportedExpressionError, node,
                                      f"{ast.unparse(call.func)}() of a comprehension with an `if`: the filter decides "
                                      "which element comes first; write the loop: `best = -math.inf`, then `for i in "
@@ -99,6 +102,13 @@ class Comprehensions:
                 value = self.select(condition, value, sp.Integer(0), node)
             return value
 
+        if kind in ("any", "all"):  # any: some element is true; all: none is false (the count of false ones is 0)
+            count = self.reduced_terms("sum", trips, term, node, call)
+            return as_number(sp.Gt(count, 0) if kind == "any" else sp.Eq(count, 0))
+        return self.reduced_terms(kind, trips, term, node, call)
+
+    def reduced_terms(self, kind, trips, term, node, call):
+        """The sum, max or min of `term(k)` for k in range(trips), unrolled where the comprehension is."""
         if unrolled(node):
             terms = [term(sp.Integer(k)) for k in range(trips)]
             if not terms and kind != "sum":
