@@ -28,13 +28,14 @@ class UnsupportedStatementError(UnsupportedSyntaxError):
 
 
 class UnsupportedExpressionError(UnsupportedSyntaxError):
-    """An expression outside the subset: `lambda`, strings, list/dict/set displays, comprehensions, slices.
+    """An expression outside the subset: a `lambda` not bound to a name, strings, dict/set displays, a list
+    comprehension used as a list.
 
     Wrong::
 
-        return sum([x * w for w in weights])
+        squares = [xi**2 for xi in x]
 
-    Right: write the arithmetic on scalars (`x * w0 + x * w1`), or pass arrays as arguments.
+    Right: `np.array([xi**2 for xi in x])`, or reduce it where it is made (`sum(xi**2 for xi in x)`).
     """
 
 

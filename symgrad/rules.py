@@ -137,6 +137,54 @@ class Modulo(sp.Function):
         return _powered(r"\left(%s \bmod %s\right)" % tuple(printer._print(a) for a in self.args), exp)
 
 
+class FloatTest(sp.Function):
+    """A test of a float used as a number or a condition (`np.isnan(x[0])`): 1 where it holds, else 0.  Piecewise
+    constant: its partials are 0, as JAX's."""
+
+    nargs = 1
+    test = None  # the Python function that decides it for a constant
+
+    @classmethod
+    def eval(cls, a):
+        if a.is_number:
+            try:
+                return sp.Integer(int(cls.test(float(a))))
+            except TypeError:  # (a complex constant: left to the kernel)
+                return None
+        return None
+
+    def _latex(self, printer, exp=None):
+        return _powered(r"\operatorname{%s}\left(%s\right)" % (type(self).__name__, printer._print(self.args[0])),
+                        exp)
+
+
+class isnan(FloatTest):  # noqa: N801 (named as the user writes it, for the display)
+    test = staticmethod(math.isnan)
+
+
+class isinf(FloatTest):  # noqa: N801
+    test = staticmethod(math.isinf)
+
+
+class isfinite(FloatTest):  # noqa: N801
+    test = staticmethod(math.isfinite)
+
+
+class AsIndex(sp.Function):
+    """A float holding a whole number (the position np.argmax found, carried as a float by its loop) as an int
+    index.  Piecewise constant: its partial is 0."""
+
+    nargs = 1
+    is_integer = True
+
+    @classmethod
+    def eval(cls, a):
+        return sp.Integer(int(a)) if a.is_number and a.is_finite else None
+
+    def _latex(self, printer, exp=None):
+        return printer._print(self.args[0] if exp is None else self.args[0]**exp)
+
+
 def tie_step(difference, other):
     """d max(a, other)/da: 1 above, 0 below; at a tie 1/2 against a varying `other`, 0 against a constant."""
     return sp.Heaviside(difference, 0 if other.is_number else sp.Rational(1, 2))
@@ -246,6 +294,10 @@ RULES = [
     Rule(IntDiv, _zero, lambda a, b: "({0} // {1})" if b.is_nonzero else "int_floordiv({0}, {1})", smooth=False),
     Rule(IntMod, _zero, lambda a, b: "({0} % {1})" if b.is_nonzero else "int_mod({0}, {1})", smooth=False),
     Rule(FloorDivision, _zero, "({0} // {1})", smooth=False),
+    Rule(AsIndex, _zero, "int({0})", smooth=False),
+    Rule(isnan, _zero, "(1.0 if math.isnan({0}) else 0.0)", smooth=False),
+    Rule(isinf, _zero, "(1.0 if math.isinf({0}) else 0.0)", smooth=False),
+    Rule(isfinite, _zero, "(1.0 if math.isfinite({0}) else 0.0)", smooth=False),
     Rule(Modulo, lambda a, out: (1, -FloorDivision(a[0], a[1])), "({0} % {1})", smooth=False),
 ]
 
@@ -363,6 +415,9 @@ PYTHON_SPELLINGS = {
     ("sign",): sp.sign,
     ("floor",): sp.floor,
     ("ceil",): sp.ceiling,
+    ("isnan",): isnan,
+    ("isinf",): isinf,
+    ("isfinite",): isfinite,
     ("max", "maximum", "fmax"): _fold(Maximum),
     ("min", "minimum", "fmin"): _fold(Minimum),
 }

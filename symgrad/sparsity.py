@@ -77,6 +77,8 @@ class _Pattern:
         if isinstance(expr, sp.Symbol):
             return self.floats.get(expr, EMPTY)
         if isinstance(expr, sp.Indexed):
+            if any(ANYWHERE in sp.sympify(i).xreplace(self.integers).free_symbols for i in expr.indices):
+                return self.anywhere_in(expr.base.label)
             indices = tuple(self.integer(i) for i in expr.indices)
             if expr.base.label == self.wrt:
                 return frozenset([self.element(indices)])
@@ -149,8 +151,17 @@ class _Pattern:
             elif isinstance(statement, Loop):
                 self.loop(statement)
 
+    def anywhere_in(self, label):
+        """What a read at an index the floats decide (`x[np.argmax(x)]`) may depend on: any element's."""
+        if label == self.wrt:
+            return frozenset(range(self.n))
+        return frozenset().union(*self.arrays.get(label, {}).values())
+
     def bind(self, symbol, value):
-        if symbol.is_integer:
+        resolved = sp.sympify(value).xreplace(self.integers).free_symbols
+        if symbol.is_integer and (ANYWHERE in resolved or any(not s.is_integer for s in resolved)):
+            self.integers[symbol] = ANYWHERE  # (an index found from floats: np.argmax, and arithmetic on it)
+        elif symbol.is_integer:
             self.integers[symbol] = sp.sympify(self.integer(value))
         else:
             self.floats[symbol] = self.depends(value)
@@ -237,6 +248,9 @@ def _statements(body):
         yield statement
         if isinstance(statement, Loop):
             yield from _statements(statement.body)
+
+
+ANYWHERE = sp.Symbol("anywhere", integer=True)  # an index that the floats decide
 
 
 def hessian_pattern(program, name, values):

@@ -78,9 +78,12 @@ def uses_with(x):
 lambda_assigned = lambda x: x * 2.0  # MARK: lambda-assigned
 
 
-def lambda_in_body(x):
-    square = lambda t: t * t  # MARK: lambda-in-body
-    return square(x)
+def applied(function, value):
+    return function(value)
+
+
+def lambda_in_body(x):  # (a lambda bound to a name is a helper: tests/test_python_spellings.py)
+    return applied(lambda t: t * t, x)  # MARK: lambda-in-body
 
 
 def uses_yield(x):
@@ -146,8 +149,8 @@ def uses_dict(x):
 
 
 def uses_list_comprehension(x):
-    total = sum([x * k for k in range(3)])  # MARK: list-comprehension
-    return total
+    total = [x * k for k in range(3)]  # MARK: list-comprehension
+    return total[0]
 
 
 def calls_print(x):

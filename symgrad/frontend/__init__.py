@@ -1,7 +1,8 @@
 """Parse: lift a Python function's source into a `Program`.
 
-The stage in reading order: `source` (the parsed definition and where names resolve), `kinds` (each argument's
-kind, read off the body), `lifter` (the symbolic execution that writes the IR).
+The stage in reading order: `source` (the parsed definition and where names resolve; `desugar` rewrites a few
+spellings on it), `kinds` (each argument's kind, read off the body), `numpy_lowering` and `comprehensions` (mixins
+of the lifter), `lifter` (the symbolic execution that writes the IR).
 """
 
 from .kinds import infer_kinds

@@ -133,6 +133,15 @@ def infer_kinds(source, seen=None, observed=None):
                 array(node.value.id, 1)
             elif node.attr == "T":
                 array(node.value.id, 2)
+        elif isinstance(node, (ast.For, ast.comprehension)):  # `for v in x`, enumerate(x), zip(x, y)
+            iterables = [node.iter]
+            while iterables and isinstance(iterables[-1], ast.Call) and static_target(
+                    frame, iterables[-1].func) in (enumerate, zip):
+                iterables = iterables[:-1] + list(iterables[-1].args[:1 if static_target(
+                    frame, iterables[-1].func) is enumerate else None])
+            for iterable in iterables:
+                if isinstance(iterable, ast.Name):
+                    array(iterable.id, 1)
         elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
             for side in (node.left, node.right):
                 if isinstance(side, ast.Name):

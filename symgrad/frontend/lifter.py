@@ -25,6 +25,7 @@ from ..cache import INLINE_ATTRIBUTE, describe_helper, describe_number
 from ..ir import ARRAY_KINDS, FLOAT, INDEX1, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
 from ..module_values import LIBRARIES
 from ..rules import FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, integer_valued
+from .comprehensions import COMPREHENSIONS, Comprehensions
 from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
 from .numpy_lowering import (REDUCING_FUNCTIONS, REFUSED_FUNCTIONS, ArrayExpression, ArrayList, ArrayValue,
                              MaskedArray,
@@ -69,7 +70,8 @@ REFUSED_STATEMENTS = {
     ast.Delete: "`del`: leave the variable alone; symgrad tracks values, not names",
 }
 REFUSED_EXPRESSIONS = {
-    ast.Lambda: "a `lambda`: define a helper with `def` at module level",
+    ast.Lambda: "a `lambda` that is not bound to a name: bind it first (`f = lambda t: t**2`, then `f(x)`), or "
+                "define the helper with `def`",
     ast.List: "a list whose items are not all numbers or all arrays (a list of arrays is joined by np.stack, "
               "np.column_stack or np.concatenate): use separate variables, or pass an array argument",
     ast.Dict: "a dict: use separate scalar variables",
@@ -138,7 +140,7 @@ def _assigned_names(statements):
     return names
 
 
-class Lifter(NumpyLowering, NumpyFunctions):
+class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
     """Lifts one function (and the helpers it calls) into a Program; vectorised NumPy is lowered to loops by
     `NumpyLowering` and `NumpyFunctions`.  `observed` maps an argument to the number of axes of the array its first call passed,
     which decides its kind where the body does not."""
@@ -473,7 +475,7 @@ class Lifter(NumpyLowering, NumpyFunctions):
             for element, part in zip(target.elts, value):
                 self.bind(element, part, node)
         elif isinstance(target, ast.Subscript):
-            if any(isinstance(n, ast.Slice) for n in ast.walk(target.slice)):
+            if any(isinstance(n, ast.Slice) for n in ast.walk(target.slice)) or self.is_array(value):  # (or a row)
                 self.store_into_slice(target, value, node)
                 return
             array, indices = self.element(target)
@@ -837,34 +839,6 @@ class Lifter(NumpyLowering, NumpyFunctions):
             return self.reduction(target.__name__, args[0], None, False, node)
         return None
 
-    def generator_sum(self, node):
-        """`sum(expr for i in range(...))` as a reduction loop."""
-        generator = node.args[0]
-        (comprehension,) = generator.generators if len(generator.generators) == 1 else (None,)
-        if (comprehension is None or comprehension.ifs or comprehension.is_async or len(node.args) != 1
-                or not isinstance(comprehension.target, ast.Name) or not isinstance(comprehension.iter, ast.Call)
-                or static_target(self.frame, comprehension.iter.func) is not range):
-            raise self.error(errors.UnsupportedExpressionError, generator,
-                             "a generator expression other than `sum(expr for i in range(...))`")
-        start, stop, step = self.range_bounds(comprehension.iter)
-        if step != 1:
-            raise self.error(errors.UnsupportedExpressionError, comprehension.iter,
-                             "a generator sum over a range with a step: use a `for` loop")
-        name = comprehension.target.id
-
-        def term(index):
-            saved = self.frame.variables.get(name)
-            self.frame.variables[name] = index
-            try:
-                return self.value(generator.elt)
-            finally:
-                if saved is None:
-                    del self.frame.variables[name]
-                else:
-                    self.frame.variables[name] = saved
-
-        return self.reduce("total", start, stop, term, node)
-
     # --- expressions ----------------------------------------------------------------------------------
     def value(self, node):
         """A SymPy expression, a tuple of them, or an ArrayValue, for an expression node."""
@@ -927,6 +901,8 @@ class Lifter(NumpyLowering, NumpyFunctions):
             return self.attribute(node)
         if isinstance(node, ast.Compare):
             return self.comparison(node)
+        if isinstance(node, COMPREHENSIONS):
+            self.refused_comprehension(node)
         if isinstance(node, ast.BoolOp):
             raise self.error(errors.UnsupportedExpressionError, node,
                              "`and` / `or` used as a number: write `1.0 if a and b else 0.0`")
@@ -1170,8 +1146,9 @@ class Lifter(NumpyLowering, NumpyFunctions):
                              f"{label}(): symgrad takes np.ma.array(x, mask=m) of the masked arrays, with "
                              "elementwise arithmetic and sums: zero the masked elements with np.where(mask, 0.0, e) "
                              "before a sum, or select the others with a slice (x[:, :-1]); see docs/language.md")
-        if target is builtins.sum and node.args and isinstance(node.args[0], ast.GeneratorExp):
-            return self.generator_sum(node)
+        comprehension = self.comprehension_call(target, node)
+        if comprehension is not None:
+            return comprehension
         constructed = self.constructed(target, node)
         if constructed is not None:
             return constructed

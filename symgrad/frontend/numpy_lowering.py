@@ -29,8 +29,8 @@ from sympy.core.relational import Relational
 from sympy.logic.boolalg import BooleanAtom, BooleanFunction
 
 from .. import errors
-from ..ir import Allocate, Assign, Loop
-from ..rules import IntDiv, IntMod, Maximum, Minimum
+from ..ir import Allocate, Assign, Carried, Loop
+from ..rules import AsIndex, IntDiv, IntMod, Maximum, Minimum, isnan
 from .kinds import static_target
 from .source import COMPARISONS, PYTHON_COMPARISONS
 
@@ -145,8 +145,12 @@ REDUCTIONS = {"sum": ("total", operator.add, sp.Integer(0)), "prod": ("product",
               "max": ("largest", Maximum, None), "min": ("smallest", Minimum, None)}
 # The NumPy functions (and their method spellings) that reduce, and which reduction they are.
 REDUCING_FUNCTIONS = {id(np.sum): "sum", id(np.mean): "mean", id(np.prod): "prod", id(np.max): "max",
-                      id(np.amax): "max", id(np.min): "min", id(np.amin): "min"}
-REDUCING_METHODS = {"sum": "sum", "mean": "mean", "prod": "prod", "max": "max", "min": "min"}
+                      id(np.amax): "max", id(np.min): "min", id(np.amin): "min", id(np.all): "all", id(np.any): "any"}
+REDUCING_METHODS = {"sum": "sum", "mean": "mean", "prod": "prod", "max": "max", "min": "min", "all": "all",
+                    "any": "any"}
+# np.all / np.any: 1 or 0 (a number, so also a condition), from the count of the elements that are true (all of
+# them, or at least one: a NaN is true, and `not x > 0` is not `x <= 0` at a NaN, so nothing is negated).
+TRUTH_TESTS = ("all", "any")
 PRODUCTS = {id(np.dot), id(np.matmul), id(np.inner)}
 
 
@@ -232,8 +236,6 @@ def stats_refusal(owner, method):
 # NumPy functions that are refused on arrays, with what to write instead (the table of docs/language.md).
 REFUSED_FUNCTIONS = {
     "sort": "a sort has no derivative symgrad can follow: sort the data before the call",
-    "argmax": "an index is not differentiable: compute it outside, or use np.max for the value",
-    "argmin": "an index is not differentiable: compute it outside, or use np.min for the value",
     "median": "write the median out for a fixed size, or sort the data before the call",
     "tensordot": "write the sums as np.einsum with a subscript string ('ijk,jkl->il'), @, or np.sum(a * b, axis=k)",
     "kron": "write the products with broadcasting: a[:, None] * b[None, :]",
@@ -539,21 +541,57 @@ class NumpyLowering:
                 + index_nodes[dots[0] + 1:])
 
     def store_into_slice(self, target, value, node):
-        """`out[:, -1] = v` of a number into a local array: one store per element of the slice.  An array on the
-        right is refused (NumPy copies it first where it overlaps the target; a loop would not)."""
+        """`out[:, -1] = v` or `y[1:] = x[1:] - x[:-1]` into a local array: one store per element of the slice, the
+        value broadcast to the slice's shape as NumPy does.  A value that may read a local array is computed into
+        a temporary first: NumPy copies a right side that overlaps the target, a loop of stores would not."""
         array = self.value(target.value)
-        if not isinstance(array, ArrayValue) or self.is_array(value):
+        if not isinstance(array, ArrayValue) or isinstance(value, MaskedArray):
             raise self.error(errors.UnsupportedStatementError, target,
-                             f"a store of {'an array' if self.is_array(value) else 'a value'} into a slice "
-                             f"({ast.unparse(target)} = ...): write the elements in a `for` loop (`for i in "
-                             "range(n): out[i, -1] = v[i]`) into a local array, or build the array with np.where "
-                             "(docs/language.md)")
+                             f"a store into a slice of {ast.unparse(target.value)!r} ({ast.unparse(target)} = ...): "
+                             "store into a slice of a local array (np.zeros_like(x)), a number or an array expression")
         index_nodes = list(target.slice.elts) if isinstance(target.slice, ast.Tuple) else [target.slice]
         positions = self.sliced(ArrayExpression(array.shape, lambda indices: indices, True, str(array.base.label)),
                                 index_nodes, target)  # (the view's element indices, not its elements)
-        number = self.number(value, node)
-        self.loop_nest(positions.shape, lambda indices: self.store(array, positions.at(indices), number, False, node),
+        if not isinstance(positions, ArrayExpression):  # (every axis indexed: one element)
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"{ast.unparse(target)} = {ast.unparse(node.value)}: an array into one element; index "
+                             "the element of the value too, or store into a slice")
+        if not self.is_array(value):
+            number = self.number(value, node)
+            self.loop_nest(positions.shape, lambda indices: self.store(array, positions.at(indices), number, False,
+                                                                       node), node)
+            return
+        source = self.expression(value, node)
+        if source.ndim > positions.ndim:
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"{ast.unparse(target)} = {ast.unparse(node.value)}: an array of {source.ndim} axes "
+                             f"into a slice of {positions.ndim}")
+        lead = positions.ndim - source.ndim
+        for size, room in zip(source.shape, positions.shape[lead:]):
+            if size != 1:
+                self.same_size(size, room, f"the sizes of {ast.unparse(node.value)} and of {ast.unparse(target)}",
+                               node)
+        if self.may_read_local_arrays(node.value):
+            source = self.expression(self.materialized(dataclasses.replace(source, view=False), "copy", node), node)
+
+        def element(indices):
+            own = tuple(sp.Integer(0) if size == 1 else i for size, i in zip(source.shape, indices[lead:]))
+            return as_number(source.at(own))
+
+        self.loop_nest(positions.shape, lambda indices: self.store(array, positions.at(indices),
+                                                                   self.number(element(indices), node), False, node),
                        node)
+
+    def may_read_local_arrays(self, node):
+        """Whether an expression may read an array the function writes: it names a value of the function other
+        than a number or an argument's array (a local array, a view, a nested helper that could read one)."""
+        for part in ast.walk(node):
+            if isinstance(part, ast.Name):
+                value = self.frame.variables.get(part.id)
+                if not (value is None or isinstance(value, sp.Basic) or isinstance(value, ArrayValue)
+                        and not value.local):
+                    return True
+        return False
 
     def index_number(self, index, array_text, node):
         """An index as a number: an array of indices (a gather) is refused, with what to write instead."""
@@ -672,6 +710,8 @@ class NumpyLowering:
     def reduction(self, kind, value, axis, keepdims, node):
         """np.sum / mean / prod / max / min of an array, over every axis or over `axis`."""
         if not self.is_array(value):
+            if kind in TRUTH_TESTS:
+                return as_number(as_condition(self.number(value, node)))
             return self.number(value, node)  # (np.sum of a number is the number)
         if isinstance(value, MaskedArray):
             value = self.filled(kind, value, node)
@@ -697,9 +737,13 @@ class NumpyLowering:
                         position += 1
                     else:
                         full.append(kept[len(full) - position])
+                if kind in TRUTH_TESTS:
+                    return as_number(as_condition(array.at(tuple(full))))
                 return as_number(array.at(tuple(full)))
 
-            result = self.fold(kind if kind != "mean" else "sum", reduced, term, node)
+            result = self.fold(kind if kind not in ("mean", "all", "any") else "sum", reduced, term, node)
+            if kind in TRUTH_TESTS:
+                return as_number(sp.Eq(result, sp.Mul(*reduced)) if kind == "all" else sp.Gt(result, 0))
             if kind == "mean":
                 return self.arithmetic(ast.Div(), result, sp.Mul(*reduced), node)
             return result
@@ -761,6 +805,32 @@ class NumpyLowering:
             return self.reduce(name, sp.Integer(0), sizes[axis], element, node, combine, identity)
 
         return over(())
+
+    def arg_extreme(self, kind, value, node):
+        """np.argmax / np.argmin of a vector: the index of its first largest (smallest) element, or of its first
+        NaN as NumPy gives it, found by one loop carrying the best element and its index.  An index: a value read
+        at it carries the derivative of the element it selects, as in JAX."""
+        array = self.expression(value, node)
+        if array.ndim != 1:
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"{ast.unparse(node)}: np.{kind} of an array of {array.ndim} axes (a flat index): give "
+                             "it a vector")
+        self.runs_at_least_once(array.shape[0], f"takes np.{kind} of {array.text}",
+                                f"np.{kind} of an empty array raises in NumPy: give it elements", node)
+        beats = sp.Gt if kind == "argmax" else sp.Lt
+        best, at = self.fresh("best"), self.fresh("at")  # (a float: the kernels carry floats)
+        first = self.assign("best_start", as_number(array.at((sp.Integer(0),))), node)
+        index = self.fresh("k", integer=True)
+        with self.nested_block() as body:
+            element = self.assign("element", as_number(array.at((index,))), node)
+            better = sp.Or(beats(element, best), sp.And(sp.Ne(isnan(element), 0), sp.Eq(isnan(best), 0)))
+            following_best = self.assign("best", sp.Piecewise((element, better), (best, True)), node)
+            following_at = self.assign("at", sp.Piecewise((index, better), (at, True)), node)
+        result_best, result_at = self.fresh("best"), self.fresh("at")
+        self.body.append(Loop(index, sp.Integer(1), array.shape[0], sp.Integer(1), body,
+                              [Carried(best, first, following_best, result_best),
+                               Carried(at, sp.Integer(0), following_at, result_at)], self.line(node)))
+        return self.assign(kind, AsIndex(result_at), node)
 
     def product(self, left, right, node, batched=False):
         """`a @ b`, np.dot, np.matmul: vector.vector, matrix @ vector, vector @ matrix, matrix @ matrix; when
@@ -840,6 +910,11 @@ class NumpyLowering:
             if target is sum and self.expression(args[0], node).ndim == 1:
                 axis = None  # builtin sum of a vector: its total (of a matrix: the sum of its rows)
             return self.reduction(kind, args[0], axis, bool(keywords.get("keepdims", False)), node)
+        if target in (np.argmax, np.argmin):
+            self.keyword_values(node, (), label)
+            if len(args) != 1:
+                raise self.error(errors.UnsupportedCallError, node, f"{label}() of one vector (no axis=)")
+            return self.arg_extreme(target.__name__, args[0], node)
         if id(target) in PRODUCTS:
             self.keyword_values(node, (), label)
             if len(args) != 2:
@@ -1239,6 +1314,8 @@ class NumpyLowering:
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(axis) with at most one argument")
             return self.cumulative_along(self.expression(value, node), args[0] if args else keywords.get("axis"),
                                          node)
+        if method in ("argmax", "argmin") and not args and not node.keywords:
+            return self.arg_extreme(method, value, node)
         if method == "dot" and len(args) == 1 and not node.keywords:
             return self.product(value, args[0], node)
         if method == "transpose" and not node.keywords:

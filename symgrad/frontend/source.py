@@ -15,6 +15,7 @@ import sympy as sp
 
 from .. import errors
 from ..rules import NAMED_CONSTANTS
+from .desugar import desugared
 
 # Comparisons as SymPy relations, and as Python computes them (for folding constants).
 COMPARISONS = {ast.Lt: sp.Lt, ast.LtE: sp.Le, ast.Gt: sp.Gt, ast.GtE: sp.Ge, ast.Eq: sp.Eq, ast.NotEq: sp.Ne}
@@ -58,12 +59,20 @@ def read_source(function):
             getattr(code, "co_filename", None), getattr(code, "co_firstlineno", None), 1) from None
     text = "".join(lines)
     indent = len(lines[0]) - len(lines[0].lstrip())
-    tree = ast.parse(textwrap.dedent(text))
+    try:
+        tree = ast.parse(textwrap.dedent(text))
+    except SyntaxError:  # (the lines of a lambda inside a dict or a call are no statement of their own)
+        column = lines[0].find("lambda") if getattr(function, "__name__", "") == "<lambda>" else -1
+        raise errors.UnsupportedExpressionError(
+            f"{name} is a lambda inside a larger expression, whose source symgrad cannot read on its own: define it "
+            f"with `def name(...): return ...` and pass that function", filename, max(first_line, 1),
+            max(column, 0) + 1, lines[0]) from None
     source = Source(function, tree.body[0], filename, max(first_line, 1), indent, lines)
     if not isinstance(source.definition, ast.FunctionDef):
         raise source.error(errors.UnsupportedExpressionError, source.definition,
                            f"{name} is not defined by a `def` statement (a lambda?): "
                            f"write `def {name}(...): return ...`")
+    desugared(source.definition, function)
     _SOURCES[function] = source
     return source
 

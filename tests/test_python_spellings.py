@@ -1,0 +1,328 @@
+"""Python spellings of objective code (issue 10, item 6): comprehensions and generator expressions, a lambda bound
+to a name, reversed and stepped ranges (symgrad/frontend/comprehensions.py, symgrad/frontend/desugar.py), array
+stores into slices and rows, np.all/np.any/isnan/isfinite in conditions, np.argmax/np.argmin as indices.
+
+Each function is written once and run by symgrad and by JAX (float64) on the same source with ``jax.numpy`` in
+place of NumPy; where JAX cannot run the source (math.fsum, np.sum of a list, max of a generator of tracers, stores into an
+array, a Python `if` on np.all of traced values), by central differences
+with Richardson extrapolation.
+"""
+
+import ast
+
+import numpy as np
+import pytest
+
+import symgrad as sg
+from conftest import richardson_gradient, write_module
+
+jax = pytest.importorskip("jax", reason="JAX is the independent reference of this file")
+jax.config.update("jax_enable_x64", True)
+
+SOURCE = '''
+import math
+
+def squares_by_index(x):
+    n = len(x)
+    return sum([x[i]**2 for i in range(n)])
+
+def squares_by_element(x):
+    return sum([xi**2 for xi in x]) + sum(np.sin(xi) for xi in x)
+
+def neighbour_products(x):
+    n = len(x)
+    return np.sum(np.array([x[i]*x[i + 1] for i in range(n - 1)]))
+
+def array_of_a_comprehension_read_twice(x):
+    n = len(x)
+    d = np.array([x[i + 1] - x[i] for i in range(n - 1)])
+    return np.sum(d**2) + d[0]*d[-1]
+
+def filtered_by_index(x):
+    n = len(x)
+    return sum(x[i]**2 for i in range(n) if i % 2 == 0) + sum([x[i] for i in range(n) if i > 1 and i < n - 1])
+
+def enumerated(x):
+    return sum(i*xi**2 for i, xi in enumerate(x)) + sum((k*xi for k, xi in enumerate(x, 1)), x[0])
+
+def zipped(x, y):
+    return sum(a*b for a, b in zip(x, y)) + sum([(a - b)**2 for a, b in zip(x[1:], y[:-1])])
+
+def stepped_comprehension(x):
+    n = len(x)
+    return sum(x[i]**3 for i in range(n - 1, -1, -2)) + sum(x[i] for i in range(1, n, 3))
+
+def any_and_all(x):
+    n = len(x)
+    s = np.sum(x**2)
+    if any(x[i] > 1.0 for i in range(n)) and all(xi > -3.0 for xi in x):
+        s = s * x[0]
+    if all(x[i] > 0 for i in range(n) if i % 2 == 0) or any([xi > 5.0 for xi in x]):
+        s = s + x[1]**3
+    return s
+
+def row_sums(A):
+    return sum(np.sum(row**2) for row in A) + max(np.sum(np.sin(row)) for row in A.T)
+
+def local_lambda(x):
+    f = lambda t: t**2 + 1
+    g = lambda a, b=2.0: a*b + f(a)
+    n = len(x)
+    s = f(x[0])
+    for i in range(n):
+        s = s + g(x[i])
+    return s + sum(f(xi) for xi in x)
+
+def reversed_recurrence(x):
+    n = len(x)
+    s = 0.0
+    for i in reversed(range(n)):
+        s = 0.5*s + x[i]**2
+    t = 0.0
+    for i in reversed(range(1, n, 2)):
+        t = 0.3*t + x[i]
+    return s + t
+
+def selected_by_argmax(x, w):
+    d = (x - 0.3)**2
+    return x[np.argmax(x)]**2 + w[np.argmin(d)]*np.sum(d) + 3.0*x[x.argmin()]
+
+def negative_steps(x):
+    n = len(x)
+    s = 0.0
+    for i in range(n - 1, -1, -1):
+        s = np.sin(s) + x[i]
+    for i in range(n - 1, 0, -3):
+        s = s * x[i]
+    for i in range(0, n, 2):
+        s = s + x[i]**2
+    return s
+'''
+
+RICHARDSON_SOURCE = '''
+def numpy_sum_of_a_list(x):
+    return np.sum([np.exp(0.5*xi) for xi in x])
+
+def fsum_of_a_generator(x):
+    return math.fsum(xi**2 for xi in x) + math.fsum([x[i]*x[0] for i in range(len(x))])
+
+def extremes_of_a_generator(x):
+    n = len(x)
+    return max(xi**2 for xi in x) - min(x[i] - x[i - 1] for i in range(1, n)) + np.max([np.sin(xi) for xi in x])
+
+def differences_by_slice_stores(x):
+    y = np.zeros_like(x)
+    y[0] = x[0]
+    y[1:] = x[1:] - x[:-1]
+    return np.sum(y**2) + y[-1]*y[1]
+
+def overlapping_slice_store(x):
+    y = np.zeros_like(x)
+    y[:] = np.sin(x)
+    y[1:] = y[:-1]*x[1:]
+    return np.sum(y**3)
+
+def rows_and_columns_stored(x):
+    n = len(x)
+    A = np.zeros((3, n))
+    A[0] = x
+    A[1, :] = x**2
+    A[2, 1:] = x[:-1]*0.5
+    A[:, 0] = 1.5
+    return np.sum(np.tanh(A)*A)
+
+def predicates(x):
+    s = np.sum(x**2)
+    if np.all(x > -5.0) and not np.any(np.isnan(x)):
+        s = s + x[0]**3
+    if np.any(x > 10.0) or math.isnan(x[1]) or not np.isfinite(x[2]) or np.isinf(x[3]):
+        s = s - 100.0*x[1]
+    return s + float(np.all(np.abs(x) < 10.0))*x[2] + (x > 0).any()*x[3]
+
+def reversed_stepped_down(x):
+    n = len(x)
+    s = 0.0
+    for i in reversed(range(n - 1, 0, -2)):
+        s = 0.5*s + x[i]**2
+    return s
+'''
+
+NUMPY = write_module("import math\nimport numpy as np\n" + SOURCE + RICHARDSON_SOURCE, name="python_spellings_cases")
+JAX = write_module("import math\nimport jax.numpy as np\n" + SOURCE, name="python_spellings_cases_jax")
+
+RNG = np.random.default_rng(20261202)
+N = 9
+CASES = {
+    "squares_by_index": ((RNG.normal(size=N),), (0,)),
+    "squares_by_element": ((RNG.normal(size=N),), (0,)),
+    "neighbour_products": ((RNG.normal(size=N),), (0,)),
+    "array_of_a_comprehension_read_twice": ((RNG.normal(size=N),), (0,)),
+    "filtered_by_index": ((RNG.normal(size=N),), (0,)),
+    "enumerated": ((RNG.normal(size=N),), (0,)),
+    "zipped": ((RNG.normal(size=N), RNG.normal(size=N)), (0, 1)),
+    "stepped_comprehension": ((RNG.normal(size=N),), (0,)),
+    "local_lambda": ((RNG.normal(size=N),), (0,)),
+    "row_sums": ((RNG.normal(size=(4, 3)),), (0,)),
+    "any_and_all": ((RNG.normal(size=N),), (0,)),
+    "any_and_all[positive]": ((np.abs(RNG.normal(size=N)) + 0.1,), (0,)),
+    "reversed_recurrence": ((RNG.normal(size=N),), (0,)),
+    "negative_steps": ((RNG.normal(size=N),), (0,)),
+    "selected_by_argmax": ((RNG.normal(size=N), RNG.normal(size=N)), (0, 1)),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_value_and_gradient_match_jax(name):
+    args, wrt = CASES[name]
+    name = name.split("[")[0]  # (a second point for the same function)
+    value, gradient = sg.value_and_grad(getattr(NUMPY, name), wrt=wrt)(*args)
+    expected_value, expected_gradient = jax.value_and_grad(getattr(JAX, name), argnums=wrt)(*args)
+    assert value == pytest.approx(float(expected_value), rel=1e-12, abs=1e-12)
+    assert value == pytest.approx(getattr(NUMPY, name)(*args), rel=1e-12, abs=1e-12)
+    for ours, theirs in zip(gradient, expected_gradient):
+        np.testing.assert_allclose(ours, np.asarray(theirs), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", [n.name for n in ast.parse(RICHARDSON_SOURCE).body])
+def test_value_and_gradient_match_central_differences(name):
+    function = getattr(NUMPY, name)
+    x = RNG.normal(size=N)
+    value, gradient = sg.value_and_grad(function)(x)
+    assert value == pytest.approx(function(x), rel=1e-12, abs=1e-12)
+    np.testing.assert_allclose(gradient, richardson_gradient(function, [x], 0), rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 6])
+def test_reversed_and_negative_ranges_cover_every_length(n):
+    """The rewritten bounds of reversed(range(a, b, k)) visit Python's numbers for short and odd lengths."""
+    x = RNG.normal(size=n)
+    for name in ("reversed_recurrence", "negative_steps", "stepped_comprehension"):
+        value, gradient = sg.value_and_grad(getattr(NUMPY, name))(x)
+        expected_value, expected_gradient = jax.value_and_grad(getattr(JAX, name))(x)
+        assert value == pytest.approx(float(expected_value), rel=1e-12, abs=1e-12)
+        np.testing.assert_allclose(gradient, np.asarray(expected_gradient), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2])
+def test_a_comprehension_over_an_empty_range_makes_an_empty_array(n):
+    x = RNG.normal(size=n)
+    value, gradient = sg.value_and_grad(NUMPY.neighbour_products)(x)
+    assert value == NUMPY.neighbour_products(x)
+    np.testing.assert_allclose(gradient, [x[1], x[0]] if n == 2 else np.zeros(n))
+
+
+def test_a_comprehension_array_is_one_loop_not_an_unrolled_expression():
+    source = sg.value_and_grad(NUMPY.neighbour_products).source()
+    value_kernel = source[source.index("def value("):source.index("def grad(")]
+    assert value_kernel.count("for ") <= 2  # (n is unknown when lifting: nothing to unroll)
+    value, _ = sg.value_and_grad(NUMPY.neighbour_products)(np.arange(200.0))
+    assert value == NUMPY.neighbour_products(np.arange(200.0))
+
+
+REFUSED = '''
+def lambda_in_a_call(x):
+    return helper(lambda t: t**2, x[0])
+
+def helper(g, v):
+    return g(v)
+
+def list_comprehension_as_a_value(x):
+    d = [xi**2 for xi in x]
+    return d[0]
+
+def filtered_max(x):
+    return max(xi for i, xi in enumerate(x) if i > 0)
+
+def filtered_array(x):
+    return np.sum(np.array([xi for xi in x if xi > 0]))
+
+def two_clauses(x):
+    return sum(a*b for a in x for b in x)
+
+def the_advice_of_filtered_max(x):
+    best = -math.inf
+    for i in range(len(x)):
+        if i > 0:
+            best = max(best, x[i])
+    return best
+'''
+REFUSING = write_module("import math\nimport numpy as np\n" + REFUSED, name="python_spellings_refused")
+
+
+@pytest.mark.parametrize("name, words", [
+    ("lambda_in_a_call", "`lambda` that is not bound to a name"),
+    ("list_comprehension_as_a_value", "wrap it in np.array"),
+    ("filtered_max", "best = -math.inf"),
+    ("filtered_array", "np.where"),
+    ("two_clauses", "nested `for` loops"),
+])
+def test_refusals_name_the_line_and_what_to_write(name, words):
+    with pytest.raises(sg.UnsupportedSyntaxError) as info:
+        sg.grad(getattr(REFUSING, name))(RNG.normal(size=N))
+    assert words in str(info.value)
+    assert info.value.filename.endswith("python_spellings_refused.py") and info.value.lineno > 1
+    assert info.value.offset >= 1
+
+
+def test_the_advice_for_a_filtered_max_lifts_and_is_right():
+    x = RNG.normal(size=N)
+    function = REFUSING.the_advice_of_filtered_max
+    value, gradient = sg.value_and_grad(function)(x)
+    assert value == max(x[1:])
+    expected = np.zeros(N)
+    expected[1 + np.argmax(x[1:])] = 1.0
+    np.testing.assert_array_equal(gradient, expected)
+
+
+def test_a_lambda_inside_a_dict_is_refused_with_its_place(tmp_path):
+    module = write_module('''
+        losses = {
+            "square": lambda x: x**2,
+        }
+    ''', directory=tmp_path)
+    with pytest.raises(sg.UnsupportedSyntaxError) as info:
+        sg.grad(module.losses["square"])(3.0)
+    assert "define it with `def" in str(info.value)
+    assert (info.value.lineno, info.value.offset) == (3, 15)
+
+
+TRUTH = write_module('''
+import numpy as np
+
+def truth_tests(x, t):
+    return (float(np.all(x > 0)) + 2*float(np.any(x > 1.5)) + 4*float(np.isnan(x[0])) + 8*float(np.isinf(x[1]))
+            + 16*float(np.all(np.isfinite(x))) + 32*float(np.all(x)) + 64*float(np.any(np.isnan(x))) + t)
+''', name="python_spellings_truth")
+
+
+@pytest.mark.parametrize("x", [np.array([np.nan, 1.0, 2.0]), np.array([1.0, np.nan, np.inf]),
+                               np.array([np.inf, 1.0, -np.inf]), np.array([-6.0, 1.0, 2.0])])
+def test_predicates_follow_numpy_at_nan_and_inf(x):
+    """Each test decides as NumPy does, NaN and infinities included (a NaN is true, and not `<= 0`)."""
+    value, gradient = sg.value_and_grad(TRUTH.truth_tests, wrt="t")(x, 0.5)
+    with np.errstate(invalid="ignore"):
+        assert value == TRUTH.truth_tests(x, 0.5)
+    assert gradient == 1.0
+
+
+def test_argmax_takes_the_first_of_equal_elements_and_a_nan_as_numpy_does():
+    function = NUMPY.selected_by_argmax
+    for x in (np.array([1.0, 3.0, 3.0, -2.0, -2.0]), np.array([1.0, np.nan, 3.0, np.nan, 0.0])):
+        w = np.arange(5.0)
+        value, _ = sg.value_and_grad(function, wrt=(0, 1))(x, w)
+        np.testing.assert_equal(value, function(x, w))
+
+
+def test_hessian_through_an_argmax_index_matches_central_differences():
+    """The Hessian's pattern takes a read at an index the floats decide as a read of any element."""
+    source = write_module('''
+import numpy as np
+
+def peaked(x):
+    k = np.argmax(x)
+    return np.sum(x**3) + x[k]**2 * x[k - 1] + np.sum(np.isnan(x))
+''', name="python_spellings_hessian")
+    x = np.array([0.3, 1.2, -0.4, 0.8])
+    gradient = sg.grad(source.peaked)
+    expected = np.array([richardson_gradient(lambda y: gradient(y)[j], [x], 0) for j in range(len(x))])
+    np.testing.assert_allclose(sg.hessian(source.peaked)(x), expected, rtol=1e-7, atol=1e-9)
