@@ -10,7 +10,8 @@ tables:
    size is known to it) and the pattern's preparation (abstract run plus colouring, once per shape), at n = 10,
    1000 and 100000;
 3. per call, Hessian-vector products on Rosenbrock n = 10^5 and the logistic NLL 10^4 x 10 against symgrad's
-   gradient of the same function and ``jax.jit`` of ``jvp(grad(f))``;
+   gradient of the same function, ``jax.jit`` of ``jvp(grad(f))`` and (the NLL) the HVP with pass `dead_carries`
+   off, which still sums f and its slope with a `log1p` per row;
 4. scipy.optimize: Newton-CG with ``hessp`` against L-BFGS-B with the gradient only on Rosenbrock n = 1000, and
    trust-ncg / trust-exact / trust-constr against L-BFGS-B and BFGS on a data-fitting problem (the logistic NLL),
    iterations and wall time to the same gradient tolerance.
@@ -130,9 +131,10 @@ def products(jax_calls, repeat):
     calls = {"rosen hvp": (hvp_rosen, (x, v)), "rosen grad": (sg.grad(rosen), (x,)),
              "rosen jax jvp(grad)": (jax_calls["hvp rosen"], (x, v)),
              "nll hvp": (hvp_nll, (w, X, y, u)), "nll grad": (sg.grad(logistic_nll), (w, X, y)),
-             "nll jax jvp(grad)": (jax_calls["hvp nll"], (w, X, y, u))}
+             "nll jax jvp(grad)": (jax_calls["hvp nll"], (w, X, y, u)),
+             "nll hvp, pass dead_carries off": (sg.hvp(logistic_nll, optimize={"dead_carries": False}), (w, X, y, u))}
     pairs = [("rosen hvp", "rosen grad"), ("rosen hvp", "rosen jax jvp(grad)"),
-             ("nll hvp", "nll grad"), ("nll hvp", "nll jax jvp(grad)")]
+             ("nll hvp", "nll grad"), ("nll hvp", "nll jax jvp(grad)"), ("nll hvp", "nll hvp, pass dead_carries off")]
     title = "3. Hessian-vector products: Rosenbrock n = 10^5, logistic NLL 10^4 x 10"
     print_table(title, *ratios(calls, pairs, repeat))
 
