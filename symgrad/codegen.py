@@ -1085,6 +1085,13 @@ def dead_carries(statements, results):
     return kept[::-1]
 
 
+def _carried_results(statements, results):
+    """The results of top-level loops' carried values that `results` name: what `dead_carries` does with
+    `statements` depends on `results` through these alone (kernels that agree on them share one build)."""
+    named = set().union(*(sp.sympify(r).free_symbols for r in results))
+    return frozenset(c.result for s in statements if isinstance(s, Loop) for c in s.carried if c.result in named)
+
+
 def _without_dead_carries(loop, needed):
     """`loop` without the carried values whose results are not `needed` and which no kept value or effect of its
     body reads (found to a fixed point: dropping one may free another), its inner loops likewise."""
@@ -1384,7 +1391,7 @@ def build_kernels(derivative, gradient_as_tuple, parallel=False, enabled=passes.
         body = _live(statements, results, python_reads=program.body if name == "value" else derivative.forward)
         # The passes below depend on the live statements alone (fresh temporaries each time): grad and
         # value_and_grad often keep the same ones, which are then built once.
-        same = (tuple(map(id, body)), tuple(results))
+        same = (tuple(map(id, body)), _carried_results(body, results) if "dead_carries" in enabled else None)
         if same not in built:
             built[same] = _passes(body, results, program.arguments, bounds, _temporaries(taken), enabled)
         entry, body = built[same]
