@@ -1,6 +1,6 @@
 """Second order against JAX, CasADi and first-order optimisers: ratios printed in one run.
 
-``python -m benchmarks.second_order`` (``--quick``: fewer rounds; ``--tables 1,3``: some of them) prints four
+``python -m benchmarks.second_order`` (``--quick``: fewer rounds; ``--tables 1,3``: some of them) prints five
 tables:
 
 1. per call, Rosenbrock n = 1000: symgrad's dense and sparse Hessians against ``jax.jit(jax.hessian(f))`` and
@@ -10,10 +10,12 @@ tables:
    size is known to it) and the pattern's preparation (abstract run plus colouring, once per shape), at n = 10,
    1000 and 100000;
 3. per call, Hessian-vector products on Rosenbrock n = 10^5 and the logistic NLL 10^4 x 10 against symgrad's
-   gradient of the same function and ``jax.jit`` of ``jvp(grad(f))``;
+   gradient of the same function, ``jax.jit`` of ``jvp(grad(f))`` and (the NLL) the HVP with pass `dead_carries`
+   off, which still sums f and its slope with a `log1p` per row;
 4. scipy.optimize: Newton-CG with ``hessp`` against L-BFGS-B with the gradient only on Rosenbrock n = 1000, and
    trust-ncg / trust-exact / trust-constr against L-BFGS-B and BFGS on a data-fitting problem (the logistic NLL),
-   iterations and wall time to the same gradient tolerance.
+   iterations and wall time to the same gradient tolerance;
+5. CPU time per call of the NLL HVP and gradient with pass `dead_carries` on and off, and of the sparse Hessian.
 """
 
 import argparse
@@ -130,11 +132,39 @@ def products(jax_calls, repeat):
     calls = {"rosen hvp": (hvp_rosen, (x, v)), "rosen grad": (sg.grad(rosen), (x,)),
              "rosen jax jvp(grad)": (jax_calls["hvp rosen"], (x, v)),
              "nll hvp": (hvp_nll, (w, X, y, u)), "nll grad": (sg.grad(logistic_nll), (w, X, y)),
-             "nll jax jvp(grad)": (jax_calls["hvp nll"], (w, X, y, u))}
+             "nll jax jvp(grad)": (jax_calls["hvp nll"], (w, X, y, u)),
+             "nll hvp, pass dead_carries off": (sg.hvp(logistic_nll, optimize={"dead_carries": False}), (w, X, y, u))}
     pairs = [("rosen hvp", "rosen grad"), ("rosen hvp", "rosen jax jvp(grad)"),
-             ("nll hvp", "nll grad"), ("nll hvp", "nll jax jvp(grad)")]
+             ("nll hvp", "nll grad"), ("nll hvp", "nll jax jvp(grad)"), ("nll hvp", "nll hvp, pass dead_carries off")]
     title = "3. Hessian-vector products: Rosenbrock n = 10^5, logistic NLL 10^4 x 10"
     print_table(title, *ratios(calls, pairs, repeat))
+
+
+def cpu_times(repeat):
+    """Table 5: symgrad's calls by CPU time (`time.process_time` over a batch, median of rounds), which a loaded
+    machine's descheduling does not inflate; JAX is left out, as its calls return before their work is done."""
+    rng = np.random.default_rng(1)
+    w, X = rng.normal(size=10), rng.normal(size=(10_000, 10))
+    y, u = (rng.random(10_000) < 0.5).astype(float), rng.normal(size=10)
+    x = rng.uniform(-1.0, 1.0, 1000)
+    off = {"dead_carries": False}
+    calls = {"nll hvp": (sg.hvp(logistic_nll), (w, X, y, u), 20),
+             "nll hvp, pass dead_carries off": (sg.hvp(logistic_nll, optimize=off), (w, X, y, u), 20),
+             "nll grad": (sg.grad(logistic_nll), (w, X, y), 20),
+             "nll grad, pass dead_carries off": (sg.grad(logistic_nll, optimize=off), (w, X, y), 20),
+             "sparse Hessian, rosen n = 1000": (sg.hessian(rosen, sparse=True), (x,), 200)}
+    samples = {name: [] for name in calls}
+    for function, args, _ in calls.values():
+        function(*args)
+    for _ in range(repeat):
+        for name, (function, args, number) in calls.items():
+            started = time.process_time()
+            for _ in range(number):
+                function(*args)
+            samples[name].append((time.process_time() - started) / number)
+    print("\n5. CPU time per call (median of rounds)")
+    for name, seconds in samples.items():
+        print(f"  {name:<44} {1e6 * np.median(seconds):>12.1f} us")
 
 
 def optimisers(rounds):
@@ -200,7 +230,7 @@ def optimisers(rounds):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds")
-    parser.add_argument("--tables", default="1,2,3,4", help="which tables to print (default all: 1,2,3,4)")
+    parser.add_argument("--tables", default="1,2,3,4,5", help="which tables to print (default all: 1,2,3,4,5)")
     options = parser.parse_args(argv)
     tables = set(options.tables.split(","))
     repeat = 5 if options.quick else 15
@@ -214,6 +244,8 @@ def main(argv=None):
         products(jax_calls, repeat)
     if "4" in tables:
         optimisers(1 if options.quick else 2)
+    if "5" in tables:
+        cpu_times(repeat)
     print(f"\nload: {open('/proc/loadavg').read().split()[:3]}, {os.cpu_count()} cores")
 
 

@@ -1073,6 +1073,48 @@ def fuse_reductions(statements, arguments, per_row=True):
     return statements
 
 
+def dead_carries(statements, results):
+    """Drop the values a loop carries that nothing after it reads, with the statements of its body that only
+    they need (pass `dead_carries`).  `_live` keeps a loop whole when it has effects (a reverse sweep fused into
+    it) or one needed result, so the gradient kernel of a loss otherwise still sums the loss, and an HVP's still
+    sums f and its directional derivative, with every `log1p` that feeds them.  Precondition: it runs after
+    `Bounds.kernel`, so the array reads it drops keep their entry conditions and `Check`s (an index Python
+    would read out of range is still an IndexError, the rule `_live` keeps with `python_reads`); the dropped
+    statements are assignments, which have no other effect.  What set the dropped values' initial values
+    before the loop is left to the compiler (plain arithmetic)."""
+    needed = set().union(*(sp.sympify(r).free_symbols for r in results))
+    kept = []
+    for statement in reversed(statements):
+        if isinstance(statement, Loop):
+            statement = _without_dead_carries(statement, needed)
+        needed |= _used(statement)
+        kept.append(statement)
+    return kept[::-1]
+
+
+def _carried_results(statements, results):
+    """The results of top-level loops' carried values that `results` name: what `dead_carries` does with
+    `statements` depends on `results` through these alone (kernels that agree on them share one build)."""
+    named = set().union(*(sp.sympify(r).free_symbols for r in results))
+    return frozenset(c.result for s in statements if isinstance(s, Loop) for c in s.carried if c.result in named)
+
+
+def _without_dead_carries(loop, needed):
+    """`loop` without the carried values whose results are not `needed` and which no kept value or effect of its
+    body reads (found to a fixed point: dropping one may free another), its inner loops likewise."""
+    dropped = {id(c) for c in loop.carried if c.result not in needed}
+    while True:
+        carried = [c for c in loop.carried if id(c) not in dropped]
+        body = _live(loop.body, [c.next for c in carried])
+        reads = set().union(*(_used(s) for s in body), *(c.next.free_symbols for c in carried))
+        revived = {id(c) for c in loop.carried if id(c) in dropped and c.phi in reads}
+        if not revived:
+            break
+        dropped -= revived
+    return Loop(loop.index, loop.start, loop.stop, loop.step, dead_carries(body, [c.next for c in carried]),
+                carried, loop.line)
+
+
 def _temporaries(taken):
     k = 0
     while True:
@@ -1356,9 +1398,9 @@ def build_kernels(derivative, gradient_as_tuple, parallel=False, enabled=passes.
         body = _live(statements, results, python_reads=program.body if name == "value" else derivative.forward)
         # The passes below depend on the live statements alone (fresh temporaries each time): grad and
         # value_and_grad often keep the same ones, which are then built once.
-        same = tuple(map(id, body))
+        same = (tuple(map(id, body)), _carried_results(body, results) if "dead_carries" in enabled else None)
         if same not in built:
-            built[same] = _passes(body, program.arguments, bounds, _temporaries(taken), enabled)
+            built[same] = _passes(body, results, program.arguments, bounds, _temporaries(taken), enabled)
         entry, body = built[same]
         if parallel:
             body = in_chunks(body, results)
@@ -1369,12 +1411,14 @@ def build_kernels(derivative, gradient_as_tuple, parallel=False, enabled=passes.
     return kernels
 
 
-def _passes(body, arguments, bounds, temporaries, enabled):
-    """`(entry checks, statements)` of a kernel whose live statements are `body`: fusion, bounds, CSE, skipped
-    sweeps and nesting cut."""
+def _passes(body, results, arguments, bounds, temporaries, enabled):
+    """`(entry checks, statements)` of a kernel whose live statements are `body`: fusion, bounds, dead carried
+    values, CSE, skipped sweeps and nesting cut."""
     if "fuse_reductions" in enabled:
         body = fuse_reductions(body, arguments, "per_row_fusion" in enabled)
     entry, body, fragile = bounds.kernel(body)
+    if "dead_carries" in enabled:  # (after bounds: what it drops keeps its checks)
+        body = dead_carries(body, results)
     return entry, shallow(skip_zero_sweeps(shared(body, temporaries, enabled, fragile), enabled), temporaries)
 
 

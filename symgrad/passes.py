@@ -22,6 +22,8 @@ PASSES = {
     "activation_outputs": ("reverse", "takes tanh', exp', sigmoid' and relu' from the activation's output (read back "
                                       "from its array, or taped in place of its input), so the input needs no tape"),
     "accumulator_adjoint": ("reverse", "uses one adjoint for every iteration of a pure accumulator (s += ...)"),
+    "dead_carries": ("codegen", "drops the values a loop carries that nothing after it reads (the loss summed in "
+                                "a gradient kernel), with what only they need"),
     "closed_form": ("codegen", "replaces small straight-line gradients by their simplified closed form"),
     "cse": ("codegen", "shares common subexpressions within each straight run of statements"),
     "merge_stores": ("codegen", "merges several += into one array element into one store"),

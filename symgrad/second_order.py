@@ -410,11 +410,8 @@ class Hessian(HVP):
     def sparsity(self, *args, **keywords):
         """The structural nonzeros of the Hessian at arguments of these shapes (and integer values), as a
         scipy.sparse CSR matrix of ones: derived from the program, so the same at every value of the floats."""
-        import scipy.sparse
-
         plan = self._plan(self._arguments(args, keywords))
-        return scipy.sparse.csr_matrix((np.ones(len(plan.indices)), plan.indices, plan.indptr),
-                                       shape=(plan.n, plan.n))
+        return plan.csr(np.ones(len(plan.indices)))
 
     def plan(self, *args, **keywords):
         """The colouring of the Hessian's pattern at arguments of these shapes, as the tuple of int64 arrays that
@@ -446,16 +443,13 @@ class Hessian(HVP):
 
     def _compressed(self, values):
         """The structural nonzeros as a CSR matrix, from one HVP per colour."""
-        import scipy.sparse
-
         plan = self._plan(values)
-        return scipy.sparse.csr_matrix((self.kernels.sparse_data(*values, plan.arrays), plan.indices, plan.indptr),
-                                       shape=(plan.n, plan.n))
+        return plan.csr(self.kernels.sparse_data(*values, plan.arrays))
 
     def _key_of(self, values):
         """What the pattern depends on: the arrays' shapes and the integer arguments' values."""
         module = self._load()
-        return tuple(np.shape(v) if kind.startswith("array") else (v if kind == "int" else None)
+        return tuple(v.shape if kind.startswith("array") else (v if kind == "int" else None)  # (checked ndarrays)
                      for kind, v in zip(module.KINDS, values))
 
 
@@ -488,6 +482,24 @@ class _Plan:
         self.indptr = np.concatenate([[0], np.cumsum(np.bincount(full[:, 0], minlength=n))]).astype(index)
         self.arrays = (members, member_start, np.ascontiguousarray(pair_rows), np.ascontiguousarray(pair_columns),
                        pair_start, slot)
+        self._template = None
+
+    def csr(self, data):
+        """The CSR matrix of `data` (in CSR order) on the pattern.  scipy's constructor checks the structure on
+        every call, which took longer than the products of a small Hessian; this is a shallow copy of a matrix
+        checked once, with `data` and its own copies of `indices` and `indptr` (scipy's eliminate_zeros and
+        prune change those in place, which must not reach the next call's matrix)."""
+        if self._template is None:
+            import scipy.sparse
+
+            template = scipy.sparse.csr_matrix((np.zeros(len(self.indices)), self.indices, self.indptr),
+                                               shape=(self.n, self.n))
+            template.has_canonical_format  # noqa: B018 (checked once: sorted, no duplicates; copies inherit it)
+            self._template = template
+        matrix = object.__new__(type(self._template))
+        matrix.__dict__.update(self._template.__dict__)
+        matrix.data, matrix.indices, matrix.indptr = data, self.indices.copy(), self.indptr.copy()
+        return matrix
 
 
 class ValueGradAndHessian(Hessian):

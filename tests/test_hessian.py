@@ -120,6 +120,29 @@ def test_a_summarised_pattern_holds_every_nonzero_of_jax_at_random_points():
         close(sparse(x).toarray(), expected)
 
 
+def test_each_sparse_hessian_is_a_checked_csr_matrix_of_its_own():
+    """The CSR matrix is made past scipy's per-call checks: it must be what the checked constructor makes, and
+    changing one result's structure in place (eliminate_zeros) must not reach the next call's."""
+    import scipy.sparse
+
+    sparse = sg.hessian(rosen, sparse=True)
+    x = np.linspace(-1.2, 1.4, 25)
+    x[10] = 0.0  # entries 400 x_i of the off-diagonals become exact zeros at x_i = 0
+    first = sparse(x)
+    first.check_format(full_check=True)
+    checked = scipy.sparse.csr_matrix((first.data, first.indices, first.indptr), shape=first.shape)
+    assert type(first) is type(checked) and first.has_canonical_format and first.shape == (25, 25)
+    assert (first != checked).nnz == 0
+    close(first.toarray(), jax.hessian(twin(rosen))(x))
+    structural, indptr = first.nnz, first.indptr.copy()
+    first.eliminate_zeros()
+    assert first.nnz < structural
+    second = sparse(x)
+    assert second.nnz == structural and np.array_equal(second.indptr, indptr)
+    close(second.toarray(), jax.hessian(twin(rosen))(x))
+    assert sparse.sparsity(x).nnz == structural
+
+
 def test_the_compiled_colouring_separates_columns_that_share_a_row():
     rng = np.random.default_rng(5)
     n = 40

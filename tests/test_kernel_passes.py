@@ -317,3 +317,39 @@ def test_split_rows_shapes_equal_the_unsplit_loop(function, wrt):
     assert fast_value == pytest.approx(function(*args), rel=1e-12)
     for position, got in enumerate(each(fast_gradient)):
         np.testing.assert_allclose(got, richardson_gradient(function, args, position), rtol=1e-7, atol=1e-9)
+
+
+def _kernel_text(transform, name):
+    """One kernel's text out of the transform's module source."""
+    return re.search(rf"^def {name}\(.*?(?=^def |\Z)", transform.source(), re.S | re.M).group(0)
+
+
+def logistic_hvp_hand(w, X, v):
+    """The mean logistic NLL's Hessian times v by hand: X^T (s (1 - s) X v) / n, s = sigmoid(X w)."""
+    s = 1 / (1 + np.exp(-(X @ w)))
+    return X.T @ (s * (1 - s) * (X @ v)) / X.shape[0]
+
+
+@pytest.mark.parametrize("rows", [1, 600])
+def test_dead_carries_leaves_the_loss_out_of_the_gradient_and_hvp_kernels(rows):
+    """A gradient needs no loss and an HVP no f nor f's directional derivative: with the pass their kernels sum
+    neither, and so call no log1p (the loop stays, for the adjoint fused into it)."""
+    rng = np.random.default_rng(rows)
+    X, w, v = rng.normal(size=(rows, 4)), rng.normal(size=4), rng.normal(size=4)
+    y = (rng.random(rows) < 0.5) * 1.0
+    for make, args, hand in ((sg.grad, (w, X, y), logistic_hand(w, X, y)),
+                             (sg.hvp, (w, X, y, v), logistic_hvp_hand(w, X, v))):
+        fast, plain = make(logistic_nll), make(logistic_nll, optimize={"dead_carries": False})
+        assert "log1p" not in _kernel_text(fast, "grad") and "log1p" in _kernel_text(plain, "grad")
+        assert "log1p" in _kernel_text(fast, "value_and_grad") or make is sg.hvp  # (an HVP's value is f's slope)
+        np.testing.assert_allclose(fast(*args), hand, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(fast(*args), plain(*args), rtol=1e-14, atol=1e-17)
+
+
+def test_dead_carries_keeps_the_index_error_of_a_read_it_drops():
+    """The HVP of the logistic NLL reads y only for the loss it drops: a y one row short is still Python's
+    IndexError naming y, from the entry check made before the pass."""
+    rng = np.random.default_rng(4)
+    X, w, v = rng.normal(size=(50, 3)), rng.normal(size=3), rng.normal(size=3)
+    with pytest.raises(IndexError, match="'y'"):
+        sg.hvp(logistic_nll)(w, X, np.ones(49), v)
