@@ -378,8 +378,8 @@ def write_once_arrays(statements):
     array instead of a tape (`Reverser.record`), and it leaves the adjoint element as it is after its one read
     (nothing reads it again).  Pass `write_once_arrays`; precondition, checked here: the array is made by an
     `Allocate` outside every loop; one `Store` writes it, not `+=`, and its indices are the indices of the loops
-    around it, each once (so no two iterations write the same element); no statement reads the array before the
-    loop nest holding that store, nor inside it."""
+    around it, each once, every loop's indices provably nonnegative (so no two iterations write the same element);
+    no statement reads the array before the loop nest holding that store, nor inside it."""
     labels = set()
     for at, statement in enumerate(statements):
         if not isinstance(statement, Allocate):
@@ -394,10 +394,19 @@ def write_once_arrays(statements):
         loops = _loops_around(later[nest], store)
         indices = [loop.index for loop in loops or ()]
         if (loops and len(set(indices)) == len(indices) == len(store.indices)
-                and set(store.indices) == set(indices)
+                and set(store.indices) == set(indices) and all(_counts_from_zero(loop) for loop in loops)
                 and not any(_reads_array(s, label) for s in later[:nest + 1])):
             labels.add(label)
     return labels
+
+
+def _counts_from_zero(loop):
+    """Whether every index `loop` runs through is provably nonnegative (a negative one counts from the end of an
+    array, so two iterations could write one element)."""
+    if not sp.sympify(loop.step).is_number or loop.step == 0:
+        return False
+    lowest = loop.start if loop.step > 0 else loop.stop + 1
+    return sp.sympify(lowest).is_nonnegative is True
 
 
 def _loops_around(statement, store):
