@@ -333,16 +333,8 @@ class Transform:
         module = self._load()
         if module.PASSED or module.FOLDED:
             count = len(module.ARGUMENTS) - len(module.PASSED)
-            unchanged = module_values.unchanged_check(self.fun, module)
-            if unchanged is None or self.fun.__defaults__:
-                return functools.partial(self._with_module_values, name, dispatcher, count)
-
-            def checked(*args, **keywords):  # (numbers only, not rebound: a few identity tests, then the kernel)
-                if unchanged() and not keywords and len(args) == count:
-                    return dispatcher(*args)
-                return self._with_module_values(name, dispatcher, count, *args, **keywords)
-
-            return checked
+            slow = functools.partial(self._with_module_values, name, dispatcher, count)
+            return module_values.checked_call(self.fun, module, dispatcher, slow) or slow
         kernel = getattr(dispatcher, "py_func", dispatcher)  # (a plain function under NUMBA_DISABLE_JIT=1)
         if tuple(inspect.signature(kernel).parameters) == tuple(inspect.signature(self.fun).parameters) \
                 and not self.fun.__defaults__:

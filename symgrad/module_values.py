@@ -14,6 +14,7 @@ Like `cache`, this module imports neither SymPy nor Numba.
 """
 
 import builtins
+import inspect
 import types
 
 import numpy as np
@@ -55,31 +56,40 @@ def read(function, path):
     return value
 
 
-def unchanged_check(function, module):
-    """For a module that folds numbers and passes no arrays: a function of no arguments that says, in a few
-    identity tests, that every folded number is still the very object the kernels were derived for (the common
-    call: nothing was rebound), or None when a path is not a plain global, or a number is no longer that value.  When it says no, `current` decides
-    (an equal number rebound is still the same value)."""
-    if module.PASSED:
+def checked_call(function, module, kernel, slow):
+    """For a module that folds numbers and passes no arrays: a function with `function`'s parameters that calls
+    `kernel` when every folded number is still the very object the kernels were derived for (the common call: one
+    dict lookup and one identity test per number, no wrapper of `*args`), and `slow` otherwise, which decides (an
+    equal number rebound is still the same value; a deleted global raises NameError).  None when a path is not a
+    plain global, a number is no longer that value, or the parameters are not plain positional ones without
+    defaults: `slow` then takes every call."""
+    code = function.__code__
+    names = code.co_varnames[:code.co_argcount]
+    if (module.PASSED or function.__defaults__ or code.co_kwonlyargcount or code.co_posonlyargcount
+            or code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)
+            or any(name.startswith("_symgrad_") for name in names)):
         return None
-    cells = []
-    for path, described in module.FOLDED:
-        free = function.__code__.co_freevars
-        if len(path) != 1 or path[0] in free or path[0] not in function.__globals__:
+    namespace = {"_symgrad_globals": function.__globals__, "_symgrad_kernel": kernel, "_symgrad_slow": slow}
+    tests = []
+    for k, (path, described) in enumerate(module.FOLDED):
+        if len(path) != 1 or path[0] in code.co_freevars or path[0] not in function.__globals__:
             return None
         value = function.__globals__[path[0]]
         if describe_helper(value) != described:
             return None  # (already changed: the kernels are not the value's, and the slow path derives again)
-        cells.append((function.__globals__, path[0], value))
-    missing = object()
-
-    def unchanged():
-        for namespace, name, value in cells:
-            if namespace.get(name, missing) is not value:
-                return False
-        return True
-
-    return unchanged
+        namespace[f"_symgrad_value{k}"] = value
+        tests.append(f"_symgrad_globals[{path[0]!r}] is _symgrad_value{k}")
+    parameters = ", ".join(names)
+    exec(f"def _symgrad_checked({parameters}):\n"
+         f"    try:\n"
+         f"        if {' and '.join(tests)}:\n"
+         f"            return _symgrad_kernel({parameters})\n"
+         f"    except KeyError:\n"
+         f"        pass\n"
+         f"    return _symgrad_slow({parameters})\n", namespace)
+    checked = namespace["_symgrad_checked"]
+    checked.__name__, checked.__qualname__ = function.__name__, function.__qualname__  # (Python's TypeErrors)
+    return checked
 
 
 def current(function, module):

@@ -21,6 +21,8 @@ PASSES = {
     "guarded_sums": ("reverse", "writes `if c: s += t` as s - (-t if c else 0.0), so s stays an accumulator"),
     "activation_outputs": ("reverse", "takes tanh', exp', sigmoid' and relu' from the activation's output (read back "
                                       "from its array, or taped in place of its input), so the input needs no tape"),
+    "write_once_arrays": ("reverse", "neither tapes nor undoes the stores into a local array written once per "
+                                     "element before any read; the sweep reads the array itself"),
     "accumulator_adjoint": ("reverse", "uses one adjoint for every iteration of a pure accumulator (s += ...)"),
     "dead_carries": ("codegen", "drops the values a loop carries that nothing after it reads (the loss summed in "
                                 "a gradient kernel), with what only they need"),

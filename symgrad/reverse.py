@@ -369,6 +369,76 @@ def guarded_sums(statements, carried=()):
     return rewritten
 
 
+def write_once_arrays(statements):
+    """The local arrays whose every element is written at most once, by a plain store, before anything reads the
+    array: the layers of a vectorised network (`h = np.maximum(X @ W.T + b, 0.0)`).
+
+    Such an array holds at the end of the forward sweep what every read of it saw, so reverse mode neither records
+    the value each store overwrites nor puts it back in the sweep; it reads an activation's output back from the
+    array instead of a tape (`Reverser.record`), and it leaves the adjoint element as it is after its one read
+    (nothing reads it again).  Pass `write_once_arrays`; precondition, checked here: the array is made by an
+    `Allocate` outside every loop; one `Store` writes it, not `+=`, and its indices are the indices of the loops
+    around it, each once, every loop's indices provably nonnegative (so no two iterations write the same element);
+    no statement reads the array before the loop nest holding that store, nor inside it."""
+    labels = set()
+    for at, statement in enumerate(statements):
+        if not isinstance(statement, Allocate):
+            continue
+        label = statement.base.label
+        later = statements[at + 1:]
+        stores = [s for s in walk(later) if isinstance(s, Store) and s.base.label == label]
+        if len(stores) != 1 or stores[0].accumulate:
+            continue
+        store = stores[0]
+        nest = next(k for k, s in enumerate(later) if any(t is store for t in walk([s])))
+        loops = _loops_around(later[nest], store)
+        indices = [loop.index for loop in loops or ()]
+        if (loops and len(set(indices)) == len(indices) == len(store.indices)
+                and set(store.indices) == set(indices) and all(_counts_from_zero(loop) for loop in loops)
+                and not any(_reads_array(s, label) for s in later[:nest + 1])):
+            labels.add(label)
+    return labels
+
+
+def _counts_from_zero(loop):
+    """Whether every index `loop` runs through is provably nonnegative (a negative one counts from the end of an
+    array, so two iterations could write one element)."""
+    if not sp.sympify(loop.step).is_number or loop.step == 0:
+        return False
+    lowest = loop.start if loop.step > 0 else loop.stop + 1
+    return sp.sympify(lowest).is_nonnegative is True
+
+
+def _loops_around(statement, store):
+    """The loops from `statement` down to the body holding `store`, outermost first; None when `store` is not
+    reached through loops alone."""
+    if not isinstance(statement, Loop):
+        return None
+    if any(s is store for s in statement.body):
+        return [statement]
+    for inner in statement.body:
+        if any(s is store for s in walk([inner])):
+            deeper = _loops_around(inner, store)
+            return None if deeper is None else [statement] + deeper
+    return None
+
+
+def _reads_array(statement, label):
+    """Whether `statement` (a loop: its range, carried values or body) reads an element of the array `label`."""
+    if isinstance(statement, Loop):
+        expressions = [statement.start, statement.stop, statement.step]
+        expressions += [e for c in statement.carried for e in (c.initial, c.next)]
+        if any(_reads_array(s, label) for s in statement.body):
+            return True
+    elif isinstance(statement, Assign):
+        expressions = [statement.value, statement.guard]
+    elif isinstance(statement, Store):
+        expressions = [statement.value, *statement.indices]
+    else:
+        expressions = []
+    return any(e.base.label == label for x in expressions for e in sp.sympify(x).atoms(sp.Indexed))
+
+
 def activation_outputs(statements, loop_arrays, inside=0):
     """The statements whose reverse sweep takes the activation's derivative from its output (`tanh' = 1 - out**2`,
     `relu' = out > 0`), and the nested loops' results that then need no tape: (ids of those statements, symbols).
@@ -451,6 +521,8 @@ class Reverser:
         self.store_tapes = {}
         self.from_output, self.untaped = activation_outputs(self.body, self.loop_arrays) \
             if "activation_outputs" in enabled else (set(), set())
+        self.written_once = write_once_arrays(self.body) if "write_once_arrays" in enabled else set()
+        self.read_back = {}  # an activation's output -> the element of a write-once array it is stored into
 
     def atoms_of(self, expr):
         """`differentiable_atoms(expr)`, found once per expression (the set is shared: not to be changed)."""
@@ -510,12 +582,16 @@ class Reverser:
         writes, or that lives only for one iteration of an enclosing loop."""
         recorded = []
         for statement in statements:
-            if isinstance(statement, Store) and statement.base.label not in self.loop_arrays:
+            if isinstance(statement, Store) and statement.base.label not in self.loop_arrays | self.written_once:
                 self.store_tapes[id(statement)] = self.new_tape(statement.base.label, loops)
                 recorded.append(Push(self.store_tapes[id(statement)], sp.Indexed(statement.base, *statement.indices)))
             recorded.append(statement)
             if isinstance(statement, Assign) and id(statement) in self.from_output:
-                recorded.append(Push(self._tape_of(statement.target, loops), statement.target))
+                element = self._stored_once(statement, statements)
+                if element is not None:
+                    self.read_back[statement.target] = element
+                else:
+                    recorded.append(Push(self._tape_of(statement.target, loops), statement.target))
             elif isinstance(statement, Assign) and statement.taped:
                 label = statement.value.base.label
                 if label in self.loop_arrays or _stores_to(loops[-1].body, label):
@@ -531,6 +607,16 @@ class Reverser:
                     recorded += [Push(self._tape_of(c.result, loops), c.result) for c in statement.carried
                                  if c.result not in self.untaped]
         return recorded
+
+    def _stored_once(self, assign, body):
+        """The element of a write-once array into which `body` stores `assign`'s target unconditionally, or None."""
+        if assign.guard is not sp.true:
+            return None
+        for statement in body:
+            if (isinstance(statement, Store) and statement.base.label in self.written_once
+                    and statement.value == assign.target):
+                return sp.Indexed(statement.base, *statement.indices)
+        return None
 
     def _tape_of(self, symbol, loops):
         if symbol not in self.taped_carried:
@@ -552,7 +638,7 @@ class Reverser:
                     bar_array = self.adjoint_array(statement.base)
                     bar = self.fresh(f"{statement.base.label.name}_bar_at")
                     scope.out.append(Assign(bar, sp.Indexed(bar_array, *statement.indices)))
-                    if not statement.accumulate:
+                    if not statement.accumulate and statement.base.label not in self.written_once:
                         scope.out.append(Store(bar_array, statement.indices, sp.Integer(0)))
                     if id(statement) in self.from_output:  # the output, read back before the store is undone
                         out = self.fresh(f"{statement.base.label.name}_out")
@@ -634,6 +720,8 @@ class Reverser:
             if isinstance(statement, Assign):
                 if statement.target in self.taped_carried:
                     statements.append(Pop(self.taped_carried[statement.target], statement.target))
+                elif statement.target in self.read_back:
+                    statements.append(Assign(statement.target, self.read_back[statement.target]))
                 else:  # (the same statement: codegen knows it by identity; its probe matters in the forward sweep)
                     statements.append(statement)
             elif isinstance(statement, Loop):

@@ -353,3 +353,101 @@ def test_dead_carries_keeps_the_index_error_of_a_read_it_drops():
     X, w, v = rng.normal(size=(50, 3)), rng.normal(size=3), rng.normal(size=3)
     with pytest.raises(IndexError, match="'y'"):
         sg.hvp(logistic_nll)(w, X, np.ones(49), v)
+
+
+# --- pass write_once_arrays -------------------------------------------------------------------------------------
+ONCE_OFF = {"write_once_arrays": False}
+
+
+def tanh_layer(W, b, v, X):
+    """A vectorised layer: `h`, read by two statements, is written once per element into a local array."""
+    h = np.tanh(X @ W.T + b)
+    s = h @ v
+    return np.sum(s * s) + np.sum(X[:, 0] @ h)
+
+
+def rewritten_in_rounds(x):
+    """Every element written again in each round, and read inside the nest: the stores need their undo."""
+    w = np.zeros(len(x))
+    s = 0.0
+    for r in range(3):
+        for i in range(len(x)):
+            w[i] = math.tanh(x[i] * (r + 1))
+            s += w[i] * x[i]
+    return s
+
+
+def written_twice(x):
+    """Two loops store into the same array."""
+    w = np.zeros(len(x))
+    for i in range(len(x)):
+        w[i] = math.tanh(x[i])
+    for i in range(len(x)):
+        w[i] = w[i] * x[i] + 1.0
+    s = 0.0
+    for i in range(len(x)):
+        s += w[i] ** 2
+    return s
+
+
+def shifted_start(x, k):
+    """Indices from k, which may be negative (counting from the end): not provably one element per iteration."""
+    w = np.zeros(len(x))
+    for i in range(k, len(x) + k):
+        w[i] = math.tanh(x[i - k])
+    s = 0.0
+    for i in range(len(x)):
+        s += w[i] * x[i]
+    return s
+
+
+def test_write_once_arrays_vectorised_mlp_against_jax_and_the_unoptimised_kernel():
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    jax.config.update("jax_enable_x64", True)
+    from benchmarks import array_problems
+    args = array_problems.make_args("mlp", 40, np.random.default_rng(5))
+    wrt = (0, 1, 2, 3, 4, 5)
+    transform = sg.value_and_grad(array_problems.mlp_loss_vectorised, wrt=wrt)
+    unoptimised = sg.value_and_grad(array_problems.mlp_loss_vectorised, wrt=wrt, optimize=ONCE_OFF)
+    value, gradient = transform(*args)
+    plain_value, plain_gradient = unoptimised(*args)
+    assert "tape_" not in transform.source() and "tape_h1" in unoptimised.source()
+
+    def twin(W1, b1, W2, b2, w3, b3, X, y):
+        h1 = jnp.maximum(X @ W1.T + b1, 0.0)
+        h2 = jnp.maximum(h1 @ W2.T + b2, 0.0)
+        data_loss = jnp.mean(jnp.maximum(1.0 - y * (h2 @ w3 + b3), 0.0))
+        squares = jnp.sum(W1**2) + jnp.sum(b1**2) + jnp.sum(W2**2) + jnp.sum(b2**2) + jnp.sum(w3**2) + b3**2
+        return data_loss + array_problems.ALPHA * squares
+
+    expected = jax.grad(twin, argnums=wrt)(*args)
+    assert value == pytest.approx(plain_value, rel=1e-14)
+    for mine, plain, theirs in zip(gradient, plain_gradient, expected):
+        np.testing.assert_allclose(mine, plain, rtol=1e-13, atol=1e-16)
+        np.testing.assert_allclose(mine, np.asarray(theirs), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("rows", [0, 1, 6])
+def test_write_once_arrays_tanh_layer_against_richardson(rows):
+    rng = np.random.default_rng(rows)
+    args = (rng.normal(size=(4, 3)), rng.normal(size=4), rng.normal(size=4), rng.normal(size=(rows, 3)))
+    transform = sg.value_and_grad(tanh_layer, wrt=(0, 1, 2))
+    value, gradient = transform(*args)
+    assert "tape_" not in transform.source()
+    plain = sg.value_and_grad(tanh_layer, wrt=(0, 1, 2), optimize=ONCE_OFF)(*args)[1]
+    assert value == pytest.approx(tanh_layer(*args), rel=1e-12, abs=1e-14)
+    for position, (mine, unoptimised) in enumerate(zip(gradient, plain)):
+        np.testing.assert_allclose(mine, unoptimised, rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(mine, richardson_gradient(tanh_layer, args, position), rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("function, extra", [(rewritten_in_rounds, ()), (written_twice, ()), (shifted_start, (-2,)),
+                                             (shifted_start, (0,))])
+def test_write_once_arrays_leaves_arrays_written_again_alone(function, extra):
+    x = np.random.default_rng(4).uniform(-1, 1, 5)
+    transform = sg.value_and_grad(function, wrt=0)
+    gradient = transform(x, *extra)[1]
+    assert "tape_w" in transform.source()  # the stores' undo kept
+    np.testing.assert_allclose(gradient, richardson_gradient(function, (x, *extra), 0), rtol=1e-8, atol=1e-10)
+    np.testing.assert_array_equal(gradient, sg.value_and_grad(function, wrt=0, optimize=ONCE_OFF)(x, *extra)[1])

@@ -263,6 +263,30 @@ def test_a_rebound_module_number_is_seen(restored_globals):
     np.testing.assert_allclose(hessian(x), 6.0 * np.eye(4), rtol=1e-14)
 
 
+
+def test_the_checked_call_of_a_module_number_binds_like_python(restored_globals):
+    """The fast entry of a function reading module-level numbers (`module_values.checked_call`): keywords bind as
+    in Python, a wrong count is Python's TypeError naming the function, an equal number rebound or a global
+    deleted and set again gives the same kernel's result, a deleted global is Python's NameError."""
+    (x,), wrt = CASES["module_number"]
+    transform = sg.value_and_grad(NUMPY.module_number, wrt=wrt)
+    value, gradient = transform(x)
+    assert_matches_jax(transform, "module_number", (x,), wrt)
+    by_keyword = transform(x=x)
+    assert by_keyword[0] == value and np.array_equal(by_keyword[1], gradient)
+    with pytest.raises(TypeError, match=r"module_number\(\).*'x'"):
+        transform()
+    with pytest.raises(TypeError, match=r"module_number\(\)"):
+        transform(x, x)
+    NUMPY.SCALE = float("0.5")  # equal, another object: the slow path's check passes
+    assert transform(x)[0] == value
+    del NUMPY.SCALE
+    with pytest.raises(NameError, match="SCALE"):
+        transform(x)
+    changed("SCALE", 4.0)
+    assert_matches_jax(transform, "module_number", (x,), wrt)
+
+
 def test_a_helpers_module_array_is_read_at_each_call(restored_globals):
     (x,), wrt = CASES["through_a_helper"]
     transform = sg.value_and_grad(NUMPY.through_a_helper, wrt=wrt)
