@@ -4,6 +4,7 @@ Every number here comes from the results of one run (`run.run`); the page is rew
 """
 
 import os
+import re
 
 import systems
 
@@ -502,6 +503,22 @@ BIG_PROGRAMS = ("Programs of thousands of straight-line statements (derivation, 
                 "`python -m benchmarks.scaling_statements`.")
 
 
+# Sections of the page that other scripts measure (benchmarks/second_order.py, jacobian.py, module_values.py) and
+# whose text says so: a rewrite of the field's tables keeps them as they are.
+KEPT_SECTIONS = ("## Second order", "## Jacobians", "## Module-level values")
+
+
+def _kept_sections(path):
+    """The `KEPT_SECTIONS` of the page at `path`, in its order (none when there is no page yet)."""
+    try:
+        with open(path) as handle:
+            text = handle.read()
+    except OSError:
+        return []
+    return [section.rstrip("\n") + "\n" for section in re.split(r"(?m)^(?=## )", text)
+            if section.startswith(KEPT_SECTIONS)]
+
+
 def write_docs(results, directory):
     """Rewrite performance.md and its plots in `directory`; the paths written."""
     os.makedirs(directory, exist_ok=True)
@@ -529,6 +546,7 @@ def write_docs(results, directory):
     page += ["- nowhere" if not rows else "", ""]
     page += [VECTORISED] if any(p.get("vectorised") for p in results["problems"].values()) else []
     page += [KERNELS]
+    page += _kept_sections(os.path.join(directory, "performance.md"))
     written = [os.path.join(directory, ratios_png)]
     plot_ratios(results, written[0])
     if results.get("scaling"):
