@@ -15,8 +15,8 @@ only when a kernel is first compiled or loaded.
 
 from .api import Transform, grad, value_and_grad, vmap
 from .cache import VERSION as __version__
-from .cache import CacheWarning
-from .errors import ArrayIndexError, KernelCompileError, NonDifferentiableArgumentError, UnsupportedSyntaxError
+from .cache import CacheWarning, KernelCompileError
+from .errors import ArrayIndexError, NonDifferentiableArgumentError, UnsupportedSyntaxError
 from .jacobian import jacobian, jvp, value_and_jacobian, vjp
 from .second_order import hessian, hvp, value_grad_and_hessian
 

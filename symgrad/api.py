@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import cache, module_values, passes
-from .errors import KernelCompileError, NonDifferentiableArgumentError
+from .errors import NonDifferentiableArgumentError
 
 
 @contextlib.contextmanager
@@ -432,7 +432,7 @@ class Transform:
                 break
             except Exception as error:
                 if retry:
-                    raise KernelCompileError(module.NAME, name, error) from None
+                    raise cache.KernelCompileError(module.NAME, name, error) from None
                 problem = f"its {name} kernel does not compile ({type(error).__name__}: {error})"
                 cache.discard(self._key(), problem[:300])
                 self._module = None

@@ -203,6 +203,18 @@ class CacheWarning(UserWarning):
     directory is unwritable or not private to this user (kernels then go to a private temporary directory)."""
 
 
+class KernelCompileError(RuntimeError):
+    """symgrad wrote a kernel that Numba does not compile: a bug in symgrad, never in the user's code.  The message
+    names the function and the kernel and keeps Numba's first line; `.numba_error` holds Numba's exception."""
+
+    def __init__(self, function, kernel, numba_error):
+        first_line = str(numba_error).strip().splitlines()[0] if str(numba_error).strip() else ""
+        super().__init__(f"symgrad could not compile the {kernel} kernel it generated for {function}() "
+                         f"({type(numba_error).__name__}: {first_line[:200]}). This is a bug in symgrad: please "
+                         "report it with the function's source; `.source()` shows the generated module.")
+        self.numba_error = numba_error
+
+
 _lock = threading.RLock()
 _refusals = {}  # configured directory -> why it is not used (None: it is used); each refusal is warned once
 _unwritable = set()  # directories a write failed in (warned once each)

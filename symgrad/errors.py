@@ -107,14 +107,3 @@ class ArrayIndexError(IndexError, ValueError):
     It is also a `ValueError`, what earlier versions raised for arrays too small for the other arguments.
     """
 
-
-class KernelCompileError(RuntimeError):
-    """symgrad wrote a kernel that Numba does not compile: a bug in symgrad, never in the user's code.  The message
-    names the function and the kernel and keeps Numba's first line; `.numba_error` holds Numba's exception."""
-
-    def __init__(self, function, kernel, numba_error):
-        first_line = str(numba_error).strip().splitlines()[0] if str(numba_error).strip() else ""
-        super().__init__(f"symgrad could not compile the {kernel} kernel it generated for {function}() "
-                         f"({type(numba_error).__name__}: {first_line[:200]}). This is a bug in symgrad: please "
-                         "report it with the function's source; `.source()` shows the generated module.")
-        self.numba_error = numba_error
