@@ -355,7 +355,7 @@ class Transform:
     def _forget(self):
         """Drop the kernels and formulas: the next call derives (or finds in the cache) those for the globals'
         values now."""
-        with self._lock, self._display_lock:
+        with self._display_lock, self._lock:  # (in the order rendering takes them: it derives under its lock)
             self._cache_key = self._module = self._derivation = self._rendering = self._display = None
             self.kernels = type(self.kernels)(self)
             if "__call__" in type(self).__dict__:  # (the dispatcher a first call put there)
@@ -382,14 +382,16 @@ class Transform:
             observed = tuple((name, _observed_kind(bound[name])) for name in names
                              if isinstance(bound.get(name), np.ndarray))
             self._call_observed = True
-            if self._cache_key is not None and not self._observed:
+            if self._observed:
+                return
+            if self._cache_key is not None:
                 module = self._load()
                 kinds = dict(zip(module.ARGUMENTS, module.KINDS))
                 if all(kinds.get(name) == kind for name, kind in observed):
                     return
-                self._forget()
-            if not self._observed:
-                self._observed = observed
+            stale, self._observed = self._cache_key is not None, observed
+        if stale:
+            self._forget()  # (outside `_lock`: `_forget` takes the display lock first, as rendering does)
 
     def _key(self):
         with self._lock:

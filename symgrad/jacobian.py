@@ -512,7 +512,7 @@ class Jacobian(_Product):
 
     def _forget(self):
         """As `Transform._forget`, with the twins and the patterns, which were derived for the same globals."""
-        with self._lock:
+        with self._display_lock, self._lock:
             super()._forget()
             self._twins, self._patterns, self._sweep = {}, {}, None
 

@@ -240,7 +240,7 @@ class Hessian(HVP):
     def _forget(self):
         """As `Transform._forget`, with the patterns and the gradient's transform, which the compiled
         value_grad_and_hessian calls: all were derived for the same globals."""
-        with self._lock:
+        with self._display_lock, self._lock:
             super()._forget()
             self._first._forget()
             self._patterns = {}

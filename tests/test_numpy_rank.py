@@ -302,14 +302,17 @@ def scattered_by_a_loop(x, idx):
     return np.sum(y**2) + np.sum(x)
 
 
-def test_the_loop_the_store_refusal_advises_matches_central_differences():
-    x, idx = RNG.normal(size=5), np.array([0, 3, -1])
+@pytest.mark.parametrize("idx", [[0, 3, -1], [1, 1, 2], [0, 4, -1]], ids=["distinct", "repeated", "aliased"])
+def test_a_store_at_a_vector_of_indices_and_its_loop_match_central_differences(idx):
+    """`y[idx] = ...` (once refused with advice to write the loop) and the loop itself; a repeated index (or -1 and
+    4, the same element of 5) keeps the last store, as NumPy does."""
+    x, idx = RNG.normal(size=5), np.array(idx)
     module = write_module("import numpy as np\n\ndef stored(x, idx):\n    y = np.zeros(x.shape[0])\n"
                           "    y[idx] = x[idx]*2.0\n    return np.sum(y**2) + np.sum(x)\n")
-    with pytest.raises(sg.UnsupportedSyntaxError, match=r"for k in range\(len\(idx\)\): y\[idx\[k\]\] = "):
-        sg.grad(module.stored)(x, idx)
-    np.testing.assert_allclose(sg.grad(scattered_by_a_loop)(x, idx),
-                               richardson_gradient(lambda v: scattered_by_a_loop(v, idx), [x], 0), rtol=1e-8)
+    for function in (module.stored, scattered_by_a_loop):
+        value, gradient = sg.value_and_grad(function)(x, idx)
+        assert value == pytest.approx(function(x, idx), rel=1e-14)
+        np.testing.assert_allclose(gradient, richardson_gradient(lambda v: function(v, idx), [x], 0), rtol=1e-8)
 
 
 def test_a_rank_left_open_is_the_calls_even_after_the_formulas_were_shown_first(make_module):

@@ -90,13 +90,14 @@ class NumpyWriter:
         """An expression of `shape` built by one operation."""
         makers = [self.elementwise, self.function, self.kink]
         if len(shape) == 1:
-            makers += [self.product, self.reduced_matrix, self.column_or_row]
+            makers += [self.product, self.reduced_matrix, self.column_or_row, self.statistic_along]
             if shape[0] in ("n", "m"):
-                makers += [self.sliced_difference, self.cumulative]
+                makers += [self.sliced_difference, self.cumulative, self.rolled, self.joined_rows]
         if len(shape) == 2:
-            makers += [self.broadcast, self.outer_or_transpose]
+            makers += [self.broadcast, self.outer_or_transpose, self.along_axis]
         if shape == ():
-            makers = [self.reduction, self.reduction, self.dot, self.elementwise, self.function]
+            makers = [self.reduction, self.reduction, self.dot, self.elementwise, self.function, self.statistic,
+                      self.contraction, self.comprehension]
         for _ in range(8):
             made = self.rng.choice(makers)(shape, depth - 1)
             if made is not None:
@@ -197,6 +198,61 @@ class NumpyWriter:
         if shape == ("m", "n"):
             return f"({self.of_shape(('n', 'm'), depth)}).T"
         return None
+
+    def statistic_along(self, shape, depth):
+        """np.std / np.var / a vector norm of a matrix along one axis."""
+        if shape not in (("n",), ("m",)):
+            return None
+        self.note("statistics")
+        axis = 1 if shape == ("n",) else 0
+        matrix = self.of_shape(("n", "m"), depth)
+        return self.rng.choice([f"np.std({matrix}, axis={axis})", f"np.var({matrix}, axis={axis - 2}, ddof=1)",
+                                f"np.linalg.norm({matrix}, axis={axis})", f"({matrix}).var(axis={axis})"])
+
+    def statistic(self, shape, depth):
+        self.note("statistics")
+        vector = self.of_shape(self.rng.choice([("n",), ("m",)]), depth)
+        return self.rng.choice([f"np.std({vector})", f"np.var({vector})", f"np.linalg.norm({vector})",
+                                f"({vector}).std()", f"np.linalg.norm({self.of_shape(('n', 'm'), depth)})"])
+
+    def rolled(self, shape, depth):
+        self.note("roll and flip")
+        vector = self.of_shape(shape, depth)
+        return self.rng.choice([f"np.roll({vector}, {self.rng.choice([1, -1, 2])})", f"np.flip({vector})"])
+
+    def joined_rows(self, shape, depth):
+        """A sum along axis 0 of two matrices stacked by rows (or of a matrix and itself reversed)."""
+        if shape != ("m",):
+            return None
+        self.note("joins")
+        first, second = self.of_shape(("n", "m"), depth), self.of_shape(("n", "m"), depth)
+        return self.rng.choice([f"np.sum(np.concatenate([{first}, {second}], axis=0), axis=0)",
+                                f"np.mean(np.vstack([{first}, {second}[::-1]]), axis=0)"])
+
+    def along_axis(self, shape, depth):
+        """A matrix from a matrix along an axis: cumulative sums, rolls, flips."""
+        if shape != ("n", "m"):
+            return None
+        self.note("along an axis")
+        matrix = self.of_shape(shape, depth)
+        axis = self.rng.choice([0, 1, -1])
+        return self.rng.choice([f"np.cumsum({matrix}, axis={axis}) / {self.size(shape[axis])}.0",
+                                f"np.roll({matrix}, 1, axis={axis})", f"np.flip({matrix}, axis={axis})"])
+
+    def contraction(self, shape, depth):
+        self.note("einsum")
+        matrix, vector = self.of_shape(("n", "m"), depth), self.of_shape(("m",), depth)
+        return self.rng.choice([f"np.einsum('ij,j->', {matrix}, {vector})",
+                                f"np.einsum('ij,ij->', {matrix}, {self.of_shape(('n', 'm'), depth)})",
+                                f"np.sum(np.einsum('ij,j->i', {matrix}, {vector}) ** 2)"])
+
+    def comprehension(self, shape, depth):
+        """A sum of a generator or of a list comprehension over a vector's elements or neighbours."""
+        self.note("comprehension")
+        name = self.local(self.of_shape(("n",), depth), ("n",))
+        return self.rng.choice([f"sum({name}[i] * {name}[i + 1] for i in range(len({name}) - 1))",
+                                f"sum([e * e for e in {name}])",
+                                f"np.sum(np.array([{name}[i] - {name}[i - 1] for i in range(1, len({name}))]) ** 2)"])
 
     def reduction(self, shape, depth):
         self.note("reduction")
