@@ -20,6 +20,7 @@ import pytest  # noqa: E402
 import symgrad as sg  # noqa: E402
 from benchmarks.fuzz import oracle  # noqa: E402 - after the path to the benchmarks package
 from benchmarks.fuzz.generator import generate  # noqa: E402
+from benchmarks.fuzz.numpy_programs import generate_numpy  # noqa: E402
 from benchmarks.fuzz.oracle import ACCEPTED  # noqa: E402
 from benchmarks.fuzz.pool import judge_all  # noqa: E402
 
@@ -28,6 +29,7 @@ FIRST_SEED = 0
 # seconds on each of two cores.  SYMGRAD_FUZZ_PROGRAMS runs more (or fewer).
 PROGRAMS = int(os.environ.get("SYMGRAD_FUZZ_PROGRAMS", "100"))
 INTERPRETED_PROGRAMS = int(os.environ.get("SYMGRAD_FUZZ_INTERPRETED", "200"))
+NUMPY_PROGRAMS = int(os.environ.get("SYMGRAD_FUZZ_NUMPY", "12"))  # vectorised programs (`--numpy`): 5-10 s each
 TIMEOUT = 120
 
 
@@ -47,9 +49,9 @@ def test_the_generator_covers_the_subset():
     assert wanted <= seen, f"never generated: {sorted(wanted - seen)}"
 
 
-def _failures(seeds):
+def _failures(seeds, writer=generate):
     """The verdicts on the programs of `seeds` that are not accepted, as one report (empty when all are)."""
-    programs = [generate(seed).as_json() for seed in seeds]
+    programs = [writer(seed).as_json() for seed in seeds]
     failures = []
 
     def on_verdict(program, verdict):
@@ -64,6 +66,23 @@ def _failures(seeds):
 def test_generated_programs_agree_with_their_references():
     report = _failures(range(FIRST_SEED, FIRST_SEED + PROGRAMS))
     assert not report, f"generated programs failed:\n\n{report}"
+
+
+def test_generated_vectorised_programs_agree_with_their_references():
+    """A slice of the vectorised campaign (``--numpy``): broadcasting, slices, axis reductions, statistics, joins,
+    einsum and comprehensions, judged as the loop programs are."""
+    report = _failures(range(FIRST_SEED, FIRST_SEED + NUMPY_PROGRAMS), writer=generate_numpy)
+    assert not report, f"generated vectorised programs failed:\n\n{report}"
+
+
+def test_the_vectorised_generator_writes_programs_python_runs():
+    """Each program is written between shapes NumPy accepts: Python runs it and returns one number."""
+    for seed in range(300):
+        program = generate_numpy(seed)
+        namespace = {}
+        exec(program.source, namespace)  # noqa: S102 - our own generated source
+        value = namespace["f"](*oracle.arguments(program.as_json()))
+        assert np.ndim(value) == 0 and np.isfinite(value), (seed, program.source)
 
 
 def test_more_generated_programs_agree_when_interpreted(monkeypatch):
