@@ -121,3 +121,17 @@ def fd():
 def make_module():
     """The module writer: ``make_module(source, name=None)`` -> imported module."""
     return write_module
+
+
+def matches_jax(transform, function, twin, args, wrt, atol=1e-12):
+    """Assert that symgrad's value and gradient of `function` equal NumPy's own value and JAX's value_and_grad of
+    `twin`, the same source run on jax.numpy (JAX in float64)."""
+    import jax
+
+    value, gradient = transform(*args)
+    expected_value, expected_gradient = jax.value_and_grad(twin, argnums=wrt)(*args)
+    assert value == pytest.approx(float(expected_value), rel=1e-12, abs=1e-12)
+    assert value == pytest.approx(function(*args), rel=1e-12, abs=1e-12)  # NumPy's own value
+    for ours, theirs in zip(gradient, expected_gradient):
+        np.testing.assert_allclose(ours, np.asarray(theirs), rtol=1e-10, atol=atol)
+    return transform

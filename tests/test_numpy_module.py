@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import symgrad as sg
-from conftest import richardson_gradient, write_module
+from conftest import matches_jax, richardson_gradient, write_module
 
 jax = pytest.importorskip("jax", reason="JAX is the independent reference of this file")
 jax.config.update("jax_enable_x64", True)
@@ -170,12 +170,7 @@ CASES = {
 
 
 def assert_matches_jax(transform, name, args, wrt):
-    value, gradient = transform(*args)
-    expected_value, expected_gradient = jax.value_and_grad(getattr(JAX, name), argnums=wrt)(*args)
-    assert value == pytest.approx(float(expected_value), rel=1e-12, abs=1e-12)
-    assert value == pytest.approx(getattr(NUMPY, name)(*args), rel=1e-12, abs=1e-12)  # NumPy's own value
-    for ours, theirs in zip(gradient, expected_gradient):
-        np.testing.assert_allclose(ours, np.asarray(theirs), rtol=1e-10, atol=1e-12)
+    matches_jax(transform, getattr(NUMPY, name), getattr(JAX, name), args, wrt)
 
 
 @pytest.mark.parametrize("name", list(CASES))

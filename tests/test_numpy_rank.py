@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import symgrad as sg
-from conftest import richardson_gradient, write_module
+from conftest import matches_jax, richardson_gradient, write_module
 
 jax = pytest.importorskip("jax", reason="JAX is the independent reference of this file")
 jax.config.update("jax_enable_x64", True)
@@ -139,13 +139,8 @@ CASES = {
 @pytest.mark.parametrize("name", list(CASES))
 def test_value_and_gradient_match_jax(name):
     args, wrt = CASES[name]
-    transform = sg.value_and_grad(getattr(NUMPY, name), wrt=wrt)
-    value, gradient = transform(*args)
-    expected_value, expected_gradient = jax.value_and_grad(getattr(JAX, name), argnums=wrt)(*args)
-    assert value == pytest.approx(float(expected_value), rel=1e-12, abs=1e-12)
-    assert value == pytest.approx(getattr(NUMPY, name)(*args), rel=1e-12, abs=1e-12)  # NumPy's own value
-    for ours, theirs in zip(gradient, expected_gradient):
-        np.testing.assert_allclose(ours, np.asarray(theirs), rtol=1e-10, atol=1e-12)
+    transform = matches_jax(sg.value_and_grad(getattr(NUMPY, name), wrt=wrt), getattr(NUMPY, name),
+                            getattr(JAX, name), args, wrt)
     assert transform.latex() and transform.pretty()  # the formulas display
 
 
