@@ -397,9 +397,12 @@ def write_once_arrays(statements):
     the value each store overwrites nor puts it back in the sweep; it reads an activation's output back from the
     array instead of a tape (`Reverser.record`), and it leaves the adjoint element as it is after its one read
     (nothing reads it again).  Pass `write_once_arrays`; precondition, checked here: the array is made by an
-    `Allocate` outside every loop; one `Store` writes it, not `+=`, and its indices are the indices of the loops
-    around it, each once, every loop's indices provably nonnegative (so no two iterations write the same element);
-    no statement reads the array before the loop nest holding that store, nor inside it."""
+    `Allocate` outside every loop; either one `Store` writes it, not `+=`, and its indices are the indices of the
+    loops around it, each once, every loop's indices provably nonnegative (so no two iterations write the same
+    element), and no statement reads the array before the loop nest holding that store, nor inside it; or (the
+    array a Jacobian packs a returned tuple into, `jacobian._packed`) every store into it is a statement of the
+    same block as the `Allocate`, not `+=`, at nonnegative integer constants, no two at the same element, and no
+    statement reads the array before the last of them, that one included."""
     labels = set()
     for at, statement in enumerate(statements):
         if not isinstance(statement, Allocate):
@@ -407,7 +410,12 @@ def write_once_arrays(statements):
         label = statement.base.label
         later = statements[at + 1:]
         stores = [s for s in walk(later) if isinstance(s, Store) and s.base.label == label]
-        if len(stores) != 1 or stores[0].accumulate:
+        if not stores or any(s.accumulate for s in stores):
+            continue
+        if _stored_at_constants(stores, later, label):
+            labels.add(label)
+            continue
+        if len(stores) != 1:
             continue
         store = stores[0]
         nest = next(k for k, s in enumerate(later) if any(t is store for t in walk([s])))
@@ -418,6 +426,17 @@ def write_once_arrays(statements):
                 and not any(_reads_array(s, label) for s in later[:nest + 1])):
             labels.add(label)
     return labels
+
+
+def _stored_at_constants(stores, block, label):
+    """Whether `stores` (every store into the array `label`) are statements of `block` at distinct nonnegative
+    integer constants, none read by what comes before the last of them in `block` (see `write_once_arrays`)."""
+    positions = [next((k for k, s in enumerate(block) if s is store), None) for store in stores]
+    if None in positions or not all(i.is_Integer and i >= 0 for s in stores for i in s.indices):
+        return False
+    if len({s.indices for s in stores}) != len(stores):
+        return False
+    return not any(_reads_array(s, label) for s in block[:max(positions) + 1])
 
 
 def _counts_from_zero(loop):
