@@ -221,19 +221,23 @@ def carrying_atoms(expr):
     """The differentiable atoms of `expr` through which its partial can be nonzero: not those read only by a
     condition (of a `Piecewise`: a comparison) or by a locally constant function (`rules.locally_constant`: the
     index AsIndex makes of np.argmax's position, sign, floor, isnan), whose partials `local_partial` takes as 0."""
-    if isinstance(expr, sp.Piecewise):
-        return set().union(*(carrying_atoms(value) for value, _ in expr.args))
-    if isinstance(expr, sp.Indexed):
-        return {expr}
-    if expr.is_Symbol:
-        return set() if expr.is_integer else {expr}
-    if expr.is_Atom:
-        return set()
-    if rule_for(type(expr)) is None:  # (no partials to read: every atom, as `differentiable_atoms` gives them)
-        return differentiable_atoms(expr)
-    if locally_constant(type(expr)):
-        return set()
-    return set().union(*(carrying_atoms(argument) for argument in expr.args))
+    atoms, pending = set(), [expr]
+    while pending:  # (a loop, not recursion: a value may nest deeper than Python's recursion limit)
+        node = pending.pop()
+        if isinstance(node, sp.Piecewise):
+            pending += [value for value, _ in node.args]
+        elif isinstance(node, sp.Indexed):
+            atoms.add(node)
+        elif node.is_Symbol:
+            if not node.is_integer:
+                atoms.add(node)
+        elif node.is_Atom or locally_constant(type(node)):
+            continue
+        elif rule_for(type(node)) is None:  # (no partials to read: every atom, as `differentiable_atoms` gives them)
+            atoms |= differentiable_atoms(node)
+        else:
+            pending += node.args
+    return atoms
 
 
 def _key(atom):
