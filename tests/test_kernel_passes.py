@@ -466,6 +466,10 @@ def nearest(w, d):
     return w[np.argmin(d)]
 
 
+def nearest_by_method(w, d):
+    return w[d.argmin()] * w[d.argmax()]
+
+
 def nearest_scaled(w, d):
     return w[np.argmin(d)] * np.sum(d * w) + np.sin(d[np.argmax(w)])
 
@@ -507,6 +511,7 @@ def test_useful_activity_argmax_against_jax_without_a_tape(n):
 
 @pytest.mark.parametrize("function, twin", [
     (nearest, lambda jnp: lambda w, d: w[jnp.argmin(d)]),
+    (nearest_by_method, lambda jnp: lambda w, d: w[d.argmin()] * w[d.argmax()]),
     (nearest_scaled, lambda jnp: lambda w, d: w[jnp.argmin(d)] * jnp.sum(d * w) + jnp.sin(d[jnp.argmax(w)])),
 ])
 def test_useful_activity_argmin_against_jax(function, twin):
