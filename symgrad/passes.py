@@ -23,6 +23,9 @@ PASSES = {
                                       "from its array, or taped in place of its input), so the input needs no tape"),
     "write_once_arrays": ("reverse", "neither tapes nor undoes the stores into a local array written once per "
                                      "element before any read; the sweep reads the array itself"),
+    "useful_activity": ("reverse", "gives adjoints only to values the output depends on through a nonzero partial "
+                                   "(not through a comparison or an index: np.argmax's loop), and drops the tapes "
+                                   "nothing pops"),
     "accumulator_adjoint": ("reverse", "uses one adjoint for every iteration of a pure accumulator (s += ...)"),
     "dead_carries": ("codegen", "drops the values a loop carries that nothing after it reads (the loss summed in "
                                 "a gradient kernel), with what only they need"),

@@ -13,6 +13,7 @@ inside a loop and every result of a loop nested in another.  Adjoints of values 
 in accumulators across the iterations; adjoints of array elements go straight into adjoint arrays.
 """
 
+import dataclasses
 import functools
 from collections import defaultdict
 
@@ -21,7 +22,7 @@ from sympy.core.sympify import _sympify
 
 from . import passes
 from .ir import Allocate, Assign, Derivative, Loop, Pop, Program, Push, ReverseLoop, Store, Update, walk
-from .rules import IntDiv, integer_valued, output_slope, rule_for
+from .rules import IntDiv, integer_valued, locally_constant, output_slope, rule_for
 
 
 _CANONICAL_ORDER = functools.cmp_to_key(sp.Basic.compare)  # the order of a product's factors after its number
@@ -216,6 +217,29 @@ def differentiable_atoms(expr):
     return symbols | elements
 
 
+def carrying_atoms(expr):
+    """The differentiable atoms of `expr` through which its partial can be nonzero: not those read only by a
+    condition (of a `Piecewise`: a comparison) or by a locally constant function (`rules.locally_constant`: the
+    index AsIndex makes of np.argmax's position, sign, floor, isnan), whose partials `local_partial` takes as 0."""
+    atoms, pending = set(), [expr]
+    while pending:  # (a loop, not recursion: a value may nest deeper than Python's recursion limit)
+        node = pending.pop()
+        if isinstance(node, sp.Piecewise):
+            pending += [value for value, _ in node.args]
+        elif isinstance(node, sp.Indexed):
+            atoms.add(node)
+        elif node.is_Symbol:
+            if not node.is_integer:
+                atoms.add(node)
+        elif node.is_Atom or locally_constant(type(node)):
+            continue
+        elif rule_for(type(node)) is None:  # (no partials to read: every atom, as `differentiable_atoms` gives them)
+            atoms |= differentiable_atoms(node)
+        else:
+            pending += node.args
+    return atoms
+
+
 def _key(atom):
     """What activity is tracked on: a symbol, or the label of the array an element belongs to."""
     return atom.base.label if isinstance(atom, sp.Indexed) else atom
@@ -377,9 +401,12 @@ def write_once_arrays(statements):
     the value each store overwrites nor puts it back in the sweep; it reads an activation's output back from the
     array instead of a tape (`Reverser.record`), and it leaves the adjoint element as it is after its one read
     (nothing reads it again).  Pass `write_once_arrays`; precondition, checked here: the array is made by an
-    `Allocate` outside every loop; one `Store` writes it, not `+=`, and its indices are the indices of the loops
-    around it, each once, every loop's indices provably nonnegative (so no two iterations write the same element);
-    no statement reads the array before the loop nest holding that store, nor inside it."""
+    `Allocate` outside every loop; either one `Store` writes it, not `+=`, and its indices are the indices of the
+    loops around it, each once, every loop's indices provably nonnegative (so no two iterations write the same
+    element), and no statement reads the array before the loop nest holding that store, nor inside it; or (the
+    array a Jacobian packs a returned tuple into, `jacobian._packed`) every store into it is a statement of the
+    same block as the `Allocate`, not `+=`, at nonnegative integer constants, no two at the same element, and no
+    statement reads the array before the last of them, that one included."""
     labels = set()
     for at, statement in enumerate(statements):
         if not isinstance(statement, Allocate):
@@ -387,7 +414,12 @@ def write_once_arrays(statements):
         label = statement.base.label
         later = statements[at + 1:]
         stores = [s for s in walk(later) if isinstance(s, Store) and s.base.label == label]
-        if len(stores) != 1 or stores[0].accumulate:
+        if not stores or any(s.accumulate for s in stores):
+            continue
+        if _stored_at_constants(stores, later, label):
+            labels.add(label)
+            continue
+        if len(stores) != 1:
             continue
         store = stores[0]
         nest = next(k for k, s in enumerate(later) if any(t is store for t in walk([s])))
@@ -398,6 +430,17 @@ def write_once_arrays(statements):
                 and not any(_reads_array(s, label) for s in later[:nest + 1])):
             labels.add(label)
     return labels
+
+
+def _stored_at_constants(stores, block, label):
+    """Whether `stores` (every store into the array `label`) are statements of `block` at distinct nonnegative
+    integer constants, none read by what comes before the last of them in `block` (see `write_once_arrays`)."""
+    positions = [next((k for k, s in enumerate(block) if s is store), None) for store in stores]
+    if None in positions or not all(i.is_Integer and i >= 0 for s in stores for i in s.indices):
+        return False
+    if len({s.indices for s in stores}) != len(stores):
+        return False
+    return not any(_reads_array(s, label) for s in block[:max(positions) + 1])
 
 
 def _counts_from_zero(loop):
@@ -500,7 +543,7 @@ def _needless_readers(symbol, later, loop_arrays):
 
 
 class Reverser:
-    def __init__(self, program, wrt, enabled=passes.ALL):
+    def __init__(self, program, wrt, enabled=passes.ALL, output=0):
         self.program = program
         self.enabled = enabled
         self.used_names = {a.name for a in program.arguments} | defined_names(program.body)
@@ -512,10 +555,18 @@ class Reverser:
         body = guarded_sums(body) if "guarded_sums" in enabled else body
         self.body = name_sums(body, self.fresh) if "name_sums" in enabled else body
         self._atoms = {}  # expression -> its differentiable atoms (activity and the sweep ask for each twice or more)
+        self._carrying_atoms = {}  # expression -> `carrying_atoms` (pass `useful_activity`)
         self.adjoint_of = {}
         self.adjoint_arrays = {}
         self.tapes = {}  # name -> how many records it will hold (None: not known before the loops run)
-        self.active = self._activity(self.body, {program.argument(name).symbol for name in wrt})
+        arguments = {program.argument(name).symbol for name in wrt}
+        if "useful_activity" in enabled:
+            self.reads = self._carrying
+            varied = self._activity(self.body, arguments)
+            self.active = varied & self._usefulness(program.outputs[output]) | arguments
+        else:
+            self.reads = self.atoms_of
+            self.active = self._activity(self.body, arguments)
         self.taped_carried = {}
         self.loop_arrays = _allocated_in_loops(self.body, False)
         self.store_tapes = {}
@@ -529,6 +580,13 @@ class Reverser:
         found = self._atoms.get(expr)
         if found is None:
             found = self._atoms[expr] = differentiable_atoms(expr)
+        return found
+
+    def _carrying(self, expr):
+        """`carrying_atoms(expr)`, found once per expression (shared, as `atoms_of`)."""
+        found = self._carrying_atoms.get(expr)
+        if found is None:
+            found = self._carrying_atoms[expr] = carrying_atoms(expr)
         return found
 
     def fresh(self, name):
@@ -561,7 +619,7 @@ class Reverser:
                 return active
 
     def _mark(self, statements, active):
-        reads = lambda e: {_key(a) for a in self.atoms_of(e)}  # noqa: E731
+        reads = lambda e: {_key(a) for a in self.reads(e)}  # noqa: E731
         for statement in statements:
             if isinstance(statement, Assign) and reads(statement.value) & active:
                 active.add(statement.target)
@@ -572,6 +630,30 @@ class Reverser:
                     if (reads(carried.initial) | reads(carried.next)) & active:
                         active |= {carried.phi, carried.result}
                 self._mark(statement.body, active)
+
+    def _usefulness(self, seed):
+        """The symbols (and array labels) through which the output's value depends on something with a nonzero
+        partial (pass `useful_activity`): a value read only by conditions, comparisons or an index (np.argmax's
+        position) is not one, and neither is what only it reads.  Found backwards, iterating to a fixpoint."""
+        useful = {_key(seed)} if isinstance(seed, sp.Basic) and not seed.is_number else set()
+        while True:
+            size = len(useful)
+            self._mark_useful(self.body, useful)
+            if len(useful) == size:
+                return useful
+
+    def _mark_useful(self, statements, useful):
+        reads = lambda e: {_key(a) for a in self._carrying(e)}  # noqa: E731
+        for statement in reversed(statements):
+            if isinstance(statement, Assign) and statement.target in useful:
+                useful |= reads(statement.value)
+            elif isinstance(statement, Store) and statement.base.label in useful:
+                useful |= reads(statement.value)
+            elif isinstance(statement, Loop):
+                for carried in statement.carried:
+                    if carried.phi in useful or carried.result in useful:
+                        useful |= {carried.phi, carried.result} | reads(carried.initial) | reads(carried.next)
+                self._mark_useful(statement.body, useful)
 
     # --- the forward sweep, with what the reverse sweep needs recorded ------------------------------------
     def record(self, statements, loops):
@@ -759,11 +841,39 @@ class Reverser:
 def reverse(program: Program, wrt, output=0, enabled=passes.ALL) -> Derivative:
     """The adjoint of `program.outputs[output]` with respect to the arguments named in `wrt`; `enabled` names the
     optimisation passes to apply (see `symgrad.passes`)."""
-    reverser = Reverser(program, wrt, enabled)
+    reverser = Reverser(program, wrt, enabled, output)
     derivative = reverser.run(wrt, output)
     if reverser.untaped & _read_by(derivative.adjoint):  # (activation_outputs' precondition, checked after)
-        return Reverser(program, wrt, enabled - {"activation_outputs"}).run(wrt, output)
+        derivative = Reverser(program, wrt, enabled - {"activation_outputs"}, output).run(wrt, output)
+    if "useful_activity" in enabled:
+        derivative = unpopped_tapes(derivative)
     return derivative
+
+
+def unpopped_tapes(derivative):
+    """`derivative` without the tape records that its reverse sweep never pops: those of a loop it does not
+    reverse (np.argmax's loop, once pass `useful_activity` finds that nothing it carries has an adjoint).
+    Part of pass `useful_activity`; precondition: none (a tape is read only by its pops)."""
+    popped = {s.tape for s in walk(derivative.adjoint) if isinstance(s, Pop)}
+    forward = _without_pushes(derivative.forward, popped)
+    tapes = {name: size for name, size in derivative.tapes.items() if name in popped}
+    return dataclasses.replace(derivative, forward=forward, tapes=tapes)
+
+
+def _without_pushes(statements, kept):
+    """`statements` without the `Push`es onto tapes outside `kept`, looking inside loops (a loop left as it was
+    is the same object)."""
+    result = []
+    for statement in statements:
+        if isinstance(statement, Push) and statement.tape not in kept:
+            continue
+        if isinstance(statement, Loop):
+            body = _without_pushes(statement.body, kept)
+            if len(body) != len(statement.body) or any(a is not b for a, b in zip(body, statement.body)):
+                statement = Loop(statement.index, statement.start, statement.stop, statement.step, body,
+                                 statement.carried, statement.line)
+        result.append(statement)
+    return result
 
 
 def _read_by(statements):

@@ -357,6 +357,13 @@ def output_slope(expr, out):
     return slope(expr.args, out) if slope else None
 
 
+def locally_constant(node_class):
+    """Whether the node's partials are all zero (sign, floor, Heaviside, AsIndex, isnan...): no derivative flows
+    through its arguments."""
+    rule = rule_for(node_class)
+    return rule is not None and rule.partials is _zero
+
+
 def rule_for(node_class):
     """The row for a SymPy node class (or its nearest tabled base class); None when there is none."""
     for cls in node_class.__mro__:

@@ -454,3 +454,37 @@ def test_a_rebound_module_number_or_helper_is_seen_by_every_jacobian_product(mak
     check()
     module.square, twin.square = module.cube, twin.cube
     check()
+
+
+# --- pass write_once_arrays on the packed output of a tuple -------------------------------------------------------
+def residual_tuple(p):
+    return 1.0 - p[0], 10.0 * (p[1] - p[0] ** 2), math.tanh(p[0] * p[1]), p[2] * p[0]
+
+
+def rewritten_output(p):
+    """An element stored twice, and read between: its stores keep their undo."""
+    r = np.zeros(3)
+    r[0] = p[0] * p[1]
+    r[1] = r[0] + p[2]
+    r[0] = math.sin(r[0])
+    r[2] = p[2] ** 2
+    return r
+
+
+def test_write_once_arrays_leaves_the_packed_output_of_a_tuple_untaped_in_reverse_mode():
+    import jax.numpy as jnp
+
+    p = np.array([0.3, 0.7, -1.2])
+    transform = sg.jacobian(residual_tuple, mode="rev")
+    unoptimised = sg.jacobian(residual_tuple, mode="rev", optimize={"write_once_arrays": False})
+    jacobian = transform(p)
+    assert "tape_" not in transform.source() and "tape_residual_tuple_output" in unoptimised.source()
+    close(jacobian, jax.jacrev(lambda p: jnp.array(twin(residual_tuple)(p)))(p), rtol=1e-13)
+    np.testing.assert_array_equal(jacobian, unoptimised(p))
+
+
+def test_write_once_arrays_keeps_the_undo_of_an_output_element_stored_twice():
+    p = np.array([0.3, 0.7, -1.2])
+    transform = sg.jacobian(rewritten_output, mode="rev")
+    assert "tape_r" in transform.source()
+    close(transform(p), jax.jacrev(twin(rewritten_output))(p), rtol=1e-13)

@@ -451,3 +451,99 @@ def test_write_once_arrays_leaves_arrays_written_again_alone(function, extra):
     assert "tape_w" in transform.source()  # the stores' undo kept
     np.testing.assert_allclose(gradient, richardson_gradient(function, (x, *extra), 0), rtol=1e-8, atol=1e-10)
     np.testing.assert_array_equal(gradient, sg.value_and_grad(function, wrt=0, optimize=ONCE_OFF)(x, *extra)[1])
+
+
+# --- pass useful_activity ---------------------------------------------------------------------------------------
+USEFUL_OFF = {"useful_activity": False}
+
+
+def picked_twice(x):
+    """The largest element read at np.argmax's position: the position carries no derivative."""
+    return x[np.argmax(x)] * 2 + np.sum(x**2)
+
+
+def nearest(w, d):
+    return w[np.argmin(d)]
+
+
+def nearest_by_method(w, d):
+    return w[d.argmin()] * w[d.argmax()]
+
+
+def nearest_scaled(w, d):
+    return w[np.argmin(d)] * np.sum(d * w) + np.sin(d[np.argmax(w)])
+
+
+def cubed_peak(x):
+    return x[np.argmax(x)] ** 3 + np.sum(np.sin(x) * x)
+
+
+def records(x):
+    """The number of running records scaling a sum: the running maximum is read only by conditions."""
+    best = -math.inf
+    count = 0.0
+    for i in range(len(x)):
+        if x[i] > best:
+            best = x[i]
+            count += 1.0
+    return count * np.sum(x**2)
+
+
+def _jax():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    return jax, jax.numpy
+
+
+@pytest.mark.parametrize("n", [1, 2, 9, 200])
+def test_useful_activity_argmax_against_jax_without_a_tape(n):
+    jax, jnp = _jax()
+    x = np.random.default_rng(n).normal(size=n)
+    transform = sg.value_and_grad(picked_twice)
+    value, gradient = transform(x)
+    assert "tape_" not in transform.source() and "for k in range(-1 + x_shape0, 0, -1)" not in transform.source()
+    assert "tape_best" in sg.value_and_grad(picked_twice, optimize=USEFUL_OFF).source()
+    expected = jax.grad(lambda x: x[jnp.argmax(x)] * 2 + jnp.sum(x**2))(x)
+    assert value == pytest.approx(picked_twice(x), rel=1e-14)
+    np.testing.assert_allclose(gradient, np.asarray(expected), rtol=1e-14, atol=1e-15)
+    np.testing.assert_array_equal(gradient, sg.grad(picked_twice, optimize=USEFUL_OFF)(x))
+
+
+@pytest.mark.parametrize("function, twin", [
+    (nearest, lambda jnp: lambda w, d: w[jnp.argmin(d)]),
+    (nearest_by_method, lambda jnp: lambda w, d: w[d.argmin()] * w[d.argmax()]),
+    (nearest_scaled, lambda jnp: lambda w, d: w[jnp.argmin(d)] * jnp.sum(d * w) + jnp.sin(d[jnp.argmax(w)])),
+])
+def test_useful_activity_argmin_against_jax(function, twin):
+    jax, jnp = _jax()
+    rng = np.random.default_rng(7)
+    w, d = rng.normal(size=12), rng.normal(size=12)
+    transform = sg.grad(function, wrt=(0, 1))
+    assert "tape_" not in transform.source()
+    expected = jax.grad(twin(jnp), argnums=(0, 1))(w, d)
+    for mine, plain, theirs in zip(transform(w, d), sg.grad(function, wrt=(0, 1), optimize=USEFUL_OFF)(w, d),
+                                   expected):
+        np.testing.assert_allclose(mine, np.asarray(theirs), rtol=1e-13, atol=1e-15)
+        np.testing.assert_array_equal(mine, plain)
+
+
+def test_useful_activity_running_maximum_read_by_conditions_is_not_taped():
+    x = np.random.default_rng(3).normal(size=15)
+    transform = sg.grad(records)
+    assert "tape_" not in transform.source() and "tape_best" in sg.grad(records, optimize=USEFUL_OFF).source()
+    np.testing.assert_allclose(transform(x), richardson_gradient(records, (x,), 0), rtol=1e-8)
+    np.testing.assert_array_equal(transform(x), sg.grad(records, optimize=USEFUL_OFF)(x))
+
+
+@pytest.mark.parametrize("function", [picked_twice, cubed_peak])
+def test_useful_activity_hessian_against_differences_of_the_gradient(function):
+    x = np.random.default_rng(11).normal(size=8)
+    hessian = sg.hessian(function)(x)
+    gradient = sg.grad(function)
+    step = 1e-5
+    for j in range(len(x)):  # (the steps keep np.argmax where it is: the elements are far apart)
+        up, down = x.copy(), x.copy()
+        up[j] += step
+        down[j] -= step
+        np.testing.assert_allclose(hessian[:, j], (gradient(up) - gradient(down)) / (2 * step), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(hessian, sg.hessian(function, optimize=USEFUL_OFF)(x))

@@ -19,14 +19,15 @@ ARRAY_LIKE_CONSTRUCTORS = {id(np.zeros_like), id(np.empty_like)}
 ARRAY_FUNCTIONS = {id(f) for f in (np.sum, np.mean, np.prod, np.dot, np.matmul, np.inner, np.outer, np.trace,
                                    np.transpose, np.linalg.norm, np.zeros_like, np.empty_like, np.cumsum, np.diff,
                                    np.size, np.reshape, np.ravel, np.expand_dims, np.swapaxes, np.std, np.var,
-                                   np.diag, np.triu, np.tril, np.roll, np.pad, np.flip, np.fliplr, np.flipud, len)}
+                                   np.diag, np.triu, np.tril, np.roll, np.pad, np.flip, np.fliplr, np.flipud, np.argmax,
+                                   np.argmin, len)}
 # builtin sum/max/min of one argument iterate over it, and NumPy's max/min reduce one array.
 ITERATING = {id(builtins.sum), id(builtins.max), id(builtins.min), id(np.max), id(np.amax), id(np.min), id(np.amin)}
 # Calls whose arguments at these positions, or of these keywords, are integers (shifts, widths, diagonals).
 INTEGER_ARGUMENTS = {id(np.roll): ((1,), "shift"), id(np.pad): ((1,), "pad_width"), id(np.triu): ((1,), "k"),
                      id(np.tril): ((1,), "k"), id(np.diag): ((1,), "k")}
 ARRAY_METHODS = {"sum", "mean", "prod", "max", "min", "std", "var", "cumsum", "dot", "transpose", "reshape", "ravel",
-                 "flatten"}
+                 "flatten", "argmax", "argmin"}
 
 
 def static_target(frame, node):
