@@ -390,6 +390,10 @@ tens of per cent). The passes named are in [passes.py](../symgrad/passes.py); ea
 - Forward mode did not run `name_sums`: the tangent of `(x - obs[t])**2` was printed as `-2*obs[t] + 2*x_1`, the
   difference computed twice and two more operations per step on a loop with no slack. With the sum named
   (`err_1_part = x_1 - obs[t]`; tangent `2*err_1_part`): 1.00x (main's kernel 1.15x in the same process).
+- The oscillator reads the module-level `DT`, so each call first checks that `DT` was not rebound (a stale
+  kernel would be a wrong answer). That check cost 1.13x on the field table (the kernel is 3.9 µs); the generated
+  entry of `module_values.checked_call` halves it (see "Module-level values" below): 1.04x, fastest batches,
+  load 7.
 
 ### logistic NLL 10000x10: JAX ahead by SIMD exp/log1p before; `split_rows` and `vector_functions` after
 
@@ -491,9 +495,51 @@ memory once, as before).
   branch stored and read the old value back, and the sweep did not fuse), and pass `guarded_sums` writes
   `if margin > 0: data_loss += margin` as `data_loss - (-margin if margin > 0 else 0.0)` (the same floats, -0.0
   included), so `data_loss` stays an accumulator with no tape and the row's sweep fuses.
-- The vectorised row (`np.maximum(X @ W1.T + b1, 0.0)`) is 1.48x / 1.46x: its lowering evaluates each layer for all
-  rows into a 2-D array, whose stores are taped and undone in the sweep; `activation_outputs` tapes `max(z, 0)`'s
-  output in place of `z`, which saves the recomputation only. Not fixed.
+- What is left in the loop rows (about 1.09x, kernel alone, fastest batches): it is all in the row's reverse sweep.
+  Variants of the generated module edited by hand (fastest of 200-300 interleaved rounds, load 4-7): the hand
+  kernel's per-row backward put in its place gives 1.09x to 1.02x, while the hand kernel's forward part or its
+  penalty loop change nothing, nor does skipping the whole sweep of a row whose hinge is inactive (half the rows
+  with the benchmark's data), nor allocating `h1`, `h2` without zeros. Of that 7%, about 3% is the ReLU's
+  derivative: symgrad prints `acc_bar = h_bar*(1.0 if h > 0 else (0 if h == 0 else 0.0))` and then tests
+  `acc_bar != 0.0`, where the hand kernel branches once, `if h[j] > 0.0`. The hand kernel's branch drops a NaN
+  that symgrad must keep (`inf*0.0` when an adjoint overflows on an inactive unit); printing the exact equivalent
+  `h_bar if h > 0 else h_bar*0.0` measured 1%, within noise. The rest is the second layer's adjoint going through
+  `h2_bar` and the output layer's loop being separate from the second layer's sweep (each alone within noise).
+  Not fixed.
+
+### MLP, vectorised: 1.51x before, 1.15x after `write_once_arrays`
+
+- The lowering of `h1 = np.maximum(X @ W1.T + b1, 0.0)` evaluates each layer for all rows into a 2-D local array.
+  Reverse mode treated each store as one that may overwrite a value some earlier read saw: it taped the value
+  each store overwrote (`tape_h1`, 1,600 records) and put it back in the sweep, and it taped the ReLU's output in
+  place of its input (`tape_h1_at`), two pushes and two pops per element.
+- Pass `write_once_arrays` (reverse mode) proves that a local array made outside every loop is written by one
+  plain store whose indices are the indices of the loops around it, each once, all provably nonnegative, and
+  that nothing reads the array before or inside that loop nest. Then every element is written at most once and
+  the array holds at the end what every read saw: no store is taped or undone, the activation's output is read
+  back from `h1[i, j]`, and the adjoint element is not reset after its one read. With the sweeps free of tapes,
+  `any_order_sweeps` runs them first to last.
+- Measured with `optimize={"write_once_arrays": False}` and on, in one process against hand Numba (fastest of 150
+  interleaved rounds, load 7): 1.51x to 1.15x (30.6 µs to 23.4 µs; the loop MLP 1.10x in the same run).
+- What is left against the loop MLP: the four 1,600-element layer and adjoint arrays (the hand kernel keeps one
+  row's 16 values) and their zero fills. Allocating `h1` and `h2` without zeros, which the pass's precondition
+  would allow where the loops cover the array, measured 1.3% (not done); the ReLU derivative's print as above
+  2.5%.
+
+### np.argmax: no tape for the position (`useful_activity`)
+
+- `x[np.argmax(x)] * 2 + np.sum(x**2)` lowers np.argmax to a loop carrying the best element and its position.
+  Reverse mode counted every value that depends on `x` as active, so the gradient kernel taped both carried
+  values (two tapes of n - 1 floats) and ran a reverse loop that added zeros: the position reaches the output
+  only as an index (`AsIndex`), and the best element only through comparisons.
+- Pass `useful_activity` gives a value an adjoint only when it is varied (it depends on a `wrt` argument) and
+  useful (the output depends on it), both through nonzero partials: a read inside a condition or a locally
+  constant function (`AsIndex`, `sign`, `floor`, `isnan`) carries none (`reverse.carrying_atoms`). The tapes that
+  no reverse sweep then pops are dropped (`unpopped_tapes`). The gradient kernel is the forward loops and
+  `x_bar[argmax] += 2.0`.
+- Measured (`sg.grad`, n = 100,000, the pass on and off interleaved, 15 rounds, 15:38 UTC, load 6.4 with a test
+  run beside it): median 1.78 against 1.83 ms, best 0.91 against 0.98 ms, paired ratio 1.12; the memory saved is
+  the two tapes, 1.6 MB at this n.
 """
 
 
@@ -508,15 +554,16 @@ BIG_PROGRAMS = ("Programs of thousands of straight-line statements (derivation, 
 KEPT_SECTIONS = ("## Second order", "## Jacobians", "## Module-level values")
 
 
-def _kept_sections(path):
-    """The `KEPT_SECTIONS` of the page at `path`, in its order (none when there is no page yet)."""
+def _kept_sections(path, headings=KEPT_SECTIONS):
+    """The sections of the page at `path` whose headings start with one of `headings`, in its order (none when
+    there is no page yet)."""
     try:
         with open(path) as handle:
             text = handle.read()
     except OSError:
         return []
     return [section.rstrip("\n") + "\n" for section in re.split(r"(?m)^(?=## )", text)
-            if section.startswith(KEPT_SECTIONS)]
+            if section.startswith(headings)]
 
 
 def write_docs(results, directory):
@@ -549,6 +596,8 @@ def write_docs(results, directory):
     page += _kept_sections(os.path.join(directory, "performance.md"))
     written = [os.path.join(directory, ratios_png)]
     plot_ratios(results, written[0])
+    if not results.get("scaling"):  # (a run without the scaling figure keeps the page's last one)
+        page += _kept_sections(os.path.join(directory, "performance.md"), ("## Scaling",))
     if results.get("scaling"):
         page += ["## Scaling", "", f"![Derivation time, operation count and per-call time against size]({scaling_png})",
                  "", "Rosenbrock is written out term by term in n scalar arguments and the chain is written out n "
