@@ -111,10 +111,13 @@ def describe_helper(value):
     function = getattr(value, INLINE_ATTRIBUTE, value)
     if not isinstance(function, types.FunctionType):
         return describe_number(value)
-    with _lock:
-        if function not in _helper_descriptions:
-            _helper_descriptions[function] = f"function {function.__qualname__} {_function_fingerprint(function)[:24]}"
-        return _helper_descriptions[function]
+    described = _helper_descriptions.get(function)  # (every checked call comes here: no lock once described)
+    if described is None:
+        with _lock:
+            described = _helper_descriptions.get(function) or \
+                f"function {function.__qualname__} {_function_fingerprint(function)[:24]}"
+            _helper_descriptions[function] = described
+    return described
 
 
 def _axes(value):
