@@ -20,8 +20,8 @@ from sympy.printing.pycode import PythonCodePrinter
 from . import passes
 from .bounds import Bounds, ordered_operands
 from .ir import INT, Allocate, Assign, Carried, Check, Loop, Pop, Push, ReverseLoop, Store, Update, When, walk
-from .reverse import closed_form_gradients
-from .rules import RULES
+from .reverse import closed_form_gradients, without
+from .rules import RULES, IntDiv, IntMod
 
 from .cache import KERNEL_NAMES
 
@@ -829,6 +829,13 @@ def _defines(statement):
     return set()
 
 
+def _carried_by_updates(statements):
+    """The symbols a sweep's body sets with a plain `Update` (not `+=`): an iteration order-free by `_order_free`
+    may use one only as its own temporary, set before it is read, and nothing after the sweep may read it (the
+    adjoint a recurrence carries from one iteration to the one before, `z_bar = z_bar_next`, is neither)."""
+    return {s.target for s in walk(statements) if isinstance(s, Update) and not s.accumulate}
+
+
 def _order_free(statements, outside, rewritten=None, index=None):
     """Whether a reverse sweep's iterations may run in any order: what they share with each other (symbols
     defined `outside` the loop, adjoint arrays) they only accumulate into (`+=`).
@@ -838,7 +845,12 @@ def _order_free(statements, outside, rewritten=None, index=None):
     With the sweep's `index`, an iteration may also store into an array that every iteration reads and writes at
     its own element `[index]` alone (a layer's adjoint, read and reset unit by unit): no two iterations share one."""
     own = _own_element_arrays(statements, index) if index is not None else set()
+    carried, set_here = _carried_by_updates(statements), set()
     for statement in walk(statements):
+        if not isinstance(statement, (Loop, ReverseLoop, When)) and (_used(statement) & carried) - set_here:
+            return False  # (read before this iteration sets it: the value of another iteration)
+        if isinstance(statement, Update) and not statement.accumulate:
+            set_here.add(statement.target)
         if isinstance(statement, (Allocate, Push)) or (isinstance(statement, Pop) and rewritten is None):
             return False
         if isinstance(statement, Store) and not statement.accumulate and statement.base.label not in own and not (
@@ -1048,10 +1060,11 @@ def skip_zero_sweeps(statements, enabled=passes.ALL):
     precondition: every contribution the sweep makes is proportional to that adjoint, `_scaling_adjoint`), and
     each whose iterations may run first to last (pass `any_order_sweeps`; precondition: `_order_free`)."""
     result = []
-    for statement in statements:
+    for at, statement in enumerate(statements):
         if isinstance(statement, ReverseLoop):
             free = "any_order_sweeps" in enabled and _order_free(statement.body, _used(statement) - _defines(statement),
-                                                                 index=statement.loop.index)
+                                                                 index=statement.loop.index) and not (
+                _carried_by_updates(statement.body) & set().union(set(), *map(_used, statements[at + 1:])))
             scaling = _scaling_adjoint(statement) if "skip_zero_sweeps" in enabled else None
             statement = ReverseLoop(statement.loop, skip_zero_sweeps(statement.body, enabled), scaling, free)
         elif isinstance(statement, Loop):
@@ -1090,6 +1103,96 @@ def dead_carries(statements, results):
         needed |= _used(statement)
         kept.append(statement)
     return kept[::-1]
+
+
+def dead_arrays(statements, results):
+    """Drop the local arrays that nothing reads, with their stores (pass `dead_arrays`): a network's last
+    `np.tanh` layer when the loss reads the layer before it, lowered to a loop that fills an array nobody reads.
+    Precondition: it runs after `Bounds.kernel`, so a store it drops keeps its index check; an array is dead only
+    when no statement reads it (values, indices, bounds, conditions, the forward loop a sweep replays) and no
+    result names it.  The assignments that only fed its stores are then dead code, which Numba removes."""
+    read = set().union(*(sp.sympify(r).free_symbols for r in results))
+    for statement in walk(statements):
+        read |= _labels_read_by(statement)
+    dead = {s.base.label for s in walk(statements) if isinstance(s, Allocate)} - read
+    return without(statements, lambda s: isinstance(s, (Allocate, Store)) and s.base.label in dead) if dead \
+        else statements
+
+
+def _labels_read_by(value):
+    """The labels of the arrays a statement (not its nested block) or part of one reads."""
+    if isinstance(value, sp.Basic):
+        return {atom.label for atom in value.atoms(sp.IndexedBase)}
+    if isinstance(value, (list, tuple)):
+        return set().union(set(), *(_labels_read_by(item) for item in value))
+    if isinstance(value, ReverseLoop):  # (the forward loop it replays is read too)
+        return set().union(*(_labels_read_by(s) for s in walk([value.loop]))) | _labels_read_by(value.unless_zero)
+    if dataclasses.is_dataclass(value):
+        skipped = ("base", "body") if isinstance(value, (Store, Allocate, Loop, When)) else ()
+        return set().union(set(), *(_labels_read_by(getattr(value, f.name)) for f in dataclasses.fields(value)
+                                    if f.name not in skipped))
+    return set()
+
+
+INVARIANT_FUNCTIONS = tuple(rule.node for rule in RULES if rule.smooth and rule.code is not None
+                            and isinstance(rule.code, str) and not rule.code.startswith("int_"))
+
+
+def hoist_invariants(statements, temporaries):
+    """Compute before a loop, once, each call of a function of the rules table whose arguments do not change in
+    the loop (`lgamma(r)`, `log(1 - p)`, `digamma(r)` in a likelihood summed over the data), and each power with a
+    fractional exponent likewise (pass `hoist_invariants`).  LLVM cannot hoist them itself: libm's `lgamma` writes
+    `signgam`, and a loop of several thousand rows then pays for a call per row.
+
+    Precondition, checked here: the call reads no symbol the loop defines (its index, carried values, anything
+    assigned, popped or updated in it), and no array at all (an array read hoisted out of a loop that may not run
+    could read outside the array); the functions are pure and, under the kernels' error model, never raise
+    (nan and inf where Python's `math` raises), so computing one when the loop runs no iteration changes nothing."""
+    result = []
+    for statement in statements:
+        if isinstance(statement, (Loop, ReverseLoop)):
+            body = hoist_invariants(statement.body, temporaries)
+            defined = _defines(statement) | set().union(*(_defines(s) for s in walk(body)))
+            defined |= {s.target for s in walk(body) if isinstance(s, Update)}
+            moved = []
+            for inner in body:  # (in order: an assignment moved out may make a later one invariant)
+                if isinstance(inner, Assign) and _invariant(inner.value, defined - {inner.target}) \
+                        and not inner.value.has(IntDiv, IntMod):
+                    moved.append(inner)
+                    defined.discard(inner.target)
+            body = [inner for inner in body if not any(inner is m for m in moved)]
+            hoisted = {}
+            body = [_with_invariants(s, defined, hoisted, temporaries) for s in body]
+            result += moved + [Assign(symbol, call) for call, symbol in hoisted.items()]
+            statement = dataclasses.replace(statement, body=body) if isinstance(statement, ReverseLoop) else Loop(
+                statement.index, statement.start, statement.stop, statement.step, body, statement.carried,
+                statement.line)
+        elif isinstance(statement, When):
+            statement = When(statement.condition, hoist_invariants(statement.body, temporaries))
+        result.append(statement)
+    return result
+
+
+def _invariant(expr, defined):
+    """Whether `expr` has the same value in every iteration of a loop defining `defined`, reading no array."""
+    return not expr.free_symbols & defined and not expr.has(sp.Indexed)
+
+
+def _with_invariants(statement, defined, hoisted, temporaries):
+    """`statement` (directly in a loop's body) with its invariant calls replaced by the symbols in `hoisted`."""
+    if not isinstance(statement, (Assign, Update, Store)):
+        return statement
+
+    calls = [e for e in sp.preorder_traversal(statement.value)
+             if (isinstance(e, INVARIANT_FUNCTIONS) or e.is_Pow and not e.exp.is_Integer) and _invariant(e, defined)]
+    if not calls:
+        return statement
+    replacements = {}
+    for call in calls:
+        if call not in hoisted:
+            hoisted[call] = next(temporaries)
+        replacements[call] = hoisted[call]
+    return dataclasses.replace(statement, value=statement.value.xreplace(replacements))
 
 
 def _carried_results(statements, results):
@@ -1419,6 +1522,10 @@ def _passes(body, results, arguments, bounds, temporaries, enabled):
     entry, body, fragile = bounds.kernel(body)
     if "dead_carries" in enabled:  # (after bounds: what it drops keeps its checks)
         body = dead_carries(body, results)
+    if "dead_arrays" in enabled:
+        body = dead_arrays(body, results)
+    if "hoist_invariants" in enabled:
+        body = hoist_invariants(body, temporaries)
     return entry, shallow(skip_zero_sweeps(shared(body, temporaries, enabled, fragile), enabled), temporaries)
 
 

@@ -16,6 +16,8 @@ import os
 # name -> (the module holding the pass, what it does); docs/api.md lists the names.
 PASSES = {
     "name_sums": ("reverse", "names each sum inside a power or function, so the partials share it"),
+    "fuse_sibling_loops": ("reverse", "runs loops in a row over the same range as one loop when neither iteration "
+                                      "depends on the other's (the two sums of a loss read the data once)"),
     "hoist_allocations": ("reverse", "makes a local array once before a loop whose every iteration makes it and "
                                      "rewrites it whole before reading it"),
     "guarded_sums": ("reverse", "writes `if c: s += t` as s - (-t if c else 0.0), so s stays an accumulator"),
@@ -29,6 +31,10 @@ PASSES = {
     "accumulator_adjoint": ("reverse", "uses one adjoint for every iteration of a pure accumulator (s += ...)"),
     "dead_carries": ("codegen", "drops the values a loop carries that nothing after it reads (the loss summed in "
                                 "a gradient kernel), with what only they need"),
+    "dead_arrays": ("codegen", "drops the local arrays nothing reads, with their stores (a network's unused last "
+                               "activation)"),
+    "hoist_invariants": ("codegen", "computes the calls whose arguments a loop does not change (lgamma(r) in a "
+                                    "likelihood over the data) once, before the loop"),
     "closed_form": ("codegen", "replaces small straight-line gradients by their simplified closed form"),
     "cse": ("codegen", "shares common subexpressions within each straight run of statements"),
     "merge_stores": ("codegen", "merges several += into one array element into one store"),

@@ -21,7 +21,7 @@ import sympy as sp
 from sympy.core.sympify import _sympify
 
 from . import passes
-from .ir import Allocate, Assign, Derivative, Loop, Pop, Program, Push, ReverseLoop, Store, Update, walk
+from .ir import Allocate, Assign, Derivative, Loop, Pop, Program, Push, ReverseLoop, Store, Update, When, walk
 from .rules import IntDiv, integer_valued, locally_constant, output_slope, rule_for
 
 
@@ -310,6 +310,128 @@ def name_sums(statements, fresh):
     return named
 
 
+def fuse_sibling_loops(statements):
+    """One loop for loops in a row over the same range whose iterations do not depend on each other's: the two
+    sums of a loss (`np.sum(t * np.log(p)) + np.sum((1 - t) * np.log(1 - p))`, each lowered to a loop of its own)
+    then read the data once, and what both recompute of a shared array expression (`p = sigmoid(X @ w)`) is
+    computed once per element.
+
+    Pass `fuse_sibling_loops`; precondition, checked here: the loops have the same start, stop and step; neither
+    stores into an array the other reads or stores, and neither makes (`Allocate`) an array the other reads; the
+    later loop reads no value the earlier one carries out.  A plain assignment between the two that reads nothing
+    the earlier loop makes moves above it.  The body of the fused loop is the earlier body, then the later one
+    with its index renamed, so each iteration computes what the two iterations of the same index did."""
+    fused = []
+    pending = []  # assignments met after a loop that may still move above it
+    for statement in statements:
+        if isinstance(statement, Loop):
+            statement = Loop(statement.index, statement.start, statement.stop, statement.step,
+                             fuse_sibling_loops(statement.body), statement.carried, statement.line)
+            earlier = fused[-1] if fused and isinstance(fused[-1], Loop) else None
+            if earlier is not None and _independent_siblings(earlier, statement):
+                renamed = _substituted(statement, {statement.index: earlier.index})
+                body, same = _without_repeats(earlier.body, renamed.body)
+                carried = [_substituted(c, same) for c in renamed.carried]
+                fused[-1] = Loop(earlier.index, earlier.start, earlier.stop, earlier.step,
+                                 earlier.body + body, earlier.carried + carried, earlier.line)
+                fused[-1:-1] = pending
+                pending = []
+                continue
+        elif (isinstance(statement, Assign) and fused and isinstance(fused[-1], Loop)
+              and not _reads_made_by(statement, fused[-1])):
+            pending.append(statement)
+            continue
+        fused += pending + [statement]
+        pending = []
+    return fused + pending
+
+
+def _without_repeats(first, second):
+    """`second` without the assignments and the store-free loops that compute what one of `first` computes (both
+    halves of a fused loop recompute `p = sigmoid(X @ w)`), and the map from each dropped symbol to the one
+    kept.  Equal expressions have equal values here: the two halves are independent (`_independent_siblings`),
+    so whatever array an expression of either half reads, neither half stores into."""
+    known = {(s.value, s.guard): s.target for s in first if isinstance(s, Assign)}
+    loops = [s for s in first if isinstance(s, Loop) and _store_free(s)]
+    same, kept = {}, []
+    for statement in second:
+        statement = _substituted(statement, same) if same else statement
+        if isinstance(statement, Assign) and (statement.value, statement.guard) in known:
+            same[statement.target] = known[(statement.value, statement.guard)]
+            continue
+        if isinstance(statement, Loop) and _store_free(statement):
+            twin = next((loop for loop in loops if _renaming(statement, loop) is not None), None)
+            if twin is not None:
+                same.update({c.result: t.result for c, t in zip(statement.carried, twin.carried)})
+                continue
+        kept.append(statement)
+    return kept, same
+
+
+def _store_free(loop):
+    return not any(isinstance(s, (Store, Allocate, Loop)) for s in loop.body)
+
+
+def _renaming(loop, twin):
+    """The map from `loop`'s own symbols to `twin`'s when the two are the same loop but for those names (one level
+    of assignments, no nested loops), else None."""
+    if (len(loop.body) != len(twin.body) or len(loop.carried) != len(twin.carried)
+            or not all(isinstance(s, Assign) for s in loop.body + twin.body)):
+        return None
+    names = {loop.index: twin.index}
+    names.update({c.phi: t.phi for c, t in zip(loop.carried, twin.carried)})
+    names.update({c.result: t.result for c, t in zip(loop.carried, twin.carried)})
+    names.update({s.target: t.target for s, t in zip(loop.body, twin.body)})
+    renamed = _substituted(loop, names)
+    same = ((renamed.start, renamed.stop, renamed.step) == (twin.start, twin.stop, twin.step)
+            and [(s.target, s.value, s.guard) for s in renamed.body] == [(s.target, s.value, s.guard)
+                                                                        for s in twin.body]
+            and [(c.phi, c.initial, c.next) for c in renamed.carried] == [(c.phi, c.initial, c.next)
+                                                                         for c in twin.carried])
+    return names if same else None
+
+
+def _independent_siblings(earlier, later):
+    """Whether `later` can run interleaved with `earlier`, iteration by iteration (`fuse_sibling_loops`)."""
+    if (earlier.start, earlier.stop, earlier.step) != (later.start, later.stop, later.step):
+        return False
+    if {c.result for c in earlier.carried} & _symbols_used(later):
+        return False
+    for first, second in ((earlier, later), (later, earlier)):
+        made = {s.base.label for s in walk(first.body) if isinstance(s, (Store, Allocate))}
+        if made & (_labels_touched(second.body)):
+            return False
+    return True
+
+
+def _labels_touched(statements):
+    """The array labels `statements` read, store into or make."""
+    labels = set()
+    for statement in walk(statements):
+        labels |= _labels_read(statement)
+        if isinstance(statement, (Store, Allocate)):
+            labels.add(statement.base.label)
+    return labels
+
+
+def _reads_made_by(statement, loop):
+    """Whether `statement` reads a value `loop` carries out or an array it writes."""
+    made = {s.base.label for s in walk(loop.body) if isinstance(s, (Store, Allocate))}
+    return bool({c.result for c in loop.carried} & _symbols_used(statement) or made & _labels_read(statement))
+
+
+def _substituted(value, mapping):
+    """`value` (a statement, a list of them, or an expression) with the symbols of `mapping` replaced."""
+    if isinstance(value, sp.Basic):
+        return value.xreplace(mapping)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_substituted(item, mapping) for item in value)
+    if dataclasses.is_dataclass(value):
+        return dataclasses.replace(value, **{f.name: _substituted(getattr(value, f.name), mapping)
+                                             for f in dataclasses.fields(value)})
+    return value
+
+
 def hoist_allocations(statements, entry_symbols):
     """Make before a loop, once, each 1-D local array that every iteration of the loop makes and then rewrites
     whole before anything reads it (the hidden layer of a network evaluated row by row).
@@ -550,8 +672,8 @@ class Reverser:
         self.used_names |= {s.name for a in program.arguments for s in a.shape}
         self.entry_symbols = {s for a in program.arguments for s in a.shape} | {
             a.symbol for a in program.arguments if a.kind == "int"}
-        body = hoist_allocations(program.body, self.entry_symbols) if "hoist_allocations" in enabled \
-            else program.body
+        body = fuse_sibling_loops(program.body) if "fuse_sibling_loops" in enabled else program.body
+        body = hoist_allocations(body, self.entry_symbols) if "hoist_allocations" in enabled else body
         body = guarded_sums(body) if "guarded_sums" in enabled else body
         self.body = name_sums(body, self.fresh) if "name_sums" in enabled else body
         self._atoms = {}  # expression -> its differentiable atoms (activity and the sweep ask for each twice or more)
@@ -851,27 +973,31 @@ def reverse(program: Program, wrt, output=0, enabled=passes.ALL) -> Derivative:
 
 
 def unpopped_tapes(derivative):
-    """`derivative` without the tape records that its reverse sweep never pops: those of a loop it does not
-    reverse (np.argmax's loop, once pass `useful_activity` finds that nothing it carries has an adjoint).
-    Part of pass `useful_activity`; precondition: none (a tape is read only by its pops)."""
-    popped = {s.tape for s in walk(derivative.adjoint) if isinstance(s, Pop)}
-    forward = _without_pushes(derivative.forward, popped)
-    tapes = {name: size for name, size in derivative.tapes.items() if name in popped}
-    return dataclasses.replace(derivative, forward=forward, tapes=tapes)
+    """`derivative` without the tape records that its reverse sweep never uses: those of a loop it does not
+    reverse (np.argmax's loop, once pass `useful_activity` finds that nothing it carries has an adjoint), and those
+    whose popped values nothing reads (a row's dot product, when the sweep only needs the adjoint of its store).
+    Part of pass `useful_activity`; precondition: none (a tape is read only by its pops, and a pop that goes
+    with its pushes changes nothing else)."""
+    pops = [s for s in walk(derivative.adjoint) if isinstance(s, Pop)]
+    read = _read_by(derivative.adjoint)
+    used = {s.tape for s in pops if s.target in read}
+    adjoint = without(derivative.adjoint, lambda s: isinstance(s, Pop) and s.tape not in used)
+    forward = without(derivative.forward, lambda s: isinstance(s, Push) and s.tape not in used)
+    tapes = {name: size for name, size in derivative.tapes.items() if name in used}
+    return dataclasses.replace(derivative, forward=forward, adjoint=adjoint, tapes=tapes)
 
 
-def _without_pushes(statements, kept):
-    """`statements` without the `Push`es onto tapes outside `kept`, looking inside loops (a loop left as it was
-    is the same object)."""
+def without(statements, dropped):
+    """`statements` without those for which `dropped` holds, looking inside loops, sweeps and `When`s (a block
+    left as it was is the same object)."""
     result = []
     for statement in statements:
-        if isinstance(statement, Push) and statement.tape not in kept:
+        if dropped(statement):
             continue
-        if isinstance(statement, Loop):
-            body = _without_pushes(statement.body, kept)
+        if isinstance(statement, (Loop, ReverseLoop, When)):
+            body = without(statement.body, dropped)
             if len(body) != len(statement.body) or any(a is not b for a, b in zip(body, statement.body)):
-                statement = Loop(statement.index, statement.start, statement.stop, statement.step, body,
-                                 statement.carried, statement.line)
+                statement = dataclasses.replace(statement, body=body)
         result.append(statement)
     return result
 
@@ -885,6 +1011,9 @@ def _read_by(statements):
         if isinstance(statement, ReverseLoop):
             loop = statement.loop
             read |= set().union(*(e.free_symbols for e in (loop.start, loop.stop, loop.step)))
+            read |= {statement.unless_zero} - {None}
+        elif isinstance(statement, When):
+            read |= statement.condition.free_symbols
         elif not isinstance(statement, (Assign, Loop)):
             read |= _symbols_used(statement)
     while True:

@@ -376,6 +376,15 @@ def _log(x, base=None):
     return sp.log(x) if base is None else sp.log(x) / sp.log(base)
 
 
+def power(base, exponent):
+    """`base ** exponent`, with a whole-number float exponent (`x ** 2.0`, `np.power(x, 3.0)`) taken as the integer it
+    equals: the value is the same float, the kernel multiplies instead of calling `pow`, and the derivative reads
+    `2 x`, not `2.0 x^{1.0}`.  An integer base keeps its float exponent, whose result Python makes a float."""
+    if exponent.is_Float and float(exponent).is_integer() and abs(float(exponent)) <= 2**31 and not integer_valued(base):
+        exponent = sp.Integer(int(exponent))
+    return sp.Pow(base, exponent)
+
+
 def _fold(binary):
     """min/max of any number of arguments, as nested binary nodes."""
 
@@ -412,7 +421,7 @@ PYTHON_SPELLINGS = {
     ("sqrt",): sp.sqrt,
     ("cbrt",): cfunctions.Cbrt,
     ("hypot",): cfunctions.hypot,
-    ("pow", "power"): sp.Pow,
+    ("pow", "power"): power,
     ("square",): lambda x: x**2,
     ("erf",): sp.erf,
     ("erfc",): sp.erfc,

@@ -149,3 +149,11 @@ def test_a_runaway_unoptimised_module_keeps_the_passes_that_only_name_values():
     instead of being judged.  The oracle keeps `name_sums` and `cse` for such a module (15 KB), and judges it."""
     report = _failures([4000234])
     assert not report, f"the program failed:\n\n{report}"
+
+
+def test_a_sweep_carrying_an_adjoint_runs_last_iteration_first():
+    """Seed 7100019: once the tape of a recurrence `z -= d[i] * c` was dropped (nothing read its popped values),
+    `any_order_sweeps` ran the sweep first to last, although each iteration reads the adjoint `z_bar` the later
+    iteration left (`_carried_by_updates`): a wrong gradient."""
+    report = _failures([7100019])
+    assert not report, report

@@ -962,3 +962,22 @@ def test_untaken_branch_gradients_are_exact_zero_where_the_function_is_constant(
     assert sg.grad(sqrt_if_positive)(-1.0) == 0.0
     assert sg.grad(early_return_guard)(-1.0) == 0.0
     assert sg.grad(nested_branches)(-0.5) == 0.0
+
+
+def whole_float_powers(x, y):
+    return x ** 2.0 + np.power(y, 3.0) - x ** -2.0 + y / x ** 1.0 + x ** 0.0 * y ** 4.0
+
+
+def test_whole_float_exponents_multiply_and_match_sympy():
+    """`x ** 2.0` is Python's `x * x`: the kernel multiplies (no `pow` call, which kept a corpus loop 6x slower than
+    its hand loop) and the gradient equals sympy.diff of the integer powers."""
+    x, y = sp.symbols("x y")
+    reference = x**2 + y**3 - x**-2 + y / x + y**4
+    point = (1.3, -0.7)
+    transform = sg.value_and_grad(whole_float_powers, wrt=("x", "y"))
+    value, gradient = transform(*point)
+    at = dict(zip((x, y), point))
+    assert value == pytest.approx(float(reference.subs(at)), rel=1e-14)
+    for ours, symbol in zip(gradient, (x, y)):
+        assert ours == pytest.approx(float(sp.diff(reference, symbol).subs(at)), rel=1e-14)
+    assert "**" not in transform.source().split("def value_and_grad")[1]

@@ -3,6 +3,7 @@
 program is checked against central differences (Richardson) or a hand formula, with the pass on and off, and the
 source is checked to show that the pass fired (or, where its precondition fails, that it did not)."""
 
+import inspect
 import math
 import pathlib
 import re
@@ -13,6 +14,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))  # the b
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from scipy.special import gammaln  # noqa: E402
 from conftest import richardson_gradient  # noqa: E402
 
 import symgrad as sg  # noqa: E402
@@ -547,3 +549,196 @@ def test_useful_activity_hessian_against_differences_of_the_gradient(function):
         down[j] -= step
         np.testing.assert_allclose(hessian[:, j], (gradient(up) - gradient(down)) / (2 * step), rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(hessian, sg.hessian(function, optimize=USEFUL_OFF)(x))
+
+
+# --- pass fuse_sibling_loops -----------------------------------------------------------------------------------
+SIBLINGS_OFF = {"fuse_sibling_loops": False}
+
+
+def two_sums_loss(w, X, t):
+    """autograd's logistic regression loss: two sums over the rows of one prediction array."""
+    p = 0.5 * (np.tanh(X @ w) + 1.0)
+    return -(np.sum(np.log(p) * t) + np.sum(np.log(1 - p) * (1 - t)))
+
+
+def two_loops(x, y):
+    """Two loops over the same range, the second scaled by nothing of the first."""
+    a = 0.0
+    for i in range(len(x)):
+        a += math.sin(x[i]) * y[i]
+    b = 1.0
+    c = 2.0 * b
+    for j in range(len(x)):
+        b *= 1.0 + 0.1 * math.cos(x[j] + c)
+    return a + b
+
+
+def reads_the_first_sum(x):
+    """The second loop reads the first one's sum: fusing them would read it before it is complete."""
+    s = 0.0
+    for i in range(len(x)):
+        s += x[i] ** 2
+    r = 0.0
+    for i in range(len(x)):
+        r += math.exp(-s * x[i])
+    return r
+
+
+def reads_the_first_array(x):
+    """The second loop reads an element the first writes at a later index: fusing would read it unwritten."""
+    h = np.zeros(len(x))
+    for i in range(len(x)):
+        h[i] = math.tanh(x[i])
+    r = 0.0
+    for i in range(len(x) - 1):
+        r += h[i + 1] * x[i]
+    s = 0.0
+    for i in range(len(x)):
+        s += h[len(x) - 1 - i] * x[i] ** 2
+    return r + s
+
+
+def _loop_count(transform, name="grad"):
+    return len(re.findall(r"^\s+for ", _kernel_text(transform, name), re.M))
+
+
+@pytest.mark.parametrize("rows", [1, 7, 1500])
+def test_fuse_sibling_loops_two_sums_against_jax(rows):
+    jax, jnp = _jax()
+    rng = np.random.default_rng(rows)
+    w, X, t = rng.normal(size=4), rng.normal(size=(rows, 4)), (rng.random(rows) > 0.5) * 1.0
+    transform = sg.value_and_grad(two_sums_loss)
+    unfused = sg.value_and_grad(two_sums_loss, optimize=SIBLINGS_OFF)
+    value, gradient = transform(w, X, t)
+    expected_value, expected = jax.value_and_grad(
+        lambda w: -(jnp.sum(jnp.log(0.5 * (jnp.tanh(X @ w) + 1.0)) * t)
+                    + jnp.sum(jnp.log(1 - 0.5 * (jnp.tanh(X @ w) + 1.0)) * (1 - t))))(w)
+    # (log(1 - p) cancels when p nears 1: different summation orders agree to 1e-13 relative, not to the last bit)
+    assert value == pytest.approx(float(expected_value), rel=1e-11)
+    np.testing.assert_allclose(gradient, np.asarray(expected), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(gradient, unfused(w, X, t)[1], rtol=1e-13, atol=1e-15)
+    assert _loop_count(transform, "value_and_grad") < _loop_count(unfused, "value_and_grad")
+
+
+@pytest.mark.parametrize("function", [two_loops, reads_the_first_sum, reads_the_first_array])
+def test_fuse_sibling_loops_against_richardson_and_the_unfused_kernel(function):
+    x, y = np.random.default_rng(5).normal(size=(2, 9))
+    args = (x, y)[:len(inspect.signature(function).parameters)]
+    wrt = tuple(range(len(args)))
+    fused, unfused = sg.grad(function, wrt=wrt), sg.grad(function, wrt=wrt, optimize=SIBLINGS_OFF)
+    for position, (got, plain) in enumerate(zip(fused(*args), unfused(*args))):
+        np.testing.assert_allclose(got, richardson_gradient(function, args, position), rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(got, plain, rtol=1e-13, atol=1e-15)
+
+
+def test_fuse_sibling_loops_fuses_only_independent_loops():
+    assert _loop_count(sg.grad(two_loops, wrt=(0, 1))) < _loop_count(
+        sg.grad(two_loops, wrt=(0, 1), optimize=SIBLINGS_OFF))
+    for function in (reads_the_first_sum, reads_the_first_array):
+        assert _loop_count(sg.grad(function)) == _loop_count(sg.grad(function, optimize=SIBLINGS_OFF))
+
+
+def _sigmoid(x):
+    return 0.5 * (np.tanh(x) + 1.0)
+
+
+def _predictions(w, X):
+    return _sigmoid(np.dot(X, w))
+
+
+def helper_loss(w, X, t):
+    """The same loss with its predictions made by helpers (as autograd's example does): `X @ w` is an array."""
+    p = _predictions(w, X)
+    return -(np.sum(np.log(p) * t) + np.sum(np.log(1 - p) * (1 - t)))
+
+
+def test_a_tape_whose_values_nothing_reads_is_not_recorded():
+    """The row loop of `X @ w` records each row's dot product, which the reverse sweep pops and never reads."""
+    rng = np.random.default_rng(2)
+    w, X, t = rng.normal(size=3), rng.normal(size=(20, 3)), (rng.random(20) > 0.5) * 1.0
+    transform, taped = sg.grad(helper_loss), sg.grad(helper_loss, optimize={"useful_activity": False})
+    gradient, taped_gradient = transform(w, X, t), taped(w, X, t)
+    assert "tape_" not in transform.source() and "tape_" in taped.source()
+    np.testing.assert_allclose(gradient, richardson_gradient(helper_loss, (w, X, t), 0), rtol=1e-8)
+    np.testing.assert_array_equal(gradient, taped_gradient)
+
+
+# --- pass dead_arrays ------------------------------------------------------------------------------------------
+def two_layers(W1, b1, W2, b2, X):
+    """autograd's nn_predict: the loop's last `np.tanh` makes an array that nothing reads."""
+    inputs = X
+    params = [(W1, b1), (W2, b2)]
+    for W, b in params:
+        outputs = inputs @ W + b
+        inputs = np.tanh(outputs)
+    return np.sum(outputs ** 2)
+
+
+@pytest.mark.parametrize("rows", [1, 6, 300])
+def test_dead_arrays_drops_the_unread_activation_and_matches_jax(rows):
+    jax, jnp = _jax()
+    rng = np.random.default_rng(rows)
+    args = (rng.normal(size=(3, 4)), rng.normal(size=4), rng.normal(size=(4, 2)), rng.normal(size=2),
+            rng.normal(size=(rows, 3)))
+    wrt = (0, 1, 2, 3)
+    transform, kept = sg.value_and_grad(two_layers, wrt=wrt), sg.value_and_grad(two_layers, wrt=wrt,
+                                                                               optimize={"dead_arrays": False})
+    (value, gradient), (kept_value, kept_gradient) = transform(*args), kept(*args)
+
+    def twin(W1, b1, W2, b2):
+        return jnp.sum((jnp.tanh(args[4] @ W1 + b1) @ W2 + b2) ** 2)
+
+    expected_value, expected = jax.value_and_grad(twin, argnums=wrt)(*args[:4])
+    assert value == pytest.approx(float(expected_value), rel=1e-13) and value == kept_value
+    for ours, theirs, plain in zip(gradient, expected, kept_gradient):
+        np.testing.assert_allclose(ours, np.asarray(theirs), rtol=1e-12, atol=1e-14)
+        np.testing.assert_array_equal(ours, plain)
+    assert "inputs_1" not in _kernel_text(transform, "value_and_grad")
+    assert "inputs_1 = np.zeros" in _kernel_text(kept, "value_and_grad")
+
+
+# --- pass hoist_invariants -------------------------------------------------------------------------------------
+def negative_binomial(r, p, x):
+    """autograd's negative binomial log likelihood: lgamma(r), log(p), log(1 - p) are the same for every datum."""
+    return np.sum(gammaln(r + x) - gammaln(r) - gammaln(x + 1) + x * np.log(p) + r * np.log(1 - p))
+
+
+def invariant_in_a_guarded_loop(a, x):
+    """A call that reads the loop's own values stays in it; the invariant `math.exp(a)` leaves the inner loop."""
+    s = 0.0
+    for i in range(len(x)):
+        if x[i] > 0:
+            for j in range(len(x)):
+                s += math.exp(a) * x[i] ** 1.5 + math.sqrt(a + j)
+    return s
+
+
+@pytest.mark.parametrize("n", [0, 1, 40])
+def test_hoist_invariants_likelihood_against_jax(n):
+    jax, jnp = _jax()
+    from jax.scipy.special import gammaln as jax_gammaln
+
+    x = np.random.default_rng(n).integers(0, 9, n) * 1.0
+    transform = sg.value_and_grad(negative_binomial, wrt=(0, 1))
+    value, gradient = transform(2.5, 0.3, x)
+    expected_value, expected = jax.value_and_grad(
+        lambda r, p: jnp.sum(jax_gammaln(r + x) - jax_gammaln(r) - jax_gammaln(x + 1) + x * jnp.log(p)
+                             + r * jnp.log(1 - p)), argnums=(0, 1))(2.5, 0.3)
+    assert value == pytest.approx(float(expected_value), rel=1e-12, abs=1e-12)
+    np.testing.assert_allclose(gradient, np.asarray(expected), rtol=1e-11, atol=1e-12)
+    unhoisted = sg.value_and_grad(negative_binomial, wrt=(0, 1), optimize={"hoist_invariants": False})
+    np.testing.assert_allclose(gradient, unhoisted(2.5, 0.3, x)[1], rtol=1e-14, atol=1e-14)
+    loop = _kernel_text(transform, "value_and_grad").split("for k in")[1]
+    assert "lgamma(r)" not in loop and "digamma(r)" not in loop and "math.lgamma(r)" in _kernel_text(
+        unhoisted, "value_and_grad")
+
+
+def test_hoist_invariants_leaves_what_the_loop_changes_against_richardson():
+    x = np.random.default_rng(4).normal(size=7)
+    transform = sg.grad(invariant_in_a_guarded_loop, wrt=(0, 1))
+    gradient = transform(0.4, x)
+    for position, got in enumerate(gradient):
+        np.testing.assert_allclose(got, richardson_gradient(invariant_in_a_guarded_loop, (0.4, x), position),
+                                   rtol=1e-8, atol=1e-10)
+    inner = _kernel_text(transform, "grad").split("for j in")[1].split("return")[0]
+    assert "math.exp(a)" not in inner and "math.sqrt(" in inner

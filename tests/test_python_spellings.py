@@ -326,3 +326,30 @@ def peaked(x):
     gradient = sg.grad(source.peaked)
     expected = np.array([richardson_gradient(lambda y: gradient(y)[j], [x], 0) for j in range(len(x))])
     np.testing.assert_allclose(sg.hessian(source.peaked)(x), expected, rtol=1e-7, atol=1e-9)
+
+
+def layers_over_a_written_list(W1, b1, W2, b2, X):
+    """`for` over a list or tuple written out in the loop: layers as tuples, arrays, numbers (unrolled)."""
+    h = X
+    for W, b in [(W1, b1), (W2, b2)]:
+        h = np.tanh(h @ W + b)
+    s = 0.0
+    for v in (W1, W2):
+        s += np.sum(v ** 2)
+    for c in [0.5, 1.5]:
+        s += c * np.sum(h)
+    return np.sum(h ** 2) + s
+
+
+def test_a_loop_over_a_written_list_of_layers_matches_jax():
+    jnp = jax.numpy
+    twin = {**layers_over_a_written_list.__globals__, "np": jnp}
+    twin_function = type(layers_over_a_written_list)(layers_over_a_written_list.__code__, twin)
+    rng = np.random.default_rng(0)
+    args = (rng.normal(size=(3, 4)), rng.normal(size=4), rng.normal(size=(4, 2)), rng.normal(size=2),
+            rng.normal(size=(5, 3)))
+    value, gradient = sg.value_and_grad(layers_over_a_written_list, wrt=(0, 1, 2, 3))(*args)
+    expected_value, expected = jax.value_and_grad(twin_function, argnums=(0, 1, 2, 3))(*args)
+    assert value == pytest.approx(float(expected_value), rel=1e-13)
+    for ours, theirs in zip(gradient, expected):
+        np.testing.assert_allclose(ours, np.asarray(theirs), rtol=1e-12, atol=1e-14)

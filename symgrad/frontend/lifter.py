@@ -24,7 +24,7 @@ from .. import errors
 from ..cache import INLINE_ATTRIBUTE, describe_helper, describe_number
 from ..ir import ARRAY_KINDS, FLOAT, INDEX1, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
 from ..module_values import LIBRARIES
-from ..rules import FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, integer_valued
+from ..rules import FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, integer_valued, power
 from .comprehensions import COMPREHENSIONS, Comprehensions
 from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
 from .numpy_lowering import (REDUCING_FUNCTIONS, REFUSED_FUNCTIONS, ArrayExpression, ArrayList, ArrayValue,
@@ -49,7 +49,7 @@ def _modulo(a, b):
 PYTHON_ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
                      ast.Pow: operator.pow, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod}
 # ... and as SymPy expressions over symbols.
-ARITHMETIC = {**PYTHON_ARITHMETIC, ast.FloorDiv: _floor_division, ast.Mod: _modulo}
+ARITHMETIC = {**PYTHON_ARITHMETIC, ast.Pow: power, ast.FloorDiv: _floor_division, ast.Mod: _modulo}
 
 UNROLL_LIMIT = 8  # literal loops of at most this many iterations (and no loop inside) are unrolled
 
@@ -600,8 +600,9 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
         """`for i in range(...)`: unrolled when short and literal, else kept as a Loop with its carried values."""
         if node.orelse:
             raise self.error(errors.UnsupportedStatementError, node, "a `for ... else`: drop the `else` clause")
-        if isinstance(node.iter, ast.Name) and isinstance(self.frame.variables.get(node.iter.id), ArrayList):
-            for part in self.listed_parts(node.iter):  # (`for W, b in params`: the loop over a list, unrolled)
+        parts = self.unrolled_parts(node.iter)
+        if parts is not None:  # (`for W, b in params`, `for W in [W1, W2]`: the loop over a list, unrolled)
+            for part in parts:
                 self.bind(node.target, part, node)
                 self.run_block(node.body)
             return
@@ -683,6 +684,21 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
         shapes = {name: self.expression(after[name], node).shape for name in candidates if self.is_array(after[name])}
         return {name: shape for name, shape in shapes.items()
                 if not any(index in size.free_symbols for size in shape)}
+
+    def unrolled_parts(self, node):
+        """The parts of the list or tuple a `for` loop runs over, when it is one whose parts are arrays or tuples
+        (a name bound to a list of layers, or a list or tuple written out in the `for`); None otherwise."""
+        if isinstance(node, ast.Name) and isinstance(self.frame.variables.get(node.id), ArrayList):
+            return self.listed_parts(node)
+        if isinstance(node, (ast.List, ast.Tuple)) and node.elts and not all(
+                isinstance(e, ast.Constant) or isinstance(e, ast.UnaryOp) and isinstance(e.operand, ast.Constant)
+                for e in node.elts):
+            value = self.value(node)
+            if isinstance(value, ArrayList):
+                return value.parts
+            if isinstance(value, tuple):
+                return value
+        return None
 
     def listed_parts(self, node):
         """The parts of a list a `for` loop runs over: a list written out or appended to, not in a loop."""
