@@ -401,15 +401,20 @@ tens of per cent). The passes named are in [passes.py](../symgrad/passes.py); ea
   gradient's `e/(1 + e)`, the same `z` loop, the same `w_bar[j] += dz*X[i, j]` loop), but XLA vectorises `exp`
   and `log1p` where Numba calls libm's scalar functions (this llvmlite has no SVML): neither symgrad's loop nor
   the hand one vectorised, and JAX was ahead (2.01x in the last full run).
-- [vector_math.py](../symgrad/vector_math.py) has `exp`, `log`, `log1p` and `tanh` in float64 arithmetic and
-  int64 bit manipulation only (fdlibm's table-free algorithms; Cephes's rational `tanh` below 0.625): the
+- [vector_math.py](../symgrad/vector_math.py) has `exp`, `log`, `log1p`, `tanh`, `sin` and `cos` in float64
+  arithmetic and int64 bit manipulation only (fdlibm's algorithms; Cephes's rational `tanh` below 0.625): the
   exponent is read off a shifter sum (AVX2 has no float-to-int64 conversion), the special cases are chosen by
   conditional expressions that LLVM turns into selects, and the functions are inlined into the caller's loop.
+  `sin` and `cos` reduce every x by Payne and Hanek's method (a constant table of 2/pi's bits per exponent, read
+  at a computed index; exact Dekker products): branch-free, one path for all x costs less than a Cody-Waite path
+  for small x plus the table path that huge x needs, and it keeps 1 ulp up to 1.7e308.
   Their error against `math` (glibc) over 3.5 million points per function (2 million uniform bit patterns over
   all of float64, subnormals and both signs included, 1.5 million where the function does not saturate, and the
-  special values: 0.0, -0.0, +-inf, nan, the overflow and underflow thresholds, log of negatives and of 0),
-  tested by tests/test_vector_math.py, and a loop over 10^6 elements against the same loop calling libm (one
-  run, load 4 on 2 cores):
+  special values: 0.0, -0.0, +-inf, nan, the overflow and underflow thresholds, log of negatives and of 0; for
+  `sin` and `cos` 800,000 more at and beside the multiples of pi/2 below 10^5 pi/2, and the reduction's worst
+  cases such as 6381956970095103 * 2^797 and 1e22, also against mpmath), tested by tests/test_vector_math.py,
+  and a loop over 10^6 elements against the same loop calling libm (one run, load 4 on 2 cores; `sin` and `cos`
+  on uniform data in [-1000, 1000], fastest of 15, load 3.7):
 
   | function | largest error | points above 1 ulp | loop over 10^6: vector_math / libm |
   | --- | --- | --- | --- |
@@ -417,9 +422,13 @@ tens of per cent). The passes named are in [passes.py](../symgrad/passes.py); ea
   | `log` | 1 ulp | 0 | 1.6 ms / 10.0 ms |
   | `log1p` | 1 ulp | 0 | 2.1 ms / 37.1 ms |
   | `tanh` | 2 ulp | 1193 | 2.5 ms / 35.7 ms |
+  | `sin` | 1 ulp | 0 | 9.4 ms / 23.1 ms |
+  | `cos` | 1 ulp | 0 | 9.8 ms / 24.2 ms |
 
   Special values are `math`'s exactly (sign of zero included); where `math` raises they give the IEEE result
-  that the kernels' `error_model="numpy"` gives (`log(0) = -inf`, `log(-1) = nan`, `exp(1000) = inf`).
+  that the kernels' `error_model="numpy"` gives (`log(0) = -inf`, `log(-1) = nan`, `exp(1000) = inf`,
+  `sin(inf) = nan`).  The `sin` and `cos` errors are against the correctly rounded value where glibc is itself
+  off by more (glibc's `cos(5.319372648326541e+255)` is 8 ulp off; these give the correctly rounded value).
 - Pass `split_rows` cuts the row loop around its run of assignments that call them, into three loops over
   each block of 512 rows: the dot products (stored in `_rows_z_2`), the loss terms and `z_2_bar` (a loop with
   no call and no carried value: it compiles to `<8 x double>` arithmetic, 8 rows at once), then the terms added

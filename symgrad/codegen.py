@@ -489,7 +489,7 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset(), recurren
 
 
 # --- passes vector_functions and split_rows ----------------------------------------------------------------
-VECTOR_FUNCTIONS = ("exp", "log", "log1p", "tanh")  # the functions of symgrad.vector_math (`vector_<name>`)
+VECTOR_FUNCTIONS = ("exp", "log", "log1p", "tanh", "sin", "cos")  # symgrad.vector_math's (`vector_<name>`)
 VECTOR_NODES = tuple(rule.node for rule in RULES if rule.code in {f"math.{name}({{0}})" for name in VECTOR_FUNCTIONS})
 ROW_BLOCK = 512  # rows a split loop runs each part over before the next: its row values stay in the L1 cache
 
@@ -501,10 +501,11 @@ def _vectorisable(loop):
 
 
 def vector_functions(lines):
-    """Pass `vector_functions`: the lines of a loop body calling `symgrad.vector_math`'s exp, log, log1p and tanh
-    instead of `math`'s.  Those are table-free float arithmetic that LLVM vectorises with the loop, where a libm
-    call keeps it scalar.  Precondition: the loop is `_vectorisable` (elsewhere a libm call costs no more); the
-    results change by at most the functions' documented error (2 ulp), which the fuzzer's tolerance allows."""
+    """Pass `vector_functions`: the lines of a loop body calling `symgrad.vector_math`'s exp, log, log1p, tanh, sin
+    and cos instead of `math`'s.  Those are branch-free float arithmetic (sin and cos read a constant table) that
+    LLVM vectorises with the loop, where a libm call keeps it scalar.  Precondition: the loop is `_vectorisable`
+    (elsewhere a libm call costs no more); the results change by at most the functions' documented error (2 ulp),
+    which the fuzzer's tolerance allows."""
     replaced = []
     for line in lines:
         for name in VECTOR_FUNCTIONS:

@@ -46,9 +46,10 @@ PASSES = {
     "recurrence_order": ("codegen", "adds the terms of a sum that read a loop's recurrence last, off its chain"),
     "write_once_adjoints": ("codegen", "stores each element of an array a loop adds into at fixed offsets once, "
                                        "carrying the pending sums in scalars, and skips the zero fill it covers"),
-    "vector_functions": ("codegen", "calls symgrad.vector_math's exp, log, log1p, tanh in loops LLVM vectorises"),
-    "split_rows": ("codegen", "splits a row loop so that its run of exp/log/log1p/tanh becomes a loop of its own, "
-                              "over blocks of rows"),
+    "vector_functions": ("codegen", "calls symgrad.vector_math's exp, log, log1p, tanh, sin, cos in loops LLVM "
+                                     "vectorises"),
+    "split_rows": ("codegen", "splits a row loop so that its run of exp/log/log1p/tanh/sin/cos becomes a loop of "
+                              "its own, over blocks of rows"),
 }
 
 ALL = frozenset(PASSES)

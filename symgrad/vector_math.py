@@ -1,20 +1,23 @@
-"""exp, log, log1p and tanh that LLVM's loop vectoriser accepts, for kernels whose loops over data would otherwise
-call libm once per element.
+"""exp, log, log1p, tanh, sin and cos that LLVM's loop vectoriser accepts, for kernels whose loops over data would
+otherwise call libm once per element.
 
 This llvmlite has no vector math library (SVML), so a loop calling `math.exp` stays scalar.  These are the same
-functions written in float64 arithmetic and int64 bit manipulation only: no table lookups, no calls, no
-float-to-int conversion (AVX2 has none for int64; the exponent is read off a "shifter" sum instead), and every
-special case chosen by a conditional expression, which LLVM turns into a select.  Inlined into a loop
-(``inline="always"``) they vectorise with it.
+functions written in float64 arithmetic and int64 bit manipulation only: no calls, no float-to-int conversion
+(AVX2 has none for int64; integers are read off a "shifter" sum instead), no branch (every special case is chosen
+by a conditional expression, which LLVM turns into a select), and no table but sin's and cos's constant one,
+read at an index computed from the exponent.  Inlined into a loop (``inline="always"``) they vectorise with it.
 
-The algorithms are fdlibm's (FreeBSD/musl) table-free ones: `exp` reduces x = k ln2 + r and uses the Remez
-rational approximation of e_exp.c, `log` and `log1p` reduce to [sqrt(2)/2, sqrt(2)] and use e_log.c's polynomial
-in s = f / (2 + f), `tanh` is Cephes's rational approximation below 0.625 and 1 - 2 / (exp(2|x|) + 1) above.  Their
-largest error against `math` over the float64 range, special values included, is in docs/performance.md and
-tested by tests/test_vector_math.py.  They return IEEE results where `math` raises (log(0) = -inf, log(-1) =
-nan, exp(1000) = inf), as the kernels' ``error_model="numpy"`` does.
+The algorithms are fdlibm's (FreeBSD/musl): `exp` reduces x = k ln2 + r and uses the Remez rational approximation
+of e_exp.c, `log` and `log1p` reduce to [sqrt(2)/2, sqrt(2)] and use e_log.c's polynomial in s = f / (2 + f),
+`tanh` is Cephes's rational approximation below 0.625 and 1 - 2 / (exp(2|x|) + 1) above, `sin` and `cos` reduce
+x = k pi/2 + r by Payne and Hanek's method for every x (no cheaper path for small x: a branch-free function pays
+for every path, and one path costs least) and use k_sin.c's and k_cos.c's polynomials.  Their largest error
+against `math` over the float64 range, special values and the worst cases of the reduction included, is in
+docs/performance.md and tested by tests/test_vector_math.py.  They return IEEE results where `math` raises
+(log(0) = -inf, log(-1) = nan, exp(1000) = inf, sin(inf) = nan), as the kernels' ``error_model="numpy"`` does.
 """
 
+import mpmath
 import numba
 import numpy as np
 from numba import types
@@ -195,4 +198,148 @@ def tanh(x):
     return small if magnitude < 0.625 else large if x == x else x
 
 
-VECTOR_FUNCTIONS = {"exp": exp, "log": log, "log1p": log1p, "tanh": tanh}  # math.<name> -> its vectorisable twin
+
+
+# sin and cos: x = k pi/2 + r (k mod 4 picks the kernel and the sign), then fdlibm's k_sin.c and k_cos.c on r.
+# The reduction is Payne-Hanek's for every |x|, with no branch: `_REDUCTION` holds, for each binary exponent E,
+# the bits of 2/pi that x = 2**E m (m in [1, 2), 53 bits) needs: x times the higher bits is a multiple of 4 and
+# cannot change sin or cos, and the 212 bits kept cover the closest that a double comes to a multiple of pi/2
+# (x 2/pi within 2**-61 of an integer) with bits to spare.  Products are exact (Dekker's, the operands split in
+# 26-bit halves) and the sums are error-free until what is left is below 2**-100 of the result.
+KERNEL_S1 = -1.66666666666666324348e-01
+KERNEL_S2 = 8.33333333332248946124e-03
+KERNEL_S3 = -1.98412698298579493134e-04
+KERNEL_S4 = 2.75573137070700676789e-06
+KERNEL_S5 = -2.50507602534068634195e-08
+KERNEL_S6 = 1.58969099521155010221e-10
+KERNEL_C1 = 4.16666666666666019037e-02
+KERNEL_C2 = -1.38888888888741095749e-03
+KERNEL_C3 = 2.48015872894767294178e-05
+KERNEL_C4 = -2.75573143513906633035e-07
+KERNEL_C5 = 2.08757232129817482790e-09
+KERNEL_C6 = -1.13596475577881948265e-11
+REDUCTION_LOWEST = -27  # the smallest exponent reduced; below 2**-26 sin(x) rounds to x and cos(x) to 1
+ROUND_16 = 1.5 * 2.0**56  # p + ROUND_16 rounds p (|p| < 2**55) to a multiple of 16; ROUND_4 likewise to 4 (|p| < 2**53)
+ROUND_4 = 1.5 * 2.0**54
+PI_OVER_2 = 1.5707963267948966
+PI_OVER_2_TAIL = 6.123233995736766e-17  # pi/2 - PI_OVER_2
+PI_OVER_2_HIGH = 1.5707963407039642  # PI_OVER_2 split by `_halves`
+PI_OVER_2_LOW = -1.3909067675399456e-08
+
+
+def _reduction_table():
+    """Per exponent E from `REDUCTION_LOWEST` to 1023, four doubles of 53 bits each: 2**E times bits E - 53 to
+    E + 158 of 2/pi (bit j worth 2**-j; those above E - 53 dropped, as x times them is a multiple of 4)."""
+    count = 1023 + 160
+    with mpmath.workprec(count + 64):
+        two_over_pi = int(mpmath.floor(2 / mpmath.pi * mpmath.mpf(2) ** count))
+
+    def bits(exponent, first, last):
+        """2**exponent times bits first to last of 2/pi, exactly."""
+        first = max(first, 1)
+        chunk = (two_over_pi >> (count - last)) & ((1 << (last - first + 1)) - 1) if last >= first else 0
+        return float(np.ldexp(float(chunk), exponent - last))
+
+    return np.array([bits(e, e - 53 + 53 * part, e - 1 + 53 * part) for e in range(REDUCTION_LOWEST, 1024)
+                     for part in range(4)])
+
+
+_REDUCTION = _reduction_table()
+
+
+@vector_njit
+def _halves(x):
+    """`(high, low)`: x = high + low, each of 26 bits (Veltkamp's split)."""
+    c = 134217729.0 * x
+    high = c - (c - x)
+    return high, x - high
+
+
+@vector_njit
+def _two_product(x_high, x_low, t):
+    """`(p, e)`: p = x t rounded, p + e = x t exactly, for x = x_high + x_low split by `_halves` (Dekker's, with
+    t's low 27 bits masked off: every partial product is exact)."""
+    t_high = _float(_bits(t) & -134217728)
+    t_low = t - t_high
+    p = (x_high + x_low) * t
+    return p, ((x_high * t_high - p) + x_high * t_low + x_low * t_high) + x_low * t_low
+
+
+@vector_njit
+def _two_sum(a, b):
+    """`(s, e)`: s = a + b rounded, s + e = a + b exactly (Knuth's)."""
+    s = a + b
+    v = s - a
+    return s, (a - (s - v)) + (b - v)
+
+
+@vector_njit
+def _quadrant(x):
+    """`(r, tail, k)` with x = k pi/2 + r + tail, |r| <= pi/4 (about) and tail below half an ulp of r, for
+    positive finite x of at least 2**-27 (other x: any `k` and finite or not `r`)."""
+    bits = _bits(x) & 0x7FFFFFFFFFFFFFFF  # x > 0: the mask tells LLVM so (1.7x faster)
+    row = (bits >> 52) - 1023 - REDUCTION_LOWEST
+    row = row if row > 0 else 0  # (below 2**-27: unused, as for inf and nan)
+    row = 4 * (row if row < 1023 - REDUCTION_LOWEST else 1023 - REDUCTION_LOWEST)
+    m = _float((bits & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000)
+    m_high, m_low = _halves(m)
+    p0, e0 = _two_product(m_high, m_low, _REDUCTION[row])
+    p0 = p0 - ((p0 + ROUND_16) - ROUND_16)
+    p0 = p0 - ((p0 + ROUND_4) - ROUND_4)  # in [-2, 2], and p0 + e0 is exact: multiples of 2**-51 below 4
+    p1, e1 = _two_product(m_high, m_low, _REDUCTION[row + 1])
+    a, a_error = _two_sum(p0 + e0, p1)
+    whole, k = _rounded(a)
+    a = a - whole  # exact, in [-1/2, 1/2]
+    v = a + a_error  # exact: a is a multiple of an ulp of the old a that a_error is below half of
+    error = a_error - (v - a)
+    v, error_1 = _two_sum(v, e1)
+    p2, e2 = _two_product(m_high, m_low, _REDUCTION[row + 2])
+    v, error_2 = _two_sum(v, p2)
+    low = error + error_1 + error_2 + e2 + m * _REDUCTION[row + 3]
+    high = v + low
+    low = low - (high - v)  # (high, low): x 2/pi - k in turns of pi/2, to about 2**-150
+    r, r_error = _two_product(PI_OVER_2_HIGH, PI_OVER_2_LOW, high)
+    r_error = r_error + (high * PI_OVER_2_TAIL + low * PI_OVER_2)
+    rounded = r + r_error
+    return rounded, r_error - (rounded - r), k
+
+
+@vector_njit
+def _sine_or_cosine(x, quarters):
+    """sin(x + quarters pi/2) for positive finite x of at least 2**-27 (k_sin.c's and k_cos.c's kernels)."""
+    r, tail, k = _quadrant(x)
+    z = r * r
+    w = z * z
+    u = KERNEL_S2 + z * (KERNEL_S3 + z * KERNEL_S4) + z * w * (KERNEL_S5 + z * KERNEL_S6)
+    v = z * r
+    sine = r - ((z * (0.5 * tail - v * u) - tail) - v * KERNEL_S1)
+    u = z * (KERNEL_C1 + z * (KERNEL_C2 + z * KERNEL_C3)) + w * w * (KERNEL_C4 + z * (KERNEL_C5 + z * KERNEL_C6))
+    half = 0.5 * z
+    w = 1.0 - half
+    cosine = w + (((1.0 - w) - half) + (z * u - r * tail))
+    k = k + quarters
+    result = cosine if k & 1 else sine
+    return -result if k & 2 else result
+
+
+@vector_njit
+def sin(x):
+    """The sine (k pi/2 + r reduction of every x, as Payne and Hanek's, and fdlibm's kernels), -0.0 kept."""
+    magnitude = x if x >= 0.0 else -x
+    result = _sine_or_cosine(magnitude, 0)
+    result = result if x >= 0.0 else -result
+    result = x if magnitude < 1.4901161193847656e-08 else result  # |x| < 2**-26: sin(x) rounds to x
+    return result if magnitude < INF else x - x  # nan for +-inf and nan
+
+
+@vector_njit
+def cos(x):
+    """The cosine (as `sin`)."""
+    magnitude = x if x >= 0.0 else -x
+    result = _sine_or_cosine(magnitude, 1)
+    result = 1.0 if magnitude < 7.450580596923828e-09 else result  # |x| < 2**-27: cos(x) rounds to 1
+    return result if magnitude < INF else x - x
+
+
+VECTOR_FUNCTIONS = {"exp": exp, "log": log, "log1p": log1p, "tanh": tanh, "sin": sin,
+                    "cos": cos}  # math.<name> -> its vectorisable twin
