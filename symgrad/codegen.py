@@ -490,6 +490,8 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset(), recurren
 
 # --- passes vector_functions and split_rows ----------------------------------------------------------------
 VECTOR_FUNCTIONS = ("exp", "log", "log1p", "tanh", "sin", "cos")  # symgrad.vector_math's (`vector_<name>`)
+TRIG_FUNCTIONS = ("sin", "cos")
+VECTOR_TRIG_LIMIT = 2  # sin and cos calls in one loop above which it keeps math's (compile time: ~1.5 s a call)
 VECTOR_NODES = tuple(rule.node for rule in RULES if rule.code in {f"math.{name}({{0}})" for name in VECTOR_FUNCTIONS})
 ROW_BLOCK = 512  # rows a split loop runs each part over before the next: its row values stay in the L1 cache
 
@@ -505,10 +507,13 @@ def vector_functions(lines):
     and cos instead of `math`'s.  Those are branch-free float arithmetic (sin and cos read a constant table) that
     LLVM vectorises with the loop, where a libm call keeps it scalar.  Precondition: the loop is `_vectorisable`
     (elsewhere a libm call costs no more); the results change by at most the functions' documented error (2 ulp),
-    which the fuzzer's tolerance allows."""
+    which the fuzzer's tolerance allows.  sin and cos inline a whole argument reduction each, which LLVM takes
+    seconds to compile: a loop calling them more than `VECTOR_TRIG_LIMIT` times keeps `math`'s."""
+    trig = sum(line.count(f"math.{name}(") for line in lines for name in TRIG_FUNCTIONS)
+    names = [name for name in VECTOR_FUNCTIONS if trig <= VECTOR_TRIG_LIMIT or name not in TRIG_FUNCTIONS]
     replaced = []
     for line in lines:
-        for name in VECTOR_FUNCTIONS:
+        for name in names:
             line = line.replace(f"math.{name}(", f"vector_{name}(")
         replaced.append(line)
     return replaced
@@ -542,7 +547,10 @@ def split_rows(loop, chained, accumulators):
     if loop.step != 1 or any(isinstance(s, (Push, Pop, Allocate, Check, When, ChunkedLoop))
                              for s in walk(loop.body)):
         return None
-    first = next((k for k, s in enumerate(loop.body) if isinstance(s, Assign) and s.value.has(*VECTOR_NODES)), None)
+    nodes = VECTOR_NODES
+    if sum(len(s.value.atoms(sp.sin, sp.cos)) for s in loop.body if isinstance(s, Assign)) > VECTOR_TRIG_LIMIT:
+        nodes = tuple(node for node in nodes if node not in (sp.sin, sp.cos))  # (`vector_functions` keeps math's)
+    first = next((k for k, s in enumerate(loop.body) if isinstance(s, Assign) and s.value.has(*nodes)), None)
     if first is None:
         return None
     start, stop = first, first + 1
