@@ -300,6 +300,10 @@ def masked_store_of_a_masked_sum(x):
     out[x > 0] = np.sum(x[x > 0])
     return np.sum(out)
 
+def max_over_a_triangle(x):
+    n = len(x)
+    return max(x[i] * x[j] for i in range(n) for j in range(i))
+
 def inverted_floats(x):
     return np.sum(~x)
 
@@ -325,6 +329,7 @@ REFUSING = write_module("import math\nimport numpy as np\n" + REFUSED, name="pyt
     ("list_filtered_by_the_data", "depends on the data"),
     ("masked_store_of_another_array", "x[m] with the same spelling of the mask"),
     ("masked_store_of_a_masked_sum", "np.sum(np.where(m, x, 0.0))"),
+    ("max_over_a_triangle", "nested `for` loops with `best = max(best, <element>)`"),
     ("inverted_floats", "not an array of conditions"),
     ("zip_of_an_array", "unpacks a tuple or list of arrays"),
 ])

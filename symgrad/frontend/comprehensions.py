@@ -148,9 +148,10 @@ class Comprehensions:
         what = ast.unparse(call.args[0])
         if kind == "sum":
             return self.reduce("total", sp.Integer(0), trips, term, call)
-        self.runs_at_least_once(trips, f"takes {ast.unparse(call.func)}() of {what}",
-                                f"{ast.unparse(call.func)}() of an empty sequence raises in Python: give it "
-                                "elements", call)
+        advice = (f"{ast.unparse(call.func)}() of an empty sequence raises in Python: give it elements"
+                  if len(call.args[0].generators) == 1 else  # (an inner `for` empty for some outer elements only)
+                  "write the loops, `best = -math.inf`, then nested `for` loops with `best = max(best, <element>)`")
+        self.runs_at_least_once(trips, f"takes {ast.unparse(call.func)}() of {what}", advice, call)
         return self.reduce("largest" if kind == "max" else "smallest", sp.Integer(1), trips, term, call,
                            COMBINE[kind], term(sp.Integer(0)))
 

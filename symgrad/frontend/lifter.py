@@ -557,7 +557,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
         with self.guarded(sp.Not(condition)):
             self.run_block(node.orelse)
         else_variables = self.frame.variables
-        merged = {}
+        merged, differ = {}, []
         advice = "give it a value on every path (before the `if`, or in an `else:`)"
         for name in then_variables.keys() | else_variables.keys():
             a, b = then_variables.get(name), else_variables.get(name)
@@ -568,13 +568,13 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
             elif a is b or (not self.is_array(a) and not self.is_array(b) and a == b):
                 merged[name] = a
             elif self.is_array(a) or self.is_array(b):
+                differ.append(name)
                 merged[name] = _Undefined(name, "names different arrays on the two sides of the `if` above: bind "
                                                 "one array, choosing its elements with np.where")
             else:
                 merged[name] = self.assign(name, self.select(condition, a, b, node), node)
-        differ = any(isinstance(v, _Undefined) and v not in (then_variables.get(n), else_variables.get(n))
-                     for n, v in merged.items())
-        decided = self.size_test_decided(condition, node) if differ else None
+        decided = self.size_test_decided(condition, node) if set(differ) & _read_outside(
+            self.frame.source.definition, node) else None
         if decided is not None:  # (`if y.shape[1] == 1: y = np.append(1 - y, y)`: one side, lifted alone)
             del self.body[start:], self.shape_checks[checks:-1]  # (the size's own check, appended last, stays)
             self.frame.variables = before
@@ -1285,6 +1285,13 @@ def _assigned_from_arrays(statements, name, arrays):
                         for parent in ast.walk(node.value) for n in ast.iter_child_nodes(parent)):
                     return True
     return False
+
+
+def _read_outside(definition, statement):
+    """The names a function reads outside one of its statements."""
+    inside = {id(n) for n in ast.walk(statement)}
+    return {n.id for n in ast.walk(definition) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+            and id(n) not in inside}
 
 
 def _contains_return(node):
