@@ -224,7 +224,7 @@ def test_the_indices_must_be_an_int64_vector_and_are_not_differentiable():
     ("np.sum(x[x])", "1-D int64 array argument of indices"),
     ("np.linalg.norm(x.reshape(2, -1), 2)", "ord=2 of a 2-D array"),
     ("np.sum(np.exp(x[x < 1.0]))", "the mask 'x < 1.0'"),
-    ("m = x > 0\n    return np.sum(x[m])", r"the mask 'm'.*out = np.where\(m, a, b\)"),
+    ("m = x > 0\n    return np.sum(x[m])", r"the mask 'm'.*a store through the same mask, out\[m\] = f\(x\[m\]\)"),
 ])
 def test_refusals_name_the_spelling_to_write(body, message):
     statements = body if "return" in body else f"return {body}"

@@ -4,7 +4,7 @@ stores into slices and rows, np.all/np.any/isnan/isfinite in conditions, np.argm
 
 Each function is written once and run by symgrad and by JAX (float64) on the same source with ``jax.numpy`` in
 place of NumPy; where JAX cannot run the source (math.fsum, np.sum of a list, max of a generator of tracers, stores into an
-array, a Python `if` on np.all of traced values), by central differences
+array, stores through a mask, a Python `if` on np.all of traced values), by central differences
 with Richardson extrapolation.
 """
 
@@ -87,6 +87,38 @@ def selected_by_argmax(x, w):
     d = (x - 0.3)**2
     return x[np.argmax(x)]**2 + w[np.argmin(d)]*np.sum(d) + 3.0*x[x.argmin()]
 
+def several_clauses(x, y):
+    n = len(x)
+    return (sum(a*b for a in x for b in y) + sum(x[i]*y[j] for i in range(n) for j in range(i) if j % 2 == 0)
+            + max(x[i] - y[j] for i in range(n) for j in range(1, n)) + sum(w[0]*k for w in (x, y) for k in (1, 2, 3))
+            + float(all(x[i] < 10.0 + y[j] for i in range(n) for j in range(n))) * y[1])
+
+def comprehension_as_a_list(W, b, V, c):
+    params = [(W, b), (V, c)]
+    flat = np.concatenate([np.ravel(a) for layer in params for a in layer])
+    rows = np.stack([k * a for a in (b, c) for k in (1.0, 2.0, 3.0) if k != 2.0])
+    numbers = np.array([a[0] * k for a in (b, c) for k in (1.0, 2.0)])
+    return np.dot(flat, flat) + np.sum(np.tanh(rows) * rows[0]) + np.sum(numbers**3)
+
+def split(a, B):
+    return a - np.max(a), B
+
+def zip_of_a_helpers_tuple(a, B):
+    total = 0.0
+    for s, row in zip(*split(a, B)):
+        total = total + s * np.sum(row**2)
+    return total + sum(s * row[0] for s, row in zip(*split(a, B)))
+
+def one_column_treated_apart(y_true, y_prob):
+    y_prob = np.clip(y_prob, 1e-9, 1 - 1e-9)
+    if y_prob.shape[1] == 1:
+        y_prob = np.append(1 - y_prob, y_prob, axis=1)
+    if y_true.shape[1] != 1:
+        pass
+    else:
+        y_true = np.append(1 - y_true, y_true, axis=1)
+    return -np.sum(y_true * np.log(y_prob)) / y_prob.shape[0]
+
 def negative_steps(x):
     n = len(x)
     s = 0.0
@@ -131,6 +163,16 @@ def rows_and_columns_stored(x):
     A[:, 0] = 1.5
     return np.sum(np.tanh(A)*A)
 
+def masked_stores(x):
+    out = np.empty_like(x)
+    idx = x > 0
+    out[idx] = np.log(1 + np.exp(-x[idx]))
+    out[~idx] = -x[~idx] + np.log(1 + np.exp(x[~idx]))
+    y = np.zeros_like(x)
+    y[x < 0.5] = 2.0
+    y[np.abs(x) > 1.0] = x[np.abs(x) > 1.0]**2 * np.sum(x)
+    return out.sum() + np.sum(y * x)
+
 def predicates(x):
     s = np.sum(x**2)
     if np.all(x > -5.0) and not np.any(np.isnan(x)):
@@ -167,6 +209,11 @@ CASES = {
     "any_and_all[positive]": ((np.abs(RNG.normal(size=N)) + 0.1,), (0,)),
     "reversed_recurrence": ((RNG.normal(size=N),), (0,)),
     "negative_steps": ((RNG.normal(size=N),), (0,)),
+    "several_clauses": ((RNG.normal(size=N), RNG.normal(size=N)), (0, 1)),
+    "comprehension_as_a_list": ((RNG.normal(size=(3, 2)), RNG.normal(size=2), RNG.normal(size=(2, 2)),
+                                 RNG.normal(size=2)), (0, 1, 2, 3)),
+    "zip_of_a_helpers_tuple": ((RNG.normal(size=4), RNG.normal(size=(4, 3))), (0, 1)),
+    "one_column_treated_apart": ((np.eye(3)[[0, 2, 1, 1]], RNG.uniform(0.1, 0.9, (4, 3))), (1,)),
     "selected_by_argmax": ((RNG.normal(size=N), RNG.normal(size=N)), (0, 1)),
 }
 
@@ -236,8 +283,32 @@ def filtered_max(x):
 def filtered_array(x):
     return np.sum(np.array([xi for xi in x if xi > 0]))
 
-def two_clauses(x):
-    return sum(a*b for a in x for b in x)
+def array_of_two_ranges(x):
+    n = len(x)
+    return np.sum(np.array([x[i]*x[j] for i in range(n) for j in range(n)]))
+
+def list_filtered_by_the_data(x):
+    return np.sum(np.concatenate([a for a in (x, 2*x) if a[0] > 0]))
+
+def masked_store_of_another_array(x):
+    out = np.zeros_like(x)
+    out[x > 0] = np.sin(x)
+    return np.sum(out)
+
+def masked_store_of_a_masked_sum(x):
+    out = np.zeros_like(x)
+    out[x > 0] = np.sum(x[x > 0])
+    return np.sum(out)
+
+def max_over_a_triangle(x):
+    n = len(x)
+    return max(x[i] * x[j] for i in range(n) for j in range(i))
+
+def inverted_floats(x):
+    return np.sum(~x)
+
+def zip_of_an_array(x):
+    return sum(a for (a,) in zip(*x))
 
 def the_advice_of_filtered_max(x):
     best = -math.inf
@@ -254,7 +325,13 @@ REFUSING = write_module("import math\nimport numpy as np\n" + REFUSED, name="pyt
     ("list_comprehension_as_a_value", "wrap it in np.array"),
     ("filtered_max", "best = -math.inf"),
     ("filtered_array", "np.where"),
-    ("two_clauses", "nested `for` loops"),
+    ("array_of_two_ranges", "range(n * m)"),
+    ("list_filtered_by_the_data", "depends on the data"),
+    ("masked_store_of_another_array", "x[m] with the same spelling of the mask"),
+    ("masked_store_of_a_masked_sum", "np.sum(np.where(m, x, 0.0))"),
+    ("max_over_a_triangle", "nested `for` loops with `best = max(best, <element>)`"),
+    ("inverted_floats", "not an array of conditions"),
+    ("zip_of_an_array", "unpacks a tuple or list of arrays"),
 ])
 def test_refusals_name_the_line_and_what_to_write(name, words):
     with pytest.raises(sg.UnsupportedSyntaxError) as info:
@@ -262,6 +339,14 @@ def test_refusals_name_the_line_and_what_to_write(name, words):
     assert words in str(info.value)
     assert info.value.filename.endswith("python_spellings_refused.py") and info.value.lineno > 1
     assert info.value.offset >= 1
+
+
+def test_a_size_tested_against_1_raises_when_it_is_1():
+    """The `if` on a size is lifted for the size other than 1 (as broadcasting is); a size of 1 raises ValueError
+    naming the line, never the other side's arrays silently."""
+    function = sg.grad(NUMPY.one_column_treated_apart, wrt=1)
+    with pytest.raises(ValueError, match=r"the `if` on line \d+ is lifted for y_prob.shape\[1\] other than 1"):
+        function(np.ones((4, 1)), np.full((4, 1), 0.5))
 
 
 def test_the_advice_for_a_filtered_max_lifts_and_is_right():

@@ -165,6 +165,8 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
         self.frame = None
         self.loop_depth = 0
         self.name_hint = "array"
+        self.mask_arrays = set()  # the local arrays written from conditions (see `mask_element`)
+        self.masked_gather = None  # (mask spelling, mask, stand-in shape) inside the value of `out[m] = ...`
 
     # --- emission -------------------------------------------------------------------------------------
     def fresh(self, name, **assumptions):
@@ -399,6 +401,10 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
     def statement(self, node):
         if isinstance(node, ast.Assign):
             targets = node.targets
+            mask = self.store_mask(targets[0]) if len(targets) == 1 else None
+            if mask is not None:  # (`out[m] = f(x[m])`: its value is lifted through the mask)
+                self.masked_store(targets[0], mask, node)
+                return
             self.name_hint = targets[0].id if isinstance(targets[0], ast.Name) else "array"
             value = self.value(node.value)
             for target in targets:
@@ -537,19 +543,21 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
         return value
 
     def run_branches(self, node):
-        """An `if` without `return` in it: run both sides, merge what they assign into Piecewise values."""
+        """An `if` without `return` in it: run both sides, merge what they assign into Piecewise values.  Where
+        they bind different arrays and the test is of a size against 1, only the side for a size other than 1
+        runs (`size_test_decided`)."""
         condition = self.condition(node.test)
         if condition in (sp.true, sp.false):
             self.run_block(node.body if condition is sp.true else node.orelse)
             return
-        before, start = dict(self.frame.variables), len(self.body)
+        before, start, checks = dict(self.frame.variables), len(self.body), len(self.shape_checks)
         with self.guarded(condition):
             self.run_block(node.body)
         then_variables, self.frame.variables = self.frame.variables, dict(before)
         with self.guarded(sp.Not(condition)):
             self.run_block(node.orelse)
         else_variables = self.frame.variables
-        merged = {}
+        merged, differ = {}, []
         advice = "give it a value on every path (before the `if`, or in an `else:`)"
         for name in then_variables.keys() | else_variables.keys():
             a, b = then_variables.get(name), else_variables.get(name)
@@ -560,9 +568,18 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
             elif a is b or (not self.is_array(a) and not self.is_array(b) and a == b):
                 merged[name] = a
             elif self.is_array(a) or self.is_array(b):
-                merged[name] = _Undefined(name, "names different arrays on the two sides of the `if` above")
+                differ.append(name)
+                merged[name] = _Undefined(name, "names different arrays on the two sides of the `if` above: bind "
+                                                "one array, choosing its elements with np.where")
             else:
                 merged[name] = self.assign(name, self.select(condition, a, b, node), node)
+        decided = self.size_test_decided(condition, node) if set(differ) & _read_outside(
+            self.frame.source.definition, node) else None
+        if decided is not None:  # (`if y.shape[1] == 1: y = np.append(1 - y, y)`: one side, lifted alone)
+            del self.body[start:], self.shape_checks[checks:-1]  # (the size's own check, appended last, stays)
+            self.frame.variables = before
+            self.run_block(node.body if decided is sp.true else node.orelse)
+            return
         self.frame.variables = merged
         made = [s.value for s in self.body[start:] if isinstance(s, (Assign, Store))]
         self.probe_lost((condition,), made, node)  # (`if x[k] > 0: pass` still reads x[k])
@@ -884,6 +901,8 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
             if isinstance(node.op, ast.UAdd):
                 operand = self.value(node.operand)
                 return operand if self.is_array(operand) else self.number(operand, node.operand)
+            if isinstance(node.op, ast.Invert):
+                return self.inverted_mask(self.value(node.operand), node)
             raise self.error(errors.UnsupportedExpressionError, node,
                              f"the operator {type(node.op).__name__} on a number: use `not` only in conditions")
         if isinstance(node, ast.IfExp):
@@ -918,7 +937,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
         if isinstance(node, ast.Compare):
             return self.comparison(node)
         if isinstance(node, COMPREHENSIONS):
-            self.refused_comprehension(node)
+            return self.listed_comprehension(node)
         if isinstance(node, ast.BoolOp):
             raise self.error(errors.UnsupportedExpressionError, node,
                              "`and` / `or` used as a number: write `1.0 if a and b else 0.0`")
@@ -935,6 +954,8 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
                 raise self.error(errors.UnsupportedExpressionError, node,
                                  f"{ast.unparse(node)!r}: index a shape or a tuple with an integer literal in range")
             return values[int(index)]
+        if self.masked_gather is not None and ast.dump(node.slice) == self.masked_gather[0]:
+            return self.gathered_through_mask(node)
         index_nodes = list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
         container = self.value(node.value)
         if self.is_array(container) and (isinstance(container, ArrayExpression) or len(index_nodes) < container.ndim
@@ -1280,6 +1301,13 @@ def _assigned_from_arrays(statements, name, arrays):
                         for parent in ast.walk(node.value) for n in ast.iter_child_nodes(parent)):
                     return True
     return False
+
+
+def _read_outside(definition, statement):
+    """The names a function reads outside one of its statements."""
+    inside = {id(n) for n in ast.walk(statement)}
+    return {n.id for n in ast.walk(definition) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+            and id(n) not in inside}
 
 
 def _contains_return(node):

@@ -29,7 +29,7 @@ from sympy.core.relational import Relational
 from sympy.logic.boolalg import BooleanAtom, BooleanFunction
 
 from .. import errors
-from ..ir import Allocate, Assign, Carried, Loop
+from ..ir import Allocate, Assign, Carried, Loop, walk
 from ..rules import AsIndex, IntDiv, IntMod, Maximum, Minimum, isnan
 from .kinds import static_target
 from .source import COMPARISONS, PYTHON_COMPARISONS
@@ -132,6 +132,12 @@ def as_number(element):
     if isinstance(element, CONDITIONS):
         return sp.Piecewise((sp.Integer(1), element), (sp.Integer(0), True))
     return element
+
+
+def is_condition(element):
+    """Whether an element is a condition, or one kept as the number 1 or 0 (bound to a name)."""
+    return isinstance(element, CONDITIONS) or isinstance(element, sp.Piecewise) and element == as_number(
+        element.args[0].cond)
 
 
 def as_condition(element):
@@ -268,8 +274,14 @@ class NumpyLowering:
         if not isinstance(value, ArrayExpression) or value.view:
             return value
         array = self.allocate(value.shape, node, value.name or name)
-        self.loop_nest(value.shape, lambda indices: self.store(array, indices, as_number(value.at(indices)),
-                                                               False, node), node)
+
+        def store(indices):
+            element = value.at(indices)
+            if is_condition(element):  # (a mask bound to a name, read as one: `idx = yz > 0`, then `out[idx]`)
+                self.mask_arrays.add(array.base)
+            self.store(array, indices, as_number(element), False, node)
+
+        self.loop_nest(value.shape, store, node)
         return array
 
     def read_in_one_statement(self, name):
@@ -351,6 +363,23 @@ class NumpyLowering:
                    f"({self.shape_text(a)} and {self.shape_text(b)})")
         if all({a, b} != set(existing.args) for existing, _ in self.shape_checks):
             self.shape_checks.append((sp.Eq(a, b), message))
+
+    def size_test_decided(self, condition, node):
+        """A test of an argument's size against 1 (`y.shape[1] == 1`, `len(x) != 1`), which code makes to treat a
+        one-column array apart, decided for a size other than 1 (sp.false for `==`, sp.true for `!=`), as
+        broadcasting is lifted (an axis of size 1 at run time only is not stretched): the kernels check the size
+        at entry and raise ValueError for 1.  None for another condition."""
+        test = self.resolved_size(condition)
+        if not (isinstance(test, (sp.Eq, sp.Ne)) and 1 in test.args):
+            return None
+        size = test.args[0] if test.args[1] == 1 else test.args[1]
+        if size not in self.size_names:
+            return None
+        self.shape_checks.append((sp.Ne(size, 1), f"{self.function.__name__}(): the `if` on line {self.line(node)} "
+                                                  f"is lifted for {self.shape_text(size)} other than 1 (the arrays "
+                                                  "it binds differ with the size): pass an array of another size, "
+                                                  "or differentiate the size-1 case as a function of its own"))
+        return sp.false if isinstance(test, sp.Eq) else sp.true
 
     def runs_at_least_once(self, trips, what, advice, node):
         """Require a loop to run, where a loop that does not would leave Python a different value: a number that
@@ -509,11 +538,7 @@ class NumpyLowering:
         """The vector of indices of a gather (`x[idx]`, idx an int64 vector argument or a vector of integer
         expressions such as `np.arange(k)`), or a refusal: a mask's result has a size that depends on the data."""
         vector = self.expression(indices, node)
-        with self.nested_block() as scratch:  # (an element, looked at and thrown away)
-            element = vector.at(tuple(self.fresh("i", integer=True) for _ in vector.shape))
-        element = next((s.value for s in scratch if isinstance(s, Assign) and s.target == element), element)
-        mask = isinstance(element, CONDITIONS) or isinstance(element, sp.Piecewise) and element == as_number(
-            element.args[0].cond)  # (a condition bound to a name is kept as the number 1 or 0)
+        mask, element = self.mask_element(vector)
         if vector.ndim == 1 and not mask and element.is_integer:
             return vector
         text = ast.unparse(node)
@@ -522,11 +547,83 @@ class NumpyLowering:
                              f"indexing {array_text!r} with the mask {text!r}: its size depends on the data; keep "
                              f"the shape and zero the rest, np.where({text}, {array_text}, 0.0), then reduce "
                              f"(np.sum({array_text}[{text}]) is np.sum(np.where({text}, {array_text}, 0.0)); for a "
-                             f"mean divide by np.sum({text}); stores through masks, out[m] = a[m] and out[~m] = "
-                             "b[~m], are out = np.where(m, a, b))")
+                             f"mean divide by np.sum({text}); symgrad takes x[{text}] in a store through the same "
+                             f"mask, out[{text}] = f(x[{text}]))")
         raise self.error(errors.UnsupportedExpressionError, node,
                          f"indexing {array_text!r} with the array {text!r}: symgrad gathers (x[idx]) with a 1-D "
                          "int64 array argument of indices; a float array or a mask is not one")
+
+    def mask_element(self, value):
+        """`(is_mask, element)`: whether an array holds conditions (`x > 0`, `~m`, or a local array written from
+        them), and its element at fresh indices, looked at and thrown away."""
+        if isinstance(value, ArrayValue):
+            return value.base in self.mask_arrays, None
+        with self.nested_block() as scratch:
+            element = value.at(tuple(self.fresh("i", integer=True) for _ in value.shape))
+        element = next((s.value for s in scratch if isinstance(s, Assign) and s.target == element), element)
+        return is_condition(element) or isinstance(element, sp.Indexed) and element.base in self.mask_arrays, element
+
+    def store_mask(self, target):
+        """The mask of a store through one (`out[m] = ...`, `out[~m]`, `out[x > 0]`), else None."""
+        if not (isinstance(target, ast.Subscript) and isinstance(target.slice, (ast.Name, ast.UnaryOp, ast.Compare))):
+            return None
+        mask = self.value(target.slice)
+        return mask if self.is_array(mask) and self.mask_element(self.expression(mask, target.slice))[0] else None
+
+    def masked_store(self, target, mask, node):
+        """`out[m] = f(x[m], ...)`: f of the elements where m holds, stored there, as `out = np.where(m, f(x),
+        out)` computes them.  Inside the value, `x[m]` (the same spelling of the mask) stands for x with a
+        stand-in shape of its own, so that an array not gathered through m (whose size NumPy would require to
+        be the count of m's true elements) or a reduction over x[m] is refused, never aligned by mistake."""
+        array, text = self.value(target.value), ast.unparse(target)
+        mask = self.expression(mask, target.slice)
+        if not (isinstance(array, ArrayValue) and array.local and mask.ndim == array.ndim):
+            raise self.error(errors.UnsupportedStatementError, target,
+                             f"{text} = ...: store through a mask of the local array's shape")
+        for size, other in zip(array.shape, mask.shape):
+            self.same_size(size, other, f"the sizes of {ast.unparse(target.value)} and its mask", target)
+        stand_in = tuple(self.fresh("masked", integer=True, positive=True) for _ in mask.shape)
+        outer, start = self.masked_gather, len(self.body)
+        self.masked_gather = (ast.dump(target.slice), mask, stand_in)
+        try:
+            value = self.value(node.value)
+        finally:
+            self.masked_gather = outer
+        emitted = set().union(*(getattr(s, f).free_symbols for s in walk(self.body[start:])
+                                for f in ("start", "stop", "value") if isinstance(getattr(s, f, None), sp.Basic)))
+        if emitted & set(stand_in) or self.is_array(value) and tuple(value.shape) != stand_in:
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"{text} = {ast.unparse(node.value)}: symgrad takes the elements of one mask, "
+                             f"elementwise (x[m] with the same spelling of the mask, numbers, and reductions of "
+                             f"other values); for a sum over x[m] write np.sum(np.where(m, x, 0.0))")
+        source = self.expression(value, node) if self.is_array(value) else None
+
+        def store(indices):
+            with self.guarded(as_condition(mask.at(indices))):  # (the other elements keep their value)
+                element = as_number(source.at(indices)) if source is not None else value
+                self.store(array, indices, self.number(element, node), False, node)
+
+        self.loop_nest(array.shape, store, node)
+
+    def inverted_mask(self, value, node):
+        """`~m` of a mask: where it does not hold (`~` of a number or of another array is refused: it would be
+        the bitwise not of integers)."""
+        if not (self.is_array(value) and self.mask_element(self.expression(value, node))[0]):
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"`~` of {ast.unparse(node.operand)!r}, which is not an array of conditions: use `not` "
+                             "in conditions, and `~` on masks (`~(x > 0)`)")
+        return self.elementwise(lambda e: sp.Not(as_condition(e)), [value], node)
+
+    def gathered_through_mask(self, node):
+        """`x[m]` inside the value of a store through m (`masked_store`): x, with the stand-in shape."""
+        _, mask, stand_in = self.masked_gather
+        source = self.expression(self.value(node.value), node.value)
+        if source.ndim != mask.ndim:
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"{ast.unparse(node)!r}: the mask must have the shape of {ast.unparse(node.value)}")
+        for size, other in zip(source.shape, mask.shape):
+            self.same_size(size, other, f"the sizes of {ast.unparse(node.value)} and its mask", node)
+        return dataclasses.replace(source, shape=stand_in)
 
     def without_ellipsis(self, index_nodes, ndim, node):
         """The index nodes with `...` written out as the full slices it stands for (`A[..., 0]` is `A[:, :, 0]`)."""
@@ -1167,24 +1264,21 @@ class NumpyLowering:
                 raise self.error(errors.UnsupportedStatementError, starts[0], "enumerate's start must be an integer")
             iterable = iterable.args[0]
         if called(iterable) is zip:
-            if any(isinstance(a, ast.Starred) for a in iterable.args):
-                raise self.error(errors.UnsupportedStatementError, iterable,
-                                 f"{ast.unparse(iterable)}: name the sequences one by one, `zip(a, b, c)` (a helper "
-                                 "returning a tuple is unpacked first: `a, b, c = helper(...)`; docs/language.md)")
+            sequences = [part for arg in iterable.args for part in self.zipped_sequences(arg, iterable)]
             if iterable.keywords or not iterable.args or not (isinstance(target, ast.Tuple)
-                                                              and len(target.elts) == len(iterable.args)):
+                                                              and len(target.elts) == len(sequences)):
                 raise refused()
-            sequences, targets = iterable.args, target.elts
+            targets = target.elts
         else:
-            sequences, targets = [iterable], [target]
+            sequences, targets = [(iterable, None)], [target]
         arrays = []
-        for sequence in sequences:
-            if isinstance(sequence, ast.Call) and static_target(self.frame, sequence.func) is range:
+        for sequence, value in sequences:
+            if value is None and isinstance(sequence, ast.Call) and static_target(self.frame, sequence.func) is range:
                 start, stop, step = self.range_bounds(sequence)  # (zip(range(n), x), enumerate(range(1, n)))
                 arrays.append(ArrayExpression((trip_count(start, stop, step),), lambda i, a=start, s=step: a + s * i[0],
                                               True, ast.unparse(sequence)))
                 continue
-            value = self.value(sequence)
+            value = self.value(sequence) if value is None else value
             if not self.is_array(value):
                 raise self.error(errors.UnsupportedStatementError, sequence,
                                  f"a `for` loop over {ast.unparse(sequence)!r}, which is not an array: loop over "
@@ -1202,6 +1296,20 @@ class NumpyLowering:
                     node)
 
         return sp.Integer(0), arrays[0].shape[0], sp.Integer(1), bind
+
+    def zipped_sequences(self, arg, call):
+        """The `(node, value)` of each sequence an argument of zip() gives: one for a sequence (its value lifted
+        later), one per part for `*t` of a tuple or list of arrays known when lifting (`zip(*helper(...))`)."""
+        if not isinstance(arg, ast.Starred):
+            return [(arg, None)]
+        value = self.value(arg.value)
+        parts = value.parts if isinstance(value, ArrayList) and value.rows is None else value
+        if not isinstance(parts, tuple) or not parts:
+            raise self.error(errors.UnsupportedStatementError, arg,
+                             f"{ast.unparse(call)}: `*` unpacks a tuple or list of arrays known when lifting (a "
+                             "helper's returned tuple, a list written out); name the sequences one by one, "
+                             "`zip(a, b, c)` (docs/language.md)")
+        return [(arg.value, part) for part in parts]
 
     def listed(self, argument, advice, node):
         """The parts of a list of arrays (a display, or a name bound to an ArrayList), or the local array of a
