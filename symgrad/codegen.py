@@ -76,6 +76,13 @@ def _precedence_Mul(item):
     return PRECEDENCE["Add"] if negative else PRECEDENCE["Mul"]
 
 
+# Fractional powers printed with square roots: within 2 ulp of pow, and their special values agree with it (nan
+# below 0, inf at inf; pow's +0.0 at -0.0 may print -0.0, equal to it).  A base other than a symbol or an array
+# element is printed once only (x**0.25), so no work is repeated.
+SQRT_POWERS = {0.5: "math.sqrt({0})", 0.25: "math.sqrt(math.sqrt({0}))",
+               0.75: "(math.sqrt({0})*math.sqrt(math.sqrt({0})))", 1.5: "({0}*math.sqrt({0}))"}
+
+
 class NumbaPrinter(PythonCodePrinter):
     """SymPy's Python printer, with floats printed exactly and small powers as products."""
 
@@ -205,10 +212,10 @@ class NumbaPrinter(PythonCodePrinter):
     def _print_Pow(self, expr, rational=False):
         base, exponent = expr.args
         number = float(exponent) if exponent.is_Number else None  # (comparing with SymPy numbers costs more)
-        if number == 0.5:
-            return f"math.sqrt({self._print(base)})"
-        if number == -0.5:
-            return f"(1.0/math.sqrt({self._print(base)}))"
+        if number is not None and abs(number) in SQRT_POWERS and (abs(number) == 0.25 or base.is_Atom
+                                                                  or isinstance(base, sp.Indexed)):
+            root = SQRT_POWERS[abs(number)].format(self._print(base))  # (no pow call: libm's costs ~4 sqrts)
+            return root if number > 0 else f"(1.0/{root})"
         if exponent.is_Integer and base.is_Symbol and 2 <= abs(int(exponent)) <= 4:
             product = "*".join([self._print(base)] * abs(int(exponent)))
             return f"({product})" if exponent > 0 else f"(1.0/({product}))"

@@ -981,3 +981,23 @@ def test_whole_float_exponents_multiply_and_match_sympy():
     for ours, symbol in zip(gradient, (x, y)):
         assert ours == pytest.approx(float(sp.diff(reference, symbol).subs(at)), rel=1e-14)
     assert "**" not in transform.source().split("def value_and_grad")[1]
+
+
+def fractional_powers(x, y):
+    return (x * y) ** 0.25 + x ** 1.5 - y ** -0.75 + x ** -1.5 * y ** 0.75 + (x + y) ** -0.25
+
+
+def test_quarter_and_three_halves_powers_print_as_square_roots_and_match_sympy():
+    x, y = sp.symbols("x y", positive=True)
+    q = sp.Rational(1, 4)
+    reference = (x * y) ** q + x ** sp.Rational(3, 2) - y ** (-3 * q) + x ** sp.Rational(-3, 2) * y ** (3 * q) \
+        + (x + y) ** -q
+    transform = sg.value_and_grad(fractional_powers, wrt=("x", "y"))
+    for point in [(1.3, 0.7), (1e-3, 250.0), (3.0, 3.0)]:
+        value, gradient = transform(*point)
+        at = dict(zip((x, y), point))
+        assert value == pytest.approx(float(reference.subs(at)), rel=1e-14)
+        for ours, symbol in zip(gradient, (x, y)):
+            assert ours == pytest.approx(float(sp.diff(reference, symbol).subs(at)), rel=1e-13)
+    kernel = transform.source().split("def value_and_grad")[1]
+    assert "**0.25" not in kernel and "**1.5" not in kernel and "math.sqrt(math.sqrt(" in kernel
