@@ -1160,8 +1160,10 @@ def hoist_invariants(statements, temporaries):
     fractional exponent likewise (pass `hoist_invariants`).  LLVM cannot hoist them itself: libm's `lgamma` writes
     `signgam`, and a loop of several thousand rows then pays for a call per row.
 
-    Precondition, checked here: the call reads no symbol the loop defines (its index, carried values, anything
-    assigned, popped or updated in it), and no array at all (an array read hoisted out of a loop that may not run
+    An assignment in the loop whose whole value is invariant moves out likewise, when the loop reads it (one it
+    does not read is dead code, whose reads `dead_carries` may have dropped).  Precondition, checked here: the
+    call reads no symbol the loop defines (its index, carried values, anything assigned, popped or updated in
+    it), and no array at all (an array read hoisted out of a loop that may not run
     could read outside the array); the functions are pure and, under the kernels' error model, never raise
     (nan and inf where Python's `math` raises), so computing one when the loop runs no iteration changes nothing."""
     result = []
@@ -1170,15 +1172,19 @@ def hoist_invariants(statements, temporaries):
             body = hoist_invariants(statement.body, temporaries)
             defined = _defines(statement) | set().union(*(_defines(s) for s in walk(body)))
             defined |= {s.target for s in walk(body) if isinstance(s, Update)}
+            read = set().union(set(), *map(_used, body))
+            if isinstance(statement, Loop):
+                read |= set().union(set(), *(c.next.free_symbols for c in statement.carried))
             moved = []
             for inner in body:  # (in order: an assignment moved out may make a later one invariant)
-                if isinstance(inner, Assign) and _invariant(inner.value, defined - {inner.target}) \
-                        and not inner.value.has(IntDiv, IntMod):
+                if isinstance(inner, Assign) and inner.target in read and not inner.value.has(IntDiv, IntMod) \
+                        and _invariant(inner.value, defined - {inner.target}):
                     moved.append(inner)
                     defined.discard(inner.target)
             body = [inner for inner in body if not any(inner is m for m in moved)]
             hoisted = {}
-            body = [_with_invariants(s, defined, hoisted, temporaries) for s in body]
+            body = [s if isinstance(s, Assign) and s.target not in read else
+                    _with_invariants(s, defined, hoisted, temporaries) for s in body]
             result += moved + [Assign(symbol, call) for call, symbol in hoisted.items()]
             statement = dataclasses.replace(statement, body=body) if isinstance(statement, ReverseLoop) else Loop(
                 statement.index, statement.start, statement.stop, statement.step, body, statement.carried,
