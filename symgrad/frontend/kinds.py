@@ -17,10 +17,10 @@ ARRAY_CONSTRUCTORS = {id(np.zeros), id(np.empty)}
 ARRAY_LIKE_CONSTRUCTORS = {id(np.zeros_like), id(np.empty_like)}
 # Calls whose bare-name arguments are arrays: reductions, products and functions with no meaning on a number.
 ARRAY_FUNCTIONS = {id(f) for f in (np.sum, np.mean, np.prod, np.dot, np.matmul, np.inner, np.outer, np.trace,
-                                   np.transpose, np.linalg.norm, np.zeros_like, np.empty_like, np.cumsum, np.diff,
-                                   np.size, np.reshape, np.ravel, np.expand_dims, np.swapaxes, np.std, np.var,
-                                   np.diag, np.triu, np.tril, np.roll, np.pad, np.flip, np.fliplr, np.flipud, np.argmax,
-                                   np.argmin, len)}
+                                   np.transpose, np.linalg.norm, np.linalg.cholesky, np.zeros_like, np.empty_like,
+                                   np.cumsum, np.diff, np.size, np.reshape, np.ravel, np.expand_dims, np.swapaxes,
+                                   np.std, np.var, np.diag, np.triu, np.tril, np.roll, np.pad, np.flip, np.fliplr,
+                                   np.flipud, np.argmax, np.argmin, len)}
 # builtin sum/max/min of one argument iterate over it, and NumPy's max/min reduce one array.
 ITERATING = {id(builtins.sum), id(builtins.max), id(builtins.min), id(np.max), id(np.amax), id(np.min), id(np.amin)}
 # Calls whose arguments at these positions, or of these keywords, are integers (shifts, widths, diagonals).

@@ -27,11 +27,10 @@ from ..module_values import LIBRARIES
 from ..rules import FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, integer_valued, power
 from .comprehensions import COMPREHENSIONS, Comprehensions
 from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
-from .numpy_lowering import (REDUCING_FUNCTIONS, REFUSED_FUNCTIONS, ArrayExpression, ArrayList, ArrayValue,
-                             MaskedArray,
+from .numpy_lowering import (REDUCING_FUNCTIONS, ArrayExpression, ArrayList, ArrayValue, MaskedArray,
                              FLOAT64, FLOAT_TYPES, FloatInfo, LoopAppend, NumpyLowering, as_number, composite,
-                             stats_refusal, trip_count)
-from .numpy_functions import NumpyFunctions
+                             refusal, stats_refusal, trip_count)
+from .numpy_functions import NumpyFunctions, scipy_function
 from .source import COMPARISONS, PYTHON_COMPARISONS, Frame, constant_to_sympy, python_number, read_source
 
 # Names the generated kernels use themselves; a user variable of that name gets another.
@@ -1151,7 +1150,8 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
                     raise self.error(errors.UnsupportedCallError, node,
                                      f"module {base.__name__!r} has no attribute {node.attr!r}")
                 return getattr(base, node.attr)
-            if base is not None and composite(getattr(base, node.attr, None)) is not None:
+            if base is not None and (composite(getattr(base, node.attr, None)) is not None
+                                     or scipy_function(getattr(base, node.attr, None)) is not None):
                 return getattr(base, node.attr)  # (norm.logpdf: a method of a scipy.stats distribution)
             refusal = stats_refusal(base, node.attr)
             if refusal:
@@ -1173,9 +1173,8 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
                                  f"the method call {label}() on a number: call a function of it instead")
             return self.method_call(owner, node)
         target = self.resolve(node.func)
-        name = getattr(target, "__name__", None)
-        if name in REFUSED_FUNCTIONS and getattr(np, name, None) is target:  # (before its arguments: einsum's text)
-            raise self.error(errors.UnsupportedCallError, node, f"{label}() is not supported: {REFUSED_FUNCTIONS[name]}")
+        if refusal(target):  # (before its arguments: einsum's text)
+            raise self.error(errors.UnsupportedCallError, node, f"{label}() is not supported: {refusal(target)}")
         if (getattr(target, "__module__", None) or "").startswith("numpy.ma"):
             if target in (np.ma.array, np.ma.masked_array):
                 return self.masked_array(node)
@@ -1207,10 +1206,8 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
             array_result = self.numpy_call(target, node, args)
         if array_result is not None:
             return array_result
-        name = getattr(target, "__name__", None)
-        if name in REFUSED_FUNCTIONS and getattr(np, name, None) is target:  # (before its keywords: `axis=` of
-            raise self.error(errors.UnsupportedCallError, node, f"{label}() is not supported: "  # np.append)
-                                                                f"{REFUSED_FUNCTIONS[name]}")
+        if refusal(target):  # (before its keywords: `axis=` of np.append)
+            raise self.error(errors.UnsupportedCallError, node, f"{label}() is not supported: {refusal(target)}")
         if node.keywords:
             raise self.error(errors.UnsupportedCallError, node,
                              f"keyword arguments to {label}: symgrad takes keywords only where docs/language.md "

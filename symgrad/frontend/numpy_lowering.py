@@ -219,23 +219,21 @@ def composite(target):
     return next((build for name, build in SPECIAL_COMPOSITES.items() if target is scipy_special(name)), None)
 # Distributions of scipy.stats whose methods are refused with advice of their own (others get the general one).
 REFUSED_STATS = {
-    "multivariate_normal": "it needs a Cholesky factorisation, which symgrad does not lower: for a diagonal covariance "
-                           "write np.sum(norm.logpdf(x, mean, sd)); for a covariance fixed before the call, pass its "
-                           "inverse P and its log-determinant logdet as arguments and write "
-                           "-0.5 * (np.sum(d * (d @ P), axis=-1) + logdet + d.shape[-1] * np.log(2 * np.pi)) "
-                           "with d = x - mean",
+    "multivariate_normal": "symgrad lowers multivariate_normal.logpdf(x, mean, cov) only: write "
+                           "np.exp(multivariate_normal.logpdf(x, mean, cov)) for the density",
 }
 
 
 def stats_refusal(owner, method):
-    """Why a method of a scipy.stats distribution other than norm.logpdf/pdf is refused, and what to write instead;
-    None for anything else."""
+    """Why a method of a scipy.stats distribution other than norm.logpdf/pdf and multivariate_normal.logpdf is
+    refused, and what to write instead; None for anything else."""
     module = getattr(type(owner), "__module__", "") or ""
     if not module.startswith("scipy.stats"):
         return None
     name = type(owner).__name__.removesuffix("_gen").removesuffix("_frozen")
-    advice = REFUSED_STATS.get(name, "symgrad lowers norm.logpdf and norm.pdf of scipy.stats: write this density's "
-                                     "formula with the NumPy functions docs/language.md lists")
+    advice = REFUSED_STATS.get(name, "symgrad lowers norm.logpdf, norm.pdf and multivariate_normal.logpdf of "
+                                     "scipy.stats: write this density's formula with the NumPy functions "
+                                     "docs/language.md lists")
     return f"scipy.stats.{name}.{method} is not supported (docs/language.md lists what is): {advice}"
 
 
@@ -246,6 +244,24 @@ REFUSED_FUNCTIONS = {
     "tensordot": "write the sums as np.einsum with a subscript string ('ijk,jkl->il'), @, or np.sum(a * b, axis=k)",
     "kron": "write the products with broadcasting: a[:, None] * b[None, :]",
 }
+# np.linalg functions refused, with what to write instead: a general matrix needs LU with pivoting, not lowered.
+GENERAL_MATRIX = ("symgrad does not lower factorisations with pivoting that a general matrix needs; for a symmetric "
+                  "positive definite A use L = np.linalg.cholesky(A): ")
+REFUSED_LINALG = {
+    "inv": GENERAL_MATRIX + "scipy.linalg.cho_solve((L, True), B) for inv(A) @ B (np.eye(n) for B gives inv(A))",
+    "solve": GENERAL_MATRIX + "scipy.linalg.cho_solve((L, True), b) for solve(A, b)",
+    "det": GENERAL_MATRIX + "np.prod(np.diag(L)) ** 2 for det(A)",
+    "slogdet": GENERAL_MATRIX + "2 * np.sum(np.log(np.diag(L))) for the log-determinant (the sign is 1)",
+}
+
+
+def refusal(target):
+    """What to write instead of a NumPy function that is refused (REFUSED_FUNCTIONS, REFUSED_LINALG), or None."""
+    name = getattr(target, "__name__", None)
+    for module, table in ((np, REFUSED_FUNCTIONS), (np.linalg, REFUSED_LINALG)):
+        if name in table and getattr(module, name, None) is target:
+            return table[name]
+    return None
 
 
 class NumpyLowering:
@@ -327,12 +343,15 @@ class NumpyLowering:
             if len(prefix) == len(sizes):
                 body(prefix)
                 return
-            index = self.fresh("i", integer=True)
-            with self.nested_block() as statements:
-                level(prefix + (index,))
-            self.body.append(Loop(index, sp.Integer(0), sizes[len(prefix)], sp.Integer(1), statements, [],
-                                  self.line(node)))
+            self.counted_loop(sp.Integer(0), sizes[len(prefix)], lambda index: level(prefix + (index,)), node)
         level(())
+
+    def counted_loop(self, start, stop, body, node):
+        """`body(index)` inside one loop over range(start, stop), carrying nothing, lifted into the current block."""
+        index = self.fresh("i", integer=True)
+        with self.nested_block() as statements:
+            body(index)
+        self.body.append(Loop(index, start, stop, sp.Integer(1), statements, [], self.line(node)))
 
     # --- sizes -----------------------------------------------------------------------------------------------
     def shape_text(self, size):
