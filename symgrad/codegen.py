@@ -1154,59 +1154,68 @@ INVARIANT_FUNCTIONS = tuple(rule.node for rule in RULES if rule.smooth and rule.
                             and isinstance(rule.code, str) and not rule.code.startswith("int_"))
 
 
-def hoist_invariants(statements, temporaries):
+def hoist_invariants(statements, temporaries, available):
     """Compute before a loop, once, each call of a function of the rules table whose arguments do not change in
     the loop (`lgamma(r)`, `log(1 - p)`, `digamma(r)` in a likelihood summed over the data), and each power with a
     fractional exponent likewise (pass `hoist_invariants`).  LLVM cannot hoist them itself: libm's `lgamma` writes
-    `signgam`, and a loop of several thousand rows then pays for a call per row.
+    `signgam`, and a loop of several thousand rows then pays for a call per row.  An assignment in the loop whose
+    whole value is invariant, and which the loop reads, moves out likewise.
 
-    An assignment in the loop whose whole value is invariant moves out likewise, when the loop reads it (one it
-    does not read is dead code, whose reads `dead_carries` may have dropped).  Precondition, checked here: the
-    call reads no symbol the loop defines (its index, carried values, anything assigned, popped or updated in
-    it), and no array at all (an array read hoisted out of a loop that may not run
-    could read outside the array); the functions are pure and, under the kernels' error model, never raise
-    (nan and inf where Python's `math` raises), so computing one when the loop runs no iteration changes nothing."""
-    result = []
+    Precondition, checked here: what moves reads only symbols `available` before the loop (the arguments, their
+    sizes, what the statements before the loop define, and for an inner loop what its enclosing iteration has
+    defined so far) that the loop does not set again (an adjoint it updates, `s_bar = s_bar_next`), so neither
+    a value the loop changes nor one that is not defined at all (a dead statement's
+    read of a value `dead_carries` dropped, or of a popped value whose tape was dropped) leaves it; and no array
+    at all (a read hoisted out of a loop that may not run could read outside the array).  The functions are pure
+    and, under the kernels' error model, never raise (nan and inf where Python's `math` raises), so computing
+    one when the loop runs no iteration changes nothing."""
+    result, available = [], set(available)
     for statement in statements:
         if isinstance(statement, (Loop, ReverseLoop)):
-            body = hoist_invariants(statement.body, temporaries)
-            defined = _defines(statement) | set().union(*(_defines(s) for s in walk(body)))
-            defined |= {s.target for s in walk(body) if isinstance(s, Update)}
+            loop = statement.loop if isinstance(statement, ReverseLoop) else statement
+            own = {loop.index} | ({c.phi for c in loop.carried} if isinstance(statement, Loop) else set())
+            body = hoist_invariants(statement.body, temporaries, available | own)
             read = set().union(set(), *map(_used, body))
             if isinstance(statement, Loop):
                 read |= set().union(set(), *(c.next.free_symbols for c in statement.carried))
-            moved = []
+            changed = _defines(statement) | {s.target for s in walk(body) if isinstance(s, (Update, Pop))}
+            moved, outside = [], available - changed
             for inner in body:  # (in order: an assignment moved out may make a later one invariant)
                 if isinstance(inner, Assign) and inner.target in read and not inner.value.has(IntDiv, IntMod) \
-                        and _invariant(inner.value, defined - {inner.target}):
+                        and _invariant(inner.value, outside):
                     moved.append(inner)
-                    defined.discard(inner.target)
+                    outside.add(inner.target)
             body = [inner for inner in body if not any(inner is m for m in moved)]
             hoisted = {}
             body = [s if isinstance(s, Assign) and s.target not in read else
-                    _with_invariants(s, defined, hoisted, temporaries) for s in body]
+                    _with_invariants(s, outside, hoisted, temporaries) for s in body]
             result += moved + [Assign(symbol, call) for call, symbol in hoisted.items()]
+            available |= {m.target for m in moved} | set(hoisted.values())
             statement = dataclasses.replace(statement, body=body) if isinstance(statement, ReverseLoop) else Loop(
                 statement.index, statement.start, statement.stop, statement.step, body, statement.carried,
                 statement.line)
+            if isinstance(statement, Loop):
+                available |= {c.result for c in statement.carried}
         elif isinstance(statement, When):
-            statement = When(statement.condition, hoist_invariants(statement.body, temporaries))
+            statement = When(statement.condition, hoist_invariants(statement.body, temporaries, available))
+        elif isinstance(statement, (Assign, Pop, Update, Allocate)):
+            available |= _defines(statement) | ({statement.target} if isinstance(statement, Update) else set())
         result.append(statement)
     return result
 
 
-def _invariant(expr, defined):
-    """Whether `expr` has the same value in every iteration of a loop defining `defined`, reading no array."""
-    return not expr.free_symbols & defined and not expr.has(sp.Indexed)
+def _invariant(expr, outside):
+    """Whether `expr` reads only the symbols `outside` a loop, and no array."""
+    return expr.free_symbols <= outside and not expr.has(sp.Indexed)
 
 
-def _with_invariants(statement, defined, hoisted, temporaries):
+def _with_invariants(statement, outside, hoisted, temporaries):
     """`statement` (directly in a loop's body) with its invariant calls replaced by the symbols in `hoisted`."""
     if not isinstance(statement, (Assign, Update, Store)):
         return statement
 
     calls = [e for e in sp.preorder_traversal(statement.value)
-             if (isinstance(e, INVARIANT_FUNCTIONS) or e.is_Pow and not e.exp.is_Integer) and _invariant(e, defined)]
+             if (isinstance(e, INVARIANT_FUNCTIONS) or e.is_Pow and not e.exp.is_Integer) and _invariant(e, outside)]
     if not calls:
         return statement
     replacements = {}
@@ -1547,7 +1556,8 @@ def _passes(body, results, arguments, bounds, temporaries, enabled):
     if "dead_arrays" in enabled:
         body = dead_arrays(body, results)
     if "hoist_invariants" in enabled:
-        body = hoist_invariants(body, temporaries)
+        body = hoist_invariants(body, temporaries, {a.symbol for a in arguments} | {
+            size for a in arguments for size in a.shape})
     return entry, shallow(skip_zero_sweeps(shared(body, temporaries, enabled, fragile), enabled), temporaries)
 
 

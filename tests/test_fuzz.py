@@ -157,3 +157,11 @@ def test_a_sweep_carrying_an_adjoint_runs_last_iteration_first():
     iteration left (`_carried_by_updates`): a wrong gradient."""
     report = _failures([7100019])
     assert not report, report
+
+
+def test_a_nan_component_does_not_make_every_tolerance_nan():
+    """Seed 7400000 (--numpy): the gradient of a norm of a zero row is nan in both modes; the tolerance of the
+    other components, scaled by the largest magnitude, became nan too, and a 1-ulp difference in the value was
+    called a forward/reverse mismatch."""
+    report = _failures([7400000], writer=generate_numpy)
+    assert not report, report

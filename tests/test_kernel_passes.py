@@ -742,3 +742,23 @@ def test_hoist_invariants_leaves_what_the_loop_changes_against_richardson():
                                    rtol=1e-8, atol=1e-10)
     inner = _kernel_text(transform, "grad").split("for j in")[1].split("return")[0]
     assert "math.exp(a)" not in inner and "math.sqrt(" in inner
+
+
+def reversed_reads_recurrence(x, w):
+    """Found by test_array_properties: once the unread tape of `s` was dropped, the sweep's dead recompute
+    `s_1 = s + 1.3 w` read a value nothing defines, and `hoist_invariants` moved it out of the sweep (NameError)."""
+    n = len(x)
+    s = 0.0
+    for i in range(n):
+        s += w * 1.3
+        s = 0.9 * s + math.sin(x[n - 1 - i])
+        s = 0.9 * s + math.exp(-(x[n - 1 - i]) ** 2)
+    return s + math.tanh(-0.5)
+
+
+def test_hoist_invariants_moves_only_what_is_defined_before_the_loop():
+    x, w = np.array([0.18183572, 0.82, 0.20676352, 0.1]), -0.37
+    gradient = sg.grad(reversed_reads_recurrence, wrt=(0, 1))(x, w)
+    for position, got in enumerate(gradient):
+        np.testing.assert_allclose(got, richardson_gradient(reversed_reads_recurrence, (x, w), position),
+                                   rtol=1e-8, atol=1e-10)

@@ -101,8 +101,8 @@ def close(actual, expected, rtol):
     actual, expected = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
     if actual.shape != expected.shape:
         return False
-    scale = 1.0 + float(np.max(np.abs(expected), initial=0.0))
-    both_nan = np.isnan(actual) & np.isnan(expected)
+    scale = 1.0 + float(np.max(np.abs(expected[~np.isnan(expected)]), initial=0.0))  # (a nan component is judged
+    both_nan = np.isnan(actual) & np.isnan(expected)  # by itself, not by making every tolerance nan)
     return bool(np.all(both_nan | (np.abs(actual - expected) <= rtol * scale)))
 
 
