@@ -685,6 +685,8 @@ def _chunkable(loop, later):
         return None
     if (inside - {c.result for c in loop.carried}) & later:
         return None
+    if not (loop.carried or arrays or sums):
+        return None  # nothing to add up: a loop left without effects (`dead_arrays` dropped its stores)
     return ChunkedLoop(loop, arrays, sums)
 
 

@@ -762,3 +762,18 @@ def test_hoist_invariants_moves_only_what_is_defined_before_the_loop():
     for position, got in enumerate(gradient):
         np.testing.assert_allclose(got, richardson_gradient(reversed_reads_recurrence, (x, w), position),
                                    rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("rows", [5, 5000])
+def test_dead_arrays_leaves_no_empty_parallel_loop(rows):
+    """With parallel=True, the loop whose stores `dead_arrays` dropped was cut into chunks with nothing to add up,
+    which printed an empty block (IndentationError; autograd's neural_net.log_posterior in the corpus)."""
+    rng = np.random.default_rng(1)
+    args = (rng.normal(size=(3, 4)), rng.normal(size=4), rng.normal(size=(4, 2)), rng.normal(size=2),
+            rng.normal(size=(rows, 3)))
+    wrt = (0, 1, 2, 3)
+    threaded, serial = sg.value_and_grad(two_layers, wrt=wrt, parallel=True), sg.value_and_grad(two_layers, wrt=wrt)
+    (value, gradient), (serial_value, serial_gradient) = threaded(*args), serial(*args)
+    assert value == pytest.approx(serial_value, rel=1e-12)
+    for ours, theirs in zip(gradient, serial_gradient):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-11, atol=1e-13)
