@@ -1129,12 +1129,20 @@ def dead_arrays(statements, results):
     Precondition: it runs after `Bounds.kernel`, so a store it drops keeps its index check; an array is dead only
     when no statement reads it (values, indices, bounds, conditions, the forward loop a sweep replays) and no
     result names it.  The assignments that only fed its stores are then dead code, which Numba removes."""
-    read = set().union(*(sp.sympify(r).free_symbols for r in results))
+    read = set().union(*(sp.sympify(r).free_symbols for r in results)) | _labels_read_by(
+        [sp.sympify(r) for r in results])  # (a Jacobian returns its output array: an IndexedBase)
     for statement in walk(statements):
         read |= _labels_read_by(statement)
     dead = {s.base.label for s in walk(statements) if isinstance(s, Allocate)} - read
     return without(statements, lambda s: isinstance(s, (Allocate, Store)) and s.base.label in dead) if dead \
         else statements
+
+
+def _returned_arrays(statements, results):
+    """The local arrays `results` name: what `dead_arrays` keeps of `statements` depends on `results` through these
+    alone (a Jacobian's value_and_grad returns the output array its grad kernel does not)."""
+    named = set().union(*(sp.sympify(r).free_symbols for r in results)) | _labels_read_by([sp.sympify(r) for r in results])
+    return frozenset(s.base.label for s in walk(statements) if isinstance(s, Allocate) and s.base.label in named)
 
 
 def _labels_read_by(value):
@@ -1534,7 +1542,8 @@ def build_kernels(derivative, gradient_as_tuple, parallel=False, enabled=passes.
         body = _live(statements, results, python_reads=program.body if name == "value" else derivative.forward)
         # The passes below depend on the live statements alone (fresh temporaries each time): grad and
         # value_and_grad often keep the same ones, which are then built once.
-        same = (tuple(map(id, body)), _carried_results(body, results) if "dead_carries" in enabled else None)
+        same = (tuple(map(id, body)), _carried_results(body, results) if "dead_carries" in enabled else None,
+                _returned_arrays(body, results) if "dead_arrays" in enabled else None)
         if same not in built:
             built[same] = _passes(body, results, program.arguments, bounds, _temporaries(taken), enabled)
         entry, body = built[same]
