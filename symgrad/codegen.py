@@ -1129,8 +1129,7 @@ def dead_arrays(statements, results):
     Precondition: it runs after `Bounds.kernel`, so a store it drops keeps its index check; an array is dead only
     when no statement reads it (values, indices, bounds, conditions, the forward loop a sweep replays) and no
     result names it.  The assignments that only fed its stores are then dead code, which Numba removes."""
-    read = set().union(*(sp.sympify(r).free_symbols for r in results)) | _labels_read_by(
-        [sp.sympify(r) for r in results])  # (a Jacobian returns its output array: an IndexedBase)
+    read = _named_by(results)
     for statement in walk(statements):
         read |= _labels_read_by(statement)
     dead = {s.base.label for s in walk(statements) if isinstance(s, Allocate)} - read
@@ -1141,8 +1140,14 @@ def dead_arrays(statements, results):
 def _returned_arrays(statements, results):
     """The local arrays `results` name: what `dead_arrays` keeps of `statements` depends on `results` through these
     alone (a Jacobian's value_and_grad returns the output array its grad kernel does not)."""
-    named = set().union(*(sp.sympify(r).free_symbols for r in results)) | _labels_read_by([sp.sympify(r) for r in results])
+    named = _named_by(results)
     return frozenset(s.base.label for s in walk(statements) if isinstance(s, Allocate) and s.base.label in named)
+
+
+def _named_by(results):
+    """The symbols and array labels a kernel's results name (a Jacobian returns its output array, an IndexedBase)."""
+    values = [sp.sympify(r) for r in results]
+    return set().union(set(), *(v.free_symbols for v in values)) | _labels_read_by(values)
 
 
 def _labels_read_by(value):

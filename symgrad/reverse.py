@@ -398,26 +398,25 @@ def _independent_siblings(earlier, later):
     if {c.result for c in earlier.carried} & _symbols_used(later):
         return False
     for first, second in ((earlier, later), (later, earlier)):
-        made = {s.base.label for s in walk(first.body) if isinstance(s, (Store, Allocate))}
-        if made & (_labels_touched(second.body)):
+        if _labels_made(first.body) & _labels_touched(second.body):
             return False
     return True
 
 
 def _labels_touched(statements):
     """The array labels `statements` read, store into or make."""
-    labels = set()
-    for statement in walk(statements):
-        labels |= _labels_read(statement)
-        if isinstance(statement, (Store, Allocate)):
-            labels.add(statement.base.label)
-    return labels
+    return _labels_made(statements).union(*map(_labels_read, walk(statements)))
 
 
 def _reads_made_by(statement, loop):
     """Whether `statement` reads a value `loop` carries out or an array it writes."""
-    made = {s.base.label for s in walk(loop.body) if isinstance(s, (Store, Allocate))}
-    return bool({c.result for c in loop.carried} & _symbols_used(statement) or made & _labels_read(statement))
+    return bool({c.result for c in loop.carried} & _symbols_used(statement)
+                or _labels_made(loop.body) & _labels_read(statement))
+
+
+def _labels_made(statements):
+    """The array labels `statements` store into or make."""
+    return {s.base.label for s in walk(statements) if isinstance(s, (Store, Allocate))}
 
 
 def _substituted(value, mapping):
