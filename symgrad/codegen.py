@@ -685,8 +685,6 @@ def _chunkable(loop, later):
         return None
     if (inside - {c.result for c in loop.carried}) & later:
         return None
-    if not (loop.carried or arrays or sums):
-        return None  # nothing to add up: a loop left without effects (`dead_arrays` dropped its stores)
     return ChunkedLoop(loop, arrays, sums)
 
 
@@ -753,7 +751,9 @@ def in_chunks(statements, results):
     for at, statement in enumerate(statements):
         if isinstance(statement, Loop):
             later = set().union(*(sp.sympify(r).free_symbols for r in results), *(_used(s) for s in statements[at + 1:]))
-            statement = _chunkable(statement, later) or statement
+            chunked = _chunkable(statement, later)
+            if chunked is not None and (statement.carried or chunked.arrays or chunked.sums):
+                statement = chunked  # (a loop with nothing to add up, left without effects by `dead_arrays`, stays)
         result.append(statement)
     return result
 
