@@ -670,7 +670,21 @@ def not_of_a_named_condition(x, z):
     return z
 
 
-NAN_CONDITIONS = [not_greater_returns, else_branch_binds, else_branch_stores, not_in_a_conditional_expression,
+def not_equal_to_itself(x, z):
+    return z if x != x else 2.0 * z
+
+
+def equal_to_itself(x, z):
+    return z * z if x == x else 2.0 * z
+
+
+def at_most_itself(x, z):
+    if x <= x:
+        return z
+    return 3.0 * z
+
+
+NAN_CONDITIONS = [not_equal_to_itself, equal_to_itself, at_most_itself, not_greater_returns, else_branch_binds, else_branch_stores, not_in_a_conditional_expression,
                   not_of_a_chain, not_of_an_and, not_of_an_or, or_of_complements, elif_of_the_complement,
                   elif_of_the_complement_and_more, not_of_a_named_condition]
 
@@ -718,6 +732,24 @@ def test_a_nan_element_takes_the_branch_python_takes(function):
     value, dz = sg.value_and_grad(function, wrt=1)(x, 0.7)
     assert value == function(x, 0.7)
     assert dz == pytest.approx(richardson_gradient(function, [x, 0.7], 1), rel=1e-9)
+
+
+def nan_mask(x, z):
+    return np.sum(np.where(x != x, z, 2.0 * z))
+
+
+def larger_by_one(x, z):
+    return z if x + 1.0 > x else 2.0 * z
+
+
+def test_comparisons_sympy_would_decide_are_pythons():
+    """SymPy decides `x != x` (false) and, of real symbols, `x + 1.0 > x` (true) by algebra: a NaN and rounding
+    (1e17 + 1.0 is 1e17) say otherwise in Python."""
+    x = np.array([0.5, math.nan, -1.0])
+    assert sg.value_and_grad(nan_mask, wrt=1)(x, 0.7) == (nan_mask(x, 0.7), 5.0)  # 1 per NaN, 2 per number
+    transform = sg.value_and_grad(larger_by_one, wrt=1)
+    for x in (1e17, 1.0, math.nan, math.inf):
+        assert transform(x, 0.7) == (larger_by_one(x, 0.7), 1.0 if x == 1.0 else 2.0), x
 
 
 def or_reads_past_the_end(x):

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
+from sympy.logic.boolalg import BooleanAtom
 
 from .. import errors
 from ..cache import INLINE_ATTRIBUTE, describe_helper, describe_number
 from ..ir import ARRAY_KINDS, FLOAT, INDEX1, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
 from ..module_values import LIBRARIES
-from ..rules import (FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, integer_valued, power, python_not,
+from ..rules import (FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, integer_valued, isnan, power, python_not,
                      python_or, python_piecewise)
 from .comprehensions import COMPREHENSIONS, Comprehensions
 from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
@@ -1247,6 +1248,19 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
         except TypeError as exc:
             raise self.error(errors.UnsupportedCallError, node, f"call to {ast.unparse(node.func)}: {exc}") from None
 
+    def compared(self, relation, left, right, node):
+        """`left <relation> right` as Python computes it.  SymPy decides `x == x`, and for real symbols `x <= x` and
+        `x + 1.0 > x`, by algebra, which a NaN (`nan == nan` is false) or rounding (`1e17 + 1.0 > 1e17` is false)
+        contradicts: such a comparison of floats is made between names SymPy cannot compare, and that of a value
+        with itself is a NaN test."""
+        result = relation(left, right)
+        if not isinstance(result, BooleanAtom) or integer_valued(left) and integer_valued(right):
+            return result
+        left, right = (self.assign("compared", value, node) for value in (left, right))
+        if left == right:
+            return sp.false if relation in (sp.Lt, sp.Gt) else (sp.Ne if relation is sp.Ne else sp.Eq)(isnan(left), 0)
+        return relation(left, right)
+
     def condition(self, node):
         """A SymPy boolean for a condition (`if`, conditional expression)."""
         if isinstance(node, ast.Compare):
@@ -1258,7 +1272,8 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
                                      f"the comparison {type(op).__name__}: compare numbers with < <= > >= == !=")
                 right = self.scalar(comparator)
                 folded = self.folded(PYTHON_COMPARISONS[type(op)], (left, right), node)
-                parts.append(COMPARISONS[type(op)](left, right) if folded is None else sp.sympify(bool(folded)))
+                parts.append(self.compared(COMPARISONS[type(op)], left, right, node) if folded is None
+                             else sp.sympify(bool(folded)))
                 self.probe_lost((left, right), parts[-1:], node)  # SymPy decides `x[k] < x[k] + 1` unread
                 left = right
             return sp.And(*parts)

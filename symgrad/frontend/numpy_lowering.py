@@ -485,12 +485,14 @@ class NumpyLowering:
                 raise self.error(errors.UnsupportedExpressionError, node,
                                  "a chained comparison of arrays: combine two comparisons with np.where")
             relation = COMPARISONS[type(node.ops[0])]
-            return self.elementwise(lambda a, b: relation(as_number(a), as_number(b)), operands, node)
+            return self.elementwise(lambda a, b: self.compared(relation, as_number(a), as_number(b), node), operands,
+                                    node)
         numbers = [self.number(o, n) for o, n in zip(operands, [node.left] + node.comparators)]
         parts = []
         for op, a, b in zip(node.ops, numbers, numbers[1:]):
             folded = self.folded(PYTHON_COMPARISONS[type(op)], (a, b), node)
-            parts.append(COMPARISONS[type(op)](a, b) if folded is None else sp.sympify(bool(folded)))
+            parts.append(self.compared(COMPARISONS[type(op)], a, b, node) if folded is None
+                         else sp.sympify(bool(folded)))
         self.probe_lost(numbers, parts, node)  # (a decided comparison still reads its operands)
         return as_number(sp.And(*parts))
 
