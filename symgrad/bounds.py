@@ -36,7 +36,7 @@ from sympy.core.relational import Relational
 from sympy.logic.boolalg import ITE
 
 from .ir import INT, Allocate, Assign, Check, Loop, Push, ReverseLoop, Store, Update, When, walk
-from .rules import IntDiv, Maximum, Minimum
+from .rules import IntDiv, Maximum, Minimum, python_not
 
 INT64_SAFE = 2.0**62  # every intermediate of a derived condition must stay below this (int64 overflows at 2**63)
 
@@ -146,17 +146,17 @@ def _reads(expr, guard=sp.true):
         for value, condition in expr.args:
             yield from _reads(condition, sp.And(guard, earlier))
             yield from _reads(value, sp.And(guard, earlier, condition))
-            earlier = sp.And(earlier, sp.Not(condition))
+            earlier = sp.And(earlier, python_not(condition))
         return
     if isinstance(expr, ITE):  # SymPy's form of `(u if c else v) < w` inside a condition, printed as one
         condition, then, otherwise = expr.args
         yield from _reads(condition, guard)
         yield from _reads(then, sp.And(guard, condition))
-        yield from _reads(otherwise, sp.And(guard, sp.Not(condition)))
+        yield from _reads(otherwise, sp.And(guard, python_not(condition)))
         return
     if isinstance(expr, (sp.And, sp.Or)):  # printed with the operands that read no array first (`ordered_operands`)
         tests, reading = ordered_operands(expr)
-        decided = sp.And(*tests) if isinstance(expr, sp.And) else sp.And(*[sp.Not(t) for t in tests])
+        decided = sp.And(*tests) if isinstance(expr, sp.And) else sp.And(*[python_not(t) for t in tests])
         for operand in reading:
             yield from _reads(operand, sp.And(guard, decided))
         return
@@ -181,7 +181,7 @@ def _zero_unless(value):
         for branch, condition in value.args:
             if branch != 0:
                 options.append(sp.And(earlier, condition, _zero_unless(branch)))
-            earlier = sp.And(earlier, sp.Not(condition))
+            earlier = sp.And(earlier, python_not(condition))
         return sp.Or(*options)
     if value.is_Mul:
         return sp.And(*(_zero_unless(a) for a in value.args))
@@ -262,7 +262,7 @@ class Bounds:
         runs = running(loops)
         if runs is None:
             return None
-        condition = sp.Or(sp.Not(sp.And(*runs)), within)
+        condition = sp.Or(python_not(sp.And(*runs)), within)
         if condition is sp.true:
             return condition, ""
         if not condition.free_symbols <= available:
@@ -351,7 +351,7 @@ class Bounds:
                         self.fragile.add(element)
                     if _canonical(condition) in {_canonical(c) for c in sp.And.make_args(guard)}:
                         continue  # the guard is the check (`if i + 1 < n:`)
-                    condition = sp.Or(sp.Not(path), condition)
+                    condition = sp.Or(python_not(path), condition)
                     found.setdefault(condition, Check(condition, self.where(element, axis) + ", outside its size "
                                                       f"{self.show(element.base.shape[axis])}"))
         return list(found.values()), guarded

@@ -21,7 +21,7 @@ from . import passes
 from .bounds import Bounds, ordered_operands
 from .ir import INT, Allocate, Assign, Carried, Check, Loop, Pop, Push, ReverseLoop, Store, Update, When, walk
 from .reverse import closed_form_gradients, without
-from .rules import RULES, IntDiv, IntMod
+from .rules import RULES, FloatTest, IntDiv, IntMod
 
 from .cache import KERNEL_NAMES
 
@@ -112,6 +112,19 @@ class NumbaPrinter(PythonCodePrinter):
         if self._not_supported or self._number_symbols or "\n" in text:
             return super().doprint(expr)
         return text
+
+    def _print_Unequality(self, expr):
+        """`isnan(a) != 0`, the NaN test beside a negated comparison (`rules.python_not`), as `math.isnan(a)`."""
+        test, zero = expr.args
+        if isinstance(test, FloatTest) and zero == 0:
+            return f"math.{type(test).__name__}({self._print(test.args[0])})"
+        return super()._print_Relational(expr)
+
+    def _print_Equality(self, expr):
+        test, zero = expr.args
+        if isinstance(test, FloatTest) and zero == 0:
+            return f"(not math.{type(test).__name__}({self._print(test.args[0])}))"
+        return super()._print_Relational(expr)
 
     def _print_And(self, expr):
         return self._short_circuit(expr, "and")

@@ -434,8 +434,12 @@ PYTHON_SPELLINGS = {
     ("isnan",): isnan,
     ("isinf",): isinf,
     ("isfinite",): isfinite,
-    ("max", "maximum", "fmax"): _fold(Maximum),
-    ("min", "minimum", "fmin"): _fold(Minimum),
+    ("max",): _fold(Maximum),
+    ("min",): _fold(Minimum),
+    ("maximum",): _fold(lambda a, b: numpy_extreme(Maximum, a, b)),
+    ("minimum",): _fold(lambda a, b: numpy_extreme(Minimum, a, b)),
+    ("fmax",): _fold(lambda a, b: numpy_extreme(Maximum, a, b, skip_nan=True)),
+    ("fmin",): _fold(lambda a, b: numpy_extreme(Minimum, a, b, skip_nan=True)),
 }
 
 # Constants by value, so `math.pi`, `np.pi` and `from math import pi` all display as \pi.
@@ -475,3 +479,76 @@ def integer_valued(expr):
     if isinstance(expr, _NEVER_INTEGER):
         return False
     return expr.is_integer is True
+
+
+# --- conditions as Python computes them at a NaN ------------------------------------------------------------------
+# Every ordering of a NaN is false, so `not x > 1` is true at a NaN where `x <= 1` is false.  SymPy reasons as if no
+# value were NaN: `Not(x > 1)` is `x <= 1`, `(x > 1) | (x <= 1)` is True, and in a Piecewise after `x > 1` a
+# condition `x <= 1` always holds.  The frontend and the bounds build conditions through these helpers instead.
+ORDERINGS = (sp.StrictGreaterThan, sp.GreaterThan, sp.StrictLessThan, sp.LessThan)
+
+
+def _can_be_nan(expr):
+    return not (integer_valued(expr) or expr.is_number and expr is not sp.nan)
+
+
+def _nan_tests(ordering):
+    """`isnan(a) != 0` for each operand of `ordering` that can be NaN (not an integer nor a constant)."""
+    return [sp.Ne(isnan(a), 0) for a in ordering.args if _can_be_nan(a)]
+
+
+def numpy_extreme(extreme, a, b, skip_nan=False):
+    """np.maximum/np.minimum(a, b) (`extreme` Maximum or Minimum), NaN where either is; np.fmax/np.fmin with
+    `skip_nan`, the other argument where one is NaN.  Python's max(a, b), which `extreme` prints as, keeps `a`
+    unless `b` beats it: a NaN `a` wins and a NaN `b` loses, so only the other case needs a test, and none where
+    that argument cannot be NaN (`np.maximum(z, 0.0)`: relu stays one node)."""
+    odd = a if skip_nan else b
+    if not _can_be_nan(odd):
+        return extreme(a, b)
+    return sp.Piecewise((b, sp.Ne(isnan(odd), 0)), (extreme(a, b), True))
+
+
+def python_not(condition):
+    """`not condition`: an ordering of operands that can be NaN negated with their NaN tests beside it
+    (`x <= 1 | isnan(x) != 0`), `and`/`or` by De Morgan, so that no `Not` of an ordering is left to SymPy."""
+    if isinstance(condition, ORDERINGS):
+        return sp.Or(condition.negated, *_nan_tests(condition))
+    if isinstance(condition, sp.Or):
+        orderings = [a for a in condition.args if isinstance(a, ORDERINGS)]
+        if len(orderings) == 1 and python_not(orderings[0].negated) == condition:  # (the negation of an ordering)
+            return orderings[0].negated
+        return sp.And(*map(python_not, condition.args))
+    if isinstance(condition, sp.And):
+        return sp.Or(*map(python_not, condition.args))
+    return sp.Not(condition)
+
+
+def apart_from(expr, earlier):
+    """`expr` with each ordering that SymPy takes for the complement of one in `earlier` (a condition) written
+    with its NaN tests, `x <= 1 & isnan(x) == 0`, which SymPy cannot take for a complement: exact at a NaN."""
+    complements = {r.negated.canonical for r in earlier.atoms(*ORDERINGS)}
+    if not complements or not isinstance(expr, sp.Basic):
+        return expr
+    explicit = {}
+    for r in expr.atoms(*ORDERINGS):
+        tests = _nan_tests(r)
+        if r.canonical in complements and tests:
+            explicit[r] = sp.And(r, *[sp.Not(test) for test in tests])
+    return expr.xreplace(explicit) if explicit else expr
+
+
+def python_or(*operands):
+    """`or` of conditions: SymPy makes `x > 1 or x <= 1` True, false at a NaN; each operand is kept apart from the
+    ones before it."""
+    operands = [a for o in operands for a in sp.Or.make_args(o)]
+    return sp.Or(*[apart_from(o, sp.And(*operands[:k])) for k, o in enumerate(operands)])
+
+
+def python_piecewise(*pieces):
+    """A Piecewise whose pieces (value, condition) are kept apart from the conditions before them: an `elif x <= 1`
+    after `if x > 1` is not dropped as always true (it is false at a NaN), when SymPy builds or folds it."""
+    kept = []
+    for k, (value, condition) in enumerate(pieces):
+        earlier = sp.Or(*[c for _, c in pieces[:k]]) if k else sp.false
+        kept.append((apart_from(value, earlier), apart_from(condition, earlier)))
+    return sp.Piecewise(*kept)

@@ -589,3 +589,325 @@ def test_nested_branches_fold_term_by_term(method):
     for k, position in enumerate((1, 2, 3)):
         reference = richardson_gradient(nested_branches_in_a_recurrence, point, position)
         assert gradient[k] == pytest.approx(reference, rel=1e-8, abs=1e-12)
+
+
+# --- a NaN in a condition: Python's `not`, never SymPy's negated comparison ---------------------------------------
+# SymPy writes `Not(x > 1)` as `x <= 1`, false at a NaN where Python's `not` is true, and takes `x <= 1` for the
+# complement of `x > 1` (an `or` of both is True, a later `elif x <= 1` always holds).  Each program below is run
+# at a NaN and at numbers on both sides; the value must be Python's and the gradient along z (smooth in z) that of
+# the side Python takes, as central differences at the same x give it.
+def not_greater_returns(x, z):
+    if not x > 1.0:
+        return 2.0 * z
+    return 3.0 * z
+
+
+def else_branch_binds(x, z):
+    if x > 1.0:
+        y = 3.0 * z
+    else:
+        y = z * z
+    return y
+
+
+def else_branch_stores(x, z):
+    a = np.zeros(2)
+    if x > 1.0:
+        a[0] = z
+    else:
+        a[1] = z * z
+    return a[0] + 2.0 * a[1]
+
+
+def not_in_a_conditional_expression(x, z):
+    return z * z if not x <= 0.5 else 4.0 * z
+
+
+def not_of_a_chain(x, z):
+    if not 0.0 < x < 1.0:
+        return z * z
+    return -z
+
+
+def not_of_an_and(x, z):
+    return 5.0 * z if not (x > 1.0 and z > 0.0) else z
+
+
+def not_of_an_or(x, z):
+    return 5.0 * z if not (x > 1.0 or z < 0.0) else z * z
+
+
+def or_of_complements(x, z):
+    if x > 1.0 or x <= 1.0:
+        return z
+    return 7.0 * z
+
+
+def elif_of_the_complement(x, z):
+    if x > 1.0:
+        y = z
+    elif x <= 1.0:
+        y = 2.0 * z
+    else:
+        y = z * z * z
+    return y
+
+
+def elif_of_the_complement_and_more(x, z):
+    if x > 1.0:
+        y = z
+    elif x <= 1.0 and z > 0.0:
+        y = 2.0 * z
+    else:
+        y = z * z * z
+    return y
+
+
+def not_of_a_named_condition(x, z):
+    c = x >= 0.5
+    if not c:
+        z = z * z
+    return z
+
+
+def not_equal_to_itself(x, z):
+    return z if x != x else 2.0 * z
+
+
+def equal_to_itself(x, z):
+    return z * z if x == x else 2.0 * z
+
+
+def at_most_itself(x, z):
+    if x <= x:
+        return z
+    return 3.0 * z
+
+
+NAN_CONDITIONS = [not_equal_to_itself, equal_to_itself, at_most_itself, not_greater_returns, else_branch_binds, else_branch_stores, not_in_a_conditional_expression,
+                  not_of_a_chain, not_of_an_and, not_of_an_or, or_of_complements, elif_of_the_complement,
+                  elif_of_the_complement_and_more, not_of_a_named_condition]
+
+
+def _same(value, expected):
+    """Equal, or both NaN."""
+    return value == expected or (math.isnan(value) and math.isnan(expected))
+
+
+@pytest.mark.parametrize("function", NAN_CONDITIONS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("variant", [{}, {"optimize": False}, {"method": "forward"}],
+                         ids=["optimised", "unoptimised", "forward"])
+def test_a_nan_takes_the_branch_python_takes(function, variant):
+    transform = sg.value_and_grad(function, wrt=1, **variant)
+    for x in (math.nan, 0.25, 2.0):
+        value, dz = transform(x, 0.7)
+        assert _same(value, function(x, 0.7)), x
+        assert dz == pytest.approx(richardson_gradient(function, [x, 0.7], 1), rel=1e-9), x
+
+
+def not_positive_in_a_loop(x, z):
+    s = 0.0
+    for i in range(len(x)):
+        if not x[i] > 0.0:
+            s += z
+        else:
+            s += z * z
+    return s
+
+
+def inverted_mask(x, z):
+    return np.sum(np.where(~(x > 0.0), z, z * z))
+
+
+def inverted_mask_store(x, z):
+    out = np.zeros(len(x))
+    out[~(x > 0.0)] = z
+    return np.sum(out) + z * z
+
+
+@pytest.mark.parametrize("function", [not_positive_in_a_loop, inverted_mask, inverted_mask_store],
+                         ids=lambda f: f.__name__)
+def test_a_nan_element_takes_the_branch_python_takes(function):
+    x = np.array([0.5, math.nan, -1.0, math.nan, 2.0])
+    value, dz = sg.value_and_grad(function, wrt=1)(x, 0.7)
+    assert value == function(x, 0.7)
+    assert dz == pytest.approx(richardson_gradient(function, [x, 0.7], 1), rel=1e-9)
+
+
+def nan_mask(x, z):
+    return np.sum(np.where(x != x, z, 2.0 * z))
+
+
+def larger_by_one(x, z):
+    return z if x + 1.0 > x else 2.0 * z
+
+
+def test_comparisons_sympy_would_decide_are_pythons():
+    """SymPy decides `x != x` (false) and, of real symbols, `x + 1.0 > x` (true) by algebra: a NaN and rounding
+    (1e17 + 1.0 is 1e17) say otherwise in Python."""
+    x = np.array([0.5, math.nan, -1.0])
+    assert sg.value_and_grad(nan_mask, wrt=1)(x, 0.7) == (nan_mask(x, 0.7), 5.0)  # 1 per NaN, 2 per number
+    transform = sg.value_and_grad(larger_by_one, wrt=1)
+    for x in (1e17, 1.0, math.nan, math.inf):
+        assert transform(x, 0.7) == (larger_by_one(x, 0.7), 1.0 if x == 1.0 else 2.0), x
+
+
+def or_reads_past_the_end(x):
+    if x[0] > 1.0 or x[3] > 0.0:
+        return x[0]
+    return 2.0 * x[1]
+
+
+def and_not_reads_past_the_end(x):
+    if not x[0] > 1.0 and x[3] > 0.0:
+        return x[0]
+    return 2.0 * x[1]
+
+
+@pytest.mark.parametrize("function", [or_reads_past_the_end, and_not_reads_past_the_end], ids=lambda f: f.__name__)
+def test_a_read_after_a_nan_operand_is_checked(function):
+    """Python reads x[3] when x[0] is NaN (`x[0] > 1` is false): the kernel checks that read there too."""
+    x = np.array([math.nan, 1.0, 2.0])
+    with pytest.raises(IndexError):
+        function(x)
+    with pytest.raises(IndexError):
+        sg.value_and_grad(function)(x)
+    assert sg.value_and_grad(function)(np.array([0.5, 1.0, 2.0, 3.0]))[0] == 0.5
+
+
+def numpy_max(x):
+    return np.max(x)
+
+
+def numpy_max_method(x):
+    return x.max()
+
+
+def numpy_amin(x):
+    return np.amin(x)
+
+
+def numpy_max_of_a_list(x):
+    return np.max([x[i] * 2.0 for i in range(len(x))])
+
+
+def numpy_maximum_constant_first(x):
+    return np.sum(np.maximum(0.0, x))
+
+
+def numpy_minimum_reversed(x):
+    return np.sum(np.minimum(x[::-1], x))
+
+
+def numpy_fmax_constant(x):
+    return np.sum(np.fmax(x, 0.0))
+
+
+def numpy_fmin_constant_first(x):
+    return np.sum(np.fmin(0.5, x))
+
+
+def numpy_fmax_reversed(x):
+    return np.sum(np.fmax(x, x[::-1]))
+
+
+def numpy_clip(x):
+    return np.sum(np.clip(x, 0.0, 1.0))
+
+
+def python_max_of_an_array(x):
+    return max(x)
+
+
+def python_min_of_a_list(x):
+    return min([x[i] * 2.0 for i in range(len(x))])
+
+
+def python_max_of_two(x):
+    return max(x[1], x[0])
+
+
+def python_min_with_a_constant_first(x):
+    return min(0.5, x[1])
+
+
+EXTREMES = [numpy_max, numpy_max_method, numpy_amin, numpy_max_of_a_list, numpy_maximum_constant_first,
+            numpy_minimum_reversed, numpy_fmax_constant, numpy_fmin_constant_first, numpy_fmax_reversed, numpy_clip,
+            python_max_of_an_array, python_min_of_a_list, python_max_of_two, python_min_with_a_constant_first]
+
+
+@pytest.mark.parametrize("function", EXTREMES, ids=lambda f: f.__name__)
+def test_nan_in_max_and_min_as_python_and_numpy(function):
+    """np.max/np.maximum give NaN where an element is NaN, np.fmax/np.fmin the other argument, Python's max/min
+    keep the first element unless a later one beats it (`max(1.0, nan)` is 1.0, `max(nan, 1.0)` NaN)."""
+    transform = sg.value_and_grad(function)
+    for x in ([math.nan, 1.0, -1.0], [1.0, math.nan, -1.0], [1.0, -1.0, math.nan], [-0.0, 0.0, 2.0]):
+        x = np.array(x)
+        assert _same(transform(x)[0], function(x)), x
+
+
+# --- a differential check: the kernel's value is Python's, to the last bit and the sign of zero -------------------
+def floor_division(a, b):
+    return a // b
+
+
+def modulo(a, b):
+    return a % b
+
+
+def absolute(a, b):
+    return abs(a) - abs(b)
+
+
+def python_max_ties(a, b):
+    return max(a, b)
+
+
+def python_min_ties(a, b):
+    return min(a, b)
+
+
+def negated(a, b):
+    return -a + b * 0.5
+
+
+def angle(a, b):
+    return math.atan2(a, b)
+
+
+def integer_powers(a, b):
+    return a**3 + b**-2 + a**2.0
+
+
+def reciprocal_of_a_reciprocal(a, b):
+    return 1.0 / (1.0 / a) + b
+
+
+def negative_integer_arithmetic_in_indices(a, b):
+    x = np.array([a, b, 1.0, 2.0, 3.0])
+    n = -7
+    return x[n // 2] + x[n % 3] * x[-n // 3] - x[(n + 5) // -2]
+
+
+def branch_at_a_tie(a, b):
+    return a if a >= b else b - a
+
+
+DIFFERENTIAL = [floor_division, modulo, absolute, python_max_ties, python_min_ties, negated, angle, integer_powers,
+                reciprocal_of_a_reciprocal, negative_integer_arithmetic_in_indices, branch_at_a_tie]
+TRICKY = [(-7.5, 2.0), (7.5, -2.0), (-7.5, -2.0), (-0.0, 1.0), (0.0, -1.0), (-0.0, 0.0), (0.0, -0.0), (-0.0, -0.0),
+          (2.5, 2.5), (-2.5, -2.5), (0.1, 3.0), (1.5, -0.0), (-1e-320, 3.0), (0.7, 0.1)]
+
+
+@pytest.mark.parametrize("function", DIFFERENTIAL, ids=lambda f: f.__name__)
+def test_values_are_pythons_at_tricky_numbers(function):
+    """Negatives, signed zeros, exact ties: the value is Python's bit for bit (a zero with its sign) wherever
+    Python returns a number; see docs/conventions.md for the rewrites that are exact only up to rounding."""
+    transform = sg.value_and_grad(function, wrt=(0, 1))
+    for a, b in TRICKY:
+        try:
+            expected = function(a, b)
+        except ZeroDivisionError:
+            continue  # (a float division by zero: the kernel gives inf or nan, docs/conventions.md)
+        value = transform(a, b)[0]
+        assert value == expected and math.copysign(1.0, value) == math.copysign(1.0, expected), (a, b)

@@ -20,15 +20,18 @@ import numpy as np
 import sympy as sp
 
 from .. import errors
-from ..rules import Maximum, Minimum
+from ..rules import Maximum, Minimum, numpy_extreme
 from .numpy_lowering import ArrayList, ArrayValue, as_condition, as_number, trip_count
 
 # The calls that reduce a comprehension given as their one argument, and how.
 COMPREHENSION_REDUCTIONS = {id(builtins.sum): "sum", id(np.sum): "sum", id(math.fsum): "sum",
-                            id(builtins.max): "max", id(np.max): "max", id(np.amax): "max",
-                            id(builtins.min): "min", id(np.min): "min", id(np.amin): "min",
+                            id(builtins.max): "max", id(np.max): "np.max", id(np.amax): "np.max",
+                            id(builtins.min): "min", id(np.min): "np.min", id(np.amin): "np.min",
                             id(builtins.any): "any", id(builtins.all): "all"}
-COMBINE = {"sum": lambda a, b: a + b, "max": Maximum, "min": Minimum}
+# (Python's max keeps the first of the elements unless a later one beats it; NumPy's gives NaN where one is NaN)
+COMBINE = {"sum": lambda a, b: a + b, "max": Maximum, "min": Minimum,
+           "np.max": lambda a, b: numpy_extreme(Maximum, a, b), "np.min": lambda a, b: numpy_extreme(Minimum, a, b)}
+EXTREMES = ("max", "min", "np.max", "np.min")
 COMPREHENSIONS = (ast.GeneratorExp, ast.ListComp)
 
 
@@ -121,7 +124,7 @@ class Comprehensions:
                     if kind in ("any", "all"):  # (counted without negating a condition: `not x > 0` is not
                         value = as_number(as_condition(value)) - (1 if kind == "all" else 0)  # `x <= 0` at NaN)
                 if condition is not None:
-                    if kind in ("max", "min"):
+                    if kind in EXTREMES:
                         raise self.error(errors.UnsupportedExpressionError, node,
                                          f"{ast.unparse(call.func)}() of a comprehension with an `if`: the filter "
                                          "decides which element comes first; write the loop: `best = -math.inf`, "
@@ -152,7 +155,7 @@ class Comprehensions:
                   if len(call.args[0].generators) == 1 else  # (an inner `for` empty for some outer elements only)
                   "write the loops, `best = -math.inf`, then nested `for` loops with `best = max(best, <element>)`")
         self.runs_at_least_once(trips, f"takes {ast.unparse(call.func)}() of {what}", advice, call)
-        return self.reduce("largest" if kind == "max" else "smallest", sp.Integer(1), trips, term, call,
+        return self.reduce("largest" if kind.endswith("max") else "smallest", sp.Integer(1), trips, term, call,
                            COMBINE[kind], term(sp.Integer(0)))
 
     def unrolled_elements(self, node):

@@ -19,12 +19,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
+from sympy.logic.boolalg import BooleanAtom
 
 from .. import errors
 from ..cache import INLINE_ATTRIBUTE, describe_helper, describe_number
 from ..ir import ARRAY_KINDS, FLOAT, INDEX1, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
 from ..module_values import LIBRARIES
-from ..rules import FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, integer_valued, power
+from ..rules import (FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, integer_valued, isnan, power, python_not,
+                     python_or, python_piecewise)
 from .comprehensions import COMPREHENSIONS, Comprehensions
 from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
 from .numpy_lowering import (REDUCING_FUNCTIONS, ArrayExpression, ArrayList, ArrayValue, MaskedArray,
@@ -516,7 +518,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
         store = self.body[at] if at >= 0 else None
         if not (isinstance(store, Store) and store.base == array.base and store.indices == tuple(indices)
                 and not store.accumulate and isinstance(store.value, sp.Piecewise) and len(store.value.args) == 2
-                and sp.Not(store.value.args[0][1]) == self.guard):
+                and python_not(store.value.args[0][1]) == self.guard):
             return None
         (taken, _), (old, _) = store.value.args
         read = self.body[at - 1] if at >= 1 else None
@@ -553,7 +555,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
         with self.guarded(condition):
             self.run_block(node.body)
         then_variables, self.frame.variables = self.frame.variables, dict(before)
-        with self.guarded(sp.Not(condition)):
+        with self.guarded(python_not(condition)):
             self.run_block(node.orelse)
         else_variables = self.frame.variables
         merged, differ = {}, []
@@ -592,7 +594,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
         with self.guarded(condition):
             then_result = self.run_block(node.body + rest)
         self.frame.variables = dict(before)
-        with self.guarded(sp.Not(condition)):
+        with self.guarded(python_not(condition)):
             else_result = self.run_block(node.orelse + rest)
         if then_result is None or else_result is None:
             return None
@@ -610,7 +612,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
                 raise self.error(errors.UnsupportedStatementError, node,
                                  "the two sides of this branch give values of different shapes (a tuple and a number)")
             return tuple(self.select(condition, x, y, node) for x, y in zip(a, b))
-        return sp.Piecewise((self.number(a, node), condition), (self.number(b, node), True))
+        return python_piecewise((self.number(a, node), condition), (self.number(b, node), True))
 
     def loop(self, node):
         """`for i in range(...)`: unrolled when short and literal, else kept as a Loop with its carried values."""
@@ -868,7 +870,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
                 raise self.error(errors.UnsupportedCallError, node,
                                  f"{label}() of one number: Python raises TypeError there (a number is not "
                                  f"iterable); write {label}(a, b) of two numbers, or pass an array")
-            return self.reduction(target.__name__, args[0], None, False, node)
+            return self.reduction(f"builtin {target.__name__}", args[0], None, False, node)
         return None
 
     # --- expressions ----------------------------------------------------------------------------------
@@ -910,7 +912,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
                 return self.value(node.body if condition is sp.true else node.orelse)
             with self.guarded(condition):
                 a = self.value(node.body)
-            with self.guarded(sp.Not(condition)):
+            with self.guarded(python_not(condition)):
                 b = self.value(node.orelse)
             result = self.select(condition, a, b, node)
             self.probe_lost((condition,), (result,), node)
@@ -1246,6 +1248,19 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
         except TypeError as exc:
             raise self.error(errors.UnsupportedCallError, node, f"call to {ast.unparse(node.func)}: {exc}") from None
 
+    def compared(self, relation, left, right, node):
+        """`left <relation> right` as Python computes it.  SymPy decides `x == x`, and for real symbols `x <= x` and
+        `x + 1.0 > x`, by algebra, which a NaN (`nan == nan` is false) or rounding (`1e17 + 1.0 > 1e17` is false)
+        contradicts: such a comparison of floats is made between names SymPy cannot compare, and that of a value
+        with itself is a NaN test."""
+        result = relation(left, right)
+        if not isinstance(result, BooleanAtom) or integer_valued(left) and integer_valued(right):
+            return result
+        left, right = (self.assign("compared", value, node) for value in (left, right))
+        if left == right:
+            return sp.false if relation in (sp.Lt, sp.Gt) else (sp.Ne if relation is sp.Ne else sp.Eq)(isnan(left), 0)
+        return relation(left, right)
+
     def condition(self, node):
         """A SymPy boolean for a condition (`if`, conditional expression)."""
         if isinstance(node, ast.Compare):
@@ -1257,7 +1272,8 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
                                      f"the comparison {type(op).__name__}: compare numbers with < <= > >= == !=")
                 right = self.scalar(comparator)
                 folded = self.folded(PYTHON_COMPARISONS[type(op)], (left, right), node)
-                parts.append(COMPARISONS[type(op)](left, right) if folded is None else sp.sympify(bool(folded)))
+                parts.append(self.compared(COMPARISONS[type(op)], left, right, node) if folded is None
+                             else sp.sympify(bool(folded)))
                 self.probe_lost((left, right), parts[-1:], node)  # SymPy decides `x[k] < x[k] + 1` unread
                 left = right
             return sp.And(*parts)
@@ -1266,18 +1282,18 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
             try:  # an operand is evaluated only where the ones before it did not decide (its reads run there)
                 for value in node.values:
                     operands.append(self.condition(value))
-                    decided = operands[-1] if isinstance(node.op, ast.And) else sp.Not(operands[-1])
+                    decided = operands[-1] if isinstance(node.op, ast.And) else python_not(operands[-1])
                     self.guard = sp.And(self.guard, decided)
             finally:
                 self.guard = enclosing
-            result = (sp.And if isinstance(node.op, ast.And) else sp.Or)(*operands)
+            result = (sp.And if isinstance(node.op, ast.And) else python_or)(*operands)
             # Python always evaluates the first operand; the kernel evaluates the operands that read no array
             # first (`bounds.ordered_operands`), so a first operand's reads are probed: `x[j] > 0 and j < n`
             # raises where x[j] does not exist, as in Python, and so does `x[j] > 0 and False`.
             self.probe_lost(operands[:1], (), node)
             return result
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-            return sp.Not(self.condition(node.operand))
+            return python_not(self.condition(node.operand))
         if isinstance(node, ast.Constant) and isinstance(node.value, bool):
             return sp.true if node.value else sp.false
         return sp.Ne(self.scalar(node), 0)

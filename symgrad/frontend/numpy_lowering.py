@@ -30,7 +30,7 @@ from sympy.logic.boolalg import BooleanAtom, BooleanFunction
 
 from .. import errors
 from ..ir import Allocate, Assign, Carried, Loop, walk
-from ..rules import AsIndex, IntDiv, IntMod, Maximum, Minimum, isnan
+from ..rules import AsIndex, IntDiv, IntMod, Maximum, Minimum, isnan, numpy_extreme, python_not, python_piecewise
 from .kinds import static_target
 from .source import COMPARISONS, PYTHON_COMPARISONS
 
@@ -148,7 +148,10 @@ def as_condition(element):
 # Reductions: name -> (accumulator name, combine, identity; None: start from the first element, so that an empty
 # array raises as in NumPy).
 REDUCTIONS = {"sum": ("total", operator.add, sp.Integer(0)), "prod": ("product", operator.mul, sp.Integer(1)),
-              "max": ("largest", Maximum, None), "min": ("smallest", Minimum, None)}
+              "max": ("largest", lambda a, b: numpy_extreme(Maximum, a, b), None),
+              "min": ("smallest", lambda a, b: numpy_extreme(Minimum, a, b), None),
+              # builtin max/min of an array: Python's, which keep the first element unless a later one beats it
+              "builtin max": ("largest", Maximum, None), "builtin min": ("smallest", Minimum, None)}
 # The NumPy functions (and their method spellings) that reduce, and which reduction they are.
 REDUCING_FUNCTIONS = {id(np.sum): "sum", id(np.mean): "mean", id(np.prod): "prod", id(np.max): "max",
                       id(np.amax): "max", id(np.min): "min", id(np.amin): "min", id(np.all): "all", id(np.any): "any"}
@@ -482,12 +485,14 @@ class NumpyLowering:
                 raise self.error(errors.UnsupportedExpressionError, node,
                                  "a chained comparison of arrays: combine two comparisons with np.where")
             relation = COMPARISONS[type(node.ops[0])]
-            return self.elementwise(lambda a, b: relation(as_number(a), as_number(b)), operands, node)
+            return self.elementwise(lambda a, b: self.compared(relation, as_number(a), as_number(b), node), operands,
+                                    node)
         numbers = [self.number(o, n) for o, n in zip(operands, [node.left] + node.comparators)]
         parts = []
         for op, a, b in zip(node.ops, numbers, numbers[1:]):
             folded = self.folded(PYTHON_COMPARISONS[type(op)], (a, b), node)
-            parts.append(COMPARISONS[type(op)](a, b) if folded is None else sp.sympify(bool(folded)))
+            parts.append(self.compared(COMPARISONS[type(op)], a, b, node) if folded is None
+                         else sp.sympify(bool(folded)))
         self.probe_lost(numbers, parts, node)  # (a decided comparison still reads its operands)
         return as_number(sp.And(*parts))
 
@@ -631,7 +636,7 @@ class NumpyLowering:
             raise self.error(errors.UnsupportedExpressionError, node,
                              f"`~` of {ast.unparse(node.operand)!r}, which is not an array of conditions: use `not` "
                              "in conditions, and `~` on masks (`~(x > 0)`)")
-        return self.elementwise(lambda e: sp.Not(as_condition(e)), [value], node)
+        return self.elementwise(lambda e: python_not(as_condition(e)), [value], node)
 
     def gathered_through_mask(self, node):
         """`x[m]` inside the value of a store through m (`masked_store`): x, with the stand-in shape."""
@@ -877,6 +882,7 @@ class NumpyLowering:
         the reduction leaves them out.  (Where every element of a row is masked, NumPy's result is masked and
         this one is the identity.)"""
         if kind not in ("sum", "prod"):
+            kind = kind.replace("builtin ", "")
             raise self.error(errors.UnsupportedCallError, node,
                              f"{ast.unparse(node)!r}: np.{kind} of a masked array: symgrad reduces np.ma arrays with "
                              f"np.sum and np.prod (docs/language.md); for np.{kind} pick the elements with a slice, "
@@ -1046,8 +1052,8 @@ class NumpyLowering:
                 raise self.error(errors.UnsupportedCallError, node,
                                  f"{label}(condition, a, b) with three arguments (the one-argument form gives "
                                  "indices, which are not differentiable)")
-            return self.elementwise(lambda c, a, b: sp.Piecewise((as_number(a), as_condition(c)),
-                                                                 (as_number(b), True)), args, node)
+            return self.elementwise(lambda c, a, b: python_piecewise((as_number(a), as_condition(c)),
+                                                                     (as_number(b), True)), args, node)
         if target is np.clip:
             if len(args) != 3 or node.keywords:
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(x, low, high) by position")
@@ -1396,7 +1402,7 @@ class NumpyLowering:
         for condition, element in branches:
             with self.guarded(condition):
                 pieces.append((as_number(element()), condition))
-        return sp.Piecewise(*pieces[:-1], (pieces[-1][0], True))
+        return python_piecewise(*pieces[:-1], (pieces[-1][0], True))
 
     def float_info(self, node):
         """`np.finfo(t)` of float64, the type of every array symgrad makes or takes."""
