@@ -122,7 +122,7 @@ def describe_helper(value):
 
 def _axes(value):
     """The number of axes of an array, or of a list of numbers (of lists of numbers...) read as one."""
-    if hasattr(value, "ndim"):
+    if hasattr(value, "ndim") and not isinstance(value, type):  # (a class, np.ndarray, has an `ndim` descriptor)
         return value.ndim
     return 1 + _axes(value[0]) if isinstance(value, (list, tuple)) and value else int(isinstance(value, (list, tuple)))
 

@@ -135,6 +135,8 @@ def local_partial(expr, atom, out=None, present=False):
         return sp.Integer(0)
     if isinstance(expr, sp.Piecewise):  # conditions change only on a set of measure zero
         return sp.Piecewise(*[(local_partial(value, atom), condition) for value, condition in expr.args])
+    if isinstance(expr, sp.Indexed):  # (another element, read at an index that holds `atom`: an index, constant)
+        return sp.Integer(0)
     rule = rule_for(type(expr))
     if rule is None:
         raise NotImplementedError(f"symgrad has no derivative rule for {type(expr).__name__}")

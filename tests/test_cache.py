@@ -509,3 +509,18 @@ def test_with_no_writable_disk_at_all_the_module_lives_in_memory(private_cache, 
     assert gradient == pytest.approx(_hand_gradient(0.7, -0.4, a=4.5), rel=1e-12)
     assert g.kernels.grad.py_func.__code__.co_filename.startswith("<symgrad_")
     assert "def grad(" in g.source() and r"\frac{\partial" in latex
+
+
+def test_a_global_tuple_of_classes_is_described_not_a_type_error(private_cache):
+    """A class such as np.ndarray has an `ndim` descriptor, which the key once read as a number of axes: a function
+    that reads a tuple of classes raised TypeError before the lifter could refuse it."""
+    module = write_module("""
+        import numpy as np
+
+        KINDS = (np.ndarray, float)
+
+        def reads_classes(x):
+            return x * 2.0 if KINDS else x
+    """)
+    with pytest.raises(sg.UnsupportedSyntaxError, match="'KINDS' is a tuple, not a number"):
+        sg.grad(module.reads_classes)(1.0)

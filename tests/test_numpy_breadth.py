@@ -1,7 +1,8 @@
 """NumPy as people write it in objective functions: np.std / np.var (with axis=, ddof=, keepdims=), np.cumsum along
 an axis, joins of matrices (np.concatenate, np.stack, np.vstack, np.hstack, np.column_stack, np.append), norms along
-axes, np.diag, np.triu / np.tril, np.roll, np.pad, np.flip, np.sinc, np.polyval and np.einsum
-(symgrad/frontend/numpy_functions.py).
+axes, np.diag, np.triu / np.tril, np.roll, np.pad, np.flip, np.sinc, np.polyval, np.einsum (with `...`), np.tensordot,
+np.vdot and np.kron (symgrad/frontend/numpy_functions.py), np.argmax / np.argmin along an axis and the gathers by
+several vectors of indices that read at them (symgrad/frontend/numpy_lowering.py).
 
 As in test_numpy_lowering.py, each function is written once and run by symgrad and by JAX (float64, ``jax.numpy`` in
 place of NumPy) on the same source, at random points and on several shapes, square and not: value and gradient must
@@ -82,6 +83,32 @@ def einsums(x, y, A, B, T, S):
             + np.einsum('ij,ij', A, A**2) + np.sum(np.einsum('ij', A)**3) + np.sum(np.einsum('ijk->k', T)**2)
             + np.sum(np.einsum('bij,bkj->bik', T, T)**2) + np.sum(np.einsum('ij,jk,kl->il', A, B, B.T)**2)
             + np.sum(np.einsum('ij,kj', A, A)**2) + np.einsum('i,ij,j', x, A, y) + np.sum(np.einsum('ij->j', np.exp(A))**2))
+
+def tensordots(x, y, A, B, T, U):
+    return (np.sum(np.tensordot(A, B, axes=1)**2) + np.tensordot(A, A**2) + np.sum(np.tensordot(T, B, 1)**2)
+            + np.sum(np.tensordot(T, U, axes=([1, 2], [0, 1]))**2) + np.sum(np.tensordot(T, A, axes=((0,), (0,)))**2)
+            + np.sum(np.tensordot(x, y, axes=0)**3) + np.tensordot(x, x**2, 1)
+            + np.sum(np.tensordot(T, T, axes=([0, -1], [0, 2]))**2) + np.sum(np.tensordot(A, T, axes=(0, 1))**2)
+            + np.tensordot(T, T**2, 3) + np.sum(np.tensordot(np.exp(A), B, axes=[[1], [0]])**2))
+
+def ellipsis_einsums(x, A, B, T):
+    return (np.sum(np.einsum('...ij,...jk->...ik', T, B)**2) + np.sum(np.einsum('...i,...i', A, A**2)**2)
+            + np.sum(np.einsum('...ii->...i', T)**3) + np.sum(np.einsum('i...->...', T)**2)
+            + np.sum(np.einsum('...ij', T) * T) + np.sum(np.einsum('...,...', x, x**2)) + np.einsum('ij...->...', A)
+            + np.sum(np.einsum('...ij,...jk', T, B)**3) + np.sum(np.einsum('b...,b...->b...', T, T)**2))
+
+def kronecker_products(x, y, A, B):
+    return (np.sum(np.kron(x, y)**2 * np.arange(x.shape[0] * y.shape[0])) + np.sum(np.kron(A, B)**3)
+            + np.sum(np.kron(x, A)**2 * np.arange(A.shape[1] * x.shape[0])) + np.sum(np.kron(A, y) * np.kron(A, y**2))
+            + np.vdot(x, x**3) + np.vdot(A, np.exp(A)) + np.vdot(A.T, B[:A.shape[1], :A.shape[0]]))
+
+def arg_extremes(Z, X, y, T):
+    n = Z.shape[0]
+    return (np.sum(X[np.arange(n), np.argmax(Z, axis=1)]**2) + np.sum(X[np.argmin(Z, axis=0), np.arange(Z.shape[1])] * 3.0)
+            + np.sum(np.where(np.argmax(Z, axis=1) == y, Z[:, 0], 0.0)) + np.sum(np.log(np.exp(Z)[np.arange(n), y]))
+            + np.sum(Z.argmax(axis=1) * Z[:, 1]) + np.sum(np.argmin(T, axis=2) * T[:, :, 0])
+            + np.sum(T[np.arange(T.shape[0]), np.argmax(T[:, :, 0], 1), 1]) + np.sum(Z.argmin(0) == 1) * Z[0, 0]
+            + np.sum(X[np.argmax(Z, -1), y]) + np.sum(T[1, np.argmax(Z, axis=1), y]) + np.sum(np.argmax(T, axis=0) * T[0]))
 '''
 
 NUMPY = write_module("import numpy as np\n" + SOURCE, name="numpy_breadth_cases")
@@ -115,6 +142,16 @@ CASES = {
     "einsums": [((normal(3), normal(4), normal(3, 4), normal(4, 2), normal(2, 3, 4), normal(3, 3)), (0, 1, 2, 3, 4, 5)),
                 ((normal(4), normal(4), normal(4, 4), normal(4, 4), normal(3, 4, 4), normal(4, 4)),
                  (0, 1, 2, 3, 4, 5))],
+    "tensordots": [((normal(3), normal(3), normal(3, 4), normal(4, 2), normal(3, 3, 4), normal(3, 4, 2)),
+                    (0, 1, 2, 3, 4, 5)),
+                   ((normal(4), normal(2), normal(4, 4), normal(4, 4), normal(4, 4, 4), normal(4, 4, 3)),
+                    (0, 1, 2, 3, 4, 5))],
+    "ellipsis_einsums": [((normal(4), normal(3, 3), normal(3, 5), normal(2, 3, 3)), (0, 1, 2, 3)),
+                         ((normal(2), normal(4, 2), normal(2, 2), normal(3, 2, 2)), (0, 1, 2, 3))],
+    "kronecker_products": [((normal(3), normal(2), normal(2, 4), normal(5, 3)), (0, 1, 2, 3)),
+                           ((normal(1), normal(4), normal(3, 3), normal(3, 3)), (0, 1, 2, 3))],
+    "arg_extremes": [((normal(5, 3), normal(5, 3), np.array([0, 2, 1, 1, 0]), normal(5, 3, 4)), (0, 1, 3)),
+                     ((normal(4, 4), normal(4, 4), np.array([3, 2, -1, 0]), normal(4, 4, 4)), (0, 1, 3))],
 }
 POINTS = [(name, k) for name, shapes in CASES.items() for k in range(len(shapes))]
 
@@ -205,8 +242,40 @@ def std_dtype(x):
     return np.std(x, dtype=float)  # HERE: std-dtype
 
 
-def einsum_ellipsis(A):
-    return np.sum(np.einsum('...ij->...', A))  # HERE: ellipsis
+def einsum_ellipsis_dropped(T):
+    return np.sum(np.einsum('...ij->ij', T))  # HERE: ellipsis
+
+
+def einsum_ellipsis_rank(A):
+    return np.sum(np.einsum('...ijk->...', A * 2.0))  # HERE: ellipsis-rank
+
+
+def tensordot_axes(A, B):
+    return np.sum(np.tensordot(A, B, axes=3))  # HERE: tensordot-axes
+
+
+def tensordot_axes_argument(A, B, k):
+    return np.sum(np.tensordot(A, B, k))  # HERE: tensordot-argument
+
+
+def tensordot_repeated(A, B):
+    return np.sum(np.tensordot(A, B, axes=([0, 0], [0, 1])))  # HERE: tensordot-repeated
+
+
+def tensordot_too_deep(T):
+    return np.sum(np.tensordot(T, T, axes=1))  # HERE: tensordot-rank
+
+
+def argmax_flat(A):
+    return A[0, np.argmax(A)]  # HERE: argmax-flat
+
+
+def argmax_axis_range(A):
+    return np.sum(np.argmax(A * 1.0, axis=2) * A[0])  # HERE: argmax-axis
+
+
+def gathers_around_a_slice(T, idx):
+    return np.sum(T[idx, :, idx])  # HERE: gather-slice
 
 
 def einsum_wrong_rank(A, x):
@@ -240,7 +309,16 @@ def diag_of_tensor(T):
 REFUSALS = [
     (ddof_from_data, (normal(4), 1.0), "ddof", ("ddof must be an integer expression",)),
     (std_dtype, (normal(4),), "std-dtype", ("dtype=", "axis=", "ddof=", "keepdims=")),
-    (einsum_ellipsis, (normal(3, 3),), "ellipsis", ("`...`", "'bij,bjk->bik'")),
+    (einsum_ellipsis_dropped, (normal(2, 3, 3),), "ellipsis", ("`...` stands for 1 axes", "'...ij->...'")),
+    (einsum_ellipsis_rank, (normal(3, 3),), "ellipsis-rank", ("'...ijk' names 3 axes of A * 2.0, which has 2",)),
+    (tensordot_axes, (normal(3, 3), normal(3, 3)), "tensordot-axes", ("axes= must be an integer literal from 0",)),
+    (tensordot_axes_argument, (normal(3, 3), normal(3, 3), 1), "tensordot-argument", ("an integer literal",)),
+    (tensordot_repeated, (normal(3, 3), normal(3, 3)), "tensordot-repeated", ("as many distinct axes",)),
+    (tensordot_too_deep, (normal(2, 2, 2),), "tensordot-rank", ("4 axes",)),
+    (argmax_flat, (normal(3, 3),), "argmax-flat", ("(a flat index)", "axis=k")),
+    (argmax_axis_range, (normal(3, 3),), "argmax-axis", ("axis=2", "from -2 to 1")),
+    (gathers_around_a_slice, (normal(2, 2, 2), np.array([0, 1])), "gather-slice",
+     ("np.transpose(T, (0, 2, 1))[idx, jdx]",)),
     (einsum_wrong_rank, (normal(3, 3), normal(3)), "einsum-rank", ("'ijk' names 3 axes of A * 2.0, which has 2",)),
     (pad_reflect, (normal(4),), "pad-mode", ("mode='constant'",)),
     (norm_spectral, (normal(3, 3),), "norm-2", ("ord=2 of a 2-D array", "'fro'")),
@@ -260,6 +338,43 @@ def test_refused_with_the_line_and_the_advice(function, args, marker, words):
     assert pathlib.Path(error.filename).resolve() == pathlib.Path(__file__).resolve()
     for word in words:
         assert word in str(error), (word, str(error))
+
+
+def test_a_tensordot_gradient_matches_central_differences():
+    args, _ = CASES["tensordots"][0]
+    gradient = sg.grad(NUMPY.tensordots, wrt=4)(*args)
+    np.testing.assert_allclose(gradient, richardson_gradient(NUMPY.tensordots, list(args), 4), rtol=1e-7, atol=1e-9)
+
+
+def test_tensordot_takes_the_rank_of_its_operands_from_the_first_call():
+    def contracted(T, A):
+        return np.sum(np.tensordot(T, A) ** 2)
+
+    T, A = normal(2, 3, 4), normal(3, 4)
+    expected = jax.grad(lambda t, a: jax.numpy.sum(jax.numpy.tensordot(t, a) ** 2))(T, A)
+    np.testing.assert_allclose(sg.grad(contracted)(T, A), np.asarray(expected), rtol=1e-12)
+
+
+def test_gathers_of_other_lengths_raise_before_the_kernel_runs():
+    def picked(X, rows, columns):
+        return np.sum(X[rows, columns] ** 2)
+
+    with pytest.raises(ValueError, match=r"picked\(\): X\[rows, columns\] on line \d+: the lengths of the arrays of "
+                                         r"indices must be equal"):
+        sg.grad(picked)(normal(3, 3), np.array([0, 1]), np.array([0, 1, 2]))
+    with pytest.raises(IndexError, match="columns"):
+        sg.grad(picked)(normal(3, 3), np.array([0, 1]), np.array([0, 3]))
+
+
+def test_the_gather_advice_followed_matches_numpy():
+    def transposed_first(T, idx, jdx):
+        return np.sum(np.transpose(T, (0, 2, 1))[idx, jdx] ** 2)
+
+    T, idx, jdx = normal(3, 2, 4), np.array([0, 2, 2]), np.array([3, 0, 1])
+    expected = np.zeros_like(T)
+    np.add.at(expected, (idx, slice(None), jdx), 2 * T[idx, :, jdx])
+    assert sg.value_and_grad(transposed_first)(T, idx, jdx)[0] == pytest.approx(np.sum(T[idx, :, jdx] ** 2), rel=1e-13)
+    np.testing.assert_allclose(sg.grad(transposed_first)(T, idx, jdx), expected, rtol=1e-13)
 
 
 def test_the_einsum_advice_followed_works():

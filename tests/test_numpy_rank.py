@@ -217,7 +217,7 @@ def test_the_indices_must_be_an_int64_vector_and_are_not_differentiable():
 
 @pytest.mark.parametrize("body, message", [
     ("np.sum(x[x > 0]**2)", r"the mask 'x > 0'.*np.where\(x > 0, x, 0.0\)"),
-    ("np.tensordot(x, x, 1)", r"tensordot.*np.einsum.*np.sum\(a \* b, axis=k\)"),
+    ("np.sum(np.tensordot(x.reshape(2, 2, -1), x.reshape(2, 2, -1), 1))", r"tensordot.*makes an array of 4 axes"),
     ("np.sum(np.dot(x.reshape(2, 2, -1), x[:2]))", "write a @ b for one product per matrix"),
     ("np.sum(x.reshape(1, 1, 2, -1))", "one to three integer-expression sizes"),
     ("np.sum(x.reshape(2, -1, order='F'))", "keyword order="),

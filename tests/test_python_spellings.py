@@ -1,6 +1,7 @@
 """Python spellings of objective code (issue 10, item 6): comprehensions and generator expressions, a lambda bound
-to a name, reversed and stepped ranges (symgrad/frontend/comprehensions.py, symgrad/frontend/desugar.py), array
-stores into slices and rows, np.all/np.any/isnan/isfinite in conditions, np.argmax/np.argmin as indices.
+to a name, reversed and stepped ranges, counted `while` loops (symgrad/frontend/comprehensions.py,
+symgrad/frontend/desugar.py), array stores into slices and rows, np.all/np.any/isnan/isfinite in conditions,
+np.argmax/np.argmin as indices.
 
 Each function is written once and run by symgrad and by JAX (float64) on the same source with ``jax.numpy`` in
 place of NumPy; where JAX cannot run the source (math.fsum, np.sum of a list, max of a generator of tracers, stores into an
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 import symgrad as sg
+from symgrad.errors import UndefinedNameError
 from conftest import richardson_gradient, write_module
 
 jax = pytest.importorskip("jax", reason="JAX is the independent reference of this file")
@@ -129,6 +131,35 @@ def negative_steps(x):
     for i in range(0, n, 2):
         s = s + x[i]**2
     return s
+
+def counted_whiles(x, n):
+    s = 0.0
+    i = 1
+    while i < n:
+        s += x[i] * x[i - 1]
+        i += 2
+    k = n - 1
+    while k >= 0:
+        s = s * 0.5 + np.sin(x[k])
+        k = k - 1
+    j = 0
+    while 3 > j:
+        s += x[j] ** 3
+        j += 1
+    m = 0
+    while m <= n - 2:
+        t = 0
+        while t < m:
+            s += x[t] * x[m + 1] * 0.25
+            t += 1
+        m -= -1
+    return s
+
+def argmax_of_a_row_at_a_gathered_column(Z, A, idx):
+    s = 0.0
+    for i in range(Z.shape[0]):
+        s += A[np.argmax(Z[i]), idx[i]] * Z[i, 0]
+    return s
 '''
 
 RICHARDSON_SOURCE = '''
@@ -187,6 +218,7 @@ def reversed_stepped_down(x):
     for i in reversed(range(n - 1, 0, -2)):
         s = 0.5*s + x[i]**2
     return s
+
 '''
 
 NUMPY = write_module("import math\nimport numpy as np\n" + SOURCE + RICHARDSON_SOURCE, name="python_spellings_cases")
@@ -215,6 +247,9 @@ CASES = {
     "zip_of_a_helpers_tuple": ((RNG.normal(size=4), RNG.normal(size=(4, 3))), (0, 1)),
     "one_column_treated_apart": ((np.eye(3)[[0, 2, 1, 1]], RNG.uniform(0.1, 0.9, (4, 3))), (1,)),
     "selected_by_argmax": ((RNG.normal(size=N), RNG.normal(size=N)), (0, 1)),
+    "counted_whiles": ((RNG.normal(size=N), 7), (0,)),
+    "argmax_of_a_row_at_a_gathered_column": ((RNG.normal(size=(5, 3)), RNG.normal(size=(3, 4)),
+                                              np.array([1, 3, 0, 3, 2])), (0, 1)),
 }
 
 
@@ -248,6 +283,15 @@ def test_reversed_and_negative_ranges_cover_every_length(n):
         expected_value, expected_gradient = jax.value_and_grad(getattr(JAX, name))(x)
         assert value == pytest.approx(float(expected_value), rel=1e-12, abs=1e-12)
         np.testing.assert_allclose(gradient, np.asarray(expected_gradient), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 6])
+def test_counted_whiles_run_as_many_times_as_python_for_every_count(n):
+    x = RNG.normal(size=N)
+    value, (gradient,) = sg.value_and_grad(NUMPY.counted_whiles, wrt=(0,))(x, n)
+    expected_value, (expected,) = jax.value_and_grad(JAX.counted_whiles, argnums=(0,))(x, n)
+    assert value == pytest.approx(float(expected_value), rel=1e-12, abs=1e-12)
+    np.testing.assert_allclose(gradient, np.asarray(expected), rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("n", [0, 1, 2])
@@ -310,6 +354,60 @@ def inverted_floats(x):
 def zip_of_an_array(x):
     return sum(a for (a,) in zip(*x))
 
+def iterated_until_converged(x):
+    y = x[0]
+    while abs(y * y - x[1]) > 1e-12:
+        y = 0.5 * (y + x[1] / y)
+    return y
+
+def counter_changed_first(x):
+    s = 0.0
+    i = 0
+    while i < len(x):
+        i += 1
+        s += x[i - 1]
+    return s
+
+def counter_read_after_the_loop(x):
+    s = 0.0
+    i = 0
+    while i < len(x):
+        s += x[i]
+        i += 1
+    return s * i
+
+def bound_changed_in_the_loop(x):
+    s = 0.0
+    i = 0
+    n = len(x)
+    while i < n:
+        s += x[i]
+        n = n - 1
+        i += 1
+    return s
+
+def while_up_to_a_float(x):
+    s = 0.0
+    i = 0
+    while i < x[0]:
+        s += x[i]
+        i += 1
+    return s
+
+def loop_variable_read_after_the_loop(x):
+    s = 0.0
+    i = 0
+    for i in range(len(x)):
+        s += x[i]
+    return s * x[i]
+
+def the_advice_of_a_converging_while(x):
+    y = x[0]
+    for _ in range(60):
+        if abs(y * y - x[1]) > 1e-12:
+            y = 0.5 * (y + x[1] / y)
+    return y
+
 def the_advice_of_filtered_max(x):
     best = -math.inf
     for i in range(len(x)):
@@ -318,6 +416,7 @@ def the_advice_of_filtered_max(x):
     return best
 '''
 REFUSING = write_module("import math\nimport numpy as np\n" + REFUSED, name="python_spellings_refused")
+REFUSED_LINES = {node.name: node.lineno + 2 for node in ast.parse(REFUSED).body}  # (after the two imports)
 
 
 @pytest.mark.parametrize("name, words", [
@@ -332,6 +431,12 @@ REFUSING = write_module("import math\nimport numpy as np\n" + REFUSED, name="pyt
     ("max_over_a_triangle", "nested `for` loops with `best = max(best, <element>)`"),
     ("inverted_floats", "not an array of conditions"),
     ("zip_of_an_array", "unpacks a tuple or list of arrays"),
+    ("iterated_until_converged", "use `for _ in range(m)` with a fixed count m, its body under `if`"),
+    ("counter_changed_first", "as the body's last statement"),
+    ("counter_read_after_the_loop", "is the counter of the `while` loop above"),
+    ("bound_changed_in_the_loop", "the only one changing i or n"),
+    ("while_up_to_a_float", "condition 'i < x[0]' compares a counter or a bound that is not an integer"),
+    ("loop_variable_read_after_the_loop", "compute it from the range (n - 1 after `for i in range(n)`)"),
 ])
 def test_refusals_name_the_line_and_what_to_write(name, words):
     with pytest.raises(sg.UnsupportedSyntaxError) as info:
@@ -357,6 +462,20 @@ def test_the_advice_for_a_filtered_max_lifts_and_is_right():
     expected = np.zeros(N)
     expected[1 + np.argmax(x[1:])] = 1.0
     np.testing.assert_array_equal(gradient, expected)
+
+
+def test_the_advice_for_a_converging_while_lifts_and_is_right():
+    x = np.array([1.0, 2.0])
+    value, gradient = sg.value_and_grad(REFUSING.the_advice_of_a_converging_while)(x)
+    assert value == pytest.approx(np.sqrt(2.0), rel=1e-14)
+    np.testing.assert_allclose(gradient, [0.0, 0.5 / np.sqrt(2.0)], rtol=1e-10, atol=1e-12)  # (d sqrt(a) / da)
+
+
+def test_the_loop_variable_after_a_kept_loop_is_refused_not_its_value_before():
+    """Once the value of `i` before the loop (0) was read after it, where Python reads the last (n - 1)."""
+    with pytest.raises(UndefinedNameError) as info:
+        sg.grad(REFUSING.loop_variable_read_after_the_loop)(RNG.normal(size=N))
+    assert info.value.lineno == REFUSED_LINES["loop_variable_read_after_the_loop"] + 5
 
 
 def test_a_lambda_inside_a_dict_is_refused_with_its_place(tmp_path):

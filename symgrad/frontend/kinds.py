@@ -20,12 +20,13 @@ ARRAY_FUNCTIONS = {id(f) for f in (np.sum, np.mean, np.prod, np.dot, np.matmul, 
                                    np.transpose, np.linalg.norm, np.linalg.cholesky, np.zeros_like, np.empty_like,
                                    np.cumsum, np.diff, np.size, np.reshape, np.ravel, np.expand_dims, np.swapaxes,
                                    np.std, np.var, np.diag, np.triu, np.tril, np.roll, np.pad, np.flip, np.fliplr,
-                                   np.flipud, np.argmax, np.argmin, len)}
+                                   np.flipud, np.argmax, np.argmin, np.tensordot, np.vdot, np.kron, len)}
 # builtin sum/max/min of one argument iterate over it, and NumPy's max/min reduce one array.
 ITERATING = {id(builtins.sum), id(builtins.max), id(builtins.min), id(np.max), id(np.amax), id(np.min), id(np.amin)}
 # Calls whose arguments at these positions, or of these keywords, are integers (shifts, widths, diagonals).
 INTEGER_ARGUMENTS = {id(np.roll): ((1,), "shift"), id(np.pad): ((1,), "pad_width"), id(np.triu): ((1,), "k"),
-                     id(np.tril): ((1,), "k"), id(np.diag): ((1,), "k")}
+                     id(np.tril): ((1,), "k"), id(np.diag): ((1,), "k"),
+                     id(np.tensordot): ((2,), "axes")}
 ARRAY_METHODS = {"sum", "mean", "prod", "max", "min", "std", "var", "cumsum", "dot", "transpose", "reshape", "ravel",
                  "flatten", "argmax", "argmin"}
 
@@ -168,8 +169,8 @@ def infer_kinds(source, seen=None, observed=None):
                     node.args[0].value, str):  # ('ij,j->i', A, x): A has two axes, x one
                 terms = node.args[0].value.replace(" ", "").partition("->")[0].split(",")
                 for name, term in zip(arguments[1:], terms):
-                    if name and "." not in term:
-                        array(name, len(term))
+                    if name:  # (`...` may stand for no axis)
+                        array(name, max(len(term.replace("...", "")), 1))
             elif target is range:
                 for argument in node.args:
                     integers |= _names_in(argument) - shadowed

@@ -28,6 +28,7 @@ from ..module_values import LIBRARIES
 from ..rules import (FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, integer_valued, isnan, power, python_not,
                      python_or, python_piecewise)
 from .comprehensions import COMPREHENSIONS, Comprehensions
+from .desugar import COUNTED_WHILE
 from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
 from .numpy_lowering import (REDUCING_FUNCTIONS, ArrayExpression, ArrayList, ArrayValue, MaskedArray,
                              FLOAT64, FLOAT_TYPES, FloatInfo, LoopAppend, NumpyLowering, as_number, composite,
@@ -56,7 +57,10 @@ UNROLL_LIMIT = 8  # literal loops of at most this many iterations (and no loop i
 
 # Refused statements and expressions: what to write instead.
 REFUSED_STATEMENTS = {
-    ast.While: "a `while` loop: use `for i in range(n)` with a trip count known before the loop",
+    ast.While: "a `while` loop that is not counted (symgrad takes `while i < n:` with `i += 1`, or another integer "
+               "step towards n, as the body's last statement and the only one changing i or n): for a loop that runs "
+               "until a condition on the values holds, use `for _ in range(m)` with a fixed count m, its body under "
+               "`if` the condition still fails, so that the values stop changing once it holds",
     ast.Break: "`break`: compute the value with a conditional expression instead of leaving the loop",
     ast.Continue: "`continue`: put the rest of the loop body under an `if`",
     ast.Try: "`try`: symgrad kernels cannot catch exceptions; check the arguments before the call",
@@ -624,7 +628,17 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
                 self.bind(node.target, part, node)
                 self.run_block(node.body)
             return
-        start, stop, step, bind = self.iteration(node)
+        try:
+            start, stop, step, bind = self.iteration(node)
+        except errors.UnsupportedExpressionError as refused:
+            if not getattr(node, COUNTED_WHILE, False):
+                raise
+            raise self.error(errors.UnsupportedStatementError, node,
+                             "unsupported: a `while` loop whose condition "
+                             f"{ast.unparse(getattr(node, COUNTED_WHILE))!r} compares a counter or a bound that is not an integer expression (it depends on a "
+                             "float): count with an int up to an int bound, or for a loop that runs until a condition "
+                             "on the values holds, use `for _ in range(m)` with a fixed count m, its body under `if` "
+                             "the condition still fails") from refused
         literal = all(b.is_Integer for b in (start, stop, step))
         if literal and len(range(start, stop, step)) * _literal_iterations(node.body) <= UNROLL_LIMIT:
             for index in range(start, stop, step):
@@ -674,6 +688,13 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
             if name in after:
                 variables[name] = _Undefined(name, "is assigned inside the loop above but has no value before it: "
                                                    "give it one before the loop")
+        for name in targets:  # (Python keeps the last; a kept loop's index has no value after it)
+            variables[name] = _Undefined(name, (
+                "is the counter of the `while` loop above, which symgrad runs as a `for` over a range and whose "
+                "counter has no value after it: compute it from the bounds (n after `while i < n: ... i += 1` from "
+                "i <= n)") if getattr(node, COUNTED_WHILE, False) else (
+                "is the variable of the `for` loop above, which has no value after it in symgrad: compute it from "
+                "the range (n - 1 after `for i in range(n)`), or read the last element by index (x[-1])"))
         self.body.append(Loop(index, start, stop, step, body, carried, self.line(node)))
         self.frame.variables = variables
 

@@ -1,5 +1,6 @@
 """NumPy functions lowered from their own arguments: statistics, cumulative sums, joins, norms along axes, the
-matrix-shaped functions (np.diag, np.triu, np.roll, np.pad, np.flip, ...), np.polyval and np.einsum.
+matrix-shaped functions (np.diag, np.triu, np.roll, np.pad, np.flip, ...), np.polyval, np.einsum and the contractions
+written as one (np.tensordot, np.vdot), and np.kron.
 
 Each is one row of `FUNCTIONS` (the NumPy function -> the method of `NumpyFunctions` that lowers it).  A row's
 method reads the call node itself, binding its arguments by NumPy's parameter names (`arguments`), since some take
@@ -17,7 +18,7 @@ import sympy as sp
 
 from .. import errors
 from ..ir import ARRAY_KINDS, Carried, Loop
-from ..rules import IntMod
+from ..rules import IntDiv, IntMod
 from .numpy_lowering import ArrayExpression, ArrayValue, as_number
 
 MOST_AXES = max(ARRAY_KINDS.values())  # (symgrad's arrays have one to three axes)
@@ -113,9 +114,9 @@ class NumpyFunctions:
     def refuse_rank(self, array, node):
         """`array`, or a refusal where it has more axes than symgrad's arrays (np.stack of 3-D arrays)."""
         if array.ndim > MOST_AXES:
-            raise self.error(errors.UnsupportedCallError, node,
-                             f"{ast.unparse(node)!r} makes an array of {array.ndim} axes: symgrad's arrays have one "
-                             f"to {MOST_AXES}")
+            raise self.rank_error(errors.UnsupportedCallError, node,
+                                  f"{ast.unparse(node)!r} makes an array of {array.ndim} axes: symgrad's arrays have "
+                                  f"one to {MOST_AXES}")
         return array
 
     # --- statistics --------------------------------------------------------------------------------------------
@@ -417,11 +418,12 @@ class NumpyFunctions:
 
         return self.elementwise(horner, [bound["x"]], node)
 
-    # --- einsum ------------------------------------------------------------------------------------------------
+    # --- einsum and the contractions written with it -----------------------------------------------------------
     def einsum(self, target, node):
         """np.einsum('ij,jk->ik', A, B) with a literal subscript string: the product of the operands' elements over
         the union of their indices, summed over the indices not in the output (implicit output: the indices that
-        appear once, in alphabetical order)."""
+        appear once, in alphabetical order).  `...` in a term stands for the operand's axes its letters do not name
+        (right-aligned across the terms, as NumPy aligns them), given letters of their own here."""
         label = ast.unparse(node.func)
         subscripts = node.args[0] if node.args else None
         if not (isinstance(subscripts, ast.Constant) and isinstance(subscripts.value, str)):
@@ -432,35 +434,48 @@ class NumpyFunctions:
                 raise self.error(errors.UnsupportedCallError, keyword,
                                  f"the keyword {keyword.arg}= of {label}: symgrad takes optimize= only")
         text = subscripts.value.replace(" ", "")
-        if "..." in text:
-            raise self.error(errors.UnsupportedCallError, node,
-                             f"{label}({text!r}, ...): symgrad does not take `...` in subscripts: name every axis "
-                             "with a letter ('bij,bjk->bik')")
         inputs, arrow, output = text.partition("->")
         terms = inputs.split(",")
         operands = [self.value(a) for a in node.args[1:]]
-        letters = [letter for term in terms for letter in term]
-        if not arrow:
-            output = "".join(sorted(letter for letter in set(letters) if letters.count(letter) == 1))
-        if (len(terms) != len(operands) or not all(c.isalpha() for c in letters + list(output))
-                or len(set(output)) != len(output) or not set(output) <= set(letters)
-                or not all(self.is_array(o) for o in operands)):
+        letters = [letter for term in terms for letter in term.replace("...", "")]
+        if not arrow:  # (the axes `...` stands for come first, then the letters that appear once)
+            output = ("..." if "..." in inputs else "") + "".join(
+                sorted(letter for letter in set(letters) if letters.count(letter) == 1))
+        named = letters + list(output.replace("...", ""))
+        if (len(terms) != len(operands) or not all(c.isalpha() for c in named)
+                or any(part.count("...") > 1 for part in terms + [output])
+                or len(set(output.replace("...", ""))) != len(output.replace("...", ""))
+                or not set(output.replace("...", "")) <= set(letters) or not all(self.is_array(o) for o in operands)):
             raise self.error(errors.UnsupportedCallError, node,
-                             f"{label}({text!r}, ...): give one term of letters per array operand, and an output of "
-                             "distinct letters found in the terms ('ij,jk->ik')")
+                             f"{label}({text!r}, ...): give one term of letters (and at most one `...`) per array "
+                             "operand, and an output of distinct letters found in the terms ('ij,jk->ik')")
         arrays = [self.expression(self.materialized(o, "operand", node), node) for o in operands]
-        sizes = {}
-        for term, array, operand in zip(terms, arrays, node.args[1:]):
-            if len(term) != array.ndim:
+        widths = [array.ndim - len(term.replace("...", "")) for term, array in zip(terms, arrays)]
+        for term, array, operand, width in zip(terms, arrays, node.args[1:], widths):
+            if width < 0 or width and "..." not in term:
                 raise self.rank_error(errors.UnsupportedCallError, node,
-                                      f"{label}({text!r}, ...): the term {term!r} names {len(term)} axes of "
-                                      f"{ast.unparse(operand)}, which has {array.ndim}")
+                                      f"{label}({text!r}, ...): the term {term!r} names {array.ndim - width} axes "
+                                      f"of {ast.unparse(operand)}, which has {array.ndim}")
+        spare = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in named]
+        width = max([w for term, w in zip(terms, widths) if "..." in term], default=0)
+        if width and "..." not in output:
+            raise self.rank_error(errors.UnsupportedCallError, node,
+                                  f"{label}({text!r}, ...): `...` stands for {width} axes of the operands, which "
+                                  "NumPy keeps only where the output names `...` too (write '...ij->...' and sum "
+                                  "after)")
+        terms = [term.replace("...", "".join(spare[width - w:width])) for term, w in zip(terms, widths)]
+        return self.contracted(terms, output.replace("...", "".join(spare[:width])), arrays, node)
+
+    def contracted(self, terms, output, arrays, node):
+        """The einsum of `arrays` named by `terms` (a string of letters each, one per axis) into `output`."""
+        sizes = {}
+        for term, array in zip(terms, arrays):
             for letter, size in zip(term, array.shape):
                 if letter in sizes:
                     self.same_size(sizes[letter], size, f"the sizes of the axes named {letter!r}", node)
                 else:
                     sizes[letter] = size
-        summed = [letter for letter in dict.fromkeys(letters) if letter not in output]
+        summed = [letter for letter in dict.fromkeys("".join(terms)) if letter not in output]
 
         def element(kept):
             def product(inner):
@@ -478,6 +493,55 @@ class NumpyFunctions:
         return self.refuse_rank(ArrayExpression(tuple(sizes[letter] for letter in output), element, False,
                                                 ast.unparse(node)), node)
 
+    def tensordot(self, target, node):
+        """np.tensordot(a, b, axes=2): the sum over the last `axes` axes of a and the first of b, or over the axes
+        of a pair of lists (axes=([1, 2], [0, 1])); the einsum whose terms name those axes alike, a's other axes
+        then b's in the output."""
+        bound = self.arguments(node, ("a", "b", "axes"), 3, nested=("axes",))
+        a = self.expression(self.materialized(self.array_argument(bound, "a", node, "two arrays"), "operand", node),
+                            node)
+        b = self.expression(self.materialized(self.array_argument(bound, "b", node, "two arrays"), "operand", node),
+                            node)
+        axes = bound.get("axes", sp.Integer(2))
+        pair = axes if isinstance(axes, tuple) and len(axes) == 2 else None
+        if pair is None and isinstance(axes, sp.Basic) and axes.is_Integer and 0 <= axes <= min(a.ndim, b.ndim):
+            pair = (tuple(range(a.ndim - int(axes), a.ndim)), tuple(range(int(axes))))
+        pair = pair and [p if isinstance(p, tuple) else (p,) for p in pair]
+        if not (pair and len(pair[0]) == len(pair[1]) and all(
+                isinstance(k, (int, sp.Integer)) and -n <= k < n for p, n in zip(pair, (a.ndim, b.ndim)) for k in p)
+                and all(len({int(k) % n for k in p}) == len(p) for p, n in zip(pair, (a.ndim, b.ndim)))):
+            raise self.rank_error(errors.UnsupportedCallError, node,
+                                  f"{ast.unparse(node)!r}: axes= must be an integer literal from 0 to the smaller "
+                                  "number of axes, or a pair of lists of as many distinct axes of a and of b "
+                                  "(axes=([1], [0]))")
+        ours, theirs = ([int(k) % n for k in p] for p, n in zip(pair, (a.ndim, b.ndim)))
+        left = "abc"[:a.ndim]
+        right = "".join(left[ours[theirs.index(k)]] if k in theirs else "xyz"[k] for k in range(b.ndim))
+        output = "".join(c for k, c in enumerate(left) if k not in ours) + "".join(
+            c for k, c in enumerate(right) if k not in theirs)
+        return self.contracted([left, right], output, [a, b], node)
+
+    def vdot(self, target, node):
+        """np.vdot(a, b): the sum of the products of the elements of two arrays of one size, read in C order."""
+        bound = self.arguments(node, ("a", "b"), 2)
+        flat = [self.expression(self.reshaped(self.array_argument(bound, name, node, "two arrays"),
+                                              (sp.Integer(-1),), node), node) for name in ("a", "b")]
+        return self.contracted(["i", "i"], "", flat, node)
+
+    def kronecker(self, target, node):
+        """np.kron(a, b): the blocks a[i, j] * b, element (r, c) = a[r // p, c // q] * b[r % p, c % q] for b of
+        shape (p, q); the array of fewer axes gets leading axes of size 1 first, as NumPy gives it."""
+        bound = self.arguments(node, ("a", "b"), 2)
+        a, b = (self.expression(self.materialized(self.array_argument(bound, name, node, "two arrays"), "operand",
+                                                  node), node) for name in ("a", "b"))
+        ndim = max(a.ndim, b.ndim)
+        a, b = (ArrayExpression((sp.Integer(1),) * (ndim - x.ndim) + x.shape, lambda i, x=x: x.at(
+            i[ndim - x.ndim:]), x.view, x.text) for x in (a, b))
+        block = lambda r, q: IntDiv(r, q) if q != 1 else r  # noqa: E731
+        within = lambda r, q: IntMod(r, q) if q != 1 else sp.Integer(0)  # noqa: E731
+        return ArrayExpression(tuple(p * q for p, q in zip(a.shape, b.shape)), lambda i: self.arithmetic(
+            ast.Mult(), as_number(a.at(tuple(map(block, i, b.shape)))), as_number(b.at(tuple(map(within, i, b.shape)))),
+            node), False, ast.unparse(node))
 
     # --- Cholesky factorisations and triangular solves -----------------------------------------------------
     def cholesky(self, target, node):
@@ -631,6 +695,9 @@ FUNCTIONS = {
     np.flipud: "flipped",
     np.polyval: "polynomial",
     np.einsum: "einsum",
+    np.tensordot: "tensordot",
+    np.vdot: "vdot",
+    np.kron: "kronecker",
     np.linalg.cholesky: "cholesky",
 }
 # SciPy's functions lowered here (SciPy is not a dependency: looked up where the user's code imported it), by

@@ -244,8 +244,6 @@ def stats_refusal(owner, method):
 REFUSED_FUNCTIONS = {
     "sort": "a sort has no derivative symgrad can follow: sort the data before the call",
     "median": "write the median out for a fixed size, or sort the data before the call",
-    "tensordot": "write the sums as np.einsum with a subscript string ('ijk,jkl->il'), @, or np.sum(a * b, axis=k)",
-    "kron": "write the products with broadcasting: a[:, None] * b[None, :]",
 }
 # np.linalg functions refused, with what to write instead: a general matrix needs LU with pivoting, not lowered.
 GENERAL_MATRIX = ("symgrad does not lower factorisations with pivoting that a general matrix needs; for a symmetric "
@@ -502,7 +500,7 @@ class NumpyLowering:
         integer (`values`: of the index nodes, when the caller lifted them)."""
         source = self.expression(value, node)
         index_nodes = self.without_ellipsis(index_nodes, source.ndim, node)
-        plan, shape, axis = [], [], 0
+        plan, shape, axis, gathered = [], [], 0, None
         for position, index_node in enumerate(index_nodes):
             if self.is_new_axis(index_node):
                 plan.append(None)
@@ -518,8 +516,12 @@ class NumpyLowering:
                 shape.append(length)
             elif self.is_array(index := values[position] if values else self.value(index_node)):  # x[idx]: a gather
                 indices = self.gathering(index, source.text, index_node)
-                plan.append((axis, sp.Integer(0), indices))
-                shape.append(indices.shape[0])
+                if gathered is None:  # (the vectors of indices of one index share one axis of the result)
+                    gathered = len(shape)
+                    shape.append(indices.shape[0])
+                else:
+                    self.same_size(shape[gathered], indices.shape[0], "the lengths of the arrays of indices", node)
+                plan.append((axis, gathered, indices))
             else:
                 index = self.index_number(index, source.text, index_node)
                 if not index.is_integer:
@@ -540,8 +542,8 @@ class NumpyLowering:
                 elif len(entry) == 2:
                     mapped[entry[0]] = entry[1]
                 elif isinstance(entry[2], ArrayExpression):
-                    mapped[entry[0]] = entry[2].at((indices[position],))
-                    position += 1
+                    mapped[entry[0]] = entry[2].at((indices[entry[1]],))
+                    position += entry[1] == position  # (the first vector of indices takes the axis)
                 else:
                     mapped[entry[0]] = entry[1] + entry[2] * indices[position]
                     position += 1
@@ -550,11 +552,12 @@ class NumpyLowering:
         gathers = [k for k, entry in enumerate(plan) if entry is not None and len(entry) == 3
                     and isinstance(entry[2], ArrayExpression)]
         points = [k for k, entry in enumerate(plan) if entry is not None and len(entry) == 2]
-        if len(gathers) > 1 or gathers and points and max(gathers + points) - min(gathers + points) + 1 != len(
+        if gathers and max(gathers + points) - min(gathers + points) + 1 != len(
                 gathers + points):  # (NumPy moves the gathered axis first there)
             raise self.error(errors.UnsupportedExpressionError, node,
-                             f"{ast.unparse(node)!r}: symgrad gathers along one axis, with no slice between the "
-                             "array of indices and an integer index: index in two steps (A[idx][:, j])")
+                             f"{ast.unparse(node)!r}: symgrad gathers with no slice between the arrays of indices "
+                             "and the integer indices: bring those axes together first (np.transpose(T, (0, 2, 1))"
+                             "[idx, jdx] for T[idx, :, jdx], as NumPy puts the gathered axis first)")
         view = ArrayExpression(tuple(shape), at, source.view, ast.unparse(node))
         return view.at(()) if not shape else view
 
@@ -928,28 +931,43 @@ class NumpyLowering:
 
         return over(())
 
-    def arg_extreme(self, kind, value, node):
+    def arg_extreme(self, kind, value, node, axis=None):
         """np.argmax / np.argmin of a vector: the index of its first largest (smallest) element, or of its first
-        NaN as NumPy gives it, found by one loop carrying the best element and its index.  An index: a value read
-        at it carries the derivative of the element it selects, as in JAX."""
+        NaN as NumPy gives it, found by one loop carrying the best element and its index; with `axis` (an integer
+        literal), of each line along that axis, an array of such indices (each line's loop run where its element is
+        read).  An index: a value read at it carries the derivative of the element it selects, as in JAX."""
         array = self.expression(value, node)
+        if axis is not None:
+            if not (isinstance(axis, sp.Basic) and axis.is_Integer and -array.ndim <= axis < array.ndim):
+                raise self.rank_error(errors.UnsupportedCallError, node,
+                                      f"{ast.unparse(node)}: axis={axis} for an array of {array.ndim} axes: give an "
+                                      f"integer literal from {-array.ndim} to {array.ndim - 1}")
+            axis = int(axis) % array.ndim
+            if array.ndim > 1:
+                return ArrayExpression(array.shape[:axis] + array.shape[axis + 1:], lambda outer: self.extreme_at(
+                    kind, lambda k: array.at(outer[:axis] + (k,) + outer[axis:]), array.shape[axis], array.text,
+                    node), False, ast.unparse(node))
         if array.ndim != 1:
-            raise self.error(errors.UnsupportedCallError, node,
-                             f"{ast.unparse(node)}: np.{kind} of an array of {array.ndim} axes (a flat index): give "
-                             "it a vector")
-        self.runs_at_least_once(array.shape[0], f"takes np.{kind} of {array.text}",
+            raise self.rank_error(errors.UnsupportedCallError, node,
+                                  f"{ast.unparse(node)}: np.{kind} of an array of {array.ndim} axes (a flat index): "
+                                  "give it a vector, or axis=k for the index along each line")
+        return self.extreme_at(kind, lambda k: array.at((k,)), array.shape[0], array.text, node)
+
+    def extreme_at(self, kind, element_at, size, text, node):
+        """The loop of `arg_extreme` over the `size` elements `element_at(k)`: the position it finds, an index."""
+        self.runs_at_least_once(size, f"takes np.{kind} of {text}",
                                 f"np.{kind} of an empty array raises in NumPy: give it elements", node)
         beats = sp.Gt if kind == "argmax" else sp.Lt
         best, at = self.fresh("best"), self.fresh("at")  # (a float: the kernels carry floats)
-        first = self.assign("best_start", as_number(array.at((sp.Integer(0),))), node)
+        first = self.assign("best_start", as_number(element_at(sp.Integer(0))), node)
         index = self.fresh("k", integer=True)
         with self.nested_block() as body:
-            element = self.assign("element", as_number(array.at((index,))), node)
+            element = self.assign("element", as_number(element_at(index)), node)
             better = sp.Or(beats(element, best), sp.And(sp.Ne(isnan(element), 0), sp.Eq(isnan(best), 0)))
             following_best = self.assign("best", sp.Piecewise((element, better), (best, True)), node)
             following_at = self.assign("at", sp.Piecewise((index, better), (at, True)), node)
         result_best, result_at = self.fresh("best"), self.fresh("at")
-        self.body.append(Loop(index, sp.Integer(1), array.shape[0], sp.Integer(1), body,
+        self.body.append(Loop(index, sp.Integer(1), size, sp.Integer(1), body,
                               [Carried(best, first, following_best, result_best),
                                Carried(at, sp.Integer(0), following_at, result_at)], self.line(node)))
         return self.assign(kind, AsIndex(result_at), node)
@@ -1033,10 +1051,10 @@ class NumpyLowering:
                 axis = None  # builtin sum of a vector: its total (of a matrix: the sum of its rows)
             return self.reduction(kind, args[0], axis, bool(keywords.get("keepdims", False)), node)
         if target in (np.argmax, np.argmin):
-            self.keyword_values(node, (), label)
-            if len(args) != 1:
-                raise self.error(errors.UnsupportedCallError, node, f"{label}() of one vector (no axis=)")
-            return self.arg_extreme(target.__name__, args[0], node)
+            keywords = self.keyword_values(node, ("axis",), label)
+            if not 1 <= len(args) <= 2 - len(keywords):
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(a) of a vector, or {label}(a, axis=k)")
+            return self.arg_extreme(target.__name__, args[0], node, args[1] if len(args) > 1 else keywords.get("axis"))
         if id(target) in PRODUCTS:
             self.keyword_values(node, (), label)
             if len(args) != 2:
@@ -1447,8 +1465,11 @@ class NumpyLowering:
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(axis) with at most one argument")
             return self.cumulative_along(self.expression(value, node), args[0] if args else keywords.get("axis"),
                                          node)
-        if method in ("argmax", "argmin") and not args and not node.keywords:
-            return self.arg_extreme(method, value, node)
+        if method in ("argmax", "argmin"):
+            keywords = self.keyword_values(node, ("axis",), label)
+            if len(args) > 1 - len(keywords):
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(axis) with at most one argument")
+            return self.arg_extreme(method, value, node, args[0] if args else keywords.get("axis"))
         if method == "dot" and len(args) == 1 and not node.keywords:
             return self.product(value, args[0], node)
         if method == "transpose" and not node.keywords:
