@@ -431,7 +431,7 @@ def _substituted(value, mapping):
     return value
 
 
-def fuse_row_layers(statements, outputs):
+def fuse_row_layers(statements, outputs, shape_checks=()):
     """One loop over the rows for the layers of a vectorised network: loops in a row over the same range, each
     writing a local array of rows (`h = np.tanh(X @ W + b)`, n x hidden) that later ones read at the same row,
     run as one loop, and each such array made in it as one row (a vector of the hidden size).  The kernels then
@@ -439,26 +439,30 @@ def fuse_row_layers(statements, outputs):
     rereading an n x hidden array per layer (and per adjoint), and codegen runs each row's reverse sweep right
     after it (`hoist_allocations`, then `per_row_fusion`).
 
-    Pass `fuse_row_layers`; precondition, checked here.  A *row array* is made by an `Allocate` outside every
-    loop, nothing outside the loops (nor `outputs`) names it, and its every read and store is inside a loop
-    outside every other loop, over ``range(0, size of its first axis)`` step 1, at that loop's index as its first
-    index: so iteration i touches only row i, and each row starts as zeros.  A loop joins the loops before it when
-    it has the same start, stop and step, touches a row array one of them touches, reads and defines no symbol
-    they define, and of every other array, neither it nor they make (store into or allocate) one the other
-    touches; a plain assignment between them that reads nothing they make moves above them, and an `Allocate` of a
-    row array moves into the fused body, before the part of the loop that follows it.  The fused iteration i then
-    runs iteration i of each loop in order: the accesses to row i of a row array are the same, in the same order,
-    and nothing else passes between the loops.  Each row array the run makes and no other statement touches is
-    made per iteration with its first axis dropped (fresh zeros, as row i was); a run in which two loops touch a
-    row array that stays whole (read after the run, or one-dimensional) is left as it was, since the fused loop
-    would both store and read it and reverse mode would then undo its stores."""
-    rows = _row_arrays(statements, outputs)
+    Pass `fuse_row_layers`; precondition, checked here. A *row array* is made by an `Allocate` outside every loop,
+    nothing outside the loops (nor `outputs`) names it, and its every read and store is inside a loop outside every
+    other loop, over ``range(0, size of its first axis)`` step 1, at that loop's index as its first index: so
+    iteration i touches only row i, and each row starts as zeros. Sizes are compared as the `shape_checks` the
+    kernels test at entry make them equal (`y.shape[0] == X.shape[0]`). A loop joins the loops before it when it has
+    the same start, stop and step, touches a row array one of them touches, reads and defines no symbol they define,
+    and of every other array, neither it nor they make (store into or allocate) one the other touches; a plain
+    assignment between them that reads nothing they make moves above them, and an `Allocate` of a row array moves
+    into the fused body, before the part of the loop that follows it. The fused iteration i then runs iteration i of
+    each loop in order: the accesses to row i of a row array are the same, in the same order, and nothing else
+    passes between the loops. Each row array the run makes and no other statement touches is made per iteration with
+    its first axis dropped (fresh zeros, as row i was); a run in which two loops touch a row array that stays whole
+    (read after the run, or one-dimensional) is left as it was, since the fused loop would both store and read it
+    and reverse mode would then undo its stores, and so is a run that stores a named activation's output into an
+    array it would make per row (`a = max(z, 0.0)`, then `h[i, j] = a`): `write_once_arrays` lets the sweep read
+    that output back from the whole array, while a row, rewritten every iteration, would need it taped."""
+    same = _equal_sizes(shape_checks)
+    rows = _row_arrays(statements, outputs, same)
     fused, run = [], []  # run: the loops of the pending group and what lies between and after them
     for statement in statements + [None]:
         loops = [s for s in run if isinstance(s, Loop)]
-        if isinstance(statement, Allocate) and statement.base.label in rows or isinstance(statement, Loop) and (
-                not loops or _row_siblings(loops, statement, rows)) or isinstance(statement, Assign) and loops and \
-                not any(_reads_made_by(statement, loop) for loop in loops):
+        joins = isinstance(statement, Loop) and (not loops or _row_siblings(loops, statement, rows, same))
+        moves = isinstance(statement, Assign) and loops and not any(_reads_made_by(statement, loop) for loop in loops)
+        if isinstance(statement, Allocate) and statement.base.label in rows or joins or moves:
             run.append(statement)
             continue
         last = max(k for k, s in enumerate(run) if isinstance(s, Loop)) if loops else -1
@@ -471,8 +475,25 @@ def fuse_row_layers(statements, outputs):
     return fused
 
 
-def _row_arrays(statements, outputs):
-    """The labels of the row arrays of `statements` (see `fuse_row_layers`) -> their `Allocate`."""
+def _equal_sizes(shape_checks):
+    """The map from each size symbol to one that `shape_checks` (tested at kernel entry) make it equal to."""
+    same = {}
+    for condition, _ in shape_checks:
+        if isinstance(condition, sp.Eq) and all(isinstance(side, sp.Symbol) for side in condition.args):
+            a, b = sorted((side.xreplace(same) for side in condition.args), key=str)
+            if a != b:
+                same = {key: a if value == b else value for key, value in same.items()}
+                same[b] = a
+    return same
+
+
+def _size(size, same):
+    return sp.sympify(size).xreplace(same)
+
+
+def _row_arrays(statements, outputs, same):
+    """The labels of the row arrays of `statements` (see `fuse_row_layers`) -> their `Allocate`; sizes are
+    compared through `same` (`_equal_sizes`)."""
     made = {s.base.label: s for s in statements if isinstance(s, Allocate) and len(s.shape) >= 1}
     named = set().union(*(sp.sympify(o).free_symbols for o in outputs))
     rows = {label: allocate for label, allocate in made.items() if label not in named}
@@ -480,8 +501,8 @@ def _row_arrays(statements, outputs):
         if isinstance(statement, Loop):
             top = statement if statement.start == 0 and statement.step == 1 else None
             for label, accesses in _array_accesses(statement).items():
-                if label in rows and (top is None or rows[label].shape[0] != top.stop or any(
-                        not indices or indices[0] != top.index for indices in accesses)):
+                if label in rows and (top is None or _size(rows[label].shape[0], same) != _size(top.stop, same)
+                                      or any(not indices or indices[0] != top.index for indices in accesses)):
                     del rows[label]
         elif not isinstance(statement, Allocate):
             for label in _array_accesses(statement):
@@ -512,11 +533,11 @@ def _array_accesses(statement):
     return accesses
 
 
-def _row_siblings(loops, later, rows):
+def _row_siblings(loops, later, rows, same):
     """Whether `later` can run interleaved, iteration by iteration, with the loops of a run (`fuse_row_layers`)."""
     first = loops[0]
-    if (first.start, first.stop, first.step) != (later.start, later.stop, later.step) or first.start != 0 \
-            or first.step != 1:
+    if _size(first.stop, same) != _size(later.stop, same) or not first.start == later.start == 0 \
+            or not first.step == later.step == 1:
         return False
     shared = _labels_touched(later.body) & set(rows)
     if not shared & set().union(*(_labels_touched(loop.body) for loop in loops)):
@@ -544,6 +565,9 @@ def _fused_rows(run, rows, statements):
     touched = [_labels_touched(loop.body) & set(rows) for loop in loops]
     if any(sum(label in labels for labels in touched) > 1 for label in set(rows) - set(contracted)):
         return run  # (an array of rows kept whole, stored and read in one loop, would need its stores undone)
+    activations = {s.target for s in walk(loops) if isinstance(s, Assign) and output_slope(s.value, sp.Dummy())}
+    if any(isinstance(s, Store) and s.base.label in contracted and s.value in activations for s in walk(loops)):
+        return run  # (its output, stored into a whole array, is read back from it: a row would need a tape)
     ahead, body, carried = [], [], []
     for statement in run:
         if isinstance(statement, Assign):
@@ -825,7 +849,8 @@ class Reverser:
         self.entry_symbols = {s for a in program.arguments for s in a.shape} | {
             a.symbol for a in program.arguments if a.kind == "int"}
         body = fuse_sibling_loops(program.body) if "fuse_sibling_loops" in enabled else program.body
-        body = fuse_row_layers(body, program.outputs) if "fuse_row_layers" in enabled else body
+        body = fuse_row_layers(body, program.outputs, program.shape_checks) if "fuse_row_layers" in enabled \
+            else body
         body = hoist_allocations(body, self.entry_symbols) if "hoist_allocations" in enabled else body
         body = guarded_sums(body) if "guarded_sums" in enabled else body
         self.body = name_sums(body, self.fresh) if "name_sums" in enabled else body

@@ -813,6 +813,13 @@ def normalised_rows(W, b, X):
     return np.sum(np.log(e / np.sum(e)) * z)
 
 
+def relu_layer(W, b, X):
+    """The ReLU's output named, then stored (`a = max(z, 0.0)`; `h[i, j] = a`): read back from the whole array, it
+    needs no tape, which one row rewritten every iteration would need: the pass leaves it."""
+    h = np.maximum(X @ W + b, 0.0)
+    return np.sum(h * h)
+
+
 def _same_source_in_jax(function):
     """`function`'s own code with `np` bound to jax.numpy."""
     import types
@@ -862,11 +869,11 @@ def test_fuse_row_layers_parallel_matches_serial():
         np.testing.assert_allclose(ours, theirs, rtol=1e-11, atol=1e-13)
 
 
-@pytest.mark.parametrize("function", [centred_layer, next_row_layer, normalised_rows])
+@pytest.mark.parametrize("function", [centred_layer, next_row_layer, normalised_rows, relu_layer])
 @pytest.mark.parametrize("rows", [1, 6])
 def test_fuse_row_layers_precondition_fails_against_jax(function, rows):
-    """A mean over the rows, a read at another row, a sum over the rows read by a later loop: the pass leaves
-    the kernels as they were, and the gradient is JAX's."""
+    """A mean over the rows, a read at another row, a sum over the rows read by a later loop, a named ReLU output:
+    the pass leaves the kernels as they were, and the gradient is JAX's."""
     jax, twin = _same_source_in_jax(function)
     rng = np.random.default_rng(rows)
     args = (0.6 * rng.normal(size=(3, 4)), 0.2 * rng.normal(size=4), rng.normal(size=(rows, 3)))
