@@ -814,10 +814,11 @@ def normalised_rows(W, b, X):
 
 
 def relu_layer(W, b, X):
-    """The ReLU's output named, then stored (`a = max(z, 0.0)`; `h[i, j] = a`): read back from the whole array, it
-    needs no tape, which one row rewritten every iteration would need: the pass leaves it."""
+    """The ReLU's output named, then stored (`a = max(z, 0.0)`; `h[i, j] = a`) and read by the next layer's loop:
+    read back from the whole array, it needs no tape, which one row rewritten every iteration would need, so the
+    two loops stay apart (`fuse_row_layers` alone would fuse them)."""
     h = np.maximum(X @ W + b, 0.0)
-    return np.sum(h * h)
+    return np.sum(np.tanh(h @ W.T) ** 2)
 
 
 def _same_source_in_jax(function):
