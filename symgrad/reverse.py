@@ -581,24 +581,24 @@ def _fused_rows(run, rows, statements):
             body += renamed.body
             carried += renamed.carried
     loop = Loop(first.index, first.start, first.stop, first.step, body, carried, first.line)
-    return ahead + [_contracted(loop, contracted, first.index)]
+    return ahead + [_contracted(loop, contracted)]
 
 
-def _contracted(value, arrays, index):
-    """`value` with each array of `arrays` (label -> its `Allocate`) made as one row: its first axis, always at
-    `index`, dropped."""
+def _contracted(value, arrays):
+    """`value` with each array of `arrays` (label -> its `Allocate`) made as one row: its first axis (always at the
+    index of the loop over the rows) dropped."""
     if isinstance(value, sp.Basic):
         return value.replace(lambda e: isinstance(e, sp.Indexed) and e.base.label in arrays,
                              lambda e: _row_of(arrays[e.base.label])[e.indices[1:]])
     if isinstance(value, Allocate) and value.base.label in arrays:
         return Allocate(_row_of(value), tuple(value.shape[1:]), value.line)
     if isinstance(value, Store) and value.base.label in arrays:
-        return Store(_row_of(arrays[value.base.label]), tuple(_contracted(list(value.indices[1:]), arrays, index)),
-                     _contracted(value.value, arrays, index), value.accumulate, value.line)
+        return Store(_row_of(arrays[value.base.label]), tuple(_contracted(list(value.indices[1:]), arrays)),
+                     _contracted(value.value, arrays), value.accumulate, value.line)
     if isinstance(value, (list, tuple)):
-        return type(value)(_contracted(item, arrays, index) for item in value)
+        return type(value)(_contracted(item, arrays) for item in value)
     if dataclasses.is_dataclass(value):
-        return dataclasses.replace(value, **{f.name: _contracted(getattr(value, f.name), arrays, index)
+        return dataclasses.replace(value, **{f.name: _contracted(getattr(value, f.name), arrays)
                                              for f in dataclasses.fields(value)})
     return value
 
