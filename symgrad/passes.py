@@ -18,6 +18,8 @@ PASSES = {
     "name_sums": ("reverse", "names each sum inside a power or function, so the partials share it"),
     "fuse_sibling_loops": ("reverse", "runs loops in a row over the same range as one loop when neither iteration "
                                       "depends on the other's (the two sums of a loss read the data once)"),
+    "fuse_row_layers": ("reverse", "runs the loops over the rows of a vectorised network's layers as one loop, "
+                                   "each n x hidden array they pass on made as one row of scratch per iteration"),
     "hoist_allocations": ("reverse", "makes a local array once before a loop whose every iteration makes it and "
                                      "rewrites it whole before reading it"),
     "guarded_sums": ("reverse", "writes `if c: s += t` as s - (-t if c else 0.0), so s stays an accumulator"),

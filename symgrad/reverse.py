@@ -433,6 +433,183 @@ def _substituted(value, mapping):
     return value
 
 
+def fuse_row_layers(statements, outputs, shape_checks=()):
+    """One loop over the rows for the layers of a vectorised network: loops in a row over the same range, each
+    writing a local array of rows (`h = np.tanh(X @ W + b)`, n x hidden) that later ones read at the same row,
+    run as one loop, and each such array made in it as one row (a vector of the hidden size).  The kernels then
+    make one pass over the data with per-row scratch vectors, as a hand-written loop does, instead of writing and
+    rereading an n x hidden array per layer (and per adjoint), and codegen runs each row's reverse sweep right
+    after it (`hoist_allocations`, then `per_row_fusion`).
+
+    Pass `fuse_row_layers`; precondition, checked here. A *row array* is made by an `Allocate` outside every loop,
+    nothing outside the loops (nor `outputs`) names it, and its every read and store is inside a loop outside every
+    other loop, over ``range(0, size of its first axis)`` step 1, at that loop's index as its first index: so
+    iteration i touches only row i, and each row starts as zeros. Sizes are compared as the `shape_checks` the
+    kernels test at entry make them equal (`y.shape[0] == X.shape[0]`). A loop joins the loops before it when it has
+    the same start, stop and step, touches a row array one of them touches, reads and defines no symbol they define,
+    and of every other array, neither it nor they make (store into or allocate) one the other touches; a plain
+    assignment between them that reads nothing they make moves above them, and an `Allocate` of a row array moves
+    into the fused body, before the part of the loop that follows it. The fused iteration i then runs iteration i of
+    each loop in order: the accesses to row i of a row array are the same, in the same order, and nothing else
+    passes between the loops. Each row array the run makes and no other statement touches is made per iteration with
+    its first axis dropped (fresh zeros, as row i was); a run in which two loops touch a row array that stays whole
+    (read after the run, or one-dimensional) is left as it was, since the fused loop would both store and read it
+    and reverse mode would then undo its stores, and so is a run that stores a named activation's output into an
+    array it would make per row (`a = max(z, 0.0)`, then `h[i, j] = a`): `write_once_arrays` lets the sweep read
+    that output back from the whole array, while a row, rewritten every iteration, would need it taped."""
+    same = _equal_sizes(shape_checks)
+    rows = _row_arrays(statements, outputs, same)
+    fused, run = [], []  # run: the loops of the pending group and what lies between and after them
+    for statement in statements + [None]:
+        loops = [s for s in run if isinstance(s, Loop)]
+        joins = isinstance(statement, Loop) and (not loops or _row_siblings(loops, statement, rows, same))
+        moves = isinstance(statement, Assign) and loops and not any(_reads_made_by(statement, loop) for loop in loops)
+        if isinstance(statement, Allocate) and statement.base.label in rows or joins or moves:
+            run.append(statement)
+            continue
+        last = max(k for k, s in enumerate(run) if isinstance(s, Loop)) if loops else -1
+        fused += _fused_rows(run[:last + 1], rows, statements)
+        if isinstance(statement, Loop):  # (what follows the group's last loop comes before this one's run)
+            run = run[last + 1:] + [statement]
+        else:
+            fused += run[last + 1:] + ([statement] if statement is not None else [])
+            run = []
+    return fused
+
+
+def _equal_sizes(shape_checks):
+    """The map from each size symbol to one that `shape_checks` (tested at kernel entry) make it equal to."""
+    same = {}
+    for condition, _ in shape_checks:
+        if isinstance(condition, sp.Eq) and all(isinstance(side, sp.Symbol) for side in condition.args):
+            a, b = sorted((side.xreplace(same) for side in condition.args), key=str)
+            if a != b:
+                same = {key: a if value == b else value for key, value in same.items()}
+                same[b] = a
+    return same
+
+
+def _size(size, same):
+    return sp.sympify(size).xreplace(same)
+
+
+def _row_arrays(statements, outputs, same):
+    """The labels of the row arrays of `statements` (see `fuse_row_layers`) -> their `Allocate`; sizes are
+    compared through `same` (`_equal_sizes`)."""
+    made = {s.base.label: s for s in statements if isinstance(s, Allocate) and len(s.shape) >= 1}
+    named = set().union(*(sp.sympify(o).free_symbols for o in outputs))
+    rows = {label: allocate for label, allocate in made.items() if label not in named}
+    for statement in statements:
+        if isinstance(statement, Loop):
+            top = statement if statement.start == 0 and statement.step == 1 else None
+            for label, accesses in _array_accesses(statement).items():
+                if label in rows and (top is None or _size(rows[label].shape[0], same) != _size(top.stop, same)
+                                      or any(not indices or indices[0] != top.index for indices in accesses)):
+                    del rows[label]
+        elif not isinstance(statement, Allocate):
+            for label in _array_accesses(statement):
+                rows.pop(label, None)
+    for label in [label for label in rows if any(s.base.label == label for s in walk(
+            [s for s in statements if isinstance(s, Loop)]) if isinstance(s, Allocate))]:
+        del rows[label]  # (also made inside a loop: not one array of rows)
+    return rows
+
+
+def _array_accesses(statement):
+    """Each array label `statement` reads or stores into (looking inside loops) -> the index tuples it uses."""
+    accesses = defaultdict(list)
+    expressions = []
+    for s in walk([statement]):
+        if isinstance(s, (Assign, Update, Push)):
+            expressions.append(s.value)
+        elif isinstance(s, Store):
+            accesses[s.base.label].append(tuple(s.indices))
+            expressions += [s.value, *s.indices]
+        elif isinstance(s, Loop):
+            expressions += [s.start, s.stop, s.step] + [e for c in s.carried for e in (c.initial, c.next)]
+        if isinstance(s, Assign):
+            expressions.append(s.guard)
+    for expression in expressions:
+        for element in sp.sympify(expression).atoms(sp.Indexed):
+            accesses[element.base.label].append(tuple(element.indices))
+    return accesses
+
+
+def _row_siblings(loops, later, rows, same):
+    """Whether `later` can run interleaved, iteration by iteration, with the loops of a run (`fuse_row_layers`)."""
+    first = loops[0]
+    if _size(first.stop, same) != _size(later.stop, same) or not first.start == later.start == 0 \
+            or not first.step == later.step == 1:
+        return False
+    shared = _labels_touched(later.body) & set(rows)
+    if not shared & set().union(*(_labels_touched(loop.body) for loop in loops)):
+        return False  # (no row passes between them: independent loops are `fuse_sibling_loops`' to fuse)
+    used, defined = {s.name for s in _symbols_used(later)}, defined_names([later])
+    for loop in loops:
+        if defined_names([loop]) & (used | defined):
+            return False
+        for one, other in ((loop, later), (later, loop)):
+            if (_labels_made(one.body) & _labels_touched(other.body)) - set(rows):
+                return False
+    return True
+
+
+def _fused_rows(run, rows, statements):
+    """The statements of a run of row loops as one loop (`fuse_row_layers`), or as they were for one loop."""
+    loops = [s for s in run if isinstance(s, Loop)]
+    if len(loops) < 2:
+        return run
+    first = loops[0]
+    others = [s for s in statements if isinstance(s, Loop) and all(s is not loop for loop in loops)]
+    elsewhere = set().union(set(), *(_array_accesses(s) for s in others))
+    made_here = {s.base.label for s in run if isinstance(s, Allocate)}
+    contracted = {label: rows[label] for label in made_here - elsewhere if len(rows[label].shape) >= 2}
+    touched = [_labels_touched(loop.body) & set(rows) for loop in loops]
+    if any(sum(label in labels for labels in touched) > 1 for label in set(rows) - set(contracted)):
+        return run  # (an array of rows kept whole, stored and read in one loop, would need its stores undone)
+    activations = {s.target for s in walk(loops) if isinstance(s, Assign) and output_slope(s.value, sp.Dummy())}
+    if any(isinstance(s, Store) and s.base.label in contracted and s.value in activations for s in walk(loops)):
+        return run  # (its output, stored into a whole array, is read back from it: a row would need a tape)
+    ahead, body, carried = [], [], []
+    for statement in run:
+        if isinstance(statement, Assign):
+            ahead.append(statement)
+        elif isinstance(statement, Allocate) and statement.base.label in contracted:
+            body.append(statement)
+        elif isinstance(statement, Allocate):
+            ahead.append(statement)
+        else:
+            renamed = _substituted(statement, {statement.index: first.index})
+            body += renamed.body
+            carried += renamed.carried
+    loop = Loop(first.index, first.start, first.stop, first.step, body, carried, first.line)
+    return ahead + [_contracted(loop, contracted)]
+
+
+def _contracted(value, arrays):
+    """`value` with each array of `arrays` (label -> its `Allocate`) made as one row: its first axis (always at the
+    index of the loop over the rows) dropped."""
+    if isinstance(value, sp.Basic):
+        return value.replace(lambda e: isinstance(e, sp.Indexed) and e.base.label in arrays,
+                             lambda e: _row_of(arrays[e.base.label])[e.indices[1:]])
+    if isinstance(value, Allocate) and value.base.label in arrays:
+        return Allocate(_row_of(value), tuple(value.shape[1:]), value.line)
+    if isinstance(value, Store) and value.base.label in arrays:
+        return Store(_row_of(arrays[value.base.label]), tuple(_contracted(list(value.indices[1:]), arrays)),
+                     _contracted(value.value, arrays), value.accumulate, value.line)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_contracted(item, arrays) for item in value)
+    if dataclasses.is_dataclass(value):
+        return dataclasses.replace(value, **{f.name: _contracted(getattr(value, f.name), arrays)
+                                             for f in dataclasses.fields(value)})
+    return value
+
+
+def _row_of(allocate):
+    """The IndexedBase of one row of the array `allocate` makes (same label, its first axis dropped)."""
+    return sp.IndexedBase(allocate.base.label, shape=tuple(allocate.shape[1:]))
+
+
 def hoist_allocations(statements, entry_symbols):
     """Make before a loop, once, each 1-D local array that every iteration of the loop makes and then rewrites
     whole before anything reads it (the hidden layer of a network evaluated row by row).
@@ -674,6 +851,8 @@ class Reverser:
         self.entry_symbols = {s for a in program.arguments for s in a.shape} | {
             a.symbol for a in program.arguments if a.kind == "int"}
         body = fuse_sibling_loops(program.body) if "fuse_sibling_loops" in enabled else program.body
+        body = fuse_row_layers(body, program.outputs, program.shape_checks) if "fuse_row_layers" in enabled \
+            else body
         body = hoist_allocations(body, self.entry_symbols) if "hoist_allocations" in enabled else body
         body = guarded_sums(body) if "guarded_sums" in enabled else body
         self.body = name_sums(body, self.fresh) if "name_sums" in enabled else body

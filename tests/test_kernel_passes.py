@@ -777,3 +777,113 @@ def test_dead_arrays_leaves_no_empty_parallel_loop(rows):
     assert value == pytest.approx(serial_value, rel=1e-12)
     for ours, theirs in zip(gradient, serial_gradient):
         np.testing.assert_allclose(ours, theirs, rtol=1e-11, atol=1e-13)
+
+
+# --- pass fuse_row_layers ---------------------------------------------------------------------------------------
+ROWS_OFF = {"fuse_row_layers": False}
+
+
+def regression_network(W1, b1, W2, b2, W3, b3, X, y):
+    """autograd's neural_net_regression: three layers, each an n x hidden array read by the next at its own row."""
+    h = X
+    for W, b in [(W1, b1), (W2, b2), (W3, b3)]:
+        z = np.dot(h, W) + b
+        h = np.tanh(z)
+    return np.sum((z - y) ** 2) + np.sum(np.exp(-z * z))
+
+
+def centred_layer(W, b, X):
+    """A column mean between the layer and the loss: its loop runs over columns, so no loop reads h by rows."""
+    h = np.tanh(X @ W + b)
+    return np.sum((h - np.mean(h, axis=0)) ** 2)
+
+
+def next_row_layer(W, b, X):
+    """The loss reads h at the next row, which the fused iteration would not have made yet."""
+    z = X @ W + b
+    h = np.tanh(z)
+    return np.sum(h[1:] * h[:-1]) + np.sum(z * z)
+
+
+def normalised_rows(W, b, X):
+    """A sum over every row read by the last loop, which cannot join the others: z, which it also reads, stays an
+    n x hidden array, so the layer and the sum stay apart too (fused, they would store and read z: undone stores)."""
+    z = X @ W + b
+    e = np.exp(np.tanh(z))
+    return np.sum(np.log(e / np.sum(e)) * z)
+
+
+def relu_layer(W, b, X):
+    """The ReLU's output named, then stored (`a = max(z, 0.0)`; `h[i, j] = a`) and read by the next layer's loop:
+    read back from the whole array, it needs no tape, which one row rewritten every iteration would need, so the
+    two loops stay apart (`fuse_row_layers` alone would fuse them)."""
+    h = np.maximum(X @ W + b, 0.0)
+    return np.sum(np.tanh(h @ W.T) ** 2)
+
+
+def _same_source_in_jax(function):
+    """`function`'s own code with `np` bound to jax.numpy."""
+    import types
+
+    jax, jnp = _jax()
+    return jax, types.FunctionType(function.__code__, {**function.__globals__, "np": jnp})
+
+
+def _network_args(rows, sizes, seed=0):
+    rng = np.random.default_rng(seed)
+    weights = []
+    for m, k in zip(sizes[:-1], sizes[1:]):
+        weights += [0.7 * rng.normal(size=(m, k)), 0.3 * rng.normal(size=k)]
+    return weights + [rng.normal(size=(rows, sizes[0])), rng.normal(size=(rows, sizes[-1]))]
+
+
+def _full_size_arrays(transform, name="value_and_grad"):
+    """The local arrays the kernel makes with the rows of X as their first axis."""
+    return re.findall(r"^\s*(\w+) = np\.zeros\(\(X_shape0, ", _kernel_text(transform, name), re.M)
+
+
+@pytest.mark.parametrize("rows", [0, 1, 7, 300])
+def test_fuse_row_layers_network_against_jax_on_and_off(rows):
+    jax, twin = _same_source_in_jax(regression_network)
+    args = _network_args(rows, (2, 5, 3, 2))
+    wrt = tuple(range(6))
+    fused = sg.value_and_grad(regression_network, wrt=wrt)
+    unfused = sg.value_and_grad(regression_network, wrt=wrt, optimize=ROWS_OFF)
+    (value, gradient), (plain_value, plain_gradient) = fused(*args), unfused(*args)
+    expected_value, expected = jax.value_and_grad(twin, argnums=wrt)(*args)
+    assert value == pytest.approx(float(expected_value), rel=1e-12, abs=1e-12)
+    assert plain_value == pytest.approx(float(expected_value), rel=1e-12, abs=1e-12)
+    for mine, plain, theirs in zip(gradient, plain_gradient, expected):
+        np.testing.assert_allclose(mine, np.asarray(theirs), rtol=1e-11, atol=1e-12)
+        np.testing.assert_allclose(plain, np.asarray(theirs), rtol=1e-11, atol=1e-12)
+    assert not _full_size_arrays(fused) and len(_full_size_arrays(unfused)) >= 6
+    assert len(re.findall(r"^    for \w+ in range\(0, X_shape0\)", _kernel_text(fused, "grad"), re.M)) == 1
+
+
+def test_fuse_row_layers_parallel_matches_serial():
+    args = _network_args(5000, (3, 4, 4, 1), seed=3)
+    wrt = tuple(range(6))
+    serial = sg.value_and_grad(regression_network, wrt=wrt)(*args)
+    threaded = sg.value_and_grad(regression_network, wrt=wrt, parallel=True)(*args)
+    assert threaded[0] == pytest.approx(serial[0], rel=1e-12)
+    for ours, theirs in zip(threaded[1], serial[1]):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-11, atol=1e-13)
+
+
+@pytest.mark.parametrize("function", [centred_layer, next_row_layer, normalised_rows, relu_layer])
+@pytest.mark.parametrize("rows", [1, 6])
+def test_fuse_row_layers_precondition_fails_against_jax(function, rows):
+    """A mean over the rows, a read at another row, a sum over the rows read by a later loop, a named ReLU output:
+    the pass leaves the kernels as they were, and the gradient is JAX's."""
+    jax, twin = _same_source_in_jax(function)
+    rng = np.random.default_rng(rows)
+    args = (0.6 * rng.normal(size=(3, 4)), 0.2 * rng.normal(size=4), rng.normal(size=(rows, 3)))
+    transform = sg.value_and_grad(function, wrt=(0, 1))
+    unfused = sg.value_and_grad(function, wrt=(0, 1), optimize=ROWS_OFF)
+    value, gradient = transform(*args)
+    expected_value, expected = jax.value_and_grad(twin, argnums=(0, 1))(*args)
+    assert value == pytest.approx(float(expected_value), rel=1e-12, abs=1e-12)
+    for mine, plain, theirs in zip(gradient, unfused(*args)[1], expected):
+        np.testing.assert_allclose(mine, np.asarray(theirs), rtol=1e-11, atol=1e-12)
+        np.testing.assert_allclose(mine, plain, rtol=1e-12, atol=1e-14)
+    assert _kernel_text(transform, "value_and_grad") == _kernel_text(unfused, "value_and_grad")
