@@ -421,16 +421,23 @@ def _labels_made(statements):
     return {s.base.label for s in walk(statements) if isinstance(s, (Store, Allocate))}
 
 
-def _substituted(value, mapping):
-    """`value` (a statement, a list of them, or an expression) with the symbols of `mapping` replaced."""
-    if isinstance(value, sp.Basic):
-        return value.xreplace(mapping)
+def _rebuilt(value, change):
+    """`value` (a statement, a list of them, or an expression) rebuilt from the inside out, `change` tried on each part
+    first: what it returns replaces the part, None means look inside (an expression is then left as it is)."""
+    changed = change(value)
+    if changed is not None:
+        return changed
     if isinstance(value, (list, tuple)):
-        return type(value)(_substituted(item, mapping) for item in value)
+        return type(value)(_rebuilt(item, change) for item in value)
     if dataclasses.is_dataclass(value):
-        return dataclasses.replace(value, **{f.name: _substituted(getattr(value, f.name), mapping)
+        return dataclasses.replace(value, **{f.name: _rebuilt(getattr(value, f.name), change)
                                              for f in dataclasses.fields(value)})
     return value
+
+
+def _substituted(value, mapping):
+    """`value` (a statement, a list of them, or an expression) with the symbols of `mapping` replaced."""
+    return _rebuilt(value, lambda part: part.xreplace(mapping) if isinstance(part, sp.Basic) else None)
 
 
 def fuse_row_layers(statements, outputs, shape_checks=()):
@@ -589,20 +596,17 @@ def _fused_rows(run, rows, statements):
 def _contracted(value, arrays):
     """`value` with each array of `arrays` (label -> its `Allocate`) made as one row: its first axis (always at the
     index of the loop over the rows) dropped."""
-    if isinstance(value, sp.Basic):
-        return value.replace(lambda e: isinstance(e, sp.Indexed) and e.base.label in arrays,
-                             lambda e: _row_of(arrays[e.base.label])[e.indices[1:]])
-    if isinstance(value, Allocate) and value.base.label in arrays:
-        return Allocate(_row_of(value), tuple(value.shape[1:]), value.line)
-    if isinstance(value, Store) and value.base.label in arrays:
-        return Store(_row_of(arrays[value.base.label]), tuple(_contracted(list(value.indices[1:]), arrays)),
-                     _contracted(value.value, arrays), value.accumulate, value.line)
-    if isinstance(value, (list, tuple)):
-        return type(value)(_contracted(item, arrays) for item in value)
-    if dataclasses.is_dataclass(value):
-        return dataclasses.replace(value, **{f.name: _contracted(getattr(value, f.name), arrays)
-                                             for f in dataclasses.fields(value)})
-    return value
+    def change(part):
+        if isinstance(part, sp.Basic):
+            return part.replace(lambda e: isinstance(e, sp.Indexed) and e.base.label in arrays,
+                                lambda e: _row_of(arrays[e.base.label])[e.indices[1:]])
+        if isinstance(part, Allocate) and part.base.label in arrays:
+            return Allocate(_row_of(part), tuple(part.shape[1:]), part.line)
+        if isinstance(part, Store) and part.base.label in arrays:
+            return Store(_row_of(arrays[part.base.label]), tuple(_contracted(list(part.indices[1:]), arrays)),
+                         _contracted(part.value, arrays), part.accumulate, part.line)
+        return None
+    return _rebuilt(value, change)
 
 
 def _row_of(allocate):
