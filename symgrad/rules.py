@@ -322,11 +322,14 @@ def _logistic_slope(a, out):
 
 
 def _branch_clamp_slope(a, out):
-    """`z if z > c else c` (and `c if z <= c else z`, the min-like `<` / `>=` too): relu written as an `if`."""
+    """`z if z > c else c` (and `c if z <= c else z`, the min-like `<` / `>=` too): relu written as an `if`, its
+    condition bare or with the NaN test of `z` beside it (`rules.python_not`).  Where a NaN `z` takes the branch
+    `z`, the output is NaN and the plain partial 1: the slope is written `1 - H(-d, 1)`, which is 1 at a NaN too."""
     (first, condition), (second, rest) = a if len(a) == 2 else ((None, None), (None, None))
-    if rest is not sp.true or not isinstance(condition, (sp.StrictGreaterThan, sp.LessThan, sp.StrictLessThan,
-                                                         sp.GreaterThan)):
+    split = _ordering_at_nan(condition) if rest is sp.true else None
+    if split is None:
         return None
+    condition, nan_takes_first = split
     lhs, rhs = condition.args
     if not rhs.is_number or lhs.is_number:
         return None
@@ -335,7 +338,24 @@ def _branch_clamp_slope(a, out):
     varying, constant = (first, second) if strict_first else (second, first)
     if varying != lhs or not constant.is_number or constant - rhs != 0:  # (0.0 and 0 are not == in SymPy)
         return None
-    return varying, tie_step(out - constant if above else constant - out, constant)
+    difference = out - constant if above else constant - out
+    if nan_takes_first == strict_first:  # (a NaN `z` takes the branch `z`)
+        return varying, 1 - sp.Heaviside(-difference, 1)
+    return varying, tie_step(difference, constant)
+
+
+def _ordering_at_nan(condition):
+    """(the ordering, whether the condition holds where its operand is NaN) for an ordering alone (it does not),
+    with `isnan(z) != 0` beside it in an `or` (it does) or `isnan(z) == 0` in an `and` (it does not); else None."""
+    if isinstance(condition, ORDERINGS):
+        return condition, False
+    if not isinstance(condition, (sp.Or, sp.And)) or len(condition.args) != 2:
+        return None
+    ordering = next((o for o in condition.args if isinstance(o, ORDERINGS)), None)
+    if ordering is None:
+        return None
+    test = (sp.Ne if isinstance(condition, sp.Or) else sp.Eq)(isnan(ordering.lhs), 0)
+    return (ordering, isinstance(condition, sp.Or)) if set(condition.args) == {ordering, test} else None
 
 
 # The activations whose derivative is a function of their output alone: node -> (args, out) -> (the argument it
