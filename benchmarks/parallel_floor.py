@@ -16,16 +16,21 @@ printed beside it.  Ratios are medians of per-round ratios.
 
 import argparse
 import math
+import os
 import statistics
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:  # (the problems are top-level modules, as in benchmarks.run)
+    sys.path.insert(0, HERE)
 
 import numpy as np
+from array_problems import logistic_nll
+from hand import logistic_hand
 from numba import njit, prange
+from timing import call_times, log
 
 import symgrad as sg
-
-from .array_problems import logistic_nll
-from .hand import logistic_hand
-from .timing import call_times, log
 
 CHUNKS = 16
 
