@@ -452,6 +452,13 @@ tens of per cent). The passes named are in [passes.py](../symgrad/passes.py); ea
   (median of per-round ratios; 1.28x and 1.35x between the fastest rounds; main's kernel 1.34x and 1.84x). At
   load 13 the parallel kernels' median call took 55 to 180 ms (threads waiting for each other), for main's
   kernel as for this one.
+- What threads can give here: `python -m benchmarks.parallel_floor` times the hand kernel serial and cut by hand
+  into 16 `prange` chunks (what `parallel=True` prints), beside symgrad's serial and parallel kernels, interleaved
+  in one process (2026-12-03, quiet machine, two runs, 9 and 31 rounds). The hand kernel gains 1.59x / 1.68x at
+  10^4 rows and 1.72x / 1.70x at 10^6: on this machine two threads give about 1.7x, not 2x, to a kernel that
+  spends 400 µs per call. symgrad's parallel kernel gains 1.62x / 1.42x at 10^4 rows and 1.39x / 1.69x at
+  10^6 over its own serial kernel, which is already 1.6x faster than the hand serial one (vectorised
+  `exp`/`log1p`): the same fixed cost of waking and joining the threads is a larger share of a shorter call.
 
 ### Bytes moved: rosen n=100000 and the logistic NLL at 10^6 rows
 
@@ -534,6 +541,38 @@ memory once, as before).
   row's 16 values) and their zero fills. Allocating `h1` and `h2` without zeros, which the pass's precondition
   would allow where the loops cover the array, measured 1.3% (not done); the ReLU derivative's print as above
   2.5%.
+
+### Corpus networks at 100,000 rows: one loop over the rows (`fuse_row_layers`)
+
+- autograd's `neural_net_regression.logprob` (1-4-4-1, tanh) and `neural_net.log_posterior` (3-5-3, tanh,
+  `logsumexp` over each row) lower each `np.dot(inputs, W) + b` and each `np.tanh` to a loop over the rows that
+  writes an n x hidden local array, read by the next layer's loop at the same row. The gradient kernel of
+  `logprob` made ten such arrays (five layers and five adjoints, 3.2 MB each, zero-filled) and passed over each
+  twice: 10 row loops and about 60 MB written and reread per call, where a hand-written loop keeps one row's
+  hidden values in vectors of 4.
+- Pass `fuse_row_layers` (reverse mode, on the program) runs those loops as one loop over the rows and makes each
+  array they pass on as one row of scratch; `hoist_allocations` then makes the rows once before the loop and
+  `per_row_fusion` runs each row's reverse sweep right after it. The kernel is the hand loop form's (one loop, no
+  tapes, no n x hidden arrays), and its floats are the unfused kernel's (same operations in the same order: 0
+  difference at 100,000 rows).
+- Measured, pass on against off (`optimize={"fuse_row_layers": False}`), 100,000 rows, same floats: interleaved
+  in one process, fastest / median of 15 calls (load 1-6 on 2 cores): `logprob` 19.5-20.7 / 22-26 ms against
+  28-33 / 37-43 ms, `log_posterior` 20-27 / 21-34 ms against 35-46 / 37-54 ms, `black_box_svi` 1.7 / 2.5 ms
+  against 4.8 / 6.1 ms; a hand-written fused Numba loop for `logprob` (per-row vectors, the same `vector_tanh`)
+  ran 20-24 ms beside the fused kernel's 18-19 ms. Interleaved with JAX's calls instead (as `benchmarks.corpus`
+  times them), `logprob` on and off are within noise (19.7 / 25.4 ms against 20.5 / 23.2 ms): much of the gain
+  above is the fresh pages of the ten 3.2 MB arrays, which that order leaves warm; the corpus benchmark
+  (`--speed --parallel --repeat 15`, one run each, load about 1) measured `log_posterior` 2.40x to 1.90x of
+  JAX and `logprob` 3.12x to 3.87x (noise: JAX itself moved from 7.4 to 6.3 ms). Of the corpus, only these
+  three functions change.
+- What is left against JAX (about 8.5-12 ms for `logprob` under the same load): XLA vectorises each layer across
+  the rows, while the fused loop works one row at a time on vectors of 4, in scalar code, and stays serial with
+  `parallel=True` (`codegen._chunkable` refuses the scratch rows, which every chunk would need its own copy of).
+  Chunk-private scratch rows are the next step.
+- The pass leaves alone a run that stores a named activation (`a = max(z, 0.0)`, then `h[i, j] = a`, the
+  lowering of `np.maximum(X @ W1.T + b1, 0.0)`): `write_once_arrays` reads that output back from the whole array,
+  while one row, rewritten every iteration, would need it taped (the vectorised MLP at 100 rows measured 37 µs
+  unfused, 46 µs fused).
 
 ### np.argmax: no tape for the position (`useful_activity`)
 
