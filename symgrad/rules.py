@@ -304,12 +304,19 @@ RULES = [
 RULES_BY_NODE = {rule.node: rule for rule in RULES}
 
 
-def _clamp_slope(a, out, above):
+def _clamp_slope(a, out, above, nan_gives_z=False):
     """d max(z, c)/dz (`above`) or d min(z, c)/dz from the output alone, for a constant c: the tie gives 0."""
     varying, constant = (a[1], a[0]) if a[0].is_number else (a[0], a[1])
     if not constant.is_number or varying.is_number:
         return None
-    return varying, tie_step(out - constant if above else constant - out, constant)
+    return varying, _step_from_output(out - constant if above else constant - out, constant, nan_gives_z)
+
+
+def _step_from_output(difference, constant, nan_gives_z):
+    """The slope of a clamp at `constant` in its output (`difference`: how far the output is beyond it): 1 beyond,
+    0 at the constant.  Where a NaN `z` gives a NaN output through a branch `z` (`nan_gives_z`) the plain partial
+    there is 1, and `1 - H(-d, 1)` is 1 at a NaN; `H(d, 0)` is 0, the partial where the NaN meets `max`/`min`."""
+    return 1 - sp.Heaviside(-difference, 1) if nan_gives_z else tie_step(difference, constant)
 
 
 def _logistic_slope(a, out):
@@ -323,9 +330,11 @@ def _logistic_slope(a, out):
 
 def _branch_clamp_slope(a, out):
     """`z if z > c else c` (and `c if z <= c else z`, the min-like `<` / `>=` too): relu written as an `if`, its
-    condition bare or with the NaN test of `z` beside it (`rules.python_not`).  Where a NaN `z` takes the branch
-    `z`, the output is NaN and the plain partial 1: the slope is written `1 - H(-d, 1)`, which is 1 at a NaN too."""
+    condition bare or with the NaN test of `z` beside it (`rules.python_not`); and `np.maximum(c, z)`, which
+    `numpy_extreme` writes `z if isnan(z) else max(c, z)` (np.fmax(z, c) too: `c if isnan(z) else max(z, c)`)."""
     (first, condition), (second, rest) = a if len(a) == 2 else ((None, None), (None, None))
+    if rest is sp.true and isinstance(second, (Maximum, Minimum)):
+        return _nan_guarded_clamp_slope(first, condition, second, out)
     split = _ordering_at_nan(condition) if rest is sp.true else None
     if split is None:
         return None
@@ -339,9 +348,18 @@ def _branch_clamp_slope(a, out):
     if varying != lhs or not constant.is_number or constant - rhs != 0:  # (0.0 and 0 are not == in SymPy)
         return None
     difference = out - constant if above else constant - out
-    if nan_takes_first == strict_first:  # (a NaN `z` takes the branch `z`)
-        return varying, 1 - sp.Heaviside(-difference, 1)
-    return varying, tie_step(difference, constant)
+    return varying, _step_from_output(difference, constant, nan_takes_first == strict_first)
+
+
+def _nan_guarded_clamp_slope(at_nan, condition, clamp, out):
+    """`at_nan if isnan(z) else clamp` where `clamp` is max/min(z, c) and `at_nan` is `z` or `c`."""
+    if not (isinstance(condition, sp.Ne) and isinstance(condition.lhs, isnan) and condition.rhs == 0):
+        return None
+    z = condition.lhs.args[0]
+    if not (at_nan == z or at_nan.is_number and at_nan in clamp.args):
+        return None
+    slope = _clamp_slope(clamp.args, out, isinstance(clamp, Maximum), nan_gives_z=at_nan == z)
+    return slope if slope and slope[0] == z else None
 
 
 def _ordering_at_nan(condition):

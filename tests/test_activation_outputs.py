@@ -367,6 +367,34 @@ def test_a_nan_input_gets_the_slope_of_the_branch_python_takes(function):
         assert "tape_acc" not in sg.grad(function, wrt=(0, 1, 2)).source()  # (the output slope is what is tested)
 
 
+def relu_numpy_zero_first(W, b, v, X):
+    """np.maximum(0.0, z): `numpy_extreme` writes `z if isnan(z) else max(0.0, z)` (a NaN `z` gives NaN)."""
+    return np.sum(np.maximum(0.0, X @ W.T + b) @ v)
+
+
+def clip_numpy_minimum_first(W, b, v, X):
+    return np.sum(np.minimum(0.25, X @ W.T + b) @ v)
+
+
+def clip_numpy_fmin(W, b, v, X):
+    """np.fmin(z, 0.25): `0.25 if isnan(z) else min(z, 0.25)` (a NaN `z` gives the constant)."""
+    return np.sum(np.fmin(X @ W.T + b, 0.25) @ v)
+
+
+@pytest.mark.parametrize("function", [relu_numpy_zero_first, clip_numpy_minimum_first, clip_numpy_fmin])
+def test_a_numpy_clamp_with_its_nan_test_is_read_back_from_its_output(function):
+    """The NaN test that np.maximum(c, z) and np.fmin(z, c) carry does not cost the output slope (no tape of `z`);
+    at a NaN `z` the slope is the branch's: 1 where the output is `z`, 0 where it is `c`."""
+    source, plain = check(function, data(13))
+    assert "tape" in plain and "tape" not in source
+    W, b, v, X = data(13)
+    X[1, 0] = np.nan
+    gradient = sg.grad(function, wrt=(0, 1, 2))(W, b, v, X)
+    unoptimised = sg.grad(function, wrt=(0, 1, 2), optimize=OFF)(W, b, v, X)
+    assert all(np.array_equal(g, p, equal_nan=True) for g, p in zip(gradient, unoptimised))
+    assert np.isfinite(gradient[1]).all()
+
+
 def test_an_if_whose_slope_needs_the_input_keeps_its_tape():
     source, _ = check(leaky_as_if, data(11), exact=True)
     assert "tape_acc" in source and "h_out" not in source
