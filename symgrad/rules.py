@@ -305,18 +305,20 @@ RULES_BY_NODE = {rule.node: rule for rule in RULES}
 
 
 def _clamp_slope(a, out, above, nan_gives_z=False):
-    """d max(z, c)/dz (`above`) or d min(z, c)/dz from the output alone, for a constant c: the tie gives 0."""
+    """d max(z, c)/dz (`above`) or d min(z, c)/dz from the output alone, for a constant c: the tie gives 0 (the
+    partial of `Maximum`/`Minimum` there), and so does a NaN unless it takes a branch `z` (`nan_gives_z`)."""
     varying, constant = (a[1], a[0]) if a[0].is_number else (a[0], a[1])
     if not constant.is_number or varying.is_number:
         return None
-    return varying, _step_from_output(out - constant if above else constant - out, constant, nan_gives_z)
+    return varying, _step_from_output(out - constant if above else constant - out, nan_gives_z)
 
 
-def _step_from_output(difference, constant, nan_gives_z):
-    """The slope of a clamp at `constant` in its output (`difference`: how far the output is beyond it): 1 beyond,
-    0 at the constant.  Where a NaN `z` gives a NaN output through a branch `z` (`nan_gives_z`) the plain partial
-    there is 1, and `1 - H(-d, 1)` is 1 at a NaN; `H(d, 0)` is 0, the partial where the NaN meets `max`/`min`."""
-    return 1 - sp.Heaviside(-difference, 1) if nan_gives_z else tie_step(difference, constant)
+def _step_from_output(difference, nan_gives_z):
+    """The slope of a clamp of z at a constant, written in its output (`difference`: how far the output is beyond
+    the constant): 1 beyond it, 0 at it (the clamped side and the tie, which the output cannot tell apart, so the
+    tie must take the constant).  A NaN gets the slope of the branch it takes: 1 for `z` (a NaN output), 0 for the
+    constant.  (Heaviside prints as a test `d > 0` then `d == 0`, both false at a NaN.)"""
+    return 1 - sp.Heaviside(-difference, 1) if nan_gives_z else tie_step(difference, sp.S.Zero)
 
 
 def _logistic_slope(a, out):
@@ -329,26 +331,31 @@ def _logistic_slope(a, out):
 
 
 def _branch_clamp_slope(a, out):
-    """`z if z > c else c` (and `c if z <= c else z`, the min-like `<` / `>=` too): relu written as an `if`, its
+    """A clamp of z at a constant c written as a branch whose tie takes c: `z if z > c else c`, `c if z <= c else z`
+    and the min-like `z if z < c else c`, `c if z >= c else z` (relu written as an `if` or `np.where`), the
     condition bare or with the NaN test of `z` beside it (`rules.python_not`); and `np.maximum(c, z)`, which
-    `numpy_extreme` writes `z if isnan(z) else max(c, z)` (np.fmax(z, c) too: `c if isnan(z) else max(z, c)`)."""
+    `numpy_extreme` writes `z if isnan(z) else max(c, z)` (np.fmin(z, c) too: `c if isnan(z) else min(z, c)`).
+    Where the tie takes `z` (`z if z >= c else c`) the slope there is 1, which no function of the output gives."""
     (first, condition), (second, rest) = a if len(a) == 2 else ((None, None), (None, None))
-    if rest is sp.true and isinstance(second, (Maximum, Minimum)):
+    if rest is not sp.true:
+        return None
+    if isinstance(second, (Maximum, Minimum)):
         return _nan_guarded_clamp_slope(first, condition, second, out)
-    split = _ordering_at_nan(condition) if rest is sp.true else None
+    split = _ordering_at_nan(condition)
     if split is None:
         return None
-    condition, nan_takes_first = split
-    lhs, rhs = condition.args
-    if not rhs.is_number or lhs.is_number:
+    ordering, holds_at_nan = split
+    z, c = ordering.args
+    if not c.is_number or z.is_number or z not in (first, second):
         return None
-    above = isinstance(condition, (sp.StrictGreaterThan, sp.LessThan))  # z > c: z else c / z <= c: c else z
-    strict_first = isinstance(condition, (sp.StrictGreaterThan, sp.StrictLessThan))
-    varying, constant = (first, second) if strict_first else (second, first)
-    if varying != lhs or not constant.is_number or constant - rhs != 0:  # (0.0 and 0 are not == in SymPy)
+    z_first = first == z
+    constant = second if z_first else first
+    if not constant.is_number or constant - c != 0:  # (0.0 and 0 are not == in SymPy)
         return None
-    difference = out - constant if above else constant - out
-    return varying, _step_from_output(difference, constant, nan_takes_first == strict_first)
+    if isinstance(ordering, (sp.GreaterThan, sp.LessThan)) == z_first:  # (the tie takes z)
+        return None
+    above = isinstance(ordering, (sp.StrictGreaterThan, sp.GreaterThan)) == z_first  # z kept above c: max-like
+    return z, _step_from_output(out - c if above else c - out, holds_at_nan == z_first)
 
 
 def _nan_guarded_clamp_slope(at_nan, condition, clamp, out):
@@ -366,14 +373,14 @@ def _ordering_at_nan(condition):
     """(the ordering, whether the condition holds where its operand is NaN) for an ordering alone (it does not),
     with `isnan(z) != 0` beside it in an `or` (it does) or `isnan(z) == 0` in an `and` (it does not); else None."""
     if isinstance(condition, ORDERINGS):
-        return condition, False
+        return condition.canonical, False
     if not isinstance(condition, (sp.Or, sp.And)) or len(condition.args) != 2:
         return None
     ordering = next((o for o in condition.args if isinstance(o, ORDERINGS)), None)
     if ordering is None:
         return None
-    test = (sp.Ne if isinstance(condition, sp.Or) else sp.Eq)(isnan(ordering.lhs), 0)
-    return (ordering, isinstance(condition, sp.Or)) if set(condition.args) == {ordering, test} else None
+    test = (sp.Ne if isinstance(condition, sp.Or) else sp.Eq)(isnan(ordering.canonical.lhs), 0)
+    return (ordering.canonical, isinstance(condition, sp.Or)) if set(condition.args) == {ordering, test} else None
 
 
 # The activations whose derivative is a function of their output alone: node -> (args, out) -> (the argument it

@@ -395,6 +395,35 @@ def test_a_numpy_clamp_with_its_nan_test_is_read_back_from_its_output(function):
     assert np.isfinite(gradient[1]).all()
 
 
+@pytest.mark.parametrize("ordering", ["<", "<=", ">", ">="])
+@pytest.mark.parametrize("z_first", [True, False])
+def test_every_branch_clamp_is_read_back_with_the_slope_of_the_branch_taken(make_module, ordering, z_first):
+    """`np.where(z OP c, z, c)` and `np.where(z OP c, c, z)` for each ordering: a max or a min of z and c, whose tie
+    (z == c) and NaN go to the branch `z` or to `c` as the ordering says.  Where the tie takes c the slope is read
+    from the output (no tape), equal to the plain kernel's element for element at a tie and at a NaN."""
+    pieces = "z, 0.25" if z_first else "0.25, z"
+    module = make_module(f"""
+        import numpy as np
+
+        def clamp(W, b, v, X):
+            z = X @ W.T + b
+            return np.sum(np.where(z {ordering} 0.25, {pieces}) @ v)
+        """)
+    source, _ = check(module.clamp, data(14))
+    tie_slope = float((ordering in ("<=", ">=")) == z_first)
+    assert ("tape" in source) == bool(tie_slope)  # (the output is c at the tie as on the clamped side: 0 there)
+    W, b, v, X = data(14)
+    W[1], b[1] = 0.0, 0.25  # unit 1 at the tie in every row
+    X[2, 0] = np.nan
+    gradient = sg.grad(module.clamp, wrt=(0, 1, 2))(W, b, v, X)
+    unoptimised = sg.grad(module.clamp, wrt=(0, 1, 2), optimize=OFF)(W, b, v, X)
+    assert all(np.array_equal(g, p, equal_nan=True) for g, p in zip(gradient, unoptimised))
+    # By hand: unit 1 sits at the tie in every row but row 2, where z = 0.0 * nan is NaN; np.where sends a NaN
+    # to its second argument.  Each row adds v[1] times the slope of the branch taken, 1 for z and 0 for c.
+    nan_slope = float(not z_first)
+    assert gradient[1][1] == pytest.approx(v[1] * ((X.shape[0] - 1) * tie_slope + nan_slope), rel=1e-12)
+
+
 def test_an_if_whose_slope_needs_the_input_keeps_its_tape():
     source, _ = check(leaky_as_if, data(11), exact=True)
     assert "tape_acc" in source and "h_out" not in source
