@@ -27,7 +27,7 @@ SMOOTH = (
     "np.arcsinh({0})",
 )
 KINKED = ("abs({0})", "max({0}, {1})", "min({0}, {1})", "np.maximum({0}, {1})", "np.minimum({0}, 0.25)",
-          "np.fabs({0})")
+          "np.fabs({0})", "np.maximum(0.25, {0})", "np.fmin({0}, 0.25)")
 ARITHMETIC = ("({0} + {1})", "({0} - {1})", "({0} * {1})", "({0} / (1.5 + ({1}) * ({1})))")
 # Constant expressions whose float64 value differs from the exact one (issue 8, item 6).
 INEXACT_CONSTANTS = ("math.sin(math.pi)", "math.tan(math.pi / 4)", "(0.1 + 0.2)", "math.cos(math.pi / 2)",

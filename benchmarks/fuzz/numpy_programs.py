@@ -20,7 +20,8 @@ SMOOTH = ("np.tanh({0})", "np.sin({0})", "np.exp(0.5 * np.tanh({0}))", "np.log1p
           "np.sqrt(1.0 + {0} * {0})", "np.arctan({0})", "np.cos({0})", "({0}) ** 2", "np.log(2.0 + np.sin({0}))",
           "np.expm1(0.3 * np.tanh({0}))", "np.log2(1.5 + {0} * {0})", "np.cbrt(2.0 + {0} * {0})")
 KINKED = ("np.abs({0})", "np.maximum({0}, {c})", "np.minimum({0}, {c})", "np.where({0} > {c}, {0}, 0.1 * {0})",
-          "np.clip({0}, -0.8, 0.8)", "np.maximum({0}, 0.0)")
+          "np.clip({0}, -0.8, 0.8)", "np.maximum({0}, 0.0)", "np.maximum({c}, {0})", "np.fmin({0}, {c})",
+          "np.where({0} <= {c}, {c}, {0})", "np.where({0} >= {c}, {0}, {c})")
 REDUCTIONS = ("np.sum", "np.mean", "np.max", "np.min")
 
 
