@@ -581,7 +581,7 @@ def split_rows(loop, chained, accumulators):
     parts = [part for part in (loop.body[:start], loop.body[start:stop], loop.body[stop:]) if part]
     run = parts.index(loop.body[start:stop])
     defined = [set().union(*(_defines(s) for s in part)) for part in parts]
-    read = [set().union(*(_printed_reads(s) for s in part)) - defined[k] for k, part in enumerate(parts)]
+    read = [_exposed_reads(part) for part in parts]
     written = [{s.base.label for s in walk(part) if isinstance(s, Store)} |
                {s.target for s in walk(part) if isinstance(s, Update)} for part in parts]
     for k in range(len(parts)):
@@ -605,6 +605,18 @@ def split_rows(loop, chained, accumulators):
         return None  # already innermost, with nothing blocking vectorisation that a split removes
     passed = [sorted(defined[k] & set().union(*read[k + 1:]) - {loop.index}, key=str) for k in range(len(parts))]
     return RowSplit(parts, carried, sums, passed)
+
+
+def _exposed_reads(part):
+    """The symbols `part` reads before it defines them: a value the sweep recomputes after reading it (`u` read in
+    a loop, then `u = 0.1*i` again) is still read from an earlier part (a compound statement that defines and reads
+    a symbol is taken to define it first, as its own temporaries)."""
+    exposed, seen = set(), set()
+    for statement in part:
+        own = set() if isinstance(statement, Assign) else _defines(statement)
+        exposed |= _printed_reads(statement) - own - seen
+        seen |= _defines(statement)
+    return exposed
 
 
 def _printed_reads(statement):
@@ -1081,9 +1093,18 @@ def _scaling_adjoint(sweep):
     candidates = sorted((s for s in terms[0].free_symbols if isinstance(s, sp.Symbol) and not s.is_integer
                          and s not in inside), key=str) if terms else []
     for candidate in candidates:
-        if all(term.xreplace({candidate: 0}) == 0 for term in terms):
+        if all(_vanishes_at_zero(term, candidate) for term in terms):
             return candidate
     return None
+
+
+def _vanishes_at_zero(term, symbol):
+    """Whether `term` is 0 where `symbol` is; not where setting it to 0 leaves what SymPy cannot build (a comparison
+    of `zoo`, from `x % symbol` or `1/symbol`)."""
+    try:
+        return term.xreplace({symbol: 0}) == 0
+    except (TypeError, ZeroDivisionError):
+        return False
 
 
 def skip_zero_sweeps(statements, enabled=passes.ALL):

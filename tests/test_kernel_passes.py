@@ -887,3 +887,54 @@ def test_fuse_row_layers_precondition_fails_against_jax(function, rows):
         np.testing.assert_allclose(mine, np.asarray(theirs), rtol=1e-11, atol=1e-12)
         np.testing.assert_allclose(mine, plain, rtol=1e-12, atol=1e-14)
     assert _kernel_text(transform, "value_and_grad") == _kernel_text(unfused, "value_and_grad")
+
+
+def constant_modulo_under_a_branch(x):
+    """Found by the fuzzer (seed 9500227, minimised): the sweep's terms hold `s8 % 0.3` and a branch on `x[j]`;
+    setting a candidate adjoint to 0 built a comparison of `zoo`, and the derivation raised SymPy's TypeError."""
+    w3 = np.zeros(len(x))
+    s8 = 0.0
+    s9 = 0.0
+    for i in range(len(w3)):
+        for j in range(len(x)):
+            s9 += (x[i] if np.log2(1.5 + x[j] * x[j]) <= 1.11 else s8) + s8 % 0.3
+    return s9
+
+
+def test_skip_zero_sweeps_leaves_a_sweep_it_cannot_evaluate_at_zero():
+    x = np.array([1.2888841443546681, 0.7014186034996293, -1.1, 0.3658673964896444, 0.5])
+    value, gradient = sg.value_and_grad(constant_modulo_under_a_branch)(x)
+    assert value == pytest.approx(constant_modulo_under_a_branch(x), rel=1e-14)
+    np.testing.assert_allclose(gradient, richardson_gradient(constant_modulo_under_a_branch, (x,), 0), rtol=1e-8)
+
+
+def _shifted(u, v):
+    return -0.25 - u
+
+
+def recomputed_before_its_read(x, a):
+    """Found by the fuzzer (seed 9500198, minimised): split_rows passed the values one part reads from an earlier
+    one, less those the part defines; `u = 0.1*i` is defined in the vectorised part and again in the last part
+    (the sweep's recompute), after the forward loop there reads it, which then read the block's last row."""
+    m1 = len(x) - 1
+    d2 = np.zeros(m1)
+    for i in range(m1):
+        d2[i] = x[i + 1] - x[i]
+    s3 = 0.0
+    for i in range(m1):
+        s3 -= np.tanh(d2[i]) / (1.5 + d2[i] / (1.5 + a * a) * (d2[i] / (1.5 + a * a)))
+    s4 = 0.0
+    for i in range(m1):
+        for j in range(len(x)):
+            s4 += x[j] - _shifted(0.1 * i, d2[i]) / (1.5 + d2[i] % 0.1 * (d2[i] % 0.1))
+    return 0.67 * s3 + 0.31 * s4
+
+
+def test_split_rows_passes_a_value_read_before_the_part_recomputes_it():
+    x = np.array([-1.279075470837665, -0.4, -1.0935435138907974, 0.15028012638959276, 1.4824950223439881,
+                  0.2712036744123911])
+    a = -0.9296391568556701
+    value, gradient = sg.value_and_grad(recomputed_before_its_read, wrt=(0, 1))(x, a)
+    assert value == pytest.approx(recomputed_before_its_read(x, a), rel=1e-13)
+    np.testing.assert_allclose(gradient[0], richardson_gradient(recomputed_before_its_read, (x, a), 0), rtol=1e-7)
+    assert gradient[1] == pytest.approx(richardson_gradient(recomputed_before_its_read, (x, a), 1), rel=1e-7)
