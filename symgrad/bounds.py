@@ -33,10 +33,9 @@ condition that passes.
 
 import sympy as sp
 from sympy.core.relational import Relational
-from sympy.logic.boolalg import ITE
 
 from .ir import INT, Allocate, Assign, Check, Loop, Push, ReverseLoop, Store, Update, When, walk
-from .rules import IntDiv, Maximum, Minimum, python_not
+from .rules import IntDiv, Maximum, Minimum, element_reads, python_not
 
 INT64_SAFE = 2.0**62  # every intermediate of a derived condition must stay below this (int64 overflows at 2**63)
 
@@ -131,47 +130,6 @@ def running(loops):
             return None
         conditions.append(widest[1] > 0)
     return conditions
-
-
-def _reads(expr, guard=sp.true):
-    """`(element, guard)` for every array element `expr` reads, with the condition under which the kernel
-    evaluates it (printed as a conditional expression, a `Piecewise` evaluates only the branch it takes)."""
-    if not expr.has(sp.Indexed):  # (the conditions of nested branches are costly to build)
-        return
-    if isinstance(expr, sp.Indexed):
-        yield expr, guard
-        return
-    if isinstance(expr, sp.Piecewise):
-        earlier = sp.true
-        for value, condition in expr.args:
-            yield from _reads(condition, sp.And(guard, earlier))
-            yield from _reads(value, sp.And(guard, earlier, condition))
-            earlier = sp.And(earlier, python_not(condition))
-        return
-    if isinstance(expr, ITE):  # SymPy's form of `(u if c else v) < w` inside a condition, printed as one
-        condition, then, otherwise = expr.args
-        yield from _reads(condition, guard)
-        yield from _reads(then, sp.And(guard, condition))
-        yield from _reads(otherwise, sp.And(guard, python_not(condition)))
-        return
-    if isinstance(expr, (sp.And, sp.Or)):  # printed with the operands that read no array first (`ordered_operands`)
-        tests, reading = ordered_operands(expr)
-        decided = sp.And(*tests) if isinstance(expr, sp.And) else sp.And(*[python_not(t) for t in tests])
-        for operand in reading:
-            yield from _reads(operand, sp.And(guard, decided))
-        return
-    for argument in expr.args:
-        yield from _reads(argument, guard)
-
-
-def ordered_operands(condition):
-    """The operands of an `and`/`or` in the order the kernel evaluates them: `(tests, reading)`, those that read no
-    array element first.  Python short-circuits, so in `i + 1 < n and x[i + 1] > 0` (or the nested `if` it
-    stands for) x[i + 1] is read only when i + 1 < n; SymPy keeps no order of operands, so the tests of indices
-    go first, and a read behind them is checked only where they let it happen."""
-    tests = [operand for operand in condition.args if not operand.has(sp.Indexed)]
-    reading = [operand for operand in condition.args if operand.has(sp.Indexed)]
-    return tests, reading
 
 
 def _zero_unless(value):
@@ -296,9 +254,9 @@ class Bounds:
                 loop = statement if isinstance(statement, Loop) else statement.loop
                 bounds = (loop.index, loop.start, loop.stop, loop.step)
                 self.line = loop.line
-                before = self.checks([(e, g) for c in loop.carried for e, g in _reads(c.initial)], loops)[0]
+                before = self.checks([(e, g) for c in loop.carried for e, g in element_reads(c.initial)], loops)[0]
                 body = self.rewrite(statement.body, loops + (bounds,))
-                body += self.checks([(e, g) for c in loop.carried for e, g in _reads(c.next)], loops + (bounds,))[0]
+                body += self.checks([(e, g) for c in loop.carried for e, g in element_reads(c.next)], loops + (bounds,))[0]
                 result += before + list(self.pending.pop(bounds, {}).values())
                 if isinstance(statement, Loop):
                     result.append(Loop(loop.index, loop.start, loop.stop, loop.step, body, loop.carried, loop.line))
@@ -322,12 +280,12 @@ class Bounds:
         self.line = getattr(statement, "line", None)
         guard, first, accesses = sp.true, [], []
         if isinstance(statement, Assign):
-            guard, first, accesses = statement.guard, list(_reads(statement.guard)), list(_reads(statement.value))
+            guard, first, accesses = statement.guard, list(element_reads(statement.guard)), list(element_reads(statement.value))
         elif isinstance(statement, Store):
             guard = _zero_unless(statement.value) if statement.accumulate else sp.true
-            accesses = [(sp.Indexed(statement.base, *statement.indices), sp.true)] + list(_reads(statement.value))
+            accesses = [(sp.Indexed(statement.base, *statement.indices), sp.true)] + list(element_reads(statement.value))
         elif isinstance(statement, (Update, Push)):
-            accesses = list(_reads(statement.value))
+            accesses = list(element_reads(statement.value))
         before = self.checks(first, loops)[0]
         inside, guarded = self.checks(accesses, loops, guard)
         return before + ([When(guard, inside + [statement])] if guarded else inside + [statement])

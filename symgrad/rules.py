@@ -22,6 +22,7 @@ from typing import Callable, Optional
 import numpy as np
 import sympy as sp
 from sympy.codegen import cfunctions
+from sympy.logic.boolalg import ITE
 
 
 def _powered(latex, exp):
@@ -566,6 +567,47 @@ def python_not(condition):
     if isinstance(condition, sp.And):
         return sp.Or(*map(python_not, condition.args))
     return sp.Not(condition)
+
+
+def element_reads(expr, guard=sp.true):
+    """`(element, guard)` for every array element `expr` reads, with the condition under which the kernel
+    evaluates it (printed as a conditional expression, a `Piecewise` evaluates only the branch it takes)."""
+    if not expr.has(sp.Indexed):  # (the conditions of nested branches are costly to build)
+        return
+    if isinstance(expr, sp.Indexed):
+        yield expr, guard
+        return
+    if isinstance(expr, sp.Piecewise):
+        earlier = sp.true
+        for value, condition in expr.args:
+            yield from element_reads(condition, sp.And(guard, earlier))
+            yield from element_reads(value, sp.And(guard, earlier, condition))
+            earlier = sp.And(earlier, python_not(condition))
+        return
+    if isinstance(expr, ITE):  # SymPy's form of `(u if c else v) < w` inside a condition, printed as one
+        condition, then, otherwise = expr.args
+        yield from element_reads(condition, guard)
+        yield from element_reads(then, sp.And(guard, condition))
+        yield from element_reads(otherwise, sp.And(guard, python_not(condition)))
+        return
+    if isinstance(expr, (sp.And, sp.Or)):  # printed with the operands that read no array first (`ordered_operands`)
+        tests, reading = ordered_operands(expr)
+        decided = sp.And(*tests) if isinstance(expr, sp.And) else sp.And(*[python_not(t) for t in tests])
+        for operand in reading:
+            yield from element_reads(operand, sp.And(guard, decided))
+        return
+    for argument in expr.args:
+        yield from element_reads(argument, guard)
+
+
+def ordered_operands(condition):
+    """The operands of an `and`/`or` in the order the kernel evaluates them: `(tests, reading)`, those that read no
+    array element first.  Python short-circuits, so in `i + 1 < n and x[i + 1] > 0` (or the nested `if` it
+    stands for) x[i + 1] is read only when i + 1 < n; SymPy keeps no order of operands, so the tests of indices
+    go first, and a read behind them is checked only where they let it happen."""
+    tests = [operand for operand in condition.args if not operand.has(sp.Indexed)]
+    reading = [operand for operand in condition.args if operand.has(sp.Indexed)]
+    return tests, reading
 
 
 def apart_from(expr, earlier):

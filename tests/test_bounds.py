@@ -584,3 +584,40 @@ def test_a_condition_of_nested_branches_of_comparisons_prints():
     assert value == pytest.approx(condition_on_a_branchy_helper(x), rel=1e-15)
     np.testing.assert_allclose(gradient, richardson_gradient(condition_on_a_branchy_helper, (x,), 0), rtol=1e-9,
                                atol=1e-12)
+
+
+def dropped_read_in_a_branch(x, a):
+    s = 0.0
+    for i in range(len(x)):
+        s += 0.0 * (x[2 * i] if a > 1.0 else a)  # HERE: dropped
+    return s + a * a
+
+
+def read_in_a_branch_of_a_condition(x, a, b, c):
+    v2 = c + b
+    s3 = 0.0
+    for i in range(len(x)):
+        j = 2 * i
+        s3 -= v2 * (v2 if (x[j] if a * c < -1.04 else a) <= -0.26 or a > -0.59 else a)  # HERE: branch condition
+    return 0.75
+
+
+@pytest.mark.parametrize("function, marker, taken, untaken", [
+    (dropped_read_in_a_branch, "dropped", (2.0,), (0.5,)),
+    # fuzz seed 9500592 (`--interpret`), minimised: refused although Python never makes the read
+    (read_in_a_branch_of_a_condition, "branch condition", (-2.0, -1.34, 0.61), (-0.75, -1.34, 0.61)),
+])
+def test_a_read_that_sympy_drops_is_checked_only_where_python_makes_it(function, marker, taken, untaken):
+    """SymPy drops `x[2*i]` from `0.0 * (...)` and from a condition it decides; the read it keeps to check
+    (a probe) happens in Python only when the branch around it is taken, so it is checked only then."""
+    x = np.array([0.07, 1.47, -0.8, 1.27])
+    transform = sg.value_and_grad(function, wrt=tuple(range(1 + len(untaken))))
+    value, gradient = transform(x, *untaken)
+    assert value == function(x, *untaken)
+    for position in range(1 + len(untaken)):
+        np.testing.assert_allclose(gradient[position], richardson_gradient(function, (x, *untaken), position),
+                                   rtol=1e-9, atol=1e-12)
+    with pytest.raises(IndexError):
+        function(x, *taken)
+    with pytest.raises(IndexError, match=f"line {marker_line(marker)} indexes argument 'x'"):
+        transform(x, *taken)

@@ -25,8 +25,8 @@ from .. import errors
 from ..cache import INLINE_ATTRIBUTE, describe_helper, describe_number
 from ..ir import ARRAY_KINDS, FLOAT, INDEX1, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
 from ..module_values import LIBRARIES
-from ..rules import (FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, integer_valued, isnan, power, python_not,
-                     python_or, python_piecewise)
+from ..rules import (FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, element_reads, integer_valued, isnan,
+                     power, python_not, python_or, python_piecewise)
 from .comprehensions import COMPREHENSIONS, Comprehensions
 from .desugar import COUNTED_WHILE
 from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
@@ -1060,16 +1060,22 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
     def probe_lost(self, sources, results, node):
         """A probe (an assignment kept for its bounds check) for each array read of `sources` that none of
         `results` makes: SymPy drops a read from `x[k] * 0.0` and from a condition whose two sides agree, but
-        Python makes it, and raises outside the array."""
-        def reads(values):
-            flat = [v for value in values for v in (value if isinstance(value, tuple) else (value,))]
-            return set().union(set(), *(v.atoms(sp.Indexed) for v in flat if isinstance(v, sp.Basic)))
+        Python makes it, and raises outside the array.  A read inside a branch of a source (`x[j] if c else a`) is
+        probed under the condition that the branch is taken, as Python makes it only then."""
+        def flat(values):
+            return [v for value in values for v in (value if isinstance(value, tuple) else (value,))
+                    if isinstance(v, sp.Basic)]
 
-        read = reads(sources)
+        read = set().union(set(), *(v.atoms(sp.Indexed) for v in flat(sources)))
         if not read:  # (most operations read no array: the results need no walk)
             return
-        for element in sorted(read - reads(results), key=str):
-            self.body.append(Assign(self.fresh("read"), element, self.guard, self.line(node), probe=True))
+        made = set().union(set(), *(v.atoms(sp.Indexed) for v in flat(results)))
+        when = {}
+        for element, condition in (pair for v in flat(sources) for pair in element_reads(v)):
+            when[element] = sp.Or(when.get(element, sp.false), condition)
+        for element in sorted(read - made, key=str):
+            self.body.append(Assign(self.fresh("read"), element, sp.And(self.guard, when.get(element, sp.true)),
+                                    self.line(node), probe=True))
 
     def folded(self, compute, args, node):
         """Python's own float64 result of an operation on constants, or None when an argument is not a constant.
@@ -1309,7 +1315,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
                 self.guard = enclosing
             result = (sp.And if isinstance(node.op, ast.And) else python_or)(*operands)
             # Python always evaluates the first operand; the kernel evaluates the operands that read no array
-            # first (`bounds.ordered_operands`), so a first operand's reads are probed: `x[j] > 0 and j < n`
+            # first (`rules.ordered_operands`), so a first operand's reads are probed: `x[j] > 0 and j < n`
             # raises where x[j] does not exist, as in Python, and so does `x[j] > 0 and False`.
             self.probe_lost(operands[:1], (), node)
             return result
