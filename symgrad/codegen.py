@@ -18,10 +18,10 @@ from sympy.printing.precedence import PRECEDENCE, PRECEDENCE_FUNCTIONS, PRECEDEN
 from sympy.printing.pycode import PythonCodePrinter
 
 from . import passes
-from .bounds import Bounds, ordered_operands
+from .bounds import Bounds
 from .ir import INT, Allocate, Assign, Carried, Check, Loop, Pop, Push, ReverseLoop, Store, Update, When, walk
 from .reverse import closed_form_gradients, without
-from .rules import RULES, FloatTest, IntDiv, IntMod
+from .rules import RULES, FloatTest, IntDiv, IntMod, ordered_operands
 
 from .cache import KERNEL_NAMES
 
@@ -134,7 +134,7 @@ class NumbaPrinter(PythonCodePrinter):
 
     def _short_circuit(self, expr, word):
         """`a and b` with the operands that read no array first, as the bounds stage assumes (see
-        `bounds.ordered_operands`)."""
+        `rules.ordered_operands`)."""
         tests, reading = ordered_operands(expr)
         operands = sorted(tests, key=sp.default_sort_key) + sorted(reading, key=sp.default_sort_key)
         return f" {word} ".join(self.parenthesize(a, precedence(expr)) for a in operands)
@@ -1126,6 +1126,147 @@ def skip_zero_sweeps(statements, enabled=passes.ALL):
     return result
 
 
+def skip_zero_rows(statements, splits=frozenset()):
+    """Pass `skip_zero_rows`: the rest of a reverse sweep that starts with a sweep skipped while its adjoint `s` is
+    zero (`skip_zero_sweeps`) runs under one `if s != 0`, when all of it is silent while `s` is zero: the
+    backward pass of a network's row through an inactive hinge costs one test, as in a gradient written by hand.
+
+    Precondition, checked by `_silent_run`: with `s` zero, each value the run stores or adds is zero (every adjoint
+    the run computes is a multiple of `s` or of an element of a layer's adjoint array), it has no tapes,
+    allocations, checks or plain updates, and what it computes that is not zero is not read after it.  A layer's
+    adjoint array (`_zero_between_runs`) is all zero whenever the run starts: it is allocated as zeros, nothing
+    outside the run mentions it, and a sweep of the run over its whole length resets each element it reads, after
+    which nothing stores into it.  Loops that `split_rows` cuts (ids in `splits`) are left alone: their parts
+    cannot hold a guarded block."""
+    return _rows_skipped(statements, statements, set(), splits)
+
+
+def _reads_after(statements, read_after):
+    """For each position k, what is read after `statements[k]`: by the statements that follow and `read_after`."""
+    after, reads = [], set(read_after)
+    for s in reversed(statements):
+        after.append(reads)
+        reads = reads | _used(s)
+    return after[::-1]
+
+
+def _rows_skipped(statements, kernel, read_after, splits):
+    """`statements` with `skip_zero_rows` applied inside every loop and sweep; `read_after`: what is read after."""
+    if not any(isinstance(s, (Loop, ReverseLoop)) for s in statements):
+        return statements
+    result = []
+    for s, later in zip(statements, _reads_after(statements, read_after)):
+        if isinstance(s, Loop):
+            later = later | set().union(*(c.next.free_symbols for c in s.carried))
+            body = _rows_skipped(s.body, kernel, later, splits)
+            s = Loop(s.index, s.start, s.stop, s.step,
+                     body if id(s) in splits else _guarded_runs(body, kernel, later), s.carried, s.line)
+        elif isinstance(s, ReverseLoop):
+            body = _guarded_runs(_rows_skipped(s.body, kernel, later, splits), kernel, later)
+            s = ReverseLoop(s.loop, body, s.unless_zero, s.any_order)
+        result.append(s)
+    return result
+
+
+def _guarded_runs(statements, kernel, read_after):
+    """`statements` with each silent run (see `skip_zero_rows`) that goes through a layer's adjoint array put
+    under a `When` on its starting adjoint."""
+    result, at, after = [], 0, None
+    while at < len(statements):
+        first, end = statements[at], None
+        if isinstance(first, ReverseLoop) and first.unless_zero is not None:
+            after = after or _reads_after(statements, read_after)
+            end = _silent_run(statements, at, kernel, after)
+        if end is None:
+            result.append(first)
+            at += 1
+            continue
+        opened = ReverseLoop(first.loop, first.body, None, first.any_order)  # (the When tests its adjoint)
+        result.append(When(sp.Ne(first.unless_zero, sp.Float(0.0)), [opened] + statements[at + 1:end]))
+        at = end
+    return result
+
+
+def _silent_run(statements, at, kernel, after):
+    """The end of the longest run `statements[at:end]` silent while the adjoint scaling the sweep at `at` is zero
+    (the precondition of `skip_zero_rows`) that resets a layer's adjoint array, or None; `after[k]`: what is
+    read after `statements[k]`."""
+    seed = statements[at].unless_zero
+    arrays = {s.base.label for s in walk(statements[at:]) if isinstance(s, Store) and not s.accumulate
+              and s.value == 0 and _allocated_1d(kernel, s.base.label) is not None}
+    if not arrays:
+        return None
+    zero, other, ends = {seed}, set(), []
+    for k in range(at, len(statements)):
+        if not _silent(statements[k], zero, other, arrays):
+            break
+        ends.append((k + 1, set(other)))
+    for end, made in reversed(ends[1:]):
+        run = statements[at:end]
+        if made & after[end - 1]:
+            continue  # (a value it makes that is not zero is read later)
+        used = set().union(*(_arrays_read(v) for v in _values(run)),
+                           {s.base.label for s in walk(run) if isinstance(s, Store) and not s.accumulate})
+        kept = {label for label in arrays & used if _zero_between_runs(label, run, kernel, seed)}
+        if kept and kept == arrays & used:  # (each array read as zero is zero when the run starts)
+            return end
+    return None
+
+
+def _silent(statement, zero, other, arrays):
+    """Whether `statement` stores and adds only zeros while the symbols in `zero` and the elements of `arrays` are
+    zero; it adds what it makes zero to `zero` and what else it defines to `other`."""
+    def vanishes(expr):
+        elements = {e: sp.Integer(0) for e in expr.atoms(sp.Indexed) if e.base.label in arrays}
+        try:
+            return expr.xreplace(elements).xreplace({z: sp.Integer(0) for z in zero & expr.free_symbols}) == 0
+        except (TypeError, ZeroDivisionError):
+            return False
+
+    if isinstance(statement, Assign):  # (a name a sweep assigns again takes its new value)
+        zero.discard(statement.target)
+        other.discard(statement.target)
+        (zero if vanishes(statement.value) else other).add(statement.target)
+        return True
+    if isinstance(statement, Update):
+        return statement.accumulate and vanishes(statement.value)
+    if isinstance(statement, Store):
+        return vanishes(statement.value) and (statement.accumulate or statement.base.label in arrays)
+    if isinstance(statement, (ReverseLoop, When)):
+        return all(_silent(s, zero, other, arrays) for s in statement.body)
+    if isinstance(statement, Loop):  # (its carried values are taken as not zero)
+        other.update({statement.index} | {c.phi for c in statement.carried} | {c.result for c in statement.carried})
+        return all(_silent(s, zero, other, arrays) for s in statement.body)
+    return False  # tapes, allocations and checks
+
+
+def _allocated_1d(kernel, label):
+    """The one `Allocate` of the 1-D array `label` in `kernel`, or None."""
+    made = [s for s in walk(kernel) if isinstance(s, Allocate) and s.base.label == label]
+    return made[0] if len(made) == 1 and len(made[0].shape) == 1 else None
+
+
+def _zero_between_runs(label, run, kernel, seed):
+    """Whether the array `label` is all zero whenever `run` starts (see `skip_zero_rows`)."""
+    def mentions(statements):
+        return [s for s in walk(statements) if not isinstance(s, (Loop, ReverseLoop, When)) and _mentions(s, label)]
+
+    inside = {id(s) for s in mentions(run)}
+    if any(id(s) not in inside and not isinstance(s, Allocate) for s in mentions(kernel)):
+        return False
+    size = _allocated_1d(kernel, label).shape[0]
+    for k, sweep in enumerate(run):
+        if not (isinstance(sweep, ReverseLoop) and sweep.unless_zero in (None, seed) and sweep.loop.start == 0
+                and sweep.loop.step == 1 and sp.expand(sweep.loop.stop - size) == 0):
+            continue
+        stores = [s for s in walk(sweep.body) if isinstance(s, Store) and s.base.label == label]
+        if (len(stores) == 1 and any(s is stores[0] for s in sweep.body) and not stores[0].accumulate
+                and stores[0].indices == (sweep.loop.index,) and stores[0].value == 0
+                and not any(isinstance(s, Store) and s.base.label == label for s in walk(run[k + 1:]))):
+            return True
+    return False
+
+
 def fuse_reductions(statements, arguments, per_row=True):
     """Fuse every reverse sweep that allows it into its forward loop (see `_fused`)."""
     for reverse_at, statement in enumerate(statements):
@@ -1597,7 +1738,7 @@ def build_kernels(derivative, gradient_as_tuple, parallel=False, enabled=passes.
 
 def _passes(body, results, arguments, bounds, temporaries, enabled):
     """`(entry checks, statements)` of a kernel whose live statements are `body`: fusion, bounds, dead carried
-    values, CSE, skipped sweeps and nesting cut."""
+    values, CSE, skipped sweeps, nesting cut and skipped rows."""
     if "fuse_reductions" in enabled:
         body = fuse_reductions(body, arguments, "per_row_fusion" in enabled)
     entry, body, fragile = bounds.kernel(body)
@@ -1608,7 +1749,12 @@ def _passes(body, results, arguments, bounds, temporaries, enabled):
     if "hoist_invariants" in enabled:
         body = hoist_invariants(body, temporaries, {a.symbol for a in arguments} | {
             size for a in arguments for size in a.shape})
-    return entry, shallow(skip_zero_sweeps(shared(body, temporaries, enabled, fragile), enabled), temporaries)
+    body = shallow(skip_zero_sweeps(shared(body, temporaries, enabled, fragile), enabled), temporaries)
+    if "skip_zero_rows" in enabled:
+        splits = {id(s) for s in body if isinstance(s, Loop) and "split_rows" in enabled
+                  and split_rows(s, "accumulator_chain" in enabled, frozenset()) is not None}
+        body = skip_zero_rows(body, splits)
+    return entry, body
 
 
 RUNTIME_FUNCTIONS = ("digamma", "grow", "int_floordiv", "int_mod", "int_pow_slope")

@@ -43,6 +43,8 @@ PASSES = {
     "fuse_reductions": ("codegen", "runs a loop's reverse sweep inside its forward loop"),
     "per_row_fusion": ("codegen", "fuses loops whose local arrays are rewritten whole every iteration"),
     "skip_zero_sweeps": ("codegen", "skips a reverse sweep while the adjoint scaling it is zero"),
+    "skip_zero_rows": ("codegen", "skips the rest of a row's reverse sweep, through its layers' adjoint arrays, "
+                                  "while the adjoint that starts it is zero (an inactive hinge)"),
     "any_order_sweeps": ("codegen", "runs a reverse sweep first to last when its iterations only add"),
     "accumulator_chain": ("codegen", "prints acc + (terms) so a loop's dependency chain is one addition"),
     "recurrence_order": ("codegen", "adds the terms of a sum that read a loop's recurrence last, off its chain"),
