@@ -44,7 +44,8 @@ PASSES = {
     "per_row_fusion": ("codegen", "fuses loops whose local arrays are rewritten whole every iteration"),
     "skip_zero_sweeps": ("codegen", "skips a reverse sweep while the adjoint scaling it is zero"),
     "skip_zero_rows": ("codegen", "skips the rest of a row's reverse sweep, through its layers' adjoint arrays, "
-                                  "while the adjoint that starts it is zero (an inactive hinge)"),
+                                  "while the adjoint that starts it is zero (an inactive hinge); a guarded block "
+                                  "that ends a loop's body is printed as an early `continue`"),
     "any_order_sweeps": ("codegen", "runs a reverse sweep first to last when its iterations only add"),
     "accumulator_chain": ("codegen", "prints acc + (terms) so a loop's dependency chain is one addition"),
     "recurrence_order": ("codegen", "adds the terms of a sum that read a loop's recurrence last, off its chain"),

@@ -30,6 +30,7 @@ FIRST_SEED = 0
 PROGRAMS = int(os.environ.get("SYMGRAD_FUZZ_PROGRAMS", "100"))
 INTERPRETED_PROGRAMS = int(os.environ.get("SYMGRAD_FUZZ_INTERPRETED", "200"))
 NUMPY_PROGRAMS = int(os.environ.get("SYMGRAD_FUZZ_NUMPY", "12"))  # vectorised programs (`--numpy`): 5-10 s each
+NETWORK_PROGRAMS = int(os.environ.get("SYMGRAD_FUZZ_NETWORKS", "16"))  # network rows (`generate(seed, blocks)`)
 TIMEOUT = 120
 
 
@@ -45,7 +46,7 @@ def test_the_generator_covers_the_subset():
     wanted = {"reduction", "prefix sum", "recurrence", "local array", "local int size", "nested", "triangular",
               "step", "negative step", "branch in loop", "guarded read", "helper", "array helper", "early return",
               "kink", "float // and %", "index arithmetic", "local int index", "flattened index", "mirrored index",
-              "2-D argument", "local 2-D array", "product", "literal index", "short-circuit guard"}
+              "2-D argument", "local 2-D array", "product", "literal index", "short-circuit guard", "layer rows"}
     assert wanted <= seen, f"never generated: {sorted(wanted - seen)}"
 
 
@@ -66,6 +67,16 @@ def _failures(seeds, writer=generate):
 def test_generated_programs_agree_with_their_references():
     report = _failures(range(FIRST_SEED, FIRST_SEED + PROGRAMS))
     assert not report, f"generated programs failed:\n\n{report}"
+
+
+NETWORK_BLOCKS = ("block_layer_rows", "block_assign", "block_reduction")
+
+
+def test_generated_network_rows_agree_with_their_references():
+    """Programs made mostly of a network's rows (hidden layers in local arrays, a hinge), where pass
+    `skip_zero_rows` skips a row's backward pass past its hinge: with every pass on and off, as the others."""
+    report = _failures(range(9700000, 9700000 + NETWORK_PROGRAMS), writer=lambda seed: generate(seed, NETWORK_BLOCKS))
+    assert not report, f"generated network programs failed:\n\n{report}"
 
 
 def test_generated_vectorised_programs_agree_with_their_references():

@@ -4,6 +4,7 @@ it (the hinge's), as in a gradient written by hand.  Each gradient is checked ag
 checked on the statements themselves."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -100,11 +101,17 @@ def _arguments(function, rng):
 
 
 def _guarded(transform):
-    """Whether the gradient kernel tests a row's hinge adjoint once around its later sweeps."""
+    """Whether the gradient kernel tests a row's hinge adjoint once and skips the row's later sweeps (printed as
+    ``if s_bar == 0.0: continue`` before them)."""
     lines = transform.source().split("def grad(")[1].split("\n")
-    guards = [k for k, line in enumerate(lines) if line.strip().startswith("if (") and line.rstrip().endswith("!= 0.0):")]
-    return any(sum(line.strip().startswith("for ") for line in lines[k + 1:k + 40]
-                   if len(line) - len(line.lstrip()) > len(lines[k]) - len(lines[k].lstrip())) >= 2 for k in guards)
+    depth = [len(line) - len(line.lstrip()) for line in lines]
+    for k, line in enumerate(lines[:-1]):
+        if re.fullmatch(r"\s*if \w+ == 0\.0:", line) and lines[k + 1].strip() == "continue":
+            rest = [m for m in range(k + 2, len(lines)) if lines[m].strip()]
+            block = [m for m in rest[:next((n for n, m in enumerate(rest) if depth[m] < depth[k]), len(rest))]]
+            if sum(depth[m] == depth[k] and lines[m].lstrip().startswith("for ") for m in block) >= 2:
+                return True
+    return False
 
 
 @pytest.mark.parametrize("function", [hinge_network, two_layers_if, hidden_read_after])
@@ -188,3 +195,49 @@ def test_a_run_that_adds_what_is_not_zero_with_its_adjoint_is_not_guarded():
     leak = [Store(g, (ZERO,), X[i, 1], True)]
     guard = _guard_of(codegen.skip_zero_rows(_row(extra=leak)))
     assert guard is not None and len(guard.body) == 2  # (the leak stays outside, after the guarded run)
+
+
+def test_the_reset_of_a_sum_just_before_the_run_joins_it():
+    """`u = 0.0` before the sweep, `u += ...` inside it, `v += u` after: one guarded run (the gradient of a
+    scalar read in a row's sweep)."""
+    from symgrad.ir import Update
+    v = sp.Symbol("v", real=True)
+    statements = _row(extra=[Update(v, u, True)])
+    loop = statements[-1]
+    first = loop.body.index(next(st for st in loop.body if isinstance(st, ReverseLoop)))
+    loop.body.insert(first, Update(u, sp.Integer(0)))
+    loop.body[first + 1].body.append(Update(u, s * X[i, j], True))
+    guard = _guard_of(codegen.skip_zero_rows(statements))
+    assert guard is not None and isinstance(guard.body[0], Update) and len(guard.body) == 4
+
+
+def test_a_sum_the_run_resets_and_the_next_row_reads_first_is_not_guarded():
+    from symgrad.ir import Update
+    statements = _row()
+    loop = statements[-1]
+    first = loop.body.index(next(st for st in loop.body if isinstance(st, ReverseLoop)))
+    loop.body.insert(first, Update(u, sp.Integer(0)))
+    loop.body.insert(0, Store(g, (ZERO,), u, True))  # (the next row reads u before the run resets it)
+    assert _guard_of(codegen.skip_zero_rows(statements)) is None
+
+
+def _printed(loop):
+    printer = codegen.NumbaPrinter()
+    return "\n".join(codegen._emit([loop], printer, "", set()))
+
+
+def test_a_guarded_block_that_ends_a_body_is_printed_as_continue_after_the_carried_update():
+    from symgrad.ir import Carried
+    acc, acc_next, total = sp.symbols("acc acc_next total", real=True)
+    body = [Assign(acc_next, acc + X[i, 0]), Assign(s, X[i, 1]), When(sp.Ne(s, sp.Float(0.0)), [
+        Store(g, (ZERO,), s * X[i, 2], True)])]
+    text = _printed(Loop(i, ZERO, n, ONE, body, [Carried(acc, sp.Float(0.0), acc_next, total)]))
+    assert "if s == 0.0:\n        acc = acc_next\n        continue\n    g[0] += " in text
+
+
+def test_a_guarded_block_whose_value_the_carried_update_reads_keeps_its_if():
+    from symgrad.ir import Carried
+    acc, total = sp.symbols("acc total", real=True)
+    body = [Assign(s, X[i, 1]), When(sp.Ne(s, sp.Float(0.0)), [Assign(t, s * X[i, 2])])]
+    text = _printed(Loop(i, ZERO, n, ONE, body, [Carried(acc, sp.Float(0.0), acc + t, total)]))
+    assert "continue" not in text and "if (s != 0.0):" in text and "else:\n        t = 0.0" in text

@@ -134,12 +134,15 @@ def main(argv=None):
                              "hour; an access outside an array then shows as NumPy's IndexError instead of a crash")
     parser.add_argument("--numpy", action="store_true",
                         help="vectorised NumPy programs (benchmarks/fuzz/numpy_programs.py) instead of loop programs")
+    parser.add_argument("--blocks", help="loop programs made only of these generator blocks, comma-separated "
+                                          "(block_layer_rows,block_assign: a network's rows, pass skip_zero_rows)")
     options = parser.parse_args(argv)
     if options.interpret:
         os.environ["NUMBA_DISABLE_JIT"] = "1"  # the workers inherit it
 
     options.out.mkdir(parents=True, exist_ok=True)
-    writer = generate_numpy if options.numpy else generate
+    blocks = tuple(options.blocks.split(",")) if options.blocks else None
+    writer = generate_numpy if options.numpy else lambda seed: generate(seed, blocks)
     programs = [writer(seed).as_json() for seed in range(options.seed, options.seed + options.programs)]
     campaign = Campaign(len(programs), options.out)
     verdicts = []

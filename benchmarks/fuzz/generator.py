@@ -63,8 +63,9 @@ class Array:
 class Writer:
     """Writes one program; `rng` decides everything, so a seed is a program."""
 
-    def __init__(self, seed):
+    def __init__(self, seed, blocks=None):
         self.seed = seed
+        self.blocks = [(name, weight) for name, weight in self.BLOCKS if blocks is None or name in blocks]
         self.rng = random.Random(seed)
         self.lines = []
         self.helpers = []  # (name, source) of module-level functions
@@ -546,6 +547,52 @@ class Writer:
         self.finish(name)
         self.note("division by int")
 
+    def block_layer_rows(self):
+        """A network's rows: per row, a hidden layer (or two, the second dense over the first) rewritten whole in a
+        local array, a score summed from it, and a kinked loss (a hinge) of the score; rows past the kink have a
+        zero backward pass (pass `skip_zero_rows`)."""
+        rows, units = self.array(), self.array()
+        layers, total = [self.fresh("h") for _ in range(self.rng.choice([1, 1, 2]))], self.start_sum()
+        inside = self.rng.random() < 0.3  # the layers allocated inside the row loop
+        for layer in layers if not inside else ():
+            self.emit(0, f"{layer} = np.zeros({units.spelled})")
+        self.emit(0, f"for i in range({rows.spelled}):")
+        for layer in layers if inside else ():
+            self.emit(1, f"{layer} = np.zeros({units.spelled})")
+        for at, layer in enumerate(layers):
+            self.emit(1, f"for j in range({units.spelled}):")
+            if at == 0:
+                pre = self.reading([f"{rows.name}[i]"], [f"{units.name}[j]", "(0.1 * j)"] + self.scalars, 1)
+            else:
+                self.emit(2, "acc = 0.0")
+                self.emit(2, f"for k in range({units.spelled}):")
+                self.emit(3, f"acc += {layers[at - 1]}[k] * {self.reading([f'{units.name}[k]', '(0.1 * k)'], [], 1)}")
+                pre = self.reading(["acc"], [f"{units.name}[j]"] + self.scalars, 1)
+            if self.rng.random() < 0.3:
+                self.emit(2, f"z = {pre}")
+                self.emit(2, "if z > 0:")
+                self.emit(3, f"{layer}[j] = z")
+                self.emit(2, "else:")
+                self.emit(3, f"{layer}[j] = 0.0")
+            else:
+                self.emit(2, f"{layer}[j] = {self.rng.choice(KINKED + SMOOTH[:3]).format(pre, '0.0')}")
+        score = self.fresh("r")
+        self.emit(1, f"{score} = 0.0")
+        self.emit(1, f"for j in range({units.spelled}):")
+        self.emit(2, f"{score} += {self.reading([f'{layers[-1]}[j]'], [f'{units.name}[j]'] + self.scalars, 1)}")
+        margin = f"{self.constant(0.5, 1.5)} - {self.rng.choice(self.elements(rows))} * {score}"
+        if self.rng.random() < 0.3:
+            self.emit(1, f"m = {margin}")
+            self.emit(1, "if m > 0:")
+            self.emit(2, f"{total} += m")
+        else:
+            self.emit(1, f"{total} += max(0.0, {margin})")
+        if self.rng.random() < 0.6:  # the loss read only by the return: its adjoint is fixed, and the sweep fuses
+            self.results.append(total)
+        else:
+            self.finish(total)
+        self.note("layer rows")
+
     BLOCKS = (
         ("block_assign", 8), ("block_reduction", 12), ("block_product", 3), ("block_prefix_sum", 8),
         ("block_recurrence", 8), ("block_local_array", 8), ("block_differences", 4), ("block_nested", 8),
@@ -553,6 +600,7 @@ class Writer:
         ("block_guarded_read", 5),
         ("block_index_arithmetic", 7), ("block_flattened", 3), ("block_branch", 5), ("block_early_return", 3),
         ("block_array_reduction", 5), ("block_power_of_index", 2), ("block_divide_by_int", 2),
+        ("block_layer_rows", 5),
     )
 
     # --- the whole program -------------------------------------------------------------------------------
@@ -564,7 +612,7 @@ class Writer:
 
     def write(self):
         self.choose_arguments()
-        names, weights = zip(*self.BLOCKS)
+        names, weights = zip(*self.blocks)
         for _ in range(self.rng.randint(2, 6)):
             getattr(self, self.rng.choices(names, weights)[0])()
         self.final_return()
@@ -580,6 +628,6 @@ class Writer:
         return Program(self.seed, source, dict(self.args), wrt, features=list(self.features))
 
 
-def generate(seed):
-    """The program for `seed` (deterministic)."""
-    return Writer(seed).write()
+def generate(seed, blocks=None):
+    """The program for `seed` (deterministic), made of the blocks named in `blocks` (default: all)."""
+    return Writer(seed, blocks).write()
