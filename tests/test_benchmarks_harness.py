@@ -110,3 +110,21 @@ def test_mlp_spelling_rows_compute_the_loop_rows_loss(harness):
         assert (row.family, row.size, row.wrt) == (problems["mlp"].family, problems["mlp"].size, problems["mlp"].wrt)
         args = row.args(np.random.default_rng(1))
         assert row.function()(*args) == pytest.approx(row.hand()(*args)[0], rel=1e-12)
+
+
+def test_writing_the_page_twice_keeps_one_copy_of_each_section(harness, tmp_path):
+    """A run without the scaling figure keeps the page's last one; the paragraph after it was kept with it and
+    written again, one more copy per run (performance.md had four)."""
+    path = tmp_path / "results.json"
+    assert harness.main(["--quick", "--systems", "symgrad", "--problems", "rosen2", "--no-latency", "--no-scaling",
+                         "--json", str(path)]) == 0
+    import report  # (the harness put benchmarks/ on the path)
+
+    (tmp_path / "performance.md").write_text("# old page\n\n## Scaling\n\nthe last figure\n\n"
+                                             f"{report.BIG_PROGRAMS}\n\n## Method\n")
+    results = json.loads(path.read_text())
+    for _ in range(2):
+        report.write_docs(results, str(tmp_path))
+    page = (tmp_path / "performance.md").read_text()
+    assert page.count(report.BIG_PROGRAMS) == 1 and page.count("the last figure") == 1
+    assert page.count("## Why symgrad is at N x here") == 1
