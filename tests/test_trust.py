@@ -559,6 +559,26 @@ def test_a_statement_after_a_constant_return_is_not_run():
         assert value == dead_after_an_early_return(x, 0.5) and gradient == pytest.approx(math.cos(0.5), rel=1e-15)
 
 
+def int_bound_after_a_return(x, a, n):
+    s = float(np.sum(x))
+    return a * s
+    for i in range(n):  # never runs: n is no int to symgrad either
+        s += x[i]
+    return s
+
+
+def test_an_argument_used_only_after_a_return_gets_no_kind_from_that_use():
+    """Kinds were read off the whole body, dead code included: `range(n)` after the return made `n` an int, and the
+    call-time check of int arguments (below 2**53) refused n = 2**63 - 1, which Python never uses (fuzz seed
+    9900867, `--interpret`, minimised)."""
+    x = np.array([1.0, -2.0, 0.5])
+    for n in (2**63 - 1, 1.5, 3):
+        value, gradient = sg.value_and_grad(int_bound_after_a_return, wrt=("x", "a"))(x, 0.7, n)
+        assert value == int_bound_after_a_return(x, 0.7, n)
+        np.testing.assert_allclose(gradient[0], np.full(3, 0.7), rtol=1e-15)  # d(a * sum(x))/dx by hand
+        assert gradient[1] == pytest.approx(-0.5, rel=1e-15)
+
+
 def squashed_branch(u, v):
     if u > 0.63:
         return v if u <= -0.93 else u

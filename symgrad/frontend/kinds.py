@@ -61,17 +61,29 @@ def _axis_keyword(node):
     return None
 
 
+def _reached_children(node):
+    """The child nodes of `node`, less the statements after a `return` in the same block: they never run, and the
+    lifter does not lift them (`Lifter.run_block`), so they decide no kind (`range(n)` there would make an int of an
+    `n` that Python never uses as one)."""
+    for value in (value for _, value in ast.iter_fields(node)):
+        if isinstance(value, list):
+            end = next((k + 1 for k, v in enumerate(value) if isinstance(v, ast.Return)), len(value))
+            yield from (v for v in value[:end] if isinstance(v, ast.AST))
+        elif isinstance(value, ast.AST):
+            yield value
+
+
 def _scoped_walk(definition):
-    """Every node under `definition`, with the names that a nested `def` around it makes its own (its arguments and
-    what it assigns): there they are not the outer function's arguments."""
-    pending = [(child, frozenset()) for child in ast.iter_child_nodes(definition)]
+    """Every node under `definition` that can run, with the names that a nested `def` around it makes its own (its
+    arguments and what it assigns): there they are not the outer function's arguments."""
+    pending = [(child, frozenset()) for child in _reached_children(definition)]
     while pending:
         node, shadowed = pending.pop()
         yield node, shadowed
         if isinstance(node, ast.FunctionDef):
             shadowed = shadowed | {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)} | {
                 n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-        pending.extend((child, shadowed) for child in ast.iter_child_nodes(node))
+        pending.extend((child, shadowed) for child in _reached_children(node))
 
 
 def infer_kinds(source, seen=None, observed=None):
