@@ -1111,16 +1111,16 @@ def _scaling_adjoint(sweep):
     candidates = sorted((s for s in terms[0].free_symbols if isinstance(s, sp.Symbol) and not s.is_integer
                          and s not in inside), key=str) if terms else []
     for candidate in candidates:
-        if all(_vanishes_at_zero(term, candidate) for term in terms):
+        if all(_vanishes_at_zero(term, {candidate}) for term in terms):
             return candidate
     return None
 
 
-def _vanishes_at_zero(term, symbol):
-    """Whether `term` is 0 where `symbol` is; not where setting it to 0 leaves what SymPy cannot build (a comparison
-    of `zoo`, from `x % symbol` or `1/symbol`)."""
+def _vanishes_at_zero(term, zeros):
+    """Whether `term` is 0 where the symbols and array elements in `zeros` are; not where setting them to 0 leaves
+    what SymPy cannot build (a comparison of `zoo`, from `x % symbol` or `1/symbol`)."""
     try:
-        return term.xreplace({symbol: 0}) == 0
+        return term.xreplace({z: sp.Integer(0) for z in zeros}) == 0
     except (TypeError, ZeroDivisionError):
         return False
 
@@ -1157,7 +1157,24 @@ def skip_zero_rows(statements, splits=frozenset()):
     which nothing stores into it.  Loops that `split_rows` cuts (ids in `splits`) are left alone: their parts
     cannot hold a guarded block.  A guarded run that ends a loop's body is printed as an early `continue`
     (`_emit_body`)."""
-    return _rows_skipped(statements, statements, set(), splits)
+    return _rows_skipped(statements, _layer_arrays(statements), set(), splits)
+
+
+def _layer_arrays(kernel):
+    """For each 1-D array that `kernel` allocates once: its size, and the ids of the statements that mention it
+    (what `_zero_between_runs` asks of a layer's adjoint array)."""
+    made = defaultdict(list)
+    for s in walk(kernel):
+        if isinstance(s, Allocate):
+            made[s.base.label].append(s.shape)
+    layers = {label: (shapes[0][0], set()) for label, shapes in made.items()
+              if len(shapes) == 1 and len(shapes[0]) == 1}
+    names = {label.name: label for label in layers}
+    for s in walk(kernel):
+        if not isinstance(s, (Loop, ReverseLoop, When, Allocate)):
+            for name in _names(s, set()) & set(names):
+                layers[names[name]][1].add(id(s))
+    return layers
 
 
 def _reads_after(statements, read_after):
@@ -1169,27 +1186,28 @@ def _reads_after(statements, read_after):
     return after[::-1]
 
 
-def _rows_skipped(statements, kernel, read_after, splits, around=frozenset()):
-    """`statements` with `skip_zero_rows` applied inside every loop and sweep; `read_after`: what is read after
-    them, `around`: what the statements before them in the loops around read (in the next iteration)."""
+def _rows_skipped(statements, layers, read_after, splits, around=frozenset()):
+    """`statements` with `skip_zero_rows` applied inside every loop and sweep (`layers`: see `_layer_arrays`);
+    `read_after`: what is read after them, `around`: what the statements before them in the loops around read (in
+    the next iteration)."""
     if not any(isinstance(s, (Loop, ReverseLoop)) for s in statements):
         return statements
     result, before = [], set(around)
     for s, later in zip(statements, _reads_after(statements, read_after)):
         if isinstance(s, Loop):
             later = later | set().union(*(c.next.free_symbols for c in s.carried))
-            body = _rows_skipped(s.body, kernel, later, splits, before)
+            body = _rows_skipped(s.body, layers, later, splits, before)
             s = Loop(s.index, s.start, s.stop, s.step,
-                     body if id(s) in splits else _guarded_runs(body, kernel, later, before), s.carried, s.line)
+                     body if id(s) in splits else _guarded_runs(body, layers, later, before), s.carried, s.line)
         elif isinstance(s, ReverseLoop):
-            body = _guarded_runs(_rows_skipped(s.body, kernel, later, splits, before), kernel, later, before)
+            body = _guarded_runs(_rows_skipped(s.body, layers, later, splits, before), layers, later, before)
             s = ReverseLoop(s.loop, body, s.unless_zero, s.any_order)
         before |= _used(s)
         result.append(s)
     return result
 
 
-def _guarded_runs(statements, kernel, read_after, around):
+def _guarded_runs(statements, layers, read_after, around):
     """`statements` with each silent run (see `skip_zero_rows`) that goes through a layer's adjoint array put
     under a `When` on its starting adjoint."""
     result, at, after = [], 0, None
@@ -1197,7 +1215,7 @@ def _guarded_runs(statements, kernel, read_after, around):
         first, run = statements[at], None
         if isinstance(first, ReverseLoop) and first.unless_zero is not None:
             after = after or _reads_after(statements, read_after)
-            run = _silent_run(statements, at, kernel, after, around)
+            run = _silent_run(statements, at, layers, after, around)
         if run is None:
             result.append(first)
             at += 1
@@ -1211,14 +1229,14 @@ def _guarded_runs(statements, kernel, read_after, around):
     return result
 
 
-def _silent_run(statements, at, kernel, after, around):
+def _silent_run(statements, at, layers, after, around):
     """`(begin, end)` of the longest run `statements[begin:end]` silent while the adjoint scaling the sweep at `at`
     is zero (the precondition of `skip_zero_rows`) that resets a layer's adjoint array, or None; the run starts
     with the sweep or with the resets of sums just before it (`a_bar_sum = 0.0`); `after[k]`: what is read after
     `statements[k]`, `around`: what the loops around read before `statements`."""
     seed = statements[at].unless_zero
     arrays = {s.base.label for s in walk(statements[at:]) if isinstance(s, Store) and not s.accumulate
-              and s.value == 0 and _allocated_1d(kernel, s.base.label) is not None}
+              and s.value == 0 and s.base.label in layers}
     if not arrays:
         return None
     begin = at
@@ -1237,7 +1255,7 @@ def _silent_run(statements, at, kernel, after, around):
             continue  # (a value it makes that is not zero is read later; a sum it resets is read in the next row)
         used = set().union(*(_arrays_read(v) for v in _values(run)),
                            {s.base.label for s in walk(run) if isinstance(s, Store) and not s.accumulate})
-        kept = {label for label in arrays & used if _zero_between_runs(label, run, kernel, seed)}
+        kept = {label for label in arrays & used if _zero_between_runs(label, run, layers[label], seed)}
         if kept and kept == arrays & used:  # (each array read as zero is zero when the run starts)
             return begin, end
     return None
@@ -1248,11 +1266,8 @@ def _silent(statement, zero, other, updated, arrays):
     zero; it adds what it makes zero to `zero`, what else it assigns to `other`, and the sums it resets to zero to
     `zero` and `updated` (a skipped run leaves them as they were, so nothing outside it may read them)."""
     def vanishes(expr):
-        elements = {e: sp.Integer(0) for e in expr.atoms(sp.Indexed) if e.base.label in arrays}
-        try:
-            return expr.xreplace(elements).xreplace({z: sp.Integer(0) for z in zero & expr.free_symbols}) == 0
-        except (TypeError, ZeroDivisionError):
-            return False
+        return _vanishes_at_zero(expr, {e for e in expr.atoms(sp.Indexed) if e.base.label in arrays}
+                                 | (zero & expr.free_symbols))
 
     if isinstance(statement, Assign):  # (a name a sweep assigns again takes its new value)
         zero.discard(statement.target)
@@ -1277,21 +1292,12 @@ def _silent(statement, zero, other, updated, arrays):
     return False  # tapes, allocations and checks
 
 
-def _allocated_1d(kernel, label):
-    """The one `Allocate` of the 1-D array `label` in `kernel`, or None."""
-    made = [s for s in walk(kernel) if isinstance(s, Allocate) and s.base.label == label]
-    return made[0] if len(made) == 1 and len(made[0].shape) == 1 else None
-
-
-def _zero_between_runs(label, run, kernel, seed):
-    """Whether the array `label` is all zero whenever `run` starts (see `skip_zero_rows`)."""
-    def mentions(statements):
-        return [s for s in walk(statements) if not isinstance(s, (Loop, ReverseLoop, When)) and _mentions(s, label)]
-
-    inside = {id(s) for s in mentions(run)}
-    if any(id(s) not in inside and not isinstance(s, Allocate) for s in mentions(kernel)):
+def _zero_between_runs(label, run, layer, seed):
+    """Whether the array `label` (`layer`: its size and what mentions it, `_layer_arrays`) is all zero whenever
+    `run` starts (see `skip_zero_rows`)."""
+    size, mentioned = layer
+    if not mentioned <= {id(s) for s in walk(run)}:
         return False
-    size = _allocated_1d(kernel, label).shape[0]
     for k, sweep in enumerate(run):
         if not (isinstance(sweep, ReverseLoop) and sweep.unless_zero in (None, seed) and sweep.loop.start == 0
                 and sweep.loop.step == 1 and sp.expand(sweep.loop.stop - size) == 0):
