@@ -8,7 +8,10 @@ Nothing here touches Numba itself: `symgrad.jit` compiles the text.
 """
 
 import dataclasses
+import io
 import math
+import re
+import tokenize
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -19,7 +22,7 @@ from sympy.printing.pycode import PythonCodePrinter
 
 from . import passes
 from .bounds import Bounds
-from .ir import INT, Allocate, Assign, Carried, Check, Loop, Pop, Push, ReverseLoop, Store, Update, When, walk
+from .ir import INT, Allocate, Assign, Carried, Check, Loop, Pop, Push, ReverseLoop, Store, Update, When, rebuilt, walk
 from .reverse import closed_form_gradients, without
 from .rules import RULES, FloatTest, IntDiv, IntMod, ordered_operands
 
@@ -313,7 +316,7 @@ class Kernel:
             lines += [f"    if not ({printer.doprint(condition)}):", f"        raise ValueError({message!r})"]
         for condition, message in self.checks:
             lines += [f"    if not ({printer.doprint(condition)}):", f"        raise ArrayIndexError({message!r})"]
-        used = {v.tape for v in walk(self.statements) if isinstance(v, (Push, Pop))}
+        used = set().union(*(_tapes(s.loop if isinstance(s, ChunkedLoop) else s) for s in self.statements))
         for tape, size in self.tapes.items():
             if tape in used:
                 lines += [f"    {tape} = np.empty({printer.doprint(size) if size is not None else 64})",
@@ -689,12 +692,16 @@ CHUNK = sp.Symbol("_chunk", integer=True)
 
 @dataclass
 class ChunkedLoop:
-    """A loop whose iterations only add into sums and into adjoint arrays, run as `CHUNKS` chunks on Numba's
+    """A loop whose iterations only add into sums and into adjoint arrays (and, with pass `chunk_scratch`, use
+    scratch arrays and tapes of their own and store into rows of their own), run as `CHUNKS` chunks on Numba's
     threads (``prange``); each chunk adds into partial sums of its own, which are added up after the loop."""
 
     loop: Loop
     arrays: dict  # label of each array the iterations add into -> its number of dimensions
     sums: list  # scalars from outside the loop that the iterations add into (adjoints)
+    scratch: tuple = ()  # the `Allocate`s of the arrays each iteration uses as scratch (`_scratch`): one per chunk
+    rows: tuple = ()  # labels of the arrays each iteration stores into at a row of its own (`_own_rows`)
+    tapes: tuple = ()  # the tapes each iteration pushes onto and pops just as often (`_balanced`): one per chunk
 
 
 def _sum_term(loop, carried):
@@ -709,26 +716,152 @@ def _sum_term(loop, carried):
     return definition
 
 
-def _chunkable(loop, later):
-    """`loop` as a `ChunkedLoop` when its iterations are independent but for sums, else None."""
+def _chunkable(loop, later, made=None, tapes=frozenset()):
+    """`loop` as a `ChunkedLoop` when its iterations are independent but for sums, else None.
+
+    `made` (``parallel=True``; None for `sums_only`): label -> `Allocate` of each array made before the loop that
+    no statement but the loop touches; `tapes`: the tapes no statement but the loop uses.  With `made`, the body
+    may hold `When`s, the arrays of `made` that every iteration uses as scratch are made once per chunk
+    (`_scratch`), an array the iterations store into only at rows of their own is stored into directly
+    (`_own_rows`), and so are the tapes of `tapes` that every iteration pops as often as it pushes (`_balanced`)."""
     inner = list(walk(loop.body))
-    if loop.step != 1 or any(isinstance(s, (Push, Pop, Allocate, Check, When)) for s in inner):
+    if loop.step != 1 or any(isinstance(s, (Allocate, Check)) for s in inner) or (
+            made is None and any(isinstance(s, When) for s in inner)):
         return None
-    stores = [s for s in inner if isinstance(s, Store)]
-    if any(not s.accumulate or loop.index in sp.Tuple(*s.indices).free_symbols for s in stores):
-        return None  # rows the loop index picks may repeat across chunk boundaries: keep it serial
-    arrays = {s.base.label: len(s.indices) for s in stores}
-    read = set().union(*(_arrays_read(v) for v in _values(loop.body)))
+    used = {s.tape for s in inner if isinstance(s, (Push, Pop))}
+    if used and (made is None or not used <= tapes or not all(_balanced(loop.body, tape) for tape in used)):
+        return None
+    scratch = tuple(a for a in (made or {}).values() if _scratch(loop, a))
+    private = {a.base.label for a in scratch}
+    read = set().union(*(_arrays_read(e) for e in _expressions(inner)))
+    stores = defaultdict(list)
+    for s in inner:
+        if isinstance(s, Store) and s.base.label not in private:
+            stores[s.base.label].append(s)
+    arrays, rows = {}, []
+    for label, group in stores.items():
+        if label in read:
+            return None
+        if made is not None and _own_rows(loop, group):
+            rows.append(label)
+        elif all(s.accumulate and loop.index not in sp.Tuple(*s.indices).free_symbols for s in group):
+            arrays[label] = len(group[0].indices)
+        else:
+            return None  # rows the loop index picks may repeat across chunk boundaries: keep it serial
     inside = _defines(loop)
     sums = sorted({s.target for s in inner if isinstance(s, Update) and s.target not in inside}, key=str)
-    if read & set(arrays) or any(isinstance(s, Update) and s.target in sums and not s.accumulate for s in inner):
+    if any(isinstance(s, Update) and s.target in sums and not s.accumulate for s in inner):
         return None
     reads = set().union(*(_used(s) - ({s.target} if isinstance(s, Update) else set()) for s in inner))
     if set(sums) & reads or any(_sum_term(loop, c) is None for c in loop.carried):
         return None
     if (inside - {c.result for c in loop.carried}) & later:
         return None
-    return ChunkedLoop(loop, arrays, sums)
+    return ChunkedLoop(loop, arrays, sums, scratch, tuple(rows), tuple(sorted(used)))
+
+
+def _balanced(body, tape):
+    """Whether every run of `body` pops `tape` just as often as it pushes onto it: the counts, products of the trip
+    counts of the loops around each push and pop, are equal, and none is under a condition.  A tape empty before
+    the loop is then empty again after each iteration, and a chunk can start from an empty tape of its own."""
+    pushes, pops = _tape_count(body, tape, Push), _tape_count(body, tape, Pop)
+    return pushes is not None and pops is not None and sp.expand(pushes - pops) == 0
+
+
+def _tape_count(statements, tape, kind):
+    """How many times `statements` run a `kind` (Push or Pop) of `tape`, or None where a condition decides."""
+    count = sp.Integer(0)
+    for s in statements:
+        if isinstance(s, kind) and s.tape == tape:
+            count += 1
+        elif isinstance(s, (Loop, ReverseLoop)):
+            loop = s.loop if isinstance(s, ReverseLoop) else s
+            inner = _tape_count(s.body, tape, kind)
+            if inner is None or inner != 0 and (loop.step != 1 or getattr(s, "unless_zero", None) is not None):
+                return None
+            count += sp.Max(0, loop.stop - loop.start) * inner
+        elif isinstance(s, When) and any(isinstance(t, kind) and t.tape == tape for t in walk(s.body)):
+            return None
+    return count
+
+
+def _expressions(statements):
+    """Every expression `statements` (each already walked into) evaluate: values, indices, guards, conditions,
+    bounds and carried values."""
+    for s in statements:
+        if isinstance(s, (Assign, Update, Push, Store)):
+            yield s.value
+        if isinstance(s, Store):
+            yield from s.indices
+        if isinstance(s, Assign):
+            yield s.guard
+        if isinstance(s, (When, Check)):
+            yield s.condition
+        if isinstance(s, (Loop, ReverseLoop)):
+            loop = s.loop if isinstance(s, ReverseLoop) else s
+            yield from (loop.start, loop.stop, loop.step)
+            yield from (e for c in loop.carried for e in (c.initial, c.next))
+
+
+def _own_rows(loop, stores):
+    """Whether `stores` (every store into one array in `loop`) each reach only elements no other iteration
+    reaches: all index that array at the loop's index along one same axis, and the index starts at a nonnegative
+    value (a negative one would count from the end, and two iterations could then reach one element)."""
+    if sp.sympify(loop.start).is_nonnegative is not True:
+        return False
+    return any(all(len(s.indices) > axis and s.indices[axis] == loop.index for s in stores)
+               for axis in range(len(stores[0].indices)))
+
+
+def _scratch(loop, allocate):
+    """Whether every iteration of `loop` leaves what the 1-D array `allocate` (made before the loop, touched by
+    nothing else) holds unread, so that each chunk can use an array of its own: the first statement of the body
+    that touches the array is a loop over all its elements storing each one first (`_overwritten_first`), or
+    every iteration leaves it all zeros as it was made (`_zeros_after`)."""
+    if len(allocate.shape) != 1:
+        return False
+    return _overwritten_first(loop.body, allocate) or _zeros_after(loop.body, allocate)
+
+
+def _whole_sweep(statement, allocate):
+    """`statement` as the `Loop` it runs once over ``range(0, len(array))``, when it is one (a `ReverseLoop`
+    counts when it always runs), else None."""
+    loop = statement.loop if isinstance(statement, ReverseLoop) and statement.unless_zero is None else statement
+    if isinstance(loop, Loop) and loop.start == 0 and loop.step == 1 and loop.stop == allocate.shape[0]:
+        return loop
+    return None
+
+
+def _overwritten_first(body, allocate):
+    """Whether the first statement of `body` that touches the 1-D `allocate` is a loop over all its elements whose
+    body stores each one (`a[j] = v`, unconditionally) and touches it nowhere else."""
+    label = allocate.base.label
+    first = next((s for s in body if _mentions(s, label)), None)
+    loop = _whole_sweep(first, allocate) if isinstance(first, Loop) else None
+    if loop is None or _mentions(loop.carried, label):
+        return False
+    touching = [s for s in loop.body if _mentions(s, label)]
+    return len(touching) == 1 and isinstance(touching[0], Store) and not touching[0].accumulate and \
+        touching[0].indices == (loop.index,) and not _mentions(touching[0].value, label)
+
+
+def _zeros_after(statements, allocate):
+    """Whether `statements`, run on the 1-D `allocate` all zeros, leave it all zeros: the last one that touches
+    it stores zero into every element (a whole sweep whose one store into it, unconditional, is that), or is a
+    `When` that no other one touches it before and whose body leaves it all zeros."""
+    label = allocate.base.label
+    touching = [s for s in statements if _mentions(s, label)]
+    if not touching:
+        return True
+    last = touching[-1]
+    if isinstance(last, When):
+        return len(touching) == 1 and _zeros_after(last.body, allocate)
+    loop = _whole_sweep(last, allocate)
+    if loop is None:
+        return False
+    stores = [s for s in walk(last.body) if isinstance(s, Store) and s.base.label == label]
+    return len(stores) == 1 and any(s is stores[0] for s in last.body) and not stores[0].accumulate and \
+        stores[0].indices == (loop.index,) and stores[0].value == 0
 
 
 def _redirected(statements, arrays, sums):
@@ -743,8 +876,32 @@ def _redirected(statements, arrays, sums):
             s = Loop(s.index, s.start, s.stop, s.step, _redirected(s.body, arrays, sums), s.carried, s.line)
         elif isinstance(s, ReverseLoop):
             s = ReverseLoop(s.loop, _redirected(s.body, arrays, sums), s.unless_zero, s.any_order)
+        elif isinstance(s, When):
+            s = When(s.condition, _redirected(s.body, arrays, sums))
         result.append(s)
     return result
+
+
+def _renamed_tapes(statements, names):
+    """`statements` pushing onto and popping the tapes of `names` (tape -> new name) under their new names; each
+    chunk's own tape starts small and grows (it is not in the kernel's `fixed` tapes)."""
+    def change(part):
+        if isinstance(part, (Push, Pop)) and part.tape in names:
+            return dataclasses.replace(part, tape=names[part.tape])
+        return None
+    return rebuilt(statements, change)
+
+
+def _renamed_arrays(statements, names):
+    """`statements` reading and storing the arrays of `names` (label -> new label) under their new labels."""
+    def change(part):
+        if isinstance(part, sp.IndexedBase) and part.label in names:
+            return sp.IndexedBase(names[part.label])
+        if isinstance(part, sp.Basic):
+            return part.replace(lambda e: isinstance(e, sp.Indexed) and e.base.label in names,
+                                lambda e: sp.IndexedBase(names[e.base.label])[e.indices])
+        return None
+    return rebuilt(statements, change)
 
 
 def _emit_chunked(chunked, printer, indent, fixed, accumulators):
@@ -761,22 +918,29 @@ def _emit_chunked(chunked, printer, indent, fixed, accumulators):
               f"{inner}{CHUNK}_start = {p(loop.start)} + (({count}) * {CHUNK}) // {CHUNKS}",
               f"{inner}{CHUNK}_stop = {p(loop.start)} + (({count}) * ({CHUNK} + 1)) // {CHUNKS}"]
     lines += [f"{inner}{p(s)}_chunk = 0.0" for s in chunked.sums]
+    lines += [line for tape in chunked.tapes for line in (f"{inner}{tape}_chunk = np.empty(64)",
+                                                           f"{inner}{tape}_chunk_n = 0")]
+    own = {a.base.label: sp.Symbol(f"{a.base.label}_chunk") for a in chunked.scratch}
+    made = [Allocate(sp.IndexedBase(own[a.base.label]), a.shape, a.line) for a in chunked.scratch]
     from_zero = [Carried(c.phi, sp.Float(0.0), c.next, c.result) for c in loop.carried]
+    statements = _renamed_tapes(_renamed_arrays(loop.body, own), {tape: f"{tape}_chunk" for tape in chunked.tapes})
     body = Loop(loop.index, sp.Symbol(f"{CHUNK}_start", integer=True), sp.Symbol(f"{CHUNK}_stop", integer=True), 1,
-                _redirected(loop.body, chunked.arrays, chunked.sums), from_zero, loop.line)
-    lines += [line for line in _emit([body], printer, inner, fixed, accumulators)
+                _redirected(statements, chunked.arrays, chunked.sums), from_zero, loop.line)
+    lines += [line for line in _emit(made + [body], printer, inner, fixed, accumulators)
               if not any(line == f"{inner}{p(c.result)} = {p(c.phi)}" for c in loop.carried)]
     lines += [f"{inner}{p(c.phi)}_parts[{CHUNK}] = {p(c.phi)}" for c in loop.carried]
     lines += [f"{inner}{p(s)}_parts[{CHUNK}] = {p(s)}_chunk" for s in chunked.sums]
     # Partial sums added up in plain loops: an array expression here would be one more parallel launch each.
     lines += [f"{indent}    {p(c.result)} = {p(c.initial)}" for c in loop.carried]
-    lines.append(f"{indent}    for {CHUNK} in range({CHUNKS}):")
-    lines += [f"{indent}        {p(c.result)} += {p(c.phi)}_parts[{CHUNK}]" for c in loop.carried]
-    lines += [f"{indent}        {p(s)} += {p(s)}_parts[{CHUNK}]" for s in chunked.sums]
+    added = [f"{indent}        {p(c.result)} += {p(c.phi)}_parts[{CHUNK}]" for c in loop.carried]
+    added += [f"{indent}        {p(s)} += {p(s)}_parts[{CHUNK}]" for s in chunked.sums]
     for label, dimensions in chunked.arrays.items():
         element = ", ".join(f"{CHUNK}_{k}" for k in range(dimensions))
-        lines += [f"{indent}        {'    ' * k}for {CHUNK}_{k} in range({label}.shape[{k}]):" for k in range(dimensions)]
-        lines.append(f"{indent}        {'    ' * dimensions}{label}[{element}] += {label}_parts[{CHUNK}, {element}]")
+        added += [f"{indent}        {'    ' * k}for {CHUNK}_{k} in range({label}.shape[{k}]):"
+                  for k in range(dimensions)]
+        added.append(f"{indent}        {'    ' * dimensions}{label}[{element}] += {label}_parts[{CHUNK}, {element}]")
+    if added:  # (none where the chunks only store into rows of their own)
+        lines += [f"{indent}    for {CHUNK} in range({CHUNKS}):"] + added
     lines.append(f"{indent}else:")
     return lines + _emit([loop], printer, indent + "    ", fixed, accumulators)
 
@@ -788,17 +952,74 @@ def sums_only(loop):
     return _chunkable(loop, frozenset()) is not None
 
 
-def in_chunks(statements, results):
-    """Each top-level loop that allows it as a `ChunkedLoop` (the kernel then compiles with ``parallel=True``)."""
+# Pass `chunk_scratch` applies to the loops that read the data only (a cost, not a precondition: the differential
+# fuzzer turns it off, so that the programs it writes, whose arrays are all differentiated, exercise the pass).
+DATA_LOOPS_ONLY = True
+
+
+def in_chunks(statements, results, scratch=True, data=frozenset()):
+    """Each top-level loop that allows it as a `ChunkedLoop` (the kernel then compiles with ``parallel=True``).
+
+    Pass `chunk_scratch` (`scratch`): a loop that reads the data (an array argument of `data`, those not
+    differentiated) may also use as scratch the arrays made before it that nothing else touches, store into rows
+    of its own and hold `When`s, and a sweep over the data whose iterations only add (run first to last) counts
+    as a loop; the precondition is checked by `_chunkable`.  Loops over the parameters alone stay as they were:
+    they are short, and each threaded loop costs Numba about a second to compile."""
+    allocations = {s.base.label: s for s in statements if isinstance(s, Allocate)}
     result = []
-    for at, statement in enumerate(statements):
+    for at, original in enumerate(statements):
+        statement, wide = original, scratch and (not DATA_LOOPS_ONLY or _reads_any(original, data))
+        if wide and isinstance(original, ReverseLoop) and original.any_order and original.unless_zero is None:
+            loop = original.loop
+            statement = Loop(loop.index, loop.start, loop.stop, loop.step, original.body, [], loop.line)
         if isinstance(statement, Loop):
-            later = set().union(*(sp.sympify(r).free_symbols for r in results), *(_used(s) for s in statements[at + 1:]))
-            chunked = _chunkable(statement, later)
-            if chunked is not None and (statement.carried or chunked.arrays or chunked.sums):
-                statement = chunked  # (a loop with nothing to add up, left without effects by `dead_arrays`, stays)
-        result.append(statement)
+            others = [s for s in statements if s is not original]
+            later = set().union(*(sp.sympify(r).free_symbols for r in results), _reads_from_before(statements[at + 1:]))
+            made = {label: allocate for label, allocate in allocations.items()
+                    if label not in later and _mentions(statement, label) and not any(
+                        _mentions(s, label) for s in others if s is not allocate)}
+            tapes = _tapes(statement) - set().union(*(_tapes(s) for s in others))
+            chunked = _chunkable(statement, later, made, tapes) if wide else _chunkable(statement, later)
+            if chunked is not None and (statement.carried or chunked.arrays or chunked.sums or chunked.rows):
+                original = chunked  # (a loop with nothing to add up, left without effects by `dead_arrays`, stays)
+        result.append(original)
     return result
+
+
+def _reads_any(statement, labels):
+    """Whether `statement` (or one inside it) reads an element of an array of `labels`."""
+    return any(_arrays_read(sp.sympify(e)) & labels for e in _expressions(walk([statement])))
+
+
+def _reads_from_before(statements, defined=frozenset()):
+    """The symbols `statements` read before they give them a value (what they read of the statements before
+    them).  A loop's own index and carried values are its own; a value a loop's body defines is undefined after
+    the loop (it may run no iteration), and one read in the body before the body defines it is read from before."""
+    free, defined = set(), set(defined)
+    for s in statements:
+        if isinstance(s, (Loop, ReverseLoop)):
+            loop = s.loop if isinstance(s, ReverseLoop) else s
+            carried = loop.carried if isinstance(s, Loop) else []  # (a sweep runs its loop's range only)
+            heads = [loop.start, loop.stop, loop.step] + [c.initial for c in carried]
+            inner = defined | {loop.index} | {c.phi for c in carried}
+            own = inner | set().union(*(_defines(b) for b in s.body))
+            free |= set().union(*(sp.sympify(e).free_symbols for e in heads)) - defined
+            free |= set().union(*(sp.sympify(c.next).free_symbols for c in carried)) - own
+            free |= ({s.unless_zero} if isinstance(s, ReverseLoop) and s.unless_zero is not None else set()) - defined
+            free |= _reads_from_before(s.body, inner)
+            if isinstance(s, Loop):
+                defined |= {c.result for c in s.carried}
+        elif isinstance(s, When):
+            free |= (s.condition.free_symbols - defined) | _reads_from_before(s.body, defined)
+        else:
+            free |= _used(s) - defined
+            defined |= _defines(s)
+    return free
+
+
+def _tapes(statement):
+    """The tapes a statement (or one inside it) pushes onto or pops."""
+    return {s.tape for s in walk([statement]) if isinstance(s, (Push, Pop))}
 
 
 def _reverse_header(loop, printer, indent, any_order):
@@ -1756,6 +1977,7 @@ def build_kernels(derivative, gradient_as_tuple, parallel=False, enabled=passes.
     closed = closed_form_gradients(derivative) if "closed_form" in enabled else None
     bounds = Bounds(program, {bar: f"the gradient of argument {a.name!r}" for a in program.arguments
                               for bar in [derivative.adjoint_of.get(a.symbol)] if a.base is not None and bar is not None})
+    data = {a.symbol for a in program.arguments if a.base is not None and a.symbol not in derivative.adjoint_of}
     kernels, built = {}, {}
     for name, (statements, results, returns) in plans.items():
         if closed is not None and name != "value":
@@ -1771,7 +1993,7 @@ def build_kernels(derivative, gradient_as_tuple, parallel=False, enabled=passes.
             built[same] = _passes(body, results, program.arguments, bounds, _temporaries(taken), enabled)
         entry, body = built[same]
         if parallel:
-            body = in_chunks(body, results)
+            body = in_chunks(body, results, "chunk_scratch" in enabled, data)
         if "write_once_adjoints" in enabled:  # last: it sees the chunked loops, which it leaves alone
             body = write_once_adjoints(body)
         kernels[name] = Kernel(name, program.arguments, body, returns, derivative.tapes, entry, program.name,
@@ -1800,6 +2022,34 @@ def _passes(body, results, arguments, bounds, temporaries, enabled):
     return entry, body
 
 
+NUMBERED = re.compile(r"^(\w*?)_(\d+)$")  # a name ending in _ and digits, as symgrad names the values of a variable
+
+
+def _apart_from_numba_versions(text, keep):
+    """`text` (kernels) with each local name that ends in ``_<digits>`` given one more underscore (``s1_2`` ->
+    ``s1__2``), except the names of `keep` (the arguments) and attributes.
+
+    Numba renames the versions of a variable assigned more than once ``s1.1``, ``s1.2``, and where it compiles a
+    `prange` loop into a function of its own it makes such names legal by writing ``_`` for ``.``: ``s1.2`` then
+    meets symgrad's own ``s1_2`` and the compile fails ("key already in dictionary", fuzz seed 9960057).  With the
+    extra underscore, no name of symgrad's ends in a single ``_<digits>`` after a name of its own; the mapping is
+    one to one (it inserts one character at a place it can find again), so distinct names stay distinct."""
+    lines, previous = text.split("\n"), None
+    edits = defaultdict(list)
+    for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        if token.type == tokenize.NAME and token.string not in keep and not (previous and previous.string == "."):
+            match = NUMBERED.match(token.string)
+            if match:
+                edits[token.start[0]].append((token.start[1], token.end[1], f"{match[1]}__{match[2]}"))
+        previous = token
+    for row, changes in edits.items():
+        line = lines[row - 1]
+        for start, end, name in sorted(changes, reverse=True):
+            line = line[:start] + name + line[end:]
+        lines[row - 1] = line
+    return "\n".join(lines)
+
+
 RUNTIME_FUNCTIONS = ("digamma", "grow", "int_floordiv", "int_mod", "int_pow_slope")
 
 
@@ -1808,6 +2058,8 @@ def kernels_source(kernels):
     enabled = kernels["value"].enabled
     printer = NumbaPrinter(enabled)
     text = "\n\n\n".join(kernels[name].source(printer) for name in KERNEL_NAMES)
+    if any(kernel.threaded() for kernel in kernels.values()):
+        text = _apart_from_numba_versions(text, {a.name for a in kernels["value"].arguments})
     used = [name for name in RUNTIME_FUNCTIONS if f"{name}(" in text]
     vector = [f"{name} as vector_{name}" for name in VECTOR_FUNCTIONS if f"vector_{name}(" in text]
     imports = (f"from symgrad.runtime import {', '.join(used)}\n" if used else "") + (

@@ -14,6 +14,7 @@ by `Allocate` and written by `Store`.  Reverse mode adds statements of its own (
 knows about `ast`; nothing imports a later stage.
 """
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -190,3 +191,17 @@ def walk(statements):
         yield statement
         if isinstance(statement, (Loop, ReverseLoop, When)):
             yield from walk(statement.body)
+
+
+def rebuilt(value, change):
+    """`value` (a statement, a list of them, or an expression) rebuilt from the inside out, `change` tried on each part
+    first: what it returns replaces the part, None means look inside (an expression is then left as it is)."""
+    changed = change(value)
+    if changed is not None:
+        return changed
+    if isinstance(value, (list, tuple)):
+        return type(value)(rebuilt(item, change) for item in value)
+    if dataclasses.is_dataclass(value):
+        return dataclasses.replace(value, **{f.name: rebuilt(getattr(value, f.name), change)
+                                             for f in dataclasses.fields(value)})
+    return value

@@ -59,6 +59,13 @@ class KernelDispatcher(CPUDispatcher):
         return found
 
 
+# A threaded kernel runs on threads its `prange` loops alone (`codegen.ChunkedLoop`, long loops only): Numba's other
+# conversions to parallel loops (np.zeros, array expressions) would start threads for every small array, in the
+# kernel's serial branch too (the vectorised MLP at 100 rows took 1.9x its serial time).
+EXPLICIT_PRANGE = {"prange": True, "numpy": False, "comprehension": False, "reduction": False, "inplace_binop": False,
+                   "setitem": False, "stencil": False, "fusion": False}
+
+
 def compile_kernel(module, name, nogil=False):
     """A Numba dispatcher for one kernel, typed from the module's argument kinds and cached on disk beside it."""
     signature = tuple(NUMBA_TYPES[kind] for kind in module.KINDS)
@@ -72,7 +79,8 @@ def compile_function(module, name, signature, parallel, nogil=False):
     if numba.config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: the kernels run as plain Python, as Numba's own would
         return getattr(module, name)
     dispatcher = KernelDispatcher(getattr(module, name), targetoptions={
-        "nopython": True, "boundscheck": None, "error_model": "numpy", "parallel": parallel, "nogil": nogil})
+        "nopython": True, "boundscheck": None, "error_model": "numpy",
+        "parallel": EXPLICIT_PRANGE if parallel else False, "nogil": nogil})
     # Numba's files are pickles: use them only beside the module, in the directory symgrad checked.  When that
     # directory is read-only, Numba would go to a directory of its own; a module kept in memory has no file at all.
     filename = dispatcher.py_func.__code__.co_filename
@@ -150,7 +158,7 @@ def scalar_typing_memo():
     def get_call_type(self, context, args, kws):
         if kws or not all(isinstance(a, types.Number) for a in args):
             return original(self, context, args, kws)
-        key = (self, id(context), args)
+        key = (self, id(context), tuple(args))  # (a list where Numba lowers a parfor nested in a prange)
         signature = memo.get(key)
         if signature is None:
             signature = memo[key] = original(self, context, args, kws)

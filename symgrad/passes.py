@@ -51,6 +51,9 @@ PASSES = {
     "recurrence_order": ("codegen", "adds the terms of a sum that read a loop's recurrence last, off its chain"),
     "write_once_adjoints": ("codegen", "stores each element of an array a loop adds into at fixed offsets once, "
                                        "carrying the pending sums in scalars, and skips the zero fill it covers"),
+    "chunk_scratch": ("codegen", "with parallel=True, also runs on threads a loop over the rows whose iterations "
+                                 "use local arrays or tapes as scratch (made again per chunk), store into rows of "
+                                 "their own, or hold guarded blocks"),
     "vector_functions": ("codegen", "calls symgrad.vector_math's exp, log, log1p, tanh, sin, cos in loops LLVM "
                                      "vectorises"),
     "split_rows": ("codegen", "splits a row loop so that its run of exp/log/log1p/tanh/sin/cos becomes a loop of "

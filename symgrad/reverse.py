@@ -21,7 +21,7 @@ import sympy as sp
 from sympy.core.sympify import _sympify
 
 from . import passes
-from .ir import Allocate, Assign, Derivative, Loop, Pop, Program, Push, ReverseLoop, Store, Update, When, walk
+from .ir import Allocate, Assign, Derivative, Loop, Pop, Program, Push, ReverseLoop, Store, Update, When, rebuilt, walk
 from .rules import IntDiv, integer_valued, locally_constant, output_slope, rule_for
 
 
@@ -421,23 +421,9 @@ def _labels_made(statements):
     return {s.base.label for s in walk(statements) if isinstance(s, (Store, Allocate))}
 
 
-def _rebuilt(value, change):
-    """`value` (a statement, a list of them, or an expression) rebuilt from the inside out, `change` tried on each part
-    first: what it returns replaces the part, None means look inside (an expression is then left as it is)."""
-    changed = change(value)
-    if changed is not None:
-        return changed
-    if isinstance(value, (list, tuple)):
-        return type(value)(_rebuilt(item, change) for item in value)
-    if dataclasses.is_dataclass(value):
-        return dataclasses.replace(value, **{f.name: _rebuilt(getattr(value, f.name), change)
-                                             for f in dataclasses.fields(value)})
-    return value
-
-
 def _substituted(value, mapping):
     """`value` (a statement, a list of them, or an expression) with the symbols of `mapping` replaced."""
-    return _rebuilt(value, lambda part: part.xreplace(mapping) if isinstance(part, sp.Basic) else None)
+    return rebuilt(value, lambda part: part.xreplace(mapping) if isinstance(part, sp.Basic) else None)
 
 
 def fuse_row_layers(statements, outputs, shape_checks=()):
@@ -606,7 +592,7 @@ def _contracted(value, arrays):
             return Store(_row_of(arrays[part.base.label]), tuple(_contracted(list(part.indices[1:]), arrays)),
                          _contracted(part.value, arrays), part.accumulate, part.line)
         return None
-    return _rebuilt(value, change)
+    return rebuilt(value, change)
 
 
 def _row_of(allocate):

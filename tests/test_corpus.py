@@ -23,6 +23,7 @@ import symgrad as sg
 from corpus import reference
 from corpus.attempt import REFUSALS, attempt
 from corpus.spec import TEST_SIZE
+from symgrad.codegen import PARALLEL_MIN_ITERATIONS
 
 VALUE_RTOL = 1e-12  # the same arithmetic, reordered at most
 JAX_RTOL = 1e-8  # two exact gradients: rounding only
@@ -137,3 +138,24 @@ def test_report_prints_the_share_taken_and_the_speed_table(monkeypatch, capsys):
             assert f"{name}: {vectorised(name).first_line().split(' (')[0]}" in out
     time = r"[\d.]+ [nµm]?s"  # JAX, symgrad as written (refused today: "-"), the loop version
     assert re.search(rf"autograd\.tanh\s+10\s+{time}\s+(-|{time})\s+{time}\s", out), out
+
+
+# Rows with scratch, with tapes, with rows of their own and sums (pass `chunk_scratch`); benchmarks.fuzz
+# --parallel and `python -m benchmarks.corpus --speed --parallel` cover the rest.
+THREADED = ("sklearn.log_loss", "autograd.neural_net.log_posterior", "autograd.neural_net_regression.logprob",
+            "pyswarms.rastrigin")
+
+
+@pytest.mark.parametrize("name", THREADED)
+def test_threaded_kernels_over_many_rows_match_jax_and_the_serial_kernel(name):
+    """With ``parallel=True`` at a size whose loops over the rows run in chunks on threads: JAX's value and
+    gradient, and the serial kernel's up to the order of the sums."""
+    entry = corpus.BY_NAME[name]
+    args = entry.args(n=PARALLEL_MIN_ITERATIONS + 37)
+    threaded, serial = attempt(entry, args, parallel=True), attempt(entry, args)
+    assert threaded.taken and "prange(" in threaded.transform.source()
+    value, gradients = reference.jax_value_and_grad(entry, args)
+    assert threaded.value == pytest.approx(value, rel=1e-11)
+    assert_gradients(threaded.gradients, gradients, JAX_RTOL, f"{name} threaded against JAX")
+    assert threaded.value == pytest.approx(serial.value, rel=1e-12)
+    assert_gradients(threaded.gradients, serial.gradients, 1e-11, f"{name} threaded against serial")

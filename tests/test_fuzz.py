@@ -104,6 +104,20 @@ def test_more_generated_programs_agree_when_interpreted(monkeypatch):
     assert not report, f"generated programs failed (interpreted):\n\n{report}"
 
 
+PARALLEL_PROGRAMS = int(os.environ.get("SYMGRAD_FUZZ_PARALLEL_PROGRAMS", "30"))  # of each kind, interpreted
+
+
+def test_generated_programs_agree_threaded_and_serial_when_interpreted(monkeypatch):
+    """The campaign's ``--interpret --parallel``: the kernels of ``parallel=True``, every loop run in chunks from
+    its first iteration on (pass `chunk_scratch`: scratch arrays per chunk, rows stored from the chunks), give
+    the serial result, on network rows and on general programs."""
+    monkeypatch.setenv("NUMBA_DISABLE_JIT", "1")  # the workers inherit both
+    monkeypatch.setenv("SYMGRAD_FUZZ_PARALLEL", "1")
+    network = _failures(range(9970000, 9970000 + PARALLEL_PROGRAMS), writer=lambda seed: generate(seed, NETWORK_BLOCKS))
+    general = _failures(range(9980000, 9980000 + PARALLEL_PROGRAMS))
+    assert not network and not general, f"generated programs failed (threaded):\n\n{network}\n\n{general}"
+
+
 def test_a_float_error_in_python_is_no_verdict_on_a_later_error():
     """`a / n` with n == 0 stops Python with ZeroDivisionError; the kernels follow IEEE (inf, docs/conventions.md)
     and go on to an index check that fails: neither is wrong, the comparison says nothing (fuzz seed 1001501)."""

@@ -7,6 +7,10 @@
   step), the program is *inconclusive*, never a failure.
 * **Forward mode against reverse mode**, and **optimised against unoptimised kernels**, once symgrad offers the
   ``method=`` and ``optimize=`` options: compilers are tested -O2 against -O0 the same way.
+* **Threaded against serial kernels** (``SYMGRAD_FUZZ_PARALLEL=1``, the campaign's ``--parallel``): the kernels of
+  ``parallel=True``, with loops run in chunks from the first iteration on (`PARALLEL_MIN_ITERATIONS` set to 1, so
+  that the small data of a generated program takes the threaded branch) and pass `chunk_scratch` on every loop
+  (`DATA_LOOPS_ONLY` off), give the serial result up to rounding.
 
 `check` runs in a worker process (see `pool`), so a kernel that crashes kills the worker, not the campaign.
 """
@@ -25,17 +29,22 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import symgrad as sg
+from symgrad import codegen
 from symgrad.errors import UnsupportedSyntaxError
 from symgrad.passes import PASSES
 
 ACCEPTED = ("ok", "refused", "inconclusive")
 FAILURES = ("wrong value", "wrong gradient", "forward/reverse mismatch", "optimised/unoptimised mismatch",
-            "memory error", "falsely refused", "internal error", "timeout")
+            "parallel/serial mismatch", "memory error", "falsely refused", "internal error", "timeout")
 OUTCOMES = ACCEPTED + FAILURES
 PYTHON_ERRORS = (IndexError, ZeroDivisionError, ValueError)
 # Under NUMBA_DISABLE_JIT=1 (`--interpret`) the kernels run as Python: an access outside an array that no check of
 # symgrad's caught is then NumPy's own IndexError, not symgrad's ArrayIndexError, and counts as a memory error.
 INTERPRETED = os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0")
+PARALLEL = os.environ.get("SYMGRAD_FUZZ_PARALLEL") == "1"
+if PARALLEL:  # (this worker's kernels only: the campaign has a cache directory of its own)
+    codegen.PARALLEL_MIN_ITERATIONS = 1
+    codegen.DATA_LOOPS_ONLY = False  # (every array of a generated program is differentiated)
 VALUE_RTOL = 1e-9
 GRADIENT_RTOL = 1e-6
 MODES_RTOL = 1e-9
@@ -377,6 +386,12 @@ def modes(function, program, main, options):
             if INTERPRETED and any(r[1] is not None and float_semantics(r[1]) for r in (main, unoptimised)):
                 raise Failure("inconclusive", f"interpreted kernels: {show(main)}, unoptimised {show(unoptimised)}")
             raise Failure("optimised/unoptimised mismatch", f"optimised {show(main)}, unoptimised {show(unoptimised)}")
+    if PARALLEL:
+        threaded = sg.value_and_grad(function, wrt=tuple(program["wrt"]), parallel=True, method="reverse")
+        threaded._observe(arguments(program), {})
+        chunked = attempt(lambda: threaded(*arguments(program)))
+        if not same_result(main, chunked, MODES_RTOL):
+            raise Failure("parallel/serial mismatch", f"serial {show(main)}, parallel {show(chunked)}")
 
 
 def show(result):
