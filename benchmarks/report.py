@@ -615,11 +615,17 @@ memory once, as before).
 
   `log_loss` is now ahead of JAX with threads; the two networks gain what two cores can give, and stay behind
   JAX, which vectorises each layer across the rows where the fused loop works on one row's vectors of 4 or 5.
-- Compile time: a threaded kernel costs Numba more to compile. `parallel=True` on the vectorised MLP's first
-  call took 12.7 s against 5.3 s before (its data loops are now threaded in all three kernels); loops over the
-  parameters alone are left serial for that reason (`DATA_LOOPS_ONLY`), and Numba threads only the `prange`
-  loops (`jit.EXPLICIT_PRANGE`: with its own conversions, every `np.zeros` of the kernel started threads, and
-  the vectorised MLP at 100 rows ran at 1.9x its serial time). The quick field run's build cap is 30 s for this.
+- Compile time: a threaded loop costs Numba more to compile. `parallel=True` on the vectorised MLP's first
+  call takes 10.7-12.5 s against 5.3 s serial (its data loops are threaded in all three kernels); loops over
+  the parameters alone are left serial for that reason (`DATA_LOOPS_ONLY`). The quick field run's build cap is
+  30 s for this.
+- Each threaded loop is a function of its own (`_<kernel>_chunks<k>`, `Kernel._outlining_chunks`), compiled
+  with `parallel=True` and threads for its `prange` loop alone (`jit.explicit_prange`); the kernel that calls it
+  when the loop is long is compiled serially, so that its serial branch (every call below 4096 rows) is the
+  serial kernel's code. Numba empties the dict of parallel options it is given: until this stop, only the first
+  threaded kernel of a process had Numba's other conversions off, and later ones started threads for every
+  `np.zeros`. The vectorised MLP at 100 rows then ran at 1.75x-2.7x its serial time when the logistic loss had
+  compiled first (`benchmarks.run --quick --problems logistic,mlp-vec`); it now runs at 0.98x-1.02x.
 
 ### np.argmax: no tape for the position (`useful_activity`)
 

@@ -22,7 +22,8 @@ from sympy.printing.pycode import PythonCodePrinter
 
 from . import passes
 from .bounds import Bounds
-from .ir import INT, Allocate, Assign, Carried, Check, Loop, Pop, Push, ReverseLoop, Store, Update, When, rebuilt, walk
+from .ir import (INT, Allocate, Assign, Carried, Check, Loop, Pop, Push, ReverseLoop, Store, Update, When, mentions,
+                 overwritten_first, rebuilt, walk)
 from .reverse import closed_form_gradients, without
 from .rules import RULES, FloatTest, IntDiv, IntMod, ordered_operands
 
@@ -292,7 +293,7 @@ class Kernel:
     shape_checks: tuple = ()  # `(condition, message)` of the sizes the program's array expressions need equal
 
     def threaded(self):
-        """Whether a loop of this kernel runs on threads (Numba then compiles it with ``parallel=True``)."""
+        """Whether a loop of this kernel runs on threads (in a function of its own, see `_outlining_chunks`)."""
         return any(isinstance(s, ChunkedLoop) for s in self.statements)
 
     def operation_count(self):
@@ -322,13 +323,8 @@ class Kernel:
                 lines += [f"    {tape} = np.empty({printer.doprint(size) if size is not None else 64})",
                           f"    {tape}_n = 0"]
         fixed = {tape for tape, size in self.tapes.items() if size is not None}
-        pieces = self.pieces()
-        if not pieces:
-            lines += _emit(self.statements, printer, "    ", fixed)
-            lines.append(f"    return {self.returns}")
-            return "\n".join(lines)
-        functions, body = self._in_pieces(pieces, printer, fixed)
-        lines += body
+        functions = []
+        lines += self._in_pieces(self.pieces(), printer, fixed, functions)
         lines.append(f"    return {self.returns}")
         return "\n\n\n".join(functions + ["\n".join(lines)])
 
@@ -356,8 +352,8 @@ class Kernel:
                 start = None
         return spans
 
-    def _in_pieces(self, pieces, printer, fixed):
-        """The piece functions' source, and the kernel's body calling them.  A piece takes what it reads as
+    def _in_pieces(self, pieces, printer, fixed, functions):
+        """The kernel's body, calling the piece functions it adds to `functions`.  A piece takes what it reads as
         arguments and returns, as a tuple, the values it defines that later statements read."""
         p = printer.doprint
         last_use = {}
@@ -367,9 +363,9 @@ class Kernel:
         for result in self.results:
             for symbol in sp.sympify(result).free_symbols:
                 last_use[symbol] = len(self.statements)
-        functions, lines, at = [], [], 0
+        lines, at = [], 0
         for k, (start, stop) in enumerate(pieces):
-            lines += _emit(self.statements[at:start], printer, "    ", fixed)
+            lines += self._outlining_chunks(at, start, printer, fixed, functions)
             run = self.statements[start:stop]
             defined = {s.target for s in run}
             reads = ", ".join(p(s) for s in sorted(set().union(*(_used(s) for s in run)) - defined, key=str))
@@ -379,8 +375,28 @@ class Kernel:
                 f"    return ({outputs})"]))  # jit.py compiles it
             lines.append(f"    {outputs}= {name}({reads})" if outputs else f"    {name}({reads})")
             at = stop
-        lines += _emit(self.statements[at:], printer, "    ", fixed)
-        return functions, lines
+        return lines + self._outlining_chunks(at, len(self.statements), printer, fixed, functions)
+
+    def _outlining_chunks(self, start, stop, printer, fixed, functions):
+        """The lines of `statements[start:stop]`, the threaded run of each `ChunkedLoop` among them a function of
+        its own added to `functions` (``_<kernel>_chunks<k>``; jit.py compiles it, alone, with ``parallel=True``).
+
+        Numba's threads are a property of the whole function it compiles: a kernel compiled with
+        ``parallel=True`` runs its serial code (every call below `PARALLEL_MIN_ITERATIONS` rows) as a
+        parallel-compiled function, which measured up to 2.7x slower on the vectorised MLP at 100 rows once
+        another kernel had started the thread pool, and compiles twice as long."""
+        lines, run = [], []
+        for at in range(start, stop):
+            statement = self.statements[at]
+            if not isinstance(statement, ChunkedLoop):
+                run.append(statement)
+                continue
+            lines += _emit(run, printer, "    ", fixed)
+            run = []
+            function, call = _outlined_chunks(statement, f"_{self.name}_chunks{at}", printer, fixed)
+            functions.append(function)
+            lines += call
+        return lines + _emit(run, printer, "    ", fixed)
 
 
 PIECES_BOUND = 20000  # top-level float assignments above which a kernel is compiled in pieces (see `pieces`)
@@ -418,6 +434,11 @@ def _recurrences(loop):
     return reads, phis, feeds
 
 
+def _float_text(printer, expr):
+    """`expr` printed, a bare integer as a float: it would make Numba type the variable as an int."""
+    return f"{int(expr)}.0" if isinstance(expr, sp.Integer) else printer.doprint(expr)
+
+
 def _emit(statements, printer, indent, fixed, accumulators=frozenset(), recurrences=None, inside_loop=False):
     """Python source lines for a statement list; tapes in `fixed` were sized up front and never grow;
     `inside_loop` when the statements run once per iteration of an enclosing loop.
@@ -427,8 +448,8 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset(), recurren
     `accumulator_chain`; precondition: none beyond floating-point reassociation, which changes the last bits)."""
     lines = []
 
-    def p(expr):  # a bare integer would make Numba type the variable as an int
-        return f"{int(expr)}.0" if isinstance(expr, sp.Integer) else printer.doprint(expr)
+    def p(expr):
+        return _float_text(printer, expr)
 
     def accumulated(value, target):
         if not value.is_Add or len(value.args) < 3:
@@ -499,8 +520,6 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset(), recurren
                 body = vector_functions(body)
             lines += body or [f"{indent}    pass"]
             lines += [f"{indent}{p(c.result)} = {p(c.phi)}" for c in s.carried]
-        elif isinstance(s, ChunkedLoop):
-            lines += _emit_chunked(s, printer, indent, fixed, accumulators)
         elif isinstance(s, ReverseLoop):
             if s.unless_zero is not None:
                 lines.append(f"{indent}if {p(s.unless_zero)} != 0.0:")
@@ -816,11 +835,11 @@ def _own_rows(loop, stores):
 def _scratch(loop, allocate):
     """Whether every iteration of `loop` leaves what the 1-D array `allocate` (made before the loop, touched by
     nothing else) holds unread, so that each chunk can use an array of its own: the first statement of the body
-    that touches the array is a loop over all its elements storing each one first (`_overwritten_first`), or
+    that touches the array is a loop over all its elements storing each one first (`ir.overwritten_first`), or
     every iteration leaves it all zeros as it was made (`_zeros_after`)."""
     if len(allocate.shape) != 1:
         return False
-    return _overwritten_first(loop.body, allocate) or _zeros_after(loop.body, allocate)
+    return overwritten_first(loop.body, allocate) or _zeros_after(loop.body, allocate)
 
 
 def _whole_sweep(statement, allocate):
@@ -832,25 +851,12 @@ def _whole_sweep(statement, allocate):
     return None
 
 
-def _overwritten_first(body, allocate):
-    """Whether the first statement of `body` that touches the 1-D `allocate` is a loop over all its elements whose
-    body stores each one (`a[j] = v`, unconditionally) and touches it nowhere else."""
-    label = allocate.base.label
-    first = next((s for s in body if _mentions(s, label)), None)
-    loop = _whole_sweep(first, allocate) if isinstance(first, Loop) else None
-    if loop is None or _mentions(loop.carried, label):
-        return False
-    touching = [s for s in loop.body if _mentions(s, label)]
-    return len(touching) == 1 and isinstance(touching[0], Store) and not touching[0].accumulate and \
-        touching[0].indices == (loop.index,) and not _mentions(touching[0].value, label)
-
-
 def _zeros_after(statements, allocate):
     """Whether `statements`, run on the 1-D `allocate` all zeros, leave it all zeros: the last one that touches
     it stores zero into every element (a whole sweep whose one store into it, unconditional, is that), or is a
     `When` that no other one touches it before and whose body leaves it all zeros."""
     label = allocate.base.label
-    touching = [s for s in statements if _mentions(s, label)]
+    touching = [s for s in statements if mentions(s, label)]
     if not touching:
         return True
     last = touching[-1]
@@ -904,17 +910,24 @@ def _renamed_arrays(statements, names):
     return rebuilt(statements, change)
 
 
-def _emit_chunked(chunked, printer, indent, fixed, accumulators):
-    """The loop twice: in chunks on threads when it is long, as it is otherwise."""
+def _outlined_chunks(chunked, name, printer, fixed):
+    """`(function, call)`: the source of function `name` running `chunked`'s loop in chunks on threads, and the
+    kernel's lines that call it when the loop is long and run the loop as it is otherwise.  The function takes
+    what the loop reads from before it (the arrays it adds or stores into among them: it stores into them in
+    place) and returns the loop's carried results and the sums it adds into."""
     p, loop = printer.doprint, chunked.loop
-    count, inner = p(loop.stop - loop.start), indent + "        "
-    lines = [f"{indent}if {count} >= {PARALLEL_MIN_ITERATIONS}:"]
+    count, inner = p(loop.stop - loop.start), "        "
+    private = {a.base.label for a in chunked.scratch}
+    reads = {r for r in _reads_from_before([loop]) if isinstance(r, sp.Symbol)} | set(chunked.sums)
+    arguments = ", ".join(p(r) for r in sorted(reads - private, key=str))
+    outputs = "".join(f"{p(r)}, " for r in [c.result for c in loop.carried] + list(chunked.sums))
+    lines = [f"def {name}({arguments}):"]
     for label, dimensions in chunked.arrays.items():
         shape = ", ".join(f"{label}.shape[{k}]" for k in range(dimensions))
-        lines.append(f"{indent}    {label}_parts = np.zeros(({CHUNKS}, {shape}))")
+        lines.append(f"    {label}_parts = np.zeros(({CHUNKS}, {shape}))")
     partial = [c.phi for c in loop.carried] + list(chunked.sums)
-    lines += [f"{indent}    {p(s)}_parts = np.empty({CHUNKS})" for s in partial]
-    lines += [f"{indent}    for {CHUNK} in prange({CHUNKS}):",
+    lines += [f"    {p(s)}_parts = np.empty({CHUNKS})" for s in partial]
+    lines += [f"    for {CHUNK} in prange({CHUNKS}):",
               f"{inner}{CHUNK}_start = {p(loop.start)} + (({count}) * {CHUNK}) // {CHUNKS}",
               f"{inner}{CHUNK}_stop = {p(loop.start)} + (({count}) * ({CHUNK} + 1)) // {CHUNKS}"]
     lines += [f"{inner}{p(s)}_chunk = 0.0" for s in chunked.sums]
@@ -926,23 +939,24 @@ def _emit_chunked(chunked, printer, indent, fixed, accumulators):
     statements = _renamed_tapes(_renamed_arrays(loop.body, own), {tape: f"{tape}_chunk" for tape in chunked.tapes})
     body = Loop(loop.index, sp.Symbol(f"{CHUNK}_start", integer=True), sp.Symbol(f"{CHUNK}_stop", integer=True), 1,
                 _redirected(statements, chunked.arrays, chunked.sums), from_zero, loop.line)
-    lines += [line for line in _emit(made + [body], printer, inner, fixed, accumulators)
+    lines += [line for line in _emit(made + [body], printer, inner, fixed)
               if not any(line == f"{inner}{p(c.result)} = {p(c.phi)}" for c in loop.carried)]
     lines += [f"{inner}{p(c.phi)}_parts[{CHUNK}] = {p(c.phi)}" for c in loop.carried]
     lines += [f"{inner}{p(s)}_parts[{CHUNK}] = {p(s)}_chunk" for s in chunked.sums]
     # Partial sums added up in plain loops: an array expression here would be one more parallel launch each.
-    lines += [f"{indent}    {p(c.result)} = {p(c.initial)}" for c in loop.carried]
-    added = [f"{indent}        {p(c.result)} += {p(c.phi)}_parts[{CHUNK}]" for c in loop.carried]
-    added += [f"{indent}        {p(s)} += {p(s)}_parts[{CHUNK}]" for s in chunked.sums]
+    lines += [f"    {p(c.result)} = {_float_text(printer, c.initial)}" for c in loop.carried]
+    added = [f"        {p(c.result)} += {p(c.phi)}_parts[{CHUNK}]" for c in loop.carried]
+    added += [f"        {p(s)} += {p(s)}_parts[{CHUNK}]" for s in chunked.sums]
     for label, dimensions in chunked.arrays.items():
         element = ", ".join(f"{CHUNK}_{k}" for k in range(dimensions))
-        added += [f"{indent}        {'    ' * k}for {CHUNK}_{k} in range({label}.shape[{k}]):"
-                  for k in range(dimensions)]
-        added.append(f"{indent}        {'    ' * dimensions}{label}[{element}] += {label}_parts[{CHUNK}, {element}]")
+        added += [f"        {'    ' * k}for {CHUNK}_{k} in range({label}.shape[{k}]):" for k in range(dimensions)]
+        added.append(f"        {'    ' * dimensions}{label}[{element}] += {label}_parts[{CHUNK}, {element}]")
     if added:  # (none where the chunks only store into rows of their own)
-        lines += [f"{indent}    for {CHUNK} in range({CHUNKS}):"] + added
-    lines.append(f"{indent}else:")
-    return lines + _emit([loop], printer, indent + "    ", fixed, accumulators)
+        lines += [f"    for {CHUNK} in range({CHUNKS}):"] + added
+    lines.append(f"    return ({outputs})")
+    call = f"{outputs}= {name}({arguments})" if outputs else f"{name}({arguments})"
+    return "\n".join(lines), [f"    if {count} >= {PARALLEL_MIN_ITERATIONS}:", f"        {call}", "    else:"] + \
+        _emit([loop], printer, "        ", fixed)
 
 
 def sums_only(loop):
@@ -958,7 +972,7 @@ DATA_LOOPS_ONLY = True
 
 
 def in_chunks(statements, results, scratch=True, data=frozenset()):
-    """Each top-level loop that allows it as a `ChunkedLoop` (the kernel then compiles with ``parallel=True``).
+    """Each top-level loop that allows it as a `ChunkedLoop` (run on threads by a function of its own).
 
     Pass `chunk_scratch` (`scratch`): a loop that reads the data (an array argument of `data`, those not
     differentiated) may also use as scratch the arrays made before it that nothing else touches, store into rows
@@ -976,8 +990,8 @@ def in_chunks(statements, results, scratch=True, data=frozenset()):
             others = [s for s in statements if s is not original]
             later = set().union(*(sp.sympify(r).free_symbols for r in results), _reads_from_before(statements[at + 1:]))
             made = {label: allocate for label, allocate in allocations.items()
-                    if label not in later and _mentions(statement, label) and not any(
-                        _mentions(s, label) for s in others if s is not allocate)}
+                    if label not in later and mentions(statement, label) and not any(
+                        mentions(s, label) for s in others if s is not allocate)}
             tapes = _tapes(statement) - set().union(*(_tapes(s) for s in others))
             chunked = _chunkable(statement, later, made, tapes) if wide else _chunkable(statement, later)
             if chunked is not None and (statement.carried or chunked.arrays or chunked.sums or chunked.rows):
@@ -2080,20 +2094,6 @@ class Uninitialised:
     condition: sp.Basic
 
 
-def _mentions(node, label):
-    """Whether anything inside `node` (a statement, a list of them, an expression or a field of one) names the
-    symbol `label`: a read, a store, an index, a bound, a condition."""
-    if isinstance(node, sp.Basic):
-        return node == label or label in node.free_symbols
-    if isinstance(node, (list, tuple)):
-        return any(_mentions(n, label) for n in node)
-    if isinstance(node, dict):
-        return any(_mentions(k, label) or _mentions(v, label) for k, v in node.items())
-    if dataclasses.is_dataclass(node):
-        return any(_mentions(getattr(node, f.name), label) for f in dataclasses.fields(node))
-    return False
-
-
 def _names(node, found):
     """Every symbol name inside `node` (see `_mentions`), into `found`."""
     if isinstance(node, sp.Basic):
@@ -2113,14 +2113,14 @@ def _shift_stores(loop, label):
     """The offsets c of the `+=` stores ``label[i + c] += v`` in `loop` (index i, step 1), in statement order, or
     None unless they are the loop's only mention of `label`, each one at the top level of its body (run on every
     iteration), with a value and an index that do not read `label`."""
-    if loop.step != 1 or _mentions([loop.start, loop.stop, loop.carried], label):
+    if loop.step != 1 or mentions([loop.start, loop.stop, loop.carried], label):
         return None
     offsets = []
     for statement in loop.body:
-        if not _mentions(statement, label):
+        if not mentions(statement, label):
             continue
         if not (isinstance(statement, Store) and statement.accumulate and statement.base.label == label
-                and len(statement.indices) == 1 and not _mentions([statement.value], label)):
+                and len(statement.indices) == 1 and not mentions([statement.value], label)):
             return None
         offset = sp.expand(statement.indices[0] - loop.index)
         if not offset.is_Integer:
@@ -2198,7 +2198,7 @@ def write_once_adjoints(statements):
         statement = statements[at]
         if isinstance(statement, Allocate) and len(statement.shape) == 1:
             label = statement.base.label
-            following = next((k for k in range(at + 1, len(statements)) if _mentions(statements[k], label)), None)
+            following = next((k for k in range(at + 1, len(statements)) if mentions(statements[k], label)), None)
             loop = statements[following] if following is not None else None
             offsets = _shift_stores(loop, label) if isinstance(loop, Loop) else None
             if offsets is not None and sp.expand(loop.start + min(offsets)).is_nonnegative is not True:

@@ -205,3 +205,31 @@ def rebuilt(value, change):
         return dataclasses.replace(value, **{f.name: rebuilt(getattr(value, f.name), change)
                                              for f in dataclasses.fields(value)})
     return value
+
+
+def mentions(node, label):
+    """Whether anything inside `node` (a statement, a list of them, an expression or a field of one) names the
+    symbol `label`: a read, a store, an index, a bound, a condition."""
+    if isinstance(node, sp.Basic):
+        return node == label or label in node.free_symbols
+    if isinstance(node, (list, tuple)):
+        return any(mentions(n, label) for n in node)
+    if isinstance(node, dict):
+        return any(mentions(k, label) or mentions(v, label) for k, v in node.items())
+    if dataclasses.is_dataclass(node):
+        return any(mentions(getattr(node, f.name), label) for f in dataclasses.fields(node))
+    return False
+
+
+def overwritten_first(statements, allocate):
+    """Whether `statements` never read what the 1-D array `allocate` made held before them: the first one that
+    touches the array is a loop over ``range(0, size)`` whose body stores each element at the loop's index (`=`,
+    not `+=`, at the top of the body, so on every iteration) and touches the array nowhere else."""
+    label = allocate.base.label
+    first = next((s for s in statements if mentions(s, label)), None)
+    if len(allocate.shape) != 1 or not (isinstance(first, Loop) and first.start == 0 and first.step == 1
+                                        and first.stop == allocate.shape[0]) or mentions(first.carried, label):
+        return False
+    touching = [s for s in first.body if mentions(s, label)]
+    return len(touching) == 1 and isinstance(touching[0], Store) and not touching[0].accumulate and \
+        touching[0].indices == (first.index,) and not mentions(touching[0].value, label)

@@ -59,17 +59,20 @@ class KernelDispatcher(CPUDispatcher):
         return found
 
 
-# A threaded kernel runs on threads its `prange` loops alone (`codegen.ChunkedLoop`, long loops only): Numba's other
-# conversions to parallel loops (np.zeros, array expressions) would start threads for every small array, in the
-# kernel's serial branch too (the vectorised MLP at 100 rows took 1.9x its serial time).
-EXPLICIT_PRANGE = {"prange": True, "numpy": False, "comprehension": False, "reduction": False, "inplace_binop": False,
-                   "setitem": False, "stencil": False, "fusion": False}
+def explicit_prange():
+    """Numba's `parallel` option for the function that runs a kernel's loop in chunks
+    (`codegen.Kernel._outlining_chunks`): threads for its `prange` loop alone.  Numba's other conversions to
+    parallel loops (np.zeros, array expressions) would start threads for every small array.  A new dict each
+    time: Numba's `ParallelOptions` pops the keys of the one it is given, and an emptied dict means every
+    conversion on (the vectorised MLP at 100 rows ran 2.7x slower once another threaded kernel had compiled)."""
+    return {"prange": True, "numpy": False, "comprehension": False, "reduction": False, "inplace_binop": False,
+            "setitem": False, "stencil": False, "fusion": False}
 
 
 def compile_kernel(module, name, nogil=False):
     """A Numba dispatcher for one kernel, typed from the module's argument kinds and cached on disk beside it."""
     signature = tuple(NUMBA_TYPES[kind] for kind in module.KINDS)
-    return compile_function(module, name, signature, parallel=name in module.THREADED, nogil=nogil)
+    return compile_function(module, name, signature, parallel=False, nogil=nogil)
 
 
 def compile_function(module, name, signature, parallel, nogil=False):
@@ -80,7 +83,7 @@ def compile_function(module, name, signature, parallel, nogil=False):
         return getattr(module, name)
     dispatcher = KernelDispatcher(getattr(module, name), targetoptions={
         "nopython": True, "boundscheck": None, "error_model": "numpy",
-        "parallel": EXPLICIT_PRANGE if parallel else False, "nogil": nogil})
+        "parallel": explicit_prange() if parallel else False, "nogil": nogil})
     # Numba's files are pickles: use them only beside the module, in the directory symgrad checked.  When that
     # directory is read-only, Numba would go to a directory of its own; a module kept in memory has no file at all.
     filename = dispatcher.py_func.__code__.co_filename
@@ -95,15 +98,21 @@ def compile_function(module, name, signature, parallel, nogil=False):
 
 
 def _wrap_pieces(module, name, caching):
-    """The functions a big kernel calls for its pieces (see `codegen.Kernel.pieces`) as Numba dispatchers, cached
-    where the kernel is; Numba compiles each for the types the kernel calls it with."""
-    prefix = f"_{name}_piece"
+    """The functions a kernel calls for its pieces (see `codegen.Kernel.pieces`) and for its loops run on threads
+    (``_<kernel>_chunks<k>``, compiled with ``parallel=True``) as Numba dispatchers, cached where the kernel is;
+    Numba compiles each for the types the kernel calls it with."""
     for attribute, function in list(vars(module).items()):
-        if attribute.startswith(prefix) and isinstance(function, python_types.FunctionType):
+        if not isinstance(function, python_types.FunctionType):
+            continue
+        if attribute.startswith(f"_{name}_piece"):
             piece = numba.njit(error_model="numpy", boundscheck=None)(function)
-            if caching:
-                piece._cache = TolerantCache(function)
-            setattr(module, attribute, piece)
+        elif attribute.startswith(f"_{name}_chunks"):
+            piece = numba.njit(error_model="numpy", boundscheck=None, parallel=explicit_prange())(function)
+        else:
+            continue
+        if caching:
+            piece._cache = TolerantCache(function)
+        setattr(module, attribute, piece)
 
 
 class TolerantCache(FunctionCache):

@@ -21,7 +21,8 @@ import sympy as sp
 from sympy.core.sympify import _sympify
 
 from . import passes
-from .ir import Allocate, Assign, Derivative, Loop, Pop, Program, Push, ReverseLoop, Store, Update, When, rebuilt, walk
+from .ir import (Allocate, Assign, Derivative, Loop, Pop, Program, Push, ReverseLoop, Store, Update, When,
+                 overwritten_first, rebuilt, walk)
 from .rules import IntDiv, integer_valued, locally_constant, output_slope, rule_for
 
 
@@ -609,13 +610,15 @@ def hoist_allocations(statements, entry_symbols):
     can run each row's reverse sweep right after the row (`per_row_fusion`).  Pass `hoist_allocations`;
     precondition, checked here: the size depends on the arguments alone, and the first statement of the body
     after it that touches the array is a loop over ``range(0, size)`` whose one store into it, at the top of its
-    body, writes the element at its index (not `+=`), and which reads nothing of it."""
+    body, writes the element at its index (not `+=`), and which touches it nowhere else (`ir.overwritten_first`)."""
     hoisted = []
     for statement in statements:
         if isinstance(statement, Loop):
             body, made = [], []
             for at, inner in enumerate(statement.body):
-                if isinstance(inner, Allocate) and _rewritten_first(inner, statement.body[at + 1:], entry_symbols):
+                if isinstance(inner, Allocate) and len(inner.shape) == 1 and \
+                        sp.sympify(inner.shape[0]).free_symbols <= entry_symbols and \
+                        overwritten_first(statement.body[at + 1:], inner):
                     made.append(inner)
                 else:
                     body.append(inner)
@@ -624,25 +627,6 @@ def hoist_allocations(statements, entry_symbols):
             hoisted += made
         hoisted.append(statement)
     return hoisted
-
-
-def _rewritten_first(allocate, later, entry_symbols):
-    """Whether `later` (the rest of a loop body) stores every element of the 1-D `allocate` before reading it."""
-    if len(allocate.shape) != 1 or not sp.sympify(allocate.shape[0]).free_symbols <= entry_symbols:
-        return False
-    label = allocate.base.label
-    for statement in later:
-        stores = [s for s in walk([statement]) if isinstance(s, Store) and s.base.label == label]
-        reads = any(label in _labels_read(s) for s in walk([statement]))
-        if not stores and not reads:
-            continue
-        if not (isinstance(statement, Loop) and statement.start == 0 and statement.step == 1
-                and statement.stop == allocate.shape[0] and len(stores) == 1):
-            return False
-        store = stores[0]
-        return (any(s is store for s in statement.body) and store.indices == (statement.index,)
-                and not store.accumulate and not reads)
-    return False
 
 
 def _labels_read(statement):

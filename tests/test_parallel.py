@@ -129,3 +129,48 @@ def test_parallel_is_part_of_the_cache_key():
     threaded(w, b, X, y), serial(w, b, X, y)
     assert threaded._load() is not serial._load()
     assert "prange(" not in serial.source()
+
+
+def linear_squares(w, X, y):
+    total = 0.0
+    for i in range(X.shape[0]):
+        z = 0.0
+        for j in range(X.shape[1]):
+            z += X[i, j] * w[j]
+        total += (z - y[i]) ** 2
+    return total
+
+
+def softplus_loss(w, X):
+    total = 0.0
+    for i in range(X.shape[0]):
+        z = 0.0
+        for j in range(X.shape[1]):
+            z += X[i, j] * w[j]
+        total += math.log1p(math.exp(z))
+    return total
+
+
+def test_each_threaded_loop_compiles_to_one_parallel_loop_however_many_kernels_compiled_before(monkeypatch, tmp_path):
+    """Numba empties the dict of parallel options it is given: only the first threaded kernel of a process kept
+    Numba's other conversions off, and later ones started threads for every np.zeros (the vectorised MLP ran 2.7x
+    slower after the logistic loss had compiled).  Each chunk function holds its `prange` loop alone, and the
+    kernel that calls it is compiled serially."""
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
+    w, _, X, y = data(LONG, seed=5)
+    first = sg.value_and_grad(linear_squares, wrt="w", parallel=True)
+    second = sg.value_and_grad(softplus_loss, wrt="w", parallel=True)
+    value, w_bar = first(w, X, y)
+    assert value == pytest.approx(np.sum((X @ w - y) ** 2), rel=1e-12)
+    np.testing.assert_allclose(w_bar, 2 * X.T @ (X @ w - y), rtol=1e-11)
+    value, w_bar = second(w, X)
+    assert value == pytest.approx(np.sum(np.log1p(np.exp(X @ w))), rel=1e-12)
+    np.testing.assert_allclose(w_bar, X.T @ (1 / (1 + np.exp(-X @ w))), rtol=1e-11)
+    for transform in (first, second):
+        module = transform._load()
+        chunk_functions = [f for name, f in vars(module).items() if name.startswith("_value_and_grad_chunks")]
+        assert chunk_functions
+        for function in chunk_functions:
+            (compiled,) = function.overloads.values()
+            assert len(compiled.metadata["parfor_diagnostics"].initial_parfors) == 1
+        assert transform.kernels.value_and_grad.targetoptions["parallel"] is False
