@@ -22,8 +22,8 @@ from sympy.printing.pycode import PythonCodePrinter
 
 from . import passes
 from .bounds import Bounds
-from .ir import (INT, Allocate, Assign, Carried, Check, Loop, Pop, Push, ReverseLoop, Store, Update, When, mentions,
-                 overwritten_first, rebuilt, walk)
+from .ir import (INT, Allocate, Assign, Carried, Check, Loop, Pop, Push, ReverseLoop, Store, Update, When,
+                 expressions, mentions, overwritten_first, rebuilt, walk)
 from .reverse import closed_form_gradients, without
 from .rules import RULES, FloatTest, IntDiv, IntMod, ordered_operands
 
@@ -752,7 +752,7 @@ def _chunkable(loop, later, made=None, tapes=frozenset()):
         return None
     scratch = tuple(a for a in (made or {}).values() if _scratch(loop, a))
     private = {a.base.label for a in scratch}
-    read = set().union(*(_arrays_read(e) for e in _expressions(inner)))
+    read = set().union(*(_arrays_read(e) for e in expressions(inner)))
     stores = defaultdict(list)
     for s in inner:
         if isinstance(s, Store) and s.base.label not in private:
@@ -802,24 +802,6 @@ def _tape_count(statements, tape, kind):
         elif isinstance(s, When) and any(isinstance(t, kind) and t.tape == tape for t in walk(s.body)):
             return None
     return count
-
-
-def _expressions(statements):
-    """Every expression `statements` (each already walked into) evaluate: values, indices, guards, conditions,
-    bounds and carried values."""
-    for s in statements:
-        if isinstance(s, (Assign, Update, Push, Store)):
-            yield s.value
-        if isinstance(s, Store):
-            yield from s.indices
-        if isinstance(s, Assign):
-            yield s.guard
-        if isinstance(s, (When, Check)):
-            yield s.condition
-        if isinstance(s, (Loop, ReverseLoop)):
-            loop = s.loop if isinstance(s, ReverseLoop) else s
-            yield from (loop.start, loop.stop, loop.step)
-            yield from (e for c in loop.carried for e in (c.initial, c.next))
 
 
 def _own_rows(loop, stores):
@@ -1002,7 +984,7 @@ def in_chunks(statements, results, scratch=True, data=frozenset()):
 
 def _reads_any(statement, labels):
     """Whether `statement` (or one inside it) reads an element of an array of `labels`."""
-    return any(_arrays_read(sp.sympify(e)) & labels for e in _expressions(walk([statement])))
+    return any(_arrays_read(sp.sympify(e)) & labels for e in expressions(walk([statement])))
 
 
 def _reads_from_before(statements, defined=frozenset()):

@@ -233,3 +233,21 @@ def overwritten_first(statements, allocate):
     touching = [s for s in first.body if mentions(s, label)]
     return len(touching) == 1 and isinstance(touching[0], Store) and not touching[0].accumulate and \
         touching[0].indices == (first.index,) and not mentions(touching[0].value, label)
+
+
+def expressions(statements):
+    """Every expression `statements` (each already walked into) evaluate: values, indices, guards, conditions,
+    bounds and carried values."""
+    for s in statements:
+        if isinstance(s, (Assign, Update, Push, Store)):
+            yield s.value
+        if isinstance(s, Store):
+            yield from s.indices
+        if isinstance(s, Assign):
+            yield s.guard
+        if isinstance(s, (When, Check)):
+            yield s.condition
+        if isinstance(s, (Loop, ReverseLoop)):
+            loop = s.loop if isinstance(s, ReverseLoop) else s
+            yield from (loop.start, loop.stop, loop.step)
+            yield from (e for c in loop.carried for e in (c.initial, c.next))

@@ -22,7 +22,7 @@ from sympy.core.sympify import _sympify
 
 from . import passes
 from .ir import (Allocate, Assign, Derivative, Loop, Pop, Program, Push, ReverseLoop, Store, Update, When,
-                 overwritten_first, rebuilt, walk)
+                 expressions, overwritten_first, rebuilt, walk)
 from .rules import IntDiv, integer_valued, locally_constant, output_slope, rule_for
 
 
@@ -512,18 +512,10 @@ def _row_arrays(statements, outputs, same):
 def _array_accesses(statement):
     """Each array label `statement` reads or stores into (looking inside loops) -> the index tuples it uses."""
     accesses = defaultdict(list)
-    expressions = []
     for s in walk([statement]):
-        if isinstance(s, (Assign, Update, Push)):
-            expressions.append(s.value)
-        elif isinstance(s, Store):
+        if isinstance(s, Store):
             accesses[s.base.label].append(tuple(s.indices))
-            expressions += [s.value, *s.indices]
-        elif isinstance(s, Loop):
-            expressions += [s.start, s.stop, s.step] + [e for c in s.carried for e in (c.initial, c.next)]
-        if isinstance(s, Assign):
-            expressions.append(s.guard)
-    for expression in expressions:
+    for expression in expressions(walk([statement])):
         for element in sp.sympify(expression).atoms(sp.Indexed):
             accesses[element.base.label].append(tuple(element.indices))
     return accesses
@@ -742,18 +734,7 @@ def _loops_around(statement, store):
 
 def _reads_array(statement, label):
     """Whether `statement` (a loop: its range, carried values or body) reads an element of the array `label`."""
-    if isinstance(statement, Loop):
-        expressions = [statement.start, statement.stop, statement.step]
-        expressions += [e for c in statement.carried for e in (c.initial, c.next)]
-        if any(_reads_array(s, label) for s in statement.body):
-            return True
-    elif isinstance(statement, Assign):
-        expressions = [statement.value, statement.guard]
-    elif isinstance(statement, Store):
-        expressions = [statement.value, *statement.indices]
-    else:
-        expressions = []
-    return any(e.base.label == label for x in expressions for e in sp.sympify(x).atoms(sp.Indexed))
+    return any(e.base.label == label for x in expressions(walk([statement])) for e in sp.sympify(x).atoms(sp.Indexed))
 
 
 def activation_outputs(statements, loop_arrays, inside=0):
