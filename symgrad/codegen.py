@@ -901,6 +901,7 @@ def _outlined_chunks(chunked, name, printer, fixed):
     count, inner = p(loop.stop - loop.start), "        "
     private = {a.base.label for a in chunked.scratch}
     reads = {r for r in _reads_from_before([loop]) if isinstance(r, sp.Symbol)} | set(chunked.sums)
+    reads |= set().union(*(sp.sympify(n).free_symbols for a in chunked.scratch for n in a.shape))  # (made inside)
     arguments = ", ".join(p(r) for r in sorted(reads - private, key=str))
     outputs = "".join(f"{p(r)}, " for r in [c.result for c in loop.carried] + list(chunked.sums))
     lines = [f"def {name}({arguments}):"]
