@@ -622,8 +622,10 @@ def hoist_allocations(statements, entry_symbols):
 
 
 def _labels_read(statement):
-    """The array labels a statement's own values read."""
+    """The array labels a statement's own values (and an assignment's guard) read."""
     values = [statement.value] if isinstance(statement, (Assign, Store, Update, Push)) else []
+    if isinstance(statement, Assign):
+        values.append(statement.guard)
     if isinstance(statement, Store):
         values += list(statement.indices)
     return {e.base.label for v in values for e in sp.sympify(v).atoms(sp.Indexed)}
@@ -1202,8 +1204,12 @@ def defined_names(statements):
 
 
 def _symbols_used(statement):
-    """Every symbol a statement reads, looking inside loops."""
-    if isinstance(statement, (Assign, Update, Push)):
+    """Every symbol a statement reads, looking inside loops; an assignment's guard is read too (it decides whether
+    the value is used: the guard of a loop after an early return reads the sum that decided it, fuzz seed
+    10300484)."""
+    if isinstance(statement, Assign):
+        return statement.value.free_symbols | sp.sympify(statement.guard).free_symbols
+    if isinstance(statement, (Update, Push)):
         return statement.value.free_symbols
     if isinstance(statement, Store):
         return statement.value.free_symbols | set().union(*(i.free_symbols for i in statement.indices))

@@ -938,3 +938,33 @@ def test_split_rows_passes_a_value_read_before_the_part_recomputes_it():
     assert value == pytest.approx(recomputed_before_its_read(x, a), rel=1e-13)
     np.testing.assert_allclose(gradient[0], richardson_gradient(recomputed_before_its_read, (x, a), 0), rtol=1e-7)
     assert gradient[1] == pytest.approx(richardson_gradient(recomputed_before_its_read, (x, a), 1), rel=1e-7)
+
+
+def sum_then_guarded_pairs(x):
+    s = 0.0
+    for i in range(len(x)):
+        s += x[i]
+    if s < 1.0:
+        return s * 2.0
+    t = 0.0
+    for i in range(len(x)):
+        if i > 0 and x[i - 1] > 0.18:
+            t += (x[i - 1] - x[i]) ** 2
+    return s + t
+
+
+@pytest.mark.parametrize("x", [[0.1, 0.2, 0.3], [1.0, 2.0, 3.0, -0.5]])
+def test_fuse_sibling_loops_sees_the_guard_a_later_loop_reads(x):
+    """Fuzz seed 10300484: after the early return, the second loop's assignments are guarded by ``s >= 1.0``, read
+    from the first loop's result; `fuse_sibling_loops` read only their values and fused the loops, so the guard
+    read `s` before the loop defined it (UnboundLocalError interpreted, a compile error under Numba)."""
+    x = np.array(x)
+    value, x_bar = sg.value_and_grad(sum_then_guarded_pairs)(x)
+    if x.sum() < 1.0:  # hand-derived: 2 * sum(x)
+        expected_value, expected = 2 * x.sum(), np.full_like(x, 2.0)
+    else:  # sum(x) + sum over active pairs of (x[i-1] - x[i])**2
+        active = np.r_[False, x[:-1] > 0.18]
+        d = np.r_[0.0, x[:-1] - x[1:]] * active
+        expected_value, expected = x.sum() + np.sum(d ** 2), 1.0 + 2 * np.r_[d[1:], 0.0] - 2 * d
+    assert value == pytest.approx(expected_value, rel=1e-14)
+    np.testing.assert_allclose(x_bar, expected, rtol=1e-14)
