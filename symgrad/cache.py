@@ -422,7 +422,6 @@ NAME = {name!r}
 ARGUMENTS = {arguments!r}
 KINDS = {kinds!r}
 WRT = {wrt!r}
-THREADED = {threaded!r}
 PASSED = {passed!r}
 FOLDED = {folded!r}
 

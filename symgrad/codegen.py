@@ -368,12 +368,11 @@ class Kernel:
             lines += self._outlining_chunks(at, start, printer, fixed, functions)
             run = self.statements[start:stop]
             defined = {s.target for s in run}
-            reads = ", ".join(p(s) for s in sorted(set().union(*(_used(s) for s in run)) - defined, key=str))
-            outputs = "".join(f"{p(s.target)}, " for s in run if last_use.get(s.target, -1) >= stop)
-            name = f"_{self.name}_piece{k}"
-            functions.append("\n".join([f"def {name}({reads}):"] + _emit(run, printer, "    ", fixed) + [
-                f"    return ({outputs})"]))  # jit.py compiles it
-            lines.append(f"    {outputs}= {name}({reads})" if outputs else f"    {name}({reads})")
+            reads = [p(s) for s in sorted(set().union(*(_used(s) for s in run)) - defined, key=str)]
+            outputs = [p(s.target) for s in run if last_use.get(s.target, -1) >= stop]
+            function, call = _outlined(f"_{self.name}_piece{k}", reads, _emit(run, printer, "    ", fixed), outputs)
+            functions.append(function)
+            lines.append(f"    {call}")
             at = stop
         return lines + self._outlining_chunks(at, len(self.statements), printer, fixed, functions)
 
@@ -902,9 +901,9 @@ def _outlined_chunks(chunked, name, printer, fixed):
     private = {a.base.label for a in chunked.scratch}
     reads = {r for r in _reads_from_before([loop]) if isinstance(r, sp.Symbol)} | set(chunked.sums)
     reads |= set().union(*(sp.sympify(n).free_symbols for a in chunked.scratch for n in a.shape))  # (made inside)
-    arguments = ", ".join(p(r) for r in sorted(reads - private, key=str))
-    outputs = "".join(f"{p(r)}, " for r in [c.result for c in loop.carried] + list(chunked.sums))
-    lines = [f"def {name}({arguments}):"]
+    arguments = [p(r) for r in sorted(reads - private, key=str)]
+    outputs = [p(r) for r in [c.result for c in loop.carried] + list(chunked.sums)]
+    lines = []
     for label, dimensions in chunked.arrays.items():
         shape = ", ".join(f"{label}.shape[{k}]" for k in range(dimensions))
         lines.append(f"    {label}_parts = np.zeros(({CHUNKS}, {shape}))")
@@ -936,10 +935,17 @@ def _outlined_chunks(chunked, name, printer, fixed):
         added.append(f"        {'    ' * dimensions}{label}[{element}] += {label}_parts[{CHUNK}, {element}]")
     if added:  # (none where the chunks only store into rows of their own)
         lines += [f"    for {CHUNK} in range({CHUNKS}):"] + added
-    lines.append(f"    return ({outputs})")
-    call = f"{outputs}= {name}({arguments})" if outputs else f"{name}({arguments})"
-    return "\n".join(lines), [f"    if {count} >= {PARALLEL_MIN_ITERATIONS}:", f"        {call}", "    else:"] + \
+    function, call = _outlined(name, arguments, lines, outputs)
+    return function, [f"    if {count} >= {PARALLEL_MIN_ITERATIONS}:", f"        {call}", "    else:"] + \
         _emit([loop], printer, "        ", fixed)
+
+
+def _outlined(name, arguments, body, outputs):
+    """`(function, call)`: the source of function `name` of `arguments` running the lines of `body` and returning
+    `outputs` as a tuple (jit.py compiles it), and the statement that calls it and binds `outputs`."""
+    returned, passed = "".join(f"{o}, " for o in outputs), ", ".join(arguments)
+    function = "\n".join([f"def {name}({passed}):", *body, f"    return ({returned})"])
+    return function, f"{returned}= {name}({passed})" if outputs else f"{name}({passed})"
 
 
 def sums_only(loop):

@@ -97,19 +97,20 @@ def compile_function(module, name, signature, parallel, nogil=False):
     return dispatcher
 
 
+# The functions codegen outlines from a kernel (``_<kernel>_<kind><k>``), by kind: whether Numba compiles it for threads.
+OUTLINED_THREADED = {"piece": False, "chunks": True}
+
+
 def _wrap_pieces(module, name, caching):
     """The functions a kernel calls for its pieces (see `codegen.Kernel.pieces`) and for its loops run on threads
     (``_<kernel>_chunks<k>``, compiled with ``parallel=True``) as Numba dispatchers, cached where the kernel is;
     Numba compiles each for the types the kernel calls it with."""
     for attribute, function in list(vars(module).items()):
-        if not isinstance(function, python_types.FunctionType):
+        kind = next((k for k in OUTLINED_THREADED if attribute.startswith(f"_{name}_{k}")), None)
+        if kind is None or not isinstance(function, python_types.FunctionType):
             continue
-        if attribute.startswith(f"_{name}_piece"):
-            piece = numba.njit(error_model="numpy", boundscheck=None)(function)
-        elif attribute.startswith(f"_{name}_chunks"):
-            piece = numba.njit(error_model="numpy", boundscheck=None, parallel=explicit_prange())(function)
-        else:
-            continue
+        threads = {"parallel": explicit_prange()} if OUTLINED_THREADED[kind] else {}
+        piece = numba.njit(error_model="numpy", boundscheck=None, **threads)(function)
         if caching:
             piece._cache = TolerantCache(function)
         setattr(module, attribute, piece)

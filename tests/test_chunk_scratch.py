@@ -15,6 +15,7 @@ import symgrad as sg
 from conftest import richardson_gradient
 from symgrad.codegen import PARALLEL_MIN_ITERATIONS, ChunkedLoop, in_chunks
 from symgrad.ir import Allocate, Assign, Carried, Loop, Pop, Push, ReverseLoop, Store, When
+from test_parallel import threaded_kernels
 
 LONG = PARALLEL_MIN_ITERATIONS + 37  # not a multiple of the chunk count: chunks of unequal length
 
@@ -94,7 +95,7 @@ def test_a_network_over_long_data_runs_in_chunks_with_scratch_of_its_own_and_mat
     assert value == pytest.approx(serial_value, rel=1e-13)
     for got, want in zip(gradients, serial_gradients):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
-    assert "value_and_grad" in threaded._load().THREADED
+    assert "value_and_grad" in threaded_kernels(threaded)
     assert "_chunk = np.zeros(" in threaded.source()  # each chunk's own scratch rows
     for _ in range(3):  # fixed chunks: the rounding does not depend on which thread ran which chunk
         again_value, again = threaded(*arguments)
@@ -129,7 +130,7 @@ def test_the_pass_off_keeps_the_network_serial_with_the_same_numbers():
     assert value == pytest.approx(expected_value, rel=1e-12)
     for got, want in zip(gradients, expected):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
-    assert "value_and_grad" not in off._load().THREADED and "_chunk = np.zeros(" not in off.source()
+    assert "value_and_grad" not in threaded_kernels(off) and "_chunk = np.zeros(" not in off.source()
 
 
 def test_a_clipped_loss_stores_its_gradient_rows_from_the_chunks_and_matches_the_formula():
@@ -144,7 +145,7 @@ def test_a_clipped_loss_stores_its_gradient_rows_from_the_chunks_and_matches_the
     assert value == pytest.approx(-np.sum(y_true * np.log(clipped)) / LONG, rel=1e-12)
     inside = (y_prob > eps) & (y_prob < 1 - eps)
     np.testing.assert_allclose(gradient, np.where(inside, -y_true / clipped / LONG, 0.0), rtol=1e-12, atol=1e-300)
-    assert "value_and_grad" in threaded._load().THREADED
+    assert "value_and_grad" in threaded_kernels(threaded)
     serial_value, serial_gradient = sg.value_and_grad(clipped_log_loss, wrt="y_prob")(y_true, y_prob)
     assert value == pytest.approx(serial_value, rel=1e-13)
     np.testing.assert_array_equal(gradient, serial_gradient)  # each element is written by one iteration
@@ -161,7 +162,7 @@ def test_a_softmax_whose_rows_tape_their_maximum_runs_in_chunks_with_tapes_of_th
     p /= p.sum(axis=1, keepdims=True)
     assert value == pytest.approx(-np.sum(Y * np.log(p)) / LONG, rel=1e-12)
     np.testing.assert_allclose(W_bar, X.T @ (p - Y) / LONG, rtol=1e-10, atol=1e-13)
-    assert "value_and_grad" in threaded._load().THREADED
+    assert "value_and_grad" in threaded_kernels(threaded)
     assert "_chunk = np.empty(64)" in threaded.source()  # each chunk's own tape of the row's maximum
 
 
@@ -186,7 +187,7 @@ def test_a_threaded_kernel_compiles_where_numbas_names_for_versions_meet_symgrad
     assert a_bar == pytest.approx(richardson_gradient(fuzz_9960057, (x, 0.1), 1), rel=1e-7)
     serial_value, (serial_x, serial_a) = sg.value_and_grad(fuzz_9960057, wrt=("x", "a"))(x, 0.1)
     np.testing.assert_allclose(x_bar, serial_x, rtol=1e-12)
-    assert {"value_and_grad", "grad"} <= set(threaded._load().THREADED)
+    assert {"value_and_grad", "grad"} <= threaded_kernels(threaded)
 
 
 def test_an_array_that_passes_values_between_iterations_keeps_its_loop_serial_and_right():
@@ -196,7 +197,7 @@ def test_an_array_that_passes_values_between_iterations_keeps_its_loop_serial_an
     value, w_bar = threaded(0.7, x)
     assert value == pytest.approx(np.sum(0.7 * x[:-1] + x[:-1] ** 2), rel=1e-12)
     assert w_bar == pytest.approx(np.sum(x[:-1]), rel=1e-12)
-    assert not threaded._load().THREADED
+    assert not threaded_kernels(threaded)
 
 
 # --- the precondition, on loops written in the IR --------------------------------------------------------------
