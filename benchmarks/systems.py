@@ -9,6 +9,7 @@ imports lazily, so this module is light enough for a fresh latency process.
 import functools
 import importlib.metadata
 import os
+import re
 import signal
 import sys
 import threading
@@ -298,7 +299,8 @@ class CasADi(System):
         symbols = _symbols(ca.SX.sym, args, problem)
         f = problem.twin(xp, *symbols)
         gradients = [ca.gradient(f, symbols[i]) for i in problem.wrt_tuple]
-        function = ca.Function(problem.name, symbols, [f, *gradients])
+        name = re.sub(r"\W+", "_", problem.name)  # CasADi's names are identifiers ("mlp-if" is refused)
+        function = ca.Function(name, symbols, [f, *gradients])
 
         def convert(host):
             return tuple(ca.DM(a) for a in host)
@@ -307,7 +309,7 @@ class CasADi(System):
             return _to_numpy(problem, args)((float(result[0]), _gradient_shape(problem, list(result[1:]))))
 
         return Runner(function, convert(args), convert, to_numpy,
-                      lambda: ca.Function(problem.name + "_value", symbols, [f]))
+                      lambda: ca.Function(name + "_value", symbols, [f]))
 
 
 class Micrograd(System):
