@@ -402,7 +402,13 @@ class Transform:
     def _load(self):
         with self._lock:
             if self._module is None:
-                self._module = cache.load(self._key()) or cache.store(self._key(), self._derived().module_text)
+                try:
+                    self._module = cache.load(self._key()) or cache.store(self._key(), self._derived().module_text)
+                except Exception:
+                    # The kinds a first call's arrays gave may be why (a number passed as an array): the next
+                    # call decides them again, rather than every later call failing as the first did.
+                    self._observed, self._call_observed, self._cache_key = (), False, None
+                    raise
             return self._module
 
     def _derived(self):

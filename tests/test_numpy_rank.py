@@ -323,3 +323,24 @@ def test_a_rank_left_open_is_the_calls_even_after_the_formulas_were_shown_first(
     transform = sg.grad(module.loss, wrt=1)
     assert "tanh" in transform.latex() and "def " in transform.source()
     np.testing.assert_allclose(transform(X, w), np.asarray(jax.grad(twin.loss, argnums=1)(X, w)), rtol=1e-13)
+
+
+def decay_fit(k, y0, data):
+    y = y0
+    loss = 0.0
+    for t in range(len(data)):
+        y = y - 0.1 * k * y
+        loss += (y - data[t]) ** 2
+    return loss
+
+
+def test_a_first_call_that_does_not_derive_leaves_the_kinds_to_the_next_call():
+    """The first call's arrays decide the kinds the body leaves open; when they do not derive (k passed as an
+    array makes the loss an array), the next call, with a number, derives for its own arguments."""
+    gradient = sg.grad(decay_fit, wrt=(0, 1))
+    with pytest.raises(sg.UnsupportedSyntaxError):
+        gradient(np.ones(3), 1.0, np.ones(4))
+    data = np.linspace(0.0, 1.0, 5)
+    k_bar, y0_bar = gradient(0.7, 1.2, data)
+    assert k_bar == pytest.approx(richardson_gradient(decay_fit, (0.7, 1.2, data), 0), rel=1e-9)
+    assert y0_bar == pytest.approx(richardson_gradient(decay_fit, (0.7, 1.2, data), 1), rel=1e-9)
