@@ -237,6 +237,9 @@ class NumbaPrinter(PythonCodePrinter):
         if exponent.is_Integer and base.is_Symbol and 2 <= abs(int(exponent)) <= 4:
             product = "*".join([self._print(base)] * abs(int(exponent)))
             return f"({product})" if exponent > 0 else f"(1.0/({product}))"
+        if base.is_integer and exponent.is_integer and not exponent.is_nonnegative and not exponent.is_Number:
+            # `2 ** -i` is a float in Python; Numba's int ** negative int is 0 (SymPy writes x / 2**i so)
+            return f"float({self._print(base)})**{self.parenthesize(exponent, 100)}"
         if number == -1:
             return f"(1.0/{self.parenthesize(base, 100)})"
         if exponent.is_Integer and exponent < 0:  # (Numba's x**-n inverts with a ZeroDivisionError check, which

@@ -22,6 +22,7 @@ from typing import Callable, Optional
 import numpy as np
 import sympy as sp
 from sympy.codegen import cfunctions
+from sympy.core.logic import fuzzy_and
 from sympy.logic.boolalg import ITE
 
 
@@ -44,6 +45,9 @@ class Maximum(sp.Function):
 
     nargs = 2
 
+    def _eval_is_integer(self):  # (of two ints: `x[max(i - 2, 0):i]` has an integer bound)
+        return fuzzy_and(a.is_integer for a in self.args)
+
     @classmethod
     def eval(cls, a, b):
         return _pick_constant(a, b, operator.ge)
@@ -56,6 +60,9 @@ class Minimum(sp.Function):
     """min(a, b) with symgrad's tie convention (see the module docstring)."""
 
     nargs = 2
+
+    def _eval_is_integer(self):  # (of two ints: `x[max(i - 2, 0):i]` has an integer bound)
+        return fuzzy_and(a.is_integer for a in self.args)
 
     @classmethod
     def eval(cls, a, b):

@@ -388,3 +388,78 @@ def test_every_table_function_over_a_whole_array_matches_jax(make_module, functi
     expected_value, expected_gradient = jax.value_and_grad(jax_module.f)(x)
     assert value == pytest.approx(float(expected_value), rel=1e-13)
     np.testing.assert_allclose(gradient, np.asarray(expected_gradient), rtol=1e-12, atol=1e-14)
+
+
+# Found by probing with programs written as users write them; each was a silent wrong value and gradient.
+def discounted(x):
+    s = 0.0
+    for i in range(len(x)):
+        s += x[i] / 2 ** i
+    return s
+
+
+def spaced(x):
+    return np.sum(np.linspace(0.0, 1.0, len(x)) * x + x ** 2)
+
+
+def last_five(x):
+    return np.sum(x[-5:] ** 2)
+
+
+def head_and_tail(x, k):
+    return np.sum(x[:k] ** 2) + 10.0 * np.sum(x[k:] ** 2)
+
+
+def interior(x):
+    return np.sum(x[1:-1] ** 2) + np.sum(x)
+
+
+def clipped_windows(x):
+    s = 0.0
+    for i in range(len(x)):
+        s += np.sum(x[max(i - 2, 0):i] ** 2)
+    return s
+
+
+def test_an_int_to_a_negative_int_power_is_a_float_as_in_python():
+    x = np.linspace(0.5, 1.5, 6)
+    value, x_bar = sg.value_and_grad(discounted)(x)
+    assert value == pytest.approx(float(np.sum(x * 0.5 ** np.arange(6))), rel=1e-14)
+    np.testing.assert_allclose(x_bar, 0.5 ** np.arange(6), rtol=1e-14)
+
+
+def test_linspace_of_one_point_is_its_start():
+    for n in (1, 4):
+        x = np.linspace(0.3, 0.9, n)
+        value, x_bar = sg.value_and_grad(spaced)(x)
+        assert value == pytest.approx(spaced(x), rel=1e-14)
+        np.testing.assert_allclose(x_bar, np.linspace(0.0, 1.0, n) + 2 * x, rtol=1e-14)
+
+
+def test_slices_numpy_would_clip_or_count_from_the_end_raise_and_empty_ones_are_empty():
+    with pytest.raises(ValueError, match=r"x\[-5:\] on line \d+ needs 5 <= len\(x\)"):
+        sg.value_and_grad(last_five)(np.arange(1.0, 4.0))
+    x = np.arange(1.0, 8.0)
+    value, x_bar = sg.value_and_grad(last_five)(x)
+    assert value == last_five(x) and np.array_equal(x_bar, np.where(np.arange(7) >= 2, 2 * x, 0.0))
+    head = sg.value_and_grad(head_and_tail)
+    with pytest.raises(ValueError, match=r"x\[:k\] on line \d+ needs 0 <= k"):
+        head(np.arange(1.0, 6.0), -2)
+    value, x_bar = head(np.arange(1.0, 6.0), 2)
+    assert value == head_and_tail(np.arange(1.0, 6.0), 2)
+    np.testing.assert_array_equal(x_bar, np.where(np.arange(5) < 2, 2.0, 20.0) * np.arange(1.0, 6.0))
+    for n in (1, 2, 5):  # x[1:-1] is empty for one or two elements, as in NumPy
+        x = np.linspace(0.5, 1.0, n)
+        value, x_bar = sg.value_and_grad(interior)(x)
+        assert value == pytest.approx(interior(x), rel=1e-14)
+        expected = np.ones(n)
+        expected[1:-1] += 2 * x[1:-1]
+        np.testing.assert_allclose(x_bar, expected, rtol=1e-14)
+
+
+def test_a_window_clipped_with_builtin_max_of_ints():
+    x = np.arange(1.0, 6.0)
+    value, x_bar = sg.value_and_grad(clipped_windows)(x)
+    counts = np.array([sum(max(i - 2, 0) <= j < i for i in range(5)) for j in range(5)])
+    assert value == clipped_windows(x)
+    np.testing.assert_array_equal(x_bar, 2 * counts * x)

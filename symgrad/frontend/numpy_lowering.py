@@ -265,6 +265,13 @@ def refusal(target):
     return None
 
 
+def _literal(node):
+    """Whether a slice bound is written as an integer literal (`-1`, `3`)."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
+    return isinstance(node, ast.Constant) and isinstance(node.value, int)
+
+
 class NumpyLowering:
     """The Lifter's handling of vectorised NumPy (a mixin: it lifts through the Lifter's own `reduce`,
     `read`, `store`, `allocate` and `arithmetic`)."""
@@ -511,7 +518,7 @@ class NumpyLowering:
                                  f"{ast.unparse(node)!r} indexes {source.text!r}, which has {source.ndim} axes, "
                                  f"with more indices: use one index (or slice) per axis")
             if isinstance(index_node, ast.Slice):
-                start, length, step = self.slice_bounds(index_node, source.shape[axis])
+                start, length, step = self.slice_bounds(index_node, source.shape[axis], node)
                 plan.append((axis, start, step))
                 shape.append(length)
             elif self.is_array(index := values[position] if values else self.value(index_node)):  # x[idx]: a gather
@@ -734,8 +741,10 @@ class NumpyLowering:
             return node.attr == "newaxis"
         return isinstance(node, ast.Name) and node.id == "newaxis" and node.id not in self.frame.variables
 
-    def slice_bounds(self, node, size):
-        """`(start, length, step)` of a slice with integer-expression bounds and a literal step."""
+    def slice_bounds(self, node, size, subscript):
+        """`(start, length, step)` of a slice with integer-expression bounds and a literal step.  A negative literal
+        bound counts from the end (`x[:-1]`); the bounds are then taken as they are, so each must lie inside the
+        array and in order (`slice_inside`)."""
         step = sp.Integer(1)
         if node.step is not None:
             step = self.number(self.value(node.step), node.step)
@@ -758,7 +767,42 @@ class NumpyLowering:
         else:
             start, stop = bound(node.lower, size - 1), bound(node.upper, sp.Integer(-1))
             length = IntDiv(start - stop - step - 1, -step)
+        self.slice_inside(node, subscript, start, stop, size, step > 0)
         return start, length, step
+
+    def slice_inside(self, node, subscript, start, stop, size, forward):
+        """Require what makes NumPy's reading of the slice the plain arithmetic used here: its lower end not below
+        the array (`x[-5:]` of 3 elements: NumPy clips to the whole array, the indices here would wrap around) and
+        a bound computed at run time not negative (NumPy counts `x[:k]` with k = -2 from the end).  An empty slice
+        (`x[1:-1]` of one element) and one past the end are the arithmetic's too, or an index past the end, which
+        the bounds stage raises as IndexError.  Proven here, refused here when never true, else checked by the
+        kernels at entry; a bound that moves with a loop variable is not checked (see docs/language.md)."""
+        low = start if forward else stop  # the lower end: below it, the indices would wrap around
+        pairs = [(sp.Integer(0) if forward else sp.Integer(-1), low)]
+        if forward and node.upper is not None and not _literal(node.upper):  # (a bound counted at run time)
+            pairs.append((sp.Integer(0), stop))
+        if not forward and node.lower is not None and not _literal(node.lower):
+            pairs.append((sp.Integer(0), start))
+        needs = [sp.Le(*(self.resolved_size(sp.sympify(b)) for b in pair)) for pair in pairs]
+        needs = [n for n in needs if n is not sp.true]
+        if not needs:
+            return
+        if any(n is sp.false for n in needs):
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"the slice in {ast.unparse(subscript)!r} has bounds outside the array or out of order "
+                             "(NumPy would clip them, or give an empty array): write bounds from 0 to the length, "
+                             "in order")
+        if not set().union(*(n.free_symbols for n in needs)) <= self.entry_symbols:
+            return
+
+        def shown(need):  # (0 <= len(x) - 5 as 5 <= len(x))
+            constant = sp.expand(need.rhs).as_coeff_Add()[0]
+            return f"{self.shape_text(need.lhs - constant)} <= {self.shape_text(need.rhs - constant)}"
+
+        self.shape_checks.append((sp.And(*needs), f"{self.function.__name__}(): {ast.unparse(subscript)} on line "
+                                  f"{self.line(node)} needs {' and '.join(map(shown, needs))}: symgrad takes a slice's bounds inside the array "
+                                  "and in order (NumPy would count a negative bound from the end, or clip one past "
+                                  "an end)"))
 
     def transposed(self, value, node, axes=None):
         """`.T`, np.transpose: the axes in reverse order (a vector stays itself), or in the order `axes` gives
@@ -1235,7 +1279,7 @@ class NumpyLowering:
         if len(args) != 3 or not args[2].is_integer:
             raise self.error(errors.UnsupportedCallError, node, f"{label}(start, stop, num) with an integer num")
         start, stop, count = (self.number(a, node) for a in args)
-        intervals = count - 1 if keywords.get("endpoint", True) else count
+        intervals = sp.Max(count - 1, 1) if keywords.get("endpoint", True) else count  # (num=1: [start], as NumPy)
         return ArrayExpression((count,), lambda i: start + (stop - start) * i[0] / intervals, False, label)
 
     def histories(self, names, start, stop, step, node):
