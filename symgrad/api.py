@@ -181,7 +181,8 @@ def built(derivative, wrt, gradient_as_tuple, parallel, enabled, extra_source=""
     text = cache.module_text(
         name=program.name, imports=imports,
         arguments=tuple(a.name for a in program.arguments), kinds=tuple(a.kind for a in program.arguments),
-        wrt=tuple(wrt), passed=tuple(program.passed_globals), folded=tuple(program.folded_globals), kernels=source + extra_source)
+        wrt=tuple(wrt), passed=tuple(program.passed_globals), folded=tuple(program.folded_globals),
+        kernels=source + extra_source)
     return _Derivation(derivative, kernels, text)
 
 

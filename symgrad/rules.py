@@ -40,13 +40,17 @@ def _pick_constant(a, b, a_wins):
     return None
 
 
-class Maximum(sp.Function):
-    """max(a, b) with symgrad's tie convention (see the module docstring)."""
+class _Extreme(sp.Function):
+    """max or min of two arguments: an integer of two integers (`x[max(i - 2, 0):i]` has an integer bound)."""
 
     nargs = 2
 
-    def _eval_is_integer(self):  # (of two ints: `x[max(i - 2, 0):i]` has an integer bound)
+    def _eval_is_integer(self):
         return fuzzy_and(a.is_integer for a in self.args)
+
+
+class Maximum(_Extreme):
+    """max(a, b) with symgrad's tie convention (see the module docstring)."""
 
     @classmethod
     def eval(cls, a, b):
@@ -56,13 +60,8 @@ class Maximum(sp.Function):
         return _powered(r"\max\left(%s, %s\right)" % tuple(printer._print(a) for a in self.args), exp)
 
 
-class Minimum(sp.Function):
+class Minimum(_Extreme):
     """min(a, b) with symgrad's tie convention (see the module docstring)."""
-
-    nargs = 2
-
-    def _eval_is_integer(self):  # (of two ints: `x[max(i - 2, 0):i]` has an integer bound)
-        return fuzzy_and(a.is_integer for a in self.args)
 
     @classmethod
     def eval(cls, a, b):

@@ -743,8 +743,8 @@ class NumpyLowering:
 
     def slice_bounds(self, node, size, subscript):
         """`(start, length, step)` of a slice with integer-expression bounds and a literal step.  A negative literal
-        bound counts from the end (`x[:-1]`); the bounds are then taken as they are, so each must lie inside the
-        array and in order (`slice_inside`)."""
+        bound counts from the end (`x[:-1]`); the bounds are then taken as they are (`slice_inside` checks where
+        NumPy would read them otherwise)."""
         step = sp.Integer(1)
         if node.step is not None:
             step = self.number(self.value(node.step), node.step)
@@ -789,9 +789,8 @@ class NumpyLowering:
             return
         if any(n is sp.false for n in needs):
             raise self.error(errors.UnsupportedExpressionError, node,
-                             f"the slice in {ast.unparse(subscript)!r} has bounds outside the array or out of order "
-                             "(NumPy would clip them, or give an empty array): write bounds from 0 to the length, "
-                             "in order")
+                             f"the slice in {ast.unparse(subscript)!r} starts below the array (NumPy would clip it "
+                             "to the array's start): write bounds from 0 to the length")
         if not set().union(*(n.free_symbols for n in needs)) <= self.entry_symbols:
             return
 
@@ -800,9 +799,9 @@ class NumpyLowering:
             return f"{self.shape_text(need.lhs - constant)} <= {self.shape_text(need.rhs - constant)}"
 
         self.shape_checks.append((sp.And(*needs), f"{self.function.__name__}(): {ast.unparse(subscript)} on line "
-                                  f"{self.line(node)} needs {' and '.join(map(shown, needs))}: symgrad takes a slice's bounds inside the array "
-                                  "and in order (NumPy would count a negative bound from the end, or clip one past "
-                                  "an end)"))
+                                  f"{self.line(node)} needs {' and '.join(map(shown, needs))}: symgrad takes a slice's "
+                                  "bounds as written (NumPy would count a negative bound computed at run time from "
+                                  "the end, and clip a start below the array to 0)"))
 
     def transposed(self, value, node, axes=None):
         """`.T`, np.transpose: the axes in reverse order (a vector stays itself), or in the order `axes` gives
