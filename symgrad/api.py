@@ -256,13 +256,14 @@ def _positional(function, args, keywords):
         raise TypeError(f"{function.__name__}() takes {len(names)} argument(s) ({', '.join(names)}), got "
                         f"{len(args) + len(keywords)}: {error}") from None
     bound.apply_defaults()
-    return bound.args
+    return tuple(bound.arguments.values())  # (keyword-only ones too, in their order: the kernels take them all)
 
 
 def _call_by_position(function, dispatcher, *args, **keywords):
     """Call a kernel with `function`'s arguments bound to positions first (keywords, and `function`'s defaults
     for the arguments left out) when the call does not give every argument by position."""
-    if keywords or len(args) != function.__code__.co_argcount:
+    code = function.__code__
+    if keywords or len(args) != code.co_argcount + code.co_kwonlyargcount:
         return dispatcher(*_positional(function, args, keywords))
     return dispatcher(*args)
 
@@ -327,7 +328,7 @@ class Transform:
     def _entry(self, name):
         """What calls of kernel `name` go to: its dispatcher, or a binder in front of it when the dispatcher could
         not fold the call itself: its parameters are not named as the user's (keywords), or the user's function
-        has default values, which the generated kernel does not repeat; or (when the function reads module-level
+        has default values (keyword-only ones too), which the generated kernel does not repeat; or (when the function reads module-level
         values) `_with_module_values`."""
         dispatcher = getattr(self.kernels, name)
         module = self._load()
@@ -337,7 +338,7 @@ class Transform:
             return module_values.checked_call(self.fun, module, dispatcher, slow) or slow
         kernel = getattr(dispatcher, "py_func", dispatcher)  # (a plain function under NUMBA_DISABLE_JIT=1)
         if tuple(inspect.signature(kernel).parameters) == tuple(inspect.signature(self.fun).parameters) \
-                and not self.fun.__defaults__:
+                and not self.fun.__defaults__ and not self.fun.__kwdefaults__:
             return dispatcher
         return functools.partial(_call_by_position, self.fun, dispatcher)
 
@@ -376,9 +377,11 @@ class Transform:
                 return
             names = list(inspect.signature(self.fun).parameters)
             try:
-                bound = inspect.signature(self.fun).bind(*args, **keywords).arguments
+                binding = inspect.signature(self.fun).bind(*args, **keywords)
             except TypeError:
                 return  # the call itself raises it, naming what is missing
+            binding.apply_defaults()  # (an array given as a default is passed as one: `w=np.array([...])`)
+            bound = binding.arguments
             observed = tuple((name, _observed_kind(bound[name])) for name in names
                              if isinstance(bound.get(name), np.ndarray))
             self._call_observed = True

@@ -35,7 +35,7 @@ import sympy as sp
 from sympy.core.relational import Relational
 
 from .ir import INT, Allocate, Assign, Check, Loop, Push, ReverseLoop, Store, Update, When, walk
-from .rules import IntDiv, Maximum, Minimum, element_reads, python_not
+from .rules import IntDiv, Maximum, Minimum, SliceBound, element_reads, python_not
 
 INT64_SAFE = 2.0**62  # every intermediate of a derived condition must stay below this (int64 overflows at 2**63)
 
@@ -62,6 +62,8 @@ def magnitude(expr):
     if isinstance(expr, sp.Pow) and expr.exp.is_Integer and expr.exp > 0:
         base = magnitude(expr.base)
         return None if base is None else base**expr.exp
+    if isinstance(expr, SliceBound):  # (its value; a check at the slice raises where it is not one NumPy reads)
+        return magnitude(expr.args[0])
     if isinstance(expr, IntDiv):  # |a // b| <= |a| when b != 0
         parts = [magnitude(a) for a in expr.args]
         return None if None in parts else sp.Add(*parts)

@@ -21,7 +21,7 @@ from sympy.printing.precedence import PRECEDENCE, PRECEDENCE_FUNCTIONS, PRECEDEN
 from sympy.printing.pycode import PythonCodePrinter
 
 from . import passes
-from .bounds import Bounds
+from .bounds import AsFloat, Bounds
 from .ir import (INT, Allocate, Assign, Carried, Check, Loop, Pop, Push, ReverseLoop, Store, Update, When,
                  expressions, mentions, overwritten_first, rebuilt, walk)
 from .reverse import closed_form_gradients, without
@@ -113,7 +113,7 @@ class NumbaPrinter(PythonCodePrinter):
 
     def _print_expression(self, expr):
         self._not_supported, self._number_symbols = set(), set()
-        text = self._print(expr)
+        text = self._print(integer_powers_as_floats(expr))
         if self._not_supported or self._number_symbols or "\n" in text:
             return super().doprint(expr)
         return text
@@ -265,6 +265,61 @@ class NumbaPrinter(PythonCodePrinter):
 
     def _print_Indexed(self, expr):
         return f"{self._print(expr.base.label)}[{', '.join(self._print(i) for i in expr.indices)}]"
+
+
+def _may_overflow(power):
+    """An integer power that int64 can overflow where Python's exact integer does not (`i ** 7` at i = 512,
+    `2 ** n`); squares of a variable stay integers (their operands would be past 3e9)."""
+    base, exponent = power.args
+    if base.is_Number and not exponent.is_Number:
+        return abs(base) >= 2 and base.is_integer and exponent.is_nonnegative
+    return not base.is_Number and base.is_integer and exponent.is_Integer and (
+        exponent >= 3 or exponent == 2 and not base.is_Symbol)
+
+
+def integer_powers_as_floats(expr, float_valued=False):
+    """`expr` with the integer arithmetic that holds such a power computed in float64 where its value is used as
+    a float (`x[i] * i ** 7` as `x[i] * float(i) ** 7`; all of it where `float_valued`, the value of a float
+    variable or element), which is Python's value to rounding: Python's ints do not wrap, int64's do.  Integer
+    contexts (an index, a bound, an int function's operands, an int-valued `expr` otherwise) are left as they
+    are."""
+    candidates = [p for p in expr.atoms(sp.Pow) if _may_overflow(p)] if expr.has(sp.Pow) else []
+    if not candidates or expr.is_integer and not float_valued:
+        return expr
+    if expr.is_integer:
+        return _as_float_arithmetic(expr) or expr
+
+    def in_float_context(node):
+        changed, parts = False, []
+        for part in node.args:
+            if isinstance(part, sp.Basic) and not part.is_Atom and not isinstance(part, sp.Indexed) and part.has(
+                    *candidates):
+                if part.is_integer:
+                    floated = _as_float_arithmetic(part)
+                    part, changed = (floated, True) if floated is not None else (part, changed)
+                else:
+                    new = in_float_context(part)
+                    part, changed = new, changed or new is not part
+            parts.append(part)
+        return node.func(*parts) if changed else node
+
+    return in_float_context(expr)
+
+
+def _as_float_arithmetic(expr):
+    """An integer sum, product or power of symbols and integers computed in float64 (each symbol through
+    `float()`), or None for another expression (an int function keeps its integer operands)."""
+    if expr.is_Symbol:
+        return AsFloat(expr)
+    if expr.is_Integer:
+        return sp.Float(int(expr)) if abs(expr) > 1 else expr
+    if not isinstance(expr, (sp.Add, sp.Mul, sp.Pow)):
+        return None
+    if isinstance(expr, sp.Pow) and expr.exp.is_Integer:
+        base = _as_float_arithmetic(expr.base)
+        return None if base is None else sp.Pow(base, expr.exp, evaluate=False)
+    parts = [_as_float_arithmetic(a) for a in expr.args]
+    return None if None in parts else expr.func(*parts, evaluate=False)
 
 
 def _rule_printer(code):
@@ -453,6 +508,9 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset(), recurren
     def p(expr):
         return _float_text(printer, expr)
 
+    def float_value(expr):  # (an integer value of a float: see integer_powers_as_floats)
+        return p(integer_powers_as_floats(expr, float_valued=True))
+
     def accumulated(value, target):
         if not value.is_Add or len(value.args) < 3:
             return p(value)
@@ -472,16 +530,18 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset(), recurren
 
     for s in statements:
         if isinstance(s, Assign):
-            value = accumulated(s.value, s.target)
+            value = accumulated(s.value, s.target) if s.target.is_integer or not s.value.is_integer else float_value(
+                s.value)
             if not s.target.is_integer and isinstance(s.value, sp.Piecewise) and all(
                     isinstance(piece, sp.Integer) for piece, _ in s.value.args):  # (a comparison used as a number,
                 value = f"float({value})"  # `float(a > b)`: its value and derivative are floats, as in Python)
             lines.append(f"{indent}{p(s.target)} = {value}")
         elif isinstance(s, Update):
-            lines.append(f"{indent}{p(s.target)} {'+=' if s.accumulate else '='} {p(s.value)}")
+            value = p(s.value) if s.target.is_integer else float_value(s.value)
+            lines.append(f"{indent}{p(s.target)} {'+=' if s.accumulate else '='} {value}")
         elif isinstance(s, Store):
             element = p(sp.Indexed(s.base, *s.indices))
-            lines.append(f"{indent}{element} {'+=' if s.accumulate else '='} {p(s.value)}")
+            lines.append(f"{indent}{element} {'+=' if s.accumulate else '='} {float_value(s.value)}")
         elif isinstance(s, Allocate):
             shape = "".join(printer.doprint(n) + ", " for n in s.shape)
             lines.append(f"{indent}{p(s.base.label)} = np.zeros(({shape}))")
@@ -2056,7 +2116,7 @@ def _apart_from_numba_versions(text, keep):
     return "\n".join(lines)
 
 
-RUNTIME_FUNCTIONS = ("digamma", "grow", "int_floordiv", "int_mod", "int_pow_slope")
+RUNTIME_FUNCTIONS = ("digamma", "grow", "int_floordiv", "int_mod", "int_pow_slope", "slice_bound")
 
 
 def kernels_source(kernels):

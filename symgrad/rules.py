@@ -23,6 +23,7 @@ import numpy as np
 import sympy as sp
 from sympy.codegen import cfunctions
 from sympy.core.logic import fuzzy_and
+from sympy.printing.precedence import PRECEDENCE
 from sympy.logic.boolalg import ITE
 
 
@@ -81,10 +82,10 @@ class IntDiv(sp.Function):
     def eval(cls, a, b):
         if a.is_Integer and b.is_Integer:
             return a // b
-        return None
+        return a if b == 1 else None  # (the length of x[i::-1]: (i + 1) // 1)
 
     def _sympystr(self, printer):
-        return "(%s // %s)" % tuple(printer._print(a) for a in self.args)
+        return "(%s // %s)" % tuple(printer.parenthesize(a, PRECEDENCE["Mul"]) for a in self.args)
 
     def _latex(self, printer, exp=None):
         return _powered(r"\left\lfloor \frac{%s}{%s} \right\rfloor" % tuple(printer._print(a) for a in self.args), exp)
@@ -104,10 +105,37 @@ class IntMod(sp.Function):
         return None
 
     def _sympystr(self, printer):
-        return "(%s %% %s)" % tuple(printer._print(a) for a in self.args)
+        return "(%s %% %s)" % tuple(printer.parenthesize(a, PRECEDENCE["Mul"]) for a in self.args)
 
     def _latex(self, printer, exp=None):
         return _powered(r"\left(%s \bmod %s\right)" % tuple(printer._print(a) for a in self.args), exp)
+
+
+class SliceBound(sp.Function):
+    """A slice bound that the kernels check where the slice is evaluated (`x[i - 2:i + 1]` in a loop): NumPy would
+    count one below `low` from the end and clip one past `high` to the array, where the slice's elements are read
+    here as plain arithmetic from it.  `guard` is the condition under which the slice is evaluated, `line` its
+    source line.  It is its value: the bounds stage and size comparisons see through it."""
+
+    is_integer = True
+    nargs = 5
+
+    @classmethod
+    def eval(cls, value, low, high, guard, line):
+        if guard is sp.false or (low <= value) is sp.true and (value <= high) is sp.true:
+            return value
+        return None
+
+    def _sympystr(self, printer):
+        return printer.parenthesize(self.args[0], PRECEDENCE["Atom"])
+
+    def _latex(self, printer, exp=None):
+        return _powered(printer.parenthesize(self.args[0], PRECEDENCE["Atom"]), exp)
+
+
+def seen_through(expr):
+    """`expr` with each `SliceBound` replaced by its value (for reasoning about sizes and index ranges)."""
+    return expr.replace(SliceBound, lambda value, *checked: value) if expr.has(SliceBound) else expr
 
 
 def _python_float(operation, a, b):
@@ -300,6 +328,7 @@ RULES = [
     Rule(sp.Heaviside, _zero, "(1.0 if {0} > 0 else ({1} if {0} == 0 else 0.0))", smooth=False),
     Rule(IntDiv, _zero, lambda a, b: "({0} // {1})" if b.is_nonzero else "int_floordiv({0}, {1})", smooth=False),
     Rule(IntMod, _zero, lambda a, b: "({0} % {1})" if b.is_nonzero else "int_mod({0}, {1})", smooth=False),
+    Rule(SliceBound, _zero, "slice_bound({0}, {1}, {2}, {3}, {4})", smooth=False),
     Rule(FloorDivision, _zero, "({0} // {1})", smooth=False),
     Rule(AsIndex, _zero, "int({0})", smooth=False),
     Rule(isnan, _zero, "(1.0 if math.isnan({0}) else 0.0)", smooth=False),

@@ -52,3 +52,19 @@ def int_mod(a, b):
 def int_pow_slope(x, i):
     """d/dx x**i for an integer i: 0 at i = 0 (the formula i * x**(i - 1) would divide by zero at x = 0)."""
     return 0.0 if i == 0 else i * x ** (i - 1)
+
+
+@numba.njit(cache=True)
+def slice_bound(value, low, high, guard, line):
+    """A slice bound checked where the slice is evaluated (`rules.SliceBound`): itself, unless, where its guard
+    holds, it lies below `low` (NumPy would count it from the end of the array) or past `high` (NumPy would clip
+    it to the array), which symgrad's arithmetic reads otherwise."""
+    if guard and value < low:
+        raise ValueError("a slice bound computed on line " + str(line) + " is " + str(value) + ", which NumPy "
+                         "counts from the end of the array and symgrad does not: add len(x) to count from the "
+                         "end, clip it with max(..., 0), or start the loop where the bound is not negative")
+    if guard and value > high:
+        raise ValueError("a slice bound computed on line " + str(line) + " is " + str(value) + ", past the end of "
+                         "the array (" + str(int(high)) + "), where NumPy clips it and symgrad does not: clip it "
+                         "with min(..., len(x)), or end the loop where the slice fits")
+    return value

@@ -13,6 +13,8 @@ from symgrad import display
 SOURCE = """
 import math
 
+import numpy as np
+
 
 def rosen(x, y):
     return (1.0 - x) ** 2 + 100.0 * (y - x * x) ** 2
@@ -27,6 +29,17 @@ def powered(x, n):
 
 def scaled_power(x, a=2.0, n=3):
     return a * x ** n
+
+
+def penalised(x, *, lam=0.5, power=2):
+    s = 0.0
+    for i in range(len(x)):
+        s += x[i] ** power
+    return lam * s
+
+
+def weighted(x, w=np.array([1.0, 2.0, 3.0])):
+    return np.sum(w * x ** 2)
 
 
 def dot(w, x):
@@ -75,6 +88,29 @@ def test_default_values_fill_the_arguments_left_out(functions, entry):
         assert g(1.5, 3.0) == pytest.approx((3.0 * 1.5**3, 3.0 * 3 * 1.5**2), rel=1e-14)
         assert g(1.5, n=2) == pytest.approx((2.0 * 1.5**2, 2.0 * 2 * 1.5), rel=1e-14)
         assert g(1.5, 1.0, 4) == pytest.approx((1.5**4, 4 * 1.5**3), rel=1e-14)
+
+
+def test_keyword_only_arguments_reach_the_kernels(functions):
+    """Regression (found by probing): `def f(x, *, lam=0.5)` lost its keyword-only arguments on the way to the
+    kernels, and Numba's dispatcher raised `not enough arguments: expected 2, got 1`."""
+    x = np.array([1.0, 2.0, 3.0])
+    g = sg.value_and_grad(functions.penalised, wrt="x")
+    for _ in range(2):  # the first call and the ones after it take different paths
+        value, x_bar = g(x)
+        assert value == 7.0 and np.array_equal(x_bar, x)  # 0.5 * (2 x)
+        value, x_bar = g(x, lam=2.0, power=3)
+        assert value == 72.0 and np.array_equal(x_bar, 6.0 * x ** 2)
+
+
+def test_an_array_given_as_a_default_is_an_array(functions):
+    """Regression (found by probing): the first call's arrays decide the kinds, and a default array was not
+    among them, so `w` was taken for a float and the call refused it."""
+    x = np.array([0.5, -1.0, 2.0])
+    g = sg.value_and_grad(functions.weighted, wrt="x")
+    for _ in range(2):
+        value, x_bar = g(x)
+        assert value == 14.25 and np.array_equal(x_bar, 2 * np.array([1.0, 2.0, 3.0]) * x)
+    assert g(x, np.ones(3))[0] == 5.25
 
 
 @pytest.mark.parametrize("call, named", [

@@ -216,6 +216,11 @@ def rnn(W, U, h0, xs):
         h = np.tanh(W @ h + U @ xs[t])
     return np.sum(h**2)
 
+def spellings_of_everyday_code(p, X, lo):
+    clipped = np.log(np.clip(p, 1e-3, None)) + np.clip(p, None, 0.5) ** 2 + np.clip(p, min=lo, max=0.8)
+    centred = X - np.mean(X, 0) + np.ones_like(X) * np.max(X, 1)[:, None]
+    return np.sum(clipped) + np.sum(np.sum(centred ** 2, 1)) + np.sum(np.full_like(p, 2.5) * p) + np.clip(p[0], lo, 1.0)
+
 def rnn_loss(W, U, h0, xs):
     h = h0 * 1.0
     loss = 0.0
@@ -283,6 +288,7 @@ CASES = {
                        X_DATA), (0, 1, 2, 3)),
     "rnn": ((0.5*RNG.normal(size=(3, 3)), RNG.normal(size=(3, 2)), RNG.normal(size=3), RNG.normal(size=(6, 2))),
             (0, 1, 2, 3)),
+    "spellings_of_everyday_code": ((RNG.uniform(0.0, 1.0, size=N), X_DATA, 0.2), (0, 1, 2)),
     "rnn_loss": ((0.5*RNG.normal(size=(3, 3)), RNG.normal(size=(3, 2)), RNG.normal(size=3), RNG.normal(size=(6, 2))),
                  (0, 1, 2, 3)),
 }
@@ -428,6 +434,40 @@ def test_an_int_to_a_negative_int_power_is_a_float_as_in_python():
     np.testing.assert_allclose(x_bar, 0.5 ** np.arange(6), rtol=1e-14)
 
 
+def seventh_moment(x):
+    s = 0.0
+    for i in range(len(x)):
+        s += x[i] * i ** 7
+    return s
+
+
+def doubling_weights(x):
+    s = 0.0
+    for i in range(len(x)):
+        s += np.sin(x[i]) * 2 ** i
+    return s
+
+
+def stored_powers(x):
+    h = np.zeros(len(x))
+    for i in range(len(x)):
+        h[i] = (i + 1) ** 5
+    return np.sum(h * x)
+
+
+def test_an_int_power_used_as_a_float_does_not_wrap_around_as_int64_does():
+    """Python's ints do not overflow: i ** 7 at i = 999 is 9.9e20, which int64 wrapped to a negative number."""
+    for function, n, weight in ((seventh_moment, 1000, lambda i: float(i) ** 7),
+                                (doubling_weights, 90, lambda i: 2.0 ** i),
+                                (stored_powers, 7000, lambda i: float(i + 1) ** 5)):
+        x = np.linspace(0.1, 0.2, n)
+        weights = np.array([weight(i) for i in range(n)])
+        value, x_bar = sg.value_and_grad(function)(x)
+        assert value == pytest.approx(function(x), rel=1e-13)
+        slope = np.cos(x) if function is doubling_weights else 1.0
+        np.testing.assert_allclose(x_bar, slope * weights, rtol=1e-14)
+
+
 def test_linspace_of_one_point_is_its_start():
     for n in (1, 4):
         x = np.linspace(0.3, 0.9, n)
@@ -455,6 +495,117 @@ def test_slices_numpy_would_clip_or_count_from_the_end_raise_and_empty_ones_are_
         expected = np.ones(n)
         expected[1:-1] += 2 * x[1:-1]
         np.testing.assert_allclose(x_bar, expected, rtol=1e-14)
+
+
+def trailing_windows(x):
+    s = 0.0
+    for i in range(len(x)):
+        s += np.sum(x[i - 2:i + 1] ** 2)
+    return s
+
+
+def guarded_windows(x):
+    s = 0.0
+    for i in range(len(x)):
+        if i >= 2:
+            s += np.sum(x[i - 2:i + 1] ** 2)
+    return s
+
+
+def growing_heads(x):
+    s = 0.0
+    for i in range(len(x)):
+        s += np.sum(x[:i - 1])
+    return s
+
+
+def reversed_tail(x, k):
+    return np.sum(x[len(x) - 1:k:-1] ** 2)
+
+
+def test_a_slice_bound_computed_in_a_loop_is_checked_where_the_slice_is_evaluated():
+    """x[i - 2:i + 1] at i = 0 is x[-2:1], which NumPy reads from the end (empty here); its indices wrapped
+    around (value 273 against NumPy's 170), and x[:i - 1] at i = 0 (all but the last element in NumPy) was empty."""
+    x = np.arange(1.0, 7.0)
+    for function in (trailing_windows, growing_heads):
+        with pytest.raises(ValueError, match=r"slice bound computed on line \d+ is -\d+, which NumPy counts from the end"):
+            sg.value_and_grad(function)(x)
+    value, x_bar = sg.value_and_grad(guarded_windows)(x)  # (evaluated only where its guard holds: no error)
+    counts = np.array([sum(i - 2 <= j <= i for i in range(2, 6)) for j in range(6)])
+    assert value == guarded_windows(x)
+    np.testing.assert_array_equal(x_bar, 2 * counts * x)
+
+
+def rolling_means(x):
+    s = 0.0
+    for i in range(len(x)):
+        s += np.mean(x[i:i + 3]) ** 2
+    return s
+
+
+def rolling_means_that_fit(x):
+    s = 0.0
+    for i in range(len(x)):
+        if i + 3 <= len(x):
+            s += np.mean(x[i:i + 3]) ** 2
+    return s
+
+
+def head_if_long_enough(x):
+    if len(x) >= 10:
+        return np.sum(x[:10] ** 2)
+    return np.sum(x[-5:]) if len(x) > 5 else np.sum(x)
+
+
+def last_k(x, k):
+    return np.sum(x[-k:] ** 3)
+
+
+def last_k_as_advised(x, k):
+    return np.sum(x[len(x) - k:] ** 3)
+
+
+def test_the_advice_for_a_negative_computed_bound_keeps_its_meaning():
+    """x[-k:] with an int k counts from the end in NumPy; the advice said to clip it with max(-k, 0), which is the
+    whole array (found by probing).  It now says len(x) - k, which is NumPy's reading."""
+    x = np.arange(1.0, 5.0)
+    with pytest.raises(ValueError, match=r"write len\(x\) - k to count from the end"):
+        sg.value_and_grad(last_k)(x, 2)
+    value, x_bar = sg.value_and_grad(last_k_as_advised)(x, 2)
+    assert value == last_k(x, 2)
+    np.testing.assert_array_equal(x_bar, [0.0, 0.0, 27.0, 48.0])
+
+
+def test_a_slice_past_the_end_which_numpy_would_clip_raises_where_it_is_evaluated():
+    """x[i:i + 3] at the last i reads past the end, where NumPy clips the window: a ValueError that says so and
+    how to clip it (the bounds stage's IndexError at entry said neither); under an `if` that keeps the slice
+    inside the array (`if i + 3 <= len(x)`, `if len(x) >= 10`), nothing is checked at entry and the values
+    are NumPy's for short arrays too."""
+    x = np.arange(1.0, 6.0)
+    with pytest.raises(ValueError, match=r"slice bound computed on line \d+ is 6, past the end of the array \(5\)"):
+        sg.value_and_grad(rolling_means)(x)
+    with pytest.raises(ValueError, match=r"x\[:k\] on line \d+ needs 0 <= k and k <= len\(x\)"):
+        sg.value_and_grad(head_and_tail)(x, 10)
+    value, x_bar = sg.value_and_grad(rolling_means_that_fit)(x)
+    means = np.array([x[i:i + 3].mean() for i in range(3)])
+    assert value == pytest.approx(rolling_means_that_fit(x), rel=1e-14)
+    np.testing.assert_allclose(x_bar, [sum(2 * means[i] / 3 for i in range(3) if i <= j < i + 3) for j in range(5)],
+                               rtol=1e-14)
+    for n, expected in ((4, np.ones(4)), (7, np.r_[0.0, 0.0, np.ones(5)]), (12, np.r_[2 * np.arange(1.0, 11.0), 0, 0])):
+        x = np.arange(1.0, n + 1)
+        value, x_bar = sg.value_and_grad(head_if_long_enough)(x)
+        assert value == head_if_long_enough(x)
+        np.testing.assert_array_equal(x_bar, expected)
+
+
+def test_a_computed_stop_of_a_reversed_slice_is_not_negative():
+    """x[n - 1:k:-1] with k = -1 is empty in NumPy (-1 is the last element), where the arithmetic read it all."""
+    x = np.arange(1.0, 6.0)
+    with pytest.raises(ValueError, match=r"0 <= k"):
+        sg.value_and_grad(reversed_tail)(x, -1)
+    value, x_bar = sg.value_and_grad(reversed_tail)(x, 1)
+    assert value == reversed_tail(x, 1)
+    np.testing.assert_array_equal(x_bar, np.where(np.arange(5) > 1, 2 * x, 0.0))
 
 
 def test_a_window_clipped_with_builtin_max_of_ints():

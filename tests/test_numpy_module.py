@@ -337,13 +337,55 @@ def masked_sums(x):
         np.ma.array(x, mask=False) ** 2) + np.prod(np.ma.array(x[0], mask=x[0] < 0))
 
 
-@pytest.mark.parametrize("function", [slice_stores, masked_sums])
+def augmented_slices(x):
+    f = x.copy()
+    f[1:, 0] -= f[:-1, 0]  # (reads the elements it writes, shifted: NumPy computes the right side first)
+    f[::2] *= 3.0
+    g = np.copy(f)
+    g[:, 1:] += x[:, :1] ** 2
+    g[...] /= 1.5
+    return np.sum(f ** 2) + np.sum(g ** 3)
+
+
+@pytest.mark.parametrize("function", [slice_stores, masked_sums, augmented_slices])
 def test_stores_into_slices_and_masked_arrays_match_numpy_and_differences(function):
     """JAX has neither (its arrays are immutable, it has no np.ma): NumPy's value and Richardson differences."""
     x = RNG.normal(size=(4, 3))
     value, gradient = sg.value_and_grad(function)(x)
     assert value == pytest.approx(float(function(x)), rel=1e-12)
     np.testing.assert_allclose(gradient, richardson_gradient(function, [x], 0), rtol=1e-7, atol=1e-9)
+
+
+def decay_with_unpacked_parameters(theta, y0, data):
+    k, c = theta
+    y = y0
+    loss = 0.0
+    for t in range(len(data)):
+        y = y + 0.1 * (-k * y + c)
+        loss += (y - data[t]) ** 2
+    return loss
+
+
+def unpacked_rows(W, x):
+    w1, w2 = W
+    return np.sum(np.tanh(w1 * x) * w2)
+
+
+def test_an_array_unpacked_into_names_gives_its_elements_or_rows():
+    """`k, c = theta` was refused with "cannot unpack 1 value(s) into 2 names" (found by probing): Python unpacks
+    along the first axis, and so does symgrad, checking the length when the kernel starts."""
+    theta, data = np.array([0.7, 0.3]), np.linspace(0.0, 1.0, 5)
+    value, (theta_bar,) = sg.value_and_grad(decay_with_unpacked_parameters, wrt=(0,))(theta, 1.2, data)
+    assert value == pytest.approx(decay_with_unpacked_parameters(theta, 1.2, data), rel=1e-14)
+    np.testing.assert_allclose(theta_bar, richardson_gradient(decay_with_unpacked_parameters, [theta, 1.2, data], 0),
+                               rtol=1e-8)
+    with pytest.raises(ValueError, match=r"k, c = theta on line \d+: the length of theta and the number of names"):
+        sg.value_and_grad(decay_with_unpacked_parameters, wrt=(0,))(np.ones(3), 1.2, data)
+    W, x = RNG.normal(size=(2, 3)), RNG.normal(size=3)
+    value, (W_bar,) = sg.value_and_grad(unpacked_rows, wrt=(0,))(W, x)
+    assert value == pytest.approx(unpacked_rows(W, x), rel=1e-14)
+    t = np.tanh(W[0] * x)
+    np.testing.assert_allclose(W_bar, [(1 - t ** 2) * x * W[1], t], rtol=1e-13)
 
 
 def test_masked_arrays_refuse_what_they_do_not_lower():

@@ -338,9 +338,26 @@ def test_a_first_call_that_does_not_derive_leaves_the_kinds_to_the_next_call():
     """The first call's arrays decide the kinds the body leaves open; when they do not derive (k passed as an
     array makes the loss an array), the next call, with a number, derives for its own arguments."""
     gradient = sg.grad(decay_fit, wrt=(0, 1))
-    with pytest.raises(sg.UnsupportedSyntaxError):
+    with pytest.raises(sg.UnsupportedSyntaxError, match=r"the array loss used as a number"):  # (not loss_3)
         gradient(np.ones(3), 1.0, np.ones(4))
     data = np.linspace(0.0, 1.0, 5)
     k_bar, y0_bar = gradient(0.7, 1.2, data)
     assert k_bar == pytest.approx(richardson_gradient(decay_fit, (0.7, 1.2, data), 0), rel=1e-9)
     assert y0_bar == pytest.approx(richardson_gradient(decay_fit, (0.7, 1.2, data), 1), rel=1e-9)
+
+
+def quadratic_form(x, A):
+    return x.T @ A @ x + np.dot(x.T, x)
+
+
+def test_the_transpose_of_a_vector_is_the_vector():
+    """`x.T @ A @ x` with a vector x (found by probing): `.T` made x a matrix whatever the call passed, and the
+    function was refused for returning an array.  `.T` now reads a matrix only until a call shows a vector."""
+    x, A = np.array([1.0, 2.0, -1.0]), np.arange(9.0).reshape(3, 3)
+    value, (x_bar, A_bar) = sg.value_and_grad(quadratic_form, wrt=(0, 1))(x, A)
+    assert value == quadratic_form(x, A)
+    np.testing.assert_allclose(x_bar, (A + A.T) @ x + 2 * x, rtol=1e-15)
+    np.testing.assert_allclose(A_bar, np.outer(x, x), rtol=1e-15)
+    X = np.arange(6.0).reshape(3, 2)  # (a matrix as before: X.T @ A @ X is a matrix, refused as a result)
+    with pytest.raises(sg.UnsupportedSyntaxError):
+        sg.value_and_grad(quadratic_form, wrt=(0,))(X, A)

@@ -98,7 +98,7 @@ class NumpyWriter:
             makers += [self.broadcast, self.outer_or_transpose, self.along_axis]
         if shape == ():
             makers = [self.reduction, self.reduction, self.dot, self.elementwise, self.function, self.statistic,
-                      self.contraction, self.comprehension]
+                      self.contraction, self.comprehension, self.windows]
         for _ in range(8):
             made = self.rng.choice(makers)(shape, depth - 1)
             if made is not None:
@@ -254,6 +254,28 @@ class NumpyWriter:
         return self.rng.choice([f"sum({name}[i] * {name}[i + 1] for i in range(len({name}) - 1))",
                                 f"sum([e * e for e in {name}])",
                                 f"np.sum(np.array([{name}[i] - {name}[i - 1] for i in range(1, len({name}))]) ** 2)"])
+
+    def windows(self, shape, depth):
+        """A sum over windows of a vector whose bounds move with a loop variable (`v[i - 2:i + 1]`): from where
+        they fit, under an `if`, clipped with `max` or `min`, or running backwards; each as NumPy reads it."""
+        self.note("windows")
+        name = self.local(self.of_shape(("n",), depth), ("n",))
+        width, term = self.rng.randint(1, 2), self.rng.choice(SMOOTH + ("{0}",))
+        self.counter += 1
+        total = f"t{self.counter}"
+        loop, window = self.rng.choice([
+            (f"for i in range({width}, len({name})):", f"{name}[i - {width}:i + 1]"),
+            (f"for i in range(len({name})):\n        if i >= {width}:", f"{name}[i - {width}:i + 1]"),
+            (f"for i in range(len({name})):", f"{name}[max(i - {width}, 0):i + 1]"),
+            (f"for i in range(len({name})):", f"{name}[i::-1] * {name}[:i + 1]"),
+            (f"for i in range(1, len({name})):", f"{name}[:i] - {name}[i]"),
+            (f"for i in range(len({name})):", f"{name}[i:min(i + {width + 1}, len({name}))]"),
+            (f"for i in range(len({name})):\n        if i + {width} < len({name}):", f"{name}[i:i + {width + 1}]"),
+        ])
+        indent = " " * (8 + 4 * loop.count("\n"))
+        self.lines += [f"    {total} = 0.0", f"    {loop}", f"{indent}{total} += np.sum({term.format(f'({window})')})"]
+        self.values.append(Value(total, ()))
+        return total
 
     def reduction(self, shape, depth):
         self.note("reduction")

@@ -18,6 +18,7 @@ ARRAY_LIKE_CONSTRUCTORS = {id(np.zeros_like), id(np.empty_like)}
 # Calls whose bare-name arguments are arrays: reductions, products and functions with no meaning on a number.
 ARRAY_FUNCTIONS = {id(f) for f in (np.sum, np.mean, np.prod, np.dot, np.matmul, np.inner, np.outer, np.trace,
                                    np.transpose, np.linalg.norm, np.linalg.cholesky, np.zeros_like, np.empty_like,
+                                   np.ones_like, np.full_like, np.copy,
                                    np.cumsum, np.diff, np.size, np.reshape, np.ravel, np.expand_dims, np.swapaxes,
                                    np.std, np.var, np.diag, np.triu, np.tril, np.roll, np.pad, np.flip, np.fliplr,
                                    np.flipud, np.argmax, np.argmin, np.tensordot, np.vdot, np.kron, len)}
@@ -28,7 +29,7 @@ INTEGER_ARGUMENTS = {id(np.roll): ((1,), "shift"), id(np.pad): ((1,), "pad_width
                      id(np.tril): ((1,), "k"), id(np.diag): ((1,), "k"),
                      id(np.tensordot): ((2,), "axes")}
 ARRAY_METHODS = {"sum", "mean", "prod", "max", "min", "std", "var", "cumsum", "dot", "transpose", "reshape", "ravel",
-                 "flatten", "argmax", "argmin"}
+                 "flatten", "argmax", "argmin", "copy"}
 
 
 def static_target(frame, node):
@@ -88,8 +89,8 @@ def _scoped_walk(definition):
 
 def infer_kinds(source, seen=None, observed=None):
     """Each parameter's kind from how the body uses it: an array of at least as many axes as its uses show
-    (indices, `.shape[k]`, `.T`, `axis=k`; `len`, `np.sum`, `@`, methods such as `.sum()`: one at least), an int
-    where it is a `range` bound or an index, else a float; a vector of indices (INDEX1) where it indexes another
+    (indices, `.shape[k]`, `axis=k`; `len`, `np.sum`, `@`, methods such as `.sum()`: one at least; `.T`: two
+    unless the first call passes a vector), an int where it is a `range` bound or an index, else a float; a vector of indices (INDEX1) where it indexes another
     array (`x[idx]`, a gather) and is an array itself (`x[idx[k]]`) or the first call passed an int vector.
     `observed` (argument -> the kind of the array the first call passed: ARRAY1 to ARRAY3 by its axes, INDEX1
     for an int vector) decides the number of axes where the body allows it (`xs[t]` is a row of a matrix), and
@@ -101,6 +102,7 @@ def infer_kinds(source, seen=None, observed=None):
     parameters = [p.arg for p in source.definition.args.posonlyargs + source.definition.args.args
                   + source.definition.args.kwonlyargs]
     ndims, integers, indexing = {}, set(), set()  # (indexing: names that index an array whole, or their base)
+    transposed = set()  # names read as `.T`: two axes, unless the first call passes fewer
     aliases = {node.targets[0].id: node.value.id for node in ast.walk(source.definition)
                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
                and isinstance(node.value, ast.Name) and node.value.id in parameters}
@@ -143,10 +145,10 @@ def infer_kinds(source, seen=None, observed=None):
                     and isinstance(node.slice, ast.Constant) and type(node.slice.value) is int):
                 array(shape.value.id, node.slice.value + 1)  # X.shape[1]: X has two dimensions at least
         elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            if node.attr in ("shape", "size", "ndim"):
+            if node.attr in ("shape", "size", "ndim", "T"):
                 array(node.value.id, 1)
-            elif node.attr == "T":
-                array(node.value.id, 2)
+            if node.attr == "T":  # (a matrix until a call shows a vector: `x.T @ A @ x` of a vector is a number)
+                transposed.add(aliases.get(node.value.id, node.value.id))
         elif isinstance(node, (ast.For, ast.comprehension)):  # `for v in x`, enumerate(x), zip(x, y)
             iterables = [node.iter]
             while iterables and isinstance(iterables[-1], ast.Call) and static_target(
@@ -218,7 +220,8 @@ def infer_kinds(source, seen=None, observed=None):
                 seen == INDEX1 or seen is None and name in ndims):
             kinds[name] = INDEX1
         elif name in ndims:
-            kinds[name] = KIND_OF_AXES.get(max(seen_axes, ndims[name]), KIND_OF_AXES[max(ARRAY_KINDS.values())])
+            least = max(ndims[name], 2) if name in transposed and not seen_axes else ndims[name]
+            kinds[name] = KIND_OF_AXES.get(max(seen_axes, least), KIND_OF_AXES[max(ARRAY_KINDS.values())])
         elif name in integers:
             kinds[name] = INT
         else:

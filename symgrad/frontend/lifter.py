@@ -156,6 +156,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
         self.array_output = array_output  # a returned array is the output (sg.jacobian), not refused
         self.shape_checks = []  # sizes to check at entry (see numpy_lowering)
         self.integer_values = {}  # local int symbol -> its value, to state sizes in the arguments' terms
+        self.index_ranges = {}  # loop index -> (lowest, highest) value, to prove slice bounds inside the array
         self.size_names = {}  # an argument's size symbol -> how the user writes it (len(x), X.shape[1])
         self.entry_symbols = set()  # what a kernel knows when it starts: int arguments and sizes
         self.single_reads = {}  # a function's definition -> the names it reads once (see `read_once`)
@@ -166,6 +167,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
         self.body = []
         self.guard = sp.true
         self.used_names = set(RESERVED_NAMES)
+        self.source_names = {}  # fresh SSA name -> the name it was made for (`loss_3` -> `loss`), for messages
         self.inlining = []
         self.frame = None
         self.loop_depth = 0
@@ -180,6 +182,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
             k += 1
             candidate = f"{name}_{k}"
         self.used_names.add(candidate)
+        self.source_names[candidate] = name
         return sp.Symbol(candidate, **(assumptions or {"real": True}))
 
     def line(self, node):
@@ -446,7 +449,13 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
                 and isinstance(self.frame.variables.get(node.func.value.id), (ArrayList, LoopAppend)))
 
     def augmented(self, node):
-        if isinstance(node.target, ast.Subscript):
+        if isinstance(node.target, ast.Subscript) and any(
+                isinstance(part, ast.Slice) or isinstance(part, ast.Constant) and part.value is Ellipsis
+                for part in ast.walk(node.target.slice)):  # `f[1:] -= d`: `f[1:] = f[1:] - d`, as NumPy computes it
+            current = self.value(ast.copy_location(ast.Subscript(node.target.value, node.target.slice, ast.Load()),
+                                                   node.target))
+            self.bind(node.target, self.array_arithmetic(node.op, current, self.value(node.value), node), node)
+        elif isinstance(node.target, ast.Subscript):
             array, indices = self.element(node.target)
             value = self.number(self.value(node.value), node.value)
             if isinstance(node.op, (ast.Add, ast.Sub)):
@@ -461,6 +470,16 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
         else:
             raise self.error(errors.UnsupportedStatementError, node.target,
                              "augmented assignment to this target: use a variable or an array element")
+
+    def unpacked(self, value, count, node):
+        """An array unpacked into `count` names, as Python iterates over it: its elements (of a vector) or rows,
+        the first axis of the size `count` (checked when the kernel starts where it depends on the data)."""
+        array = self.expression(value, node)
+        self.same_size(array.shape[0], count, f"the length of {array.text} and the number of names", node)
+        if array.ndim == 1:
+            return tuple(as_number(array.at((sp.Integer(k),))) for k in range(count))
+        return tuple(ArrayExpression(array.shape[1:], lambda i, k=k: array.at((sp.Integer(k),) + i), array.view,
+                                     f"{array.text}[{k}]") for k in range(count))
 
     def bind(self, target, value, node):
         if isinstance(target, ast.Name):
@@ -479,6 +498,8 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
             else:
                 self.frame.variables[target.id] = self.assign(target.id, value, node)
         elif isinstance(target, (ast.Tuple, ast.List)):
+            if self.is_array(value) and not any(isinstance(e, ast.Starred) for e in target.elts):
+                value = self.unpacked(value, len(target.elts), node)  # `a, b = theta`: along the first axis
             if not isinstance(value, tuple) or len(value) != len(target.elts):
                 count = len(value) if isinstance(value, tuple) else 1
                 raise self.error(errors.UnsupportedStatementError, target,
@@ -660,6 +681,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
         histories = self.histories(sorted(n for n in assigned if n in before and self.is_array(before[n])
                                           and n not in targets), start, stop, step, node)
         index = self.fresh(node.target.id if isinstance(node.target, ast.Name) else "i", integer=True)
+        self.index_ranges[index] = (start, stop - 1) if step > 0 else (stop + 1, start)
         phis = {name: self.fresh(name) for name in carried_names}
         appends = self.loop_appends(node, before, start, stop, step, index)
         self.frame.variables = {**before, **phis, **appends}
@@ -804,6 +826,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
         statements, and a carried initial inside an outer loop would otherwise lose its share (np.max(A, axis=0))."""
         initial = self.assign(f"{name}_start", initial, node)
         index = self.fresh("k", integer=True)
+        self.index_ranges[index] = (start, stop - 1)
         phi = self.fresh(name)
         with self.nested_block() as body:
             summand = self.number(term(index), node)
@@ -822,6 +845,11 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
             index_nodes = (list(base.slice.elts) if isinstance(base.slice, ast.Tuple) else [base.slice]) + index_nodes
             base = base.value
         array = self.value(base)
+        if isinstance(array, ArrayExpression):  # (reads of one go through `sliced`: this is a store)
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"a store into {ast.unparse(base)!r}, which is {'a view' if array.view else 'an array'} "
+                             f"computed from others ({array.text}), not an array of its own: store into the local "
+                             "array it views by that array's name (h[i + 1] = ... for v = h[1:])")
         if not isinstance(array, ArrayValue):
             raise self.error(errors.UnsupportedExpressionError, node,
                              f"indexing {ast.unparse(base)!r}, which is a number, not an array: pass arrays as "
@@ -1034,7 +1062,8 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
                              "a list of arrays used as a number: join it with np.stack, np.column_stack or "
                              "np.concatenate, then index or reduce the array")
         if self.is_array(value):
-            text = value.text if isinstance(value, (ArrayExpression, MaskedArray)) else value.base.label
+            text = value.text if isinstance(value, (ArrayExpression, MaskedArray)) else self.source_names.get(
+                str(value.base.label), value.base.label)  # (the name in the source, not its SSA version)
             raise self.error(errors.UnsupportedExpressionError, node,
                              f"the array {text} used as a number: index its elements (x[i]), or reduce it "
                              "(np.sum, np.mean, np.max, @)")

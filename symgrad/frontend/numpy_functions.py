@@ -18,7 +18,7 @@ import sympy as sp
 
 from .. import errors
 from ..ir import ARRAY_KINDS, Carried, Loop
-from ..rules import IntDiv, IntMod
+from ..rules import IntDiv, IntMod, Maximum, Minimum
 from .numpy_lowering import ArrayExpression, ArrayValue, as_number
 
 MOST_AXES = max(ARRAY_KINDS.values())  # (symgrad's arrays have one to three axes)
@@ -291,6 +291,24 @@ class NumpyFunctions:
         kind, element, after = VECTOR_NORMS[order]
         reduced = self.reduction(kind, self.elementwise(element, [array], node), axes, keepdims, node)
         return reduced if after is None else self.elementwise(lambda e: after(as_number(e)), [reduced], node)
+
+    def clipped(self, target, node):
+        """np.clip(a, a_min, a_max) (or min=, max=): np.minimum(np.maximum(a, a_min), a_max), as NumPy defines it;
+        a bound of None leaves that side open (np.clip(p, 1e-12, None) is np.maximum(p, 1e-12))."""
+        bound = self.arguments(node, ("a", "a_min", "a_max", "min", "max"), 3)
+        low, high = bound.get("a_min", bound.get("min")), bound.get("a_max", bound.get("max"))
+        if low is None and high is None or "a" not in bound:
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"{ast.unparse(node)!r}: np.clip(a, a_min, a_max) with at least one bound that is not "
+                             "None")
+        operands = [bound["a"]] + [b for b in (low, high) if b is not None]
+
+        def element(x, *limits):
+            limits = iter(limits)
+            x = as_number(x) if low is None else Maximum(as_number(x), as_number(next(limits)))
+            return x if high is None else Minimum(x, as_number(next(limits)))
+
+        return self.elementwise(element, operands, node)
 
     # --- matrices, shifts, pads, flips -------------------------------------------------------------------------
     def diagonal(self, target, node):
@@ -675,6 +693,7 @@ class NumpyFunctions:
 
 # The NumPy functions lowered here: the function -> the method of NumpyFunctions that lowers its call.
 FUNCTIONS = {
+    np.clip: "clipped",
     np.std: "statistic",
     np.var: "statistic",
     np.cumsum: "cumulative",

@@ -18,6 +18,7 @@ they start, raising ValueError with the arrays, the axes and the line before any
 
 import ast
 import dataclasses
+import itertools
 import operator
 import sys
 from dataclasses import dataclass
@@ -30,7 +31,8 @@ from sympy.logic.boolalg import BooleanAtom, BooleanFunction
 
 from .. import errors
 from ..ir import Allocate, Assign, Carried, Loop, walk
-from ..rules import AsIndex, IntDiv, IntMod, Maximum, Minimum, isnan, numpy_extreme, python_not, python_piecewise
+from ..rules import (AsIndex, IntDiv, IntMod, Maximum, Minimum, SliceBound, isnan, numpy_extreme, python_not,
+                     python_piecewise, seen_through)
 from .kinds import static_target
 from .source import COMPARISONS, PYTHON_COMPARISONS
 
@@ -357,6 +359,7 @@ class NumpyLowering:
     def counted_loop(self, start, stop, body, node):
         """`body(index)` inside one loop over range(start, stop), carrying nothing, lifted into the current block."""
         index = self.fresh("i", integer=True)
+        self.index_ranges[index] = (start, stop - 1)
         with self.nested_block() as statements:
             body(index)
         self.body.append(Loop(index, start, stop, sp.Integer(1), statements, [], self.line(node)))
@@ -366,7 +369,9 @@ class NumpyLowering:
         return str(self.resolved_size(size).xreplace(self.size_names))
 
     def resolved_size(self, size):
-        substituted = size.xreplace(self.integer_values)
+        """A size in terms of the arguments' sizes, int arguments and loop variables (a `SliceBound` as its
+        value)."""
+        substituted = seen_through(size.xreplace(self.integer_values))
         return size if substituted == size else self.resolved_size(substituted)
 
     def same_size(self, a, b, what, node):
@@ -761,47 +766,94 @@ class NumpyLowering:
                                  f"the slice bound {ast.unparse(part)!r} is not an integer expression")
             return size + value if value.is_Integer and value < 0 else value  # x[:-1] counts from the end
 
-        if step > 0:
+        forward = step > 0
+        if forward:
             start, stop = bound(node.lower, sp.Integer(0)), bound(node.upper, size)
-            length = stop - start if step == 1 else IntDiv(stop - start + step - 1, step)
         else:
             start, stop = bound(node.lower, size - 1), bound(node.upper, sp.Integer(-1))
+        start, stop = self.slice_inside(node, subscript, start, stop, size, forward)
+        if forward:
+            length = stop - start if step == 1 else IntDiv(stop - start + step - 1, step)
+        else:
             length = IntDiv(start - stop - step - 1, -step)
-        self.slice_inside(node, subscript, start, stop, size, step > 0)
         return start, length, step
 
     def slice_inside(self, node, subscript, start, stop, size, forward):
-        """Require what makes NumPy's reading of the slice the plain arithmetic used here: its lower end not below
-        the array (`x[-5:]` of 3 elements: NumPy clips to the whole array, the indices here would wrap around) and
-        a bound computed at run time not negative (NumPy counts `x[:k]` with k = -2 from the end).  An empty slice
-        (`x[1:-1]` of one element) and one past the end are the arithmetic's too, or an index past the end, which
-        the bounds stage raises as IndexError.  Proven here, refused here when never true, else checked by the
-        kernels at entry; a bound that moves with a loop variable is not checked (see docs/language.md)."""
-        low = start if forward else stop  # the lower end: below it, the indices would wrap around
-        pairs = [(sp.Integer(0) if forward else sp.Integer(-1), low)]
-        if forward and node.upper is not None and not _literal(node.upper):  # (a bound counted at run time)
-            pairs.append((sp.Integer(0), stop))
-        if not forward and node.lower is not None and not _literal(node.lower):
-            pairs.append((sp.Integer(0), start))
-        needs = [sp.Le(*(self.resolved_size(sp.sympify(b)) for b in pair)) for pair in pairs]
-        needs = [n for n in needs if n is not sp.true]
-        if not needs:
-            return
-        if any(n is sp.false for n in needs):
-            raise self.error(errors.UnsupportedExpressionError, node,
-                             f"the slice in {ast.unparse(subscript)!r} starts below the array (NumPy would clip it "
-                             "to the array's start): write bounds from 0 to the length")
-        if not set().union(*(n.free_symbols for n in needs)) <= self.entry_symbols:
-            return
+        """`(start, stop)`, made to mean what NumPy reads, which takes a bound below the array from the end once
+        and then clips it, and clips one past the end: here the elements are read as plain arithmetic from the
+        bounds, so each bound that NumPy would move must not be there.  The lower end must not be below the array
+        (`x[-5:]` of 3 elements), a bound computed at run time not negative (`x[:k]`, k = -2), and the upper end
+        not past the end (`x[:10]` of 3 elements, `x[i:i + 3]` at the last i).  An empty slice (`x[1:-1]` of one
+        element) is the arithmetic's too.  Each need is proven here (from the loops' ranges too), refused here
+        when never true, checked by the kernels at entry when it depends on the arguments only and no `if`
+        guards it, else wrapped in a `SliceBound` that the kernels check where the slice is evaluated (`x[i -
+        2:i + 1]` in a loop from i = 0)."""
+        computed = [part is not None and not _literal(part) for part in (node.lower, node.upper)]
+        bounds = {"start": start, "stop": stop}
+        if forward:  # (the lower end; the upper one; a computed stop, which NumPy would count from the end)
+            needs = {"start": (sp.Integer(0), None), "stop": (sp.Integer(0) if computed[1] else None, size)}
+        else:
+            needs = {"stop": (sp.Integer(0) if computed[1] else sp.Integer(-1), None),
+                     "start": (sp.Integer(0) if computed[0] else None, size - 1)}
+        at_entry, advice, array = [], {}, ast.unparse(subscript.value)
+        for name, (lowest, highest) in needs.items():
+            value = self.resolved_size(sp.sympify(bounds[name]))
+            part = node.lower if name == "start" else node.upper
+            text = "the bound" if part is None else ast.unparse(part)
+            below = None if lowest is None else self.within(sp.Le(lowest, value))
+            past = None if highest is None else self.within(sp.Le(value, highest))
+            if below not in (None, sp.true):
+                from_end = f"len({array}) - {text[1:]}" if text.startswith("-") else f"len({array}) + {text}"
+                advice[below] = (f"write {from_end} to count from the end, or max({text}, 0) to clip it"
+                                 if part is not None and computed[part is node.upper] else
+                                 f"write max(..., 0) in it to clip it at the start")
+            if past not in (None, sp.true):
+                advice[past] = f"write min(..., len({array})) in it to clip it at the end"
+            open_needs = [need for need in (below, past) if need is not None and need is not sp.true]
+            if any(need is sp.false for need in open_needs):
+                raise self.error(errors.UnsupportedExpressionError, node,
+                                 f"the slice in {ast.unparse(subscript)!r} reaches outside the array (NumPy would "
+                                 "clip it to the array): write bounds from 0 to the length")
+            if not open_needs:
+                continue
+            if self.guard is sp.true and set().union(*(n.free_symbols for n in open_needs)) <= self.entry_symbols:
+                at_entry += open_needs
+            else:
+                bounds[name] = SliceBound(bounds[name], sp.S.NegativeInfinity if lowest is None else lowest,
+                                          sp.oo if highest is None else highest, self.guard, self.line(node))
+        if at_entry:
+            def shown(need):  # (0 <= len(x) - 5 as 5 <= len(x))
+                constant = sp.expand(need.rhs).as_coeff_Add()[0]
+                return f"{self.shape_text(need.lhs - constant)} <= {self.shape_text(need.rhs - constant)}"
 
-        def shown(need):  # (0 <= len(x) - 5 as 5 <= len(x))
-            constant = sp.expand(need.rhs).as_coeff_Add()[0]
-            return f"{self.shape_text(need.lhs - constant)} <= {self.shape_text(need.rhs - constant)}"
+            self.shape_checks.append((sp.And(*at_entry), f"{self.function.__name__}(): {ast.unparse(subscript)} on "
+                                      f"line {self.line(node)} needs {' and '.join(map(shown, at_entry))}: symgrad "
+                                      "takes a slice's bounds as written (NumPy would count a negative bound "
+                                      "computed at run time from the end, and clip a bound outside the array to "
+                                      f"it): {'; '.join(dict.fromkeys(advice[need] for need in at_entry))}"))
+        return bounds["start"], bounds["stop"]
 
-        self.shape_checks.append((sp.And(*needs), f"{self.function.__name__}(): {ast.unparse(subscript)} on line "
-                                  f"{self.line(node)} needs {' and '.join(map(shown, needs))}: symgrad takes a slice's "
-                                  "bounds as written (NumPy would count a negative bound computed at run time from "
-                                  "the end, and clip a start below the array to 0)"))
+    def within(self, need, depth=0):
+        """`need`, a comparison of integer expressions, decided where it holds for every value of the loop indices
+        in it: with each index its loop's first value plus any count, or its last less any count, it holds for
+        every count (`0 <= i + 1` and `i + 3 <= n` in `for i in range(n - 2)`), or a side is a builtin max or min
+        of ints that decides it (`0 <= max(i - 2, 0)`, `min(i + 3, n) <= n`); otherwise as it is."""
+        if isinstance(need, sp.Le) and any(isinstance(side, (Maximum, Minimum)) for side in need.args):
+            low, high = need.args
+            split = high if isinstance(high, (Maximum, Minimum)) else low
+            parts = [self.within(sp.Le(low, a) if split is high else sp.Le(a, high), depth) for a in split.args]
+            if (any if (split is high) == isinstance(split, Maximum) else all)(p is sp.true for p in parts):
+                return sp.true
+        indices = sorted(need.free_symbols & self.index_ranges.keys(), key=str) if isinstance(
+            need, Relational) else ()
+        if not indices or depth > self.loop_depth + 2:  # (an inner loop's range may name an outer index)
+            return need
+        for ends in itertools.product((0, 1), repeat=len(indices)):
+            counted = need.xreplace({i: self.resolved_size(sp.sympify(self.index_ranges[i][end])) + (
+                1 - 2 * end) * sp.Dummy(nonnegative=True, integer=True) for i, end in zip(indices, ends)})
+            if self.within(counted, depth + 1) is sp.true:
+                return sp.true
+        return need
 
     def transposed(self, value, node, axes=None):
         """`.T`, np.transpose: the axes in reverse order (a vector stays itself), or in the order `axes` gives
@@ -1086,9 +1138,12 @@ class NumpyLowering:
         if id(target) in REDUCING_FUNCTIONS or target is sum and self.is_array(args[0] if args else None):
             kind = REDUCING_FUNCTIONS.get(id(target), "sum")
             keywords = self.keyword_values(node, ("axis", "keepdims") if target is not sum else (), label)
+            if len(args) == 2 and target is not sum and "axis" not in keywords:  # np.sum(X, 1): axis by position
+                keywords["axis"] = args.pop()
             if len(args) != 1:
                 raise self.error(errors.UnsupportedCallError, node,
-                                 f"{label}() of one array, with axis= and keepdims= as keywords")
+                                 f"{label}() of one array, with its axis by position or as axis=, and keepdims= as "
+                                 f"a keyword" if target is not sum else f"{label}() of one array")
             axis = keywords.get("axis", None if target is not sum else sp.Integer(0))
             if target is sum and self.expression(args[0], node).ndim == 1:
                 axis = None  # builtin sum of a vector: its total (of a matrix: the sum of its rows)
@@ -1115,10 +1170,6 @@ class NumpyLowering:
                                  "indices, which are not differentiable)")
             return self.elementwise(lambda c, a, b: python_piecewise((as_number(a), as_condition(c)),
                                                                      (as_number(b), True)), args, node)
-        if target is np.clip:
-            if len(args) != 3 or node.keywords:
-                raise self.error(errors.UnsupportedCallError, node, f"{label}(x, low, high) by position")
-            return self.elementwise(lambda x, low, high: Minimum(Maximum(as_number(x), low), high), args, node)
         build = composite(target)
         if build is not None:
             self.keyword_values(node, (), label)
@@ -1233,7 +1284,8 @@ class NumpyLowering:
         return array
 
     def constructed(self, target, node):
-        """np.array / ones / full / arange / linspace / eye, or None for another call."""
+        """np.array / ones / full / arange / linspace / eye / ones_like / full_like / copy, or None for another
+        call."""
         label = ast.unparse(node.func)
         if target in (np.array, np.asarray):
             self.keyword_values(node, ("dtype",), label)
@@ -1249,9 +1301,21 @@ class NumpyLowering:
                                  f"{label}() of anything but a list of numbers (or of rows of numbers): pass arrays "
                                  "as arguments")
             return self.array_display(node.args[0])
-        if target not in (np.ones, np.full, np.arange, np.linspace, np.eye):
+        if target not in (np.ones, np.full, np.arange, np.linspace, np.eye, np.ones_like, np.full_like, np.copy):
             return None
         args = [self.value(a) for a in node.args]
+        if target is np.copy:
+            self.keyword_values(node, (), label)
+            if len(args) != 1 or not self.is_array(args[0]):
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(a) of one array")
+            return self.copied(args[0], node)
+        if target in (np.ones_like, np.full_like):  # (of float64 arrays: float64, as the argument)
+            self.keyword_values(node, ("dtype",), label)
+            if len(args) != (1 if target is np.ones_like else 2) or not self.is_array(args[0]):
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"{label}(a{'' if target is np.ones_like else ', value'}) of one array")
+            fill = sp.Integer(1) if target is np.ones_like else self.number(args[1], node)
+            return ArrayExpression(self.expression(args[0], node).shape, lambda i: fill, False, label)
         keywords = self.keyword_values(node, ("dtype",) + (("endpoint",) if target is np.linspace else ()), label)
         sizes = [a for a in args if isinstance(a, sp.Basic) and a.is_integer]
         if target is np.ones or target is np.full:
@@ -1526,7 +1590,14 @@ class NumpyLowering:
             return self.reshaped(value, sizes, node)
         if method == "astype" and len(args) == 1 and args[0] is FLOAT64 and not node.keywords:
             return value  # (already float64)
+        if method == "copy" and not args and not node.keywords:
+            return self.copied(value, node)
         raise self.error(errors.UnsupportedCallError, node,
                          f"the array method .{method}(): symgrad lowers .sum() .mean() .prod() .max() .min() .std() "
-                         ".var() .cumsum() .dot() .transpose() .reshape() .ravel() .flatten() .astype(float) (and the attribute .T); call the "
-                         "NumPy function of that name on the array")
+                         ".var() .cumsum() .dot() .transpose() .reshape() .ravel() .flatten() .copy() .astype(float) "
+                         "(and the attribute .T); write the computation with the NumPy functions of "
+                         "docs/language.md instead")
+
+    def copied(self, value, node):
+        """`x.copy()`, np.copy(x): a local array of the same elements, which the function may write."""
+        return self.materialized(dataclasses.replace(self.expression(value, node), view=False), "copy", node)
