@@ -25,7 +25,7 @@ from .bounds import AsFloat, Bounds
 from .ir import (INT, Allocate, Assign, Carried, Check, Loop, Pop, Push, ReverseLoop, Store, Update, When,
                  expressions, mentions, overwritten_first, rebuilt, walk)
 from .reverse import closed_form_gradients, without
-from .rules import RULES, FloatTest, IntDiv, IntMod, ordered_operands
+from .rules import RULES, RUNTIME_FUNCTIONS, FloatTest, IntDiv, IntMod, ordered_operands
 
 from .cache import KERNEL_NAMES
 
@@ -2114,9 +2114,6 @@ def _apart_from_numba_versions(text, keep):
             line = line[:start] + name + line[end:]
         lines[row - 1] = line
     return "\n".join(lines)
-
-
-RUNTIME_FUNCTIONS = ("digamma", "grow", "int_floordiv", "int_mod", "int_pow_slope", "slice_bound")
 
 
 def kernels_source(kernels):

@@ -338,6 +338,9 @@ RULES = [
 ]
 
 RULES_BY_NODE = {rule.node: rule for rule in RULES}
+# The functions of symgrad/runtime.py that the templates above (and the kernels' tapes) call: names the kernels
+# import, which a user's variable or argument must not take.
+RUNTIME_FUNCTIONS = ("digamma", "grow", "int_floordiv", "int_mod", "int_pow_slope", "slice_bound")
 
 
 def _clamp_slope(a, out, above, nan_gives_z=False):
@@ -521,6 +524,7 @@ PYTHON_SPELLINGS = {
     ("minimum",): _fold(lambda a, b: numpy_extreme(Minimum, a, b)),
     ("fmax",): _fold(lambda a, b: numpy_extreme(Maximum, a, b, skip_nan=True)),
     ("fmin",): _fold(lambda a, b: numpy_extreme(Minimum, a, b, skip_nan=True)),
+    ("mod", "remainder"): lambda a, b: IntMod(a, b) if a.is_integer and b.is_integer else Modulo(a, b),  # (as `%`)
 }
 
 # Constants by value, so `math.pi`, `np.pi` and `from math import pi` all display as \pi.

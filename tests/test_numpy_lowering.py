@@ -219,7 +219,9 @@ def rnn(W, U, h0, xs):
 def spellings_of_everyday_code(p, X, lo):
     clipped = np.log(np.clip(p, 1e-3, None)) + np.clip(p, None, 0.5) ** 2 + np.clip(p, min=lo, max=0.8)
     centred = X - np.mean(X, 0) + np.ones_like(X) * np.max(X, 1)[:, None]
-    return np.sum(clipped) + np.sum(np.sum(centred ** 2, 1)) + np.sum(np.full_like(p, 2.5) * p) + np.clip(p[0], lo, 1.0)
+    wrapped = np.sum(np.sin(np.mod(p * 7.0, 1.3)) + np.remainder(X[:, 0], 0.7)) + p[np.mod(len(p) + 1, len(p))]
+    return (np.sum(clipped) + np.sum(np.sum(centred ** 2, 1)) + np.sum(np.full_like(p, 2.5) * p)
+            + np.clip(p[0], lo, 1.0) + wrapped)
 
 def rnn_loss(W, U, h0, xs):
     h = h0 * 1.0

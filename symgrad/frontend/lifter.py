@@ -25,8 +25,8 @@ from .. import errors
 from ..cache import INLINE_ATTRIBUTE, describe_helper, describe_number
 from ..ir import ARRAY_KINDS, FLOAT, INDEX1, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
 from ..module_values import LIBRARIES
-from ..rules import (FUNCTIONS_BY_OBJECT, FloorDivision, IntDiv, IntMod, Modulo, element_reads, integer_valued, isnan,
-                     power, python_not, python_or, python_piecewise)
+from ..rules import (FUNCTIONS_BY_OBJECT, RUNTIME_FUNCTIONS, FloorDivision, IntDiv, IntMod, Modulo, element_reads,
+                     integer_valued, isnan, power, python_not, python_or, python_piecewise)
 from .comprehensions import COMPREHENSIONS, Comprehensions
 from .desugar import COUNTED_WHILE
 from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
@@ -37,7 +37,7 @@ from .numpy_functions import NumpyFunctions, scipy_function
 from .source import COMPARISONS, PYTHON_COMPARISONS, Frame, constant_to_sympy, python_number, read_source
 
 # Names the generated kernels use themselves; a user variable of that name gets another.
-RESERVED_NAMES = frozenset({"math", "np", "digamma", "grow"})
+RESERVED_NAMES = frozenset({"math", "np", "prange", "ArrayIndexError", *RUNTIME_FUNCTIONS})
 
 def _floor_division(a, b):
     return IntDiv(a, b) if a.is_integer and b.is_integer else FloorDivision(a, b)
