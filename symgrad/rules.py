@@ -115,7 +115,8 @@ class SliceBound(sp.Function):
     """A slice bound that the kernels check where the slice is evaluated (`x[i - 2:i + 1]` in a loop): NumPy would
     count one below `low` from the end and clip one past `high` to the array, where the slice's elements are read
     here as plain arithmetic from it.  `guard` is the condition under which the slice is evaluated, `line` its
-    source line.  It is its value: the bounds stage and size comparisons see through it."""
+    source line.  It is its value: size comparisons see through it (`seen_through`); the bounds stage does not,
+    so an access it reaches is checked after the slice's own check, whose message says what NumPy would do."""
 
     is_integer = True
     nargs = 5
