@@ -35,15 +35,9 @@ import sympy as sp
 from sympy.core.relational import Relational
 
 from .ir import INT, Allocate, Assign, Check, Loop, Push, ReverseLoop, Store, Update, When, walk
-from .rules import IntDiv, Maximum, Minimum, SliceBound, element_reads, python_not
+from .rules import AsFloat, IntDiv, Maximum, Minimum, SliceBound, element_reads, python_not
 
 INT64_SAFE = 2.0**62  # every intermediate of a derived condition must stay below this (int64 overflows at 2**63)
-
-
-class AsFloat(sp.Function):
-    """`float(x)`: a magnitude computed in float64, where it cannot wrap around."""
-
-    nargs = 1
 
 
 def magnitude(expr):

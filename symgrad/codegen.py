@@ -21,11 +21,11 @@ from sympy.printing.precedence import PRECEDENCE, PRECEDENCE_FUNCTIONS, PRECEDEN
 from sympy.printing.pycode import PythonCodePrinter
 
 from . import passes
-from .bounds import AsFloat, Bounds
+from .bounds import Bounds
 from .ir import (INT, Allocate, Assign, Carried, Check, Loop, Pop, Push, ReverseLoop, Store, Update, When,
                  expressions, mentions, overwritten_first, rebuilt, walk)
 from .reverse import closed_form_gradients, without
-from .rules import RULES, RUNTIME_FUNCTIONS, FloatTest, IntDiv, IntMod, ordered_operands
+from .rules import RULES, RUNTIME_FUNCTIONS, AsFloat, FloatTest, IntDiv, IntMod, ordered_operands
 
 from .cache import KERNEL_NAMES
 
@@ -260,8 +260,8 @@ class NumbaPrinter(PythonCodePrinter):
     def _print_NegativeInfinity(self, expr):
         return "(-math.inf)"
 
-    def _print_AsFloat(self, expr):
-        return f"float({self._print(expr.args[0])})"
+    def _print_CheckedPower(self, expr):
+        return f"int_pow({self._print(expr.args[0])}, {self._print(expr.args[1])})"
 
     def _print_Indexed(self, expr):
         return f"{self._print(expr.base.label)}[{', '.join(self._print(i) for i in expr.indices)}]"
@@ -275,6 +275,24 @@ def _may_overflow(power):
         return abs(base) >= 2 and base.is_integer and exponent.is_nonnegative
     return not base.is_Number and base.is_integer and exponent.is_Integer and (
         exponent >= 3 or exponent == 2 and not base.is_Symbol)
+
+
+class CheckedPower(sp.Function):
+    """An int power bound to an int variable (`j = i ** 7`), computed by `runtime.int_pow`, which raises
+    OverflowError past int64, where Python's int grows and the kernels' would wrap around to a wrong value."""
+
+    nargs = 2
+    is_integer = True
+
+
+def checked_int_powers(expr):
+    """`expr`, an int variable's value, with each power that can overflow int64 (`_may_overflow`; not squares,
+    which would need operands past 3e9) checked at run time."""
+    if not expr.has(sp.Pow):
+        return expr
+    powers = {p: CheckedPower(*p.args) for p in expr.atoms(sp.Pow)
+              if _may_overflow(p) and not (p.exp.is_Integer and p.exp < 3)}
+    return expr.xreplace(powers) if powers else expr
 
 
 def integer_powers_as_floats(expr, float_valued=False):
@@ -530,8 +548,8 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset(), recurren
 
     for s in statements:
         if isinstance(s, Assign):
-            value = accumulated(s.value, s.target) if s.target.is_integer or not s.value.is_integer else float_value(
-                s.value)
+            value = accumulated(checked_int_powers(s.value), s.target) if s.target.is_integer else accumulated(
+                s.value, s.target) if not s.value.is_integer else float_value(s.value)
             if not s.target.is_integer and isinstance(s.value, sp.Piecewise) and all(
                     isinstance(piece, sp.Integer) for piece, _ in s.value.args):  # (a comparison used as a number,
                 value = f"float({value})"  # `float(a > b)`: its value and derivative are floats, as in Python)

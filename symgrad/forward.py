@@ -10,7 +10,7 @@ as reverse mode (`reverse.local_partial`), so the rules table serves both.
 import sympy as sp
 
 from . import passes
-from .ir import Allocate, Assign, Carried, Derivative, Loop, Program, Store
+from .ir import Allocate, Assign, Carried, Derivative, Loop, Program, Store, walk
 from .reverse import defined_names, differentiable_atoms, local_partial, name_sums, unique_symbol
 
 MAX_PARAMETERS = 4  # more scalars than this, and one reverse sweep is cheaper than carrying them all
@@ -34,13 +34,21 @@ class Tangents:
         if seeds is not None:  # one direction, `wrt[0]`: per argument a number, a float symbol or an array base
             for name, seed in seeds.items():  # (whose element v[i] is the tangent of x[i])
                 self.tangent[(program.argument(name).symbol, self.wrt[0])] = seed
+            self.active = {self.wrt[0]: active_values(program.body, {program.argument(name).symbol
+                                                                     for name, seed in seeds.items() if seed != 0})
+                           } if seeds else {}  # (no seeds: the caller sets them, and every value may be active)
             return
         for name in self.wrt:
             for other in self.wrt:
                 self.tangent[(program.argument(name).symbol, other)] = sp.Integer(1 if name == other else 0)
+        self.active = {name: active_values(self.body, {program.argument(name).symbol}) for name in self.wrt}
 
     def fresh(self, name):
         return unique_symbol(self.used_names, name)
+
+    def inactive(self, name, parameter):
+        """Whether the value or array `name` cannot depend on `parameter` (see `active_values`): it gets no tangent."""
+        return parameter in self.active and name not in self.active[parameter]
 
     def of(self, atom, parameter):
         """The tangent of an atom (a symbol or an array element) along one parameter."""
@@ -92,15 +100,18 @@ class Tangents:
                                statement.taped)
             elif isinstance(statement, Allocate):
                 for parameter in self.wrt:
+                    if self.inactive(statement.base.label, parameter):
+                        continue  # (its tangent is zero: `of` reads 0 for an element of an array with none)
                     base = sp.IndexedBase(self.fresh(f"{statement.base.label.name}_dot_{parameter}"),
                                           shape=statement.base.shape)
                     self.tangent[(statement.base.label, parameter)] = base
                     out.append(Allocate(base, statement.shape, statement.line))
             elif isinstance(statement, Store):
                 for parameter in self.wrt:
-                    base = self.tangent[(statement.base.label, parameter)]
-                    out.append(Store(base, statement.indices, self.differential(statement.value, parameter),
-                                     statement.accumulate, statement.line))
+                    base = self.tangent.get((statement.base.label, parameter))
+                    if base is not None:
+                        out.append(Store(base, statement.indices, self.differential(statement.value, parameter),
+                                         statement.accumulate, statement.line))
             elif isinstance(statement, Loop):
                 out[-1] = self.loop(statement)
         return out
@@ -110,12 +121,16 @@ class Tangents:
         phis = {}
         for c in loop.carried:
             for parameter in self.wrt:
+                if self.inactive(c.phi, parameter):
+                    continue
                 phis[(c, parameter)] = self.fresh(f"{c.phi.name}_dot_{parameter}")
                 self.tangent[(c.phi, parameter)] = phis[(c, parameter)]
         body = self.statements(loop.body)
         carried = list(loop.carried)
         for c in loop.carried:
             for parameter in self.wrt:
+                if self.inactive(c.phi, parameter):
+                    continue
                 initial = self.differential(c.initial, parameter) if not c.initial.is_Symbol else self.of(
                     c.initial, parameter)
                 following = self.of(c.next, parameter) if c.next.is_Symbol else self.differential(c.next, parameter)
@@ -123,6 +138,36 @@ class Tangents:
                 self.tangent[(c.result, parameter)] = result
                 carried.append(Carried(phis[(c, parameter)], initial, following, result))
         return Loop(loop.index, loop.start, loop.stop, loop.step, body, carried, loop.line)
+
+
+def active_values(statements, seeds):
+    """The symbols and array labels of `statements` whose value can depend on the `seeds` (activity analysis, to a
+    fixed point over loops): only these get tangents.  A value that merely passes zero tangents along gets none, so
+    `0 * sqrt'(0)` is never computed where the value does not depend on the parameter at all (fuzz seed 12100922:
+    `np.std(y - y)` by forward mode with respect to an unused scalar gave nan)."""
+    active = set(seeds)
+
+    def reads_active(value):
+        return any((atom.base.label if isinstance(atom, sp.Indexed) else atom) in active
+                   for atom in differentiable_atoms(value))
+
+    grown = True
+    while grown:
+        grown = False
+        for statement in walk(statements):
+            if isinstance(statement, Assign) and statement.target not in active and reads_active(statement.value):
+                active.add(statement.target)
+                grown = True
+            elif isinstance(statement, Store) and statement.base.label not in active and \
+                    reads_active(statement.value):
+                active.add(statement.base.label)
+                grown = True
+            elif isinstance(statement, Loop):
+                for c in statement.carried:
+                    if c.phi not in active and (reads_active(c.initial) or reads_active(c.next)):
+                        active |= {c.phi, c.result}
+                        grown = True
+    return active
 
 
 def _times(partial, tangent):

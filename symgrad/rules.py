@@ -146,31 +146,39 @@ def _python_float(operation, a, b):
     return None
 
 
-class FloorDivision(sp.Function):
+class FloatOperation(sp.Function):
+    """A binary operation on floats, folded on constants as Python computes it (`operation`), displayed by
+    `latex_form`."""
+
+    nargs = 2
+    operation = latex_form = None
+
+    @classmethod
+    def eval(cls, a, b):
+        return _python_float(cls.operation, a, b)
+
+    def _latex(self, printer, exp=None):
+        return _powered(self.latex_form % tuple(printer._print(a) for a in self.args), exp)
+
+
+class FloorDivision(FloatOperation):
     """Python's float `a // b`: the floor of the exact quotient, with Python's rounding (`1.0 // 0.1` is 9.0, not
     floor(1.0 / 0.1) = 10.0); Numba's float `//` computes the same.  Piecewise constant: its partials are 0."""
 
-    nargs = 2
-
-    @classmethod
-    def eval(cls, a, b):
-        return _python_float(operator.floordiv, a, b)
-
-    def _latex(self, printer, exp=None):
-        return _powered(r"\left\lfloor %s / %s \right\rfloor" % tuple(printer._print(a) for a in self.args), exp)
+    operation, latex_form = staticmethod(operator.floordiv), r"\left\lfloor %s / %s \right\rfloor"
 
 
-class Modulo(sp.Function):
+class Modulo(FloatOperation):
     """Python's float `a % b` = a - b * (a // b), with the sign of b; Numba's float `%` computes the same."""
 
-    nargs = 2
+    operation, latex_form = staticmethod(operator.mod), r"\left(%s \bmod %s\right)"
 
-    @classmethod
-    def eval(cls, a, b):
-        return _python_float(operator.mod, a, b)
 
-    def _latex(self, printer, exp=None):
-        return _powered(r"\left(%s \bmod %s\right)" % tuple(printer._print(a) for a in self.args), exp)
+class Remainder(FloatOperation):
+    """C's `fmod(a, b)` = a - b * trunc(a / b), exactly, with the sign of a (np.fmod, math.fmod), where Python's `%`
+    takes the sign of b."""
+
+    operation, latex_form = staticmethod(math.fmod), r"\operatorname{fmod}\left(%s, %s\right)"
 
 
 class FloatTest(sp.Function):
@@ -206,6 +214,20 @@ class isfinite(FloatTest):  # noqa: N801
     test = staticmethod(math.isfinite)
 
 
+class AsFloat(sp.Function):
+    """`float(i)` of an int: Python's float, which the kernels compute in float64 (so `float(i) ** 7` does not wrap
+    around as int64's `i ** 7` does), and the bounds stage's magnitudes.  Its argument is an int: no partial."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, a):
+        return sp.Float(float(a)) if a.is_Integer else None
+
+    def _latex(self, printer, exp=None):
+        return printer._print(self.args[0] if exp is None else self.args[0] ** exp)
+
+
 class AsIndex(sp.Function):
     """A float holding a whole number (the position np.argmax found, carried as a float by its loop) as an int
     index.  Piecewise constant: its partial is 0."""
@@ -219,6 +241,93 @@ class AsIndex(sp.Function):
 
     def _latex(self, printer, exp=None):
         return printer._print(self.args[0] if exp is None else self.args[0]**exp)
+
+
+class WholeFloat(sp.Function):
+    """A NumPy rounding function (np.floor, np.ceil, np.rint, np.trunc): a float holding a whole number.  Not an int
+    to the kinds, as NumPy takes no float for an index or a range: `int(...)` or `math.floor` makes one
+    (`PythonInt`).  Piecewise constant: its partial is 0."""
+
+    nargs = 1
+    rounding = None  # the NumPy function, which folds a constant
+    latex_form = None
+
+    @classmethod
+    def eval(cls, a):
+        return sp.Float(float(cls.rounding(float(a)))) if a.is_number and a.is_finite else None
+
+    def _latex(self, printer, exp=None):
+        return _powered(self.latex_form % printer._print(self.args[0]), exp)
+
+
+class Floor(WholeFloat):
+    rounding, latex_form = staticmethod(np.floor), r"\left\lfloor %s \right\rfloor"
+
+
+class Ceil(WholeFloat):
+    rounding, latex_form = staticmethod(np.ceil), r"\left\lceil %s \right\rceil"
+
+
+class Rint(WholeFloat):
+    """Rounding half to even, as np.rint, np.round and Python's round do."""
+
+    rounding, latex_form = staticmethod(np.rint), r"\operatorname{round}\left(%s\right)"
+
+
+class Trunc(WholeFloat):
+    rounding, latex_form = staticmethod(np.trunc), r"\operatorname{trunc}\left(%s\right)"
+
+
+class PythonInt(sp.Function):
+    """Python's int of a float: `int(x)` and `math.trunc(x)` (toward zero), and what `math.floor`, `math.ceil` and
+    `round(x)` return (of the `WholeFloat` they round to).  An int64 in the kernels, made by `runtime.to_int`, which
+    raises for NaN and infinities as Python does, and past int64, where Python's int would grow.  Piecewise
+    constant: its partial is 0."""
+
+    nargs = 1
+    is_integer = True
+
+    @classmethod
+    def eval(cls, a):
+        if a.is_number and a.is_finite:
+            return sp.Integer(int(a))
+        return a if integer_valued(a) else None
+
+    def _latex(self, printer, exp=None):
+        shown = printer._print(self.args[0]) if isinstance(self.args[0], (Floor, Ceil, Rint, Trunc)) else \
+            r"\operatorname{int}\left(%s\right)" % printer._print(self.args[0])
+        return _powered(shown, exp)
+
+
+class RoundToDecimals(sp.Function):
+    """np.round(a, decimals) for decimals other than 0, computed by NumPy's own `np.round` (`a` scaled by
+    10**decimals, rounded half to even, scaled back by a division, which a product by 0.1**decimals is not to the
+    last bit: `np.round(x, 2) * 100` must give the cents NumPy gives).  Piecewise constant: its partials are 0."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, a, decimals):
+        return sp.Float(float(np.round(float(a), int(decimals)))) if a.is_number and a.is_finite else None
+
+    def _latex(self, printer, exp=None):
+        return _powered(r"\operatorname{round}\left(%s, %s\right)" % tuple(printer._print(a) for a in self.args), exp)
+
+
+def numpy_round(a, decimals=0):
+    """np.round(a, decimals) as NumPy computes it; `decimals` an integer literal."""
+    if not (isinstance(decimals, int) or isinstance(decimals, sp.Basic) and decimals.is_Integer):
+        raise TypeError("decimals must be an integer literal")
+    return Rint(a) if decimals == 0 else RoundToDecimals(a, sp.Integer(int(decimals)))
+
+
+def python_round(a, ndigits=None):
+    """Python's round(x): the nearest int, half to even.  round(x, ndigits) rounds the decimal value of x exactly,
+    which differs from NumPy's scaling in the last digit now and then: it is refused rather than approximated."""
+    if ndigits is not None:
+        raise TypeError("round(x, ndigits) is not supported (Python rounds the exact decimal value of x): write "
+                        "np.round(x, ndigits), which scales by 10**ndigits and rounds, as NumPy does")
+    return PythonInt(Rint(a))
 
 
 def tie_step(difference, other):
@@ -320,8 +429,12 @@ RULES = [
     # non-smooth: the conventions at kinks live here
     Rule(sp.Abs, lambda a, out: (sp.sign(a[0]),), "abs({0})", smooth=False),
     Rule(sp.sign, _zero, "(1.0 if {0} > 0 else (-1.0 if {0} < 0 else 0.0 * {0}))", smooth=False),
-    Rule(sp.floor, _zero, "np.floor({0})", smooth=False),
-    Rule(sp.ceiling, _zero, "np.ceil({0})", smooth=False),
+    Rule(Floor, _zero, "np.floor({0})", smooth=False),
+    Rule(Ceil, _zero, "np.ceil({0})", smooth=False),
+    Rule(Rint, _zero, "np.rint({0})", smooth=False),
+    Rule(Trunc, _zero, "np.trunc({0})", smooth=False),
+    Rule(RoundToDecimals, _zero, "np.round({0}, {1})", smooth=False),
+    Rule(PythonInt, _zero, "to_int({0})", smooth=False),
     Rule(Maximum, lambda a, out: (tie_step(a[0] - a[1], a[1]), tie_step(a[1] - a[0], a[0])),
          "max({0}, {1})", smooth=False),
     Rule(Minimum, lambda a, out: (tie_step(a[1] - a[0], a[1]), tie_step(a[0] - a[1], a[0])),
@@ -332,16 +445,19 @@ RULES = [
     Rule(SliceBound, _zero, "slice_bound({0}, {1}, {2}, {3}, {4})", smooth=False),
     Rule(FloorDivision, _zero, "({0} // {1})", smooth=False),
     Rule(AsIndex, _zero, "int({0})", smooth=False),
+    Rule(AsFloat, _zero, "float({0})", smooth=False),
     Rule(isnan, _zero, "(1.0 if math.isnan({0}) else 0.0)", smooth=False),
     Rule(isinf, _zero, "(1.0 if math.isinf({0}) else 0.0)", smooth=False),
     Rule(isfinite, _zero, "(1.0 if math.isfinite({0}) else 0.0)", smooth=False),
     Rule(Modulo, lambda a, out: (1, -FloorDivision(a[0], a[1])), "({0} % {1})", smooth=False),
+    Rule(Remainder, lambda a, out: (1, -Trunc(a[0] / a[1])), "np.fmod({0}, {1})", smooth=False),
 ]
 
 RULES_BY_NODE = {rule.node: rule for rule in RULES}
 # The functions of symgrad/runtime.py that the templates above (and the kernels' tapes) call: names the kernels
 # import, which a user's variable or argument must not take.
-RUNTIME_FUNCTIONS = ("digamma", "grow", "int_floordiv", "int_mod", "int_pow_slope", "slice_bound")
+RUNTIME_FUNCTIONS = ("digamma", "grow", "int_floordiv", "int_mod", "int_pow", "int_pow_slope", "slice_bound",
+                     "to_int")
 
 
 def _clamp_slope(a, out, above, nan_gives_z=False):
@@ -514,8 +630,11 @@ PYTHON_SPELLINGS = {
     ("lgamma",): sp.loggamma,
     ("abs", "fabs", "absolute"): sp.Abs,
     ("sign",): sp.sign,
-    ("floor",): sp.floor,
-    ("ceil",): sp.ceiling,
+    ("floor",): Floor,
+    ("ceil",): Ceil,
+    ("trunc", "fix"): Trunc,
+    ("rint",): Rint,
+    ("round", "around"): numpy_round,
     ("isnan",): isnan,
     ("isinf",): isinf,
     ("isfinite",): isfinite,
@@ -525,7 +644,17 @@ PYTHON_SPELLINGS = {
     ("minimum",): _fold(lambda a, b: numpy_extreme(Minimum, a, b)),
     ("fmax",): _fold(lambda a, b: numpy_extreme(Maximum, a, b, skip_nan=True)),
     ("fmin",): _fold(lambda a, b: numpy_extreme(Minimum, a, b, skip_nan=True)),
+    ("fmod",): Remainder,
     ("mod", "remainder"): lambda a, b: IntMod(a, b) if a.is_integer and b.is_integer else Modulo(a, b),  # (as `%`)
+}
+
+# Python's spellings that return an int where NumPy's return a float: looked up in `math` and builtins, after the
+# table above.
+PYTHON_INT_SPELLINGS = {
+    ("floor",): lambda a: PythonInt(Floor(a)),
+    ("ceil",): lambda a: PythonInt(Ceil(a)),
+    ("trunc",): PythonInt,
+    ("round",): python_round,
 }
 
 # Constants by value, so `math.pi`, `np.pi` and `from math import pi` all display as \pi.
@@ -534,12 +663,13 @@ NAMED_CONSTANTS = {math.pi: sp.pi, math.e: sp.E, math.inf: sp.oo, -math.inf: -sp
 
 def _functions_by_object():
     table = {}
-    for names, build in PYTHON_SPELLINGS.items():
-        for module in (math, np, builtins):
-            for name in names:
-                obj = getattr(module, name, None)
-                if callable(obj):
-                    table[id(obj)] = (name, build)
+    for spellings, modules in ((PYTHON_SPELLINGS, (math, np, builtins)), (PYTHON_INT_SPELLINGS, (math, builtins))):
+        for names, build in spellings.items():
+            for module in modules:
+                for name in names:
+                    obj = getattr(module, name, None)
+                    if callable(obj):
+                        table[id(obj)] = (name, build)
     return table
 
 

@@ -48,10 +48,32 @@ def int_mod(a, b):
     return a % b
 
 
+@numba.njit(cache=True)
+def int_pow(base, exponent):
+    """Python's `base ** exponent` of ints bound to an int variable (`codegen.CheckedPower`): an OverflowError where
+    Python's int would grow past int64 and the kernels' would wrap around."""
+    if abs(float(base)) ** exponent >= 9.223372036854775808e18:
+        raise OverflowError("an int power bound to a variable (j = i ** 7) is past 2**63, where Python's int grows "
+                            "and the kernels' int64 would wrap around: write float(i) ** 7 where it is a number")
+    return base ** exponent
+
+
 @numba.njit(cache=True, error_model="numpy")
 def int_pow_slope(x, i):
     """d/dx x**i for an integer i: 0 at i = 0 (the formula i * x**(i - 1) would divide by zero at x = 0)."""
     return 0.0 if i == 0 else i * x ** (i - 1)
+
+
+@numba.njit(cache=True)
+def to_int(x):
+    """Python's int of a float (`rules.PythonInt`): toward zero, and an error where Python raises (NaN, an
+    infinity) or where its int would grow past the kernels' int64."""
+    if math.isnan(x):
+        raise ValueError("cannot convert float NaN to integer")
+    if not -9.223372036854775808e18 <= x < 9.223372036854775808e18:
+        raise OverflowError("a float too large for an int: Python's int grows past 2**63, the kernels' int64 "
+                            "does not (an infinity cannot be converted at all)")
+    return int(x)
 
 
 @numba.njit(cache=True)

@@ -139,7 +139,7 @@ def uses_fstring(x):
 
 
 def uses_list(x):
-    values = [x, 2.0 * x]  # MARK: list
+    values = [x] + [2.0 * x]  # MARK: list
     return x
 
 

@@ -190,3 +190,10 @@ def test_a_nan_component_does_not_make_every_tolerance_nan():
     called a forward/reverse mismatch."""
     report = _failures([7400000], writer=generate_numpy)
     assert not report, report
+
+
+def test_forward_mode_gives_no_tangent_to_a_value_that_does_not_depend_on_the_parameter():
+    """Seed 12100922 (--numpy): `np.std(y - y)` differentiated by forward mode with respect to a scalar it never
+    reads gave nan (a zero tangent array carried through to `0 / (2 sqrt(0))`), reverse mode 0."""
+    report = _failures([12100922], writer=generate_numpy)
+    assert not report, report

@@ -2,7 +2,7 @@
 an axis, joins of matrices (np.concatenate, np.stack, np.vstack, np.hstack, np.column_stack, np.append), norms along
 axes, np.diag, np.triu / np.tril, np.roll, np.pad, np.flip, np.sinc, np.polyval, np.einsum (with `...`), np.tensordot,
 np.vdot and np.kron (symgrad/frontend/numpy_functions.py), np.argmax / np.argmin along an axis and the gathers by
-several vectors of indices that read at them (symgrad/frontend/numpy_lowering.py).
+several vectors of indices that read at them; np.tile and np.repeat (symgrad/frontend/numpy_lowering.py).
 
 As in test_numpy_lowering.py, each function is written once and run by symgrad and by JAX (float64, ``jax.numpy`` in
 place of NumPy) on the same source, at random points and on several shapes, square and not: value and gradient must
@@ -109,6 +109,12 @@ def arg_extremes(Z, X, y, T):
             + np.sum(Z.argmax(axis=1) * Z[:, 1]) + np.sum(np.argmin(T, axis=2) * T[:, :, 0])
             + np.sum(T[np.arange(T.shape[0]), np.argmax(T[:, :, 0], 1), 1]) + np.sum(Z.argmin(0) == 1) * Z[0, 0]
             + np.sum(X[np.argmax(Z, -1), y]) + np.sum(T[1, np.argmax(Z, axis=1), y]) + np.sum(np.argmax(T, axis=0) * T[0]))
+
+def repetitions(x, A, k):
+    return (np.sum(np.tile(x, 2) * np.arange(2 * x.shape[0])) + np.sum(np.tile(x, (3, 1)) * A[:1, :1])
+            + np.sum(np.tile(A, (2, k)) ** 2) + np.sum(np.tile(A, 2)[0] * np.arange(2 * A.shape[1]))
+            + np.sum(np.repeat(x, 3) * np.arange(3 * x.shape[0])) + np.sum(np.repeat(A, k, axis=1) ** 3)
+            + np.sum(np.repeat(A, 2) * np.arange(2 * A.size)) + np.sum(np.tile(x, k) ** 2 * x[0]))
 '''
 
 NUMPY = write_module("import numpy as np\n" + SOURCE, name="numpy_breadth_cases")
@@ -152,6 +158,8 @@ CASES = {
                            ((normal(1), normal(4), normal(3, 3), normal(3, 3)), (0, 1, 2, 3))],
     "arg_extremes": [((normal(5, 3), normal(5, 3), np.array([0, 2, 1, 1, 0]), normal(5, 3, 4)), (0, 1, 3)),
                      ((normal(4, 4), normal(4, 4), np.array([3, 2, -1, 0]), normal(4, 4, 4)), (0, 1, 3))],
+    "repetitions": [((normal(4), normal(3, 4), 2), (0, 1)), ((normal(1), normal(2, 5), 0), (0, 1)),
+                    ((normal(3), normal(1, 1), 3), (0, 1))],
 }
 POINTS = [(name, k) for name, shapes in CASES.items() for k in range(len(shapes))]
 

@@ -470,6 +470,41 @@ def test_an_int_power_used_as_a_float_does_not_wrap_around_as_int64_does():
         np.testing.assert_allclose(x_bar, slope * weights, rtol=1e-14)
 
 
+def seventh_moment_of_float_indices(x):
+    s = 0.0
+    n = len(x)
+    for i in range(n):
+        s += x[i] * (float(i) ** 7 + float(i * n * n * n * n * n * n))
+    return s
+
+
+def seventh_moment_bound_to_an_int(x):
+    s = 0.0
+    for i in range(len(x)):
+        j = i ** 7
+        s += x[i] * j
+    return s
+
+
+def test_float_of_an_int_is_a_float_whose_powers_do_not_wrap_around():
+    """`float(i) ** 7` was the int power `i ** 7` (float() was the identity), so bound to a name it wrapped."""
+    x = np.linspace(0.1, 0.2, 1000)
+    weights = np.array([float(i) ** 7 + float(i * 1000 ** 6) for i in range(1000)])
+    value, x_bar = sg.value_and_grad(seventh_moment_of_float_indices)(x)
+    assert value == pytest.approx(seventh_moment_of_float_indices(x), rel=1e-13)
+    np.testing.assert_allclose(x_bar, weights, rtol=1e-14)
+
+
+def test_an_int_power_bound_to_an_int_variable_raises_where_it_would_wrap_around():
+    """`j = i ** 7` is an int, which the kernels keep in int64: past 2**63 it raises, never a wrapped value."""
+    x = np.linspace(0.1, 0.2, 100)
+    value, x_bar = sg.value_and_grad(seventh_moment_bound_to_an_int)(x)
+    assert value == pytest.approx(seventh_moment_bound_to_an_int(x), rel=1e-14)
+    np.testing.assert_allclose(x_bar, np.arange(100.0) ** 7, rtol=1e-15)
+    with pytest.raises(OverflowError, match=r"float\(i\) \*\* 7"):
+        sg.value_and_grad(seventh_moment_bound_to_an_int)(np.ones(1000))
+
+
 def test_linspace_of_one_point_is_its_start():
     for n in (1, 4):
         x = np.linspace(0.3, 0.9, n)

@@ -361,3 +361,16 @@ def test_the_transpose_of_a_vector_is_the_vector():
     X = np.arange(6.0).reshape(3, 2)  # (a matrix as before: X.T @ A @ X is a matrix, refused as a result)
     with pytest.raises(sg.UnsupportedSyntaxError):
         sg.value_and_grad(quadratic_form, wrt=(0,))(X, A)
+
+
+def regularised_quadratic(x, A):
+    return quadratic_form(x, A) + 0.5 * np.sum(x ** 2)
+
+
+def test_the_transpose_of_a_vector_passed_to_a_helper_is_the_vector():
+    """The same `x.T` inside a helper: the helper's kinds were inferred without the call's, so its `v.T` made the
+    caller's vector a matrix, and the caller was refused for returning an array."""
+    x, A = np.array([1.0, 2.0, -1.0]), np.arange(9.0).reshape(3, 3)
+    value, x_bar = sg.value_and_grad(regularised_quadratic)(x, A)
+    assert value == pytest.approx(regularised_quadratic(x, A), rel=1e-15)
+    np.testing.assert_allclose(x_bar, (A + A.T) @ x + 3 * x, rtol=1e-15)

@@ -10,6 +10,7 @@ with Richardson extrapolation.
 """
 
 import ast
+import math
 
 import numpy as np
 import pytest
@@ -557,3 +558,344 @@ def test_a_loop_over_a_written_list_of_layers_matches_jax():
     assert value == pytest.approx(float(expected_value), rel=1e-13)
     for ours, theirs in zip(gradient, expected):
         np.testing.assert_allclose(ours, np.asarray(theirs), rtol=1e-12, atol=1e-14)
+
+
+# --- rounding: Python's ints and NumPy's floats ----------------------------------------------------------------
+def table_lookup_by_floor(table, t, h):
+    """Linear interpolation in a table, its cell found with math.floor (an int, as in Python)."""
+    k = math.floor(t / h)
+    w = t / h - k
+    return (1 - w) * table[k] ** 2 + w * table[k + 1] ** 2
+
+
+def table_lookup_by_int(table, t, h):
+    """The same cell found with int() of a float (toward zero), and with int(np.floor(...)) for the next one."""
+    k = int(t / h)
+    j = int(np.floor(t / h)) + 1
+    w = t / h - k
+    return (1 - w) * table[k] * t + w * table[j]
+
+
+def rounded_terms(x, s):
+    """NumPy's rounding functions (floats) elementwise and Python's round and math.ceil (ints) of a scalar."""
+    return (np.sum(np.round(x * s, 2) * x) + np.sum(np.rint(x) * np.floor(x) * x) + round(s) * s
+            + math.ceil(s) * np.sum(np.trunc(x * 3) * x) + np.sum(np.fix(x) * np.around(x) * x))
+
+
+def test_a_table_cell_found_with_math_floor_or_int_indexes_and_matches_the_hand_derivative():
+    """Both gave a kernel Numba could not compile (a float index), and int() of a float was refused with advice,
+    math.floor, that failed the same way."""
+    table, t, h = np.array([0.3, 1.7, 2.5, -1.2, 3.3]), 0.73, 0.25
+    k = 2  # floor(0.73 / 0.25)
+    w = t / h - k
+    value, (d_table, d_t) = sg.value_and_grad(table_lookup_by_floor, wrt=(0, 1))(table, t, h)
+    assert value == pytest.approx(table_lookup_by_floor(table, t, h), rel=1e-14)
+    expected = np.zeros(5)
+    expected[k], expected[k + 1] = 2 * (1 - w) * table[k], 2 * w * table[k + 1]
+    np.testing.assert_allclose(d_table, expected, rtol=1e-14)
+    assert d_t == pytest.approx((table[k + 1] ** 2 - table[k] ** 2) / h, rel=1e-14)
+    value, (d_table, d_t) = sg.value_and_grad(table_lookup_by_int, wrt=(0, 1))(table, t, h)
+    assert value == pytest.approx(table_lookup_by_int(table, t, h), rel=1e-14)
+    expected = np.zeros(5)
+    expected[k], expected[k + 1] = (1 - w) * t, w
+    np.testing.assert_allclose(d_table, expected, rtol=1e-14)
+    assert d_t == pytest.approx(-table[k] * t / h + (1 - w) * table[k] + table[k + 1] / h, rel=1e-13)
+
+
+def test_int_of_a_negative_float_truncates_toward_zero_as_python_does():
+    table = np.arange(1.0, 6.0)
+    assert sg.value_and_grad(table_lookup_by_int)(table, -0.3, 0.25)[0] == \
+        pytest.approx(table_lookup_by_int(table, -0.3, 0.25), rel=1e-14)  # k = int(-1.2) = -1: the last element
+
+
+@pytest.mark.parametrize("t, error", [(float("nan"), ValueError), (float("inf"), OverflowError)])
+def test_an_int_of_nan_or_of_an_infinity_raises_as_python_does(t, error):
+    with pytest.raises(error):
+        table_lookup_by_floor(np.ones(5), t, 0.25)  # (Python's own error, of the same class)
+    with pytest.raises(error):
+        sg.value_and_grad(table_lookup_by_floor)(np.ones(5), t, 0.25)
+
+
+def test_an_int_past_int64_raises_where_pythons_would_grow_never_wraps():
+    def scaled_by_floor(x, t):
+        return x * math.floor(t)
+
+    assert sg.grad(scaled_by_floor)(2.0, 1e18) == scaled_by_floor(1.0, 1e18)
+    with pytest.raises(OverflowError, match="past 2\\*\\*63"):
+        sg.grad(scaled_by_floor)(2.0, 1e19)
+
+
+def test_rounding_functions_give_numpys_values_and_a_zero_derivative_through_themselves():
+    x, s = np.array([0.3, 1.7, 2.5, -1.2, 3.5, -2.5, 0.125]), 2.5
+    value, (d_x, d_s) = sg.value_and_grad(rounded_terms, wrt=(0, 1))(x, s)
+    assert value == pytest.approx(rounded_terms(x, s), rel=1e-14)
+    expected = np.round(x * s, 2) + np.rint(x) * np.floor(x) + 3 * np.trunc(x * 3) + np.fix(x) * np.around(x)
+    np.testing.assert_allclose(d_x, expected, rtol=1e-14)
+    assert d_s == round(s)  # (2, half to even: the terms rounded elementwise contribute nothing)
+
+
+def test_a_numpy_rounding_used_as_an_index_is_refused_with_the_int_spelling():
+    def indexed_by_np_floor(x, t):
+        return x[np.floor(t)]
+
+    with pytest.raises(sg.UnsupportedSyntaxError, match=r"int\(\.\.\.\) or math.floor"):
+        sg.grad(indexed_by_np_floor)(np.ones(3), 1.5)
+    with pytest.raises(IndexError):  # (NumPy refuses a float index too)
+        indexed_by_np_floor(np.ones(3), 1.5)
+
+
+def test_round_with_digits_is_refused_for_np_round_whose_advice_lifts():
+    def python_digits(x):
+        return round(x, 2) * x
+
+    def numpy_digits(x):
+        return np.round(x, 2) * x
+
+    with pytest.raises(sg.UnsupportedSyntaxError, match=r"np.round\(x, ndigits\)"):
+        sg.grad(python_digits)(1.2345)
+    assert sg.grad(numpy_digits)(1.2345) == 1.23
+
+
+# --- lists and tuples of numbers, products, divmod, fmod --------------------------------------------------------
+def reductions_of_displays(x, y):
+    """A list or tuple of computed numbers reduced as Python and NumPy reduce it, bound to a name and read."""
+    terms = [x[0] * y, np.sin(x[1]), 2.0]
+    pair = (x[2], y * y)
+    return (sum([x[0], x[1], y]) + max([x[0] * y, x[2]]) + np.mean([x[0], y]) + math.prod([x[0], x[2], y])
+            + np.sum(terms) + terms[1] * x[2] + np.array(terms) @ x[:3] + sum(pair) + min(pair) + math.prod(pair)
+            + np.sum(np.zeros([2, len(x)]) + x))
+
+
+def products_of_comprehensions(x):
+    return (math.prod(x) + math.prod(x[i] ** 2 for i in range(len(x)) if i % 2 == 0)
+            + np.prod([x[i] + 1 for i in range(len(x))]))
+
+
+def quotients_and_remainders(x, y):
+    q, r = divmod(len(x), 2)
+    a, b = divmod(y, 0.7)
+    return x[q] * a + b * x[r] + np.fmod(y, 0.3) * x[0] + np.sum(np.fmod(x * y, 0.4) * x)
+
+
+def test_lists_and_tuples_of_computed_numbers_reduce_as_in_python_and_match_jax():
+    """`sum([a, b])`, `np.mean([a, b])`, `max((a, b))` and a named list were refused (only lists of literals were
+    taken); they are arrays, as NumPy reads them.  (JAX takes no lists: central differences.)"""
+    x, y = np.array([0.3, 1.7, 2.5, -1.2]), 1.9
+    value, gradient = sg.value_and_grad(reductions_of_displays, wrt=(0, 1))(x, y)
+    assert value == pytest.approx(reductions_of_displays(x, y), rel=1e-14)
+    for position, ours in enumerate(gradient):
+        np.testing.assert_allclose(ours, richardson_gradient(reductions_of_displays, [x, y], position), rtol=1e-8)
+
+
+def test_math_prod_of_an_array_and_of_a_filtered_comprehension_matches_jax():
+    """A filtered term of a product is 1, not 0."""
+    def twin(x):
+        return (jax.numpy.prod(x) + jax.numpy.prod(x[::2] ** 2) + jax.numpy.prod(x + 1))
+
+    x = np.array([0.3, 1.7, 2.5, -1.2, 3.5])
+    value, gradient = sg.value_and_grad(products_of_comprehensions)(x)
+    expected_value, expected = jax.value_and_grad(twin)(x)
+    assert value == pytest.approx(products_of_comprehensions(x), rel=1e-14)
+    assert value == pytest.approx(float(expected_value), rel=1e-14)
+    np.testing.assert_allclose(gradient, np.asarray(expected), rtol=1e-13)
+
+
+def test_divmod_and_fmod_are_pythons_and_cs_with_the_hand_derivative():
+    x, y = np.array([0.3, 1.7, 2.5, -1.2, 3.5]), -1.9
+    value, (d_x, d_y) = sg.value_and_grad(quotients_and_remainders, wrt=(0, 1))(x, y)
+    assert value == pytest.approx(quotients_and_remainders(x, y), rel=1e-14)
+    a, b = divmod(y, 0.7)  # (-3.0, 0.2: Python's, with the sign of the divisor; np.fmod keeps the sign of y)
+    expected = np.fmod(x * y, 0.4) + x * y  # d/dx_i of fmod(x_i y, 0.4) x_i
+    expected[2] += a
+    expected[1] += b
+    expected[0] += np.fmod(y, 0.3)
+    np.testing.assert_allclose(d_x, expected, rtol=1e-13)
+    assert d_y == pytest.approx(x[1] + x[0] + np.sum(x * x), rel=1e-13)  # (b = y - 0.7 a: slope 1)
+
+
+@pytest.mark.parametrize("source", ["[1.0, 2.0] + [3.0]", "[x[0], y] * 2", "d + [y]", "-d", "d * y"])
+def test_arithmetic_on_python_lists_is_refused_where_numpy_would_differ(source, tmp_path):
+    """`[1.0, 2.0] + [3.0]` is a list of three in Python and was added elementwise (broadcast) as arrays: a
+    wrong value.  A list with a NumPy array is NumPy's, and taken."""
+    module = write_module(f"import numpy as np\n\ndef f(x, y):\n    d = [x[0], y]\n"
+                          f"    return np.sum(np.array({source})) * x[1]\n", name="list_arithmetic")
+    with pytest.raises(sg.UnsupportedSyntaxError, match="arithmetic on a Python list"):
+        sg.grad(module.f)(np.array([0.5, 2.0]), 1.5)
+
+
+def test_a_list_with_an_array_is_numpys_arithmetic():
+    def scaled(x, y):
+        return np.sum(x * [y, 2.0] + [1.0, y])
+
+    x = np.array([0.5, 2.0])
+    assert sg.value_and_grad(scaled, wrt=(0, 1))(x, 1.5)[1][1] == pytest.approx(x[0] + 1.0, rel=1e-15)
+
+
+def squares_appended(x):
+    terms = []
+    for i in range(len(x)):
+        terms.append(x[i] ** 2)
+    return sum(terms)
+
+
+def differences_appended(x):
+    out = []
+    for i in range(len(x) - 1):
+        out.append(x[i + 1] - x[i])
+    d = np.array(out)
+    return np.sum(d ** 2) + out[0] + np.dot(out, x[1:]) + len(out) + out[-1] * np.std(out)
+
+
+def numbers_appended_outside_a_loop(x):
+    terms = []
+    terms.append(x[0] * x[1])
+    terms.append(np.sin(x[2]))
+    exps = []
+    for v in x:
+        exps.append(math.exp(v))
+    total = 0.0
+    for e in exps:
+        total += e * e
+    return np.mean(terms) + max(terms) + total
+
+
+@pytest.mark.parametrize("function", [squares_appended, differences_appended, numbers_appended_outside_a_loop])
+def test_numbers_appended_to_a_list_match_central_differences(function):
+    """`terms.append(x[i] ** 2)` then `sum(terms)` was refused (lists held arrays only): a list of numbers appended
+    once per iteration is a vector of the loop's length."""
+    x = np.array([0.3, 1.7, 2.5, -1.2])
+    value, gradient = sg.value_and_grad(function)(x)
+    assert value == pytest.approx(function(x), rel=1e-13)
+    np.testing.assert_allclose(gradient, richardson_gradient(function, [x], 0), rtol=1e-8)
+
+
+def test_a_list_appended_to_in_a_loop_that_does_not_run_is_empty():
+    def counted(x, n):
+        out = []
+        for i in range(n):
+            out.append(x[i] ** 2)
+        return sum(out) + 1.0
+
+    gradient = sg.value_and_grad(counted, wrt=(0,))
+    value, (x_bar,) = gradient(np.ones(3), 0)
+    assert value == 1.0
+    np.testing.assert_array_equal(x_bar, np.zeros(3))
+    np.testing.assert_array_equal(gradient(np.ones(3), 2)[1][0], [2.0, 2.0, 0.0])  # (d/dx_i x_i ** 2)
+
+
+def test_a_list_read_inside_the_loop_that_appends_to_it_is_refused_with_a_rewrite():
+    def reads_back(x):
+        out = []
+        for i in range(len(x)):
+            out.append(x[i] * 2.0)
+            s = sum(out)
+        return s
+
+    with pytest.raises(sg.UnsupportedSyntaxError, match="inside the loop that appends to it"):
+        sg.grad(reads_back)(np.ones(3))
+
+
+def _append_to(values, v):
+    values.append(v * 2.0)
+    return 0.0
+
+
+def test_an_append_another_name_or_the_caller_would_not_see_is_refused():
+    """symgrad's append makes a new list; Python's grows the one list every name bound to it sees."""
+    def through_an_alias(x):
+        terms = []
+        alias = terms
+        terms.append(x[0])
+        return sum(alias)
+
+    def in_a_helper(x):
+        terms = []
+        _ = _append_to(terms, x[0])
+        return sum(terms) + x[1]
+
+    with pytest.raises(sg.UnsupportedSyntaxError, match="also bound to 'alias'"):
+        sg.grad(through_an_alias)(np.ones(2))
+    with pytest.raises(sg.UnsupportedSyntaxError, match="a list the caller passed"):
+        sg.grad(in_a_helper)(np.ones(2))
+
+
+# --- found by probing the spellings above (each failed before its fix) ------------------------------------------
+def cents_lookup(x, table):
+    return table[int(np.round(x, 2) * 100)] * x
+
+
+def branch_on_a_rounded_value(x):
+    if np.round(x, 1) == 0.3:
+        return x
+    return 2.0 * x
+
+
+@pytest.mark.parametrize("x", [0.57, 1.13, 2.01, 0.3, 0.28, -0.125, 2.675])
+def test_np_round_to_decimals_is_numpys_to_the_last_bit(x):
+    """np.round(x, 2) was rint(100 x) * 0.01, which is not NumPy's rint(100 x) / 100 in the last bit: 0.57 gave
+    56 cents, and `np.round(0.3, 1) == 0.3` was false."""
+    table = np.arange(300.0)
+    assert sg.value_and_grad(cents_lookup)(x, table) == (cents_lookup(x, table), table[int(np.round(x, 2) * 100)])
+    assert sg.value_and_grad(branch_on_a_rounded_value)(x) == (branch_on_a_rounded_value(x),
+                                                               1.0 if np.round(x, 1) == 0.3 else 2.0)
+
+
+def test_np_round_to_many_decimals_compiles():
+    """np.round(v, 20) of an array made the int literal 10**20, which Numba could not compile."""
+    def rounded_finely(v):
+        return np.sum(np.round(v, 20) * v)
+
+    v = np.array([1.5, -0.25])
+    value, gradient = sg.value_and_grad(rounded_finely)(v)
+    assert value == rounded_finely(v)
+    np.testing.assert_array_equal(gradient, np.round(v, 20))
+
+
+def table_at_int(x, table):
+    return table[int(x)] * x + table[math.floor(x)] * x + table[round(x)]
+
+
+def test_an_index_made_by_int_of_a_float_argument_inline_is_taken():
+    """`table[int(x)]` with a float x was refused: the kinds read every name inside an index as an int."""
+    table = np.arange(6.0) ** 2
+    value, (x_bar, table_bar) = sg.value_and_grad(table_at_int, wrt=(0, 1))(2.3, table)
+    assert value == table_at_int(2.3, table)
+    assert x_bar == 2 * table[2]
+    np.testing.assert_array_equal(table_bar, [0.0, 0.0, 2 * 2.3 + 1.0, 0.0, 0.0, 0.0])
+
+
+def lists_of_arrays_and_casts(x, a, v, table):
+    parts = [x * a, x ** 2]
+    rows = []
+    for i in range(3):
+        rows.append(x * (a + i))
+    terms = [a]
+    terms.extend([a * a, 2.0])
+    index = np.floor(v).astype(int)
+    return (np.sum(parts[0] * parts[1]) + np.sum(np.array(rows) @ x) + rows[1][0] + sum([a, x[0]], 10.0)
+            + sum(terms) + np.sum(table[index] * v) + np.sum(np.tile(a, 3) * x) + np.sum(np.repeat(a, 2)))
+
+
+def test_lists_of_arrays_extend_astype_and_tiles_of_a_number_match_central_differences():
+    """Each was refused with advice that was wrong or beside the point: `parts[0]` ("a number, not an array"),
+    `np.array(rows)` ("pass arrays as arguments"; NumPy stacks them), `sum([a, b], 10.0)`, `terms.extend([...])`,
+    `np.floor(v).astype(int)` ("'int' is a type"), and `np.tile(a, 3)` of a float (taken for an array)."""
+    x, a, v, table = np.array([0.5, -1.5, 2.0]), 0.7, np.array([0.5, 2.5, 4.2]), np.arange(5.0) ** 2
+    value, gradient = sg.value_and_grad(lists_of_arrays_and_casts, wrt=(0, 1, 2))(x, a, v, table)
+    assert value == pytest.approx(lists_of_arrays_and_casts(x, a, v, table), rel=1e-14)
+    for position, ours in enumerate(gradient):
+        np.testing.assert_allclose(ours, richardson_gradient(lists_of_arrays_and_casts, [x, a, v, table], position),
+                                   rtol=1e-8, atol=1e-10)
+
+
+def test_a_helper_called_for_its_side_effect_is_refused_with_advice_to_return_the_value():
+    def add_square(values, v):
+        values.append(v * v)
+
+    def squares(a, b):
+        terms = []
+        add_square(terms, a)
+        return sum(terms) + b
+
+    with pytest.raises(sg.UnsupportedSyntaxError, match=r"add_square\(\.\.\.\) as a statement.*return the value"):
+        sg.grad(squares)(1.0, 2.0)

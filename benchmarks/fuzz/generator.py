@@ -66,6 +66,8 @@ class Writer:
     def __init__(self, seed, blocks=None):
         self.seed = seed
         self.blocks = [(name, weight) for name, weight in self.BLOCKS if blocks is None or name in blocks]
+        self.extras = [name for name in self.EXTRA_BLOCKS if blocks is None or name in blocks]
+        self.extra_terms = []  # the return's terms reading the extra block's results
         self.rng = random.Random(seed)
         self.lines = []
         self.helpers = []  # (name, source) of module-level functions
@@ -547,6 +549,44 @@ class Writer:
         self.finish(name)
         self.note("division by int")
 
+    def block_table_lookup(self):
+        """Linear interpolation in an array at a float position: the cell an int made by math.floor, int(), round()
+        or int(np.floor()) of a float, clipped into the array, and the weight a float minus that int; now and then a
+        NumPy rounding (a float) used as a number.  Python's int of a float, and a derivative 0 through it."""
+        array = self.array()
+        position, cell, weight = self.fresh("p"), self.fresh("k"), self.fresh("w")
+        self.emit(0, f"{position} = 1.5 * ({self.expression(self.scalars, 1)}) + 1.0")
+        rounded = self.rng.choice([f"math.floor({position})", f"int({position})", f"round({position})",
+                                   f"int(np.floor({position}))", f"math.ceil({position}) - 1",
+                                   f"math.trunc({position})"])
+        self.emit(0, f"{cell} = min(max({rounded}, 0), {array.spelled} - 1)")
+        self.emit(0, f"{weight} = {position} - {cell}")
+        name = self.fresh("v")
+        ahead = f"{array.name}[min({cell} + 1, {array.spelled} - 1)]"
+        value = f"(1.0 - {weight}) * {array.name}[{cell}] + {weight} * {ahead}"
+        if self.rng.random() < 0.3:
+            numpy_rounding = self.rng.choice(["np.floor", "np.ceil", "np.rint", "np.trunc", "np.round"])
+            value += f" + {numpy_rounding}({self.leaf(self.scalars)} * 3.0) * {self.leaf(self.scalars)}"
+        self.emit(0, f"{name} = {value}")
+        self.finish(name)
+        self.note("table lookup by a rounded int")
+
+    def block_listed(self):
+        """Reductions of a list or tuple of computed numbers, as NumPy and Python read them."""
+        parts = [self.expression(self.scalars, 1) for _ in range(self.rng.randint(1, 3))] + [self.constant()]
+        listed = f"[{', '.join(parts)}]" if self.rng.random() < 0.7 else f"({', '.join(parts)},)"
+        name = self.fresh("v")
+        reduced = self.rng.choice([f"sum({listed})", f"np.sum({listed})", f"np.mean({listed})", f"max({listed})",
+                                   f"min({listed})", f"math.prod({listed})", f"np.prod({listed})",
+                                   f"np.max({listed})"])
+        if self.rng.random() < 0.3:
+            terms = self.fresh("terms")
+            self.emit(0, f"{terms} = [{', '.join(parts)}]")
+            reduced = f"np.sum({terms}) * {terms}[{self.rng.randrange(len(parts))}]"
+        self.emit(0, f"{name} = {reduced}")
+        self.finish(name)
+        self.note("reduction of a list of numbers")
+
     def block_layer_rows(self):
         """A network's rows: per row, a hidden layer (or two, the second dense over the first) rewritten whole in a
         local array, a score summed from it, and a kinked loss (a hinge) of the score; rows past the kink have a
@@ -602,19 +642,35 @@ class Writer:
         ("block_array_reduction", 5), ("block_power_of_index", 2), ("block_divide_by_int", 2),
         ("block_layer_rows", 5),
     )
+    # Blocks drawn apart, from a random stream of their own, and read by the return after the others: every seed's
+    # program of the blocks above stays what it was (the regression tests name seeds), and some gain one of these.
+    EXTRA_BLOCKS = ("block_table_lookup", "block_listed")
+    EXTRA_SHARE = 0.4
 
     # --- the whole program -------------------------------------------------------------------------------
+    def extra_block(self):
+        """Now and then one of EXTRA_BLOCKS, with its own random stream, its results kept out of the others'."""
+        stream = random.Random(f"{self.seed} extra")
+        if not self.extras or (self.blocks and stream.random() >= self.EXTRA_SHARE):
+            return
+        main, self.rng = self.rng, stream
+        scalars, results = list(self.scalars), list(self.results)
+        getattr(self, stream.choice(self.extras))()
+        self.extra_terms = [f"{self.constant(0.2, 0.9)} * {name}" for name in self.results[len(results):]]
+        self.scalars, self.results, self.rng = scalars, results, main
+
     def final_return(self):
         """Read every result, with small coefficients, plus one nonlinear term."""
         terms = [f"{self.constant(0.2, 0.9)} * {name}" for name in self.results]
         terms.append(self.expression(self.scalars, 2))
-        self.emit(0, "return " + " + ".join(terms))
+        self.emit(0, "return " + " + ".join(terms + self.extra_terms))
 
     def write(self):
         self.choose_arguments()
-        names, weights = zip(*self.blocks)
-        for _ in range(self.rng.randint(2, 6)):
+        names, weights = zip(*self.blocks) if self.blocks else ((), ())
+        for _ in range(self.rng.randint(2, 6) if names else 0):
             getattr(self, self.rng.choices(names, weights)[0])()
+        self.extra_block()
         self.final_return()
         header = ["import math", "", "import numpy as np", ""]
         helpers = [text + "\n" for _, text in self.helpers]

@@ -303,15 +303,43 @@ class NumpyWriter:
             self.note("rebinding")
             self.lines.append(f"    {name} = {self.rng.choice(SMOOTH).format(name)} + {self.constant()} * {name}")
 
+    # Forms drawn apart, from a random stream of their own, and read by the return after the others: every seed's
+    # program of the forms above stays what it was (the regression tests name seeds), and some gain one of these.
+    EXTRA_FORMS = (
+        "np.sum(np.tile({v}, 2) * np.tile({u}, 2))", "np.sum(np.repeat({v}, 2) ** 2)",
+        "np.sum(np.tile({M}, (2, 1)) ** 2)", "np.sum(np.repeat({M}, 2, axis=1) * {c})",
+        "np.mean([{s}, {t}, {c}])", "math.prod([{s}, {t}])", "sum(({s}, {t}))", "max([{s}, {t}, {c}])",
+        "np.sum(np.floor(3.0 * {v}) * {v})", "np.sum(np.round({v}, 1) * {u})", "np.sum(np.fmod({v}, 0.4) * {u})",
+        "np.sum(np.rint(2.0 * {v}) * np.trunc(3.0 * {u}) * {v})",
+    )
+    EXTRA_SHARE = 0.4
+
+    def extra_statement(self):
+        """Now and then one of EXTRA_FORMS, with its own random stream; its local is kept out of `values`."""
+        stream = random.Random(f"{self.seed} extra")
+        if stream.random() >= self.EXTRA_SHARE:
+            return None
+        main, self.rng = self.rng, stream
+        vector = stream.choice([("n",), ("m",)])
+        text = stream.choice(self.EXTRA_FORMS).format(  # (of values read as they are: `leaf` adds no statement)
+            v=self.leaf(vector), u=self.leaf(vector), M=self.leaf(("n", "m")), s=self.leaf(()), t=self.leaf(()),
+            c=self.constant())
+        self.note("tile, repeat, list, rounding or fmod")
+        self.lines.append(f"    extra = {text}")
+        term = f"{self.constant(0.2, 0.9)} * extra"
+        self.rng = main
+        return term
+
     def write(self):
         self.choose_arguments()
         for _ in range(self.rng.randint(1, 4)):
             self.statement()
+        extra = self.extra_statement()
         locals_ = [v for v in self.values if v.text.startswith("t")]
         terms = [f"{self.constant(0.2, 0.9)} * {self.rng.choice(REDUCTIONS[:2])}({v.text})" if v.shape
                  else f"{self.constant(0.2, 0.9)} * {v.text}" for v in locals_]
         terms.append(self.of_shape((), 2))
-        self.lines.append("    return " + " + ".join(terms))
+        self.lines.append("    return " + " + ".join(terms + ([extra] if extra else [])))
         body = "\n".join(self.lines)
         # An argument the body never names would be taken for a float: leave unused ones out.
         self.args = {name: value for name, value in self.args.items() if re.search(rf"\b{name}\b", body)}

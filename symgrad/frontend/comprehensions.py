@@ -1,13 +1,14 @@
 """Comprehensions and generator expressions, lowered to loops (a mixin of `Lifter`).
 
-`sum(e for v in it)`, `sum([...])`, `np.sum([...])`, `math.fsum(...)`, `max(...)`/`min(...)`, `any(...)`/`all(...)`
-of a comprehension become accumulator loops (`Lifter.reduce`), one per `for` clause, each inside the one before,
-with the element lifted inside them, so no list is ever made; `np.array([...])` of a comprehension becomes a local
-array written by one loop.  The iteration is a `for` loop's (`Lifter.iteration`): over `range(...)` with a literal
-step, an array, `enumerate` and `zip`; over a tuple or list known when lifting it is unrolled, and a list
-comprehension whose every `for` is unrolled is the list of its elements (`np.concatenate([np.ravel(a) for layer in
-params for a in layer])`).  An `if` of the comprehension filters the terms of a sum (a filtered term adds 0); a
-list whose length depends on a filter has no size known at entry and is refused.
+`sum(e for v in it)`, `sum([...])`, `np.sum([...])`, `math.fsum(...)`, `math.prod(...)`, `max(...)`/`min(...)`,
+`any(...)`/`all(...)` of a comprehension become accumulator loops (`Lifter.reduce`), one per `for` clause, each
+inside the one before, with the element lifted inside them, so no list is ever made; `np.array([...])` of a
+comprehension becomes a local array written by one loop.  The iteration is a `for` loop's (`Lifter.iteration`): over
+`range(...)` with a literal step, an array, `enumerate` and `zip`; over a tuple or list known when lifting it is
+unrolled, and a list comprehension whose every `for` is unrolled is the list of its elements
+(`np.concatenate([np.ravel(a) for layer in params for a in layer])`).  An `if` of the comprehension filters the
+terms of a sum or a product (a filtered term adds 0, or multiplies by 1); a list whose length depends on a filter
+has no size known at entry and is refused.
 """
 
 import ast
@@ -25,11 +26,12 @@ from .numpy_lowering import ArrayList, ArrayValue, as_condition, as_number, trip
 
 # The calls that reduce a comprehension given as their one argument, and how.
 COMPREHENSION_REDUCTIONS = {id(builtins.sum): "sum", id(np.sum): "sum", id(math.fsum): "sum",
+                            id(math.prod): "prod", id(np.prod): "prod",
                             id(builtins.max): "max", id(np.max): "np.max", id(np.amax): "np.max",
                             id(builtins.min): "min", id(np.min): "np.min", id(np.amin): "np.min",
                             id(builtins.any): "any", id(builtins.all): "all"}
 # (Python's max keeps the first of the elements unless a later one beats it; NumPy's gives NaN where one is NaN)
-COMBINE = {"sum": lambda a, b: a + b, "max": Maximum, "min": Minimum,
+COMBINE = {"sum": lambda a, b: a + b, "prod": lambda a, b: a * b, "max": Maximum, "min": Minimum,
            "np.max": lambda a, b: numpy_extreme(Maximum, a, b), "np.min": lambda a, b: numpy_extreme(Minimum, a, b)}
 EXTREMES = ("max", "min", "np.max", "np.min")
 COMPREHENSIONS = (ast.GeneratorExp, ast.ListComp)
@@ -129,7 +131,7 @@ class Comprehensions:
                                          f"{ast.unparse(call.func)}() of a comprehension with an `if`: the filter "
                                          "decides which element comes first; write the loop: `best = -math.inf`, "
                                          "then `for i in range(n):` / `if <condition>: best = max(best, <element>)`")
-                    value = self.select(condition, value, sp.Integer(0), node)
+                    value = self.select(condition, value, sp.Integer(1 if kind == "prod" else 0), node)
                 return value
 
             combined = "sum" if kind in ("any", "all") else kind
@@ -147,10 +149,12 @@ class Comprehensions:
             if not terms and kind != "sum":
                 raise self.error(errors.UnsupportedExpressionError, call,
                                  f"{ast.unparse(call.func)}() of an empty sequence: Python raises ValueError there")
-            return functools.reduce(COMBINE[kind], terms) if terms else sp.Integer(0)
+            return functools.reduce(COMBINE[kind], terms) if terms else sp.Integer(1 if kind == "prod" else 0)
         what = ast.unparse(call.args[0])
         if kind == "sum":
             return self.reduce("total", sp.Integer(0), trips, term, call)
+        if kind == "prod":
+            return self.reduce("product", sp.Integer(0), trips, term, call, COMBINE[kind], sp.Integer(1))
         advice = (f"{ast.unparse(call.func)}() of an empty sequence raises in Python: give it elements"
                   if len(call.args[0].generators) == 1 else  # (an inner `for` empty for some outer elements only)
                   "write the loops, `best = -math.inf`, then nested `for` loops with `best = max(best, <element>)`")

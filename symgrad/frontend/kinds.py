@@ -3,6 +3,7 @@ lifting."""
 
 import ast
 import builtins
+import math
 import types
 
 import numpy as np
@@ -23,11 +24,13 @@ ARRAY_FUNCTIONS = {id(f) for f in (np.sum, np.mean, np.prod, np.dot, np.matmul, 
                                    np.std, np.var, np.diag, np.triu, np.tril, np.roll, np.pad, np.flip, np.fliplr,
                                    np.flipud, np.argmax, np.argmin, np.tensordot, np.vdot, np.kron, len)}
 # builtin sum/max/min of one argument iterate over it, and NumPy's max/min reduce one array.
-ITERATING = {id(builtins.sum), id(builtins.max), id(builtins.min), id(np.max), id(np.amax), id(np.min), id(np.amin)}
+ITERATING = {id(builtins.sum), id(math.prod), id(builtins.max), id(builtins.min), id(np.max), id(np.amax), id(np.min),
+             id(np.amin)}
 # Calls whose arguments at these positions, or of these keywords, are integers (shifts, widths, diagonals).
 INTEGER_ARGUMENTS = {id(np.roll): ((1,), "shift"), id(np.pad): ((1,), "pad_width"), id(np.triu): ((1,), "k"),
                      id(np.tril): ((1,), "k"), id(np.diag): ((1,), "k"),
-                     id(np.tensordot): ((2,), "axes")}
+                     id(np.tensordot): ((2,), "axes"), id(np.tile): ((1,), "reps"),
+                     id(np.repeat): ((1,), "repeats")}
 ARRAY_METHODS = {"sum", "mean", "prod", "max", "min", "std", "var", "cumsum", "dot", "transpose", "reshape", "ravel",
                  "flatten", "argmax", "argmin", "copy"}
 
@@ -45,8 +48,22 @@ def static_target(frame, node):
     return None
 
 
-def _names_in(node):
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+# Calls that make an int of a float: the names inside them are not read as integers (`table[int(t / h)]`).
+INT_OF_FLOAT = {id(int), id(round), id(math.floor), id(math.ceil), id(math.trunc)}
+
+
+def _integer_names_in(node, frame):
+    """The names an integer expression (an index, a bound, a size) reads as integers: not those inside a call
+    that makes an int of a float."""
+    names, pending = set(), [node]
+    while pending:
+        part = pending.pop()
+        if isinstance(part, ast.Call) and id(static_target(frame, part.func)) in INT_OF_FLOAT:
+            continue
+        if isinstance(part, ast.Name):
+            names.add(part.id)
+        pending.extend(ast.iter_child_nodes(part))
+    return names
 
 
 def _is_new_axis(node):
@@ -123,7 +140,8 @@ def infer_kinds(source, seen=None, observed=None):
                 levels.append(elements)
                 for element in elements:
                     parts = (element.lower, element.upper) if isinstance(element, ast.Slice) else (element,)
-                    integers |= set().union(set(), *(_names_in(p) for p in parts if p is not None)) - shadowed
+                    integers |= set().union(set(), *(_integer_names_in(p, frame) for p in parts
+                                                     if p is not None)) - shadowed
                     while isinstance(element, ast.Subscript):
                         element = element.value
                     if isinstance(element, ast.Name):
@@ -169,7 +187,7 @@ def infer_kinds(source, seen=None, observed=None):
             target = static_target(frame, node.func)
             if isinstance(method, ast.Attribute) and method.attr == "reshape" or target is np.reshape:
                 for size in node.args[0 if target is not np.reshape else 1:]:
-                    integers |= _names_in(size)  # (x.reshape(n, 2): the sizes are integers)
+                    integers |= _integer_names_in(size, frame)  # (x.reshape(n, 2): the sizes are integers)
             if isinstance(method, ast.Attribute) and isinstance(method.value, ast.Name) \
                     and method.attr in ARRAY_METHODS and method.value.id in parameters:
                 array(method.value.id, least)
@@ -178,7 +196,7 @@ def infer_kinds(source, seen=None, observed=None):
             positions, keyword = INTEGER_ARGUMENTS.get(id(target), ((), None))
             for part in [a for k, a in enumerate(node.args) if k in positions] + [
                     k.value for k in node.keywords if k.arg == keyword]:
-                integers |= _names_in(part) - shadowed
+                integers |= _integer_names_in(part, frame) - shadowed
             if target is np.einsum and node.args and isinstance(node.args[0], ast.Constant) and isinstance(
                     node.args[0].value, str):  # ('ij,j->i', A, x): A has two axes, x one
                 terms = node.args[0].value.replace(" ", "").partition("->")[0].split(",")
@@ -187,7 +205,7 @@ def infer_kinds(source, seen=None, observed=None):
                         array(name, max(len(term.replace("...", "")), 1))
             elif target is range:
                 for argument in node.args:
-                    integers |= _names_in(argument) - shadowed
+                    integers |= _integer_names_in(argument, frame) - shadowed
             elif id(target) in ARRAY_FUNCTIONS or id(target) in ITERATING and len(node.args) == 1:
                 for position, name in enumerate(arguments):
                     if name and position not in positions:
@@ -200,7 +218,11 @@ def infer_kinds(source, seen=None, observed=None):
                     helper_source = read_source(helper)
                 except errors.UnsupportedSyntaxError:
                     continue  # the lifter reports it where the call is lifted
-                helper_kinds = infer_kinds(helper_source, seen)
+                arguments_of = helper_source.definition.args
+                helper_parameters = [p.arg for p in arguments_of.posonlyargs + arguments_of.args]
+                passed = {parameter: observed[name] for parameter, name in zip(helper_parameters, arguments)
+                          if name in observed and name not in shadowed}  # (`v.T` of a vector passed is a vector)
+                helper_kinds = infer_kinds(helper_source, seen, passed)
                 helper_parameters = list(helper_kinds)
                 for position, name in enumerate(arguments):
                     if name and position < len(helper_parameters):

@@ -11,6 +11,7 @@ import builtins
 import contextlib
 import dataclasses
 import inspect
+import math
 import operator
 import sys
 import threading
@@ -25,8 +26,9 @@ from .. import errors
 from ..cache import INLINE_ATTRIBUTE, describe_helper, describe_number
 from ..ir import ARRAY_KINDS, FLOAT, INDEX1, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
 from ..module_values import LIBRARIES
-from ..rules import (FUNCTIONS_BY_OBJECT, RUNTIME_FUNCTIONS, FloorDivision, IntDiv, IntMod, Modulo, element_reads,
-                     integer_valued, isnan, power, python_not, python_or, python_piecewise)
+from ..rules import (FUNCTIONS_BY_OBJECT, RUNTIME_FUNCTIONS, AsFloat, FloorDivision, IntDiv, IntMod, Modulo,
+                     PythonInt, WholeFloat, element_reads, integer_valued, isnan, power, python_not, python_or,
+                     python_piecewise)
 from .comprehensions import COMPREHENSIONS, Comprehensions
 from .desugar import COUNTED_WHILE
 from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
@@ -45,6 +47,12 @@ def _floor_division(a, b):
 
 def _modulo(a, b):
     return IntMod(a, b) if a.is_integer and b.is_integer else Modulo(a, b)
+
+
+def _whole_float_hint(value):
+    """Advice for an index or bound rounded by NumPy, whose result is a float (`np.floor(t)`), as NumPy refuses it."""
+    return (": np.floor, np.ceil, np.round and np.trunc return floats, which NumPy does not take there either; "
+            "int(...) or math.floor(...) makes an int") if value.has(WholeFloat) else ""
 
 
 # The operators as Python computes them, for folding constants with Python's float64 semantics.
@@ -157,6 +165,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
         self.shape_checks = []  # sizes to check at entry (see numpy_lowering)
         self.integer_values = {}  # local int symbol -> its value, to state sizes in the arguments' terms
         self.index_ranges = {}  # loop index -> (lowest, highest) value, to prove slice bounds inside the array
+        self.python_lists = {}  # array made of a list display (`[a, b]`) -> its elements (see `python_list`)
         self.size_names = {}  # an argument's size symbol -> how the user writes it (len(x), X.shape[1])
         self.entry_symbols = set()  # what a kernel knows when it starts: int arguments and sizes
         self.single_reads = {}  # a function's definition -> the names it reads once (see `read_once`)
@@ -357,6 +366,8 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
         if not local and path is not None:  # (checked at each call as a number is: a rebound helper derives again)
             self.folded_globals[path] = describe_helper(function)
         with self.entered(source, variables, path, function):
+            self.frame.passed_lists = tuple(v for v in variables.values() if isinstance(v, (ArrayList, LoopAppend))
+                                            or isinstance(v, ArrayValue) and v in self.python_lists)
             return self.run_body().value
 
     def define(self, node):
@@ -430,10 +441,16 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
         elif isinstance(node, ast.Expr):
             if type(node.value) in REFUSED_EXPRESSIONS:
                 self.value(node.value)  # refused with its own message (`yield`, `await`, ...)
+            if isinstance(node.value, ast.Call):
+                raise self.error(errors.UnsupportedStatementError, node,
+                                 f"a call whose value is thrown away ({ast.unparse(node.value.func)}(...) as a "
+                                 "statement): symgrad compiles what functions return, not their side effects "
+                                 "(printing, or appending to a list or writing into an array they are given, which "
+                                 "the caller would not see): return the value and use it, or remove the line")
             if not (isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
                 raise self.error(errors.UnsupportedStatementError, node,
-                                 "an expression statement (its value is thrown away; a call such as print() has "
-                                 "side effects symgrad cannot compile): assign the value or remove the line")
+                                 "an expression statement (its value is thrown away): assign the value or remove "
+                                 "the line")
         elif isinstance(node, (ast.Pass, ast.Assert)):
             pass  # asserts are not differentiated and not compiled
         elif isinstance(node, ast.FunctionDef):
@@ -443,10 +460,14 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
             raise self.error(errors.UnsupportedStatementError, node, f"unsupported: {reason}")
 
     def is_append(self, node):
-        """Whether `node` is `name.append(...)` on a list of arrays of the function."""
-        return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "append"
-                and isinstance(node.func.value, ast.Name)
-                and isinstance(self.frame.variables.get(node.func.value.id), (ArrayList, LoopAppend)))
+        """Whether `node` is `name.append(...)` (or `.extend`) on a list of the function (of arrays or numbers)."""
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in (
+                "append", "extend")
+                and isinstance(node.func.value, ast.Name)):
+            return False
+        listed = self.frame.variables.get(node.func.value.id)
+        return isinstance(listed, (ArrayList, LoopAppend)) or isinstance(listed, ArrayValue) and \
+            listed in self.python_lists
 
     def augmented(self, node):
         if isinstance(node.target, ast.Subscript) and any(
@@ -705,6 +726,11 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
             if not rows.appended:
                 raise self.error(errors.UnsupportedStatementError, node,
                                  f"{name}.append runs on only some paths of this loop: append once per iteration")
+            if rows.rows.ndim == 1:  # numbers: the list is the vector of them (empty where the loop does not run)
+                variables[name] = self.python_list(rows.rows, None)
+                continue
+            self.runs_at_least_once(rows.trips, f"appends to {name!r}", "append to the list before the loop, or "
+                                    "join it only when the loop runs", node)  # (np.stack of an empty list raises)
             variables[name] = ArrayList(rows=rows.rows)
         for name in assigned - set(carried_names) - set(histories):
             if name in after:
@@ -779,14 +805,11 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
                              f"appending to {min(names)!r} in a loop inside another loop: append in the outer loop, or "
                              "write the parts into an array made before the loops")
         for name in names:
-            if before[name].parts or before[name].rows is not None:
+            if not isinstance(before[name], ArrayList) or before[name].parts or before[name].rows is not None:
                 raise self.error(errors.UnsupportedStatementError, calls[name],
                                  f"a loop appending to {name!r}, which is not empty before it: start the list empty "
                                  "(`terms = []`) just before the loop")
         trips = trip_count(start, stop, step)
-        if names:  # (np.stack of an empty list raises in NumPy)
-            self.runs_at_least_once(trips, f"appends to {', '.join(map(repr, sorted(names)))}",
-                                    "append to the list before the loop, or join it only when the loop runs", node)
         position = index - start if step == 1 else IntDiv(index - start, step)
         return {name: LoopAppend(trips, position, self.loop_depth + 1, self.body) for name in sorted(names)}
 
@@ -810,7 +833,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
                 raise self.error(errors.UnsupportedExpressionError, arg,
                                  f"the range bound {ast.unparse(arg)!r} is not an integer expression (it depends on a "
                                  "float value): loop bounds must come from int arguments, len(x), x.shape[k] or "
-                                 "integer literals")
+                                 "integer literals" + _whole_float_hint(bound))
         if len(bounds) == 1:
             return sp.Integer(0), bounds[0], sp.Integer(1)
         step = bounds[2] if len(bounds) == 3 else sp.Integer(1)
@@ -850,6 +873,11 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
                              f"a store into {ast.unparse(base)!r}, which is {'a view' if array.view else 'an array'} "
                              f"computed from others ({array.text}), not an array of its own: store into the local "
                              "array it views by that array's name (h[i + 1] = ... for v = h[1:])")
+        if isinstance(array, LoopAppend):
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"reading {ast.unparse(base)!r} inside the loop that appends to it: read it after the "
+                             f"loop, or write the values into an array made before the loop (`{ast.unparse(base)} = "
+                             f"np.zeros(n)`, then `{ast.unparse(base)}[i] = ...`)")
         if not isinstance(array, ArrayValue):
             raise self.error(errors.UnsupportedExpressionError, node,
                              f"indexing {ast.unparse(base)!r}, which is a number, not an array: pass arrays as "
@@ -868,7 +896,8 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
             if not index.is_integer:
                 raise self.error(errors.UnsupportedExpressionError, index_node,
                                  f"the index {ast.unparse(index_node)!r} is not an integer expression: index with "
-                                 "loop variables, int arguments and integer arithmetic on them")
+                                 "loop variables, int arguments and integer arithmetic on them"
+                                 + _whole_float_hint(index))
             indices.append(index)  # a negative one counts from the end, in the kernel as in Python
         return array, tuple(indices)
 
@@ -880,6 +909,8 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
         return self.assign(f"{array.base.label}_at", element, node, taped=self.loop_depth > 0)
 
     def allocate(self, shape, node, name=None):
+        if isinstance(shape, ArrayValue) and self.python_lists.get(shape) is not None:  # (`np.zeros([n, m])`)
+            shape = self.python_lists[shape]
         shape = shape if isinstance(shape, tuple) else (shape,)
         if not 1 <= len(shape) <= max(ARRAY_KINDS.values()) or not all(
                 isinstance(n, sp.Basic) and n.is_integer for n in shape):
@@ -935,6 +966,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
             return self.name_value(node)
         if isinstance(node, ast.BinOp):
             left, right = self.value(node.left), self.value(node.right)
+            self.no_list_arithmetic((left, right), node)
             if isinstance(node.op, ast.MatMult):
                 return self.product(left, right, node, batched=True)
             if self.is_array(left) or self.is_array(right):
@@ -943,6 +975,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.USub):
                 operand = self.value(node.operand)
+                self.no_list_arithmetic((operand,), node)
                 if self.is_array(operand):
                     return self.elementwise(operator.neg, [operand], node)
                 operand = self.number(operand, node.operand)
@@ -972,12 +1005,16 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
         if isinstance(node, ast.List) and node.elts and all(
                 isinstance(e, ast.Constant) or isinstance(e, ast.UnaryOp) and isinstance(e.operand, ast.Constant)
                 for e in node.elts):  # a list of numbers: a constant array
-            return self.array_display(node)
-        if isinstance(node, ast.List) and (not node.elts or not any(isinstance(e, ast.Constant) for e in node.elts)):
+            rows = self.display_rows(node)
+            return self.python_list(self.array_of(rows, node), rows)
+        if isinstance(node, ast.List):
             parts = tuple(self.value(element) for element in node.elts)
             if all(self.is_array(part) or isinstance(part, tuple) and all(map(self.is_array, part))
                    for part in parts):  # arrays to be joined (or `terms = []`), or tuples of arrays to loop over
                 return ArrayList(parts)
+            if not any(self.is_array(part) or isinstance(part, tuple) for part in parts):  # of numbers: an array
+                numbers = [self.number(p, e) for p, e in zip(parts, node.elts)]
+                return self.python_list(self.array_of(numbers, node), numbers)
         if isinstance(node, ast.Call):
             return self.call(node)
         if isinstance(node, ast.Subscript):
@@ -1008,6 +1045,15 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
             return self.gathered_through_mask(node)
         index_nodes = list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
         container = self.value(node.value)
+        if isinstance(container, ArrayList) and container.rows is None and len(index_nodes) == 1:
+            index = self.number(self.value(node.slice), node.slice)  # (a part of a list of arrays: `parts[0]`)
+            if not index.is_Integer or not -len(container.parts) <= index < len(container.parts):
+                raise self.error(errors.UnsupportedExpressionError, node,
+                                 f"{ast.unparse(node)!r}: index a list of arrays with an integer literal in range, or "
+                                 "join it (np.stack) and index the array")
+            return container.parts[int(index)]
+        if isinstance(container, ArrayList):  # (a loop's appends: the rows of an array)
+            container = container.rows
         if self.is_array(container) and (isinstance(container, ArrayExpression) or len(index_nodes) < container.ndim
                                          or any(isinstance(i, ast.Slice) or self.is_new_axis(i) or isinstance(
                                                 i, ast.Constant) and i.value is Ellipsis for i in index_nodes)):
@@ -1077,6 +1123,11 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
             raise self.error(errors.UnsupportedExpressionError, node,
                              f"the operator {type(op).__name__} on scalars: use + - * / ** // %")
         a, b = self.number(a, node), self.number(b, node)
+        divided = isinstance(op, ast.Div)  # (`total / float(n)`, `1 / float(n)`: float arithmetic without float())
+        if isinstance(a, AsFloat) and not isinstance(op, ast.Pow) and (divided or not integer_valued(b)):
+            a = a.args[0]
+        if isinstance(b, AsFloat) and (divided or not integer_valued(a)):
+            b = b.args[0]
         folded = self.folded(PYTHON_ARITHMETIC[type(op)], (a, b), node)
         if folded is not None:
             return folded
@@ -1252,6 +1303,13 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
         if lowered is not None:
             return lowered
         args = [self.value(arg) for arg in node.args]
+        if any(isinstance(a, LoopAppend) for a in args):
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"{label}() of a list inside the loop that appends to it: read the list after the loop, "
+                             "or keep a running value (`total += v` beside `terms.append(v)`)")
+        if args and isinstance(args[0], tuple) and args[0] and not any(map(self.is_array, args[0])) and (
+                target in (sum, math.fsum, math.prod, builtins.max, builtins.min) or id(target) in REDUCING_FUNCTIONS):
+            args[0] = self.array_of(list(args[0]), node.args[0])  # (a tuple of numbers reduced: `sum((a, b))`)
         target = getattr(target, INLINE_ATTRIBUTE, target)
         library = getattr(target, "__module__", None) or ""
         if isinstance(target, LocalFunction) or isinstance(target, types.FunctionType) and library.split(".")[
@@ -1271,18 +1329,20 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
                              f"keyword arguments to {label}: symgrad takes keywords only where docs/language.md "
                              "lists them (axis=, keepdims=, ord=); pass the others by position")
         if any(target is t for t in FLOAT_TYPES) and len(args) == 1:  # float(a), np.float64(a)
-            return args[0] if self.is_array(args[0]) else self.number(args[0], node.args[0])
+            if self.is_array(args[0]):
+                return args[0]
+            number = self.number(args[0], node.args[0])
+            return AsFloat(number) if integer_valued(number) else number  # (`float(i) ** 7` is a float's power)
         if target is int and len(args) == 1:
             whole = self.number(args[0], node.args[0])
             numerator, denominator = whole.as_numer_denom()
             if not whole.is_integer and numerator.is_integer and numerator.is_nonnegative and \
                     denominator.is_Integer and denominator > 0:  # int(len(x) / 2): a size over a positive literal
                 whole = IntDiv(numerator, denominator)
-            if not whole.is_integer:
-                raise self.error(errors.UnsupportedCallError, node,
-                                 f"int() of {ast.unparse(node.args[0])!r}, which is not an integer expression: use "
-                                 "math.floor (or math.ceil) for a float, or an int argument for a size")
-            return whole
+            return PythonInt(whole)  # (an integer expression as it is; a float truncated toward zero, as Python)
+        if target is divmod and len(args) == 2:
+            a, b = (self.number(a, arg) for a, arg in zip(args, node.args))
+            return self.arithmetic(ast.FloorDiv(), a, b, node), self.arithmetic(ast.Mod(), a, b, node)
         spelling = FUNCTIONS_BY_OBJECT.get(id(target))
         if spelling is None:
             raise self.error(errors.UnsupportedCallError, node,

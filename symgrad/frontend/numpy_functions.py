@@ -93,6 +93,14 @@ class NumpyFunctions:
             raise self.error(errors.UnsupportedCallError, node, f"{ast.unparse(node.func)}() of {what}")
         return self.expression(value, node)
 
+    def array_or_number(self, bound, name, node):
+        """The array argument `name`, or a number as NumPy reads it there: an array of one element."""
+        value = bound.get(name)
+        if value is None or self.is_array(value):
+            return self.array_argument(bound, name, node)
+        number = self.number(value, node)
+        return ArrayExpression((sp.Integer(1),), lambda i: number, False, str(number))
+
     def axis_of(self, value, ndim, node, optional=True):
         """An axis given as an integer literal (negative counts from the end), as 0 .. ndim - 1; None stays None."""
         if value is None and optional:
@@ -110,6 +118,16 @@ class NumpyFunctions:
                              f"{ast.unparse(node)!r}: {what} must be an integer expression (a literal or an int "
                              "argument)")
         return value
+
+    def not_negative(self, count, what, advice, node):
+        """Require an integer count (a width, a number of repetitions) not to be negative, as NumPy does: refused
+        where it is a negative literal, checked when the kernel starts where it depends on the arguments."""
+        if count.is_number and count < 0 or not count.is_number and not count.is_nonnegative:
+            if count.is_number or not count.free_symbols <= self.entry_symbols:
+                raise self.error(errors.UnsupportedCallError, node, f"{advice}: {what} must not be negative")
+            self.shape_checks.append((sp.Ge(count, 0), f"{self.function.__name__}(): {ast.unparse(node)} on line "
+                                                       f"{self.line(node)}: {what} must not be negative "
+                                                       f"({self.shape_text(count)})"))
 
     def refuse_rank(self, array, node):
         """`array`, or a refusal where it has more axes than symgrad's arrays (np.stack of 3-D arrays)."""
@@ -362,6 +380,38 @@ class NumpyFunctions:
         return ArrayExpression(array.shape, lambda i: array.at(
             i[:axis] + (IntMod(i[axis] - shift, size),) + i[axis + 1:]), array.view, ast.unparse(node))
 
+    def tiled(self, target, node):
+        """np.tile(a, reps): `a` repeated reps[k] times along each axis (one integer for the last axis, or one per
+        axis; `a` gains leading axes where reps has more), element i being a[i % a.shape]."""
+        bound = self.arguments(node, ("A", "reps"), 2, nested=("reps",))
+        array = self.array_or_number(bound, "A", node)
+        counts = bound.get("reps") if isinstance(bound.get("reps"), tuple) else (bound.get("reps"),)
+        counts = tuple(self.integer(r, "each repetition count", node) for r in counts)
+        for count in counts:
+            self.not_negative(count, "the repetition counts", f"{ast.unparse(node.func)}(a, reps)", node)
+        lead = max(len(counts) - array.ndim, 0)
+        counts = (sp.Integer(1),) * (array.ndim + lead - len(counts)) + counts
+        sizes = (sp.Integer(1),) * lead + tuple(array.shape)
+        shape = tuple(n * r for n, r in zip(sizes, counts))
+        return self.refuse_rank(ArrayExpression(shape, lambda i: array.at(tuple(
+            index if r == 1 else IntMod(index, n) for index, n, r in zip(i[lead:], sizes[lead:], counts[lead:]))),
+            array.view, ast.unparse(node)), node)
+
+    def repeated(self, target, node):
+        """np.repeat(a, repeats, axis=None): each element `repeats` times (one integer) along `axis`, or of the
+        array read in C order without one, element i being a[i // repeats]."""
+        bound = self.arguments(node, ("a", "repeats", "axis"), 3)
+        array = self.array_or_number(bound, "a", node)
+        count = self.integer(bound.get("repeats"), "the repetition count (one, for every element)", node)
+        self.not_negative(count, "the repetition count", f"{ast.unparse(node.func)}(a, repeats)", node)
+        axis = bound.get("axis")
+        if axis is None and array.ndim > 1:
+            array = self.expression(self.reshaped(array, (sp.Integer(-1),), node), node)
+        axis = self.axis_of(axis if axis is not None else sp.Integer(0), array.ndim, node, optional=False)
+        shape = array.shape[:axis] + (array.shape[axis] * count,) + array.shape[axis + 1:]
+        return ArrayExpression(shape, lambda i: array.at(i[:axis] + (IntDiv(i[axis], count),) + i[axis + 1:]),
+                               array.view, ast.unparse(node))
+
     def padded(self, target, node):
         """np.pad(a, width) in mode 'constant': `width` an integer, (before, after) for every axis, or one pair per
         axis; constant_values one number (default 0)."""
@@ -380,12 +430,7 @@ class NumpyFunctions:
                 or not all(len(p) == 2 and isinstance(w, sp.Basic) and w.is_integer for p in pairs for w in p)):
             raise self.error(errors.UnsupportedCallError, node, advice)
         for w in (w for p in pairs for w in p):
-            if w.is_number and w < 0 or not w.is_number and not w.is_nonnegative:
-                if w.is_number or not w.free_symbols <= self.entry_symbols:
-                    raise self.error(errors.UnsupportedCallError, node, f"{advice}: a width is negative")
-                self.shape_checks.append((sp.Ge(w, 0), f"{self.function.__name__}(): {ast.unparse(node)} on line "
-                                                       f"{self.line(node)}: the pad widths must not be negative "
-                                                       f"({self.shape_text(w)})"))
+            self.not_negative(w, "the pad widths", advice, node)
         fill = self.number(fill, node)
         shape = tuple(n + before + after for n, (before, after) in zip(array.shape, pairs))
 
@@ -708,6 +753,8 @@ FUNCTIONS = {
     np.triu: "triangle",
     np.tril: "triangle",
     np.roll: "rolled",
+    np.tile: "tiled",
+    np.repeat: "repeated",
     np.pad: "padded",
     np.flip: "flipped",
     np.fliplr: "flipped",

@@ -19,6 +19,7 @@ they start, raising ValueError with the arrays, the axes and the line before any
 import ast
 import dataclasses
 import itertools
+import math
 import operator
 import sys
 from dataclasses import dataclass
@@ -31,8 +32,8 @@ from sympy.logic.boolalg import BooleanAtom, BooleanFunction
 
 from .. import errors
 from ..ir import Allocate, Assign, Carried, Loop, walk
-from ..rules import (AsIndex, IntDiv, IntMod, Maximum, Minimum, SliceBound, isnan, numpy_extreme, python_not,
-                     python_piecewise, seen_through)
+from ..rules import (AsIndex, IntDiv, IntMod, Maximum, Minimum, PythonInt, SliceBound, isnan, numpy_extreme,
+                     python_not, python_piecewise, seen_through)
 from .kinds import static_target
 from .source import COMPARISONS, PYTHON_COMPARISONS
 
@@ -1135,17 +1136,21 @@ class NumpyLowering:
     def numpy_call(self, target, node, args):
         """A NumPy (or builtin) call on arrays, lowered; None when `target` is not one this module lowers."""
         label = ast.unparse(node.func)
-        if id(target) in REDUCING_FUNCTIONS or target is sum and self.is_array(args[0] if args else None):
-            kind = REDUCING_FUNCTIONS.get(id(target), "sum")
-            keywords = self.keyword_values(node, ("axis", "keepdims") if target is not sum else (), label)
-            if len(args) == 2 and target is not sum and "axis" not in keywords:  # np.sum(X, 1): axis by position
+        iterating = target in (sum, math.fsum, math.prod)  # (Python's: they iterate over the first axis)
+        if id(target) in REDUCING_FUNCTIONS or iterating and self.is_array(args[0] if args else None):
+            kind = REDUCING_FUNCTIONS.get(id(target), "prod" if target is math.prod else "sum")
+            keywords = self.keyword_values(node, ("axis", "keepdims") if not iterating else (), label)
+            if len(args) == 2 and not iterating and "axis" not in keywords:  # np.sum(X, 1): axis by position
                 keywords["axis"] = args.pop()
+            if len(args) == 2 and target is sum and not self.is_array(args[1]):  # sum(x, start)
+                start = self.number(args.pop(), node.args[1])
+                return self.arithmetic(ast.Add(), start, self.numpy_call(target, node, args), node)
             if len(args) != 1:
                 raise self.error(errors.UnsupportedCallError, node,
                                  f"{label}() of one array, with its axis by position or as axis=, and keepdims= as "
-                                 f"a keyword" if target is not sum else f"{label}() of one array")
-            axis = keywords.get("axis", None if target is not sum else sp.Integer(0))
-            if target is sum and self.expression(args[0], node).ndim == 1:
+                                 f"a keyword" if not iterating else f"{label}() of one array")
+            axis = keywords.get("axis", None if not iterating else sp.Integer(0))
+            if iterating and self.expression(args[0], node).ndim == 1:
                 axis = None  # builtin sum of a vector: its total (of a matrix: the sum of its rows)
             return self.reduction(kind, args[0], axis, bool(keywords.get("keepdims", False)), node)
         if target in (np.argmax, np.argmin):
@@ -1263,8 +1268,29 @@ class NumpyLowering:
     def array_display(self, display):
         """`np.array([a, b, c])`, `np.array([[a, b], [c, d]])` or a list of numbers: a local array, element by
         element."""
-        return self.array_of([tuple(self.scalar(e) for e in row.elts) if isinstance(row, (ast.List, ast.Tuple))
-                              else self.scalar(row) for row in display.elts], display)
+        return self.array_of(self.display_rows(display), display)
+
+    def display_rows(self, display):
+        return [tuple(self.scalar(e) for e in row.elts) if isinstance(row, (ast.List, ast.Tuple)) else self.scalar(row)
+                for row in display.elts]
+
+    def python_list(self, array, elements):
+        """`array`, remembered as a Python list (`[1.0, 2.0]`, `[a, b]`) of `elements`: NumPy reads it as an array
+        (and a shape: `np.zeros([n, 2])`), but `+` of two lists joins them and `*` by an int repeats them
+        (`no_list_arithmetic`)."""
+        self.python_lists[array] = None if elements is None else tuple(elements)  # (None: a loop's length)
+        return array
+
+    def no_list_arithmetic(self, operands, node):
+        """Refuse arithmetic that Python, not NumPy, does: on lists and numbers, with no NumPy array among the
+        operands (`[1.0, 2.0] + [3.0]` is a list of three, `d * 2` is `d` twice, `-d` a TypeError)."""
+        if any(o in self.python_lists for o in operands if isinstance(o, ArrayValue)) and not any(
+                self.is_array(o) and o not in self.python_lists for o in operands):
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"{ast.unparse(node)!r} is arithmetic on a Python list, which joins (`+`), repeats "
+                             "(`* k`) or raises where NumPy would compute elementwise: make it an array first "
+                             "(`np.array([...])`), join lists with np.concatenate([a, b]), or write the repeated "
+                             "list out")
 
     def array_of(self, rows, display):
         """A local array of numbers, or of rows (tuples) of numbers, element by element."""
@@ -1291,6 +1317,8 @@ class NumpyLowering:
             self.keyword_values(node, ("dtype",), label)
             if len(node.args) == 1 and not isinstance(node.args[0], (ast.List, ast.Tuple)):
                 value = self.value(node.args[0])  # (a list of numbers bound to a name, an array)
+                if isinstance(value, ArrayList):  # (of arrays: NumPy stacks them)
+                    return self.joined(np.stack, node)
                 if self.is_array(value):  # a copy of a local array (np.array copies); another is never written
                     local = isinstance(value, ArrayValue) and value.local and target is np.array
                     return dataclasses.replace(self.expression(value, node), view=False) if local else value
@@ -1482,21 +1510,46 @@ class NumpyLowering:
         return parts
 
     def appended(self, node):
-        """`terms.append(v)` of an array: a new list with v last; in a kept loop, v becomes the loop's row of the
-        list's array."""
+        """`terms.append(v)`, or `terms.extend([a, b])` outside loops (each appended in turn)."""
         call = node.value
-        name = call.func.value.id
+        name, method = call.func.value.id, call.func.attr
         lst = self.frame.variables[name]
         if len(call.args) != 1 or call.keywords:
-            raise self.error(errors.UnsupportedCallError, call, f"{name}.append(v) of one array")
+            raise self.error(errors.UnsupportedCallError, call, f"{name}.{method}(v) of one value")
         value = self.value(call.args[0])
-        if not self.is_array(value):
-            raise self.error(errors.UnsupportedCallError, call,
-                             f"{name}.append of a number: symgrad's lists hold arrays, to be joined by np.stack, "
-                             "np.column_stack or np.concatenate; keep numbers in scalar variables")
         if self.guard is not sp.true:
             raise self.error(errors.UnsupportedStatementError, node,
-                             f"{name}.append under an `if`: append on every path, choosing the value with np.where")
+                             f"{name}.{method} under an `if`: append on every path, choosing the value with "
+                             "np.where")
+        if any(lst is passed for passed in self.frame.passed_lists):
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"{name}.{method} to a list the caller passed: the caller's list would not grow, as "
+                             "Python's does; return the value and append it in the caller")
+        aliases = sorted(other for other, bound in self.frame.variables.items() if bound is lst and other != name)
+        if aliases:  # (the append makes a new list: Python's list, which the other name sees grow, is one)
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"{name}.{method} to a list also bound to {aliases[0]!r}, which would not see it "
+                             f"grow: append before binding the list to another name")
+        if method == "append":
+            return self.append_value(name, lst, value, node)
+        items = value if isinstance(value, tuple) else value.parts if isinstance(value, ArrayList) and \
+            value.rows is None else self.python_lists.get(value) if isinstance(value, ArrayValue) else None
+        if items is None or isinstance(lst, LoopAppend) or self.loop_depth:
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"{name}.extend of {ast.unparse(call.args[0])!r}: symgrad extends a list by a list or "
+                             "tuple of known length, outside loops; in a loop, append one value per iteration")
+        for item in items:
+            self.append_value(name, self.frame.variables[name], item, node)
+
+    def append_value(self, name, lst, value, node):
+        """`value` appended to the list `lst` bound to `name`: an array makes a new list with it last, or in a kept
+        loop the loop's row of the list's array; a number, see `number_appended`."""
+        call = node.value
+        if not self.is_array(value):
+            return self.number_appended(name, lst, self.number(value, call.args[0]), node)
+        if lst in self.python_lists or isinstance(lst, ArrayList) and lst.rows is not None and lst.rows.ndim == 1:
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"{name}.append of an array to a list of numbers: keep the arrays in a list of their own")
         if isinstance(lst, ArrayList):
             if self.loop_depth:
                 raise self.error(errors.UnsupportedStatementError, node,
@@ -1505,7 +1558,8 @@ class NumpyLowering:
             self.frame.variables[name] = ArrayList(lst.parts + (value,))
             return
         vector = self.expression(value, call.args[0])
-        if lst.appended or self.loop_depth != lst.depth or vector.ndim != 1:
+        if lst.appended or self.loop_depth != lst.depth or vector.ndim != 1 or lst.rows is not None and \
+                lst.rows.ndim != 2:
             raise self.error(errors.UnsupportedStatementError, node,
                              f"{name}.append in this loop: symgrad takes one append of a vector per iteration of "
                              "the loop the list is made before (not in a loop inside it)")
@@ -1519,6 +1573,36 @@ class NumpyLowering:
         self.same_size(vector.shape[0], lst.rows.shape[1], f"the lengths of the vectors appended to {name!r}", node)
         self.loop_nest(vector.shape, lambda i: self.store(lst.rows, (lst.position,) + i,
                                                           as_number(vector.at(i)), False, node), node)
+
+    def number_appended(self, name, lst, number, node):
+        """`terms.append(v)` of a number: outside a loop, the list of numbers (an array, see `python_list`) with v
+        last; in the kept loop the list is made empty before, element `position` of a vector with one element per
+        iteration, which the list is after the loop (`sum(terms)`, `np.array(terms)`, `terms[k]`)."""
+        if isinstance(lst, LoopAppend):
+            if lst.appended or self.loop_depth != lst.depth or lst.rows is not None and lst.rows.ndim != 1:
+                raise self.error(errors.UnsupportedStatementError, node,
+                                 f"{name}.append in this loop: symgrad takes one append of a number per iteration "
+                                 "of the loop the list is made before (not in a loop inside it)")
+            lst.appended = True
+            if lst.rows is None:
+                base = sp.IndexedBase(self.fresh(name), shape=(lst.trips,))
+                lst.outer.append(Allocate(base, (lst.trips,), self.line(node)))
+                lst.rows = ArrayValue(base, (lst.trips,), True)
+            self.store(lst.rows, (lst.position,), number, False, node)
+            return
+        if self.loop_depth:
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"{name}.append in a loop to a list that is not empty before it: start the list "
+                             "empty (`terms = []`) just before the loop")
+        if isinstance(lst, ArrayList) and lst.parts:
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"{name}.append of a number to a list of arrays: keep the numbers in a list of their own")
+        elements = self.python_lists.get(lst, ()) if not isinstance(lst, ArrayList) else ()
+        if elements is None:  # (a list a loop filled: its length is the loop's)
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"{name}.append after the loop that filled it: append in that loop, or to another list")
+        elements = elements + (number,)
+        self.frame.variables[name] = self.python_list(self.array_of(list(elements), node), elements)
 
     def chosen(self, branches):
         """The element of the first branch whose condition holds (the last one otherwise), each lifted under its
@@ -1553,6 +1637,9 @@ class NumpyLowering:
     def method_call(self, value, node):
         """`x.sum(axis=0)`, `x.mean()`, `x.max()`, `x.dot(y)`, `x.T` and friends on an array."""
         method, label = node.func.attr, ast.unparse(node.func)
+        dtype = static_target(self.frame, node.args[0]) if method == "astype" and len(node.args) == 1 else None
+        if isinstance(dtype, type) and issubclass(dtype, (int, np.integer)) and dtype is not bool:
+            return self.elementwise(lambda e: PythonInt(as_number(e)), [value], node)  # (`np.floor(v).astype(int)`)
         args = [self.value(a) for a in node.args]
         if method in REDUCING_METHODS:
             keywords = self.keyword_values(node, ("axis", "keepdims"), label)
@@ -1592,6 +1679,10 @@ class NumpyLowering:
             return value  # (already float64)
         if method == "copy" and not args and not node.keywords:
             return self.copied(value, node)
+        if isinstance(value, ArrayValue) and value in self.python_lists:
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"the list method .{method}(): symgrad's lists take .append(v) and .extend([...]); "
+                             "make an array of the list (np.array(...)) and index or slice it instead")
         raise self.error(errors.UnsupportedCallError, node,
                          f"the array method .{method}(): symgrad lowers .sum() .mean() .prod() .max() .min() .std() "
                          ".var() .cumsum() .dot() .transpose() .reshape() .ravel() .flatten() .copy() .astype(float) "

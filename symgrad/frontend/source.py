@@ -91,6 +91,7 @@ class Frame:
         self.variables = variables
         self.path = path
         self.loops = 0  # loops of this function around the statement being lifted
+        self.passed_lists = ()  # the lists a helper's caller passed it, which it must not append to
         function = source.function
         cells = dict(zip(function.__code__.co_freevars, function.__closure__ or ()))
         self.closure = {name: cell.cell_contents for name, cell in cells.items() if _cell_is_set(cell)}
