@@ -899,3 +899,64 @@ def test_a_helper_called_for_its_side_effect_is_refused_with_advice_to_return_th
 
     with pytest.raises(sg.UnsupportedSyntaxError, match=r"add_square\(\.\.\.\) as a statement.*return the value"):
         sg.grad(squares)(1.0, 2.0)
+
+
+def shapes_as_lists(x):
+    n = len(x)
+    return (np.sum(np.reshape(x, [2, -1])[0] ** 2) + np.sum(x.reshape([2, 3])[1] * 2.0) + np.sum(np.ones([n]) * x)
+            + np.sum(np.full([2, 2], x[0])) + np.sum(np.transpose(x.reshape(2, 3), [1, 0])[0] * x[:2]))
+
+
+def test_shapes_and_axes_written_as_lists_are_numpys():
+    """`np.ones([n])` raised AttributeError from inside symgrad, and `x.reshape([2, 3])`, `np.transpose(A, [1, 0])`
+    were refused, once a list display of numbers became an array."""
+    x = np.arange(1.0, 7.0)
+    value, gradient = sg.value_and_grad(shapes_as_lists)(x)
+    assert value == shapes_as_lists(x)
+    np.testing.assert_allclose(gradient, richardson_gradient(shapes_as_lists, [x], 0), rtol=1e-9)
+
+
+def _pair(x):
+    return x * 2.0, np.sin(x)
+
+
+def read_from_a_helpers_tuple(x):
+    return np.sum(_pair(x)[1] * _pair(x)[0])
+
+
+def test_an_element_of_a_tuple_a_helper_returns_is_read():
+    """`pair(x)[1]` was refused as "indexing a number" (found by probing)."""
+    x = np.array([0.3, -1.2, 2.0])
+    value, gradient = sg.value_and_grad(read_from_a_helpers_tuple)(x)
+    assert value == pytest.approx(read_from_a_helpers_tuple(x), rel=1e-15)
+    np.testing.assert_allclose(gradient, 2.0 * np.sin(x) + 2.0 * x * np.cos(x), rtol=1e-14)
+
+
+def test_the_advice_for_an_update_through_indices_is_numpys_and_right_when_followed():
+    """The advice said an array of indices does not write, which `y[idx] = ...` does, and suggested a loop whose
+    natural `+=` adds a repeated index twice, where NumPy's `y[idx] += v` adds it once."""
+    def updated(x, idx):
+        y = np.zeros(len(x))
+        y[idx] += x[idx] * 2.0
+        return np.sum(y * x)
+
+    def as_advised(x, idx):
+        y = np.zeros(len(x))
+        y[idx] = y[idx] + x[idx] * 2.0
+        return np.sum(y * x)
+
+    x, idx = np.array([0.5, -1.0, 2.0]), np.array([2, 0, 2])
+    with pytest.raises(sg.UnsupportedSyntaxError, match=r"y\[idx\] = y\[idx\] \+ \.\.\."):
+        sg.grad(updated, wrt=(0,))(x, idx)
+    value, (x_bar,) = sg.value_and_grad(as_advised, wrt=(0,))(x, idx)
+    assert value == updated(x, idx) == as_advised(x, idx)
+    np.testing.assert_allclose(x_bar, [4 * x[0], 0.0, 4 * x[2]], rtol=1e-15)  # (d/dx of 2 x_k^2 where k is hit)
+
+
+def test_an_unknown_function_with_keywords_is_refused_as_unknown():
+    """np.trapezoid(y, dx=0.1) was told to pass its keywords by position, which led to another refusal."""
+    def integral(x):
+        return np.trapezoid(x ** 2, dx=0.1)
+
+    with pytest.raises(sg.UnsupportedSyntaxError, match="which symgrad cannot lift"):
+        sg.grad(integral)(np.ones(3))

@@ -909,8 +909,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
         return self.assign(f"{array.base.label}_at", element, node, taped=self.loop_depth > 0)
 
     def allocate(self, shape, node, name=None):
-        if isinstance(shape, ArrayValue) and self.python_lists.get(shape) is not None:  # (`np.zeros([n, m])`)
-            shape = self.python_lists[shape]
+        shape = self.as_sizes(shape)  # (`np.zeros([n, m])`)
         shape = shape if isinstance(shape, tuple) else (shape,)
         if not 1 <= len(shape) <= max(ARRAY_KINDS.values()) or not all(
                 isinstance(n, sp.Basic) and n.is_integer for n in shape):
@@ -944,7 +943,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
         if target is len:
             if len(args) != 1 or not self.is_array(args[0]):
                 raise self.error(errors.UnsupportedCallError, node, "len() of something that is not an array")
-            return self.expression(args[0], node).shape[0]
+            return self.read_shape(args[0], node)[0]
         if target in (builtins.max, builtins.min) and len(args) == 1 and not node.keywords:
             if not self.is_array(args[0]):
                 raise self.error(errors.UnsupportedCallError, node,
@@ -1045,6 +1044,12 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
             return self.gathered_through_mask(node)
         index_nodes = list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
         container = self.value(node.value)
+        if isinstance(container, tuple):  # (a helper's tuple: `pair(x)[1]`)
+            index = self.number(self.value(node.slice), node.slice)
+            if not index.is_Integer or not -len(container) <= index < len(container):
+                raise self.error(errors.UnsupportedExpressionError, node,
+                                 f"{ast.unparse(node)!r}: index a tuple with an integer literal in range")
+            return container[int(index)]
         if isinstance(container, ArrayList) and container.rows is None and len(index_nodes) == 1:
             index = self.number(self.value(node.slice), node.slice)  # (a part of a list of arrays: `parts[0]`)
             if not index.is_Integer or not -len(container.parts) <= index < len(container.parts):
@@ -1072,7 +1077,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
             if not self.is_array(array):
                 raise self.error(errors.UnsupportedExpressionError, node,
                                  f"the attribute .{node.attr} of the number {ast.unparse(node.value)!r}")
-            shape = self.expression(array, node).shape
+            shape = self.read_shape(array, node)
             if node.attr == "shape":
                 return shape
             if node.attr == "size":
@@ -1324,7 +1329,8 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
             return array_result
         if refusal(target):  # (before its keywords: `axis=` of np.append)
             raise self.error(errors.UnsupportedCallError, node, f"{label}() is not supported: {refusal(target)}")
-        if node.keywords:
+        known = id(target) in FUNCTIONS_BY_OBJECT or target in (int, divmod) or any(target is t for t in FLOAT_TYPES)
+        if node.keywords and known:  # (an unknown function is refused as one, below: its keywords are beside it)
             raise self.error(errors.UnsupportedCallError, node,
                              f"keyword arguments to {label}: symgrad takes keywords only where docs/language.md "
                              "lists them (axis=, keepdims=, ord=); pass the others by position")

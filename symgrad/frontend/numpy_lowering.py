@@ -733,10 +733,11 @@ class NumpyLowering:
     def index_number(self, index, array_text, node):
         """An index as a number: an array of indices (a gather) is refused, with what to write instead."""
         if self.is_array(index):
+            target = f"{array_text}[{ast.unparse(node)}]"
             raise self.error(errors.UnsupportedExpressionError, node,
-                             f"writing {array_text!r} through the array {ast.unparse(node)!r}: an array of indices "
-                             f"reads (a gather) but does not write; write each element in a loop (for k in "
-                             f"range(len(idx)): {array_text}[idx[k]] = ...), or build the array with np.where")
+                             f"updating {target} through an array of indices (`+=` and its kin): write the store "
+                             f"whole, `{target} = {target} + ...`, which is what NumPy computes (an index repeated "
+                             f"adds once)")
         return self.number(index, node)
 
     def is_new_axis(self, node):
@@ -777,6 +778,9 @@ class NumpyLowering:
             length = stop - start if step == 1 else IntDiv(stop - start + step - 1, step)
         else:
             length = IntDiv(start - stop - step - 1, -step)
+        if not length.is_nonnegative and length.free_symbols - set(self.size_names) and \
+                self.within(sp.Le(0, length)) is not sp.true:  # (`x[i:j]` with i > j is empty, as in NumPy)
+            length = Maximum(length, sp.Integer(0))
         return start, length, step
 
     def slice_inside(self, node, subscript, start, stop, size, forward):
@@ -920,11 +924,24 @@ class NumpyLowering:
 
         return ArrayExpression(tuple(sizes), at, source.view, ast.unparse(node))
 
+    def read_shape(self, value, node):
+        """The shape of an array as the user's code reads it (`len`, `.shape`, `.size`): a slice's length not known to
+        be positive is at least 0, as NumPy's (`len(x[1:-1])` of one element is 0; the slice's own loops run no
+        times either way)."""
+        return tuple(n if n.is_nonnegative else Maximum(n, sp.Integer(0))
+                     for n in self.expression(value, node).shape)
+
     def reshape_sizes(self, args, node):
-        """The sizes of a reshape given as one tuple or as several integers."""
-        if len(args) == 1 and isinstance(args[0], tuple):
-            return args[0]
+        """The sizes of a reshape given as one tuple (or list) or as several integers."""
+        if len(args) == 1 and isinstance(self.as_sizes(args[0]), tuple):
+            return self.as_sizes(args[0])
         return tuple(args)
+
+    def as_sizes(self, value):
+        """A list display of ints where NumPy takes a shape or axes (`np.ones([n, 2])`, `x.reshape([2, -1])`,
+        `np.transpose(A, [1, 0])`): its elements, as the tuple a shape is; another value as it is."""
+        elements = self.python_lists.get(value) if isinstance(value, ArrayValue) else None
+        return tuple(elements) if elements is not None and all(e.is_integer for e in elements) else value
 
     # --- reductions and products -----------------------------------------------------------------------------
     def reduction(self, kind, value, axis, keepdims, node):
@@ -1203,7 +1220,7 @@ class NumpyLowering:
             if not args or not self.is_array(args[0]) or len(sizes) != (target is np.reshape):
                 raise self.error(errors.UnsupportedCallError, node,
                                  f"{label}(a{', shape' if target is np.reshape else ''}) of an array, by position")
-            shape = sizes[0] if sizes else sp.Integer(-1)
+            shape = self.as_sizes(sizes[0]) if sizes else sp.Integer(-1)
             return self.reshaped(args[0], shape if isinstance(shape, tuple) else (shape,), node)
         if target is np.expand_dims:
             self.keyword_values(node, (), label)
@@ -1219,7 +1236,7 @@ class NumpyLowering:
             keywords = self.keyword_values(node, ("axes",), label)
             if not 1 <= len(args) + len(keywords) <= 2 or not self.is_array(args[0]):
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(A) or {label}(A, axes) of one array")
-            return self.transposed(args[0], node, args[1] if len(args) == 2 else keywords.get("axes"))
+            return self.transposed(args[0], node, self.as_sizes(args[1] if len(args) == 2 else keywords.get("axes")))
         if target is np.swapaxes:
             self.keyword_values(node, (), label)
             array = self.expression(args[0], node) if len(args) == 3 and self.is_array(args[0]) else None
@@ -1248,7 +1265,7 @@ class NumpyLowering:
                                    ast.unparse(node))
         if target is np.size:
             self.keyword_values(node, (), label)
-            return sp.Mul(*self.expression(args[0], node).shape)
+            return sp.Mul(*self.read_shape(args[0], node))
         if target is np.trace:
             if len(args) != 1 or not self.is_array(args[0]) or self.expression(args[0], node).ndim != 2:
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(A) of one square matrix")
@@ -1347,7 +1364,8 @@ class NumpyLowering:
         keywords = self.keyword_values(node, ("dtype",) + (("endpoint",) if target is np.linspace else ()), label)
         sizes = [a for a in args if isinstance(a, sp.Basic) and a.is_integer]
         if target is np.ones or target is np.full:
-            shape = args[0] if args and isinstance(args[0], tuple) else tuple(args[:1])
+            shape = self.as_sizes(args[0]) if args else ()
+            shape = shape if isinstance(shape, tuple) else (shape,)
             if len(args) != (1 if target is np.ones else 2) or not all(s.is_integer for s in shape):
                 signature = "shape" if target is np.ones else "shape, value"
                 raise self.error(errors.UnsupportedCallError, node,
