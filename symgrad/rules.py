@@ -181,6 +181,13 @@ class Remainder(FloatOperation):
     operation, latex_form = staticmethod(math.fmod), r"\operatorname{fmod}\left(%s, %s\right)"
 
 
+class CopySign(FloatOperation):
+    """`copysign(a, b)`: the magnitude of a with the sign of b, its sign bit included (np.copysign(2.0, -0.0) is
+    -2.0), as math.copysign and np.copysign compute it."""
+
+    operation, latex_form = staticmethod(math.copysign), r"\operatorname{copysign}\left(%s, %s\right)"
+
+
 class FloatTest(sp.Function):
     """A test of a float used as a number or a condition (`np.isnan(x[0])`): 1 where it holds, else 0.  Piecewise
     constant: its partials are 0, as JAX's."""
@@ -451,6 +458,7 @@ RULES = [
     Rule(isfinite, _zero, "(1.0 if math.isfinite({0}) else 0.0)", smooth=False),
     Rule(Modulo, lambda a, out: (1, -FloorDivision(a[0], a[1])), "({0} % {1})", smooth=False),
     Rule(Remainder, lambda a, out: (1, -Trunc(a[0] / a[1])), "np.fmod({0}, {1})", smooth=False),
+    Rule(CopySign, lambda a, out: (sp.sign(a[0]) * CopySign(1, a[1]), 0), "math.copysign({0}, {1})", smooth=False),
 ]
 
 RULES_BY_NODE = {rule.node: rule for rule in RULES}
@@ -623,6 +631,8 @@ PYTHON_SPELLINGS = {
     ("cbrt",): cfunctions.Cbrt,
     ("hypot",): cfunctions.hypot,
     ("pow", "power"): power,
+    ("float_power",): lambda a, b: power(AsFloat(a) if a.is_integer else a, b),
+    ("copysign",): CopySign,
     ("square",): lambda x: x**2,
     ("erf",): sp.erf,
     ("erfc",): sp.erfc,

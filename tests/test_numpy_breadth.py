@@ -1,7 +1,8 @@
 """NumPy as people write it in objective functions: np.std / np.var (with axis=, ddof=, keepdims=), np.cumsum along
 an axis, joins of matrices (np.concatenate, np.stack, np.vstack, np.hstack, np.column_stack, np.append), norms along
 axes, np.diag, np.triu / np.tril, np.roll, np.pad, np.flip, np.sinc, np.polyval, np.einsum (with `...`), np.tensordot,
-np.vdot and np.kron (symgrad/frontend/numpy_functions.py), np.argmax / np.argmin along an axis and the gathers by
+np.vdot and np.kron, and NumPy's conveniences (np.ptp, np.average, np.count_nonzero, np.select, the NaN-skipping
+reductions, np.moveaxis, np.diagonal, np.cumprod) (symgrad/frontend/numpy_functions.py), np.argmax / np.argmin along an axis and the gathers by
 several vectors of indices that read at them; np.tile and np.repeat (symgrad/frontend/numpy_lowering.py).
 
 As in test_numpy_lowering.py, each function is written once and run by symgrad and by JAX (float64, ``jax.numpy`` in
@@ -115,6 +116,21 @@ def repetitions(x, A, k):
             + np.sum(np.tile(A, (2, k)) ** 2) + np.sum(np.tile(A, 2)[0] * np.arange(2 * A.shape[1]))
             + np.sum(np.repeat(x, 3) * np.arange(3 * x.shape[0])) + np.sum(np.repeat(A, k, axis=1) ** 3)
             + np.sum(np.repeat(A, 2) * np.arange(2 * A.size)) + np.sum(np.tile(x, k) ** 2 * x[0]))
+
+def conveniences(x, A, T):
+    return (np.ptp(x) * 2 + np.sum(np.ptp(A, axis=1) ** 2) + np.sum(np.ptp(A, 0, keepdims=True) * A)
+            + np.average(x) + np.average(x, weights=x ** 2) + np.sum(np.average(A, axis=0, weights=np.exp(A)))
+            + np.sum(np.average(A, axis=1, weights=np.arange(1.0, A.shape[1] + 1.0)) ** 2)
+            + np.count_nonzero(x > 0.5) * np.sum(x) + np.sum(np.count_nonzero(A > 0, axis=0) * A[0])
+            + np.sum(np.select([x < -0.5, x < 0.5], [x, x ** 2], default=1.0) * x) + np.sum(np.select([A > 0], [A]))
+            + np.nansum(x ** 2) + np.nanmean(A) + np.sum(np.nanmax(A, axis=1)) + np.nanmin(x * 3) + np.nanprod(x)
+            + np.sum(np.moveaxis(T, 0, -1)[:, :, 0] * T[0]) + np.sum(np.moveaxis(T, (0, 1), (2, 0)) ** 2)
+            + np.sum(np.diagonal(A) ** 2) + np.sum(np.diagonal(A, 1)) + np.sum(A.diagonal(-1) * 3)
+            + np.sum(np.cumprod(x)) + np.sum(np.cumprod(A, axis=1) ** 2) + np.sum(A.cumprod(0)) + np.sum(np.cumprod(T))
+            + np.sum(np.copysign(x, -1.0) ** 2 * x) + np.sum(np.copysign(1.0, x) * x) + np.sum(np.float_power(A ** 2, 1.5))
+            + np.sum(np.diff(x, 2) ** 2) + np.sum(np.diff(A, 1, 0) ** 3) + np.sum(np.expand_dims(x, axis=1) * np.expand_dims(x, 0))
+            + np.sum(np.where(x[0] > 0, x, 0.0)) + np.where(x[1] > 0, x[1] * x[2], 0.0)
+            + np.sum(np.arange(0.5, x.shape[0]) * x) + np.sum(np.exp(-np.arange(0.0, 1.0, 0.25) * x[0])))
 '''
 
 NUMPY = write_module("import numpy as np\n" + SOURCE, name="numpy_breadth_cases")
@@ -160,6 +176,8 @@ CASES = {
                      ((normal(4, 4), normal(4, 4), np.array([3, 2, -1, 0]), normal(4, 4, 4)), (0, 1, 3))],
     "repetitions": [((normal(4), normal(3, 4), 2), (0, 1)), ((normal(1), normal(2, 5), 0), (0, 1)),
                     ((normal(3), normal(1, 1), 3), (0, 1))],
+    "conveniences": [((normal(5), normal(3, 4), normal(2, 3, 4)), (0, 1, 2)),
+                     ((normal(3), normal(4, 4), normal(3, 2, 2)), (0, 1, 2))],
 }
 POINTS = [(name, k) for name, shapes in CASES.items() for k in range(len(shapes))]
 

@@ -43,6 +43,10 @@ def median_value(x):
     return np.median(x)  # HERE: median
 
 
+def interpolated(x):
+    return np.sum(np.interp(x, np.array([0.0, 1.0]), np.array([1.0, 3.0])))  # HERE: interp
+
+
 def standard_deviation(x):
     return np.std(x)
 
@@ -64,7 +68,7 @@ def unknown_keyword(x):
 
 
 def unknown_method(x):
-    return x.cumprod().sum()  # HERE: unknown-method
+    return x.searchsorted(0.5).sum()  # HERE: unknown-method
 
 
 def returns_an_array(x):
@@ -150,10 +154,11 @@ REFUSALS = [
     (sizes_never_equal, "sizes-never-equal", ("x[1:] + x[:-1]", "differ")),
     (sorted_values, "sort", ("np.sort", "before the call")),
     (median_value, "median", ("np.median", "sort the data before the call")),
+    (interpolated, "interp", ("np.interp", "k = min(int((t - xp[0]) / h), len(xp) - 2)")),
     (gather, "gather", ("1-D int64 array argument of indices", "a float array")),
     (axis_out_of_range, "axis-out-of-range", ("axis=1", "from -1 to 0")),
     (unknown_keyword, "unknown-keyword", ("dtype=", "axis=", "keepdims=")),
-    (unknown_method, "unknown-method", (".cumprod()", ".sum()")),
+    (unknown_method, "unknown-method", (".searchsorted()", ".sum()")),
     (returns_an_array, "returns-array", ("returning an array",)),
     (single_precision_eps, "finfo-float32", ("np.finfo(x.dtype)", "float64")),
     (type_as_number, "type-as-number", ("x.dtype used as a number", "np.finfo(float).eps")),

@@ -713,6 +713,29 @@ def test_divmod_and_fmod_are_pythons_and_cs_with_the_hand_derivative():
     assert d_y == pytest.approx(x[1] + x[0] + np.sum(x * x), rel=1e-13)  # (b = y - 0.7 a: slope 1)
 
 
+def signs_copied(x, y):
+    return math.copysign(x, y) * y + math.copysign(2.0, x - 1.0) * x + math.copysign(x * y, -1.0)
+
+
+@pytest.mark.parametrize("x, y", [(0.7, -1.3), (-0.4, 2.5), (1.6, 0.8), (-2.0, -0.5)])
+def test_copysign_is_maths_with_the_hand_derivative(x, y):
+    """math.copysign (and np.copysign) were refused as unknown functions.  d/dx copysign(x, y) = sign(x) sign(y)."""
+    value, (d_x, d_y) = sg.value_and_grad(signs_copied, wrt=(0, 1))(x, y)
+    assert value == signs_copied(x, y)
+    sign = np.sign
+    assert d_x == pytest.approx(sign(x) * sign(y) * y + math.copysign(2.0, x - 1.0) - sign(x * y) * y, rel=1e-14)
+    assert d_y == pytest.approx(math.copysign(x, y) - sign(x * y) * x, rel=1e-14)
+
+
+def test_copysign_of_a_literal_negative_zero_is_refused_not_read_as_positive():
+    """SymPy has no -0.0: copysign(2.0, -0.0) read as copysign(2.0, 0.0) was +2.0, where Python gives -2.0."""
+    module = write_module("import math\n\ndef f(x):\n    return math.copysign(2.0, -0.0) * x\n", name="negative_zero")
+    with pytest.raises(sg.UnsupportedSyntaxError, match="write -1.0"):
+        sg.grad(module.f)(1.5)
+    d_y = sg.grad(signs_copied, wrt=1)(1.5, -0.0)  # (a -0.0 argument keeps its sign: copysign(1.5, -0.0) = -1.5)
+    assert d_y == math.copysign(1.5, -0.0) - np.sign(1.5 * -0.0) * 1.5 == -1.5
+
+
 @pytest.mark.parametrize("source", ["[1.0, 2.0] + [3.0]", "[x[0], y] * 2", "d + [y]", "-d", "d * y"])
 def test_arithmetic_on_python_lists_is_refused_where_numpy_would_differ(source, tmp_path):
     """`[1.0, 2.0] + [3.0]` is a list of three in Python and was added elementwise (broadcast) as arrays: a

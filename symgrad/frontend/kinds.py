@@ -22,17 +22,19 @@ ARRAY_FUNCTIONS = {id(f) for f in (np.sum, np.mean, np.prod, np.dot, np.matmul, 
                                    np.ones_like, np.full_like, np.copy,
                                    np.cumsum, np.diff, np.size, np.reshape, np.ravel, np.expand_dims, np.swapaxes,
                                    np.std, np.var, np.diag, np.triu, np.tril, np.roll, np.pad, np.flip, np.fliplr,
-                                   np.flipud, np.argmax, np.argmin, np.tensordot, np.vdot, np.kron, len)}
+                                   np.flipud, np.argmax, np.argmin, np.tensordot, np.vdot, np.kron, np.cumprod,
+                                   np.ptp, np.average, np.nansum, np.nanprod, np.nanmean, np.nanmax, np.nanmin,
+                                   np.moveaxis, np.diagonal, len)}
 # builtin sum/max/min of one argument iterate over it, and NumPy's max/min reduce one array.
 ITERATING = {id(builtins.sum), id(math.prod), id(builtins.max), id(builtins.min), id(np.max), id(np.amax), id(np.min),
              id(np.amin)}
 # Calls whose arguments at these positions, or of these keywords, are integers (shifts, widths, diagonals).
 INTEGER_ARGUMENTS = {id(np.roll): ((1,), "shift"), id(np.pad): ((1,), "pad_width"), id(np.triu): ((1,), "k"),
-                     id(np.tril): ((1,), "k"), id(np.diag): ((1,), "k"),
+                     id(np.tril): ((1,), "k"), id(np.diag): ((1,), "k"), id(np.diagonal): ((1,), "offset"),
                      id(np.tensordot): ((2,), "axes"), id(np.tile): ((1,), "reps"),
                      id(np.repeat): ((1,), "repeats")}
-ARRAY_METHODS = {"sum", "mean", "prod", "max", "min", "std", "var", "cumsum", "dot", "transpose", "reshape", "ravel",
-                 "flatten", "argmax", "argmin", "copy"}
+ARRAY_METHODS = {"sum", "mean", "prod", "max", "min", "std", "var", "cumsum", "cumprod", "diagonal", "dot",
+                 "transpose", "reshape", "ravel", "flatten", "argmax", "argmin", "copy"}
 
 
 def static_target(frame, node):
@@ -182,9 +184,11 @@ def infer_kinds(source, seen=None, observed=None):
                     array(side.id, 1)
         elif isinstance(node, ast.Call):
             axis = _axis_keyword(node)
-            least = 1 if axis is None else axis + 1 if axis >= 0 else -axis
             method = node.func
             target = static_target(frame, node.func)
+            if target is np.expand_dims and axis is not None:  # (its axis counts the new one: up to a.ndim)
+                axis = axis - 1 if axis > 0 else axis + 1 if axis < -1 else None
+            least = 1 if axis is None else axis + 1 if axis >= 0 else -axis
             if isinstance(method, ast.Attribute) and method.attr == "reshape" or target is np.reshape:
                 for size in node.args[0 if target is not np.reshape else 1:]:
                     integers |= _integer_names_in(size, frame)  # (x.reshape(n, 2): the sizes are integers)

@@ -1322,7 +1322,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
             return self.inline(target, node, args, {k.arg: self.value(k.value) for k in node.keywords})
         array_result = self.array_call(target, node, args)
         if array_result is None and (any(self.is_array(a) for a in args) or composite(target) is not None or target in (
-                np.atleast_1d, np.atleast_2d) or id(
+                np.atleast_1d, np.atleast_2d, np.where) or id(
                 target) in REDUCING_FUNCTIONS and len(args) == 1):  # (np.sum of a number is the number)
             array_result = self.numpy_call(target, node, args)
         if array_result is not None:
@@ -1355,6 +1355,9 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
                              f"call to {label!r}, which symgrad cannot lift: use the math/NumPy functions listed "
                              "in docs/language.md or a Python helper function, and compute anything else (random "
                              "numbers, I/O) outside and pass it in as an argument")
+        if spelling[0] == "copysign" and len(node.args) == 2 and _negative_zero(node.args[1]):
+            raise self.error(errors.UnsupportedCallError, node.args[1],
+                             f"{label}(a, -0.0): symgrad's numbers have no signed zero; write -1.0 for the sign")
         if any(self.is_array(a) for a in args):  # a function of the rules table applied to whole arrays
             return self.elementwise(lambda *elements: self.scalar_function(
                 target, spelling, [as_number(e) for e in elements], node), args, node)
@@ -1503,6 +1506,15 @@ FRAMES_PER_LEVEL = 10  # Python frames the stages spend per level of nesting in 
 _DEEP_STACK_BYTES = 1 << 29
 _deep_lock = threading.Lock()
 _deep_depth = [0, None]  # derivations running deep, and the recursion limit before the first of them
+
+
+def _negative_zero(node):
+    """Whether `node` is the literal -0.0 (which SymPy, with no signed zero, reads as 0)."""
+    try:
+        value = ast.literal_eval(node)
+    except ValueError:
+        return False
+    return isinstance(value, float) and value == 0 and math.copysign(1.0, value) < 0
 
 
 def with_room_to_recurse(function, *args):

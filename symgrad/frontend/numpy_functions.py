@@ -18,8 +18,8 @@ import sympy as sp
 
 from .. import errors
 from ..ir import ARRAY_KINDS, Carried, Loop
-from ..rules import IntDiv, IntMod, Maximum, Minimum
-from .numpy_lowering import ArrayExpression, ArrayValue, as_number
+from ..rules import IntDiv, IntMod, Maximum, Minimum, isnan, python_piecewise
+from .numpy_lowering import ArrayExpression, ArrayValue, as_condition, as_number
 
 MOST_AXES = max(ARRAY_KINDS.values())  # (symgrad's arrays have one to three axes)
 
@@ -158,13 +158,15 @@ class NumpyFunctions:
 
     # --- cumulative sums ---------------------------------------------------------------------------------------
     def cumulative(self, target, node):
-        """np.cumsum(a, axis=k): a running sum along axis k of any array; without axis, of the array read in C order
-        (a vector)."""
+        """np.cumsum(a, axis=k) / np.cumprod: a running sum (product) along axis k of any array; without axis, of
+        the array read in C order (a vector)."""
         bound = self.arguments(node, ("a", "axis"), 2)
-        return self.cumulative_along(self.array_argument(bound, "a", node), bound.get("axis"), node)
+        return self.cumulative_along(self.array_argument(bound, "a", node), bound.get("axis"), node,
+                                     "prod" if target is np.cumprod else "sum")
 
-    def cumulative_along(self, array, axis, node):
-        """A running sum along `axis` written into a local array: one carried loop per line along that axis."""
+    def cumulative_along(self, array, axis, node, kind="sum"):
+        """A running sum (or product) along `axis` written into a local array: one carried loop per line along that
+        axis."""
         if axis is None and array.ndim > 1:
             array = self.expression(self.reshaped(array, (sp.Integer(-1),), node), node)
         axis = self.axis_of(axis if axis is not None else sp.Integer(0), array.ndim, node, optional=False)
@@ -175,10 +177,11 @@ class NumpyFunctions:
             index, running = self.fresh("i", integer=True), self.fresh("running")
             at = outer[:axis] + (index,) + outer[axis:]
             with self.nested_block() as body:
-                following = self.assign("running", running + as_number(array.at(at)), node)
+                element = as_number(array.at(at))
+                following = self.assign("running", running * element if kind == "prod" else running + element, node)
                 self.store(result, at, following, False, node)
             self.body.append(Loop(index, sp.Integer(0), array.shape[axis], sp.Integer(1), body,
-                                  [Carried(running, sp.Integer(0), following, self.fresh("running"))],
+                                  [Carried(running, sp.Integer(kind == "prod"), following, self.fresh("running"))],
                                   self.line(node)))
 
         self.loop_nest(others, line, node)
@@ -328,6 +331,110 @@ class NumpyFunctions:
 
         return self.elementwise(element, operands, node)
 
+    # --- NumPy's conveniences, written with the reductions ----------------------------------------------------
+    def peak_to_peak(self, target, node):
+        """np.ptp(a, axis, keepdims): the largest element less the smallest."""
+        bound = self.arguments(node, ("a", "axis", "keepdims"), 2)
+        array = self.array_argument(bound, "a", node)
+        axis, keepdims = bound.get("axis"), bool(bound.get("keepdims", False))
+        array = self.expression(self.materialized(array, "data", node), node)  # (read by both reductions)
+        largest, smallest = (self.reduction(kind, array, axis, keepdims, node) for kind in ("max", "min"))
+        return self.elementwise(lambda a, b: as_number(a) - as_number(b), [largest, smallest], node)
+
+    def average(self, target, node):
+        """np.average(a, axis, weights): the mean, or sum(a * w) / sum(w) over `axis`, the weights of a's shape or,
+        with an axis, a vector along it (as NumPy takes them)."""
+        bound = self.arguments(node, ("a", "axis", "weights", "returned", "keepdims"), 3)
+        array = self.array_argument(bound, "a", node)
+        axis, keepdims = bound.get("axis"), bool(bound.get("keepdims", False))
+        if bound.get("returned"):
+            raise self.error(errors.UnsupportedCallError, node, f"{ast.unparse(node.func)}(..., returned=True): "
+                                                                "take np.sum(weights) beside it")
+        if bound.get("weights") is None:
+            return self.reduction("mean", array, axis, keepdims, node)
+        weights = self.array_argument(bound, "weights", node, "an array and weights")
+        if weights.ndim != array.ndim:
+            along = self.axis_of(axis, array.ndim, node) if not isinstance(axis, tuple) else None
+            if weights.ndim != 1 or along is None:
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"{ast.unparse(node)!r}: weights of the array's shape, or a vector along one axis= "
+                                 "given as an integer literal")
+            vector = weights
+            weights = ArrayExpression(tuple(vector.shape[0] if k == along else sp.Integer(1)
+                                            for k in range(array.ndim)), lambda i: vector.at((i[along],)),
+                                      vector.view, vector.text)  # (it broadcasts along the other axes)
+        weights = self.expression(self.materialized(weights, "weights", node), node)  # (read twice)
+        weighted = self.elementwise(lambda a, w: as_number(a) * as_number(w), [array, weights], node)
+        total = self.reduction("sum", weighted, axis, keepdims, node)
+        scale = self.reduction("sum", self.elementwise(lambda a, w: 0 * as_number(a) + as_number(w),
+                                                       [array, weights], node), axis, keepdims, node)
+        return self.elementwise(lambda t, w: self.arithmetic(ast.Div(), as_number(t), as_number(w), node),
+                                [total, scale], node)
+
+    def count_nonzero(self, target, node):
+        """np.count_nonzero(a, axis, keepdims): the number of elements that are not 0 (true, for conditions)."""
+        bound = self.arguments(node, ("a", "axis", "keepdims"), 2)
+        counted = self.elementwise(lambda e: as_number(as_condition(e)), [bound.get("a")], node)
+        return self.reduction("sum", counted, bound.get("axis"), bool(bound.get("keepdims", False)), node)
+
+    def selected(self, target, node):
+        """np.select(conditions, choices, default): the choice of the first condition that holds, elementwise;
+        both lists written out."""
+        bound = self.arguments(node, ("condlist", "choicelist", "default"), 3, unlifted=("condlist", "choicelist"))
+        lists = [bound.get(name) for name in ("condlist", "choicelist")]
+        if not all(isinstance(listed, (ast.List, ast.Tuple)) for listed in lists) or \
+                len(lists[0].elts) != len(lists[1].elts) or not lists[0].elts:
+            raise self.error(errors.UnsupportedCallError, node, f"{ast.unparse(node.func)}([c1, c2, ...], [a1, a2, "
+                                                                "...], default) with both lists written out, of one "
+                                                                "length")
+        operands = [self.value(e) for e in lists[0].elts + lists[1].elts] + [bound.get("default", sp.Integer(0))]
+        count = len(lists[0].elts)
+
+        def first(*elements):
+            conditions, choices = elements[:count], elements[count:2 * count]
+            return python_piecewise(*[(as_number(a), as_condition(c)) for c, a in zip(conditions, choices)],
+                                    (as_number(elements[-1]), True))
+
+        return self.elementwise(first, operands, node)
+
+    def without_nan(self, target, node):
+        """np.nansum, np.nanprod, np.nanmean, np.nanmax, np.nanmin: the reduction of the elements that are not NaN
+        (their derivative 0); nanmax/nanmin of only NaNs is NaN, nanmean of none is NaN, as NumPy's."""
+        bound = self.arguments(node, ("a", "axis", "keepdims"), 2)
+        array = self.expression(self.materialized(self.array_argument(bound, "a", node), "data", node), node)
+        axis, keepdims = bound.get("axis"), bool(bound.get("keepdims", False))
+        kind = target.__name__.removeprefix("nan")
+        neutral = {"sum": 0, "mean": 0, "prod": 1, "max": -sp.oo, "min": sp.oo}[kind]
+        kept = self.elementwise(lambda e: python_piecewise((sp.Integer(neutral) if neutral in (0, 1) else neutral,
+                                                            sp.Ne(isnan(as_number(e)), 0)), (as_number(e), True)),
+                                [array], node)
+        result = self.reduction("sum" if kind == "mean" else kind, kept, axis, keepdims, node)
+        if kind == "sum" or kind == "prod":
+            return result
+        count = self.reduction("sum", self.elementwise(lambda e: 1 - isnan(as_number(e)), [array], node), axis,
+                               keepdims, node)
+        if kind == "mean":
+            return self.elementwise(lambda t, c: self.arithmetic(ast.Div(), as_number(t), as_number(c), node),
+                                    [result, count], node)
+        return self.elementwise(lambda r, c: python_piecewise((sp.nan, sp.Eq(as_number(c), 0)), (as_number(r), True)),
+                                [result, count], node)
+
+    def moved_axes(self, target, node):
+        """np.moveaxis(a, source, destination): a transpose, with the axes of `source` (integer literals, or tuples
+        of them) put at `destination`, the others kept in order."""
+        bound = self.arguments(node, ("a", "source", "destination"), 3)
+        array = self.array_argument(bound, "a", node)
+        moves = [bound.get(name) for name in ("source", "destination")]
+        moves = [m if isinstance(m, tuple) else (m,) for m in moves]
+        if len(moves[0]) != len(moves[1]):
+            raise self.error(errors.UnsupportedCallError, node, f"{ast.unparse(node)!r}: as many destinations as "
+                                                                "sources")
+        source, destination = ([self.axis_of(a, array.ndim, node, optional=False) for a in m] for m in moves)
+        order = [k for k in range(array.ndim) if k not in source]
+        for to, axis in sorted(zip(destination, source)):
+            order.insert(to, axis)
+        return self.transposed(array, node, tuple(map(sp.Integer, order)))
+
     # --- matrices, shifts, pads, flips -------------------------------------------------------------------------
     def diagonal(self, target, node):
         """np.diag(v, k) of a vector: the square matrix with v on diagonal k; np.diag(A, k) of a matrix: diagonal k
@@ -344,6 +451,20 @@ class NumpyFunctions:
             return ArrayExpression((size, size), lambda i: self.chosen(
                 [(sp.Eq(i[1] - i[0], k), lambda: array.at((i[0] if k >= 0 else i[1],))),
                  (sp.true, lambda: sp.Integer(0))]), False, ast.unparse(node))
+        return self.diagonal_of(array, k, node)
+
+    def matrix_diagonal(self, target, node):
+        """np.diagonal(A, offset) of a matrix (and the method A.diagonal(offset)): np.diag(A, offset)."""
+        bound = self.arguments(node, ("a", "offset"), 2)
+        array = self.array_argument(bound, "a", node, "a matrix")
+        offset = bound.get("offset", sp.Integer(0))
+        if array.ndim != 2 or not (isinstance(offset, sp.Basic) and offset.is_Integer):
+            raise self.rank_error(errors.UnsupportedCallError, node, f"{ast.unparse(node.func)}(A, offset) of a "
+                                                                     "matrix, offset an integer literal")
+        return self.diagonal_of(array, int(offset), node)
+
+    def diagonal_of(self, array, k, node):
+        """Diagonal k of a matrix, a view: above the main one for k > 0, below it for k < 0."""
         rows, columns = array.shape
         length = sp.Min(rows, columns - k) if k >= 0 else sp.Min(rows + k, columns)
         return ArrayExpression((length,), lambda i: array.at((i[0], i[0] + k) if k >= 0 else (i[0] - k, i[0])),
@@ -742,6 +863,18 @@ FUNCTIONS = {
     np.std: "statistic",
     np.var: "statistic",
     np.cumsum: "cumulative",
+    np.cumprod: "cumulative",
+    np.ptp: "peak_to_peak",
+    np.average: "average",
+    np.count_nonzero: "count_nonzero",
+    np.select: "selected",
+    np.nansum: "without_nan",
+    np.nanprod: "without_nan",
+    np.nanmean: "without_nan",
+    np.nanmax: "without_nan",
+    np.nanmin: "without_nan",
+    np.moveaxis: "moved_axes",
+    np.diagonal: "matrix_diagonal",
     np.concatenate: "joined",
     np.stack: "joined",
     np.vstack: "joined",

@@ -32,7 +32,7 @@ from sympy.logic.boolalg import BooleanAtom, BooleanFunction
 
 from .. import errors
 from ..ir import Allocate, Assign, Carried, Loop, walk
-from ..rules import (AsIndex, IntDiv, IntMod, Maximum, Minimum, PythonInt, SliceBound, isnan, numpy_extreme,
+from ..rules import (AsIndex, Ceil, IntDiv, IntMod, Maximum, Minimum, PythonInt, SliceBound, isnan, numpy_extreme,
                      python_not, python_piecewise, seen_through)
 from .kinds import static_target
 from .source import COMPARISONS, PYTHON_COMPARISONS
@@ -247,6 +247,11 @@ def stats_refusal(owner, method):
 REFUSED_FUNCTIONS = {
     "sort": "a sort has no derivative symgrad can follow: sort the data before the call",
     "median": "write the median out for a fixed size, or sort the data before the call",
+    "percentile": "sort the data before the call and read the elements the percentile interpolates between",
+    "quantile": "sort the data before the call and read the elements the quantile interpolates between",
+    "argsort": "sort the data (or compute the order) before the call and pass the indices as an int64 array",
+    "interp": "find the interval's index, then the line through its ends: on a uniform grid k = min(int((t - "
+              "xp[0]) / h), len(xp) - 2), then fp[k] + (fp[k + 1] - fp[k]) * (t - xp[k]) / (xp[k + 1] - xp[k])",
 }
 # np.linalg functions refused, with what to write instead: a general matrix needs LU with pivoting, not lowered.
 GENERAL_MATRIX = ("symgrad does not lower factorisations with pivoting that a general matrix needs; for a symmetric "
@@ -778,10 +783,17 @@ class NumpyLowering:
             length = stop - start if step == 1 else IntDiv(stop - start + step - 1, step)
         else:
             length = IntDiv(start - stop - step - 1, -step)
-        if not length.is_nonnegative and length.free_symbols - set(self.size_names) and \
+        if not self.nonnegative_for_nonempty_arrays(length) and \
                 self.within(sp.Le(0, length)) is not sp.true:  # (`x[i:j]` with i > j is empty, as in NumPy)
             length = Maximum(length, sp.Integer(0))
         return start, length, step
+
+    def nonnegative_for_nonempty_arrays(self, length):
+        """Whether `length` is not negative where every array has at least one element along each axis: so
+        `x[1:]` keeps its plain length, `len(x) - 1` (an empty array reads nothing through it), while `x[1:-1]`
+        of one element has length 0, not -1, which a join or an allocation would otherwise meet."""
+        return bool(length.xreplace({size: sp.Dummy(nonnegative=True, integer=True) + 1
+                                     for size in self.size_names}).is_nonnegative)
 
     def slice_inside(self, node, subscript, start, stop, size, forward):
         """`(start, stop)`, made to mean what NumPy reads, which takes a bound below the array from the end once
@@ -1198,17 +1210,26 @@ class NumpyLowering:
             return self.elementwise(lambda *e: build(*map(as_number, e)), args, node)
         if target is scipy_special("logsumexp"):
             keywords = self.keyword_values(node, ("axis", "keepdims"), label)
+            if len(args) == 2 and "axis" not in keywords:  # (logsumexp(A, 1): axis by position)
+                keywords["axis"] = args.pop()
             if len(args) != 1:
-                raise self.error(errors.UnsupportedCallError, node, f"{label}(a) of one array, axis= as a keyword")
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"{label}(a) or {label}(a, axis) of one array, keepdims= as a keyword (b= is not "
+                                 "taken: add np.log(b) to a)")
             return self.logsumexp(args[0], keywords.get("axis"), bool(keywords.get("keepdims", False)), node)
         if target is np.diff:
             keywords = self.keyword_values(node, ("n", "axis"), label)
-            array = self.expression(args[0], node) if len(args) == 1 and self.is_array(args[0]) else None
+            for name, value in zip(("n", "axis"), args[1:]):  # (np.diff(x, 2): n, then axis, by position)
+                if name in keywords:
+                    raise self.error(errors.UnsupportedCallError, node, f"{label}() given {name} twice")
+                keywords[name] = value
+            array = self.expression(args[0], node) if 1 <= len(args) <= 3 and self.is_array(args[0]) else None
             times, axis = keywords.get("n", sp.Integer(1)), keywords.get("axis", sp.Integer(-1))
             if array is None or not all(isinstance(k, sp.Basic) and k.is_Integer for k in (times, axis)) or not (
                     1 <= times <= 8 and -array.ndim <= axis < array.ndim):
                 raise self.error(errors.UnsupportedCallError, node,
-                                 f"{label}(a) of an array, with n= from 1 to 8 and axis= integer literals")
+                                 f"{label}(a, n, axis) of an array, with n from 1 to 8 and axis integer literals, by "
+                                 "position or keyword")
             for level in range(int(times)):  # (a difference read by the next is made once: each is read twice)
                 if level:
                     array = self.expression(self.materialized(array, "differences", node), node)
@@ -1223,12 +1244,12 @@ class NumpyLowering:
             shape = self.as_sizes(sizes[0]) if sizes else sp.Integer(-1)
             return self.reshaped(args[0], shape if isinstance(shape, tuple) else (shape,), node)
         if target is np.expand_dims:
-            self.keyword_values(node, (), label)
+            args = args + list(self.keyword_values(node, ("axis",), label).values())  # (axis by position or keyword)
             array = self.expression(args[0], node) if len(args) == 2 and self.is_array(args[0]) else None
             axis = args[1] if array is not None else None
             if not (isinstance(axis, sp.Basic) and axis.is_Integer and -array.ndim - 1 <= axis <= array.ndim):
                 raise self.error(errors.UnsupportedCallError, node,
-                                 f"{label}(a, axis) of an array, with an integer literal axis by position")
+                                 f"{label}(a, axis) of an array, with an integer literal axis")
             axis = int(axis) % (array.ndim + 1)
             return ArrayExpression(array.shape[:axis] + (sp.Integer(1),) + array.shape[axis:],
                                    lambda i: array.at(i[:axis] + i[axis + 1:]), array.view, ast.unparse(node))
@@ -1378,12 +1399,17 @@ class NumpyLowering:
             return ArrayExpression((args[0], args[0]), lambda i: sp.Piecewise(
                 (sp.Integer(1), sp.Eq(i[0], i[1])), (sp.Integer(0), True)), False, label)
         if target is np.arange:
-            if not 1 <= len(args) <= 3 or len(sizes) != len(args) or len(args) == 3 and not args[2].is_Integer:
+            numbers = [self.number(a, node) for a in args] if 1 <= len(args) <= 3 and not any(
+                map(self.is_array, args)) else None
+            if numbers is None or len(args) == 3 and not (numbers[2].is_number and numbers[2] != 0):
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(stop), (start, stop) or "
-                                                                    "(start, stop, step) of integers, a literal step")
-            start, stop, step = (sp.Integer(0), args[0], sp.Integer(1)) if len(args) == 1 else (
-                args[0], args[1], args[2] if len(args) == 3 else sp.Integer(1))
-            length = trip_count(start, stop, step)
+                                                                    "(start, stop, step) of numbers, a literal step")
+            start, stop, step = (sp.Integer(0), numbers[0], sp.Integer(1)) if len(args) == 1 else (
+                numbers[0], numbers[1], numbers[2] if len(args) == 3 else sp.Integer(1))
+            if len(sizes) == len(args) and step.is_Integer:
+                length = trip_count(start, stop, step)
+            else:  # (of floats: NumPy's count, ceil((stop - start) / step), and its elements start + i * step)
+                length = Maximum(PythonInt(Ceil((stop - start) / step)), sp.Integer(0))
             return ArrayExpression((length,), lambda i: start + step * i[0], False, label)
         if len(args) != 3 or not args[2].is_integer:
             raise self.error(errors.UnsupportedCallError, node, f"{label}(start, stop, num) with an integer num")
@@ -1671,12 +1697,16 @@ class NumpyLowering:
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(axis) with at most one argument")
             keywords.setdefault("axis", args[0] if args else None)
             return self.variance(method, self.expression(value, node), keywords, node)
-        if method == "cumsum":
+        if method in ("cumsum", "cumprod"):
             keywords = self.keyword_values(node, ("axis",), label)
             if len(args) > 1 or args and keywords:
                 raise self.error(errors.UnsupportedCallError, node, f"{label}(axis) with at most one argument")
             return self.cumulative_along(self.expression(value, node), args[0] if args else keywords.get("axis"),
-                                         node)
+                                         node, method.removeprefix("cum"))
+        if method == "diagonal" and len(args) <= 1 and not node.keywords and self.expression(value, node).ndim == 2:
+            offset = args[0] if args else sp.Integer(0)
+            if isinstance(offset, sp.Basic) and offset.is_Integer:
+                return self.diagonal_of(self.expression(value, node), int(offset), node)
         if method in ("argmax", "argmin"):
             keywords = self.keyword_values(node, ("axis",), label)
             if len(args) > 1 - len(keywords):
