@@ -23,7 +23,7 @@ import numpy as np
 
 from . import module_values
 from .api import Kernels, Transform, _argument_problem, _positional, built, derive_with, lifted
-from .second_order import _made, _SecondOrder, colouring, seed_arguments
+from .second_order import _made, _SecondOrder, ambiguous_keyword, colouring, seed_arguments
 
 MODES = (None, "fwd", "rev")
 LANES = 8  # directions a forward Jacobian carries per sweep, at most: the values are computed once per 8 columns
@@ -325,6 +325,7 @@ def _compressed_loop_source(lanes, count):
 
 # --- the transforms -------------------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
+
 class _Sweep:
     """Where a Jacobian that is one forward sweep goes directly: the kernel, f's argument count, f's
     `output_shape` and the number of elements the sweep carries tangents of."""
@@ -439,7 +440,8 @@ class _Product(_SecondOrder):
 
     def _split(self, args, keywords, seed):
         """(f's arguments, the seed): the seed is the last positional argument, or the keyword `seed`."""
-        if seed in keywords and seed not in inspect.signature(self.fun).parameters:
+        if seed in keywords:
+            ambiguous_keyword(self._product_name, self.fun, seed)
             return args, keywords, keywords.pop(seed)
         if not args:
             raise TypeError(f"{self._product_name} of {self.fun.__name__}() is called as "

@@ -102,6 +102,14 @@ def seed_arguments(program, wrt, prefix):
 COLOURED_KERNELS = ("hessian_values", "coloured_hessian", "sparse_data", "value_grad_and_hessian")
 
 
+def ambiguous_keyword(product, function, seed):
+    """Refuse `seed=` as a keyword where f has an argument of that name: it could be either (`hvp(x, d, v=w)` of
+    f(x, v) reads as f(x, v=w) with direction d, and as f(x, d) with direction w), and neither is sure."""
+    if seed in inspect.signature(function).parameters:
+        raise TypeError(f"{product} of {function.__name__}(): the keyword {seed}= names both {function.__name__}'s "
+                        f"argument {seed} and the {product}'s own: pass the {product}'s {seed} by position, last")
+
+
 class _SecondKernels(Kernels):
     """The HVP module's dispatchers (`value`: the directional derivative, `grad` and its alias `hvp`: H v,
     `value_and_grad`) and, for a Hessian w.r.t. a 1-D array, `hessian` (all n columns in one compiled loop) and
@@ -162,7 +170,9 @@ class _SecondOrder(Transform):
             problem = _argument_problem(kind, value)
             if problem:
                 raise TypeError(f"{self.fun.__name__}(): argument {name!r} {problem}")
-        return values
+        # (a read-only array, copied: the loops compiled around the kernels here type it apart from the kernels'
+        # writable arrays, which Numba then cannot call with it)
+        return tuple(np.array(v) if isinstance(v, np.ndarray) and not v.flags.writeable else v for v in values)
 
     def _kind(self, name):
         module = self._load()
@@ -183,7 +193,8 @@ class HVP(_SecondOrder):
         if not keywords and len(args) == self._arity + 1 and not self._as_tuple and self._fits(args[-1], args) \
                 and not self._load().FOLDED:  # (a module-level number is checked on the way through _arguments)
             return self.kernels.grad(*args)  # (the dispatcher names an argument of the wrong type)
-        if "v" in keywords and "v" not in inspect.signature(self.fun).parameters:
+        if "v" in keywords:
+            ambiguous_keyword("hvp", self.fun, "v")
             v = keywords.pop("v")
         elif args:
             args, v = args[:-1], args[-1]
@@ -329,6 +340,8 @@ class Hessian(HVP):
         text = (
             "def hessian_values({args}, plan):\n"
             "    members, member_start, pair_rows, pair_columns, pair_start, slot = plan\n"
+            "    if members.shape[0] != {x}.shape[0]:\n"
+            f"        raise ValueError({PLAN_MISMATCH!r})\n"
             "    v = np.zeros({x}.shape[0])\n"
             "    values = np.empty(pair_rows.shape[0])\n"
             "    for c in range(member_start.shape[0] - 1):\n"
@@ -451,6 +464,10 @@ class Hessian(HVP):
         module = self._load()
         return tuple(v.shape if kind.startswith("array") else (v if kind == "int" else None)  # (checked ndarrays)
                      for kind, v in zip(module.KINDS, values))
+
+
+PLAN_MISMATCH = ("the plan was made for a wrt argument of another size: make it with .plan(*args) at arguments of "
+                 "these shapes (and int values)")
 
 
 class _Plan:

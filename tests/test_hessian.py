@@ -175,6 +175,19 @@ def test_value_grad_and_hessian_is_one_kernel_callable_from_njit():
     assert np.allclose(newton(np.full(12, 0.9), 12), 1.0, atol=1e-10)
 
 
+def test_a_plan_made_for_another_size_raises_not_a_wrong_hessian():
+    """A plan made at 5 elements, passed with 8, read a 5-element colouring into an (8, 8) Hessian: wrong by 414
+    with no error (found by probing)."""
+    transform = sg.value_grad_and_hessian(rosen)
+    plan = transform.plan(np.linspace(-1, 1, 5))
+    x = np.linspace(-1, 1, 8)
+    for kernel in (transform.kernels.value_grad_and_hessian, transform.kernels.coloured_hessian,
+                   transform.kernels.sparse_data):
+        with pytest.raises(ValueError, match="the plan was made for a wrt argument of another size"):
+            kernel(x, plan)
+    close(transform.kernels.coloured_hessian(x, transform.plan(x)), jax.hessian(twin(rosen))(x))
+
+
 # --- nesting -------------------------------------------------------------------------------------------------
 def test_hessian_of_a_grad_is_a_third_derivative_as_jax_and_sympy():
     a, b, expression = symbols()

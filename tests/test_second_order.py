@@ -161,6 +161,30 @@ def test_hvp_refuses_a_v_of_the_wrong_shape_naming_v():
         sg.hvp(straight)(1.0, 2.0, np.ones(2))
 
 
+def scaled(x, v):  # (an argument named as hvp's direction)
+    return np.sum(x ** 3) * v[0]
+
+
+def decay(p, t):  # (an argument named as jvp's tangent)
+    return p[0] * np.exp(-p[1] * t) + p[2]
+
+
+def test_a_direction_keyword_named_as_an_argument_of_f_is_refused_not_guessed():
+    """`hvp(x, v, v=d)` of f(x, v) took d as f's v and f's v as the direction (found by probing): [0, 0, 0] where
+    H d = [0, 3, 0].  Either reading is possible, so the keyword is refused; by position the product is right."""
+    x, v, d = np.array([1.0, 0.5, 0.2]), np.array([1.0, 2.0, 3.0]), np.array([0.0, 1.0, 0.0])
+    for call in (lambda: sg.hvp(scaled)(x, v, v=d), lambda: sg.hvp(scaled)(x, v=v)):
+        with pytest.raises(TypeError, match="the keyword v= names both scaled's argument v"):
+            call()
+    close(sg.hvp(scaled)(x, v, d), 6 * x * d * v[0])  # (H = diag(6 x) v[0])
+    p, times, tangent = np.array([1.0, 0.5, 0.2]), np.array([0.1, 0.2, 0.3]), np.array([1.0, 0.0, 0.0])
+    for transform in (sg.jvp(decay), sg.jacobian(decay).jvp):
+        with pytest.raises(TypeError, match="the keyword t= names both decay's argument t"):
+            transform(p, times, t=tangent)
+    close(sg.jvp(decay)(p, times, tangent), np.exp(-0.5 * times))  # (d/dp0 of p0 exp(-p1 t))
+    close(sg.jvp(straight)(1.2, 0.7, t=0.5), sg.jvp(straight)(1.2, 0.7, 0.5))  # (no clash: the keyword is the seed)
+
+
 def test_hvp_kernels_reject_a_short_v_called_directly():
     """The kernel itself (callable from @njit, no Python check in front) proves or checks v's length."""
     with pytest.raises(sg.ArrayIndexError, match="'v'"):
