@@ -47,6 +47,10 @@ def dot(w, x):
     for i in range(len(w)):
         s += w[i] * x[i] * w[i]
     return s
+
+
+def residuals(w, x):
+    return w[0] * np.exp(-w[1] * x) + w[2] * x
 """
 
 
@@ -229,3 +233,23 @@ def test_the_display_keeps_its_time_budget(monkeypatch):
     assert time.perf_counter() - started < 10.0
     assert "closed form not shown" in latex and "closed form not shown" in text
     assert r"\frac{\partial" in latex
+
+
+def test_read_only_arrays_are_accepted_by_the_second_order_and_jacobian_transforms(functions, tmp_path):
+    """hessian, value_grad_and_hessian and reverse-mode Jacobians compile loops around the kernels, which Numba
+    typed apart for a read-only array and then could not call the kernels with: a TypingError (found by probing)."""
+    w, x = np.array([0.7, -1.2, 2.0]), np.linspace(0.5, 1.5, 3)
+    hessian = np.diag(2.0 * x)  # of sum(w_i^2 x_i)
+    jacobian = np.stack([np.exp(-w[1] * x), -w[0] * x * np.exp(-w[1] * x), x], axis=1)
+    for how, frozen in _read_only_arrays(tmp_path, w).items():
+        frozen_x = np.frombuffer(x.tobytes())
+        np.testing.assert_allclose(sg.hessian(functions.dot)(frozen, frozen_x), hessian, rtol=1e-14, err_msg=how)
+        np.testing.assert_allclose(sg.hessian(functions.dot, sparse=True)(frozen, x).toarray(), hessian, rtol=1e-14)
+        value, gradient, second = sg.value_grad_and_hessian(functions.dot)(frozen, frozen_x)
+        assert value == pytest.approx(np.sum(w * w * x), rel=1e-15)
+        np.testing.assert_allclose(gradient, 2.0 * w * x, rtol=1e-15)
+        np.testing.assert_allclose(second, hessian, rtol=1e-14)
+        for mode in ("fwd", "rev"):
+            np.testing.assert_allclose(sg.jacobian(functions.residuals, mode=mode)(frozen, frozen_x), jacobian,
+                                       rtol=1e-14, err_msg=f"{how} {mode}")
+        assert not frozen.flags.writeable  # (left as it was)
