@@ -2,7 +2,8 @@
 an axis, joins of matrices (np.concatenate, np.stack, np.vstack, np.hstack, np.column_stack, np.append), norms along
 axes, np.diag, np.triu / np.tril, np.roll, np.pad, np.flip, np.sinc, np.polyval, np.einsum (with `...`), np.tensordot,
 np.vdot and np.kron, and NumPy's conveniences (np.ptp, np.average, np.count_nonzero, np.select, the NaN-skipping
-reductions, np.moveaxis, np.diagonal, np.cumprod) (symgrad/frontend/numpy_functions.py), np.argmax / np.argmin along an axis and the gathers by
+reductions, np.moveaxis, np.diagonal, np.cumprod), constructors sized by int arguments (np.zeros(n), np.eye(N, M, k),
+np.identity, np.linspace) (symgrad/frontend/numpy_functions.py), np.argmax / np.argmin along an axis and the gathers by
 several vectors of indices that read at them; np.tile and np.repeat (symgrad/frontend/numpy_lowering.py).
 
 As in test_numpy_lowering.py, each function is written once and run by symgrad and by JAX (float64, ``jax.numpy`` in
@@ -131,6 +132,12 @@ def conveniences(x, A, T):
             + np.sum(np.diff(x, 2) ** 2) + np.sum(np.diff(A, 1, 0) ** 3) + np.sum(np.expand_dims(x, axis=1) * np.expand_dims(x, 0))
             + np.sum(np.where(x[0] > 0, x, 0.0)) + np.where(x[1] > 0, x[1] * x[2], 0.0)
             + np.sum(np.arange(0.5, x.shape[0]) * x) + np.sum(np.exp(-np.arange(0.0, 1.0, 0.25) * x[0])))
+
+def sized_constructors(x, A, n, k):
+    return (np.sum((np.zeros(n) + x[0]) ** 2) + np.sum(np.ones((n, 2)) * x[1]) + np.sum(np.full(n, 2.0) * x[0] ** 3)
+            + np.sum(np.eye(A.shape[0], A.shape[1], k) * A) + np.sum(np.eye(A.shape[1], k=-k) * (A.T @ A))
+            + np.sum(np.eye(n, M=A.shape[0]) @ A) + np.sum(np.identity(n) * x[0]) + np.sum(np.linspace(0.0, 1.0, n) * x[1])
+            + np.sum(np.eye(A.shape[0]) @ A ** 2))
 '''
 
 NUMPY = write_module("import numpy as np\n" + SOURCE, name="numpy_breadth_cases")
@@ -178,6 +185,8 @@ CASES = {
                     ((normal(3), normal(1, 1), 3), (0, 1))],
     "conveniences": [((normal(5), normal(3, 4), normal(2, 3, 4)), (0, 1, 2)),
                      ((normal(3), normal(4, 4), normal(3, 2, 2)), (0, 1, 2))],
+    "sized_constructors": [((normal(3), normal(3, 4), 3, 1), (0, 1)), ((normal(2), normal(5, 2), 5, 0), (0, 1)),
+                           ((normal(2), normal(2, 3), 2, 2), (0, 1))],
 }
 POINTS = [(name, k) for name, shapes in CASES.items() for k in range(len(shapes))]
 

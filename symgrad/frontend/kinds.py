@@ -28,11 +28,13 @@ ARRAY_FUNCTIONS = {id(f) for f in (np.sum, np.mean, np.prod, np.dot, np.matmul, 
 # builtin sum/max/min of one argument iterate over it, and NumPy's max/min reduce one array.
 ITERATING = {id(builtins.sum), id(math.prod), id(builtins.max), id(builtins.min), id(np.max), id(np.amax), id(np.min),
              id(np.amin)}
-# Calls whose arguments at these positions, or of these keywords, are integers (shifts, widths, diagonals).
+# Calls whose arguments at these positions, or of these keywords, are integers (shifts, widths, diagonals, sizes).
 INTEGER_ARGUMENTS = {id(np.roll): ((1,), "shift"), id(np.pad): ((1,), "pad_width"), id(np.triu): ((1,), "k"),
                      id(np.tril): ((1,), "k"), id(np.diag): ((1,), "k"), id(np.diagonal): ((1,), "offset"),
                      id(np.tensordot): ((2,), "axes"), id(np.tile): ((1,), "reps"),
-                     id(np.repeat): ((1,), "repeats")}
+                     id(np.repeat): ((1,), "repeats"), id(np.zeros): ((0,), "shape"), id(np.empty): ((0,), "shape"),
+                     id(np.ones): ((0,), "shape"), id(np.full): ((0,), "shape"), id(np.eye): ((0, 1, 2), "N"),
+                     id(np.identity): ((0,), "n"), id(np.linspace): ((2,), "num")}
 ARRAY_METHODS = {"sum", "mean", "prod", "max", "min", "std", "var", "cumsum", "cumprod", "diagonal", "dot",
                  "transpose", "reshape", "ravel", "flatten", "argmax", "argmin", "copy"}
 

@@ -1367,7 +1367,8 @@ class NumpyLowering:
                                  f"{label}() of anything but a list of numbers (or of rows of numbers): pass arrays "
                                  "as arguments")
             return self.array_display(node.args[0])
-        if target not in (np.ones, np.full, np.arange, np.linspace, np.eye, np.ones_like, np.full_like, np.copy):
+        if target not in (np.ones, np.full, np.arange, np.linspace, np.eye, np.identity, np.ones_like, np.full_like,
+                          np.copy):
             return None
         args = [self.value(a) for a in node.args]
         if target is np.copy:
@@ -1382,7 +1383,8 @@ class NumpyLowering:
                                  f"{label}(a{'' if target is np.ones_like else ', value'}) of one array")
             fill = sp.Integer(1) if target is np.ones_like else self.number(args[1], node)
             return ArrayExpression(self.expression(args[0], node).shape, lambda i: fill, False, label)
-        keywords = self.keyword_values(node, ("dtype",) + (("endpoint",) if target is np.linspace else ()), label)
+        keywords = self.keyword_values(node, ("dtype",) + {np.linspace: ("endpoint",), np.eye: ("M", "k")}.get(
+            target, ()), label)
         sizes = [a for a in args if isinstance(a, sp.Basic) and a.is_integer]
         if target is np.ones or target is np.full:
             shape = self.as_sizes(args[0]) if args else ()
@@ -1393,11 +1395,15 @@ class NumpyLowering:
                                  f"{label}({signature}) with a shape of integer expressions")
             fill = sp.Integer(1) if target is np.ones else self.number(args[1], node)
             return ArrayExpression(tuple(shape), lambda i: fill, False, label)
-        if target is np.eye:
-            if len(args) != 1 or len(sizes) != 1:
-                raise self.error(errors.UnsupportedCallError, node, f"{label}(n) with one integer size")
-            return ArrayExpression((args[0], args[0]), lambda i: sp.Piecewise(
-                (sp.Integer(1), sp.Eq(i[0], i[1])), (sp.Integer(0), True)), False, label)
+        if target in (np.eye, np.identity):  # (np.eye(N, M, k): ones on diagonal k of an N x M matrix)
+            given = dict(zip(("N", "M", "k"), args)) | keywords
+            rows, columns, k = given.get("N"), given.get("M"), given.get("k", sp.Integer(0))
+            columns = rows if columns is None else columns
+            if not 1 <= len(args) <= (1 if target is np.identity else 3) or not all(
+                    isinstance(e, sp.Basic) and e.is_integer for e in (rows, columns, k)):
+                raise self.error(errors.UnsupportedCallError, node, f"{label}(N), or np.eye(N, M, k), of integers")
+            return ArrayExpression((rows, columns), lambda i: sp.Piecewise(
+                (sp.Integer(1), sp.Eq(i[1] - i[0], k)), (sp.Integer(0), True)), False, label)
         if target is np.arange:
             numbers = [self.number(a, node) for a in args] if 1 <= len(args) <= 3 and not any(
                 map(self.is_array, args)) else None
