@@ -77,10 +77,15 @@ def to_int(x):
 
 
 @numba.njit(cache=True)
-def slice_bound(value, low, high, guard, line):
+def slice_bound(value, low, high, guard, line, from_end):
     """A slice bound checked where the slice is evaluated (`rules.SliceBound`): itself, unless, where its guard
     holds, it lies below `low` (NumPy would count it from the end of the array) or past `high` (NumPy would clip
-    it to the array), which symgrad's arithmetic reads otherwise."""
+    it to the array), which symgrad's arithmetic reads otherwise.  A count from the end (`-k` in `x[:-k]`) is
+    read as NumPy does from -len(x) to -1: NumPy clips one further to the start, and reads -0 as 0."""
+    if guard and from_end and (value < low or value > high):
+        raise ValueError("a slice bound computed on line " + str(line) + " is " + str(value) + ", which NumPy "
+                         "reads otherwise than a count from the end (it clips one before the start of the array, "
+                         "and x[:-0] is empty): keep the number after the minus from 1 to len(x)")
     if guard and value < low:
         raise ValueError("a slice bound computed on line " + str(line) + " is " + str(value) + ", which NumPy "
                          "counts from the end of the array and symgrad does not: add len(x) to count from the "

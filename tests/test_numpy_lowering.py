@@ -594,23 +594,37 @@ def head_if_long_enough(x):
     return np.sum(x[-5:]) if len(x) > 5 else np.sum(x)
 
 
-def last_k(x, k):
-    return np.sum(x[-k:] ** 3)
+def autocorrelation(x, k):
+    return np.sum(x[:-k] * x[k:]) + np.sum(x[-(k + 1):] ** 2)
 
 
-def last_k_as_advised(x, k):
-    return np.sum(x[len(x) - k:] ** 3)
+def autocorrelations(x, m):
+    s = 0.0
+    for lag in range(1, m):
+        s += np.sum(x[:-lag] * x[lag:]) / lag + np.sum(x[-lag:]) ** 2
+    return s
 
 
-def test_the_advice_for_a_negative_computed_bound_keeps_its_meaning():
-    """x[-k:] with an int k counts from the end in NumPy; the advice said to clip it with max(-k, 0), which is the
-    whole array (found by probing).  It now says len(x) - k, which is NumPy's reading."""
-    x = np.arange(1.0, 5.0)
-    with pytest.raises(ValueError, match=r"write len\(x\) - k to count from the end"):
-        sg.value_and_grad(last_k)(x, 2)
-    value, x_bar = sg.value_and_grad(last_k_as_advised)(x, 2)
-    assert value == last_k(x, 2)
-    np.testing.assert_array_equal(x_bar, [0.0, 0.0, 27.0, 48.0])
+def test_a_computed_bound_written_negative_counts_from_the_end_as_in_numpy():
+    """x[:-k] with an int k, or a loop's lag, counts from the end in NumPy (autocorrelations); it was refused, and
+    the advice said to write len(x) - k (found by probing).  It is read as NumPy reads it while 1 <= k <= len(x);
+    k = 0 (NumPy's x[:-0] is empty) and a count past the start (clipped by NumPy) raise, naming the range."""
+    x = np.linspace(-1.0, 2.0, 6) ** 3
+    for k in (1, 2, 5):
+        value, x_bar = sg.value_and_grad(autocorrelation, wrt=(0,))(x, k)
+        assert value == pytest.approx(autocorrelation(x, k), rel=1e-14)
+        np.testing.assert_allclose(x_bar[0], richardson_gradient(autocorrelation, [x, k], 0), rtol=1e-8, atol=1e-9)
+    for k in (0, 7):
+        with pytest.raises(ValueError, match=r"x\[:-k\] on line \d+ needs k <= len\(x\) and 1 <= k.*keep k from 1 "
+                                             r"to len\(x\), where -k counts from the end"):
+            sg.value_and_grad(autocorrelation)(x, k)
+    for m in (1, 4, 7):
+        value, x_bar = sg.value_and_grad(autocorrelations, wrt=(0,))(x, m)
+        assert value == pytest.approx(autocorrelations(x, m), rel=1e-14, abs=1e-14)
+        np.testing.assert_allclose(x_bar[0], richardson_gradient(autocorrelations, [x, m], 0), rtol=1e-8, atol=1e-9)
+    with pytest.raises(ValueError, match=r"computed on line \d+ is -7, which NumPy reads otherwise than a count from "
+                                         r"the end .*keep the number after the minus from 1 to len\(x\)"):
+        sg.value_and_grad(autocorrelations)(x, 8)
 
 
 def test_a_slice_past_the_end_which_numpy_would_clip_raises_where_it_is_evaluated():

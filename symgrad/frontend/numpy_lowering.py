@@ -273,6 +273,11 @@ def refusal(target):
     return None
 
 
+def _negated(node):
+    """Whether a slice bound is written with a minus in front (`-k`, `-(k + 1)`), NumPy's count from the end."""
+    return isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
+
+
 def _literal(node):
     """Whether a slice bound is written as an integer literal (`-1`, `3`)."""
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
@@ -764,21 +769,29 @@ class NumpyLowering:
                 raise self.error(errors.UnsupportedExpressionError, node.step,
                                  f"the slice step {ast.unparse(node.step)!r}: write a non-zero integer literal")
 
-        def bound(part, default):
+        from_end = set()
+
+        def bound(part, default, name):
             if part is None:
                 return default
             value = self.number(self.value(part), part)
             if not value.is_integer:
                 raise self.error(errors.UnsupportedExpressionError, part,
                                  f"the slice bound {ast.unparse(part)!r} is not an integer expression")
-            return size + value if value.is_Integer and value < 0 else value  # x[:-1] counts from the end
+            if value.is_Integer:
+                return size + value if value < 0 else value  # x[:-1] counts from the end
+            if _negated(part) and self.within(sp.Le(0, value)) is not sp.true or \
+                    self.within(sp.Le(value, -1)) is sp.true:
+                from_end.add(name)  # (x[:-k], x[-k:], x[:-lag] for lag in range(1, m))
+                return size + value
+            return value
 
         forward = step > 0
         if forward:
-            start, stop = bound(node.lower, sp.Integer(0)), bound(node.upper, size)
+            start, stop = bound(node.lower, sp.Integer(0), "start"), bound(node.upper, size, "stop")
         else:
-            start, stop = bound(node.lower, size - 1), bound(node.upper, sp.Integer(-1))
-        start, stop = self.slice_inside(node, subscript, start, stop, size, forward)
+            start, stop = bound(node.lower, size - 1, "start"), bound(node.upper, sp.Integer(-1), "stop")
+        start, stop = self.slice_inside(node, subscript, start, stop, size, forward, from_end)
         if forward:
             length = stop - start if step == 1 else IntDiv(stop - start + step - 1, step)
         else:
@@ -795,7 +808,7 @@ class NumpyLowering:
         return bool(length.xreplace({size: sp.Dummy(nonnegative=True, integer=True) + 1
                                      for size in self.size_names}).is_nonnegative)
 
-    def slice_inside(self, node, subscript, start, stop, size, forward):
+    def slice_inside(self, node, subscript, start, stop, size, forward, from_end):
         """`(start, stop)`, made to mean what NumPy reads, which takes a bound below the array from the end once
         and then clips it, and clips one past the end: here the elements are read as plain arithmetic from the
         bounds, so each bound that NumPy would move must not be there.  The lower end must not be below the array
@@ -804,7 +817,9 @@ class NumpyLowering:
         element) is the arithmetic's too.  Each need is proven here (from the loops' ranges too), refused here
         when never true, checked by the kernels at entry when it depends on the arguments only and no `if`
         guards it, else wrapped in a `SliceBound` that the kernels check where the slice is evaluated (`x[i -
-        2:i + 1]` in a loop from i = 0)."""
+        2:i + 1]` in a loop from i = 0).  A bound written negated (`x[:-k]`) or proven negative is counted from the
+        end (`from_end`: `len(x) - k`), which is NumPy's reading only while it is negative (`x[:-0]` is empty): that
+        is one more need, checked alike."""
         computed = [part is not None and not _literal(part) for part in (node.lower, node.upper)]
         bounds = {"start": start, "stop": stop}
         if forward:  # (the lower end; the upper one; a computed stop, which NumPy would count from the end)
@@ -812,6 +827,7 @@ class NumpyLowering:
         else:
             needs = {"stop": (sp.Integer(0) if computed[1] else sp.Integer(-1), None),
                      "start": (sp.Integer(0) if computed[0] else None, size - 1)}
+        needs.update({name: (needs[name][0], size - 1) for name in from_end})  # (the bound was negative)
         at_entry, advice, array = [], {}, ast.unparse(subscript.value)
         for name, (lowest, highest) in needs.items():
             value = self.resolved_size(sp.sympify(bounds[name]))
@@ -819,12 +835,16 @@ class NumpyLowering:
             text = "the bound" if part is None else ast.unparse(part)
             below = None if lowest is None else self.within(sp.Le(lowest, value))
             past = None if highest is None else self.within(sp.Le(value, highest))
-            if below not in (None, sp.true):
-                from_end = f"len({array}) - {text[1:]}" if text.startswith("-") else f"len({array}) + {text}"
-                advice[below] = (f"write {from_end} to count from the end, or max({text}, 0) to clip it"
+            if name in from_end:  # (NumPy clips x[:-k] past the start, and reads x[:-0] as x[:0])
+                count = ast.unparse(part.operand) if _negated(part) else f"-({text})"
+                for need in (below, past):
+                    advice[need] = f"keep {count} from 1 to len({array}), where {text} counts from the end"
+            elif below not in (None, sp.true):
+                count = f"len({array}) - {text[1:]}" if text.startswith("-") else f"len({array}) + {text}"
+                advice[below] = (f"write {count} to count from the end, or max({text}, 0) to clip it"
                                  if part is not None and computed[part is node.upper] else
                                  f"write max(..., 0) in it to clip it at the start")
-            if past not in (None, sp.true):
+            if past not in (None, sp.true) and name not in from_end:
                 advice[past] = f"write min(..., len({array})) in it to clip it at the end"
             open_needs = [need for need in (below, past) if need is not None and need is not sp.true]
             if any(need is sp.false for need in open_needs):
@@ -835,13 +855,19 @@ class NumpyLowering:
                 continue
             if self.guard is sp.true and set().union(*(n.free_symbols for n in open_needs)) <= self.entry_symbols:
                 at_entry += open_needs
+            elif name in from_end:  # (checked as the negative count NumPy reads: -len(x) <= -k <= -1)
+                bounds[name] = size + SliceBound(bounds[name] - size, lowest - size, highest - size, self.guard,
+                                                 self.line(node), sp.true)
             else:
                 bounds[name] = SliceBound(bounds[name], sp.S.NegativeInfinity if lowest is None else lowest,
-                                          sp.oo if highest is None else highest, self.guard, self.line(node))
+                                          sp.oo if highest is None else highest, self.guard, self.line(node),
+                                          sp.false)
         if at_entry:
-            def shown(need):  # (0 <= len(x) - 5 as 5 <= len(x))
-                constant = sp.expand(need.rhs).as_coeff_Add()[0]
-                return f"{self.shape_text(need.lhs - constant)} <= {self.shape_text(need.rhs - constant)}"
+            def shown(need):  # (0 <= len(x) - 5 as 5 <= len(x), len(x) - k + 1 <= len(x) as 1 <= k)
+                terms = sp.Add.make_args(sp.expand(need.rhs - need.lhs))
+                right = sp.Add(*(t for t in terms if t.could_extract_minus_sign() is False))
+                left = sp.Add(*(-t for t in terms if t.could_extract_minus_sign() is not False))
+                return f"{self.shape_text(left)} <= {self.shape_text(right)}"
 
             self.shape_checks.append((sp.And(*at_entry), f"{self.function.__name__}(): {ast.unparse(subscript)} on "
                                       f"line {self.line(node)} needs {' and '.join(map(shown, at_entry))}: symgrad "
