@@ -36,6 +36,7 @@ from .numpy_lowering import (REDUCING_FUNCTIONS, ArrayExpression, ArrayList, Arr
                              FLOAT64, FLOAT_TYPES, FloatInfo, LoopAppend, NumpyLowering, as_number, composite,
                              refusal, stats_refusal, trip_count)
 from .numpy_functions import NumpyFunctions, scipy_function
+from .numpy_series import NumpySeries
 from .source import COMPARISONS, PYTHON_COMPARISONS, Frame, constant_to_sympy, python_number, read_source
 
 # Names the generated kernels use themselves; a user variable of that name gets another.
@@ -153,7 +154,7 @@ def _assigned_names(statements):
     return names
 
 
-class Lifter(Comprehensions, NumpyLowering, NumpyFunctions):
+class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
     """Lifts one function (and the helpers it calls) into a Program; vectorised NumPy is lowered to loops by
     `NumpyLowering` and `NumpyFunctions`.  `observed` maps an argument to the number of axes of the array its first call passed,
     which decides its kind where the body does not."""

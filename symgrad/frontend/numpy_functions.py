@@ -857,7 +857,8 @@ class NumpyFunctions:
         return self.elementwise(lambda q: -(as_number(q) + constant) / 2, [distances], node)
 
 
-# The NumPy functions lowered here: the function -> the method of NumpyFunctions that lowers its call.
+# The NumPy functions lowered here: the function -> the method of NumpyFunctions (or of NumpySeries, in
+# numpy_series.py) that lowers its call.
 FUNCTIONS = {
     np.clip: "clipped",
     np.std: "statistic",
@@ -898,6 +899,11 @@ FUNCTIONS = {
     np.vdot: "vdot",
     np.kron: "kronecker",
     np.linalg.cholesky: "cholesky",
+    np.trapezoid: "trapezoid",
+    np.gradient: "gradient",
+    np.convolve: "convolved",
+    np.correlate: "convolved",
+    np.cross: "cross",
 }
 # SciPy's functions lowered here (SciPy is not a dependency: looked up where the user's code imported it), by
 # module and attribute path.
@@ -906,6 +912,7 @@ SCIPY_FUNCTIONS = {
     ("scipy.linalg", "solve_triangular"): "triangular_solve",
     ("scipy.linalg", "cho_solve"): "cholesky_solve",
     ("scipy.stats", "multivariate_normal", "logpdf"): "normal_logpdf",
+    ("scipy.integrate", "trapezoid"): "trapezoid",
 }
 
 
