@@ -97,32 +97,30 @@ class NumpySeries:
         self.at_least(size, int(order) + 1, f"samples along axis {axis} for edge_order={order}", node)
         dx = self.spacings(bound, "spacing", size, node)
 
-        def three_points(outer, first, weights):  # (a * f[first] + b * f[first + 1] + c * f[first + 2])
-            return sum(w * as_number(f.at(place(outer, first + j))) for j, w in enumerate(weights))
-
         def at(i):
             outer, k = i[:axis] + i[axis + 1:], i[axis]
-            first, last = [(sp.Eq(k, 0), lambda: (as_number(f.at(place(outer, 1))) - as_number(
-                f.at(place(outer, 0)))) / dx(0)), (sp.Eq(k, size - 1), lambda: (as_number(
-                    f.at(place(outer, size - 1))) - as_number(f.at(place(outer, size - 2)))) / dx(size - 2))]
-            if order == 2:
-                def start():
-                    h1, h2 = dx(0), dx(1)
-                    return three_points(outer, 0, (-(2 * h1 + h2) / (h1 * (h1 + h2)), (h1 + h2) / (h1 * h2),
-                                                   -h1 / (h2 * (h1 + h2))))
 
-                def end():
-                    h1, h2 = dx(size - 3), dx(size - 2)
-                    return three_points(outer, size - 3, (h2 / (h1 * (h1 + h2)), -(h1 + h2) / (h1 * h2),
-                                                          (2 * h2 + h1) / (h2 * (h1 + h2))))
-                first, last = (sp.Eq(k, 0), start), (sp.Eq(k, size - 1), end)
+            def weighted(first, weights):  # (a * f[first] + b * f[first + 1] + ...)
+                return sum(w * as_number(f.at(place(outer, first + j))) for j, w in enumerate(weights))
 
             def inside():
                 h1, h2 = dx(k - 1), dx(k)
-                return three_points(outer, k - 1, (-h2 / (h1 * (h1 + h2)), (h2 - h1) / (h1 * h2),
-                                                   h1 / (h2 * (h1 + h2))))
+                return weighted(k - 1, (-h2 / (h1 * (h1 + h2)), (h2 - h1) / (h1 * h2), h1 / (h2 * (h1 + h2))))
 
-            return self.chosen([first, last, (sp.true, inside)])
+            def start():
+                if order == 1:
+                    return weighted(0, (-1 / dx(0), 1 / dx(0)))
+                h1, h2 = dx(0), dx(1)
+                return weighted(0, (-(2 * h1 + h2) / (h1 * (h1 + h2)), (h1 + h2) / (h1 * h2), -h1 / (h2 * (h1 + h2))))
+
+            def end():
+                if order == 1:
+                    return weighted(size - 2, (-1 / dx(size - 2), 1 / dx(size - 2)))
+                h1, h2 = dx(size - 3), dx(size - 2)
+                return weighted(size - 3, (h2 / (h1 * (h1 + h2)), -(h1 + h2) / (h1 * h2),
+                                           (2 * h2 + h1) / (h2 * (h1 + h2))))
+
+            return self.chosen([(sp.Eq(k, 0), start), (sp.Eq(k, size - 1), end), (sp.true, inside)])
 
         return ArrayExpression(f.shape, at, False, ast.unparse(node))
 
