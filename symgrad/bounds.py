@@ -232,7 +232,7 @@ class Bounds:
                            f"the size is {self.show(size)}{overflow}")
 
     def show(self, expr):
-        return str(expr.xreplace(self.shown))
+        return str(expr.xreplace(self.shown).replace(_is_listed, _listed))
 
     def where(self, element, axis):
         label = element.base.label
@@ -336,3 +336,15 @@ class Bounds:
 def _canonical(condition):
     """A relation in SymPy's canonical form (`i + 1 < n` and `n > i + 1` alike); any other condition as it is."""
     return condition.canonical if isinstance(condition, sp.core.relational.Relational) else condition
+
+
+def _is_listed(expr):
+    """Whether `expr` is an element of a list of indices (`A[:, [0, 2]]`): Piecewise((0, Eq(k, 0)), (2, True))."""
+    return isinstance(expr, sp.Piecewise) and len(expr.args) > 1 and all(
+        isinstance(c, sp.Eq) and c.rhs == k for k, (_, c) in enumerate(expr.args[:-1])) and expr.args[-1].cond is sp.true
+
+
+def _listed(expr):
+    """Such an element as the user wrote it, `[0, 2][k]`."""
+    values = ", ".join(str(v) for v, _ in expr.args)
+    return sp.Symbol(f"[{values}][{expr.args[0].cond.lhs}]")

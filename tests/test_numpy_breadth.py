@@ -419,3 +419,44 @@ def test_the_einsum_advice_followed_works():
     A, B = normal(2, 3, 4), normal(2, 4, 3)
     expected = jax.grad(lambda a, b: jax.numpy.sum(jax.numpy.einsum('...ij,...jk->...ik', a, b)**2))(A, B)
     np.testing.assert_allclose(sg.grad(batched)(A, B), np.asarray(expected), rtol=1e-12)
+
+
+def diagonal_filled(A, x):
+    B = A * 2.0
+    np.fill_diagonal(B, 0.5)
+    C = A.T @ A
+    np.fill_diagonal(C, x ** 2)
+    return np.sum(B ** 3) + np.sum(np.sin(C))
+
+
+@pytest.mark.parametrize("rows, columns", [(3, 3), (3, 5), (5, 2)])
+def test_fill_diagonal_writes_the_diagonal_of_a_local_matrix(rows, columns):
+    """np.fill_diagonal(B, v) was refused as a call whose value is thrown away, with the advice to remove the line,
+    which gave a different function (found by probing)."""
+    A, x = normal(rows, columns), normal(columns)
+    value, (A_bar, x_bar) = sg.value_and_grad(diagonal_filled, wrt=(0, 1))(A, x)
+    assert value == pytest.approx(diagonal_filled(A, x), rel=1e-13)
+    np.testing.assert_allclose(A_bar, richardson_gradient(diagonal_filled, [A, x], 0), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(x_bar, richardson_gradient(diagonal_filled, [A, x], 1), rtol=1e-8, atol=1e-10)
+
+
+def listed_indices(x, A):
+    return (np.sum(A[:, [0, 2]] ** 2) + np.sum(x[[0, 2, -1]] * x[[1, 1, 0]]) + np.sum(A[[1, 0]] * A[:2])
+            + np.sum(A[[0, -1], 1:] ** 3) + np.sum(A[1, [2, 0, 2]] * x[:3]))
+
+
+def listed_index_past_the_end(x):
+    return np.sum(x[[0, 7]])
+
+
+@pytest.mark.parametrize("n, rows, columns", [(5, 3, 4), (3, 2, 3)])
+def test_a_list_of_indices_gathers_as_in_numpy(n, rows, columns):
+    """A[:, [0, 2]] and x[[0, 2, -1]] were refused as gathers by a float array (found by probing); JAX refuses a
+    list as an index, so the references are NumPy's value and central differences."""
+    x, A = normal(n), normal(rows, columns)
+    value, (x_bar, A_bar) = sg.value_and_grad(listed_indices, wrt=(0, 1))(x, A)
+    assert value == pytest.approx(listed_indices(x, A), rel=1e-13)
+    np.testing.assert_allclose(x_bar, richardson_gradient(listed_indices, [x, A], 0), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(A_bar, richardson_gradient(listed_indices, [x, A], 1), rtol=1e-8, atol=1e-10)
+    with pytest.raises(IndexError, match=r"indexes argument 'x' with \[0, 7\]\[k\] along axis 0, outside"):
+        sg.value_and_grad(listed_index_past_the_end)(normal(5))

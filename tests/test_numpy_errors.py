@@ -150,6 +150,27 @@ def list_as_number(x):
     return np.sum([x, x] * 2.0)  # HERE: list-as-number
 
 
+def upper_pairs(x):
+    d = x[:, None] - x[None, :]
+    return np.sum(d[np.triu_indices(len(x), 1)] ** 2)  # HERE: triu-indices
+
+
+def upper_pairs_as_advised(x):
+    d = x[:, None] - x[None, :]
+    return np.sum(np.triu(d ** 2, 1))
+
+
+def diagonal_of_an_argument(A):
+    np.fill_diagonal(A, 0.0)  # HERE: fill-argument
+    return np.sum(A ** 2)
+
+
+def sorted_in_place(x):
+    y = x.copy()
+    y.sort()  # HERE: in-place-method
+    return np.sum(y * x)
+
+
 REFUSALS = [
     (sizes_never_equal, "sizes-never-equal", ("x[1:] + x[:-1]", "differ")),
     (sorted_values, "sort", ("np.sort", "before the call")),
@@ -172,10 +193,13 @@ REFUSALS = [
     (appends_in_a_nested_loop, "append-nested", ("inside another loop", "made before the loops")),
     (loops_over_appended_rows, "loop-over-appended", ("appended to in a loop", "np.stack")),
     (list_as_number, "list-as-number", ("list of arrays used as a number", "np.stack")),
+    (upper_pairs, "triu-indices", ("np.triu_indices", "np.sum(np.triu(D, 1))", "for j in range(i + 1, n)")),
+    (diagonal_of_an_argument, "fill-argument", ("writes into a local matrix", "A.copy()")),
+    (sorted_in_place, "in-place-method", ("writes into an array", "as assignments")),
 ]
 ARGUMENTS = {appends_to_a_started_list: (np.ones((3, 4)),), appends_under_an_if: (np.ones((3, 4)),),
              appends_in_a_nested_loop: (np.ones((3, 4)),), loops_over_appended_rows: (np.ones((3, 4)),),
-             matmul_of_a_number: (np.ones(3), 2.0),
+             matmul_of_a_number: (np.ones(3), 2.0), diagonal_of_an_argument: (np.ones((3, 3)),),
              slice_step_from_data: (np.ones(4), 2)}
 
 
@@ -186,6 +210,13 @@ def test_refused_with_the_line_and_the_advice(function, marker, words):
     assert pathlib.Path(error.filename).resolve() == pathlib.Path(__file__).resolve()
     for word in words:
         assert word in str(error), (word, str(error))
+
+
+def test_the_advice_for_triu_indices_is_right_when_followed():
+    x = RNG.normal(size=5)
+    value, x_bar = sg.value_and_grad(upper_pairs_as_advised)(x)
+    assert value == pytest.approx(upper_pairs(x), rel=1e-14)
+    np.testing.assert_allclose(x_bar, 2 * (len(x) * x - np.sum(x)), rtol=1e-12)  # (d/dx_k of sum over i < j)
 
 
 def test_refusal_classes():

@@ -35,7 +35,7 @@ from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, sta
 from .numpy_lowering import (REDUCING_FUNCTIONS, ArrayExpression, ArrayList, ArrayValue, MaskedArray,
                              FLOAT64, FLOAT_TYPES, FloatInfo, LoopAppend, NumpyLowering, as_number, composite,
                              refusal, stats_refusal, trip_count)
-from .numpy_functions import NumpyFunctions, scipy_function
+from .numpy_functions import NumpyFunctions, in_place_method, scipy_function
 from .numpy_series import NumpySeries
 from .source import COMPARISONS, PYTHON_COMPARISONS, Frame, constant_to_sympy, python_number, read_source
 
@@ -439,15 +439,19 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
             self.loop(node)
         elif isinstance(node, ast.Expr) and self.is_append(node.value):
             self.appended(node)
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and (method := in_place_method(
+                static_target(self.frame, node.value.func))):
+            getattr(self, method)(node.value)
         elif isinstance(node, ast.Expr):
             if type(node.value) in REFUSED_EXPRESSIONS:
                 self.value(node.value)  # refused with its own message (`yield`, `await`, ...)
             if isinstance(node.value, ast.Call):
                 raise self.error(errors.UnsupportedStatementError, node,
                                  f"a call whose value is thrown away ({ast.unparse(node.value.func)}(...) as a "
-                                 "statement): symgrad compiles what functions return, not their side effects "
-                                 "(printing, or appending to a list or writing into an array they are given, which "
-                                 "the caller would not see): return the value and use it, or remove the line")
+                                 "statement): symgrad compiles what functions return, not their side effects: "
+                                 "where the call writes into an array (np.copyto, x.fill, x.sort), write the "
+                                 "stores as assignments (y[:] = v, y[i] = v) or pass the result in; a call made "
+                                 "only to print or log can be removed")
             if not (isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
                 raise self.error(errors.UnsupportedStatementError, node,
                                  "an expression statement (its value is thrown away): assign the value or remove "

@@ -602,6 +602,27 @@ class NumpyFunctions:
 
         return self.elementwise(horner, [bound["x"]], node)
 
+    def filled_diagonal(self, node):
+        """np.fill_diagonal(B, v) as a statement, on a local array of two axes: B[i, i] = v for every i of the
+        shorter side (v a number, or a vector read at i modulo its length, as NumPy repeats it)."""
+        bound = self.arguments(node, ("a", "val", "wrap"), 3)
+        array, value = bound.get("a"), bound.get("val")
+        if not (isinstance(array, ArrayValue) and array.local and len(array.shape) == 2) or bound.get("wrap"):
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"{ast.unparse(node)}: np.fill_diagonal writes into a local matrix (B = A.copy() "
+                             "first, for an argument), without wrap=True")
+        if self.is_array(value):
+            vector = self.expression(value, node)
+            if vector.ndim != 1:
+                raise self.error(errors.UnsupportedStatementError, node, f"{ast.unparse(node)}: a number or a vector "
+                                                                         "of values")
+            element = lambda i: as_number(vector.at((IntMod(i, vector.shape[0]),)))  # noqa: E731
+        else:
+            number = self.number(value, node)
+            element = lambda i: number  # noqa: E731
+        self.loop_nest((Minimum(*array.shape),), lambda i: self.store(
+            array, (i[0], i[0]), self.number(element(i[0]), node), False, node), node)
+
     # --- einsum and the contractions written with it -----------------------------------------------------------
     def einsum(self, target, node):
         """np.einsum('ij,jk->ik', A, B) with a literal subscript string: the product of the operands' elements over
@@ -905,6 +926,18 @@ FUNCTIONS = {
     np.correlate: "convolved",
     np.cross: "cross",
 }
+# NumPy functions that write into an array they are given, called as a statement: the function -> the method.
+IN_PLACE = {np.fill_diagonal: "filled_diagonal"}
+
+
+def in_place_method(target):
+    """The method of NumpyFunctions that lifts a call of `target` (a function of `IN_PLACE`) as a statement, or None."""
+    try:
+        return IN_PLACE.get(target)
+    except TypeError:  # (an unhashable global)
+        return None
+
+
 # SciPy's functions lowered here (SciPy is not a dependency: looked up where the user's code imported it), by
 # module and attribute path.
 SCIPY_FUNCTIONS = {

@@ -252,6 +252,10 @@ REFUSED_FUNCTIONS = {
     "argsort": "sort the data (or compute the order) before the call and pass the indices as an int64 array",
     "interp": "find the interval's index, then the line through its ends: on a uniform grid k = min(int((t - "
               "xp[0]) / h), len(xp) - 2), then fp[k] + (fp[k + 1] - fp[k]) * (t - xp[k]) / (xp[k + 1] - xp[k])",
+    "triu_indices": "np.sum(np.triu(D, 1)) sums the upper triangle; for a function of each pair write the loops "
+                    "`for i in range(n):` and `for j in range(i + 1, n):`",
+    "tril_indices": "np.sum(np.tril(D, -1)) sums the lower triangle; for a function of each pair write the loops "
+                    "`for i in range(n):` and `for j in range(i):`",
 }
 # np.linalg functions refused, with what to write instead: a general matrix needs LU with pivoting, not lowered.
 GENERAL_MATRIX = ("symgrad does not lower factorisations with pivoting that a general matrix needs; for a symmetric "
@@ -537,8 +541,10 @@ class NumpyLowering:
                 start, length, step = self.slice_bounds(index_node, source.shape[axis], node)
                 plan.append((axis, start, step))
                 shape.append(length)
-            elif self.is_array(index := values[position] if values else self.value(index_node)):  # x[idx]: a gather
-                indices = self.gathering(index, source.text, index_node)
+            elif self.is_array(index := self.index_list(index_node) if isinstance(index_node, ast.List) else
+                               values[position] if values else self.value(index_node)):  # x[idx]: a gather
+                indices = index if isinstance(index_node, ast.List) else self.gathering(index, source.text,
+                                                                                        index_node)
                 if gathered is None:  # (the vectors of indices of one index share one axis of the result)
                     gathered = len(shape)
                     shape.append(indices.shape[0])
@@ -583,6 +589,16 @@ class NumpyLowering:
                              "[idx, jdx] for T[idx, :, jdx], as NumPy puts the gathered axis first)")
         view = ArrayExpression(tuple(shape), at, source.view, ast.unparse(node))
         return view.at(()) if not shape else view
+
+    def index_list(self, node):
+        """`[0, 2, -1]` in an index (`A[:, [0, 2]]`): a vector of its integer expressions, gathered by as an int64
+        vector is (a list of numbers elsewhere is an array of floats)."""
+        values = [self.number(self.value(element), element) for element in node.elts]
+        if not values or not all(v.is_integer for v in values):
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"the index {ast.unparse(node)!r}: a list of indices must hold integer expressions")
+        return ArrayExpression((sp.Integer(len(values)),), lambda i: python_piecewise(
+            *((v, sp.Eq(i[0], k)) for k, v in enumerate(values[:-1])), (values[-1], True)), False, ast.unparse(node))
 
     def gathering(self, indices, array_text, node):
         """The vector of indices of a gather (`x[idx]`, idx an int64 vector argument or a vector of integer
