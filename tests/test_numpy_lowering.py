@@ -513,18 +513,22 @@ def test_linspace_of_one_point_is_its_start():
         np.testing.assert_allclose(x_bar, np.linspace(0.0, 1.0, n) + 2 * x, rtol=1e-14)
 
 
-def test_slices_numpy_would_clip_or_count_from_the_end_raise_and_empty_ones_are_empty():
-    with pytest.raises(ValueError, match=r"x\[-5:\] on line \d+ needs 5 <= len\(x\)"):
-        sg.value_and_grad(last_five)(np.arange(1.0, 4.0))
-    x = np.arange(1.0, 8.0)
-    value, x_bar = sg.value_and_grad(last_five)(x)
-    assert value == last_five(x) and np.array_equal(x_bar, np.where(np.arange(7) >= 2, 2 * x, 0.0))
+def test_slices_past_the_ends_are_clipped_as_in_numpy_and_negative_computed_bounds_raise():
+    """x[-5:] of 3 elements is the whole array and x[:k] with k = 10 all of it, as NumPy clips them (they raised);
+    x[:k] with k = -2, which NumPy counts from the end, raises; x[1:-1] of one or two elements is empty."""
+    for n in (3, 5, 7):
+        x = np.arange(1.0, n + 1)
+        value, x_bar = sg.value_and_grad(last_five)(x)
+        assert value == last_five(x) and np.array_equal(x_bar, np.where(np.arange(n) >= n - 5, 2 * x, 0.0))
     head = sg.value_and_grad(head_and_tail)
-    with pytest.raises(ValueError, match=r"x\[:k\] on line \d+ needs 0 <= k"):
+    with pytest.raises(ValueError, match=r"x\[:k\] on line \d+ needs 0 <= k: NumPy would count k from the end "
+                                         r"where it is negative: write len\(x\) \+ k"):
         head(np.arange(1.0, 6.0), -2)
-    value, x_bar = head(np.arange(1.0, 6.0), 2)
-    assert value == head_and_tail(np.arange(1.0, 6.0), 2)
-    np.testing.assert_array_equal(x_bar, np.where(np.arange(5) < 2, 2.0, 20.0) * np.arange(1.0, 6.0))
+    for k in (2, 5, 10):
+        x = np.arange(1.0, 6.0)
+        value, x_bar = head(x, k)
+        assert value == head_and_tail(x, k)
+        np.testing.assert_array_equal(x_bar, np.where(np.arange(5) < k, 2.0, 20.0) * x)
     for n in (1, 2, 5):  # x[1:-1] is empty for one or two elements, as in NumPy
         x = np.linspace(0.5, 1.0, n)
         value, x_bar = sg.value_and_grad(interior)(x)
@@ -605,43 +609,52 @@ def autocorrelations(x, m):
     return s
 
 
+def lags_from_zero(x, m):
+    s = 0.0
+    for lag in range(m):
+        s += np.sum(x[:-lag] * x[0])
+    return s
+
+
 def test_a_computed_bound_written_negative_counts_from_the_end_as_in_numpy():
     """x[:-k] with an int k, or a loop's lag, counts from the end in NumPy (autocorrelations); it was refused, and
-    the advice said to write len(x) - k (found by probing).  It is read as NumPy reads it while 1 <= k <= len(x);
-    k = 0 (NumPy's x[:-0] is empty) and a count past the start (clipped by NumPy) raise, naming the range."""
+    the advice said to write len(x) - k (found by probing).  It is read as NumPy reads it for k >= 1, clipped at the
+    start where k > len(x); k = 0 (NumPy's x[:-0] is x[:0]) raises, at entry or where the slice is evaluated."""
     x = np.linspace(-1.0, 2.0, 6) ** 3
-    for k in (1, 2, 5):
+    for k in (1, 2, 5, 6, 9):
         value, x_bar = sg.value_and_grad(autocorrelation, wrt=(0,))(x, k)
         assert value == pytest.approx(autocorrelation(x, k), rel=1e-14)
         np.testing.assert_allclose(x_bar[0], richardson_gradient(autocorrelation, [x, k], 0), rtol=1e-8, atol=1e-9)
-    for k in (0, 7):
-        with pytest.raises(ValueError, match=r"x\[:-k\] on line \d+ needs k <= len\(x\) and 1 <= k.*keep k from 1 "
-                                             r"to len\(x\), where -k counts from the end"):
-            sg.value_and_grad(autocorrelation)(x, k)
-    for m in (1, 4, 7):
+    with pytest.raises(ValueError, match=r"x\[:-k\] on line \d+ needs 1 <= k: keep k at least 1, where -k counts "
+                                         r"from the end \(NumPy reads x\[:-0\] as x\[:0\]\)"):
+        sg.value_and_grad(autocorrelation)(x, 0)
+    for m in (1, 4, 7, 9):  # (a lag past the length: NumPy's x[:-8] of 6 elements is empty)
         value, x_bar = sg.value_and_grad(autocorrelations, wrt=(0,))(x, m)
         assert value == pytest.approx(autocorrelations(x, m), rel=1e-14, abs=1e-14)
         np.testing.assert_allclose(x_bar[0], richardson_gradient(autocorrelations, [x, m], 0), rtol=1e-8, atol=1e-9)
-    with pytest.raises(ValueError, match=r"computed on line \d+ is -7, which NumPy reads otherwise than a count from "
-                                         r"the end .*keep the number after the minus from 1 to len\(x\)"):
-        sg.value_and_grad(autocorrelations)(x, 8)
+    with pytest.raises(ValueError, match=r"computed on line \d+ counts 0 from the end, which NumPy reads from the "
+                                         r"start instead \(x\[:-0\] is x\[:0\]\): keep the number after the minus "
+                                         r"at least 1"):
+        sg.value_and_grad(lags_from_zero)(x, 3)
 
 
-def test_a_slice_past_the_end_which_numpy_would_clip_raises_where_it_is_evaluated():
-    """x[i:i + 3] at the last i reads past the end, where NumPy clips the window: a ValueError that says so and
-    how to clip it (the bounds stage's IndexError at entry said neither); under an `if` that keeps the slice
-    inside the array (`if i + 3 <= len(x)`, `if len(x) >= 10`), nothing is checked at entry and the values
-    are NumPy's for short arrays too."""
-    x = np.arange(1.0, 6.0)
-    with pytest.raises(ValueError, match=r"slice bound computed on line \d+ is 6, past the end of the array \(5\)"):
-        sg.value_and_grad(rolling_means)(x)
-    with pytest.raises(ValueError, match=r"x\[:k\] on line \d+ needs 0 <= k and k <= len\(x\)"):
-        sg.value_and_grad(head_and_tail)(x, 10)
-    value, x_bar = sg.value_and_grad(rolling_means_that_fit)(x)
-    means = np.array([x[i:i + 3].mean() for i in range(3)])
-    assert value == pytest.approx(rolling_means_that_fit(x), rel=1e-14)
-    np.testing.assert_allclose(x_bar, [sum(2 * means[i] / 3 for i in range(3) if i <= j < i + 3) for j in range(5)],
-                               rtol=1e-14)
+def reversed_windows(x):
+    s = 0.0
+    for i in range(len(x)):
+        s += np.sum(x[i + 2:i:-1] ** 2) * (i + 1)
+    return s
+
+
+def test_a_window_past_the_end_is_clipped_where_it_is_evaluated_as_in_numpy():
+    """x[i:i + 3] at the last i reads past the end, where NumPy clips the window: it raised, and now is the shorter
+    window NumPy reads (with the mean of its own length); so is a reversed window whose start is past the end.
+    Under an `if` that keeps the slice inside the array, the values are NumPy's for short arrays too."""
+    for n in (1, 2, 5):
+        x = np.linspace(0.5, 2.0, n) ** 2
+        for function in (rolling_means, rolling_means_that_fit, reversed_windows):
+            value, x_bar = sg.value_and_grad(function)(x)
+            assert value == pytest.approx(function(x), rel=1e-14)
+            np.testing.assert_allclose(x_bar, richardson_gradient(function, [x], 0), rtol=1e-9, atol=1e-12)
     for n, expected in ((4, np.ones(4)), (7, np.r_[0.0, 0.0, np.ones(5)]), (12, np.r_[2 * np.arange(1.0, 11.0), 0, 0])):
         x = np.arange(1.0, n + 1)
         value, x_bar = sg.value_and_grad(head_if_long_enough)(x)

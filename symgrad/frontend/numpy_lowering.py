@@ -825,17 +825,16 @@ class NumpyLowering:
                                      for size in self.size_names}).is_nonnegative)
 
     def slice_inside(self, node, subscript, start, stop, size, forward, from_end):
-        """`(start, stop)`, made to mean what NumPy reads, which takes a bound below the array from the end once
-        and then clips it, and clips one past the end: here the elements are read as plain arithmetic from the
-        bounds, so each bound that NumPy would move must not be there.  The lower end must not be below the array
-        (`x[-5:]` of 3 elements), a bound computed at run time not negative (`x[:k]`, k = -2), and the upper end
-        not past the end (`x[:10]` of 3 elements, `x[i:i + 3]` at the last i).  An empty slice (`x[1:-1]` of one
-        element) is the arithmetic's too.  Each need is proven here (from the loops' ranges too), refused here
-        when never true, checked by the kernels at entry when it depends on the arguments only and no `if`
-        guards it, else wrapped in a `SliceBound` that the kernels check where the slice is evaluated (`x[i -
-        2:i + 1]` in a loop from i = 0).  A bound written negated (`x[:-k]`) or proven negative is counted from the
-        end (`from_end`: `len(x) - k`), which is NumPy's reading only while it is negative (`x[:-0]` is empty): that
-        is one more need, checked alike."""
+        """`(start, stop)`, made to mean what NumPy reads.  NumPy clips a bound past the end (`x[:10]` of 3
+        elements, `x[i:i + 3]` at the last i) and one below the start written as a count from the end (`x[-5:]` of
+        3 elements, `x[:-k]` with k > len(x)): so does the arithmetic, with `Minimum` and `Maximum` where that is
+        not proven needless.  A computed bound that is negative where NumPy would count it from the end (`x[:k]`,
+        k = -2; `x[i - 2:i + 1]` at i = 0) cannot be clipped: it must not be negative.  A bound written negated
+        (`x[:-k]`) or proven negative is counted from the end (`from_end`: `len(x) - k`), which is NumPy's reading
+        only while it is negative (`x[:-0]` is empty): k must be at least 1.  Each such need is proven here (from
+        the loops' ranges too), refused here when never true, checked by the kernels at entry when it depends on
+        the arguments only and no `if` guards it, else wrapped in a `SliceBound` that the kernels check where the
+        slice is evaluated."""
         computed = [part is not None and not _literal(part) for part in (node.lower, node.upper)]
         bounds = {"start": start, "stop": stop}
         if forward:  # (the lower end; the upper one; a computed stop, which NumPy would count from the end)
@@ -851,33 +850,36 @@ class NumpyLowering:
             text = "the bound" if part is None else ast.unparse(part)
             below = None if lowest is None else self.within(sp.Le(lowest, value))
             past = None if highest is None else self.within(sp.Le(value, highest))
-            if name in from_end:  # (NumPy clips x[:-k] past the start, and reads x[:-0] as x[:0])
+            # NumPy clips a bound past the end, and one below the start that counts from the end (x[-5:] of 3
+            # elements, x[:-k] with k > len(x)): so does the arithmetic, with min and max.
+            clips = (below if name in from_end or not computed[part is node.upper] else None,
+                     None if name in from_end else past)
+            below, past = (None if below is clips[0] else below), (None if past is clips[1] else past)
+            if name in from_end:  # (NumPy reads x[:-0] as x[:0])
                 count = ast.unparse(part.operand) if _negated(part) else f"-({text})"
-                for need in (below, past):
-                    advice[need] = f"keep {count} from 1 to len({array}), where {text} counts from the end"
+                advice[past] = (f"keep {count} at least 1, where {text} counts from the end (NumPy reads "
+                                f"{array}[:-0] as {array}[:0])")
             elif below not in (None, sp.true):
                 count = f"len({array}) - {text[1:]}" if text.startswith("-") else f"len({array}) + {text}"
-                advice[below] = (f"write {count} to count from the end, or max({text}, 0) to clip it"
-                                 if part is not None and computed[part is node.upper] else
-                                 f"write max(..., 0) in it to clip it at the start")
-            if past not in (None, sp.true) and name not in from_end:
-                advice[past] = f"write min(..., len({array})) in it to clip it at the end"
+                advice[below] = (f"NumPy would count {text} from the end where it is negative: write {count} to "
+                                 f"count from the end, or max({text}, 0) to clip it")
             open_needs = [need for need in (below, past) if need is not None and need is not sp.true]
             if any(need is sp.false for need in open_needs):
                 raise self.error(errors.UnsupportedExpressionError, node,
-                                 f"the slice in {ast.unparse(subscript)!r} reaches outside the array (NumPy would "
-                                 "clip it to the array): write bounds from 0 to the length")
-            if not open_needs:
-                continue
-            if self.guard is sp.true and set().union(*(n.free_symbols for n in open_needs)) <= self.entry_symbols:
+                                 f"the slice in {ast.unparse(subscript)!r} has a bound that NumPy reads otherwise "
+                                 f"than as written: {advice[sp.false]}")
+            if open_needs and self.guard is sp.true and set().union(
+                    *(n.free_symbols for n in open_needs)) <= self.entry_symbols:
                 at_entry += open_needs
-            elif name in from_end:  # (checked as the negative count NumPy reads: -len(x) <= -k <= -1)
-                bounds[name] = size + SliceBound(bounds[name] - size, lowest - size, highest - size, self.guard,
-                                                 self.line(node), sp.true)
-            else:
-                bounds[name] = SliceBound(bounds[name], sp.S.NegativeInfinity if lowest is None else lowest,
-                                          sp.oo if highest is None else highest, self.guard, self.line(node),
-                                          sp.false)
+            elif open_needs and name in from_end:  # (checked as the count NumPy reads: -k <= -1)
+                bounds[name] = size + SliceBound(bounds[name] - size, sp.S.NegativeInfinity, highest - size,
+                                                 self.guard, self.line(node))
+            elif open_needs:  # (a computed bound that must not be negative)
+                bounds[name] = SliceBound(bounds[name], lowest, sp.oo, self.guard, self.line(node))
+            if clips[0] not in (None, sp.true):
+                bounds[name] = lowest if clips[0] is sp.false else Maximum(bounds[name], lowest)
+            if clips[1] not in (None, sp.true):
+                bounds[name] = highest if clips[1] is sp.false else Minimum(bounds[name], highest)
         if at_entry:
             def shown(need):  # (0 <= len(x) - 5 as 5 <= len(x), len(x) - k + 1 <= len(x) as 1 <= k)
                 terms = sp.Add.make_args(sp.expand(need.rhs - need.lhs))
@@ -886,10 +888,8 @@ class NumpyLowering:
                 return f"{self.shape_text(left)} <= {self.shape_text(right)}"
 
             self.shape_checks.append((sp.And(*at_entry), f"{self.function.__name__}(): {ast.unparse(subscript)} on "
-                                      f"line {self.line(node)} needs {' and '.join(map(shown, at_entry))}: symgrad "
-                                      "takes a slice's bounds as written (NumPy would count a negative bound "
-                                      "computed at run time from the end, and clip a bound outside the array to "
-                                      f"it): {'; '.join(dict.fromkeys(advice[need] for need in at_entry))}"))
+                                      f"line {self.line(node)} needs {' and '.join(map(shown, at_entry))}: "
+                                      f"{'; '.join(dict.fromkeys(advice[need] for need in at_entry))}"))
         return bounds["start"], bounds["stop"]
 
     def within(self, need, depth=0):
