@@ -378,10 +378,12 @@ def _zero(args, out):
     return (0,) * len(args)
 
 
-class Psi(sp.Function):
-    """Display only (`Rule.readable` of polygamma): psi(x) for digamma, psi^(n)(x) for the n-th polygamma."""
+class Psi(sp.polygamma):
+    """polygamma as displayed (`Rule.readable`): psi(x) for digamma, psi^(n)(x) for the n-th polygamma; still a
+    polygamma to SymPy (`.expressions` evaluate)."""
 
-    nargs = 2
+    def _eval_evalf(self, prec):
+        return sp.polygamma(*self.args)._eval_evalf(prec)
 
     def _latex(self, printer, exp=None):
         order, argument = self.args
