@@ -1689,7 +1689,7 @@ def _labels_read_by(value):
 
 
 INVARIANT_FUNCTIONS = tuple(rule.node for rule in RULES if rule.smooth and rule.code is not None
-                            and isinstance(rule.code, str) and not rule.code.startswith("int_"))
+                            and not (isinstance(rule.code, str) and rule.code.startswith("int_")))
 
 
 def hoist_invariants(statements, temporaries, available):

@@ -378,8 +378,104 @@ def _zero(args, out):
     return (0,) * len(args)
 
 
-def _no_second_derivative(args, out):
-    raise NotImplementedError("symgrad has no derivative rule for digamma (a second derivative of gamma/lgamma)")
+class Psi(sp.polygamma):
+    """polygamma as displayed (`Rule.readable`): psi(x) for digamma, psi^(n)(x) for the n-th polygamma; still a
+    polygamma to SymPy (`.expressions` evaluate)."""
+
+    def _eval_evalf(self, prec):
+        return sp.polygamma(*self.args)._eval_evalf(prec)
+
+    def _latex(self, printer, exp=None):
+        order, argument = self.args
+        name = r"\psi" if order == 0 else r"\psi^{(%s)}" % printer._print(order)
+        return _powered(r"%s\left(%s\right)" % (name, printer._print(argument)), exp)
+
+
+def _mpmath_float(function, a):
+    """A constant argument folded at 50 digits by mpmath's `function` (None for anything else)."""
+    if not (a.is_number and a.is_extended_real and (a.is_Float or a.is_Rational)):
+        return None
+    import mpmath
+
+    with mpmath.workdps(50):
+        return sp.Float(float(function(mpmath.mpf(float(a)))))
+
+
+class Ndtr(sp.Function):
+    """Phi(x), the standard normal CDF (scipy.special.ndtr), computed as erfc(-x / sqrt 2) / 2: its own node, since
+    SymPy rewrites erfc(-y) as 2 - erfc(y), which cancels to nothing in the left tail."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, a):
+        import mpmath
+
+        return _mpmath_float(mpmath.ncdf, a)
+
+    def _latex(self, printer, exp=None):
+        return _powered(r"\Phi\left(%s\right)" % printer._print(self.args[0]), exp)
+
+
+class LogNdtr(sp.Function):
+    """log Phi(x), the log of the standard normal CDF (scipy.special.log_ndtr), accurate where Phi(x) underflows
+    (runtime.log_ndtr).  Its derivative is `InverseMills`."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, a):
+        import mpmath
+
+        return _mpmath_float(lambda x: mpmath.log(mpmath.ncdf(x)), a)
+
+    def _latex(self, printer, exp=None):
+        return _powered(r"\log \Phi\left(%s\right)" % printer._print(self.args[0]), exp)
+
+
+class InverseMills(sp.Function):
+    """phi(x) / Phi(x), the normal density over its CDF: d/dx log Phi(x), computed in the far left tail where both
+    underflow (runtime.inverse_mills).  Its own derivative is `InverseMillsSlope`."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, a):
+        import mpmath
+
+        return _mpmath_float(lambda x: mpmath.npdf(x) / mpmath.ncdf(x), a)
+
+    def _latex(self, printer, exp=None):
+        argument = printer._print(self.args[0])
+        return _powered(r"\frac{\phi\left(%s\right)}{\Phi\left(%s\right)}" % (argument, argument), exp)
+
+
+class InverseMillsSlope(sp.Function):
+    """d/dx phi(x) / Phi(x) = -r (x + r), r = phi/Phi: the second derivative of log Phi(x), computed without the
+    cancellation of x + r in the left tail (runtime.inverse_mills_slope).  Its derivative, s**2 / r - r (1 + s),
+    is written with `InverseMills`."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, a):
+        import mpmath
+
+        def slope(x):
+            ratio = mpmath.npdf(x) / mpmath.ncdf(x)
+            return -ratio * (x + ratio)
+
+        return _mpmath_float(slope, a)
+
+    def _latex(self, printer, exp=None):
+        argument = printer._print(self.args[0])
+        return _powered(r"\frac{d}{d %s} \frac{\phi\left(%s\right)}{\Phi\left(%s\right)}"
+                        % (argument, argument, argument), exp)
+
+
+def _polygamma_code(order, argument):
+    """digamma(x) for order 0 (the kernels' spelling since symgrad began), polygamma(n, x) above it."""
+    return "digamma({1})" if order == 0 else "polygamma({0}, {1})"
 
 
 @dataclass(frozen=True)
@@ -432,7 +528,13 @@ RULES = [
     Rule(sp.gamma, lambda a, out: (out * sp.polygamma(0, a[0]),), "math.gamma({0})"),
     Rule(sp.loggamma, lambda a, out: (sp.polygamma(0, a[0]),), "math.lgamma({0})",
          readable=lambda x: sp.log(sp.Abs(sp.gamma(x)))),
-    Rule(sp.polygamma, _no_second_derivative, "digamma({1})"),
+    Rule(sp.polygamma, lambda a, out: (0, sp.polygamma(a[0] + 1, a[1])), _polygamma_code, readable=Psi),
+    Rule(Ndtr, lambda a, out: (sp.exp(-a[0] ** 2 / 2) / sp.sqrt(2 * sp.pi),),
+         "(0.5 * math.erfc(-0.7071067811865476 * {0}))"),
+    Rule(LogNdtr, lambda a, out: (InverseMills(a[0]),), "log_ndtr({0})"),
+    Rule(InverseMills, lambda a, out: (InverseMillsSlope(a[0]),), "inverse_mills({0})"),
+    Rule(InverseMillsSlope, lambda a, out: (out**2 / InverseMills(a[0]) - InverseMills(a[0]) * (1 + out),),
+         "inverse_mills_slope({0})"),
     # non-smooth: the conventions at kinks live here
     Rule(sp.Abs, lambda a, out: (sp.sign(a[0]),), "abs({0})", smooth=False),
     Rule(sp.sign, _zero, "(1.0 if {0} > 0 else (-1.0 if {0} < 0 else 0.0 * {0}))", smooth=False),
@@ -464,8 +566,8 @@ RULES = [
 RULES_BY_NODE = {rule.node: rule for rule in RULES}
 # The functions of symgrad/runtime.py that the templates above (and the kernels' tapes) call: names the kernels
 # import, which a user's variable or argument must not take.
-RUNTIME_FUNCTIONS = ("digamma", "grow", "int_floordiv", "int_mod", "int_pow", "int_pow_slope", "slice_bound",
-                     "to_int")
+RUNTIME_FUNCTIONS = ("digamma", "grow", "int_floordiv", "int_mod", "int_pow", "int_pow_slope", "inverse_mills",
+                     "inverse_mills_slope", "log_ndtr", "polygamma", "slice_bound", "to_int")
 
 
 def _clamp_slope(a, out, above, nan_gives_z=False):

@@ -34,7 +34,7 @@ from .desugar import COUNTED_WHILE
 from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
 from .numpy_lowering import (REDUCING_FUNCTIONS, ArrayExpression, ArrayList, ArrayValue, MaskedArray,
                              FLOAT64, FLOAT_TYPES, FloatInfo, LoopAppend, NumpyLowering, as_number, composite,
-                             refusal, stats_refusal, trip_count)
+                             refusal, special_reduction, stats_refusal, trip_count)
 from .numpy_functions import NumpyFunctions, in_place_method, scipy_function
 from .numpy_series import NumpySeries
 from .source import COMPARISONS, PYTHON_COMPARISONS, Frame, constant_to_sympy, python_number, read_source
@@ -1326,7 +1326,8 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
                 0] not in ("numpy", "scipy"):
             return self.inline(target, node, args, {k.arg: self.value(k.value) for k in node.keywords})
         array_result = self.array_call(target, node, args)
-        if array_result is None and (any(self.is_array(a) for a in args) or composite(target) is not None or target in (
+        if array_result is None and (any(self.is_array(a) for a in args) or composite(target) is not None
+                                     or special_reduction(target) is not None or target in (
                 np.atleast_1d, np.atleast_2d, np.where) or id(
                 target) in REDUCING_FUNCTIONS and len(args) == 1):  # (np.sum of a number is the number)
             array_result = self.numpy_call(target, node, args)

@@ -32,8 +32,8 @@ from sympy.logic.boolalg import BooleanAtom, BooleanFunction
 
 from .. import errors
 from ..ir import Allocate, Assign, Carried, Loop, walk
-from ..rules import (AsIndex, Ceil, IntDiv, IntMod, Maximum, Minimum, PythonInt, SliceBound, isnan, numpy_extreme,
-                     python_not, python_piecewise, seen_through)
+from ..rules import (AsIndex, Ceil, IntDiv, IntMod, LogNdtr, Maximum, Minimum, Ndtr, PythonInt, SliceBound, isnan,
+                     numpy_extreme, python_not, python_piecewise, seen_through)
 from .kinds import static_target
 from .source import COMPARISONS, PYTHON_COMPARISONS
 
@@ -180,7 +180,19 @@ SPECIAL_COMPOSITES = {
     "gamma": sp.gamma,
     "erf": sp.erf,
     "erfc": sp.erfc,
+    "digamma": lambda x: sp.polygamma(0, x),  # (scipy.special.psi is the same ufunc)
+    "polygamma": sp.polygamma,  # (n: an integer literal, checked in `numpy_call`)
+    "ndtr": Ndtr,
+    "log_ndtr": LogNdtr,
+    "betaln": lambda a, b: sp.loggamma(a) + sp.loggamma(b) - sp.loggamma(a + b),
 }
+# scipy.special's functions of whole arrays along an axis, lowered in `numpy_call` (on a number too: of one element).
+SPECIAL_REDUCTIONS = ("logsumexp", "softmax", "log_softmax")
+
+
+def special_reduction(target):
+    """The name of a scipy.special function of SPECIAL_REDUCTIONS that `target` is, else None."""
+    return next((name for name in SPECIAL_REDUCTIONS if target is scipy_special(name)), None)
 
 
 def _normal_logpdf(x, loc=sp.Integer(0), scale=sp.Integer(1)):
@@ -1246,19 +1258,21 @@ class NumpyLowering:
                                  "indices, which are not differentiable)")
             return self.elementwise(lambda c, a, b: python_piecewise((as_number(a), as_condition(c)),
                                                                      (as_number(b), True)), args, node)
+        if target is scipy_special("polygamma"):
+            self.keyword_values(node, (), label)
+            order = args[0] if len(args) == 2 else None
+            if not (isinstance(order, sp.Basic) and order.is_Integer and order >= 0):
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"{label}(n, x) with n a non-negative integer literal (the order) and x a number or "
+                                 "an array")
+            return self.elementwise(lambda x: sp.polygamma(order, as_number(x)), args[1:], node)
         build = composite(target)
         if build is not None:
             self.keyword_values(node, (), label)
             return self.elementwise(lambda *e: build(*map(as_number, e)), args, node)
-        if target is scipy_special("logsumexp"):
-            keywords = self.keyword_values(node, ("axis", "keepdims"), label)
-            if len(args) == 2 and "axis" not in keywords:  # (logsumexp(A, 1): axis by position)
-                keywords["axis"] = args.pop()
-            if len(args) != 1:
-                raise self.error(errors.UnsupportedCallError, node,
-                                 f"{label}(a) or {label}(a, axis) of one array, keepdims= as a keyword (b= is not "
-                                 "taken: add np.log(b) to a)")
-            return self.logsumexp(args[0], keywords.get("axis"), bool(keywords.get("keepdims", False)), node)
+        special = special_reduction(target)
+        if special is not None:
+            return self.special_reduction(special, args, node)
         if target is np.diff:
             keywords = self.keyword_values(node, ("n", "axis"), label)
             for name, value in zip(("n", "axis"), args[1:]):  # (np.diff(x, 2): n, then axis, by position)
@@ -1337,10 +1351,38 @@ class NumpyLowering:
             return self.fold("sum", matrix.shape[:1], lambda i: as_number(matrix.at(i + i)), node)
         return None
 
-    def logsumexp(self, value, axis, keepdims, node):
-        """log(sum(exp(a))) over `axis`, shifted by the largest element so that no exp overflows."""
+    def special_reduction(self, name, args, node):
+        """scipy.special's logsumexp(a, axis, b, keepdims), softmax(x, axis) and log_softmax(x, axis), their
+        arguments by position or keyword (axis=None: over every element, as SciPy's)."""
+        label = ast.unparse(node.func)
+        names = ("a", "axis", "b", "keepdims") if name == "logsumexp" else ("x", "axis")
+        keywords = self.keyword_values(node, names, label)
+        for position, value in zip(names, args):
+            if position in keywords:
+                raise self.error(errors.UnsupportedCallError, node, f"{label}() given {position} twice")
+            keywords[position] = value
+        first = names[0]
+        if first not in keywords or len(args) > len(names):
+            signature = "a, axis=None, b=None, keepdims=False" if name == "logsumexp" else "x, axis=None"
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"{label}({signature}), by position or keyword (return_sign= is not taken)")
+        value, axis = keywords[first], keywords.get("axis")
+        if name == "logsumexp":
+            return self.logsumexp(value, axis, bool(keywords.get("keepdims", False)), node, keywords.get("b"))
+        total = self.logsumexp(value, axis, axis is not None, node)  # (kept axis: it broadcasts back)
+        if name == "log_softmax":
+            return self.elementwise(lambda x, t: as_number(x) - t, [value, total], node)
+        return self.elementwise(lambda x, t: sp.exp(as_number(x) - t), [value, total], node)
+
+    def logsumexp(self, value, axis, keepdims, node, weights=None):
+        """log(sum(b * exp(a))) over `axis` (b: `weights`, 1 where None), shifted by the largest element of a so
+        that no exp overflows."""
         shift = self.reduction("max", value, axis, axis is not None, node)  # (kept axis: it broadcasts back)
-        shifted = self.elementwise(lambda a, m: sp.exp(as_number(a) - m), [value, shift], node)
+        if weights is None:
+            shifted = self.elementwise(lambda a, m: sp.exp(as_number(a) - m), [value, shift], node)
+        else:
+            shifted = self.elementwise(lambda a, m, b: as_number(b) * sp.exp(as_number(a) - m),
+                                       [value, shift, weights], node)
         total = self.reduction("sum", shifted, axis, keepdims, node)
         largest = shift if keepdims or axis is None else self.reduction("max", value, axis, False, node)
         return self.elementwise(lambda s, m: sp.log(s) + m, [total, largest], node)
