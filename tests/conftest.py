@@ -135,3 +135,30 @@ def matches_jax(transform, function, twin, args, wrt, atol=1e-12):
     for ours, theirs in zip(gradient, expected_gradient):
         np.testing.assert_allclose(ours, np.asarray(theirs), rtol=1e-10, atol=atol)
     return transform
+
+
+def numpy_and_jax_modules(source, name):
+    """`source` (functions that read `np`) imported twice: with `import numpy as np` and `import jax.numpy as np`."""
+    return (write_module("import numpy as np\n" + source, name=name),
+            write_module("import jax.numpy as np\n" + source, name=f"{name}_jax"))
+
+
+def case_matches_jax(numpy_module, jax_module, cases, name, k, atol=1e-11):
+    """`matches_jax` for the function `name` of a source written once and imported with NumPy (`numpy_module`) and
+    with jax.numpy (`jax_module`), at its k-th case of `cases` (name -> [(arguments, wrt)])."""
+    import symgrad as sg
+
+    args, wrt = cases[name][k]
+    function = getattr(numpy_module, name)
+    return matches_jax(sg.value_and_grad(function, wrt=wrt), function, getattr(jax_module, name), args, wrt,
+                       atol=atol)
+
+
+def case_formulas_display(numpy_module, cases, name):
+    """The formulas of the function `name` at its first case of `cases` render (LaTeX and text)."""
+    import symgrad as sg
+
+    args, wrt = cases[name][0]
+    transform = sg.value_and_grad(getattr(numpy_module, name), wrt=wrt)
+    transform(*args)
+    assert transform.latex() and transform.pretty()

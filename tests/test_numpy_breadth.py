@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import symgrad as sg
-from conftest import matches_jax, richardson_gradient, write_module
+from conftest import case_formulas_display, case_matches_jax, numpy_and_jax_modules, richardson_gradient
 
 jax = pytest.importorskip("jax", reason="JAX is the independent reference of this file")
 jax.config.update("jax_enable_x64", True)
@@ -140,8 +140,7 @@ def sized_constructors(x, A, n, k):
             + np.sum(np.eye(A.shape[0]) @ A ** 2))
 '''
 
-NUMPY = write_module("import numpy as np\n" + SOURCE, name="numpy_breadth_cases")
-JAX = write_module("import jax.numpy as np\n" + SOURCE, name="numpy_breadth_cases_jax")
+NUMPY, JAX = numpy_and_jax_modules(SOURCE, "numpy_breadth_cases")
 
 RNG = np.random.default_rng(20261202)
 
@@ -193,17 +192,12 @@ POINTS = [(name, k) for name, shapes in CASES.items() for k in range(len(shapes)
 
 @pytest.mark.parametrize("name, k", POINTS, ids=[f"{name}-{k}" for name, k in POINTS])
 def test_value_and_gradient_match_jax(name, k):
-    args, wrt = CASES[name][k]
-    matches_jax(sg.value_and_grad(getattr(NUMPY, name), wrt=wrt), getattr(NUMPY, name), getattr(JAX, name), args, wrt,
-                atol=1e-11)
+    case_matches_jax(NUMPY, JAX, CASES, name, k)
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_the_formulas_display(name):
-    args, wrt = CASES[name][0]
-    transform = sg.value_and_grad(getattr(NUMPY, name), wrt=wrt)
-    transform(*args)
-    assert transform.latex() and transform.pretty()
+    case_formulas_display(NUMPY, CASES, name)
 
 
 def test_a_join_gradient_matches_central_differences():

@@ -24,7 +24,7 @@ ARRAY_FUNCTIONS = {id(f) for f in (np.sum, np.mean, np.prod, np.dot, np.matmul, 
                                    np.std, np.var, np.diag, np.triu, np.tril, np.roll, np.pad, np.flip, np.fliplr,
                                    np.flipud, np.argmax, np.argmin, np.tensordot, np.vdot, np.kron, np.cumprod,
                                    np.ptp, np.average, np.nansum, np.nanprod, np.nanmean, np.nanmax, np.nanmin,
-                                   np.moveaxis, np.diagonal, len)}
+                                   np.moveaxis, np.diagonal, np.squeeze, len)}
 # builtin sum/max/min of one argument iterate over it, and NumPy's max/min reduce one array.
 ITERATING = {id(builtins.sum), id(math.prod), id(builtins.max), id(builtins.min), id(np.max), id(np.amax), id(np.min),
              id(np.amin)}
@@ -36,7 +36,7 @@ INTEGER_ARGUMENTS = {id(np.roll): ((1,), "shift"), id(np.pad): ((1,), "pad_width
                      id(np.ones): ((0,), "shape"), id(np.full): ((0,), "shape"), id(np.eye): ((0, 1, 2), "N"),
                      id(np.identity): ((0,), "n"), id(np.linspace): ((2,), "num")}
 ARRAY_METHODS = {"sum", "mean", "prod", "max", "min", "std", "var", "cumsum", "cumprod", "diagonal", "dot",
-                 "transpose", "reshape", "ravel", "flatten", "argmax", "argmin", "copy"}
+                 "transpose", "reshape", "ravel", "flatten", "argmax", "argmin", "copy", "clip", "trace", "squeeze"}
 
 
 def static_target(frame, node):
@@ -58,11 +58,12 @@ INT_OF_FLOAT = {id(int), id(round), id(math.floor), id(math.ceil), id(math.trunc
 
 def _integer_names_in(node, frame):
     """The names an integer expression (an index, a bound, a size) reads as integers: not those inside a call
-    that makes an int of a float."""
+    that makes an int of a float, nor those compared in a mask (`out[(x > a) & (x < b)]`)."""
     names, pending = set(), [node]
     while pending:
         part = pending.pop()
-        if isinstance(part, ast.Call) and id(static_target(frame, part.func)) in INT_OF_FLOAT:
+        if isinstance(part, ast.Compare) or isinstance(part, ast.Call) and id(static_target(
+                frame, part.func)) in INT_OF_FLOAT:
             continue
         if isinstance(part, ast.Name):
             names.add(part.id)

@@ -35,7 +35,7 @@ from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, sta
 from .numpy_lowering import (REDUCING_FUNCTIONS, ArrayExpression, ArrayList, ArrayValue, MaskedArray,
                              FLOAT64, FLOAT_TYPES, FloatInfo, LoopAppend, NumpyLowering, as_number, composite,
                              refusal, special_reduction, stats_refusal, trip_count)
-from .numpy_functions import NumpyFunctions, in_place_method, scipy_function
+from .numpy_functions import MASK_OPERATORS, NumpyFunctions, in_place_method, scipy_function
 from .numpy_series import NumpySeries
 from .source import COMPARISONS, PYTHON_COMPARISONS, Frame, constant_to_sympy, python_number, read_source
 
@@ -619,10 +619,14 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
                 merged[name] = _Undefined(name, f"is assigned on only one side of the `if` above: {advice}")
             elif a is b or (not self.is_array(a) and not self.is_array(b) and a == b):
                 merged[name] = a
+            elif self.is_array(a) and self.is_array(b) and self.same_shape(a, b, node):
+                merged[name] = self.assign(name, self.select(condition, a, b, node), node)
             elif self.is_array(a) or self.is_array(b):
                 differ.append(name)
-                merged[name] = _Undefined(name, "names different arrays on the two sides of the `if` above: bind "
-                                                "one array, choosing its elements with np.where")
+                merged[name] = _Undefined(name, "names arrays of different shapes (or an array and a number) on the "
+                                                "two sides of the `if` above: symgrad's arrays have one shape on every "
+                                                "path; give it the same shape on both sides, or move the statements "
+                                                "that read it (down to the `return`) into each side")
             else:
                 merged[name] = self.assign(name, self.select(condition, a, b, node), node)
         decided = self.size_test_decided(condition, node) if set(differ) & _read_outside(
@@ -658,12 +662,37 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
         return _Returned(result, node)
 
     def select(self, condition, a, b, node):
+        """The value of `a` where `condition` holds, else of `b` (numbers, tuples of them, or arrays of one shape:
+        elementwise, each side's elements lifted under its own condition, so the derivative follows the side
+        taken)."""
+        if self.is_array(a) and self.is_array(b):  # (an array and a number: the array is refused as a number)
+            if not self.same_shape(a, b, node):
+                raise self.error(errors.UnsupportedExpressionError, node,
+                                 f"{ast.unparse(node)!r} gives arrays of different shapes on its two sides: symgrad's "
+                                 "arrays have one shape on every path; give both sides the same shape, or choose "
+                                 "elementwise with np.where(condition, a, b)")
+            a, b = self.expression(a, node), self.expression(b, node)
+
+            def at(indices):
+                with self.guarded(condition):
+                    taken = as_number(a.at(indices))
+                with self.guarded(python_not(condition)):
+                    other = as_number(b.at(indices))
+                return python_piecewise((taken, condition), (other, True))
+
+            return ArrayExpression(a.shape, at, False, ast.unparse(node))
         if isinstance(a, tuple) or isinstance(b, tuple):
             if not (isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b)):
                 raise self.error(errors.UnsupportedStatementError, node,
                                  "the two sides of this branch give values of different shapes (a tuple and a number)")
             return tuple(self.select(condition, x, y, node) for x, y in zip(a, b))
         return python_piecewise((self.number(a, node), condition), (self.number(b, node), True))
+
+    def same_shape(self, a, b, node):
+        """Whether two arrays have the same shape whatever the arguments (as the two sides of an `if` must)."""
+        a, b = self.expression(a, node).shape, self.expression(b, node).shape
+        return len(a) == len(b) and all(sp.expand(self.resolved_size(p) - self.resolved_size(q)) == 0
+                                        for p, q in zip(a, b))
 
     def loop(self, node):
         """`for i in range(...)`: unrolled when short and literal, else kept as a Loop with its carried values."""
@@ -971,6 +1000,8 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
         if isinstance(node, ast.BinOp):
             left, right = self.value(node.left), self.value(node.right)
             self.no_list_arithmetic((left, right), node)
+            if type(node.op) in MASK_OPERATORS:
+                return self.mask_operator(node.op, left, right, node)
             if isinstance(node.op, ast.MatMult):
                 return self.product(left, right, node, batched=True)
             if self.is_array(left) or self.is_array(right):

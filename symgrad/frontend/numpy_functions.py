@@ -1,6 +1,8 @@
 """NumPy functions lowered from their own arguments: statistics, cumulative sums, joins, norms along axes, the
-matrix-shaped functions (np.diag, np.triu, np.roll, np.pad, np.flip, ...), np.polyval, np.einsum and the contractions
-written as one (np.tensordot, np.vdot), and np.kron.
+matrix-shaped functions (np.diag, np.triu, np.roll, np.pad, np.flip, np.squeeze, ...), np.polyval, np.einsum and the
+contractions written as one (np.tensordot, np.vdot), np.kron; NumPy's operators spelled as functions (np.add, ...),
+its logical functions (np.logical_and, ..., and the operators & | ^ of masks), and the array methods that are one
+of these functions (`x.clip`, `A.trace`, `A.squeeze`: `METHOD_FUNCTIONS`).
 
 Each is one row of `FUNCTIONS` (the NumPy function -> the method of `NumpyFunctions` that lowers it).  A row's
 method reads the call node itself, binding its arguments by NumPy's parameter names (`arguments`), since some take
@@ -18,8 +20,9 @@ import sympy as sp
 
 from .. import errors
 from ..ir import ARRAY_KINDS, Carried, Loop
-from ..rules import IntDiv, IntMod, Maximum, Minimum, isnan, python_piecewise
-from .numpy_lowering import ArrayExpression, ArrayValue, as_condition, as_number
+from ..rules import (IntDiv, IntMod, Maximum, Minimum, integer_valued, isnan, python_not, python_or,
+                     python_piecewise)
+from .numpy_lowering import CONDITIONS, ArrayExpression, ArrayValue, as_condition, as_number, is_condition
 
 MOST_AXES = max(ARRAY_KINDS.values())  # (symgrad's arrays have one to three axes)
 
@@ -42,6 +45,32 @@ VECTOR_NORMS = {
 }
 # Matrix norms (ord of a 2-D array without axis, or axis=(a, b)) by `ord`: (reduce over rows, then over columns).
 MATRIX_NORMS = {"fro": None, None: None, 1: 0, sp.oo: 1}  # (1: largest column sum; inf: largest row sum)
+
+
+def truth(element):
+    """An element read as a truth value, as NumPy's logical functions read it: a condition as it is (also one kept
+    as the number 1 or 0), a number where it is not 0."""
+    if is_condition(element) and not isinstance(element, CONDITIONS):
+        return element.args[0].cond
+    return as_condition(element)
+
+
+def _exclusive(a, b):
+    return python_or(sp.And(a, python_not(b)), sp.And(python_not(a), b))
+
+
+# NumPy's operators spelled as functions: the function -> the operator (np.negative and np.reciprocal: the operator
+# with this left operand).
+OPERATOR_FUNCTIONS = {np.add: (ast.Add, None), np.subtract: (ast.Sub, None), np.multiply: (ast.Mult, None),
+                      np.divide: (ast.Div, None), np.true_divide: (ast.Div, None),
+                      np.negative: (ast.Mult, sp.Integer(-1)), np.reciprocal: (ast.Div, sp.Integer(1))}
+# NumPy's logical functions: the function -> the condition it makes of its operands' truths.
+LOGICAL_FUNCTIONS = {np.logical_and: sp.And, np.logical_or: python_or, np.logical_xor: _exclusive,
+                     np.logical_not: python_not}
+# The operators of masks: `(x > a) & (x < b)`, `|`, `^` (`~` is `Lifter.inverted_mask`).
+MASK_OPERATORS = {ast.BitAnd: np.logical_and, ast.BitOr: np.logical_or, ast.BitXor: np.logical_xor}
+# Array methods that are NumPy functions of the array (`x.clip(lo, hi)` is np.clip(x, lo, hi)).
+METHOD_FUNCTIONS = {"clip": np.clip, "trace": np.trace, "squeeze": np.squeeze}
 
 
 class NumpyFunctions:
@@ -330,6 +359,125 @@ class NumpyFunctions:
             return x if high is None else Minimum(x, as_number(next(limits)))
 
         return self.elementwise(element, operands, node)
+
+    # --- operators as functions, logical functions, methods --------------------------------------------------
+    def operator_function(self, target, node):
+        """np.add(a, b), np.subtract, np.multiply, np.divide (np.true_divide), np.negative(a), np.reciprocal(a): the
+        operator they are, on numbers and on arrays (broadcast), as `a + b` lifts."""
+        op, left = OPERATOR_FUNCTIONS[target]
+        parameters = ("x",) if left is not None else ("x1", "x2")
+        bound = self.arguments(node, parameters, len(parameters))
+        if len(bound) != len(parameters) or None in bound.values():
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"{ast.unparse(node.func)}({', '.join(parameters)}) of numbers or arrays")
+        operands = ([left] if left is not None else []) + [bound[p] for p in parameters]
+        self.no_list_arithmetic(operands, node)
+        if target is np.reciprocal and any(not self.is_array(o) and integer_valued(self.number(o, node))
+                                           for o in operands[1:]):
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"{ast.unparse(node)!r} of an integer is an integer in NumPy (0 for n > 1): write 1.0 / "
+                             f"{ast.unparse(node.args[0] if node.args else node.keywords[0].value)} for the float")
+        if any(self.is_array(o) for o in operands):
+            return self.array_arithmetic(op(), *operands, node)
+        return self.arithmetic(op(), *(self.number(o, node) for o in operands), node)
+
+    def logical(self, target, node):
+        """np.logical_and(a, b), np.logical_or, np.logical_xor, np.logical_not(a): conditions of the operands'
+        truths (a number is true where it is not 0), elementwise on arrays."""
+        parameters = ("x",) if target is np.logical_not else ("x1", "x2")
+        bound = self.arguments(node, parameters, len(parameters))
+        if len(bound) != len(parameters) or None in bound.values():
+            raise self.error(errors.UnsupportedCallError, node,
+                             f"{ast.unparse(node.func)}({', '.join(parameters)}) of conditions, numbers or arrays")
+        return self.truths(target, [bound[p] for p in parameters], node)
+
+    def truths(self, target, operands, node):
+        """The condition `LOGICAL_FUNCTIONS[target]` of the operands' truths: a mask of arrays, 1 or 0 of numbers
+        (as a comparison of numbers is)."""
+        self.no_list_arithmetic(operands, node)
+        result = self.elementwise(lambda *elements: LOGICAL_FUNCTIONS[target](*map(truth, elements)), operands, node)
+        return result if self.is_array(result) else as_number(result)
+
+    def mask_operator(self, op, left, right, node):
+        """`(x > a) & (x < b)`, `|`, `^` of masks (arrays of conditions) or conditions: np.logical_and, ... as NumPy
+        computes them on booleans; of other values (integers, floats) refused: it would be their bits."""
+        for operand, side in ((left, node.left), (right, node.right)):
+            mask = self.mask_element(self.expression(operand, side))[0] if self.is_array(operand) else (
+                isinstance(operand, sp.Basic) and (is_condition(operand) or isinstance(operand, CONDITIONS)))
+            if not mask:
+                symbol = {ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^"}[type(op)]
+                raise self.error(errors.UnsupportedExpressionError, node,
+                                 f"`{symbol}` of {ast.unparse(side)!r}, which is not a condition or a mask: symgrad "
+                                 f"takes {symbol} of comparisons and masks, each comparison in parentheses "
+                                 f"((x > a) {symbol} (x < b)); for numbers use np.logical_and / np.logical_or / "
+                                 "np.logical_xor, or `and` / `or` in conditions")
+        return self.truths(MASK_OPERATORS[type(op)], [left, right], node)
+
+    def method_function(self, value, node):
+        """`x.clip(lo, hi)`, `A.trace()`, `A.squeeze(axis=0)`: the NumPy function of METHOD_FUNCTIONS with the array
+        first; None for other methods."""
+        function = METHOD_FUNCTIONS.get(node.func.attr)
+        if function is None:
+            return None
+        receiver = node.func.value
+        stand_in = receiver if isinstance(receiver, ast.Name) else ast.copy_location(
+            ast.Name(id=ast.unparse(receiver), ctx=ast.Load()), receiver)  # (bound to its value: lifted once)
+        call = ast.copy_location(ast.Call(func=node.func, args=[stand_in] + node.args, keywords=node.keywords), node)
+        added = stand_in.id not in self.frame.variables
+        self.frame.variables[stand_in.id] = value if added else self.frame.variables[stand_in.id]
+        try:
+            lowered = self.numpy_function(function, call)
+            if lowered is None:
+                lowered = self.numpy_call(function, call, [value] + [self.value(a) for a in node.args])
+        finally:
+            if added:
+                del self.frame.variables[stand_in.id]
+        return lowered
+
+    def squeezed(self, target, node):
+        """np.squeeze(a, axis) (and the method): `a` without the axes of `axis` (an integer literal or a tuple of
+        them), whose size must be 1 (checked when the kernel starts where the arguments decide it); without axis,
+        the axes whose size is 1 where symgrad knows every size (x[None], keepdims=True, literal shapes)."""
+        bound = self.arguments(node, ("a", "axis"), 2)
+        array = self.array_argument(bound, "a", node)
+        sizes = [self.resolved_size(size) for size in array.shape]
+        axis = bound.get("axis")
+        if axis is None:  # (the axes known to be 1; the others are checked not to be 1 when the kernel starts)
+            axes = [k for k, size in enumerate(sizes) if size == 1]
+            unknown = [k for k, size in enumerate(sizes) if not size.is_number]
+            if not axes or not all(sizes[k].free_symbols <= self.entry_symbols for k in unknown):
+                label, first = ast.unparse(node.func), ast.unparse(node.args[0]) if node.args else "a"
+                method = isinstance(node.func, ast.Attribute) and first == ast.unparse(node.func.value)
+                written, spelled = ((f"{label}()", f"{label}(axis=0)") if method else
+                                    (f"{label}({first})", f"{label}({first}, axis=0)"))
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"{written!r}: symgrad cannot tell which axes of {array.text} have size 1 (its "
+                                 f"sizes come from the arguments): name them, {spelled} or axis=(0, 2)")
+            for k in unknown:
+                self.shape_checks.append((sp.Ne(sizes[k], 1), f"{self.function.__name__}(): {ast.unparse(node)} on "
+                                                              f"line {self.line(node)} is lifted for axis {k} of a "
+                                                              f"size other than 1 ({self.shape_text(sizes[k])}): "
+                                                              "name the axes to squeeze with axis="))
+        else:
+            axes = sorted({self.axis_of(a, array.ndim, node, optional=False)
+                           for a in (axis if isinstance(axis, tuple) else (axis,))})
+            for k in axes:
+                if sizes[k].is_number and sizes[k] != 1:
+                    raise self.error(errors.UnsupportedCallError, node,
+                                     f"{ast.unparse(node)!r}: axis {k} of {array.text} has size {sizes[k]}, not 1 "
+                                     "(NumPy raises ValueError): squeeze only axes of size 1")
+                self.same_size(sizes[k], 1, f"the size along axis {k} of {array.text} (squeezed)", node)
+        kept = [k for k in range(array.ndim) if k not in axes]
+        if not kept:  # (every axis: the one element, a number)
+            return as_number(array.at((sp.Integer(0),) * array.ndim))
+
+        def at(indices):
+            full = [sp.Integer(0)] * array.ndim
+            for k, index in zip(kept, indices):
+                full[k] = index
+            return array.at(tuple(full))
+
+        return ArrayExpression(tuple(array.shape[k] for k in kept), at, array.view, ast.unparse(node))
 
     # --- NumPy's conveniences, written with the reductions ----------------------------------------------------
     def peak_to_peak(self, target, node):
@@ -881,6 +1029,9 @@ class NumpyFunctions:
 # The NumPy functions lowered here: the function -> the method of NumpyFunctions (or of NumpySeries, in
 # numpy_series.py) that lowers its call.
 FUNCTIONS = {
+    **{function: "operator_function" for function in OPERATOR_FUNCTIONS},
+    **{function: "logical" for function in LOGICAL_FUNCTIONS},
+    np.squeeze: "squeezed",
     np.clip: "clipped",
     np.std: "statistic",
     np.var: "statistic",

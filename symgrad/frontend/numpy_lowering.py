@@ -642,8 +642,11 @@ class NumpyLowering:
         return is_condition(element) or isinstance(element, sp.Indexed) and element.base in self.mask_arrays, element
 
     def store_mask(self, target):
-        """The mask of a store through one (`out[m] = ...`, `out[~m]`, `out[x > 0]`), else None."""
-        if not (isinstance(target, ast.Subscript) and isinstance(target.slice, (ast.Name, ast.UnaryOp, ast.Compare))):
+        """The mask of a store through one (`out[m] = ...`, `out[~m]`, `out[x > 0]`, `out[(x > a) & (x < b)]`), else
+        None."""
+        index = target.slice if isinstance(target, ast.Subscript) else None
+        if not (isinstance(index, (ast.Name, ast.UnaryOp, ast.Compare)) or isinstance(index, ast.BinOp) and isinstance(
+                index.op, (ast.BitAnd, ast.BitOr, ast.BitXor))):
             return None
         mask = self.value(target.slice)
         return mask if self.is_array(mask) and self.mask_element(self.expression(mask, target.slice))[0] else None
@@ -1213,7 +1216,8 @@ class NumpyLowering:
                 raise self.error(errors.UnsupportedCallError, keyword,
                                  f"the keyword {keyword.arg}= of {label}: symgrad takes "
                                  f"{', '.join(k + '=' for k in allowed) or 'no keywords'} here")
-            keywords[keyword.arg] = self.value(keyword.value)
+            keywords[keyword.arg] = None if isinstance(keyword.value, ast.Constant) and keyword.value.value is None \
+                else self.value(keyword.value)  # (`axis=None`: as if not given)
         return keywords
 
     def numpy_call(self, target, node, args):
@@ -1771,6 +1775,9 @@ class NumpyLowering:
     def method_call(self, value, node):
         """`x.sum(axis=0)`, `x.mean()`, `x.max()`, `x.dot(y)`, `x.T` and friends on an array."""
         method, label = node.func.attr, ast.unparse(node.func)
+        function = self.method_function(value, node)  # (`x.clip(lo, hi)`: np.clip's row)
+        if function is not None:
+            return function
         dtype = static_target(self.frame, node.args[0]) if method == "astype" and len(node.args) == 1 else None
         if isinstance(dtype, type) and issubclass(dtype, (int, np.integer)) and dtype is not bool:
             return self.elementwise(lambda e: PythonInt(as_number(e)), [value], node)  # (`np.floor(v).astype(int)`)
@@ -1823,9 +1830,9 @@ class NumpyLowering:
                              "make an array of the list (np.array(...)) and index or slice it instead")
         raise self.error(errors.UnsupportedCallError, node,
                          f"the array method .{method}(): symgrad lowers .sum() .mean() .prod() .max() .min() .std() "
-                         ".var() .cumsum() .dot() .transpose() .reshape() .ravel() .flatten() .copy() .astype(float) "
-                         "(and the attribute .T); write the computation with the NumPy functions of "
-                         "docs/language.md instead")
+                         ".var() .cumsum() .cumprod() .dot() .transpose() .reshape() .ravel() .flatten() .copy() "
+                         ".clip() .trace() .squeeze() .diagonal() .argmax() .argmin() .astype(float) (and the "
+                         "attribute .T); write the computation with the NumPy functions of docs/language.md instead")
 
     def copied(self, value, node):
         """`x.copy()`, np.copy(x): a local array of the same elements, which the function may write."""
