@@ -113,16 +113,18 @@ class IntMod(sp.Function):
 
 class SliceBound(sp.Function):
     """A slice bound that the kernels check where the slice is evaluated (`x[i - 2:i + 1]` in a loop): NumPy would
-    count one below `low` from the end, where the slice's elements are read here as plain arithmetic from it.  `guard` is the condition under which the slice is evaluated, `line` its
-    source line.  A count from the end (`-k` in `x[:-k]`) is checked against `high` = -1 (NumPy reads `x[:-0]` as
-    `x[:0]`).  It is its value: size comparisons see through it (`seen_through`); the bounds stage does not, so an
-    access it reaches is checked after the slice's own check, whose message says what NumPy would do."""
+    count one below `low` from the end and clip one past `high` to the array, where the slice's elements are read
+    here as plain arithmetic from it.  `guard` is the condition under which the slice is evaluated, `line` its
+    source line, `from_end` true where the value is a count from the end (`-k` in `x[:-k]`), checked against
+    `high` = -1 (NumPy reads `x[:-0]` as `x[:0]`).  It is its value: size comparisons see through it
+    (`seen_through`); the bounds stage does not, so an access it reaches is checked after the slice's own check,
+    whose message says what NumPy would do."""
 
     is_integer = True
-    nargs = 5
+    nargs = 6
 
     @classmethod
-    def eval(cls, value, low, high, guard, line):
+    def eval(cls, value, low, high, guard, line, from_end):
         if guard is sp.false or (low <= value) is sp.true and (value <= high) is sp.true:
             return value
         return None
@@ -551,7 +553,7 @@ RULES = [
     Rule(sp.Heaviside, _zero, "(1.0 if {0} > 0 else ({1} if {0} == 0 else 0.0))", smooth=False),
     Rule(IntDiv, _zero, lambda a, b: "({0} // {1})" if b.is_nonzero else "int_floordiv({0}, {1})", smooth=False),
     Rule(IntMod, _zero, lambda a, b: "({0} % {1})" if b.is_nonzero else "int_mod({0}, {1})", smooth=False),
-    Rule(SliceBound, _zero, "slice_bound({0}, {1}, {2}, {3}, {4})", smooth=False),
+    Rule(SliceBound, _zero, "slice_bound({0}, {1}, {2}, {3}, {4}, {5})", smooth=False),
     Rule(FloorDivision, _zero, "({0} // {1})", smooth=False),
     Rule(AsIndex, _zero, "int({0})", smooth=False),
     Rule(AsFloat, _zero, "float({0})", smooth=False),
@@ -724,6 +726,7 @@ PYTHON_SPELLINGS = {
     ("acosh", "arccosh"): sp.acosh,
     ("atanh", "arctanh"): sp.atanh,
     ("exp",): sp.exp,
+    ("exp2",): lambda x: sp.Integer(2) ** x,
     ("expm1",): cfunctions.expm1,
     ("log",): _log,
     ("log1p",): cfunctions.log1p,
@@ -742,6 +745,7 @@ PYTHON_SPELLINGS = {
     ("lgamma",): sp.loggamma,
     ("abs", "fabs", "absolute"): sp.Abs,
     ("sign",): sp.sign,
+    ("heaviside",): sp.Heaviside,
     ("floor",): Floor,
     ("ceil",): Ceil,
     ("trunc", "fix"): Trunc,

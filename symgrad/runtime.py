@@ -268,16 +268,21 @@ def to_int(x):
 
 
 @numba.njit(cache=True)
-def slice_bound(value, low, high, guard, line):
+def slice_bound(value, low, high, guard, line, from_end):
     """A slice bound checked where the slice is evaluated (`rules.SliceBound`): itself, unless, where its guard
-    holds, it lies below `low` (NumPy would count it from the end of the array, which symgrad's arithmetic does
-    not), or, for a count from the end (`-k` in `x[:-k]`), above `high` = -1 (NumPy reads x[:-0] as x[:0])."""
+    holds, it lies below `low` (NumPy would count it from the end of the array) or past `high` (NumPy would clip
+    it to the array, which would change the slice's size), which symgrad's arithmetic reads otherwise; for a count
+    from the end (`-k` in `x[:-k]`), past `high` = -1 (NumPy reads x[:-0] as x[:0])."""
+    if guard and from_end and value > high:
+        raise ValueError("a slice bound computed on line " + str(line) + " counts " + str(-value) + " from the "
+                         "end, which NumPy reads from the start instead (x[:-0] is x[:0]): keep the number after "
+                         "the minus at least 1")
     if guard and value < low:
         raise ValueError("a slice bound computed on line " + str(line) + " is " + str(value) + ", which NumPy "
                          "counts from the end of the array and symgrad does not: add len(x) to count from the "
                          "end, clip it with max(..., 0), or start the loop where the bound is not negative")
     if guard and value > high:
-        raise ValueError("a slice bound computed on line " + str(line) + " counts " + str(-value) + " from the "
-                         "end, which NumPy reads from the start instead (x[:-0] is x[:0]): keep the number after "
-                         "the minus at least 1")
+        raise ValueError("a slice bound computed on line " + str(line) + " is " + str(value) + ", past the end of "
+                         "the array (" + str(int(high)) + "), where NumPy clips it and symgrad does not: clip it "
+                         "with min(..., len(x)), or end the loop where the slice fits")
     return value

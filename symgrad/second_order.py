@@ -188,8 +188,8 @@ class HVP(_SecondOrder):
 
     def __call__(self, *args, **keywords):
         """H v, shaped like the `wrt` argument (a tuple of them, and a tuple v, for a tuple `wrt`)."""
-        if self._cache_key is None:  # the first call: the ranks of f's arrays (v is after them, or a keyword)
-            self._observe(args[:self._arity], {k: a for k, a in keywords.items() if k != "v"})
+        if self._cache_key is None:  # the first call: the ranks of f's arrays (v is the last, or a keyword)
+            self._observe(args if "v" in keywords else args[:-1], {k: a for k, a in keywords.items() if k != "v"})
         if not keywords and len(args) == self._arity + 1 and not self._as_tuple and self._fits(args[-1], args) \
                 and not self._load().FOLDED:  # (a module-level number is checked on the way through _arguments)
             return self.kernels.grad(*args)  # (the dispatcher names an argument of the wrong type)

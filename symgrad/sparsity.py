@@ -41,6 +41,7 @@ class _Pattern:
         self.integers = {}  # integer symbol -> sympy Integer
         self.floats = {}  # float symbol -> frozenset of wrt elements
         self.arrays = {}  # local array label -> {index tuple: frozenset}
+        self.sizes = {}  # local array label -> its shape, as ints
         for argument, value in zip(program.arguments, values):
             if argument.kind == "int":
                 self.integers[argument.symbol] = sp.Integer(int(value))
@@ -86,7 +87,7 @@ class _Pattern:
                 return EMPTY  # (data: an argument array other than wrt)
             if not all(isinstance(i, int) for i in indices):
                 raise _NotSummable  # (a local array read at an index that varies with the summarised loop)
-            return self.arrays[expr.base.label].get(indices, EMPTY)
+            return self.arrays[expr.base.label].get(self.local_index(expr.base.label, indices), EMPTY)
         if isinstance(expr, sp.Piecewise):  # conditions have no derivative; each side may be taken, unless its
             taken = []  # condition is decided by the integers alone (x[i - 1] under i > 0 is not read at i = 0)
             for value, condition in expr.args:
@@ -126,6 +127,13 @@ class _Pattern:
             position = position * size + (index + size if index < 0 else index)
         return position
 
+    def local_index(self, label, indices):
+        """`indices` of a local array with each negative int counted from the end of its axis, as the kernels
+        read it, so that `w[-1]` and `w[n - 1]` are one element."""
+        sizes = self.sizes.get(label, ())
+        return tuple(index + size if isinstance(index, int) and index < 0 and isinstance(size, int) else index
+                     for index, size in zip(indices, sizes)) if sizes else indices
+
     def decided(self, condition):
         """`condition` with the integers known put in: sp.true or sp.false when they decide it."""
         decided = sp.sympify(condition).xreplace(self.integers)
@@ -143,9 +151,10 @@ class _Pattern:
                 self.bind(statement.target, statement.value)
             elif isinstance(statement, Allocate):
                 self.arrays[statement.base.label] = {}
+                self.sizes[statement.base.label] = tuple(self.integer(size) for size in statement.shape)
             elif isinstance(statement, Store):
                 elements = self.arrays.setdefault(statement.base.label, {})
-                index = tuple(self.integer(i) for i in statement.indices)
+                index = self.local_index(statement.base.label, tuple(self.integer(i) for i in statement.indices))
                 value = self.depends(statement.value)
                 elements[index] = value | elements.get(index, EMPTY) if statement.accumulate else value
             elif isinstance(statement, Loop):

@@ -253,3 +253,22 @@ def test_read_only_arrays_are_accepted_by_the_second_order_and_jacobian_transfor
             np.testing.assert_allclose(sg.jacobian(functions.residuals, mode=mode)(frozen, frozen_x), jacobian,
                                        rtol=1e-14, err_msg=f"{how} {mode}")
         assert not frozen.flags.writeable  # (left as it was)
+
+
+def weighted_by_a_pair(x, scales=(1.0, 2.0)):
+    a, b = scales
+    return a * np.sum(x ** 2) + b * x[0]
+
+
+def test_an_unpacked_argument_is_an_array_and_a_tuple_for_it_is_named():
+    """`a, b = scales` read scales as a number ('cannot unpack 1 value(s) into 2 names'), and a tuple default was
+    reported as if the caller had passed something wrong (found by probing): it is a vector, and a tuple or list
+    passed for it, or left as its default, is told to be np.array(...)."""
+    x = np.array([0.5, -1.0, 2.0])
+    gx, gs = sg.grad(weighted_by_a_pair, wrt=(0, 1))(x, np.array([3.0, 0.5]))
+    np.testing.assert_allclose(gx, 2 * 3.0 * x + np.array([0.5, 0.0, 0.0]), rtol=1e-15)
+    np.testing.assert_allclose(gs, [np.sum(x ** 2), x[0]], rtol=1e-15)
+    for call in ((x,), (x, (1.0, 2.0))):
+        with pytest.raises(TypeError, match=r"argument 'scales' must be a 1-D float64 array, got a tuple: pass "
+                                            r"np.array\(...\), also in place of a default"):
+            sg.grad(weighted_by_a_pair)(*call)

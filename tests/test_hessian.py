@@ -42,7 +42,37 @@ def symbols():
     return a, b, a ** 3 * b + sympy.exp(a * b) - sympy.log(b) * a * a  # cubic, written by hand
 
 
+def last_of_a_local(x):
+    w = 1 + x
+    return np.sum(w[:-1] ** 3) + w[-1] ** 3 + np.sum(w[:-2] ** 2) * w[-1]
+
+
+def last_of_a_running_sum(x):
+    c = np.cumsum(x)
+    return np.sum(c[:-1] ** 2) + c[-1] ** 3
+
+
+def levy(x):
+    w = 1 + (x - 1) / 4
+    term1 = np.sin(np.pi * w[0]) ** 2
+    term3 = (w[-1] - 1) ** 2 * (1 + np.sin(2 * np.pi * w[-1]) ** 2)
+    wi = w[:-1]
+    return term1 + np.sum((wi - 1) ** 2 * (1 + 10 * np.sin(np.pi * wi + 1) ** 2)) + term3
+
+
 # --- dense and sparse by colouring --------------------------------------------------------------------------
+@pytest.mark.parametrize("function", [last_of_a_local, last_of_a_running_sum, levy])
+def test_a_negative_index_into_a_local_array_is_in_the_hessian_pattern(function):
+    """`w[-1]` of a local array was a different element from `w[n - 1]` to the pattern, so its row and column were
+    left out of the Hessian (Levy's last diagonal entry was 0) and colours shared by mistake corrupted others
+    (found by probing): the pattern counts a negative index from the end as the kernels do."""
+    x = np.array([0.5, 1.0, 2.0, -0.5, 0.25])
+    expected = jax.hessian(twin(function))(x)
+    close(sg.hessian(function)(x), expected)
+    close(sg.hessian(function, sparse=True)(x).toarray(), expected)
+    close(sg.value_grad_and_hessian(function)(x)[2], expected)
+
+
 def test_dense_hessian_by_colours_is_jax_and_the_unit_vector_loop():
     x = np.linspace(-1.2, 1.4, 30)
     hessian = sg.hessian(rosen)
@@ -435,3 +465,15 @@ def test_value_grad_and_hessian_sees_a_rebound_module_number_in_all_three(make_m
             hessian = hessian.toarray() if transform.sparse else hessian
             np.testing.assert_allclose(hessian, np.diag(12 * scale * p ** 2), rtol=1e-15)
         np.testing.assert_allclose(hvp(p, np.ones(3)), 12 * scale * p ** 2, rtol=1e-15)
+
+
+def scaled_cubes(x, scale=2.0):
+    return scale * np.sum(x ** 3)
+
+
+def test_an_hvp_of_a_function_with_a_default_argument_takes_the_last_argument_as_v():
+    """hvp(x, v) of f(x, scale=2.0) read v as scale on the first call, which then failed with a misleading message
+    about scale's rank (found by probing): v is the last positional argument, as documented."""
+    x, v = np.array([0.5, 1.0, -2.0]), np.array([1.0, 0.5, 2.0])
+    close(sg.hvp(scaled_cubes)(x, v), 2.0 * 6 * x * v)
+    close(sg.hvp(scaled_cubes)(x, 3.0, v), 3.0 * 6 * x * v)

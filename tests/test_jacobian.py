@@ -488,3 +488,24 @@ def test_write_once_arrays_keeps_the_undo_of_an_output_element_stored_twice():
     transform = sg.jacobian(rewritten_output, mode="rev")
     assert "tape_r" in transform.source()
     close(transform(p), jax.jacrev(twin(rewritten_output))(p), rtol=1e-13)
+
+
+def last_residual(u):
+    r = np.zeros_like(u)
+    r[-1] = u[0] ** 2
+    r[:-1] = u[1:] * u[:-1]
+    return r
+
+
+def test_a_negative_index_store_is_in_the_sparse_jacobian_pattern():
+    """r[-1] = ... of a local array crashed the sparse Jacobian with NumPy's 'list argument must have no negative
+    elements' (found by probing): the pattern counts the index from the end as the kernels do."""
+    u = np.array([0.5, -1.0, 2.0, 0.75])
+    dense = sg.jacobian(last_residual)(u)
+    sparse = sg.jacobian(last_residual, sparse=True)(u).toarray()
+    by_hand = np.zeros((4, 4))
+    by_hand[3, 0] = 2 * u[0]
+    for k in range(3):
+        by_hand[k, k], by_hand[k, k + 1] = u[k + 1], u[k]
+    close(dense, by_hand)
+    close(sparse, by_hand)

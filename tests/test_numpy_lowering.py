@@ -638,28 +638,37 @@ def test_a_computed_bound_written_negative_counts_from_the_end_as_in_numpy():
         sg.value_and_grad(lags_from_zero)(x, 3)
 
 
-def reversed_windows(x):
-    s = 0.0
-    for i in range(len(x)):
-        s += np.sum(x[i + 2:i:-1] ** 2) * (i + 1)
-    return s
+def windowed_dot(x, k):
+    m = len(k)
+    out = np.zeros(len(x) - m + 1)
+    for i in range(len(out)):
+        out[i] = np.dot(x[i:i + m], k[::-1])
+    return np.sum(out ** 2)
 
 
-def test_a_window_past_the_end_is_clipped_where_it_is_evaluated_as_in_numpy():
-    """x[i:i + 3] at the last i reads past the end, where NumPy clips the window: it raised, and now is the shorter
-    window NumPy reads (with the mean of its own length); so is a reversed window whose start is past the end.
-    Under an `if` that keeps the slice inside the array, the values are NumPy's for short arrays too."""
-    for n in (1, 2, 5):
-        x = np.linspace(0.5, 2.0, n) ** 2
-        for function in (rolling_means, rolling_means_that_fit, reversed_windows):
-            value, x_bar = sg.value_and_grad(function)(x)
-            assert value == pytest.approx(function(x), rel=1e-14)
-            np.testing.assert_allclose(x_bar, richardson_gradient(function, [x], 0), rtol=1e-9, atol=1e-12)
+def test_a_window_past_the_end_raises_where_it_is_evaluated_and_one_that_fits_keeps_its_size():
+    """x[i:i + 3] at the last i reads past the end, where NumPy clips the window: a ValueError that says so and how
+    to clip it, since a clipped size would no longer be the size the window meets (np.dot(x[i:i + m], k), which
+    was refused while the windows were clipped in loops: found by probing).  Under an `if` that keeps the slice
+    inside the array, the values are NumPy's for short arrays too."""
+    x = np.arange(1.0, 6.0)
+    with pytest.raises(ValueError, match=r"slice bound computed on line \d+ is 6, past the end of the array \(5\)"):
+        sg.value_and_grad(rolling_means)(x)
+    value, x_bar = sg.value_and_grad(rolling_means_that_fit)(x)
+    means = np.array([x[i:i + 3].mean() for i in range(3)])
+    assert value == pytest.approx(rolling_means_that_fit(x), rel=1e-14)
+    np.testing.assert_allclose(x_bar, [sum(2 * means[i] / 3 for i in range(3) if i <= j < i + 3) for j in range(5)],
+                               rtol=1e-14)
     for n, expected in ((4, np.ones(4)), (7, np.r_[0.0, 0.0, np.ones(5)]), (12, np.r_[2 * np.arange(1.0, 11.0), 0, 0])):
         x = np.arange(1.0, n + 1)
         value, x_bar = sg.value_and_grad(head_if_long_enough)(x)
         assert value == head_if_long_enough(x)
         np.testing.assert_array_equal(x_bar, expected)
+    x, k = np.linspace(-1.0, 2.0, 8) ** 2, np.array([0.5, 1.0, -0.25])
+    value, (x_bar, k_bar) = sg.value_and_grad(windowed_dot, wrt=(0, 1))(x, k)
+    assert value == pytest.approx(windowed_dot(x, k), rel=1e-14)
+    np.testing.assert_allclose(x_bar, richardson_gradient(windowed_dot, [x, k], 0), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(k_bar, richardson_gradient(windowed_dot, [x, k], 1), rtol=1e-9, atol=1e-12)
 
 
 def test_a_computed_stop_of_a_reversed_slice_is_not_negative():

@@ -28,13 +28,14 @@ ARRAY_FUNCTIONS = {id(f) for f in (np.sum, np.mean, np.prod, np.dot, np.matmul, 
 # builtin sum/max/min of one argument iterate over it, and NumPy's max/min reduce one array.
 ITERATING = {id(builtins.sum), id(math.prod), id(builtins.max), id(builtins.min), id(np.max), id(np.amax), id(np.min),
              id(np.amin)}
-# Calls whose arguments at these positions, or of these keywords, are integers (shifts, widths, diagonals, sizes).
+# Calls whose arguments at these positions, or of these keywords, are integers (shifts, widths, diagonals, sizes,
+# norm orders).
 INTEGER_ARGUMENTS = {id(np.roll): ((1,), "shift"), id(np.pad): ((1,), "pad_width"), id(np.triu): ((1,), "k"),
                      id(np.tril): ((1,), "k"), id(np.diag): ((1,), "k"), id(np.diagonal): ((1,), "offset"),
                      id(np.tensordot): ((2,), "axes"), id(np.tile): ((1,), "reps"),
                      id(np.repeat): ((1,), "repeats"), id(np.zeros): ((0,), "shape"), id(np.empty): ((0,), "shape"),
                      id(np.ones): ((0,), "shape"), id(np.full): ((0,), "shape"), id(np.eye): ((0, 1, 2), "N"),
-                     id(np.identity): ((0,), "n"), id(np.linspace): ((2,), "num")}
+                     id(np.identity): ((0,), "n"), id(np.linspace): ((2,), "num"), id(np.linalg.norm): ((1,), "ord")}
 ARRAY_METHODS = {"sum", "mean", "prod", "max", "min", "std", "var", "cumsum", "cumprod", "diagonal", "dot",
                  "transpose", "reshape", "ravel", "flatten", "argmax", "argmin", "copy", "clip", "trace", "squeeze"}
 
@@ -181,6 +182,9 @@ def infer_kinds(source, seen=None, observed=None):
             for iterable in iterables:
                 if isinstance(iterable, ast.Name):
                     array(iterable.id, 1)
+        elif isinstance(node, ast.Assign) and isinstance(node.targets[0], (ast.Tuple, ast.List)) \
+                and isinstance(node.value, ast.Name):  # (`a, b = theta`: unpacked along its first axis)
+            array(node.value.id, 1)
         elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
             for side in (node.left, node.right):
                 if isinstance(side, ast.Name):

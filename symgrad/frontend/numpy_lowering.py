@@ -221,11 +221,12 @@ def _sinc(x):
 
 
 # NumPy functions that are formulas of the rules table's nodes.
-NUMPY_COMPOSITES = {id(np.logaddexp): _logaddexp, id(np.sinc): _sinc}
+NUMPY_COMPOSITES = {id(np.logaddexp): _logaddexp, id(np.sinc): _sinc,
+                    id(np.logaddexp2): lambda a, b: _logaddexp(a * sp.log(2), b * sp.log(2)) / sp.log(2)}
 
 
 def composite(target):
-    """The formula of np.logaddexp or np.sinc, of a scipy.special function or of a scipy.stats method
+    """The formula of np.logaddexp, np.logaddexp2 or np.sinc, of a scipy.special function or of a scipy.stats method
     (norm.logpdf), or None."""
     if id(target) in NUMPY_COMPOSITES:
         return NUMPY_COMPOSITES[id(target)]
@@ -274,7 +275,8 @@ GENERAL_MATRIX = ("symgrad does not lower factorisations with pivoting that a ge
                   "positive definite A use L = np.linalg.cholesky(A): ")
 REFUSED_LINALG = {
     "inv": GENERAL_MATRIX + "scipy.linalg.cho_solve((L, True), B) for inv(A) @ B (np.eye(n) for B gives inv(A))",
-    "solve": GENERAL_MATRIX + "scipy.linalg.cho_solve((L, True), b) for solve(A, b)",
+    "solve": GENERAL_MATRIX + "scipy.linalg.cho_solve((L, True), b) for solve(A, b); for a triangular matrix "
+                              "(a Cholesky factor L), scipy.linalg.solve_triangular(L, b, lower=True)",
     "det": GENERAL_MATRIX + "np.prod(np.diag(L)) ** 2 for det(A)",
     "slogdet": GENERAL_MATRIX + "2 * np.sum(np.log(np.diag(L))) for the log-determinant (the sign is 1)",
 }
@@ -832,6 +834,18 @@ class NumpyLowering:
             length = Maximum(length, sp.Integer(0))
         return start, length, step
 
+    def clipped_rather_than_checked(self, need):
+        """Whether a slice's need that NumPy meets by clipping (`10 <= len(x)` for `x[:10]`, `0 <= len(x) - k` for
+        `x[:-k]`) is met by clipping the bound here too: where it never holds, or where it depends on the arguments
+        only and may fail for an array of one element or more.  Otherwise it is checked: at entry where it holds for
+        every non-empty array, so that the slice keeps its plain size (`A[:1, :1]` is 1 x 1 and broadcasts as one),
+        and where the slice is evaluated where it moves with a loop variable, whose clipped size would no longer
+        match the sizes it meets (`np.dot(x[i:i + m], k)` in `for i in range(len(x) - m + 1)`)."""
+        if need is None or need is sp.true:
+            return False
+        return need is sp.false or need.free_symbols <= self.entry_symbols and not (
+            self.guard is sp.true and self.nonnegative_for_nonempty_arrays(sp.expand(need.rhs - need.lhs)))
+
     def nonnegative_for_nonempty_arrays(self, length):
         """Whether `length` is not negative where every array has at least one element along each axis: so
         `x[1:]` keeps its plain length, `len(x) - 1` (an empty array reads nothing through it), while `x[1:-1]`
@@ -865,19 +879,23 @@ class NumpyLowering:
             text = "the bound" if part is None else ast.unparse(part)
             below = None if lowest is None else self.within(sp.Le(lowest, value))
             past = None if highest is None else self.within(sp.Le(value, highest))
-            # NumPy clips a bound past the end, and one below the start that counts from the end (x[-5:] of 3
-            # elements, x[:-k] with k > len(x)): so does the arithmetic, with min and max.
-            clips = (below if name in from_end or not computed[part is node.upper] else None,
-                     None if name in from_end else past)
+            # (a count from the end is clipped at the start wherever it goes below it: x[-lag:] with lag > len(x))
+            literal = not computed[part is node.upper]
+            clips = [below if name in from_end or literal and self.clipped_rather_than_checked(below) else None,
+                     past if name not in from_end and self.clipped_rather_than_checked(past) else None]
             below, past = (None if below is clips[0] else below), (None if past is clips[1] else past)
-            if name in from_end:  # (NumPy reads x[:-0] as x[:0])
+            if name in from_end and past is not None:  # (NumPy reads x[:-0] as x[:0])
                 count = ast.unparse(part.operand) if _negated(part) else f"-({text})"
                 advice[past] = (f"keep {count} at least 1, where {text} counts from the end (NumPy reads "
                                 f"{array}[:-0] as {array}[:0])")
-            elif below not in (None, sp.true):
+            elif past is not None:
+                advice[past] = f"write min(..., len({array})) in it to clip it at the end"
+            if below is not None and computed[part is node.upper] and name not in from_end:
                 count = f"len({array}) - {text[1:]}" if text.startswith("-") else f"len({array}) + {text}"
                 advice[below] = (f"NumPy would count {text} from the end where it is negative: write {count} to "
                                  f"count from the end, or max({text}, 0) to clip it")
+            elif below is not None:
+                advice[below] = f"write max(..., 0) in it to clip it at the start"
             open_needs = [need for need in (below, past) if need is not None and need is not sp.true]
             if any(need is sp.false for need in open_needs):
                 raise self.error(errors.UnsupportedExpressionError, node,
@@ -888,9 +906,10 @@ class NumpyLowering:
                 at_entry += open_needs
             elif open_needs and name in from_end:  # (checked as the count NumPy reads: -k <= -1)
                 bounds[name] = size + SliceBound(bounds[name] - size, sp.S.NegativeInfinity, highest - size,
-                                                 self.guard, self.line(node))
-            elif open_needs:  # (a computed bound that must not be negative)
-                bounds[name] = SliceBound(bounds[name], lowest, sp.oo, self.guard, self.line(node))
+                                                 self.guard, self.line(node), sp.true)
+            elif open_needs:
+                bounds[name] = SliceBound(bounds[name], sp.S.NegativeInfinity if below is None else lowest,
+                                          sp.oo if past is None else highest, self.guard, self.line(node), sp.false)
             if clips[0] not in (None, sp.true):
                 bounds[name] = lowest if clips[0] is sp.false else Maximum(bounds[name], lowest)
             if clips[1] not in (None, sp.true):
