@@ -78,16 +78,18 @@ class Tangents:
 
     def named(self, symbol, parameter, value, guard, line, out, taped=False):
         """Bind the tangent of `symbol`: a number stays a number, anything else gets a statement."""
-        if guard is not sp.true and value != 0:
+        # The tangent of a taped read is a read of the tangent array: reverse mode (over this forward program, for
+        # a Hessian) records it as it records the value's, so it stays a read, under the read's guard (wrapped in
+        # a Piecewise, it was not recorded, and the reverse sweep read the array as the last iteration left it).
+        taped = taped and isinstance(value, sp.Indexed)
+        if guard is not sp.true and value != 0 and not taped:
             value = sp.Piecewise((value, guard), (0, True))
         if value.is_number:
             self.tangent[(symbol, parameter)] = value
             return
         tangent = self.fresh(f"{symbol.name}_dot_{parameter}")
         self.tangent[(symbol, parameter)] = tangent
-        # The tangent of a taped read is a read of the tangent array: reverse mode (over this forward program, for
-        # a Hessian) records it as it records the value's.
-        out.append(Assign(tangent, value, sp.true, line, taped and isinstance(value, sp.Indexed)))
+        out.append(Assign(tangent, value, guard if taped else sp.true, line, taped))
 
     def statements(self, statements):
         out = []

@@ -477,3 +477,28 @@ def test_an_hvp_of_a_function_with_a_default_argument_takes_the_last_argument_as
     x, v = np.array([0.5, 1.0, -2.0]), np.array([1.0, 0.5, 2.0])
     close(sg.hvp(scaled_cubes)(x, v), 2.0 * 6 * x * v)
     close(sg.hvp(scaled_cubes)(x, 3.0, v), 3.0 * 6 * x * v)
+
+
+def rows_under_an_early_return(x, y, a):
+    if a < -0.41:
+        return a
+    s = 0.0
+    for i in range(x.size):
+        h = np.zeros(len(y))
+        for j in range(len(y)):
+            h[j] = x[i] * y[j]
+        r = 0.0
+        for j in range(len(y)):
+            r += h[j] * x[1]
+        s += r * r
+    return s
+
+
+def test_a_local_array_read_under_a_guard_is_taped_for_the_hessian():
+    """A read of a local array made anew in each iteration, under the guard of an early return, had a tangent
+    wrapped in a Piecewise, which reverse mode did not record: the Hessian read the tangent array as the last
+    iteration left it (found by the fuzzer's coloured/unit-vector Hessian check, seed 12900031)."""
+    x, y = np.array([-1.3, -1.19, -1.03]), np.array([-0.36, 0.43, -0.61])
+    expected = jax.hessian(twin(rows_under_an_early_return))(x, y, 0.1)
+    close(sg.hessian(rows_under_an_early_return)(x, y, 0.1), expected)
+    close(sg.hessian(rows_under_an_early_return).kernels.hessian(x, y, 0.1), expected)

@@ -134,6 +134,9 @@ def main(argv=None):
                              "hour; an access outside an array then shows as NumPy's IndexError instead of a crash")
     parser.add_argument("--parallel", action="store_true",
                         help="also compare the kernels of parallel=True, every loop in chunks, with the serial ones")
+    parser.add_argument("--hessian", action="store_true",
+                        help="also compare each program's Hessian by colours of its pattern with the one by unit "
+                             "vectors")
     parser.add_argument("--numpy", action="store_true",
                         help="vectorised NumPy programs (benchmarks/fuzz/numpy_programs.py) instead of loop programs")
     parser.add_argument("--blocks", help="loop programs made only of these generator blocks, comma-separated "
@@ -143,6 +146,8 @@ def main(argv=None):
         os.environ["NUMBA_DISABLE_JIT"] = "1"  # the workers inherit it
     if options.parallel:
         os.environ["SYMGRAD_FUZZ_PARALLEL"] = "1"
+    if options.hessian:
+        os.environ["SYMGRAD_FUZZ_HESSIAN"] = "1"
 
     options.out.mkdir(parents=True, exist_ok=True)
     blocks = tuple(options.blocks.split(",")) if options.blocks else None

@@ -7,6 +7,9 @@
   step), the program is *inconclusive*, never a failure.
 * **Forward mode against reverse mode**, and **optimised against unoptimised kernels**, once symgrad offers the
   ``method=`` and ``optimize=`` options: compilers are tested -O2 against -O0 the same way.
+* **The coloured Hessian against the unit-vector one** (``SYMGRAD_FUZZ_HESSIAN=1``, the campaign's ``--hessian``):
+  for the first 1-D array of wrt, `sg.hessian` (one HVP per colour of its sparsity pattern) against
+  `.kernels.hessian` (one HVP per unit vector, no pattern), so that a pattern that misses an entry shows.
 * **Threaded against serial kernels** (``SYMGRAD_FUZZ_PARALLEL=1``, the campaign's ``--parallel``): the kernels of
   ``parallel=True``, with loops run in chunks from the first iteration on (`PARALLEL_MIN_ITERATIONS` set to 1, so
   that the small data of a generated program takes the threaded branch) and pass `chunk_scratch` on every loop
@@ -35,13 +38,15 @@ from symgrad.passes import PASSES
 
 ACCEPTED = ("ok", "refused", "inconclusive")
 FAILURES = ("wrong value", "wrong gradient", "forward/reverse mismatch", "optimised/unoptimised mismatch",
-            "parallel/serial mismatch", "memory error", "falsely refused", "internal error", "timeout")
+            "parallel/serial mismatch", "coloured/unit-vector Hessian mismatch", "memory error", "falsely refused",
+            "internal error", "timeout")
 OUTCOMES = ACCEPTED + FAILURES
 PYTHON_ERRORS = (IndexError, ZeroDivisionError, ValueError)
 # Under NUMBA_DISABLE_JIT=1 (`--interpret`) the kernels run as Python: an access outside an array that no check of
 # symgrad's caught is then NumPy's own IndexError, not symgrad's ArrayIndexError, and counts as a memory error.
 INTERPRETED = os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0")
 PARALLEL = os.environ.get("SYMGRAD_FUZZ_PARALLEL") == "1"
+HESSIAN = os.environ.get("SYMGRAD_FUZZ_HESSIAN") == "1"
 if PARALLEL:  # (this worker's kernels only: the campaign has a cache directory of its own)
     codegen.PARALLEL_MIN_ITERATIONS = 1
     codegen.DATA_LOOPS_ONLY = False  # (every array of a generated program is differentiated)
@@ -394,6 +399,28 @@ def modes(function, program, main, options):
             raise Failure("parallel/serial mismatch", f"serial {show(main)}, parallel {show(chunked)}")
 
 
+def hessians(function, program):
+    """The Hessian w.r.t. the first 1-D array of wrt by colours of its pattern against the one by unit vectors,
+    the other arguments held: an entry the pattern misses is a mismatch."""
+    args = arguments(program)
+    names = list(program["args"])
+    vector = next((name for name in program["wrt"] if isinstance(program["args"][name], list)
+                   and np.ndim(program["args"][name]) == 1 and len(program["args"][name]) > 1), None)
+    if vector is None:
+        return
+    transform = sg.hessian(function, wrt=vector)
+    coloured = attempt(lambda: transform(*args))
+    if coloured[1] is not None:
+        if isinstance(coloured[1], UnsupportedSyntaxError) or isinstance(coloured[1], PYTHON_ERRORS):
+            return  # (what the second order refuses, or the data's own error: the gradient was judged)
+        raise Failure("internal error", f"hessian: {describe(coloured[1])}")
+    by_units = attempt(lambda: transform.kernels.hessian(*args))
+    if not same_result(coloured, by_units, MODES_RTOL):
+        raise Failure("coloured/unit-vector Hessian mismatch",
+                      f"w.r.t. {vector} ({names.index(vector)}): coloured {show(coloured)}, unit vectors "
+                      f"{show(by_units)}")
+
+
 def show(result):
     value, error = result
     return describe(error) if error is not None else repr(value)
@@ -421,6 +448,8 @@ def check(program, directory):
             judge_value(value, python_value, python_error)
             judge_gradient(function, program, gradient, verdict)
         modes(function, program, result, options)
+        if HESSIAN and error is None:
+            hessians(function, program)
     except Failure as failure:
         failure.verdict.notes = verdict.notes
         return failure.verdict
