@@ -16,10 +16,10 @@ only when a kernel is first compiled or loaded.
 from .api import Transform, grad, value_and_grad, vmap
 from .cache import VERSION as __version__
 from .cache import CacheWarning, KernelCompileError
-from .errors import ArrayIndexError, NonDifferentiableArgumentError, UnsupportedSyntaxError
+from .errors import ArrayIndexError, NonDifferentiableArgumentError, StaleSourceError, UnsupportedSyntaxError
 from .jacobian import jacobian, jvp, value_and_jacobian, vjp
 from .second_order import hessian, hvp, value_grad_and_hessian
 
 __all__ = ["grad", "value_and_grad", "jacobian", "value_and_jacobian", "jvp", "vjp", "hvp", "hessian",
            "value_grad_and_hessian", "vmap", "Transform", "UnsupportedSyntaxError", "NonDifferentiableArgumentError",
-           "ArrayIndexError", "KernelCompileError", "CacheWarning", "__version__"]
+           "ArrayIndexError", "StaleSourceError", "KernelCompileError", "CacheWarning", "__version__"]

@@ -210,6 +210,9 @@ def _observed_kind(array):
     return f"array{array.ndim}"
 
 
+_NUMBERS = (int, float, np.integer, np.floating)  # what a kernel takes as a number (converted to float64)
+
+
 def _argument_problem(kind, value):
     """What is wrong with `value` for an argument of `kind`, or None."""
     if kind == "index1":
@@ -222,11 +225,15 @@ def _argument_problem(kind, value):
     if kind.startswith("array"):
         return _array_problem(value, int(kind[len("array"):]))
     if kind == "int":
-        if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+        if isinstance(value, _NUMBERS) and not isinstance(value, (bool, np.bool_)):
             return None
         return f"is used as an integer (a loop bound or an index) and must be an int, got {type(value).__name__}"
-    if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+    if isinstance(value, _NUMBERS) and not isinstance(value, (bool, np.bool_)):
         return None
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):  # (Fraction, Decimal-like)
+        return f"must be a float, got {type(value).__name__} {value!s:.60}: pass float(...) of it"
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return "must be a real number (float), got a 0-d array: pass float(...) of it (or its .item())"
     if isinstance(value, np.ndarray) and value.ndim > 3:
         return (f"is an array of {value.ndim} axes (shape {value.shape}): symgrad takes arrays of one to three axes; "
                 "pass 3-D slices of it, or reshape it before the call")
@@ -234,16 +241,26 @@ def _argument_problem(kind, value):
         return f"must be a real number (float), got an ndarray of shape {value.shape}"
     if isinstance(value, numbers.Complex):
         return f"must be a real number (float), got the complex number {value!r}"
-    return f"must be a real number (float), got {type(value).__name__} {value!r}"[:200]
+    return f"must be a real number (float), got {type(value).__name__} {value!r}"[:200] + ": pass a float"
 
 
-def _explain_arguments(module, *args, **keywords):
-    """Raise a TypeError naming the argument a kernel's dispatcher could not accept."""
-    for name, kind, value in zip(module.ARGUMENTS, module.KINDS, args):
+def _explain_arguments(module, name, *args, **keywords):
+    """Raise a TypeError naming the argument a kernel's dispatcher could not accept: one left out of the call (the
+    dispatcher passes it as its default, `jit.MISSING`, as Python's own message), or one of the wrong type.  `name`
+    is the user's function's (a nested gradient's kernels are named after the derived program, `f_dot`)."""
+    from .jit import MISSING
+
+    missing = [argument for argument, value in zip(module.ARGUMENTS, args) if getattr(value, "value", None) is MISSING]
+    if missing:
+        quoted = [repr(argument) for argument in missing]
+        listed = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+        raise TypeError(f"{name}() missing {len(missing)} required positional "
+                        f"argument{'s' if len(missing) > 1 else ''}: {listed}")
+    for argument, kind, value in zip(module.ARGUMENTS, module.KINDS, args):
         problem = _argument_problem(kind, value)
         if problem:
-            raise TypeError(f"{module.NAME}(): argument {name!r} {problem}")
-    raise TypeError(f"{module.NAME}() takes {len(module.ARGUMENTS)} argument(s) ({', '.join(module.ARGUMENTS)}); "
+            raise TypeError(f"{name}(): argument {argument!r} {problem}")
+    raise TypeError(f"{name}() takes {len(module.ARGUMENTS)} argument(s) ({', '.join(module.ARGUMENTS)}); "
                     f"got {', '.join(type(a).__name__ for a in args)}")
 
 
@@ -270,8 +287,48 @@ def _call_by_position(function, dispatcher, *args, **keywords):
     return dispatcher(*args)
 
 
+def _made_again(cls, args, keywords):
+    """`cls(*args, **keywords)`: how a pickled or copied transform is made again (`Transform.__reduce__`)."""
+    return cls(*args, **keywords)
+
+
 class Transform:
     """A differentiated function: call it for the gradient (or value and gradient), read its formulas."""
+
+    def __new__(cls, *args, **keywords):
+        # What built the transform, kept for pickling and copying (`__reduce__`) and for `vmap`'s serial twin: the
+        # class before `__init__` gives the object a class of its own, and the arguments as given.
+        self = super().__new__(cls)
+        self._made_with = (cls, args, keywords)
+        return self
+
+    def __reduce__(self):
+        """Pickled as the function and the options that built it, the function by reference (a module-level
+        ``def``), so that a transform travels to a `ProcessPoolExecutor`'s workers; a transform that is itself
+        what its module holds under the function's name (``@sg.grad`` over a ``def``) pickles by that name."""
+        module = sys.modules.get(getattr(self, "__module__", None) or "")
+        held = module
+        for part in getattr(self, "__qualname__", "").split("."):
+            held = getattr(held, part, None)
+        if held is self:
+            return self.__qualname__
+        return _made_again, self._made_with
+
+    def __copy__(self):
+        """A fresh transform of the same function and options: it finds its kernels in the derivation cache (or
+        derives them) at its first call."""
+        return _made_again(*self._made_with)
+
+    def __deepcopy__(self, memo):
+        return self.__copy__()
+
+    def _remade(self, **changes):
+        """A new transform made as this one was, with the options in `changes` (``parallel=False``) replaced."""
+        cls, args, keywords = self._made_with
+        names = list(inspect.signature(cls.__init__).parameters)[1:]
+        options = dict(zip(names, args), **keywords)
+        options.update(changes)
+        return cls(**options)
 
     def __init__(self, function, wrt, mode, parallel=False, optimize=True, method="auto"):
         if getattr(function, cache.INLINE_ATTRIBUTE, None) is not None:
@@ -281,6 +338,7 @@ class Transform:
             raise TypeError(f"symgrad differentiates Python functions defined with def, not {type(function).__name__}")
         functools.update_wrapper(self, function)
         self.fun = function
+        self._code = function.__code__  # (what the kernels are derived from: `_load` checks it is still f's)
         setattr(self, cache.INLINE_ATTRIBUTE, function)
         self._positions, self._as_tuple, self.wrt = _normalise_wrt(function, wrt)
         self._wrt_argument = wrt  # as given: a twin of this transform (`vmap`) is made from it
@@ -399,6 +457,8 @@ class Transform:
             self._forget()  # (outside `_lock`: `_forget` takes the display lock first, as rendering does)
 
     def _key(self):
+        if self.fun.__code__ is not self._code:
+            self._stale()
         with self._lock:
             if self._cache_key is None:
                 options = (self.parallel, tuple(sorted(self.passes)), self.method, self._observed) + self._variant()
@@ -406,6 +466,8 @@ class Transform:
             return self._cache_key
 
     def _load(self):
+        if self.fun.__code__ is not self._code:
+            self._stale()
         with self._lock:
             if self._module is None:
                 try:
@@ -416,6 +478,21 @@ class Transform:
                     self._observed, self._call_observed, self._cache_key = (), False, None
                     raise
             return self._module
+
+    def _stale(self):
+        """Refuse a function whose __code__ was replaced since its kernels were derived (IPython's autoreload does it
+        when the file is edited): they, and the formulas, would be the old code's.  Before that, the transform
+        takes the code f has now."""
+        from .errors import StaleSourceError
+
+        with self._lock:
+            if self._cache_key is None and self._module is None and self._derivation is None:
+                self._code = self.fun.__code__
+                return
+        raise StaleSourceError(
+            f"{self.fun.__name__}() was changed after the kernels of {self!r} were made (a module reloaded in "
+            f"place, as IPython's autoreload does, or __code__ assigned): they are the old code's; make the "
+            f"transform again from the function as it is now")
 
     def _derived(self):
         with self._lock:
@@ -450,7 +527,7 @@ class Transform:
                 cache.discard(self._key(), problem[:300])
                 self._module = None
         # Numba calls this when no signature matches the arguments: name the argument that is wrong.
-        dispatcher._explain_matching_error = functools.partial(_explain_arguments, module)
+        dispatcher._explain_matching_error = functools.partial(_explain_arguments, module, self.fun.__name__)
         return dispatcher
 
     # --- formulas and source ----------------------------------------------------------------------------
@@ -557,12 +634,18 @@ def vmap(transform, in_axes=0):
     bit for bit, whatever the number of threads."""
     from .batch import Batched
 
+    from .second_order import NestedGrad
+
     if not isinstance(transform, Transform):
         raise TypeError(f"vmap maps a symgrad transform (sg.grad or sg.value_and_grad of a function), not "
                         f"{type(transform).__name__}")
-    if transform.parallel:
-        transform = Transform(transform.fun, transform._wrt_argument, transform._mode, False,
-                              {name: name in transform.passes for name in passes.ALL}, transform.method)
+    if type(transform).__mro__[1] not in (Transform, NestedGrad):  # (each transform has a class of its own)
+        raise TypeError(f"vmap maps sg.grad and sg.value_and_grad transforms (nested ones too, "
+                        f"sg.grad(sg.grad(f))), not {transform!r}: evaluate it point by point in a Python loop, "
+                        f"np.stack([t(*point) for point in zip(...)]), or map sg.grad of a function that computes "
+                        f"the product you need")
+    if transform.parallel:  # (the points run its serial kernels: the same transform made with parallel=False)
+        transform = transform._remade(parallel=False)
     batched = Batched(transform, in_axes, transform._as_tuple, _positional, _array_problem)
     batched.kernels = Kernels(batched)  # the batch kernels, each compiled on first access (`Batched._compiled`)
     return batched

@@ -306,6 +306,12 @@ class Batched:
         batch.KINDS, batch.WRT = transform_module.KINDS, transform_module.WRT
         return batch
 
+    def __reduce__(self):
+        """Pickled (and copied) as `vmap` of the transform, which pickles as the function and options that made it."""
+        from .api import vmap
+
+        return vmap, (self.transform, self.in_axes)
+
     def __repr__(self):
         return f"<symgrad.vmap of {self.transform!r} over in_axes={self.in_axes!r}>"
 

@@ -17,6 +17,7 @@ This module must stay free of SymPy and Numba imports.
 import ast
 import atexit
 import contextlib
+import dis
 import hashlib
 import importlib.util
 import inspect
@@ -150,12 +151,84 @@ def _function_fingerprint(function):
     return digest.hexdigest()
 
 
+_SOURCE_CHECKED = weakref.WeakKeyDictionary()  # function -> (__code__, the source found to compile to it)
+
+
+def check_source(function, source):
+    """Raise `StaleSourceError` when `source` (what inspect reads for `function`) does not compile to the
+    function's own code: the file was edited since the function was defined, or its __code__ was replaced by code
+    from elsewhere.  Checked once per function object, code object and source text (a compile of the definition:
+    well under a millisecond for a page of source); a source that does not compile on its own (a lambda inside a
+    call) passes."""
+    try:  # (inspect reads the source of the function a decorator wrapped, through __wrapped__)
+        code = inspect.unwrap(function).__code__
+    except (AttributeError, ValueError):
+        return
+    if _SOURCE_CHECKED.get(function) == (code, source):  # (`is` for the code, then a string comparison)
+        return
+    text = textwrap.dedent(source)
+    if code.co_freevars:  # (a closure: compiled inside a function that defines its free names, as where it stands)
+        text = (f"def _symgrad_enclosing():\n    {' = '.join(code.co_freevars)} = None\n"
+                + textwrap.indent(text, "    ") + f"\n    return {code.co_name}\n")
+    try:
+        compiled = compile(text, code.co_filename, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        compiled = None
+    found = _code_named(compiled, code.co_name) if compiled is not None else None
+    if found is not None and _code_shape(found) != _code_shape(code):
+        from .errors import StaleSourceError
+
+        filename = inspect.getsourcefile(function) or code.co_filename
+        raise StaleSourceError(
+            f"the source of {function.__name__}() at {filename}:{code.co_firstlineno} does not match the function "
+            f"object: the file was edited after {function.__name__} was defined, or its __code__ was replaced; run "
+            f"the definition again (reload the module, re-run the cell) so that the function and its source agree")
+    _SOURCE_CHECKED[function] = (code, source)
+
+
+def _code_named(code, name):
+    """The first code object named `name` inside `code` (breadth first), or None."""
+    pending = [code]
+    while pending:
+        current = pending.pop(0)
+        if current.co_name == name and current is not code:
+            return current
+        pending += [c for c in current.co_consts if inspect.iscode(c)]
+    return None
+
+
+def _code_shape(code):
+    """What two compilations of the same definition share wherever it stands: its instructions and their
+    arguments, without line numbers or jump offsets.  A method call compiles to LOAD_METHOD or to LOAD_ATTR (with
+    a PUSH_NULL) as the module imported the name or not (`np.sum`), which the definition compiled alone cannot
+    know: the two are taken for one."""
+    instructions = []
+    for instruction in dis.get_instructions(code):
+        if instruction.opname in _LEFT_OUT:
+            continue
+        if instruction.opcode in _JUMPS:
+            argument = None
+        elif inspect.iscode(instruction.argval):
+            argument = _code_shape(instruction.argval)
+        else:
+            argument = repr(instruction.argval)
+        instructions.append((_SAME_OPERATION.get(instruction.opname, instruction.opname), argument))
+    return tuple(instructions), code.co_varnames, code.co_argcount, code.co_kwonlyargcount
+
+
+_JUMPS = frozenset(dis.hasjrel + dis.hasjabs)
+_SAME_OPERATION = {"LOAD_METHOD": "LOAD_ATTR"}
+_LEFT_OUT = frozenset({"PUSH_NULL", "NOP", "CACHE", "EXTENDED_ARG"})  # (EXTENDED_ARG: a longer jump)
+
+
 def _own_parts(function, label):
     """What one function contributes to the fingerprint; the functions it reads are named by `label`."""
     try:
         source = inspect.getsource(function)
     except (OSError, TypeError):
         source = None
+    if source is not None:
+        check_source(function, source)
     cells = dict(zip(function.__code__.co_freevars, function.__closure__ or ()))
 
     def outside(name):

@@ -15,6 +15,7 @@ import argparse
 import ast
 import importlib.util
 import inspect
+import math
 import pathlib
 import sys
 import traceback
@@ -159,23 +160,50 @@ def parse_value(name, text):
             data = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, ndmin=1)
         except (OSError, ValueError) as error:
             raise CommandError(f"--at {name}={text}: cannot read {path}: {error}", EXIT_USAGE) from None
-        return np.ascontiguousarray(data, dtype=np.float64)
+        if np.size(data) == 0:
+            raise CommandError(f"--at {name}={text}: {path} holds no numbers", EXIT_USAGE)
+        try:
+            return _finite(name, text, np.ascontiguousarray(data, dtype=np.float64))
+        except (TypeError, ValueError):
+            raise CommandError(f"--at {name}={text}: {path} must hold real numbers", EXIT_USAGE) from None
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError):
         value = None
     if isinstance(value, (list, tuple)):
+        if any(isinstance(item, (bool, complex)) for item in _flattened(value)):
+            raise CommandError(f"--at {name}={text}: a list must hold real numbers (not True, False or complex)",
+                               EXIT_USAGE)
         try:
-            return np.ascontiguousarray(value, dtype=np.float64)
+            array = np.ascontiguousarray(value, dtype=np.float64)
         except (TypeError, ValueError):
             raise CommandError(f"--at {name}={text}: a list must hold numbers in rows of equal length",
                                EXIT_USAGE) from None
+        if array.size == 0:
+            raise CommandError(f"--at {name}={text}: the list is empty: give at least one number", EXIT_USAGE)
+        return _finite(name, text, array)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         try:
-            value = float(text)  # also inf and nan
+            value = float(text)
         except ValueError:
             raise CommandError(f"--at {name}={text}: not a number, a list such as [1, 2.5], or @file.npy",
                                EXIT_USAGE) from None
+    return _finite(name, text, value)
+
+
+def _flattened(value):
+    """The items of nested lists and tuples."""
+    for item in value:
+        if isinstance(item, (list, tuple)):
+            yield from _flattened(item)
+        else:
+            yield item
+
+
+def _finite(name, text, value):
+    """`value`, or a usage error when it holds inf or nan: finite differences there say nothing."""
+    if not np.all(np.isfinite(value)):
+        raise CommandError(f"--at {name}={text}: the point must be finite (no inf or nan)", EXIT_USAGE)
     return value
 
 
@@ -187,6 +215,8 @@ def parse_at(items, function):
             name, equals, value = part.partition("=")
             if not equals or not name.strip():
                 raise CommandError(f"--at {part!r}: write NAME=VALUE, as in --at x=1.5,y=2", EXIT_USAGE)
+            if name.strip() in given:
+                raise CommandError(f"--at {part!r}: {name.strip()} is given twice", EXIT_USAGE)
             given[name.strip()] = parse_value(name.strip(), value)
     parameters = inspect.signature(function).parameters
     unknown = sorted(set(given) - set(parameters))
@@ -449,6 +479,29 @@ def command_check(options):
 
 
 # --- the command line -----------------------------------------------------------------------------------------------
+def _positive(text):
+    """--step: a finite number above 0 (argparse turns the ArgumentTypeError into a usage error, status 2)."""
+    value = _float_option(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text!r}")
+    return value
+
+
+def _tolerance(text):
+    """--tol: a finite number, 0 or above."""
+    value = _float_option(text)
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number, 0 or above, got {text!r}")
+    return value
+
+
+def _float_option(text):
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="symgrad", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -500,10 +553,10 @@ def build_parser():
     check_parser.add_argument("--at", action="append", default=[], metavar="NAME=VALUE,...", required=True,
                               help="the point: a value for every argument")
     check_parser.add_argument("--wrt", metavar="x,y", help=wrt_help)
-    check_parser.add_argument("--step", type=float, default=0.1,
+    check_parser.add_argument("--step", type=_positive, default=0.1,
                               help="the largest first step of the extrapolated differences, times max(1, |x|) "
                                    "(default 0.1; runs also start 10, 100, ... times lower)")
-    check_parser.add_argument("--tol", type=float, default=1e-5,
+    check_parser.add_argument("--tol", type=_tolerance, default=1e-5,
                               help="largest error allowed, relative to max(1, |gradient|) (default 1e-5)")
     check_parser.add_argument("--against", choices=("python", "kernel"), default="python",
                               help="difference the plain Python function (default, independent of symgrad) or the "

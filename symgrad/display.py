@@ -540,7 +540,7 @@ def _unrolled_hessian(program, wrt, values):
     for name in wrt:
         argument = program.argument(name)
         elements = unrolled.arrays.get(argument.base.label, {}) if argument.base is not None else {}
-        variables += [argument.symbol] if argument.base is None else [elements[(k,)] for k in range(len(elements))]
+        variables += [argument.symbol] if argument.base is None else [elements[k] for k in sorted(elements)]  # C order
     return sp.hessian(unrolled.value, variables).applyfunc(_tidy), variables
 
 
@@ -566,7 +566,8 @@ def hessian_latex(program, wrt, values=None, pairs=None, probe=None):
     (checked to be the same formula one row further, shifted)."""
     name = _function_latex(program.name)
     array = len(wrt) == 1 and program.argument(wrt[0]).base is not None
-    size = values[[a.name for a in program.arguments].index(wrt[0])][0] if array and values else len(wrt)
+    # (the matrix has a row per element: a 2-D array's in C order)
+    size = int(np.prod(values[[a.name for a in program.arguments].index(wrt[0])])) if array and values else len(wrt)
     lines = []
     if values is not None and size <= MATRIX_LIMIT:
         unrolled = _unrolled_hessian(program, wrt, values)

@@ -107,3 +107,12 @@ class ArrayIndexError(IndexError, ValueError):
     It is also a `ValueError`, what earlier versions raised for arrays too small for the other arguments.
     """
 
+
+
+class StaleSourceError(RuntimeError):
+    """The source symgrad reads for a function no longer matches the function object: its file was edited after
+    the function was defined (and not reloaded), or its ``__code__`` was replaced after its kernels were made (as
+    IPython's autoreload does).  Deriving from that source would give the formula of other code, so symgrad refuses.
+
+    Right: run the definition again (reload the module, re-run the cell), then make the transform again.
+    """

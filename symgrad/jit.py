@@ -69,19 +69,41 @@ def explicit_prange():
             "setitem": False, "stencil": False, "fusion": False}
 
 
+class _Missing:
+    """The default value a kernel's dispatcher gives every parameter (`compile_kernel`): an argument left out of a
+    call arrives at the dispatcher's error hook as this, which can then name it, as Python does."""
+
+    def __repr__(self):
+        return "<missing>"
+
+
+MISSING = _Missing()
+
+
 def compile_kernel(module, name, nogil=False):
-    """A Numba dispatcher for one kernel, typed from the module's argument kinds and cached on disk beside it."""
+    """A Numba dispatcher for one kernel, typed from the module's argument kinds and cached on disk beside it.  Its
+    parameters default to `MISSING` (no compiled signature takes it), so that a call leaving one out reaches
+    `_explain_matching_error` with it, at no cost to the calls that give them all."""
     signature = tuple(NUMBA_TYPES[kind] for kind in module.KINDS)
-    return compile_function(module, name, signature, parallel=False, nogil=nogil)
+    return compile_function(module, name, signature, parallel=False, nogil=nogil, missing=True)
 
 
-def compile_function(module, name, signature, parallel, nogil=False):
+def _with_missing_defaults(function):
+    """A copy of `function` (the same code and globals) whose parameters default to `MISSING`."""
+    copy = python_types.FunctionType(function.__code__, function.__globals__, function.__name__,
+                                     (MISSING,) * function.__code__.co_argcount, function.__closure__)
+    copy.__qualname__, copy.__module__, copy.__doc__ = function.__qualname__, function.__module__, function.__doc__
+    return copy
+
+
+def compile_function(module, name, signature, parallel, nogil=False, missing=False):
     """A `KernelDispatcher` for the function `name` of a generated module, compiled for `signature` alone (later
     calls never compile again) and cached on disk beside the module when symgrad checked its directory.
     ``nogil=True`` releases the GIL while it runs, for callers on several Python threads (Dask's workers)."""
     if numba.config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: the kernels run as plain Python, as Numba's own would
         return getattr(module, name)
-    dispatcher = KernelDispatcher(getattr(module, name), targetoptions={
+    function = getattr(module, name)
+    dispatcher = KernelDispatcher(_with_missing_defaults(function) if missing else function, targetoptions={
         "nopython": True, "boundscheck": None, "error_model": "numpy",
         "parallel": explicit_prange() if parallel else False, "nogil": nogil})
     # Numba's files are pickles: use them only beside the module, in the directory symgrad checked.  When that

@@ -242,6 +242,53 @@ def test_mistakes_are_one_line_errors(model, capsys, argv, status, message):
     assert re.search(message, err.strip()), err
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--step", "0"], r"argument --step: must be a finite number above 0, got '0'"),
+    (["--step=-0.1"], r"argument --step: must be a finite number above 0, got '-0\.1'"),
+    (["--step", "nan"], r"argument --step: must be a finite number above 0, got 'nan'"),
+    (["--step", "inf"], r"argument --step: must be a finite number above 0, got 'inf'"),
+    (["--step", "abc"], r"argument --step: not a number: 'abc'"),
+    (["--tol=-1e-5"], r"argument --tol: must be a finite number, 0 or above, got '-1e-5'"),
+    (["--tol", "nan"], r"argument --tol: must be a finite number, 0 or above, got 'nan'"),
+    (["--tol", "x"], r"argument --tol: not a number: 'x'"),
+])
+def test_bad_step_and_tolerance_are_usage_errors(model, capsys, argv, message):
+    # (--step 0 raised ZeroDivisionError as an internal error; a negative or nan step or tolerance was used)
+    with pytest.raises(SystemExit) as exited:
+        main(["check", "model.py:rosen", "--at", "x=1.5,y=2", *argv])
+    out, err = capsys.readouterr()
+    assert exited.value.code == 2 and "Traceback" not in out + err
+    assert err.startswith("usage: symgrad check")
+    assert re.fullmatch("symgrad check: error: " + message, err.strip().splitlines()[-1]), err
+
+
+@pytest.mark.parametrize("at, message", [
+    ("x=[]", r"--at x=\[\]: the list is empty: give at least one number"),
+    ("x=[True, 1.0]", r"--at x=\[True, 1.0\]: a list must hold real numbers \(not True, False or complex\)"),
+    ("x=[1j, 2]", r"a list must hold real numbers"),
+    ("x=[1e999, 1]", r"--at x=\[1e999, 1\]: the point must be finite \(no inf or nan\)"),
+    ("x=nan", r"--at x=nan: the point must be finite"),
+    ("x=[1, 2],x=[3, 4]", r"--at 'x=\[3, 4\]': x is given twice"),
+    ("x=[1, 2]]", r"--at x=\[1, 2\]\].*: not a number"),
+    ("x=[[1], [2, 3]]", r"a list must hold numbers in rows of equal length"),
+    ("x", r"--at 'x': write NAME=VALUE"),
+])
+def test_malformed_points_are_one_line_usage_errors(model, capsys, at, message):
+    # (x=[] gave "ValueError: attempt to get argmax of an empty sequence" with status 1, [True] and a repeated
+    # name were taken, inf was differenced)
+    status, out, err = run(capsys, "check", "model.py:weighted", "--at", at + ",n=2")
+    assert status == 2 and "Traceback" not in out + err
+    assert len(err.strip().splitlines()) == 1 and re.search(message, err), err
+
+
+def test_a_file_of_non_finite_or_no_numbers_is_a_usage_error(model, capsys):
+    np.save(model.with_name("empty.npy"), np.zeros(0))
+    np.save(model.with_name("inf.npy"), np.array([1.0, np.inf]))
+    for name, message in [("empty.npy", "holds no numbers"), ("inf.npy", "the point must be finite")]:
+        status, out, err = run(capsys, "check", "model.py:weighted", "--at", f"x=@{name},n=2")
+        assert status == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+
+
 def test_errors_while_importing_the_file_name_its_line(model, capsys):
     model.with_name("broken.py").write_text("import math\n\nraise RuntimeError('no data here')\n")
     model.with_name("syntax.py").write_text("def f(x):\n    return x +\n")

@@ -45,9 +45,11 @@ _SOURCES = {}
 
 
 def read_source(function):
-    """Read and parse a function's definition once per function object."""
-    if function in _SOURCES:
-        return _SOURCES[function]
+    """Read and parse a function's definition once per function object (and code object: a function whose
+    __code__ was replaced is read again)."""
+    known = _SOURCES.get(function)
+    if known is not None and known[0] is function.__code__:
+        return known[1]
     name = getattr(function, "__qualname__", repr(function))
     try:
         lines, first_line = inspect.getsourcelines(function)
@@ -70,12 +72,28 @@ def read_source(function):
     source = Source(function, tree.body[0], filename, max(first_line, 1), indent, lines)
     if not isinstance(source.definition, ast.FunctionDef):
         raise source.error(errors.UnsupportedExpressionError, source.definition,
-                           f"{name} is not defined by a `def` statement (a lambda?): "
-                           f"write `def {name}(...): return ...`")
+                           f"{'a lambda' if function.__name__ == '<lambda>' else name} is not defined by a `def` "
+                           f"statement: write a named function, {_as_def(function, tree)}, and pass that function")
     desugared(source.definition, function)
-    _SOURCES[function] = source
+    _SOURCES[function] = (function.__code__, source)
     return source
 
+
+
+def _as_def(function, tree):
+    """The ``def`` to write for a function that a statement defines otherwise (a lambda): ``def sq(x): return x**2``
+    for ``sq = lambda x: x**2``, named ``f`` when no plain name is bound to it."""
+    if not isinstance(function, types.FunctionType) or function.__name__ != "<lambda>":
+        return f"`def {function.__name__}(...): return ...`"
+    arguments = list(function.__code__.co_varnames[:function.__code__.co_argcount])
+    lambdas = [node for node in ast.walk(tree) if isinstance(node, ast.Lambda)
+               and [a.arg for a in node.args.args] == arguments]
+    if len(lambdas) != 1:
+        return f"`def f({', '.join(arguments)}): return ...`"
+    name = next((node.targets[0].id for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                 and node.value is lambdas[0] and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)),
+                "f")
+    return f"`def {name}({ast.unparse(lambdas[0].args)}): return {ast.unparse(lambdas[0].body)}`"
 
 
 class Frame:
