@@ -191,7 +191,7 @@ def _array_problem(value, ndim, wanted=None):
     what is expected in the message (`vmap`'s batched arrays say where the points are)."""
     wanted = wanted or f"a {ndim}-D float64 array"
     if isinstance(value, (tuple, list)):  # (a default of f's too: f(x, scales=(1.0, 2.0)))
-        return f"must be {wanted}, got a {type(value).__name__}: pass np.array(...), also in place of a default"
+        return f"must be {wanted}, got {type(value).__name__}: pass np.array(...), also in place of a default"
     if not isinstance(value, np.ndarray):
         return f"must be {wanted}, got {type(value).__name__}"[:200]
     if value.ndim != ndim:

@@ -269,6 +269,6 @@ def test_an_unpacked_argument_is_an_array_and_a_tuple_for_it_is_named():
     np.testing.assert_allclose(gx, 2 * 3.0 * x + np.array([0.5, 0.0, 0.0]), rtol=1e-15)
     np.testing.assert_allclose(gs, [np.sum(x ** 2), x[0]], rtol=1e-15)
     for call in ((x,), (x, (1.0, 2.0))):
-        with pytest.raises(TypeError, match=r"argument 'scales' must be a 1-D float64 array, got a tuple: pass "
+        with pytest.raises(TypeError, match=r"argument 'scales' must be a 1-D float64 array, got tuple: pass "
                                             r"np.array\(...\), also in place of a default"):
             sg.grad(weighted_by_a_pair)(*call)
