@@ -159,7 +159,7 @@ def check_source(function, source):
     function's own code: the file was edited since the function was defined, or its __code__ was replaced by code
     from elsewhere.  Checked once per function object, code object and source text (a compile of the definition:
     well under a millisecond for a page of source); a source that does not compile on its own (a lambda inside a
-    call) passes."""
+    call) passes, and so does a function of a module whose asserts pytest rewrote (its code is not its source's)."""
     try:  # (inspect reads the source of the function a decorator wrapped, through __wrapped__)
         code = inspect.unwrap(function).__code__
     except (AttributeError, ValueError):
@@ -175,7 +175,8 @@ def check_source(function, source):
     except (SyntaxError, ValueError):
         compiled = None
     found = _code_named(compiled, code.co_name) if compiled is not None else None
-    if found is not None and _code_shape(found) != _code_shape(code):
+    rewritten = "@pytest_ar" in getattr(function, "__globals__", {})  # (pytest rewrote the module's asserts)
+    if found is not None and not rewritten and _code_shape(found) != _code_shape(code):
         from .errors import StaleSourceError
 
         filename = inspect.getsourcefile(function) or code.co_filename

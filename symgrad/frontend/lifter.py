@@ -449,9 +449,9 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
                 raise self.error(errors.UnsupportedStatementError, node,
                                  f"a call whose value is thrown away ({ast.unparse(node.value.func)}(...) as a "
                                  "statement): symgrad compiles what functions return, not their side effects: "
-                                 "where the call writes into an array (np.copyto, x.fill, x.sort), write the "
-                                 "stores as assignments (y[:] = v, y[i] = v) or pass the result in; a call made "
-                                 "only to print or log can be removed")
+                                 "return the value and use it; where the call writes into an array (np.copyto, "
+                                 "x.fill, x.sort), write the stores as assignments (y[:] = v, y[i] = v); a call "
+                                 "made only to print or log can be removed")
             if not (isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
                 raise self.error(errors.UnsupportedStatementError, node,
                                  "an expression statement (its value is thrown away): assign the value or remove "
