@@ -3,7 +3,8 @@ an axis, joins of matrices (np.concatenate, np.stack, np.vstack, np.hstack, np.c
 axes, np.diag, np.triu / np.tril, np.roll, np.pad, np.flip, np.sinc, np.polyval, np.einsum (with `...`), np.tensordot,
 np.vdot and np.kron, and NumPy's conveniences (np.ptp, np.average, np.count_nonzero, np.select, the NaN-skipping
 reductions, np.moveaxis, np.diagonal, np.cumprod), constructors sized by int arguments (np.zeros(n), np.eye(N, M, k),
-np.identity, np.linspace), np.exp2, np.logaddexp2, np.heaviside (symgrad/frontend/numpy_functions.py), np.argmax / np.argmin along an axis and the gathers by
+np.identity, np.linspace), np.exp2, np.logaddexp2, np.heaviside, np.diff with
+prepend= and append= (symgrad/frontend/numpy_functions.py), np.argmax / np.argmin along an axis and the gathers by
 several vectors of indices that read at them; np.tile and np.repeat (symgrad/frontend/numpy_lowering.py).
 
 As in test_numpy_lowering.py, each function is written once and run by symgrad and by JAX (float64, ``jax.numpy`` in
@@ -139,6 +140,11 @@ def sized_constructors(x, A, n, k):
             + np.sum(np.eye(n, M=A.shape[0]) @ A) + np.sum(np.identity(n) * x[0]) + np.sum(np.linspace(0.0, 1.0, n) * x[1])
             + np.sum(np.eye(A.shape[0]) @ A ** 2))
 
+def diff_ends(x, A):
+    return (np.sum(np.diff(x, prepend=x[0]) ** 2) + np.sum(np.diff(x, append=0.0) ** 3)
+            + np.sum(np.diff(x, 2, prepend=1.0, append=x[-1]) ** 2) + np.sum(np.diff(A, axis=0, prepend=A[:1]) ** 2)
+            + np.sum(np.diff(A, prepend=0.5) * A))
+
 def base_two(x, A):
     return (np.sum(np.exp2(x) * x) + np.sum(np.logaddexp2(A, A ** 2)) + np.logaddexp2(x[0], 3.0)
             + np.sum(np.heaviside(x, 0.5) * x ** 2) + np.sum(np.heaviside(A - 0.1, 1.0) * A))
@@ -191,6 +197,7 @@ CASES = {
     "sized_constructors": [((normal(3), normal(3, 4), 3, 1), (0, 1)), ((normal(2), normal(5, 2), 5, 0), (0, 1)),
                            ((normal(2), normal(2, 3), 2, 2), (0, 1))],
     "base_two": [((normal(5), normal(3, 4)), (0, 1)), ((normal(2), normal(2, 2)), (0, 1))],
+    "diff_ends": [((normal(5), normal(3, 4)), (0, 1)), ((normal(3), normal(2, 2)), (0, 1))],
 }
 POINTS = [(name, k) for name, shapes in CASES.items() for k in range(len(shapes))]
 

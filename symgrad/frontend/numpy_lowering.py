@@ -972,6 +972,23 @@ class NumpyLowering:
 
         return ArrayExpression(tuple(array.shape[a] for a in order), at, array.view, ast.unparse(node))
 
+    def with_ends(self, array, axis, prepend, append, node):
+        """np.diff's `array` with `prepend` and `append` joined along `axis`, as NumPy joins them first: a number
+        is a slice of size 1 along the axis, an array of the same axes is taken as it is."""
+        def end(value):
+            if self.is_array(value):
+                value = self.expression(value, node)
+                if value.ndim == array.ndim:
+                    return value
+                raise self.error(errors.UnsupportedCallError, node, f"{ast.unparse(node)!r}: prepend= and append= "
+                                                                    f"of a number or of an array of {array.ndim} axes")
+            number = self.number(value, node)
+            return ArrayExpression(array.shape[:axis] + (sp.Integer(1),) + array.shape[axis + 1:], lambda i: number,
+                                   False, str(number))
+
+        parts = [end(prepend)] * (prepend is not None) + [array] + [end(append)] * (append is not None)
+        return array if len(parts) == 1 else self.expression(self.concatenated(parts, axis, node), node)
+
     def differences(self, array, axis, node):
         """np.diff along `axis` once: each element less the one before it along that axis."""
         def at(indices):
@@ -1297,7 +1314,7 @@ class NumpyLowering:
         if special is not None:
             return self.special_reduction(special, args, node)
         if target is np.diff:
-            keywords = self.keyword_values(node, ("n", "axis"), label)
+            keywords = self.keyword_values(node, ("n", "axis", "prepend", "append"), label)
             for name, value in zip(("n", "axis"), args[1:]):  # (np.diff(x, 2): n, then axis, by position)
                 if name in keywords:
                     raise self.error(errors.UnsupportedCallError, node, f"{label}() given {name} twice")
@@ -1309,6 +1326,8 @@ class NumpyLowering:
                 raise self.error(errors.UnsupportedCallError, node,
                                  f"{label}(a, n, axis) of an array, with n from 1 to 8 and axis integer literals, by "
                                  "position or keyword")
+            array = self.with_ends(array, int(axis) % array.ndim, keywords.get("prepend"), keywords.get("append"),
+                                   node)
             for level in range(int(times)):  # (a difference read by the next is made once: each is read twice)
                 if level:
                     array = self.expression(self.materialized(array, "differences", node), node)
