@@ -35,7 +35,7 @@ from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, sta
 from .numpy_lowering import (REDUCING_FUNCTIONS, ArrayExpression, ArrayList, ArrayValue, MaskedArray,
                              FLOAT64, FLOAT_TYPES, FloatInfo, LoopAppend, NumpyLowering, as_number, composite,
                              refusal, special_reduction, stats_refusal, trip_count)
-from .numpy_functions import MASK_OPERATORS, NumpyFunctions, in_place_method, scipy_function
+from .numpy_functions import MASK_OPERATORS, NumpyFunctions, in_place_method, numpy_method, scipy_function
 from .numpy_series import NumpySeries
 from .source import COMPARISONS, PYTHON_COMPARISONS, Frame, constant_to_sympy, python_number, read_source
 
@@ -1301,8 +1301,9 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
                                      f"module {base.__name__!r} has no attribute {node.attr!r}")
                 return getattr(base, node.attr)
             if base is not None and (composite(getattr(base, node.attr, None)) is not None
-                                     or scipy_function(getattr(base, node.attr, None)) is not None):
-                return getattr(base, node.attr)  # (norm.logpdf: a method of a scipy.stats distribution)
+                                     or scipy_function(getattr(base, node.attr, None)) is not None
+                                     or numpy_method(getattr(base, node.attr, None)) is not None):
+                return getattr(base, node.attr)  # (norm.logpdf, np.maximum.accumulate: a method of an object)
             refusal = stats_refusal(base, node.attr)
             if refusal:
                 raise self.error(errors.UnsupportedCallError, node, refusal)

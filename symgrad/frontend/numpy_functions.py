@@ -20,8 +20,8 @@ import sympy as sp
 
 from .. import errors
 from ..ir import ARRAY_KINDS, Carried, Loop
-from ..rules import (IntDiv, IntMod, Maximum, Minimum, integer_valued, isnan, python_not, python_or,
-                     python_piecewise)
+from ..rules import (IntDiv, IntMod, Maximum, Minimum, integer_valued, isnan, numpy_extreme, python_not,
+                     python_or, python_piecewise)
 from .numpy_lowering import CONDITIONS, ArrayExpression, ArrayValue, as_condition, as_number, is_condition
 
 MOST_AXES = max(ARRAY_KINDS.values())  # (symgrad's arrays have one to three axes)
@@ -193,9 +193,18 @@ class NumpyFunctions:
         return self.cumulative_along(self.array_argument(bound, "a", node), bound.get("axis"), node,
                                      "prod" if target is np.cumprod else "sum")
 
+    def accumulated(self, target, node):
+        """np.add.accumulate, np.multiply.accumulate, np.maximum.accumulate, np.minimum.accumulate (a, axis=0): the
+        running sum, product, largest or smallest along `axis` (a running maximum: drawdowns, envelopes)."""
+        bound = self.arguments(node, ("array", "axis"), 2)
+        kind = ACCUMULATED[target.__self__]
+        return self.cumulative_along(self.array_argument(bound, "array", node), bound.get("axis", sp.Integer(0)),
+                                     node, kind)
+
     def cumulative_along(self, array, axis, node, kind="sum"):
-        """A running sum (or product) along `axis` written into a local array: one carried loop per line along that
-        axis."""
+        """A running sum (product, largest, smallest) along `axis` written into a local array: one carried loop per
+        line along that axis; the largest and smallest start from the first element and meet a NaN as
+        np.maximum does."""
         if axis is None and array.ndim > 1:
             array = self.expression(self.reshaped(array, (sp.Integer(-1),), node), node)
         axis = self.axis_of(axis if axis is not None else sp.Integer(0), array.ndim, node, optional=False)
@@ -205,12 +214,18 @@ class NumpyFunctions:
         def line(outer):
             index, running = self.fresh("i", integer=True), self.fresh("running")
             at = outer[:axis] + (index,) + outer[axis:]
+            first = self.assign("first", as_number(array.at(outer[:axis] + (sp.Integer(0),) + outer[axis:])),
+                                node) if kind in ("max", "min") else None
             with self.nested_block() as body:
                 element = as_number(array.at(at))
-                following = self.assign("running", running * element if kind == "prod" else running + element, node)
+                following = self.assign("running", {"prod": lambda: running * element, "sum": lambda: running + element,
+                                                    "max": lambda: numpy_extreme(Maximum, running, element),
+                                                    "min": lambda: numpy_extreme(Minimum, running, element)}[kind](),
+                                        node)
                 self.store(result, at, following, False, node)
             self.body.append(Loop(index, sp.Integer(0), array.shape[axis], sp.Integer(1), body,
-                                  [Carried(running, sp.Integer(kind == "prod"), following, self.fresh("running"))],
+                                  [Carried(running, first if kind in ("max", "min") else sp.Integer(kind == "prod"),
+                                           following, self.fresh("running"))],
                                   self.line(node)))
 
         self.loop_nest(others, line, node)
@@ -1076,9 +1091,24 @@ FUNCTIONS = {
     np.convolve: "convolved",
     np.correlate: "convolved",
     np.cross: "cross",
+    np.add.accumulate: "accumulated",
+    np.multiply.accumulate: "accumulated",
+    np.maximum.accumulate: "accumulated",
+    np.minimum.accumulate: "accumulated",
 }
+# The ufuncs whose .accumulate is lowered, and the running value it keeps.
+ACCUMULATED = {np.add: "sum", np.multiply: "prod", np.maximum: "max", np.minimum: "min"}
 # NumPy functions that write into an array they are given, called as a statement: the function -> the method.
 IN_PLACE = {np.fill_diagonal: "filled_diagonal"}
+
+
+def numpy_method(target):
+    """The method of NumpyFunctions that lowers `target`, a method of a NumPy object in `FUNCTIONS`
+    (np.maximum.accumulate), or None."""
+    try:
+        return FUNCTIONS.get(target) if getattr(target, "__self__", None) is not None else None
+    except TypeError:  # (an unhashable attribute)
+        return None
 
 
 def in_place_method(target):
