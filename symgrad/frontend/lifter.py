@@ -1342,6 +1342,8 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
         if target is np.finfo:
             return self.float_info(node)
         lowered = self.numpy_function(target, node)  # (before the arguments: some are string literals)
+        if lowered is None:
+            lowered = self.masked_reduction(target, node)  # (np.sum(x[m] ** 2): before x[m] is lifted alone)
         if lowered is not None:
             return lowered
         args = [self.value(arg) for arg in node.args]

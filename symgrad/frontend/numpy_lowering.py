@@ -410,6 +410,11 @@ class NumpyLowering:
         difference = sp.expand(a - b)
         if difference == 0:
             return
+        if self.masked_gather is not None and set(self.masked_gather[2]) & difference.free_symbols:
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"{ast.unparse(node)!r}: an array gathered through a mask (x[m]) meets one that is not, "
+                             "whose size NumPy would require to be the count of the mask's true elements: gather "
+                             "each array through the same mask (x[m] * y[m]), or write np.where(m, f(x, y), 0.0)")
         line = self.line(node)
         if difference.is_number:  # (x[1:] + x: never equal, whatever the data)
             raise self.error(errors.UnsupportedExpressionError, node,
@@ -624,11 +629,11 @@ class NumpyLowering:
         text = ast.unparse(node)
         if mask:
             raise self.error(errors.UnsupportedExpressionError, node,
-                             f"indexing {array_text!r} with the mask {text!r}: its size depends on the data; keep "
-                             f"the shape and zero the rest, np.where({text}, {array_text}, 0.0), then reduce "
-                             f"(np.sum({array_text}[{text}]) is np.sum(np.where({text}, {array_text}, 0.0)); for a "
-                             f"mean divide by np.sum({text}); symgrad takes x[{text}] in a store through the same "
-                             f"mask, out[{text}] = f(x[{text}]))")
+                             f"indexing {array_text!r} with the mask {text!r}: its size depends on the data; symgrad "
+                             f"takes {array_text}[{text}] inside np.sum(...) or np.mean(...) of an elementwise "
+                             f"expression of arrays gathered through the same mask, and in a store through it, "
+                             f"out[{text}] = f({array_text}[{text}]); for anything else keep the shape and zero the "
+                             f"rest, np.where({text}, {array_text}, 0.0), then reduce")
         raise self.error(errors.UnsupportedExpressionError, node,
                          f"indexing {array_text!r} with the array {text!r}: symgrad gathers (x[idx]) with a 1-D "
                          "int64 array argument of indices; a float array or a mask is not one")
@@ -687,6 +692,40 @@ class NumpyLowering:
                 self.store(array, indices, self.number(element, node), False, node)
 
         self.loop_nest(array.shape, store, node)
+
+    def masked_reduction(self, target, node):
+        """`np.sum(f(x[m], y[m]))` and `np.mean(...)`: f of the elements where the mask m holds, summed (and divided
+        by their count), as NumPy sums the gathered elements.  The argument is lifted as a masked store's value
+        (`masked_store`): every `x[m]` with the same spelling of the mask has a stand-in shape, so an array not
+        gathered through m is refused, never aligned by mistake.  None where the call is not such a reduction."""
+        kind = REDUCING_FUNCTIONS.get(id(target))
+        if kind not in ("sum", "mean") or len(node.args) != 1 or node.keywords:
+            return None
+        mask_node = next((n.slice for n in ast.walk(node.args[0]) if self.store_mask(n) is not None), None)
+        if mask_node is None:
+            return None
+        mask = self.expression(self.value(mask_node), mask_node)
+        stand_in = tuple(self.fresh("masked", integer=True, positive=True) for _ in mask.shape)
+        outer, start = self.masked_gather, len(self.body)
+        self.masked_gather = (ast.dump(mask_node), mask, stand_in)
+        try:
+            value = self.value(node.args[0])
+        finally:
+            self.masked_gather = outer
+        emitted = set().union(*(getattr(s, f).free_symbols for s in walk(self.body[start:])
+                                for f in ("start", "stop", "value") if isinstance(getattr(s, f, None), sp.Basic)))
+        if emitted & set(stand_in) or not self.is_array(value) or tuple(value.shape) != stand_in:
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"{ast.unparse(node)}: symgrad reduces the elements of one mask, elementwise (x[m] with "
+                             f"the same spelling of the mask, and numbers); write np.sum(np.where(m, f(x), 0.0)) for "
+                             "anything else")
+        source = self.expression(value, node)
+        total = self.fold("sum", mask.shape, lambda i: self.chosen([
+            (as_condition(mask.at(i)), lambda: source.at(i)), (sp.true, lambda: sp.Integer(0))]), node)
+        if kind == "sum":
+            return total
+        count = self.fold("sum", mask.shape, lambda i: as_number(as_condition(mask.at(i))), node)
+        return self.arithmetic(ast.Div(), total, count, node)
 
     def inverted_mask(self, value, node):
         """`~m` of a mask: where it does not hold (`~` of a number or of another array is refused: it would be
