@@ -291,6 +291,16 @@ def refusal(target):
     return None
 
 
+def _outside_comprehensions(node):
+    """The subscripts in `node`, those inside a comprehension left out (their names are the comprehension's)."""
+    if isinstance(node, (ast.ListComp, ast.GeneratorExp, ast.SetComp, ast.DictComp, ast.Lambda)):
+        return
+    if isinstance(node, ast.Subscript):
+        yield node
+    for child in ast.iter_child_nodes(node):
+        yield from _outside_comprehensions(child)
+
+
 def _negated(node):
     """Whether a slice bound is written with a minus in front (`-k`, `-(k + 1)`), NumPy's count from the end."""
     return isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
@@ -670,16 +680,8 @@ class NumpyLowering:
                              f"{text} = ...: store through a mask of the local array's shape")
         for size, other in zip(array.shape, mask.shape):
             self.same_size(size, other, f"the sizes of {ast.unparse(target.value)} and its mask", target)
-        stand_in = tuple(self.fresh("masked", integer=True, positive=True) for _ in mask.shape)
-        outer, start = self.masked_gather, len(self.body)
-        self.masked_gather = (ast.dump(target.slice), mask, stand_in)
-        try:
-            value = self.value(node.value)
-        finally:
-            self.masked_gather = outer
-        emitted = set().union(*(getattr(s, f).free_symbols for s in walk(self.body[start:])
-                                for f in ("start", "stop", "value") if isinstance(getattr(s, f, None), sp.Basic)))
-        if emitted & set(stand_in) or self.is_array(value) and tuple(value.shape) != stand_in:
+        value, elementwise = self.lifted_through_mask(target.slice, mask, node.value)
+        if not elementwise:
             raise self.error(errors.UnsupportedStatementError, node,
                              f"{text} = {ast.unparse(node.value)}: symgrad takes the elements of one mask, "
                              f"elementwise (x[m] with the same spelling of the mask, numbers, and reductions of "
@@ -693,6 +695,22 @@ class NumpyLowering:
 
         self.loop_nest(array.shape, store, node)
 
+    def lifted_through_mask(self, mask_node, mask, value_node):
+        """`value_node` lifted with each `x[m]` (m spelled as `mask_node`) standing for x with a stand-in shape of
+        its own (`gathered_through_mask`), and whether the value is elementwise in those gathers: no loop or
+        reduction ran over the stand-in shape, and an array value has that shape (an array not gathered through m
+        would be aligned with x[m] by mistake)."""
+        stand_in = tuple(self.fresh("masked", integer=True, positive=True) for _ in mask.shape)
+        outer, start = self.masked_gather, len(self.body)
+        self.masked_gather = (ast.dump(mask_node), mask, stand_in)
+        try:
+            value = self.value(value_node)
+        finally:
+            self.masked_gather = outer
+        emitted = set().union(*(getattr(s, f).free_symbols for s in walk(self.body[start:])
+                                for f in ("start", "stop", "value") if isinstance(getattr(s, f, None), sp.Basic)))
+        return value, not emitted & set(stand_in) and (not self.is_array(value) or tuple(value.shape) == stand_in)
+
     def masked_reduction(self, target, node):
         """`np.sum(f(x[m], y[m]))` and `np.mean(...)`: f of the elements where the mask m holds, summed (and divided
         by their count), as NumPy sums the gathered elements.  The argument is lifted as a masked store's value
@@ -701,20 +719,13 @@ class NumpyLowering:
         kind = REDUCING_FUNCTIONS.get(id(target))
         if kind not in ("sum", "mean") or len(node.args) != 1 or node.keywords:
             return None
-        mask_node = next((n.slice for n in ast.walk(node.args[0]) if self.store_mask(n) is not None), None)
+        mask_node = next((n.slice for n in _outside_comprehensions(node.args[0]) if self.names_known(n.slice)
+                          and self.store_mask(n) is not None), None)
         if mask_node is None:
             return None
         mask = self.expression(self.value(mask_node), mask_node)
-        stand_in = tuple(self.fresh("masked", integer=True, positive=True) for _ in mask.shape)
-        outer, start = self.masked_gather, len(self.body)
-        self.masked_gather = (ast.dump(mask_node), mask, stand_in)
-        try:
-            value = self.value(node.args[0])
-        finally:
-            self.masked_gather = outer
-        emitted = set().union(*(getattr(s, f).free_symbols for s in walk(self.body[start:])
-                                for f in ("start", "stop", "value") if isinstance(getattr(s, f, None), sp.Basic)))
-        if emitted & set(stand_in) or not self.is_array(value) or tuple(value.shape) != stand_in:
+        value, elementwise = self.lifted_through_mask(mask_node, mask, node.args[0])
+        if not (elementwise and self.is_array(value)):
             raise self.error(errors.UnsupportedExpressionError, node,
                              f"{ast.unparse(node)}: symgrad reduces the elements of one mask, elementwise (x[m] with "
                              f"the same spelling of the mask, and numbers); write np.sum(np.where(m, f(x), 0.0)) for "
@@ -726,6 +737,16 @@ class NumpyLowering:
             return total
         count = self.fold("sum", mask.shape, lambda i: as_number(as_condition(mask.at(i))), node)
         return self.arithmetic(ast.Div(), total, count, node)
+
+    def names_known(self, node):
+        """Whether every name in `node` is a variable here or resolves outside (a comprehension's own is not)."""
+        def known(name):
+            try:
+                return name in self.frame.variables or self.frame.resolve(name) is not None
+            except KeyError:
+                return False
+
+        return all(known(n.id) for n in ast.walk(node) if isinstance(n, ast.Name))
 
     def inverted_mask(self, value, node):
         """`~m` of a mask: where it does not hold (`~` of a number or of another array is refused: it would be
