@@ -719,11 +719,11 @@ class NumpyLowering:
         kind = REDUCING_FUNCTIONS.get(id(target))
         if kind not in ("sum", "mean") or len(node.args) != 1 or node.keywords:
             return None
-        mask_node = next((n.slice for n in _outside_comprehensions(node.args[0]) if self.names_known(n.slice)
-                          and self.store_mask(n) is not None), None)
+        mask_node, mask = next(((n.slice, m) for n in _outside_comprehensions(node.args[0]) if self.names_known(
+            n.slice) and (m := self.store_mask(n)) is not None), (None, None))  # (the mask lifted once)
         if mask_node is None:
             return None
-        mask = self.expression(self.value(mask_node), mask_node)
+        mask = self.expression(mask, mask_node)
         value, elementwise = self.lifted_through_mask(mask_node, mask, node.args[0])
         if not (elementwise and self.is_array(value)):
             raise self.error(errors.UnsupportedExpressionError, node,
