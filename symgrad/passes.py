@@ -51,6 +51,8 @@ PASSES = {
     "recurrence_order": ("codegen", "adds the terms of a sum that read a loop's recurrence last, off its chain"),
     "write_once_adjoints": ("codegen", "stores each element of an array a loop adds into at fixed offsets once, "
                                        "carrying the pending sums in scalars, and skips the zero fill it covers"),
+    "write_once_rows": ("codegen", "stores each element of a 2-D array that a loop over its rows adds into once "
+                                   "per element with = and drops the zero fill it covers"),
     "chunk_scratch": ("codegen", "with parallel=True, also runs on threads a loop over the rows whose iterations "
                                  "use local arrays or tapes as scratch (made again per chunk), store into rows of "
                                  "their own, or hold guarded blocks"),
@@ -58,6 +60,8 @@ PASSES = {
                                      "vectorises"),
     "split_rows": ("codegen", "splits a row loop so that its run of exp/log/log1p/tanh/sin/cos becomes a loop of "
                               "its own, over blocks of rows"),
+    "lane_sums": ("codegen", "adds the terms a split row loop stored for a sum in eight partial sums, as NumPy's "
+                             "np.sum does, not one after another"),
 }
 
 ALL = frozenset(PASSES)

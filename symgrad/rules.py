@@ -569,7 +569,7 @@ RULES_BY_NODE = {rule.node: rule for rule in RULES}
 # The functions of symgrad/runtime.py that the templates above (and the kernels' tapes) call: names the kernels
 # import, which a user's variable or argument must not take.
 RUNTIME_FUNCTIONS = ("digamma", "grow", "int_floordiv", "int_mod", "int_pow", "int_pow_slope", "inverse_mills",
-                     "inverse_mills_slope", "log_ndtr", "polygamma", "slice_bound", "to_int")
+                     "inverse_mills_slope", "lane_sum", "log_ndtr", "polygamma", "slice_bound", "to_int")
 
 
 def _clamp_slope(a, out, above, nan_gives_z=False):

@@ -133,6 +133,101 @@ def test_write_once_adjoints_leaves_an_array_read_in_its_loop_alone():
     np.testing.assert_allclose(transform(x)[1], richardson_gradient(read_back, (x,), 0), rtol=1e-8)
 
 
+def population_sphere(x):
+    """One particle per row, its gradient row written by one inner sweep (PySwarms' sphere)."""
+    return np.sum(np.sum(x**2.0, axis=1))
+
+
+def skipped_sweep(x):
+    """The sweep over a row is skipped while its row's adjoint is zero (`skip_zero_sweeps`): the zeros stay."""
+    return np.sum(np.log1p(np.sum(x**2.0, axis=1)))
+
+
+def population_columns(x):
+    """Each row's gradient written at columns 0 and 1 (Goldstein-Price's spelling, x[:, 0] and x[:, 1])."""
+    a, b = x[:, 0], x[:, 1]
+    return np.sum((a + 2.0 * b) ** 2 * np.exp(0.1 * a) + b**3)
+
+
+def population_twice(x):
+    """Two sums over each row, whose sweeps `merge_stores` makes one."""
+    return np.sum(np.sum(x**2, axis=1) * np.sum(np.sin(x), axis=1))
+
+
+def rows_from_one(x):
+    """The loop starts at row 1: row 0's gradient stays zeros."""
+    s = 0.0
+    for i in range(1, x.shape[0]):
+        for j in range(x.shape[1]):
+            s += x[i, j] ** 3
+    return s
+
+
+WRITE_ROWS_OFF = {"write_once_rows": False}
+
+
+@pytest.mark.parametrize("function", [population_sphere, population_columns, population_twice, rows_from_one,
+                                      skipped_sweep])
+@pytest.mark.parametrize("shape", [(0, 2), (1, 2), (5, 2), (4, 3), (3, 1), (2, 0)])
+def test_write_once_rows_against_richardson_and_the_unoptimised_kernel(function, shape):
+    if function is population_columns and shape[1] < 2 or function is population_sphere and shape[1] < 1:
+        shape = (shape[0], 2)  # (their columns must exist)
+    x = np.random.default_rng(sum(shape)).uniform(-1.5, 1.5, shape)
+    value, gradient = sg.value_and_grad(function)(x)
+    assert value == pytest.approx(function(x), rel=1e-12, abs=1e-12)
+    assert gradient.shape == x.shape
+    if x.size:
+        np.testing.assert_allclose(gradient, richardson_gradient(function, (x,), 0), rtol=1e-7, atol=1e-7)
+    plain = sg.value_and_grad(function, optimize=WRITE_ROWS_OFF)(x)[1]
+    assert np.array_equal(gradient, plain)  # one value per element either way
+
+
+def population_source(function, optimize=True, shape=(4, 2)):
+    """The gradient kernel's source once called on a 2-D array (a first call decides the argument's rank)."""
+    transform = sg.grad(function, optimize=optimize)
+    transform(np.random.default_rng(0).uniform(-1, 1, shape))
+    return transform.source()
+
+
+def test_write_once_rows_drops_the_zero_fill_only_where_every_element_is_written():
+    assert "x_bar = np.empty((x_shape0, x_shape1, )) if (x_shape0 > 0)" in population_source(population_sphere)
+    columns = population_source(population_columns)
+    assert "if (x_shape1 == 2) and (x_shape0 > 0)" in columns and "x_bar[k, 0] = " in columns
+    # (4, 3): the third column is never stored, so the zeros the fill made are the gradient there
+    x = np.random.default_rng(5).uniform(-1, 1, (4, 3))
+    assert np.all(sg.grad(population_columns)(x)[:, 2] == 0.0)
+    assert "x_bar = np.empty" not in population_source(rows_from_one)
+    skipped = population_source(skipped_sweep)
+    assert "x_bar = np.empty" not in skipped and "x_bar[k, k_1] = " in skipped
+    assert "x_bar = np.empty" not in population_source(population_sphere, optimize=WRITE_ROWS_OFF)
+
+
+def column_and_row(x):
+    """A sweep over each row and a store at its column 0: element 0 of each row gets two contributions."""
+    return np.sum(np.sum(x**2.0, axis=1) + np.cos(x[:, 0]))
+
+
+def test_write_once_rows_leaves_two_stores_into_one_element_alone():
+    function = column_and_row
+    source = population_source(function)
+    assert "x_bar = np.empty" not in source and "x_bar[k, k_1] += " in source
+    x = np.random.default_rng(6).uniform(-1, 1, (5, 3))
+    np.testing.assert_allclose(sg.grad(function)(x), richardson_gradient(function, (x,), 0), rtol=1e-7, atol=1e-7)
+
+
+def fixed_row(A, w):
+    """Found by the fuzzer (seed 14000007): a loop over the columns storing into row 1 of A's gradient."""
+    return A[1] @ w + np.sum(A**2)
+
+
+def test_write_once_rows_reads_a_store_into_a_fixed_row_as_not_its_pattern():
+    A, w = np.random.default_rng(7).uniform(-1, 1, (3, 2)), np.random.default_rng(8).uniform(-1, 1, 2)
+    value, (A_bar, w_bar) = sg.value_and_grad(fixed_row, wrt=(0, 1))(A, w)
+    assert value == pytest.approx(fixed_row(A, w), rel=1e-13)
+    np.testing.assert_allclose(A_bar, richardson_gradient(fixed_row, (A, w), 0), rtol=1e-8, atol=1e-9)
+    np.testing.assert_allclose(w_bar, richardson_gradient(fixed_row, (A, w), 1), rtol=1e-8, atol=1e-9)
+
+
 @pytest.mark.parametrize("optimize", [True, False, {"recurrence_order": False}, {"name_sums": False}])
 def test_oscillator_tangents_against_richardson(optimize):
     obs = np.random.default_rng(0).normal(size=200)
@@ -180,6 +275,7 @@ def recurrence(x):
 
 
 VECTOR_OFF = {"vector_functions": False}
+EXACT_SPLIT = {"vector_functions": False, "lane_sums": False}  # the split alone: the unsplit loop's bits
 
 
 @pytest.mark.parametrize("function", [logistic_nll, logistic_nll_vectorised])
@@ -193,10 +289,39 @@ def test_split_rows_logistic_against_the_hand_gradient(function, rows):
         assert value == pytest.approx(np.mean(np.log1p(np.exp(-z)) + (1 - y) * z), rel=1e-13)
         np.testing.assert_allclose(gradient, logistic_hand(w, X, y), rtol=1e-12, atol=1e-15)
     # The split alone changes no bit; the vector functions change at most the last bits.
-    exact = sg.value_and_grad(function, optimize=VECTOR_OFF)(w, X, y)
-    unsplit = sg.value_and_grad(function, optimize={"split_rows": False, **VECTOR_OFF})(w, X, y)
+    exact = sg.value_and_grad(function, optimize=EXACT_SPLIT)(w, X, y)
+    unsplit = sg.value_and_grad(function, optimize={"split_rows": False, **EXACT_SPLIT})(w, X, y)
     assert np.array_equal(exact[1], unsplit[1]) and (exact[0] == unsplit[0] or rows == 0)
     np.testing.assert_allclose(gradient, exact[1], rtol=1e-14, atol=1e-17)
+
+
+@pytest.mark.parametrize("rows", [1, 7, 8, 9, 512, 1500, 20000])
+def test_lane_sums_value_against_an_exact_sum(rows):
+    """The logistic loss's sum over rows in eight partial sums: within a few ulp of the exactly rounded sum of the
+    same terms (math.fsum), as close as the running sum of the unoptimised kernel or closer."""
+    rng = np.random.default_rng(rows)
+    X, w, y = rng.normal(size=(rows, 5)), rng.normal(size=5), (rng.random(rows) < 0.5) * 1.0
+    transform = sg.value_and_grad(logistic_nll, optimize=VECTOR_OFF)
+    assert "lane_sum(" in transform.source()
+    value = transform(w, X, y)[0]
+    running = sg.value_and_grad(logistic_nll, optimize=EXACT_SPLIT)(w, X, y)[0]
+    z = X @ w
+    exact = math.fsum(np.log1p(np.exp(-z)) + (1 - y) * z) / rows
+    assert abs(value - exact) <= max(abs(running - exact), 4 * np.spacing(exact))
+
+
+@pytest.mark.parametrize("count", [0, 1, 7, 8, 9, 17, 512])
+def test_lane_sum_against_fsum(count):
+    from symgrad.runtime import lane_sum
+    terms = np.random.default_rng(count).normal(size=count + 3)  # (longer: only the first `count` are added)
+    total = lane_sum(terms, count)
+    bound = count * np.finfo(float).eps * np.sum(np.abs(terms[:count]))
+    assert abs(total - math.fsum(terms[:count])) <= bound
+    if count < 8:  # fewer than one round of partial sums: the running sum itself
+        running = 0.0
+        for t in terms[:count]:
+            running += t
+        assert total == running
 
 
 def _vector_divisions(transform):
@@ -304,9 +429,9 @@ def test_split_rows_shapes_equal_the_unsplit_loop(function, wrt):
     rng = np.random.default_rng(11)
     X, w = rng.normal(size=(1100, 3)), rng.normal(size=3) * 0.4
     args = (w, 0.3, X) if function is with_bias else (w, X)
-    split = sg.value_and_grad(function, wrt=wrt, optimize=VECTOR_OFF)
+    split = sg.value_and_grad(function, wrt=wrt, optimize=EXACT_SPLIT)
     assert "_block_" in split.source()
-    unsplit = sg.value_and_grad(function, wrt=wrt, optimize={"split_rows": False, **VECTOR_OFF})
+    unsplit = sg.value_and_grad(function, wrt=wrt, optimize={"split_rows": False, **EXACT_SPLIT})
     value, gradient = split(*args)
     plain_value, plain_gradient = unsplit(*args)
 
