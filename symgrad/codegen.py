@@ -464,12 +464,15 @@ class Kernel:
         lines, run = [], []
         for at in range(start, stop):
             statement = self.statements[at]
-            if not isinstance(statement, ChunkedLoop):
+            if not isinstance(statement, (ChunkedLoop, FlatMap)):
                 run.append(statement)
                 continue
             lines += _emit(run, printer, "    ", fixed)
             run = []
-            function, call = _outlined_chunks(statement, f"_{self.name}_chunks{at}", printer, fixed)
+            if isinstance(statement, FlatMap):  # (in a function of its own: see `_outlined_flat_map`)
+                function, call = _outlined_flat_map(statement, f"_{self.name}_flat{at}", printer)
+            else:
+                function, call = _outlined_chunks(statement, f"_{self.name}_chunks{at}", printer, fixed)
             functions.append(function)
             lines += call
         return lines + _emit(run, printer, "    ", fixed)
@@ -2096,6 +2099,8 @@ def build_kernels(derivative, gradient_as_tuple, parallel=False, enabled=passes.
             body = write_once_adjoints(body)
         if "write_once_rows" in enabled:
             body = write_once_rows(body)
+        if "flat_elementwise" in enabled:
+            body = flat_elementwise(body, program.arguments)
         kernels[name] = Kernel(name, program.arguments, body, returns, derivative.tapes, entry, program.name,
                                enabled, tuple(results), tuple(program.shape_checks))
     return kernels
@@ -2401,3 +2406,132 @@ def write_once_rows(statements):
         result.append(statement)
         at += 1
     return result
+
+
+# --- pass flat_elementwise -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FlatMap:
+    """``targets[m][r, c] = values[m]`` for every element of the 2-D argument `array`, computed in one flat loop
+    over its elements (each value reads ``array[FLAT_ROW, FLAT_COLUMN]``).  Only `flat_elementwise` makes one."""
+
+    targets: tuple  # of sp.IndexedBase
+    array: sp.IndexedBase
+    shape: tuple
+    values: tuple
+
+
+FLAT_ROW, FLAT_COLUMN = sp.Symbol("_flat_row", integer=True), sp.Symbol("_flat_column", integer=True)
+
+
+def _flat_call(call, row, column, array_shapes, scalars):
+    """`call` with the loop indices `row`, `column` as `FLAT_ROW`, `FLAT_COLUMN` and the argument it reads, if its
+    argument reads one 2-D argument only at ``[row, column]`` and otherwise only numbers and scalar arguments;
+    else None."""
+    reads = call.atoms(sp.Indexed)
+    bases = {read.base for read in reads}
+    if len(bases) != 1 or any(read.indices != (row, column) for read in reads):
+        return None
+    base, = bases
+    if base.label not in array_shapes or len(array_shapes[base.label]) != 2:
+        return None
+    elements = {read: sp.Dummy() for read in reads}
+    if not call.xreplace(elements).free_symbols - set(elements.values()) <= scalars:
+        return None  # (an index in the value itself, cos(x[k, j] / (j + 1)), or a local value)
+    return base, call.xreplace({row: FLAT_ROW, column: FLAT_COLUMN})
+
+
+def flat_elementwise(statements, arguments):
+    """Pass `flat_elementwise`: a call of `vector_math`'s exp, log, log1p, tanh, sin or cos of one element of a 2-D
+    argument, ``cos(2*pi*x[k, j])`` inside a loop over x's rows and, in it, a loop or sweep over its columns (a
+    population's objective, `np.sum(x**2 - 10*np.cos(2*np.pi*x), axis=1)`, and its gradient), is computed for
+    every element before the loops, in one flat loop over the array that LLVM vectorises however few its columns
+    are, and read there from the array of results.  The same call in several loops is computed once.
+
+    Precondition, checked here: the outer loop is at the kernel's top level and runs over every row (from 0 to
+    the array's `shape[0]`, step 1), the inner one is at the top level of its body and runs over every column
+    (from 0 to `shape[1]`, step 1), and the call's argument reads that argument only at ``[row, column]``, with no
+    other array, index or local value (numbers and scalar arguments only), so it has one value per element and
+    the results array, of the argument's shape, is read where the argument was (in range wherever that was).
+    The call happens for every element, where the loops may have skipped some (a zero adjoint): the functions
+    never raise, and the results are those of the same call."""
+    array_shapes = {a.symbol: tuple(a.shape) for a in arguments if a.base is not None}
+    scalars = {a.symbol for a in arguments if a.base is None}
+    taken = _names(statements, set())
+    made = {}  # (array label, call at FLAT_ROW, FLAT_COLUMN) -> FlatMap
+    result = []
+    for statement in statements:
+        if not (isinstance(statement, Loop) and statement.step == 1 and statement.start == 0):
+            result.append(statement)
+            continue
+        fresh = []
+
+        def flat(call, inner_loop):
+            """The read of `call`'s results array, made at first use, or None where the precondition fails."""
+            found = _flat_call(call, statement.index, inner_loop.index, array_shapes, scalars)
+            if found is None:
+                return None
+            base, key = found
+            shape = array_shapes[base.label]
+            if not (statement.stop == shape[0] and inner_loop.stop == shape[1]):
+                return None
+            if (base.label, key) not in made:
+                name = f"_flat{len(made)}"
+                while name in taken:
+                    name += "_"
+                taken.add(name)
+                made[base.label, key] = sp.IndexedBase(sp.Symbol(name, real=True))
+                fresh.append((base, shape, made[base.label, key], key))
+            return sp.Indexed(made[base.label, key], statement.index, inner_loop.index)
+
+        body = []
+        for inner in statement.body:
+            loop = inner.loop if isinstance(inner, ReverseLoop) else inner
+            if isinstance(loop, Loop) and loop.step == 1 and loop.start == 0:
+                changed, definitions = [], {}  # the values of the body's assignments, in terms of what is before it
+                for s in inner.body:
+                    if isinstance(s, (Assign, Store)):
+                        calls = {}
+                        for call in sorted(s.value.atoms(*VECTOR_NODES), key=sp.count_ops, reverse=True):
+                            if not any(call in outer.args[0].atoms(type(call)) for outer in calls):
+                                read = flat(call.xreplace(definitions), loop)  # (outermost first: cos(x) in
+                                if read is not None:  # exp(cos(x)) is not made; sin(t) with t = sqrt(x[k, j]) is)
+                                    calls[call] = read
+                        if isinstance(s, Assign):
+                            definitions[s.target] = s.value.xreplace(definitions)
+                        if calls:
+                            s = dataclasses.replace(s, value=s.value.xreplace(calls))
+                    changed.append(s)
+                inner = dataclasses.replace(inner, body=changed)
+            body.append(inner)
+        for base in dict.fromkeys(base for base, *_ in fresh):  # one loop per argument, in order of first use
+            mine = [(target, value) for b, _, target, value in fresh if b == base]
+            shape = next(shape for b, shape, *_ in fresh if b == base)
+            result.append(FlatMap(tuple(t for t, _ in mine), base, shape, tuple(v for _, v in mine)))
+        result.append(dataclasses.replace(statement, body=body))
+    return result
+
+
+def _outlined_flat_map(flat_map, name, printer):
+    """`(function, lines)`: the source of function `name` computing a `FlatMap`'s values in one loop over its
+    argument's elements, and the kernel's lines that make its results arrays and call it with flat views of them
+    and of the argument (views: a kernel is compiled for C-contiguous arrays only).  The loop is a function
+    of its own because LLVM did not vectorise it inside the kernel, reading a reshaped view there (8.9 ms against
+    1.4 ms for cos of 400,000 elements)."""
+    p = printer.doprint
+    targets = [p(t.label) for t in flat_map.targets]
+    rows, columns = (p(n) for n in flat_map.shape)
+    element, elements = sp.Symbol("_element", integer=True), sp.IndexedBase(sp.Symbol("_elements", real=True))
+    read = {sp.Indexed(flat_map.array, FLAT_ROW, FLAT_COLUMN): sp.Indexed(elements, element)}
+    values = [value.xreplace(read) for value in flat_map.values]
+    scalars = sorted({s for v in values for s in v.free_symbols if isinstance(s, sp.Symbol)} - {
+        element, elements.label}, key=str)
+    body = [f"        {target}_flat[{p(element)}] = {p(value)}" for target, value in zip(targets, values)]
+    if printer.vector_functions:
+        body = vector_functions(body)
+    parameters = [p(elements.label)] + [f"{target}_flat" for target in targets] + [p(s) for s in scalars]
+    function = "\n".join([f"def {name}({', '.join(parameters)}):",
+                          f"    for {p(element)} in range({p(elements.label)}.shape[0]):"] + body)
+    size = f"{rows} * {columns}"
+    lines = [f"    {target} = np.empty(({rows}, {columns}))" for target in targets]
+    arguments = [f"{p(flat_map.array.label)}.ravel()"] + [f"{target}.reshape({size})" for target in targets]
+    return function, lines + [f"    {name}({', '.join(arguments + [p(s) for s in scalars])})"]

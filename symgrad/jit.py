@@ -120,7 +120,7 @@ def compile_function(module, name, signature, parallel, nogil=False, missing=Fal
 
 
 # The functions codegen outlines from a kernel (``_<kernel>_<kind><k>``), by kind: whether Numba compiles it for threads.
-OUTLINED_THREADED = {"piece": False, "chunks": True}
+OUTLINED_THREADED = {"piece": False, "chunks": True, "flat": False}
 
 
 def _wrap_pieces(module, name, caching):

@@ -60,6 +60,8 @@ PASSES = {
                                      "vectorises"),
     "split_rows": ("codegen", "splits a row loop so that its run of exp/log/log1p/tanh/sin/cos becomes a loop of "
                               "its own, over blocks of rows"),
+    "flat_elementwise": ("codegen", "computes exp/log/log1p/tanh/sin/cos of a 2-D argument's elements, called in "
+                                    "loops over its rows and columns, in one flat loop before them that vectorises"),
     "lane_sums": ("codegen", "adds the terms a split row loop stored for a sum in eight partial sums, as NumPy's "
                              "np.sum does, not one after another"),
 }

@@ -228,6 +228,76 @@ def test_write_once_rows_reads_a_store_into_a_fixed_row_as_not_its_pattern():
     np.testing.assert_allclose(w_bar, richardson_gradient(fixed_row, (A, w), 1), rtol=1e-8, atol=1e-9)
 
 
+def population_rastrigin(x):
+    """PySwarms' Rastrigin: cos of each element inside a sum over each row, sin in the gradient's sweep."""
+    return np.sum(10.0 * x.shape[1] + (x**2.0 - 10.0 * np.cos(2.0 * np.pi * x)).sum(axis=1))
+
+
+def population_schwefel(x, scale):
+    """pymoo's Schwefel, scaled by a scalar argument inside the call: sin(sqrt(|x|)), cos of the same in the sweep."""
+    return np.sum(418.9829 * x.shape[1] - np.sum(x * np.sin(np.sqrt(np.abs(scale * x))), axis=1))
+
+
+def indexed_griewank(x):
+    """The column index inside the call (cos(x / sqrt(j + 1))): not one value per element of x alone."""
+    s = 0.0
+    for i in range(x.shape[0]):
+        p = 1.0
+        for j in range(x.shape[1]):
+            p *= math.cos(x[i, j] / math.sqrt(j + 1.0))
+        s += p
+    return s
+
+
+def rows_after_the_first(x):
+    """The rows from 1 on: computing every element first would compute what the loops never ask for."""
+    s = 0.0
+    for i in range(1, x.shape[0]):
+        for j in range(x.shape[1]):
+            s += math.exp(0.3 * x[i, j])
+    return s
+
+
+FLAT_OFF = {"flat_elementwise": False}
+
+
+@pytest.mark.parametrize("shape", [(0, 3), (3, 0), (1, 1), (5, 4), (700, 2)])
+def test_flat_elementwise_against_richardson_and_the_loops(shape):
+    rng = np.random.default_rng(sum(shape))
+    x = rng.uniform(-4.0, 4.0, shape)
+    for function, args in ((population_rastrigin, (x,)), (population_schwefel, (x, 1.7))):
+        transform = sg.value_and_grad(function, wrt=0)
+        value, gradient = transform(*args)
+        assert "_flat" in transform.source()
+        assert value == pytest.approx(function(*args), rel=1e-12, abs=1e-12)
+        plain_value, plain_gradient = sg.value_and_grad(function, wrt=0, optimize=FLAT_OFF)(*args)
+        assert "_flat" not in sg.value_and_grad(function, wrt=0, optimize=FLAT_OFF).source()
+        assert value == pytest.approx(plain_value, rel=1e-14, abs=1e-12)
+        np.testing.assert_allclose(gradient, plain_gradient, rtol=1e-13, atol=1e-13)
+        if 0 < x.size <= 20:
+            np.testing.assert_allclose(gradient, richardson_gradient(function, args, 0), rtol=1e-7, atol=1e-7)
+
+
+def test_flat_elementwise_computes_each_call_once_in_one_loop_over_the_argument():
+    transform = sg.value_and_grad(population_schwefel, wrt=0)
+    transform(np.ones((3, 2)), 1.0)
+    source = transform.source()
+    flat = source[source.index("def _value_and_grad_flat"):source.index("def value_and_grad")]
+    assert flat.count("vector_sin(") == 1 and flat.count("vector_cos(") == 1 and "scale" in flat
+    kernel = source[source.index("def value_and_grad"):]
+    assert "math.sin" not in kernel and "math.cos" not in kernel
+
+
+@pytest.mark.parametrize("function", [indexed_griewank, rows_after_the_first])
+def test_flat_elementwise_leaves_calls_outside_its_precondition_alone(function):
+    x = np.random.default_rng(4).uniform(-2.0, 2.0, (4, 3))
+    transform = sg.value_and_grad(function)
+    value, gradient = transform(x)
+    assert "_flat" not in transform.source()
+    assert value == pytest.approx(function(x), rel=1e-13)
+    np.testing.assert_allclose(gradient, richardson_gradient(function, (x,), 0), rtol=1e-7, atol=1e-8)
+
+
 @pytest.mark.parametrize("optimize", [True, False, {"recurrence_order": False}, {"name_sums": False}])
 def test_oscillator_tangents_against_richardson(optimize):
     obs = np.random.default_rng(0).normal(size=200)
