@@ -586,6 +586,41 @@ memory once, as before).
   while one row, rewritten every iteration, would need it taped (the vectorised MLP at 100 rows measured 37 µs
   unfused, 46 µs fused).
 
+### Populations at 100,000 rows: `write_once_rows`, `flat_elementwise` and `lane_sums`, 2026-12-04
+
+PySwarms' and pymoo's objectives take a population, one particle per row of x (n x 2 to n x 10), and reduce each
+row (`np.sum(..., axis=1)`). The lowering gives a loop over the rows with, in it, short loops over the columns; JAX
+runs each elementwise step over all n x d elements at once. Three causes, each now a pass:
+
+- **The gradient's zero fill.** `x_bar = np.zeros((n, d))` then `x_bar[k, j] += ...`, one store per element: 8
+  more bytes written per element, and each store a load and a store. Pass `write_once_rows` stores with `=` where
+  each element of a row gets one contribution from the loop over that row (an inner sweep over the columns, or
+  stores at distinct constant columns, `x[:, 0]` and `x[:, 1]`), and allocates `np.empty` where the stores cover
+  every element whenever the loop runs (for constant columns: when `shape[1]` is their number). The sphere
+  function's kernel at 100,000 x 2, edited by hand, one process: 187 µs to 157 µs.
+- **Scalar libm calls in short inner loops.** `cos(2 pi x[k, j])` sits in a loop of 4 columns that carries the
+  row's sum, which no vectoriser takes, and the gradient's sweep calls `sin` of the same. Pass `flat_elementwise`
+  computes such calls (of one element of a 2-D argument, with numbers and scalar arguments, through the body's
+  assignments, `sin(t)` with `t = sqrt(|x[k, j]|)`) for every element first, in one flat loop of
+  `vector_math`'s functions over the array, and the loops read the results. That loop is a function of its own
+  (`_<kernel>_flat<k>`): inside the kernel, LLVM did not vectorise a loop reading a reshaped view (8.9 ms against
+  1.4 ms for `cos` of 400,000 elements). Same process, pass on against off, median of 30 calls: Rastrigin at
+  100,000 x 4 13.8 ms to 5.5 ms, Schwefel 18.5 ms to 7.1 ms.
+- **A sum's chain of additions.** `split_rows` stores each row's term and adds the terms of a block afterwards, in
+  order, one addition waiting on the last: about 0.5 ns per row, 50 µs at 100,000 rows. Pass `lane_sums` adds a
+  block's terms in eight partial sums, as NumPy's `np.sum` adds (`runtime.lane_sum`): 13.6 µs for the same
+  100,000 terms, and no less accurate than the running sum (its error bound is smaller; tested against
+  `math.fsum`). This is the one pass that changes how a value rounds. A split run also takes in the gradient
+  stores after it (`x_bar[k] = ...` at once, not through a block array to a part of its own). autograd's `tanh`
+  example at 100,000 elements, kernel edited by hand, one process: 308 µs to 281 µs, JAX 292-331 µs.
+- Still behind JAX at 100,000 rows: population functions whose calls read two columns (`x[:, 0]`, `x[:, 1]`) with
+  more than two `sin`/`cos` or a non-integer power (`**0.1` calls libm's `pow`, which no loop vectorises:
+  Cross-in-tray, Eggholder, Holder table), and per-row networks and losses over rows of 1 to 4 columns
+  (`neural_net_regression.logprob`, `log_posterior`, `binary_log_loss`), where the work is in loops whose trip
+  count (the hidden units, the classes) is known only at run time. Raising the `sin`/`cos` limit to 4 made
+  Cross-in-tray slower (8.3 ms to 10.8 ms: its run also calls `pow`, so the loop stays scalar and the inlined
+  Payne-Hanek reduction costs more than libm's) and its first call 1.5 s longer.
+
 ### Threads for rows with scratch, tapes and rows of their own (`chunk_scratch`), 2026-12-03
 
 - Before: `parallel=True` ran a loop in chunks only where its iterations did nothing but add into sums and

@@ -239,6 +239,8 @@ def _argument_problem(kind, value):
                 "pass 3-D slices of it, or reshape it before the call")
     if isinstance(value, np.ndarray):
         return f"must be a real number (float), got an ndarray of shape {value.shape}"
+    if isinstance(value, (bool, np.bool_)):
+        return f"must be a real number (float), got the bool {value!r}: pass {float(value)!r} if that is meant"
     if isinstance(value, numbers.Complex):
         return f"must be a real number (float), got the complex number {value!r}"
     return f"must be a real number (float), got {type(value).__name__} {value!r}"[:200] + ": pass a float"

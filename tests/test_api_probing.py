@@ -338,6 +338,16 @@ def test_numbers_the_kernels_do_not_take_are_refused_saying_to_pass_a_float(valu
         assert np.isclose(gradient(float(value), 0.7), spring_dk(0.5, 0.7), rtol=1e-13)
 
 
+@pytest.mark.parametrize("value", [True, np.False_])
+def test_a_bool_is_refused_as_a_bool_not_called_a_complex_number(value):
+    gradient = sg.grad(spring)
+    for _ in range(2):  # the first call and a later one
+        with pytest.raises(TypeError, match=rf"argument 'k' must be a real number \(float\), got the bool {value!r}: "
+                                            rf"pass {float(value)!r} if that is meant"):
+            gradient(value, 0.7)
+    assert np.isclose(gradient(float(value), 0.7), spring_dk(float(value), 0.7), rtol=1e-13)
+
+
 def test_numbers_the_kernels_take_are_converted():
     gradient = sg.grad(spring)
     expected = spring_dk(2.0, 3.0)
