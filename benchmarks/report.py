@@ -610,9 +610,11 @@ runs each elementwise step over all n x d elements at once. Three causes, each n
   order, one addition waiting on the last: about 0.5 ns per row, 50 µs at 100,000 rows. Pass `lane_sums` adds a
   block's terms in eight partial sums, as NumPy's `np.sum` adds (`runtime.lane_sum`): 13.6 µs for the same
   100,000 terms, and no less accurate than the running sum (its error bound is smaller; tested against
-  `math.fsum`). This is the one pass that changes how a value rounds. A split run also takes in the gradient
-  stores after it (`x_bar[k] = ...` at once, not through a block array to a part of its own). autograd's `tanh`
-  example at 100,000 elements, kernel edited by hand, one process: 308 µs to 281 µs, JAX 292-331 µs.
+  `math.fsum`). This is the one pass that changes how a value rounds. Taking the gradient's stores after the run
+  into it as well (`x_bar[k] += ...` at once, not through a block array to a part of its own) gave autograd's
+  `tanh` example 308 µs to 281 µs with the kernel edited by hand, but where `x_bar` may alias the arrays the run
+  reads LLVM no longer vectorised the run: autograd's logistic loss on threads went from 0.63 ms to 2.0 ms, so
+  the run still ends at a store.
 - Still behind JAX at 100,000 rows: population functions whose calls read two columns (`x[:, 0]`, `x[:, 1]`) with
   more than two `sin`/`cos` or a non-integer power (`**0.1` calls libm's `pow`, which no loop vectorises:
   Cross-in-tray, Eggholder, Holder table), and per-row networks and losses over rows of 1 to 4 columns
