@@ -621,7 +621,13 @@ runs each elementwise step over all n x d elements at once. Three causes, each n
   (`neural_net_regression.logprob`, `log_posterior`, `binary_log_loss`), where the work is in loops whose trip
   count (the hidden units, the classes) is known only at run time. Raising the `sin`/`cos` limit to 4 made
   Cross-in-tray slower (8.3 ms to 10.8 ms: its run also calls `pow`, so the loop stays scalar and the inlined
-  Payne-Hanek reduction costs more than libm's) and its first call 1.5 s longer.
+  Payne-Hanek reduction costs more than libm's) and its first call 1.5 s longer. Computing the calls of columns
+  (`sin(x[k, 0])`) first as well, over contiguous copies of the columns (a column read in place did not
+  vectorise: 4.4 ms against 0.74 ms for sin and cos of two columns of 100,000 rows), measured Eggholder 6.0 to
+  4.1 ms and ZDT6 7.3 to 4.6 ms, but with four vectorised `sin`/`cos` Cross-in-tray's first call took 4.8 s
+  instead of 0.8 s, and with libm's kept the separate loop was slower (11.4 ms): not landed. What would close
+  these rows is a kernel specialised to the sizes of the first call (JAX's static shapes: loops of 2 or 4 known
+  at compile time unroll and vectorise across rows), with the general kernel behind a check of the sizes.
 
 ### Threads for rows with scratch, tapes and rows of their own (`chunk_scratch`), 2026-12-03
 
