@@ -419,6 +419,26 @@ class Ndtr(sp.Function):
         return _powered(r"\Phi\left(%s\right)" % printer._print(self.args[0]), exp)
 
 
+class Erfc(sp.Function):
+    """erfc(x), the complementary error function: its own node, since SymPy's `erfc` rewrites erfc(-y) as
+    2 - erfc(y), which cancels to 0 where erfc(-y) is tiny (the normal CDF written 0.5 * erfc(-x / sqrt 2) at
+    x = -10 is 7.6e-24, and its log -53.2, not -inf)."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, a):
+        import mpmath
+
+        return _mpmath_float(mpmath.erfc, a)
+
+    def _eval_evalf(self, prec):
+        return sp.erfc(self.args[0]._eval_evalf(prec))._eval_evalf(prec)
+
+    def _latex(self, printer, exp=None):
+        return _powered(r"\operatorname{erfc}\left(%s\right)" % printer._print(self.args[0]), exp)
+
+
 class LogNdtr(sp.Function):
     """log Phi(x), the log of the standard normal CDF (scipy.special.log_ndtr), accurate where Phi(x) underflows
     (runtime.log_ndtr).  Its derivative is `InverseMills`."""
@@ -526,7 +546,7 @@ RULES = [
          readable=lambda x, y: sp.sqrt(x**2 + y**2)),
     # special functions
     Rule(sp.erf, lambda a, out: (2 / sp.sqrt(sp.pi) * sp.exp(-a[0] ** 2),), "math.erf({0})"),
-    Rule(sp.erfc, lambda a, out: (-2 / sp.sqrt(sp.pi) * sp.exp(-a[0] ** 2),), "math.erfc({0})"),
+    Rule(Erfc, lambda a, out: (-2 / sp.sqrt(sp.pi) * sp.exp(-a[0] ** 2),), "math.erfc({0})"),
     Rule(sp.gamma, lambda a, out: (out * sp.polygamma(0, a[0]),), "math.gamma({0})"),
     Rule(sp.loggamma, lambda a, out: (sp.polygamma(0, a[0]),), "math.lgamma({0})",
          readable=lambda x: sp.log(sp.Abs(sp.gamma(x)))),
@@ -740,7 +760,7 @@ PYTHON_SPELLINGS = {
     ("copysign",): CopySign,
     ("square",): lambda x: x**2,
     ("erf",): sp.erf,
-    ("erfc",): sp.erfc,
+    ("erfc",): Erfc,
     ("gamma",): sp.gamma,
     ("lgamma",): sp.loggamma,
     ("abs", "fabs", "absolute"): sp.Abs,

@@ -155,6 +155,35 @@ def test_log_ndtr_and_its_gradient_far_in_the_left_tail_are_scipys_and_mpmaths()
     np.testing.assert_allclose(gradient, expected, rtol=1e-13)
 
 
+ERFC = write_module("""
+    import math
+    import numpy as np
+    from scipy.special import erfc
+
+    def log_cdf(x):
+        return math.log(0.5 * math.erfc(-x / math.sqrt(2.0)))
+
+    def log_cdfs(x):
+        return np.sum(np.log(0.5 * erfc(-x / np.sqrt(2.0))))
+""")
+
+
+@pytest.mark.parametrize("x", [-3.0, -10.0, -30.0, -37.0, 2.0])
+def test_erfc_of_a_negated_argument_keeps_the_left_tail(x):
+    """The normal CDF spelled 0.5 * erfc(-x / sqrt 2): SymPy's erfc rewrote erfc(-y) as 2 - erfc(y), so the log was
+    -inf (and the gradient inf) from x = -10 down, where Python's own value is -53.2."""
+    with mpmath.workdps(60):
+        expected_value = float(mpmath.log(mpmath.ncdf(x)))
+        expected_slope = float(mpmath.npdf(x) / mpmath.ncdf(x))
+    value, slope = sg.value_and_grad(ERFC.log_cdf)(x)
+    assert value == pytest.approx(expected_value, rel=1e-13) and value == pytest.approx(ERFC.log_cdf(x), rel=1e-15)
+    assert slope == pytest.approx(expected_slope, rel=1e-12)
+    array_value, array_slope = sg.value_and_grad(ERFC.log_cdfs)(np.array([x, x]))
+    assert array_value == pytest.approx(2 * expected_value, rel=1e-13)
+    np.testing.assert_allclose(array_slope, [expected_slope, expected_slope], rtol=1e-12)
+    assert r"\operatorname{erfc}" in sg.grad(ERFC.log_cdf).latex()
+
+
 def test_a_softmax_of_a_number_is_one_and_every_function_takes_numbers():
     def scalars(t):
         return softmax(t) * t + log_softmax(t) + ss.digamma(t) + ss.polygamma(1, t) + ss.ndtr(t) + ss.log_ndtr(t)

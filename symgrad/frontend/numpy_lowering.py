@@ -32,7 +32,7 @@ from sympy.logic.boolalg import BooleanAtom, BooleanFunction
 
 from .. import errors
 from ..ir import Allocate, Assign, Carried, Loop, walk
-from ..rules import (AsIndex, Ceil, IntDiv, IntMod, LogNdtr, Maximum, Minimum, Ndtr, PythonInt, SliceBound, isnan,
+from ..rules import (AsIndex, Ceil, Erfc, IntDiv, IntMod, LogNdtr, Maximum, Minimum, Ndtr, PythonInt, SliceBound, isnan,
                      numpy_extreme, python_not, python_piecewise, seen_through)
 from .kinds import static_target
 from .source import COMPARISONS, PYTHON_COMPARISONS
@@ -179,7 +179,7 @@ SPECIAL_COMPOSITES = {
     "gammaln": sp.loggamma,  # (math.lgamma's node: scipy's spellings of functions of the rules table)
     "gamma": sp.gamma,
     "erf": sp.erf,
-    "erfc": sp.erfc,
+    "erfc": Erfc,
     "digamma": lambda x: sp.polygamma(0, x),  # (scipy.special.psi is the same ufunc)
     "polygamma": sp.polygamma,  # (n: an integer literal, checked in `numpy_call`)
     "ndtr": Ndtr,
