@@ -239,6 +239,9 @@ def _argument_problem(kind, value):
                 "pass 3-D slices of it, or reshape it before the call")
     if isinstance(value, np.ndarray):
         return f"must be a real number (float), got an ndarray of shape {value.shape}"
+    if isinstance(value, (list, tuple)):
+        return (f"must be a real number (float) or a float64 array, got a {type(value).__name__}: pass "
+                f"np.array(...) of it for an array, or a float")
     if isinstance(value, (bool, np.bool_)):
         return f"must be a real number (float), got the bool {value!r}: pass {float(value)!r} if that is meant"
     if isinstance(value, numbers.Complex):

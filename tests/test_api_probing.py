@@ -348,6 +348,20 @@ def test_a_bool_is_refused_as_a_bool_not_called_a_complex_number(value):
     assert np.isclose(gradient(float(value), 0.7), spring_dk(float(value), 0.7), rtol=1e-13)
 
 
+def sines(x):
+    return np.sum(np.sin(x))
+
+
+@pytest.mark.parametrize("value", [[1.0, 2.0], (1.0, 2.0)])
+def test_a_list_for_an_argument_read_as_a_number_or_an_array_is_told_to_pass_an_array(value):
+    """Found by probing: the advice was "pass a float" for a list meant as an array."""
+    with pytest.raises(TypeError, match=rf"argument 'x' must be a real number \(float\) or a float64 array, got a "
+                                        rf"{type(value).__name__}: pass np.array\(\.\.\.\) of it for an array"):
+        sg.value_and_grad(sines)(value)
+    value_, gradient = sg.value_and_grad(sines)(np.array(value))
+    np.testing.assert_allclose(gradient, np.cos(np.array(value)), rtol=1e-15)
+
+
 def test_numbers_the_kernels_take_are_converted():
     gradient = sg.grad(spring)
     expected = spring_dk(2.0, 3.0)

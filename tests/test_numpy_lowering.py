@@ -708,3 +708,21 @@ def test_an_empty_slice_has_length_zero_as_in_numpy(n, i, j):
     assert value == pytest.approx(lengths_of_empty_slices(x, i, j), rel=1e-14)
     np.testing.assert_allclose(x_bar[0], richardson_gradient(lengths_of_empty_slices, [x, i, j], 0), rtol=1e-9,
                                atol=1e-12)
+
+
+def summed_rows(x):
+    return np.sum(np.sum(x**2, axis=1))
+
+
+@pytest.mark.parametrize("first, axes", [(3.0, "a number \\(an array of 0 axes\\), where NumPy raises AxisError"),
+                                         (np.ones(3), "an array of 1 axes")])
+def test_an_axis_the_first_calls_argument_lacks_is_an_error_not_an_answer(first, axes):
+    """Found by probing: np.sum(x**2, axis=1) called with a number gave 9.0 and 6.0, where NumPy raises AxisError
+    (a first call with a number makes x a number); the advice names the arguments, not only the source."""
+    with pytest.raises(sg.UnsupportedSyntaxError, match=f"axis=1 for {axes}.*pass it with as many axes as the "
+                                                        f"function uses"):
+        sg.value_and_grad(summed_rows)(first)
+    x = np.random.default_rng(2).uniform(-1.0, 1.0, (3, 4))
+    value, gradient = sg.value_and_grad(summed_rows)(x)
+    assert value == pytest.approx(np.sum(x**2), rel=1e-14)
+    np.testing.assert_allclose(gradient, 2 * x, rtol=1e-15)

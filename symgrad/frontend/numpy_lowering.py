@@ -171,6 +171,12 @@ def _logaddexp(a, b):
     return Maximum(a, b) + cfunctions.log1p(sp.exp(-sp.Abs(a - b)))
 
 
+# Where an axis does not exist, the arguments' axes at the first call (which decide how an array is read) may be
+# what is wrong rather than the source.
+ARGUMENT_AXES_ADVICE = ("if an argument is read here, pass it with as many axes as the function uses (the first "
+                        "call's arguments decide how many each has)")
+
+
 # The functions of losses that are not in the rules table, as formulas of its nodes (numbers or whole arrays).
 SPECIAL_COMPOSITES = {
     "expit": lambda x: 1 / (1 + sp.exp(-x)),
@@ -1112,6 +1118,10 @@ class NumpyLowering:
     def reduction(self, kind, value, axis, keepdims, node):
         """np.sum / mean / prod / max / min of an array, over every axis or over `axis`."""
         if not self.is_array(value):
+            if axis is not None:  # (NumPy's AxisError: a silent answer here would read a scalar for a matrix)
+                raise self.error(errors.UnsupportedCallError, node,
+                                 f"axis={axis} for a number (an array of 0 axes), where NumPy raises AxisError: "
+                                 f"{ARGUMENT_AXES_ADVICE}, or give no axis for a number")
             if kind in TRUTH_TESTS:
                 return as_number(as_condition(self.number(value, node)))
             return self.number(value, node)  # (np.sum of a number is the number)
@@ -1125,8 +1135,9 @@ class NumpyLowering:
             if not listed or not all(isinstance(a, sp.Basic) and a.is_Integer and -array.ndim <= a < array.ndim
                                      for a in listed) or len({int(a) % array.ndim for a in listed}) != len(listed):
                 raise self.error(errors.UnsupportedCallError, node,
-                                 f"axis={axis} for an array of {array.ndim} axes: give integer literals (one, or a "
-                                 f"tuple of different axes) from {-array.ndim} to {array.ndim - 1}")
+                                 f"axis={axis} for an array of {array.ndim} axes: {ARGUMENT_AXES_ADVICE}; or give "
+                                 f"integer literals (one, or a tuple of different axes) from {-array.ndim} to "
+                                 f"{array.ndim - 1}")
             axes = tuple(sorted(int(a) % array.ndim for a in listed))
         reduced = [array.shape[k] for k in axes]
 
