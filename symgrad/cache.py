@@ -212,9 +212,20 @@ def _code_shape(code):
         elif inspect.iscode(instruction.argval):
             argument = _code_shape(instruction.argval)
         else:
-            argument = repr(instruction.argval)
+            argument = _constant_text(instruction.argval)
         instructions.append((_SAME_OPERATION.get(instruction.opname, instruction.opname), argument))
     return tuple(instructions), code.co_varnames, code.co_argcount, code.co_kwonlyargcount
+
+
+def _constant_text(value):
+    """`repr(value)`, but a set's elements in sorted order: a frozenset constant (``x in {"a", "b"}``) iterates in
+    an order that hangs on its strings' hashes, which differ between the process that wrote a module's .pyc and
+    this one, so the same definition printed its constant two ways (a StaleSourceError seen once in 2,000 tests)."""
+    if isinstance(value, (frozenset, set)):
+        return f"{type(value).__name__}({sorted(_constant_text(v) for v in value)})"
+    if isinstance(value, tuple):
+        return f"({', '.join(_constant_text(v) for v in value)},)"
+    return repr(value)
 
 
 _JUMPS = frozenset(dis.hasjrel + dis.hasjabs)

@@ -290,6 +290,29 @@ def test_the_source_check_passes_closures_and_decorated_functions():
     cache.check_source(module.wrapped, __import__("inspect").getsource(module.wrapped))
 
 
+def test_a_set_constant_iterating_in_another_order_is_the_same_source():
+    """Found by the full suite (scipy's is_jax_namespace, `xp.__name__ in {"jax.numpy", ...}`): a frozenset constant
+    unmarshalled from a .pyc iterates in the order of the process that wrote it, which a fresh compile of the
+    source need not share, and the source check called the function stale."""
+    import itertools
+    import string
+
+    words = ("".join(p) for p in itertools.product(string.ascii_lowercase, repeat=3))
+    first, second = next((a, b) for a, b in itertools.combinations(itertools.islice(words, 400), 2)
+                         if list(frozenset([a, b])) != list(frozenset([b, a])))
+    module = write_module(f"""
+        def named(name):
+            return 1.0 if name in {{{first!r}, {second!r}}} else 0.0
+    """)
+    code = module.named.__code__
+    constants = tuple(frozenset(sorted(c, reverse=list(c) == sorted(c))) if isinstance(c, frozenset) else c
+                      for c in code.co_consts)
+    assert [list(c) for c in constants if isinstance(c, frozenset)] != [
+        list(c) for c in code.co_consts if isinstance(c, frozenset)]  # (the other order, as from another process)
+    module.named.__code__ = code.replace(co_consts=constants)
+    cache.check_source(module.named, __import__("inspect").getsource(module.named))
+
+
 def test_the_source_check_is_done_once_and_costs_microseconds_after():
     # (it runs when a transform computes its cache key, at its first call; later calls test `__code__` identity)
     source = __import__("inspect").getsource(chain)
