@@ -2450,7 +2450,7 @@ def flat_elementwise(statements, arguments):
     array_shapes = {a.symbol: tuple(a.shape) for a in arguments if a.base is not None}
     scalars = {a.symbol for a in arguments if a.base is None}
     taken = _names(statements, set())
-    made = {}  # (array label, call at FLAT_ROW, FLAT_COLUMN) -> FlatMap
+    made = {}  # (array label, call at FLAT_ROW, FLAT_COLUMN) -> its results array
     result = []
     for statement in statements:
         if not (isinstance(statement, Loop) and statement.step == 1 and statement.start == 0):
