@@ -2258,6 +2258,15 @@ def _written_once(allocate, loop, offsets, taken):
     return [allocation, rewritten] + flush
 
 
+def _first_use(statements, at):
+    """`(label, position, loop)` for the `Allocate` at `statements[at]`: its array, the position of the next
+    statement that mentions it, and that statement where it is a `Loop` (else None)."""
+    label = statements[at].base.label
+    following = next((k for k in range(at + 1, len(statements)) if mentions(statements[k], label)), None)
+    loop = statements[following] if following is not None and isinstance(statements[following], Loop) else None
+    return label, following, loop
+
+
 def write_once_adjoints(statements):
     """Pass `write_once_adjoints`: an array of zeros that one loop only adds into at fixed offsets from its index
     (``x_bar[i + 1] += a; x_bar[i] += b``, Rosenbrock's gradient) is written once per element instead: each
@@ -2278,10 +2287,8 @@ def write_once_adjoints(statements):
     while at < len(statements):
         statement = statements[at]
         if isinstance(statement, Allocate) and len(statement.shape) == 1:
-            label = statement.base.label
-            following = next((k for k in range(at + 1, len(statements)) if mentions(statements[k], label)), None)
-            loop = statements[following] if following is not None else None
-            offsets = _shift_stores(loop, label) if isinstance(loop, Loop) else None
+            label, following, loop = _first_use(statements, at)
+            offsets = _shift_stores(loop, label) if loop is not None else None
             if offsets is not None and sp.expand(loop.start + min(offsets)).is_nonnegative is not True:
                 offsets = None  # a negative index counts from the end: two offsets could reach one element
             runs = None if offsets is None else sp.StrictGreaterThan(loop.stop, loop.start)
@@ -2374,10 +2381,8 @@ def write_once_rows(statements):
     while at < len(statements):
         statement = statements[at]
         if isinstance(statement, Allocate) and len(statement.shape) == 2:
-            label = statement.base.label
-            following = next((k for k in range(at + 1, len(statements)) if mentions(statements[k], label)), None)
-            loop = statements[following] if following is not None else None
-            stores = _row_stores(loop, label) if isinstance(loop, Loop) else None
+            label, following, loop = _first_use(statements, at)
+            stores = _row_stores(loop, label) if loop is not None else None
             if stores is not None and sp.expand(loop.start).is_nonnegative is True:
                 rows, columns = statement.shape
                 covers = [sp.Eq(loop.start, 0), sp.Eq(loop.stop, rows), sp.StrictGreaterThan(loop.stop, loop.start)]
