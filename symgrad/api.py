@@ -532,8 +532,19 @@ class Transform:
                 cache.discard(self._key(), problem[:300])
                 self._module = None
         # Numba calls this when no signature matches the arguments: name the argument that is wrong.
-        dispatcher._explain_matching_error = functools.partial(_explain_arguments, module, self.fun.__name__)
+        dispatcher._explain_matching_error = functools.partial(self._refused, module)
         return dispatcher
+
+    def _refused(self, module, *args, **keywords):
+        """Raise the TypeError naming the argument a call passed wrong.  Kernels derived for kinds other than those
+        the first call's arrays had (`lift` took the body's kind of an argument to name it) are dropped first: they
+        served to name it, and the next call, with that argument right, derives for its own arrays."""
+        kinds = dict(zip(module.ARGUMENTS, module.KINDS))
+        if any(kinds.get(name, kind) != kind for name, kind in self._observed):
+            with self._lock:
+                self._observed, self._call_observed = (), False
+            self._forget()
+        _explain_arguments(module, self.fun.__name__, *args, **keywords)
 
     # --- formulas and source ----------------------------------------------------------------------------
     def _rendered(self):

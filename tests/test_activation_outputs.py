@@ -4,12 +4,13 @@ Each program is checked against central differences (Richardson), with the pass 
 JAX; the source shows that the pass fired (the pre-activation untaped) or, where its precondition fails, that the
 pre-activation keeps its tape."""
 
+import inspect
 import math
 import re
 
 import numpy as np
 import pytest
-from conftest import richardson_gradient
+from conftest import richardson_gradient, write_module
 
 import symgrad as sg
 
@@ -340,7 +341,14 @@ def leaky_as_if(W, b, v, X):
     return s
 
 
-@pytest.mark.parametrize("function", [relu_as_if, clip_as_if])
+def relu_as_if_float_zero():
+    """`relu_as_if` tested against 0.0, as often written: SymPy's Piecewise holds `acc > 0.0` as `acc > 0`, and the
+    `else:` side's store was once not matched with it (two stores, the input taped)."""
+    source = "import numpy as np\n\n" + inspect.getsource(relu_as_if).replace("if acc > 0:", "if acc > 0.0:")
+    return write_module(source).relu_as_if
+
+
+@pytest.mark.parametrize("function", [relu_as_if, relu_as_if_float_zero(), clip_as_if])
 def test_an_activation_written_as_an_if_is_one_store_read_back(function):
     source, plain = check(function, data(10), exact=True)
     assert not re.search(r"h_at\w* = h\[j\]", source)  # the two branches' stores are one: no read of the old value

@@ -1,18 +1,19 @@
-"""The Cholesky family lowered to loops: np.linalg.cholesky, scipy.linalg.cholesky, solve_triangular, cho_solve and
-scipy.stats.multivariate_normal.logpdf, checked against NumPy/SciPy's values and JAX's gradients of the same
-source."""
+"""The Cholesky family lowered to loops: np.linalg.cholesky, scipy.linalg.cholesky, cho_factor, solve_triangular,
+cho_solve and scipy.stats.multivariate_normal.logpdf, checked against NumPy/SciPy's values and JAX's gradients of
+the same source."""
 
 import numpy as np
 import pytest
+import scipy.linalg
 
 import symgrad as sg
 from symgrad import errors
 
-from conftest import matches_jax, write_module
+from conftest import matches_jax, richardson_gradient, write_module
 
 SOURCE = '''
 import {numpy} as np
-from {linalg} import cho_solve, cholesky, solve_triangular
+from {linalg} import cho_factor, cho_solve, cholesky, solve_triangular
 from {stats} import multivariate_normal as mvn
 
 
@@ -45,6 +46,13 @@ def solved(B, b):
     x = cho_solve((L, True), b)
     y = cho_solve((L.T, False), b)
     return np.sum(x * b) + np.sum(np.tanh(y))
+
+
+def factored(B, b):
+    c, low = cho_factor(spd(B))
+    x = cho_solve((c, low), b)
+    f = cho_factor(spd(B), lower=True)
+    return np.sum(x * b) + np.sum(np.tanh(cho_solve(f, b))) + 2 * np.sum(np.log(np.diag(c)))
 
 
 def density(B, x, mean):
@@ -97,6 +105,7 @@ def test_solves_and_the_density_match_jax(n, many):
     B, b = rng.standard_normal((n, n)), rng.standard_normal((n, 3) if many else n)
     check("substitutions", (B, b), (0, 1))
     check("solved", (B, b), (0, 1))
+    check("factored", (B, b), (0, 1))
     check("density", (B, rng.standard_normal((4, n) if many else n), rng.standard_normal(n)), (0, 1, 2))
 
 
@@ -144,3 +153,31 @@ def test_general_matrices_stay_refused_with_advice(call):
     module = write_module(f"import numpy as np\n\ndef f(A):\n    return np.sum({call})\n")
     with pytest.raises(errors.UnsupportedCallError, match="pivoting.*cholesky"):
         sg.value_and_grad(module.f)(np.eye(3))
+
+
+def upper_factors(K, W):
+    c, lower = scipy.linalg.cho_factor(K)
+    return (np.sum(W * scipy.linalg.cholesky(K)) + np.sum(W.T * np.linalg.cholesky(K, upper=True))
+            + np.sum(np.sin(c) * W))
+
+
+def lower_factors(K, W):
+    c, lower = scipy.linalg.cho_factor(K, lower=True)
+    return (np.sum(W * scipy.linalg.cholesky(K, lower=True)) + np.sum(W.T * np.linalg.cholesky(K))
+            + np.sum(np.sin(c) * W))
+
+
+@pytest.mark.parametrize("function", [upper_factors, lower_factors])
+def test_a_factor_reads_only_its_own_triangle_as_lapack_does(function):
+    """An upper factor is made from the upper triangle alone, a lower one from the lower (LAPACK's potrf): with
+    the other triangle changed (`np.triu(K)`, a common way to pass a symmetric matrix) the value is SciPy's, and
+    the gradient there is zero except through cho_factor's copy of those entries.  The upper factors were once
+    made from the lower triangle: a wrong value for np.triu(K), silently."""
+    rng = np.random.default_rng(4)
+    A = rng.standard_normal((4, 4))
+    full = A @ A.T + 4 * np.eye(4)
+    K = np.triu(full) if function is upper_factors else np.tril(full)
+    W = rng.standard_normal((4, 4))
+    value, gradient = sg.value_and_grad(function, wrt=0)(K, W)
+    assert value == pytest.approx(function(K, W), rel=1e-13)
+    np.testing.assert_allclose(gradient, richardson_gradient(function, (K, W), 0, step=1e-4), rtol=1e-8, atol=1e-9)

@@ -349,6 +349,23 @@ def test_a_first_call_that_does_not_derive_leaves_the_kinds_to_the_next_call():
     assert y0_bar == pytest.approx(richardson_gradient(decay_fit, (0.7, 1.2, data), 1), rel=1e-9)
 
 
+def ridge(w, X, lam):
+    return np.sum((X @ w) ** 2) + lam * np.sum(w ** 2)
+
+
+def test_a_first_call_passing_an_array_for_a_number_names_it_and_leaves_the_next_call_free():
+    """`lam` passed as an array makes the loss an array; the refusal named `X` (the body's own kinds read `X @ w`
+    as a dot of vectors), and the kernels derived to name it refused every later call, good ones too."""
+    gradient = sg.grad(ridge, wrt=0)
+    w, X = np.array([0.5, -1.0, 2.0]), np.arange(12.0).reshape(4, 3) / 10
+    with pytest.raises(TypeError, match=r"argument 'lam' must be a real number \(float\), got an ndarray"):
+        gradient(w, X, np.ones(3))
+    np.testing.assert_allclose(gradient(w, X, 0.3), 2 * X.T @ (X @ w) + 2 * 0.3 * w, rtol=1e-14)
+    with pytest.raises(TypeError, match="argument 'lam' must be a real number"):
+        gradient(w, X, np.ones(3))  # (refused by the kernels the good call derived)
+    np.testing.assert_allclose(gradient(w, X, 0.1), 2 * X.T @ (X @ w) + 2 * 0.1 * w, rtol=1e-14)
+
+
 def quadratic_form(x, A):
     return x.T @ A @ x + np.dot(x.T, x)
 

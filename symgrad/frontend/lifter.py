@@ -207,8 +207,8 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
             return self.materialized(value, name, node)
         if isinstance(value, MaskedArray):  # (its data computed once, as np.ma.array of a computed value is)
             return MaskedArray(self.expression(self.materialized(value.data, name, node), node), value.masked)
-        if isinstance(value, ArrayValue) or value.is_Symbol or value.is_number:
-            return value
+        if isinstance(value, (ArrayValue, BooleanAtom)) or value.is_Symbol or value.is_number:
+            return value  # (True and False stay literals: `c, lower = cho_factor(K)` passes `lower` as a flag)
         symbol = self.fresh(name, integer=True) if integer_valued(value) else self.fresh(name)
         if symbol.is_integer:
             self.integer_values[symbol] = value
@@ -569,7 +569,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
         store = self.body[at] if at >= 0 else None
         if not (isinstance(store, Store) and store.base == array.base and store.indices == tuple(indices)
                 and not store.accumulate and isinstance(store.value, sp.Piecewise) and len(store.value.args) == 2
-                and python_not(store.value.args[0][1]) == self.guard):
+                and python_not(store.value.args[0][1]) == _as_in_piecewise(self.guard)):
             return None
         (taken, _), (old, _) = store.value.args
         read = self.body[at - 1] if at >= 1 else None
@@ -1524,8 +1524,11 @@ def lift(function, observed=None, array_output=False):
 
 
 def _lifted_for_ranks(function, observed, array_output=False):
-    """The Program for the first call's ranks; where they contradict the body (w[j] of a matrix w) and the body's
-    own kinds lift, the Program for those, so that the call is refused naming the argument."""
+    """The Program for the first call's ranks; where they contradict an array's rank the body decides (w[j] of a
+    matrix w), the Program for the body's own kind of one argument (the first that lifts) or else of all, so that
+    the call is refused naming the argument: `lam * np.sum(w**2)` with an array `lam` returns an array, and only
+    `lam` as a number lifts, where the body's own kinds would also take `X @ w` for a dot of vectors and blame
+    `X`.  Kernels so derived are dropped once they have refused the call (`Transform._refused`)."""
     try:
         return Lifter(function, observed, array_output).lift()
     except errors.UnsupportedSyntaxError as error:
@@ -1534,12 +1537,18 @@ def _lifted_for_ranks(function, observed, array_output=False):
         refused = error
     source = read_source(function)
     own, seen = infer_kinds(source), infer_kinds(source, observed=observed)
-    if any(own[name] != seen[name] and own[name] in ARRAY_KINDS for name in own):
+    contradicted = [name for name in own if own[name] != seen[name]]
+    if not any(own[name] in ARRAY_KINDS for name in contradicted):
+        raise refused  # (an array where the body reads a number: the refusal says what the body cannot do with it)
+    for name in [name for name in contradicted if name in observed]:
         try:
-            return Lifter(function, array_output=array_output).lift()
+            return Lifter(function, {k: v for k, v in observed.items() if k != name}, array_output).lift()
         except errors.UnsupportedSyntaxError:
             pass
-    raise refused
+    try:
+        return Lifter(function, array_output=array_output).lift()
+    except errors.UnsupportedSyntaxError:
+        raise refused from None
 
 
 FRAMES_PER_LEVEL = 10  # Python frames the stages spend per level of nesting in the source (measured: about 7)
@@ -1592,3 +1601,11 @@ def with_room_to_recurse(function, *args):
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+def _as_in_piecewise(condition):
+    """`condition` as a Piecewise holds it: SymPy rewrites `x > 0.0` there as `x > 0`, so the guard of an `else:`
+    is compared with the negated condition of the `if:` side's store in that form (`if z > 0.0: h[j] = z else:
+    h[j] = 0.0` is then one store, as with `z > 0`, not two taped ones)."""
+    pieces = sp.Piecewise((sp.Integer(1), condition), (sp.Integer(0), True)).args
+    return pieces[0][1] if len(pieces) == 2 else condition

@@ -913,17 +913,37 @@ class NumpyFunctions:
 
     # --- Cholesky factorisations and triangular solves -----------------------------------------------------
     def cholesky(self, target, node):
-        """np.linalg.cholesky(a) (upper=False) and scipy.linalg.cholesky(a, lower=False): the factor L of a
-        symmetric positive definite matrix, A = L L^T, from A's lower triangle as LAPACK reads it (the upper
-        factor is L.T)."""
+        """np.linalg.cholesky(a, upper=False) and scipy.linalg.cholesky(a, lower=False): the factor L of a
+        symmetric positive definite matrix, A = L L^T, from A's lower triangle, or U, A = U^T U, from its upper
+        triangle, as LAPACK reads them (`factor_from_triangle`)."""
         if target is np.linalg.cholesky:
             bound = self.arguments(node, ("a", "upper"), 1)
             upper = self.flag(bound.get("upper", sp.false), "upper", node)
         else:
             bound = self.arguments(node, ("a", "lower"), 2)
             upper = not self.flag(bound.get("lower", sp.false), "lower", node)
-        factor = self.cholesky_factor(self.square_matrix(bound, "a", node), node)
-        return self.transposed(factor, node) if upper else factor
+        return self.factor_from_triangle(self.square_matrix(bound, "a", node), not upper, node)
+
+    def factor_from_triangle(self, matrix, lower, node):
+        """The Cholesky factor as LAPACK's potrf makes it from one triangle of `matrix`, the other not read: L
+        from the lower triangle, or U from the upper (the factor of the transpose, transposed).  For a matrix not
+        symmetric (`np.triu(K)`) the two differ, and so for any matrix does where the gradient goes."""
+        if lower:
+            return self.cholesky_factor(matrix, node)
+        return self.transposed(self.cholesky_factor(self.transposed(matrix, node), node), node)
+
+    def cholesky_factored(self, target, node):
+        """scipy.linalg.cho_factor(a, lower=False): `(c, lower)` for cho_solve, c holding the factor in its lower
+        (upper) triangle and, as SciPy's does (LAPACK writes one triangle of a copy of a), a's own entries in the
+        other."""
+        bound = self.arguments(node, ("a", "lower", "overwrite_a", "check_finite"), 4)
+        lower = self.flag(bound.get("lower", sp.false), "lower", node)
+        matrix = self.square_matrix(bound, "a", node)
+        factor = self.expression(self.factor_from_triangle(matrix, lower, node), node)
+        own = operator.le if lower else operator.ge  # (where the factor is: column <= row, or >=)
+        combined = ArrayExpression(matrix.shape, lambda i: sp.Piecewise(
+            (as_number(factor.at(i)), own(i[1], i[0])), (as_number(matrix.at(i)), True)), False, ast.unparse(node))
+        return self.materialized(combined, "cho_factor", node), sp.true if lower else sp.false
 
     def flag(self, value, name, node):
         """A flag given as a literal (True, False, 1, 0), as a bool."""
@@ -1124,6 +1144,7 @@ def in_place_method(target):
 SCIPY_FUNCTIONS = {
     ("scipy.linalg", "cholesky"): "cholesky",
     ("scipy.linalg", "solve_triangular"): "triangular_solve",
+    ("scipy.linalg", "cho_factor"): "cholesky_factored",
     ("scipy.linalg", "cho_solve"): "cholesky_solve",
     ("scipy.stats", "multivariate_normal", "logpdf"): "normal_logpdf",
     ("scipy.integrate", "trapezoid"): "trapezoid",
