@@ -580,6 +580,10 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset(), recurren
         elif isinstance(s, Check):
             lines += [f"{indent}if not ({printer.doprint(s.condition)}):",
                       f"{indent}    raise ArrayIndexError({s.message!r})"]
+        elif isinstance(s, When) and s.gate is not None:  # (`gate_first`: no assignments at its top level)
+            body = _emit(s.body, printer, indent + "        ", fixed, accumulators, inside_loop=inside_loop)
+            lines += [f"{indent}if {printer.doprint(s.gate)}:", f"{indent}    if {printer.doprint(s.condition)}:"]
+            lines += body + [f"{indent}elif {printer.doprint(s.condition)}:"] + [line[4:] for line in body]
         elif isinstance(s, When):  # the assignments get a value on the other path too, for Numba's typing
             lines.append(f"{indent}if {printer.doprint(s.condition)}:")
             lines += _emit(s.body, printer, indent + "    ", fixed, accumulators, inside_loop=inside_loop)
@@ -622,7 +626,8 @@ def _emit_body(body, printer, indent, fixed, accumulators, recurrences=None, car
     `carry` (the loop's carried updates, run before `continue`) must not read what the `When` defines, which would
     then be undefined on that path."""
     last = body[-1] if body else None
-    if not (printer.skip_rows and isinstance(last, When) and not _defines(last) & set(carried_reads)):
+    if not (printer.skip_rows and isinstance(last, When) and last.gate is None
+            and not _defines(last) & set(carried_reads)):
         return _emit(body, printer, indent, fixed, accumulators, recurrences, inside_loop=True)
     condition = last.condition
     test = (f"{printer.doprint(condition.args[0])} == {printer.doprint(condition.args[1])}"
@@ -955,7 +960,7 @@ def _redirected(statements, arrays, sums):
         elif isinstance(s, ReverseLoop):
             s = ReverseLoop(s.loop, _redirected(s.body, arrays, sums), s.unless_zero, s.any_order)
         elif isinstance(s, When):
-            s = When(s.condition, _redirected(s.body, arrays, sums))
+            s = dataclasses.replace(s, body=_redirected(s.body, arrays, sums))
         result.append(s)
     return result
 
@@ -1473,6 +1478,100 @@ def skip_zero_rows(statements, splits=frozenset()):
     cannot hold a guarded block.  A guarded run that ends a loop's body is printed as an early `continue`
     (`_emit_body`)."""
     return _rows_skipped(statements, _layer_arrays(statements), set(), splits)
+
+
+def guarded_sweeps(statements, enabled=passes.ALL, guarded=False):
+    """Passes `sweep_additions` and `gate_first`, on a reverse sweep skipped while its adjoint `s` is zero
+    (`skip_zero_sweeps`).
+
+    `sweep_additions`: the additions just before or after the sweep that are multiples of `s` (a layer's bias
+    adjoint, `b_bar[j] += s`) run after it under the same test.  Precondition: each is a `+=` of a value zero
+    where `s` is (what `skip_zero_sweeps` skips of the sweep itself), they are next to the sweep, and one before it
+    adds into what the sweep does not mention, of values it does not define, so it may run after it.  A store
+    into memory left out where a ReLU is inactive: the vectorised MLP went from 1.17x to 1.12x of hand Numba.
+
+    `gate_first`: where `s` is the adjoint flowing in times an activation's derivative that is zero except under
+    one condition `c` (ReLU's ``1.0 if z > 0 else 0.0``), the test is printed ``if c: (if s != 0: ...) elif
+    s != 0: ...``.  `c` reads values the forward sweep computed long before; `s` waits for the adjoints accumulated
+    just before it.  A branch on `c`, taken at random as a ReLU's outputs are, is resolved early; the test of `s`
+    that follows is almost always true and predicted.  Each arm tests `s` itself, so the statement is the same
+    for every `c`: where `c` fails, `s` is zero, or NaN when the adjoint flowing in is not finite, and the sweep
+    runs as before.  Precondition: the sweep lies inside the block `skip_zero_rows` runs only while a row's
+    starting adjoint is not zero (`guarded`), so that the adjoint flowing in is not zero either but by chance;
+    and `c` is a `_cheap_test` (nothing it reads can fail or cost much).  A hand-written MLP gradient branches on
+    its ReLU's output this way: the MLP row went from 1.12x to 1.05x of it.  Outside such a block (a vectorised
+    network's layer-major sweeps, whose rows past the hinge have zero adjoints) the test of `s` would be a second
+    branch taken at random (1.18x to 1.23x there)."""
+    result, defined, at = [], {}, 0
+    while at < len(statements):
+        s = statements[at]
+        if isinstance(s, (Loop, ReverseLoop, When)):
+            row_guard = isinstance(s, When) and s.gate is None and isinstance(s.condition, sp.Ne) and \
+                s.condition.args[1].is_zero
+            s = dataclasses.replace(s, body=guarded_sweeps(s.body, enabled, guarded or row_guard))
+        if isinstance(s, Assign):
+            defined[s.target] = s.value
+        if not (isinstance(s, ReverseLoop) and s.unless_zero is not None):
+            result.append(s)
+            at += 1
+            continue
+        before = []
+        while "sweep_additions" in enabled and result and _moves_past(result[-1], s):
+            before.insert(0, result.pop())
+        end = at + 1
+        while "sweep_additions" in enabled and end < len(statements) and _scaled_addition(statements[end],
+                                                                                          s.unless_zero):
+            end += 1
+        gate = _gate(s.unless_zero, defined) if "gate_first" in enabled and guarded else None
+        if not before and end == at + 1 and gate is None:
+            result.append(s)
+        else:
+            opened = ReverseLoop(s.loop, s.body, None, s.any_order)  # (the When tests its adjoint)
+            result.append(When(sp.Ne(s.unless_zero, sp.Float(0.0)), [opened] + before + statements[at + 1:end], gate))
+        at = end
+    return result
+
+
+def _scaled_addition(statement, adjoint):
+    """Whether `statement` adds (`+=`) a value that is zero where `adjoint` is (`sweep_additions`)."""
+    return isinstance(statement, (Store, Update)) and statement.accumulate and _vanishes_at_zero(statement.value,
+                                                                                                 {adjoint})
+
+
+def _moves_past(statement, sweep):
+    """Whether `statement`, just before `sweep`, is a `_scaled_addition` of its adjoint that may run after it: into
+    an array or sum the sweep does not mention, of a value reading nothing the sweep defines."""
+    if not _scaled_addition(statement, sweep.unless_zero):
+        return False
+    target = statement.base.label if isinstance(statement, Store) else statement.target
+    return not mentions(sweep, target) and not (_used(statement) & _defines(sweep))
+
+
+def _gate(adjoint, defined):
+    """The condition `c` of `gate_first` (`guarded_sweeps`) for `adjoint`: where a Heaviside factor of its
+    definition (or of the definition of one of its factors) is not zero, or the first condition of such a Piecewise
+    factor whose other pieces are zero, when it is a `_cheap_test`; or None."""
+    value = defined.get(adjoint)
+    for factor in sp.Mul.make_args(value) if value is not None else ():
+        if isinstance(factor, sp.Symbol) and factor in defined:
+            inner = _gate(factor, {k: v for k, v in defined.items() if k != factor})
+            if inner is not None:
+                return inner
+        condition = None
+        if isinstance(factor, sp.Heaviside):  # relu' and the hinge's: Heaviside(z, 0), zero unless z > 0
+            condition = sp.Gt(factor.args[0], 0) if factor.args[1] == 0 else sp.Ge(factor.args[0], 0)
+        elif isinstance(factor, sp.Piecewise) and all(v.is_zero for v, _ in factor.args[1:]):
+            condition = factor.args[0].cond
+        if isinstance(condition, sp.core.relational.Relational) and _cheap_test(condition):
+            return condition
+    return None
+
+
+def _cheap_test(condition):
+    """Whether `condition` only adds and multiplies symbols and numbers: it reads no array and calls nothing, so
+    testing it first (`gate_first`) can neither fail nor cost more than a few operations."""
+    return all(isinstance(node, (sp.Symbol, sp.Number, sp.Add, sp.Mul, sp.core.relational.Relational))
+               for node in sp.preorder_traversal(condition))
 
 
 def _layer_arrays(kernel):
@@ -2117,6 +2216,8 @@ def _passes(body, results, arguments, bounds, temporaries, enabled):
         splits = {id(s) for s in body if isinstance(s, Loop) and "split_rows" in enabled
                   and split_rows(s, "accumulator_chain" in enabled, frozenset()) is not None}
         body = skip_zero_rows(body, splits)
+    if "sweep_additions" in enabled or "gate_first" in enabled:
+        body = guarded_sweeps(body, enabled)
     return entry, body
 
 

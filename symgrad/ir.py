@@ -104,6 +104,9 @@ class When:
 
     condition: sp.Basic
     body: list
+    # A test printed before `condition` (pass `gate_first`): `if gate: (if condition: body) elif condition: body`,
+    # the same statement for any gate, whose branch on a value known early (a ReLU's output) a CPU resolves sooner.
+    gate: Optional[sp.Basic] = None
 
 
 # --- statements only reverse mode writes ---------------------------------------------------------------------

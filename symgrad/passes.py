@@ -46,6 +46,10 @@ PASSES = {
     "skip_zero_rows": ("codegen", "skips the rest of a row's reverse sweep, through its layers' adjoint arrays, "
                                   "while the adjoint that starts it is zero (an inactive hinge); a guarded block "
                                   "that ends a loop's body is printed as an early `continue`"),
+    "sweep_additions": ("codegen", "runs the additions next to a skipped sweep that are multiples of its adjoint "
+                                   "(a layer's bias adjoint) under the sweep's test"),
+    "gate_first": ("codegen", "inside a row that skip_zero_rows guards, tests a ReLU's output before the adjoint "
+                              "that skips its sweep (the branch resolves early, as a hand kernel's)"),
     "any_order_sweeps": ("codegen", "runs a reverse sweep first to last when its iterations only add"),
     "accumulator_chain": ("codegen", "prints acc + (terms) so a loop's dependency chain is one addition"),
     "recurrence_order": ("codegen", "adds the terms of a sum that read a loop's recurrence last, off its chain"),

@@ -607,7 +607,9 @@ class Writer:
                 self.emit(2, "acc = 0.0")
                 self.emit(2, f"for k in range({units.spelled}):")
                 self.emit(3, f"acc += {layers[at - 1]}[k] * {self.reading([f'{units.name}[k]', '(0.1 * k)'], [], 1)}")
-                pre = self.reading(["acc"], [f"{units.name}[j]"] + self.scalars, 1)
+                # a plain ReLU of the sum (its sweep over k skipped per unit, `gate_first`), or any reading of it
+                pre = "acc" if self.rng.random() < 0.3 else self.reading(["acc"], [f"{units.name}[j]"] + self.scalars,
+                                                                          1)
             if self.rng.random() < 0.3:
                 self.emit(2, f"z = {pre}")
                 self.emit(2, "if z > 0:")
