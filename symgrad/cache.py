@@ -233,6 +233,47 @@ _SAME_OPERATION = {"LOAD_METHOD": "LOAD_ATTR"}
 _LEFT_OUT = frozenset({"PUSH_NULL", "NOP", "CACHE", "EXTENDED_ARG"})  # (EXTENDED_ARG: a longer jump)
 
 
+IMPORTED = "import "  # how a path starts (`Frame.global_path`) at what an import inside the function binds
+
+
+def imported(dotted):
+    """What `import a.b` / `from a import b` binds, by its dotted path: a module, or an attribute of one
+    (`scipy.special.expit`); ImportError as Python's import statement raises it."""
+    try:
+        return importlib.import_module(dotted)
+    except ImportError:
+        module, _, attribute = dotted.rpartition(".")
+        if not module:
+            raise
+        found = importlib.import_module(module)
+        if not hasattr(found, attribute):
+            raise ImportError(f"cannot import name {attribute!r} from {module!r}") from None
+        return getattr(found, attribute)
+
+
+def import_bindings(statement):
+    """`(name, dotted path)` of each name an `import` statement binds (`("np", "numpy")` for `import numpy as
+    np`, `("expit", "scipy.special.expit")` for `from scipy.special import expit`); none for a relative or `*`
+    import."""
+    if isinstance(statement, ast.Import):
+        for alias in statement.names:
+            top = alias.name.split(".")[0]
+            yield (alias.asname, alias.name) if alias.asname else (top, top)
+    elif isinstance(statement, ast.ImportFrom) and not statement.level:
+        for alias in statement.names:
+            if alias.name != "*":
+                yield alias.asname or alias.name, f"{statement.module}.{alias.name}"
+
+
+def _local_imports(source):
+    """What the `import` statements inside a function's source bind: name -> dotted path."""
+    try:
+        tree = ast.parse(textwrap.dedent(source))
+    except SyntaxError:
+        return {}
+    return dict(binding for node in ast.walk(tree) for binding in import_bindings(node))
+
+
 def _own_parts(function, label):
     """What one function contributes to the fingerprint; the functions it reads are named by `label`."""
     try:
@@ -242,12 +283,18 @@ def _own_parts(function, label):
     if source is not None:
         check_source(function, source)
     cells = dict(zip(function.__code__.co_freevars, function.__closure__ or ()))
+    local = _local_imports(source or "")
 
     def outside(name):
         if name in cells:
             try:
                 return cells[name].cell_contents
             except ValueError:
+                return _MISSING
+        if name in local:  # (`from cfg import SCALE` inside the function: the value it reads at each call)
+            try:
+                return imported(local[name])
+            except ImportError:
                 return _MISSING
         return function.__globals__.get(name, _MISSING)  # missing: an attribute name or a builtin
 

@@ -19,7 +19,7 @@ import types
 
 import numpy as np
 
-from .cache import INLINE_ATTRIBUTE, describe_helper
+from .cache import IMPORTED, INLINE_ATTRIBUTE, describe_helper, imported
 
 # Modules whose numbers are constants (np.pi, math.e): read once, not checked at each call.
 LIBRARIES = frozenset({"numpy", "math", "cmath", "scipy"})
@@ -36,8 +36,11 @@ def not_passed(what, name, paths):
 
 def read(function, path):
     """The current value at `path` from `function`: its closure cells, then its globals, then the builtins,
-    and attributes of a module; NameError as Python raises it when a name is gone."""
+    and attributes of a module; NameError as Python raises it when a name is gone.  A path starting at what an
+    import inside the function binds (`IMPORTED`) starts from that module, imported again, as each call would."""
     value = function
+    if path and path[0].startswith(IMPORTED):
+        value, path = imported(path[0][len(IMPORTED):]), path[1:]
     for name in path:
         if type(value) is not types.FunctionType:  # (a symgrad transform called as a helper, or a module)
             value = getattr(value, INLINE_ATTRIBUTE, value)

@@ -23,7 +23,7 @@ import sympy as sp
 from sympy.logic.boolalg import BooleanAtom
 
 from .. import errors
-from ..cache import INLINE_ATTRIBUTE, describe_helper, describe_number
+from ..cache import IMPORTED, INLINE_ATTRIBUTE, describe_helper, describe_number, imported
 from ..ir import ARRAY_KINDS, FLOAT, INDEX1, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
 from ..module_values import LIBRARIES
 from ..rules import (FUNCTIONS_BY_OBJECT, RUNTIME_FUNCTIONS, AsFloat, FloorDivision, IntDiv, IntMod, Modulo,
@@ -79,8 +79,6 @@ REFUSED_STATEMENTS = {
     ast.Nonlocal: "`nonlocal`: pass the value as an argument and return the new one",
     ast.AsyncFunctionDef: "an `async def`: define a plain helper at module level",
     ast.ClassDef: "a class definition: define it at module level, outside the differentiated function",
-    ast.Import: "an `import` inside the function: import at module level",
-    ast.ImportFrom: "an `import` inside the function: import at module level",
     ast.Delete: "`del`: leave the variable alone; symgrad tracks values, not names",
 }
 REFUSED_EXPRESSIONS = {
@@ -458,6 +456,8 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
                                  "the line")
         elif isinstance(node, (ast.Pass, ast.Assert)):
             pass  # asserts are not differentiated and not compiled
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            pass  # (what it binds is bound for the whole body: `Frame.imports`)
         elif isinstance(node, ast.FunctionDef):
             self.define(node)
         else:
@@ -1232,7 +1232,8 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
         in (and checked at each call), a type, or an array passed to the kernels (`module_array`)."""
         number = constant_to_sympy(obj)
         if number is not None:
-            root = self.frame.resolve(path[len(self.frame.path)]) if path is not None else None
+            root = None if path is None else imported(path[0][len(IMPORTED):]) if path[0].startswith(IMPORTED) \
+                else self.frame.resolve(path[len(self.frame.path)])
             if path is not None and not (isinstance(root, types.ModuleType)
                                          and root.__name__.split(".")[0] in LIBRARIES):
                 self.folded_globals[path] = describe_number(obj)

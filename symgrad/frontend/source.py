@@ -14,6 +14,7 @@ import numpy as np
 import sympy as sp
 
 from .. import errors
+from ..cache import IMPORTED, import_bindings, imported
 from ..rules import NAMED_CONSTANTS
 from .desugar import desugared
 
@@ -114,17 +115,53 @@ class Frame:
         cells = dict(zip(function.__code__.co_freevars, function.__closure__ or ()))
         self.closure = {name: cell.cell_contents for name, cell in cells.items() if _cell_is_set(cell)}
         self.globals = function.__globals__
+        self.imports = function_imports(source)
 
     def global_path(self, *names):
-        """The path of an outside name (or module attribute chain) read here, or None where none exists."""
+        """The path of an outside name (or module attribute chain) read here, or None where none exists; from
+        what an import inside the function binds, a path that starts at that module (`module_values.IMPORTED`)."""
+        if names[0] in self.imports:
+            return (IMPORTED + self.imports[names[0]],) + names[1:]
         return None if self.path is None else self.path + names
 
     def resolve(self, name):
+        if name in self.imports:
+            return imported(self.imports[name])
         if name in self.closure:
             return self.closure[name]
         if name in self.globals:
             return self.globals[name]
         return getattr(builtins, name) if hasattr(builtins, name) else self.globals[name]
+
+
+def function_imports(source):
+    """The names the function's own `import` statements bind (not those of a nested `def`): name -> the dotted
+    path of what each binds (`cache.import_bindings`).  They are bound for the whole body, as module-level imports
+    would be; one that cannot be imported, a relative or a `*` import is refused here, at its line."""
+    found = {}
+    for node in _own_nodes(source.definition):
+        if isinstance(node, ast.ImportFrom) and (node.level or any(a.name == "*" for a in node.names)):
+            raise source.error(errors.UnsupportedStatementError, node, "a relative or `*` import inside the "
+                               "function: import the names it uses by their module's full name "
+                               "(`from package.module import f`)")
+        for name, dotted in import_bindings(node):
+            try:
+                imported(dotted)
+            except ImportError as error:
+                raise source.error(errors.UnsupportedStatementError, node,
+                                   f"{ast.unparse(node)!r} fails: {error}") from None
+            found[name] = dotted
+    return found
+
+
+def _own_nodes(definition):
+    """The nodes of a function's body, without those of the functions and classes defined inside it."""
+    pending = list(definition.body)
+    while pending:
+        node = pending.pop()
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            pending.extend(ast.iter_child_nodes(node))
 
 
 def _cell_is_set(cell):
