@@ -620,14 +620,15 @@ def _emit(statements, printer, indent, fixed, accumulators=frozenset(), recurren
 
 
 def _emit_body(body, printer, indent, fixed, accumulators, recurrences=None, carry=(), carried_reads=frozenset()):
-    """The lines of a loop's or sweep's body.  A `When` that ends it (the rest of a row that `skip_zero_rows`
-    guards) is printed as ``if not condition: continue`` and its statements after it, unindented, which LLVM
-    compiles better than the nested block (1.10x against 1.15x of hand Numba for the MLP with every row active);
+    """The lines of a loop's or sweep's body.  A `When` that ends it and holds the rest of a row that
+    `skip_zero_rows` guards (`When.row`) is printed as ``if not condition: continue`` and its statements after it,
+    unindented, which LLVM compiles better than the nested block (1.10x against 1.15x of hand Numba for the MLP with
+    every row active; a sweep's own test, `guarded_sweeps`, is better nested: 1.09x against 1.14x for the
+    vectorised MLP);
     `carry` (the loop's carried updates, run before `continue`) must not read what the `When` defines, which would
     then be undefined on that path."""
     last = body[-1] if body else None
-    if not (printer.skip_rows and isinstance(last, When) and last.gate is None
-            and not _defines(last) & set(carried_reads)):
+    if not (printer.skip_rows and isinstance(last, When) and last.row and not _defines(last) & set(carried_reads)):
         return _emit(body, printer, indent, fixed, accumulators, recurrences, inside_loop=True)
     condition = last.condition
     test = (f"{printer.doprint(condition.args[0])} == {printer.doprint(condition.args[1])}"
@@ -1484,10 +1485,10 @@ def guarded_sweeps(statements, enabled=passes.ALL, guarded=False):
     """Passes `sweep_additions` and `gate_first`, on a reverse sweep skipped while its adjoint `s` is zero
     (`skip_zero_sweeps`).
 
-    `sweep_additions`: the additions just before or after the sweep that are multiples of `s` (a layer's bias
-    adjoint, `b_bar[j] += s`) run after it under the same test.  Precondition: each is a `+=` of a value zero
-    where `s` is (what `skip_zero_sweeps` skips of the sweep itself), they are next to the sweep, and one before it
-    adds into what the sweep does not mention, of values it does not define, so it may run after it.  A store
+    `sweep_additions`: the additions into array elements just before or after the sweep that are multiples of `s`
+    (a layer's bias adjoint, `b_bar[j] += s`) run after it under the same test.  Precondition: each is a `+=` of a
+    value zero where `s` is (what `skip_zero_sweeps` skips of the sweep itself), they are next to the sweep, and one
+    before it adds into an array the sweep does not mention, of values it does not define, so it may run after it.  A store
     into memory left out where a ReLU is inactive: the vectorised MLP went from 1.17x to 1.12x of hand Numba.
 
     `gate_first`: where `s` is the adjoint flowing in times an activation's derivative that is zero except under
@@ -1506,9 +1507,7 @@ def guarded_sweeps(statements, enabled=passes.ALL, guarded=False):
     while at < len(statements):
         s = statements[at]
         if isinstance(s, (Loop, ReverseLoop, When)):
-            row_guard = isinstance(s, When) and s.gate is None and isinstance(s.condition, sp.Ne) and \
-                s.condition.args[1].is_zero
-            s = dataclasses.replace(s, body=guarded_sweeps(s.body, enabled, guarded or row_guard))
+            s = dataclasses.replace(s, body=guarded_sweeps(s.body, enabled, guarded or isinstance(s, When) and s.row))
         if isinstance(s, Assign):
             defined[s.target] = s.value
         if not (isinstance(s, ReverseLoop) and s.unless_zero is not None):
@@ -1533,18 +1532,18 @@ def guarded_sweeps(statements, enabled=passes.ALL, guarded=False):
 
 
 def _scaled_addition(statement, adjoint):
-    """Whether `statement` adds (`+=`) a value that is zero where `adjoint` is (`sweep_additions`)."""
-    return isinstance(statement, (Store, Update)) and statement.accumulate and _vanishes_at_zero(statement.value,
-                                                                                                 {adjoint})
+    """Whether `statement` adds (`+=`) into an array element a value that is zero where `adjoint` is
+    (`sweep_additions`).  Not into a scalar sum: one added under a test is no longer a plain running sum (the
+    vectorised MLP's `b3_bar_sum` so moved cost 3%)."""
+    return isinstance(statement, Store) and statement.accumulate and _vanishes_at_zero(statement.value, {adjoint})
 
 
 def _moves_past(statement, sweep):
     """Whether `statement`, just before `sweep`, is a `_scaled_addition` of its adjoint that may run after it: into
-    an array or sum the sweep does not mention, of a value reading nothing the sweep defines."""
+    an array the sweep does not mention, of a value reading nothing the sweep defines."""
     if not _scaled_addition(statement, sweep.unless_zero):
         return False
-    target = statement.base.label if isinstance(statement, Store) else statement.target
-    return not mentions(sweep, target) and not (_used(statement) & _defines(sweep))
+    return not mentions(sweep, statement.base.label) and not (_used(statement) & _defines(sweep))
 
 
 def _gate(adjoint, defined):
@@ -1638,7 +1637,7 @@ def _guarded_runs(statements, layers, read_after, around):
         del result[len(result) - (at - begin):]
         opened = ReverseLoop(first.loop, first.body, None, first.any_order)  # (the When tests its adjoint)
         result.append(When(sp.Ne(first.unless_zero, sp.Float(0.0)),
-                           statements[begin:at] + [opened] + statements[at + 1:end]))
+                           statements[begin:at] + [opened] + statements[at + 1:end], row=True))
         at = end
     return result
 
@@ -2407,8 +2406,9 @@ def write_once_adjoints(statements):
 def _row_stores(loop, label):
     """How `loop` (index i) adds into the 2-D array `label`, for `write_once_rows`: ``("columns", {c, ...})`` for
     ``label[i, c] += v`` stores at distinct integer columns, or ``("range", inner)`` for one
-    ``label[i, j] += v`` inside one loop or sweep `inner` over j; None unless these are the loop's only mentions
-    of `label`, each at the top level of its body (run on every iteration), none reading `label`."""
+    ``label[i, j] += v`` inside one loop or sweep `inner` over j (or inside a `When` holding it: then read as a sweep
+    that may be skipped); None unless these are the loop's only mentions of `label`, each at the top level of its
+    body, none reading `label`."""
     if loop.step != 1 or mentions([loop.start, loop.stop, loop.carried], label):
         return None
 
@@ -2429,6 +2429,13 @@ def _row_stores(loop, label):
         if column is not None and column not in columns:
             columns.add(column)
             continue
+        if isinstance(statement, When):  # (a sweep under its adjoint's test, `guarded_sweeps`: it may not run)
+            touching = [s for s in statement.body if mentions(s, label)]
+            if len(touching) != 1 or not isinstance(touching[0], (Loop, ReverseLoop)) or _defines(statement) & (
+                    statement.condition.free_symbols | (statement.gate.free_symbols if statement.gate else set())):
+                return None
+            statement = ReverseLoop(touching[0], touching[0].body, sp.true) if isinstance(touching[0], Loop) else \
+                dataclasses.replace(touching[0], unless_zero=touching[0].unless_zero or sp.true)
         if not isinstance(statement, (Loop, ReverseLoop)):
             return None  # (a second store into one element, or a store this pass does not read)
         inner = statement.loop if isinstance(statement, ReverseLoop) else statement
@@ -2455,9 +2462,7 @@ def _rewritten_row_stores(statements, label):
     for s in statements:
         if isinstance(s, Store) and s.base.label == label:
             s = dataclasses.replace(s, accumulate=False)
-        elif isinstance(s, ReverseLoop) and mentions(s.body, label):
-            s = dataclasses.replace(s, body=_rewritten_row_stores(s.body, label))
-        elif isinstance(s, Loop) and mentions(s.body, label):
+        elif isinstance(s, (Loop, ReverseLoop, When)) and mentions(s.body, label):
             s = dataclasses.replace(s, body=_rewritten_row_stores(s.body, label))
         out.append(s)
     return out

@@ -107,6 +107,9 @@ class When:
     # A test printed before `condition` (pass `gate_first`): `if gate: (if condition: body) elif condition: body`,
     # the same statement for any gate, whose branch on a value known early (a ReLU's output) a CPU resolves sooner.
     gate: Optional[sp.Basic] = None
+    # The rest of a row's backward pass, run while the adjoint that starts it is not zero (`skip_zero_rows`):
+    # printed as an early `continue` where it ends a loop's body.
+    row: bool = False
 
 
 # --- statements only reverse mode writes ---------------------------------------------------------------------

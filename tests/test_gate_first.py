@@ -16,7 +16,7 @@ from conftest import richardson_gradient
 
 import symgrad as sg
 from symgrad import codegen
-from symgrad.ir import Assign, Loop, ReverseLoop, Store, When
+from symgrad.ir import Allocate, Assign, Loop, ReverseLoop, Store, Update, When
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 from benchmarks.array_problems import mlp_loss, mlp_loss_vectorised  # noqa: E402 - after the path to benchmarks
@@ -139,3 +139,21 @@ def test_a_piecewise_derivative_zero_but_under_its_first_condition_is_a_gate():
 def test_no_gate_where_the_derivative_is_not_zero_elsewhere_or_its_test_reads_an_array(derivative):
     rewritten = codegen.guarded_sweeps(_body(derivative), guarded=True)
     assert isinstance(rewritten[1], ReverseLoop) and rewritten[1].unless_zero == s
+
+
+def test_an_addition_into_a_scalar_sum_stays_outside_the_test():
+    total = sp.Symbol("total", real=True)
+    rewritten = codegen.guarded_sweeps(_body(sp.Heaviside(z, 0), after=[Update(total, s, True)]))
+    assert isinstance(rewritten[1], ReverseLoop) and rewritten[2] == Update(total, s, True)
+
+
+def test_a_row_array_stored_by_a_sweep_under_its_test_is_written_once_and_keeps_its_zeros():
+    """`write_once_rows` reads the `When` of `sweep_additions` as a sweep that may be skipped: its stores become
+    `=`, and the array stays zeros (a skipped row is not written)."""
+    c = sp.IndexedBase("c")
+    sweep = ReverseLoop(Loop(j, ZERO, n, ONE, [], []), [Store(c, (i, j), s * X[i, j], True)], None)
+    row = Loop(i, ZERO, n, ONE, [Assign(s, X[i, 0]), When(sp.Ne(s, sp.Float(0.0)), [sweep, Store(b, (i,), s, True)])],
+               [])
+    rewritten = codegen.write_once_rows([Allocate(c, (n, n)), row])
+    assert rewritten[0] == Allocate(c, (n, n))
+    assert rewritten[1].body[1].body[0].body == [Store(c, (i, j), s * X[i, j], False)]

@@ -230,7 +230,7 @@ def test_a_guarded_block_that_ends_a_body_is_printed_as_continue_after_the_carri
     from symgrad.ir import Carried
     acc, acc_next, total = sp.symbols("acc acc_next total", real=True)
     body = [Assign(acc_next, acc + X[i, 0]), Assign(s, X[i, 1]), When(sp.Ne(s, sp.Float(0.0)), [
-        Store(g, (ZERO,), s * X[i, 2], True)])]
+        Store(g, (ZERO,), s * X[i, 2], True)], row=True)]
     text = _printed(Loop(i, ZERO, n, ONE, body, [Carried(acc, sp.Float(0.0), acc_next, total)]))
     assert "if s == 0.0:\n        acc = acc_next\n        continue\n    g[0] += " in text
 
@@ -238,6 +238,14 @@ def test_a_guarded_block_that_ends_a_body_is_printed_as_continue_after_the_carri
 def test_a_guarded_block_whose_value_the_carried_update_reads_keeps_its_if():
     from symgrad.ir import Carried
     acc, total = sp.symbols("acc total", real=True)
-    body = [Assign(s, X[i, 1]), When(sp.Ne(s, sp.Float(0.0)), [Assign(t, s * X[i, 2])])]
+    body = [Assign(s, X[i, 1]), When(sp.Ne(s, sp.Float(0.0)), [Assign(t, s * X[i, 2])], row=True)]
     text = _printed(Loop(i, ZERO, n, ONE, body, [Carried(acc, sp.Float(0.0), acc + t, total)]))
     assert "continue" not in text and "if (s != 0.0):" in text and "else:\n        t = 0.0" in text
+
+
+def test_a_sweeps_own_test_that_ends_a_body_stays_nested():
+    """Only a row's guard (`When.row`) is printed as `continue`: a sweep's own test (`guarded_sweeps`) compiles
+    better nested (the vectorised MLP: 1.09x against 1.14x of hand Numba)."""
+    body = [Assign(s, X[i, 1]), When(sp.Ne(s, sp.Float(0.0)), [Store(g, (ZERO,), s * X[i, 2], True)])]
+    text = _printed(Loop(i, ZERO, n, ONE, body, []))
+    assert "continue" not in text and "if (s != 0.0):" in text
