@@ -3,7 +3,7 @@ an axis, joins of matrices (np.concatenate, np.stack, np.vstack, np.hstack, np.c
 axes, np.diag, np.triu / np.tril, np.roll, np.pad, np.flip, np.sinc, np.polyval, np.einsum (with `...`), np.tensordot,
 np.vdot and np.kron, and NumPy's conveniences (np.ptp, np.average, np.count_nonzero, np.select, the NaN-skipping
 reductions, np.moveaxis, np.diagonal, np.cumprod), constructors sized by int arguments (np.zeros(n), np.eye(N, M, k),
-np.identity, np.linspace), np.exp2, np.logaddexp2, np.heaviside, np.diff with
+np.identity, np.linspace), np.exp2, np.logaddexp2, np.heaviside, np.cov, np.linalg.matrix_power, np.diff with
 prepend= and append= (symgrad/frontend/numpy_functions.py), np.argmax / np.argmin along an axis and the gathers by
 several vectors of indices that read at them; np.tile and np.repeat (symgrad/frontend/numpy_lowering.py).
 
@@ -148,6 +148,23 @@ def diff_ends(x, A):
 def base_two(x, A):
     return (np.sum(np.exp2(x) * x) + np.sum(np.logaddexp2(A, A ** 2)) + np.logaddexp2(x[0], 3.0)
             + np.sum(np.heaviside(x, 0.5) * x ** 2) + np.sum(np.heaviside(A - 0.1, 1.0) * A))
+
+def covariances(x, A, B):
+    return (np.sum(np.cov(A) ** 2) + np.sum(np.cov(A, rowvar=False) * B) + np.cov(x) + np.cov(x, bias=True) * 2.0
+            + np.sum(np.cov(A, ddof=0) * A[:, :1]) + np.trace(np.cov(A.T, bias=True)))
+
+def powers(x, S):
+    return (x @ np.linalg.matrix_power(S, 5) @ x + np.sum(np.linalg.matrix_power(S, 0) * S)
+            + np.sum(np.linalg.matrix_power(S, 1) ** 2) + np.trace(np.linalg.matrix_power(S * 0.5, 4)))
+
+def power_of_an_argument(S, n):
+    return np.sum(np.linalg.matrix_power(S, n))
+
+def power_as_advised(S, n):
+    P = np.eye(S.shape[0])
+    for _ in range(n):
+        P = P @ S
+    return np.sum(P)
 '''
 
 NUMPY, JAX = numpy_and_jax_modules(SOURCE, "numpy_breadth_cases")
@@ -198,6 +215,9 @@ CASES = {
                            ((normal(2), normal(2, 3), 2, 2), (0, 1))],
     "base_two": [((normal(5), normal(3, 4)), (0, 1)), ((normal(2), normal(2, 2)), (0, 1))],
     "diff_ends": [((normal(5), normal(3, 4)), (0, 1)), ((normal(3), normal(2, 2)), (0, 1))],
+    "covariances": [((normal(5), normal(3, 5), normal(5, 5)), (0, 1, 2)),
+                    ((normal(3), normal(4, 2), normal(2, 2)), (0, 1, 2))],
+    "powers": [((normal(3), normal(3, 3) / 2), (0, 1)), ((normal(1), normal(1, 1)), (0, 1))],
 }
 POINTS = [(name, k) for name, shapes in CASES.items() for k in range(len(shapes))]
 
@@ -258,6 +278,20 @@ def test_einsum_infers_the_rank_of_its_operands():
 
     A, x = normal(3, 4), normal(4)
     np.testing.assert_allclose(sg.grad(contracted)(A, x), np.ones(3)[:, None] * x[None, :], rtol=1e-14)
+
+
+def test_a_covariance_of_one_variable_raises_before_the_kernel_runs():
+    """NumPy's np.cov of a matrix of one row is a number (0-d), not the 1 x 1 matrix the kernels compute."""
+    with pytest.raises(ValueError, match=r"np.cov\(A\) on line \d+ is lifted for more than one variable"):
+        sg.grad(NUMPY.covariances, wrt=1)(normal(4), normal(1, 4), normal(4, 4))
+
+
+def test_the_advice_for_a_power_given_at_the_call_is_right():
+    S = normal(3, 3) / 2
+    with pytest.raises(sg.UnsupportedSyntaxError, match=r"write the products in a loop \(P = np.eye"):
+        sg.grad(NUMPY.power_of_an_argument, wrt=0)(S, 3)
+    np.testing.assert_allclose(sg.grad(NUMPY.power_as_advised, wrt=0)(S, 3),
+                               richardson_gradient(NUMPY.power_of_an_argument, (S, 3), 0), rtol=1e-8, atol=1e-10)
 
 
 def test_a_join_of_other_sizes_raises_before_the_kernel_runs():

@@ -185,6 +185,44 @@ class NumpyFunctions:
         result = self.elementwise(lambda s: self.arithmetic(ast.Div(), as_number(s), count, node), [total], node)
         return result if kind == "var" else self.elementwise(lambda v: sp.sqrt(as_number(v)), [result], node)
 
+    def covariance(self, target, node):
+        """np.cov(m, rowvar=True, bias=False, ddof=None): the covariances of the variables (m's rows, its columns
+        with rowvar=False) over the observations, their centred products summed over n - ddof (ddof 1, or 0 with
+        bias=True): ``(c @ c.T) / (n - ddof)`` for c the data less each variable's mean.  Of a vector (one
+        variable) a number, as NumPy's 0-d result; a matrix of one variable would also be one, so its number of
+        variables is checked to be other than 1 at entry."""
+        bound = self.arguments(node, ("m", "y", "rowvar", "bias", "ddof"), 2)
+        if bound.get("y") is not None:
+            raise self.error(errors.UnsupportedCallError, node, f"{ast.unparse(node.func)}(m, y): join the variables "
+                                                                "first, np.cov(np.vstack([m, y]))")
+        array = self.array_argument(bound, "m", node, "a vector or a matrix of observations")
+        if array.ndim > 2:
+            raise self.rank_error(errors.UnsupportedCallError, node, f"{ast.unparse(node.func)}() of a vector or a "
+                                                                     "matrix (NumPy's limit too)")
+        bias = self.flag(bound.get("bias", sp.false), "bias", node)
+        ddof = bound.get("ddof")
+        ddof = sp.Integer(0 if bias else 1) if ddof is None else self.integer(ddof, "ddof", node)
+        if array.ndim == 2 and not self.flag(bound.get("rowvar", sp.true), "rowvar", node):
+            array = self.transposed(array, node)
+        data = self.expression(self.materialized(array, "data", node), node)  # (read by the means and the products)
+        means = self.reduction("mean", data, sp.Integer(data.ndim - 1), True, node)
+        centred = self.expression(self.materialized(self.elementwise(
+            lambda a, m: as_number(a) - m, [data, means], node), "centred", node), node)
+        terms, output = (["k", "k"], "") if data.ndim == 1 else (["ik", "jk"], "ij")
+        if data.ndim == 2:
+            variables = self.resolved_size(data.shape[0])
+            if variables == 1 or not (variables.is_number or variables.free_symbols <= self.entry_symbols):
+                raise self.error(errors.UnsupportedCallError, node, f"{ast.unparse(node)}: of one variable NumPy "
+                                                                    "gives a number: pass that variable as a vector")
+            if not variables.is_number:
+                self.shape_checks.append((sp.Ne(variables, 1), f"{self.function.__name__}(): {ast.unparse(node)} on "
+                                                               f"line {self.line(node)} is lifted for more than one "
+                                                               f"variable ({self.shape_text(variables)} is 1): pass "
+                                                               "one variable as a vector"))
+        products = self.contracted(terms, output, [centred, centred], node)
+        count = data.shape[-1] - ddof
+        return self.elementwise(lambda p: self.arithmetic(ast.Div(), as_number(p), count, node), [products], node)
+
     # --- cumulative sums ---------------------------------------------------------------------------------------
     def cumulative(self, target, node):
         """np.cumsum(a, axis=k) / np.cumprod: a running sum (product) along axis k of any array; without axis, of
@@ -945,6 +983,32 @@ class NumpyFunctions:
             (as_number(factor.at(i)), own(i[1], i[0])), (as_number(matrix.at(i)), True)), False, ast.unparse(node))
         return self.materialized(combined, "cho_factor", node), sp.true if lower else sp.false
 
+    def matrix_power(self, target, node):
+        """np.linalg.matrix_power(a, n): a square matrix times itself n times, n a non-negative integer literal, by
+        repeated squaring (each product made once into a local matrix); the identity for n = 0."""
+        bound = self.arguments(node, ("a", "n"), 2)
+        matrix, power = self.square_matrix(bound, "a", node), bound.get("n")
+        if not (isinstance(power, sp.Basic) and power.is_Integer and power >= 0):
+            raise self.error(errors.UnsupportedCallError, node, f"{ast.unparse(node.func)}(a, n) with n a "
+                                                                "non-negative integer literal: for a power given at "
+                                                                "the call write the products in a loop (P = "
+                                                                "np.eye(a.shape[0]), then P = P @ a in `for _ in "
+                                                                "range(n)`); for a negative one solve "
+                                                                "(scipy.linalg.cho_solve)")
+        result, square, left = None, matrix, int(power)
+        while left:
+            if left & 1:
+                result = square if result is None else self.materialized(self.product(result, square, node),
+                                                                          "power", node)
+            left >>= 1
+            if left:
+                square = self.materialized(self.product(square, square, node), "power", node)
+        if result is None:
+            return ArrayExpression(matrix.shape, lambda i: sp.Piecewise((sp.Integer(1), sp.Eq(i[0], i[1])),
+                                                                        (sp.Integer(0), True)), False,
+                                   ast.unparse(node))
+        return result
+
     def flag(self, value, name, node):
         """A flag given as a literal (True, False, 1, 0), as a bool."""
         if not (isinstance(value, sp.Basic) and (value.is_Number or isinstance(value, sp.logic.boolalg.BooleanAtom))):
@@ -1068,6 +1132,8 @@ FUNCTIONS = {
     **{function: "logical" for function in LOGICAL_FUNCTIONS},
     np.squeeze: "squeezed",
     np.clip: "clipped",
+    np.cov: "covariance",
+    np.linalg.matrix_power: "matrix_power",
     np.std: "statistic",
     np.var: "statistic",
     np.cumsum: "cumulative",
