@@ -535,6 +535,24 @@ memory once, as before).
   rows past the hinge 1.18x to 1.07x (`mlp`) and 1.19x to 1.05x (`mlp-if`); with every row active 1.12x to 1.11x
   and 1.11x to 1.09x (within noise).
 
+- A ReLU's test first (2026-12-04, passes `gate_first` and `sweep_additions`, on an Intel Xeon of 2 cores where
+  the same kernels measured 1.12-1.16x for `mlp`, against 1.05-1.10x on the AMD EPYC above). Bisected with the
+  generated module edited by hand (40-60 interleaved rounds, median of per-round ratios, one process): the hand
+  kernel's per-row backward in place of symgrad's gave 1.12x to 1.01x; within it, what mattered was the order of
+  two tests. symgrad tested `acc_bar != 0.0`, whose value waits for the adjoints the previous loop accumulated,
+  and the CPU resolves that branch, taken at random as the ReLU's output is, late; the hand kernel branches on
+  `h[j] > 0.0`, known since the forward pass. Printing `if h > 0: (if acc_bar != 0.0: sweep) elif acc_bar != 0.0:
+  sweep` (the same statement, NaN included: where `h > 0` fails, `acc_bar` is 0 or NaN, and the second arm runs
+  the sweep for a NaN as before) and adding the bias adjoint `b_bar[j] += acc_bar` inside the test: 1.12x to
+  1.05-1.07x (`mlp`), 1.08x to 1.06x (`mlp-rows`), 1.07x to 1.05x (`mlp-if`), 1.07x to 1.06x (`mlp-plain`), 1.14x to
+  1.10x (`mlp-helper`). Either change alone measured within noise. The gate only helps where the adjoint flowing
+  in is nonzero but by chance, inside the row `skip_zero_rows` guards: in the vectorised MLP's layer-major
+  sweeps it was a second random branch (1.18x to 1.23x), so it applies there only.
+- `mlp-helper` keeps about 4% more than `mlp` although its kernel is the same but for the bounds of two loops
+  (`W2.shape[1]` and `W1.shape[1]`, as `_dense_relu` loops over `W.shape[1]`, where `mlp` loops over `hidden` and
+  `X.shape[1]`): the same kernel with `mlp`'s bounds measured 1.05x. The bounds are the program's own and may
+  differ at a call; not changed.
+
 ### MLP, vectorised: 1.51x before, 1.15x after `write_once_arrays`
 
 - The lowering of `h1 = np.maximum(X @ W1.T + b1, 0.0)` evaluates each layer for all rows into a 2-D local array.
@@ -553,6 +571,16 @@ memory once, as before).
   row's 16 values) and their zero fills. Allocating `h1` and `h2` without zeros, which the pass's precondition
   would allow where the loops cover the array, measured 1.3% (not done); the ReLU derivative's print as above
   2.5%.
+- On the Intel Xeon of 2026-12-04 this row measured 1.17-1.18x (the same at bd5563d). The bias adjoint's addition
+  `b_bar[j] += acc_bar`, made for every unit before the sweep's test, now runs inside it (`sweep_additions`: an
+  addition into an array element that is a multiple of the sweep's adjoint, next to the sweep): 1.17x to
+  1.12-1.13x. Three details decided it, each measured: the addition into a scalar sum (`b3_bar_sum +=
+  score_bar`) stays outside (inside, it is no longer a plain running sum: +3%); the test is printed nested, not
+  as `continue` (1.09x against 1.14x; the `continue` form stays for the rows `skip_zero_rows` guards,
+  `When.row`); and `write_once_rows` reads a sweep under its test as one that may be skipped, so `h2_bar` is
+  still stored once per element. Per-row fusion of the layers (`fuse_row_layers`), which would give the loop
+  MLP's kernel, stays refused for a ReLU stored into its layer array: with it, the row needs tapes (12 in the
+  kernel), and it measured slower (1.46x, on a machine loaded by a fuzz campaign).
 
 ### Corpus networks at 100,000 rows: one loop over the rows (`fuse_row_layers`)
 
