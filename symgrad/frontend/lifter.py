@@ -37,7 +37,8 @@ from .numpy_lowering import (REDUCING_FUNCTIONS, ArrayExpression, ArrayList, Arr
                              refusal, special_reduction, stats_refusal, trip_count)
 from .numpy_functions import MASK_OPERATORS, NumpyFunctions, in_place_method, numpy_method, scipy_function
 from .numpy_series import NumpySeries
-from .source import COMPARISONS, PYTHON_COMPARISONS, Frame, constant_to_sympy, python_number, read_source
+from .source import (COMPARISONS, PYTHON_COMPARISONS, Frame, constant_to_sympy, import_refusal, python_number,
+                     read_source)
 
 # Names the generated kernels use themselves; a user variable of that name gets another.
 RESERVED_NAMES = frozenset({"math", "np", "prange", "ArrayIndexError", *RUNTIME_FUNCTIONS})
@@ -456,8 +457,10 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
                                  "the line")
         elif isinstance(node, (ast.Pass, ast.Assert)):
             pass  # asserts are not differentiated and not compiled
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            pass  # (what it binds is bound for the whole body: `Frame.imports`)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):  # (what it binds is bound for the whole body: `Frame`)
+            refusal = import_refusal(node)
+            if refusal:
+                raise self.error(errors.UnsupportedStatementError, node, refusal)
         elif isinstance(node, ast.FunctionDef):
             self.define(node)
         else:

@@ -136,22 +136,31 @@ class Frame:
 
 def function_imports(source):
     """The names the function's own `import` statements bind (not those of a nested `def`): name -> the dotted
-    path of what each binds (`cache.import_bindings`).  They are bound for the whole body, as module-level imports
-    would be; one that cannot be imported, a relative or a `*` import is refused here, at its line."""
+    path of what each binds (`cache.import_bindings`), bound for the whole body as module-level imports would be.
+    One that cannot be bound is left out here and refused where the lifter meets it (`import_refusal`): a function
+    whose body is only read for its kinds is not refused for it."""
     found = {}
     for node in _own_nodes(source.definition):
-        if isinstance(node, ast.ImportFrom) and (node.level or any(a.name == "*" for a in node.names)):
-            raise source.error(errors.UnsupportedStatementError, node, "a relative or `*` import inside the "
-                               "function: import the names it uses by their module's full name "
-                               "(`from package.module import f`)")
         for name, dotted in import_bindings(node):
             try:
                 imported(dotted)
-            except ImportError as error:
-                raise source.error(errors.UnsupportedStatementError, node,
-                                   f"{ast.unparse(node)!r} fails: {error}") from None
+            except ImportError:
+                continue
             found[name] = dotted
     return found
+
+
+def import_refusal(node):
+    """Why the `import` statement `node` inside a function cannot be bound, or None."""
+    if isinstance(node, ast.ImportFrom) and (node.level or any(a.name == "*" for a in node.names)):
+        return ("a relative or `*` import inside the function: import the names it uses by their module's full "
+                "name (`from package.module import f`)")
+    for _, dotted in import_bindings(node):
+        try:
+            imported(dotted)
+        except ImportError as error:
+            return f"{ast.unparse(node)!r} fails: {error}"
+    return None
 
 
 def _own_nodes(definition):
