@@ -211,9 +211,14 @@ class NumpyFunctions:
         terms, output = (["k", "k"], "") if data.ndim == 1 else (["ik", "jk"], "ij")
         if data.ndim == 2:
             variables = self.resolved_size(data.shape[0])
-            if variables == 1 or not (variables.is_number or variables.free_symbols <= self.entry_symbols):
+            if variables == 1:
                 raise self.error(errors.UnsupportedCallError, node, f"{ast.unparse(node)}: of one variable NumPy "
                                                                     "gives a number: pass that variable as a vector")
+            if not (variables.is_number or variables.free_symbols <= self.entry_symbols):
+                raise self.error(errors.UnsupportedCallError, node, f"{ast.unparse(node)}: its number of variables "
+                                                                    f"({self.shape_text(variables)}) changes inside "
+                                                                    "a loop, and NumPy gives a number where it is 1: "
+                                                                    "take the covariance of a fixed set of variables")
             if not variables.is_number:
                 self.shape_checks.append((sp.Ne(variables, 1), f"{self.function.__name__}(): {ast.unparse(node)} on "
                                                                f"line {self.line(node)} is lifted for more than one "
