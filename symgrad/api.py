@@ -443,8 +443,8 @@ class Transform:
             names = list(inspect.signature(self.fun).parameters)
             try:
                 binding = inspect.signature(self.fun).bind(*args, **keywords)
-            except TypeError:
-                return  # the call itself raises it, naming what is missing
+            except TypeError:  # (before deriving: the kinds of a call that leaves out an argument are not its own)
+                _positional(self.fun, args, keywords)  # raises Python's TypeError, naming what is missing or extra
             binding.apply_defaults()  # (an array given as a default is passed as one: `w=np.array([...])`)
             bound = binding.arguments
             observed = tuple((name, _observed_kind(bound[name])) for name in names

@@ -14,6 +14,7 @@ in ``sys.modules`` only once it has executed, so no thread sees it half-made.
 This module must stay free of SymPy and Numba imports.
 """
 
+import __future__
 import ast
 import atexit
 import contextlib
@@ -27,6 +28,7 @@ import os
 import pathlib
 import shutil
 import sys
+import sysconfig
 import tempfile
 import textwrap
 import threading
@@ -170,8 +172,8 @@ def check_source(function, source):
     if code.co_freevars:  # (a closure: compiled inside a function that defines its free names, as where it stands)
         text = (f"def _symgrad_enclosing():\n    {' = '.join(code.co_freevars)} = None\n"
                 + textwrap.indent(text, "    ") + f"\n    return {code.co_name}\n")
-    try:
-        compiled = compile(text, code.co_filename, "exec", dont_inherit=True)
+    try:  # (with the `from __future__` flags the code was compiled with: `annotations` changes a nested def's code)
+        compiled = compile(text, code.co_filename, "exec", flags=code.co_flags & _FUTURE_FLAGS, dont_inherit=True)
     except (SyntaxError, ValueError):
         compiled = None
     found = _code_named(compiled, code.co_name) if compiled is not None else None
@@ -185,6 +187,9 @@ def check_source(function, source):
             f"object: the file was edited after {function.__name__} was defined, or its __code__ was replaced; run "
             f"the definition again (reload the module, re-run the cell) so that the function and its source agree")
     _SOURCE_CHECKED[function] = (code, source)
+
+
+_FUTURE_FLAGS = sum(getattr(__future__, feature).compiler_flag for feature in __future__.all_feature_names)
 
 
 def _code_named(code, name):
@@ -265,6 +270,17 @@ def import_bindings(statement):
                 yield alias.asname or alias.name, f"{statement.module}.{alias.name}"
 
 
+_INSTALLED = tuple({os.path.join(sysconfig.get_paths()[key], "") for key in ("stdlib", "platstdlib", "purelib",
+                                                                             "platlib")})
+
+
+def installed(function):
+    """Whether `function` is installed code (the standard library, site-packages): its own imports are not
+    followed, which would import what a library imports lazily (SciPy's helpers import JAX where it is there)
+    and walk into it; the user's code, editable installs included, lies elsewhere."""
+    return function.__code__.co_filename.startswith(_INSTALLED)
+
+
 def _local_imports(source):
     """What the `import` statements inside a function's source bind: name -> dotted path."""
     try:
@@ -283,7 +299,7 @@ def _own_parts(function, label):
     if source is not None:
         check_source(function, source)
     cells = dict(zip(function.__code__.co_freevars, function.__closure__ or ()))
-    local = _local_imports(source or "")
+    local = {} if installed(function) else _local_imports(source or "")
 
     def outside(name):
         if name in cells:

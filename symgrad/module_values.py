@@ -30,8 +30,17 @@ def not_passed(what, name, paths):
     a function that reads module-level arrays (`paths`), or None when it reads none."""
     if not paths:
         return None
-    return TypeError(f"{what} of {name}(): it reads the module-level array {'.'.join(paths[0])!r}, which only "
+    return TypeError(f"{what} of {name}(): it reads the module-level array {spelled(paths[0])!r}, which only "
                      "sg.grad and sg.value_and_grad pass to their kernels at each call: pass it as an argument")
+
+
+def spelled(path):
+    """A path (`Frame.global_path`) as the source spells what it reads: `cfg.A` (also after `import cfg` inside
+    the function), or `SHIFT` for `from cfg import SHIFT` inside it."""
+    if path[0].startswith(IMPORTED):
+        dotted = path[0][len(IMPORTED):]
+        path = (dotted if len(path) > 1 else dotted.rsplit(".", 1)[-1],) + tuple(path[1:])
+    return ".".join(path)
 
 
 def read(function, path):

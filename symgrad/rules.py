@@ -238,8 +238,8 @@ class AsFloat(sp.Function):
 
 
 class AsIndex(sp.Function):
-    """A float holding a whole number (the position np.argmax found, carried as a float by its loop) as an int
-    index.  Piecewise constant: its partial is 0."""
+    """A float holding a whole number (the position np.argmax found, or a counter `k += 1`, carried as floats by
+    their loops) as an int index.  Piecewise constant: its partial is 0."""
 
     nargs = 1
     is_integer = True
@@ -250,6 +250,9 @@ class AsIndex(sp.Function):
 
     def _latex(self, printer, exp=None):
         return printer._print(self.args[0] if exp is None else self.args[0]**exp)
+
+    def _sympystr(self, printer):  # (messages name the index as the source spells it: `x[k]`)
+        return printer._print(self.args[0])
 
 
 class WholeFloat(sp.Function):

@@ -10,6 +10,7 @@ import math
 import multiprocessing
 import pickle
 import re
+import sys
 import threading
 import time
 from fractions import Fraction
@@ -312,6 +313,59 @@ def test_a_set_constant_iterating_in_another_order_is_the_same_source():
     cache.check_source(module.named, __import__("inspect").getsource(module.named))
 
 
+def test_a_nested_def_with_annotations_under_future_annotations_is_the_same_source():
+    """Found by probing: the source check compiled without the module's `from __future__ import annotations`, under
+    which a nested def's annotations are strings, and called an unedited function stale."""
+    module = write_module("""
+        from __future__ import annotations
+        import numpy as np
+
+        def total(A):
+            def square(z: float) -> float:
+                return z * z
+            return np.sum(square(A))
+    """)
+    A = np.array([[2.0, 0.3], [0.3, 1.5]])
+    np.testing.assert_allclose(sg.grad(module.total)(A), 2 * A, rtol=1e-15)
+
+
+DERIVE_WITH_SCIPY = """
+import sys
+{first}
+import numpy as np
+from scipy.linalg import cho_factor, cho_solve
+import symgrad as sg
+
+def nll(A, y):
+    c, low = cho_factor(A)
+    return 0.5 * y @ cho_solve((c, low), y) + np.sum(np.log(np.diag(c)))
+
+A, y = np.array([[2.0, 0.3], [0.3, 1.5]]), np.array([0.5, -1.0])
+print(sg.grad(nll)(A, y).tolist(), "jax" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("first", ["", "import jax"])
+def test_a_scipy_call_derives_without_importing_or_walking_what_scipy_imports_lazily(first, tmp_path):
+    """Found by probing: the cache key's walk followed the imports inside SciPy's helpers (its array-API code
+    imports JAX where JAX is installed) and then JAX's source, which the source check called stale: every
+    function calling scipy.linalg or scipy.special failed.  Installed code's own imports are not followed; the
+    gradient is d/dA of 0.5 y'A^-1 y + log det(A)/2 read from the upper triangle, as SciPy reads it."""
+    pytest.importorskip("jax", reason="the failure needed JAX installed")
+    script = tmp_path / "derive.py"
+    script.write_text(DERIVE_WITH_SCIPY.format(first=first))
+    run = __import__("subprocess").run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                                       env={**__import__("os").environ, "SYMGRAD_CACHE_DIR": str(tmp_path)})
+    assert run.returncode == 0, run.stderr[-2000:]
+    gradient, imported = eval(run.stdout.strip().rsplit(" ", 1)[0]), run.stdout.strip().endswith("True")
+    A, y = np.array([[2.0, 0.3], [0.3, 1.5]]), np.array([0.5, -1.0])
+    inverse = np.linalg.inv(A)
+    full = -0.5 * np.outer(inverse @ y, inverse @ y) + 0.5 * inverse  # (d/dA of a symmetric A's function)
+    expected = np.triu(full + full.T - np.diag(np.diag(full)))  # (read from the upper triangle alone)
+    np.testing.assert_allclose(gradient, expected, rtol=1e-12)
+    assert imported == bool(first)
+
+
 def test_the_source_check_is_done_once_and_costs_microseconds_after():
     # (it runs when a transform computes its cache key, at its first call; later calls test `__code__` identity)
     source = __import__("inspect").getsource(chain)
@@ -327,6 +381,21 @@ def test_the_source_check_is_done_once_and_costs_microseconds_after():
 
 
 # --- call-time argument errors -------------------------------------------------------------------------------------
+def test_a_first_call_with_an_argument_left_out_or_one_too_many_is_python_s_type_error():
+    """Found by probing: the first call derived the kernels with the arguments it had, and `X @ w` with X unknown
+    was refused as `@` of a number, where the call had only left out `lam`."""
+    def ridge(w, X, y, lam):
+        r = X @ w - y
+        return r @ r + lam * (w @ w)
+
+    gradient, w, X, y = sg.grad(ridge), np.array([1.0, -2.0]), np.arange(6.0).reshape(3, 2), np.ones(3)
+    with pytest.raises(TypeError, match=r"ridge\(\) takes 4 argument\(s\) .*missing a required argument: 'lam'"):
+        gradient(w, X, y)
+    with pytest.raises(TypeError, match=r"got 5: too many positional arguments"):
+        gradient(w, X, y, 0.1, 2.0)
+    np.testing.assert_allclose(gradient(w, X, y, 0.1), 2 * X.T @ (X @ w - y) + 0.2 * w, rtol=1e-14)
+
+
 def test_a_missing_argument_after_the_first_call_is_named():
     gradient = sg.grad(spring)
     assert np.isclose(gradient(1.3, 0.7), spring_dk(1.3, 0.7), rtol=1e-13)

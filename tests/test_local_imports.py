@@ -13,6 +13,8 @@ import symgrad as sg
 CONFIG = write_module("import numpy as np\n\nSCALE = 2.0\nWEIGHTS = np.array([1.0, 2.0, 3.0])\n")
 
 FUNCTIONS = write_module(f"""
+import numpy as np
+
 def logistic(x, w):
     import numpy as np
     import math as m
@@ -26,6 +28,11 @@ def configured(x):
     from {CONFIG.__name__} import SCALE
     import {CONFIG.__name__} as cfg
     return SCALE * numpy.sum(cfg.WEIGHTS * x ** 2)
+
+
+def weighted(x):
+    from {CONFIG.__name__} import WEIGHTS as shift
+    return np.sum((x - shift) ** 2)
 
 
 def missing(x):
@@ -65,3 +72,15 @@ def test_an_import_that_cannot_be_bound_is_refused_at_its_line(name, words):
     with pytest.raises(sg.UnsupportedSyntaxError, match=re.escape(words)) as info:
         sg.grad(getattr(FUNCTIONS, name))(1.5)
     assert info.value.filename == FUNCTIONS.__file__ and info.value.lineno > 1
+
+
+def test_an_array_imported_by_name_inside_is_passed_at_each_call():
+    """`from cfg import WEIGHTS` inside: the kernels took a parameter named after the whole path, not a name
+    (a SyntaxError in the generated module, found by probing)."""
+    gradient, x = sg.grad(FUNCTIONS.weighted), np.array([0.5, -1.0, 2.0])
+    np.testing.assert_allclose(gradient(x), 2 * (x - CONFIG.WEIGHTS), rtol=1e-15)
+    try:
+        CONFIG.WEIGHTS[0] = 5.0
+        np.testing.assert_allclose(gradient(x), 2 * (x - np.array([5.0, 2.0, 3.0])), rtol=1e-15)
+    finally:
+        CONFIG.WEIGHTS[0] = 1.0

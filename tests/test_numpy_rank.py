@@ -366,6 +366,27 @@ def test_a_first_call_passing_an_array_for_a_number_names_it_and_leaves_the_next
     np.testing.assert_allclose(gradient(w, X, 0.1), 2 * X.T @ (X @ w) + 2 * 0.1 * w, rtol=1e-14)
 
 
+def loop_ridge(w, X, y, lam):
+    s = 0.0
+    for i in range(X.shape[0]):
+        r = 0.0
+        for j in range(X.shape[1]):
+            r += X[i, j] * w[j]
+        s += (r - y[i]) ** 2
+    return s + lam * np.sum(w ** 2)
+
+
+def test_an_array_that_makes_the_loss_an_array_is_named_beside_the_refusal():
+    """Found by probing: `lam` passed as an array makes the loss an array, and the refusal advised sg.jacobian
+    alone; it now also names `lam`, with which as a number the function lifts, and the next call works."""
+    gradient = sg.grad(loop_ridge, wrt=0)
+    w, X, y = np.array([0.5, -1.0]), np.arange(6.0).reshape(3, 2) / 4, np.ones(3)
+    with pytest.raises(sg.UnsupportedSyntaxError, match=r"returning an array: .*sg.jacobian.*the first call passed "
+                                                        r"'lam' as an array.*if lam is a number, pass a float"):
+        gradient(w, X, y, np.array([0.3]))
+    np.testing.assert_allclose(gradient(w, X, y, 0.3), 2 * X.T @ (X @ w - y) + 0.6 * w, rtol=1e-14)
+
+
 def quadratic_form(x, A):
     return x.T @ A @ x + np.dot(x.T, x)
 

@@ -24,9 +24,9 @@ from sympy.logic.boolalg import BooleanAtom
 
 from .. import errors
 from ..cache import IMPORTED, INLINE_ATTRIBUTE, describe_helper, describe_number, imported
-from ..ir import ARRAY_KINDS, FLOAT, INDEX1, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store
-from ..module_values import LIBRARIES
-from ..rules import (FUNCTIONS_BY_OBJECT, RUNTIME_FUNCTIONS, AsFloat, FloorDivision, IntDiv, IntMod, Modulo,
+from ..ir import ARRAY_KINDS, FLOAT, INDEX1, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store, walk
+from ..module_values import LIBRARIES, spelled
+from ..rules import (FUNCTIONS_BY_OBJECT, RUNTIME_FUNCTIONS, AsFloat, AsIndex, FloorDivision, IntDiv, IntMod, Modulo,
                      PythonInt, WholeFloat, element_reads, integer_valued, isnan, power, python_not, python_or,
                      python_piecewise)
 from .comprehensions import COMPREHENSIONS, Comprehensions
@@ -164,6 +164,9 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
         self.array_output = array_output  # a returned array is the output (sg.jacobian), not refused
         self.shape_checks = []  # sizes to check at entry (see numpy_lowering)
         self.integer_values = {}  # local int symbol -> its value, to state sizes in the arguments' terms
+        # Float symbols that hold whole numbers (`whole_number`): a loop's carried counter (`k = 0`, then `k += 1`)
+        # and the values computed from it; where one indexes, it is the index `AsIndex(k)`, checked at its use.
+        self.whole = set()
         self.index_ranges = {}  # loop index -> (lowest, highest) value, to prove slice bounds inside the array
         self.python_lists = {}  # array made of a list display (`[a, b]`) -> its elements (see `python_list`)
         self.size_names = {}  # an argument's size symbol -> how the user writes it (len(x), X.shape[1])
@@ -211,8 +214,21 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
         symbol = self.fresh(name, integer=True) if integer_valued(value) else self.fresh(name)
         if symbol.is_integer:
             self.integer_values[symbol] = value
+        elif self.whole_number(value):
+            self.whole.add(symbol)
         self.body.append(Assign(symbol, value, self.guard, self.line(node), taped, probe and value.has(sp.Indexed)))
         return symbol
+
+    def whole_number(self, value):
+        """Whether `value` is a whole number by construction: integer arithmetic (+, -, *, //, %) on ints and on
+        floats known to hold whole numbers (`self.whole`), at least one of them such a float."""
+        floats = {s for s in value.free_symbols if not s.is_integer}
+        if not floats or not floats <= self.whole or value.has(sp.Indexed):
+            return False
+        value = value.xreplace({s: sp.Dummy(integer=True) for s in floats}).replace(
+            lambda e: isinstance(e, (Modulo, FloorDivision)) and all(integer_valued(a) for a in e.args),
+            lambda e: (IntMod if isinstance(e, Modulo) else IntDiv)(*e.args))
+        return integer_valued(value)
 
     @contextlib.contextmanager
     def guarded(self, condition):
@@ -741,6 +757,9 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
         index = self.fresh(node.target.id if isinstance(node.target, ast.Name) else "i", integer=True)
         self.index_ranges[index] = (start, stop - 1) if step > 0 else (stop + 1, start)
         phis = {name: self.fresh(name) for name in carried_names}
+        counters = {name for name in carried_names if isinstance(before[name], sp.Basic) and (
+            integer_valued(before[name]) or self.whole_number(before[name]))}
+        self.whole |= {phis[name] for name in counters}
         appends = self.loop_appends(node, before, start, stop, step, index)
         self.frame.variables = {**before, **phis, **appends}
         with self.nested_block() as body:
@@ -757,6 +776,8 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
             carried.append(Carried(phis[name], self.number(before[name], node), self.number(after[name], node),
                                    result))
             variables[name] = result
+            if name in counters:
+                self.counter_kept(phis[name], result, after[name], name, body, node)
         for name, history in histories.items():
             variables[name] = self.history_row(history, history.shape[0] - 1, name, node)
         for name, rows in appends.items():
@@ -782,6 +803,19 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
                 "the range (n - 1 after `for i in range(n)`), or read the last element by index (x[-1])"))
         self.body.append(Loop(index, start, stop, step, body, carried, self.line(node)))
         self.frame.variables = variables
+
+    def counter_kept(self, phi, result, following, name, body, node):
+        """A carried counter (`k = 0` before the loop) whose next value is a whole number stays one after the loop
+        (`result`); one whose next value is not (`k += 0.5`) may not have indexed inside it."""
+        value = following if isinstance(following, sp.Basic) else sp.nan
+        if self.whole_number(value) or integer_valued(value) or value == phi:
+            self.whole.add(result)
+            return
+        self.whole.discard(phi)
+        if any(phi in e.free_symbols for s in walk(body) for e in _indices_of(s)):
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"{name!r} indexes an array inside this loop, but the loop does not keep it a whole "
+                             "number: step it by integers (k += 1)")
 
     def array_accumulators(self, node, before, carried_names):
         """The numbers the loop body makes arrays (`g = 1.0`, then `g += x[:, i]**2` in the loop), with the shape
@@ -930,6 +964,8 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
                                  "a slice (a view of an array): index single elements in a `for` loop")
             value = values[axis] if values is not None and len(values) == len(index_nodes) else self.value(index_node)
             index = self.index_number(value, ast.unparse(base), index_node)
+            if not index.is_integer and self.whole_number(index):  # (a counter carried by a loop: `x[k]`)
+                index = AsIndex(index)
             if not index.is_integer:
                 raise self.error(errors.UnsupportedExpressionError, index_node,
                                  f"the index {ast.unparse(index_node)!r} is not an integer expression: index with "
@@ -1277,7 +1313,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
                              f"{label!r} is a module-level {type(obj).__name__} of {what}: symgrad passes module-level "
                              f"arrays of numbers with {' or '.join(map(str, ARRAY_KINDS.values()))} axes to the "
                              "kernels (docs/language.md); pass this one as an argument")
-        argument = self._argument(self.fresh(path[-1]).name, kind)
+        argument = self._argument(self.fresh(spelled(path).rsplit(".", 1)[-1]).name, kind)
         self.passed_arguments.append(argument)
         self.entry_symbols |= set(argument.shape)
         self.size_names.update({size: sp.Symbol(f"len({label})" if len(argument.shape) == 1 else
@@ -1492,6 +1528,18 @@ def _read_outside(definition, statement):
             and id(n) not in inside}
 
 
+def _indices_of(statement):
+    """The indices of the array elements `statement` reads or stores (AsIndex of a counter included)."""
+    if isinstance(statement, Store):
+        found = list(statement.indices)
+        value = statement.value
+    elif isinstance(statement, Assign):
+        found, value = [], statement.value
+    else:
+        return []
+    return found + [i for e in value.atoms(sp.Indexed) for i in e.indices]
+
+
 def _contains_return(node):
     return any(isinstance(n, ast.Return) for n in ast.walk(node))
 
@@ -1542,8 +1590,16 @@ def _lifted_for_ranks(function, observed, array_output=False):
     source = read_source(function)
     own, seen = infer_kinds(source), infer_kinds(source, observed=observed)
     contradicted = [name for name in own if own[name] != seen[name]]
-    if not any(own[name] in ARRAY_KINDS for name in contradicted):
-        raise refused  # (an array where the body reads a number: the refusal says what the body cannot do with it)
+    if not any(own[name] in ARRAY_KINDS for name in contradicted):  # (an array where the body may read a number)
+        for name in [name for name in contradicted if name in observed]:
+            try:
+                Lifter(function, {k: v for k, v in observed.items() if k != name}, array_output).lift()
+            except errors.UnsupportedSyntaxError:
+                continue
+            refused.msg += (f"; the first call passed {name!r} as an array, and with a number there the function "
+                            f"lifts: if {name} is a number, pass a float")
+            break
+        raise refused
     for name in [name for name in contradicted if name in observed]:
         try:
             return Lifter(function, {k: v for k, v in observed.items() if k != name}, array_output).lift()

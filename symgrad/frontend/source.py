@@ -14,7 +14,7 @@ import numpy as np
 import sympy as sp
 
 from .. import errors
-from ..cache import IMPORTED, import_bindings, imported
+from ..cache import IMPORTED, import_bindings, imported, installed
 from ..rules import NAMED_CONSTANTS
 from .desugar import desugared
 
@@ -115,7 +115,7 @@ class Frame:
         cells = dict(zip(function.__code__.co_freevars, function.__closure__ or ()))
         self.closure = {name: cell.cell_contents for name, cell in cells.items() if _cell_is_set(cell)}
         self.globals = function.__globals__
-        self.imports = function_imports(source)
+        self.imports = {} if installed(function) else function_imports(source)  # (a library's: not followed)
 
     def global_path(self, *names):
         """The path of an outside name (or module attribute chain) read here, or None where none exists; from
@@ -126,7 +126,10 @@ class Frame:
 
     def resolve(self, name):
         if name in self.imports:
-            return imported(self.imports[name])
+            try:
+                return imported(self.imports[name])
+            except ImportError:
+                raise KeyError(name) from None  # (refused at its `import` statement: `import_refusal`)
         if name in self.closure:
             return self.closure[name]
         if name in self.globals:
@@ -137,17 +140,10 @@ class Frame:
 def function_imports(source):
     """The names the function's own `import` statements bind (not those of a nested `def`): name -> the dotted
     path of what each binds (`cache.import_bindings`), bound for the whole body as module-level imports would be.
-    One that cannot be bound is left out here and refused where the lifter meets it (`import_refusal`): a function
-    whose body is only read for its kinds is not refused for it."""
-    found = {}
-    for node in _own_nodes(source.definition):
-        for name, dotted in import_bindings(node):
-            try:
-                imported(dotted)
-            except ImportError:
-                continue
-            found[name] = dotted
-    return found
+    Nothing is imported here: `Frame.resolve` imports what a name the lifter reads binds, and the lifter refuses an
+    import that fails where it meets it (`import_refusal`), so a function whose body is only read for its kinds
+    imports nothing and is not refused."""
+    return {name: dotted for node in _own_nodes(source.definition) for name, dotted in import_bindings(node)}
 
 
 def import_refusal(node):
