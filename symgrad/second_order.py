@@ -188,13 +188,14 @@ class HVP(_SecondOrder):
 
     def __call__(self, *args, **keywords):
         """H v, shaped like the `wrt` argument (a tuple of them, and a tuple v, for a tuple `wrt`)."""
+        if "v" in keywords:  # (first: f's own v would make the call's binding, which `_observe` checks, ambiguous)
+            ambiguous_keyword("hvp", self.fun, "v")
         if self._cache_key is None:  # the first call: the ranks of f's arrays (v is the last, or a keyword)
             self._observe(args if "v" in keywords else args[:-1], {k: a for k, a in keywords.items() if k != "v"})
         if not keywords and len(args) == self._arity + 1 and not self._as_tuple and self._fits(args[-1], args) \
                 and not self._load().FOLDED:  # (a module-level number is checked on the way through _arguments)
             return self.kernels.grad(*args)  # (the dispatcher names an argument of the wrong type)
         if "v" in keywords:
-            ambiguous_keyword("hvp", self.fun, "v")
             v = keywords.pop("v")
         elif args:
             args, v = args[:-1], args[-1]
