@@ -193,7 +193,7 @@ def _array_problem(value, ndim, wanted=None):
     if isinstance(value, (tuple, list)):  # (a default of f's too: f(x, scales=(1.0, 2.0)))
         return f"must be {wanted}, got {type(value).__name__}: pass np.array(...), also in place of a default"
     if not isinstance(value, np.ndarray):
-        return f"must be {wanted}, got {type(value).__name__}"[:200]
+        return f"must be {wanted}, got {type(value).__name__}"[:200] + _foreign_array_advice(value, "dtype=float")
     if value.ndim != ndim:
         return f"must be {wanted}, got an array of shape {value.shape}"
     if value.dtype != np.float64:
@@ -201,6 +201,14 @@ def _array_problem(value, ndim, wanted=None):
     if not value.flags.c_contiguous:
         return "must be C-contiguous: pass np.ascontiguousarray(...)"
     return None
+
+
+def _foreign_array_advice(value, dtype):
+    """For an array of another library (JAX, PyTorch, a memoryview: it has `__array__`): pass it as NumPy's."""
+    if isinstance(value, np.ndarray) or not hasattr(value, "__array__"):
+        return ""
+    shape = getattr(value, "shape", None)
+    return f" of shape {tuple(shape)}" * (shape is not None) + f": pass np.asarray(..., {dtype}) of it"
 
 
 def _observed_kind(array):
@@ -244,6 +252,11 @@ def _argument_problem(kind, value):
                 f"np.array(...) of it for an array, or a float")
     if isinstance(value, (bool, np.bool_)):
         return f"must be a real number (float), got the bool {value!r}: pass {float(value)!r} if that is meant"
+    if hasattr(value, "__array__") and not isinstance(value, np.generic):  # (JAX's, PyTorch's arrays)
+        if getattr(value, "ndim", None) == 0:
+            return f"must be a real number (float), got {type(value).__name__} {value!s:.60}: pass float(...) of it"
+        return (f"must be a real number (float), got {type(value).__name__}"
+                + _foreign_array_advice(value, "dtype=float") + " where an array is meant")
     if isinstance(value, numbers.Complex):
         return f"must be a real number (float), got the complex number {value!r}"
     return f"must be a real number (float), got {type(value).__name__} {value!r}"[:200] + ": pass a float"

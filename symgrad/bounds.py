@@ -279,7 +279,8 @@ class Bounds:
             guard, first, accesses = statement.guard, list(element_reads(statement.guard)), list(element_reads(statement.value))
         elif isinstance(statement, Store):
             guard = _zero_unless(statement.value) if statement.accumulate else sp.true
-            accesses = [(sp.Indexed(statement.base, *statement.indices), sp.true)] + list(element_reads(statement.value))
+            accesses = list(element_reads(sp.Indexed(statement.base, *statement.indices))) + list(
+                element_reads(statement.value))  # (the target, after what its indices read: `x_bar[idx[k]]`)
         elif isinstance(statement, (Update, Push)):
             accesses = list(element_reads(statement.value))
         before = self.checks(first, loops)[0]

@@ -15,7 +15,6 @@ colouring of the pattern that `sparsity.jacobian_pattern` derives from the progr
 """
 
 import dataclasses
-import inspect
 import math
 import numbers
 

@@ -884,6 +884,8 @@ def element_reads(expr, guard=sp.true):
     if not expr.has(sp.Indexed):  # (the conditions of nested branches are costly to build)
         return
     if isinstance(expr, sp.Indexed):
+        for index in expr.indices:  # (`x[idx[k]]` reads idx[k] first)
+            yield from element_reads(index, guard)
         yield expr, guard
         return
     if isinstance(expr, sp.Piecewise):

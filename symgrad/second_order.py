@@ -274,11 +274,19 @@ class Hessian(HVP):
         return self._blocks(values, hvp)
 
     def _one_dimensional(self, kind, name=None):
-        if kind != "array1":
-            raise NonDifferentiableArgumentError(
-                f"hessian of {self.fun.__name__}() w.r.t. {name or self.wrt[0]!r}: a {kind[-1]}-D array argument is not "
-                "supported here (a call takes a float, a 1-D or a 2-D array; the compiled loops in .kernels and a "
-                "tuple wrt take floats and 1-D arrays); pass it flattened")
+        """Refuse an argument of more than one axis where only floats and vectors are taken: in a tuple wrt (`name`
+        given) and in the compiled loops of .kernels; a 3-D array anywhere."""
+        if kind == "array1":
+            return
+        taken = ("a call takes a float, a 1-D or a 2-D array" if kind == "array3" else
+                 "the compiled loops of .kernels take floats and 1-D arrays")
+        where = (f"a {kind[-1]}-D array in a tuple wrt, which takes floats and 1-D arrays" if name is not None else
+                 f"a {kind[-1]}-D array, where {taken}")
+        alone = (f"take its Hessian alone (wrt={name!r}), which takes a 2-D array, or " if name is not None and
+                 kind == "array2" else "")
+        raise NonDifferentiableArgumentError(
+            f"hessian of {self.fun.__name__}() w.r.t. {name or self.wrt[0]!r}: {where}: {alone}pass it flattened "
+            "(a 1-D array, reshaped inside the function)")
 
     def _flattened(self, values):
         """The Hessian w.r.t. a 2-D array over its C-order elements, from one HVP per colour of its pattern (the

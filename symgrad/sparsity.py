@@ -78,7 +78,7 @@ class _Pattern:
         if isinstance(expr, sp.Symbol):
             return self.floats.get(expr, EMPTY)
         if isinstance(expr, sp.Indexed):
-            if any(ANYWHERE in sp.sympify(i).xreplace(self.integers).free_symbols for i in expr.indices):
+            if any(_decided_by_floats(sp.sympify(i).xreplace(self.integers).free_symbols) for i in expr.indices):
                 return self.anywhere_in(expr.base.label)
             indices = tuple(self.integer(i) for i in expr.indices)
             if expr.base.label == self.wrt:
@@ -154,8 +154,13 @@ class _Pattern:
                 self.sizes[statement.base.label] = tuple(self.integer(size) for size in statement.shape)
             elif isinstance(statement, Store):
                 elements = self.arrays.setdefault(statement.base.label, {})
-                index = self.local_index(statement.base.label, tuple(self.integer(i) for i in statement.indices))
                 value = self.depends(statement.value)
+                if any(_decided_by_floats(sp.sympify(i).xreplace(self.integers).free_symbols)
+                       for i in statement.indices):  # (a place the floats decide, a sort's rank: any element's)
+                    for index in itertools.product(*(range(size) for size in self.sizes[statement.base.label])):
+                        elements[index] = value | elements.get(index, EMPTY)
+                    continue
+                index = self.local_index(statement.base.label, tuple(self.integer(i) for i in statement.indices))
                 elements[index] = value | elements.get(index, EMPTY) if statement.accumulate else value
             elif isinstance(statement, Loop):
                 self.loop(statement)
@@ -168,7 +173,7 @@ class _Pattern:
 
     def bind(self, symbol, value):
         resolved = sp.sympify(value).xreplace(self.integers).free_symbols
-        if symbol.is_integer and (ANYWHERE in resolved or any(not s.is_integer for s in resolved)):
+        if symbol.is_integer and _decided_by_floats(resolved):
             self.integers[symbol] = ANYWHERE  # (an index found from floats: np.argmax, and arithmetic on it)
         elif symbol.is_integer:
             self.integers[symbol] = sp.sympify(self.integer(value))
@@ -260,6 +265,12 @@ def _statements(body):
 
 
 ANYWHERE = sp.Symbol("anywhere", integer=True)  # an index that the floats decide
+
+
+def _decided_by_floats(symbols):
+    """Whether an integer whose free symbols (with the known integers put in) are `symbols` depends on floats: an
+    index np.argmax found, a pivot row LU read back from its array (`AsIndex(order_at)`), or arithmetic on one."""
+    return ANYWHERE in symbols or any(not s.is_integer for s in symbols)
 
 
 def hessian_pattern(program, name, values):

@@ -621,3 +621,37 @@ def test_a_read_that_sympy_drops_is_checked_only_where_python_makes_it(function,
         function(x, *taken)
     with pytest.raises(IndexError, match=f"line {marker_line(marker)} indexes argument 'x'"):
         transform(x, *taken)
+
+
+def gathered_sum(x, idx, n):
+    s = 0.0
+    for k in range(n):
+        s += x[idx[k]] ** 2
+    return s
+
+
+def gathered_in_a_condition(x, idx):
+    s = 0.0
+    for k in range(x.shape[0]):
+        if x[idx[k + 1]] > 0:
+            s += x[k]
+    return s
+
+
+def test_an_index_array_read_inside_an_index_is_checked_too():
+    """`x[idx[k]]` read idx[k] unchecked: with n past the end of idx, the kernel read the memory after it (a view
+    of a longer buffer: the gradient came from elements Python never reads).  Found by a probe."""
+    x, buffer = np.array([10.0, 20.0, 30.0]), np.array([0, 1, 2, 2, 2], dtype=np.int64)
+    transform = sg.value_and_grad(gathered_sum)
+    for n in (3, 4):
+        with pytest.raises(IndexError):
+            gathered_sum(x, buffer[:2], n)
+        with pytest.raises(IndexError, match="idx"):
+            transform(x, buffer[:2], n)
+    value, gradient = transform(x, buffer[:2], 2)
+    assert value == gathered_sum(x, buffer[:2], 2)
+    np.testing.assert_allclose(gradient, richardson_gradient(lambda v: gathered_sum(v, buffer[:2], 2), (x,), 0))
+    with pytest.raises(IndexError):
+        gathered_in_a_condition(x, buffer[:3])
+    with pytest.raises(IndexError, match="idx"):
+        sg.value_and_grad(gathered_in_a_condition)(x, buffer[:3])

@@ -443,3 +443,53 @@ def test_a_kernel_numba_cannot_compile_is_reported_as_symgrads_bug_not_a_numba_t
     message = str(caught.value)
     assert "quartic()" in message and "grad kernel" in message and "_bits" in message and "bug in symgrad" in message
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+# --- refusals whose advice a probe found missing or wrong ---------------------------------------------------------
+ADVISED = {
+    "norm.cdf": ("from scipy.stats import norm\n\ndef f(x, mu, s):\n    return np.sum(norm.cdf(x, mu, s))\n",
+                 "from scipy.special import ndtr\n\ndef f(x, mu, s):\n    return np.sum(ndtr((x - mu) / s))\n",
+                 r"scipy.special.ndtr\(z\)"),
+    "norm.logsf": ("from scipy.stats import norm\n\ndef f(x, mu, s):\n    return np.sum(norm.logsf(x, mu, s))\n",
+                   "from scipy.special import log_ndtr\n\ndef f(x, mu, s):\n    return np.sum(log_ndtr(-(x - mu) / s))\n",
+                   r"scipy.special.log_ndtr\(-z\)"),
+}
+
+
+@pytest.mark.parametrize("name", ADVISED)
+def test_refused_scipy_stats_methods_name_the_special_function_and_it_is_right(name, make_module):
+    wrong, right, advice = ADVISED[name]
+    with pytest.raises(errors.UnsupportedCallError, match=advice):
+        sg.grad(make_module("import numpy as np\n" + wrong).f)(np.array([0.3, -4.0, 2.0]), 0.5, 1.5)
+    import scipy.stats
+
+    x = np.array([0.3, -4.0, 2.0])
+    expected = getattr(scipy.stats.norm, name.split(".")[1])(x, 0.5, 1.5).sum()
+    assert sg.value_and_grad(make_module("import numpy as np\n" + right).f)(x, 0.5, 1.5)[0] == pytest.approx(
+        expected, rel=1e-13)
+
+
+@pytest.mark.parametrize("call", ["odeint(rhs, 1.0, np.linspace(0.0, 1.0, 5), args=(k,))[:, 0]",
+                                  "solve_ivp(lambda t, y: -k * y, (0.0, 1.0), [1.0]).y[0]"])
+def test_ode_solvers_are_refused_with_the_loop_to_write(call, make_module):
+    """odeint was refused as "'rhs' is a function, not a number", solve_ivp for its lambda (then, bound to a name,
+    for the call): both now name the solver and the fixed-step loop that replaces it."""
+    module = make_module("import numpy as np\nfrom scipy.integrate import odeint, solve_ivp\n\n"
+                         "def rhs(y, t, k):\n    return -k * y\n\n"
+                         f"def f(k, data):\n    return np.sum(({call} - data) ** 2)\n")
+    with pytest.raises(errors.UnsupportedCallError, match=r"(odeint|solve_ivp)\(\) is not supported: write the "
+                                                          r"integrator's steps as a loop"):
+        sg.grad(module.f)(0.5, np.ones(5))
+
+
+def test_an_array_of_another_library_is_told_to_pass_np_asarray():
+    jnp = pytest.importorskip("jax.numpy", reason="a JAX array is the array of another library here")
+
+    def norm2(x):
+        return np.sum(x ** 2)
+
+    transform = sg.grad(norm2)
+    transform(np.ones(3))
+    with pytest.raises(TypeError, match=r"argument 'x' must be a 1-D float64 array, got ArrayImpl of shape \(3,\): "
+                                        r"pass np.asarray\(..., dtype=float\) of it"):
+        transform(jnp.ones(3))

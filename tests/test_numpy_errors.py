@@ -36,11 +36,11 @@ def sizes_never_equal(x):
 
 
 def sorted_values(x):
-    return np.sum(np.sort(x) * x)  # HERE: sort
+    return np.sum(x[np.argsort(x)] * x)  # HERE: sort
 
 
-def median_value(x):
-    return np.median(x)  # HERE: median
+def median_value(A):
+    return np.sum(np.median(A))  # HERE: median
 
 
 def interpolated(x):
@@ -173,8 +173,8 @@ def sorted_in_place(x):
 
 REFUSALS = [
     (sizes_never_equal, "sizes-never-equal", ("x[1:] + x[:-1]", "differ")),
-    (sorted_values, "sort", ("np.sort", "before the call")),
-    (median_value, "median", ("np.median", "sort the data before the call")),
+    (sorted_values, "sort", ("np.argsort", "before the call")),
+    (median_value, "median", ("np.median", "of a vector", "np.sort(A[i])")),
     (interpolated, "interp", ("np.interp", "k = min(int((t - xp[0]) / h), len(xp) - 2)")),
     (gather, "gather", ("1-D int64 array argument of indices", "a float array")),
     (axis_out_of_range, "axis-out-of-range", ("axis=1", "from -1 to 0")),
@@ -200,7 +200,7 @@ REFUSALS = [
 ARGUMENTS = {appends_to_a_started_list: (np.ones((3, 4)),), appends_under_an_if: (np.ones((3, 4)),),
              appends_in_a_nested_loop: (np.ones((3, 4)),), loops_over_appended_rows: (np.ones((3, 4)),),
              matmul_of_a_number: (np.ones(3), 2.0), diagonal_of_an_argument: (np.ones((3, 3)),),
-             slice_step_from_data: (np.ones(4), 2)}
+             slice_step_from_data: (np.ones(4), 2), median_value: (np.ones((3, 4)),)}
 
 
 @pytest.mark.parametrize("function, marker, words", REFUSALS, ids=[r[1] for r in REFUSALS])

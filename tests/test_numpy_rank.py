@@ -216,15 +216,15 @@ def test_the_indices_must_be_an_int64_vector_and_are_not_differentiable():
 
 
 @pytest.mark.parametrize("body, message", [
-    ("np.max(x[x > 0]**2)", r"the mask 'x > 0'.*np.where\(x > 0, x, 0.0\)"),
+    ("x[x > 0][1:] @ x[x > 0][:-1]", r"the mask 'x > 0'.*np.where\(m, x, 0.0\)"),
     ("np.sum(np.tensordot(x.reshape(2, 2, -1), x.reshape(2, 2, -1), 1))", r"tensordot.*makes an array of 4 axes"),
     ("np.sum(np.dot(x.reshape(2, 2, -1), x[:2]))", "write a @ b for one product per matrix"),
     ("np.sum(x.reshape(1, 1, 2, -1))", "one to three integer-expression sizes"),
     ("np.sum(x.reshape(2, -1, order='F'))", "keyword order="),
     ("np.sum(x[x])", "1-D int64 array argument of indices"),
     ("np.linalg.norm(x.reshape(2, -1), 2)", "ord=2 of a 2-D array"),
-    ("np.prod(np.exp(x[x < 1.0]))", "the mask 'x < 1.0'"),
-    ("m = x > 0\n    return np.min(x[m])", r"the mask 'm'.*a store through it, out\[m\] = f\(x\[m\]\)"),
+    ("np.prod(np.exp(x[x < 1.0] * x))", r"'x\[x < 1.0\]' \(a mask gather"),
+    ("m = x > 0\n    return np.min(np.roll(x[m], 1) - x)", r"'x\[m\]' \(a mask gather.*x\[np.argmax\(m\)\]"),
 ])
 def test_refusals_name_the_spelling_to_write(body, message):
     statements = body if "return" in body else f"return {body}"

@@ -993,3 +993,36 @@ def test_a_masked_sum_stored_through_the_mask_is_numpys():
     value, gradient = sg.value_and_grad(masked_store_of_a_masked_sum)(x)
     assert value == pytest.approx(masked_store_of_a_masked_sum(x), rel=1e-14)
     np.testing.assert_allclose(gradient, np.where(x > 0, 3.0, 0.0), rtol=1e-14)  # (3 masked elements hold the sum)
+
+
+def bond_energy(pos, bi, bj):
+    e = 0.0
+    for b in range(len(bi)):
+        i = bi[b]
+        j = bj[b]
+        e += np.sum((pos[i] - pos[j]) ** 2) + pos[i, 0] * pos[j, 1]
+    return e
+
+
+def bond_energy_zipped(pos, bi, bj):
+    e = 0.0
+    for i, j in zip(bi, bj):
+        e += np.sum((pos[i] - pos[j]) ** 2)
+    for k, i in enumerate(bi):
+        e += k * pos[i, 1]
+    return e
+
+
+@pytest.mark.parametrize("function", [bond_energy, bond_energy_zipped])
+def test_indices_read_from_int_arrays_into_names_index(function):
+    """`i = bi[b]` or `for i, j in zip(bi, bj)`, then `pos[i]`: bi and bj are int64 vectors of indices.  They were
+    read as float arrays, and `pos[i]` refused as 'not an integer expression' (found by a probe: bond lists)."""
+    rng = np.random.default_rng(3)
+    pos = rng.standard_normal((5, 2))
+    bi, bj = np.array([0, 2, 3, 4], dtype=np.int64), np.array([1, 1, 0, 2], dtype=np.int64)
+    value, gradient = sg.value_and_grad(function)(pos, bi, bj)
+    assert value == pytest.approx(function(pos, bi, bj), rel=1e-13)
+    expected = richardson_gradient(lambda p: function(p, bi, bj), (pos,), 0)
+    np.testing.assert_allclose(gradient, expected, rtol=1e-9, atol=1e-10)
+    with pytest.raises(IndexError):
+        sg.value_and_grad(function)(pos, np.array([0, 5], dtype=np.int64), np.array([1, 1], dtype=np.int64))

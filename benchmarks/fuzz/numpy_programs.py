@@ -314,19 +314,42 @@ class NumpyWriter:
     )
     EXTRA_SHARE = 0.4
 
-    def extra_statement(self):
-        """Now and then one of EXTRA_FORMS, with its own random stream; its local is kept out of `values`."""
-        stream = random.Random(f"{self.seed} extra")
-        if stream.random() >= self.EXTRA_SHARE:
+    # Statements drawn from a third stream of their own (the programs of the first two stay what they were): mask
+    # gathers kept as values, in-place updates through a second name of an array, a general matrix's solve and
+    # determinants.  A mask keeps the largest element too, so that no gather is empty (NumPy's max of none raises).
+    ALIASED_FORMS = (
+        ("keep = ({u} > {c}) | ({u} >= np.max({u}))\n    g = {v}[keep]",
+         "np.sum(g ** 2) + np.mean(np.tanh(g)) * len(g)"),
+        ("keep = ({u} > {c}) | ({u} >= np.max({u}))\n    g = {v}[keep]\n    h = {u}[keep]",
+         "np.max(g * h) + np.min(g) + np.std(h)"),
+        ("keep = ({r} > {c}) | ({r} >= np.max({r}))\n    G = {M}[keep]",
+         "np.sum(G.T @ G) + np.sum(np.mean(G, axis=0) ** 2)"),
+        ("a = {v} * 1.0\n    b = a\n    b += {u}", "np.sum(a * {v})"),
+        ("a = np.zeros_like({v})\n    b = a\n    b -= {s} * {v}\n    b *= {u}", "np.sum(a ** 2)"),
+        ("K = {M}.T @ {M} + np.outer(np.tanh({w}), {w}) + 2.0 * np.eye({M}.shape[1])",
+         "np.sum(np.linalg.solve(K, {w}) ** 2) + np.linalg.slogdet(K)[1] + 0.1 * np.linalg.det(K)"),
+        ("K = {M}.T @ {M} + np.eye({M}.shape[1])", "np.sum(np.linalg.inv(K) * np.outer({w}, {w}))"),
+    )
+    ALIASED_SHARE = 0.3
+
+    def drawn_apart(self, label, share, forms, name, feature, more=()):
+        """Now and then one of `forms` (a value, or its setup statements and its value), drawn from a random stream
+        of its own (`label`), bound to `name`, kept out of `values`: the term the return adds, or None.  `more`
+        names fields beyond v, u (vectors), M (a matrix), s, t (numbers) and c (a constant), with their shapes."""
+        stream = random.Random(f"{self.seed} {label}")
+        if stream.random() >= share:
             return None
         main, self.rng = self.rng, stream
         vector = stream.choice([("n",), ("m",)])
-        text = stream.choice(self.EXTRA_FORMS).format(  # (of values read as they are: `leaf` adds no statement)
-            v=self.leaf(vector), u=self.leaf(vector), M=self.leaf(("n", "m")), s=self.leaf(()), t=self.leaf(()),
-            c=self.constant())
-        self.note("tile, repeat, list, rounding or fmod")
-        self.lines.append(f"    extra = {text}")
-        term = f"{self.constant(0.2, 0.9)} * extra"
+        form = stream.choice(forms)
+        setup, value = form if isinstance(form, tuple) else ("", form)
+        fields = dict(v=self.leaf(vector), u=self.leaf(vector), M=self.leaf(("n", "m")), s=self.leaf(()),
+                      t=self.leaf(()), c=self.constant())  # (of values read as they are: `leaf` adds no statement)
+        fields.update((field, self.leaf(shape)) for field, shape in more)
+        self.note(feature)
+        self.lines.extend("    " + line for line in setup.format(**fields).split("\n    ") if line)
+        self.lines.append(f"    {name} = {value.format(**fields)}")
+        term = f"{self.constant(0.2, 0.9)} * {name}"
         self.rng = main
         return term
 
@@ -334,12 +357,15 @@ class NumpyWriter:
         self.choose_arguments()
         for _ in range(self.rng.randint(1, 4)):
             self.statement()
-        extra = self.extra_statement()
+        extra = self.drawn_apart("extra", self.EXTRA_SHARE, self.EXTRA_FORMS, "extra",
+                                 "tile, repeat, list, rounding or fmod")
+        aliased = self.drawn_apart("aliased", self.ALIASED_SHARE, self.ALIASED_FORMS, "aliased",
+                                   "mask gather, in-place alias or linear solve", (("w", ("m",)), ("r", ("n",))))
         locals_ = [v for v in self.values if v.text.startswith("t")]
         terms = [f"{self.constant(0.2, 0.9)} * {self.rng.choice(REDUCTIONS[:2])}({v.text})" if v.shape
                  else f"{self.constant(0.2, 0.9)} * {v.text}" for v in locals_]
         terms.append(self.of_shape((), 2))
-        self.lines.append("    return " + " + ".join(terms + ([extra] if extra else [])))
+        self.lines.append("    return " + " + ".join(terms + [t for t in (extra, aliased) if t]))
         body = "\n".join(self.lines)
         # An argument the body never names would be taken for a float: leave unused ones out.
         self.args = {name: value for name, value in self.args.items() if re.search(rf"\b{name}\b", body)}

@@ -18,7 +18,8 @@ ARRAY_CONSTRUCTORS = {id(np.zeros), id(np.empty)}
 ARRAY_LIKE_CONSTRUCTORS = {id(np.zeros_like), id(np.empty_like)}
 # Calls whose bare-name arguments are arrays: reductions, products and functions with no meaning on a number.
 ARRAY_FUNCTIONS = {id(f) for f in (np.sum, np.mean, np.prod, np.dot, np.matmul, np.inner, np.outer, np.trace,
-                                   np.transpose, np.linalg.norm, np.linalg.cholesky, np.zeros_like, np.empty_like,
+                                   np.transpose, np.linalg.norm, np.linalg.cholesky, np.linalg.solve, np.linalg.inv,
+                                   np.linalg.det, np.linalg.slogdet, np.sort, np.median, np.zeros_like, np.empty_like,
                                    np.ones_like, np.full_like, np.copy,
                                    np.cumsum, np.diff, np.size, np.reshape, np.ravel, np.expand_dims, np.swapaxes,
                                    np.std, np.var, np.diag, np.triu, np.tril, np.roll, np.pad, np.flip, np.fliplr,
@@ -108,6 +109,28 @@ def _scoped_walk(definition):
             shadowed = shadowed | {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)} | {
                 n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
         pending.extend((child, shadowed) for child in _reached_children(node))
+
+
+def _read_into_indices(definition, frame, integers):
+    """The arrays whose elements the body binds to names it indexes with: `i = bi[b]` (a name of `integers`), and
+    the sequences of a `for` over them (`for i in bi`, `zip(bi, bj)`, `enumerate(bi)`)."""
+    found = set()
+    for node in ast.walk(definition):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
+                and node.targets[0].id in integers and isinstance(node.value, ast.Subscript) \
+                and isinstance(node.value.value, ast.Name):
+            found.add(node.value.value.id)
+        elif isinstance(node, (ast.For, ast.comprehension)):
+            targets, iterables = [node.target], [node.iter]
+            if isinstance(node.iter, ast.Call) and static_target(frame, node.iter.func) in (enumerate, zip):
+                enumerated = static_target(frame, node.iter.func) is enumerate
+                iterables = list(node.iter.args[:1] if enumerated else node.iter.args)
+                elements = node.target.elts if isinstance(node.target, ast.Tuple) else []
+                targets = elements[1:2] if enumerated else elements
+            for target, iterable in zip(targets, iterables):
+                if isinstance(target, ast.Name) and target.id in integers and isinstance(iterable, ast.Name):
+                    found.add(iterable.id)
+    return found
 
 
 def infer_kinds(source, seen=None, observed=None):
@@ -245,6 +268,9 @@ def infer_kinds(source, seen=None, observed=None):
                             integers.add(name)
                         elif kind == INT and name in parameters and name not in shadowed:
                             integers.add(name)
+    for name in _read_into_indices(source.definition, frame, integers) & set(parameters):
+        indexing.add(name)  # (`i = bi[b]`, `for i, j in zip(bi, bj)`, then `pos[i]`: bi and bj are indices)
+        integers.add(name)
     kinds = {}
     for name in parameters:
         seen = observed.get(name)

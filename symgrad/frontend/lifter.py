@@ -27,16 +27,20 @@ from ..cache import IMPORTED, INLINE_ATTRIBUTE, describe_helper, describe_number
 from ..ir import ARRAY_KINDS, FLOAT, INDEX1, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store, walk
 from ..module_values import LIBRARIES, spelled
 from ..rules import (FUNCTIONS_BY_OBJECT, RUNTIME_FUNCTIONS, AsFloat, AsIndex, FloorDivision, IntDiv, IntMod, Modulo,
-                     PythonInt, WholeFloat, element_reads, integer_valued, isnan, power, python_not, python_or,
+                     PythonInt, element_reads, integer_valued, isnan, power, python_not, python_or,
                      python_piecewise)
 from .comprehensions import COMPREHENSIONS, Comprehensions
 from .desugar import COUNTED_WHILE
 from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
 from .numpy_lowering import (REDUCING_FUNCTIONS, ArrayExpression, ArrayList, ArrayValue, MaskedArray,
-                             FLOAT64, FLOAT_TYPES, FloatInfo, LoopAppend, NumpyLowering, as_number, composite,
+                             FLOAT64, FLOAT_TYPES, FloatInfo, LoopAppend, NumpyLowering, as_condition, as_number,
+                             composite, whole_float_hint,
                              refusal, special_reduction, stats_refusal, trip_count)
+from .gathers import MaskGathers
+from .linear_algebra import LinearAlgebra
 from .numpy_functions import MASK_OPERATORS, NumpyFunctions, in_place_method, numpy_method, scipy_function
 from .numpy_series import NumpySeries
+from .order_statistics import OrderStatistics
 from .source import (COMPARISONS, PYTHON_COMPARISONS, Frame, constant_to_sympy, import_refusal, python_number,
                      read_source)
 
@@ -49,12 +53,6 @@ def _floor_division(a, b):
 
 def _modulo(a, b):
     return IntMod(a, b) if a.is_integer and b.is_integer else Modulo(a, b)
-
-
-def _whole_float_hint(value):
-    """Advice for an index or bound rounded by NumPy, whose result is a float (`np.floor(t)`), as NumPy refuses it."""
-    return (": np.floor, np.ceil, np.round and np.trunc return floats, which NumPy does not take there either; "
-            "int(...) or math.floor(...) makes an int") if value.has(WholeFloat) else ""
 
 
 # The operators as Python computes them, for folding constants with Python's float64 semantics.
@@ -153,7 +151,8 @@ def _assigned_names(statements):
     return names
 
 
-class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
+class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries, LinearAlgebra,
+             MaskGathers, OrderStatistics):
     """Lifts one function (and the helpers it calls) into a Program; vectorised NumPy is lowered to loops by
     `NumpyLowering` and `NumpyFunctions`.  `observed` maps an argument to the number of axes of the array its first call passed,
     which decides its kind where the body does not."""
@@ -182,9 +181,17 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
         self.source_names = {}  # fresh SSA name -> the name it was made for (`loss_3` -> `loss`), for messages
         self.inlining = []
         self.frame = None
+        self.outer_frames = []  # the frames of the functions whose calls are being lifted, outermost first
+        self.discarded_call = None  # the call of the last helper called as a statement
         self.loop_depth = 0
         self.name_hint = "array"
         self.mask_arrays = set()  # the local arrays written from conditions (see `mask_element`)
+        self.stores = {}  # a local array's base -> how many stores into it were lifted so far
+        self.factorizations = {}  # (block, guard, base, stores) -> the LU factors of that array (`pivoted_factors`)
+        self.gathers = {}  # the stand-in size of a mask gather -> its Gather (see gathers.py)
+        self.chosen_arrays = []  # arrays an `if` chose between names of other arrays (see `in_place_aliases`)
+        self.gather_keys = {}  # (the mask's spelling, its names' values, the stores before) -> its stand-in size
+        self.gather_copies = set()  # the local arrays a gather copied its array and mask into
         self.masked_gather = None  # (mask spelling, mask, stand-in shape) inside the value of `out[m] = ...`
 
     # --- emission -------------------------------------------------------------------------------------
@@ -293,6 +300,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
                 outputs = [array.base.label]
             else:
                 outputs = [self.assign(name, self.number(result, node), node)]
+        self.misused_gathers(self.body)
         return Program(name, arguments + self.passed_arguments, self.body, outputs, source.filename,
                        source.first_line, self.shape_checks, output_shape, list(self.passed_globals),
                        list(self.folded_globals.items()))
@@ -338,9 +346,11 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
         outer = self.frame
         self.frame = Frame(source, variables, path)
         self.inlining.append(callee or source.function)
+        self.outer_frames.append(outer)
         try:
             yield
         finally:
+            self.outer_frames.pop()
             self.inlining.pop()
             self.frame = outer
 
@@ -384,6 +394,9 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
         with self.entered(source, variables, path, function):
             self.frame.passed_lists = tuple(v for v in variables.values() if isinstance(v, (ArrayList, LoopAppend))
                                             or isinstance(v, ArrayValue) and v in self.python_lists)
+            if node is self.discarded_call:  # (called as a statement, for what it updates: a `return` may lack)
+                self.run_block(self.frame.source.definition.body)
+                return None
             return self.run_body().value
 
     def define(self, node):
@@ -457,6 +470,9 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
         elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and (method := in_place_method(
                 static_target(self.frame, node.value.func))):
             getattr(self, method)(node.value)
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and self.is_helper(node.value.func):
+            self.discarded_call = node.value  # (a helper called for what it updates in place: `scale_(y, c)`)
+            self.value(node.value)
         elif isinstance(node, ast.Expr):
             if type(node.value) in REFUSED_EXPRESSIONS:
                 self.value(node.value)  # refused with its own message (`yield`, `await`, ...)
@@ -482,6 +498,18 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
         else:
             reason = REFUSED_STATEMENTS.get(type(node), f"the statement {type(node).__name__}")
             raise self.error(errors.UnsupportedStatementError, node, f"unsupported: {reason}")
+
+    def is_helper(self, func):
+        """Whether a call's function is a Python function symgrad inlines (a helper of the user's, not a library's)."""
+        if isinstance(func, ast.Attribute) and self.is_local(func.value):
+            return False  # (a method of an array: `y.sort()`)
+        try:
+            target = getattr(self.resolve(func), INLINE_ATTRIBUTE, None) or self.resolve(func)
+        except (KeyError, errors.UnsupportedSyntaxError):
+            return False
+        library = getattr(target, "__module__", None) or ""
+        return isinstance(target, LocalFunction) or isinstance(target, types.FunctionType) and library.split(".")[
+            0] not in ("numpy", "scipy")
 
     def is_append(self, node):
         """Whether `node` is `name.append(...)` (or `.extend`) on a list of the function (of arrays or numbers)."""
@@ -510,11 +538,72 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
                 self.store(array, indices, self.arithmetic(node.op, current, value, node), False, node)
         elif isinstance(node.target, ast.Name):
             current, value = self.name_value(node.target), self.value(node.value)
+            aliases = self.in_place_aliases(node, current) if self.is_array(current) else []
             combine = self.array_arithmetic if self.is_array(current) or self.is_array(value) else self.arithmetic
-            self.bind(node.target, combine(node.op, current, value, node), node)  # (`g += x[:, i]`: a new array)
+            result = combine(node.op, current, value, node)
+            if self.is_array(current):
+                self.same_shape_in_place(current, result, node)
+            if aliases:  # (computed now: the other names may be read after a store changes what it reads)
+                result = self.materialized(result, node.target.id, node)
+            self.bind(node.target, result, node)  # (`g += x[:, i]`: a new array, bound to every name of the old)
+            for frame, name in aliases:
+                frame.variables[name] = self.frame.variables[node.target.id]
         else:
             raise self.error(errors.UnsupportedStatementError, node.target,
                              "augmented assignment to this target: use a variable or an array element")
+
+    def named(self, value):
+        """Whether `value` is an array another name holds, here or in a caller whose helper is being lifted."""
+        return self.is_array(value) and any(v is value for frame in [f for f in self.outer_frames if f is not None]
+                                            + [self.frame] for v in frame.variables.values())
+
+    def in_place_aliases(self, node, current):
+        """The other names, in this function and in the callers whose helpers are being lifted, of the array that
+        `name op= value` changes in place (as NumPy does): `v = u; v += 1` changes u too, and a helper's `v *= c` its
+        caller's array.  They are bound to the new value with the name; refused where that cannot follow Python:
+        the array is a view of another (`t = y[1:]`: a write into y), or a loop that does not carry the other name
+        runs around the statement."""
+        name, written = node.target.id, ast.unparse(ast.BinOp(node.target, node.op, node.value))
+        carried = any(frame.variables.get(other) is current  # (a loop's own array: the row it carries)
+                      for frame, other in self.carried_arrays)
+        if any(chosen is current for chosen in self.chosen_arrays):
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"`{ast.unparse(node)}` changes in place the array {name!r} names, which an `if` chose "
+                             f"from arrays other names hold too (`{name} = u` on one side): NumPy changes that name's "
+                             f"array on that side only, which symgrad does not follow; write `{name} = {written}` for "
+                             f"a new array, or make the update inside each side of the `if`")
+        if isinstance(current, ArrayExpression) and current.view and not current.fresh and not carried:
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"`{ast.unparse(node)}` changes in place the array that {name!r} views ({current.text}), "
+                             f"as NumPy does, and so every name that reads that array: symgrad does not follow writes "
+                             f"through views; write `{name} = {written}` for a new array, or, where it views a "
+                             f"local array, store into that array by its own name (y[1:] = y[1:] * c; an argument "
+                             f"is copied first: y = y.copy())")
+        frames = [f for f in self.outer_frames if f is not None] + [self.frame]
+        aliases = [(frame, other) for frame in frames for other, value in frame.variables.items()
+                   if value is current and not (frame is self.frame and other == name)]
+        for frame, other in aliases:  # (a loop around the statement must carry the other name: it is rebound)
+            inside = frames[frames.index(frame) + 1:]  # (the helpers called from that frame, down to this one)
+            if any(f.loops for f in inside) or frame.loops and (frame, other) not in self.carried_arrays:
+                raise self.error(errors.UnsupportedStatementError, node,
+                                 f"`{ast.unparse(node)}` changes in place the array that {other!r} names too (as "
+                                 f"NumPy does), inside a loop that does not assign {other!r}: assign it there "
+                                 f"(`{other} = ...` with the changed array) for NumPy's in-place update, or write "
+                                 f"`{name} = {written}` for a new array ({other!r} keeping its values)")
+        return aliases
+
+    def same_shape_in_place(self, current, result, node):
+        """An in-place update keeps the array's shape: NumPy raises where the right side would broadcast it to
+        another (`v = np.zeros(1); v += x`)."""
+        result = self.expression(result, node)
+        if result.ndim != len(current.shape):
+            raise self.error(errors.UnsupportedStatementError, node,
+                             f"`{ast.unparse(node)}` would give {ast.unparse(node.target)!r} {result.ndim} axes "
+                             f"where it has {len(current.shape)}: NumPy raises for an in-place update that "
+                             "broadcasts; write it as a new array (`v = v + e`)")
+        for old, new in zip(current.shape, result.shape):
+            self.same_size(old, new, f"the sizes of {ast.unparse(node.target)} and of the value {ast.unparse(node)} "
+                                     "updates it with in place", node)
 
     def unpacked(self, value, count, node):
         """An array unpacked into `count` names, as Python iterates over it: its elements (of a vector) or rows,
@@ -530,18 +619,20 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
         if isinstance(target, ast.Name):
             previous = self.frame.variables.get(target.id)
             carried = (self.frame, target.id) in self.carried_arrays
-            if self.loop_depth and self.is_array(previous) and previous is not value and not carried:
+            if self.frame.loops and self.is_array(previous) and previous is not value and not carried:
                 raise self.error(errors.UnsupportedStatementError, target,
                                  f"rebinding the array {target.id!r} inside a loop: make a new array once before "
                                  "the loop and write its elements")
-            if isinstance(value, (ArrayList, LoopAppend, FloatInfo)) or value is FLOAT64:
-                self.frame.variables[target.id] = value
+            if isinstance(value, (ArrayList, LoopAppend, FloatInfo)) or value is FLOAT64 or self.named(value):
+                self.frame.variables[target.id] = value  # (a second name of an array is that array: `v = u`)
             elif isinstance(value, ArrayExpression) and carried:
                 self.frame.variables[target.id] = dataclasses.replace(value, name=target.id)
             elif isinstance(value, ArrayExpression) and not self.loop_depth and self.read_in_one_statement(target.id):
                 self.frame.variables[target.id] = self.bound_lazily(value, target.id, node)
             else:
                 self.frame.variables[target.id] = self.assign(target.id, value, node)
+            if any(chosen is value for chosen in self.chosen_arrays):  # (bound as made: it stays a chosen array)
+                self.chosen_arrays.append(self.frame.variables[target.id])
         elif isinstance(target, (ast.Tuple, ast.List)):
             if self.is_array(value) and not any(isinstance(e, ast.Starred) for e in target.elts):
                 value = self.unpacked(value, len(target.elts), node)  # `a, b = theta`: along the first axis
@@ -575,6 +666,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
             self.guard = guard
             value = sp.Piecewise((value, self.guard), (old, True))
         self.body.append(Store(array.base, indices, value, accumulate, self.line(node)))
+        self.stores[array.base] = self.stores.get(array.base, 0) + 1
 
     def other_path_store(self, array, indices):
         """The value the other branch of this `if` stored into the same element, when it did so last (only
@@ -640,6 +732,9 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
                 merged[name] = a
             elif self.is_array(a) and self.is_array(b) and self.same_shape(a, b, node):
                 merged[name] = self.assign(name, self.select(condition, a, b, node), node)
+                if any(other != name and (v is a or v is b) for side in (then_variables, else_variables)
+                       for other, v in side.items()) or self.named(a) or self.named(b):
+                    self.chosen_arrays.append(merged[name])  # (`v = u` on one side: v is u there)
             elif self.is_array(a) or self.is_array(b):
                 differ.append(name)
                 merged[name] = _Undefined(name, "names arrays of different shapes (or an array and a number) on the "
@@ -904,7 +999,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
                 raise self.error(errors.UnsupportedExpressionError, arg,
                                  f"the range bound {ast.unparse(arg)!r} is not an integer expression (it depends on a "
                                  "float value): loop bounds must come from int arguments, len(x), x.shape[k] or "
-                                 "integer literals" + _whole_float_hint(bound))
+                                 "integer literals" + whole_float_hint(bound))
         if len(bounds) == 1:
             return sp.Integer(0), bounds[0], sp.Integer(1)
         step = bounds[2] if len(bounds) == 3 else sp.Integer(1)
@@ -920,11 +1015,19 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
         statements, and a carried initial inside an outer loop would otherwise lose its share (np.max(A, axis=0))."""
         initial = self.assign(f"{name}_start", initial, node)
         index = self.fresh("k", integer=True)
+        gather = self.gather_of(stop) if start == 0 else None  # (over a mask gather: where the mask holds)
+        if gather is not None:
+            stop = gather.size
         self.index_ranges[index] = (start, stop - 1)
         phi = self.fresh(name)
         with self.nested_block() as body:
-            summand = self.number(term(index), node)
-            following = self.assign(name, combine(phi, summand), node)
+            if gather is None:
+                following = self.assign(name, combine(phi, self.number(term(index), node)), node)
+            else:
+                condition = as_condition(gather.mask.at((index,)))
+                with self.guarded(condition):
+                    summand = self.number(term(index), node)
+                following = self.assign(name, sp.Piecewise((combine(phi, summand), condition), (phi, True)), node)
         result = self.fresh(name)
         self.body.append(Loop(index, start, stop, sp.Integer(1), body,
                               [Carried(phi, initial, following, result)], self.line(node)))
@@ -957,6 +1060,8 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
             raise self.error(errors.UnsupportedExpressionError, node,
                              f"{ast.unparse(base)!r} has {array.ndim} axes but is indexed with {len(index_nodes)} "
                              "index(es): index single elements (slices are not supported)")
+        for size in array.shape:
+            self.not_along_a_gather(size)
         indices = []
         for axis, index_node in enumerate(index_nodes):
             if isinstance(index_node, ast.Slice):
@@ -970,7 +1075,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
                 raise self.error(errors.UnsupportedExpressionError, index_node,
                                  f"the index {ast.unparse(index_node)!r} is not an integer expression: index with "
                                  "loop variables, int arguments and integer arithmetic on them"
-                                 + _whole_float_hint(index))
+                                 + whole_float_hint(index))
             indices.append(index)  # a negative one counts from the end, in the kernel as in Python
         return array, tuple(indices)
 
@@ -984,6 +1089,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
     def allocate(self, shape, node, name=None):
         shape = self.as_sizes(shape)  # (`np.zeros([n, m])`)
         shape = shape if isinstance(shape, tuple) else (shape,)
+        shape, sizes = self.real_sizes(shape), shape  # (a mask gather's array is made whole, read as the gather)
         if not 1 <= len(shape) <= max(ARRAY_KINDS.values()) or not all(
                 isinstance(n, sp.Basic) and n.is_integer for n in shape):
             raise self.error(errors.UnsupportedCallError, node, "a local array's shape must be one to three integer "
@@ -994,12 +1100,15 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
         label = self.fresh(name or self.name_hint)
         base = sp.IndexedBase(label, shape=shape)
         self.body.append(Allocate(base, tuple(shape), self.line(node)))
-        return ArrayValue(base, tuple(shape), True)
+        return ArrayValue(base, tuple(sizes), True)
 
     def _outer_symbols(self):
-        return {s for v in self.frame.variables.values() if isinstance(v, sp.Basic) for s in v.free_symbols} | {
-            s for v in self.frame.variables.values() if isinstance(v, ArrayValue) for n in v.shape
-            for s in n.free_symbols}
+        """The symbols the variables of this function and of the callers of its helpers hold or are sized by."""
+        values = [v for frame in [f for f in self.outer_frames if f is not None] + [self.frame]
+                  for v in frame.variables.values()]
+        return {s for v in values if isinstance(v, sp.Basic) for s in v.free_symbols} | {
+            s for v in values if isinstance(v, (ArrayValue, ArrayExpression)) for n in v.shape
+            for s in sp.sympify(n).free_symbols}
 
     def array_call(self, target, node, args):
         """np.zeros/np.empty/np.zeros_like, len, and builtin max/min of one array; None for other calls."""
@@ -1071,6 +1180,8 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries):
             with self.guarded(python_not(condition)):
                 b = self.value(node.orelse)
             result = self.select(condition, a, b, node)
+            if self.named(a) or self.named(b):  # (`v = u if c else w`: v is u or w, which `v += e` would change)
+                self.chosen_arrays.append(result)
             self.probe_lost((condition,), (result,), node)
             return result
         if isinstance(node, ast.Tuple):  # of numbers and arrays (`mean, log_std = params[:D], params[D:]`)

@@ -50,7 +50,7 @@ MATRIX_NORMS = {"fro": None, None: None, 1: 0, sp.oo: 1}  # (1: largest column s
 def truth(element):
     """An element read as a truth value, as NumPy's logical functions read it: a condition as it is (also one kept
     as the number 1 or 0), a number where it is not 0."""
-    if is_condition(element) and not isinstance(element, CONDITIONS):
+    if isinstance(element, sp.Piecewise) and is_condition(element):
         return element.args[0].cond
     return as_condition(element)
 
@@ -181,7 +181,7 @@ class NumpyFunctions:
         squares = self.elementwise(lambda a, m: (as_number(a) - m) ** 2, [array, mean], node)
         total = self.reduction("sum", squares, axis, keepdims, node)
         kept = mean.shape if self.is_array(mean) else ()
-        count = sp.Mul(*array.shape) / sp.Mul(*kept) - ddof
+        count = self.counted(sp.Mul(*array.shape) / sp.Mul(*kept)) - ddof
         result = self.elementwise(lambda s: self.arithmetic(ast.Div(), as_number(s), count, node), [total], node)
         return result if kind == "var" else self.elementwise(lambda v: sp.sqrt(as_number(v)), [result], node)
 
@@ -954,184 +954,9 @@ class NumpyFunctions:
             ast.Mult(), as_number(a.at(tuple(map(block, i, b.shape)))), as_number(b.at(tuple(map(within, i, b.shape)))),
             node), False, ast.unparse(node))
 
-    # --- Cholesky factorisations and triangular solves -----------------------------------------------------
-    def cholesky(self, target, node):
-        """np.linalg.cholesky(a, upper=False) and scipy.linalg.cholesky(a, lower=False): the factor L of a
-        symmetric positive definite matrix, A = L L^T, from A's lower triangle, or U, A = U^T U, from its upper
-        triangle, as LAPACK reads them (`factor_from_triangle`)."""
-        if target is np.linalg.cholesky:
-            bound = self.arguments(node, ("a", "upper"), 1)
-            upper = self.flag(bound.get("upper", sp.false), "upper", node)
-        else:
-            bound = self.arguments(node, ("a", "lower"), 2)
-            upper = not self.flag(bound.get("lower", sp.false), "lower", node)
-        return self.factor_from_triangle(self.square_matrix(bound, "a", node), not upper, node)
-
-    def factor_from_triangle(self, matrix, lower, node):
-        """The Cholesky factor as LAPACK's potrf makes it from one triangle of `matrix`, the other not read: L
-        from the lower triangle, or U from the upper (the factor of the transpose, transposed).  For a matrix not
-        symmetric (`np.triu(K)`) the two differ, and so for any matrix does where the gradient goes."""
-        if lower:
-            return self.cholesky_factor(matrix, node)
-        return self.transposed(self.cholesky_factor(self.transposed(matrix, node), node), node)
-
-    def cholesky_factored(self, target, node):
-        """scipy.linalg.cho_factor(a, lower=False): `(c, lower)` for cho_solve, c holding the factor in its lower
-        (upper) triangle and, as SciPy's does (LAPACK writes one triangle of a copy of a), a's own entries in the
-        other."""
-        bound = self.arguments(node, ("a", "lower", "overwrite_a", "check_finite"), 4)
-        lower = self.flag(bound.get("lower", sp.false), "lower", node)
-        matrix = self.square_matrix(bound, "a", node)
-        factor = self.expression(self.factor_from_triangle(matrix, lower, node), node)
-        own = operator.le if lower else operator.ge  # (where the factor is: column <= row, or >=)
-        combined = ArrayExpression(matrix.shape, lambda i: sp.Piecewise(
-            (as_number(factor.at(i)), own(i[1], i[0])), (as_number(matrix.at(i)), True)), False, ast.unparse(node))
-        return self.materialized(combined, "cho_factor", node), sp.true if lower else sp.false
-
-    def matrix_power(self, target, node):
-        """np.linalg.matrix_power(a, n): a square matrix times itself n times, n a non-negative integer literal, by
-        repeated squaring (each product made once into a local matrix); the identity for n = 0."""
-        bound = self.arguments(node, ("a", "n"), 2)
-        matrix, power = self.square_matrix(bound, "a", node), bound.get("n")
-        if not (isinstance(power, sp.Basic) and power.is_Integer and power >= 0):
-            raise self.error(errors.UnsupportedCallError, node, f"{ast.unparse(node.func)}(a, n) with n a "
-                                                                "non-negative integer literal: for a power given at "
-                                                                "the call write the products in a loop (P = "
-                                                                "np.eye(a.shape[0]), then P = P @ a in `for _ in "
-                                                                "range(n)`); for a negative one solve "
-                                                                "(scipy.linalg.cho_solve)")
-        result, square, left = None, matrix, int(power)
-        while left:
-            if left & 1:
-                result = square if result is None else self.materialized(self.product(result, square, node),
-                                                                          "power", node)
-            left >>= 1
-            if left:
-                square = self.materialized(self.product(square, square, node), "power", node)
-        if result is None:
-            return ArrayExpression(matrix.shape, lambda i: sp.Piecewise((sp.Integer(1), sp.Eq(i[0], i[1])),
-                                                                        (sp.Integer(0), True)), False,
-                                   ast.unparse(node))
-        return result
-
-    def flag(self, value, name, node):
-        """A flag given as a literal (True, False, 1, 0), as a bool."""
-        if not (isinstance(value, sp.Basic) and (value.is_Number or isinstance(value, sp.logic.boolalg.BooleanAtom))):
-            raise self.error(errors.UnsupportedCallError, node, f"{ast.unparse(node.func)}(): give {name} as the "
-                                                                "literal True or False")
-        return bool(value)
-
-    def square_matrix(self, bound, name, node):
-        matrix = self.array_argument(bound, name, node, "a square matrix")
-        if matrix.ndim != 2:
-            raise self.rank_error(errors.UnsupportedCallError, node, f"{ast.unparse(node.func)}() of one square "
-                                                                     "matrix (a 2-D array)")
-        self.same_size(matrix.shape[0], matrix.shape[1], f"the rows and the columns of {matrix.text}", node)
-        return matrix
-
-    def cholesky_factor(self, matrix, node):
-        """L column by column (Cholesky-Crout): L[j, j] = sqrt(A[j, j] - sum_k<j L[j, k]^2), then
-        L[i, j] = (A[i, j] - sum_k<j L[i, k] L[j, k]) / L[j, j] below it; the upper triangle stays 0.  A pivot that
-        is not positive (A not positive definite, where NumPy raises LinAlgError) makes it nan, and so every value
-        and derivative computed from it (times nan, not a choice of branch, whose derivative would be 0)."""
-        size = matrix.shape[0]
-        factor = self.allocate((size, size), node, "cholesky")
-
-        def inner(i, j):
-            return self.reduce("dot", sp.Integer(0), j, lambda k: self.arithmetic(
-                ast.Mult(), self.read(factor, (i, k), node), self.read(factor, (j, k), node), node), node)
-
-        def column(j):
-            pivot = self.assign("pivot", as_number(matrix.at((j, j))) - inner(j, j), node)
-            diagonal = self.assign("diagonal", sp.sqrt(pivot) * sp.Piecewise((1, pivot > 0), (sp.nan, True)), node)
-            self.store(factor, (j, j), diagonal, False, node)
-            self.counted_loop(j + 1, size, lambda i: self.store(factor, (i, j), self.arithmetic(
-                ast.Div(), as_number(matrix.at((i, j))) - inner(i, j), diagonal, node), False, node), node)
-
-        self.counted_loop(sp.Integer(0), size, column, node)
-        return factor
-
-    def triangular_solve(self, target, node):
-        """scipy.linalg.solve_triangular(a, b, trans=0, lower=False): x with a x = b (a.T x = b for trans 'T' or
-        1), b a vector or a matrix, by substitution; only a's triangle is read."""
-        bound = self.arguments(node, ("a", "b", "trans", "lower"), 4, texts=("trans",))
-        trans = bound.get("trans", sp.Integer(0))
-        if trans not in (0, 1, 2, "N", "T", "C"):
-            raise self.error(errors.UnsupportedCallError, node, f"{ast.unparse(node.func)}() with trans=0, 1, 'N' "
-                                                                "or 'T' (a real matrix)")
-        matrix, lower = self.square_matrix(bound, "a", node), self.flag(bound.get("lower", sp.false), "lower", node)
-        if trans in (1, 2, "T", "C"):
-            matrix, lower = self.transposed(matrix, node), not lower
-        return self.substituted(matrix, self.array_argument(bound, "b", node, "a triangular matrix and a vector "
-                                                                                "or matrix b"), lower, node)
-
-    def cholesky_solve(self, target, node):
-        """scipy.linalg.cho_solve((c, lower), b): x with A x = b for A = L L^T (lower) or U^T U, two
-        substitutions."""
-        bound = self.arguments(node, ("c_and_lower", "b"), 2, nested=("c_and_lower",))
-        factor = bound.get("c_and_lower")
-        if not (isinstance(factor, tuple) and len(factor) == 2 and self.is_array(factor[0])):
-            raise self.error(errors.UnsupportedCallError, node, f"{ast.unparse(node.func)}((c, lower), b) with the "
-                                                                "factor and its flag written as a tuple")
-        matrix = self.square_matrix({"c": factor[0]}, "c", node)
-        lower = self.flag(factor[1], "lower", node)
-        right = self.array_argument(bound, "b", node, "a factor and a vector or matrix b")
-        first = self.substituted(matrix if lower else self.transposed(matrix, node), right, True, node)
-        return self.substituted(self.transposed(matrix, node) if lower else matrix, first, False, node)
-
-    def substituted(self, matrix, right, lower, node):
-        """x with M x = b, M triangular (lower: forward substitution, first row first; else backward, last row
-        first), into a local array of b's shape; a zero on M's diagonal gives inf or nan, as NumPy's division."""
-        right = self.expression(right, node)
-        if right.ndim > 2:
-            raise self.rank_error(errors.UnsupportedCallError, node, f"{ast.unparse(node.func)}() of a vector or a "
-                                                                     "matrix b")
-        size = matrix.shape[0]
-        self.same_size(size, right.shape[0], f"the size of {matrix.text} and the rows of {right.text}", node)
-        matrix = self.expression(self.materialized(matrix, "triangular", node), node)
-        solution = self.allocate(right.shape, node, "solution")
-
-        def column(rest):
-            def row(position):
-                i = position if lower else size - 1 - position
-                start, stop = (sp.Integer(0), i) if lower else (i + 1, size)
-                known = self.reduce("dot", start, stop, lambda k: self.arithmetic(
-                    ast.Mult(), as_number(matrix.at((i, k))), self.read(solution, (k,) + rest, node), node), node)
-                self.store(solution, (i,) + rest, self.arithmetic(
-                    ast.Div(), as_number(right.at((i,) + rest)) - known, as_number(matrix.at((i, i))), node),
-                    False, node)
-
-            self.counted_loop(sp.Integer(0), size, row, node)
-
-        self.loop_nest(right.shape[1:], column, node)
-        return solution
-
-    def normal_logpdf(self, target, node):
-        """scipy.stats.multivariate_normal.logpdf(x, mean, cov): -(|L^-1 (x - mean)|^2 + 2 sum(log(diag L)) +
-        d log(2 pi)) / 2 with L the Cholesky factor of cov; of x a vector, a number; of the rows of a matrix x, a
-        vector."""
-        bound = self.arguments(node, ("x", "mean", "cov"), 3)
-        x = self.array_argument(bound, "x", node, "x, mean and cov arrays")
-        mean = sp.Integer(0) if bound.get("mean") is None else bound["mean"]
-        cov = self.square_matrix(bound, "cov", node)
-        if x.ndim > 2 or self.is_array(mean) and self.expression(mean, node).ndim != 1:
-            raise self.rank_error(errors.UnsupportedCallError, node, f"{ast.unparse(node.func)}(x, mean, cov) of a "
-                                                                     "vector x (or a matrix of rows), a vector mean "
-                                                                     "and a matrix cov")
-        dimension = cov.shape[0]
-        self.same_size(x.shape[-1], dimension, f"the last axis of {x.text} and the size of {cov.text}", node)
-        factor = self.expression(self.cholesky_factor(cov, node), node)
-        deviations = self.elementwise(lambda a, m: as_number(a) - m, [x, mean], node)
-        whitened = self.substituted(factor, self.transposed(deviations, node), True, node)
-        distances = self.reduction("sum", self.elementwise(_square, [whitened], node), sp.Integer(0), False,
-                                   node)
-        logdet = self.fold("sum", [dimension], lambda i: sp.log(as_number(factor.at(i + i))), node)
-        constant = 2 * logdet + dimension * sp.log(2 * sp.pi)
-        return self.elementwise(lambda q: -(as_number(q) + constant) / 2, [distances], node)
-
 
 # The NumPy functions lowered here: the function -> the method of NumpyFunctions (or of NumpySeries, in
-# numpy_series.py) that lowers its call.
+# numpy_series.py, or of LinearAlgebra, in linear_algebra.py) that lowers its call.
 FUNCTIONS = {
     **{function: "operator_function" for function in OPERATOR_FUNCTIONS},
     **{function: "logical" for function in LOGICAL_FUNCTIONS},
@@ -1139,6 +964,10 @@ FUNCTIONS = {
     np.clip: "clipped",
     np.cov: "covariance",
     np.linalg.matrix_power: "matrix_power",
+    np.sort: "sorted_copy",
+    np.median: "median",
+    np.percentile: "percentile",
+    np.quantile: "percentile",
     np.std: "statistic",
     np.var: "statistic",
     np.cumsum: "cumulative",
@@ -1177,6 +1006,10 @@ FUNCTIONS = {
     np.vdot: "vdot",
     np.kron: "kronecker",
     np.linalg.cholesky: "cholesky",
+    np.linalg.solve: "general_solve",
+    np.linalg.inv: "general_inverse",
+    np.linalg.det: "general_determinant",
+    np.linalg.slogdet: "log_determinant",
     np.trapezoid: "trapezoid",
     np.gradient: "gradient",
     np.convolve: "convolved",
@@ -1217,6 +1050,9 @@ SCIPY_FUNCTIONS = {
     ("scipy.linalg", "solve_triangular"): "triangular_solve",
     ("scipy.linalg", "cho_factor"): "cholesky_factored",
     ("scipy.linalg", "cho_solve"): "cholesky_solve",
+    ("scipy.linalg", "solve"): "general_solve",
+    ("scipy.linalg", "inv"): "general_inverse",
+    ("scipy.linalg", "det"): "general_determinant",
     ("scipy.stats", "multivariate_normal", "logpdf"): "normal_logpdf",
     ("scipy.integrate", "trapezoid"): "trapezoid",
 }

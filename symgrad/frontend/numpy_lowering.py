@@ -32,8 +32,8 @@ from sympy.logic.boolalg import BooleanAtom, BooleanFunction
 
 from .. import errors
 from ..ir import Allocate, Assign, Carried, Loop, walk
-from ..rules import (AsIndex, Ceil, Erfc, IntDiv, IntMod, LogNdtr, Maximum, Minimum, Ndtr, PythonInt, SliceBound, isnan,
-                     numpy_extreme, python_not, python_piecewise, seen_through)
+from ..rules import (AsIndex, Ceil, Erfc, FloatTest, IntDiv, IntMod, LogNdtr, Maximum, Minimum, Ndtr, PythonInt,
+                     SliceBound, WholeFloat, isnan, numpy_extreme, python_not, python_piecewise, seen_through)
 from .kinds import static_target
 from .source import COMPARISONS, PYTHON_COMPARISONS
 
@@ -60,6 +60,7 @@ class ArrayExpression:
     view: bool  # each element is a read of an array that exists: re-reading it costs no more than the read
     text: str  # the source it came from, for messages
     name: str = None  # the variable it is bound to, if any: the name of its array where one is made
+    fresh: bool = False  # a view read lazily from its source that NumPy makes as a copy (np.array(x), .astype)
 
     @property
     def ndim(self):
@@ -138,8 +139,9 @@ def as_number(element):
 
 
 def is_condition(element):
-    """Whether an element is a condition, or one kept as the number 1 or 0 (bound to a name)."""
-    return isinstance(element, CONDITIONS) or isinstance(element, sp.Piecewise) and element == as_number(
+    """Whether an element is a condition, or one kept as the number 1 or 0 (bound to a name, or a test such as
+    `np.isnan(y)`, whose array is a mask: `~np.isnan(y)`, `y[np.isfinite(y)]`)."""
+    return isinstance(element, CONDITIONS + (FloatTest,)) or isinstance(element, sp.Piecewise) and element == as_number(
         element.args[0].cond)
 
 
@@ -246,6 +248,10 @@ def composite(target):
 REFUSED_STATS = {
     "multivariate_normal": "symgrad lowers multivariate_normal.logpdf(x, mean, cov) only: write "
                            "np.exp(multivariate_normal.logpdf(x, mean, cov)) for the density",
+    ("norm", "cdf"): "scipy.special.ndtr(z) is the normal CDF: ndtr((x - loc) / scale) for norm.cdf(x, loc, scale)",
+    ("norm", "sf"): "scipy.special.ndtr(-z) is the normal survival function, z = (x - loc) / scale",
+    ("norm", "logcdf"): "scipy.special.log_ndtr(z) is its logarithm, accurate in the tail: z = (x - loc) / scale",
+    ("norm", "logsf"): "scipy.special.log_ndtr(-z) is its logarithm, accurate in the tail: z = (x - loc) / scale",
 }
 
 
@@ -256,18 +262,14 @@ def stats_refusal(owner, method):
     if not module.startswith("scipy.stats"):
         return None
     name = type(owner).__name__.removesuffix("_gen").removesuffix("_frozen")
-    advice = REFUSED_STATS.get(name, "symgrad lowers norm.logpdf, norm.pdf and multivariate_normal.logpdf of "
-                                     "scipy.stats: write this density's formula with the NumPy functions "
-                                     "docs/language.md lists")
+    advice = REFUSED_STATS.get((name, method)) or REFUSED_STATS.get(
+        name, "symgrad lowers norm.logpdf, norm.pdf and multivariate_normal.logpdf of scipy.stats: write this "
+              "density's formula with the NumPy functions docs/language.md lists")
     return f"scipy.stats.{name}.{method} is not supported (docs/language.md lists what is): {advice}"
 
 
 # NumPy functions that are refused on arrays, with what to write instead (the table of docs/language.md).
 REFUSED_FUNCTIONS = {
-    "sort": "a sort has no derivative symgrad can follow: sort the data before the call",
-    "median": "write the median out for a fixed size, or sort the data before the call",
-    "percentile": "sort the data before the call and read the elements the percentile interpolates between",
-    "quantile": "sort the data before the call and read the elements the quantile interpolates between",
     "argsort": "sort the data (or compute the order) before the call and pass the indices as an int64 array",
     "interp": "find the interval's index, then the line through its ends: on a uniform grid k = min(int((t - "
               "xp[0]) / h), len(xp) - 2), then fp[k] + (fp[k + 1] - fp[k]) * (t - xp[k]) / (xp[k + 1] - xp[k])",
@@ -276,25 +278,47 @@ REFUSED_FUNCTIONS = {
     "tril_indices": "np.sum(np.tril(D, -1)) sums the lower triangle; for a function of each pair write the loops "
                     "`for i in range(n):` and `for j in range(i):`",
 }
-# np.linalg functions refused, with what to write instead: a general matrix needs LU with pivoting, not lowered.
-GENERAL_MATRIX = ("symgrad does not lower factorisations with pivoting that a general matrix needs; for a symmetric "
-                  "positive definite A use L = np.linalg.cholesky(A): ")
-REFUSED_LINALG = {
-    "inv": GENERAL_MATRIX + "scipy.linalg.cho_solve((L, True), B) for inv(A) @ B (np.eye(n) for B gives inv(A))",
-    "solve": GENERAL_MATRIX + "scipy.linalg.cho_solve((L, True), b) for solve(A, b); for a triangular matrix "
-                              "(a Cholesky factor L), scipy.linalg.solve_triangular(L, b, lower=True)",
-    "det": GENERAL_MATRIX + "np.prod(np.diag(L)) ** 2 for det(A)",
-    "slogdet": GENERAL_MATRIX + "2 * np.sum(np.log(np.diag(L))) for the log-determinant (the sign is 1)",
+
+
+# What to write instead of a use of a mask gather that symgrad refuses (gathers.py).
+MASK_ADVICE = ("keep the shape and zero the rest, np.where(m, x, 0.0) (or -np.inf before np.max), then reduce; "
+               "x[np.argmax(m)] is the first element where m holds; symgrad takes x[m] in elementwise arithmetic, "
+               "functions, @ over the other axes, reductions, len() and stores through m (docs/language.md)")
+
+
+def whole_float_hint(value):
+    """Advice for an index or bound rounded by NumPy, whose result is a float (`np.floor(t)`), as NumPy refuses it;
+    or read from an array of several axes (a table of indices, `bonds[b, 0]`), which symgrad reads as floats."""
+    if value.has(WholeFloat):
+        return (": np.floor, np.ceil, np.round and np.trunc return floats, which NumPy does not take there either; "
+                "int(...) or math.floor(...) makes an int")
+    if any(len(read.indices) > 1 for read in value.atoms(sp.Indexed)):
+        return ("; a table of indices of several axes is read as floats: pass each column as its own 1-D int64 "
+                "array (bonds[:, 0].copy() and bonds[:, 1].copy()) and index with their elements")
+    return ""
+
+
+# SciPy functions refused by (subpackage, name), with what to write instead: ODE solvers and quadrature call back
+# into Python with adaptive steps, which no kernel can follow.
+STEPS = ("write the integrator's steps as a loop over a fixed grid (explicit Euler, or RK4: k1 = f(t, y), k2 = "
+         "f(t + h / 2, y + h / 2 * k1), ..., y = y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)), the right-hand side a "
+         "helper function; symgrad differentiates the steps exactly")
+REFUSED_SCIPY = {
+    ("scipy.integrate", "solve_ivp"): STEPS,
+    ("scipy.integrate", "odeint"): STEPS,
+    ("scipy.integrate", "quad"): "write the quadrature rule as a sum over fixed nodes (np.trapezoid(f(t), t) on a "
+                                 "grid t = np.linspace(a, b, n), or Gauss-Legendre nodes and weights passed as arrays)",
 }
 
 
 def refusal(target):
-    """What to write instead of a NumPy function that is refused (REFUSED_FUNCTIONS, REFUSED_LINALG), or None."""
+    """What to write instead of a NumPy function that is refused (REFUSED_FUNCTIONS), or of a SciPy one
+    (REFUSED_SCIPY), or None."""
     name = getattr(target, "__name__", None)
-    for module, table in ((np, REFUSED_FUNCTIONS), (np.linalg, REFUSED_LINALG)):
-        if name in table and getattr(module, name, None) is target:
-            return table[name]
-    return None
+    if name in REFUSED_FUNCTIONS and getattr(np, name, None) is target:
+        return REFUSED_FUNCTIONS[name]
+    package = ".".join((getattr(target, "__module__", None) or "").split(".")[:2])
+    return REFUSED_SCIPY.get((package, name)) if callable(target) else None
 
 
 def _outside_comprehensions(node):
@@ -390,7 +414,7 @@ class NumpyLowering:
                 lifted[key] = (self.body, self.assign(f"{name}_at", as_number(value.at(indices)), node))
             return lifted[key][1]
 
-        return ArrayExpression(value.shape, at, value.view, value.text, name)
+        return dataclasses.replace(value, at=at, name=name)
 
     def loop_nest(self, sizes, body, node):
         """`body(indices)` inside one loop per size, nested, lifted into the current block."""
@@ -404,6 +428,13 @@ class NumpyLowering:
     def counted_loop(self, start, stop, body, node):
         """`body(index)` inside one loop over range(start, stop), carrying nothing, lifted into the current block."""
         index = self.fresh("i", integer=True)
+        gather = self.gather_of(stop) if start == 0 else None  # (over a mask gather: where the mask holds)
+        if gather is not None:
+            stop, whole = gather.size, body
+
+            def body(i):
+                with self.guarded(as_condition(gather.mask.at((i,)))):
+                    whole(i)
         self.index_ranges[index] = (start, stop - 1)
         with self.nested_block() as statements:
             body(index)
@@ -426,6 +457,8 @@ class NumpyLowering:
         difference = sp.expand(a - b)
         if difference == 0:
             return
+        for size in (a, b):
+            self.not_along_a_gather(size)  # (another size aligned with a mask gather's: refused)
         if self.masked_gather is not None and set(self.masked_gather[2]) & difference.free_symbols:
             raise self.error(errors.UnsupportedExpressionError, node,
                              f"{ast.unparse(node)!r}: an array gathered through a mask (x[m]) meets one that is not, "
@@ -572,12 +605,21 @@ class NumpyLowering:
                 raise self.error(errors.UnsupportedExpressionError, node,
                                  f"{ast.unparse(node)!r} indexes {source.text!r}, which has {source.ndim} axes, "
                                  f"with more indices: use one index (or slice) per axis")
+            if not (isinstance(index_node, ast.Slice) and index_node.lower is index_node.upper is index_node.step
+                    is None):
+                self.not_along_a_gather(source.shape[axis])  # (positions along a mask gather: refused)
             if isinstance(index_node, ast.Slice):
                 start, length, step = self.slice_bounds(index_node, source.shape[axis], node)
                 plan.append((axis, start, step))
                 shape.append(length)
             elif self.is_array(index := self.index_list(index_node) if isinstance(index_node, ast.List) else
                                values[position] if values else self.value(index_node)):  # x[idx]: a gather
+                if self.masked_gather is None and axis == 0 and not isinstance(index_node, ast.List) and (
+                        mask := self.expression(index, index_node)).ndim == 1 and self.mask_element(mask)[0] and all(
+                        isinstance(n, ast.Slice) and n.lower is n.upper is n.step is None
+                        for n in index_nodes[position + 1:]):
+                    argument = isinstance(value, ArrayValue) and not value.local  # (never written: read as is)
+                    return self.gathered(source, mask, index_node, node, copy=not argument)  # (x[m], X[m, :])
                 indices = index if isinstance(index_node, ast.List) else self.gathering(index, source.text,
                                                                                         index_node)
                 if gathered is None:  # (the vectors of indices of one index share one axis of the result)
@@ -591,7 +633,8 @@ class NumpyLowering:
                 if not index.is_integer:
                     raise self.error(errors.UnsupportedExpressionError, index_node,
                                      f"the index {ast.unparse(index_node)!r} is not an integer expression: index "
-                                     "with loop variables, int arguments and integer arithmetic on them")
+                                     "with loop variables, int arguments and integer arithmetic on them"
+                                     + whole_float_hint(index))
                 plan.append((axis, index))
             axis += 1
         for rest in range(axis, source.ndim):  # axes not named are taken whole: A[i] is row i
@@ -644,12 +687,12 @@ class NumpyLowering:
             return vector
         text = ast.unparse(node)
         if mask:
-            raise self.error(errors.UnsupportedExpressionError, node,
-                             f"indexing {array_text!r} with the mask {text!r}: its size depends on the data; symgrad "
-                             f"takes {array_text}[{text}] inside np.sum(...) or np.mean(...) of an elementwise "
-                             f"expression of arrays gathered through the same mask, and in a store through it, "
-                             f"out[{text}] = f({array_text}[{text}]); for anything else keep the shape and zero the "
-                             f"rest, np.where({text}, {array_text}, 0.0), then reduce")
+            raise self.rank_error(errors.UnsupportedExpressionError, node,
+                                  f"indexing {array_text!r} with the mask {text!r} beside other indices, by a mask of "
+                                  f"several axes, or inside a reduction or store through another mask: its size "
+                                  f"depends on the data; symgrad gathers through a vector mask over the first axis "
+                                  f"({array_text}[{text}], X[{text}, :]), and through one of any shape inside "
+                                  f"np.sum(...) or np.mean(...) of an elementwise expression; else {MASK_ADVICE}")
         raise self.error(errors.UnsupportedExpressionError, node,
                          f"indexing {array_text!r} with the array {text!r}: symgrad gathers (x[idx]) with a 1-D "
                          "int64 array argument of indices; a float array or a mask is not one")
@@ -730,6 +773,8 @@ class NumpyLowering:
         if mask_node is None:
             return None
         mask = self.expression(mask, mask_node)
+        if mask.ndim == 1 and self.masked_gather is None:
+            return None  # (a vector mask: its gathers are values, `gathers.py`, which X[m] @ w may take part in)
         value, elementwise = self.lifted_through_mask(mask_node, mask, node.args[0])
         if not (elementwise and self.is_array(value)):
             raise self.error(errors.UnsupportedExpressionError, node,
@@ -843,10 +888,12 @@ class NumpyLowering:
         """An index as a number: an array of indices (a gather) is refused, with what to write instead."""
         if self.is_array(index):
             target = f"{array_text}[{ast.unparse(node)}]"
+            through = "a mask" if self.mask_element(self.expression(index, node))[0] else \
+                "an array of indices"
+            repeated = "" if through == "a mask" else " (an index repeated adds once)"
             raise self.error(errors.UnsupportedExpressionError, node,
-                             f"updating {target} through an array of indices (`+=` and its kin): write the store "
-                             f"whole, `{target} = {target} + ...`, which is what NumPy computes (an index repeated "
-                             f"adds once)")
+                             f"updating {target} through {through} (`+=` and its kin): write the store whole, "
+                             f"`{target} = {target} + ...`, which is what NumPy computes{repeated}")
         return self.number(index, node)
 
     def is_new_axis(self, node):
@@ -961,7 +1008,7 @@ class NumpyLowering:
                 advice[below] = (f"NumPy would count {text} from the end where it is negative: write {count} to "
                                  f"count from the end, or max({text}, 0) to clip it")
             elif below is not None:
-                advice[below] = f"write max(..., 0) in it to clip it at the start"
+                advice[below] = "write max(..., 0) in it to clip it at the start"
             open_needs = [need for need in (below, past) if need is not None and need is not sp.true]
             if any(need is sp.false for need in open_needs):
                 raise self.error(errors.UnsupportedExpressionError, node,
@@ -1099,7 +1146,7 @@ class NumpyLowering:
         """The shape of an array as the user's code reads it (`len`, `.shape`, `.size`): a slice's length not known to
         be positive is at least 0, as NumPy's (`len(x[1:-1])` of one element is 0; the slice's own loops run no
         times either way)."""
-        return tuple(n if n.is_nonnegative else Maximum(n, sp.Integer(0))
+        return tuple(self.counted(n) if self.gather_of(n) else n if n.is_nonnegative else Maximum(n, sp.Integer(0))
                      for n in self.expression(value, node).shape)
 
     def reshape_sizes(self, args, node):
@@ -1156,9 +1203,9 @@ class NumpyLowering:
 
             result = self.fold(kind if kind not in ("mean", "all", "any") else "sum", reduced, term, node)
             if kind in TRUTH_TESTS:
-                return as_number(sp.Eq(result, sp.Mul(*reduced)) if kind == "all" else sp.Gt(result, 0))
+                return as_number(sp.Eq(result, self.counted(sp.Mul(*reduced))) if kind == "all" else sp.Gt(result, 0))
             if kind == "mean":
-                return self.arithmetic(ast.Div(), result, sp.Mul(*reduced), node)
+                return self.arithmetic(ast.Div(), result, self.counted(sp.Mul(*reduced)), node)
             return result
 
         if len(axes) == array.ndim and not keepdims:
@@ -1214,6 +1261,9 @@ class NumpyLowering:
                 element = lambda k: term(prefix + (k,))  # noqa: E731
             else:
                 element = lambda k: over(prefix + (k,))  # noqa: E731
+            if identity is None and self.gather_of(sizes[axis]) is not None:  # (of no elements: -inf or inf)
+                return self.reduce(name, sp.Integer(0), sizes[axis], element, node, combine,
+                                   sp.oo if name == "smallest" else -sp.oo)
             if identity is None:  # max/min start from the first element: an empty array raises, as in NumPy
                 return self.reduce(name, sp.Integer(1), sizes[axis], element, node, combine, element(sp.Integer(0)))
             return self.reduce(name, sp.Integer(0), sizes[axis], element, node, combine, identity)
@@ -1246,6 +1296,11 @@ class NumpyLowering:
         """The loop of `arg_extreme` over the `size` elements `element_at(k)`: the position it finds, an index."""
         self.runs_at_least_once(size, f"takes np.{kind} of {text}",
                                 f"np.{kind} of an empty array raises in NumPy: give it elements", node)
+        return self.best_position(kind, element_at, size, node)
+
+    def best_position(self, kind, element_at, size, node):
+        """The index of the first largest ("argmax") or smallest element `element_at(k)` of `size` (at least one),
+        or of the first NaN, found by one loop carrying the best element and its index."""
         beats = sp.Gt if kind == "argmax" else sp.Lt
         best, at = self.fresh("best"), self.fresh("at")  # (a float: the kernels carry floats)
         first = self.assign("best_start", as_number(element_at(sp.Integer(0))), node)
@@ -1555,8 +1610,11 @@ class NumpyLowering:
                 if isinstance(value, ArrayList):  # (of arrays: NumPy stacks them)
                     return self.joined(np.stack, node)
                 if self.is_array(value):  # a copy of a local array (np.array copies); another is never written
-                    local = isinstance(value, ArrayValue) and value.local and target is np.array
-                    return dataclasses.replace(self.expression(value, node), view=False) if local else value
+                    if target is np.asarray:
+                        return value
+                    local = isinstance(value, ArrayValue) and value.local
+                    return dataclasses.replace(self.expression(value, node), view=False) if local else (
+                        dataclasses.replace(self.expression(value, node), fresh=True))
                 if isinstance(value, tuple) and value and not any(map(self.is_array, value)):
                     return self.array_of(list(value), node)  # (a tuple of numbers bound to a name)
             if len(node.args) != 1 or not isinstance(node.args[0], (ast.List, ast.Tuple)):
@@ -1627,6 +1685,7 @@ class NumpyLowering:
         trips = trip_count(start, stop, step)
         histories = {}
         for name in names:
+            self.not_updated_through_an_alias(name, node)
             value = self.expression(self.frame.variables[name], node)
             if value.ndim > 2:
                 raise self.error(errors.UnsupportedStatementError, node,
@@ -1637,6 +1696,25 @@ class NumpyLowering:
                 h, (sp.Integer(0),) + i, as_number(v.at(i)), False, node), node)
             histories[name] = history
         return histories
+
+    def not_updated_through_an_alias(self, name, loop):
+        """Refuse a loop that updates an array in place (`acc += e`) which another name holds too (`acc = total`):
+        NumPy's update changes that name's array at every iteration, and the loop carries only `name`."""
+        update = next((n for n in ast.walk(loop) if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name)
+                       and n.target.id == name), None)
+        if update is None:
+            return
+        current = self.frame.variables[name]
+        frames = [f for f in self.outer_frames if f is not None] + [self.frame]
+        other = next((n for f in frames for n, v in f.variables.items() if v is current and not (
+            f is self.frame and n == name)), None)
+        if other is not None:
+            written = ast.unparse(ast.BinOp(update.target, update.op, update.value))
+            raise self.error(errors.UnsupportedStatementError, update,
+                             f"`{ast.unparse(update)}` changes in place, at every iteration, the array that {other!r} "
+                             f"names too (as NumPy does): symgrad carries {name!r} alone through the loop; write "
+                             f"`{name} = {written}` for a new array and use {name!r} after the loop, or make {name!r} "
+                             f"a copy before it ({name} = {other}.copy())")
 
     def history_row(self, history, row, name, node):
         return ArrayExpression(history.shape[1:], lambda i: self.read(history, (row,) + i, node), True, name)
@@ -1930,7 +2008,7 @@ class NumpyLowering:
             sizes = self.reshape_sizes(args, node) if method == "reshape" else (sp.Integer(-1),)
             return self.reshaped(value, sizes, node)
         if method == "astype" and len(args) == 1 and args[0] is FLOAT64 and not node.keywords:
-            return value  # (already float64)
+            return dataclasses.replace(self.expression(value, node), fresh=True)  # (already float64; a copy)
         if method == "copy" and not args and not node.keywords:
             return self.copied(value, node)
         if isinstance(value, ArrayValue) and value in self.python_lists:
