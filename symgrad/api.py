@@ -232,6 +232,9 @@ def _argument_problem(kind, value):
                 f"np.asarray(..., dtype=np.int64)")
     if kind.startswith("array"):
         return _array_problem(value, int(kind[len("array"):]))
+    if kind in ("int", "index1") and isinstance(value, np.ndarray) and value.dtype == np.bool_:
+        return ("is a boolean mask, which symgrad does not take as an argument: pass it as floats "
+                "(np.asarray(m, dtype=float)) and index with a comparison (x[m > 0.5])")
     if kind == "int":
         if isinstance(value, _NUMBERS) and not isinstance(value, (bool, np.bool_)):
             return None

@@ -493,3 +493,13 @@ def test_an_array_of_another_library_is_told_to_pass_np_asarray():
     with pytest.raises(TypeError, match=r"argument 'x' must be a 1-D float64 array, got ArrayImpl of shape \(3,\): "
                                         r"pass np.asarray\(..., dtype=float\) of it"):
         transform(jnp.ones(3))
+
+
+def test_a_boolean_mask_argument_is_told_to_pass_floats_and_compare(make_module):
+    """`x[m]` with m a bool array argument was told 'm' must be an int (found by a probe); the advice works."""
+    module = make_module("import numpy as np\n\ndef f(x, m):\n    return np.sum(x[m] ** 2)\n\n"
+                         "def g(x, m):\n    return np.sum(x[m > 0.5] ** 2)\n")
+    x, m = np.array([1.0, -2.0, 3.0]), np.array([True, False, True])
+    with pytest.raises(TypeError, match=r"argument 'm' is a boolean mask.*x\[m > 0.5\]"):
+        sg.grad(module.f)(x, m)
+    np.testing.assert_allclose(sg.grad(module.g)(x, m.astype(float)), [2.0, 0.0, 6.0])
