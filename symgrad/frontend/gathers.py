@@ -23,8 +23,6 @@ from ..ir import walk
 from .numpy_lowering import MASK_ADVICE, ArrayExpression, as_condition, as_number
 
 
-
-
 @dataclass
 class Gather:
     """A stand-in size: the mask (a vector over the gathered axis), the axis's real size, the count of the mask's

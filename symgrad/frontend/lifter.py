@@ -552,10 +552,18 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries, LinearA
             raise self.error(errors.UnsupportedStatementError, node.target,
                              "augmented assignment to this target: use a variable or an array element")
 
+    def frames(self):
+        """This function's frame and those of the callers whose helpers are being lifted, outermost first."""
+        return [f for f in self.outer_frames if f is not None] + [self.frame]
+
+    def other_names(self, value, name=None):
+        """(frame, name) of every name that holds the array `value`, but `name` in this frame."""
+        return [(frame, other) for frame in self.frames() for other, held in frame.variables.items()
+                if held is value and not (frame is self.frame and other == name)]
+
     def named(self, value):
         """Whether `value` is an array another name holds, here or in a caller whose helper is being lifted."""
-        return self.is_array(value) and any(v is value for frame in [f for f in self.outer_frames if f is not None]
-                                            + [self.frame] for v in frame.variables.values())
+        return self.is_array(value) and bool(self.other_names(value))
 
     def in_place_aliases(self, node, current):
         """The other names, in this function and in the callers whose helpers are being lifted, of the array that
@@ -579,9 +587,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries, LinearA
                              f"through views; write `{name} = {written}` for a new array, or, where it views a "
                              f"local array, store into that array by its own name (y[1:] = y[1:] * c; an argument "
                              f"is copied first: y = y.copy())")
-        frames = [f for f in self.outer_frames if f is not None] + [self.frame]
-        aliases = [(frame, other) for frame in frames for other, value in frame.variables.items()
-                   if value is current and not (frame is self.frame and other == name)]
+        frames, aliases = self.frames(), self.other_names(current, name)
         for frame, other in aliases:  # (a loop around the statement must carry the other name: it is rebound)
             inside = frames[frames.index(frame) + 1:]  # (the helpers called from that frame, down to this one)
             if any(f.loops for f in inside) or frame.loops and (frame, other) not in self.carried_arrays:
@@ -1104,8 +1110,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries, LinearA
 
     def _outer_symbols(self):
         """The symbols the variables of this function and of the callers of its helpers hold or are sized by."""
-        values = [v for frame in [f for f in self.outer_frames if f is not None] + [self.frame]
-                  for v in frame.variables.values()]
+        values = [v for frame in self.frames() for v in frame.variables.values()]
         return {s for v in values if isinstance(v, sp.Basic) for s in v.free_symbols} | {
             s for v in values if isinstance(v, (ArrayValue, ArrayExpression)) for n in v.shape
             for s in sp.sympify(n).free_symbols}

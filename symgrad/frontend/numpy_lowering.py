@@ -1704,11 +1704,9 @@ class NumpyLowering:
                        and n.target.id == name), None)
         if update is None:
             return
-        current = self.frame.variables[name]
-        frames = [f for f in self.outer_frames if f is not None] + [self.frame]
-        other = next((n for f in frames for n, v in f.variables.items() if v is current and not (
-            f is self.frame and n == name)), None)
-        if other is not None:
+        others = self.other_names(self.frame.variables[name], name)
+        if others:
+            other = others[0][1]
             written = ast.unparse(ast.BinOp(update.target, update.op, update.value))
             raise self.error(errors.UnsupportedStatementError, update,
                              f"`{ast.unparse(update)}` changes in place, at every iteration, the array that {other!r} "
