@@ -161,9 +161,9 @@ def lifted(function, wrt, several=False, rewrite=None, observed=None):
         raise TypeError(f"{program.name}() returns a tuple of {len(program.outputs)} values; grad and "
                         "value_and_grad need a function returning one number")
     for name in wrt:
-        if program.argument(name).kind in ("int", "index1"):
+        if program.argument(name).kind in ("int", "index1", "index2"):
             what = "an integer (a loop bound or an index)" if program.argument(name).kind == "int" else \
-                "an array of indices (a gather)"
+                "an array of indices (a gather, a table of indices)"
             raise NonDifferentiableArgumentError(
                 f"cannot differentiate {program.name}() with respect to {name!r}: it is used as {what} in "
                 f"{program.filename}:{program.line}; pass float data as another argument")
@@ -212,9 +212,10 @@ def _foreign_array_advice(value, dtype):
 
 
 def _observed_kind(array):
-    """The kind an array of a first call suggests: an int vector indexes (INDEX1), else a float array of its axes."""
-    if array.ndim == 1 and np.issubdtype(array.dtype, np.integer):
-        return "index1"
+    """The kind an array of a first call suggests: an int array of one or two axes indexes (INDEX1, INDEX2), else a
+    float array of its axes."""
+    if array.ndim in (1, 2) and np.issubdtype(array.dtype, np.integer):
+        return f"index{array.ndim}"
     return f"array{array.ndim}"
 
 
@@ -223,18 +224,19 @@ _NUMBERS = (int, float, np.integer, np.floating)  # what a kernel takes as a num
 
 def _argument_problem(kind, value):
     """What is wrong with `value` for an argument of `kind`, or None."""
-    if kind == "index1":
-        if isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype == np.int64:
+    if kind in ("int", "index1", "index2") and isinstance(value, np.ndarray) and value.dtype == np.bool_:
+        return ("is a boolean mask, which symgrad does not take as an argument: pass it as floats "
+                "(np.asarray(m, dtype=float)) and index with a comparison (x[m > 0.5])")
+    if kind in ("index1", "index2"):
+        ndim = int(kind[len("index"):])
+        if isinstance(value, np.ndarray) and value.ndim == ndim and value.dtype == np.int64:
             return None if value.flags.c_contiguous else "must be C-contiguous: pass np.ascontiguousarray(...)"
         got = f"an array of shape {value.shape} and dtype {value.dtype}" if isinstance(value, np.ndarray) else \
             type(value).__name__
-        return (f"indexes an array, so it must be a 1-D int64 array of indices, got {got}: pass "
+        return (f"indexes an array, so it must be a {ndim}-D int64 array of indices, got {got}: pass "
                 f"np.asarray(..., dtype=np.int64)")
     if kind.startswith("array"):
         return _array_problem(value, int(kind[len("array"):]))
-    if kind in ("int", "index1") and isinstance(value, np.ndarray) and value.dtype == np.bool_:
-        return ("is a boolean mask, which symgrad does not take as an argument: pass it as floats "
-                "(np.asarray(m, dtype=float)) and index with a comparison (x[m > 0.5])")
     if kind == "int":
         if isinstance(value, _NUMBERS) and not isinstance(value, (bool, np.bool_)):
             return None

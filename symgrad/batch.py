@@ -253,7 +253,7 @@ class Batched:
         for name, kind, axis, value in zip(self._names, kinds, self.in_axes, args):
             where = f"vmap of {function}(): argument {name!r}"
             if kind not in _SHARED_NDIM:
-                raise TypeError(f"{where} is a vector of indices (a gather), which vmap does not take: gather "
+                raise TypeError(f"{where} is an array of indices (a gather), which vmap does not take: gather "
                                 "before the call and pass the gathered values")
             if axis is None:
                 problem = _shared_problem(kind, value, self._array_problem)

@@ -109,7 +109,7 @@ def load_target(spec):
 
 
 def _kinds(function):
-    """What symgrad reads each argument as (float, int, array1 to array3, index1), without deriving anything."""
+    """What symgrad reads each argument as (float, int, array1 to array3, index1 and index2), without deriving anything."""
     from .frontend import infer_kinds, read_source
 
     return infer_kinds(read_source(function))
@@ -122,7 +122,7 @@ def transform_for(target, wrt=None):
         return target
     function = target.fun if isinstance(target, Transform) else target
     if wrt is None:
-        wrt = tuple(name for name, kind in _kinds(function).items() if kind not in ("int", "index1"))
+        wrt = tuple(name for name, kind in _kinds(function).items() if kind not in ("int", "index1", "index2"))
         if not wrt:
             raise CommandError(f"{function.__name__}() has no float or array argument to differentiate")
     options = {"parallel": True} if getattr(target, "parallel", False) else {}  # keep the decorator's threading

@@ -24,7 +24,10 @@ import sympy as sp
 FLOAT, INT, ARRAY1, ARRAY2, ARRAY3 = "float", "int", "array1", "array2", "array3"
 ARRAY_KINDS = {ARRAY1: 1, ARRAY2: 2, ARRAY3: 3}  # float64 arrays, by their number of axes
 KIND_OF_AXES = {axes: kind for kind, axes in ARRAY_KINDS.items()}
-INDEX1 = "index1"  # an int64 vector, read only as indices of other arrays (`x[idx]`, a gather); not differentiable
+# int64 arrays read only as indices of other arrays (`x[idx]`, a gather; `bonds[b, 0]`, a table of them), by their
+# number of axes; not differentiable
+INDEX1, INDEX2 = "index1", "index2"
+INDEX_KINDS = {INDEX1: 1, INDEX2: 2}
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ NUMBA_TYPES = {
     "array2": numba.float64[:, ::1],
     "array3": numba.float64[:, :, ::1],
     "index1": numba.int64[::1],
+    "index2": numba.int64[:, ::1],
 }
 
 # Every real number converts to float64, booleans do not (Numba's default table lets True through as 1.0).

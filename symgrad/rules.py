@@ -372,7 +372,8 @@ def _pow_partials(args, out):
         return (exponent * base ** (exponent - 1), 0)
     if exponent.is_integer:  # x**i at i = 0 is the constant 1: its partial is 0, not 0 * x**-1 (a 1/0 at x = 0)
         return (PowSlope(base, exponent), 0)
-    return (exponent * base ** (exponent - 1), out * sp.log(base))
+    # d/dp x**p = x**p log x, and 0 at x = 0 as JAX's (the limit from above for p > 0), not 0 * log(0), a NaN
+    return (exponent * base ** (exponent - 1), sp.Piecewise((0, sp.Eq(base, 0)), (out * sp.log(base), True)))
 
 
 def _mul_partials(args, out):

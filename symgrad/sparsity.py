@@ -19,7 +19,8 @@ import itertools
 import numpy as np
 import sympy as sp
 
-from .ir import Allocate, Assign, Loop, Store
+from .errors import ArrayIndexError
+from .ir import INDEX_KINDS, Allocate, Assign, Loop, Store
 from .rules import rule_for
 
 EMPTY = frozenset()
@@ -42,14 +43,19 @@ class _Pattern:
         self.floats = {}  # float symbol -> frozenset of wrt elements
         self.arrays = {}  # local array label -> {index tuple: frozenset}
         self.sizes = {}  # local array label -> its shape, as ints
+        self.indices = {}  # label of an int64 argument array of indices (a gather's, a table's) -> its value
         for argument, value in zip(program.arguments, values):
             if argument.kind == "int":
                 self.integers[argument.symbol] = sp.Integer(int(value))
+            elif argument.kind in INDEX_KINDS:
+                self.indices[argument.symbol] = value
             for k, size in enumerate(argument.shape):
                 self.integers[size] = sp.Integer(value.shape[k])
 
     def integer(self, expr):
         value = sp.sympify(expr).xreplace(self.integers)
+        value = value.xreplace({read: self.index_read(read) for read in value.atoms(sp.Indexed)
+                                if read.base.label in self.indices})
         if value.is_Integer:
             return int(value)
         if self.symbolic is not None and value.free_symbols == {self.symbolic}:
@@ -57,6 +63,14 @@ class _Pattern:
         if self.symbolic is not None:
             raise _NotSummable
         raise ValueError(f"the Hessian's pattern needs {expr} as an integer before the floats are known")
+
+    def index_read(self, read):
+        """The element of an argument array of indices that `read` takes, at indices the integers decide (a read at
+        the summarised loop's index is run element by element)."""
+        indices = tuple(self.integer(i) for i in read.indices)
+        if not all(isinstance(i, int) for i in indices):
+            raise _NotSummable
+        return sp.Integer(int(self.indices[read.base.label][indices]))
 
     def add_pairs(self, first, second):
         """Every pair (i, j) with i in `first`, j in `second`, each stored as (min, max)."""
@@ -284,7 +298,8 @@ def hessian_pattern(program, name, values):
     rows = np.concatenate([concrete[:, 0]] + [a for a, _ in pattern.laid_out])
     columns = np.concatenate([concrete[:, 1]] + [b for _, b in pattern.laid_out])
     if len(rows) and (rows.min() < 0 or columns.max() >= n):
-        raise ValueError(f"the Hessian's pattern reads {name} outside its {n} elements")
+        raise ArrayIndexError(f"the arguments make {program.name}() read {name} outside its {n} elements (an index "
+                              f"past the end of its axis), where Python raises IndexError")
     keys = sorted_unique(rows * n + columns)
     return np.stack([keys // n, keys % n], axis=1)
 

@@ -8,7 +8,7 @@ import pytest
 import symgrad as sg
 from symgrad import errors
 
-from conftest import numpy_and_jax_modules, write_module
+from conftest import jax_float64 as jax, matches_jax, numpy_and_jax_modules, write_module
 
 SOURCE = '''
 def filtered_regression(w, X, y):
@@ -30,6 +30,17 @@ def rows_kept(W, X, y):
     return np.sum(Z.T @ Z) + np.sum(np.mean(Z, axis=0) ** 2) + np.sum(np.max(Z, axis=1)) + Z.shape[0]
 
 
+def observed_entries(X, Y):
+    M = ~np.isnan(Y)
+    r = (X - Y)[M]
+    return np.mean(r ** 2) + np.max(r) + len(r) + np.sum(X[X > 0.3] ** 3) + np.median(r)
+
+
+def rows_of_a_stack(T, w):
+    R = T[T[:, :, 0] > 0]
+    return np.sum(np.tanh(R @ w)) + R.shape[0] + np.sum(np.mean(R, axis=0) ** 2)
+
+
 def split_by_sign(x):
     pos = x[x > 0]
     neg = x[x <= 0]
@@ -37,12 +48,6 @@ def split_by_sign(x):
 '''
 
 numpy_module, jax_module = numpy_and_jax_modules(SOURCE, "mask_gathers")
-
-
-def jax():
-    jax = pytest.importorskip("jax", reason="JAX is the reference for the gradients")
-    jax.config.update("jax_enable_x64", True)
-    return jax
 
 
 def cases():
@@ -53,24 +58,26 @@ def cases():
     return [("filtered_regression", (rng.standard_normal(3), X, with_gaps), (0, 1)),
             ("paired", (rng.standard_normal(8), rng.standard_normal(8)), (0, 1)),
             ("rows_kept", (rng.standard_normal((3, 4)), X, y), (0, 1)),
-            ("split_by_sign", (rng.standard_normal(10),), (0,))]
+            ("split_by_sign", (rng.standard_normal(10),), (0,)),
+            ("observed_entries", (rng.standard_normal((4, 5)), np.where(rng.random((4, 5)) < 0.3, np.nan,
+                                                                        rng.standard_normal((4, 5)))), (0,)),
+            ("rows_of_a_stack", (rng.standard_normal((3, 4, 2)), rng.standard_normal(2)), (0, 1))]
 
 
 @pytest.mark.parametrize("name, args, wrt", cases(), ids=[c[0] for c in cases()])
 def test_gathers_match_numpy_and_jax(name, args, wrt):
-    function, twin = getattr(numpy_module, name), getattr(jax_module, name)
-    value, gradient = sg.value_and_grad(function, wrt=wrt)(*args)
-    expected_value, expected_gradient = jax().value_and_grad(twin, argnums=wrt)(*args)
-    assert value == pytest.approx(function(*args), rel=1e-12)
-    assert value == pytest.approx(float(expected_value), rel=1e-12)
-    for ours, theirs in zip(gradient, expected_gradient):
-        np.testing.assert_allclose(ours, np.asarray(theirs), rtol=1e-10, atol=1e-12)  # (0 where y is NaN: no NaN)
+    function = getattr(numpy_module, name)  # (the gradient is 0 where y is NaN: no NaN)
+    matches_jax(sg.value_and_grad(function, wrt=wrt), function, getattr(jax_module, name), args, wrt)
 
 
 def test_the_hessian_through_gathers_matches_jax():
     x = np.random.default_rng(1).standard_normal(10)
     np.testing.assert_allclose(sg.hessian(numpy_module.split_by_sign)(x),
                                jax().hessian(jax_module.split_by_sign)(x), rtol=1e-10, atol=1e-12)
+    X = x.reshape(2, 5)
+    Y = np.where(np.arange(10).reshape(2, 5) % 3 == 0, np.nan, X[::-1])
+    np.testing.assert_allclose(sg.hessian(numpy_module.observed_entries)(X, Y),
+                               jax().hessian(jax_module.observed_entries)(X, Y), rtol=1e-10, atol=1e-12)
 
 
 def test_an_empty_gather_sums_to_zero_and_averages_to_nan():
@@ -92,6 +99,7 @@ POSITIONAL = {
     "np.roll": "u = x[y > 0]\n    return np.sum(np.roll(u, 1) * u)",
     "a full-size array": "return np.sum(x[y > 0] + y)",
     "two masks": "u = x[y > 0]\n    v = x[y < 0]\n    return np.sum(u * v)",
+    "an element of a gather of a matrix": "A = np.outer(x, y)\n    u = A[A > 0]\n    return u[0]",
     "a loop over it": "s = 0.0\n    for v in x[y > 0]:\n        s += v\n    return s",
     "its last element": "u = x[y > 0] * 2.0\n    return u[-1]",
     "np.arange of its length": "u = x[y > 0]\n    return np.dot(u, np.arange(len(u)))",

@@ -434,8 +434,8 @@ def test_gathers_of_other_lengths_raise_before_the_kernel_runs():
     def picked(X, rows, columns):
         return np.sum(X[rows, columns] ** 2)
 
-    with pytest.raises(ValueError, match=r"picked\(\): X\[rows, columns\] on line \d+: the lengths of the arrays of "
-                                         r"indices must be equal"):
+    with pytest.raises(ValueError, match=r"picked\(\): X\[rows, columns\] on line \d+: the sizes along axis 0 of "
+                                         r"the arrays of indices must be equal"):
         sg.grad(picked)(normal(3, 3), np.array([0, 1]), np.array([0, 1, 2]))
     with pytest.raises(IndexError, match="columns"):
         sg.grad(picked)(normal(3, 3), np.array([0, 1]), np.array([0, 3]))

@@ -35,8 +35,8 @@ def sizes_never_equal(x):
     return np.sum(x[1:] * x)  # HERE: sizes-never-equal
 
 
-def sorted_values(x):
-    return np.sum(x[np.argsort(x)] * x)  # HERE: sort
+def sorted_values(A):
+    return np.sum(np.sort(A, axis=None) * 2.0)  # HERE: sort
 
 
 def median_value(A):
@@ -173,10 +173,10 @@ def sorted_in_place(x):
 
 REFUSALS = [
     (sizes_never_equal, "sizes-never-equal", ("x[1:] + x[:-1]", "differ")),
-    (sorted_values, "sort", ("np.argsort", "before the call")),
-    (median_value, "median", ("np.median", "of a vector", "np.sort(A[i])")),
+    (sorted_values, "sort", ("axis=None", "A.ravel()")),
+    (median_value, "median", ("np.median", "A.ravel()", "axis=")),
     (interpolated, "interp", ("np.interp", "k = min(int((t - xp[0]) / h), len(xp) - 2)")),
-    (gather, "gather", ("1-D int64 array argument of indices", "a float array")),
+    (gather, "gather", ("an int64 array argument of indices", "a float array")),
     (axis_out_of_range, "axis-out-of-range", ("axis=1", "from -1 to 0")),
     (unknown_keyword, "unknown-keyword", ("dtype=", "axis=", "keepdims=")),
     (unknown_method, "unknown-method", (".searchsorted()", ".sum()")),
@@ -200,7 +200,8 @@ REFUSALS = [
 ARGUMENTS = {appends_to_a_started_list: (np.ones((3, 4)),), appends_under_an_if: (np.ones((3, 4)),),
              appends_in_a_nested_loop: (np.ones((3, 4)),), loops_over_appended_rows: (np.ones((3, 4)),),
              matmul_of_a_number: (np.ones(3), 2.0), diagonal_of_an_argument: (np.ones((3, 3)),),
-             slice_step_from_data: (np.ones(4), 2), median_value: (np.ones((3, 4)),)}
+             slice_step_from_data: (np.ones(4), 2), median_value: (np.ones((3, 4)),),
+             sorted_values: (np.ones((3, 4)),)}
 
 
 @pytest.mark.parametrize("function, marker, words", REFUSALS, ids=[r[1] for r in REFUSALS])
@@ -220,7 +221,7 @@ def test_the_advice_for_triu_indices_is_right_when_followed():
 
 
 def test_refusal_classes():
-    assert isinstance(refusal(sorted_values, np.ones(3)), errors.UnsupportedCallError)
+    assert isinstance(refusal(sorted_values, np.ones((3, 4))), errors.UnsupportedCallError)
     assert isinstance(refusal(sizes_never_equal, np.ones(3)), errors.UnsupportedExpressionError)
 
 

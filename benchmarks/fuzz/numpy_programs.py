@@ -332,6 +332,18 @@ class NumpyWriter:
     )
     ALIASED_SHARE = 0.3
 
+    # A fourth stream: orders and gathers by arrays of indices made in the function (np.argsort along an axis, a
+    # table of them gathering a vector, take_along_axis, arrays of indices broadcast together), sorts along an axis
+    # and a gather through a mask of two axes.
+    ORDER_FORMS = (
+        ("o = np.argsort({u})", "np.sum({v}[o] * np.arange(len({v}))) + np.sum({u}[o[:2]] ** 2)"),
+        ("o = np.argsort({M}, axis=1)", "np.sum(np.take_along_axis({M}, o, axis=1)[:, -1]) + np.sum({w}[o] * {M})"),
+        ("S = np.sort({M}, axis=0)", "np.sum(S[0] * S[-1]) + np.sum(np.sort({v}) * {u})"),
+        ("keep = ({M} > {c}) | ({M} >= np.max({M}))\n    g = {M}[keep]", "np.sum(np.tanh(g)) + np.max(g) * len(g)"),
+        ("o = np.argsort(-{r})", "np.sum({M}[o] @ {w}) + np.sum({M}[o[:, None], np.argsort({w})] ** 2)"),
+    )
+    ORDER_SHARE = 0.25
+
     def drawn_apart(self, label, share, forms, name, feature, more=()):
         """Now and then one of `forms` (a value, or its setup statements and its value), drawn from a random stream
         of its own (`label`), bound to `name`, kept out of `values`: the term the return adds, or None.  `more`
@@ -361,11 +373,14 @@ class NumpyWriter:
                                  "tile, repeat, list, rounding or fmod")
         aliased = self.drawn_apart("aliased", self.ALIASED_SHARE, self.ALIASED_FORMS, "aliased",
                                    "mask gather, in-place alias or linear solve", (("w", ("m",)), ("r", ("n",))))
+        ordered = self.drawn_apart("ordered", self.ORDER_SHARE, self.ORDER_FORMS, "ordered",
+                                   "argsort, sort along an axis or a gather by a mask of two axes",
+                                   (("w", ("m",)), ("r", ("n",))))
         locals_ = [v for v in self.values if v.text.startswith("t")]
         terms = [f"{self.constant(0.2, 0.9)} * {self.rng.choice(REDUCTIONS[:2])}({v.text})" if v.shape
                  else f"{self.constant(0.2, 0.9)} * {v.text}" for v in locals_]
         terms.append(self.of_shape((), 2))
-        self.lines.append("    return " + " + ".join(terms + [t for t in (extra, aliased) if t]))
+        self.lines.append("    return " + " + ".join(terms + [t for t in (extra, aliased, ordered) if t]))
         body = "\n".join(self.lines)
         # An argument the body never names would be taken for a float: leave unused ones out.
         self.args = {name: value for name, value in self.args.items() if re.search(rf"\b{name}\b", body)}

@@ -40,7 +40,7 @@ class MaskGathers:
     def gathered(self, source, mask, index_node, node, copy=True):
         """`x[m]`, `X[m]` or `X[m, :]`, m a vector of conditions over the first axis: `source` with the stand-in
         size of m in place of that axis, read from a copy of the array unless it is an argument (which nothing
-        writes).  (A mask of several axes, which gathers in C order, stays refused.)"""
+        writes).  (A mask of several axes comes here with it and the array raveled over those axes: C order.)"""
         self.same_size(mask.shape[0], source.shape[0], f"the sizes of {source.text} and its mask", node)
         names = tuple(id(self.frame.variables.get(n.id)) for n in ast.walk(index_node) if isinstance(n, ast.Name))
         stores = sum(n for base, n in self.stores.items() if base not in self.gather_copies)

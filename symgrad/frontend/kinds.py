@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import errors
 from ..cache import INLINE_ATTRIBUTE
-from ..ir import ARRAY_KINDS, FLOAT, INDEX1, INT, KIND_OF_AXES
+from ..ir import ARRAY_KINDS, FLOAT, INDEX_KINDS, INT, KIND_OF_AXES
 from .source import Frame, read_source
 
 # NumPy calls that make a local array of zeros.
@@ -20,12 +20,12 @@ ARRAY_LIKE_CONSTRUCTORS = {id(np.zeros_like), id(np.empty_like)}
 ARRAY_FUNCTIONS = {id(f) for f in (np.sum, np.mean, np.prod, np.dot, np.matmul, np.inner, np.outer, np.trace,
                                    np.transpose, np.linalg.norm, np.linalg.cholesky, np.linalg.solve, np.linalg.inv,
                                    np.linalg.det, np.linalg.slogdet, np.sort, np.median, np.zeros_like, np.empty_like,
-                                   np.ones_like, np.full_like, np.copy,
-                                   np.cumsum, np.diff, np.size, np.reshape, np.ravel, np.expand_dims, np.swapaxes,
-                                   np.std, np.var, np.diag, np.triu, np.tril, np.roll, np.pad, np.flip, np.fliplr,
-                                   np.flipud, np.argmax, np.argmin, np.tensordot, np.vdot, np.kron, np.cumprod,
-                                   np.ptp, np.average, np.nansum, np.nanprod, np.nanmean, np.nanmax, np.nanmin,
-                                   np.moveaxis, np.diagonal, np.squeeze, len)}
+                                   np.ones_like, np.full_like, np.copy, np.cumsum, np.diff, np.size, np.reshape,
+                                   np.ravel, np.expand_dims, np.swapaxes, np.std, np.var, np.diag, np.triu, np.tril,
+                                   np.roll, np.pad, np.flip, np.fliplr, np.flipud, np.argmax, np.argmin, np.argsort,
+                                   np.take, np.take_along_axis, np.tensordot, np.vdot, np.kron, np.cumprod, np.ptp,
+                                   np.average, np.nansum, np.nanprod, np.nanmean, np.nanmax, np.nanmin, np.moveaxis,
+                                   np.diagonal, np.squeeze, len)}
 # builtin sum/max/min of one argument iterate over it, and NumPy's max/min reduce one array.
 ITERATING = {id(builtins.sum), id(math.prod), id(builtins.max), id(builtins.min), id(np.max), id(np.amax), id(np.min),
              id(np.amin)}
@@ -37,6 +37,9 @@ INTEGER_ARGUMENTS = {id(np.roll): ((1,), "shift"), id(np.pad): ((1,), "pad_width
                      id(np.repeat): ((1,), "repeats"), id(np.zeros): ((0,), "shape"), id(np.empty): ((0,), "shape"),
                      id(np.ones): ((0,), "shape"), id(np.full): ((0,), "shape"), id(np.eye): ((0, 1, 2), "N"),
                      id(np.identity): ((0,), "n"), id(np.linspace): ((2,), "num"), id(np.linalg.norm): ((1,), "ord")}
+# Calls whose arguments at these positions, or of these keywords, are arrays of indices (`np.take(x, idx)`,
+# `np.take_along_axis(logp, y[:, None], axis=1)`).
+INDEX_ARGUMENTS = {id(np.take): ((1,), "indices"), id(np.take_along_axis): ((1,), "indices")}
 ARRAY_METHODS = {"sum", "mean", "prod", "max", "min", "std", "var", "cumsum", "cumprod", "diagonal", "dot",
                  "transpose", "reshape", "ravel", "flatten", "argmax", "argmin", "copy", "clip", "trace", "squeeze"}
 
@@ -58,19 +61,29 @@ def static_target(frame, node):
 INT_OF_FLOAT = {id(int), id(round), id(math.floor), id(math.ceil), id(math.trunc)}
 
 
-def _integer_names_in(node, frame):
-    """The names an integer expression (an index, a bound, a size) reads as integers: not those inside a call
+def _integer_parts(node, frame):
+    """The parts of an integer expression (an index, a bound, a size) read as integers: not those inside a call
     that makes an int of a float, nor those compared in a mask (`out[(x > a) & (x < b)]`)."""
-    names, pending = set(), [node]
+    pending = [node]
     while pending:
         part = pending.pop()
         if isinstance(part, ast.Compare) or isinstance(part, ast.Call) and id(static_target(
                 frame, part.func)) in INT_OF_FLOAT:
             continue
-        if isinstance(part, ast.Name):
-            names.add(part.id)
+        yield part
         pending.extend(ast.iter_child_nodes(part))
-    return names
+
+
+def _integer_names_in(node, frame):
+    """The names an integer expression reads as integers."""
+    return {part.id for part in _integer_parts(node, frame) if isinstance(part, ast.Name)}
+
+
+def _arrays_read_in(node, frame):
+    """The arrays whose elements an integer expression reads: `idx` in `x[idx[k] + 1]`, `indptr` in
+    `range(indptr[i], indptr[i + 1])`."""
+    return {part.value.id for part in _integer_parts(node, frame)
+            if isinstance(part, ast.Subscript) and isinstance(part.value, ast.Name)}
 
 
 def _is_new_axis(node):
@@ -112,34 +125,55 @@ def _scoped_walk(definition):
 
 
 def _read_into_indices(definition, frame, integers):
-    """The arrays whose elements the body binds to names it indexes with: `i = bi[b]` (a name of `integers`), and
-    the sequences of a `for` over them (`for i in bi`, `zip(bi, bj)`, `enumerate(bi)`)."""
+    """The arrays whose elements the body binds to names it indexes with: `i = bi[b]` (a name of `integers`), the
+    rows of a table unpacked into such names (`i, j = bonds[b]`, `for i, j in bonds`), and the sequences of a
+    `for` over them (`for i in bi`, `zip(bi, bj)`, `enumerate(bi)`)."""
+
+    def indexing(target):
+        names = target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]
+        return names and all(isinstance(n, ast.Name) for n in names) and any(n.id in integers for n in names)
+
     found = set()
     for node in ast.walk(definition):
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
-                and node.targets[0].id in integers and isinstance(node.value, ast.Subscript) \
-                and isinstance(node.value.value, ast.Name):
-            found.add(node.value.value.id)
-        elif isinstance(node, (ast.For, ast.comprehension)):
-            targets, iterables = [node.target], [node.iter]
-            if isinstance(node.iter, ast.Call) and static_target(frame, node.iter.func) in (enumerate, zip):
-                enumerated = static_target(frame, node.iter.func) is enumerate
-                iterables = list(node.iter.args[:1] if enumerated else node.iter.args)
-                elements = node.target.elts if isinstance(node.target, ast.Tuple) else []
-                targets = elements[1:2] if enumerated else elements
-            for target, iterable in zip(targets, iterables):
-                if isinstance(target, ast.Name) and target.id in integers and isinstance(iterable, ast.Name):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Tuple) \
+                and isinstance(node.value, ast.Tuple):  # (i, j = bonds[b, 0], bonds[b, 1])
+            pairs = zip(node.targets[0].elts, node.value.elts)
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+            pairs = [(node.targets[0], node.value)]
+        else:
+            pairs = []
+        for target, value in pairs:
+            if indexing(target) and isinstance(value, ast.Subscript) and isinstance(value.value, ast.Name):
+                found.add(value.value.id)
+        if isinstance(node, (ast.For, ast.comprehension)):
+            for target, iterable in _iterated(node.target, node.iter, frame):
+                if indexing(target) and isinstance(iterable, ast.Name):
                     found.add(iterable.id)
     return found
+
+
+def _iterated(target, iterable, frame):
+    """The (target, sequence) pairs of a `for` that takes elements of sequences: `for i in bi`, `zip(bi, bj)`,
+    `enumerate(bi)`, nested (`for b, (i, j) in enumerate(zip(bi, bj))`)."""
+    function = static_target(frame, iterable.func) if isinstance(iterable, ast.Call) else None
+    elements = target.elts if isinstance(target, (ast.Tuple, ast.List)) else None
+    if function is enumerate and iterable.args and elements and len(elements) == 2:
+        yield from _iterated(elements[1], iterable.args[0], frame)
+    elif function is zip and elements and len(elements) == len(iterable.args):
+        for element, sequence in zip(elements, iterable.args):
+            yield from _iterated(element, sequence, frame)
+    elif function not in (enumerate, zip):
+        yield target, iterable
 
 
 def infer_kinds(source, seen=None, observed=None):
     """Each parameter's kind from how the body uses it: an array of at least as many axes as its uses show
     (indices, `.shape[k]`, `axis=k`; `len`, `np.sum`, `@`, methods such as `.sum()`: one at least; `.T`: two
-    unless the first call passes a vector), an int where it is a `range` bound or an index, else a float; a vector of indices (INDEX1) where it indexes another
-    array (`x[idx]`, a gather) and is an array itself (`x[idx[k]]`) or the first call passed an int vector.
+    unless the first call passes a vector), an int where it is a `range` bound or an index, else a float; an int64
+    array of indices (INDEX1, INDEX2 by its axes) where it indexes another array (`x[idx]`, a gather) and is an
+    array itself (`x[idx[k]]`, `pos[bonds[b, 0]]`) or the first call passed an int array of one or two axes.
     `observed` (argument -> the kind of the array the first call passed: ARRAY1 to ARRAY3 by its axes, INDEX1
-    for an int vector) decides the number of axes where the body allows it (`xs[t]` is a row of a matrix), and
+    and INDEX2 for an int array) decides the number of axes where the body allows it (`xs[t]` is a row of a matrix), and
     makes an array of an argument the body only uses elementwise (`np.exp(x)`), as Numba keys a compilation by
     the types of the first call."""
     seen = (seen or set()) | {source.function}
@@ -148,6 +182,7 @@ def infer_kinds(source, seen=None, observed=None):
     parameters = [p.arg for p in source.definition.args.posonlyargs + source.definition.args.args
                   + source.definition.args.kwonlyargs]
     ndims, integers, indexing = {}, set(), set()  # (indexing: names that index an array whole, or their base)
+    in_indices = set()  # names read in an index
     transposed = set()  # names read as `.T`: two axes, unless the first call passes fewer
     aliases = {node.targets[0].id: node.value.id for node in ast.walk(source.definition)
                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
@@ -168,23 +203,27 @@ def infer_kinds(source, seen=None, observed=None):
                 elements = base.slice.elts if isinstance(base.slice, ast.Tuple) else [base.slice]
                 levels.append(elements)
                 for element in elements:
-                    parts = (element.lower, element.upper) if isinstance(element, ast.Slice) else (element,)
-                    integers |= set().union(set(), *(_integer_names_in(p, frame) for p in parts
-                                                     if p is not None)) - shadowed
+                    parts = [p for p in ((element.lower, element.upper) if isinstance(element, ast.Slice) else
+                                         (element,)) if p is not None]
+                    integers |= set().union(set(), *(_integer_names_in(p, frame) for p in parts)) - shadowed
+                    indexing |= set().union(set(), *(_arrays_read_in(p, frame) for p in parts)) - shadowed
+                    if not isinstance(element, ast.Slice):  # (`x[starts - 1]`: starts may be an array of indices)
+                        in_indices |= _integer_names_in(element, frame) - shadowed
                     while isinstance(element, ast.Subscript):
                         element = element.value
                     if isinstance(element, ast.Name):
                         indexing.add(element.id)
                 base = base.value
             # The base's axes: each level of a chain (innermost first) needs one per index it has, beyond those
-            # the levels before it took away (an integer takes one, a new axis gives one, a slice or a gather
-            # by an observed vector of indices keeps it: x[idx][1:] is a vector).
+            # the levels before it took away (an integer takes one, a new axis gives one, a slice keeps it, a gather
+            # by an observed array of indices gives one less than its own: x[idx][1:] is a vector).
             depth, taken = 0, 0
             for elements in reversed(levels):
                 elements = [e for e in elements if not (isinstance(e, ast.Constant) and e.value is Ellipsis)]
                 depth = max(depth, taken + sum(not _is_new_axis(e) for e in elements))
-                taken += sum(-1 if _is_new_axis(e) else 0 if isinstance(e, ast.Slice) or isinstance(e, ast.Name)
-                             and observed.get(e.id) == INDEX1 else 1 for e in elements)
+                taken += sum(-1 if _is_new_axis(e) else 0 if isinstance(e, ast.Slice) else
+                             1 - INDEX_KINDS[observed[e.id]] if isinstance(e, ast.Name) and observed.get(e.id)
+                             in INDEX_KINDS else 1 for e in elements)
             if isinstance(base, ast.Name):
                 array(base.id, depth)
             shape = node.value
@@ -227,10 +266,14 @@ def infer_kinds(source, seen=None, observed=None):
                 array(method.value.id, least)
                 continue
             arguments = [a.id if isinstance(a, ast.Name) else None for a in node.args]
-            positions, keyword = INTEGER_ARGUMENTS.get(id(target), ((), None))
+            positions, keyword = INTEGER_ARGUMENTS.get(id(target), INDEX_ARGUMENTS.get(id(target), ((), None)))
             for part in [a for k, a in enumerate(node.args) if k in positions] + [
                     k.value for k in node.keywords if k.arg == keyword]:
                 integers |= _integer_names_in(part, frame) - shadowed
+                while id(target) in INDEX_ARGUMENTS and isinstance(part, ast.Subscript):
+                    part = part.value
+                if id(target) in INDEX_ARGUMENTS and isinstance(part, ast.Name):
+                    indexing.add(part.id)
             if target is np.einsum and node.args and isinstance(node.args[0], ast.Constant) and isinstance(
                     node.args[0].value, str):  # ('ij,j->i', A, x): A has two axes, x one
                 terms = node.args[0].value.replace(" ", "").partition("->")[0].split(",")
@@ -240,6 +283,7 @@ def infer_kinds(source, seen=None, observed=None):
             elif target is range:
                 for argument in node.args:
                     integers |= _integer_names_in(argument, frame) - shadowed
+                    indexing |= _arrays_read_in(argument, frame) - shadowed
             elif id(target) in ARRAY_FUNCTIONS or id(target) in ITERATING and len(node.args) == 1:
                 for position, name in enumerate(arguments):
                     if name and position not in positions:
@@ -263,7 +307,7 @@ def infer_kinds(source, seen=None, observed=None):
                         kind = helper_kinds[helper_parameters[position]]
                         if kind in ARRAY_KINDS:
                             array(name, ARRAY_KINDS[kind])
-                        elif kind == INDEX1 and name in parameters and name not in shadowed:
+                        elif kind in INDEX_KINDS and name in parameters and name not in shadowed:
                             indexing.add(name)
                             integers.add(name)
                         elif kind == INT and name in parameters and name not in shadowed:
@@ -274,10 +318,12 @@ def infer_kinds(source, seen=None, observed=None):
     kinds = {}
     for name in parameters:
         seen = observed.get(name)
-        seen_axes = ARRAY_KINDS.get(seen, 1 if seen == INDEX1 else 0)
-        if name in indexing and name in integers and ndims.get(name, 1) == 1 and (
-                seen == INDEX1 or seen is None and name in ndims):
-            kinds[name] = INDEX1
+        seen_axes = ARRAY_KINDS.get(seen, INDEX_KINDS.get(seen, 0))
+        index_axes = max(seen_axes, ndims.get(name, 1))
+        if name in integers and index_axes in INDEX_KINDS.values() and (
+                name in indexing and (seen in INDEX_KINDS or seen is None and name in ndims)
+                or name in in_indices and seen in INDEX_KINDS):  # (`x[starts - 1]` of an int array passed)
+            kinds[name] = next(kind for kind, axes in INDEX_KINDS.items() if axes == index_axes)
         elif name in ndims:
             least = max(ndims[name], 2) if name in transposed and not seen_axes else ndims[name]
             kinds[name] = KIND_OF_AXES.get(max(seen_axes, least), KIND_OF_AXES[max(ARRAY_KINDS.values())])

@@ -24,7 +24,7 @@ from sympy.logic.boolalg import BooleanAtom
 
 from .. import errors
 from ..cache import IMPORTED, INLINE_ATTRIBUTE, describe_helper, describe_number, imported
-from ..ir import ARRAY_KINDS, FLOAT, INDEX1, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store, walk
+from ..ir import ARRAY_KINDS, FLOAT, INDEX_KINDS, INT, Allocate, Argument, Assign, Carried, Loop, Program, Store, walk
 from ..module_values import LIBRARIES, spelled
 from ..rules import (FUNCTIONS_BY_OBJECT, RUNTIME_FUNCTIONS, AsFloat, AsIndex, FloorDivision, IntDiv, IntMod, Modulo,
                      PythonInt, element_reads, integer_valued, isnan, power, python_not, python_or,
@@ -34,8 +34,7 @@ from .desugar import COUNTED_WHILE
 from .kinds import ARRAY_CONSTRUCTORS, ARRAY_LIKE_CONSTRUCTORS, infer_kinds, static_target
 from .numpy_lowering import (REDUCING_FUNCTIONS, ArrayExpression, ArrayList, ArrayValue, MaskedArray,
                              FLOAT64, FLOAT_TYPES, FloatInfo, LoopAppend, NumpyLowering, as_condition, as_number,
-                             composite, whole_float_hint,
-                             refusal, special_reduction, stats_refusal, trip_count)
+                             composite, refusal, special_reduction, stats_refusal, trip_count)
 from .gathers import MaskGathers
 from .linear_algebra import LinearAlgebra
 from .numpy_functions import MASK_OPERATORS, NumpyFunctions, in_place_method, numpy_method, scipy_function
@@ -170,6 +169,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries, LinearA
         self.python_lists = {}  # array made of a list display (`[a, b]`) -> its elements (see `python_list`)
         self.size_names = {}  # an argument's size symbol -> how the user writes it (len(x), X.shape[1])
         self.entry_symbols = set()  # what a kernel knows when it starts: int arguments and sizes
+        self.parameters = []  # the function's own arguments, as lifted (`Argument`)
         self.single_reads = {}  # a function's definition -> the names it reads once (see `read_once`)
         self.carried_arrays = set()  # (frame, name) of the arrays the loops being lifted carry (see `histories`)
         self.passed_globals = {}  # path -> ArrayValue of each module-level array read (see `module_array`)
@@ -210,8 +210,9 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries, LinearA
     def assign(self, name, value, node, taped=False, probe=False):
         """Bind a value to a fresh SSA symbol; atoms (symbols, numbers), tuples and arrays are bound as they are.
         With `probe`, the array reads of the value are made even where nothing uses it (see `probe_lost`)."""
-        if isinstance(value, tuple):
-            return tuple(self.assign(name, v, node, probe=probe) for v in value)
+        if isinstance(value, tuple):  # (a named result, slogdet's, stays one)
+            return type(value)(*(self.assign(name, v, node, probe=probe) for v in value)) if hasattr(
+                value, "_fields") else tuple(self.assign(name, v, node, probe=probe) for v in value)
         if isinstance(value, ArrayExpression):
             return self.materialized(value, name, node)
         if isinstance(value, MaskedArray):  # (its data computed once, as np.ma.array of a computed value is)
@@ -274,7 +275,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries, LinearA
     def lift(self):
         source = read_source(self.function)
         kinds = infer_kinds(source, observed=self.observed)
-        arguments = []
+        arguments = self.parameters
         self.used_names |= {parameter.arg for parameter in self._parameters(source)}  # kept as they are
         for parameter in self._parameters(source):
             if parameter.arg in RESERVED_NAMES:
@@ -326,8 +327,8 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries, LinearA
             return Argument(name, sp.Symbol(name, real=True))
         if kind == INT:
             return Argument(name, sp.Symbol(name, integer=True), INT)
-        label = sp.Symbol(name, integer=True) if kind == INDEX1 else sp.Symbol(name, real=True)
-        ndim = ARRAY_KINDS.get(kind, 1)
+        label = sp.Symbol(name, integer=True) if kind in INDEX_KINDS else sp.Symbol(name, real=True)
+        ndim = {**ARRAY_KINDS, **INDEX_KINDS}[kind]
         shape = tuple(self.fresh(f"{name}_shape{k}", integer=True, nonnegative=True) for k in range(ndim))
         return Argument(name, label, kind, sp.IndexedBase(label, shape=shape), shape)
 
@@ -522,9 +523,10 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries, LinearA
             listed in self.python_lists
 
     def augmented(self, node):
-        if isinstance(node.target, ast.Subscript) and any(
+        if isinstance(node.target, ast.Subscript) and (any(
                 isinstance(part, ast.Slice) or isinstance(part, ast.Constant) and part.value is Ellipsis
-                for part in ast.walk(node.target.slice)):  # `f[1:] -= d`: `f[1:] = f[1:] - d`, as NumPy computes it
+                for part in ast.walk(node.target.slice)) or self.names_a_part(node.target)):
+            # `f[1:] -= d`, `agg[dst[k]] += Z[src[k]]` (a row): `f[1:] = f[1:] - d`, as NumPy computes it
             current = self.value(ast.copy_location(ast.Subscript(node.target.value, node.target.slice, ast.Load()),
                                                    node.target))
             self.bind(node.target, self.array_arithmetic(node.op, current, self.value(node.value), node), node)
@@ -551,6 +553,13 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries, LinearA
         else:
             raise self.error(errors.UnsupportedStatementError, node.target,
                              "augmented assignment to this target: use a variable or an array element")
+
+    def names_a_part(self, target):
+        """Whether a subscript names a row (or a block) of a local array, with fewer indices than it has axes
+        (`agg[i]` of a matrix)."""
+        array = self.frame.variables.get(target.value.id) if isinstance(target.value, ast.Name) else None
+        indices = target.slice.elts if isinstance(target.slice, ast.Tuple) else [target.slice]
+        return self.is_array(array) and len(indices) < self.expression(array, target).ndim
 
     def frames(self):
         """This function's frame and those of the callers whose helpers are being lifted, outermost first."""
@@ -625,7 +634,8 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries, LinearA
         if isinstance(target, ast.Name):
             previous = self.frame.variables.get(target.id)
             carried = (self.frame, target.id) in self.carried_arrays
-            if self.frame.loops and self.is_array(previous) and previous is not value and not carried:
+            local = any(target.id in names for names in self.frame.loop_locals)  # (made anew at each iteration)
+            if self.frame.loops and self.is_array(previous) and previous is not value and not carried and not local:
                 raise self.error(errors.UnsupportedStatementError, target,
                                  f"rebinding the array {target.id!r} inside a loop: make a new array once before "
                                  "the loop and write its elements")
@@ -863,9 +873,13 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries, LinearA
         self.whole |= {phis[name] for name in counters}
         appends = self.loop_appends(node, before, start, stop, step, index)
         self.frame.variables = {**before, **phis, **appends}
-        with self.nested_block() as body:
-            bind(index)
-            self.carry_arrays(histories, index, start, step, node.body, node)
+        self.frame.loop_locals.append(assigned - set(before))
+        try:
+            with self.nested_block() as body:
+                bind(index)
+                self.carry_arrays(histories, index, start, step, node.body, node)
+        finally:
+            self.frame.loop_locals.pop()
         after = self.frame.variables
         carried, variables = [], dict(before)
         for name in carried_names:
@@ -1005,7 +1019,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries, LinearA
                 raise self.error(errors.UnsupportedExpressionError, arg,
                                  f"the range bound {ast.unparse(arg)!r} is not an integer expression (it depends on a "
                                  "float value): loop bounds must come from int arguments, len(x), x.shape[k] or "
-                                 "integer literals" + whole_float_hint(bound))
+                                 "integer literals" + self.whole_float_hint(bound))
         if len(bounds) == 1:
             return sp.Integer(0), bounds[0], sp.Integer(1)
         step = bounds[2] if len(bounds) == 3 else sp.Integer(1)
@@ -1081,7 +1095,7 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries, LinearA
                 raise self.error(errors.UnsupportedExpressionError, index_node,
                                  f"the index {ast.unparse(index_node)!r} is not an integer expression: index with "
                                  "loop variables, int arguments and integer arithmetic on them"
-                                 + whole_float_hint(index))
+                                 + self.whole_float_hint(index))
             indices.append(index)  # a negative one counts from the end, in the kernel as in Python
         return array, tuple(indices)
 
@@ -1265,6 +1279,8 @@ class Lifter(Comprehensions, NumpyLowering, NumpyFunctions, NumpySeries, LinearA
             array = self.value(node.value)
             if isinstance(array, FloatInfo):
                 return self.float_info_attribute(node)
+            if isinstance(array, tuple) and node.attr in getattr(array, "_fields", ()):  # (a named result)
+                return getattr(array, node.attr)
             if not self.is_array(array):
                 raise self.error(errors.UnsupportedExpressionError, node,
                                  f"the attribute .{node.attr} of the number {ast.unparse(node.value)!r}")
@@ -1712,8 +1728,12 @@ def _lifted_for_ranks(function, observed, array_output=False):
                 Lifter(function, {k: v for k, v in observed.items() if k != name}, array_output).lift()
             except errors.UnsupportedSyntaxError:
                 continue
-            refused.msg += (f"; the first call passed {name!r} as an array, and with a number there the function "
-                            f"lifts: if {name} is a number, pass a float")
+            if own[name] not in INDEX_KINDS:
+                refused.msg += (f"; the first call passed {name!r} as an array, and with a number there the "
+                                f"function lifts: if {name} is a number, pass a float")
+            elif f"np.asarray({name}, dtype=np.int64)" not in refused.msg:
+                refused.msg += (f"; the first call passed {name!r} as floats, and as an array of indices the "
+                                f"function lifts: pass np.asarray({name}, dtype=np.int64)")
             break
         raise refused
     for name in [name for name in contradicted if name in observed]:

@@ -8,6 +8,7 @@ exactly and nothing is taped: the pivot LU chooses is an index (derivative 0), r
 """
 
 import ast
+import collections
 import operator
 
 import numpy as np
@@ -17,6 +18,10 @@ from .. import errors
 from ..rules import AsIndex
 from .numpy_functions import _square
 from .numpy_lowering import ArrayExpression, ArrayValue, as_number
+
+
+# NumPy's named result of np.linalg.slogdet: a tuple whose fields are also attributes (`slogdet(K).logabsdet`)
+SlogdetResult = collections.namedtuple("SlogdetResult", "sign logabsdet")
 
 
 class LinearAlgebra:
@@ -242,14 +247,14 @@ class LinearAlgebra:
             "prod", [factors.size], lambda i: as_number(factors.upper.at(i + i)), node), node)
 
     def log_determinant(self, target, node):
-        """np.linalg.slogdet(a): (sign, log|det a|), a tuple as NumPy's result unpacks (`sign, logdet = ...`, or
-        `[1]`); a singular matrix gives (0, -inf), as NumPy's.  The sign's derivative is 0."""
+        """np.linalg.slogdet(a): (sign, log|det a|), a tuple as NumPy's result unpacks (`sign, logdet = ...`,
+        `[1]`, `.logabsdet`); a singular matrix gives (0, -inf), as NumPy's.  The sign's derivative is 0."""
         factors = self.factored(self.arguments(node, ("a",), 1), node)
         diagonal = lambda i: as_number(factors.upper.at(i + i))  # noqa: E731
         sign = self.permutation_sign(factors, node) * self.fold("prod", [factors.size],
                                                                   lambda i: sp.sign(diagonal(i)), node)
         magnitude = self.fold("sum", [factors.size], lambda i: sp.log(sp.Abs(diagonal(i))), node)
-        return self.assign("sign", sign, node), self.assign("logdet", magnitude, node)
+        return SlogdetResult(self.assign("sign", sign, node), self.assign("logdet", magnitude, node))
 
     def factored(self, bound, node):
         """The `pivoted_factors` of the square matrix `a` of a call's arguments, made once per block for an array

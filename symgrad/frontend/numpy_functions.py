@@ -20,7 +20,7 @@ import sympy as sp
 
 from .. import errors
 from ..ir import ARRAY_KINDS, Carried, Loop
-from ..rules import (IntDiv, IntMod, Maximum, Minimum, integer_valued, isnan, numpy_extreme, python_not,
+from ..rules import (IntDiv, IntMod, Maximum, Minimum, integer_valued, isinf, isnan, numpy_extreme, python_not,
                      python_or, python_piecewise)
 from .numpy_lowering import CONDITIONS, ArrayExpression, ArrayValue, as_condition, as_number, is_condition
 
@@ -418,6 +418,23 @@ class NumpyFunctions:
 
         return self.elementwise(element, operands, node)
 
+    def without_non_finite(self, target, node):
+        """np.nan_to_num(x, nan=0.0, posinf=None, neginf=None): NaN replaced by `nan`, infinities by `posinf` and
+        `neginf` (the largest finite floats by default), each element's derivative its own where it is finite and 0
+        where it was replaced."""
+        bound = self.arguments(node, ("x", "copy", "nan", "posinf", "neginf"), 1)
+        largest = sp.Float(np.finfo(np.float64).max)
+        nan, posinf, neginf = (as_number(bound.get(name) if bound.get(name) is not None else default) for name, default
+                               in (("nan", sp.Integer(0)), ("posinf", largest), ("neginf", -largest)))
+
+        def element(x):
+            x = as_number(x)
+            infinite = sp.Ne(isinf(x), 0)  # (not x == oo: SymPy takes a real symbol for finite)
+            return sp.Piecewise((nan, sp.Ne(isnan(x), 0)), (posinf, sp.And(infinite, x > 0)), (neginf, infinite),
+                                (x, True))
+
+        return self.elementwise(element, [bound["x"]], node)
+
     # --- operators as functions, logical functions, methods --------------------------------------------------
     def operator_function(self, target, node):
         """np.add(a, b), np.subtract, np.multiply, np.divide (np.true_divide), np.negative(a), np.reciprocal(a): the
@@ -658,6 +675,48 @@ class NumpyFunctions:
                 [(sp.Eq(i[1] - i[0], k), lambda: array.at((i[0] if k >= 0 else i[1],))),
                  (sp.true, lambda: sp.Integer(0))]), False, ast.unparse(node))
         return self.diagonal_of(array, k, node)
+
+    def taken(self, target, node):
+        """np.take(a, indices, axis=None): a gather along `axis` (of a vector when axis is None), `indices` an
+        array of indices or an integer."""
+        bound = self.arguments(node, ("a", "indices", "axis"), 3)
+        array = self.array_argument(bound, "a", node, "an array")
+        if bound.get("axis") is None and array.ndim > 1:
+            raise self.rank_error(errors.UnsupportedCallError, node,
+                                  f"{ast.unparse(node)!r}: np.take without axis reads the flattened array: take it "
+                                  f"of {ast.unparse(node.args[0]) if node.args else 'a'}.ravel(), or give axis=")
+        axis = self.axis_of(bound.get("axis", sp.Integer(0)), array.ndim, node, optional=False)
+        self.not_along_a_gather(array.shape[axis])
+        indices = bound.get("indices")
+        if not self.is_array(indices):
+            index = self.integer(self.number(indices, node), "indices", node)
+            return ArrayExpression(array.shape[:axis] + array.shape[axis + 1:],
+                                   lambda i: array.at(i[:axis] + (index,) + i[axis:]), array.view,
+                                   ast.unparse(node)) if array.ndim > 1 else array.at((index,))
+        indices = self.gathering(indices, array.text, node)
+        width = indices.ndim
+        return ArrayExpression(array.shape[:axis] + indices.shape + array.shape[axis + 1:], lambda i: array.at(
+            i[:axis] + (indices.at(i[axis:axis + width]),) + i[axis + width:]), False, ast.unparse(node))
+
+    def taken_along_axis(self, target, node):
+        """np.take_along_axis(arr, indices, axis): `arr` read at `indices` along `axis`, the other axes in step
+        (`np.take_along_axis(logp, y[:, None], axis=1)`, a sort by np.argsort along an axis)."""
+        bound = self.arguments(node, ("arr", "indices", "axis"), 3)
+        array = self.array_argument(bound, "arr", node, "an array")
+        indices = self.gathering(bound.get("indices"), array.text, node) if self.is_array(bound.get("indices")) \
+            else None
+        if indices is None or indices.ndim != array.ndim or bound.get("axis") is None:
+            raise self.rank_error(errors.UnsupportedCallError, node,
+                                  f"{ast.unparse(node)!r}: np.take_along_axis(arr, indices, axis) takes an array of "
+                                  "indices with as many axes as arr (y[:, None] for one per row) and an axis")
+        axis = self.axis_of(bound["axis"], array.ndim, node, optional=False)
+        self.not_along_a_gather(array.shape[axis])
+        for k in range(array.ndim):
+            if k != axis:
+                self.same_size(array.shape[k], indices.shape[k], f"the sizes along axis {k} of arr and indices",
+                               node)
+        return ArrayExpression(indices.shape, lambda i: array.at(i[:axis] + (indices.at(i),) + i[axis + 1:]), False,
+                               ast.unparse(node))
 
     def matrix_diagonal(self, target, node):
         """np.diagonal(A, offset) of a matrix (and the method A.diagonal(offset)): np.diag(A, offset)."""
@@ -965,6 +1024,10 @@ FUNCTIONS = {
     np.cov: "covariance",
     np.linalg.matrix_power: "matrix_power",
     np.sort: "sorted_copy",
+    np.argsort: "sorting_order",
+    np.nan_to_num: "without_non_finite",
+    np.take: "taken",
+    np.take_along_axis: "taken_along_axis",
     np.median: "median",
     np.percentile: "percentile",
     np.quantile: "percentile",

@@ -31,7 +31,7 @@ from sympy.core.relational import Relational
 from sympy.logic.boolalg import BooleanAtom, BooleanFunction
 
 from .. import errors
-from ..ir import Allocate, Assign, Carried, Loop, walk
+from ..ir import ARRAY_KINDS, Allocate, Assign, Carried, Loop, walk
 from ..rules import (AsIndex, Ceil, Erfc, FloatTest, IntDiv, IntMod, LogNdtr, Maximum, Minimum, Ndtr, PythonInt,
                      SliceBound, WholeFloat, isnan, numpy_extreme, python_not, python_piecewise, seen_through)
 from .kinds import static_target
@@ -270,7 +270,6 @@ def stats_refusal(owner, method):
 
 # NumPy functions that are refused on arrays, with what to write instead (the table of docs/language.md).
 REFUSED_FUNCTIONS = {
-    "argsort": "sort the data (or compute the order) before the call and pass the indices as an int64 array",
     "interp": "find the interval's index, then the line through its ends: on a uniform grid k = min(int((t - "
               "xp[0]) / h), len(xp) - 2), then fp[k] + (fp[k + 1] - fp[k]) * (t - xp[k]) / (xp[k + 1] - xp[k])",
     "triu_indices": "np.sum(np.triu(D, 1)) sums the upper triangle; for a function of each pair write the loops "
@@ -284,18 +283,6 @@ REFUSED_FUNCTIONS = {
 MASK_ADVICE = ("keep the shape and zero the rest, np.where(m, x, 0.0) (or -np.inf before np.max), then reduce; "
                "x[np.argmax(m)] is the first element where m holds; symgrad takes x[m] in elementwise arithmetic, "
                "functions, @ over the other axes, reductions, len() and stores through m (docs/language.md)")
-
-
-def whole_float_hint(value):
-    """Advice for an index or bound rounded by NumPy, whose result is a float (`np.floor(t)`), as NumPy refuses it;
-    or read from an array of several axes (a table of indices, `bonds[b, 0]`), which symgrad reads as floats."""
-    if value.has(WholeFloat):
-        return (": np.floor, np.ceil, np.round and np.trunc return floats, which NumPy does not take there either; "
-                "int(...) or math.floor(...) makes an int")
-    if any(len(read.indices) > 1 for read in value.atoms(sp.Indexed)):
-        return ("; a table of indices of several axes is read as floats: pass each column as its own 1-D int64 "
-                "array (bonds[:, 0].copy() and bonds[:, 1].copy()) and index with their elements")
-    return ""
 
 
 # SciPy functions refused by (subpackage, name), with what to write instead: ODE solvers and quadrature call back
@@ -509,9 +496,9 @@ class NumpyLowering:
             self.shape_checks.append((sp.Gt(trips, 0), f"{self.function.__name__}(): {what} and must run at least "
                                                        f"once ({self.shape_text(trips)} times)"))
 
-    def broadcast(self, operands, node):
+    def broadcast(self, operands, node, what="the broadcast operands"):
         """The shape of NumPy's broadcast of `operands` (arrays and numbers), and for each operand a function
-        from result indices to its own."""
+        from result indices to its own; `what` names the operands in a message."""
         arrays = [self.expression(o, node) if self.is_array(o) else None for o in operands]
         ndim = max(a.ndim for a in arrays if a is not None)
         shape = []
@@ -520,7 +507,7 @@ class NumpyLowering:
             wide = [s for s in sizes if s != 1]
             size = wide[0] if wide else sp.Integer(1)
             for other in wide[1:]:
-                self.same_size(size, other, f"the sizes along axis {axis} of the broadcast operands", node)
+                self.same_size(size, other, f"the sizes along axis {axis} of {what}", node)
             shape.append(size)
         # A computed operand stretched along an axis would be computed again for each element there: made once.
         arrays = [a if a is None or a.view or a.ndim == ndim and not any(
@@ -589,6 +576,19 @@ class NumpyLowering:
         self.probe_lost(numbers, parts, node)  # (a decided comparison still reads its operands)
         return as_number(sp.And(*parts))
 
+    def whole_float_hint(self, value):
+        """Advice for an index or bound rounded by NumPy, whose result is a float (`np.floor(t)`), as NumPy refuses
+        it; or read from an array argument the first call passed as floats (`bonds[b, 0]`, `indptr[i]`)."""
+        if value.has(WholeFloat):
+            return (": np.floor, np.ceil, np.round and np.trunc return floats, which NumPy does not take there "
+                    "either; int(...) or math.floor(...) makes an int")
+        passed = {argument.symbol: argument.name for argument in self.parameters if argument.kind in ARRAY_KINDS}
+        names = sorted({passed[read.base.label] for read in value.atoms(sp.Indexed) if read.base.label in passed})
+        if names:
+            return (f"; {names[0]!r} was passed as floats, so its elements are floats: pass an array of indices as "
+                    f"int64 (np.asarray({names[0]}, dtype=np.int64))")
+        return ""
+
     # --- slices, new axes, transposes ------------------------------------------------------------------------
     def sliced(self, value, index_nodes, node, values=None):
         """`x[1:]`, `A[:, j]`, `A[i]`, `x[:, None]`, `x[idx]`: a view, or an element when every axis gets an
@@ -615,18 +615,22 @@ class NumpyLowering:
             elif self.is_array(index := self.index_list(index_node) if isinstance(index_node, ast.List) else
                                values[position] if values else self.value(index_node)):  # x[idx]: a gather
                 if self.masked_gather is None and axis == 0 and not isinstance(index_node, ast.List) and (
-                        mask := self.expression(index, index_node)).ndim == 1 and self.mask_element(mask)[0] and all(
-                        isinstance(n, ast.Slice) and n.lower is n.upper is n.step is None
-                        for n in index_nodes[position + 1:]):
+                        mask := self.expression(index, index_node)).ndim <= source.ndim and self.mask_element(
+                        mask)[0] and all(isinstance(n, ast.Slice) and n.lower is n.upper is n.step is None
+                                         for n in index_nodes[position + 1:]):
                     argument = isinstance(value, ArrayValue) and not value.local  # (never written: read as is)
+                    if mask.ndim > 1:  # (X[M] of a mask of several axes: the elements in C order, a vector)
+                        for k in range(mask.ndim):
+                            self.same_size(mask.shape[k], source.shape[k], f"the sizes along axis {k} of "
+                                                                           f"{source.text} and its mask", node)
+                        source = self.reshaped(source, (sp.Integer(-1),) + source.shape[mask.ndim:], node)
+                        mask = self.reshaped(mask, (sp.Integer(-1),), node)
                     return self.gathered(source, mask, index_node, node, copy=not argument)  # (x[m], X[m, :])
                 indices = index if isinstance(index_node, ast.List) else self.gathering(index, source.text,
                                                                                         index_node)
-                if gathered is None:  # (the vectors of indices of one index share one axis of the result)
+                if gathered is None:  # (the arrays of indices of one index share the axes of their broadcast)
                     gathered = len(shape)
-                    shape.append(indices.shape[0])
-                else:
-                    self.same_size(shape[gathered], indices.shape[0], "the lengths of the arrays of indices", node)
+                    shape.append(None)
                 plan.append((axis, gathered, indices))
             else:
                 index = self.index_number(index, source.text, index_node)
@@ -634,30 +638,36 @@ class NumpyLowering:
                     raise self.error(errors.UnsupportedExpressionError, index_node,
                                      f"the index {ast.unparse(index_node)!r} is not an integer expression: index "
                                      "with loop variables, int arguments and integer arithmetic on them"
-                                     + whole_float_hint(index))
+                                     + self.whole_float_hint(index))
                 plan.append((axis, index))
             axis += 1
         for rest in range(axis, source.ndim):  # axes not named are taken whole: A[i] is row i
             plan.append((rest, sp.Integer(0), sp.Integer(1)))
             shape.append(source.shape[rest])
+        gathers = [k for k, entry in enumerate(plan) if entry is not None and len(entry) == 3
+                   and isinstance(entry[2], ArrayExpression)]
+        block, readers = (), {}
+        if gathers:  # (A[rows[:, None], cols]: the arrays of indices broadcast, as NumPy's do)
+            block, arrays, indexers = self.broadcast([plan[k][2] for k in gathers], node, "the arrays of indices")
+            readers = {k: (array, indexer) for k, array, indexer in zip(gathers, arrays, indexers)}
+            shape[gathered:gathered + 1] = block
 
         def at(indices):
             position, mapped = 0, [None] * source.ndim
-            for entry in plan:
+            for k, entry in enumerate(plan):
                 if entry is None:
                     position += 1
                 elif len(entry) == 2:
                     mapped[entry[0]] = entry[1]
-                elif isinstance(entry[2], ArrayExpression):
-                    mapped[entry[0]] = entry[2].at((indices[entry[1]],))
-                    position += entry[1] == position  # (the first vector of indices takes the axis)
+                elif k in readers:
+                    array, indexer = readers[k]
+                    mapped[entry[0]] = array.at(indexer(indices[entry[1]:entry[1] + len(block)]))
+                    position += len(block) if entry[1] == position else 0  # (the first takes the block's axes)
                 else:
                     mapped[entry[0]] = entry[1] + entry[2] * indices[position]
                     position += 1
             return source.at(tuple(mapped))
 
-        gathers = [k for k, entry in enumerate(plan) if entry is not None and len(entry) == 3
-                    and isinstance(entry[2], ArrayExpression)]
         points = [k for k, entry in enumerate(plan) if entry is not None and len(entry) == 2]
         if gathers and max(gathers + points) - min(gathers + points) + 1 != len(
                 gathers + points):  # (NumPy moves the gathered axis first there)
@@ -679,23 +689,24 @@ class NumpyLowering:
             *((v, sp.Eq(i[0], k)) for k, v in enumerate(values[:-1])), (values[-1], True)), False, ast.unparse(node))
 
     def gathering(self, indices, array_text, node):
-        """The vector of indices of a gather (`x[idx]`, idx an int64 vector argument or a vector of integer
-        expressions such as `np.arange(k)`), or a refusal: a mask's result has a size that depends on the data."""
-        vector = self.expression(indices, node)
-        mask, element = self.mask_element(vector)
-        if vector.ndim == 1 and not mask and element.is_integer:
-            return vector
+        """The array of indices of a gather (`x[idx]`, `X[nbr]`: idx an int64 argument array of indices, an array of
+        integer expressions such as `np.arange(k)`, a column of a table `bonds[:, 0]`), or a refusal: a mask's result
+        has a size that depends on the data."""
+        array = self.expression(indices, node)
+        mask, element = self.mask_element(array)
+        if not mask and element.is_integer:
+            return array
         text = ast.unparse(node)
         if mask:
             raise self.rank_error(errors.UnsupportedExpressionError, node,
-                                  f"indexing {array_text!r} with the mask {text!r} beside other indices, by a mask of "
-                                  f"several axes, or inside a reduction or store through another mask: its size "
-                                  f"depends on the data; symgrad gathers through a vector mask over the first axis "
-                                  f"({array_text}[{text}], X[{text}, :]), and through one of any shape inside "
-                                  f"np.sum(...) or np.mean(...) of an elementwise expression; else {MASK_ADVICE}")
+                                  f"indexing {array_text!r} with the mask {text!r} beside other indices, or inside a "
+                                  f"reduction or store through another mask: its size depends on the data; symgrad "
+                                  f"gathers through a mask over the first axes ({array_text}[{text}], X[{text}, :]), "
+                                  f"and through one of any shape inside np.sum(...) or np.mean(...) of an elementwise "
+                                  f"expression; else {MASK_ADVICE}")
         raise self.error(errors.UnsupportedExpressionError, node,
-                         f"indexing {array_text!r} with the array {text!r}: symgrad gathers (x[idx]) with a 1-D "
-                         "int64 array argument of indices; a float array or a mask is not one")
+                         f"indexing {array_text!r} with the array {text!r}: symgrad gathers (x[idx]) with an int64 "
+                         "array argument of indices or integer expressions; a float array is not one")
 
     def mask_element(self, value):
         """`(is_mask, element)`: whether an array holds conditions (`x > 0`, `~m`, or a local array written from

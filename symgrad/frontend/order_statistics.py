@@ -1,10 +1,11 @@
-"""Order statistics lowered to loops: np.sort of a vector, np.median, np.percentile and np.quantile (NumPy's
-default linear method) with a number for q.
+"""Order statistics lowered to loops: np.sort and np.argsort along an axis, np.median, np.percentile and np.quantile
+(NumPy's default linear method) of a vector with a number for q.
 
-A vector is sorted by ranks: element i goes to the place of the count of the elements before it in NumPy's order
-(smaller, or equal and earlier; NaN after every number, as NumPy sorts it), so each place is written once and the
-derivative of a sorted element is the derivative of the element it came from, as JAX's.  The ranks cost n^2
-comparisons: quick for the vectors of a loss (10^3 elements in about a millisecond), slow past 10^4.
+An array is sorted by ranks: element i goes to the place of the count of the elements before it along the axis in
+NumPy's order (smaller, or equal and earlier; NaN after every number, as NumPy sorts it), so each place is written
+once and the derivative of a sorted element is the derivative of the element it came from, as JAX's; argsort
+stores the element's position there instead.  The ranks cost n^2 comparisons per sorted line: quick for the
+vectors of a loss (10^3 elements in about a millisecond), slow past 10^4.
 """
 
 import ast
@@ -13,7 +14,7 @@ import sympy as sp
 
 from .. import errors
 from ..rules import AsIndex, IntDiv, isnan
-from .numpy_lowering import as_number
+from .numpy_lowering import ArrayExpression, as_number
 
 
 class OrderStatistics:
@@ -21,18 +22,40 @@ class OrderStatistics:
     it uses)."""
 
     def sorted_copy(self, target, node):
-        """np.sort(a) of a vector (axis=-1 or 0): its elements in ascending order."""
-        array = self.ordered_vector(self.arguments(node, ("a", "axis"), 2), node)
-        self.not_along_a_gather(array.shape[0])  # (a sorted gather's places are not the mask's)
-        return self.ascending(array, node)
+        """np.sort(a, axis=-1): the elements in ascending order along an axis (the last by default)."""
+        array, axis = self.sorting_axis(self.arguments(node, ("a", "axis"), 2), node)
+        return self.ascending(array, node, axis)
+
+    def sorting_order(self, target, node):
+        """np.argsort(a, axis=-1): the positions along an axis that sort it (ties in order, NaN last, as NumPy's
+        stable sort), an array of indices for gathers (`y[np.argsort(x)]`) and slices; its derivative is 0."""
+        array, axis = self.sorting_axis(self.arguments(node, ("a", "axis", "kind"), 3, texts=("kind",)), node)
+        order = self.expression(self.ranked(array, axis, lambda element, indices: indices[axis], "order", node),
+                                node)
+        return ArrayExpression(order.shape, lambda indices: AsIndex(as_number(order.at(indices))), True,
+                               ast.unparse(node))  # (a view: each element a read of the local array of positions)
+
+    def sorting_axis(self, bound, node):
+        """The array and the axis (a literal, the last by default) that np.sort and np.argsort take; positions along
+        a mask gather are refused (a sorted gather's places are not the mask's)."""
+        array = self.array_argument(bound, "a", node, "an array")
+        axis = bound.get("axis", sp.Integer(-1))
+        if axis is None and array.ndim > 1:
+            raise self.rank_error(errors.UnsupportedCallError, node,
+                                  f"{ast.unparse(node)!r}: axis=None sorts the flattened array: write it of "
+                                  f"{ast.unparse(node.args[0]) if node.args else 'a'}.ravel()")
+        axis = self.axis_of(sp.Integer(0) if axis is None else axis, array.ndim, node)
+        self.not_along_a_gather(array.shape[axis])
+        return array, axis
 
     def median(self, target, node):
-        """np.median(a) of a vector: the middle element, or the mean of the two middle ones."""
+        """np.median(a, axis): the middle element, or the mean of the two middle ones (of a vector, or along an
+        axis)."""
         return self.interpolated_order(self.arguments(node, ("a", "axis"), 2), sp.Rational(1, 2), node)
 
     def percentile(self, target, node):
-        """np.percentile(a, q) and np.quantile(a, q) of a vector, q a number (0 to 100, or 0 to 1): NumPy's
-        linear method, between the sorted elements at floor and ceil of q (n - 1)."""
+        """np.percentile(a, q, axis) and np.quantile(a, q, axis), q a number (0 to 100, or 0 to 1): NumPy's linear
+        method, between the sorted elements at floor and ceil of q (n - 1)."""
         bound = self.arguments(node, ("a", "q", "axis"), 3)
         q = bound.get("q")
         if self.is_array(q) or not (isinstance(q, sp.Basic) and q.is_number):
@@ -44,52 +67,66 @@ class OrderStatistics:
                                                                 f"and {top}, as NumPy requires")
         return self.interpolated_order(bound, sp.nsimplify(q) / top, node)
 
-    def ordered_vector(self, bound, node):
-        array = self.array_argument(bound, "a", node, "a vector")
-        axis = bound.get("axis")
-        if array.ndim != 1 or axis is not None and axis not in (-1, 0):
-            raise self.rank_error(errors.UnsupportedCallError, node,
-                                  f"{ast.unparse(node.func)}() of a vector, not of an array of {array.ndim} axes: "
-                                  "take it of each row in a loop (np.sort(A[i])), or of the values as one vector "
-                                  "(A.ravel())")
-        return array
-
     def interpolated_order(self, bound, fraction, node):
-        """The element at position `fraction` (n - 1) of the sorted vector, between its neighbours linearly; nan
-        where the vector has a NaN or no element, as NumPy's.  Of a mask gather, of the mask's count elements."""
-        array = self.ordered_vector(bound, node)
-        gather = self.gather_of(array.shape[0])
-        size = AsIndex(gather.count) if gather is not None else array.shape[0]
-        ascending = self.expression(self.ascending(array, node), node)  # (a gather's first `size` places)
+        """The element at position `fraction` (n - 1) of the sorted elements along `axis` (of a vector, or of each
+        line of an array along the axis given), between its neighbours linearly; nan where the line has a NaN or
+        no element, as NumPy's.  Of a mask gather, of the mask's count elements."""
+        array = self.array_argument(bound, "a", node, "an array")
+        axis = bound.get("axis")
+        if array.ndim > 1 and axis is None:
+            raise self.rank_error(errors.UnsupportedCallError, node,
+                                  f"{ast.unparse(node.func)}() of an array of {array.ndim} axes without axis= reads "
+                                  f"its elements as one vector: write it of "
+                                  f"{ast.unparse(node.args[0]) if node.args else 'a'}.ravel(), or give axis=")
+        axis = self.axis_of(sp.Integer(0) if axis is None else axis, array.ndim, node)
+        gather = self.gather_of(array.shape[axis])
+        size = AsIndex(gather.count) if gather is not None else array.shape[axis]
+        ascending = self.expression(self.ascending(array, node, axis), node)  # (a gather's first `size` places)
         numerator, denominator = sp.fraction(fraction)
 
-        def statistic():
+        def statistic(rest):
+            def at(k):
+                return as_number(ascending.at(rest[:axis] + (k,) + rest[axis:]))
+
             low = IntDiv(numerator * (size - 1), denominator)  # (floor of the position: an index)
             weight = fraction * (size - 1) - low
-            value = as_number(ascending.at((low,)))
+            value = at(low)
             if weight != 0:
-                above = as_number(ascending.at((sp.Min(low + 1, size - 1),)))  # (one element: its weight is 0)
+                above = at(sp.Min(low + 1, size - 1))  # (one element: its weight is 0)
                 value = self.arithmetic(ast.Add(), value, self.arithmetic(ast.Mult(), weight, above - value, node),
                                         node)
-            last = as_number(ascending.at((size - 1,)))  # (NaN sorts last: with a NaN, NumPy's median is nan)
+            last = at(size - 1)  # (NaN sorts last: with a NaN, NumPy's median is nan)
             return sp.Piecewise((last, sp.Ne(isnan(last), 0)), (value, True))
 
-        if sp.Gt(size, 0) is sp.true:
-            return self.assign("order_statistic", statistic(), node)
-        return self.assign("order_statistic", self.chosen([(sp.Gt(size, 0), statistic), (sp.true, lambda: sp.nan)]),
-                           node)
+        def line(rest):
+            if sp.Gt(size, 0) is sp.true:
+                return statistic(rest)
+            return self.chosen([(sp.Gt(size, 0), lambda: statistic(rest)), (sp.true, lambda: sp.nan)])
 
-    def ascending(self, array, node):
-        """The vector's elements in NumPy's ascending order, stored by rank into a local array."""
+        if array.ndim == 1:
+            return self.assign("order_statistic", line(()), node)
+        rest_shape = array.shape[:axis] + array.shape[axis + 1:]
+        result = self.allocate(rest_shape, node, "order_statistic")
+        self.loop_nest(rest_shape, lambda rest: self.store(result, rest, line(rest), False, node), node)
+        return result
+
+    def ascending(self, array, node, axis=0):
+        """The array's elements in NumPy's ascending order along `axis`, stored by rank into a local array."""
+        return self.ranked(array, axis, lambda element, indices: element, "ascending", node)
+
+    def ranked(self, array, axis, placed, name, node):
+        """A local array of the array's shape holding `placed(element, indices)` of each element at the place of
+        its rank along `axis`: the count of the elements before it in NumPy's order (smaller, or equal and
+        earlier; NaN after every number, NaNs in order)."""
         array = self.expression(self.materialized(array, "data", node), node)
-        size = array.shape[0]
-        result = self.allocate((size,), node, "ascending")
+        size = array.shape[axis]
+        result = self.allocate(array.shape, node, name)
 
-        def place(i):
-            element = as_number(array.at((i,)))
+        def place(indices):
+            element, i = as_number(array.at(indices)), indices[axis]
 
             def before(j):
-                other = as_number(array.at((j,)))
+                other = as_number(array.at(indices[:axis] + (j,) + indices[axis + 1:]))
                 earlier = sp.Lt(j, i)
                 number_first = sp.And(sp.Ne(isnan(element), 0), sp.Eq(isnan(other), 0))
                 tied = sp.And(sp.Eq(isnan(other), 0), sp.Eq(isnan(element), 0), sp.Eq(other, element), earlier)
@@ -98,8 +135,8 @@ class OrderStatistics:
                                     (sp.Integer(0), True))
 
             rank = self.reduce("rank", sp.Integer(0), size, before, node)
-            self.store(result, (AsIndex(rank),), element, False, node)
+            self.store(result, indices[:axis] + (AsIndex(rank),) + indices[axis + 1:], placed(element, indices),
+                       False, node)
 
-        self.counted_loop(sp.Integer(0), size, place, node)
+        self.loop_nest(array.shape, place, node)
         return result
-

@@ -110,6 +110,7 @@ class Frame:
         self.variables = variables
         self.path = path
         self.loops = 0  # loops of this function around the statement being lifted
+        self.loop_locals = []  # for each of its loops kept as loops, the names first bound in its body
         self.passed_lists = ()  # the lists a helper's caller passed it, which it must not append to
         function = source.function
         cells = dict(zip(function.__code__.co_freevars, function.__closure__ or ()))
