@@ -12,6 +12,7 @@ thread-safe: each transform derives and compiles once, under its lock.
 import contextlib
 import functools
 import gc
+import hashlib
 import inspect
 import numbers
 import os
@@ -209,6 +210,15 @@ def _foreign_array_advice(value, dtype):
         return ""
     shape = getattr(value, "shape", None)
     return f" of shape {tuple(shape)}" * (shape is not None) + f": pass np.asarray(..., {dtype}) of it"
+
+
+def pattern_key(kinds, values):
+    """What a sparsity pattern depends on: the arrays' shapes, the int arguments' values and the contents of the
+    arrays of indices (which elements a gather reads, `x[idx]`, `pos[bonds[b, 0]]`): a pattern kept for one key
+    serves only calls of that key."""
+    return tuple(np.shape(v) if kind.startswith("array") else v if kind == "int" else (
+        np.shape(v), hashlib.blake2b(np.ascontiguousarray(v), digest_size=16).digest()) if kind.startswith("index")
+        else None for kind, v in zip(kinds, values))
 
 
 def _observed_kind(array):

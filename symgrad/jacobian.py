@@ -21,7 +21,7 @@ import numbers
 import numpy as np
 
 from . import module_values
-from .api import Kernels, Transform, _argument_problem, _positional, built, derive_with, lifted
+from .api import Kernels, Transform, _argument_problem, _positional, built, derive_with, lifted, pattern_key
 from .second_order import _made, _SecondOrder, ambiguous_keyword, colouring, seed_arguments
 
 MODES = (None, "fwd", "rev")
@@ -607,11 +607,10 @@ class Jacobian(_Product):
         return scipy.sparse.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=shape)
 
     def _pattern(self, values):
-        """(rows, columns, (m, n), direction, seeds, colour, read) of the pattern, kept per shape and int values:
+        """(rows, columns, (m, n), direction, seeds, colour, read) of the pattern, kept per `api.pattern_key`:
         the colouring is of the columns in forward mode, of the rows in reverse mode, whichever has fewer colours
         (or as `mode` says)."""
-        key = tuple(np.shape(v) if self._kind_of(p).startswith("array") else (v if self._kind_of(p) == "int" else None)
-                    for p, v in enumerate(values))
+        key = pattern_key(self._load().KINDS, values)
         if key not in self._patterns:
             from .sparsity import jacobian_pattern
 

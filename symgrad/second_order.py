@@ -16,7 +16,7 @@ import numbers
 import numpy as np
 
 from . import module_values
-from .api import Kernels, Transform, _argument_problem, _positional, built, derive_with, lifted
+from .api import Kernels, Transform, _argument_problem, _positional, built, derive_with, lifted, pattern_key
 from .errors import NonDifferentiableArgumentError
 
 
@@ -446,7 +446,7 @@ class Hessian(HVP):
         return np.repeat(np.arange(plan.n), np.diff(plan.indptr)), plan.indices, plan.n
 
     def _plan(self, values):
-        """The `_Plan` of the pattern, kept per shape and integer values."""
+        """The `_Plan` of the pattern, kept per `_key_of` the arguments."""
         module = self._load()
         if module.KINDS[self._positions[0]] != "array2":  # (a 2-D array's elements are its C-order positions)
             self._one_dimensional(module.KINDS[self._positions[0]])
@@ -469,10 +469,8 @@ class Hessian(HVP):
         return plan.csr(self.kernels.sparse_data(*values, plan.arrays))
 
     def _key_of(self, values):
-        """What the pattern depends on: the arrays' shapes and the integer arguments' values."""
-        module = self._load()
-        return tuple(v.shape if kind.startswith("array") else (v if kind == "int" else None)  # (checked ndarrays)
-                     for kind, v in zip(module.KINDS, values))
+        """What the pattern depends on (`api.pattern_key`)."""
+        return pattern_key(self._load().KINDS, values)
 
 
 PLAN_MISMATCH = ("the plan was made for a wrt argument of another size: make it with .plan(*args) at arguments of "

@@ -1,11 +1,13 @@
-"""Regressions from a probe of realistic functions (stop 31): a NaN gradient of `x ** p` in `p` where `x == 0`, and
-five refusals of programs NumPy runs (a row of a matrix rebound in a loop, `enumerate(zip(bi, bj))` over arrays of
-indices, `agg[dst[k]] += Z[src[k]]`, an array of indices read only as `starts - 1`, `np.nan_to_num`), each against
-JAX of the same source, central differences or a formula by hand."""
+"""Regressions from two probes of realistic functions (stop 31): wrong answers (a NaN gradient of `x ** p` in `p`
+where `x == 0`, a Hessian kept for other indices, a condition read as the index 1 or 0, a median beside an
+infinity) and refusals of programs NumPy runs (a row of a matrix rebound in a loop, `enumerate(zip(bi, bj))` over
+arrays of indices, `agg[dst[k]] += Z[src[k]]`, an array of indices read only as `starts - 1`, `np.nan_to_num`,
+elements of a table passed to a helper, `x[np.argsort(x)][:3]`, masks over leading axes and masks of an array used
+nowhere else), each against JAX of the same source, central differences, NumPy or a formula by hand."""
 
 import numpy as np
 import pytest
-from conftest import jax_float64 as jax, matches_jax, numpy_and_jax_modules, richardson_gradient
+from conftest import jax_float64 as jax, matches_jax, numpy_and_jax_modules, richardson_gradient, write_module
 
 import symgrad as sg
 
@@ -49,6 +51,30 @@ def segments(vals, starts, ends):
     return np.sum((vals[ends] - vals[starts - 1]) ** 2)
 
 
+def _pair(pos, i, j):
+    d = pos[i] - pos[j]
+    return np.sum(d * d)
+
+
+def pairs_through_a_helper(pos, bonds):
+    s = 0.0
+    for i, j in bonds:
+        s += _pair(pos, i, j) ** 2
+    return s
+
+
+def lowest_three(x):
+    return np.sum(x[np.argsort(x)][:3] * np.arange(1.0, 4.0))
+
+
+def masked_leading_axes(T, M):
+    return np.sum(T[M > 0] ** 2)
+
+
+def observed_only(x, y):
+    return np.mean((x - y)[~np.isnan(y)] ** 2) + np.sum(x[np.isfinite(y)] ** 3)
+
+
 def cleaned(x, w):
     return np.sum(np.nan_to_num(np.log(x)) * w) + np.sum(np.nan_to_num(w / x, nan=1.0, posinf=2.0, neginf=-2.0))
 '''
@@ -70,7 +96,11 @@ def cases():
             ("scattered_rows", (rng.standard_normal((5, 3)), rng.standard_normal((3, 2)),
                                 np.array([0, 1, 2, 3, 0, 4]), np.array([1, 2, 3, 4, 4, 4])), (0, 1)),
             ("segments", (rng.standard_normal(7), np.array([0, 2, 5]), np.array([1, 4, 6])), (0,)),
-            ("cleaned", (np.array([0.5, -1.0, 2.0, -0.3, np.inf]), rng.standard_normal(5)), (0, 1))]
+            ("cleaned", (np.array([0.5, -1.0, 2.0, -0.3, np.inf]), rng.standard_normal(5)), (0, 1)),
+            ("pairs_through_a_helper", (rng.standard_normal((4, 2)), np.array([[0, 1], [1, 2], [3, 0]])), (0,)),
+            ("lowest_three", (rng.standard_normal(6),), (0,)),
+            ("masked_leading_axes", (rng.standard_normal((3, 4, 2)), rng.standard_normal((3, 4))), (0,)),
+            ("observed_only", (rng.standard_normal(4), np.array([0.4, np.nan, 1.0, np.inf])), (0,))]
 
 
 @pytest.mark.parametrize("name, args, wrt", cases(), ids=[c[0] for c in cases()])
@@ -98,3 +128,44 @@ def test_the_exponent_derivative_at_a_zero_base_is_the_limit():
     hessian = sg.hessian(module_f, wrt="p")(mu, y, p)
     assert np.isfinite(hessian) and hessian == pytest.approx(float(jax().hessian(jax_module.tweedie, argnums=2)(
         mu, y, p)), rel=1e-10)
+
+
+def test_a_hessian_follows_the_contents_of_an_array_of_indices_from_call_to_call():
+    """The sparsity pattern was kept per shape: a second call with other indices of the same shape got its values
+    only at the first call's positions (np.sum(x[idx] ** 3) with idx [0, 1, 2], then [4, 3, 1]: diagonal
+    [0, 12, 0, 0, 0] where it is [0, 12, 0, 24, 30])."""
+    module = write_module("import numpy as np\n\ndef f(x, idx):\n    return np.sum(x[idx] ** 3)\n")
+    x = np.arange(1.0, 6.0)
+    for sparse in (False, True):
+        hessian = sg.hessian(module.f, sparse=sparse)
+        for idx in (np.array([0, 1, 2]), np.array([4, 3, 1]), np.array([4, 4, 0])):
+            expected = np.diag(np.bincount(idx, minlength=5) * 6.0 * x)  # (d2/dx_k2 of the sum of x[idx] ** 3)
+            ours = hessian(x, idx)
+            np.testing.assert_allclose(ours.toarray() if sparse else ours, expected, rtol=1e-14)
+    jacobian = sg.jacobian(write_module("import numpy as np\n\ndef g(x, idx):\n    return x[idx] ** 2\n").g,
+                           sparse=True)
+    for idx in (np.array([0, 1]), np.array([3, 2])):
+        expected = np.zeros((2, 5))
+        expected[[0, 1], idx] = 2 * x[idx]
+        np.testing.assert_allclose(jacobian(x, idx).toarray(), expected, rtol=1e-14)
+
+
+@pytest.mark.parametrize("index", ["True", "a > 0", "m"])
+def test_a_condition_as_an_index_is_refused_not_read_as_one_or_zero(index):
+    """NumPy reads x[True] as all of x under a new axis and x[a > 0] of a number as a mask; symgrad read x[1]."""
+    module = write_module(f"import numpy as np\n\ndef f(x, a):\n    m = a > 0\n    return np.sum(x[{index}] ** 2)\n")
+    with pytest.raises(sg.UnsupportedSyntaxError, match="NumPy reads a boolean index as a mask"):
+        sg.grad(module.f)(np.arange(3.0), 1.0)
+    explicit = write_module("import numpy as np\n\ndef f(x, a):\n    return x[int(a > 0)] ** 2\n")
+    np.testing.assert_allclose(sg.grad(explicit.f)(np.arange(3.0), 1.0), [0.0, 2.0, 0.0])
+
+
+def test_a_median_or_quantile_beside_an_infinity_is_numpys():
+    """The interpolation multiplied an infinite neighbour by a weight of 0: nan where NumPy gives a number."""
+    module = write_module("import numpy as np\n\ndef f(x):\n    return np.median(x)\n\n"
+                          "def g(A):\n    return np.sum(np.median(A, axis=1))\n\n"
+                          "def h(x):\n    return np.quantile(x, 0.25) + np.percentile(x, 60)\n")
+    for function, argument in ((module.f, np.array([np.inf, 1.0, 2.0])), (module.f, np.array([np.inf, 1.0, 2.0, 3.0])),
+                               (module.g, np.array([[np.inf, 1.0, 2.0], [0.5, 0.1, -np.inf]])),
+                               (module.h, np.array([-np.inf, 1.0, 2.0])), (module.h, np.array([0.3, -1.0, 2.0, 5.0]))):
+        assert sg.value_and_grad(function)(argument)[0] == function(argument)

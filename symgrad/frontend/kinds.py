@@ -40,6 +40,8 @@ INTEGER_ARGUMENTS = {id(np.roll): ((1,), "shift"), id(np.pad): ((1,), "pad_width
 # Calls whose arguments at these positions, or of these keywords, are arrays of indices (`np.take(x, idx)`,
 # `np.take_along_axis(logp, y[:, None], axis=1)`).
 INDEX_ARGUMENTS = {id(np.take): ((1,), "indices"), id(np.take_along_axis): ((1,), "indices")}
+# Calls that make a vector of indices: a gather by one keeps the axis (`x[np.argsort(x)][:3]` is of a vector).
+INDEX_ARRAY_CALLS = {id(np.argsort), id(np.arange), id(np.flatnonzero)}
 ARRAY_METHODS = {"sum", "mean", "prod", "max", "min", "std", "var", "cumsum", "cumprod", "diagonal", "dot",
                  "transpose", "reshape", "ravel", "flatten", "argmax", "argmin", "copy", "clip", "trace", "squeeze"}
 
@@ -57,18 +59,21 @@ def static_target(frame, node):
     return None
 
 
-# Calls that make an int of a float: the names inside them are not read as integers (`table[int(t / h)]`).
+# Calls that make an int of a float: the names inside them are not read as integers (`table[int(t / h)]`); and
+# calls whose result is a condition, a mask in an index (`x[np.isfinite(y)]`).
 INT_OF_FLOAT = {id(int), id(round), id(math.floor), id(math.ceil), id(math.trunc)}
+CONDITION_CALLS = {id(f) for f in (np.isnan, np.isinf, np.isfinite, np.signbit, np.logical_and, np.logical_or,
+                                   np.logical_not, np.logical_xor, math.isnan, math.isinf, math.isfinite)}
 
 
 def _integer_parts(node, frame):
     """The parts of an integer expression (an index, a bound, a size) read as integers: not those inside a call
-    that makes an int of a float, nor those compared in a mask (`out[(x > a) & (x < b)]`)."""
+    that makes an int of a float, nor those of a condition, a mask (`out[(x > a) & (x < b)]`, `x[~np.isnan(y)]`)."""
     pending = [node]
     while pending:
         part = pending.pop()
         if isinstance(part, ast.Compare) or isinstance(part, ast.Call) and id(static_target(
-                frame, part.func)) in INT_OF_FLOAT:
+                frame, part.func)) in INT_OF_FLOAT | CONDITION_CALLS:
             continue
         yield part
         pending.extend(ast.iter_child_nodes(part))
@@ -215,15 +220,17 @@ def infer_kinds(source, seen=None, observed=None):
                         indexing.add(element.id)
                 base = base.value
             # The base's axes: each level of a chain (innermost first) needs one per index it has, beyond those
-            # the levels before it took away (an integer takes one, a new axis gives one, a slice keeps it, a gather
-            # by an observed array of indices gives one less than its own: x[idx][1:] is a vector).
+            # the levels before it took away (an integer takes one, a new axis gives one, a slice or a gather by
+            # np.argsort keeps it, a gather by an observed array of indices gives one less than its own: x[idx][1:]
+            # is a vector).
             depth, taken = 0, 0
             for elements in reversed(levels):
                 elements = [e for e in elements if not (isinstance(e, ast.Constant) and e.value is Ellipsis)]
                 depth = max(depth, taken + sum(not _is_new_axis(e) for e in elements))
-                taken += sum(-1 if _is_new_axis(e) else 0 if isinstance(e, ast.Slice) else
-                             1 - INDEX_KINDS[observed[e.id]] if isinstance(e, ast.Name) and observed.get(e.id)
-                             in INDEX_KINDS else 1 for e in elements)
+                taken += sum(-1 if _is_new_axis(e) else 0 if isinstance(e, ast.Slice) or isinstance(
+                    e, ast.Call) and id(static_target(frame, e.func)) in INDEX_ARRAY_CALLS else
+                    1 - INDEX_KINDS[observed[e.id]] if isinstance(e, ast.Name) and observed.get(e.id) in INDEX_KINDS
+                    else 1 for e in elements)
             if isinstance(base, ast.Name):
                 array(base.id, depth)
             shape = node.value
@@ -310,8 +317,8 @@ def infer_kinds(source, seen=None, observed=None):
                         elif kind in INDEX_KINDS and name in parameters and name not in shadowed:
                             indexing.add(name)
                             integers.add(name)
-                        elif kind == INT and name in parameters and name not in shadowed:
-                            integers.add(name)
+                        elif kind == INT and name not in shadowed:  # (a local too: `for i, j in bonds`, then
+                            integers.add(name)  # `pair(pos, i, j)` of a helper indexing with i: bonds are indices)
     for name in _read_into_indices(source.definition, frame, integers) & set(parameters):
         indexing.add(name)  # (`i = bi[b]`, `for i, j in zip(bi, bj)`, then `pos[i]`: bi and bj are indices)
         integers.add(name)

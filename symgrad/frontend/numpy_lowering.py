@@ -784,8 +784,12 @@ class NumpyLowering:
         if mask_node is None:
             return None
         mask = self.expression(mask, mask_node)
-        if mask.ndim == 1 and self.masked_gather is None:
-            return None  # (a vector mask: its gathers are values, `gathers.py`, which X[m] @ w may take part in)
+        gathered = [self.frame.variables.get(n.value.id) for n in _outside_comprehensions(node.args[0])
+                    if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name) and ast.dump(n.slice) == ast.dump(
+                        mask_node)]
+        if self.masked_gather is None and (mask.ndim == 1 or any(
+                self.is_array(a) and self.expression(a, node).ndim > mask.ndim for a in gathered)):
+            return None  # (a vector mask, or one over the first axes: its gathers are values, `gathers.py`)
         value, elementwise = self.lifted_through_mask(mask_node, mask, node.args[0])
         if not (elementwise and self.is_array(value)):
             raise self.error(errors.UnsupportedExpressionError, node,
@@ -905,6 +909,15 @@ class NumpyLowering:
             raise self.error(errors.UnsupportedExpressionError, node,
                              f"updating {target} through {through} (`+=` and its kin): write the store whole, "
                              f"`{target} = {target} + ...`, which is what NumPy computes{repeated}")
+        explicit_int = isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "int"
+        boolean = isinstance(node, ast.Constant) and isinstance(node.value, bool) or is_condition(
+            self.integer_values.get(index, index))  # (`m = a > 0`, then `x[m]`: m holds the condition)
+        if boolean and not explicit_int:
+            raise self.error(errors.UnsupportedExpressionError, node,
+                             f"indexing {array_text!r} with the condition {ast.unparse(node)!r}: NumPy reads a "
+                             f"boolean index as a mask (all of {array_text} under a new axis where it holds, none "
+                             f"where not), not as 1 or 0: write np.where({ast.unparse(node)}, ..., 0.0), or an `if`; "
+                             f"int({ast.unparse(node)}) is the index 1 or 0")
         return self.number(index, node)
 
     def is_new_axis(self, node):

@@ -91,10 +91,12 @@ class OrderStatistics:
             low = IntDiv(numerator * (size - 1), denominator)  # (floor of the position: an index)
             weight = fraction * (size - 1) - low
             value = at(low)
-            if weight != 0:
+            if weight != 0:  # (NumPy's median is the mean of the two middle elements; its quantiles are its lerp)
                 above = at(sp.Min(low + 1, size - 1))  # (one element: its weight is 0)
-                value = self.arithmetic(ast.Add(), value, self.arithmetic(ast.Mult(), weight, above - value, node),
-                                        node)
+                difference = above - value
+                value = sp.Piecewise((value, sp.Eq(weight, 0)), ((value + above) / 2, sp.true)) if fraction == \
+                    sp.Rational(1, 2) else sp.Piecewise((above - difference * (1 - weight), weight >= sp.Rational(1, 2)),
+                                                        (value + difference * weight, sp.true))
             last = at(size - 1)  # (NaN sorts last: with a NaN, NumPy's median is nan)
             return sp.Piecewise((last, sp.Ne(isnan(last), 0)), (value, True))
 
