@@ -2,7 +2,7 @@
 where `x == 0`, a Hessian kept for other indices, a condition read as the index 1 or 0, a median beside an
 infinity) and refusals of programs NumPy runs (a row of a matrix rebound in a loop, `enumerate(zip(bi, bj))` over
 arrays of indices, `agg[dst[k]] += Z[src[k]]`, an array of indices read only as `starts - 1`, `np.nan_to_num`,
-elements of a table passed to a helper, `x[np.argsort(x)][:3]`, masks over leading axes and masks of an array used
+elements or columns of a table passed to a helper, `bonds.T`, `x[np.argsort(x)][:3]`, masks over leading axes and masks of an array used
 nowhere else), each against JAX of the same source, central differences, NumPy or a formula by hand."""
 
 import numpy as np
@@ -63,6 +63,15 @@ def pairs_through_a_helper(pos, bonds):
     return s
 
 
+def _gathered(v, idx):
+    return v[idx]
+
+
+def table_transposed_and_columns(x, bonds):
+    bt = bonds.T
+    return np.sum(x[bt[0]] * x[bt[1]]) + np.sum(_gathered(x, bonds[:, 0]) * _gathered(x, bonds[:, 1]) ** 2)
+
+
 def lowest_three(x):
     return np.sum(x[np.argsort(x)][:3] * np.arange(1.0, 4.0))
 
@@ -99,6 +108,7 @@ def cases():
             ("cleaned", (np.array([0.5, -1.0, 2.0, -0.3, np.inf]), rng.standard_normal(5)), (0, 1)),
             ("pairs_through_a_helper", (rng.standard_normal((4, 2)), np.array([[0, 1], [1, 2], [3, 0]])), (0,)),
             ("lowest_three", (rng.standard_normal(6),), (0,)),
+            ("table_transposed_and_columns", (rng.standard_normal(4), np.array([[0, 1], [1, 2], [2, 3]])), (0,)),
             ("masked_leading_axes", (rng.standard_normal((3, 4, 2)), rng.standard_normal((3, 4))), (0,)),
             ("observed_only", (rng.standard_normal(4), np.array([0.4, np.nan, 1.0, np.inf])), (0,))]
 

@@ -91,6 +91,13 @@ def _arrays_read_in(node, frame):
             if isinstance(part, ast.Subscript) and isinstance(part.value, ast.Name)}
 
 
+def _transposed_name(node):
+    """The name `node` reads whole, as it is or transposed (`x`, `bonds.T`), or None."""
+    if isinstance(node, ast.Attribute) and node.attr == "T":
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
 def _is_new_axis(node):
     return (isinstance(node, ast.Constant) and node.value is None) or (
         isinstance(node, ast.Attribute) and node.attr == "newaxis")
@@ -189,9 +196,9 @@ def infer_kinds(source, seen=None, observed=None):
     ndims, integers, indexing = {}, set(), set()  # (indexing: names that index an array whole, or their base)
     in_indices = set()  # names read in an index
     transposed = set()  # names read as `.T`: two axes, unless the first call passes fewer
-    aliases = {node.targets[0].id: node.value.id for node in ast.walk(source.definition)
+    aliases = {node.targets[0].id: _transposed_name(node.value) for node in ast.walk(source.definition)
                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
-               and isinstance(node.value, ast.Name) and node.value.id in parameters}
+               and _transposed_name(node.value) in parameters}  # (`v = x`, `bt = bonds.T`: the same axes)
 
     shadowed = frozenset()  # the names the nested `def` around the node makes its own
 
@@ -319,6 +326,16 @@ def infer_kinds(source, seen=None, observed=None):
                             integers.add(name)
                         elif kind == INT and name not in shadowed:  # (a local too: `for i, j in bonds`, then
                             integers.add(name)  # `pair(pos, i, j)` of a helper indexing with i: bonds are indices)
+                for position, argument in enumerate(node.args[:len(helper_parameters)]):
+                    column = argument
+                    while isinstance(column, ast.Subscript):  # (`gather(x, bonds[:, 0])`: bonds are indices)
+                        column = column.value
+                    if column is not argument and isinstance(column, ast.Name) and column.id not in shadowed \
+                            and helper_kinds[helper_parameters[position]] in (INT, *INDEX_KINDS):
+                        indexing.add(column.id)
+                        integers.add(column.id)
+    integers |= {aliases[name] for name in integers if name in aliases}
+    indexing |= {aliases[name] for name in indexing if name in aliases}
     for name in _read_into_indices(source.definition, frame, integers) & set(parameters):
         indexing.add(name)  # (`i = bi[b]`, `for i, j in zip(bi, bj)`, then `pos[i]`: bi and bj are indices)
         integers.add(name)
